@@ -1,0 +1,138 @@
+//! Authentication and authorization: who is calling, and may they.
+//!
+//! [`AuthUser`] is an axum extractor: a handler that takes one is reachable
+//! only with a valid, unexpired, unrevoked access token, and [`Staff`] and
+//! [`Admin`] add the role check. No handler repeats this logic.
+
+pub mod login_guard;
+pub mod passwords;
+pub mod tokens;
+
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use moka::sync::Cache;
+use shop_wire::users::Role;
+use shop_wire::{SessionId, UserId};
+
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store::{SessionAuth, Store};
+
+/// The caller of an authenticated route.
+#[derive(Clone, Debug)]
+pub struct AuthUser {
+    pub user_id: UserId,
+    /// The role as stored now, not as it was when the token was issued.
+    pub role: Role,
+    pub session_id: SessionId,
+}
+
+/// A caller with staff rights (staff or admin).
+#[derive(Clone, Debug)]
+pub struct Staff(pub AuthUser);
+
+/// A caller with admin rights.
+#[derive(Clone, Debug)]
+pub struct Admin(pub AuthUser);
+
+/// Session state by id, so that checking a token does not cost a database
+/// read on every request. Every revocation and role change in this process
+/// invalidates the entry; the TTL bounds how long another node's revocation
+/// could go unseen once several nodes share a database.
+#[derive(Clone)]
+pub struct SessionCache(Cache<SessionId, SessionAuth>);
+
+impl SessionCache {
+    pub fn new() -> Self {
+        SessionCache(
+            Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(30)).build(),
+        )
+    }
+
+    pub fn forget(&self, session: &SessionId) {
+        self.0.invalidate(session);
+    }
+
+    /// Drops every entry, after a change that touches many sessions (a role or password change).
+    pub fn forget_all(&self) {
+        self.0.invalidate_all();
+    }
+
+    async fn get(&self, store: &dyn Store, session: &SessionId) -> AppResult<Option<SessionAuth>> {
+        if let Some(auth) = self.0.get(session) {
+            return Ok(Some(auth));
+        }
+        let auth = store.session_auth(session).await?;
+        if let Some(auth) = &auth {
+            self.0.insert(session.clone(), auth.clone());
+        }
+        Ok(auth)
+    }
+}
+
+impl Default for SessionCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The bearer token of a request, if it has one.
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts).ok_or_else(|| {
+            AppError::unauthenticated(
+                "unauthenticated",
+                "this route needs an access token in `Authorization: Bearer <token>`",
+            )
+        })?;
+        let claims = state.tokens.verify(token)?;
+        let session = state.sessions.get(state.store.as_ref(), &claims.sid).await?;
+        let now = time::OffsetDateTime::now_utc();
+        match session {
+            Some(session) if !session.revoked && session.expires_at > now && session.user_id == claims.sub => {
+                Ok(AuthUser { user_id: claims.sub, role: session.role, session_id: claims.sid })
+            }
+            _ => Err(AppError::unauthenticated(
+                "session_revoked",
+                "the session of this token has ended; log in again",
+            )),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if user.role.is_staff() {
+            Ok(Staff(user))
+        } else {
+            Err(AppError::forbidden("this route needs the staff or admin role"))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if user.role == Role::Admin {
+            Ok(Admin(user))
+        } else {
+            Err(AppError::forbidden("this route needs the admin role"))
+        }
+    }
+}

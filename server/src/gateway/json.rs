@@ -1,0 +1,128 @@
+//! Request extractors whose rejections are API errors with field details.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::error::AppError;
+
+/// A JSON body. Malformed JSON is 400 `malformed_json`; JSON of the wrong
+/// shape (a missing, unknown or mistyped field) is 422 `invalid_body` naming the field.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| {
+                let essence = ct.split(';').next().unwrap_or_default().trim();
+                essence == "application/json" || essence.ends_with("+json")
+            });
+        if !is_json {
+            return Err(AppError::Status {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                code: "unsupported_media_type",
+                message: "send the body as JSON with `Content-Type: application/json`".to_owned(),
+            });
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::Status {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    code: "payload_too_large",
+                    message: "the request body is larger than the server accepts".to_owned(),
+                }
+            } else {
+                AppError::BadRequest { code: "unreadable_body", message: rejection.body_text() }
+            }
+        })?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let malformed = |err: serde_json::Error| AppError::BadRequest {
+        code: "malformed_json",
+        message: format!("the body is not valid JSON: {err}"),
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return malformed(inner);
+        }
+        let field = if path == "." { "body".to_owned() } else { path };
+        AppError::Unprocessable {
+            message: format!("{field}: {inner}"),
+            details: json!({ "fields": { field: inner.to_string() } }),
+        }
+    })?;
+    deserializer.end().map_err(malformed)?;
+    Ok(value)
+}
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Query parameters; a bad one is 400 `invalid_query` naming it.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|rejection| AppError::BadRequest { code: "invalid_query", message: rejection.body_text() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        email: String,
+        age: u8,
+    }
+
+    #[test]
+    fn shape_errors_name_the_field_and_syntax_errors_do_not() {
+        let err = parse::<Body>(br#"{"email":"a@b.c","age":"x"}"#).unwrap_err();
+        assert_eq!(err.code(), "invalid_body");
+        assert!(err.to_string().starts_with("age:"), "{err}");
+        let err = parse::<Body>(br#"{"email":"a@b.c"}"#).unwrap_err();
+        assert!(err.to_string().contains("age"), "{err}");
+        let err = parse::<Body>(br#"{"email":"a@b.c","age":1,"admin":true}"#).unwrap_err();
+        assert!(err.to_string().contains("admin"), "{err}");
+        assert_eq!(parse::<Body>(b"{\"email\":").unwrap_err().code(), "malformed_json");
+        assert_eq!(parse::<Body>(br#"{"email":"a","age":1} trailing"#).unwrap_err().code(), "malformed_json");
+    }
+}

@@ -1,0 +1,76 @@
+//! Prometheus metrics: per service and route request counts, latency
+//! histograms and errors, plus whatever gauges the services set.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The process-wide recorder; installed once, however many servers a test process starts.
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("duration_seconds".to_owned()), LATENCY_BUCKETS)
+            .expect("the latency buckets are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder is installed, and then this process's metrics go there.
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+        }
+        handle
+    })
+}
+
+/// The service a route belongs to: `/api/users/me` -> `users`; non-API routes -> `gateway`.
+pub fn service_of(route: &str) -> &str {
+    route
+        .strip_prefix("/api/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|s| !s.is_empty() && !s.contains('.'))
+        .unwrap_or("gateway")
+}
+
+pub async fn middleware(request: Request, next: Next) -> Response {
+    // Unmatched paths share one label, so scanners cannot blow up the series count.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let service = service_of(&route).to_owned();
+    let status = response.status().as_u16();
+    let labels = [("service", service), ("route", route), ("method", method)];
+    metrics::histogram!("shop_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    let mut counted = labels.to_vec();
+    counted.push(("status", status.to_string()));
+    metrics::counter!("shop_http_requests_total", &counted).increment(1);
+    if status >= 500 {
+        metrics::counter!("shop_http_errors_total", &counted).increment(1);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::service_of;
+
+    #[test]
+    fn routes_map_to_their_service() {
+        assert_eq!(service_of("/api/users/{id}"), "users");
+        assert_eq!(service_of("/api/openapi.json"), "gateway");
+        assert_eq!(service_of("/health"), "gateway");
+        assert_eq!(service_of("unmatched"), "gateway");
+    }
+}

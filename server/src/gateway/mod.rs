@@ -1,0 +1,215 @@
+//! The gateway: one router for every service, with the cross-cutting layers
+//! of SPEC section 3 in front of all of them.
+//!
+//! From the outside in: request id and access log, error normalization,
+//! metrics, secure headers, CORS, panic catching, rate limits, body limit,
+//! idempotency, and (on every route but the event stream) a timeout.
+
+pub mod errors;
+pub mod idempotency;
+pub mod json;
+pub mod metrics;
+pub mod rate_limit;
+pub mod request_id;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::IntoResponse;
+use serde::Serialize;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::error_response;
+use crate::services;
+use crate::state::AppState;
+use json::ApiJson;
+use rate_limit::Limiters;
+
+/// Sweeps expired idempotency records and idle rate-limit state.
+pub const GATEWAY_SWEEPER: &str = "gateway_sweeper";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "shop", description = "The shop commerce platform API. Errors are always `{\"error\":{\"code\",\"message\",\"request_id\",\"details\"}}`; every mutating route accepts `Idempotency-Key`."),
+    modifiers(&BearerAuth),
+    components(schemas(shop_wire::ErrorBody, shop_wire::Event))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Version {
+    name: &'static str,
+    version: &'static str,
+}
+
+/// The server's name and version: the cheapest JSON route, for liveness probes.
+#[utoipa::path(get, path = "/api/version", tag = "platform", responses((status = 200, body = Version)))]
+async fn version() -> ApiJson<Version> {
+    ApiJson(Version { name: "shop", version: env!("CARGO_PKG_VERSION") })
+}
+
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "platform", responses((status = 200, content_type = "text/plain")))]
+async fn metrics_text() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics::handle().render())
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "platform", responses((status = 200, content_type = "application/json")))]
+async fn openapi_json(State(doc): State<Arc<String>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned())
+}
+
+async fn no_route() -> StatusCode {
+    StatusCode::NOT_FOUND
+}
+
+/// Every route with its middleware, and the OpenAPI document that describes them.
+pub fn app(state: AppState) -> Router {
+    let config = state.config.clone();
+    let limiters = Limiters::new(&config.rate_limits);
+    spawn_sweeper(&state, limiters.clone());
+
+    let timeout = TimeoutLayer::with_status_code(
+        StatusCode::GATEWAY_TIMEOUT,
+        Duration::from_secs(config.request_timeout_seconds),
+    );
+    let (timed, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/users", services::users::router(limiters.clone()))
+        .routes(routes!(version))
+        .routes(routes!(services::health::system))
+        .routes(routes!(metrics_text))
+        .layer(timeout)
+        .split_for_parts();
+    // The event stream is long-lived by design, so it is outside the timeout.
+    let (streams, stream_doc) = OpenApiRouter::new().routes(routes!(services::events::stream)).split_for_parts();
+    let (doc_route, doc_doc) = OpenApiRouter::new().routes(routes!(openapi_json)).split_for_parts();
+    doc.merge(stream_doc);
+    doc.merge(doc_doc);
+    let doc = Arc::new(doc.to_json().expect("the OpenAPI document serializes"));
+
+    let routes = timed
+        .merge(streams)
+        .with_state(state.clone())
+        .merge(doc_route.with_state(doc))
+        .fallback(no_route);
+
+    let routes = routes
+        .layer(from_fn_with_state(state.clone(), idempotency::middleware))
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
+        .layer(from_fn_with_state(limiters, rate_limit::middleware))
+        .layer(CatchPanicLayer::custom(|panic: Box<dyn std::any::Any + Send>| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %message, "handler panicked");
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "the server could not complete the request; quote the request id to an operator".to_owned(),
+                serde_json::json!({}),
+            )
+        }));
+    let routes = match cors(&config.cors_origins) {
+        Some(cors) => routes.layer(cors),
+        None => routes,
+    };
+    secure_headers(routes, config.tls_cert.is_some())
+        .layer(from_fn(metrics::middleware))
+        .layer(from_fn(errors::middleware))
+        .layer(from_fn(request_id::middleware))
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+                HeaderName::from_static(idempotency::HEADER),
+                HeaderName::from_static(request_id::HEADER),
+                HeaderName::from_static("last-event-id"),
+            ])
+            .expose_headers([
+                HeaderName::from_static(request_id::HEADER),
+                header::RETRY_AFTER,
+                HeaderName::from_static(idempotency::REPLAYED_HEADER),
+            ])
+            .max_age(Duration::from_secs(3600)),
+    )
+}
+
+fn secure_headers(router: Router, tls: bool) -> Router {
+    let fixed = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"),
+        (header::CACHE_CONTROL, "no-store"),
+        (HeaderName::from_static("cross-origin-resource-policy"), "same-origin"),
+    ];
+    let mut router = router;
+    for (name, value) in fixed {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
+    }
+    if tls {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        ));
+    }
+    router
+}
+
+fn spawn_sweeper(state: &AppState, limiters: Arc<Limiters>) {
+    let sweeper_state = state.clone();
+    state.workers.spawn_periodic(
+        GATEWAY_SWEEPER,
+        Duration::from_secs(state.config.sweep_interval_seconds),
+        move || {
+            let (state, limiters) = (sweeper_state.clone(), limiters.clone());
+            async move {
+                limiters.forget_idle();
+                let purged = state.store.purge_idempotency(crate::store::now() - idempotency::RETENTION).await?;
+                if purged > 0 {
+                    tracing::info!(purged, "swept expired idempotency keys");
+                }
+                Ok(())
+            }
+        },
+    );
+}

@@ -1,0 +1,130 @@
+//! Rate limiting per client address and per token (GCRA, from `governor`),
+//! with a stricter per-address limit on login. Over the limit a client gets
+//! 429 with `Retry-After`.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::config::RateLimits;
+use crate::error::AppError;
+
+pub struct Limiters {
+    per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Keyed by a hash of the bearer token, so no token is kept in memory.
+    per_token: Option<DefaultKeyedRateLimiter<u64>>,
+    login: Option<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+fn keyed<K: Hash + Eq + Clone>(quota: Option<Quota>) -> Option<DefaultKeyedRateLimiter<K>> {
+    quota.map(RateLimiter::keyed)
+}
+
+/// `n` per second with a burst of `2n`; `None` when `n` is 0 (limit off).
+fn per_second(n: u32) -> Option<Quota> {
+    let rate = NonZeroU32::new(n)?;
+    let burst = NonZeroU32::new(n.saturating_mul(2)).unwrap_or(rate);
+    Some(Quota::per_second(rate).allow_burst(burst))
+}
+
+impl Limiters {
+    pub fn new(limits: &RateLimits) -> Arc<Self> {
+        let login = NonZeroU32::new(limits.login_per_minute).map(|n| {
+            // A burst of a third of the minute's budget lets a person retry a typo at once.
+            let burst = NonZeroU32::new((n.get() / 3).max(1)).unwrap_or(n);
+            Quota::per_minute(n).allow_burst(burst)
+        });
+        Arc::new(Limiters {
+            per_ip: keyed(per_second(limits.per_ip_per_second)),
+            per_token: keyed(per_second(limits.per_token_per_second)),
+            login: keyed(login),
+        })
+    }
+
+    /// Drops the state of clients that are back under their limit; keeps memory bounded.
+    pub fn forget_idle(&self) {
+        for limiter in [&self.per_ip, &self.login].into_iter().flatten() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        if let Some(limiter) = &self.per_token {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
+fn check<K: Hash + Eq + Clone>(limiter: &Option<DefaultKeyedRateLimiter<K>>, key: &K) -> Result<(), Duration> {
+    match limiter {
+        Some(limiter) => limiter
+            .check_key(key)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now())),
+        None => Ok(()),
+    }
+}
+
+fn client_ip(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
+}
+
+fn too_many(scope: &str, wait: Duration) -> Response {
+    AppError::TooManyRequests {
+        code: "rate_limited",
+        message: format!("too many requests {scope}; retry after the time in Retry-After"),
+        retry_after: wait,
+    }
+    .into_response()
+}
+
+pub async fn middleware(State(limiters): State<Arc<Limiters>>, request: Request, next: Next) -> Response {
+    if let Err(wait) = check(&limiters.per_ip, &client_ip(&request)) {
+        return too_many("from this address", wait);
+    }
+    if let Some(token) = request.headers().get(AUTHORIZATION) {
+        let mut hasher = DefaultHasher::new();
+        token.as_bytes().hash(&mut hasher);
+        if let Err(wait) = check(&limiters.per_token, &hasher.finish()) {
+            return too_many("with this token", wait);
+        }
+    }
+    next.run(request).await
+}
+
+/// The stricter limit, layered on the login route only.
+pub async fn login_middleware(State(limiters): State<Arc<Limiters>>, request: Request, next: Next) -> Response {
+    if let Err(wait) = check(&limiters.login, &client_ip(&request)) {
+        return too_many("to log in from this address", wait);
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_refusal_with_a_wait() {
+        let limiters = Limiters::new(&RateLimits { per_ip_per_second: 2, per_token_per_second: 0, login_per_minute: 3 });
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        for _ in 0..4 {
+            assert!(check(&limiters.per_ip, &ip).is_ok());
+        }
+        let wait = check(&limiters.per_ip, &ip).unwrap_err();
+        assert!(wait <= Duration::from_millis(500), "{wait:?}");
+        assert!(check(&limiters.per_token, &7).is_ok(), "a limit of 0 is off");
+        assert!(check(&limiters.login, &ip).is_ok());
+        assert!(check(&limiters.login, &ip).is_err(), "login allows a burst of a third of a minute's budget");
+    }
+}

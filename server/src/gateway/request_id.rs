@@ -1,0 +1,71 @@
+//! `X-Request-Id`: accepted from the client when sane, generated otherwise,
+//! echoed on the response, attached to every log line of the request and to
+//! every error body. Also writes the one access-log line per request.
+
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+pub const HEADER: &str = "x-request-id";
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being handled on this task, if any.
+pub fn current() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// A client's id is kept if it is 1-128 visible ASCII characters; anything
+/// else could forge log lines, so it is replaced.
+fn accepted(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    let sane = !text.is_empty() && text.len() <= 128 && text.bytes().all(|b| b.is_ascii_graphic());
+    sane.then(|| text.to_owned())
+}
+
+pub async fn middleware(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(HEADER)
+        .and_then(accepted)
+        .unwrap_or_else(|| format!("req_{}", ulid::Ulid::new()));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    let started = Instant::now();
+    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::error!(status, latency_ms, "request failed");
+        } else {
+            tracing::info!(status, latency_ms, "request");
+        }
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(HEADER, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forged_or_oversized_ids_are_not_accepted() {
+        assert_eq!(accepted(&HeaderValue::from_static("abc-123")), Some("abc-123".to_owned()));
+        assert_eq!(accepted(&HeaderValue::from_static("has space")), None);
+        assert_eq!(accepted(&HeaderValue::from_str(&"x".repeat(129)).expect("header")), None);
+    }
+}

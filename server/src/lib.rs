@@ -1,0 +1,172 @@
+//! The shop platform: every service of `shop serve` behind one gateway, on
+//! one embedded database.
+//!
+//! [`serve`] runs a server on a listener until a shutdown signal, which is
+//! all the binary does and all a test needs (bind port 0, pass the listener).
+//! Layout: [`store`] holds all SQL behind traits; [`services`] hold the
+//! domain rules and their routes; [`gateway`] is the middleware every route
+//! shares; [`events`] and [`workers`] are the machinery services build on.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod gateway;
+pub mod services;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod workers;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+
+use crate::auth::SessionCache;
+use crate::auth::login_guard::LoginGuard;
+use crate::auth::passwords::Passwords;
+use crate::auth::tokens::{TokenKeys, load_or_create_secret};
+use crate::events::EventBus;
+use crate::services::users::domain::{Bootstrap, bootstrap_admin};
+use crate::state::AppState;
+use crate::store::{SqliteStore, Store};
+use crate::workers::Supervisor;
+
+/// Serves on `listener` until `shutdown` resolves, then stops accepting,
+/// lets in-flight requests and running background jobs finish (up to the
+/// configured grace period), and returns.
+pub async fn serve(
+    config: Config,
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    config.validate()?;
+    let config = Arc::new(config);
+    let db_path = config.db_path();
+    let store = {
+        let (path, durability) = (db_path.clone(), config.durability);
+        tokio::task::spawn_blocking(move || SqliteStore::open(&path, durability))
+            .await?
+            .with_context(|| format!("opening the database {}", db_path.display()))?
+    };
+    let secret = load_or_create_secret(config.jwt_secret.as_deref(), &db_path.with_extension("jwt-secret"))
+        .context("loading the JWT secret")?;
+    gateway::metrics::handle();
+
+    let shutdown_token = CancellationToken::new();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let state = AppState {
+        config: config.clone(),
+        events: EventBus::new(store.clone()),
+        store,
+        tokens: TokenKeys::new(&secret),
+        passwords: Passwords::new()?,
+        sessions: SessionCache::new(),
+        login_guard: Arc::new(LoginGuard::default()),
+        workers: Supervisor::new(shutdown_token.clone()),
+        started,
+        shutdown: shutdown_token.clone(),
+    };
+
+    match bootstrap_admin(&state).await.map_err(|err| anyhow::anyhow!("creating the first admin: {err}"))? {
+        Bootstrap::Existing => {}
+        Bootstrap::Configured { email } => tracing::info!(%email, "created the first admin from SHOP_ADMIN_EMAIL"),
+        Bootstrap::Generated { email, password } => {
+            tracing::warn!(%email, "created the first admin with a generated password (printed once on stderr)");
+            eprintln!(
+                "shop: created the first admin account\n  email:    {email}\n  password: {password}\n\
+                 shop: this password is shown only this once; log in and change it"
+            );
+        }
+    }
+
+    services::users::spawn_workers(&state);
+    let app = gateway::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+
+    let addr = listener.local_addr()?;
+    let tls = config.tls_cert.clone().zip(config.tls_key.clone());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, db = %db_path.display(), startup_ms = started.elapsed().as_millis() as u64, "listening");
+    eprintln!("shop: listening on {scheme}://{addr}");
+
+    let token = shutdown_token.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests and background work");
+        token.cancel();
+    });
+    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let grace_over = {
+        let token = shutdown_token.clone();
+        async move {
+            token.cancelled().await;
+            tokio::time::sleep(grace).await;
+        }
+    };
+
+    let served = match tls {
+        None => {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_token.clone().cancelled_owned());
+            tokio::select! {
+                result = server => result.map_err(anyhow::Error::from),
+                () = grace_over => {
+                    tracing::warn!(?grace, "grace period over; dropping the remaining connections");
+                    Ok(())
+                }
+            }
+        }
+        Some((cert, key)) => {
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                .await
+                .with_context(|| format!("loading TLS certificate {} and key {}", cert.display(), key.display()))?;
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            let token = shutdown_token.clone();
+            tokio::spawn(async move {
+                token.cancelled().await;
+                stopper.graceful_shutdown(Some(grace));
+            });
+            axum_server::from_tcp_rustls(listener, rustls)?.handle(handle).serve(app).await.map_err(anyhow::Error::from)
+        }
+    };
+    state.workers.shutdown().await;
+    tracing::info!("stopped");
+    served
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

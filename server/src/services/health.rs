@@ -1,0 +1,112 @@
+//! Health reports: each service builds one from real checks, `GET /health`
+//! aggregates them, and the worst status wins.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use shop_wire::health::Check;
+use shop_wire::{HealthStatus, ServiceHealth, SystemHealth};
+
+use crate::gateway::json::ApiJson;
+use crate::state::AppState;
+
+/// A database that does not answer within this is reported down.
+const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct HealthReport {
+    service: &'static str,
+    checks: BTreeMap<String, Check>,
+}
+
+impl HealthReport {
+    pub fn new(service: &'static str) -> Self {
+        HealthReport { service, checks: BTreeMap::new() }
+    }
+
+    pub fn add(&mut self, name: &str, check: Check) {
+        self.checks.insert(name.to_owned(), check);
+    }
+
+    /// A worker that panicked and has not run successfully since degrades the service.
+    pub fn add_worker(&mut self, state: &AppState, worker: &'static str) {
+        let check = match state.workers.status(worker) {
+            Some(status) if status.healthy => Check { status: HealthStatus::Ok, message: None },
+            Some(status) => Check {
+                status: HealthStatus::Degraded,
+                message: Some(format!(
+                    "restarted {} time(s) after a panic: {}",
+                    status.restarts,
+                    status.last_error.unwrap_or_default()
+                )),
+            },
+            None => Check { status: HealthStatus::Down, message: Some("not running".to_owned()) },
+        };
+        // A dead sweeper degrades the service but does not stop it serving.
+        let check = Check { status: check.status.min(HealthStatus::Degraded), ..check };
+        self.add(&format!("worker:{worker}"), check);
+    }
+
+    pub fn finish(self) -> ServiceHealth {
+        let status = self.checks.values().map(|c| c.status).max().unwrap_or(HealthStatus::Ok);
+        ServiceHealth { service: self.service.to_owned(), status, checks: self.checks }
+    }
+}
+
+pub async fn database_check(state: &AppState) -> Check {
+    match tokio::time::timeout(DATABASE_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => Check { status: HealthStatus::Ok, message: Some(state.store.backend().to_owned()) },
+        Ok(Err(err)) => Check { status: HealthStatus::Down, message: Some(err.to_string()) },
+        Err(_) => Check { status: HealthStatus::Down, message: Some("no answer within 2s".to_owned()) },
+    }
+}
+
+/// 200 while a service can serve (ok or degraded), 503 when it is down.
+pub fn respond<T: serde::Serialize>(health: T) -> (StatusCode, ApiJson<T>)
+where
+    T: HasStatus,
+{
+    let code = if health.status() == HealthStatus::Down { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    (code, ApiJson(health))
+}
+
+pub trait HasStatus {
+    fn status(&self) -> HealthStatus;
+}
+
+impl HasStatus for ServiceHealth {
+    fn status(&self) -> HealthStatus {
+        self.status
+    }
+}
+
+impl HasStatus for SystemHealth {
+    fn status(&self) -> HealthStatus {
+        self.status
+    }
+}
+
+/// The platform's own machinery that no single service owns: the event log
+/// and the gateway's sweeper.
+async fn platform(state: &AppState) -> ServiceHealth {
+    let mut report = HealthReport::new("platform");
+    report.add("database", database_check(state).await);
+    report.add_worker(state, crate::gateway::GATEWAY_SWEEPER);
+    report.finish()
+}
+
+/// Every registered service's health and the worst of them.
+#[utoipa::path(get, path = "/health", tag = "platform",
+    responses((status = 200, body = SystemHealth), (status = 503, body = SystemHealth)))]
+pub async fn system(State(state): State<AppState>) -> (StatusCode, ApiJson<SystemHealth>) {
+    let (platform, users) = tokio::join!(platform(&state), super::users::health(&state));
+    let services = vec![platform, users];
+    let status = services.iter().map(|s| s.status).max().unwrap_or(HealthStatus::Ok);
+    respond(SystemHealth {
+        status,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        uptime_seconds: state.started.elapsed().as_secs(),
+        services,
+    })
+}

@@ -1,0 +1,375 @@
+//! The users service's rules: validation, accounts, sessions and tokens.
+//! Handlers call these; these call the store; neither knows about the other's layer.
+
+use std::time::Instant;
+
+use serde_json::json;
+use shop_wire::users::{
+    Address, CreateUserRequest, RegisterRequest, Role, Session, TokenResponse, UpdateProfileRequest, User,
+};
+use shop_wire::{Page, SessionId, UserId};
+
+use crate::auth::passwords::check_strength;
+use crate::auth::tokens::{new_refresh_token, parse_refresh_token};
+use crate::auth::AuthUser;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store::{NewEvent, ProfileUpdate, RefreshOutcome, SessionRecord, UserQuery, UserRecord, now};
+
+const MAX_NAME: usize = 100;
+const MAX_ADDRESSES: usize = 10;
+const MAX_ADDRESS_FIELD: usize = 200;
+pub const MAX_PAGE: u32 = 500;
+
+/// Trimmed and lower-cased; refused unless it is a plausible deliverable address.
+pub fn normalize_email(field: &str, raw: &str) -> AppResult<String> {
+    let email = raw.trim().to_lowercase();
+    let domain_has_dot = email.rsplit_once('@').is_some_and(|(_, domain)| {
+        domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+    });
+    if email.len() > 254 || !domain_has_dot || !email_address::EmailAddress::is_valid(&email) {
+        return Err(AppError::validation(field, "is not a valid email address"));
+    }
+    Ok(email)
+}
+
+fn validate_name(field: &str, raw: &str) -> AppResult<String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(AppError::validation(field, "must not be empty"));
+    }
+    if name.chars().count() > MAX_NAME {
+        return Err(AppError::validation(field, format!("must be at most {MAX_NAME} characters")));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(AppError::validation(field, "must not contain control characters"));
+    }
+    Ok(name.to_owned())
+}
+
+fn validate_addresses(addresses: Vec<Address>) -> AppResult<Vec<Address>> {
+    if addresses.len() > MAX_ADDRESSES {
+        return Err(AppError::validation("addresses", format!("at most {MAX_ADDRESSES} addresses")));
+    }
+    addresses
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut address)| {
+            let field = |name: &str| format!("addresses[{i}].{name}");
+            for (name, value, required) in [
+                ("line1", &mut address.line1, true),
+                ("city", &mut address.city, true),
+                ("postal_code", &mut address.postal_code, true),
+            ] {
+                *value = value.trim().to_owned();
+                if required && value.is_empty() {
+                    return Err(AppError::validation(&field(name), "must not be empty"));
+                }
+            }
+            for (name, value) in [
+                ("label", address.label.as_deref()),
+                ("line1", Some(address.line1.as_str())),
+                ("line2", address.line2.as_deref()),
+                ("city", Some(address.city.as_str())),
+                ("region", address.region.as_deref()),
+                ("postal_code", Some(address.postal_code.as_str())),
+            ] {
+                if value.is_some_and(|v| v.chars().count() > MAX_ADDRESS_FIELD || v.chars().any(char::is_control)) {
+                    return Err(AppError::validation(
+                        &field(name),
+                        format!("must be at most {MAX_ADDRESS_FIELD} characters, without control characters"),
+                    ));
+                }
+            }
+            address.country = address.country.trim().to_uppercase();
+            if address.country.len() != 2 || !address.country.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(AppError::validation(&field("country"), "must be an ISO 3166-1 alpha-2 code such as DE"));
+            }
+            Ok(address)
+        })
+        .collect()
+}
+
+/// Creates an account; `user.registered` is logged with it.
+pub async fn create_account(state: &AppState, email: &str, password: &str, name: &str, role: Role) -> AppResult<User> {
+    let email = normalize_email("email", email)?;
+    let name = validate_name("name", name)?;
+    check_strength("password", password, &email, &name)?;
+    let password_hash = state.passwords.hash(password).await?;
+    let at = now();
+    let user = User {
+        id: UserId::generate(),
+        email,
+        name,
+        role,
+        addresses: Vec::new(),
+        created_at: at,
+        updated_at: at,
+    };
+    let event = NewEvent::now(
+        "user.registered",
+        json!({ "user_id": user.id, "email": user.email, "name": user.name, "role": user.role }),
+    );
+    let record = UserRecord { user: user.clone(), password_hash };
+    let events = state.store.insert_user(&record, vec![event]).await?;
+    state.events.publish(events);
+    Ok(user)
+}
+
+pub async fn register(state: &AppState, request: RegisterRequest) -> AppResult<User> {
+    create_account(state, &request.email, &request.password, &request.name, Role::Customer).await
+}
+
+pub async fn create_user(state: &AppState, request: CreateUserRequest) -> AppResult<User> {
+    create_account(state, &request.email, &request.password, &request.name, request.role).await
+}
+
+/// Where a login came from, kept on the session so its owner can recognise it.
+#[derive(Debug, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+fn invalid_credentials() -> AppError {
+    AppError::unauthenticated("invalid_credentials", "the email or password is not correct")
+}
+
+pub async fn login(state: &AppState, email: &str, password: &str, client: ClientInfo) -> AppResult<TokenResponse> {
+    // A malformed email cannot have an account; answer as for any wrong login.
+    let email = normalize_email("email", email).map_err(|_| invalid_credentials())?;
+    if let Err(wait) = state.login_guard.check(&email, Instant::now()) {
+        return Err(AppError::TooManyRequests {
+            code: "too_many_attempts",
+            message: "too many failed logins for this account; wait before trying again".to_owned(),
+            retry_after: wait,
+        });
+    }
+    let record = state.store.user_by_email(&email).await?;
+    let verified = state.passwords.verify(password, record.as_ref().map(|r| r.password_hash.as_str())).await?;
+    let Some(record) = record.filter(|_| verified) else {
+        state.login_guard.record_failure(&email, Instant::now());
+        metrics::counter!("shop_logins_total", "outcome" => "failed").increment(1);
+        return Err(invalid_credentials());
+    };
+    state.login_guard.record_success(&email);
+    metrics::counter!("shop_logins_total", "outcome" => "ok").increment(1);
+
+    let at = now();
+    let session_id = SessionId::generate();
+    let (refresh_token, refresh_hash) = new_refresh_token(&session_id);
+    let session = SessionRecord {
+        id: session_id.clone(),
+        user_id: record.user.id.clone(),
+        refresh_hash,
+        user_agent: client.user_agent,
+        ip: client.ip,
+        created_at: at,
+        last_used_at: at,
+        expires_at: at + state.config.session_ttl(),
+        revoked_at: None,
+    };
+    let event = NewEvent::now(
+        "user.logged_in",
+        json!({ "user_id": record.user.id, "session_id": session_id, "ip": session.ip }),
+    );
+    let events = state.store.insert_session(&session, vec![event]).await?;
+    state.events.publish(events);
+    token_response(state, record.user, &session_id, refresh_token)
+}
+
+fn token_response(state: &AppState, user: User, session: &SessionId, refresh_token: String) -> AppResult<TokenResponse> {
+    let ttl = state.config.access_token_ttl();
+    Ok(TokenResponse {
+        access_token: state.tokens.issue(&user.id, user.role, session, ttl)?,
+        refresh_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: ttl.as_secs(),
+        user,
+    })
+}
+
+pub async fn refresh(state: &AppState, refresh_token: &str) -> AppResult<TokenResponse> {
+    let invalid = || AppError::unauthenticated("invalid_refresh_token", "the refresh token is not valid; log in again");
+    let (session_id, presented) = parse_refresh_token(refresh_token).ok_or_else(invalid)?;
+    let (new_token, new_hash) = new_refresh_token(&session_id);
+    let expires_at = now() + state.config.session_ttl();
+    match state.store.rotate_refresh(&session_id, &presented, &new_hash, expires_at).await? {
+        RefreshOutcome::Rotated(session) => {
+            let user = state.store.user(&session.user_id).await?.ok_or_else(invalid)?.user;
+            token_response(state, user, &session_id, new_token)
+        }
+        RefreshOutcome::ReuseDetected => {
+            state.sessions.forget(&session_id);
+            tracing::warn!(session = %session_id, "an old refresh token was replayed; session revoked");
+            Err(AppError::unauthenticated(
+                "refresh_token_reused",
+                "this refresh token was already used, so the session has been ended; log in again",
+            ))
+        }
+        RefreshOutcome::Inactive => Err(invalid()),
+    }
+}
+
+pub async fn logout(state: &AppState, caller: &AuthUser) -> AppResult<()> {
+    state.store.revoke_session(&caller.session_id, &caller.user_id).await?;
+    state.sessions.forget(&caller.session_id);
+    let events = state
+        .store
+        .append_events(vec![NewEvent::now(
+            "user.logged_out",
+            json!({ "user_id": caller.user_id, "session_id": caller.session_id }),
+        )])
+        .await?;
+    state.events.publish(events);
+    Ok(())
+}
+
+pub async fn get_user(state: &AppState, id: &UserId) -> AppResult<User> {
+    state
+        .store
+        .user(id)
+        .await?
+        .map(|record| record.user)
+        .ok_or_else(|| AppError::not_found(format!("user {id}")))
+}
+
+pub async fn update_profile(state: &AppState, id: &UserId, request: UpdateProfileRequest) -> AppResult<User> {
+    let update = ProfileUpdate {
+        name: request.name.as_deref().map(|name| validate_name("name", name)).transpose()?,
+        addresses: request.addresses.map(validate_addresses).transpose()?,
+    };
+    state.store.update_profile(id, &update).await?.ok_or_else(|| AppError::not_found(format!("user {id}")))
+}
+
+/// Changes the password and ends every other session of the user.
+pub async fn change_password(state: &AppState, caller: &AuthUser, current: &str, new: &str) -> AppResult<()> {
+    let record = state.store.user(&caller.user_id).await?.ok_or_else(|| AppError::not_found("user"))?;
+    if !state.passwords.verify(current, Some(&record.password_hash)).await? {
+        return Err(AppError::validation("current_password", "is not correct"));
+    }
+    if current == new {
+        return Err(AppError::validation("new_password", "must differ from the current password"));
+    }
+    check_strength("new_password", new, &record.user.email, &record.user.name)?;
+    let hash = state.passwords.hash(new).await?;
+    state.store.set_password(&caller.user_id, &hash, Some(&caller.session_id)).await?;
+    state.sessions.forget_all();
+    Ok(())
+}
+
+pub async fn sessions(state: &AppState, caller: &AuthUser) -> AppResult<Vec<Session>> {
+    let records = state.store.active_sessions(&caller.user_id, now()).await?;
+    Ok(records
+        .into_iter()
+        .map(|s| Session {
+            current: s.id == caller.session_id,
+            id: s.id,
+            user_agent: s.user_agent,
+            ip: s.ip,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            expires_at: s.expires_at,
+        })
+        .collect())
+}
+
+pub async fn revoke_session(state: &AppState, caller: &AuthUser, session: &SessionId) -> AppResult<()> {
+    if !state.store.revoke_session(session, &caller.user_id).await? {
+        return Err(AppError::not_found(format!("active session {session}")));
+    }
+    state.sessions.forget(session);
+    Ok(())
+}
+
+pub async fn list_users(state: &AppState, mut query: UserQuery) -> AppResult<Page<User>> {
+    if query.limit == 0 || query.limit > MAX_PAGE {
+        return Err(AppError::validation("limit", format!("must be between 1 and {MAX_PAGE}")));
+    }
+    query.text = query.text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    let (items, total) = state.store.list_users(&query).await?;
+    Ok(Page { items, total, limit: query.limit, offset: query.offset })
+}
+
+/// Changes a user's role; the last admin cannot be demoted, so the shop is never left without one.
+pub async fn set_role(state: &AppState, caller: &AuthUser, id: &UserId, role: Role) -> AppResult<User> {
+    let current = get_user(state, id).await?;
+    if current.role == Role::Admin && role != Role::Admin && state.store.count_users_with_role(Role::Admin).await? <= 1 {
+        return Err(AppError::conflict("last_admin", "this is the only admin; make another user admin first"));
+    }
+    let event = NewEvent::now(
+        "user.role_changed",
+        json!({ "user_id": id, "from": current.role, "to": role, "by": caller.user_id }),
+    );
+    let (user, events) = state
+        .store
+        .set_role(id, role, vec![event])
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("user {id}")))?;
+    state.sessions.forget_all();
+    state.events.publish(events);
+    Ok(user)
+}
+
+/// What the first start did about the admin account.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// An admin exists already.
+    Existing,
+    /// Created from `SHOP_ADMIN_EMAIL`/`SHOP_ADMIN_PASSWORD`.
+    Configured { email: String },
+    /// Created with a generated password, to be shown once.
+    Generated { email: String, password: String },
+}
+
+pub const GENERATED_ADMIN_EMAIL: &str = "admin@shop.local";
+
+/// Makes sure the shop has an admin, without any well-known password.
+pub async fn bootstrap_admin(state: &AppState) -> AppResult<Bootstrap> {
+    if state.store.count_users_with_role(Role::Admin).await? > 0 {
+        return Ok(Bootstrap::Existing);
+    }
+    let (email, password, generated) = match (&state.config.admin_email, &state.config.admin_password) {
+        (Some(email), Some(password)) => (email.clone(), password.clone(), false),
+        _ => (GENERATED_ADMIN_EMAIL.to_owned(), crate::auth::tokens::generate_password(), true),
+    };
+    let user = create_account(state, &email, &password, "Administrator", Role::Admin).await?;
+    Ok(if generated {
+        Bootstrap::Generated { email: user.email, password }
+    } else {
+        Bootstrap::Configured { email: user.email }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalized_and_checked() {
+        assert_eq!(normalize_email("email", "  Ada@Example.COM ").expect("valid"), "ada@example.com");
+        for bad in ["", "ada", "ada@", "@example.com", "ada@localhost", "ada@example.", "a b@example.com"] {
+            assert!(normalize_email("email", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn addresses_are_trimmed_and_countries_checked() {
+        let address = Address {
+            label: Some("home".into()),
+            line1: " 1 Main St ".into(),
+            line2: None,
+            city: "Berlin".into(),
+            region: None,
+            postal_code: "10115".into(),
+            country: "de".into(),
+        };
+        let cleaned = validate_addresses(vec![address.clone()]).expect("valid");
+        assert_eq!((cleaned[0].line1.as_str(), cleaned[0].country.as_str()), ("1 Main St", "DE"));
+        let bad = Address { country: "Germany".into(), ..address.clone() };
+        let err = validate_addresses(vec![bad]).unwrap_err();
+        assert!(err.to_string().contains("addresses[0].country"), "{err}");
+        let empty = Address { city: " ".into(), ..address };
+        assert!(validate_addresses(vec![empty]).is_err());
+    }
+}

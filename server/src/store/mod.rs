@@ -1,0 +1,208 @@
+//! The storage interface every service talks to.
+//!
+//! Services see only the traits below, never SQL: the SQLite implementation in
+//! [`sqlite`] is the default, and a PostgreSQL backend (for several `shop serve`
+//! nodes behind a load balancer) implements the same traits without a change in
+//! any service. Methods are async so that a networked backend fits; the SQLite
+//! backend runs its blocking calls on tokio's blocking pool.
+//!
+//! A write that changes state also takes the events that describe the change
+//! and appends them to the event log in the same transaction (an outbox), so
+//! an acknowledged change always has its event and a rolled-back one never does.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use shop_wire::users::{Address, Role, User};
+use shop_wire::{Event, SessionId, UserId};
+use time::OffsetDateTime;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a {entity} with this {field} already exists")]
+    Duplicate { entity: &'static str, field: &'static str },
+    #[error("the database is locked by another writer")]
+    Busy,
+    #[error(
+        "the database schema is version {found}, newer than the {known} this build of shop knows; \
+         run a newer shop, or point --db at another file"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("database error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An event about to be appended to the log; the store gives it its id.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub kind: &'static str,
+    pub occurred_at: OffsetDateTime,
+    pub data: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn now(kind: &'static str, data: serde_json::Value) -> Self {
+        NewEvent { kind, occurred_at: now(), data }
+    }
+}
+
+/// The current time at the millisecond precision the store keeps, so a value
+/// read back equals the value written.
+pub fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+        .expect("truncating nanoseconds keeps them in range")
+}
+
+/// A user as stored: the public view plus the password hash.
+#[derive(Clone, Debug)]
+pub struct UserRecord {
+    pub user: User,
+    pub password_hash: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct UserQuery {
+    pub role: Option<Role>,
+    /// Case-insensitive substring of the email or name.
+    pub text: Option<String>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ProfileUpdate {
+    pub name: Option<String>,
+    pub addresses: Option<Vec<Address>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SessionRecord {
+    pub id: SessionId,
+    pub user_id: UserId,
+    /// SHA-256 of the current refresh secret; the secret itself is never stored.
+    pub refresh_hash: String,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl SessionRecord {
+    pub fn is_active(&self, at: OffsetDateTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at > at
+    }
+}
+
+/// What the auth check needs to know about a session, read in one query.
+#[derive(Clone, Debug)]
+pub struct SessionAuth {
+    pub user_id: UserId,
+    pub role: Role,
+    pub expires_at: OffsetDateTime,
+    pub revoked: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum RefreshOutcome {
+    /// The presented secret was current; it is replaced and the session extended.
+    Rotated(SessionRecord),
+    /// The presented secret was an old one: someone replayed a used refresh
+    /// token, so the session has been revoked to cut off whoever holds it.
+    ReuseDetected,
+    /// No such session, or it was revoked or has expired.
+    Inactive,
+}
+
+/// A response kept for replay under an `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum IdempotencyBegin {
+    /// First use of the key: the caller runs the request and then completes or abandons it.
+    Started,
+    /// The key was used before with the same request: here is its response.
+    Replay(StoredResponse),
+    /// The key was used before with a different request.
+    Mismatch,
+    /// The first request with this key is still running.
+    InProgress,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Fails with [`StoreError::Duplicate`] when the email is taken (case-insensitively).
+    async fn insert_user(&self, user: &UserRecord, events: Vec<NewEvent>) -> StoreResult<Vec<Event>>;
+    async fn user(&self, id: &UserId) -> StoreResult<Option<UserRecord>>;
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, u64)>;
+    async fn count_users_with_role(&self, role: Role) -> StoreResult<u64>;
+    async fn update_profile(&self, id: &UserId, update: &ProfileUpdate) -> StoreResult<Option<User>>;
+    /// Sets a new hash and revokes every session of the user except `keep`.
+    async fn set_password(&self, id: &UserId, hash: &str, keep: Option<&SessionId>) -> StoreResult<()>;
+    async fn set_role(&self, id: &UserId, role: Role, events: Vec<NewEvent>) -> StoreResult<Option<(User, Vec<Event>)>>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &SessionRecord, events: Vec<NewEvent>) -> StoreResult<Vec<Event>>;
+    async fn session_auth(&self, id: &SessionId) -> StoreResult<Option<SessionAuth>>;
+    /// The user's sessions that are neither revoked nor expired, newest first.
+    async fn active_sessions(&self, user: &UserId, at: OffsetDateTime) -> StoreResult<Vec<SessionRecord>>;
+    async fn rotate_refresh(
+        &self,
+        id: &SessionId,
+        presented_hash: &str,
+        new_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<RefreshOutcome>;
+    /// Revokes one of the user's sessions; false when it was not theirs or not active.
+    async fn revoke_session(&self, id: &SessionId, user: &UserId) -> StoreResult<bool>;
+    /// Deletes sessions that expired or were revoked before `before`; returns how many.
+    async fn purge_sessions(&self, before: OffsetDateTime) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    async fn append_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Event>>;
+    /// Events with an id greater than `after`, oldest first.
+    async fn events_after(&self, after: u64, limit: u32) -> StoreResult<Vec<Event>>;
+    /// The id of the newest event, 0 when the log is empty.
+    async fn latest_event_id(&self) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for a request with `fingerprint`. A claim left in progress
+    /// for longer than `stale_after` (its request died with the process) is taken over.
+    async fn begin_idempotent(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        stale_after: time::Duration,
+    ) -> StoreResult<IdempotencyBegin>;
+    async fn complete_idempotent(&self, key: &str, response: &StoredResponse) -> StoreResult<()>;
+    /// Releases a claim whose request failed in a way worth retrying.
+    async fn abandon_idempotent(&self, key: &str) -> StoreResult<()>;
+    async fn purge_idempotency(&self, before: OffsetDateTime) -> StoreResult<u64>;
+}
+
+/// Everything the services need from storage.
+#[async_trait]
+pub trait Store: UserStore + SessionStore + EventStore + IdempotencyStore + Send + Sync + 'static {
+    /// A round trip to the database, for health checks.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Names the backend in health reports, e.g. `sqlite`.
+    fn backend(&self) -> &'static str;
+}

@@ -1,0 +1,60 @@
+//! `shop serve`: resolve the configuration and run the server until a signal.
+
+use anyhow::Context;
+use shop_server::Config;
+use shop_server::config::LogFormat;
+use shop_server::store::sqlite::Durability;
+
+use crate::cli::ServeArgs;
+
+/// Defaults, then the config file, then environment and flags (which clap has already merged).
+fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
+    let file = args.config.clone().or_else(Config::default_file);
+    let mut config = match &file {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(addr) = args.addr {
+        config.addr = addr;
+    }
+    if args.db.is_some() {
+        config.db = args.db;
+    }
+    if let Some(format) = args.log_format {
+        config.log_format = format.parse::<LogFormat>().map_err(anyhow::Error::msg)?;
+    }
+    if args.tls_cert.is_some() {
+        config.tls_cert = args.tls_cert;
+        config.tls_key = args.tls_key;
+    }
+    let limits = &mut config.rate_limits;
+    limits.per_ip_per_second = args.rate_limit_ip.unwrap_or(limits.per_ip_per_second);
+    limits.per_token_per_second = args.rate_limit_token.unwrap_or(limits.per_token_per_second);
+    limits.login_per_minute = args.rate_limit_login.unwrap_or(limits.login_per_minute);
+    config.access_token_ttl_seconds = args.access_token_ttl.unwrap_or(config.access_token_ttl_seconds);
+    config.session_ttl_seconds = args.session_ttl.unwrap_or(config.session_ttl_seconds);
+    config.body_limit_bytes = args.body_limit.unwrap_or(config.body_limit_bytes);
+    config.request_timeout_seconds = args.request_timeout.unwrap_or(config.request_timeout_seconds);
+    config.sweep_interval_seconds = args.sweep_interval.unwrap_or(config.sweep_interval_seconds);
+    if !args.cors_origins.is_empty() {
+        config.cors_origins = args.cors_origins;
+    }
+    if let Some(durability) = args.durability {
+        config.durability = if durability == "power" { Durability::Power } else { Durability::Process };
+    }
+    config.jwt_secret = env("SHOP_JWT_SECRET").or(config.jwt_secret);
+    config.admin_email = env("SHOP_ADMIN_EMAIL").or(config.admin_email);
+    config.admin_password = env("SHOP_ADMIN_PASSWORD").or(config.admin_password);
+    config.validate()?;
+    Ok(config)
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = resolve(args)?;
+    shop_server::telemetry::init_logging(config.log_format, &config.log_level)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let listener = std::net::TcpListener::bind(config.addr)
+        .with_context(|| format!("cannot listen on {} (is another shop serve running?)", config.addr))?;
+    runtime.block_on(shop_server::serve(config, listener, shop_server::shutdown_signal()))
+}

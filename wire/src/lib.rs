@@ -1,0 +1,20 @@
+//! Wire types of the shop HTTP API.
+//!
+//! Everything that crosses the wire between `shop serve` and its clients (the
+//! CLI, the dashboard, scripts) is declared here exactly once, so a field can
+//! never be renamed on one side only. The server enables the `openapi` feature
+//! to derive the OpenAPI schemas from these same types.
+
+pub mod error;
+pub mod events;
+pub mod health;
+pub mod ids;
+pub mod list;
+pub mod users;
+
+pub use error::{ErrorBody, ErrorDetail};
+pub use events::Event;
+pub use health::{HealthStatus, ServiceHealth, SystemHealth};
+pub use ids::{SessionId, UserId};
+pub use list::Page;
+pub use users::*;
