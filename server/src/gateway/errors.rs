@@ -30,9 +30,8 @@ pub async fn middleware(request: Request, next: Next) -> Response {
     if status.as_u16() < 400 || is_json {
         return response;
     }
-    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
-    let allow = response.headers().get(header::ALLOW).cloned();
-    let text = to_bytes(response.into_body(), MAX_MESSAGE)
+    let (mut parts, body) = response.into_parts();
+    let text = to_bytes(body, MAX_MESSAGE)
         .await
         .ok()
         .map(|body| String::from_utf8_lossy(&body).trim().to_owned())
@@ -62,11 +61,9 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         StatusCode::UNPROCESSABLE_ENTITY => ("invalid_body", text.unwrap_or_else(|| "invalid body".to_owned())),
         _ => ("bad_request", text.unwrap_or_else(|| "the request is not valid".to_owned())),
     };
-    let mut normalized = error_response(status, code, message, json!({}));
-    for (name, value) in [(header::RETRY_AFTER, retry_after), (header::ALLOW, allow)] {
-        if let Some(value) = value {
-            normalized.headers_mut().insert(name, value);
-        }
-    }
-    normalized
+    // Keep the original headers (Allow, Retry-After, security headers), swap the body.
+    let (normalized, body) = error_response(status, code, message, json!({})).into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(normalized.headers.clone());
+    Response::from_parts(parts, body)
 }

@@ -31,11 +31,12 @@ pub fn handle() -> &'static PrometheusHandle {
 }
 
 /// The service a route belongs to: `/api/users/me` -> `users`; non-API routes -> `gateway`.
-pub fn service_of(route: &str) -> &str {
+pub fn service_of(route: &str) -> &'static str {
     route
         .strip_prefix("/api/")
         .and_then(|rest| rest.split('/').next())
-        .filter(|s| !s.is_empty() && !s.contains('.'))
+        .and_then(|name| crate::services::NAMES.iter().find(|known| **known == name))
+        .copied()
         .unwrap_or("gateway")
 }
 
@@ -48,9 +49,9 @@ pub async fn middleware(request: Request, next: Next) -> Response {
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
-    let service = service_of(&route).to_owned();
+    let service = service_of(&route);
     let status = response.status().as_u16();
-    let labels = [("service", service), ("route", route), ("method", method)];
+    let labels = [("service", service.to_owned()), ("route", route), ("method", method)];
     metrics::histogram!("shop_http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     let mut counted = labels.to_vec();
@@ -70,6 +71,8 @@ mod tests {
     fn routes_map_to_their_service() {
         assert_eq!(service_of("/api/users/{id}"), "users");
         assert_eq!(service_of("/api/openapi.json"), "gateway");
+        assert_eq!(service_of("/api/version"), "gateway");
+        assert_eq!(service_of("/api/events"), "gateway");
         assert_eq!(service_of("/health"), "gateway");
         assert_eq!(service_of("unmatched"), "gateway");
     }
