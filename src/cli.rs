@@ -83,7 +83,12 @@ pub struct ServeArgs {
     pub request_timeout: Option<u64>,
 
     /// Browser origins allowed to call the API (CORS); repeat or separate with commas.
-    #[arg(long = "cors-origin", env = "SHOP_CORS_ORIGINS", value_name = "ORIGIN", value_delimiter = ',')]
+    #[arg(
+        long = "cors-origin",
+        env = "SHOP_CORS_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
     pub cors_origins: Vec<String>,
 
     /// `process`: commits survive a crash or kill -9; `power`: also a power cut (an fsync per commit).

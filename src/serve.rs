@@ -32,16 +32,24 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
     limits.per_ip_per_second = args.rate_limit_ip.unwrap_or(limits.per_ip_per_second);
     limits.per_token_per_second = args.rate_limit_token.unwrap_or(limits.per_token_per_second);
     limits.login_per_minute = args.rate_limit_login.unwrap_or(limits.login_per_minute);
-    config.access_token_ttl_seconds = args.access_token_ttl.unwrap_or(config.access_token_ttl_seconds);
+    config.access_token_ttl_seconds = args
+        .access_token_ttl
+        .unwrap_or(config.access_token_ttl_seconds);
     config.session_ttl_seconds = args.session_ttl.unwrap_or(config.session_ttl_seconds);
     config.body_limit_bytes = args.body_limit.unwrap_or(config.body_limit_bytes);
-    config.request_timeout_seconds = args.request_timeout.unwrap_or(config.request_timeout_seconds);
+    config.request_timeout_seconds = args
+        .request_timeout
+        .unwrap_or(config.request_timeout_seconds);
     config.sweep_interval_seconds = args.sweep_interval.unwrap_or(config.sweep_interval_seconds);
     if !args.cors_origins.is_empty() {
         config.cors_origins = args.cors_origins;
     }
     if let Some(durability) = args.durability {
-        config.durability = if durability == "power" { Durability::Power } else { Durability::Process };
+        config.durability = if durability == "power" {
+            Durability::Power
+        } else {
+            Durability::Process
+        };
     }
     config.jwt_secret = env("SHOP_JWT_SECRET").or(config.jwt_secret);
     config.admin_email = env("SHOP_ADMIN_EMAIL").or(config.admin_email);
@@ -54,7 +62,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = resolve(args)?;
     shop_server::telemetry::init_logging(config.log_format, &config.log_level)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let listener = std::net::TcpListener::bind(config.addr)
-        .with_context(|| format!("cannot listen on {} (is another shop serve running?)", config.addr))?;
-    runtime.block_on(shop_server::serve(config, listener, shop_server::shutdown_signal()))
+    let listener = std::net::TcpListener::bind(config.addr).with_context(|| {
+        format!(
+            "cannot listen on {} (is another shop serve running?)",
+            config.addr
+        )
+    })?;
+    runtime.block_on(shop_server::serve(
+        config,
+        listener,
+        shop_server::shutdown_signal(),
+    ))
 }

@@ -29,7 +29,9 @@ impl std::str::FromStr for LogFormat {
         match s {
             "pretty" => Ok(LogFormat::Pretty),
             "json" => Ok(LogFormat::Json),
-            other => Err(format!("unknown log format `{other}` (expected pretty or json)")),
+            other => Err(format!(
+                "unknown log format `{other}` (expected pretty or json)"
+            )),
         }
     }
 }
@@ -46,7 +48,11 @@ pub struct RateLimits {
 
 impl Default for RateLimits {
     fn default() -> Self {
-        RateLimits { per_ip_per_second: 200, per_token_per_second: 100, login_per_minute: 30 }
+        RateLimits {
+            per_ip_per_second: 200,
+            per_token_per_second: 100,
+            login_per_minute: 30,
+        }
     }
 }
 
@@ -108,9 +114,15 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid config file {path}: {source}")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -118,15 +130,21 @@ pub enum ConfigError {
 impl Config {
     /// Reads a TOML config file; every key is optional and unknown keys are refused.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        toml::from_str(&text)
-            .map_err(|source| ConfigError::Parse { path: path.to_owned(), source: Box::new(source) })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
     }
 
     /// The default config file, `shop/server.toml` under the XDG config dir, if it exists.
     pub fn default_file() -> Option<PathBuf> {
-        dirs::config_dir().map(|dir| dir.join("shop").join("server.toml")).filter(|p| p.exists())
+        dirs::config_dir()
+            .map(|dir| dir.join("shop").join("server.toml"))
+            .filter(|p| p.exists())
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -184,12 +202,18 @@ mod tests {
     fn file_values_override_defaults_and_unknown_keys_are_refused() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("server.toml");
-        std::fs::write(&path, "addr = \"0.0.0.0:8080\"\n[rate_limits]\nper_ip_per_second = 5\n")
-            .expect("write");
+        std::fs::write(
+            &path,
+            "addr = \"0.0.0.0:8080\"\n[rate_limits]\nper_ip_per_second = 5\n",
+        )
+        .expect("write");
         let config = Config::from_file(&path).expect("parse");
         assert_eq!(config.addr.port(), 8080);
         assert_eq!(config.rate_limits.per_ip_per_second, 5);
-        assert_eq!(config.rate_limits.login_per_minute, RateLimits::default().login_per_minute);
+        assert_eq!(
+            config.rate_limits.login_per_minute,
+            RateLimits::default().login_per_minute
+        );
 
         std::fs::write(&path, "adress = \"typo\"\n").expect("write");
         let err = Config::from_file(&path).unwrap_err().to_string();
@@ -198,7 +222,10 @@ mod tests {
 
     #[test]
     fn tls_needs_both_files() {
-        let config = Config { tls_cert: Some("cert.pem".into()), ..Config::default() };
+        let config = Config {
+            tls_cert: Some("cert.pem".into()),
+            ..Config::default()
+        };
         assert!(config.validate().is_err());
         assert!(Config::default().validate().is_ok());
     }

@@ -33,11 +33,23 @@ pub enum AppError {
     #[error("{message}")]
     NotFound { message: String },
     #[error("{message}")]
-    Conflict { code: &'static str, message: String, details: Value },
+    Conflict {
+        code: &'static str,
+        message: String,
+        details: Value,
+    },
     #[error("{message}")]
-    TooManyRequests { code: &'static str, message: String, retry_after: Duration },
+    TooManyRequests {
+        code: &'static str,
+        message: String,
+        retry_after: Duration,
+    },
     #[error("{message}")]
-    Status { status: StatusCode, code: &'static str, message: String },
+    Status {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
     /// A failure of ours; the cause goes to the log, never to the client.
     #[error("internal error: {0}")]
     Internal(#[source] anyhow::Error),
@@ -55,19 +67,30 @@ impl AppError {
     }
 
     pub fn not_found(what: impl Into<String>) -> Self {
-        AppError::NotFound { message: format!("{} not found", what.into()) }
+        AppError::NotFound {
+            message: format!("{} not found", what.into()),
+        }
     }
 
     pub fn unauthenticated(code: &'static str, message: impl Into<String>) -> Self {
-        AppError::Unauthenticated { code, message: message.into() }
+        AppError::Unauthenticated {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        AppError::Forbidden { message: message.into() }
+        AppError::Forbidden {
+            message: message.into(),
+        }
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        AppError::Conflict { code, message: message.into(), details: json!({}) }
+        AppError::Conflict {
+            code,
+            message: message.into(),
+            details: json!({}),
+        }
     }
 
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {

@@ -42,7 +42,10 @@ impl EventBus {
 
     /// Every event with an id above `after`, then each new one as it is
     /// published, in id order and without duplicates, for as long as the stream is polled.
-    pub fn stream_after(&self, after: u64) -> impl Stream<Item = Result<Event, StoreError>> + Send + 'static + use<> {
+    pub fn stream_after(
+        &self,
+        after: u64,
+    ) -> impl Stream<Item = Result<Event, StoreError>> + Send + 'static + use<> {
         // Subscribe before reading the log, so nothing published in between is missed.
         let mut live = self.live.subscribe();
         let store = self.store.clone();
@@ -97,18 +100,21 @@ impl TypeFilter {
 
     pub fn matches(&self, kind: &str) -> bool {
         self.0.is_empty()
-            || self.0.iter().any(|pattern| match pattern.strip_suffix('*') {
-                Some(prefix) => kind.starts_with(prefix),
-                None => pattern == kind,
-            })
+            || self
+                .0
+                .iter()
+                .any(|pattern| match pattern.strip_suffix('*') {
+                    Some(prefix) => kind.starts_with(prefix),
+                    None => pattern == kind,
+                })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::NewEvent;
     use crate::store::sqlite::{Durability, SqliteStore};
-    use crate::store::{EventStore, NewEvent};
     use futures::StreamExt;
     use serde_json::json;
 
@@ -128,23 +134,36 @@ mod tests {
             Arc::new(SqliteStore::open(&dir.path().join("db"), Durability::Process).expect("open"));
         let bus = EventBus::new(store.clone());
         let stored = store
-            .append_events((0..3).map(|i| NewEvent::now("test.old", json!({"i": i}))).collect())
+            .append_events(
+                (0..3)
+                    .map(|i| NewEvent::now("test.old", json!({"i": i})))
+                    .collect(),
+            )
             .await
             .expect("append");
         bus.publish(stored);
 
         let mut stream = Box::pin(bus.stream_after(1));
         for expected in [2, 3] {
-            assert_eq!(stream.next().await.expect("item").expect("event").id, expected);
+            assert_eq!(
+                stream.next().await.expect("item").expect("event").id,
+                expected
+            );
         }
         // Published out of order (as concurrent commits can be): still delivered in order.
         let newer = store
-            .append_events(vec![NewEvent::now("test.new", json!({})), NewEvent::now("test.new", json!({}))])
+            .append_events(vec![
+                NewEvent::now("test.new", json!({})),
+                NewEvent::now("test.new", json!({})),
+            ])
             .await
             .expect("append");
         bus.publish(newer.into_iter().rev().collect());
         for expected in [4, 5] {
-            assert_eq!(stream.next().await.expect("item").expect("event").id, expected);
+            assert_eq!(
+                stream.next().await.expect("item").expect("event").id,
+                expected
+            );
         }
     }
 }

@@ -19,7 +19,6 @@ pub mod telemetry;
 pub mod workers;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,9 +55,17 @@ pub async fn serve(
             .await?
             .with_context(|| format!("opening the database {}", db_path.display()))?
     };
-    let secret = load_or_create_secret(config.jwt_secret.as_deref(), &db_path.with_extension("jwt-secret"))
-        .context("loading the JWT secret")?;
+    let secret = load_or_create_secret(
+        config.jwt_secret.as_deref(),
+        &db_path.with_extension("jwt-secret"),
+    )
+    .context("loading the JWT secret")?;
     gateway::metrics::handle();
+    // Certificate problems stop the start, before anything else happens.
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(gateway::tls::load_config(cert, key)?),
+        _ => None,
+    };
 
     let shutdown_token = CancellationToken::new();
     let store: Arc<dyn Store> = Arc::new(store);
@@ -75,9 +82,14 @@ pub async fn serve(
         shutdown: shutdown_token.clone(),
     };
 
-    match bootstrap_admin(&state).await.map_err(|err| anyhow::anyhow!("creating the first admin: {err}"))? {
+    match bootstrap_admin(&state)
+        .await
+        .map_err(|err| anyhow::anyhow!("creating the first admin: {err}"))?
+    {
         Bootstrap::Existing => {}
-        Bootstrap::Configured { email } => tracing::info!(%email, "created the first admin from SHOP_ADMIN_EMAIL"),
+        Bootstrap::Configured { email } => {
+            tracing::info!(%email, "created the first admin from SHOP_ADMIN_EMAIL")
+        }
         Bootstrap::Generated { email, password } => {
             tracing::warn!(%email, "created the first admin with a generated password (printed once on stderr)");
             eprintln!(
@@ -88,10 +100,10 @@ pub async fn serve(
     }
 
     services::users::spawn_workers(&state);
-    let app = gateway::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app =
+        gateway::app(state.clone()).into_make_service_with_connect_info::<gateway::ClientAddr>();
 
     let addr = listener.local_addr()?;
-    let tls = config.tls_cert.clone().zip(config.tls_key.clone());
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, db = %db_path.display(), startup_ms = started.elapsed().as_millis() as u64, "listening");
     eprintln!("shop: listening on {scheme}://{addr}");
@@ -111,31 +123,29 @@ pub async fn serve(
         }
     };
 
-    let served = match tls {
-        None => {
-            listener.set_nonblocking(true)?;
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_token.clone().cancelled_owned());
-            tokio::select! {
-                result = server => result.map_err(anyhow::Error::from),
-                () = grace_over => {
-                    tracing::warn!(?grace, "grace period over; dropping the remaining connections");
-                    Ok(())
-                }
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let stop = shutdown_token.clone().cancelled_owned();
+    let server = async {
+        match tls {
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+            Some(tls) => {
+                let listener = gateway::tls::TlsListener::new(listener, tls)?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
             }
         }
-        Some((cert, key)) => {
-            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
-                .await
-                .with_context(|| format!("loading TLS certificate {} and key {}", cert.display(), key.display()))?;
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            let token = shutdown_token.clone();
-            tokio::spawn(async move {
-                token.cancelled().await;
-                stopper.graceful_shutdown(Some(grace));
-            });
-            axum_server::from_tcp_rustls(listener, rustls)?.handle(handle).serve(app).await.map_err(anyhow::Error::from)
+    };
+    let served = tokio::select! {
+        result = server => result.map_err(anyhow::Error::from),
+        () = grace_over => {
+            tracing::warn!(?grace, "grace period over; dropping the remaining connections");
+            Ok(())
         }
     };
     state.workers.shutdown().await;

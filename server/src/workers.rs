@@ -35,7 +35,11 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn new(shutdown: CancellationToken) -> Self {
-        Supervisor { workers: Arc::default(), shutdown, tracker: TaskTracker::new() }
+        Supervisor {
+            workers: Arc::default(),
+            shutdown,
+            tracker: TaskTracker::new(),
+        }
     }
 
     /// Runs `job` every `every` (first run at once) until shutdown, restarting it after a panic.
@@ -46,7 +50,13 @@ impl Supervisor {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        self.set(name, |s| *s = WorkerStatus { healthy: true, restarts: 0, last_error: None });
+        self.set(name, |s| {
+            *s = WorkerStatus {
+                healthy: true,
+                restarts: 0,
+                last_error: None,
+            }
+        });
         let supervisor = self.clone();
         let job = Arc::new(job);
         self.tracker.spawn(async move {
@@ -92,19 +102,34 @@ impl Supervisor {
                     s.healthy = true;
                     s.last_error = None;
                 }),
-                Err(err) => tracing::warn!(worker = name, error = format!("{err:#}"), "worker run failed"),
+                Err(err) => tracing::warn!(
+                    worker = name,
+                    error = format!("{err:#}"),
+                    "worker run failed"
+                ),
             }
             metrics::gauge!("shop_worker_up", "worker" => name).set(1.0);
         }
     }
 
     fn set(&self, name: &'static str, change: impl FnOnce(&mut WorkerStatus)) {
-        let mut workers = self.workers.lock().expect("worker table lock is never poisoned");
-        change(workers.entry(name).or_insert(WorkerStatus { healthy: true, restarts: 0, last_error: None }));
+        let mut workers = self
+            .workers
+            .lock()
+            .expect("worker table lock is never poisoned");
+        change(workers.entry(name).or_insert(WorkerStatus {
+            healthy: true,
+            restarts: 0,
+            last_error: None,
+        }));
     }
 
     pub fn status(&self, name: &str) -> Option<WorkerStatus> {
-        self.workers.lock().expect("worker table lock is never poisoned").get(name).cloned()
+        self.workers
+            .lock()
+            .expect("worker table lock is never poisoned")
+            .get(name)
+            .cloned()
     }
 
     /// Stops every loop and waits for running jobs to finish.
@@ -145,7 +170,12 @@ mod tests {
         let status = supervisor.status("flaky").expect("registered");
         assert!(!status.healthy, "{status:?}");
         assert_eq!(status.restarts, 1);
-        assert!(status.last_error.as_deref().is_some_and(|e| e.contains("second run fails")));
+        assert!(
+            status
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("second run fails"))
+        );
         // After the backoff the worker starts again, runs, and is healthy.
         tokio::time::sleep(FIRST_BACKOFF + Duration::from_millis(100)).await;
         let status = supervisor.status("flaky").expect("registered");

@@ -32,7 +32,10 @@ pub struct LoginGuard {
 impl LoginGuard {
     /// `Err(wait)` while the account is locked.
     pub fn check(&self, email: &str, now: Instant) -> Result<(), Duration> {
-        let accounts = self.accounts.lock().expect("login guard lock is never poisoned");
+        let accounts = self
+            .accounts
+            .lock()
+            .expect("login guard lock is never poisoned");
         match accounts.get(email).and_then(|f| f.locked_until) {
             Some(until) if until > now => Err(until - now),
             _ => Ok(()),
@@ -40,10 +43,15 @@ impl LoginGuard {
     }
 
     pub fn record_failure(&self, email: &str, now: Instant) {
-        let mut accounts = self.accounts.lock().expect("login guard lock is never poisoned");
-        let failures = accounts
-            .entry(email.to_owned())
-            .or_insert(Failures { count: 0, last: now, locked_until: None });
+        let mut accounts = self
+            .accounts
+            .lock()
+            .expect("login guard lock is never poisoned");
+        let failures = accounts.entry(email.to_owned()).or_insert(Failures {
+            count: 0,
+            last: now,
+            locked_until: None,
+        });
         if now.duration_since(failures.last) > FORGET_AFTER {
             failures.count = 0;
         }
@@ -57,12 +65,18 @@ impl LoginGuard {
     }
 
     pub fn record_success(&self, email: &str) {
-        self.accounts.lock().expect("login guard lock is never poisoned").remove(email);
+        self.accounts
+            .lock()
+            .expect("login guard lock is never poisoned")
+            .remove(email);
     }
 
     /// Forgets accounts idle long enough that their count would reset anyway.
     pub fn prune(&self, now: Instant) -> usize {
-        let mut accounts = self.accounts.lock().expect("login guard lock is never poisoned");
+        let mut accounts = self
+            .accounts
+            .lock()
+            .expect("login guard lock is never poisoned");
         let before = accounts.len();
         accounts.retain(|_, f| {
             now.duration_since(f.last) <= FORGET_AFTER || f.locked_until.is_some_and(|u| u > now)
@@ -92,7 +106,10 @@ mod tests {
         }
         assert_eq!(guard.check("a@x.io", t0), Err(MAX_LOCKOUT));
         assert!(guard.check("a@x.io", t0 + MAX_LOCKOUT).is_ok());
-        assert!(guard.check("other@x.io", t0).is_ok(), "other accounts are unaffected");
+        assert!(
+            guard.check("other@x.io", t0).is_ok(),
+            "other accounts are unaffected"
+        );
         guard.record_success("a@x.io");
         assert!(guard.check("a@x.io", t0).is_ok());
     }

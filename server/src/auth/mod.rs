@@ -48,7 +48,10 @@ pub struct SessionCache(Cache<SessionId, SessionAuth>);
 impl SessionCache {
     pub fn new() -> Self {
         SessionCache(
-            Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(30)).build(),
+            Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(30))
+                .build(),
         )
     }
 
@@ -89,7 +92,10 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts).ok_or_else(|| {
             AppError::unauthenticated(
                 "unauthenticated",
@@ -97,11 +103,22 @@ impl FromRequestParts<AppState> for AuthUser {
             )
         })?;
         let claims = state.tokens.verify(token)?;
-        let session = state.sessions.get(state.store.as_ref(), &claims.sid).await?;
+        let session = state
+            .sessions
+            .get(state.store.as_ref(), &claims.sid)
+            .await?;
         let now = time::OffsetDateTime::now_utc();
         match session {
-            Some(session) if !session.revoked && session.expires_at > now && session.user_id == claims.sub => {
-                Ok(AuthUser { user_id: claims.sub, role: session.role, session_id: claims.sid })
+            Some(session)
+                if !session.revoked
+                    && session.expires_at > now
+                    && session.user_id == claims.sub =>
+            {
+                Ok(AuthUser {
+                    user_id: claims.sub,
+                    role: session.role,
+                    session_id: claims.sid,
+                })
             }
             _ => Err(AppError::unauthenticated(
                 "session_revoked",
@@ -114,12 +131,17 @@ impl FromRequestParts<AppState> for AuthUser {
 impl FromRequestParts<AppState> for Staff {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, state).await?;
         if user.role.is_staff() {
             Ok(Staff(user))
         } else {
-            Err(AppError::forbidden("this route needs the staff or admin role"))
+            Err(AppError::forbidden(
+                "this route needs the staff or admin role",
+            ))
         }
     }
 }
@@ -127,7 +149,10 @@ impl FromRequestParts<AppState> for Staff {
 impl FromRequestParts<AppState> for Admin {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, state).await?;
         if user.role == Role::Admin {
             Ok(Admin(user))

@@ -40,9 +40,12 @@ fn hash_now(password: &str) -> AppResult<String> {
 }
 
 fn verify_now(password: &str, hash: &str) -> AppResult<bool> {
-    let parsed = PasswordHash::new(hash)
-        .map_err(|err| AppError::internal(anyhow::anyhow!("stored password hash is malformed: {err}")))?;
-    Ok(argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+    let parsed = PasswordHash::new(hash).map_err(|err| {
+        AppError::internal(anyhow::anyhow!("stored password hash is malformed: {err}"))
+    })?;
+    Ok(argon2()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok())
 }
 
 impl Passwords {
@@ -54,9 +57,14 @@ impl Passwords {
         })
     }
 
-    async fn on_pool<T: Send + 'static>(&self, work: impl FnOnce() -> AppResult<T> + Send + 'static) -> AppResult<T> {
+    async fn on_pool<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> AppResult<T> + Send + 'static,
+    ) -> AppResult<T> {
         let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
-        tokio::task::spawn_blocking(work).await.map_err(AppError::internal)?
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(AppError::internal)?
     }
 
     pub async fn hash(&self, password: &str) -> AppResult<String> {
@@ -79,12 +87,24 @@ impl Passwords {
 pub fn check_strength(field: &str, password: &str, email: &str, name: &str) -> AppResult<()> {
     let chars = password.chars().count();
     if chars < MIN_LENGTH {
-        return Err(AppError::validation(field, format!("must be at least {MIN_LENGTH} characters")));
+        return Err(AppError::validation(
+            field,
+            format!("must be at least {MIN_LENGTH} characters"),
+        ));
     }
     if chars > MAX_LENGTH {
-        return Err(AppError::validation(field, format!("must be at most {MAX_LENGTH} characters")));
+        return Err(AppError::validation(
+            field,
+            format!("must be at most {MAX_LENGTH} characters"),
+        ));
     }
-    let entropy = zxcvbn::zxcvbn(password, &[email, name]);
+    // zxcvbn matches whole dictionary words, so give it the pieces: `ada`, `lovelace`, ...
+    let personal: Vec<&str> = [email, name]
+        .iter()
+        .flat_map(|text| text.split(|c: char| !c.is_alphanumeric()))
+        .filter(|word| word.len() >= 3)
+        .collect();
+    let entropy = zxcvbn::zxcvbn(password, &personal);
     if entropy.score() < zxcvbn::Score::Three {
         let hint = entropy
             .feedback()
@@ -105,18 +125,47 @@ mod tests {
     #[tokio::test]
     async fn hashes_verify_and_use_argon2id_with_owasp_parameters() {
         let passwords = Passwords::new().expect("passwords");
-        let hash = passwords.hash("correct horse battery staple").await.expect("hash");
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
-        assert!(passwords.verify("correct horse battery staple", Some(&hash)).await.expect("verify"));
-        assert!(!passwords.verify("wrong horse battery staple", Some(&hash)).await.expect("verify"));
-        assert!(!passwords.verify("correct horse battery staple", None).await.expect("verify"));
+        let hash = passwords
+            .hash("correct horse battery staple")
+            .await
+            .expect("hash");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(
+            passwords
+                .verify("correct horse battery staple", Some(&hash))
+                .await
+                .expect("verify")
+        );
+        assert!(
+            !passwords
+                .verify("wrong horse battery staple", Some(&hash))
+                .await
+                .expect("verify")
+        );
+        assert!(
+            !passwords
+                .verify("correct horse battery staple", None)
+                .await
+                .expect("verify")
+        );
     }
 
     #[test]
     fn weak_and_personal_passwords_are_refused() {
         assert!(check_strength("password", "short", "a@b.co", "A").is_err());
         assert!(check_strength("password", "password123", "a@b.co", "A").is_err());
-        assert!(check_strength("password", "adalovelace1815", "ada.lovelace@example.com", "Ada Lovelace").is_err());
+        assert!(
+            check_strength(
+                "password",
+                "lovelace1815",
+                "ada.lovelace@example.com",
+                "Ada Lovelace"
+            )
+            .is_err()
+        );
         assert!(check_strength("password", "violet-tundra-42-harbor", "a@b.co", "A").is_ok());
     }
 }

@@ -46,7 +46,13 @@ impl TokenKeys {
         }
     }
 
-    pub fn issue(&self, user: &UserId, role: Role, session: &SessionId, ttl: Duration) -> AppResult<String> {
+    pub fn issue(
+        &self,
+        user: &UserId,
+        role: Role,
+        session: &SessionId,
+        ttl: Duration,
+    ) -> AppResult<String> {
         let iat = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
         let claims = Claims {
             sub: user.clone(),
@@ -129,7 +135,9 @@ pub fn generate_password() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rngs::OsRng;
-    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    (0..20)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 #[cfg(test)]
@@ -141,9 +149,14 @@ mod tests {
         let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef");
         let user = UserId::generate();
         let session = SessionId::generate();
-        let token = keys.issue(&user, Role::Staff, &session, Duration::from_secs(60)).expect("issue");
+        let token = keys
+            .issue(&user, Role::Staff, &session, Duration::from_secs(60))
+            .expect("issue");
         let claims = keys.verify(&token).expect("verify");
-        assert_eq!((claims.sub, claims.role, claims.sid), (user, Role::Staff, session));
+        assert_eq!(
+            (claims.sub, claims.role, claims.sid),
+            (user, Role::Staff, session)
+        );
         assert_eq!(claims.exp - claims.iat, 60);
 
         let mut tampered = token.clone();
@@ -158,7 +171,12 @@ mod tests {
     fn expired_tokens_are_refused() {
         let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef");
         let token = keys
-            .issue(&UserId::generate(), Role::Customer, &SessionId::generate(), Duration::ZERO)
+            .issue(
+                &UserId::generate(),
+                Role::Customer,
+                &SessionId::generate(),
+                Duration::ZERO,
+            )
             .expect("issue");
         std::thread::sleep(Duration::from_millis(1100));
         assert_eq!(keys.verify(&token).unwrap_err().code(), "token_expired");

@@ -38,15 +38,18 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         .filter(|text| !text.is_empty());
     let (code, message) = match status {
         StatusCode::NOT_FOUND => ("not_found", format!("no route for {method} {path}")),
-        StatusCode::METHOD_NOT_ALLOWED => {
-            ("method_not_allowed", format!("{method} is not allowed on {path}"))
-        }
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ("payload_too_large", "the request body is larger than the server accepts".to_owned())
-        }
-        StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => {
-            ("timeout", "the request took longer than the server allows".to_owned())
-        }
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}"),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "the request body is larger than the server accepts".to_owned(),
+        ),
+        StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => (
+            "timeout",
+            "the request took longer than the server allows".to_owned(),
+        ),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
             "unsupported_media_type",
             text.unwrap_or_else(|| "send the body as application/json".to_owned()),
@@ -54,12 +57,25 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         StatusCode::TOO_MANY_REQUESTS => ("rate_limited", "too many requests".to_owned()),
         s if s.is_server_error() => (
             "internal_error",
-            "the server could not complete the request; quote the request id to an operator".to_owned(),
+            "the server could not complete the request; quote the request id to an operator"
+                .to_owned(),
         ),
-        StatusCode::UNAUTHORIZED => ("unauthenticated", text.unwrap_or_else(|| "authentication required".to_owned())),
-        StatusCode::FORBIDDEN => ("forbidden", text.unwrap_or_else(|| "not allowed".to_owned())),
-        StatusCode::UNPROCESSABLE_ENTITY => ("invalid_body", text.unwrap_or_else(|| "invalid body".to_owned())),
-        _ => ("bad_request", text.unwrap_or_else(|| "the request is not valid".to_owned())),
+        StatusCode::UNAUTHORIZED => (
+            "unauthenticated",
+            text.unwrap_or_else(|| "authentication required".to_owned()),
+        ),
+        StatusCode::FORBIDDEN => (
+            "forbidden",
+            text.unwrap_or_else(|| "not allowed".to_owned()),
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY => (
+            "invalid_body",
+            text.unwrap_or_else(|| "invalid body".to_owned()),
+        ),
+        _ => (
+            "bad_request",
+            text.unwrap_or_else(|| "the request is not valid".to_owned()),
+        ),
     };
     // Keep the original headers (Allow, Retry-After, security headers), swap the body.
     let (normalized, body) = error_response(status, code, message, json!({})).into_parts();

@@ -28,9 +28,18 @@ const STALE_CLAIM: time::Duration = time::Duration::minutes(5);
 /// Stored responses larger than this are not kept (the request still succeeds).
 const MAX_STORED_BODY: usize = 4 * 1024 * 1024;
 
-fn fingerprint(method: &Method, uri: &str, authorization: Option<&HeaderValue>, body: &[u8]) -> String {
+fn fingerprint(
+    method: &Method,
+    uri: &str,
+    authorization: Option<&HeaderValue>,
+    body: &[u8],
+) -> String {
     let mut hash = Sha256::new();
-    for part in [method.as_str().as_bytes(), uri.as_bytes(), authorization.map_or(&[][..], HeaderValue::as_bytes)] {
+    for part in [
+        method.as_str().as_bytes(),
+        uri.as_bytes(),
+        authorization.map_or(&[][..], HeaderValue::as_bytes),
+    ] {
         hash.update((part.len() as u64).to_be_bytes());
         hash.update(part);
     }
@@ -40,27 +49,49 @@ fn fingerprint(method: &Method, uri: &str, authorization: Option<&HeaderValue>, 
 
 fn valid_key(value: &HeaderValue) -> Option<String> {
     let key = value.to_str().ok()?;
-    (!key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic())).then(|| key.to_owned())
+    (!key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| key.to_owned())
 }
 
-pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, AppError> {
-    let mutating = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+pub async fn middleware(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    let mutating = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     let Some(raw_key) = request.headers().get(HEADER).filter(|_| mutating) else {
         return Ok(next.run(request).await);
     };
     let key = valid_key(raw_key).ok_or_else(|| {
-        AppError::validation(HEADER, "must be 1-255 visible ASCII characters, e.g. a UUID")
+        AppError::validation(
+            HEADER,
+            "must be 1-255 visible ASCII characters, e.g. a UUID",
+        )
     })?;
     let (parts, body) = request.into_parts();
-    let body = to_bytes(body, state.config.body_limit_bytes).await.map_err(|_| AppError::Status {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        code: "payload_too_large",
-        message: "the request body is larger than the server accepts".to_owned(),
-    })?;
+    let body = to_bytes(body, state.config.body_limit_bytes)
+        .await
+        .map_err(|_| AppError::Status {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "payload_too_large",
+            message: "the request body is larger than the server accepts".to_owned(),
+        })?;
     let uri = parts.uri.path_and_query().map_or("", |pq| pq.as_str());
-    let print = fingerprint(&parts.method, uri, parts.headers.get(header::AUTHORIZATION), &body);
+    let print = fingerprint(
+        &parts.method,
+        uri,
+        parts.headers.get(header::AUTHORIZATION),
+        &body,
+    );
 
-    match state.store.begin_idempotent(&key, &print, STALE_CLAIM).await? {
+    match state
+        .store
+        .begin_idempotent(&key, &print, STALE_CLAIM)
+        .await?
+    {
         IdempotencyBegin::Replay(stored) => Ok(replay(stored)),
         IdempotencyBegin::Mismatch => Err(AppError::conflict(
             "idempotency_key_reused",
@@ -86,7 +117,9 @@ async fn finish(state: &AppState, key: &str, response: Response) -> Result<Respo
     let (parts, body) = response.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_STORED_BODY).await else {
         state.store.abandon_idempotent(key).await?;
-        return Err(AppError::internal(anyhow::anyhow!("response too large to keep for idempotent replay")));
+        return Err(AppError::internal(anyhow::anyhow!(
+            "response too large to keep for idempotent replay"
+        )));
     };
     let stored = StoredResponse {
         status: status.as_u16(),
@@ -105,7 +138,10 @@ fn replay(stored: StoredResponse) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let mut response = (status, stored.body).into_response();
     let headers = response.headers_mut();
-    if let Some(value) = stored.content_type.and_then(|ct| HeaderValue::from_str(&ct).ok()) {
+    if let Some(value) = stored
+        .content_type
+        .and_then(|ct| HeaderValue::from_str(&ct).ok())
+    {
         headers.insert(header::CONTENT_TYPE, value);
     }
     headers.insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
@@ -121,9 +157,21 @@ mod tests {
         let alice = HeaderValue::from_static("Bearer a");
         let bob = HeaderValue::from_static("Bearer b");
         let base = fingerprint(&Method::POST, "/api/x", Some(&alice), b"{}");
-        assert_eq!(base, fingerprint(&Method::POST, "/api/x", Some(&alice), b"{}"));
-        assert_ne!(base, fingerprint(&Method::POST, "/api/x", Some(&bob), b"{}"));
-        assert_ne!(base, fingerprint(&Method::POST, "/api/x", Some(&alice), b"{ }"));
-        assert_ne!(base, fingerprint(&Method::POST, "/api/y", Some(&alice), b"{}"));
+        assert_eq!(
+            base,
+            fingerprint(&Method::POST, "/api/x", Some(&alice), b"{}")
+        );
+        assert_ne!(
+            base,
+            fingerprint(&Method::POST, "/api/x", Some(&bob), b"{}")
+        );
+        assert_ne!(
+            base,
+            fingerprint(&Method::POST, "/api/x", Some(&alice), b"{ }")
+        );
+        assert_ne!(
+            base,
+            fingerprint(&Method::POST, "/api/y", Some(&alice), b"{}")
+        );
     }
 }

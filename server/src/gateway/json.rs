@@ -39,17 +39,22 @@ where
                 message: "send the body as JSON with `Content-Type: application/json`".to_owned(),
             });
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::Status {
-                    status: StatusCode::PAYLOAD_TOO_LARGE,
-                    code: "payload_too_large",
-                    message: "the request body is larger than the server accepts".to_owned(),
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::Status {
+                        status: StatusCode::PAYLOAD_TOO_LARGE,
+                        code: "payload_too_large",
+                        message: "the request body is larger than the server accepts".to_owned(),
+                    }
+                } else {
+                    AppError::BadRequest {
+                        code: "unreadable_body",
+                        message: rejection.body_text(),
+                    }
                 }
-            } else {
-                AppError::BadRequest { code: "unreadable_body", message: rejection.body_text() }
-            }
-        })?;
+            })?;
         parse(&bytes).map(ApiJson)
     }
 }
@@ -97,7 +102,10 @@ where
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| ApiQuery(q.0))
-            .map_err(|rejection| AppError::BadRequest { code: "invalid_query", message: rejection.body_text() })
+            .map_err(|rejection| AppError::BadRequest {
+                code: "invalid_query",
+                message: rejection.body_text(),
+            })
     }
 }
 
@@ -122,7 +130,15 @@ mod tests {
         assert!(err.to_string().contains("age"), "{err}");
         let err = parse::<Body>(br#"{"email":"a@b.c","age":1,"admin":true}"#).unwrap_err();
         assert!(err.to_string().contains("admin"), "{err}");
-        assert_eq!(parse::<Body>(b"{\"email\":").unwrap_err().code(), "malformed_json");
-        assert_eq!(parse::<Body>(br#"{"email":"a","age":1} trailing"#).unwrap_err().code(), "malformed_json");
+        assert_eq!(
+            parse::<Body>(b"{\"email\":").unwrap_err().code(),
+            "malformed_json"
+        );
+        assert_eq!(
+            parse::<Body>(br#"{"email":"a","age":1} trailing"#)
+                .unwrap_err()
+                .code(),
+            "malformed_json"
+        );
     }
 }

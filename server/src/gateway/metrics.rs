@@ -18,7 +18,10 @@ pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Suffix("duration_seconds".to_owned()), LATENCY_BUCKETS)
+            .set_buckets_for_metric(
+                Matcher::Suffix("duration_seconds".to_owned()),
+                LATENCY_BUCKETS,
+            )
             .expect("the latency buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();
@@ -51,7 +54,11 @@ pub async fn middleware(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let service = service_of(&route);
     let status = response.status().as_u16();
-    let labels = [("service", service.to_owned()), ("route", route), ("method", method)];
+    let labels = [
+        ("service", service.to_owned()),
+        ("route", route),
+        ("method", method),
+    ];
     metrics::histogram!("shop_http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     let mut counted = labels.to_vec();

@@ -11,15 +11,18 @@ pub mod json;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::connect_info::Connected;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::IntoResponse;
+use axum::serve::IncomingStream;
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -35,6 +38,22 @@ use crate::services;
 use crate::state::AppState;
 use json::ApiJson;
 use rate_limit::Limiters;
+
+/// The client's address, as rate limits and session records see it, for plain and TLS connections alike.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, tls::TlsListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, tls::TlsListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
 
 /// Sweeps expired idempotency records and idle rate-limit state.
 pub const GATEWAY_SWEEPER: &str = "gateway_sweeper";
@@ -55,7 +74,12 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -69,19 +93,28 @@ pub struct Version {
 /// The server's name and version: the cheapest JSON route, for liveness probes.
 #[utoipa::path(get, path = "/api/version", tag = "platform", responses((status = 200, body = Version)))]
 async fn version() -> ApiJson<Version> {
-    ApiJson(Version { name: "shop", version: env!("CARGO_PKG_VERSION") })
+    ApiJson(Version {
+        name: "shop",
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "platform", responses((status = 200, content_type = "text/plain")))]
 async fn metrics_text() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics::handle().render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics::handle().render(),
+    )
 }
 
 /// This document.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "platform", responses((status = 200, content_type = "application/json")))]
 async fn openapi_json(State(doc): State<Arc<String>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned())
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        doc.as_str().to_owned(),
+    )
 }
 
 async fn no_route() -> StatusCode {
@@ -106,8 +139,12 @@ pub fn app(state: AppState) -> Router {
         .layer(timeout)
         .split_for_parts();
     // The event stream is long-lived by design, so it is outside the timeout.
-    let (streams, stream_doc) = OpenApiRouter::new().routes(routes!(services::events::stream)).split_for_parts();
-    let (doc_route, doc_doc) = OpenApiRouter::new().routes(routes!(openapi_json)).split_for_parts();
+    let (streams, stream_doc) = OpenApiRouter::new()
+        .routes(routes!(services::events::stream))
+        .split_for_parts();
+    let (doc_route, doc_doc) = OpenApiRouter::new()
+        .routes(routes!(openapi_json))
+        .split_for_parts();
     doc.merge(stream_doc);
     doc.merge(doc_doc);
     let doc = Arc::new(doc.to_json().expect("the OpenAPI document serializes"));
@@ -148,14 +185,23 @@ pub fn app(state: AppState) -> Router {
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {
-    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
     if origins.is_empty() {
         return None;
     }
     Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
@@ -178,13 +224,22 @@ fn secure_headers(router: Router, tls: bool) -> Router {
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "no-referrer"),
-        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
         (header::CACHE_CONTROL, "no-store"),
-        (HeaderName::from_static("cross-origin-resource-policy"), "same-origin"),
+        (
+            HeaderName::from_static("cross-origin-resource-policy"),
+            "same-origin",
+        ),
     ];
     let mut router = router;
     for (name, value) in fixed {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ));
     }
     if tls {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
@@ -204,7 +259,10 @@ fn spawn_sweeper(state: &AppState, limiters: Arc<Limiters>) {
             let (state, limiters) = (sweeper_state.clone(), limiters.clone());
             async move {
                 limiters.forget_idle();
-                let purged = state.store.purge_idempotency(crate::store::now() - idempotency::RETENTION).await?;
+                let purged = state
+                    .store
+                    .purge_idempotency(crate::store::now() - idempotency::RETENTION)
+                    .await?;
                 if purged > 0 {
                     tracing::info!(purged, "swept expired idempotency keys");
                 }

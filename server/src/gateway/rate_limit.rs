@@ -3,7 +3,7 @@
 //! 429 with `Retry-After`.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +17,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::RateLimits;
 use crate::error::AppError;
+use crate::gateway::ClientAddr;
 
 pub struct Limiters {
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
@@ -63,7 +64,10 @@ impl Limiters {
     }
 }
 
-fn check<K: Hash + Eq + Clone>(limiter: &Option<DefaultKeyedRateLimiter<K>>, key: &K) -> Result<(), Duration> {
+fn check<K: Hash + Eq + Clone>(
+    limiter: &Option<DefaultKeyedRateLimiter<K>>,
+    key: &K,
+) -> Result<(), Duration> {
     match limiter {
         Some(limiter) => limiter
             .check_key(key)
@@ -75,8 +79,8 @@ fn check<K: Hash + Eq + Clone>(limiter: &Option<DefaultKeyedRateLimiter<K>>, key
 fn client_ip(request: &Request) -> IpAddr {
     request
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
+        .get::<ConnectInfo<ClientAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.0.ip())
 }
 
 fn too_many(scope: &str, wait: Duration) -> Response {
@@ -88,7 +92,11 @@ fn too_many(scope: &str, wait: Duration) -> Response {
     .into_response()
 }
 
-pub async fn middleware(State(limiters): State<Arc<Limiters>>, request: Request, next: Next) -> Response {
+pub async fn middleware(
+    State(limiters): State<Arc<Limiters>>,
+    request: Request,
+    next: Next,
+) -> Response {
     if let Err(wait) = check(&limiters.per_ip, &client_ip(&request)) {
         return too_many("from this address", wait);
     }
@@ -103,7 +111,11 @@ pub async fn middleware(State(limiters): State<Arc<Limiters>>, request: Request,
 }
 
 /// The stricter limit, layered on the login route only.
-pub async fn login_middleware(State(limiters): State<Arc<Limiters>>, request: Request, next: Next) -> Response {
+pub async fn login_middleware(
+    State(limiters): State<Arc<Limiters>>,
+    request: Request,
+    next: Next,
+) -> Response {
     if let Err(wait) = check(&limiters.login, &client_ip(&request)) {
         return too_many("to log in from this address", wait);
     }
@@ -116,15 +128,25 @@ mod tests {
 
     #[test]
     fn burst_then_refusal_with_a_wait() {
-        let limiters = Limiters::new(&RateLimits { per_ip_per_second: 2, per_token_per_second: 0, login_per_minute: 3 });
+        let limiters = Limiters::new(&RateLimits {
+            per_ip_per_second: 2,
+            per_token_per_second: 0,
+            login_per_minute: 3,
+        });
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
         for _ in 0..4 {
             assert!(check(&limiters.per_ip, &ip).is_ok());
         }
         let wait = check(&limiters.per_ip, &ip).unwrap_err();
         assert!(wait <= Duration::from_millis(500), "{wait:?}");
-        assert!(check(&limiters.per_token, &7).is_ok(), "a limit of 0 is off");
+        assert!(
+            check(&limiters.per_token, &7).is_ok(),
+            "a limit of 0 is off"
+        );
         assert!(check(&limiters.login, &ip).is_ok());
-        assert!(check(&limiters.login, &ip).is_err(), "login allows a burst of a third of a minute's budget");
+        assert!(
+            check(&limiters.login, &ip).is_err(),
+            "login allows a burst of a third of a minute's budget"
+        );
     }
 }

@@ -42,7 +42,10 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         path = %request.uri().path(),
     );
     let started = Instant::now();
-    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).instrument(span.clone()).await;
+    let mut response = REQUEST_ID
+        .scope(id.clone(), next.run(request))
+        .instrument(span.clone())
+        .await;
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| {
@@ -64,8 +67,14 @@ mod tests {
 
     #[test]
     fn forged_or_oversized_ids_are_not_accepted() {
-        assert_eq!(accepted(&HeaderValue::from_static("abc-123")), Some("abc-123".to_owned()));
+        assert_eq!(
+            accepted(&HeaderValue::from_static("abc-123")),
+            Some("abc-123".to_owned())
+        );
         assert_eq!(accepted(&HeaderValue::from_static("has space")), None);
-        assert_eq!(accepted(&HeaderValue::from_str(&"x".repeat(129)).expect("header")), None);
+        assert_eq!(
+            accepted(&HeaderValue::from_str(&"x".repeat(129)).expect("header")),
+            None
+        );
     }
 }

@@ -46,7 +46,9 @@ pub async fn stream(
                 .to_str()
                 .ok()
                 .and_then(|v| v.trim().parse::<u64>().ok())
-                .ok_or_else(|| AppError::validation("Last-Event-ID", "must be an event id (a whole number)"))?,
+                .ok_or_else(|| {
+                    AppError::validation("Last-Event-ID", "must be an event id (a whole number)")
+                })?,
         ),
         None => None,
     };
@@ -63,7 +65,10 @@ pub async fn stream(
             let message = match item {
                 Ok(event) if filter.matches(&event.kind) => {
                     let data = serde_json::to_string(&event).unwrap_or_default();
-                    Some(Ok(SseEvent::default().id(event.id.to_string()).event(event.kind).data(data)))
+                    Some(Ok(SseEvent::default()
+                        .id(event.id.to_string())
+                        .event(event.kind)
+                        .data(data)))
                 }
                 Ok(_) => None,
                 Err(err) => {

@@ -22,7 +22,10 @@ pub struct HealthReport {
 
 impl HealthReport {
     pub fn new(service: &'static str) -> Self {
-        HealthReport { service, checks: BTreeMap::new() }
+        HealthReport {
+            service,
+            checks: BTreeMap::new(),
+        }
     }
 
     pub fn add(&mut self, name: &str, check: Check) {
@@ -32,7 +35,10 @@ impl HealthReport {
     /// A worker that panicked and has not run successfully since degrades the service.
     pub fn add_worker(&mut self, state: &AppState, worker: &'static str) {
         let check = match state.workers.status(worker) {
-            Some(status) if status.healthy => Check { status: HealthStatus::Ok, message: None },
+            Some(status) if status.healthy => Check {
+                status: HealthStatus::Ok,
+                message: None,
+            },
             Some(status) => Check {
                 status: HealthStatus::Degraded,
                 message: Some(format!(
@@ -41,33 +47,58 @@ impl HealthReport {
                     status.last_error.unwrap_or_default()
                 )),
             },
-            None => Check { status: HealthStatus::Down, message: Some("not running".to_owned()) },
+            None => Check {
+                status: HealthStatus::Down,
+                message: Some("not running".to_owned()),
+            },
         };
         // A dead sweeper degrades the service but does not stop it serving.
-        let check = Check { status: check.status.min(HealthStatus::Degraded), ..check };
+        let check = Check {
+            status: check.status.min(HealthStatus::Degraded),
+            ..check
+        };
         self.add(&format!("worker:{worker}"), check);
     }
 
     pub fn finish(self) -> ServiceHealth {
-        let status = self.checks.values().map(|c| c.status).max().unwrap_or(HealthStatus::Ok);
-        ServiceHealth { service: self.service.to_owned(), status, checks: self.checks }
+        let status = self
+            .checks
+            .values()
+            .map(|c| c.status)
+            .max()
+            .unwrap_or(HealthStatus::Ok);
+        ServiceHealth {
+            service: self.service.to_owned(),
+            status,
+            checks: self.checks,
+        }
     }
 }
 
 pub async fn database_check(state: &AppState) -> Check {
     match tokio::time::timeout(DATABASE_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => Check { status: HealthStatus::Ok, message: Some(state.store.backend().to_owned()) },
-        Ok(Err(err)) => Check { status: HealthStatus::Down, message: Some(err.to_string()) },
-        Err(_) => Check { status: HealthStatus::Down, message: Some("no answer within 2s".to_owned()) },
+        Ok(Ok(())) => Check {
+            status: HealthStatus::Ok,
+            message: Some(state.store.backend().to_owned()),
+        },
+        Ok(Err(err)) => Check {
+            status: HealthStatus::Down,
+            message: Some(err.to_string()),
+        },
+        Err(_) => Check {
+            status: HealthStatus::Down,
+            message: Some("no answer within 2s".to_owned()),
+        },
     }
 }
 
 /// 200 while a service can serve (ok or degraded), 503 when it is down.
-pub fn respond<T: serde::Serialize>(health: T) -> (StatusCode, ApiJson<T>)
-where
-    T: HasStatus,
-{
-    let code = if health.status() == HealthStatus::Down { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+pub fn respond<T: serde::Serialize + HasStatus>(health: T) -> (StatusCode, ApiJson<T>) {
+    let code = if health.status() == HealthStatus::Down {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     (code, ApiJson(health))
 }
 
@@ -102,7 +133,11 @@ async fn platform(state: &AppState) -> ServiceHealth {
 pub async fn system(State(state): State<AppState>) -> (StatusCode, ApiJson<SystemHealth>) {
     let (platform, users) = tokio::join!(platform(&state), super::users::health(&state));
     let services = vec![platform, users];
-    let status = services.iter().map(|s| s.status).max().unwrap_or(HealthStatus::Ok);
+    let status = services
+        .iter()
+        .map(|s| s.status)
+        .max()
+        .unwrap_or(HealthStatus::Ok);
     respond(SystemHealth {
         status,
         version: env!("CARGO_PKG_VERSION").to_owned(),

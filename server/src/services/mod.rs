@@ -7,5 +7,13 @@ pub mod users;
 
 /// The eight services of SPEC section 2, by the name in their base path
 /// `/api/<name>`; metrics and health are labelled with these.
-pub const NAMES: [&str; 8] =
-    ["users", "products", "search", "cart", "inventory", "orders", "payments", "notifications"];
+pub const NAMES: [&str; 8] = [
+    "users",
+    "products",
+    "search",
+    "cart",
+    "inventory",
+    "orders",
+    "payments",
+    "notifications",
+];

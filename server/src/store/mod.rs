@@ -22,7 +22,10 @@ pub use sqlite::SqliteStore;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("a {entity} with this {field} already exists")]
-    Duplicate { entity: &'static str, field: &'static str },
+    Duplicate {
+        entity: &'static str,
+        field: &'static str,
+    },
     #[error("the database is locked by another writer")]
     Busy,
     #[error(
@@ -46,7 +49,11 @@ pub struct NewEvent {
 
 impl NewEvent {
     pub fn now(kind: &'static str, data: serde_json::Value) -> Self {
-        NewEvent { kind, occurred_at: now(), data }
+        NewEvent {
+            kind,
+            occurred_at: now(),
+            data,
+        }
     }
 }
 
@@ -143,23 +150,49 @@ pub enum IdempotencyBegin {
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Fails with [`StoreError::Duplicate`] when the email is taken (case-insensitively).
-    async fn insert_user(&self, user: &UserRecord, events: Vec<NewEvent>) -> StoreResult<Vec<Event>>;
+    async fn insert_user(
+        &self,
+        user: &UserRecord,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<Event>>;
     async fn user(&self, id: &UserId) -> StoreResult<Option<UserRecord>>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
     async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, u64)>;
     async fn count_users_with_role(&self, role: Role) -> StoreResult<u64>;
-    async fn update_profile(&self, id: &UserId, update: &ProfileUpdate) -> StoreResult<Option<User>>;
+    async fn update_profile(
+        &self,
+        id: &UserId,
+        update: &ProfileUpdate,
+    ) -> StoreResult<Option<User>>;
     /// Sets a new hash and revokes every session of the user except `keep`.
-    async fn set_password(&self, id: &UserId, hash: &str, keep: Option<&SessionId>) -> StoreResult<()>;
-    async fn set_role(&self, id: &UserId, role: Role, events: Vec<NewEvent>) -> StoreResult<Option<(User, Vec<Event>)>>;
+    async fn set_password(
+        &self,
+        id: &UserId,
+        hash: &str,
+        keep: Option<&SessionId>,
+    ) -> StoreResult<()>;
+    async fn set_role(
+        &self,
+        id: &UserId,
+        role: Role,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Option<(User, Vec<Event>)>>;
 }
 
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    async fn insert_session(&self, session: &SessionRecord, events: Vec<NewEvent>) -> StoreResult<Vec<Event>>;
+    async fn insert_session(
+        &self,
+        session: &SessionRecord,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<Event>>;
     async fn session_auth(&self, id: &SessionId) -> StoreResult<Option<SessionAuth>>;
     /// The user's sessions that are neither revoked nor expired, newest first.
-    async fn active_sessions(&self, user: &UserId, at: OffsetDateTime) -> StoreResult<Vec<SessionRecord>>;
+    async fn active_sessions(
+        &self,
+        user: &UserId,
+        at: OffsetDateTime,
+    ) -> StoreResult<Vec<SessionRecord>>;
     async fn rotate_refresh(
         &self,
         id: &SessionId,
@@ -200,7 +233,9 @@ pub trait IdempotencyStore: Send + Sync {
 
 /// Everything the services need from storage.
 #[async_trait]
-pub trait Store: UserStore + SessionStore + EventStore + IdempotencyStore + Send + Sync + 'static {
+pub trait Store:
+    UserStore + SessionStore + EventStore + IdempotencyStore + Send + Sync + 'static
+{
     /// A round trip to the database, for health checks.
     async fn ping(&self) -> StoreResult<()>;
     /// Names the backend in health reports, e.g. `sqlite`.

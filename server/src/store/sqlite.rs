@@ -51,7 +51,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -90,7 +92,11 @@ impl SqliteStore {
             .min_idle(Some(1))
             .build(manager())
             .map_err(backend)?;
-        Ok(SqliteStore { path: path.to_owned(), writer, readers })
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer,
+            readers,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -160,8 +166,9 @@ fn millis(t: OffsetDateTime) -> i64 {
 }
 
 fn from_millis(ms: i64) -> rusqlite::Result<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|err| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(err)))
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).map_err(|err| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(err))
+    })
 }
 
 fn conversion(err: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
@@ -173,9 +180,8 @@ where
     T::Err: std::fmt::Display,
 {
     let text: String = row.get(column)?;
-    text.parse().map_err(|err: T::Err| {
-        conversion(std::io::Error::other(format!("column {column}: {err}")))
-    })
+    text.parse()
+        .map_err(|err: T::Err| conversion(std::io::Error::other(format!("column {column}: {err}"))))
 }
 
 fn is_unique_violation(err: &rusqlite::Error) -> bool {
@@ -187,7 +193,8 @@ fn is_unique_violation(err: &rusqlite::Error) -> bool {
     )
 }
 
-const USER_COLUMNS: &str = "id, email, name, role, password_hash, addresses, created_at, updated_at";
+const USER_COLUMNS: &str =
+    "id, email, name, role, password_hash, addresses, created_at, updated_at";
 
 fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
     let addresses: String = row.get("addresses")?;
@@ -218,7 +225,10 @@ fn session_row(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
         created_at: from_millis(row.get("created_at")?)?,
         last_used_at: from_millis(row.get("last_used_at")?)?,
         expires_at: from_millis(row.get("expires_at")?)?,
-        revoked_at: row.get::<_, Option<i64>>("revoked_at")?.map(from_millis).transpose()?,
+        revoked_at: row
+            .get::<_, Option<i64>>("revoked_at")?
+            .map(from_millis)
+            .transpose()?,
     })
 }
 
@@ -241,7 +251,11 @@ fn append(tx: &Transaction<'_>, events: Vec<NewEvent>) -> StoreResult<Vec<Event>
         .into_iter()
         .map(|event| {
             let id: i64 = insert.query_row(
-                params![event.kind, millis(event.occurred_at), event.data.to_string()],
+                params![
+                    event.kind,
+                    millis(event.occurred_at),
+                    event.data.to_string()
+                ],
                 |row| row.get(0),
             )?;
             Ok(Event {
@@ -256,7 +270,11 @@ fn append(tx: &Transaction<'_>, events: Vec<NewEvent>) -> StoreResult<Vec<Event>
 
 #[async_trait]
 impl UserStore for SqliteStore {
-    async fn insert_user(&self, record: &UserRecord, events: Vec<NewEvent>) -> StoreResult<Vec<Event>> {
+    async fn insert_user(
+        &self,
+        record: &UserRecord,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<Event>> {
         let record = record.clone();
         self.write(move |tx| {
             let user = &record.user;
@@ -276,7 +294,10 @@ impl UserStore for SqliteStore {
             ])
             .map_err(|err| {
                 if is_unique_violation(&err) {
-                    StoreError::Duplicate { entity: "user", field: "email" }
+                    StoreError::Duplicate {
+                        entity: "user",
+                        field: "email",
+                    }
                 } else {
                     err.into()
                 }
@@ -299,9 +320,11 @@ impl UserStore for SqliteStore {
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
         let email = email.to_owned();
         self.read(move |conn| {
-            conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?1"))?
-                .query_row([email], user_row)
-                .optional()
+            conn.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE email = ?1"
+            ))?
+            .query_row([email], user_row)
+            .optional()
         })
         .await
     }
@@ -310,7 +333,10 @@ impl UserStore for SqliteStore {
         let query = query.clone();
         self.read(move |conn| {
             let role = query.role.map(Role::as_str);
-            let pattern = query.text.as_ref().map(|text| format!("%{}%", escape_like(text)));
+            let pattern = query
+                .text
+                .as_ref()
+                .map(|text| format!("%{}%", escape_like(text)));
             let filter = "(?1 IS NULL OR role = ?1)
                  AND (?2 IS NULL OR email LIKE ?2 ESCAPE '\\' OR name LIKE ?2 ESCAPE '\\')";
             let total: i64 = conn
@@ -339,7 +365,11 @@ impl UserStore for SqliteStore {
         .await
     }
 
-    async fn update_profile(&self, id: &UserId, update: &ProfileUpdate) -> StoreResult<Option<User>> {
+    async fn update_profile(
+        &self,
+        id: &UserId,
+        update: &ProfileUpdate,
+    ) -> StoreResult<Option<User>> {
         let id = id.clone();
         let update = update.clone();
         self.write(move |tx| {
@@ -354,7 +384,10 @@ impl UserStore for SqliteStore {
                         updated_at = ?4
                  WHERE id = ?1 RETURNING {USER_COLUMNS}"
             ))?
-            .query_row(params![id.as_str(), update.name, addresses, millis(now())], user_row)
+            .query_row(
+                params![id.as_str(), update.name, addresses, millis(now())],
+                user_row,
+            )
             .optional()
             .map(|record| record.map(|r| r.user))
             .map_err(StoreError::from)
@@ -362,23 +395,39 @@ impl UserStore for SqliteStore {
         .await
     }
 
-    async fn set_password(&self, id: &UserId, hash: &str, keep: Option<&SessionId>) -> StoreResult<()> {
+    async fn set_password(
+        &self,
+        id: &UserId,
+        hash: &str,
+        keep: Option<&SessionId>,
+    ) -> StoreResult<()> {
         let (id, hash, keep) = (id.clone(), hash.to_owned(), keep.cloned());
         self.write(move |tx| {
             let at = millis(now());
-            tx.prepare_cached("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1")?
-                .execute(params![id.as_str(), hash, at])?;
+            tx.prepare_cached(
+                "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id.as_str(), hash, at])?;
             tx.prepare_cached(
                 "UPDATE sessions SET revoked_at = ?3
                  WHERE user_id = ?1 AND revoked_at IS NULL AND id IS NOT ?2",
             )?
-            .execute(params![id.as_str(), keep.as_ref().map(SessionId::as_str), at])?;
+            .execute(params![
+                id.as_str(),
+                keep.as_ref().map(SessionId::as_str),
+                at
+            ])?;
             Ok(())
         })
         .await
     }
 
-    async fn set_role(&self, id: &UserId, role: Role, events: Vec<NewEvent>) -> StoreResult<Option<(User, Vec<Event>)>> {
+    async fn set_role(
+        &self,
+        id: &UserId,
+        role: Role,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Option<(User, Vec<Event>)>> {
         let id = id.clone();
         self.write(move |tx| {
             let user = tx
@@ -397,12 +446,18 @@ impl UserStore for SqliteStore {
 }
 
 fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 #[async_trait]
 impl SessionStore for SqliteStore {
-    async fn insert_session(&self, session: &SessionRecord, events: Vec<NewEvent>) -> StoreResult<Vec<Event>> {
+    async fn insert_session(
+        &self,
+        session: &SessionRecord,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<Event>> {
         let s = session.clone();
         self.write(move |tx| {
             tx.prepare_cached(&format!(
@@ -444,7 +499,11 @@ impl SessionStore for SqliteStore {
         .await
     }
 
-    async fn active_sessions(&self, user: &UserId, at: OffsetDateTime) -> StoreResult<Vec<SessionRecord>> {
+    async fn active_sessions(
+        &self,
+        user: &UserId,
+        at: OffsetDateTime,
+    ) -> StoreResult<Vec<SessionRecord>> {
         let user = user.clone();
         self.read(move |conn| {
             conn.prepare_cached(&format!(
@@ -465,11 +524,14 @@ impl SessionStore for SqliteStore {
         new_hash: &str,
         expires_at: OffsetDateTime,
     ) -> StoreResult<RefreshOutcome> {
-        let (id, presented, new_hash) = (id.clone(), presented_hash.to_owned(), new_hash.to_owned());
+        let (id, presented, new_hash) =
+            (id.clone(), presented_hash.to_owned(), new_hash.to_owned());
         self.write(move |tx| {
             let at = now();
             let session = tx
-                .prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"))?
+                .prepare_cached(&format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"
+                ))?
                 .query_row([id.as_str()], session_row)
                 .optional()?;
             let Some(session) = session.filter(|s| s.is_active(at)) else {
@@ -539,8 +601,10 @@ impl EventStore for SqliteStore {
 
     async fn latest_event_id(&self) -> StoreResult<u64> {
         self.read(|conn| {
-            conn.query_row("SELECT coalesce(max(id), 0) FROM events", [], |row| row.get::<_, i64>(0))
-                .map(|id| id as u64)
+            conn.query_row("SELECT coalesce(max(id), 0) FROM events", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map(|id| id as u64)
         })
         .await
     }
@@ -615,8 +679,10 @@ impl IdempotencyStore for SqliteStore {
     async fn abandon_idempotent(&self, key: &str) -> StoreResult<()> {
         let key = key.to_owned();
         self.write(move |tx| {
-            tx.prepare_cached("DELETE FROM idempotency_keys WHERE key = ?1 AND state = 'in_progress'")?
-                .execute([key])?;
+            tx.prepare_cached(
+                "DELETE FROM idempotency_keys WHERE key = ?1 AND state = 'in_progress'",
+            )?
+            .execute([key])?;
             Ok(())
         })
         .await
@@ -636,11 +702,14 @@ impl IdempotencyStore for SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(()))).await?;
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
+            .await?;
         // The writer must be free to take, too: a stuck write transaction is an outage.
         let pool = self.writer.clone();
         tokio::task::spawn_blocking(move || {
-            pool.get_timeout(Duration::from_secs(2)).map(drop).map_err(backend)
+            pool.get_timeout(Duration::from_secs(2))
+                .map(drop)
+                .map_err(backend)
         })
         .await
         .map_err(backend)?
@@ -658,7 +727,8 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(&dir.path().join("shop.db"), Durability::Process).expect("open");
+        let store =
+            SqliteStore::open(&dir.path().join("shop.db"), Durability::Process).expect("open");
         (dir, store)
     }
 
@@ -683,7 +753,10 @@ mod tests {
         let (_dir, store) = store();
         let ada = user("ada@example.com");
         let events = store
-            .insert_user(&ada, vec![NewEvent::now("user.registered", json!({"id": ada.user.id}))])
+            .insert_user(
+                &ada,
+                vec![NewEvent::now("user.registered", json!({"id": ada.user.id}))],
+            )
             .await
             .expect("insert");
         assert_eq!(events[0].id, 1);
@@ -697,7 +770,11 @@ mod tests {
         // The failed insert's event was rolled back with it.
         assert_eq!(store.events_after(0, 10).await.expect("events").len(), 1);
 
-        let found = store.user_by_email("Ada@Example.com").await.expect("read").expect("found");
+        let found = store
+            .user_by_email("Ada@Example.com")
+            .await
+            .expect("read")
+            .expect("found");
         assert_eq!(found.user, ada.user);
     }
 
@@ -710,7 +787,10 @@ mod tests {
             .and_then(|conn| conn.pragma_update(None, "user_version", 99))
             .expect("bump version");
         let err = SqliteStore::open(&path, Durability::Process).unwrap_err();
-        assert!(matches!(err, StoreError::SchemaTooNew { found: 99, .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("newer"));
     }
 
@@ -731,30 +811,82 @@ mod tests {
             expires_at: at + time::Duration::hours(1),
             revoked_at: None,
         };
-        store.insert_session(&session, vec![]).await.expect("session");
+        store
+            .insert_session(&session, vec![])
+            .await
+            .expect("session");
         let later = at + time::Duration::hours(2);
-        let rotated = store.rotate_refresh(&session.id, "first", "second", later).await.expect("rotate");
+        let rotated = store
+            .rotate_refresh(&session.id, "first", "second", later)
+            .await
+            .expect("rotate");
         assert!(matches!(rotated, RefreshOutcome::Rotated(s) if s.expires_at == later));
-        let replay = store.rotate_refresh(&session.id, "first", "third", later).await.expect("replay");
+        let replay = store
+            .rotate_refresh(&session.id, "first", "third", later)
+            .await
+            .expect("replay");
         assert!(matches!(replay, RefreshOutcome::ReuseDetected));
-        let after = store.rotate_refresh(&session.id, "second", "fourth", later).await.expect("after");
-        assert!(matches!(after, RefreshOutcome::Inactive), "a reused token revokes the session");
+        let after = store
+            .rotate_refresh(&session.id, "second", "fourth", later)
+            .await
+            .expect("after");
+        assert!(
+            matches!(after, RefreshOutcome::Inactive),
+            "a reused token revokes the session"
+        );
     }
 
     #[tokio::test]
     async fn idempotency_claims_replays_and_mismatches() {
         let (_dir, store) = store();
         let stale = time::Duration::minutes(5);
-        assert_eq!(store.begin_idempotent("k", "a", stale).await.expect("begin"), IdempotencyBegin::Started);
-        assert_eq!(store.begin_idempotent("k", "a", stale).await.expect("begin"), IdempotencyBegin::InProgress);
-        let response = StoredResponse { status: 201, content_type: Some("application/json".into()), body: b"{}".to_vec() };
-        store.complete_idempotent("k", &response).await.expect("complete");
-        assert_eq!(store.begin_idempotent("k", "a", stale).await.expect("begin"), IdempotencyBegin::Replay(response));
-        assert_eq!(store.begin_idempotent("k", "b", stale).await.expect("begin"), IdempotencyBegin::Mismatch);
-        // A claim whose request died is taken over once stale.
-        store.begin_idempotent("dead", "a", stale).await.expect("begin");
         assert_eq!(
-            store.begin_idempotent("dead", "a", time::Duration::ZERO).await.expect("begin"),
+            store
+                .begin_idempotent("k", "a", stale)
+                .await
+                .expect("begin"),
+            IdempotencyBegin::Started
+        );
+        assert_eq!(
+            store
+                .begin_idempotent("k", "a", stale)
+                .await
+                .expect("begin"),
+            IdempotencyBegin::InProgress
+        );
+        let response = StoredResponse {
+            status: 201,
+            content_type: Some("application/json".into()),
+            body: b"{}".to_vec(),
+        };
+        store
+            .complete_idempotent("k", &response)
+            .await
+            .expect("complete");
+        assert_eq!(
+            store
+                .begin_idempotent("k", "a", stale)
+                .await
+                .expect("begin"),
+            IdempotencyBegin::Replay(response)
+        );
+        assert_eq!(
+            store
+                .begin_idempotent("k", "b", stale)
+                .await
+                .expect("begin"),
+            IdempotencyBegin::Mismatch
+        );
+        // A claim whose request died is taken over once stale.
+        store
+            .begin_idempotent("dead", "a", stale)
+            .await
+            .expect("begin");
+        assert_eq!(
+            store
+                .begin_idempotent("dead", "a", time::Duration::ZERO)
+                .await
+                .expect("begin"),
             IdempotencyBegin::Started
         );
     }

@@ -5,16 +5,19 @@ use std::time::Instant;
 
 use serde_json::json;
 use shop_wire::users::{
-    Address, CreateUserRequest, RegisterRequest, Role, Session, TokenResponse, UpdateProfileRequest, User,
+    Address, CreateUserRequest, RegisterRequest, Role, Session, TokenResponse,
+    UpdateProfileRequest, User,
 };
 use shop_wire::{Page, SessionId, UserId};
 
+use crate::auth::AuthUser;
 use crate::auth::passwords::check_strength;
 use crate::auth::tokens::{new_refresh_token, parse_refresh_token};
-use crate::auth::AuthUser;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use crate::store::{NewEvent, ProfileUpdate, RefreshOutcome, SessionRecord, UserQuery, UserRecord, now};
+use crate::store::{
+    NewEvent, ProfileUpdate, RefreshOutcome, SessionRecord, UserQuery, UserRecord, now,
+};
 
 const MAX_NAME: usize = 100;
 const MAX_ADDRESSES: usize = 10;
@@ -39,17 +42,26 @@ fn validate_name(field: &str, raw: &str) -> AppResult<String> {
         return Err(AppError::validation(field, "must not be empty"));
     }
     if name.chars().count() > MAX_NAME {
-        return Err(AppError::validation(field, format!("must be at most {MAX_NAME} characters")));
+        return Err(AppError::validation(
+            field,
+            format!("must be at most {MAX_NAME} characters"),
+        ));
     }
     if name.chars().any(char::is_control) {
-        return Err(AppError::validation(field, "must not contain control characters"));
+        return Err(AppError::validation(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(name.to_owned())
 }
 
 fn validate_addresses(addresses: Vec<Address>) -> AppResult<Vec<Address>> {
     if addresses.len() > MAX_ADDRESSES {
-        return Err(AppError::validation("addresses", format!("at most {MAX_ADDRESSES} addresses")));
+        return Err(AppError::validation(
+            "addresses",
+            format!("at most {MAX_ADDRESSES} addresses"),
+        ));
     }
     addresses
         .into_iter()
@@ -91,7 +103,13 @@ fn validate_addresses(addresses: Vec<Address>) -> AppResult<Vec<Address>> {
 }
 
 /// Creates an account; `user.registered` is logged with it.
-pub async fn create_account(state: &AppState, email: &str, password: &str, name: &str, role: Role) -> AppResult<User> {
+pub async fn create_account(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    name: &str,
+    role: Role,
+) -> AppResult<User> {
     let email = normalize_email("email", email)?;
     let name = validate_name("name", name)?;
     check_strength("password", password, &email, &name)?;
@@ -110,18 +128,35 @@ pub async fn create_account(state: &AppState, email: &str, password: &str, name:
         "user.registered",
         json!({ "user_id": user.id, "email": user.email, "name": user.name, "role": user.role }),
     );
-    let record = UserRecord { user: user.clone(), password_hash };
+    let record = UserRecord {
+        user: user.clone(),
+        password_hash,
+    };
     let events = state.store.insert_user(&record, vec![event]).await?;
     state.events.publish(events);
     Ok(user)
 }
 
 pub async fn register(state: &AppState, request: RegisterRequest) -> AppResult<User> {
-    create_account(state, &request.email, &request.password, &request.name, Role::Customer).await
+    create_account(
+        state,
+        &request.email,
+        &request.password,
+        &request.name,
+        Role::Customer,
+    )
+    .await
 }
 
 pub async fn create_user(state: &AppState, request: CreateUserRequest) -> AppResult<User> {
-    create_account(state, &request.email, &request.password, &request.name, request.role).await
+    create_account(
+        state,
+        &request.email,
+        &request.password,
+        &request.name,
+        request.role,
+    )
+    .await
 }
 
 /// Where a login came from, kept on the session so its owner can recognise it.
@@ -132,10 +167,18 @@ pub struct ClientInfo {
 }
 
 fn invalid_credentials() -> AppError {
-    AppError::unauthenticated("invalid_credentials", "the email or password is not correct")
+    AppError::unauthenticated(
+        "invalid_credentials",
+        "the email or password is not correct",
+    )
 }
 
-pub async fn login(state: &AppState, email: &str, password: &str, client: ClientInfo) -> AppResult<TokenResponse> {
+pub async fn login(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    client: ClientInfo,
+) -> AppResult<TokenResponse> {
     // A malformed email cannot have an account; answer as for any wrong login.
     let email = normalize_email("email", email).map_err(|_| invalid_credentials())?;
     if let Err(wait) = state.login_guard.check(&email, Instant::now()) {
@@ -146,7 +189,10 @@ pub async fn login(state: &AppState, email: &str, password: &str, client: Client
         });
     }
     let record = state.store.user_by_email(&email).await?;
-    let verified = state.passwords.verify(password, record.as_ref().map(|r| r.password_hash.as_str())).await?;
+    let verified = state
+        .passwords
+        .verify(password, record.as_ref().map(|r| r.password_hash.as_str()))
+        .await?;
     let Some(record) = record.filter(|_| verified) else {
         state.login_guard.record_failure(&email, Instant::now());
         metrics::counter!("shop_logins_total", "outcome" => "failed").increment(1);
@@ -178,7 +224,12 @@ pub async fn login(state: &AppState, email: &str, password: &str, client: Client
     token_response(state, record.user, &session_id, refresh_token)
 }
 
-fn token_response(state: &AppState, user: User, session: &SessionId, refresh_token: String) -> AppResult<TokenResponse> {
+fn token_response(
+    state: &AppState,
+    user: User,
+    session: &SessionId,
+    refresh_token: String,
+) -> AppResult<TokenResponse> {
     let ttl = state.config.access_token_ttl();
     Ok(TokenResponse {
         access_token: state.tokens.issue(&user.id, user.role, session, ttl)?,
@@ -190,13 +241,27 @@ fn token_response(state: &AppState, user: User, session: &SessionId, refresh_tok
 }
 
 pub async fn refresh(state: &AppState, refresh_token: &str) -> AppResult<TokenResponse> {
-    let invalid = || AppError::unauthenticated("invalid_refresh_token", "the refresh token is not valid; log in again");
+    let invalid = || {
+        AppError::unauthenticated(
+            "invalid_refresh_token",
+            "the refresh token is not valid; log in again",
+        )
+    };
     let (session_id, presented) = parse_refresh_token(refresh_token).ok_or_else(invalid)?;
     let (new_token, new_hash) = new_refresh_token(&session_id);
     let expires_at = now() + state.config.session_ttl();
-    match state.store.rotate_refresh(&session_id, &presented, &new_hash, expires_at).await? {
+    match state
+        .store
+        .rotate_refresh(&session_id, &presented, &new_hash, expires_at)
+        .await?
+    {
         RefreshOutcome::Rotated(session) => {
-            let user = state.store.user(&session.user_id).await?.ok_or_else(invalid)?.user;
+            let user = state
+                .store
+                .user(&session.user_id)
+                .await?
+                .ok_or_else(invalid)?
+                .user;
             token_response(state, user, &session_id, new_token)
         }
         RefreshOutcome::ReuseDetected => {
@@ -212,7 +277,10 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> AppResult<TokenRe
 }
 
 pub async fn logout(state: &AppState, caller: &AuthUser) -> AppResult<()> {
-    state.store.revoke_session(&caller.session_id, &caller.user_id).await?;
+    state
+        .store
+        .revoke_session(&caller.session_id, &caller.user_id)
+        .await?;
     state.sessions.forget(&caller.session_id);
     let events = state
         .store
@@ -234,26 +302,57 @@ pub async fn get_user(state: &AppState, id: &UserId) -> AppResult<User> {
         .ok_or_else(|| AppError::not_found(format!("user {id}")))
 }
 
-pub async fn update_profile(state: &AppState, id: &UserId, request: UpdateProfileRequest) -> AppResult<User> {
+pub async fn update_profile(
+    state: &AppState,
+    id: &UserId,
+    request: UpdateProfileRequest,
+) -> AppResult<User> {
     let update = ProfileUpdate {
-        name: request.name.as_deref().map(|name| validate_name("name", name)).transpose()?,
+        name: request
+            .name
+            .as_deref()
+            .map(|name| validate_name("name", name))
+            .transpose()?,
         addresses: request.addresses.map(validate_addresses).transpose()?,
     };
-    state.store.update_profile(id, &update).await?.ok_or_else(|| AppError::not_found(format!("user {id}")))
+    state
+        .store
+        .update_profile(id, &update)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("user {id}")))
 }
 
 /// Changes the password and ends every other session of the user.
-pub async fn change_password(state: &AppState, caller: &AuthUser, current: &str, new: &str) -> AppResult<()> {
-    let record = state.store.user(&caller.user_id).await?.ok_or_else(|| AppError::not_found("user"))?;
-    if !state.passwords.verify(current, Some(&record.password_hash)).await? {
+pub async fn change_password(
+    state: &AppState,
+    caller: &AuthUser,
+    current: &str,
+    new: &str,
+) -> AppResult<()> {
+    let record = state
+        .store
+        .user(&caller.user_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))?;
+    if !state
+        .passwords
+        .verify(current, Some(&record.password_hash))
+        .await?
+    {
         return Err(AppError::validation("current_password", "is not correct"));
     }
     if current == new {
-        return Err(AppError::validation("new_password", "must differ from the current password"));
+        return Err(AppError::validation(
+            "new_password",
+            "must differ from the current password",
+        ));
     }
     check_strength("new_password", new, &record.user.email, &record.user.name)?;
     let hash = state.passwords.hash(new).await?;
-    state.store.set_password(&caller.user_id, &hash, Some(&caller.session_id)).await?;
+    state
+        .store
+        .set_password(&caller.user_id, &hash, Some(&caller.session_id))
+        .await?;
     state.sessions.forget_all();
     Ok(())
 }
@@ -274,7 +373,11 @@ pub async fn sessions(state: &AppState, caller: &AuthUser) -> AppResult<Vec<Sess
         .collect())
 }
 
-pub async fn revoke_session(state: &AppState, caller: &AuthUser, session: &SessionId) -> AppResult<()> {
+pub async fn revoke_session(
+    state: &AppState,
+    caller: &AuthUser,
+    session: &SessionId,
+) -> AppResult<()> {
     if !state.store.revoke_session(session, &caller.user_id).await? {
         return Err(AppError::not_found(format!("active session {session}")));
     }
@@ -284,18 +387,40 @@ pub async fn revoke_session(state: &AppState, caller: &AuthUser, session: &Sessi
 
 pub async fn list_users(state: &AppState, mut query: UserQuery) -> AppResult<Page<User>> {
     if query.limit == 0 || query.limit > MAX_PAGE {
-        return Err(AppError::validation("limit", format!("must be between 1 and {MAX_PAGE}")));
+        return Err(AppError::validation(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
     }
-    query.text = query.text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    query.text = query
+        .text
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
     let (items, total) = state.store.list_users(&query).await?;
-    Ok(Page { items, total, limit: query.limit, offset: query.offset })
+    Ok(Page {
+        items,
+        total,
+        limit: query.limit,
+        offset: query.offset,
+    })
 }
 
 /// Changes a user's role; the last admin cannot be demoted, so the shop is never left without one.
-pub async fn set_role(state: &AppState, caller: &AuthUser, id: &UserId, role: Role) -> AppResult<User> {
+pub async fn set_role(
+    state: &AppState,
+    caller: &AuthUser,
+    id: &UserId,
+    role: Role,
+) -> AppResult<User> {
     let current = get_user(state, id).await?;
-    if current.role == Role::Admin && role != Role::Admin && state.store.count_users_with_role(Role::Admin).await? <= 1 {
-        return Err(AppError::conflict("last_admin", "this is the only admin; make another user admin first"));
+    if current.role == Role::Admin
+        && role != Role::Admin
+        && state.store.count_users_with_role(Role::Admin).await? <= 1
+    {
+        return Err(AppError::conflict(
+            "last_admin",
+            "this is the only admin; make another user admin first",
+        ));
     }
     let event = NewEvent::now(
         "user.role_changed",
@@ -329,13 +454,21 @@ pub async fn bootstrap_admin(state: &AppState) -> AppResult<Bootstrap> {
     if state.store.count_users_with_role(Role::Admin).await? > 0 {
         return Ok(Bootstrap::Existing);
     }
-    let (email, password, generated) = match (&state.config.admin_email, &state.config.admin_password) {
-        (Some(email), Some(password)) => (email.clone(), password.clone(), false),
-        _ => (GENERATED_ADMIN_EMAIL.to_owned(), crate::auth::tokens::generate_password(), true),
-    };
+    let (email, password, generated) =
+        match (&state.config.admin_email, &state.config.admin_password) {
+            (Some(email), Some(password)) => (email.clone(), password.clone(), false),
+            _ => (
+                GENERATED_ADMIN_EMAIL.to_owned(),
+                crate::auth::tokens::generate_password(),
+                true,
+            ),
+        };
     let user = create_account(state, &email, &password, "Administrator", Role::Admin).await?;
     Ok(if generated {
-        Bootstrap::Generated { email: user.email, password }
+        Bootstrap::Generated {
+            email: user.email,
+            password,
+        }
     } else {
         Bootstrap::Configured { email: user.email }
     })
@@ -347,8 +480,19 @@ mod tests {
 
     #[test]
     fn emails_are_normalized_and_checked() {
-        assert_eq!(normalize_email("email", "  Ada@Example.COM ").expect("valid"), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "ada@localhost", "ada@example.", "a b@example.com"] {
+        assert_eq!(
+            normalize_email("email", "  Ada@Example.COM ").expect("valid"),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@localhost",
+            "ada@example.",
+            "a b@example.com",
+        ] {
             assert!(normalize_email("email", bad).is_err(), "{bad}");
         }
     }
@@ -365,11 +509,20 @@ mod tests {
             country: "de".into(),
         };
         let cleaned = validate_addresses(vec![address.clone()]).expect("valid");
-        assert_eq!((cleaned[0].line1.as_str(), cleaned[0].country.as_str()), ("1 Main St", "DE"));
-        let bad = Address { country: "Germany".into(), ..address.clone() };
+        assert_eq!(
+            (cleaned[0].line1.as_str(), cleaned[0].country.as_str()),
+            ("1 Main St", "DE")
+        );
+        let bad = Address {
+            country: "Germany".into(),
+            ..address.clone()
+        };
         let err = validate_addresses(vec![bad]).unwrap_err();
         assert!(err.to_string().contains("addresses[0].country"), "{err}");
-        let empty = Address { city: " ".into(), ..address };
+        let empty = Address {
+            city: " ".into(),
+            ..address
+        };
         assert!(validate_addresses(vec![empty]).is_err());
     }
 }

@@ -1,20 +1,19 @@
 //! HTTP handlers of the users service: each translates a request to one
 //! domain call and its answer back, nothing more.
 
-use std::net::SocketAddr;
-
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use shop_wire::users::{
-    ChangePasswordRequest, CreateUserRequest, LoginRequest, RefreshRequest, RegisterRequest, Session, SetRoleRequest,
-    TokenResponse, UpdateProfileRequest, User,
+    ChangePasswordRequest, CreateUserRequest, LoginRequest, RefreshRequest, RegisterRequest,
+    Session, SetRoleRequest, TokenResponse, UpdateProfileRequest, User,
 };
 use shop_wire::{ErrorBody, Page, ServiceHealth, SessionId, UserId};
 
 use super::domain::{self, ClientInfo};
 use crate::auth::{Admin, AuthUser};
 use crate::error::{AppError, AppResult};
+use crate::gateway::ClientAddr;
 use crate::gateway::json::{ApiJson, ApiQuery};
 use crate::state::AppState;
 use crate::store::UserQuery;
@@ -22,14 +21,21 @@ use crate::store::UserQuery;
 const TAG: &str = "users";
 
 fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> AppResult<T> {
-    raw.parse().map_err(|_| AppError::not_found(format!("{what} {raw}")))
+    raw.parse()
+        .map_err(|_| AppError::not_found(format!("{what} {raw}")))
 }
 
 /// Register a customer account.
 #[utoipa::path(post, path = "/register", tag = TAG, request_body = RegisterRequest,
     responses((status = 201, body = User), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn register(State(state): State<AppState>, ApiJson(request): ApiJson<RegisterRequest>) -> AppResult<(StatusCode, ApiJson<User>)> {
-    Ok((StatusCode::CREATED, ApiJson(domain::register(&state, request).await?)))
+pub async fn register(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<RegisterRequest>,
+) -> AppResult<(StatusCode, ApiJson<User>)> {
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(domain::register(&state, request).await?),
+    ))
 }
 
 /// Log in with email and password; returns an access token and a refresh token.
@@ -37,7 +43,7 @@ pub async fn register(State(state): State<AppState>, ApiJson(request): ApiJson<R
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> AppResult<ApiJson<TokenResponse>> {
@@ -48,14 +54,21 @@ pub async fn login(
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(200).collect()),
     };
-    Ok(ApiJson(domain::login(&state, &request.email, &request.password, client).await?))
+    Ok(ApiJson(
+        domain::login(&state, &request.email, &request.password, client).await?,
+    ))
 }
 
 /// Exchange a refresh token for a new token pair; the old refresh token stops working.
 #[utoipa::path(post, path = "/refresh", tag = TAG, request_body = RefreshRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody)))]
-pub async fn refresh(State(state): State<AppState>, ApiJson(request): ApiJson<RefreshRequest>) -> AppResult<ApiJson<TokenResponse>> {
-    Ok(ApiJson(domain::refresh(&state, &request.refresh_token).await?))
+pub async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<RefreshRequest>,
+) -> AppResult<ApiJson<TokenResponse>> {
+    Ok(ApiJson(
+        domain::refresh(&state, &request.refresh_token).await?,
+    ))
 }
 
 /// End the session of the token used; its access and refresh tokens stop working at once.
@@ -81,7 +94,9 @@ pub async fn update_me(
     caller: AuthUser,
     ApiJson(request): ApiJson<UpdateProfileRequest>,
 ) -> AppResult<ApiJson<User>> {
-    Ok(ApiJson(domain::update_profile(&state, &caller.user_id, request).await?))
+    Ok(ApiJson(
+        domain::update_profile(&state, &caller.user_id, request).await?,
+    ))
 }
 
 /// Change the caller's password; every other session of the account ends.
@@ -92,14 +107,23 @@ pub async fn change_password(
     caller: AuthUser,
     ApiJson(request): ApiJson<ChangePasswordRequest>,
 ) -> AppResult<StatusCode> {
-    domain::change_password(&state, &caller, &request.current_password, &request.new_password).await?;
+    domain::change_password(
+        &state,
+        &caller,
+        &request.current_password,
+        &request.new_password,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The caller's active sessions, newest first.
 #[utoipa::path(get, path = "/me/sessions", tag = TAG, security(("bearer" = [])),
     responses((status = 200, body = Vec<Session>), (status = 401, body = ErrorBody)))]
-pub async fn sessions(State(state): State<AppState>, caller: AuthUser) -> AppResult<ApiJson<Vec<Session>>> {
+pub async fn sessions(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> AppResult<ApiJson<Vec<Session>>> {
     Ok(ApiJson(domain::sessions(&state, &caller).await?))
 }
 
@@ -107,7 +131,11 @@ pub async fn sessions(State(state): State<AppState>, caller: AuthUser) -> AppRes
 #[utoipa::path(delete, path = "/me/sessions/{id}", tag = TAG, security(("bearer" = [])),
     params(("id" = String, Path, description = "session id (ses_...)")),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn revoke_session(State(state): State<AppState>, caller: AuthUser, Path(id): Path<String>) -> AppResult<StatusCode> {
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
     let session: SessionId = parse_id(&id, "active session")?;
     domain::revoke_session(&state, &caller, &session).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -129,7 +157,11 @@ pub struct ListParams {
 /// List users (admin).
 #[utoipa::path(get, path = "", tag = TAG, security(("bearer" = [])), params(ListParams),
     responses((status = 200, body = Page<User>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, _: Admin, ApiQuery(params): ApiQuery<ListParams>) -> AppResult<ApiJson<Page<User>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> AppResult<ApiJson<Page<User>>> {
     let query = UserQuery {
         role: params.role,
         text: params.q,
@@ -142,15 +174,26 @@ pub async fn list(State(state): State<AppState>, _: Admin, ApiQuery(params): Api
 /// Create a user with any role (admin).
 #[utoipa::path(post, path = "", tag = TAG, security(("bearer" = [])), request_body = CreateUserRequest,
     responses((status = 201, body = User), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn create(State(state): State<AppState>, _: Admin, ApiJson(request): ApiJson<CreateUserRequest>) -> AppResult<(StatusCode, ApiJson<User>)> {
-    Ok((StatusCode::CREATED, ApiJson(domain::create_user(&state, request).await?)))
+pub async fn create(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiJson(request): ApiJson<CreateUserRequest>,
+) -> AppResult<(StatusCode, ApiJson<User>)> {
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(domain::create_user(&state, request).await?),
+    ))
 }
 
 /// One user by id (admin).
 #[utoipa::path(get, path = "/{id}", tag = TAG, security(("bearer" = [])),
     params(("id" = String, Path, description = "user id (usr_...)")),
     responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get(State(state): State<AppState>, _: Admin, Path(id): Path<String>) -> AppResult<ApiJson<User>> {
+pub async fn get(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> AppResult<ApiJson<User>> {
     let id: UserId = parse_id(&id, "user")?;
     Ok(ApiJson(domain::get_user(&state, &id).await?))
 }
@@ -166,7 +209,9 @@ pub async fn set_role(
     ApiJson(request): ApiJson<SetRoleRequest>,
 ) -> AppResult<ApiJson<User>> {
     let id: UserId = parse_id(&id, "user")?;
-    Ok(ApiJson(domain::set_role(&state, &caller, &id, request.role).await?))
+    Ok(ApiJson(
+        domain::set_role(&state, &caller, &id, request.role).await?,
+    ))
 }
 
 /// The users service's health.

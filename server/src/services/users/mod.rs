@@ -51,7 +51,10 @@ pub fn spawn_workers(state: &AppState) {
         move || {
             let state = sweeper_state.clone();
             async move {
-                let purged = state.store.purge_sessions(now() - SESSION_RETENTION).await?;
+                let purged = state
+                    .store
+                    .purge_sessions(now() - SESSION_RETENTION)
+                    .await?;
                 if purged > 0 {
                     tracing::info!(purged, "swept old sessions");
                 }

@@ -1,0 +1,275 @@
+//! A real `shop serve` for each test: the built binary, a temp database,
+//! port 0, driven over HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use shop_wire::users::TokenResponse;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "test-Admin-passphrase-2026";
+pub const PASSWORD: &str = "violet-tundra-42-harbor";
+
+pub struct TestServer {
+    child: Option<Child>,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    flags: Vec<String>,
+    pub client: reqwest::Client,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra environment, e.g. `("SHOP_RATE_LIMIT_IP", "5")`.
+    pub fn start_with(env: &[(&str, &str)]) -> Self {
+        Self::start_full(env, &[])
+    }
+
+    /// Starts a server with extra environment and extra `shop serve` flags.
+    pub fn start_full(env: &[(&str, &str)], flags: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let mut server = TestServer {
+            child: None,
+            url: String::new(),
+            dir,
+            env,
+            client: reqwest::Client::new(),
+            stderr: Arc::default(),
+            flags: flags.iter().map(|f| (*f).to_owned()).collect(),
+        };
+        server.spawn();
+        server
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("shop.db")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("stdout.log")
+    }
+
+    /// Everything the server wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr lock").clone()
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_shop"));
+        command
+            .args(args)
+            .env("SHOP_DB", self.db())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .env("SHOP_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("SHOP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("SHOP_LOG_FORMAT", "json")
+            .env_remove("SHOP_JWT_SECRET")
+            .env_remove("SHOP_ADDR")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        command
+    }
+
+    fn spawn(&mut self) {
+        let mut args = vec!["serve", "--addr", "127.0.0.1:0"];
+        args.extend(self.flags.iter().map(String::as_str));
+        let stdout = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let mut child = self
+            .command(&args)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn shop");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = self.stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("shop: listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+                let mut all = sink.lock().expect("stderr lock");
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                std::thread::sleep(Duration::from_millis(100));
+                let _ = child.kill();
+                panic!("shop serve did not start; stderr:\n{}", self.stderr());
+            });
+        self.url = url;
+        self.child = Some(child);
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        signal(&child, "TERM");
+        wait(&mut child, Duration::from_secs(20))
+    }
+
+    /// Waits for a server that was already sent a signal to exit.
+    pub fn stop_after_signal(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        wait(&mut child, Duration::from_secs(20))
+    }
+
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("server running");
+        child.kill().expect("kill -9");
+        child.wait().expect("reap");
+    }
+
+    /// Starts the server again on the same database and files.
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        self.spawn();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.url))
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.request(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> RequestBuilder {
+        self.request(Method::POST, path).json(body)
+    }
+
+    pub async fn register(&self, email: &str, name: &str) -> Value {
+        let response = self
+            .post(
+                "/api/users/register",
+                &json!({"email": email, "password": PASSWORD, "name": name}),
+            )
+            .send()
+            .await
+            .expect("register");
+        expect_status(response, StatusCode::CREATED).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> TokenResponse {
+        let response = self
+            .post(
+                "/api/users/login",
+                &json!({"email": email, "password": password}),
+            )
+            .send()
+            .await
+            .expect("login");
+        serde_json::from_value(expect_status(response, StatusCode::OK).await)
+            .expect("token response")
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.access_token
+    }
+
+    /// A registered, logged-in customer's access token.
+    pub async fn customer_token(&self, email: &str) -> String {
+        self.register(email, "Customer").await;
+        self.login(email, PASSWORD).await.access_token
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+pub fn wait(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not exit within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Asserts the status and returns the JSON body, printing the body on a mismatch.
+pub async fn expect_status(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "body: {text}");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).expect("JSON body")
+    }
+}
+
+/// Asserts an error response: its status, its `code`, and the shape of the error body.
+pub async fn expect_error(response: Response, status: StatusCode, code: &str) -> Value {
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .expect("every response has X-Request-Id");
+    let body = expect_status(response, status).await;
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(body["error"]["request_id"], request_id.as_str(), "{body}");
+    assert!(body["error"]["details"].is_object(), "{body}");
+    body
+}
+
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: each starts the real `shop` binary on port 0 with a
+//! temp database and drives it over HTTP.
+
+// Helpers outside #[test] functions panic on purpose too: a failed request fails the test.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod events;
+mod gateway;
+mod lifecycle;
+mod users;
