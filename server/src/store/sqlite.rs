@@ -837,6 +837,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn purge_removes_only_sessions_that_ended_before_the_cutoff() {
+        let (_dir, store) = store();
+        let ada = user("ada@example.com");
+        store.insert_user(&ada, vec![]).await.expect("user");
+        let at = now();
+        let session = |expires_at, revoked_at| SessionRecord {
+            id: SessionId::generate(),
+            user_id: ada.user.id.clone(),
+            refresh_hash: "h".to_owned(),
+            user_agent: None,
+            ip: None,
+            created_at: at,
+            last_used_at: at,
+            expires_at,
+            revoked_at,
+        };
+        let hour = time::Duration::hours(1);
+        let expired = session(at - hour * 2, None);
+        let revoked = session(at + hour, Some(at - hour * 2));
+        let live = session(at + hour, None);
+        let recently_revoked = session(at + hour, Some(at));
+        for s in [&expired, &revoked, &live, &recently_revoked] {
+            store.insert_session(s, vec![]).await.expect("insert");
+        }
+        assert_eq!(store.purge_sessions(at - hour).await.expect("purge"), 2);
+        let left: Vec<_> = store
+            .active_sessions(&ada.user.id, at)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(left, vec![live.id.clone()]);
+        assert!(
+            store
+                .session_auth(&recently_revoked.id)
+                .await
+                .expect("read")
+                .is_some_and(|s| s.revoked)
+        );
+        assert!(
+            store
+                .session_auth(&expired.id)
+                .await
+                .expect("read")
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
     async fn idempotency_claims_replays_and_mismatches() {
         let (_dir, store) = store();
         let stale = time::Duration::minutes(5);
