@@ -166,6 +166,25 @@ impl TestServer {
         self.request(Method::POST, path).json(body)
     }
 
+    /// `GET path` with `token` as the bearer.
+    pub async fn get_as(&self, path: &str, token: &str) -> Response {
+        self.get(path)
+            .header("authorization", bearer(token))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `method path` with a JSON body and `token` as the bearer.
+    pub async fn send_as(&self, method: Method, path: &str, body: &Value, token: &str) -> Response {
+        self.request(method, path)
+            .header("authorization", bearer(token))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn register(&self, email: &str, name: &str) -> Value {
         let response = self
             .post(

@@ -7,12 +7,7 @@ use serde_json::{Value, json};
 use crate::common::*;
 
 async fn user_count(server: &TestServer, admin: &str) -> u64 {
-    let list = server
-        .get("/api/users")
-        .header("authorization", bearer(admin))
-        .send()
-        .await
-        .unwrap();
+    let list = server.get_as("/api/users", admin).await;
     expect_status(list, StatusCode::OK).await["total"]
         .as_u64()
         .unwrap()

@@ -14,12 +14,7 @@ async fn restart_keeps_users_sessions_and_tokens() {
     let tokens = server.login("keep@example.com", PASSWORD).await;
     assert!(server.stop().success(), "SIGTERM ends the server cleanly");
     server.restart();
-    let me = server
-        .get("/api/users/me")
-        .header("authorization", bearer(&tokens.access_token))
-        .send()
-        .await
-        .unwrap();
+    let me = server.get_as("/api/users/me", &tokens.access_token).await;
     assert_eq!(
         expect_status(me, StatusCode::OK).await["email"],
         "keep@example.com"
@@ -52,11 +47,8 @@ async fn kill_9_loses_no_acknowledged_registration() {
     server.restart();
     let admin = server.admin_token().await;
     let list = server
-        .get("/api/users?q=durable&limit=100")
-        .header("authorization", bearer(&admin))
-        .send()
-        .await
-        .unwrap();
+        .get_as("/api/users?q=durable&limit=100", &admin)
+        .await;
     let list = expect_status(list, StatusCode::OK).await;
     let mut stored: Vec<_> = list["items"]
         .as_array()

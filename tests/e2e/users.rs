@@ -99,11 +99,8 @@ async fn password_change_ends_other_sessions_and_needs_the_current_password() {
 
     let wrong = json!({"current_password": "not-my-password-at-all", "new_password": "cobol-compiler-1959-flowmatic"});
     let response = server
-        .post("/api/users/me/password", &wrong)
-        .header("authorization", bearer(&laptop))
-        .send()
-        .await
-        .unwrap();
+        .send_as(Method::POST, "/api/users/me/password", &wrong, &laptop)
+        .await;
     let body = expect_error(response, StatusCode::BAD_REQUEST, "validation_failed").await;
     assert!(
         body["error"]["details"]["fields"]["current_password"].is_string(),
@@ -113,18 +110,10 @@ async fn password_change_ends_other_sessions_and_needs_the_current_password() {
     let right =
         json!({"current_password": PASSWORD, "new_password": "cobol-compiler-1959-flowmatic"});
     let response = server
-        .post("/api/users/me/password", &right)
-        .header("authorization", bearer(&laptop))
-        .send()
-        .await
-        .unwrap();
+        .send_as(Method::POST, "/api/users/me/password", &right, &laptop)
+        .await;
     expect_status(response, StatusCode::NO_CONTENT).await;
-    let response = server
-        .get("/api/users/me")
-        .header("authorization", bearer(&phone))
-        .send()
-        .await
-        .unwrap();
+    let response = server.get_as("/api/users/me", &phone).await;
     expect_error(response, StatusCode::UNAUTHORIZED, "session_revoked").await;
 }
 
@@ -138,23 +127,13 @@ async fn expired_tampered_and_revoked_tokens_get_401() {
     let mut tampered = tokens.access_token.clone();
     let last = tampered.pop().unwrap();
     tampered.push(if last == 'A' { 'B' } else { 'A' });
-    let response = server
-        .get("/api/users/me")
-        .header("authorization", bearer(&tampered))
-        .send()
-        .await
-        .unwrap();
+    let response = server.get_as("/api/users/me", &tampered).await;
     expect_error(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
     let response = server.get("/api/users/me").send().await.unwrap();
     expect_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let response = server
-        .get("/api/users/me")
-        .header("authorization", bearer(&tokens.access_token))
-        .send()
-        .await
-        .unwrap();
+    let response = server.get_as("/api/users/me", &tokens.access_token).await;
     expect_error(response, StatusCode::UNAUTHORIZED, "token_expired").await;
 
     // The refresh token still works, and logging out revokes the new pair at once.
@@ -231,12 +210,7 @@ async fn a_replayed_refresh_token_ends_the_session() {
         .unwrap();
     expect_error(replay, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
     // Whoever holds the current pair is cut off too.
-    let response = server
-        .get("/api/users/me")
-        .header("authorization", bearer(&second.access_token))
-        .send()
-        .await
-        .unwrap();
+    let response = server.get_as("/api/users/me", &second.access_token).await;
     expect_error(response, StatusCode::UNAUTHORIZED, "session_revoked").await;
     let response = server
         .post(
@@ -263,12 +237,7 @@ async fn sessions_are_listed_and_one_can_be_revoked_from_another() {
         .access_token;
 
     let sessions = expect_status(
-        server
-            .get("/api/users/me/sessions")
-            .header("authorization", bearer(&laptop))
-            .send()
-            .await
-            .unwrap(),
+        server.get_as("/api/users/me/sessions", &laptop).await,
         StatusCode::OK,
     )
     .await;
@@ -289,12 +258,7 @@ async fn sessions_are_listed_and_one_can_be_revoked_from_another() {
         .await
         .unwrap();
     expect_status(response, StatusCode::NO_CONTENT).await;
-    let response = server
-        .get("/api/users/me")
-        .header("authorization", bearer(&phone))
-        .send()
-        .await
-        .unwrap();
+    let response = server.get_as("/api/users/me", &phone).await;
     expect_error(response, StatusCode::UNAUTHORIZED, "session_revoked").await;
     let response = server
         .request(Method::DELETE, &path)
@@ -321,12 +285,7 @@ async fn sessions_are_listed_and_one_can_be_revoked_from_another() {
         .unwrap();
     expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
     expect_status(
-        server
-            .get("/api/users/me")
-            .header("authorization", bearer(&laptop))
-            .send()
-            .await
-            .unwrap(),
+        server.get_as("/api/users/me", &laptop).await,
         StatusCode::OK,
     )
     .await;
@@ -352,11 +311,8 @@ async fn customers_cannot_reach_admin_routes_and_admins_manage_roles() {
     }
     let create = json!({"email": "root2@example.com", "password": PASSWORD, "name": "Sneaky", "role": "admin"});
     let response = server
-        .post("/api/users", &create)
-        .header("authorization", bearer(&customer))
-        .send()
-        .await
-        .unwrap();
+        .send_as(Method::POST, "/api/users", &create, &customer)
+        .await;
     expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
     let response = server
         .post(
@@ -375,11 +331,8 @@ async fn customers_cannot_reach_admin_routes_and_admins_manage_roles() {
 
     let list = expect_status(
         server
-            .get("/api/users?role=staff&limit=10")
-            .header("authorization", bearer(&admin))
-            .send()
-            .await
-            .unwrap(),
+            .get_as("/api/users?role=staff&limit=10", &admin)
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -388,75 +341,38 @@ async fn customers_cannot_reach_admin_routes_and_admins_manage_roles() {
     assert_eq!(list["offset"], 0);
     assert_eq!(list["items"][0]["email"], "sam@example.com");
     let all = expect_status(
-        server
-            .get("/api/users?q=EXAMPLE.com")
-            .header("authorization", bearer(&admin))
-            .send()
-            .await
-            .unwrap(),
+        server.get_as("/api/users?q=EXAMPLE.com", &admin).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(all["total"], 3);
-    let response = server
-        .get("/api/users?limit=0")
-        .header("authorization", bearer(&admin))
-        .send()
-        .await
-        .unwrap();
+    let response = server.get_as("/api/users?limit=0", &admin).await;
     expect_error(response, StatusCode::BAD_REQUEST, "validation_failed").await;
-    let response = server
-        .get("/api/users?role=king")
-        .header("authorization", bearer(&admin))
-        .send()
-        .await
-        .unwrap();
+    let response = server.get_as("/api/users?role=king", &admin).await;
     expect_error(response, StatusCode::BAD_REQUEST, "invalid_query").await;
 
     // A promotion takes effect on the customer's existing token at once.
     let me = expect_status(
-        server
-            .get("/api/users/me")
-            .header("authorization", bearer(&customer))
-            .send()
-            .await
-            .unwrap(),
+        server.get_as("/api/users/me", &customer).await,
         StatusCode::OK,
     )
     .await;
     let path = format!("/api/users/{}/role", me["id"].as_str().unwrap());
     let promoted = server
-        .request(Method::PUT, &path)
-        .json(&json!({"role": "admin"}))
-        .header("authorization", bearer(&admin))
-        .send()
-        .await
-        .unwrap();
+        .send_as(Method::PUT, &path, &json!({"role": "admin"}), &admin)
+        .await;
     assert_eq!(
         expect_status(promoted, StatusCode::OK).await["role"],
         "admin"
     );
-    let response = server
-        .get("/api/users")
-        .header("authorization", bearer(&customer))
-        .send()
-        .await
-        .unwrap();
+    let response = server.get_as("/api/users", &customer).await;
     expect_status(response, StatusCode::OK).await;
 
     let response = server
-        .get("/api/users/usr_01JDQ6Z5R3K8V2N4M7P9T0W1XY")
-        .header("authorization", bearer(&admin))
-        .send()
-        .await
-        .unwrap();
+        .get_as("/api/users/usr_01JDQ6Z5R3K8V2N4M7P9T0W1XY", &admin)
+        .await;
     expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
-    let response = server
-        .get("/api/users/not-an-id")
-        .header("authorization", bearer(&admin))
-        .send()
-        .await
-        .unwrap();
+    let response = server.get_as("/api/users/not-an-id", &admin).await;
     expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
 }
 
@@ -464,35 +380,13 @@ async fn customers_cannot_reach_admin_routes_and_admins_manage_roles() {
 async fn the_last_admin_cannot_be_demoted() {
     let server = TestServer::start();
     let admin = server.admin_token().await;
-    let me = expect_status(
-        server
-            .get("/api/users/me")
-            .header("authorization", bearer(&admin))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let me = expect_status(server.get_as("/api/users/me", &admin).await, StatusCode::OK).await;
     let path = format!("/api/users/{}/role", me["id"].as_str().unwrap());
     let response = server
-        .request(Method::PUT, &path)
-        .json(&json!({"role": "customer"}))
-        .header("authorization", bearer(&admin))
-        .send()
-        .await
-        .unwrap();
+        .send_as(Method::PUT, &path, &json!({"role": "customer"}), &admin)
+        .await;
     expect_error(response, StatusCode::CONFLICT, "last_admin").await;
-    let me = expect_status(
-        server
-            .get("/api/users/me")
-            .header("authorization", bearer(&admin))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let me = expect_status(server.get_as("/api/users/me", &admin).await, StatusCode::OK).await;
     assert_eq!(me["role"], "admin");
 }
 
