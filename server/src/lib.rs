@@ -49,17 +49,20 @@ pub async fn serve(
     config.validate()?;
     let config = Arc::new(config);
     let db_path = config.db_path();
-    let store = {
+    // Opening the database and reading the secret file block: keep them off the reactor.
+    let (store, secret) = {
         let (path, durability) = (db_path.clone(), config.durability);
-        tokio::task::spawn_blocking(move || SqliteStore::open(&path, durability))
-            .await?
-            .with_context(|| format!("opening the database {}", db_path.display()))?
+        let configured = config.jwt_secret.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let store = SqliteStore::open(&path, durability)
+                .with_context(|| format!("opening the database {}", path.display()))?;
+            let secret_file = path.with_extension("jwt-secret");
+            let secret = load_or_create_secret(configured.as_deref(), &secret_file)
+                .context("loading the JWT secret")?;
+            Ok((store, secret))
+        })
+        .await??
     };
-    let secret = load_or_create_secret(
-        config.jwt_secret.as_deref(),
-        &db_path.with_extension("jwt-secret"),
-    )
-    .context("loading the JWT secret")?;
     gateway::metrics::handle();
     // Certificate problems stop the start, before anything else happens.
     let tls = match (&config.tls_cert, &config.tls_key) {
@@ -74,7 +77,7 @@ pub async fn serve(
         events: EventBus::new(store.clone()),
         store,
         tokens: TokenKeys::new(&secret),
-        passwords: Passwords::new()?,
+        passwords: Passwords::new(),
         sessions: SessionCache::new(),
         login_guard: Arc::new(LoginGuard::default()),
         workers: Supervisor::new(shutdown_token.clone()),

@@ -133,6 +133,25 @@ async fn live_events_arrive_as_they_happen() {
     let event = watcher.await.unwrap();
     assert_eq!(event["type"], "user.logged_in");
     assert_eq!(event["data"]["user_id"], login.user.id.as_str());
+
+    // An open stream does not hold up shutdown: it ends, and the server exits at once.
+    let response = server.get_as("/api/events", &admin).await;
+    let mut stream = response.bytes_stream().eventsource();
+    let mut server = server;
+    let started = std::time::Instant::now();
+    assert!(server.stop().success());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .unwrap()
+            .is_none(),
+        "the stream ended"
+    );
 }
 
 #[tokio::test]

@@ -22,8 +22,9 @@ pub const MAX_LENGTH: usize = 256;
 pub struct Passwords {
     permits: Arc<Semaphore>,
     /// Verified against when the email is unknown, so that a wrong email
-    /// costs as much time as a wrong password and reveals nothing.
-    decoy_hash: Arc<String>,
+    /// costs as much time as a wrong password and reveals nothing. Made on
+    /// first need, so it does not slow the server's start.
+    decoy_hash: Arc<tokio::sync::OnceCell<String>>,
 }
 
 fn argon2() -> Argon2<'static> {
@@ -48,13 +49,19 @@ fn verify_now(password: &str, hash: &str) -> AppResult<bool> {
         .is_ok())
 }
 
+impl Default for Passwords {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Passwords {
-    pub fn new() -> AppResult<Self> {
+    pub fn new() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Ok(Passwords {
+        Passwords {
             permits: Arc::new(Semaphore::new(cores)),
-            decoy_hash: Arc::new(hash_now("decoy password that no account has")?),
-        })
+            decoy_hash: Arc::default(),
+        }
     }
 
     async fn on_pool<T: Send + 'static>(
@@ -75,7 +82,14 @@ impl Passwords {
     /// Checks `password` against `hash`, or against a decoy when there is no account.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> AppResult<bool> {
         let known = hash.is_some();
-        let hash = hash.map_or_else(|| self.decoy_hash.as_str().to_owned(), str::to_owned);
+        let hash = match hash {
+            Some(hash) => hash.to_owned(),
+            None => self
+                .decoy_hash
+                .get_or_try_init(|| self.hash("decoy password that no account has"))
+                .await?
+                .clone(),
+        };
         let password = password.to_owned();
         let matches = self.on_pool(move || verify_now(&password, &hash)).await?;
         Ok(known && matches)
@@ -124,7 +138,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_use_argon2id_with_owasp_parameters() {
-        let passwords = Passwords::new().expect("passwords");
+        let passwords = Passwords::new();
         let hash = passwords
             .hash("correct horse battery staple")
             .await

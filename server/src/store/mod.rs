@@ -200,8 +200,14 @@ pub trait SessionStore: Send + Sync {
         new_hash: &str,
         expires_at: OffsetDateTime,
     ) -> StoreResult<RefreshOutcome>;
-    /// Revokes one of the user's sessions; false when it was not theirs or not active.
-    async fn revoke_session(&self, id: &SessionId, user: &UserId) -> StoreResult<bool>;
+    /// Revokes one of the user's sessions and logs `events` with it; `None`
+    /// (and no events) when it was not theirs or not active.
+    async fn revoke_session(
+        &self,
+        id: &SessionId,
+        user: &UserId,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Option<Vec<Event>>>;
     /// Deletes sessions that expired or were revoked before `before`; returns how many.
     async fn purge_sessions(&self, before: OffsetDateTime) -> StoreResult<u64>;
 }

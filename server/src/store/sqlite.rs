@@ -556,16 +556,25 @@ impl SessionStore for SqliteStore {
         .await
     }
 
-    async fn revoke_session(&self, id: &SessionId, user: &UserId) -> StoreResult<bool> {
+    async fn revoke_session(
+        &self,
+        id: &SessionId,
+        user: &UserId,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Option<Vec<Event>>> {
         let (id, user) = (id.clone(), user.clone());
         self.write(move |tx| {
+            let at = millis(now());
             let changed = tx
                 .prepare_cached(
                     "UPDATE sessions SET revoked_at = ?3
-                     WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+                     WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL AND expires_at > ?3",
                 )?
-                .execute(params![id.as_str(), user.as_str(), millis(now())])?;
-            Ok(changed == 1)
+                .execute(params![id.as_str(), user.as_str(), at])?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            append(tx, events).map(Some)
         })
         .await
     }

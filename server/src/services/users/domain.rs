@@ -276,20 +276,28 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> AppResult<TokenRe
     }
 }
 
+/// Ends `session` of the caller (their current one on logout, or another of
+/// theirs), logging `kind` with it; false when it is not theirs or already ended.
+async fn end_session(
+    state: &AppState,
+    caller: &AuthUser,
+    session: &SessionId,
+    kind: &'static str,
+) -> AppResult<bool> {
+    let event = NewEvent::now(
+        kind,
+        json!({ "user_id": caller.user_id, "session_id": session }),
+    );
+    let ended = state
+        .store
+        .revoke_session(session, &caller.user_id, vec![event])
+        .await?;
+    state.sessions.forget(session);
+    Ok(ended.map(|events| state.events.publish(events)).is_some())
+}
+
 pub async fn logout(state: &AppState, caller: &AuthUser) -> AppResult<()> {
-    state
-        .store
-        .revoke_session(&caller.session_id, &caller.user_id)
-        .await?;
-    state.sessions.forget(&caller.session_id);
-    let events = state
-        .store
-        .append_events(vec![NewEvent::now(
-            "user.logged_out",
-            json!({ "user_id": caller.user_id, "session_id": caller.session_id }),
-        )])
-        .await?;
-    state.events.publish(events);
+    end_session(state, caller, &caller.session_id, "user.logged_out").await?;
     Ok(())
 }
 
@@ -378,10 +386,9 @@ pub async fn revoke_session(
     caller: &AuthUser,
     session: &SessionId,
 ) -> AppResult<()> {
-    if !state.store.revoke_session(session, &caller.user_id).await? {
+    if !end_session(state, caller, session, "user.session_revoked").await? {
         return Err(AppError::not_found(format!("active session {session}")));
     }
-    state.sessions.forget(session);
     Ok(())
 }
 
