@@ -64,6 +64,15 @@ def server_startup_ms(log_path: str):
     return None
 
 
+def fail(message: str, err_path: str) -> None:
+    try:
+        with open(err_path, encoding="utf-8", errors="replace") as f:
+            tail = f.read()[-2000:]
+    except OSError:
+        tail = ""
+    sys.exit(f"startup.py: {message}\n{tail}")
+
+
 def one_run(binary: str, run_dir: str, db: str) -> str:
     port = free_port()
     env = dict(os.environ, SHOP_LOG="info", SHOP_LOG_FORMAT="json")
@@ -78,9 +87,9 @@ def one_run(binary: str, run_dir: str, db: str) -> str:
         try:
             while True:
                 if proc.poll() is not None:
-                    sys.exit(f"startup.py: server exited with {proc.returncode}; see {err_path}")
+                    fail(f"server exited with {proc.returncode}; its stderr:", err_path)
                 if time.perf_counter() - start > HEALTH_TIMEOUT_S:
-                    sys.exit(f"startup.py: no 200 from /health within {HEALTH_TIMEOUT_S:.0f} s; see {err_path}")
+                    fail(f"no 200 from /health within {HEALTH_TIMEOUT_S:.0f} s; server stderr:", err_path)
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HEALTH_TIMEOUT_S)
                 try:
                     conn.request("GET", "/health")
@@ -98,7 +107,7 @@ def one_run(binary: str, run_dir: str, db: str) -> str:
     # Guard against the (unlikely) race of someone else grabbing the port.
     with open(err_path, encoding="utf-8", errors="replace") as f:
         if f"listening on http://127.0.0.1:{port}" not in f.read():
-            sys.exit(f"startup.py: the 200 did not come from our server (port {port}); see {err_path}")
+            fail(f"the 200 did not come from our server (port {port}); server stderr:", err_path)
     reported = server_startup_ms(out_path)
     return f"{elapsed_ms:.1f} {reported if reported is not None else '-'}"
 

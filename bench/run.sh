@@ -1,0 +1,346 @@
+#!/usr/bin/env bash
+# bench/run.sh: performance figures of `shop serve`, checked against the targets.
+#
+# What it measures
+#   1. startup: spawn `shop serve` on a fresh, empty SQLite file and time until
+#      GET /health first answers 200 (tight polling, see bench/startup.py).
+#      Includes creating the bootstrap admin, i.e. one argon2 hash with OWASP
+#      parameters. BENCH_STARTUP_RUNS runs (5), median/min/max. Target < 300 ms.
+#      A restart on an existing database is also shown, for information.
+#   2. throughput: one server (fresh DB, rate limits off, SHOP_LOG=warn), wrk
+#      with BENCH_THREADS threads (2) and BENCH_CONNECTIONS connections (64)
+#      for BENCH_DURATION seconds (5), BENCH_RUNS rounds (3). The routes are
+#      interleaved round by round (J, me, J, me, ...) so machine noise hits all
+#      of them alike; each figure is the median of its runs, as is its p99.
+#        J  = GET /api/version, the trivial JSON route: the baseline.
+#        me = GET /api/users/me with a bearer token. Target >= 0.7 J.
+#      wrk shares the CPUs with the server, so absolute numbers are
+#      machine-bound; the ratios measured in the same run are what matter.
+#   3. idle RSS (VmRSS) of that server: freshly started (before any request
+#      but the readiness probe), and ~2 s after the load. Target < 40 MiB.
+#
+# Run it from anywhere:
+#   bench/run.sh                             # builds target/release/shop first
+#   SHOP_BIN=path/to/shop bench/run.sh       # measure that binary, no build
+#   BENCH_DURATION=10 BENCH_RUNS=5 bench/run.sh
+#
+# Needs bash, curl, jq, python3 and wrk (installed with apt-get when missing).
+# Every SHOP_* variable of the caller except SHOP_BIN is ignored so the figures
+# do not depend on the caller's environment; the XDG config dir is pointed at an
+# empty directory so no ~/.config/shop/server.toml is read either.
+#
+# The exit status is 0 whether the targets are met or missed: this is a
+# measurement, not a test. It is non-zero only if something is broken (no
+# build, the server does not start, a route does not answer 200, wrk gets
+# non-2xx answers, ...). wrk socket errors (timeouts) are shown, not fatal.
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$BENCH_DIR/.." && pwd)"
+
+BENCH_DURATION="${BENCH_DURATION:-5}"
+BENCH_RUNS="${BENCH_RUNS:-3}"
+BENCH_THREADS="${BENCH_THREADS:-2}"
+BENCH_CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+BENCH_STARTUP_RUNS="${BENCH_STARTUP_RUNS:-5}"
+BENCH_WARMUP="${BENCH_WARMUP:-2}"
+
+# Targets.
+STARTUP_TARGET_MS=300
+RSS_TARGET_MIB=40
+
+ADMIN_EMAIL="admin@example.com"
+ADMIN_PASSWORD="bench-Admin-pass-2026!"
+
+log() { printf '%s\n' "$*"; }
+die() { log "bench: error: $*"; exit 1; }
+
+# ---------------------------------------------------------------- environment
+
+for var in $(compgen -e); do
+    case "$var" in
+        SHOP_BIN) ;;
+        SHOP_*) unset "$var" ;;
+    esac
+done
+
+for tool in curl jq python3; do
+    command -v "$tool" >/dev/null || die "$tool is required"
+done
+if ! command -v wrk >/dev/null; then
+    log "bench: installing wrk"
+    (apt-get update -q && apt-get install -y -q wrk) >&2 || die "cannot install wrk"
+fi
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/shop-bench.XXXXXX")"
+SERVER_PIDS=()
+cleanup() {
+    local pid i
+    for pid in "${SERVER_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    # Give them a moment to shut down gracefully, then insist.
+    for pid in "${SERVER_PIDS[@]}"; do
+        for ((i = 0; i < 50; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$WORK/xdg-config"
+export XDG_CONFIG_HOME="$WORK/xdg-config"
+export SHOP_ADMIN_EMAIL="$ADMIN_EMAIL" SHOP_ADMIN_PASSWORD="$ADMIN_PASSWORD"
+
+# ---------------------------------------------------------------- binary
+
+if [[ -n "${SHOP_BIN:-}" ]]; then
+    BIN="$SHOP_BIN"
+else
+    log "bench: cargo build --release (the first build takes several minutes)"
+    (cd "$ROOT" && cargo build --release -q) || die "release build failed"
+    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/shop"
+fi
+[[ -x "$BIN" ]] || die "no executable at $BIN"
+BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+
+# ---------------------------------------------------------------- helpers
+
+# median of the numbers on stdin (mean of the middle two for an even count)
+median() {
+    sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "nan"; exit }
+        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+minimum() { sort -g | head -n1; }
+maximum() { sort -g | tail -n1; }
+
+# 52345.6 -> 52,346
+commas() {
+    awk -v n="$1" 'BEGIN {
+        s = sprintf("%.0f", n); out = ""
+        while (length(s) > 3) { out = "," substr(s, length(s) - 2) out; s = substr(s, 1, length(s) - 3) }
+        print s out }'
+}
+
+# VmRSS of a process in KiB
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# "anon X MiB + file Y MiB, N threads" of a process
+rss_detail() {
+    awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } /^Threads:/ { t = $2 }
+        END { printf "anon %.1f + file %.1f MiB, %d threads", a / 1024, f / 1024, t }' "/proc/$1/status"
+}
+kib_to_mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# Start a server on a fresh DB under $WORK/$1; sets SERVER_PID and BASE_URL.
+start_server() {
+    local dir="$WORK/$1" port="" i
+    mkdir -p "$dir"
+    : >"$dir/stderr.log"
+    SHOP_RATE_LIMIT_IP=0 SHOP_RATE_LIMIT_TOKEN=0 SHOP_RATE_LIMIT_LOGIN=0 \
+        SHOP_LOG=warn SHOP_ACCESS_TOKEN_TTL=3600 \
+        "$BIN" serve --addr 127.0.0.1:0 --db "$dir/shop.db" >/dev/null 2>"$dir/stderr.log" &
+    SERVER_PID=$!
+    SERVER_PIDS+=("$SERVER_PID")
+    for ((i = 0; i < 300; i++)); do
+        port="$(sed -n 's#^shop: listening on http://127\.0\.0\.1:\([0-9]*\).*#\1#p' "$dir/stderr.log")"
+        [[ -n "$port" ]] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$dir/stderr.log" >&2; die "server exited during startup"; }
+        sleep 0.1
+    done
+    [[ -n "$port" ]] || { cat "$dir/stderr.log" >&2; die "server did not report its address within 30 s"; }
+    BASE_URL="http://127.0.0.1:$port"
+    curl -fsS -o /dev/null --retry 50 --retry-delay 0 --retry-connrefused "$BASE_URL/health" \
+        || die "server at $BASE_URL is not healthy"
+}
+
+# ---------------------------------------------------------------- routes and wrk
+
+# Routes under load. `route NAME METHOD PATH [wrk args...]` registers one;
+# `measure NAME` does one wrk run of it and records requests/sec and p99;
+# `rps NAME` / `p99 NAME` give the medians over the recorded runs.
+# A request body for a non-GET route goes in the env var BODY_<NAME> (sent as JSON).
+ROUTES=()
+route() {
+    local name="$1" method="$2" path="$3"
+    shift 3
+    ROUTES+=("$name")
+    mkdir -p "$WORK/routes/$name"
+    printf '%s\n' "$method" >"$WORK/routes/$name/method"
+    printf '%s\n' "$path" >"$WORK/routes/$name/path"
+    : >"$WORK/routes/$name/args"
+    (($# == 0)) || printf '%s\0' "$@" >"$WORK/routes/$name/args"
+    local body_var="BODY_$name"
+    if [[ "$method" != GET || -n "${!body_var:-}" ]]; then
+        jq -rn --arg m "$method" --arg b "${!body_var:-}" '
+            "wrk.method = \($m | tojson)",
+            (if $b != "" then "wrk.body = \($b | tojson)\nwrk.headers[\"Content-Type\"] = \"application/json\"" else empty end)
+        ' >"$WORK/routes/$name/script.lua"
+    fi
+    # Fail early, not after minutes of load, if the route does not answer 200.
+    local -a curl_args=(-sS -o "$WORK/routes/$name/probe.body" -w '%{http_code}' -X "$method")
+    local i
+    local -a wrk_args=("$@")
+    for ((i = 0; i < ${#wrk_args[@]}; i++)); do
+        [[ "${wrk_args[i]}" == -H || "${wrk_args[i]}" == --header ]] && curl_args+=(-H "${wrk_args[i + 1]}")
+    done
+    [[ -n "${!body_var:-}" ]] && curl_args+=(-H 'Content-Type: application/json' --data "${!body_var}")
+    local code
+    code="$(curl "${curl_args[@]}" "$BASE_URL$path")"
+    [[ "$code" == 2?? ]] || die "route $name ($method $path) answered $code: $(head -c 300 "$WORK/routes/$name/probe.body")"
+}
+
+# wrk_once NAME DURATION: run wrk against a route, print its full output
+wrk_once() {
+    local name="$1" duration="$2" dir="$WORK/routes/$1"
+    local -a args=()
+    mapfile -d '' args <"$dir/args"
+    [[ -f "$dir/script.lua" ]] && args+=(-s "$dir/script.lua")
+    wrk --latency -t "$BENCH_THREADS" -c "$BENCH_CONNECTIONS" -d "${duration}s" \
+        "${args[@]}" "$BASE_URL$(cat "$dir/path")"
+}
+
+# Latency with unit ("850.00us", "3.21ms", "1.02s") -> milliseconds
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) printf "%.2f", v / 1000
+        else if (v ~ /ms$/) printf "%.2f", v + 0
+        else if (v ~ /m$/) printf "%.2f", v * 60000
+        else if (v ~ /s$/) printf "%.2f", v * 1000
+        else print "nan" }'
+}
+
+BROKEN=0
+measure() {
+    local name="$1" dir="$WORK/routes/$1" out rps p99 bad errors
+    out="$(wrk_once "$name" "$BENCH_DURATION")" || die "wrk failed on $name"
+    printf '%s\n' "$out" >>"$dir/wrk.log"
+    rps="$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")"
+    p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")"
+    bad="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' <<<"$out")"
+    errors="$(grep -E '^ +Socket errors:' <<<"$out" | sed 's/^ *//' || true)"
+    [[ -n "$rps" ]] || { printf '%s\n' "$out" >&2; die "cannot parse wrk output for $name"; }
+    echo "$rps" >>"$dir/rps"
+    echo "$p99" >>"$dir/p99"
+    printf '  %-4s %-22s %10s rps   p99 %8s ms%s\n' "$name" "$(cat "$dir/method") $(cat "$dir/path")" \
+        "$(commas "$rps")" "$p99" "${bad:+   NON-2xx: $bad}${errors:+   $errors}"
+    if [[ -n "$bad" ]]; then
+        BROKEN=1
+        echo "$bad" >>"$dir/non2xx"
+    fi
+}
+rps() { median <"$WORK/routes/$1/rps"; }
+p99() { median <"$WORK/routes/$1/p99"; }
+
+# ---------------------------------------------------------------- 1. startup
+
+log "bench: binary $BIN"
+log "bench: startup, $BENCH_STARTUP_RUNS runs on fresh empty databases (ms to first 200 from /health; server-reported startup_ms)"
+python3 "$BENCH_DIR/startup.py" "$BIN" "$WORK/startup" "$BENCH_STARTUP_RUNS" >"$WORK/startup.fresh" \
+    || die "startup measurement failed"
+awk '{ printf "  run %d: %7.1f ms   (server: %s ms)\n", NR, $1, $2 }' "$WORK/startup.fresh"
+log "bench: startup, $BENCH_STARTUP_RUNS restarts on an existing database (for information)"
+python3 "$BENCH_DIR/startup.py" "$BIN" "$WORK/startup" "$BENCH_STARTUP_RUNS" --reuse-db >"$WORK/startup.reuse" \
+    || die "startup measurement (existing DB) failed"
+awk '{ printf "  run %d: %7.1f ms   (server: %s ms)\n", NR, $1, $2 }' "$WORK/startup.reuse"
+
+STARTUP_MED="$(cut -d' ' -f1 "$WORK/startup.fresh" | median)"
+STARTUP_MIN="$(cut -d' ' -f1 "$WORK/startup.fresh" | minimum)"
+STARTUP_MAX="$(cut -d' ' -f1 "$WORK/startup.fresh" | maximum)"
+RESTART_MED="$(cut -d' ' -f1 "$WORK/startup.reuse" | median)"
+
+# ---------------------------------------------------------------- 2. load server
+
+log "bench: starting the load-test server"
+start_server load
+LOAD_PID="$SERVER_PID"
+log "  $BASE_URL (pid $LOAD_PID)"
+sleep 2
+RSS_FRESH_KIB="$(rss_kib "$LOAD_PID")"
+RSS_FRESH_DETAIL="$(rss_detail "$LOAD_PID")"
+log "  idle RSS (fresh): $(kib_to_mib "$RSS_FRESH_KIB") MiB ($RSS_FRESH_DETAIL)"
+
+TOKEN="$(curl -fsS -H 'Content-Type: application/json' \
+    --data "$(jq -cn --arg e "$ADMIN_EMAIL" --arg p "$ADMIN_PASSWORD" '{email: $e, password: $p}')" \
+    "$BASE_URL/api/users/login" | jq -er .access_token)" || die "admin login failed"
+# For information: a login verifies an argon2 hash (19 MiB of memory with OWASP parameters).
+RSS_LOGIN_KIB="$(rss_kib "$LOAD_PID")"
+log "  RSS after one login: $(kib_to_mib "$RSS_LOGIN_KIB") MiB ($(rss_detail "$LOAD_PID"))"
+
+route J  GET /api/version
+route me GET /api/users/me -H "Authorization: Bearer $TOKEN"
+# ---- add later services' routes here, e.g.:
+# route products GET /api/products -H "Authorization: Bearer $TOKEN"
+# BODY_cart='{"sku":"X","qty":1}' route cart POST /api/cart/items -H "Authorization: Bearer $TOKEN"
+# ... then add rows to the summary below (ratio_row NAME TARGET for ">= TARGET x J").
+
+log "bench: warm-up, ${BENCH_WARMUP} s per route"
+for name in "${ROUTES[@]}"; do
+    wrk_once "$name" "$BENCH_WARMUP" >/dev/null || die "wrk failed on $name"
+done
+
+log "bench: $BENCH_RUNS rounds of wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS -d${BENCH_DURATION}s, routes interleaved"
+for ((round = 1; round <= BENCH_RUNS; round++)); do
+    log " round $round"
+    for name in "${ROUTES[@]}"; do
+        measure "$name"
+    done
+done
+
+sleep 2
+RSS_LOADED_KIB="$(rss_kib "$LOAD_PID")"
+RSS_LOADED_DETAIL="$(rss_detail "$LOAD_PID")"
+log "bench: idle RSS (after load): $(kib_to_mib "$RSS_LOADED_KIB") MiB ($RSS_LOADED_DETAIL)"
+
+# ---------------------------------------------------------------- summary
+
+J_RPS="$(rps J)"
+verdict() { if [[ "$1" == 1 ]]; then echo PASS; else echo MISS; fi; }
+row() { printf '%-32s %-13s %-11s %-11s %s\n' "$@" | sed 's/ *$//'; }
+lt() { awk -v a="$1" -v b="$2" 'BEGIN { print (a < b) ? 1 : 0 }'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? 1 : 0 }'; }
+
+# ratio_row NAME TARGET: throughput of a route as a fraction of J
+ratio_row() {
+    local name="$1" target="$2" r ratio status
+    r="$(rps "$name")"
+    ratio="$(awk -v a="$r" -v b="$J_RPS" 'BEGIN { printf "%.2f", a / b }')"
+    status="$(verdict "$(ge "$ratio" "$target")") ($ratio)"
+    [[ -f "$WORK/routes/$name/non2xx" ]] && status="INVALID (non-2xx answers)"
+    row "$(cat "$WORK/routes/$name/method") $(cat "$WORK/routes/$name/path")" \
+        "$(commas "$r") rps" "$(p99 "$name") ms" ">= $target J" "$status"
+    # Ratio of each run to the J run of the same round: shows how much noise there was.
+    row "  per round / J" "$(paste -d' ' "$WORK/routes/$name/rps" "$WORK/routes/J/rps" |
+        awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 / $2 }')" "" "" ""
+}
+
+echo
+echo "shop benchmark: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, $("$BIN" --version 2>/dev/null || echo "$BIN")"
+echo "wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS -d${BENCH_DURATION}s x $BENCH_RUNS interleaved rounds; medians"
+echo
+row "metric" "value" "p99" "target" ""
+row "startup to healthy (median)" "$(printf '%.0f' "$STARTUP_MED") ms" "" "< $STARTUP_TARGET_MS ms" \
+    "$(verdict "$(lt "$STARTUP_MED" "$STARTUP_TARGET_MS")")"
+row "  min / max of $BENCH_STARTUP_RUNS" "$(printf '%.0f / %.0f' "$STARTUP_MIN" "$STARTUP_MAX") ms" "" "" ""
+row "  restart, existing DB (median)" "$(printf '%.0f' "$RESTART_MED") ms" "" "" "(info)"
+j_status=""
+[[ -f "$WORK/routes/J/non2xx" ]] && j_status="INVALID (non-2xx answers)"
+row "J  GET /api/version" "$(commas "$J_RPS") rps" "$(p99 J) ms" "" "$j_status"
+ratio_row me 0.7
+# ---- later routes' rows here, e.g.: ratio_row products 0.5
+row "idle RSS (fresh)" "$(kib_to_mib "$RSS_FRESH_KIB") MiB" "" "< $RSS_TARGET_MIB MiB" \
+    "$(verdict "$(lt "$RSS_FRESH_KIB" $((RSS_TARGET_MIB * 1024)))")"
+row "  breakdown" "$RSS_FRESH_DETAIL" "" "" ""
+row "  after one login, no load" "$(kib_to_mib "$RSS_LOGIN_KIB") MiB" "" "" "(info)"
+row "idle RSS (after load)" "$(kib_to_mib "$RSS_LOADED_KIB") MiB" "" "< $RSS_TARGET_MIB MiB" \
+    "$(verdict "$(lt "$RSS_LOADED_KIB" $((RSS_TARGET_MIB * 1024)))")"
+row "  breakdown" "$RSS_LOADED_DETAIL" "" "" ""
+
+if [[ "$BROKEN" == 1 ]]; then
+    log "bench: error: some wrk runs got non-2xx answers; the throughput figures above are not valid"
+    exit 1
+fi
