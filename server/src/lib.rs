@@ -79,6 +79,10 @@ pub async fn serve(
         tokens: TokenKeys::new(&secret),
         passwords: Passwords::new(),
         sessions: SessionCache::new(),
+        users: moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(Duration::from_secs(30))
+            .build(),
         login_guard: Arc::new(LoginGuard::default()),
         workers: Supervisor::new(shutdown_token.clone()),
         started,

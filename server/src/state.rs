@@ -22,6 +22,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     pub passwords: Passwords,
     pub sessions: SessionCache,
+    /// Users by id for the hot read paths (`/me`); every write in this process updates it.
+    pub users: moka::sync::Cache<shop_wire::UserId, shop_wire::users::User>,
     pub login_guard: Arc<LoginGuard>,
     pub workers: Supervisor,
     pub started: Instant,

@@ -147,6 +147,14 @@ pub enum IdempotencyBegin {
     InProgress,
 }
 
+#[derive(Clone, Debug)]
+pub enum RoleChange {
+    Changed(User, Vec<Event>),
+    NotFound,
+    /// Refused: it would demote the only admin and leave the shop with none.
+    LastAdmin,
+}
+
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Fails with [`StoreError::Duplicate`] when the email is taken (case-insensitively).
@@ -171,12 +179,13 @@ pub trait UserStore: Send + Sync {
         hash: &str,
         keep: Option<&SessionId>,
     ) -> StoreResult<()>;
+    /// Changes a role atomically with the check that one admin always remains.
     async fn set_role(
         &self,
         id: &UserId,
         role: Role,
         events: Vec<NewEvent>,
-    ) -> StoreResult<Option<(User, Vec<Event>)>>;
+    ) -> StoreResult<RoleChange>;
 }
 
 #[async_trait]

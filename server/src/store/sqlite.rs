@@ -21,8 +21,8 @@ use time::OffsetDateTime;
 
 use super::{
     EventStore, IdempotencyBegin, IdempotencyStore, NewEvent, ProfileUpdate, RefreshOutcome,
-    SessionAuth, SessionRecord, SessionStore, Store, StoreError, StoreResult, StoredResponse,
-    UserQuery, UserRecord, UserStore, now,
+    RoleChange, SessionAuth, SessionRecord, SessionStore, Store, StoreError, StoreResult,
+    StoredResponse, UserQuery, UserRecord, UserStore, now,
 };
 
 /// Migrations in order; the database's `user_version` counts how many ran.
@@ -427,19 +427,28 @@ impl UserStore for SqliteStore {
         id: &UserId,
         role: Role,
         events: Vec<NewEvent>,
-    ) -> StoreResult<Option<(User, Vec<Event>)>> {
+    ) -> StoreResult<RoleChange> {
         let id = id.clone();
         self.write(move |tx| {
-            let user = tx
+            let current: Option<String> = tx
+                .prepare_cached("SELECT role FROM users WHERE id = ?1")?
+                .query_row([id.as_str()], |row| row.get(0))
+                .optional()?;
+            let Some(current) = current else { return Ok(RoleChange::NotFound) };
+            if current == Role::Admin.as_str() && role != Role::Admin {
+                let admins: i64 = tx
+                    .prepare_cached("SELECT count(*) FROM users WHERE role = 'admin'")?
+                    .query_row([], |row| row.get(0))?;
+                if admins <= 1 {
+                    return Ok(RoleChange::LastAdmin);
+                }
+            }
+            let record = tx
                 .prepare_cached(&format!(
                     "UPDATE users SET role = ?2, updated_at = ?3 WHERE id = ?1 RETURNING {USER_COLUMNS}"
                 ))?
-                .query_row(params![id.as_str(), role.as_str(), millis(now())], user_row)
-                .optional()?;
-            match user {
-                Some(record) => Ok(Some((record.user, append(tx, events)?))),
-                None => Ok(None),
-            }
+                .query_row(params![id.as_str(), role.as_str(), millis(now())], user_row)?;
+            Ok(RoleChange::Changed(record.user, append(tx, events)?))
         })
         .await
     }
@@ -893,6 +902,47 @@ mod tests {
                 .expect("read")
                 .is_none()
         );
+    }
+
+    #[tokio::test]
+    async fn concurrent_demotions_never_leave_the_shop_without_an_admin() {
+        let (_dir, store) = store();
+        let mut admins = Vec::new();
+        for email in ["a@example.com", "b@example.com"] {
+            let mut record = user(email);
+            record.user.role = Role::Admin;
+            store.insert_user(&record, vec![]).await.expect("insert");
+            admins.push(record.user.id);
+        }
+        let (first, second) = tokio::join!(
+            store.set_role(&admins[0], Role::Customer, vec![]),
+            store.set_role(&admins[1], Role::Customer, vec![]),
+        );
+        let outcomes = [first.expect("first"), second.expect("second")];
+        let changed = outcomes
+            .iter()
+            .filter(|o| matches!(o, RoleChange::Changed(..)))
+            .count();
+        let refused = outcomes
+            .iter()
+            .filter(|o| matches!(o, RoleChange::LastAdmin))
+            .count();
+        assert_eq!((changed, refused), (1, 1));
+        assert_eq!(
+            store
+                .count_users_with_role(Role::Admin)
+                .await
+                .expect("count"),
+            1
+        );
+        let missing = UserId::generate();
+        assert!(matches!(
+            store
+                .set_role(&missing, Role::Staff, vec![])
+                .await
+                .expect("set"),
+            RoleChange::NotFound
+        ));
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ use crate::auth::tokens::{new_refresh_token, parse_refresh_token};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::{
-    NewEvent, ProfileUpdate, RefreshOutcome, SessionRecord, UserQuery, UserRecord, now,
+    NewEvent, ProfileUpdate, RefreshOutcome, RoleChange, SessionRecord, UserQuery, UserRecord, now,
 };
 
 const MAX_NAME: usize = 100;
@@ -302,12 +302,17 @@ pub async fn logout(state: &AppState, caller: &AuthUser) -> AppResult<()> {
 }
 
 pub async fn get_user(state: &AppState, id: &UserId) -> AppResult<User> {
-    state
+    if let Some(user) = state.users.get(id) {
+        return Ok(user);
+    }
+    let user = state
         .store
         .user(id)
         .await?
         .map(|record| record.user)
-        .ok_or_else(|| AppError::not_found(format!("user {id}")))
+        .ok_or_else(|| AppError::not_found(format!("user {id}")))?;
+    state.users.insert(id.clone(), user.clone());
+    Ok(user)
 }
 
 pub async fn update_profile(
@@ -323,11 +328,13 @@ pub async fn update_profile(
             .transpose()?,
         addresses: request.addresses.map(validate_addresses).transpose()?,
     };
-    state
+    let user = state
         .store
         .update_profile(id, &update)
         .await?
-        .ok_or_else(|| AppError::not_found(format!("user {id}")))
+        .ok_or_else(|| AppError::not_found(format!("user {id}")))?;
+    state.users.insert(id.clone(), user.clone());
+    Ok(user)
 }
 
 /// Changes the password and ends every other session of the user.
@@ -361,6 +368,7 @@ pub async fn change_password(
         .store
         .set_password(&caller.user_id, &hash, Some(&caller.session_id))
         .await?;
+    state.users.invalidate(&caller.user_id);
     state.sessions.forget_all();
     Ok(())
 }
@@ -420,27 +428,23 @@ pub async fn set_role(
     role: Role,
 ) -> AppResult<User> {
     let current = get_user(state, id).await?;
-    if current.role == Role::Admin
-        && role != Role::Admin
-        && state.store.count_users_with_role(Role::Admin).await? <= 1
-    {
-        return Err(AppError::conflict(
-            "last_admin",
-            "this is the only admin; make another user admin first",
-        ));
-    }
     let event = NewEvent::now(
         "user.role_changed",
         json!({ "user_id": id, "from": current.role, "to": role, "by": caller.user_id }),
     );
-    let (user, events) = state
-        .store
-        .set_role(id, role, vec![event])
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("user {id}")))?;
-    state.sessions.forget_all();
-    state.events.publish(events);
-    Ok(user)
+    match state.store.set_role(id, role, vec![event]).await? {
+        RoleChange::Changed(user, events) => {
+            state.users.insert(user.id.clone(), user.clone());
+            state.sessions.forget_all();
+            state.events.publish(events);
+            Ok(user)
+        }
+        RoleChange::NotFound => Err(AppError::not_found(format!("user {id}"))),
+        RoleChange::LastAdmin => Err(AppError::conflict(
+            "last_admin",
+            "this is the only admin; make another user admin first",
+        )),
+    }
 }
 
 /// What the first start did about the admin account.
