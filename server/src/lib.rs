@@ -27,15 +27,10 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 
-use crate::auth::SessionCache;
-use crate::auth::login_guard::LoginGuard;
-use crate::auth::passwords::Passwords;
-use crate::auth::tokens::{TokenKeys, load_or_create_secret};
-use crate::events::EventBus;
+use crate::auth::tokens::load_or_create_secret;
 use crate::services::users::domain::{Bootstrap, bootstrap_admin};
 use crate::state::AppState;
-use crate::store::{SqliteStore, Store};
-use crate::workers::Supervisor;
+use crate::store::SqliteStore;
 
 /// Serves on `listener` until `shutdown` resolves, then stops accepting,
 /// lets in-flight requests and running background jobs finish (up to the
@@ -71,23 +66,13 @@ pub async fn serve(
     };
 
     let shutdown_token = CancellationToken::new();
-    let store: Arc<dyn Store> = Arc::new(store);
-    let state = AppState {
-        config: config.clone(),
-        events: EventBus::new(store.clone()),
-        store,
-        tokens: TokenKeys::new(&secret),
-        passwords: Passwords::new(),
-        sessions: SessionCache::new(),
-        users: moka::sync::Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(Duration::from_secs(30))
-            .build(),
-        login_guard: Arc::new(LoginGuard::default()),
-        workers: Supervisor::new(shutdown_token.clone()),
+    let state = AppState::new(
+        config.clone(),
+        Arc::new(store),
+        &secret,
         started,
-        shutdown: shutdown_token.clone(),
-    };
+        shutdown_token.clone(),
+    );
 
     match bootstrap_admin(&state)
         .await

@@ -1,7 +1,7 @@
 //! What every handler and worker shares; cheap to clone.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -29,4 +29,31 @@ pub struct AppState {
     pub started: Instant,
     /// Cancelled when the server begins to shut down; long-lived responses (SSE) end on it.
     pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        jwt_secret: &[u8],
+        started: Instant,
+        shutdown: CancellationToken,
+    ) -> Self {
+        AppState {
+            config,
+            events: EventBus::new(store.clone()),
+            store,
+            tokens: TokenKeys::new(jwt_secret),
+            passwords: Passwords::new(),
+            sessions: SessionCache::new(),
+            users: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(30))
+                .build(),
+            login_guard: Arc::new(LoginGuard::default()),
+            workers: Supervisor::new(shutdown.clone()),
+            started,
+            shutdown,
+        }
+    }
 }

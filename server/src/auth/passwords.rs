@@ -151,10 +151,7 @@ mod tests {
             .hash("correct horse battery staple")
             .await
             .expect("hash");
-        assert!(
-            hash.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"),
-            "{hash}"
-        );
+        assert!(hash.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{hash}");
         assert!(
             passwords
                 .verify("correct horse battery staple", Some(&hash))
