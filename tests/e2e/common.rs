@@ -185,6 +185,26 @@ impl TestServer {
             .expect("request")
     }
 
+    /// `POST /api/users/refresh` with `refresh_token`.
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post(
+            "/api/users/refresh",
+            &json!({ "refresh_token": refresh_token }),
+        )
+        .send()
+        .await
+        .expect("request")
+    }
+
+    /// `POST path` with an `Idempotency-Key`.
+    pub async fn post_keyed(&self, path: &str, body: &Value, key: &str) -> Response {
+        self.post(path, body)
+            .header("idempotency-key", key)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn register(&self, email: &str, name: &str) -> Value {
         let response = self
             .post(

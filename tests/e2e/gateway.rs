@@ -203,19 +203,13 @@ async fn idempotency_key_replays_the_first_response_and_refuses_a_different_body
     let admin = server.admin_token().await;
     let body = json!({"email": "once@example.com", "password": PASSWORD, "name": "Once"});
     let first = server
-        .post("/api/users/register", &body)
-        .header("idempotency-key", "key-1")
-        .send()
-        .await
-        .unwrap();
+        .post_keyed("/api/users/register", &body, "key-1")
+        .await;
     assert!(first.headers().get("idempotent-replayed").is_none());
     let first = expect_status(first, StatusCode::CREATED).await;
     let again = server
-        .post("/api/users/register", &body)
-        .header("idempotency-key", "key-1")
-        .send()
-        .await
-        .unwrap();
+        .post_keyed("/api/users/register", &body, "key-1")
+        .await;
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(
         expect_status(again, StatusCode::CREATED).await,
@@ -226,47 +220,32 @@ async fn idempotency_key_replays_the_first_response_and_refuses_a_different_body
 
     let other = json!({"email": "twice@example.com", "password": PASSWORD, "name": "Twice"});
     let response = server
-        .post("/api/users/register", &other)
-        .header("idempotency-key", "key-1")
-        .send()
-        .await
-        .unwrap();
+        .post_keyed("/api/users/register", &other, "key-1")
+        .await;
     expect_error(response, StatusCode::CONFLICT, "idempotency_key_reused").await;
     assert_eq!(user_count(&server, &admin).await, 2);
 
     // Errors are replayed too: the key records what happened.
     let bad = json!({"email": "bad", "password": PASSWORD, "name": "Bad"});
     let response = server
-        .post("/api/users/register", &bad)
-        .header("idempotency-key", "key-2")
-        .send()
-        .await
-        .unwrap();
+        .post_keyed("/api/users/register", &bad, "key-2")
+        .await;
     expect_error(response, StatusCode::BAD_REQUEST, "validation_failed").await;
     let response = server
-        .post("/api/users/register", &bad)
-        .header("idempotency-key", "key-2")
-        .send()
-        .await
-        .unwrap();
+        .post_keyed("/api/users/register", &bad, "key-2")
+        .await;
     assert_eq!(response.headers()["idempotent-replayed"], "true");
 
     let response = server
-        .post("/api/users/register", &other)
-        .header("idempotency-key", "bad key with spaces")
-        .send()
-        .await
-        .unwrap();
+        .post_keyed("/api/users/register", &other, "bad key with spaces")
+        .await;
     expect_error(response, StatusCode::BAD_REQUEST, "validation_failed").await;
     // Replays survive a restart: the keys are stored durably.
     let mut server = server;
     server.restart();
     let again = server
-        .post("/api/users/register", &body)
-        .header("idempotency-key", "key-1")
-        .send()
-        .await
-        .unwrap();
+        .post_keyed("/api/users/register", &body, "key-1")
+        .await;
     assert_eq!(expect_status(again, StatusCode::CREATED).await, first);
 }
 

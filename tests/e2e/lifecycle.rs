@@ -19,14 +19,7 @@ async fn restart_keeps_users_sessions_and_tokens() {
         expect_status(me, StatusCode::OK).await["email"],
         "keep@example.com"
     );
-    let refreshed = server
-        .post(
-            "/api/users/refresh",
-            &json!({"refresh_token": tokens.refresh_token}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let refreshed = server.refresh(&tokens.refresh_token).await;
     expect_status(refreshed, StatusCode::OK).await;
     assert!(
         !server.stderr().contains("password:"),

@@ -137,14 +137,7 @@ async fn expired_tampered_and_revoked_tokens_get_401() {
     expect_error(response, StatusCode::UNAUTHORIZED, "token_expired").await;
 
     // The refresh token still works, and logging out revokes the new pair at once.
-    let refreshed = server
-        .post(
-            "/api/users/refresh",
-            &json!({"refresh_token": tokens.refresh_token}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let refreshed = server.refresh(&tokens.refresh_token).await;
     let refreshed: shop_wire::users::TokenResponse =
         serde_json::from_value(expect_status(refreshed, StatusCode::OK).await).unwrap();
     let auth = bearer(&refreshed.access_token);
@@ -172,14 +165,7 @@ async fn expired_tampered_and_revoked_tokens_get_401() {
         .await
         .unwrap();
     expect_error(response, StatusCode::UNAUTHORIZED, "session_revoked").await;
-    let response = server
-        .post(
-            "/api/users/refresh",
-            &json!({"refresh_token": refreshed.refresh_token}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let response = server.refresh(&refreshed.refresh_token).await;
     expect_error(response, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
 }
 
@@ -188,38 +174,17 @@ async fn a_replayed_refresh_token_ends_the_session() {
     let server = TestServer::start();
     server.register("joan@example.com", "Joan").await;
     let first = server.login("joan@example.com", PASSWORD).await;
-    let second = server
-        .post(
-            "/api/users/refresh",
-            &json!({"refresh_token": first.refresh_token}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let second = server.refresh(&first.refresh_token).await;
     let second: shop_wire::users::TokenResponse =
         serde_json::from_value(expect_status(second, StatusCode::OK).await).unwrap();
     assert_ne!(second.refresh_token, first.refresh_token);
 
-    let replay = server
-        .post(
-            "/api/users/refresh",
-            &json!({"refresh_token": first.refresh_token}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let replay = server.refresh(&first.refresh_token).await;
     expect_error(replay, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
     // Whoever holds the current pair is cut off too.
     let response = server.get_as("/api/users/me", &second.access_token).await;
     expect_error(response, StatusCode::UNAUTHORIZED, "session_revoked").await;
-    let response = server
-        .post(
-            "/api/users/refresh",
-            &json!({"refresh_token": second.refresh_token}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let response = server.refresh(&second.refresh_token).await;
     expect_error(response, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
 }
 

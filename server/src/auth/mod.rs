@@ -83,7 +83,7 @@ impl Default for SessionCache {
 }
 
 /// The bearer token of a request, if it has one.
-pub fn bearer_token(parts: &Parts) -> Option<&str> {
+fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())

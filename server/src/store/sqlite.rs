@@ -99,10 +99,6 @@ impl SqliteStore {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     async fn read<T, F>(&self, query: F) -> StoreResult<T>
     where
         T: Send + 'static,
