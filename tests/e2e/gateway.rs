@@ -481,3 +481,75 @@ async fn health_aggregates_services_with_real_checks() {
     assert_eq!(direct["service"], "users");
     assert_eq!(direct["status"], "ok");
 }
+
+#[tokio::test]
+async fn hostile_input_on_every_route_never_gets_a_server_error() {
+    // Limits off: this sends thousands of requests, and a 429 is not what is under test.
+    let server = TestServer::start_with(&[
+        ("SHOP_RATE_LIMIT_IP", "0"),
+        ("SHOP_RATE_LIMIT_TOKEN", "0"),
+        ("SHOP_RATE_LIMIT_LOGIN", "0"),
+    ]);
+    let admin = server.admin_token().await;
+    let doc = expect_status(
+        server.get("/api/openapi.json").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let bodies: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"null".to_vec(),
+        b"\xff\xfe\x00garbage".to_vec(),
+        b"{\"email\": \"\\ud800\"}".to_vec(),
+        b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]".to_vec(),
+        json!({"email": "a@b.co", "password": 1e308, "name": {"nested": [1, 2]}, "role": "root"}).to_string().into_bytes(),
+        json!({"email": "x".repeat(5000), "password": "p".repeat(5000), "name": "\u{0000}\u{202e}"}).to_string().into_bytes(),
+        json!({"refresh_token": "ses_01JDQ6Z5R3K8V2N4M7P9T0W1XY.deadbeef", "current_password": null, "new_password": []}).to_string().into_bytes(),
+    ];
+    let ids = [
+        "usr_01JDQ6Z5R3K8V2N4M7P9T0W1XY",
+        "%00",
+        "..%2F..%2Fetc%2Fpasswd",
+        "ses_",
+        "{id}",
+    ];
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let method: Method = method.to_uppercase().parse().unwrap();
+            for id in ids {
+                let concrete = format!(
+                    "{}?limit=-1&offset=abc&role=%ff&q=%25&after=-5",
+                    path.replace("{id}", id)
+                );
+                for body in &bodies {
+                    for token in [None, Some(admin.as_str()), Some("not.a.jwt")] {
+                        let mut request = server
+                            .request(method.clone(), &concrete)
+                            .header("content-type", "application/json")
+                            .header("last-event-id", "1")
+                            .body(body.clone());
+                        if let Some(token) = token {
+                            request = request.header("authorization", bearer(token));
+                        }
+                        let response =
+                            tokio::time::timeout(std::time::Duration::from_secs(2), request.send())
+                                .await;
+                        // The event stream answers 200 and stays open: that is not a failure.
+                        let Ok(response) = response else { continue };
+                        let status = response.unwrap().status();
+                        assert!(
+                            !status.is_server_error(),
+                            "{method} {concrete} with {:?} -> {status}",
+                            String::from_utf8_lossy(body)
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 1000, "{checked}");
+    // And the server is still healthy afterwards.
+    expect_status(server.get("/health").send().await.unwrap(), StatusCode::OK).await;
+}

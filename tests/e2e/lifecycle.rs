@@ -235,3 +235,36 @@ async fn serves_https_when_given_a_certificate() {
     assert!(response.headers().contains_key("strict-transport-security"));
     assert!(server.stop().success());
 }
+
+#[tokio::test]
+async fn a_database_from_a_newer_shop_is_refused_and_left_untouched() {
+    let mut server = TestServer::start();
+    server.register("kept@example.com", "Kept").await;
+    server.stop();
+    let conn = rusqlite::Connection::open(server.db()).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+
+    let output = server
+        .command(&["serve", "--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("schema is version 99") && stderr.contains("newer"),
+        "{stderr}"
+    );
+    let conn = rusqlite::Connection::open(server.db()).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(
+        version, 99,
+        "the refused database was not migrated or changed"
+    );
+    let users: i64 = conn
+        .query_row("SELECT count(*) FROM users", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(users, 2);
+}
