@@ -25,8 +25,6 @@ pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 pub const RETENTION: time::Duration = time::Duration::hours(24);
 /// A claim older than this whose request never finished (the process died) can be retried.
 const STALE_CLAIM: time::Duration = time::Duration::minutes(5);
-/// Stored responses larger than this are not kept (the request still succeeds).
-const MAX_STORED_BODY: usize = 4 * 1024 * 1024;
 
 fn fingerprint(
     method: &Method,
@@ -114,13 +112,12 @@ async fn finish(state: &AppState, key: &str, response: Response) -> Result<Respo
         state.store.abandon_idempotent(key).await?;
         return Ok(response);
     }
+    // The request has run: its response must be kept whatever its size, or a
+    // retry would run it a second time.
     let (parts, body) = response.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_STORED_BODY).await else {
-        state.store.abandon_idempotent(key).await?;
-        return Err(AppError::internal(anyhow::anyhow!(
-            "response too large to keep for idempotent replay"
-        )));
-    };
+    let bytes = to_bytes(body, usize::MAX)
+        .await
+        .map_err(AppError::internal)?;
     let stored = StoredResponse {
         status: status.as_u16(),
         content_type: parts
