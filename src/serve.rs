@@ -54,7 +54,6 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
     config.jwt_secret = env("SHOP_JWT_SECRET").or(config.jwt_secret);
     config.admin_email = env("SHOP_ADMIN_EMAIL").or(config.admin_email);
     config.admin_password = env("SHOP_ADMIN_PASSWORD").or(config.admin_password);
-    config.validate()?;
     Ok(config)
 }
 

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::connect_info::Connected;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
@@ -108,13 +109,14 @@ async fn metrics_text() -> impl IntoResponse {
     )
 }
 
+/// The serialized OpenAPI document, made once at start and shared by every response.
+#[derive(Clone)]
+struct OpenApiJson(Bytes);
+
 /// This document.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "platform", responses((status = 200, content_type = "application/json")))]
-async fn openapi_json(State(doc): State<Arc<String>>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        doc.as_str().to_owned(),
-    )
+async fn openapi_json(State(OpenApiJson(doc)): State<OpenApiJson>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], doc)
 }
 
 async fn no_route() -> StatusCode {
@@ -147,7 +149,9 @@ pub fn app(state: AppState) -> Router {
         .split_for_parts();
     doc.merge(stream_doc);
     doc.merge(doc_doc);
-    let doc = Arc::new(doc.to_json().expect("the OpenAPI document serializes"));
+    let doc = OpenApiJson(Bytes::from(
+        doc.to_json().expect("the OpenAPI document serializes"),
+    ));
 
     let routes = timed
         .merge(streams)

@@ -11,6 +11,7 @@ use shop_wire::{HealthStatus, ServiceHealth, SystemHealth};
 
 use crate::gateway::json::ApiJson;
 use crate::state::AppState;
+use crate::workers::Supervisor;
 
 /// A database that does not answer within this is reported down.
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -32,9 +33,10 @@ impl HealthReport {
         self.checks.insert(name.to_owned(), check);
     }
 
-    /// A worker that panicked and has not run successfully since degrades the service.
-    pub fn add_worker(&mut self, state: &AppState, worker: &'static str) {
-        let check = match state.workers.status(worker) {
+    /// A worker that panicked and has not run successfully since (or is not
+    /// running at all) degrades the service: it still serves, but something is wrong.
+    pub fn add_worker(&mut self, workers: &Supervisor, worker: &'static str) {
+        let check = match workers.status(worker) {
             Some(status) if status.healthy => Check {
                 status: HealthStatus::Ok,
                 message: None,
@@ -48,14 +50,9 @@ impl HealthReport {
                 )),
             },
             None => Check {
-                status: HealthStatus::Down,
+                status: HealthStatus::Degraded,
                 message: Some("not running".to_owned()),
             },
-        };
-        // A dead sweeper degrades the service but does not stop it serving.
-        let check = Check {
-            status: check.status.min(HealthStatus::Degraded),
-            ..check
         };
         self.add(&format!("worker:{worker}"), check);
     }
@@ -93,8 +90,8 @@ pub async fn database_check(state: &AppState) -> Check {
 }
 
 /// 200 while a service can serve (ok or degraded), 503 when it is down.
-pub fn respond<T: serde::Serialize + HasStatus>(health: T) -> (StatusCode, ApiJson<T>) {
-    let code = if health.status() == HealthStatus::Down {
+pub fn respond<T: serde::Serialize>(status: HealthStatus, health: T) -> (StatusCode, ApiJson<T>) {
+    let code = if status == HealthStatus::Down {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
@@ -102,28 +99,12 @@ pub fn respond<T: serde::Serialize + HasStatus>(health: T) -> (StatusCode, ApiJs
     (code, ApiJson(health))
 }
 
-pub trait HasStatus {
-    fn status(&self) -> HealthStatus;
-}
-
-impl HasStatus for ServiceHealth {
-    fn status(&self) -> HealthStatus {
-        self.status
-    }
-}
-
-impl HasStatus for SystemHealth {
-    fn status(&self) -> HealthStatus {
-        self.status
-    }
-}
-
 /// The platform's own machinery that no single service owns: the event log
 /// and the gateway's sweeper.
 async fn platform(state: &AppState) -> ServiceHealth {
     let mut report = HealthReport::new("platform");
     report.add("database", database_check(state).await);
-    report.add_worker(state, crate::gateway::GATEWAY_SWEEPER);
+    report.add_worker(&state.workers, crate::gateway::GATEWAY_SWEEPER);
     report.finish()
 }
 
@@ -138,10 +119,64 @@ pub async fn system(State(state): State<AppState>) -> (StatusCode, ApiJson<Syste
         .map(|s| s.status)
         .max()
         .unwrap_or(HealthStatus::Ok);
-    respond(SystemHealth {
+    respond(
         status,
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        uptime_seconds: state.started.elapsed().as_secs(),
-        services,
-    })
+        SystemHealth {
+            status,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            uptime_seconds: state.started.elapsed().as_secs(),
+            services,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_util::sync::CancellationToken;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicked_worker_degrades_its_service_until_it_runs_again() {
+        let workers = Supervisor::new(CancellationToken::new());
+        let runs = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counter = runs.clone();
+        workers.spawn_periodic("sweeper", Duration::from_secs(1), move || {
+            let run = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                assert!(run != 1, "the second run panics");
+                Ok(())
+            }
+        });
+        let report = |workers: &Supervisor| {
+            let mut report = HealthReport::new("users");
+            report.add_worker(workers, "sweeper");
+            report.add_worker(workers, "never_started");
+            report.finish()
+        };
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let health = report(&workers);
+        assert_eq!(health.status, HealthStatus::Degraded);
+        let check = &health.checks["worker:sweeper"];
+        assert_eq!(check.status, HealthStatus::Degraded);
+        assert!(
+            check
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("the second run panics")),
+            "{check:?}"
+        );
+        assert_eq!(
+            health.checks["worker:never_started"].status,
+            HealthStatus::Degraded
+        );
+        let (code, _) = respond(health.status, health);
+        assert_eq!(code, StatusCode::OK, "degraded still serves");
+
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            report(&workers).checks["worker:sweeper"].status,
+            HealthStatus::Ok
+        );
+        workers.shutdown().await;
+    }
 }

@@ -793,6 +793,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_open_read_transaction_neither_blocks_a_write_nor_sees_it() {
+        let (_dir, store) = store();
+        store
+            .insert_user(&user("first@example.com"), vec![])
+            .await
+            .expect("insert");
+        // A reader mid-transaction, as a long list query would be.
+        let reader = store.readers.get().expect("reader");
+        reader.execute_batch("BEGIN").expect("begin");
+        let count = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT count(*) FROM users", [], |row| row.get(0))
+                .expect("count")
+        };
+        assert_eq!(count(&reader), 1);
+
+        let started = std::time::Instant::now();
+        store
+            .insert_user(&user("second@example.com"), vec![])
+            .await
+            .expect("write while reading");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(count(&reader), 1, "the reader keeps its snapshot");
+        reader.execute_batch("COMMIT").expect("end read");
+        assert_eq!(count(&reader), 2);
+    }
+
+    #[tokio::test]
     async fn a_newer_schema_is_refused_with_a_clear_message() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("shop.db");

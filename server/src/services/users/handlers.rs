@@ -217,5 +217,6 @@ pub async fn set_role(
 /// The users service's health.
 #[utoipa::path(get, path = "/health", tag = TAG, responses((status = 200, body = ServiceHealth), (status = 503, body = ServiceHealth)))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, ApiJson<ServiceHealth>) {
-    crate::services::health::respond(super::health(&state).await)
+    let health = super::health(&state).await;
+    crate::services::health::respond(health.status, health)
 }

@@ -68,6 +68,6 @@ pub fn spawn_workers(state: &AppState) {
 pub async fn health(state: &AppState) -> ServiceHealth {
     let mut report = HealthReport::new(NAME);
     report.add("database", database_check(state).await);
-    report.add_worker(state, SESSION_SWEEPER);
+    report.add_worker(&state.workers, SESSION_SWEEPER);
     report.finish()
 }
