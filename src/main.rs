@@ -1,22 +1,21 @@
 //! `shop`: parse the command line, run the command, map errors to exit codes.
 
-mod cli;
 mod serve;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use shop_cli::commands::generate;
+use shop_cli::{Cli, CliError, Command};
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    let result = match cli.command {
-        cli::Command::Serve(args) => serve::run(args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("shop: error: {err:#}");
-            ExitCode::FAILURE
-        }
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => shop_cli::exit_code(
+            serve::run(*args).map_err(|err| CliError::Other(format!("{err:#}"))),
+        ),
+        Command::Remote(command) => shop_cli::run(cli.global, command),
+        Command::Completions(args) => shop_cli::exit_code(generate::completions(&args)),
+        Command::Man(args) => shop_cli::exit_code(generate::man(&args)),
     }
 }

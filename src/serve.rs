@@ -5,7 +5,7 @@ use shop_server::Config;
 use shop_server::config::LogFormat;
 use shop_server::store::sqlite::Durability;
 
-use crate::cli::ServeArgs;
+use shop_cli::ServeArgs;
 
 /// Defaults, then the config file, then environment and flags (which clap has already merged).
 fn resolve(args: ServeArgs) -> anyhow::Result<Config> {

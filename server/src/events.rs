@@ -98,6 +98,10 @@ impl TypeFilter {
         )
     }
 
+    pub fn into_patterns(self) -> Vec<String> {
+        self.0
+    }
+
     pub fn matches(&self, kind: &str) -> bool {
         self.0.is_empty()
             || self

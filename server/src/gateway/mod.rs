@@ -138,6 +138,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(version))
         .routes(routes!(services::health::system))
         .routes(routes!(metrics_text))
+        .routes(routes!(services::events::log))
         .layer(timeout)
         .split_for_parts();
     // The event stream is long-lived by design, so it is outside the timeout.

@@ -221,9 +221,21 @@ pub trait SessionStore: Send + Sync {
     async fn purge_sessions(&self, before: OffsetDateTime) -> StoreResult<u64>;
 }
 
+/// A page of the event log, oldest first.
+#[derive(Clone, Debug, Default)]
+pub struct EventQuery {
+    pub after: u64,
+    /// Type patterns, exact (`order.paid`) or a prefix ending in `*` (`order.*`); none matches all.
+    pub types: Vec<String>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
 #[async_trait]
 pub trait EventStore: Send + Sync {
     async fn append_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Event>>;
+    /// The events matching `query` and how many match in all.
+    async fn list_events(&self, query: &EventQuery) -> StoreResult<(Vec<Event>, u64)>;
     /// Events with an id greater than `after`, oldest first.
     async fn events_after(&self, after: u64, limit: u32) -> StoreResult<Vec<Event>>;
     /// The id of the newest event, 0 when the log is empty.

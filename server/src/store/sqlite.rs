@@ -20,9 +20,9 @@ use shop_wire::{Event, SessionId, UserId};
 use time::OffsetDateTime;
 
 use super::{
-    EventStore, IdempotencyBegin, IdempotencyStore, NewEvent, ProfileUpdate, RefreshOutcome,
-    RoleChange, SessionAuth, SessionRecord, SessionStore, Store, StoreError, StoreResult,
-    StoredResponse, UserQuery, UserRecord, UserStore, now,
+    EventQuery, EventStore, IdempotencyBegin, IdempotencyStore, NewEvent, ProfileUpdate,
+    RefreshOutcome, RoleChange, SessionAuth, SessionRecord, SessionStore, Store, StoreError,
+    StoreResult, StoredResponse, UserQuery, UserRecord, UserStore, now,
 };
 
 /// Migrations in order; the database's `user_version` counts how many ran.
@@ -609,6 +609,46 @@ impl EventStore for SqliteStore {
             )?
             .query_map(params![after as i64, limit], event_row)?
             .collect()
+        })
+        .await
+    }
+
+    async fn list_events(&self, query: &EventQuery) -> StoreResult<(Vec<Event>, u64)> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let mut clauses = Vec::new();
+            let mut args = vec![rusqlite::types::Value::Integer(query.after as i64)];
+            for pattern in &query.types {
+                match pattern.strip_suffix('*') {
+                    Some(prefix) => {
+                        clauses.push("type LIKE ? ESCAPE '\\'");
+                        args.push(format!("{}%", escape_like(prefix)).into());
+                    }
+                    None => {
+                        clauses.push("type = ?");
+                        args.push(pattern.clone().into());
+                    }
+                }
+            }
+            let types = if clauses.is_empty() {
+                "1".to_owned()
+            } else {
+                clauses.join(" OR ")
+            };
+            let filter = format!("id > ? AND ({types})");
+            let total: i64 = conn
+                .prepare_cached(&format!("SELECT count(*) FROM events WHERE {filter}"))?
+                .query_row(rusqlite::params_from_iter(&args), |row| row.get(0))?;
+            args.push(query.limit.into());
+            args.push((query.offset as i64).into());
+            let events = conn
+                .prepare_cached(&format!(
+                    "SELECT id, type, occurred_at, data FROM events WHERE {filter} \
+                     ORDER BY id LIMIT ? OFFSET ?"
+                ))?
+                .query_map(rusqlite::params_from_iter(&args), event_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((events, total as u64))
         })
         .await
     }

@@ -1,0 +1,245 @@
+//! `shop user`: accounts and roles (admin).
+
+use shop_wire::users::{CreateUserRequest, Role, SetRoleRequest, User};
+use shop_wire::{Page, UserId};
+
+use super::{parse_email, read_password};
+use crate::client::ApiClient;
+use crate::context::Context;
+use crate::error::CliError;
+use crate::output::{CellKind, Column, Format, Tabular};
+
+/// The server's largest page of users.
+const MAX_PAGE: u32 = 500;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum UserCommand {
+    /// List users, newest last; filter by role or by text in the email or name.
+    #[command(after_help = "Example: shop user list --role staff -o ndjson | jq -r .email")]
+    List(ListArgs),
+    /// Show one user, by id (usr_...) or email.
+    Get {
+        /// The user's id or email.
+        #[arg(value_parser = parse_user_ref)]
+        user: UserRef,
+    },
+    /// Create a user with any role. The password is prompted for, or read from stdin.
+    #[command(after_help = "\
+Example: printf '%s\\n' \"$PASSWORD\" | shop user create --email kim@example.com --name Kim --role staff --password-stdin")]
+    Create {
+        #[arg(long, value_parser = parse_email)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Read the password from the first line of stdin instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        /// admin, staff or customer.
+        #[arg(long, default_value = "customer", value_parser = parse_role())]
+        role: Role,
+    },
+    /// Change a user's role (admin, staff or customer). The last admin cannot be demoted.
+    Role {
+        /// The user's id or email.
+        #[arg(value_parser = parse_user_ref)]
+        user: UserRef,
+        /// The new role: admin, staff or customer.
+        #[arg(value_parser = parse_role())]
+        role: Role,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Only users with this role: admin, staff or customer.
+    #[arg(long, value_parser = parse_role())]
+    role: Option<Role>,
+    /// Only users whose email or name contains this text (case-insensitive).
+    #[arg(short, long, value_name = "TEXT")]
+    search: Option<String>,
+    /// Users per page.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PAGE)))]
+    limit: u32,
+    /// Users to skip.
+    #[arg(long, default_value_t = 0)]
+    offset: u64,
+    /// Every matching user, fetching page after page.
+    #[arg(long, conflicts_with_all = ["limit", "offset"])]
+    all: bool,
+}
+
+/// A user named on the command line by id or by email.
+#[derive(Clone, Debug)]
+pub enum UserRef {
+    Id(UserId),
+    Email(String),
+}
+
+fn parse_user_ref(text: &str) -> Result<UserRef, String> {
+    if text.starts_with("usr_") {
+        text.parse()
+            .map(UserRef::Id)
+            .map_err(|err| format!("`{text}`: {err}"))
+    } else if text.contains('@') {
+        parse_email(text).map(UserRef::Email)
+    } else {
+        Err(format!(
+            "`{text}` is neither a user id (usr_...) nor an email address"
+        ))
+    }
+}
+
+/// admin, staff or customer; listed in help and completed by the shells.
+fn parse_role() -> impl clap::builder::TypedValueParser<Value = Role> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Role::ALL.map(Role::as_str))
+        .try_map(|text| text.parse::<Role>())
+}
+
+impl Tabular for User {
+    fn columns() -> &'static [Column] {
+        const COLUMNS: &[Column] = &[
+            Column::new("id", "id"),
+            Column::new("email", "email"),
+            Column::new("name", "name"),
+            Column::new("role", "role"),
+            Column::new("created", "created_at").kind(CellKind::Time),
+        ];
+        COLUMNS
+    }
+
+    fn id(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+impl UserCommand {
+    pub async fn run(self, context: &Context) -> Result<(), CliError> {
+        let client = context.client().await?;
+        let mut output = context.output();
+        match self {
+            UserCommand::List(args) => {
+                let page = if args.all {
+                    all_users(&client, &args).await?
+                } else {
+                    list_page(&client, &args, args.limit, args.offset).await?
+                };
+                output.list(&page, &page.items)?;
+                let shown = page.offset + page.items.len() as u64;
+                if output.format() == Format::Table && shown < page.total {
+                    eprintln!(
+                        "{} of {} users; see more with --offset {shown}, or all with --all",
+                        page.items.len(),
+                        page.total
+                    );
+                }
+                Ok(())
+            }
+            UserCommand::Get { user } => {
+                let user = resolve(&client, &user).await?;
+                output.one(&user)
+            }
+            UserCommand::Create {
+                email,
+                name,
+                password_stdin,
+                role,
+            } => {
+                let password = read_password(password_stdin, "Password for the new user: ")?;
+                let user: User = client
+                    .post("/api/users")
+                    .json(&CreateUserRequest {
+                        email,
+                        password,
+                        name,
+                        role,
+                    })?
+                    .send()
+                    .await?;
+                output.one(&user)
+            }
+            UserCommand::Role { user, role } => {
+                let id = resolve(&client, &user).await?.id;
+                let user: User = client
+                    .put(&format!("/api/users/{id}/role"))
+                    .json(&SetRoleRequest { role })?
+                    .send()
+                    .await?;
+                output.one(&user)
+            }
+        }
+    }
+}
+
+async fn list_page(
+    client: &ApiClient,
+    args: &ListArgs,
+    limit: u32,
+    offset: u64,
+) -> Result<Page<User>, CliError> {
+    client
+        .get("/api/users")
+        .query_opt("role", args.role)
+        .query_opt("q", args.search.as_deref())
+        .query("limit", limit.to_string())
+        .query("offset", offset.to_string())
+        .send()
+        .await
+}
+
+async fn all_users(client: &ApiClient, args: &ListArgs) -> Result<Page<User>, CliError> {
+    let mut items = Vec::new();
+    loop {
+        let page = list_page(client, args, MAX_PAGE, items.len() as u64).await?;
+        let last = page.items.len() < MAX_PAGE as usize;
+        items.extend(page.items);
+        if last || items.len() as u64 >= page.total {
+            let total = items.len() as u64;
+            return Ok(Page {
+                limit: u32::try_from(total).unwrap_or(u32::MAX),
+                items,
+                total,
+                offset: 0,
+            });
+        }
+    }
+}
+
+/// A user by id, or by exact email (the list's text search, then an exact match).
+async fn resolve(client: &ApiClient, user: &UserRef) -> Result<User, CliError> {
+    match user {
+        UserRef::Id(id) => client.get(&format!("/api/users/{id}")).send().await,
+        UserRef::Email(email) => {
+            let page: Page<User> = client
+                .get("/api/users")
+                .query("q", email.clone())
+                .query("limit", MAX_PAGE.to_string())
+                .send()
+                .await?;
+            page.items
+                .into_iter()
+                .find(|user| user.email.eq_ignore_ascii_case(email))
+                .ok_or_else(|| CliError::NotFound(format!("no user has the email {email}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_are_named_by_id_or_email() {
+        assert!(matches!(
+            parse_user_ref("usr_01JD0000000000000000000000"),
+            Ok(UserRef::Id(_))
+        ));
+        assert!(matches!(
+            parse_user_ref("a@example.com"),
+            Ok(UserRef::Email(_))
+        ));
+        assert!(parse_user_ref("usr_nope").is_err());
+        assert!(parse_user_ref("bob").is_err());
+    }
+}

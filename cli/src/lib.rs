@@ -1,0 +1,118 @@
+//! The `shop` command line: everything except running the server.
+//!
+//! The command tree ([`Cli`]) is declared here with clap's derive API, one
+//! module per subcommand group under [`commands`]. Every command talks to the
+//! server only over HTTP through [`client::ApiClient`] (shared with the
+//! dashboard), prints through the one rendering path in [`output`], and finds
+//! its login through [`credentials`]. Errors carry their exit code
+//! ([`error::CliError`]); `main` only parses, dispatches and exits.
+//!
+//! `shop serve` is part of the tree (so help, completions and man pages cover
+//! it) but runs in the binary, which links the server; this crate never does.
+
+pub mod client;
+pub mod commands;
+pub mod context;
+pub mod credentials;
+pub mod error;
+pub mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use commands::serve::ServeArgs;
+pub use context::GlobalArgs;
+pub use error::CliError;
+
+/// Terminal-first commerce operations: run the shop server and drive it from the command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "shop",
+    version,
+    propagate_version = true,
+    after_help = "\
+Start a server with `shop serve`, then `shop login` to it. Lists print a table on a
+terminal and NDJSON when piped: `shop user list | jq .email`.
+
+Exit codes: 0 ok, 1 error, 2 usage, 3 server unreachable or unhealthy, 4 not found,
+5 conflict, 6 not logged in or not allowed, 7 payment declined."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the shop server: every service behind one HTTP gateway, on an embedded SQLite database.
+    Serve(Box<ServeArgs>),
+    #[command(flatten)]
+    Remote(RemoteCommand),
+    /// Print a shell completion script to stdout.
+    Completions(commands::generate::CompletionsArgs),
+    /// Write man pages for shop and every subcommand into a directory.
+    Man(commands::generate::ManArgs),
+}
+
+/// The commands that talk to a server.
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Log in to a shop server and keep the login for later commands.
+    Login(commands::auth::LoginArgs),
+    /// End the stored login: revoke its session on the server and forget its tokens.
+    Logout,
+    /// Show who the current login is, on which server, and until when.
+    Whoami,
+    /// Show the health of every service; exit 3 when the server is unreachable or a service is down.
+    Status,
+    /// Manage user accounts and roles (admin).
+    #[command(subcommand)]
+    User(commands::user::UserCommand),
+    /// Print the event log as NDJSON, and with --follow stream new events as they happen (staff).
+    Events(commands::events::EventsArgs),
+}
+
+/// Runs a command against the server and reports its error; returns the exit code.
+pub fn run(global: GlobalArgs, command: RemoteCommand) -> ExitCode {
+    let result = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(run_remote(global, command)),
+        Err(err) => Err(CliError::Other(format!(
+            "cannot start the async runtime: {err}"
+        ))),
+    };
+    exit_code(result)
+}
+
+/// Reports a command's error on stderr and turns the outcome into the exit code of SPEC section 5.
+pub fn exit_code(result: Result<(), CliError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => err.report(),
+    }
+}
+
+async fn run_remote(global: GlobalArgs, command: RemoteCommand) -> Result<(), CliError> {
+    let context = context::Context::new(global)?;
+    match command {
+        RemoteCommand::Login(args) => commands::auth::login(&context, args).await,
+        RemoteCommand::Logout => commands::auth::logout(&context).await,
+        RemoteCommand::Whoami => commands::auth::whoami(&context).await,
+        RemoteCommand::Status => commands::status::run(&context).await,
+        RemoteCommand::User(command) => command.run(&context).await,
+        RemoteCommand::Events(args) => args.run(&context).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_tree_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}
