@@ -201,7 +201,7 @@ complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
-complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -l email -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -l email -d 'The new user\'s email, which they log in with' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -l name -d 'Display name' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -l role -d 'admin, staff or customer' -r -f -a "admin\t''
 staff\t''

@@ -72,7 +72,7 @@ pub struct GlobalArgs {
     pub idempotency_key: Option<String>,
 
     /// Longest wait for one answer from the server.
-    #[arg(long, global = true, help_heading = "Global options", env = "SHOP_TIMEOUT", hide_env_values = true, value_name = "SECONDS",
+    #[arg(long, global = true, help_heading = "Global options", allow_negative_numbers = true, env = "SHOP_TIMEOUT", hide_env_values = true, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: Option<u64>,
 
@@ -168,8 +168,7 @@ impl Context {
 
     /// A client without a token, for public routes (health, login).
     pub fn anonymous(&self) -> Result<ApiClient, CliError> {
-        Ok(ApiClient::new(self.url.clone(), self.timeout())?
-            .with_idempotency_key(self.global.idempotency_key.clone()))
+        self.client_for(self.url.as_str())
     }
 
     /// A client with the token the precedence rules pick.
@@ -199,6 +198,16 @@ impl Context {
                 self.profile()
             )));
         };
+        self.stored_session(login, store).await
+    }
+
+    /// A client for a stored login, on the server that issued it, refreshing
+    /// its tokens first when they are about to expire.
+    pub async fn stored_session(
+        &self,
+        login: Login,
+        store: StoreKind,
+    ) -> Result<Session, CliError> {
         let login = if login.fresh_for(REFRESH_MARGIN) {
             login
         } else {
@@ -206,11 +215,17 @@ impl Context {
         };
         Ok(Session {
             client: self
-                .anonymous()?
+                .client_for(&login.url)?
                 .with_token(Some(login.access_token.clone())),
             source: TokenSource::Stored(store),
             expires_at: Some(login.expires_at),
         })
+    }
+
+    fn client_for(&self, url: &str) -> Result<ApiClient, CliError> {
+        let url = parse_url(url).map_err(CliError::Other)?;
+        Ok(ApiClient::new(url, self.timeout())?
+            .with_idempotency_key(self.global.idempotency_key.clone()))
     }
 
     /// The profile's login, if it belongs to the server this command talks to.
@@ -251,7 +266,7 @@ impl Context {
             None => stale,
         };
         let answer: Result<TokenResponse, CliError> = async {
-            self.anonymous()?
+            self.client_for(&current.url)?
                 .post("/api/users/refresh")
                 .once()
                 .json(&RefreshRequest {
@@ -264,12 +279,11 @@ impl Context {
         let tokens = answer.map_err(|err| match err {
             CliError::Api(api) if api.status == 401 => CliError::Auth(format!(
                 "the login to {} has ended ({}); run `shop login` again",
-                self.server(),
-                api.detail.message
+                current.url, api.detail.message
             )),
             other => other,
         })?;
-        let login = login_from(&self.server(), &current.email, tokens);
+        let login = login_from(&current.url, &current.email, tokens);
         self.credentials.save(self.profile(), &login)?;
         drop(lock);
         Ok(login)

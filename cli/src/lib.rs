@@ -115,4 +115,30 @@ mod tests {
     fn command_tree_is_consistent() {
         super::Cli::command().debug_assert();
     }
+
+    /// `shop X --help` must be enough without the README: every command
+    /// says what it does and every argument what it means.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn check(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", command.get_name());
+            if command.get_about().is_none() && path != " shop" {
+                missing.push(path.clone());
+            }
+            for arg in command.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if arg.get_help().is_none() && !builtin && !arg.is_hide_set() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                check(sub, &path, missing);
+            }
+        }
+        let mut command = super::Cli::command();
+        command.build();
+        let mut missing = Vec::new();
+        check(&command, "", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
 }

@@ -241,6 +241,104 @@ impl TestServer {
     }
 }
 
+/// What a `shop` command printed and how it exited.
+#[derive(Debug)]
+pub struct CliOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    /// Asserts the exit code, showing both streams on a mismatch.
+    pub fn expect(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "{self:#?}");
+        self
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|err| panic!("{err}: {self:#?}"))
+    }
+
+    pub fn lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}")))
+            .collect()
+    }
+}
+
+impl TestServer {
+    /// The config directory of this test's `shop` command line (logins, profiles).
+    pub fn cli_config(&self) -> PathBuf {
+        self.dir.path().join("cli-config").join("shop")
+    }
+
+    /// The `shop` command line pointed at this server, isolated from the
+    /// machine running the test: its own config dir, none of the caller's
+    /// SHOP_* settings, and no D-Bus session, so there is no OS keyring and
+    /// logins go to the 0600 file, as on a CI runner or a headless server.
+    pub fn cli(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_shop"));
+        command
+            .args(args)
+            .env_remove("SHOP_TOKEN")
+            .env_remove("SHOP_PROFILE")
+            .env_remove("SHOP_TIMEOUT")
+            .env_remove("NO_COLOR")
+            .env("SHOP_URL", &self.url)
+            .env("XDG_CONFIG_HOME", self.dir.path().join("cli-config"))
+            .env("HOME", self.dir.path().join("home"))
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                "unix:path=/nonexistent/shop-test-bus",
+            )
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `shop ARGS` to the end.
+    pub fn shop(&self, args: &[&str]) -> CliOutput {
+        run_cli(self.cli(args), None)
+    }
+
+    /// Runs `shop ARGS` with `stdin` as its input.
+    pub fn shop_stdin(&self, args: &[&str], stdin: &str) -> CliOutput {
+        run_cli(self.cli(args), Some(stdin))
+    }
+
+    /// `shop login` as the bootstrap admin.
+    pub fn cli_login_admin(&self) {
+        self.shop_stdin(
+            &["login", "--email", ADMIN_EMAIL, "--password-stdin"],
+            &format!("{ADMIN_PASSWORD}\n"),
+        )
+        .expect(0);
+    }
+}
+
+pub fn run_cli(mut command: Command, stdin: Option<&str>) -> CliOutput {
+    use std::io::Write;
+    if stdin.is_some() {
+        command.stdin(Stdio::piped());
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn shop");
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        pipe.write_all(text.as_bytes()).expect("write stdin");
+    }
+    let output = child.wait_with_output().expect("shop runs");
+    CliOutput {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(output.stderr).expect("utf-8 stderr"),
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -94,16 +94,17 @@ fn prompt_email(last: Option<&str>) -> Result<String, CliError> {
 }
 
 pub async fn logout(context: &Context) -> Result<(), CliError> {
-    if context.credentials.load(context.profile())?.is_none() {
+    let Some((login, store)) = context.credentials.load(context.profile())? else {
         eprintln!(
             "Not logged in (profile `{}`); nothing to do.",
             context.profile()
         );
         return Ok(());
-    }
-    // Revoke the session on the server first; the tokens are forgotten
-    // locally whatever the server says, and a failure there is reported.
-    let revoked = match context.session().await {
+    };
+    let server = login.url.clone();
+    // Revoke the session on the server that issued it first; the tokens are
+    // forgotten locally whatever the server says, and a failure there is reported.
+    let revoked = match context.stored_session(login, store).await {
         Ok(session) => {
             session
                 .client
@@ -122,8 +123,7 @@ pub async fn logout(context: &Context) -> Result<(), CliError> {
     match revoked {
         Ok(()) => {
             eprintln!(
-                "Logged out of {} (profile `{}`); the session is revoked.",
-                context.server(),
+                "Logged out of {server} (profile `{}`); the session is revoked.",
                 context.profile()
             );
             Ok(())

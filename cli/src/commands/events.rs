@@ -28,11 +28,16 @@ pub struct EventsArgs {
     types: Vec<String>,
 
     /// Start after this event id [default: the start of the log].
-    #[arg(long, value_name = "ID", conflicts_with = "tail")]
+    #[arg(
+        long,
+        value_name = "ID",
+        conflicts_with = "tail",
+        allow_negative_numbers = true
+    )]
     after: Option<u64>,
 
     /// Only the last N events of the log (0: none, with --follow only new ones).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     tail: Option<u64>,
 }
 

@@ -27,6 +27,7 @@ pub enum UserCommand {
     #[command(after_help = "\
 Example: printf '%s\\n' \"$PASSWORD\" | shop user create --email kim@example.com --name Kim --role staff --password-stdin")]
     Create {
+        /// The new user's email, which they log in with.
         #[arg(long, value_parser = parse_email)]
         email: String,
         /// Display name.
@@ -59,10 +60,10 @@ pub struct ListArgs {
     #[arg(short, long, value_name = "TEXT")]
     search: Option<String>,
     /// Users per page.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PAGE)))]
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PAGE)))]
     limit: u32,
     /// Users to skip.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     offset: u64,
     /// Every matching user, fetching page after page.
     #[arg(long, conflicts_with_all = ["limit", "offset"])]
