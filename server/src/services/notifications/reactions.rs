@@ -341,3 +341,71 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod store_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::store::sqlite::{Durability, SqliteStore};
+    use crate::store::{NotificationQuery, Store};
+
+    #[tokio::test]
+    async fn appended_events_become_notifications_once_however_often_they_are_read() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("shop.db"), Durability::Process).expect("open"),
+        );
+        let state = AppState::new(
+            Arc::new(Config::default()),
+            store.clone(),
+            &[7; 32],
+            std::time::Instant::now(),
+            tokio_util::sync::CancellationToken::new(),
+        );
+        let events = store
+            .append_events(vec![
+                NewEvent::now(
+                    "user.registered",
+                    json!({"email": "ada@example.com", "name": "Ada"}),
+                ),
+                NewEvent::now(
+                    "order.paid",
+                    json!({"customer_email": "bob@example.com", "number": "1001"}),
+                ),
+                NewEvent::now("notification.sent", json!({"recipient": "x@example.com"})),
+                NewEvent::now("search.query", json!({"q": "tee"})),
+            ])
+            .await
+            .expect("append");
+        let last = events.last().expect("events").id;
+        assert!(react(&state, &events, last, false).await.expect("react"));
+        // Read again, as after a crash before the cursor moved: nothing new.
+        react(&state, &events, last, true)
+            .await
+            .expect("react again");
+        let (items, total) = store
+            .list_notifications(&NotificationQuery {
+                limit: 10,
+                ..NotificationQuery::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(total, 2, "{items:?}");
+        let mut templates: Vec<_> = items.iter().map(|n| n.template.as_str()).collect();
+        templates.sort_unstable();
+        assert_eq!(templates, ["order_confirmation", "welcome"]);
+        assert_eq!(store.event_cursor(CURSOR).await.expect("cursor"), last);
+        // Nothing to do and not forced: the cursor is not written.
+        let quiet = store
+            .append_events(vec![NewEvent::now("search.query", json!({}))])
+            .await
+            .expect("append");
+        assert!(
+            !react(&state, &quiet, quiet[0].id, false)
+                .await
+                .expect("react")
+        );
+    }
+}

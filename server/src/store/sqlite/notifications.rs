@@ -601,3 +601,235 @@ impl NotificationStore for SqliteStore {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::notifications::domain::new_notification;
+    use crate::store::now;
+    use crate::store::sqlite::Durability;
+    use serde_json::json;
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store =
+            SqliteStore::open(&dir.path().join("shop.db"), Durability::Process).expect("open");
+        (dir, store)
+    }
+
+    fn queued(
+        template: &str,
+        priority: Priority,
+        send_at: OffsetDateTime,
+    ) -> (Notification, Vec<NewEvent>) {
+        new_notification(
+            Channel::Email,
+            "a@example.com".to_owned(),
+            template.to_owned(),
+            json!({}),
+            priority,
+            send_at,
+            None,
+        )
+    }
+
+    fn all_channels(limit: u32) -> Vec<(Channel, u32)> {
+        Channel::ALL.iter().map(|c| (*c, limit)).collect()
+    }
+
+    #[tokio::test]
+    async fn claims_go_by_priority_then_fifo_and_wait_for_their_time() {
+        let (_dir, store) = store();
+        let at = now();
+        let later = at + time::Duration::hours(1);
+        let items = vec![
+            queued("low1", Priority::Low, at),
+            queued("normal1", Priority::Normal, at),
+            queued("urgent1", Priority::Urgent, at),
+            queued("low2", Priority::Low, at),
+            queued("scheduled_urgent", Priority::Urgent, later),
+            queued("urgent2", Priority::Urgent, at),
+            queued("high1", Priority::High, at),
+        ];
+        let events = store
+            .enqueue_notifications(items, None)
+            .await
+            .expect("enqueue");
+        assert_eq!(events.len(), 7, "one notification.queued each");
+
+        let lease = now() + time::Duration::minutes(1);
+        let first = store
+            .claim_notifications(now(), lease, all_channels(3))
+            .await
+            .expect("claim");
+        let names: Vec<&str> = first.iter().map(|n| n.template.as_str()).collect();
+        assert_eq!(names, ["urgent1", "urgent2", "high1"]);
+        assert!(
+            first
+                .iter()
+                .all(|n| n.status == NotificationStatus::Sending && n.attempts == 1)
+        );
+        let rest = store
+            .claim_notifications(now(), lease, all_channels(10))
+            .await
+            .expect("claim");
+        let names: Vec<&str> = rest.iter().map(|n| n.template.as_str()).collect();
+        assert_eq!(
+            names,
+            ["normal1", "low1", "low2"],
+            "the scheduled one is not due"
+        );
+        assert!(
+            store
+                .claim_notifications(now(), lease, all_channels(10))
+                .await
+                .expect("claim")
+                .is_empty(),
+            "claimed rows are not claimed twice"
+        );
+        let due_later = store
+            .claim_notifications(later, later + time::Duration::minutes(1), all_channels(10))
+            .await
+            .expect("claim");
+        assert_eq!(due_later[0].template, "scheduled_urgent");
+        let depth = store.queue_depth().await.expect("depth");
+        assert_eq!(depth.values().sum::<u64>(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_goes_back_to_the_queue_and_completion_records_once() {
+        let (_dir, store) = store();
+        let (n, events) = queued("welcome", Priority::Normal, now());
+        store
+            .enqueue_notifications(vec![(n.clone(), events)], None)
+            .await
+            .expect("enqueue");
+        let at = now();
+        let claimed = store
+            .claim_notifications(at, at + time::Duration::milliseconds(1), all_channels(5))
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 1);
+        // The worker "crashed": the lease runs out and the row is queued again.
+        assert_eq!(
+            store.release_expired_leases(at).await.expect("release"),
+            0,
+            "not yet"
+        );
+        let after = at + time::Duration::seconds(1);
+        assert_eq!(
+            store.release_expired_leases(after).await.expect("release"),
+            1
+        );
+        let again = store
+            .claim_notifications(after, after + time::Duration::minutes(1), all_channels(5))
+            .await
+            .expect("claim");
+        assert_eq!((again.len(), again[0].attempts), (1, 2));
+
+        let delivery = Delivery {
+            seq: 0,
+            notification_id: n.id.clone(),
+            channel: Channel::Email,
+            recipient: n.recipient.clone(),
+            template: n.template.clone(),
+            subject: Some("s".into()),
+            body: "b".into(),
+            html: None,
+            delivered_at: now(),
+        };
+        let completion = Completion {
+            id: n.id.clone(),
+            attempt: 2,
+            finished_at: now(),
+            duration_ms: 1,
+            rendered: Some(Rendered {
+                subject: Some("s".into()),
+                body: "b".into(),
+                html: None,
+            }),
+            outcome: AttemptOutcome::Sent,
+            delivery: Some(delivery),
+            events: vec![NewEvent::now("notification.sent", json!({}))],
+        };
+        let logged = store
+            .complete_attempts(vec![completion.clone()])
+            .await
+            .expect("complete");
+        assert_eq!(logged.len(), 1);
+        // A second completion (a stale worker) changes nothing and records nothing.
+        let logged = store
+            .complete_attempts(vec![completion])
+            .await
+            .expect("complete");
+        assert!(logged.is_empty());
+        let (deliveries, total) = store
+            .deliveries(&DeliveryQuery {
+                limit: 10,
+                ..DeliveryQuery::default()
+            })
+            .await
+            .expect("deliveries");
+        assert_eq!((deliveries.len(), total), (1, 1));
+        let stored = store
+            .notification(&n.id)
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(stored.status, NotificationStatus::Sent);
+        assert_eq!(stored.history.len(), 1);
+        assert_eq!(stored.rendered.expect("rendered").body, "b");
+
+        // Sent is not requeued in place; queued is refused too.
+        match store
+            .requeue_notification(&n.id, &[NotificationStatus::Dead], now(), vec![])
+            .await
+            .expect("requeue")
+        {
+            Requeue::WrongState(NotificationStatus::Sent) => {}
+            other => panic!("{other:?}"),
+        }
+        let analytics = store.notification_analytics().await.expect("analytics");
+        assert_eq!(analytics.by_channel["email"].sent, 1);
+        assert!(analytics.median_seconds_to_send.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_reaction_is_queued_once_per_event_template_and_recipient() {
+        let (_dir, store) = store();
+        let reaction = || {
+            new_notification(
+                Channel::Email,
+                "a@example.com".to_owned(),
+                "welcome".to_owned(),
+                json!({"name": "A"}),
+                Priority::Normal,
+                now(),
+                Some(7),
+            )
+        };
+        let logged = store
+            .enqueue_notifications(vec![reaction()], Some(("test", 7)))
+            .await
+            .expect("enqueue");
+        assert_eq!(logged.len(), 1);
+        let logged = store
+            .enqueue_notifications(vec![reaction()], Some(("test", 5)))
+            .await
+            .expect("enqueue");
+        assert!(logged.is_empty(), "the duplicate and its event are skipped");
+        assert_eq!(
+            store.event_cursor("test").await.expect("cursor"),
+            7,
+            "never moves back"
+        );
+        let (_, total) = store
+            .list_notifications(&NotificationQuery {
+                limit: 10,
+                ..NotificationQuery::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(total, 1);
+    }
+}
