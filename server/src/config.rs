@@ -341,6 +341,41 @@ mod tests {
     }
 
     #[test]
+    fn notification_providers_are_checked_at_start() {
+        let with = |n: NotificationsConfig| Config {
+            notifications: n,
+            ..Config::default()
+        };
+        let webhook = NotificationsConfig {
+            sms_webhook_url: Some("http://127.0.0.1:9/hook".into()),
+            ..NotificationsConfig::default()
+        };
+        let err = with(webhook.clone()).validate().unwrap_err().to_string();
+        assert!(err.contains("SHOP_WEBHOOK_SECRET"), "{err}");
+        let signed = NotificationsConfig {
+            webhook_secret: Some("0123456789abcdef".into()),
+            ..webhook
+        };
+        assert!(with(signed).validate().is_ok());
+        let smtp = NotificationsConfig {
+            smtp_url: Some("smtp://h?tls=maybe".into()),
+            ..NotificationsConfig::default()
+        };
+        assert!(with(smtp).validate().is_err());
+        let lease = NotificationsConfig {
+            lease_ms: 1000,
+            send_timeout_ms: 1000,
+            ..NotificationsConfig::default()
+        };
+        assert!(with(lease).validate().is_err());
+        let from = NotificationsConfig {
+            smtp_from: "not an address".into(),
+            ..NotificationsConfig::default()
+        };
+        assert!(with(from).validate().is_err());
+    }
+
+    #[test]
     fn tls_needs_both_files() {
         let config = Config {
             tls_cert: Some("cert.pem".into()),
