@@ -54,6 +54,48 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
     config.jwt_secret = env("SHOP_JWT_SECRET").or(config.jwt_secret);
     config.admin_email = env("SHOP_ADMIN_EMAIL").or(config.admin_email);
     config.admin_password = env("SHOP_ADMIN_PASSWORD").or(config.admin_password);
+    // Notifications: provider URLs carry credentials, so they come from the environment only.
+    let notify = &mut config.notifications;
+    notify.smtp_url = env("SHOP_SMTP_URL").or(notify.smtp_url.take());
+    notify.smtp_from = env("SHOP_SMTP_FROM").unwrap_or(std::mem::take(&mut notify.smtp_from));
+    notify.sms_webhook_url = env("SHOP_SMS_WEBHOOK_URL").or(notify.sms_webhook_url.take());
+    notify.push_webhook_url = env("SHOP_PUSH_WEBHOOK_URL").or(notify.push_webhook_url.take());
+    notify.webhook_secret = env("SHOP_WEBHOOK_SECRET").or(notify.webhook_secret.take());
+    let number = |name: &str| -> anyhow::Result<Option<u64>> {
+        env(name)
+            .map(|v| {
+                v.parse::<u64>()
+                    .with_context(|| format!("{name} must be a whole number"))
+            })
+            .transpose()
+    };
+    for (name, field) in [
+        ("SHOP_NOTIFY_RETRY_BASE_MS", &mut notify.retry_base_ms),
+        ("SHOP_NOTIFY_RETRY_MAX_MS", &mut notify.retry_max_ms),
+        ("SHOP_NOTIFY_POLL_MS", &mut notify.poll_interval_ms),
+        ("SHOP_NOTIFY_SEND_TIMEOUT_MS", &mut notify.send_timeout_ms),
+        ("SHOP_NOTIFY_LEASE_MS", &mut notify.lease_ms),
+        (
+            "SHOP_NOTIFY_BREAKER_COOLDOWN_MS",
+            &mut notify.breaker_cooldown_ms,
+        ),
+    ] {
+        *field = number(name)?.unwrap_or(*field);
+    }
+    for (name, field) in [
+        ("SHOP_NOTIFY_MAX_ATTEMPTS", &mut notify.max_attempts),
+        ("SHOP_NOTIFY_BATCH_SIZE", &mut notify.batch_size),
+        (
+            "SHOP_NOTIFY_BREAKER_THRESHOLD",
+            &mut notify.breaker_threshold,
+        ),
+    ] {
+        *field = number(name)?
+            .map(u32::try_from)
+            .transpose()
+            .with_context(|| format!("{name} is too large"))?
+            .unwrap_or(*field);
+    }
     Ok(config)
 }
 

@@ -56,6 +56,124 @@ impl Default for RateLimits {
     }
 }
 
+/// The notifications service: providers (URLs with credentials come from the
+/// environment only) and the queue's timing.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// `smtp://user:pass@host:587` (STARTTLS required), `?tls=opportunistic`,
+    /// `?tls=none` (plain, for local servers) or `smtps://` (implicit TLS).
+    /// Unset: email goes to the local sink. Environment only (`SHOP_SMTP_URL`).
+    #[serde(skip)]
+    pub smtp_url: Option<String>,
+    /// The From address of email, e.g. `Shop <shop@example.com>`.
+    pub smtp_from: String,
+    /// Webhook providers for SMS and push (environment only); unset: local sink.
+    #[serde(skip)]
+    pub sms_webhook_url: Option<String>,
+    #[serde(skip)]
+    pub push_webhook_url: Option<String>,
+    /// HMAC-SHA256 key for `X-Shop-Signature` on webhook calls (environment only).
+    #[serde(skip)]
+    pub webhook_secret: Option<String>,
+    /// Attempts before a notification is dead.
+    pub max_attempts: u32,
+    /// The first retry waits about this long; each later one twice the one before.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// How often the worker looks for due work when nothing wakes it.
+    pub poll_interval_ms: u64,
+    /// How long one provider call may take.
+    pub send_timeout_ms: u64,
+    /// How long a claimed notification stays claimed; then it is queued again
+    /// (its worker is presumed dead). Must exceed the send timeout.
+    pub lease_ms: u64,
+    /// Notifications claimed and sent concurrently per channel in one round.
+    pub batch_size: u32,
+    /// Consecutive transient failures that open a channel's circuit breaker.
+    pub breaker_threshold: u32,
+    /// How long an open breaker waits before letting one probe through.
+    pub breaker_cooldown_ms: u64,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        NotificationsConfig {
+            smtp_url: None,
+            smtp_from: "Shop <shop@localhost>".to_owned(),
+            sms_webhook_url: None,
+            push_webhook_url: None,
+            webhook_secret: None,
+            max_attempts: 5,
+            retry_base_ms: 2_000,
+            retry_max_ms: 15 * 60 * 1000,
+            poll_interval_ms: 1_000,
+            send_timeout_ms: 10_000,
+            lease_ms: 60_000,
+            batch_size: 64,
+            breaker_threshold: 5,
+            breaker_cooldown_ms: 30_000,
+        }
+    }
+}
+
+impl NotificationsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        if self.max_attempts == 0 || self.batch_size == 0 || self.breaker_threshold == 0 {
+            return invalid(
+                "notifications: max_attempts, batch_size and breaker_threshold must be at least 1"
+                    .to_owned(),
+            );
+        }
+        if self.retry_base_ms == 0 || self.retry_max_ms < self.retry_base_ms {
+            return invalid(
+                "notifications: retry_base_ms must be at least 1 and at most retry_max_ms"
+                    .to_owned(),
+            );
+        }
+        if self.poll_interval_ms == 0 || self.send_timeout_ms == 0 {
+            return invalid(
+                "notifications: poll_interval_ms and send_timeout_ms must be at least 1".to_owned(),
+            );
+        }
+        if self.lease_ms <= self.send_timeout_ms {
+            return invalid(
+                "notifications: lease_ms must be longer than send_timeout_ms, or a slow send \
+                 would be claimed twice"
+                    .to_owned(),
+            );
+        }
+        if let Some(url) = &self.smtp_url {
+            crate::services::notifications::channels::smtp::check_url(url)
+                .map_err(|err| ConfigError::Invalid(format!("SHOP_SMTP_URL: {err}")))?;
+        }
+        if self.smtp_from.parse::<lettre::message::Mailbox>().is_err() {
+            return invalid(format!(
+                "SHOP_SMTP_FROM `{}` is not an email address (e.g. `Shop <shop@example.com>`)",
+                self.smtp_from
+            ));
+        }
+        for (name, url) in [
+            ("SHOP_SMS_WEBHOOK_URL", &self.sms_webhook_url),
+            ("SHOP_PUSH_WEBHOOK_URL", &self.push_webhook_url),
+        ] {
+            let Some(url) = url else { continue };
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || reqwest::Url::parse(url).is_err()
+            {
+                return invalid(format!("{name} must be an http:// or https:// URL"));
+            }
+            if self.webhook_secret.as_ref().is_none_or(|s| s.len() < 16) {
+                return invalid(format!(
+                    "{name} needs SHOP_WEBHOOK_SECRET (at least 16 characters) to sign its calls"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -84,6 +202,7 @@ pub struct Config {
     pub sweep_interval_seconds: u64,
     /// How long shutdown waits for in-flight requests and workers.
     pub shutdown_grace_seconds: u64,
+    pub notifications: NotificationsConfig,
 }
 
 impl Default for Config {
@@ -107,6 +226,7 @@ impl Default for Config {
             admin_password: None,
             sweep_interval_seconds: 60,
             shutdown_grace_seconds: 30,
+            notifications: NotificationsConfig::default(),
         }
     }
 }
@@ -190,7 +310,7 @@ impl Config {
         {
             return invalid("the JWT secret must be at least 32 characters");
         }
-        Ok(())
+        self.notifications.validate()
     }
 }
 
@@ -218,6 +338,41 @@ mod tests {
         std::fs::write(&path, "adress = \"typo\"\n").expect("write");
         let err = Config::from_file(&path).unwrap_err().to_string();
         assert!(err.contains("adress"), "{err}");
+    }
+
+    #[test]
+    fn notification_providers_are_checked_at_start() {
+        let with = |n: NotificationsConfig| Config {
+            notifications: n,
+            ..Config::default()
+        };
+        let webhook = NotificationsConfig {
+            sms_webhook_url: Some("http://127.0.0.1:9/hook".into()),
+            ..NotificationsConfig::default()
+        };
+        let err = with(webhook.clone()).validate().unwrap_err().to_string();
+        assert!(err.contains("SHOP_WEBHOOK_SECRET"), "{err}");
+        let signed = NotificationsConfig {
+            webhook_secret: Some("0123456789abcdef".into()),
+            ..webhook
+        };
+        assert!(with(signed).validate().is_ok());
+        let smtp = NotificationsConfig {
+            smtp_url: Some("smtp://h?tls=maybe".into()),
+            ..NotificationsConfig::default()
+        };
+        assert!(with(smtp).validate().is_err());
+        let lease = NotificationsConfig {
+            lease_ms: 1000,
+            send_timeout_ms: 1000,
+            ..NotificationsConfig::default()
+        };
+        assert!(with(lease).validate().is_err());
+        let from = NotificationsConfig {
+            smtp_from: "not an address".into(),
+            ..NotificationsConfig::default()
+        };
+        assert!(with(from).validate().is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::auth::passwords::Passwords;
 use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
 use crate::events::EventBus;
+use crate::services::notifications::Notifier;
 use crate::store::Store;
 use crate::workers::Supervisor;
 
@@ -26,6 +27,8 @@ pub struct AppState {
     pub users: moka::sync::Cache<shop_wire::UserId, shop_wire::users::User>,
     pub login_guard: Arc<LoginGuard>,
     pub workers: Supervisor,
+    /// The notifications service's queue wake-up, breakers, providers and template cache.
+    pub notifications: Notifier,
     pub started: Instant,
     /// Cancelled when the server begins to shut down; long-lived responses (SSE) end on it.
     pub shutdown: CancellationToken,
@@ -40,6 +43,7 @@ impl AppState {
         shutdown: CancellationToken,
     ) -> Self {
         AppState {
+            notifications: Notifier::new(&config.notifications),
             config,
             events: EventBus::new(store.clone()),
             store,

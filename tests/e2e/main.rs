@@ -9,4 +9,5 @@ mod common;
 mod events;
 mod gateway;
 mod lifecycle;
+mod notifications;
 mod users;

@@ -92,6 +92,12 @@ prefixed_id!(
     "ses"
 );
 
+prefixed_id!(
+    /// A notification (`ntf_`).
+    NotificationId,
+    "ntf"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

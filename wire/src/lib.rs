@@ -10,11 +10,12 @@ pub mod events;
 pub mod health;
 pub mod ids;
 pub mod list;
+pub mod notifications;
 pub mod users;
 
 pub use error::{ErrorBody, ErrorDetail};
 pub use events::Event;
 pub use health::{HealthStatus, ServiceHealth, SystemHealth};
-pub use ids::{SessionId, UserId};
+pub use ids::{NotificationId, SessionId, UserId};
 pub use list::Page;
 pub use users::*;

@@ -135,6 +135,7 @@ pub fn app(state: AppState) -> Router {
     );
     let (timed, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/users", services::users::router(limiters.clone()))
+        .nest("/api/notifications", services::notifications::router())
         .routes(routes!(version))
         .routes(routes!(services::health::system))
         .routes(routes!(metrics_text))

@@ -112,8 +112,12 @@ async fn platform(state: &AppState) -> ServiceHealth {
 #[utoipa::path(get, path = "/health", tag = "platform",
     responses((status = 200, body = SystemHealth), (status = 503, body = SystemHealth)))]
 pub async fn system(State(state): State<AppState>) -> (StatusCode, ApiJson<SystemHealth>) {
-    let (platform, users) = tokio::join!(platform(&state), super::users::health(&state));
-    let services = vec![platform, users];
+    let (platform, users, notifications) = tokio::join!(
+        platform(&state),
+        super::users::health(&state),
+        super::notifications::health(&state)
+    );
+    let services = vec![platform, users, notifications];
     let status = services
         .iter()
         .map(|s| s.status)

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod health;
+pub mod notifications;
 pub mod users;
 
 /// The eight services of SPEC section 2, by the name in their base path

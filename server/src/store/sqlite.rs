@@ -19,6 +19,8 @@ use shop_wire::users::{Address, Role, User};
 use shop_wire::{Event, SessionId, UserId};
 use time::OffsetDateTime;
 
+mod notifications;
+
 use super::{
     EventQuery, EventStore, IdempotencyBegin, IdempotencyStore, NewEvent, ProfileUpdate,
     RefreshOutcome, RoleChange, SessionAuth, SessionRecord, SessionStore, Store, StoreError,
@@ -26,7 +28,10 @@ use super::{
 };
 
 /// Migrations in order; the database's `user_version` counts how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_platform.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_platform.sql"),
+    include_str!("migrations/0002_notifications.sql"),
+];
 
 const READERS: u32 = 4;
 

@@ -1,0 +1,411 @@
+//! The notifications service's rules: what may be sent to whom, templates,
+//! resends. Handlers call these; these call the store.
+
+use serde_json::json;
+use shop_wire::Page;
+use shop_wire::notifications::{
+    Channel, Delivery, Notification, NotificationAnalytics, NotificationId, NotificationStatus,
+    Priority, SendRequest, Template, TemplateRequest,
+};
+use time::OffsetDateTime;
+
+use super::templates;
+use crate::error::{AppError, AppResult};
+use crate::services::users::domain::normalize_email;
+use crate::state::AppState;
+use crate::store::{DeliveryQuery, NewEvent, NotificationQuery, Requeue, Store, StoreResult, now};
+
+pub const MAX_PAGE: u32 = 500;
+const MAX_TEMPLATE_NAME: usize = 64;
+const MAX_PUSH_TOKEN: usize = 4096;
+/// A send may be scheduled at most this far ahead.
+const MAX_SCHEDULE: time::Duration = time::Duration::days(366);
+
+/// Checks and normalizes a recipient for its channel: an email address, an
+/// E.164 phone number, or a push device token.
+pub fn normalize_recipient(channel: Channel, field: &str, raw: &str) -> AppResult<String> {
+    match channel {
+        Channel::Email => normalize_email(field, raw),
+        Channel::Sms => {
+            let phone: String = raw
+                .trim()
+                .chars()
+                .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+                .collect();
+            let digits = phone.strip_prefix('+').unwrap_or_default();
+            let valid = (7..=15).contains(&digits.len())
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && !digits.starts_with('0');
+            if valid {
+                Ok(phone)
+            } else {
+                Err(AppError::validation(
+                    field,
+                    "is not an E.164 phone number such as +4915112345678",
+                ))
+            }
+        }
+        Channel::Push => {
+            let token = raw.trim();
+            if token.is_empty()
+                || token.len() > MAX_PUSH_TOKEN
+                || token.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                Err(AppError::validation(
+                    field,
+                    "is not a device token (1-4096 characters, no spaces)",
+                ))
+            } else {
+                Ok(token.to_owned())
+            }
+        }
+    }
+}
+
+fn validate_template_name(name: &str) -> AppResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_TEMPLATE_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::validation(
+            "name",
+            "must be 1-64 lower-case letters, digits, `_`, `-` or `.`",
+        ))
+    }
+}
+
+/// The template the dispatcher and `send` use: a user-defined one if saved,
+/// else the built-in. Cached; saves in this process invalidate the cache.
+pub async fn find_template(
+    state: &AppState,
+    name: &str,
+    channel: Channel,
+) -> StoreResult<Option<Template>> {
+    let key = (name.to_owned(), channel);
+    let cache = &state.notifications.0.templates;
+    if let Some(found) = cache.get(&key) {
+        return Ok(found);
+    }
+    let found = match state.store.stored_template(name, channel).await? {
+        Some(stored) => Some(stored),
+        None => templates::builtin(name, channel),
+    };
+    cache.insert(key, found.clone());
+    Ok(found)
+}
+
+/// A new queued notification and its `notification.queued` event.
+pub fn new_notification(
+    channel: Channel,
+    recipient: String,
+    template: String,
+    vars: serde_json::Value,
+    priority: Priority,
+    send_at: OffsetDateTime,
+    event_id: Option<u64>,
+) -> (Notification, Vec<NewEvent>) {
+    let at = now();
+    let notification = Notification {
+        id: NotificationId::generate(),
+        channel,
+        recipient,
+        template,
+        priority,
+        status: NotificationStatus::Queued,
+        attempts: 0,
+        last_error: None,
+        created_at: at,
+        sent_at: None,
+        send_at: send_at.max(at),
+        updated_at: at,
+        event_id,
+        resent_from: None,
+        vars: Some(vars),
+        rendered: None,
+        history: Vec::new(),
+    };
+    let event = status_event("notification.queued", &notification, None);
+    (notification, vec![event])
+}
+
+/// The event of a status change; carries no variables (they may be personal).
+pub fn status_event(kind: &'static str, n: &Notification, error: Option<&str>) -> NewEvent {
+    NewEvent::now(
+        kind,
+        json!({
+            "id": n.id,
+            "channel": n.channel,
+            "recipient": n.recipient,
+            "template": n.template,
+            "priority": n.priority,
+            "attempts": n.attempts,
+            "error": error,
+            "event_id": n.event_id,
+        }),
+    )
+}
+
+async fn enqueue(state: &AppState, items: Vec<(Notification, Vec<NewEvent>)>) -> AppResult<()> {
+    let events = state.store.enqueue_notifications(items, None).await?;
+    state.events.publish(events);
+    state.notifications.wake();
+    Ok(())
+}
+
+pub async fn send(state: &AppState, request: SendRequest) -> AppResult<Notification> {
+    let recipient = normalize_recipient(request.channel, "to", &request.to)?;
+    let template = request.template.trim();
+    if find_template(state, template, request.channel)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::validation(
+            "template",
+            format!(
+                "no template `{template}` for the {} channel (GET /api/notifications/templates lists them)",
+                request.channel
+            ),
+        ));
+    }
+    let at = now();
+    let send_at = request.send_at.unwrap_or(at);
+    if send_at > at + MAX_SCHEDULE {
+        return Err(AppError::validation(
+            "send_at",
+            "may be at most a year ahead",
+        ));
+    }
+    let (notification, events) = new_notification(
+        request.channel,
+        recipient,
+        template.to_owned(),
+        serde_json::Value::Object(request.vars),
+        request.priority.unwrap_or_default(),
+        send_at,
+        None,
+    );
+    enqueue(state, vec![(notification.clone(), events)]).await?;
+    Ok(notification)
+}
+
+pub fn page_limit(limit: Option<u32>) -> AppResult<u32> {
+    match limit.unwrap_or(50) {
+        limit @ 1..=MAX_PAGE => Ok(limit),
+        _ => Err(AppError::validation(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        )),
+    }
+}
+
+pub async fn list(state: &AppState, query: NotificationQuery) -> AppResult<Page<Notification>> {
+    let (items, total) = state.store.list_notifications(&query).await?;
+    Ok(Page {
+        items,
+        total,
+        limit: query.limit,
+        offset: query.offset,
+    })
+}
+
+pub async fn get(state: &AppState, id: &NotificationId) -> AppResult<Notification> {
+    state
+        .store
+        .notification(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("notification {id}")))
+}
+
+const RESENDABLE: [NotificationStatus; 3] = [
+    NotificationStatus::Failed,
+    NotificationStatus::Dead,
+    NotificationStatus::Sent,
+];
+
+/// A failed or dead notification is queued again as it is (same id, so a
+/// provider that did get an earlier attempt can drop the duplicate); a sent
+/// one is sent again as a new notification, since its id was already used.
+pub async fn resend(state: &AppState, id: &NotificationId) -> AppResult<Notification> {
+    let current = get(state, id).await?;
+    if current.status == NotificationStatus::Sent {
+        let (mut copy, _) = new_notification(
+            current.channel,
+            current.recipient.clone(),
+            current.template.clone(),
+            current.vars.clone().unwrap_or_else(|| json!({})),
+            current.priority,
+            now(),
+            None,
+        );
+        copy.resent_from = Some(current.id.clone());
+        let event = status_event("notification.queued", &copy, None);
+        enqueue(state, vec![(copy.clone(), vec![event])]).await?;
+        return Ok(copy);
+    }
+    let event = status_event("notification.queued", &current, None);
+    match state
+        .store
+        .requeue_notification(id, &RESENDABLE[..2], now(), vec![event])
+        .await?
+    {
+        Requeue::Requeued(notification, events) => {
+            state.events.publish(events);
+            state.notifications.wake();
+            Ok(*notification)
+        }
+        Requeue::NotFound => Err(AppError::not_found(format!("notification {id}"))),
+        Requeue::WrongState(status) => Err(AppError::Conflict {
+            code: "invalid_state",
+            message: format!(
+                "notification {id} is {status}; only a failed, dead or sent notification can be resent"
+            ),
+            details: json!({ "status": status, "allowed": RESENDABLE }),
+        }),
+    }
+}
+
+/// Built-ins overlaid with the user-defined templates, by name then channel.
+pub async fn templates(state: &AppState) -> AppResult<Vec<Template>> {
+    let stored = state.store.stored_templates().await?;
+    let mut all: Vec<Template> = templates::builtins()
+        .into_iter()
+        .filter(|b| {
+            !stored
+                .iter()
+                .any(|s| s.name == b.name && s.channel == b.channel)
+        })
+        .collect();
+    all.extend(stored);
+    all.sort_by(|a, b| (&a.name, a.channel).cmp(&(&b.name, b.channel)));
+    Ok(all)
+}
+
+pub async fn template(
+    state: &AppState,
+    name: &str,
+    channel: Option<Channel>,
+) -> AppResult<Vec<Template>> {
+    let found: Vec<Template> = templates(state)
+        .await?
+        .into_iter()
+        .filter(|t| t.name == name && channel.is_none_or(|c| c == t.channel))
+        .collect();
+    if found.is_empty() {
+        return Err(AppError::not_found(format!("template {name}")));
+    }
+    Ok(found)
+}
+
+/// Compiles a template and saves it; true when it is new. A template that does
+/// not compile is refused with the engine's message and line.
+pub async fn save_template(
+    state: &AppState,
+    request: TemplateRequest,
+) -> AppResult<(bool, Template)> {
+    let name = request.name.trim().to_owned();
+    validate_template_name(&name)?;
+    let template = Template {
+        name,
+        channel: request.channel,
+        subject: request.subject,
+        body: request.body,
+        html: request.html,
+        builtin: false,
+        updated_at: Some(now()),
+    };
+    templates::check(&template).map_err(|err| AppError::Validation {
+        message: format!("the template does not compile: {err}"),
+        fields: json!({ err.part: err.message }),
+    })?;
+    let created = state.store.save_template(&template).await?;
+    state
+        .notifications
+        .0
+        .templates
+        .invalidate(&(template.name.clone(), template.channel));
+    Ok((created, template))
+}
+
+pub async fn analytics(state: &AppState) -> AppResult<NotificationAnalytics> {
+    Ok(state.store.notification_analytics().await?)
+}
+
+pub async fn deliveries(state: &AppState, query: DeliveryQuery) -> AppResult<Page<Delivery>> {
+    let (items, total) = state.store.deliveries(&query).await?;
+    Ok(Page {
+        items,
+        total,
+        limit: query.limit,
+        offset: query.offset,
+    })
+}
+
+/// Every staff and admin email, for alerts to the shop's own people.
+pub async fn staff_emails(store: &dyn Store) -> StoreResult<Vec<String>> {
+    let mut emails = Vec::new();
+    for role in [shop_wire::users::Role::Admin, shop_wire::users::Role::Staff] {
+        let mut offset = 0;
+        loop {
+            let query = crate::store::UserQuery {
+                role: Some(role),
+                text: None,
+                limit: MAX_PAGE,
+                offset,
+            };
+            let (users, _) = store.list_users(&query).await?;
+            let full = users.len() == MAX_PAGE as usize;
+            emails.extend(users.into_iter().map(|u| u.email));
+            if !full {
+                break;
+            }
+            offset += u64::from(MAX_PAGE);
+        }
+    }
+    Ok(emails)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipients_are_checked_per_channel() {
+        assert_eq!(
+            normalize_recipient(Channel::Email, "to", " Ada@Example.com ").expect("email"),
+            "ada@example.com"
+        );
+        assert!(normalize_recipient(Channel::Email, "to", "not-an-email").is_err());
+        assert_eq!(
+            normalize_recipient(Channel::Sms, "to", "+49 151 1234-5678").expect("phone"),
+            "+4915112345678"
+        );
+        for bad in [
+            "015112345678",
+            "+0151123",
+            "+12",
+            "+1234567890123456",
+            "+49abc1234567",
+            "",
+        ] {
+            assert!(
+                normalize_recipient(Channel::Sms, "to", bad).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(normalize_recipient(Channel::Push, "to", "device-token-1").is_ok());
+        assert!(normalize_recipient(Channel::Push, "to", "   ").is_err());
+        assert!(normalize_recipient(Channel::Push, "to", "two words").is_err());
+    }
+
+    #[test]
+    fn template_names() {
+        assert!(validate_template_name("order_confirmation.v2").is_ok());
+        assert!(validate_template_name("").is_err());
+        assert!(validate_template_name("Has Caps").is_err());
+        assert!(validate_template_name(&"x".repeat(65)).is_err());
+    }
+}

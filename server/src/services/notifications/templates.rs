@@ -1,0 +1,465 @@
+//! Templates: the built-ins, checking a user-defined one on save, and rendering.
+//!
+//! The engine is minijinja (Jinja2 syntax, no code generation, line numbers in
+//! its errors) with strict undefined behaviour: a variable the caller did not
+//! supply is an error, never an empty string or a raw `{{ name }}` in a
+//! customer's inbox. HTML parts are auto-escaped; rendering is metered with
+//! fuel so a user-defined template cannot loop for ever.
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+use shop_wire::notifications::{Channel, Rendered, Template};
+
+/// SMS text is cut to this many characters, on a word boundary.
+pub const SMS_LIMIT: usize = 160;
+/// Instructions one render may execute; plenty for any notification.
+const FUEL: u64 = 200_000;
+const MAX_PART: usize = 64 * 1024;
+
+/// A template that does not compile or does not render, with where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{part}: {message}")]
+pub struct TemplateError {
+    /// `subject`, `body` or `html`.
+    pub part: &'static str,
+    pub message: String,
+    pub line: Option<usize>,
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with("html") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    env.add_filter("money", money);
+    env
+}
+
+/// `{{ 1999 | money("EUR") }}` -> `19.99 EUR`: minor units as a decimal amount.
+fn money(cents: i64, currency: Option<String>) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    let amount = format!("{sign}{}.{:02}", abs / 100, abs % 100);
+    match currency.filter(|c| !c.is_empty()) {
+        Some(currency) => format!("{amount} {currency}"),
+        None => amount,
+    }
+}
+
+fn error(part: &'static str, err: &minijinja::Error) -> TemplateError {
+    let mut message = err.kind().to_string();
+    if let Some(detail) = err.detail() {
+        message = format!("{message}: {detail}");
+    }
+    if let Some(line) = err.line() {
+        message = format!("{message} (line {line})");
+    }
+    TemplateError {
+        part,
+        message,
+        line: err.line(),
+    }
+}
+
+fn parts(template: &Template) -> [(&'static str, Option<&str>); 3] {
+    [
+        ("subject", template.subject.as_deref()),
+        ("body", Some(template.body.as_str())),
+        ("html", template.html.as_deref()),
+    ]
+}
+
+/// Checks that every part of a template compiles, and that it has the parts its channel needs.
+pub fn check(template: &Template) -> Result<(), TemplateError> {
+    let shape = |part, message: &str| {
+        Err(TemplateError {
+            part,
+            message: message.to_owned(),
+            line: None,
+        })
+    };
+    match template.channel {
+        Channel::Email if template.subject.as_deref().is_none_or(str::is_empty) => {
+            return shape("subject", "an email template needs a subject");
+        }
+        Channel::Push if template.subject.as_deref().is_none_or(str::is_empty) => {
+            return shape("subject", "a push template needs a title (`subject`)");
+        }
+        Channel::Sms if template.subject.is_some() => {
+            return shape("subject", "an SMS has no subject");
+        }
+        Channel::Sms | Channel::Push if template.html.is_some() => {
+            return shape("html", "only email templates have an HTML part");
+        }
+        _ => {}
+    }
+    if template.body.trim().is_empty() {
+        return shape("body", "must not be empty");
+    }
+    let env = environment();
+    for (part, source) in parts(template) {
+        let Some(source) = source else { continue };
+        if source.len() > MAX_PART {
+            return shape(part, "is longer than 64 KiB");
+        }
+        env.template_from_named_str(part, source)
+            .map_err(|err| error(part, &err))?;
+    }
+    Ok(())
+}
+
+/// Renders a template with `vars`; a missing variable is an error naming it.
+pub fn render(template: &Template, vars: &serde_json::Value) -> Result<Rendered, TemplateError> {
+    let env = environment();
+    let context = Value::from(minijinja::value::Serde(vars));
+    let render = |part: &'static str, source: &str| {
+        env.template_from_named_str(part, source)
+            .and_then(|t| t.render(&context))
+            .map_err(|err| error(part, &err))
+    };
+    let subject = template
+        .subject
+        .as_deref()
+        .map(|s| render("subject", s).map(|s| collapse_whitespace(&s)))
+        .transpose()?;
+    let body = render("body", &template.body)?;
+    let html = template
+        .html
+        .as_deref()
+        .map(|s| render("html", s))
+        .transpose()?;
+    let body = match template.channel {
+        Channel::Sms => cut_on_word(&collapse_whitespace(&body), SMS_LIMIT),
+        Channel::Email | Channel::Push => body.trim().to_owned(),
+    };
+    Ok(Rendered {
+        subject,
+        body,
+        html,
+    })
+}
+
+fn collapse_whitespace(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// At most `limit` characters: cut at the last space that leaves room for an
+/// ellipsis, or mid-word only when a single word is longer than the limit.
+pub fn cut_on_word(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    let keep: String = text.chars().take(limit - 1).collect();
+    let cut = match keep.rfind(' ') {
+        Some(space) if space > 0 => keep[..space].trim_end(),
+        _ => keep.as_str(),
+    };
+    format!("{cut}…")
+}
+
+fn builtin_template(
+    name: &str,
+    channel: Channel,
+    subject: Option<&str>,
+    body: &str,
+    html: Option<&str>,
+) -> Template {
+    Template {
+        name: name.to_owned(),
+        channel,
+        subject: subject.map(str::to_owned),
+        body: body.to_owned(),
+        html: html.map(str::to_owned),
+        builtin: true,
+        updated_at: None,
+    }
+}
+
+/// Every built-in template, for each channel where it makes sense.
+pub fn builtins() -> Vec<Template> {
+    use Channel::{Email, Push, Sms};
+    let t = builtin_template;
+    vec![
+        t(
+            "welcome",
+            Email,
+            Some("Welcome to the shop, {{ name }}"),
+            "Hi {{ name }},\n\nyour account is ready. Happy shopping!\n\nThe shop team",
+            Some(
+                "<p>Hi {{ name }},</p><p>your account is ready. Happy shopping!</p><p>The shop team</p>",
+            ),
+        ),
+        t(
+            "welcome",
+            Sms,
+            None,
+            "Welcome to the shop, {{ name }}! Your account is ready.",
+            None,
+        ),
+        t(
+            "welcome",
+            Push,
+            Some("Welcome, {{ name }}"),
+            "Your account is ready. Happy shopping!",
+            None,
+        ),
+        t(
+            "order_confirmation",
+            Email,
+            Some("Order {{ number }} confirmed"),
+            "Thank you for your order {{ number }}.{% if total_cents is defined %}\nTotal: {{ total_cents | money(currency | default('')) }}{% endif %}\n\nWe will let you know when it ships.",
+            Some(
+                "<p>Thank you for your order <b>{{ number }}</b>.</p>{% if total_cents is defined %}<p>Total: {{ total_cents | money(currency | default('')) }}</p>{% endif %}<p>We will let you know when it ships.</p>",
+            ),
+        ),
+        t(
+            "order_confirmation",
+            Sms,
+            None,
+            "Order {{ number }} confirmed{% if total_cents is defined %}, total {{ total_cents | money(currency | default('')) }}{% endif %}. Thank you!",
+            None,
+        ),
+        t(
+            "order_confirmation",
+            Push,
+            Some("Order {{ number }} confirmed"),
+            "Thank you! We will tell you when it ships.",
+            None,
+        ),
+        t(
+            "order_shipped",
+            Email,
+            Some("Order {{ number }} has shipped"),
+            "Your order {{ number }} is on its way.{% if tracking_number is defined %}\nTracking: {{ tracking_number }}{% if carrier is defined %} ({{ carrier }}){% endif %}{% endif %}",
+            Some(
+                "<p>Your order <b>{{ number }}</b> is on its way.</p>{% if tracking_number is defined %}<p>Tracking: {{ tracking_number }}</p>{% endif %}",
+            ),
+        ),
+        t(
+            "order_shipped",
+            Sms,
+            None,
+            "Order {{ number }} has shipped.{% if tracking_number is defined %} Tracking: {{ tracking_number }}{% endif %}",
+            None,
+        ),
+        t(
+            "order_shipped",
+            Push,
+            Some("Order {{ number }} shipped"),
+            "Your order is on its way.",
+            None,
+        ),
+        t(
+            "order_cancelled",
+            Email,
+            Some("Order {{ number }} cancelled"),
+            "Your order {{ number }} has been cancelled.{% if reason is defined %}\nReason: {{ reason }}{% endif %}\nAny payment taken will be refunded.",
+            Some(
+                "<p>Your order <b>{{ number }}</b> has been cancelled.</p>{% if reason is defined %}<p>Reason: {{ reason }}</p>{% endif %}<p>Any payment taken will be refunded.</p>",
+            ),
+        ),
+        t(
+            "order_cancelled",
+            Sms,
+            None,
+            "Order {{ number }} has been cancelled. Any payment taken will be refunded.",
+            None,
+        ),
+        t(
+            "order_cancelled",
+            Push,
+            Some("Order {{ number }} cancelled"),
+            "Any payment taken will be refunded.",
+            None,
+        ),
+        t(
+            "refund_issued",
+            Email,
+            Some("Refund of {{ amount_cents | money(currency) }}"),
+            "We have refunded {{ amount_cents | money(currency) }}{% if number is defined %} for order {{ number }}{% endif %}. It can take a few days to reach your account.",
+            Some(
+                "<p>We have refunded <b>{{ amount_cents | money(currency) }}</b>{% if number is defined %} for order {{ number }}{% endif %}.</p><p>It can take a few days to reach your account.</p>",
+            ),
+        ),
+        t(
+            "refund_issued",
+            Sms,
+            None,
+            "We have refunded {{ amount_cents | money(currency) }}{% if number is defined %} for order {{ number }}{% endif %}.",
+            None,
+        ),
+        t(
+            "refund_issued",
+            Push,
+            Some("Refund issued"),
+            "{{ amount_cents | money(currency) }} is on its way back to you.",
+            None,
+        ),
+        t(
+            "password_reset",
+            Email,
+            Some("Reset your password"),
+            "{% if name is defined %}Hi {{ name }},\n\n{% endif %}someone asked to reset the password of your account. If it was you, open:\n{{ reset_url }}\nIf not, ignore this message.",
+            Some(
+                "{% if name is defined %}<p>Hi {{ name }},</p>{% endif %}<p>Someone asked to reset the password of your account. If it was you, <a href=\"{{ reset_url }}\">reset it here</a>.</p><p>If not, ignore this message.</p>",
+            ),
+        ),
+        t(
+            "password_reset",
+            Sms,
+            None,
+            "Reset your shop password: {{ reset_url }} (ignore this if it was not you)",
+            None,
+        ),
+        t(
+            "low_stock_alert",
+            Email,
+            Some("Low stock: {{ sku }}"),
+            "{{ sku }}{% if name is defined %} ({{ name }}){% endif %} is running low: {{ available }} available{% if threshold is defined %}, threshold {{ threshold }}{% endif %}.",
+            Some(
+                "<p><b>{{ sku }}</b>{% if name is defined %} ({{ name }}){% endif %} is running low: {{ available }} available{% if threshold is defined %}, threshold {{ threshold }}{% endif %}.</p>",
+            ),
+        ),
+        t(
+            "low_stock_alert",
+            Sms,
+            None,
+            "Low stock: {{ sku }} has {{ available }} available.",
+            None,
+        ),
+        t(
+            "low_stock_alert",
+            Push,
+            Some("Low stock: {{ sku }}"),
+            "{{ available }} available.",
+            None,
+        ),
+    ]
+}
+
+pub fn builtin(name: &str, channel: Channel) -> Option<Template> {
+    builtins()
+        .into_iter()
+        .find(|t| t.name == name && t.channel == channel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_builtin_compiles() {
+        for template in builtins() {
+            check(&template)
+                .unwrap_or_else(|err| panic!("{} {}: {err}", template.name, template.channel));
+        }
+    }
+
+    #[test]
+    fn renders_with_variables_and_escapes_html_only() {
+        let welcome = builtin("welcome", Channel::Email).expect("built-in");
+        let rendered = render(&welcome, &json!({"name": "Ada <3"})).expect("render");
+        assert_eq!(
+            rendered.subject.as_deref(),
+            Some("Welcome to the shop, Ada <3")
+        );
+        assert!(rendered.body.starts_with("Hi Ada <3,"));
+        assert!(rendered.html.expect("html").contains("Ada &lt;3"));
+
+        let order = builtin("order_confirmation", Channel::Sms).expect("built-in");
+        let rendered = render(
+            &order,
+            &json!({"number": "1001", "total_cents": 1999, "currency": "EUR"}),
+        )
+        .expect("render");
+        assert_eq!(
+            rendered.body,
+            "Order 1001 confirmed, total 19.99 EUR. Thank you!"
+        );
+        let rendered = render(&order, &json!({"number": "1001"})).expect("optional total");
+        assert_eq!(rendered.body, "Order 1001 confirmed. Thank you!");
+    }
+
+    #[test]
+    fn a_missing_variable_is_an_error_not_a_blank() {
+        let welcome = builtin("welcome", Channel::Email).expect("built-in");
+        let err = render(&welcome, &json!({})).unwrap_err();
+        assert_eq!(err.part, "subject");
+        assert!(err.message.contains("undefined"), "{err}");
+        let template = Template {
+            body: "Hello {{ user.name }}".into(),
+            ..builtin("welcome", Channel::Sms).expect("built-in")
+        };
+        let err = render(&template, &json!({"user": {}})).unwrap_err();
+        assert!(err.message.contains("undefined"), "{err}");
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_part_and_line() {
+        let template = Template {
+            subject: Some("fine".into()),
+            body: "line one\n{% if x %}\nunclosed".into(),
+            ..builtin("welcome", Channel::Email).expect("built-in")
+        };
+        let err = check(&template).unwrap_err();
+        assert_eq!(err.part, "body");
+        assert!(err.line.is_some(), "{err:?}");
+        assert!(err.to_string().contains("line"), "{err}");
+        let sms_with_subject = Template {
+            subject: Some("x".into()),
+            ..builtin("welcome", Channel::Sms).expect("built-in")
+        };
+        assert_eq!(check(&sms_with_subject).unwrap_err().part, "subject");
+    }
+
+    #[test]
+    fn runaway_templates_run_out_of_fuel() {
+        let template = Template {
+            body: "{% for a in range(1000) %}{% for b in range(1000) %}x{% endfor %}{% endfor %}"
+                .into(),
+            ..builtin("welcome", Channel::Push).expect("built-in")
+        };
+        check(&template).expect("compiles");
+        assert!(render(&template, &json!({"name": "x"})).is_err());
+    }
+
+    #[test]
+    fn sms_is_cut_on_a_word_boundary_at_160_characters() {
+        let short = "a short text";
+        assert_eq!(cut_on_word(short, SMS_LIMIT), short);
+        let exact = "x".repeat(160);
+        assert_eq!(cut_on_word(&exact, SMS_LIMIT), exact);
+        let words = "lorem ipsum dolor ".repeat(20);
+        let cut = cut_on_word(words.trim(), SMS_LIMIT);
+        assert!(cut.chars().count() <= SMS_LIMIT, "{}", cut.chars().count());
+        assert!(cut.ends_with('…'));
+        let without = cut.trim_end_matches('…');
+        assert!(
+            words.starts_with(without) && words[without.len()..].starts_with(' '),
+            "{cut}"
+        );
+        // Multi-byte characters count as one each and are never split.
+        let umlauts = "äöü ".repeat(60);
+        let cut = cut_on_word(umlauts.trim(), SMS_LIMIT);
+        assert!(cut.chars().count() <= SMS_LIMIT);
+        // One giant word is cut mid-word rather than sent whole.
+        assert_eq!(
+            cut_on_word(&"y".repeat(300), SMS_LIMIT).chars().count(),
+            SMS_LIMIT
+        );
+
+        let template = Template {
+            body: "{{ text }}\n\n   with   template   whitespace".into(),
+            ..builtin("welcome", Channel::Sms).expect("built-in")
+        };
+        let rendered = render(&template, &json!({"text": "word ".repeat(50)})).expect("render");
+        assert!(rendered.body.chars().count() <= SMS_LIMIT);
+        assert!(!rendered.body.contains("  "));
+    }
+}

@@ -1,0 +1,893 @@
+//! Notifications end to end: the local sinks, a real SMTP conversation, signed
+//! webhooks, retries, the breaker, templates, priority order and restarts.
+
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use hmac::{Hmac, Mac};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::common::*;
+
+const SECRET: &str = "webhook-secret-for-tests-0123456789";
+
+/// Fast retries and polling, so failures play out in milliseconds.
+const FAST: [(&str, &str); 4] = [
+    ("SHOP_NOTIFY_RETRY_BASE_MS", "20"),
+    ("SHOP_NOTIFY_RETRY_MAX_MS", "100"),
+    ("SHOP_NOTIFY_POLL_MS", "50"),
+    ("SHOP_NOTIFY_SEND_TIMEOUT_MS", "2000"),
+];
+
+fn fast_with(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    FAST.iter()
+        .chain(extra)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn start(extra: &[(&str, &str)]) -> TestServer {
+    let env = fast_with(extra);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    TestServer::start_with(&env)
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or fails after `limit`.
+async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn send(server: &TestServer, token: &str, body: Value) -> Value {
+    let response = server
+        .send_as(Method::POST, "/api/notifications", &body, token)
+        .await;
+    expect_status(response, StatusCode::CREATED).await
+}
+
+async fn get_json(server: &TestServer, path: &str, token: &str) -> Value {
+    expect_status(server.get_as(path, token).await, StatusCode::OK).await
+}
+
+/// Waits until the notification reaches `status` (sent or dead) and returns it.
+async fn settled(server: &TestServer, token: &str, id: &str, status: &str) -> Value {
+    let path = format!("/api/notifications/{id}");
+    eventually(
+        &format!("{id} to be {status}"),
+        Duration::from_secs(10),
+        || async {
+            let n = get_json(server, &path, token).await;
+            (n["status"] == status).then_some(n)
+        },
+    )
+    .await
+}
+
+async fn deliveries(server: &TestServer, token: &str, query: &str) -> Vec<Value> {
+    get_json(
+        server,
+        &format!("/api/notifications/deliveries?limit=500&{query}"),
+        token,
+    )
+    .await["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn a_fresh_install_delivers_to_the_local_sinks_welcome_included() {
+    let server = start(&[]);
+    let admin = server.admin_token().await;
+    server.register("ada@example.com", "Ada").await;
+
+    // The user.registered event became a welcome email.
+    let welcome = eventually("the welcome email", Duration::from_secs(10), || async {
+        deliveries(&server, &admin, "channel=email&recipient=ada@example.com")
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(welcome["template"], "welcome");
+    assert_eq!(welcome["subject"], "Welcome to the shop, Ada");
+    assert!(welcome["html"].as_str().unwrap().contains("Ada"));
+
+    let sms = send(
+        &server,
+        &admin,
+        json!({"channel": "sms", "to": "+49 151 1234 5678", "template": "order_shipped",
+               "vars": {"number": "1001", "tracking_number": "ZX9"}}),
+    )
+    .await;
+    assert_eq!(sms["recipient"], "+4915112345678");
+    assert_eq!(sms["status"], "queued");
+    assert!(sms["id"].as_str().unwrap().starts_with("ntf_"));
+    let push = send(
+        &server,
+        &admin,
+        json!({"channel": "push", "to": "device-abc", "template": "welcome",
+               "vars": {"name": "Ada"}, "priority": "high"}),
+    )
+    .await;
+    let sms = settled(&server, &admin, sms["id"].as_str().unwrap(), "sent").await;
+    assert_eq!(sms["attempts"], 1);
+    assert_eq!(
+        sms["rendered"]["body"],
+        "Order 1001 has shipped. Tracking: ZX9"
+    );
+    assert_eq!(sms["history"][0]["outcome"], "sent");
+    assert!(sms["sent_at"].is_string());
+    settled(&server, &admin, push["id"].as_str().unwrap(), "sent").await;
+    let recorded = deliveries(&server, &admin, "channel=push").await;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["subject"], "Welcome, Ada");
+
+    // History filters, analytics and health.
+    let list = get_json(
+        &server,
+        "/api/notifications?channel=sms&status=sent",
+        &admin,
+    )
+    .await;
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["items"][0]["id"], sms["id"]);
+    let analytics = get_json(&server, "/api/notifications/analytics", &admin).await;
+    assert!(analytics["by_channel"]["email"]["sent"].as_u64().unwrap() >= 1);
+    assert_eq!(analytics["by_template"]["order_shipped"]["sent"], 1);
+    assert!(analytics["median_seconds_to_send"].is_number());
+    let health = expect_status(
+        server
+            .get("/api/notifications/health")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["checks"]["channel:email"]["status"], "ok");
+    assert_eq!(
+        health["checks"]["worker:notification_dispatcher"]["status"],
+        "ok"
+    );
+    let system = expect_status(server.get("/health").send().await.unwrap(), StatusCode::OK).await;
+    assert!(
+        system["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["service"] == "notifications")
+    );
+    // Resend a sent one: a new notification that points at the first.
+    let resent = expect_status(
+        server
+            .send_as(
+                Method::POST,
+                &format!("/api/notifications/{}/resend", sms["id"].as_str().unwrap()),
+                &json!({}),
+                &admin,
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(resent["resent_from"], sms["id"]);
+    settled(&server, &admin, resent["id"].as_str().unwrap(), "sent").await;
+    assert_eq!(deliveries(&server, &admin, "channel=sms").await.len(), 2);
+}
+
+/// A minimal SMTP server: enough of RFC 5321 for lettre to hand over a message.
+async fn fake_smtp() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let messages: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = messages.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 fake.smtp ESMTP\r\n").await.unwrap();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let verb = line.split(' ').next().unwrap_or_default().to_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250-fake.smtp\r\n250 8BITMIME\r\n",
+                        "DATA" => {
+                            write.write_all(b"354 go ahead\r\n").await.unwrap();
+                            let mut message = String::new();
+                            while let Ok(Some(data)) = lines.next_line().await {
+                                if data == "." {
+                                    break;
+                                }
+                                message.push_str(&data);
+                                message.push('\n');
+                            }
+                            sink.lock().unwrap().push(message);
+                            b"250 queued\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            return;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    if write.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, messages)
+}
+
+#[tokio::test]
+async fn email_goes_over_smtp_when_configured() {
+    let (port, messages) = fake_smtp().await;
+    let url = format!("smtp://127.0.0.1:{port}?tls=none");
+    let server = start(&[
+        ("SHOP_SMTP_URL", url.as_str()),
+        ("SHOP_SMTP_FROM", "Shop <orders@shop.test>"),
+    ]);
+    let admin = server.admin_token().await;
+    let sent = send(
+        &server,
+        &admin,
+        json!({"channel": "email", "to": "bob@example.com", "template": "order_confirmation",
+               "vars": {"number": "1001", "total_cents": 4999, "currency": "EUR"}}),
+    )
+    .await;
+    let id = sent["id"].as_str().unwrap().to_owned();
+    settled(&server, &admin, &id, "sent").await;
+    let message = eventually("the SMTP message", Duration::from_secs(5), || async {
+        messages
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|m| m.contains("bob@example.com"))
+            .cloned()
+    })
+    .await;
+    assert!(
+        message.contains("Subject: Order 1001 confirmed"),
+        "{message}"
+    );
+    assert!(
+        message.contains("From: Shop <orders@shop.test>"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("Message-ID: <{id}@shop.notifications>")),
+        "{message}"
+    );
+    assert!(message.contains("49.99 EUR"), "{message}");
+    assert!(message.contains("text/html"), "{message}");
+    // Email went out over SMTP, so the local email sink recorded none of it.
+    assert!(
+        deliveries(&server, &admin, "channel=email&recipient=bob@example.com")
+            .await
+            .is_empty()
+    );
+    let health = get_json(&server, "/api/notifications/health", &admin).await;
+    assert!(
+        health["checks"]["channel:email"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("smtp")
+    );
+}
+
+/// A webhook provider: records calls and answers with the status set in `status`.
+#[derive(Clone, Default)]
+struct Provider {
+    calls: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
+    status: Arc<AtomicU16>,
+}
+
+async fn provider_handler(
+    State(provider): State<Provider>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AxumStatus {
+    provider.calls.lock().unwrap().push((headers, body));
+    AxumStatus::from_u16(provider.status.load(Ordering::SeqCst)).unwrap()
+}
+
+async fn fake_provider() -> (String, Provider) {
+    let provider = Provider::default();
+    provider.status.store(202, Ordering::SeqCst);
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(provider_handler))
+        .with_state(provider.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, provider)
+}
+
+fn verify_signature(headers: &HeaderMap, body: &[u8]) {
+    let timestamp = headers["x-shop-timestamp"].to_str().unwrap();
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(headers["x-shop-signature"].to_str().unwrap(), expected);
+    let age = time::OffsetDateTime::now_utc().unix_timestamp() - timestamp.parse::<i64>().unwrap();
+    assert!((0..60).contains(&age), "{age}");
+}
+
+#[tokio::test]
+async fn sms_and_push_webhooks_are_signed_retried_and_given_up_on() {
+    let (sms_url, sms) = fake_provider().await;
+    let (push_url, push) = fake_provider().await;
+    let server = start(&[
+        ("SHOP_SMS_WEBHOOK_URL", sms_url.as_str()),
+        ("SHOP_PUSH_WEBHOOK_URL", push_url.as_str()),
+        ("SHOP_WEBHOOK_SECRET", SECRET),
+        ("SHOP_NOTIFY_MAX_ATTEMPTS", "3"),
+        ("SHOP_NOTIFY_BREAKER_THRESHOLD", "50"),
+    ]);
+    let admin = server.admin_token().await;
+
+    // Accepted: signed, with the notification id as the idempotency key.
+    let ok = send(
+        &server,
+        &admin,
+        json!({"channel": "sms", "to": "+15551234567", "template": "welcome", "vars": {"name": "Al"}}),
+    )
+    .await;
+    let id = ok["id"].as_str().unwrap();
+    settled(&server, &admin, id, "sent").await;
+    {
+        let calls = sms.calls.lock().unwrap();
+        assert_eq!(calls.len(), 1);
+        let (headers, body) = &calls[0];
+        verify_signature(headers, body);
+        assert_eq!(headers["idempotency-key"], id);
+        let body: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(body["to"], "+15551234567");
+        assert_eq!(body["id"], id);
+        assert_eq!(
+            body["body"],
+            "Welcome to the shop, Al! Your account is ready."
+        );
+    }
+    assert!(deliveries(&server, &admin, "channel=sms").await.is_empty());
+
+    // 500: transient, retried with backoff until the attempts run out.
+    sms.status.store(500, Ordering::SeqCst);
+    let failing = send(
+        &server,
+        &admin,
+        json!({"channel": "sms", "to": "+15551234567", "template": "welcome", "vars": {"name": "Al"}}),
+    )
+    .await;
+    let failing_id = failing["id"].as_str().unwrap();
+    let dead = settled(&server, &admin, failing_id, "dead").await;
+    assert_eq!(dead["attempts"], 3);
+    let history = dead["history"].as_array().unwrap();
+    assert_eq!(history.len(), 3);
+    assert!(history.iter().all(|a| a["outcome"] == "transient_error"));
+    assert!(
+        dead["last_error"].as_str().unwrap().contains("500"),
+        "{dead}"
+    );
+    let calls_for = |provider: &Provider, id: &str| {
+        provider
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(h, _)| h["idempotency-key"] == id)
+            .count()
+    };
+    assert_eq!(calls_for(&sms, failing_id), 3);
+
+    // The provider recovers; a manual resend of the dead one goes through.
+    sms.status.store(200, Ordering::SeqCst);
+    let requeued = expect_status(
+        server
+            .send_as(
+                Method::POST,
+                &format!("/api/notifications/{failing_id}/resend"),
+                &json!({}),
+                &admin,
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(requeued["id"], failing_id);
+    assert_eq!(requeued["status"], "queued");
+    settled(&server, &admin, failing_id, "sent").await;
+
+    // 4xx: permanent, dead after one attempt.
+    push.status.store(400, Ordering::SeqCst);
+    let refused = send(
+        &server,
+        &admin,
+        json!({"channel": "push", "to": "device-1", "template": "welcome", "vars": {"name": "Al"}}),
+    )
+    .await;
+    let refused_id = refused["id"].as_str().unwrap();
+    let dead = settled(&server, &admin, refused_id, "dead").await;
+    assert_eq!(dead["attempts"], 1);
+    assert_eq!(dead["history"][0]["outcome"], "permanent_error");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(calls_for(&push, refused_id), 1, "no retry after a 4xx");
+    let analytics = get_json(&server, "/api/notifications/analytics", &admin).await;
+    assert_eq!(analytics["by_channel"]["push"]["dead"], 1);
+}
+
+#[tokio::test]
+async fn an_open_breaker_holds_notifications_instead_of_burning_attempts() {
+    let (sms_url, sms) = fake_provider().await;
+    sms.status.store(503, Ordering::SeqCst);
+    let server = start(&[
+        ("SHOP_SMS_WEBHOOK_URL", sms_url.as_str()),
+        ("SHOP_WEBHOOK_SECRET", SECRET),
+        ("SHOP_NOTIFY_MAX_ATTEMPTS", "10"),
+        ("SHOP_NOTIFY_BREAKER_THRESHOLD", "2"),
+        ("SHOP_NOTIFY_BREAKER_COOLDOWN_MS", "60000"),
+        ("SHOP_NOTIFY_BATCH_SIZE", "1"),
+    ]);
+    let admin = server.admin_token().await;
+    let body = json!({"channel": "sms", "to": "+15551234567", "template": "welcome", "vars": {"name": "Al"}});
+    let first = send(&server, &admin, body.clone()).await;
+    let health = eventually("the breaker to open", Duration::from_secs(10), || async {
+        let h = get_json(&server, "/api/notifications/health", &admin).await;
+        (h["checks"]["channel:sms"]["status"] == "degraded").then_some(h)
+    })
+    .await;
+    assert_eq!(health["status"], "degraded");
+    assert!(
+        health["checks"]["channel:sms"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("open")
+    );
+    let attempts_then = sms.calls.lock().unwrap().len();
+    assert_eq!(attempts_then, 2);
+    let held = send(&server, &admin, body).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sms.calls.lock().unwrap().len(), 2, "no calls while open");
+    let held = get_json(
+        &server,
+        &format!("/api/notifications/{}", held["id"].as_str().unwrap()),
+        &admin,
+    )
+    .await;
+    assert_eq!(held["status"], "queued");
+    assert_eq!(held["attempts"], 0);
+    let first = get_json(
+        &server,
+        &format!("/api/notifications/{}", first["id"].as_str().unwrap()),
+        &admin,
+    )
+    .await;
+    assert_eq!(first["status"], "failed", "waiting for a retry, not dead");
+    let metrics = server
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("shop_notifications_circuit_state{channel=\"sms\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("shop_notifications_queue_depth{priority=\"normal\"}"));
+}
+
+#[tokio::test]
+async fn templates_are_checked_on_save_and_missing_variables_are_recorded() {
+    let server = start(&[]);
+    let admin = server.admin_token().await;
+    let broken = server
+        .send_as(
+            Method::POST,
+            "/api/notifications/templates",
+            &json!({"name": "promo", "channel": "email", "subject": "Hi",
+                    "body": "Hello\n{% for x in items %}\n{{ x }"}),
+            &admin,
+        )
+        .await;
+    let body = expect_error(broken, StatusCode::BAD_REQUEST, "validation_failed").await;
+    let problem = body["error"]["details"]["fields"]["body"].as_str().unwrap();
+    assert!(
+        problem.contains("syntax error") && problem.contains("line 3"),
+        "{problem}"
+    );
+    expect_error(
+        server
+            .get_as("/api/notifications/templates/promo", &admin)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
+    let saved = server
+        .send_as(
+            Method::POST,
+            "/api/notifications/templates",
+            &json!({"name": "promo", "channel": "email", "subject": "{{ percent }}% off",
+                    "body": "Hi {{ name }}, save {{ percent }}% today."}),
+            &admin,
+        )
+        .await;
+    let saved = expect_status(saved, StatusCode::CREATED).await;
+    assert_eq!(saved["builtin"], false);
+    let shown = get_json(&server, "/api/notifications/templates/promo", &admin).await;
+    assert_eq!(
+        shown[0]["body"],
+        "Hi {{ name }}, save {{ percent }}% today."
+    );
+    let all = get_json(&server, "/api/notifications/templates", &admin).await;
+    let names: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for builtin in [
+        "welcome",
+        "order_confirmation",
+        "order_shipped",
+        "order_cancelled",
+        "refund_issued",
+        "password_reset",
+        "low_stock_alert",
+        "promo",
+    ] {
+        assert!(names.contains(&builtin), "{builtin}: {names:?}");
+    }
+
+    // A variable left out: the notification is dead with the reason, and nothing went out.
+    let missing = send(
+        &server,
+        &admin,
+        json!({"channel": "email", "to": "c@example.com", "template": "promo", "vars": {"percent": 20}}),
+    )
+    .await;
+    let dead = settled(&server, &admin, missing["id"].as_str().unwrap(), "dead").await;
+    let error = dead["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("name") && error.contains("undefined"),
+        "{error}"
+    );
+    assert!(
+        deliveries(&server, &admin, "recipient=c@example.com")
+            .await
+            .is_empty()
+    );
+    // With every variable it renders.
+    let ok = send(
+        &server,
+        &admin,
+        json!({"channel": "email", "to": "c@example.com", "template": "promo",
+               "vars": {"percent": 20, "name": "Cy"}}),
+    )
+    .await;
+    let sent = settled(&server, &admin, ok["id"].as_str().unwrap(), "sent").await;
+    assert_eq!(sent["rendered"]["subject"], "20% off");
+}
+
+#[tokio::test]
+async fn urgent_goes_before_low_when_both_are_waiting() {
+    let server = start(&[]);
+    let admin = server.admin_token().await;
+    // Wait for the admin's own welcome so it does not mix in.
+    eventually("the admin welcome", Duration::from_secs(10), || async {
+        (!deliveries(&server, &admin, "channel=sms").await.is_empty()
+            || !deliveries(&server, &admin, "channel=email")
+                .await
+                .is_empty())
+        .then_some(())
+    })
+    .await;
+    // All due at the same moment, a little ahead: the queue fills first.
+    let send_at = (time::OffsetDateTime::now_utc() + time::Duration::milliseconds(1500))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    for priority in ["low", "normal", "urgent"] {
+        for i in 0..8 {
+            send(
+                &server,
+                &admin,
+                json!({"channel": "sms", "to": "+15551234567", "template": "welcome",
+                       "vars": {"name": format!("{priority}-{i}")}, "priority": priority,
+                       "send_at": send_at}),
+            )
+            .await;
+        }
+    }
+    let recorded = eventually("all 24 sends", Duration::from_secs(10), || async {
+        let d = deliveries(&server, &admin, "channel=sms").await;
+        (d.len() == 24).then_some(d)
+    })
+    .await;
+    // Newest first: reverse into delivery order.
+    let order: Vec<String> = recorded
+        .iter()
+        .rev()
+        .map(|d| {
+            let body = d["body"].as_str().unwrap();
+            body.split(", ")
+                .nth(1)
+                .unwrap()
+                .split('-')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let expected: Vec<String> = ["urgent", "normal", "low"]
+        .iter()
+        .flat_map(|p| std::iter::repeat_n((*p).to_owned(), 8))
+        .collect();
+    assert_eq!(order, expected);
+    // FIFO within a priority.
+    let urgent: Vec<String> = recorded
+        .iter()
+        .rev()
+        .take(8)
+        .map(|d| d["body"].as_str().unwrap().to_owned())
+        .collect();
+    for (i, body) in urgent.iter().enumerate() {
+        assert!(body.contains(&format!("urgent-{i}!")), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn kill_9_with_a_full_queue_then_restart_delivers_everything_exactly_once() {
+    let lease = [
+        ("SHOP_NOTIFY_LEASE_MS", "2500"),
+        ("SHOP_NOTIFY_SEND_TIMEOUT_MS", "1000"),
+    ];
+    let mut server = start(&lease);
+    let admin = server.admin_token().await;
+    let mut ids = Vec::new();
+    // Some due now (the worker is on them when the process dies), some later.
+    for i in 0..60 {
+        let mut body = json!({"channel": "push", "to": format!("device-{i}"), "template": "welcome",
+                              "vars": {"name": "N"}});
+        if i % 2 == 0 {
+            body["send_at"] = json!(
+                (time::OffsetDateTime::now_utc() + time::Duration::seconds(1))
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap()
+            );
+        }
+        ids.push(
+            send(&server, &admin, body).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    server.kill9();
+    server.restart();
+    let admin = server.admin_token().await;
+    let recorded = eventually("every push delivered", Duration::from_secs(20), || async {
+        let d = deliveries(&server, &admin, "channel=push").await;
+        (d.len() >= ids.len()).then_some(d)
+    })
+    .await;
+    assert_eq!(recorded.len(), ids.len(), "nothing recorded twice");
+    let mut delivered: Vec<&str> = recorded
+        .iter()
+        .map(|d| d["notification_id"].as_str().unwrap())
+        .collect();
+    delivered.sort_unstable();
+    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(delivered, expected);
+    let sent = get_json(
+        &server,
+        "/api/notifications?channel=push&status=sent",
+        &admin,
+    )
+    .await;
+    assert_eq!(sent["total"], ids.len());
+
+    // A graceful restart with scheduled work: still there afterwards, and sent once.
+    let later = (time::OffsetDateTime::now_utc() + time::Duration::seconds(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let scheduled = send(
+        &server,
+        &admin,
+        json!({"channel": "push", "to": "device-x", "template": "welcome", "vars": {"name": "N"}, "send_at": later}),
+    )
+    .await;
+    server.restart();
+    let admin = server.admin_token().await;
+    settled(&server, &admin, scheduled["id"].as_str().unwrap(), "sent").await;
+    assert_eq!(
+        deliveries(&server, &admin, "channel=push&recipient=device-x")
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors_and_writes_nothing() {
+    let server = start(&[]);
+    let admin = server.admin_token().await;
+    let customer = server.customer_token("cy@example.com").await;
+    let before = get_json(&server, "/api/notifications?limit=1", &admin).await["total"].clone();
+    let cases = [
+        (
+            json!({"channel": "email", "to": "not-an-email", "template": "welcome"}),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "to",
+        ),
+        (
+            json!({"channel": "sms", "to": "0151 1234", "template": "welcome"}),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "to",
+        ),
+        (
+            json!({"channel": "push", "to": "  ", "template": "welcome"}),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "to",
+        ),
+        (
+            json!({"channel": "email", "to": "a@example.com", "template": "nope"}),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "template",
+        ),
+        (
+            json!({"channel": "sms", "to": "+15551234567", "template": "password_reset_typo"}),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "template",
+        ),
+        (
+            json!({"channel": "fax", "to": "a@example.com", "template": "welcome"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "channel",
+        ),
+        (
+            json!({"channel": "email", "to": "a@example.com", "template": "welcome", "priority": "asap"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "priority",
+        ),
+        (
+            json!({"channel": "email", "to": "a@example.com", "template": "welcome", "vars": [1]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "vars",
+        ),
+        (
+            json!({"channel": "email", "to": "a@example.com", "template": "welcome", "send_at": "2999-01-01T00:00:00Z"}),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "send_at",
+        ),
+    ];
+    for (body, status, code, field) in cases {
+        let response = server
+            .send_as(Method::POST, "/api/notifications", &body, &admin)
+            .await;
+        let error = expect_error(response, status, code).await;
+        assert!(
+            error["error"]["details"]["fields"].get(field).is_some(),
+            "{body}: {error}"
+        );
+    }
+    let body = json!({"channel": "email", "to": "a@example.com", "template": "welcome"});
+    expect_error(
+        server
+            .send_as(Method::POST, "/api/notifications", &body, &customer)
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    expect_error(
+        server
+            .post("/api/notifications", &body)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    expect_error(
+        server
+            .get_as("/api/notifications/ntf_01JDQ6Z5R3K8V2N4M7P9T0W1XY", &admin)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        server
+            .get_as("/api/notifications?status=lost", &admin)
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
+    expect_error(
+        server.get_as("/api/notifications?limit=0", &admin).await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+    )
+    .await;
+    let bad_template = json!({"name": "Bad Name", "channel": "sms", "body": "x"});
+    expect_error(
+        server
+            .send_as(
+                Method::POST,
+                "/api/notifications/templates",
+                &bad_template,
+                &admin,
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+    )
+    .await;
+    let after = get_json(&server, "/api/notifications?limit=1", &admin).await["total"].clone();
+    assert_eq!(before, after, "no row written");
+
+    // Resending something still queued is a conflict naming its state.
+    let later = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let queued = send(
+        &server,
+        &admin,
+        json!({"channel": "email", "to": "a@example.com", "template": "welcome", "vars": {"name": "A"}, "send_at": later}),
+    )
+    .await;
+    let conflict = expect_error(
+        server
+            .send_as(
+                Method::POST,
+                &format!(
+                    "/api/notifications/{}/resend",
+                    queued["id"].as_str().unwrap()
+                ),
+                &json!({}),
+                &admin,
+            )
+            .await,
+        StatusCode::CONFLICT,
+        "invalid_state",
+    )
+    .await;
+    assert_eq!(conflict["error"]["details"]["status"], "queued");
+}
