@@ -45,6 +45,7 @@ complete -c shop -n "__fish_shop_needs_command" -f -a "logout" -d 'End the store
 complete -c shop -n "__fish_shop_needs_command" -f -a "whoami" -d 'Show who the current login is, on which server, and until when'
 complete -c shop -n "__fish_shop_needs_command" -f -a "status" -d 'Show the health of every service; exit 3 when the server is unreachable or a service is down'
 complete -c shop -n "__fish_shop_needs_command" -f -a "user" -d 'Manage user accounts and roles (admin)'
+complete -c shop -n "__fish_shop_needs_command" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
 complete -c shop -n "__fish_shop_needs_command" -f -a "man" -d 'Write man pages for shop and every subcommand into a directory'
@@ -242,6 +243,194 @@ complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a user with any role. The password is prompted for, or read from stdin'
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "role" -d 'Change a user\'s role (admin, staff or customer). The last admin cannot be demoted'
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -f -a "list" -d 'List notifications, newest first, filtered by status, channel, template, recipient or priority'
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -f -a "get" -d 'Show one notification: its rendered text and every delivery attempt'
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -f -a "send" -d 'Queue a notification from a template'
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -f -a "resend" -d 'Send a failed or dead notification again (a sent one is copied into a new notification)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -f -a "templates" -d 'List every template: the built-ins and the user-defined ones'
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -f -a "template" -d 'Add or show a user-defined template'
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -f -a "analytics" -d 'Counts by channel and template and status, the median time to send, and the queue depth'
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -f -a "deliveries" -d 'What the local sinks delivered (the channels with no provider configured), newest first'
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l status -d 'Only this status: queued, sending, sent, failed or dead' -r -f -a "queued\t''
+sending\t''
+sent\t''
+failed\t''
+dead\t''"
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l channel -d 'Only this channel: email, sms or push' -r -f -a "email\t''
+sms\t''
+push\t''"
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l template -d 'Only notifications from this template' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l recipient -d 'Only notifications to exactly this recipient' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l priority -d 'Only this priority: urgent, high, normal or low' -r -f -a "urgent\t''
+high\t''
+normal\t''
+low\t''"
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l limit -d 'Notifications per page' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l offset -d 'Notifications to skip' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l channel -d 'The channel: email, sms or push' -r -f -a "email\t''
+sms\t''
+push\t''"
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l to -d 'The recipient: an email address, an E.164 phone number (+4915112345678) or a device token' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l template -d 'The template to render, e.g. welcome or order_confirmation (see `shop notification templates`)' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l var -d 'A template variable, `key=text` or `key:=JSON`; repeat for more' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l priority -d 'Queue order: urgent, high, normal or low [default: normal]' -r -f -a "urgent\t''
+high\t''
+normal\t''
+low\t''"
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l at -d 'Send later: an RFC 3339 time (2026-12-24T09:00:00Z) or a delay (+30m, +2h, +1d)' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -f -a "add" -d 'Add a template, or replace a user-defined one of the same name and channel. It is compiled on save: a syntax error is refused with its line'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -f -a "show" -d 'Show a template, one entry per channel it exists for'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l channel -d 'Only this channel: email, sms or push' -r -f -a "email\t''
+sms\t''
+push\t''"
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l recipient -d 'Only deliveries to exactly this recipient' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l limit -d 'Deliveries per page' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from help" -f -a "list" -d 'List notifications, newest first, filtered by status, channel, template, recipient or priority'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show one notification: its rendered text and every delivery attempt'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from help" -f -a "send" -d 'Queue a notification from a template'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from help" -f -a "resend" -d 'Send a failed or dead notification again (a sent one is copied into a new notification)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from help" -f -a "templates" -d 'List every template: the built-ins and the user-defined ones'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from help" -f -a "template" -d 'Add or show a user-defined template'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from help" -f -a "analytics" -d 'Counts by channel and template and status, the median time to send, and the queue depth'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from help" -f -a "deliveries" -d 'What the local sinks delivered (the channels with no provider configured), newest first'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand events" -s t -l type -d 'Only these event types: exact (`order.paid`) or a prefix (`order.*`); repeat or separate with commas' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l after -d 'Start after this event id [default: the start of the log]' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l tail -d 'Only the last N events of the log (0: none, with --follow only new ones)' -r
@@ -291,17 +480,26 @@ complete -c shop -n "__fish_shop_using_subcommand man" -l no-color -d 'No colour
 complete -c shop -n "__fish_shop_using_subcommand man" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand man" -s V -l version -d 'Print version'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user events completions man help" -f -a "serve" -d 'Run the shop server: every service behind one HTTP gateway, on an embedded SQLite database'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user events completions man help" -f -a "login" -d 'Log in to a shop server and keep the login for later commands'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user events completions man help" -f -a "logout" -d 'End the stored login: revoke its session on the server and forget its tokens'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user events completions man help" -f -a "whoami" -d 'Show who the current login is, on which server, and until when'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user events completions man help" -f -a "status" -d 'Show the health of every service; exit 3 when the server is unreachable or a service is down'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user events completions man help" -f -a "user" -d 'Manage user accounts and roles (admin)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user events completions man help" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user events completions man help" -f -a "completions" -d 'Print a shell completion script to stdout'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user events completions man help" -f -a "man" -d 'Write man pages for shop and every subcommand into a directory'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user events completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "serve" -d 'Run the shop server: every service behind one HTTP gateway, on an embedded SQLite database'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "login" -d 'Log in to a shop server and keep the login for later commands'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "logout" -d 'End the stored login: revoke its session on the server and forget its tokens'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "whoami" -d 'Show who the current login is, on which server, and until when'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "status" -d 'Show the health of every service; exit 3 when the server is unreachable or a service is down'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "user" -d 'Manage user accounts and roles (admin)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "man" -d 'Write man pages for shop and every subcommand into a directory'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List users, newest last; filter by role or by text in the email or name'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "get" -d 'Show one user, by id (usr_...) or email'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "create" -d 'Create a user with any role. The password is prompted for, or read from stdin'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "role" -d 'Change a user\'s role (admin, staff or customer). The last admin cannot be demoted'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from notification" -f -a "list" -d 'List notifications, newest first, filtered by status, channel, template, recipient or priority'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from notification" -f -a "get" -d 'Show one notification: its rendered text and every delivery attempt'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from notification" -f -a "send" -d 'Queue a notification from a template'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from notification" -f -a "resend" -d 'Send a failed or dead notification again (a sent one is copied into a new notification)'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from notification" -f -a "templates" -d 'List every template: the built-ins and the user-defined ones'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from notification" -f -a "template" -d 'Add or show a user-defined template'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from notification" -f -a "analytics" -d 'Counts by channel and template and status, the median time to send, and the queue depth'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from notification" -f -a "deliveries" -d 'What the local sinks delivered (the channels with no provider configured), newest first'

@@ -80,7 +80,13 @@ impl CliError {
         }
         let mut lines = vec![format!("shop: error: {self}")];
         if let CliError::Api(api) = self {
-            lines.extend(field_errors(&api.detail.details));
+            // A one-field validation error's message already is its field line.
+            let message = &api.detail.message;
+            lines.extend(
+                field_errors(&api.detail.details)
+                    .into_iter()
+                    .filter(|line| !message.contains(line.trim_start())),
+            );
             lines.push(format!(
                 "  (HTTP {}, code {}, request id {})",
                 api.status, api.detail.code, api.detail.request_id

@@ -72,6 +72,9 @@ pub enum RemoteCommand {
     /// Manage user accounts and roles (admin).
     #[command(subcommand)]
     User(commands::user::UserCommand),
+    /// Send and track emails, SMS and push notifications; manage their templates (staff).
+    #[command(subcommand)]
+    Notification(commands::notification::NotificationCommand),
     /// Print the event log as NDJSON, and with --follow stream new events as they happen (staff).
     Events(commands::events::EventsArgs),
 }
@@ -103,6 +106,7 @@ async fn run_remote(global: GlobalArgs, command: RemoteCommand) -> Result<(), Cl
         RemoteCommand::Whoami => commands::auth::whoami(&context).await,
         RemoteCommand::Status => commands::status::run(&context).await,
         RemoteCommand::User(command) => command.run(&context).await,
+        RemoteCommand::Notification(command) => command.run(&context).await,
         RemoteCommand::Events(args) => args.run(&context).await,
     }
 }

@@ -3,11 +3,15 @@
 pub mod auth;
 pub mod events;
 pub mod generate;
+pub mod notification;
 pub mod serve;
 pub mod status;
 pub mod user;
 
 use std::io::{IsTerminal, Read};
+use std::str::FromStr;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use crate::error::CliError;
 
@@ -40,4 +44,13 @@ pub fn parse_email(text: &str) -> Result<String, String> {
     } else {
         Err(format!("`{text}` is not an email address"))
     }
+}
+
+/// One of a fixed set of names (listed in help, completed by the shells),
+/// parsed into its type.
+pub fn choice<T>(names: impl IntoIterator<Item = &'static str>) -> impl TypedValueParser<Value = T>
+where
+    T: FromStr<Err = String> + Clone + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(names).try_map(|text| text.parse::<T>())
 }

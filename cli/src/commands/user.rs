@@ -3,7 +3,7 @@
 use shop_wire::users::{CreateUserRequest, Role, SetRoleRequest, User};
 use shop_wire::{Page, UserId};
 
-use super::{parse_email, read_password};
+use super::{choice, parse_email, read_password};
 use crate::client::ApiClient;
 use crate::context::Context;
 use crate::error::CliError;
@@ -91,11 +91,8 @@ fn parse_user_ref(text: &str) -> Result<UserRef, String> {
     }
 }
 
-/// admin, staff or customer; listed in help and completed by the shells.
 fn parse_role() -> impl clap::builder::TypedValueParser<Value = Role> {
-    use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(Role::ALL.map(Role::as_str))
-        .try_map(|text| text.parse::<Role>())
+    choice(Role::ALL.map(Role::as_str))
 }
 
 impl Tabular for User {
