@@ -9,7 +9,9 @@
 
 use std::io::{self, IsTerminal, Write};
 
-use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
+use comfy_table::{
+    Attribute, Cell, Color, ColumnConstraint, ContentArrangement, Table, Width, presets,
+};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -61,12 +63,18 @@ impl Column {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CellKind {
+    /// Free text, wrapped when the table must shrink to fit the terminal.
     Text,
+    /// An identifier, never wrapped: a half id is no use to copy.
+    Id,
     /// `ok`/`degraded`/`down` and the like, coloured by meaning.
     Status,
     /// An RFC 3339 timestamp, shown to the second in UTC.
     Time,
 }
+
+/// The narrowest a wrapped column gets; below it a word is unreadable.
+const MIN_WRAPPED_WIDTH: u16 = 10;
 
 pub struct Output {
     format: Format,
@@ -236,6 +244,19 @@ impl Output {
                 self.cell(field, column.kind)
             }));
         }
+        // When the terminal is narrow, ids and statuses keep their width and
+        // the rest wraps, but never below a readable width.
+        for (index, column) in T::columns().iter().enumerate() {
+            let constraint = match column.kind {
+                CellKind::Id | CellKind::Status => ColumnConstraint::ContentWidth,
+                CellKind::Text | CellKind::Time => {
+                    ColumnConstraint::LowerBoundary(Width::Fixed(MIN_WRAPPED_WIDTH))
+                }
+            };
+            if let Some(table_column) = table.column_mut(index) {
+                table_column.set_constraint(constraint);
+            }
+        }
         Ok(table)
     }
 
@@ -278,7 +299,7 @@ impl Output {
                 .as_str()
                 .map(short_time)
                 .unwrap_or_else(|| plain(value)),
-            CellKind::Text | CellKind::Status => plain(value),
+            CellKind::Text | CellKind::Id | CellKind::Status => plain(value),
         };
         let cell = Cell::new(&text);
         if !self.color || kind != CellKind::Status {

@@ -154,7 +154,7 @@ struct WhoAmI {
 impl Tabular for WhoAmI {
     fn columns() -> &'static [Column] {
         const COLUMNS: &[Column] = &[
-            Column::new("id", "id"),
+            Column::new("id", "id").kind(CellKind::Id),
             Column::new("email", "email"),
             Column::new("role", "role"),
             Column::new("url", "url"),

@@ -44,7 +44,7 @@ pub struct EventsArgs {
 impl Tabular for Event {
     fn columns() -> &'static [Column] {
         const COLUMNS: &[Column] = &[
-            Column::new("id", "id"),
+            Column::new("id", "id").kind(CellKind::Id),
             Column::new("type", "type"),
             Column::new("occurred", "occurred_at").kind(CellKind::Time),
             Column::new("data", "data"),

@@ -208,7 +208,7 @@ fn parse_when(text: &str) -> Result<OffsetDateTime, String> {
 impl Tabular for Notification {
     fn columns() -> &'static [Column] {
         const COLUMNS: &[Column] = &[
-            Column::new("id", "id"),
+            Column::new("id", "id").kind(CellKind::Id),
             Column::new("channel", "channel"),
             Column::new("recipient", "recipient"),
             Column::new("template", "template"),
@@ -245,7 +245,7 @@ impl Tabular for Template {
 impl Tabular for Delivery {
     fn columns() -> &'static [Column] {
         const COLUMNS: &[Column] = &[
-            Column::new("notification", "notification_id"),
+            Column::new("notification", "notification_id").kind(CellKind::Id),
             Column::new("channel", "channel"),
             Column::new("recipient", "recipient"),
             Column::new("template", "template"),

@@ -98,7 +98,7 @@ fn parse_role() -> impl clap::builder::TypedValueParser<Value = Role> {
 impl Tabular for User {
     fn columns() -> &'static [Column] {
         const COLUMNS: &[Column] = &[
-            Column::new("id", "id"),
+            Column::new("id", "id").kind(CellKind::Id),
             Column::new("email", "email"),
             Column::new("name", "name"),
             Column::new("role", "role"),
