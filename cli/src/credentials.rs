@@ -173,10 +173,6 @@ impl Credentials {
     /// Saves the login in the keyring, or in the 0600 file where there is no keyring.
     pub fn save(&self, profile: &str, login: &Login) -> Result<Saved, CliError> {
         let mut config = self.read_config()?;
-        let previous = config
-            .profiles
-            .get(profile)
-            .and_then(|settings| settings.store);
         let secret = serde_json::to_string(login)
             .map_err(|err| CliError::Other(format!("cannot encode the login: {err}")))?;
         let (store, notice) = match self
@@ -188,10 +184,12 @@ impl Credentials {
                 (StoreKind::Keyring, None)
             }
             Err(reason) => {
+                // Said once: when the file is first created.
+                let first = !self.credentials_file().exists();
                 let mut file = self.read_credentials()?;
                 file.profiles.insert(profile.to_owned(), login.clone());
                 self.write_private(CREDENTIALS_FILE, &toml_text(&file)?)?;
-                let notice = (previous != Some(StoreKind::File)).then(|| {
+                let notice = first.then(|| {
                     format!(
                         "no OS keyring is available ({reason}); the login is kept in {} \
                          (mode 0600, readable only by you)",

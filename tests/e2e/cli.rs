@@ -72,6 +72,16 @@ async fn login_from_stdin_keeps_the_tokens_in_a_private_file_and_says_so_once() 
     let out = server.shop(&["whoami"]).expect(6);
     assert!(out.stderr.contains("not logged in"), "{out:#?}");
     server.shop(&["logout"]).expect(0);
+    let again = server
+        .shop_stdin(
+            &["login", "--email", ADMIN_EMAIL, "--password-stdin"],
+            &format!("{ADMIN_PASSWORD}\n"),
+        )
+        .expect(0);
+    assert!(
+        !again.stderr.contains("no OS keyring"),
+        "said once, also after a logout: {again:#?}"
+    );
 }
 
 #[tokio::test]
