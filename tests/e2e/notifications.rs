@@ -1,6 +1,8 @@
-//! Notifications end to end: the local sinks, a real SMTP conversation, signed
+//! Notifications end to end: the local sinks, a real SMTP server (aiosmtpd), signed
 //! webhooks, retries, the breaker, templates, priority order and restarts.
 
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,10 +11,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use hmac::{Hmac, Mac};
+use mail_parser::MessageParser;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::common::*;
 
@@ -194,59 +196,142 @@ async fn a_fresh_install_delivers_to_the_local_sinks_welcome_included() {
     assert_eq!(deliveries(&server, &admin, "channel=sms").await.len(), 2);
 }
 
-/// A minimal SMTP server: enough of RFC 5321 for lettre to hand over a message.
-async fn fake_smtp() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let messages: Arc<Mutex<Vec<String>>> = Arc::default();
-    let sink = messages.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let sink = sink.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = stream.into_split();
-                let mut lines = BufReader::new(read).lines();
-                write.write_all(b"220 fake.smtp ESMTP\r\n").await.unwrap();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let verb = line.split(' ').next().unwrap_or_default().to_uppercase();
-                    let reply: &[u8] = match verb.as_str() {
-                        "EHLO" | "HELO" => b"250-fake.smtp\r\n250 8BITMIME\r\n",
-                        "DATA" => {
-                            write.write_all(b"354 go ahead\r\n").await.unwrap();
-                            let mut message = String::new();
-                            while let Ok(Some(data)) = lines.next_line().await {
-                                if data == "." {
-                                    break;
-                                }
-                                message.push_str(&data);
-                                message.push('\n');
-                            }
-                            sink.lock().unwrap().push(message);
-                            b"250 queued\r\n"
-                        }
-                        "QUIT" => {
-                            let _ = write.write_all(b"221 bye\r\n").await;
-                            return;
-                        }
-                        _ => b"250 ok\r\n",
-                    };
-                    if write.write_all(reply).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (port, messages)
+/// aiosmtpd (PyPI), a real SMTP server, on a free port: it stores each message
+/// it accepts in a maildir the test reads. Killed on drop.
+struct SmtpServer {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
 }
 
+impl SmtpServer {
+    /// Plain SMTP, or with `tls` (certificate and key) STARTTLS that the server
+    /// requires before it accepts a message.
+    fn start(tls: Option<(&Path, &Path)>) -> Self {
+        require_aiosmtpd();
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut command = Command::new("python3");
+        command
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("aiosmtpd.log")).unwrap());
+        if let Some((cert, key)) = tls {
+            command.arg("--tlscert").arg(cert).arg("--tlskey").arg(key);
+        }
+        command
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(dir.path().join("mail"));
+        let mut smtp = SmtpServer {
+            child: command.spawn().expect("spawn python3 -m aiosmtpd"),
+            port,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !smtp.greets() {
+            if let Some(status) = smtp.child.try_wait().unwrap() {
+                panic!("aiosmtpd exited with {status}:\n{}", smtp.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd is not listening on {port} after 10 s:\n{}",
+                smtp.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        smtp
+    }
+
+    /// Listening, and it is aiosmtpd's 220 greeting, not whatever else may have
+    /// taken the port between finding it free and aiosmtpd binding it.
+    fn greets(&self) -> bool {
+        use std::io::Read;
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut greeting = [0; 4];
+        stream.read_exact(&mut greeting).is_ok() && greeting.starts_with(b"220 ")
+    }
+
+    fn log(&self) -> String {
+        read(&self.dir.path().join("aiosmtpd.log"))
+    }
+
+    /// Every message delivered so far for `to`, raw. The maildir moves a
+    /// message into `new/` only once it is written in full.
+    fn messages_to(&self, to: &str) -> Vec<Vec<u8>> {
+        let Ok(entries) = std::fs::read_dir(self.dir.path().join("mail").join("new")) else {
+            return Vec::new();
+        };
+        entries
+            .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
+            .filter(|raw| {
+                // aiosmtpd records the envelope recipients in X-RcptTo.
+                let message = MessageParser::default().parse(raw).unwrap();
+                message.header_raw("X-RcptTo").map(str::trim) == Some(to)
+            })
+            .collect()
+    }
+
+    /// Waits for the first message for `to` and returns it raw.
+    async fn message_to(&self, to: &str) -> Vec<u8> {
+        eventually(
+            &format!("aiosmtpd to receive mail for {to}"),
+            Duration::from_secs(10),
+            || async { self.messages_to(to).into_iter().next() },
+        )
+        .await
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Fails, rather than skips, when the SMTP server the tests need is missing.
+fn require_aiosmtpd() {
+    let found = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .stderr(Stdio::null())
+        .status();
+    match found {
+        Ok(status) if status.success() => {}
+        Ok(_) => panic!(
+            "the SMTP tests need aiosmtpd: `python3 -m pip install aiosmtpd` (.ci/run installs it)"
+        ),
+        Err(err) => panic!(
+            "the SMTP tests need python3 ({err}): install Python 3, then `python3 -m pip install aiosmtpd`"
+        ),
+    }
+}
+
+/// The sender as the shop's SMTP settings give it.
+const SMTP_FROM: &str = "Shop <orders@shop.test>";
+
 #[tokio::test]
-async fn email_goes_over_smtp_when_configured() {
-    let (port, messages) = fake_smtp().await;
-    let url = format!("smtp://127.0.0.1:{port}?tls=none");
+async fn email_goes_over_smtp_with_starttls_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let smtp = SmtpServer::start(Some((&cert_path, &key_path)));
+    // A bare smtp:// URL means STARTTLS required. The shop trusts the
+    // self-signed certificate through the platform verifier's SSL_CERT_FILE.
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
     let server = start(&[
         ("SHOP_SMTP_URL", url.as_str()),
-        ("SHOP_SMTP_FROM", "Shop <orders@shop.test>"),
+        ("SHOP_SMTP_FROM", SMTP_FROM),
+        ("SSL_CERT_FILE", cert_path.to_str().unwrap()),
     ]);
     let admin = server.admin_token().await;
     let sent = send(
@@ -258,29 +343,37 @@ async fn email_goes_over_smtp_when_configured() {
     .await;
     let id = sent["id"].as_str().unwrap().to_owned();
     settled(&server, &admin, &id, "sent").await;
-    let message = eventually("the SMTP message", Duration::from_secs(5), || async {
-        messages
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|m| m.contains("bob@example.com"))
-            .cloned()
-    })
-    .await;
-    assert!(
-        message.contains("Subject: Order 1001 confirmed"),
-        "{message}"
+
+    let raw = smtp.message_to("bob@example.com").await;
+    let message = MessageParser::default().parse(&raw).unwrap();
+    let from = message.from().and_then(|a| a.first()).unwrap();
+    assert_eq!(
+        (from.name(), from.address()),
+        (Some("Shop"), Some("orders@shop.test"))
     );
-    assert!(
-        message.contains("From: Shop <orders@shop.test>"),
-        "{message}"
+    assert_eq!(
+        message.to().and_then(|a| a.first()).unwrap().address(),
+        Some("bob@example.com")
     );
-    assert!(
-        message.contains(&format!("Message-ID: <{id}@shop.notifications>")),
-        "{message}"
+    assert_eq!(message.subject(), Some("Order 1001 confirmed"));
+    assert_eq!(
+        message.message_id(),
+        Some(format!("{id}@shop.notifications").as_str())
     );
-    assert!(message.contains("49.99 EUR"), "{message}");
-    assert!(message.contains("text/html"), "{message}");
+    assert_eq!(
+        message.header_raw("X-MailFrom").map(str::trim),
+        Some("orders@shop.test")
+    );
+    assert_eq!(
+        message.body_text(0).unwrap(),
+        "Thank you for your order 1001.\nTotal: 49.99 EUR\n\nWe will let you know when it ships."
+    );
+    assert_eq!(
+        message.body_html(0).unwrap(),
+        "<p>Thank you for your order <b>1001</b>.</p><p>Total: 49.99 EUR</p>\
+         <p>We will let you know when it ships.</p>"
+    );
+    assert_eq!(smtp.messages_to("bob@example.com").len(), 1, "sent once");
     // Email went out over SMTP, so the local email sink recorded none of it.
     assert!(
         deliveries(&server, &admin, "channel=email&recipient=bob@example.com")
@@ -294,6 +387,48 @@ async fn email_goes_over_smtp_when_configured() {
             .unwrap()
             .starts_with("smtp")
     );
+}
+
+#[tokio::test]
+async fn a_registration_welcome_goes_over_plain_smtp_to_a_local_relay() {
+    let smtp = SmtpServer::start(None);
+    let url = format!("smtp://127.0.0.1:{}?tls=none", smtp.port);
+    let server = start(&[
+        ("SHOP_SMTP_URL", url.as_str()),
+        ("SHOP_SMTP_FROM", SMTP_FROM),
+    ]);
+    server.register("ada@example.com", "Ada").await;
+
+    let raw = smtp.message_to("ada@example.com").await;
+    let message = MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(message.subject(), Some("Welcome to the shop, Ada"));
+    let id = message.message_id().unwrap();
+    assert!(
+        id.starts_with("ntf_") && id.ends_with("@shop.notifications"),
+        "{id}"
+    );
+    assert_eq!(
+        message.body_text(0).unwrap(),
+        "Hi Ada,\n\nyour account is ready. Happy shopping!\n\nThe shop team"
+    );
+    assert_eq!(
+        message.body_html(0).unwrap(),
+        "<p>Hi Ada,</p><p>your account is ready. Happy shopping!</p><p>The shop team</p>"
+    );
+    // The Message-ID names the notification that carried the welcome.
+    let admin = server.admin_token().await;
+    let notification = get_json(
+        &server,
+        &format!(
+            "/api/notifications/{}",
+            id.trim_end_matches("@shop.notifications")
+        ),
+        &admin,
+    )
+    .await;
+    assert_eq!(notification["template"], "welcome");
+    assert_eq!(notification["recipient"], "ada@example.com");
+    assert!(notification["event_id"].is_u64(), "{notification}");
 }
 
 /// A webhook provider: records calls and answers with the status set in `status`.
