@@ -18,6 +18,16 @@
 #      machine-bound; the ratios measured in the same run are what matter.
 #   3. idle RSS (VmRSS) of that server: freshly started (before any request
 #      but the readiness probe), and ~2 s after the load. Target < 40 MiB.
+#   4. notifications (bench/notifications.py, fresh servers and databases):
+#      drain: BENCH_NOTIFY_COUNT (10,000) notifications to the local sink
+#      queued through POST /api/notifications over 64 connections, all due
+#      at one instant after the enqueue ended, then timed from the wake-up to
+#      all `sent`. BENCH_NOTIFY_RUNS runs (3), median/min/max. Target >= 5,000/s.
+#      enqueue: median latency of POST /api/notifications minus that of
+#      GET /api/version, one request at a time (what queueing adds to a
+#      request that does it inline; a reaction to an event does not even do
+#      that, the reactor queues from the event log). Target < 1 ms. And, for
+#      information, how long after a registration its welcome email is queued.
 #
 # Run it from anywhere:
 #   bench/run.sh                             # builds target/release/shop first
@@ -44,10 +54,14 @@ BENCH_THREADS="${BENCH_THREADS:-2}"
 BENCH_CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 BENCH_STARTUP_RUNS="${BENCH_STARTUP_RUNS:-5}"
 BENCH_WARMUP="${BENCH_WARMUP:-2}"
+BENCH_NOTIFY_RUNS="${BENCH_NOTIFY_RUNS:-3}"
+BENCH_NOTIFY_COUNT="${BENCH_NOTIFY_COUNT:-10000}"
 
 # Targets.
 STARTUP_TARGET_MS=300
 RSS_TARGET_MIB=40
+NOTIFY_DRAIN_TARGET=5000
+ENQUEUE_TARGET_MS=1
 
 ADMIN_EMAIL="admin@example.com"
 ADMIN_PASSWORD="bench-Admin-pass-2026!"
@@ -296,6 +310,26 @@ RSS_LOADED_KIB="$(rss_kib "$LOAD_PID")"
 RSS_LOADED_DETAIL="$(rss_detail "$LOAD_PID")"
 log "bench: idle RSS (after load): $(kib_to_mib "$RSS_LOADED_KIB") MiB ($RSS_LOADED_DETAIL)"
 
+# ---------------------------------------------------------------- 4. notifications
+
+log "bench: notifications, $BENCH_NOTIFY_RUNS drains of $(commas "$BENCH_NOTIFY_COUNT") queued to the local sink (fresh server each)"
+python3 "$BENCH_DIR/notifications.py" "$BIN" "$WORK/notifications" "$BENCH_NOTIFY_RUNS" "$BENCH_NOTIFY_COUNT" \
+    >"$WORK/notifications.out" || die "notification measurement failed"
+awk '$1 == "drain" { printf "  run %d: queued in %.2f s (%s/s), drained in %.3f s: %s/s (first-last sent: %s/s)\n", $2, $3, $4, $5, $6, $7 }' \
+    "$WORK/notifications.out"
+read -r _ BASE_P50 BASE_P99 POST_P50 POST_P99 < <(grep '^enqueue ' "$WORK/notifications.out")
+read -r _ REGISTER_P50 _ LAG_P50 LAG_MAX < <(grep '^register ' "$WORK/notifications.out")
+log "  one at a time: GET /api/version p50 $BASE_P50 ms, p99 $BASE_P99 ms; POST /api/notifications p50 $POST_P50 ms, p99 $POST_P99 ms"
+log "  POST /api/users/register p50 $REGISTER_P50 ms (argon2); welcome queued by the reactor $LAG_P50 ms (max $LAG_MAX ms) after the event"
+drain_col() { awk -v c="$1" '$1 == "drain" { print $c }' "$WORK/notifications.out"; }
+DRAIN_MED="$(drain_col 6 | median)"
+DRAIN_MIN="$(drain_col 6 | minimum)"
+DRAIN_MAX="$(drain_col 6 | maximum)"
+DRAIN_FIRST_LAST="$(drain_col 7 | median)"
+ENQUEUE_ALL="$(drain_col 4 | median)"
+ENQUEUE_P50="$(awk -v a="$POST_P50" -v b="$BASE_P50" 'BEGIN { printf "%.2f", a - b }')"
+ENQUEUE_P99="$(awk -v a="$POST_P99" -v b="$BASE_P99" 'BEGIN { printf "%.2f", a - b }')"
+
 # ---------------------------------------------------------------- summary
 
 J_RPS="$(rps J)"
@@ -339,6 +373,14 @@ row "  after one login, no load" "$(kib_to_mib "$RSS_LOGIN_KIB") MiB" "" "" "(in
 row "idle RSS (after load)" "$(kib_to_mib "$RSS_LOADED_KIB") MiB" "" "< $RSS_TARGET_MIB MiB" \
     "$(verdict "$(lt "$RSS_LOADED_KIB" $((RSS_TARGET_MIB * 1024)))")"
 row "  breakdown" "$RSS_LOADED_DETAIL" "" "" ""
+row "notification drain (median)" "$(commas "$DRAIN_MED")/s" "" ">= $(commas "$NOTIFY_DRAIN_TARGET")/s" \
+    "$(verdict "$(ge "$DRAIN_MED" "$NOTIFY_DRAIN_TARGET")")"
+row "  min / max of $BENCH_NOTIFY_RUNS" "$(commas "$DRAIN_MIN") / $(commas "$DRAIN_MAX")/s" "" "" ""
+row "  first to last sent (median)" "$(commas "$DRAIN_FIRST_LAST")/s" "" "" "(info)"
+row "  enqueue, 64 connections" "$(commas "$ENQUEUE_ALL")/s" "" "" "(info)"
+row "enqueue in a request (p50)" "+$ENQUEUE_P50 ms" "+$ENQUEUE_P99 ms" "< $ENQUEUE_TARGET_MS ms" \
+    "$(verdict "$(lt "$ENQUEUE_P50" "$ENQUEUE_TARGET_MS")")"
+row "  register -> welcome queued" "$LAG_P50 ms" "" "" "(info, off the request)"
 
 if [[ "$BROKEN" == 1 ]]; then
     log "bench: error: some wrk runs got non-2xx answers; the throughput figures above are not valid"
