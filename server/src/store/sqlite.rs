@@ -784,7 +784,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn store() -> (tempfile::TempDir, SqliteStore) {
+    /// A store on a fresh file in a temp dir, which lives as long as the guard.
+    pub(super) fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().expect("temp dir");
         let store =
             SqliteStore::open(&dir.path().join("shop.db"), Durability::Process).expect("open");

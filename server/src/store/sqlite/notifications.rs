@@ -607,15 +607,8 @@ mod tests {
     use super::*;
     use crate::services::notifications::domain::new_notification;
     use crate::store::now;
-    use crate::store::sqlite::Durability;
+    use crate::store::sqlite::tests::store;
     use serde_json::json;
-
-    fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store =
-            SqliteStore::open(&dir.path().join("shop.db"), Durability::Process).expect("open");
-        (dir, store)
-    }
 
     fn queued(
         template: &str,
