@@ -65,14 +65,6 @@ impl ApiClient {
         self
     }
 
-    pub fn base(&self) -> &Url {
-        &self.base
-    }
-
-    pub fn has_token(&self) -> bool {
-        self.token.is_some()
-    }
-
     pub fn get(&self, path: &str) -> Call<'_> {
         self.call(Method::GET, path)
     }

@@ -95,7 +95,7 @@ impl Output {
             } else {
                 Format::Ndjson
             }),
-            color: terminal && !no_color && !no_color_env,
+            color: use_color(terminal, no_color, no_color_env),
             out: Box::new(io::BufWriter::new(io::stdout())),
             csv_header: None,
         }
@@ -314,6 +314,12 @@ impl Output {
     }
 }
 
+/// Colours only for a person at a terminal who has not asked for none
+/// (`--no-color`, or `NO_COLOR` set to anything but empty, per no-color.org).
+fn use_color(terminal: bool, no_color_flag: bool, no_color_env: bool) -> bool {
+    terminal && !no_color_flag && !no_color_env
+}
+
 /// A JSON value as a table or CSV cell: strings bare, null empty, nested values as compact JSON.
 fn plain(value: &Value) -> String {
     match value {
@@ -494,6 +500,14 @@ mod tests {
         let text = render(Format::Table, |o| o.one(&things()[0]).expect("one"));
         assert!(text.contains("TAGS"), "{text}");
         assert!(text.contains(r#"["a"]"#), "{text}");
+    }
+
+    #[test]
+    fn colour_needs_a_terminal_and_no_opt_out() {
+        assert!(use_color(true, false, false));
+        assert!(!use_color(false, false, false), "piped");
+        assert!(!use_color(true, true, false), "--no-color");
+        assert!(!use_color(true, false, true), "NO_COLOR");
     }
 
     #[test]

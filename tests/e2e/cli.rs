@@ -13,6 +13,11 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
+/// A command line of words without spaces, e.g. `words("user list --role admin")`.
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
 async fn create_user(server: &TestServer, token: &str, email: &str, role: &str) -> Value {
     let response = server
         .send_as(
@@ -170,9 +175,7 @@ async fn every_output_format_parses_back() {
 
     // Paging, filters and --all.
     let page = server
-        .shop(&[
-            "user", "list", "--limit", "2", "--offset", "1", "-o", "json",
-        ])
+        .shop(&words("user list --limit 2 --offset 1 -o json"))
         .expect(0)
         .json();
     assert_eq!(page["items"][0]["email"], "u0@example.com");
@@ -239,7 +242,7 @@ async fn user_create_and_role_change_through_the_cli() {
         .json();
     assert_eq!(created["role"], "staff");
     let changed = server
-        .shop(&["user", "role", "kim@example.com", "customer", "-o", "json"])
+        .shop(&words("user role kim@example.com customer -o json"))
         .expect(0)
         .json();
     assert_eq!(changed["id"], created["id"]);
@@ -302,15 +305,7 @@ async fn each_error_class_has_its_exit_code_and_one_clear_message() {
     // 5: conflict (a taken email), with the server's code and request id.
     let out = server
         .shop_stdin(
-            &[
-                "user",
-                "create",
-                "--email",
-                "c@example.com",
-                "--name",
-                "Dup",
-                "--password-stdin",
-            ],
+            &words("user create --email c@example.com --name Dup --password-stdin"),
             &format!("{PASSWORD}\n"),
         )
         .expect(5);
@@ -318,15 +313,7 @@ async fn each_error_class_has_its_exit_code_and_one_clear_message() {
     // 1: the server refused the input (a weak password), field by field.
     let out = server
         .shop_stdin(
-            &[
-                "user",
-                "create",
-                "--email",
-                "w@example.com",
-                "--name",
-                "Weak",
-                "--password-stdin",
-            ],
+            &words("user create --email w@example.com --name Weak --password-stdin"),
             "password\n",
         )
         .expect(1);
@@ -372,6 +359,19 @@ async fn status_shows_every_service_and_parses_back() {
     let table = server.shop(&["status", "-o", "table"]).expect(0).stdout;
     assert!(table.starts_with("SERVICE"), "{table}");
     assert!(table.contains("all 2 checks ok"), "{table}");
+
+    // -v logs each request and its answer on stderr, leaving stdout alone.
+    let verbose = server.shop(&["-v", "status", "-o", "json"]).expect(0);
+    assert!(
+        verbose.stderr.contains("→ GET") && verbose.stderr.contains("/health"),
+        "{verbose:#?}"
+    );
+    assert!(verbose.stderr.contains("← 200 OK"), "{verbose:#?}");
+    assert_eq!(verbose.json()["status"], "ok");
+    assert!(
+        !server.shop(&["status"]).expect(0).stderr.contains("→"),
+        "quiet without -v"
+    );
 }
 
 #[tokio::test]
@@ -543,14 +543,7 @@ async fn events_print_the_log_filter_by_type_and_follow_live() {
 
     // --follow from the end: only what happens next, as it happens.
     let mut follow = server
-        .cli(&[
-            "events",
-            "--tail",
-            "0",
-            "--follow",
-            "--type",
-            "user.registered",
-        ])
+        .cli(&words("events --tail 0 --follow --type user.registered"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -602,22 +595,7 @@ async fn notifications_are_sent_tracked_and_templated_from_the_cli() {
     server.cli_login_admin();
 
     let queued = server
-        .shop(&[
-            "notification",
-            "send",
-            "--channel",
-            "email",
-            "--to",
-            "kim@example.com",
-            "--template",
-            "welcome",
-            "--var",
-            "name=Kim",
-            "--priority",
-            "high",
-            "-o",
-            "json",
-        ])
+        .shop(&words("notification send --channel email --to kim@example.com --template welcome --var name=Kim --priority high -o json"))
         .expect(0)
         .json();
     assert_eq!(queued["priority"], "high");
@@ -632,14 +610,9 @@ async fn notifications_are_sent_tracked_and_templated_from_the_cli() {
     );
 
     let listed = server
-        .shop(&[
-            "notification",
-            "list",
-            "--recipient",
-            "kim@example.com",
-            "--status",
-            "sent",
-        ])
+        .shop(&words(
+            "notification list --recipient kim@example.com --status sent",
+        ))
         .expect(0)
         .lines();
     assert_eq!(listed.len(), 1);
@@ -688,14 +661,7 @@ async fn notifications_are_sent_tracked_and_templated_from_the_cli() {
         ])
         .expect(0);
     let shown = server
-        .shop(&[
-            "notification",
-            "template",
-            "show",
-            "back_in_stock",
-            "-o",
-            "json",
-        ])
+        .shop(&words("notification template show back_in_stock -o json"))
         .expect(0)
         .json();
     assert_eq!(shown["builtin"], false);
@@ -706,19 +672,7 @@ async fn notifications_are_sent_tracked_and_templated_from_the_cli() {
     assert!(names.lines().any(|n| n == "back_in_stock") && names.lines().any(|n| n == "welcome"));
 
     let missing = server
-        .shop(&[
-            "notification",
-            "send",
-            "--channel",
-            "sms",
-            "--to",
-            "+4915112345678",
-            "--template",
-            "back_in_stock",
-            "--var",
-            "name=Kim",
-            "-q",
-        ])
+        .shop(&words("notification send --channel sms --to +4915112345678 --template back_in_stock --var name=Kim -q"))
         .expect(0)
         .stdout;
     let dead = notification_reaches(&server, missing.trim(), "dead");
@@ -754,16 +708,9 @@ async fn notifications_are_sent_tracked_and_templated_from_the_cli() {
 
     // Bad input: caught at parse time, or refused by the server with no row written.
     server
-        .shop(&[
-            "notification",
-            "send",
-            "--channel",
-            "fax",
-            "--to",
-            "x",
-            "--template",
-            "welcome",
-        ])
+        .shop(&words(
+            "notification send --channel fax --to x --template welcome",
+        ))
         .expect(2);
     server
         .shop(&[
@@ -780,18 +727,9 @@ async fn notifications_are_sent_tracked_and_templated_from_the_cli() {
         ])
         .expect(2);
     server
-        .shop(&[
-            "notification",
-            "send",
-            "--channel",
-            "email",
-            "--to",
-            "k@example.com",
-            "--template",
-            "welcome",
-            "--at",
-            "tomorrow",
-        ])
+        .shop(&words(
+            "notification send --channel email --to k@example.com --template welcome --at tomorrow",
+        ))
         .expect(2);
     let before = server
         .shop(&["notification", "list", "-o", "json"])
@@ -799,29 +737,15 @@ async fn notifications_are_sent_tracked_and_templated_from_the_cli() {
         .json()["total"]
         .clone();
     let out = server
-        .shop(&[
-            "notification",
-            "send",
-            "--channel",
-            "email",
-            "--to",
-            "not-an-address",
-            "--template",
-            "welcome",
-        ])
+        .shop(&words(
+            "notification send --channel email --to not-an-address --template welcome",
+        ))
         .expect(1);
     assert!(out.stderr.contains("to:"), "{out:#?}");
     server
-        .shop(&[
-            "notification",
-            "send",
-            "--channel",
-            "email",
-            "--to",
-            "k@example.com",
-            "--template",
-            "no_such_template",
-        ])
+        .shop(&words(
+            "notification send --channel email --to k@example.com --template no_such_template",
+        ))
         .expect(1);
     let after = server
         .shop(&["notification", "list", "-o", "json"])

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use shop_wire::Page;
@@ -67,7 +68,7 @@ Example: shop notification template add back_in_stock --channel email \\
         /// The template name.
         name: String,
         /// Only this channel's version: email, sms or push.
-        #[arg(long, value_parser = choice::<Channel>(Channel::ALL.iter().map(|c| c.as_str())))]
+        #[arg(long, value_parser = channel())]
         channel: Option<Channel>,
     },
 }
@@ -75,10 +76,10 @@ Example: shop notification template add back_in_stock --channel email \\
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
     /// Only this status: queued, sending, sent, failed or dead.
-    #[arg(long, value_parser = choice::<NotificationStatus>(NotificationStatus::ALL.iter().map(|s| s.as_str())))]
+    #[arg(long, value_parser = status())]
     status: Option<NotificationStatus>,
     /// Only this channel: email, sms or push.
-    #[arg(long, value_parser = choice::<Channel>(Channel::ALL.iter().map(|c| c.as_str())))]
+    #[arg(long, value_parser = channel())]
     channel: Option<Channel>,
     /// Only notifications from this template.
     #[arg(long)]
@@ -87,7 +88,7 @@ pub struct ListArgs {
     #[arg(long)]
     recipient: Option<String>,
     /// Only this priority: urgent, high, normal or low.
-    #[arg(long, value_parser = choice::<Priority>(Priority::ALL.iter().map(|p| p.as_str())))]
+    #[arg(long, value_parser = priority())]
     priority: Option<Priority>,
     /// Notifications per page.
     #[arg(long, default_value_t = 50, allow_negative_numbers = true,
@@ -101,7 +102,7 @@ pub struct ListArgs {
 #[derive(Debug, clap::Args)]
 pub struct SendArgs {
     /// The channel: email, sms or push.
-    #[arg(long, value_parser = choice::<Channel>(Channel::ALL.iter().map(|c| c.as_str())))]
+    #[arg(long, value_parser = channel())]
     channel: Channel,
     /// The recipient: an email address, an E.164 phone number (+4915112345678) or a device token.
     #[arg(long, value_name = "RECIPIENT")]
@@ -113,7 +114,7 @@ pub struct SendArgs {
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     vars: Vec<(String, Value)>,
     /// Queue order: urgent, high, normal or low [default: normal].
-    #[arg(long, value_parser = choice::<Priority>(Priority::ALL.iter().map(|p| p.as_str())))]
+    #[arg(long, value_parser = priority())]
     priority: Option<Priority>,
     /// Send later: an RFC 3339 time (2026-12-24T09:00:00Z) or a delay (+30m, +2h, +1d).
     #[arg(long, value_name = "WHEN", value_parser = parse_when)]
@@ -125,7 +126,7 @@ pub struct TemplateAddArgs {
     /// The template name: lower-case letters, digits, `_`, `-` and `.`.
     name: String,
     /// The channel it is for: email, sms or push.
-    #[arg(long, value_parser = choice::<Channel>(Channel::ALL.iter().map(|c| c.as_str())))]
+    #[arg(long, value_parser = channel())]
     channel: Channel,
     /// The email subject or push title (not for SMS).
     #[arg(long)]
@@ -141,7 +142,7 @@ pub struct TemplateAddArgs {
 #[derive(Debug, clap::Args)]
 pub struct DeliveriesArgs {
     /// Only this channel: email, sms or push.
-    #[arg(long, value_parser = choice::<Channel>(Channel::ALL.iter().map(|c| c.as_str())))]
+    #[arg(long, value_parser = channel())]
     channel: Option<Channel>,
     /// Only deliveries to exactly this recipient.
     #[arg(long)]
@@ -150,6 +151,18 @@ pub struct DeliveriesArgs {
     #[arg(long, default_value_t = 50, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(1..=500))]
     limit: u32,
+}
+
+fn channel() -> impl TypedValueParser<Value = Channel> {
+    choice(Channel::ALL.iter().map(|c| c.as_str()))
+}
+
+fn priority() -> impl TypedValueParser<Value = Priority> {
+    choice(Priority::ALL.iter().map(|p| p.as_str()))
+}
+
+fn status() -> impl TypedValueParser<Value = NotificationStatus> {
+    choice(NotificationStatus::ALL.iter().map(|s| s.as_str()))
 }
 
 fn parse_id(text: &str) -> Result<NotificationId, String> {
