@@ -98,6 +98,18 @@ prefixed_id!(
     "ntf"
 );
 
+prefixed_id!(
+    /// A catalog product (`prd_`).
+    ProductId,
+    "prd"
+);
+
+prefixed_id!(
+    /// A hold on stock for a cart or an order (`res_`).
+    ReservationId,
+    "res"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

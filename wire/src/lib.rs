@@ -5,17 +5,22 @@
 //! never be renamed on one side only. The server enables the `openapi` feature
 //! to derive the OpenAPI schemas from these same types.
 
+pub mod enums;
 pub mod error;
 pub mod events;
+pub mod fixtures;
 pub mod health;
 pub mod ids;
+pub mod inventory;
 pub mod list;
+pub mod money;
 pub mod notifications;
+pub mod products;
 pub mod users;
 
 pub use error::{ErrorBody, ErrorDetail};
 pub use events::Event;
 pub use health::{HealthStatus, ServiceHealth, SystemHealth};
-pub use ids::{NotificationId, SessionId, UserId};
+pub use ids::{NotificationId, ProductId, ReservationId, SessionId, UserId};
 pub use list::Page;
 pub use users::*;
