@@ -21,11 +21,11 @@ CREATE TABLE products (
 );
 
 -- Category pages (a category and its subtree is a range of this index), and
--- the sorted listings; the id tie-break keeps paging stable.
+-- the sorted listings; the id tie-break keeps paging stable. Creation order
+-- needs no index: ids are time-ordered, so it is the table's own order.
 CREATE INDEX products_category ON products (active, category, id);
 CREATE INDEX products_price ON products (active, price_cents, id);
 CREATE INDEX products_name ON products (active, name, id);
-CREATE INDEX products_created ON products (active, created_at, id);
 
 CREATE TABLE stock (
     sku                 TEXT PRIMARY KEY REFERENCES products (sku) ON DELETE CASCADE,
