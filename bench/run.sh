@@ -18,6 +18,20 @@
 #      machine-bound; the ratios measured in the same run are what matter.
 #   3. idle RSS (VmRSS) of that server: freshly started (before any request
 #      but the readiness probe), and ~2 s after the load. Target < 40 MiB.
+#   5. catalog (issue 4), on the load server seeded with BENCH_CATALOG_SEED
+#      (20,000) generated products (fixtures/generate.py vocabulary):
+#        product  = GET /api/products/{id}. Target >= 0.5 J.
+#        category = GET /api/products?category=<largest top-level>&limit=20,
+#                   a category page over several subcategories. Target >= 0.3 J.
+#        adjust   = POST /api/inventory/{sku}/adjustments {"delta":1}, all 64
+#                   connections on ONE hot SKU (the worst case: every request
+#                   contends for the same row). Target >= 5,000/s, and
+#                   afterwards POST /api/inventory/reconcile must find no drift
+#                   and on_hand must equal the adjustments wrk saw succeed.
+#      import (bench/catalog.py): BENCH_IMPORT_COUNT (100,000) generated
+#      products as one streamed NDJSON upload into a fresh server, end to end,
+#      BENCH_IMPORT_RUNS runs (3). Target >= 20,000/s, with the server's heap
+#      (RssAnon) peak printed against the file size to show it stays flat.
 #   4. notifications (bench/notifications.py, fresh servers and databases):
 #      drain: BENCH_NOTIFY_COUNT (10,000) notifications to the local sink
 #      queued through POST /api/notifications over 64 connections, all due
@@ -56,12 +70,17 @@ BENCH_STARTUP_RUNS="${BENCH_STARTUP_RUNS:-5}"
 BENCH_WARMUP="${BENCH_WARMUP:-2}"
 BENCH_NOTIFY_RUNS="${BENCH_NOTIFY_RUNS:-3}"
 BENCH_NOTIFY_COUNT="${BENCH_NOTIFY_COUNT:-10000}"
+BENCH_CATALOG_SEED="${BENCH_CATALOG_SEED:-20000}"
+BENCH_IMPORT_COUNT="${BENCH_IMPORT_COUNT:-100000}"
+BENCH_IMPORT_RUNS="${BENCH_IMPORT_RUNS:-3}"
 
 # Targets.
 STARTUP_TARGET_MS=300
 RSS_TARGET_MIB=40
 NOTIFY_DRAIN_TARGET=5000
 ENQUEUE_TARGET_MS=1
+ADJUST_TARGET=5000
+IMPORT_TARGET=20000
 
 ADMIN_EMAIL="admin@example.com"
 ADMIN_PASSWORD="bench-Admin-pass-2026!"
@@ -285,16 +304,30 @@ TOKEN="$(curl -fsS -H 'Content-Type: application/json' \
 RSS_LOGIN_KIB="$(rss_kib "$LOAD_PID")"
 log "  RSS after one login: $(kib_to_mib "$RSS_LOGIN_KIB") MiB ($(rss_detail "$LOAD_PID"))"
 
+log "bench: seeding the catalog with $(commas "$BENCH_CATALOG_SEED") generated products"
+python3 "$ROOT/fixtures/generate.py" --ndjson "$BENCH_CATALOG_SEED" >"$WORK/seed.ndjson" || die "cannot generate products"
+SEEDED="$(curl -fsS -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/x-ndjson' \
+    --data-binary @"$WORK/seed.ndjson" "$BASE_URL/api/products/import?format=ndjson" | jq -er '.created')" \
+    || die "seeding the catalog failed"
+[[ "$SEEDED" == "$BENCH_CATALOG_SEED" ]] || die "seeding created $SEEDED products, not $BENCH_CATALOG_SEED"
+PRODUCT_ID="$(curl -fsS "$BASE_URL/api/products?limit=1&offset=$((BENCH_CATALOG_SEED / 2))" | jq -er '.items[0].id')"
+read -r TOP_CATEGORY TOP_COUNT < <(curl -fsS "$BASE_URL/api/products/categories" |
+    jq -r '[.items[] | select(.depth == 1)] | max_by(.product_count) | "\(.path) \(.product_count)"')
+log "  product $PRODUCT_ID; category page: $TOP_CATEGORY ($TOP_COUNT products in its subtree)"
+curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    --data '{"sku":"BENCH-HOT","name":"Hot SKU","price_cents":100,"stock":0}' "$BASE_URL/api/products" \
+    || die "cannot create the hot SKU"
+
 route J  GET /api/version
 route me GET /api/users/me -H "Authorization: Bearer $TOKEN"
-# ---- add later services' routes here, e.g.:
-# route products GET /api/products -H "Authorization: Bearer $TOKEN"
-# BODY_cart='{"sku":"X","qty":1}' route cart POST /api/cart/items -H "Authorization: Bearer $TOKEN"
-# ... then add rows to the summary below (ratio_row NAME TARGET for ">= TARGET x J").
+route product GET "/api/products/$PRODUCT_ID"
+route category GET "/api/products?category=$TOP_CATEGORY&limit=20"
+BODY_adjust='{"delta":1,"reason":"bench"}' route adjust POST /api/inventory/BENCH-HOT/adjustments \
+    -H "Authorization: Bearer $TOKEN"
 
 log "bench: warm-up, ${BENCH_WARMUP} s per route"
 for name in "${ROUTES[@]}"; do
-    wrk_once "$name" "$BENCH_WARMUP" >/dev/null || die "wrk failed on $name"
+    wrk_once "$name" "$BENCH_WARMUP" >"$WORK/routes/$name/warmup.log" || die "wrk failed on $name"
 done
 
 log "bench: $BENCH_RUNS rounds of wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS -d${BENCH_DURATION}s, routes interleaved"
@@ -304,6 +337,15 @@ for ((round = 1; round <= BENCH_RUNS; round++)); do
         measure "$name"
     done
 done
+
+# Every adjustment wrk counted as done (warm-up, the probe and the rounds) must be on hand,
+# and the ledger must agree. wrk's count can miss requests still in flight at its deadline.
+ADJUST_DONE="$(( $(awk '/ requests in / { n += $1 } END { print n + 0 }' "$WORK/routes/adjust/wrk.log" "$WORK/routes/adjust/warmup.log") + 1 ))"
+ADJUST_ON_HAND="$(curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE_URL/api/inventory/BENCH-HOT" | jq -er .on_hand)"
+RECONCILE="$(curl -fsS -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' --data '{}' \
+    "$BASE_URL/api/inventory/reconcile")" || die "reconcile failed"
+RECONCILE_OK="$(jq -r '.consistent' <<<"$RECONCILE")"
+log "bench: after the adjust load: on_hand $ADJUST_ON_HAND, adjustments counted by wrk $ADJUST_DONE; reconcile consistent: $RECONCILE_OK ($(jq -r '.skus_checked' <<<"$RECONCILE") SKUs)"
 
 sleep 2
 RSS_LOADED_KIB="$(rss_kib "$LOAD_PID")"
@@ -329,6 +371,20 @@ DRAIN_FIRST_LAST="$(drain_col 7 | median)"
 ENQUEUE_ALL="$(drain_col 4 | median)"
 ENQUEUE_P50="$(awk -v a="$POST_P50" -v b="$BASE_P50" 'BEGIN { printf "%.2f", a - b }')"
 ENQUEUE_P99="$(awk -v a="$POST_P99" -v b="$BASE_P99" 'BEGIN { printf "%.2f", a - b }')"
+
+# ---------------------------------------------------------------- 5. import
+
+log "bench: import, $BENCH_IMPORT_RUNS runs of $(commas "$BENCH_IMPORT_COUNT") generated products as one streamed NDJSON upload (fresh server each)"
+python3 "$BENCH_DIR/catalog.py" "$BIN" "$WORK/catalog" "$BENCH_IMPORT_COUNT" "$BENCH_IMPORT_RUNS" \
+    >"$WORK/catalog.out" || die "import measurement failed"
+awk '$1 == "import" { printf "  run %d: %s products in %.2f s: %s/s; heap %.1f MiB before, peak %.1f MiB (file %.1f MiB)\n", $2, $3, $4, $5, $6 / 1024, $7 / 1024, $8 / 1048576 }' \
+    "$WORK/catalog.out"
+import_col() { awk -v c="$1" '$1 == "import" { print $c }' "$WORK/catalog.out"; }
+IMPORT_MED="$(import_col 5 | median)"
+IMPORT_MIN="$(import_col 5 | minimum)"
+IMPORT_MAX="$(import_col 5 | maximum)"
+IMPORT_HEAP_GROWTH="$(awk '$1 == "import" { print ($7 - $6) / 1024 }' "$WORK/catalog.out" | maximum)"
+IMPORT_FILE_MIB="$(import_col 8 | head -n1 | awk '{ printf "%.1f", $1 / 1048576 }')"
 
 # ---------------------------------------------------------------- summary
 
@@ -365,7 +421,19 @@ j_status=""
 [[ -f "$WORK/routes/J/non2xx" ]] && j_status="INVALID (non-2xx answers)"
 row "J  GET /api/version" "$(commas "$J_RPS") rps" "$(p99 J) ms" "" "$j_status"
 ratio_row me 0.7
-# ---- later routes' rows here, e.g.: ratio_row products 0.5
+ratio_row product 0.5
+ratio_row category 0.3
+ADJUST_RPS="$(rps adjust)"
+adjust_status="$(verdict "$(ge "$ADJUST_RPS" "$ADJUST_TARGET")")"
+[[ -f "$WORK/routes/adjust/non2xx" ]] && adjust_status="INVALID (non-2xx answers)"
+row "POST .../BENCH-HOT/adjustments" "$(commas "$ADJUST_RPS")/s" "$(p99 adjust) ms" ">= $(commas "$ADJUST_TARGET")/s" "$adjust_status"
+invariants="$(verdict "$([[ "$RECONCILE_OK" == true && "$ADJUST_ON_HAND" -ge "$ADJUST_DONE" ]] && echo 1 || echo 0)")"
+row "  invariants after the load" "reconcile $RECONCILE_OK" "" "no drift" "$invariants"
+row "  on_hand / adjustments seen" "$ADJUST_ON_HAND / $ADJUST_DONE" "" "" "(wrk may miss in-flight ones)"
+row "import NDJSON (median)" "$(commas "$IMPORT_MED")/s" "" ">= $(commas "$IMPORT_TARGET")/s" \
+    "$(verdict "$(ge "$IMPORT_MED" "$IMPORT_TARGET")")"
+row "  min / max of $BENCH_IMPORT_RUNS" "$(commas "$IMPORT_MIN") / $(commas "$IMPORT_MAX")/s" "" "" ""
+row "  heap growth (max)" "$(printf '%.1f' "$IMPORT_HEAP_GROWTH") MiB" "" "flat" "(file $IMPORT_FILE_MIB MiB)"
 row "idle RSS (fresh)" "$(kib_to_mib "$RSS_FRESH_KIB") MiB" "" "< $RSS_TARGET_MIB MiB" \
     "$(verdict "$(lt "$RSS_FRESH_KIB" $((RSS_TARGET_MIB * 1024)))")"
 row "  breakdown" "$RSS_FRESH_DETAIL" "" "" ""
