@@ -16,6 +16,7 @@ pub mod context;
 pub mod credentials;
 pub mod error;
 pub mod output;
+pub mod progress;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,82 @@
+//! Progress for long work (imports, exports, fixtures) on stderr.
+//!
+//! A bar is drawn only for a person watching: stderr is a terminal and `-q`
+//! was not given. Otherwise every bar is `ProgressBar::hidden()`, so the
+//! commands update it the same way either way and a pipe or a log never
+//! fills with redraw escapes.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::io::AsyncRead;
+use tokio_util::io::ReaderStream;
+
+/// How often a bar redraws on its own, so the rate and ETA move while a
+/// server is slow to take bytes.
+const TICK: Duration = Duration::from_millis(120);
+/// Bytes read from a file per chunk of an upload.
+const CHUNK: usize = 256 * 1024;
+
+/// Whether progress should be shown: stderr is a terminal and `-q` is off.
+pub fn wanted(quiet: bool) -> bool {
+    !quiet && std::io::stderr().is_terminal()
+}
+
+/// A bar of bytes sent or received: with a total, how far, how fast and how
+/// long to go; without one (stdin, an export), a spinner with the count and rate.
+pub fn bytes(show: bool, total: Option<u64>, message: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(len) => ProgressBar::new(len).with_style(style(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        )),
+        None => ProgressBar::new_spinner().with_style(style(
+            "{spinner} {msg} {bytes} {binary_bytes_per_sec} {elapsed}",
+        )),
+    };
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(TICK);
+    bar
+}
+
+/// A bar of things done out of a known number (users created).
+pub fn count(show: bool, total: u64, message: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total).with_style(style("{msg} [{bar:30}] {pos}/{len}"));
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(TICK);
+    bar
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+/// A request body streamed from `reader` in chunks, never held whole in
+/// memory, that moves `bar` as each chunk goes out. Once the last byte is
+/// sent the bar says that the server is still at work, since it answers
+/// only when it has read the whole body.
+pub fn upload_body(
+    reader: impl AsyncRead + Send + Unpin + 'static,
+    bar: ProgressBar,
+) -> reqwest::Body {
+    let stream = async_stream::stream! {
+        let mut chunks = ReaderStream::with_capacity(reader, CHUNK);
+        while let Some(chunk) = chunks.next().await {
+            if let Ok(bytes) = &chunk {
+                bar.inc(bytes.len() as u64);
+            }
+            yield chunk;
+        }
+        bar.set_message("sent; waiting for the server");
+    };
+    reqwest::Body::wrap_stream(stream)
+}
