@@ -70,6 +70,9 @@ pub enum RemoteCommand {
     Whoami,
     /// Show the health of every service; exit 3 when the server is unreachable or a service is down.
     Status,
+    /// Manage the catalog: add, list, change, archive and delete products; import and export (staff).
+    #[command(subcommand)]
+    Product(commands::product::ProductCommand),
     /// Manage user accounts and roles (admin).
     #[command(subcommand)]
     User(commands::user::UserCommand),
@@ -106,6 +109,7 @@ async fn run_remote(global: GlobalArgs, command: RemoteCommand) -> Result<(), Cl
         RemoteCommand::Logout => commands::auth::logout(&context).await,
         RemoteCommand::Whoami => commands::auth::whoami(&context).await,
         RemoteCommand::Status => commands::status::run(&context).await,
+        RemoteCommand::Product(command) => command.run(&context).await,
         RemoteCommand::User(command) => command.run(&context).await,
         RemoteCommand::Notification(command) => command.run(&context).await,
         RemoteCommand::Events(args) => args.run(&context).await,

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod events;
 pub mod generate;
 pub mod notification;
+pub mod product;
 pub mod serve;
 pub mod status;
 pub mod user;
