@@ -73,6 +73,9 @@ pub enum RemoteCommand {
     /// Manage the catalog: add, list, change, archive and delete products; import and export (staff).
     #[command(subcommand)]
     Product(commands::product::ProductCommand),
+    /// Watch and change stock per SKU: counts, movements, reservations, reconcile (staff).
+    #[command(subcommand)]
+    Inventory(commands::inventory::InventoryCommand),
     /// Manage user accounts and roles (admin).
     #[command(subcommand)]
     User(commands::user::UserCommand),
@@ -110,6 +113,7 @@ async fn run_remote(global: GlobalArgs, command: RemoteCommand) -> Result<(), Cl
         RemoteCommand::Whoami => commands::auth::whoami(&context).await,
         RemoteCommand::Status => commands::status::run(&context).await,
         RemoteCommand::Product(command) => command.run(&context).await,
+        RemoteCommand::Inventory(command) => command.run(&context).await,
         RemoteCommand::User(command) => command.run(&context).await,
         RemoteCommand::Notification(command) => command.run(&context).await,
         RemoteCommand::Events(args) => args.run(&context).await,

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod events;
 pub mod generate;
+pub mod inventory;
 pub mod notification;
 pub mod product;
 pub mod serve;
