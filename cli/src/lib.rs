@@ -76,6 +76,9 @@ pub enum RemoteCommand {
     /// Watch and change stock per SKU: counts, movements, reservations, reconcile (staff).
     #[command(subcommand)]
     Inventory(commands::inventory::InventoryCommand),
+    /// Load sample users and products from a fixtures file, like `stripe fixtures` (admin).
+    #[command(subcommand)]
+    Fixtures(commands::fixtures::FixturesCommand),
     /// Manage user accounts and roles (admin).
     #[command(subcommand)]
     User(commands::user::UserCommand),
@@ -114,6 +117,7 @@ async fn run_remote(global: GlobalArgs, command: RemoteCommand) -> Result<(), Cl
         RemoteCommand::Status => commands::status::run(&context).await,
         RemoteCommand::Product(command) => command.run(&context).await,
         RemoteCommand::Inventory(command) => command.run(&context).await,
+        RemoteCommand::Fixtures(command) => command.run(&context).await,
         RemoteCommand::User(command) => command.run(&context).await,
         RemoteCommand::Notification(command) => command.run(&context).await,
         RemoteCommand::Events(args) => args.run(&context).await,

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod events;
+pub mod fixtures;
 pub mod generate;
 pub mod inventory;
 pub mod notification;
