@@ -9,7 +9,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use tokio::io::AsyncRead;
 use tokio_util::io::ReaderStream;
 
@@ -62,21 +62,25 @@ fn style(template: &str) -> ProgressStyle {
 
 /// A request body streamed from `reader` in chunks, never held whole in
 /// memory, that moves `bar` as each chunk goes out. Once the last byte is
-/// sent the bar says that the server is still at work, since it answers
-/// only when it has read the whole body.
+/// sent the bar turns into a spinner saying that the server is still at
+/// work (it answers only when it has read the whole body), rather than
+/// showing a transfer rate that sinks while nothing is being sent.
 pub fn upload_body(
     reader: impl AsyncRead + Send + Unpin + 'static,
     bar: ProgressBar,
 ) -> reqwest::Body {
     let stream = async_stream::stream! {
         let mut chunks = ReaderStream::with_capacity(reader, CHUNK);
+        let mut sent = 0;
         while let Some(chunk) = chunks.next().await {
             if let Ok(bytes) = &chunk {
+                sent += bytes.len() as u64;
                 bar.inc(bytes.len() as u64);
             }
             yield chunk;
         }
-        bar.set_message("sent; waiting for the server");
+        bar.set_style(style("{spinner} {msg} {elapsed}"));
+        bar.set_message(format!("sent {}; waiting for the server", HumanBytes(sent)));
     };
     reqwest::Body::wrap_stream(stream)
 }

@@ -230,7 +230,7 @@ impl Tabular for Stock {
             Column::new("reserved", "reserved"),
             Column::new("available", "available"),
             Column::new("threshold", "low_stock_threshold"),
-            Column::new("", "low").kind(CellKind::Status),
+            Column::new("", "stock_level").kind(CellKind::Status),
         ];
         COLUMNS
     }
@@ -239,9 +239,13 @@ impl Tabular for Stock {
         self.sku.clone()
     }
 
+    /// `LOW` beside a SKU at or below its threshold, nothing beside the others.
     fn display_fields(&self) -> Vec<(&'static str, String)> {
-        let low = if self.is_low() { "LOW" } else { "" };
-        vec![("low", low.to_owned())]
+        if self.is_low() {
+            vec![("stock_level", "LOW".to_owned())]
+        } else {
+            Vec::new()
+        }
     }
 }
 
