@@ -174,6 +174,61 @@ impl NotificationsConfig {
     }
 }
 
+/// The catalog and inventory services.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct InventoryConfig {
+    /// The low-stock threshold of a SKU created without one.
+    pub low_stock_threshold: i64,
+    /// How long a reservation holds stock when the request does not say.
+    pub reservation_ttl_seconds: u64,
+    /// The longest hold a request may ask for.
+    pub max_reservation_ttl_seconds: u64,
+    /// How often the sweeper looks for expired reservations.
+    pub sweep_interval_ms: u64,
+    /// Rows per transaction in an import.
+    pub import_batch_size: usize,
+    /// Load the sample catalog into an empty database at start (`shop serve --demo`).
+    pub demo: bool,
+}
+
+impl Default for InventoryConfig {
+    fn default() -> Self {
+        InventoryConfig {
+            low_stock_threshold: 5,
+            reservation_ttl_seconds: 15 * 60,
+            max_reservation_ttl_seconds: 7 * 24 * 3600,
+            sweep_interval_ms: 1000,
+            import_batch_size: 1000,
+            demo: false,
+        }
+    }
+}
+
+impl InventoryConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.low_stock_threshold < 0 {
+            return Err(ConfigError::Invalid(
+                "inventory: low_stock_threshold must not be negative".to_owned(),
+            ));
+        }
+        if self.reservation_ttl_seconds == 0
+            || self.reservation_ttl_seconds > self.max_reservation_ttl_seconds
+        {
+            return Err(ConfigError::Invalid(
+                "inventory: reservation_ttl_seconds must be at least 1 and at most max_reservation_ttl_seconds"
+                    .to_owned(),
+            ));
+        }
+        if self.sweep_interval_ms == 0 || self.import_batch_size == 0 {
+            return Err(ConfigError::Invalid(
+                "inventory: sweep_interval_ms and import_batch_size must be at least 1".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -203,6 +258,7 @@ pub struct Config {
     /// How long shutdown waits for in-flight requests and workers.
     pub shutdown_grace_seconds: u64,
     pub notifications: NotificationsConfig,
+    pub inventory: InventoryConfig,
 }
 
 impl Default for Config {
@@ -227,6 +283,7 @@ impl Default for Config {
             sweep_interval_seconds: 60,
             shutdown_grace_seconds: 30,
             notifications: NotificationsConfig::default(),
+            inventory: InventoryConfig::default(),
         }
     }
 }
@@ -310,7 +367,8 @@ impl Config {
         {
             return invalid("the JWT secret must be at least 32 characters");
         }
-        self.notifications.validate()
+        self.notifications.validate()?;
+        self.inventory.validate()
     }
 }
 

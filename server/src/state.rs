@@ -12,6 +12,7 @@ use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::services::notifications::Notifier;
+use crate::services::products::cache::ProductCache;
 use crate::store::Store;
 use crate::workers::Supervisor;
 
@@ -29,6 +30,8 @@ pub struct AppState {
     pub workers: Supervisor,
     /// The notifications service's queue wake-up, breakers, providers and template cache.
     pub notifications: Notifier,
+    /// Products by id and SKU; every catalog write in this process invalidates it.
+    pub catalog: ProductCache,
     pub started: Instant,
     /// Cancelled when the server begins to shut down; long-lived responses (SSE) end on it.
     pub shutdown: CancellationToken,
@@ -55,6 +58,7 @@ impl AppState {
                 .time_to_live(Duration::from_secs(30))
                 .build(),
             login_guard: Arc::new(LoginGuard::default()),
+            catalog: ProductCache::new(),
             workers: Supervisor::new(shutdown.clone()),
             started,
             shutdown,

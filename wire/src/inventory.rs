@@ -127,8 +127,10 @@ pub struct Reservation {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Drift {
     pub sku: String,
-    /// `reserved_matches_reservations`, `ledger_matches_on_hand`, `available_not_negative`
-    /// or `on_hand_not_negative`.
+    /// `reserved_matches_reservations` (reserved equals the sum of active
+    /// reservations) or `ledger_matches_on_hand` (the latest ledger entry ends
+    /// at the count on hand). Negative stock and over-reservation cannot be
+    /// stored at all: the schema refuses them.
     pub check: String,
     pub expected: i64,
     pub found: i64,

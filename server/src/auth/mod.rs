@@ -30,6 +30,17 @@ pub struct AuthUser {
     pub session_id: SessionId,
 }
 
+/// The caller of a public route: nobody, or whoever the bearer token names.
+/// A token that is sent must still be valid: a bad one is refused, not ignored.
+#[derive(Clone, Debug)]
+pub struct Viewer(pub Option<AuthUser>);
+
+impl Viewer {
+    pub fn is_staff(&self) -> bool {
+        self.0.as_ref().is_some_and(|user| user.role.is_staff())
+    }
+}
+
 /// A caller with staff rights (staff or admin).
 #[derive(Clone, Debug)]
 pub struct Staff(pub AuthUser);
@@ -125,6 +136,22 @@ impl FromRequestParts<AppState> for AuthUser {
                 "the session of this token has ended; log in again",
             )),
         }
+    }
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key(AUTHORIZATION) {
+            return Ok(Viewer(None));
+        }
+        AuthUser::from_request_parts(parts, state)
+            .await
+            .map(|user| Viewer(Some(user)))
     }
 }
 

@@ -136,6 +136,8 @@ pub fn app(state: AppState) -> Router {
     let (timed, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/users", services::users::router(limiters.clone()))
         .nest("/api/notifications", services::notifications::router())
+        .nest("/api/products", services::products::router())
+        .nest("/api/inventory", services::inventory::router())
         .routes(routes!(version))
         .routes(routes!(services::health::system))
         .routes(routes!(metrics_text))
@@ -146,25 +148,31 @@ pub fn app(state: AppState) -> Router {
     let (streams, stream_doc) = OpenApiRouter::new()
         .routes(routes!(services::events::stream))
         .split_for_parts();
+    let (uploads, upload_doc) = OpenApiRouter::new()
+        .nest("/api/products", services::products::upload_router())
+        .split_for_parts();
     let (doc_route, doc_doc) = OpenApiRouter::new()
         .routes(routes!(openapi_json))
         .split_for_parts();
     doc.merge(stream_doc);
+    doc.merge(upload_doc);
     doc.merge(doc_doc);
     let doc = OpenApiJson(Bytes::from(
         doc.to_json().expect("the OpenAPI document serializes"),
     ));
 
-    let routes = timed
+    let bounded = timed
         .merge(streams)
         .with_state(state.clone())
         .merge(doc_route.with_state(doc))
-        .fallback(no_route);
-
-    let routes = routes
         .layer(from_fn_with_state(state.clone(), idempotency::middleware))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
-        .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
+        .layer(RequestBodyLimitLayer::new(config.body_limit_bytes));
+    // Uploads stream bodies of any size: outside the body limit and the
+    // idempotency layer (which buffers bodies), under every other layer.
+    let routes = bounded
+        .merge(uploads.with_state(state.clone()))
+        .fallback(no_route)
         .layer(from_fn_with_state(limiters, rate_limit::middleware))
         .layer(CatchPanicLayer::custom(|panic: Box<dyn std::any::Any + Send>| {
             let message = panic

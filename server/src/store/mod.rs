@@ -15,10 +15,14 @@ pub mod sqlite;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 
+use shop_wire::inventory::{
+    Movement, ReconcileReport, Reservation, ReservationId, ReservationStatus, Stock,
+};
 use shop_wire::notifications::{
     Channel, Delivery, Notification, NotificationAnalytics, NotificationId, NotificationStatus,
     Priority, Rendered, Template,
 };
+use shop_wire::products::{Product, ProductId};
 use shop_wire::users::{Address, Role, User};
 use shop_wire::{Event, SessionId, UserId};
 use time::OffsetDateTime;
@@ -377,10 +381,308 @@ pub trait NotificationStore: Send + Sync {
     async fn set_event_cursor(&self, consumer: &str, event_id: u64) -> StoreResult<()>;
 }
 
+/// How a product is named in a request: `prd_...` or its SKU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProductKey {
+    Id(ProductId),
+    Sku(String),
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ProductStatus {
+    #[default]
+    Active,
+    Archived,
+    All,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ProductOrder {
+    #[default]
+    CreatedAt,
+    Price,
+    Name,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ProductQuery {
+    /// A category path; matches it and every category below it.
+    pub category: Option<String>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    /// Case-insensitive substring of the SKU, name or description.
+    pub text: Option<String>,
+    /// Only products with stock available (`Some(true)`) or without (`Some(false)`).
+    pub in_stock: Option<bool>,
+    pub status: ProductStatus,
+    pub order: ProductOrder,
+    pub descending: bool,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+/// The stock a new product starts with.
+#[derive(Clone, Copy, Debug)]
+pub struct InitialStock {
+    pub on_hand: i64,
+    pub low_stock_threshold: i64,
+}
+
+#[derive(Clone, Debug)]
+pub enum ProductWrite {
+    Written(Box<Product>, Vec<Event>),
+    NotFound,
+    /// The stored product is at another version than the one the change was made to.
+    VersionConflict {
+        current: u64,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub enum ProductDelete {
+    Deleted(Box<Product>, Vec<Event>),
+    NotFound,
+    /// Refused: stock is held for it.
+    InUse {
+        active_reservations: u64,
+    },
+}
+
+/// One valid row of an import, by its line in the file.
+#[derive(Clone, Debug)]
+pub struct ImportRow {
+    pub line: u64,
+    /// The product as the row describes it; `id`, `version` and the times are
+    /// filled from the stored product when the SKU exists.
+    pub product: Product,
+    pub stock: Option<i64>,
+    pub low_stock_threshold: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ImportOutcome {
+    Created,
+    Updated,
+    Unchanged,
+    /// The row was valid on its own but cannot apply, e.g. a stock below what is reserved.
+    Failed(String),
+}
+
+/// Builds the events of one committed product change.
+pub type ProductEvents = fn(ProductChange, &Product) -> Vec<NewEvent>;
+
+/// Builds the events of a deleted product.
+pub type DeletedEvents = fn(&Product) -> Vec<NewEvent>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProductChange {
+    Created,
+    Updated,
+}
+
+#[async_trait]
+pub trait CatalogStore: Send + Sync {
+    /// Inserts a product and its stock row. Fails with [`StoreError::Duplicate`] on a taken SKU.
+    async fn insert_product(
+        &self,
+        product: &Product,
+        stock: InitialStock,
+        actor: Option<String>,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<Event>>;
+    async fn product(&self, key: &ProductKey) -> StoreResult<Option<Product>>;
+    async fn list_products(&self, query: &ProductQuery) -> StoreResult<(Vec<Product>, u64)>;
+    /// Replaces a product if it is still at `expected_version`; the stored
+    /// version becomes `expected_version + 1`.
+    async fn update_product(
+        &self,
+        product: &Product,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<ProductWrite>;
+    /// Deletes a product with its stock and ledger, unless stock is reserved for it.
+    async fn delete_product(
+        &self,
+        key: &ProductKey,
+        events: DeletedEvents,
+    ) -> StoreResult<ProductDelete>;
+    /// Active products per category path (only paths that hold products directly).
+    async fn category_counts(&self) -> StoreResult<Vec<(String, u64)>>;
+    /// Upserts a batch of rows by SKU in one transaction (or, with `dry_run`,
+    /// works out what it would do and rolls back). One outcome per row, in order.
+    async fn import_products(
+        &self,
+        rows: Vec<ImportRow>,
+        default_threshold: i64,
+        actor: Option<String>,
+        dry_run: bool,
+        events: (ProductEvents, StockEvents),
+    ) -> StoreResult<(Vec<ImportOutcome>, Vec<Event>)>;
+    /// Every product matching `status`, in id order, `batch` at a time from after `after`.
+    async fn products_after(
+        &self,
+        after: Option<ProductId>,
+        status: ProductStatus,
+        batch: u32,
+    ) -> StoreResult<Vec<Product>>;
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct StockQuery {
+    /// Only SKUs with available stock at or under their threshold.
+    pub low_only: bool,
+    /// Case-insensitive substring of the SKU.
+    pub text: Option<String>,
+    /// Lowest available first (the default) or by SKU.
+    pub by_sku: bool,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+#[derive(Clone, Debug)]
+pub enum StockOperation {
+    /// A stocktake: the count on hand is now this.
+    Set(i64),
+    /// Goods in (positive) or out (negative).
+    Adjust(i64),
+}
+
+#[derive(Clone, Debug)]
+pub struct StockChange {
+    pub sku: String,
+    pub operation: StockOperation,
+    pub low_stock_threshold: Option<i64>,
+    pub reason: String,
+    pub actor: Option<String>,
+}
+
+/// What one committed inventory change did, for the domain to name its events.
+#[derive(Clone, Debug)]
+pub struct StockEffect {
+    pub stock: Stock,
+    pub movement: Movement,
+    pub reservation: Option<Reservation>,
+    /// Available stock fell to or below the threshold with this change.
+    pub became_low: bool,
+}
+
+/// Builds the events of one committed inventory change.
+pub type StockEvents = fn(&StockEffect) -> Vec<NewEvent>;
+
+#[derive(Clone, Debug)]
+pub enum StockWrite {
+    Changed(Box<Stock>, Vec<Event>),
+    NotFound,
+    /// Refused: the change would take on hand below 0 or below what is reserved.
+    Insufficient {
+        on_hand: i64,
+        reserved: i64,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct ReserveItem {
+    pub sku: String,
+    pub quantity: i64,
+}
+
+#[derive(Clone, Debug)]
+pub enum ReserveOutcome {
+    /// One reservation per item, in order.
+    Reserved(Vec<Reservation>, Vec<Event>),
+    UnknownSku(String),
+    Insufficient {
+        sku: String,
+        available: i64,
+        requested: i64,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub enum ReservationWrite {
+    Done(Box<Reservation>, Vec<Event>),
+    NotFound,
+    NotActive(ReservationStatus),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ReservationQuery {
+    pub sku: Option<String>,
+    pub status: Option<ReservationStatus>,
+    pub reference: Option<String>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+#[async_trait]
+pub trait InventoryStore: Send + Sync {
+    async fn stock(&self, sku: &str) -> StoreResult<Option<Stock>>;
+    async fn list_stock(&self, query: &StockQuery) -> StoreResult<(Vec<Stock>, u64)>;
+    /// Sets or adjusts the count on hand in one statement guarded by the
+    /// invariants, with its ledger entry and events.
+    async fn change_stock(
+        &self,
+        change: StockChange,
+        events: StockEvents,
+    ) -> StoreResult<StockWrite>;
+    /// Newest first.
+    async fn movements(
+        &self,
+        sku: &str,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<(Vec<Movement>, u64)>;
+    /// Holds stock for every item or for none of them.
+    async fn reserve(
+        &self,
+        items: Vec<ReserveItem>,
+        expires_at: OffsetDateTime,
+        reference: Option<String>,
+        actor: Option<String>,
+        events: StockEvents,
+    ) -> StoreResult<ReserveOutcome>;
+    /// Moves an active reservation to `Released` (its stock is available
+    /// again) or `Committed` (sold: on hand and reserved both drop).
+    async fn finish_reservation(
+        &self,
+        id: &ReservationId,
+        to: ReservationStatus,
+        actor: Option<String>,
+        events: StockEvents,
+    ) -> StoreResult<ReservationWrite>;
+    /// Expires up to `limit` active reservations due at `now`, returning their stock.
+    async fn expire_reservations(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+        events: StockEvents,
+    ) -> StoreResult<(u64, Vec<Event>)>;
+    async fn reservation(&self, id: &ReservationId) -> StoreResult<Option<Reservation>>;
+    /// Newest first.
+    async fn reservations(&self, query: &ReservationQuery) -> StoreResult<(Vec<Reservation>, u64)>;
+    /// Checks the inventory invariants over the whole database in one
+    /// transaction and, with `fix`, repairs what drifted (with ledger entries).
+    async fn reconcile(
+        &self,
+        fix: bool,
+        actor: Option<String>,
+        events: StockEvents,
+    ) -> StoreResult<(ReconcileReport, Vec<Event>)>;
+}
+
 /// Everything the services need from storage.
 #[async_trait]
 pub trait Store:
-    UserStore + SessionStore + EventStore + IdempotencyStore + NotificationStore + Send + Sync + 'static
+    UserStore
+    + SessionStore
+    + EventStore
+    + IdempotencyStore
+    + NotificationStore
+    + CatalogStore
+    + InventoryStore
+    + Send
+    + Sync
+    + 'static
 {
     /// A round trip to the database, for health checks.
     async fn ping(&self) -> StoreResult<()>;

@@ -19,6 +19,8 @@ use shop_wire::users::{Address, Role, User};
 use shop_wire::{Event, SessionId, UserId};
 use time::OffsetDateTime;
 
+mod catalog;
+mod inventory;
 mod notifications;
 
 use super::{
@@ -31,6 +33,7 @@ use super::{
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_platform.sql"),
     include_str!("migrations/0002_notifications.sql"),
+    include_str!("migrations/0003_catalog.sql"),
 ];
 
 const READERS: u32 = 4;

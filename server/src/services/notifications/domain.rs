@@ -15,7 +15,7 @@ use crate::services::users::domain::normalize_email;
 use crate::state::AppState;
 use crate::store::{DeliveryQuery, NewEvent, NotificationQuery, Requeue, Store, StoreResult, now};
 
-pub const MAX_PAGE: u32 = 500;
+use crate::services::MAX_PAGE;
 const MAX_TEMPLATE_NAME: usize = 64;
 const MAX_PUSH_TOKEN: usize = 4096;
 /// A send may be scheduled at most this far ahead.
@@ -190,16 +190,6 @@ pub async fn send(state: &AppState, request: SendRequest) -> AppResult<Notificat
     );
     enqueue(state, vec![(notification.clone(), events)]).await?;
     Ok(notification)
-}
-
-pub fn page_limit(limit: Option<u32>) -> AppResult<u32> {
-    match limit.unwrap_or(50) {
-        limit @ 1..=MAX_PAGE => Ok(limit),
-        _ => Err(AppError::validation(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        )),
-    }
 }
 
 pub async fn list(state: &AppState, query: NotificationQuery) -> AppResult<Page<Notification>> {

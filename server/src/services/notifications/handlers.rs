@@ -68,7 +68,7 @@ pub async fn list(
         template: params.template,
         recipient: params.recipient,
         priority: params.priority,
-        limit: domain::page_limit(params.limit)?,
+        limit: crate::services::page_limit(params.limit)?,
         offset: params.offset.unwrap_or(0),
     };
     Ok(ApiJson(domain::list(&state, query).await?))
@@ -188,7 +188,7 @@ pub async fn deliveries(
     let query = DeliveryQuery {
         channel: params.channel,
         recipient: params.recipient,
-        limit: domain::page_limit(params.limit)?,
+        limit: crate::services::page_limit(params.limit)?,
         offset: params.offset.unwrap_or(0),
     };
     Ok(ApiJson(domain::deliveries(&state, query).await?))

@@ -1,0 +1,117 @@
+//! Products by id and by SKU for the hot read path (`GET /api/products/{id}`).
+//!
+//! Every write in this process invalidates what it changed before its
+//! response goes out, so a client never reads back an older product than the
+//! one it just wrote. A read that raced a write must not put the old copy
+//! back: each read notes the generation it started at and only fills the
+//! cache if no write happened in between.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use moka::sync::Cache;
+use shop_wire::products::Product;
+
+use crate::store::ProductKey;
+
+#[derive(Clone)]
+pub struct ProductCache {
+    by_id: Cache<String, Product>,
+    by_sku: Cache<String, Product>,
+    generation: Arc<AtomicU64>,
+}
+
+impl ProductCache {
+    pub fn new() -> Self {
+        let cache = || {
+            Cache::builder()
+                .max_capacity(50_000)
+                // Bounds how long another node's write could go unseen once several share a database.
+                .time_to_live(Duration::from_secs(30))
+                .build()
+        };
+        ProductCache {
+            by_id: cache(),
+            by_sku: cache(),
+            generation: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub fn get(&self, key: &ProductKey) -> Option<Product> {
+        match key {
+            ProductKey::Id(id) => self.by_id.get(id.as_str()),
+            ProductKey::Sku(sku) => self.by_sku.get(sku),
+        }
+    }
+
+    /// The generation a read starts at; pass it to [`ProductCache::fill`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Caches a product read from the store, unless a write happened since `generation`.
+    pub fn fill(&self, product: &Product, generation: u64) {
+        if self.generation() == generation {
+            self.by_id.insert(product.id.to_string(), product.clone());
+            self.by_sku.insert(product.sku.clone(), product.clone());
+        }
+    }
+
+    /// Forgets a product that was written or deleted.
+    pub fn changed(&self, product: &Product) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.by_id.invalidate(product.id.as_str());
+        self.by_sku.invalidate(&product.sku);
+    }
+
+    /// Forgets everything, after a bulk change such as an import.
+    pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.by_id.invalidate_all();
+        self.by_sku.invalidate_all();
+    }
+}
+
+impl Default for ProductCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shop_wire::products::ProductRequest;
+
+    fn product() -> Product {
+        crate::services::products::domain::product_from(ProductRequest {
+            sku: "MUG-1".to_owned(),
+            name: "Mug".to_owned(),
+            price_cents: 900,
+            active: true,
+            ..ProductRequest::default()
+        })
+        .expect("valid")
+        .0
+    }
+
+    #[test]
+    fn a_read_that_raced_a_write_does_not_refill_the_cache() {
+        let cache = ProductCache::new();
+        let product = product();
+        let before = cache.generation();
+        cache.changed(&product);
+        cache.fill(&product, before);
+        assert!(cache.get(&ProductKey::Sku("MUG-1".to_owned())).is_none());
+
+        cache.fill(&product, cache.generation());
+        assert_eq!(
+            cache.get(&ProductKey::Id(product.id.clone())),
+            Some(product.clone())
+        );
+        assert!(cache.get(&ProductKey::Sku("MUG-1".to_owned())).is_some());
+        cache.clear();
+        assert!(cache.get(&ProductKey::Id(product.id)).is_none());
+    }
+}

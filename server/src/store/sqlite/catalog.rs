@@ -1,0 +1,430 @@
+//! Products and categories in SQLite, and the batched upsert behind imports.
+//!
+//! A category filter matches a path and its subtree as one index range
+//! (`furniture` covers `furniture` and `furniture/...`, because `/` sorts just
+//! before `0`), so a category page never scans the catalog.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
+use shop_wire::Event;
+use shop_wire::products::{Product, ProductId};
+
+use super::inventory::{MovementDraft, import_stock, insert_stock};
+use super::{
+    SqliteStore, append, backend, conversion, escape_like, from_millis, millis, parse_column,
+};
+use crate::store::{
+    CatalogStore, DeletedEvents, ImportOutcome, ImportRow, InitialStock, NewEvent, ProductChange,
+    ProductDelete, ProductEvents, ProductKey, ProductOrder, ProductQuery, ProductStatus,
+    ProductWrite, StockEvents, StoreError, StoreResult, now,
+};
+
+const COLUMNS: &str = "id, sku, name, description, category, price_cents, currency, attributes, \
+     images, active, version, created_at, updated_at";
+
+fn product_row(row: &Row<'_>) -> rusqlite::Result<Product> {
+    let attributes: String = row.get("attributes")?;
+    let images: String = row.get("images")?;
+    Ok(Product {
+        id: parse_column(row, "id")?,
+        sku: row.get("sku")?,
+        name: row.get("name")?,
+        description: row.get("description")?,
+        category: row.get("category")?,
+        price_cents: row.get("price_cents")?,
+        currency: parse_column(row, "currency")?,
+        attributes: serde_json::from_str::<BTreeMap<String, String>>(&attributes)
+            .map_err(conversion)?,
+        images: serde_json::from_str(&images).map_err(conversion)?,
+        active: row.get("active")?,
+        version: row.get::<_, i64>("version")? as u64,
+        created_at: from_millis(row.get("created_at")?)?,
+        updated_at: from_millis(row.get("updated_at")?)?,
+    })
+}
+
+fn json_text(value: &impl serde::Serialize) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(backend)
+}
+
+fn insert(tx: &Transaction<'_>, product: &Product) -> StoreResult<()> {
+    tx.prepare_cached(&format!(
+        "INSERT INTO products ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    ))?
+    .execute(params![
+        product.id.as_str(),
+        product.sku,
+        product.name,
+        product.description,
+        product.category,
+        product.price_cents,
+        product.currency.code(),
+        json_text(&product.attributes)?,
+        json_text(&product.images)?,
+        product.active,
+        product.version as i64,
+        millis(product.created_at),
+        millis(product.updated_at),
+    ])
+    .map_err(|err| {
+        if super::is_unique_violation(&err) {
+            StoreError::Duplicate {
+                entity: "product",
+                field: "sku",
+            }
+        } else {
+            err.into()
+        }
+    })?;
+    Ok(())
+}
+
+/// Writes every mutable field of `product` if the stored row is at `expected`.
+fn update(tx: &Transaction<'_>, product: &Product, expected: u64) -> StoreResult<bool> {
+    let changed = tx
+        .prepare_cached(
+            "UPDATE products SET name = ?3, description = ?4, category = ?5, price_cents = ?6,
+                    currency = ?7, attributes = ?8, images = ?9, active = ?10, version = ?11,
+                    updated_at = ?12
+             WHERE id = ?1 AND version = ?2",
+        )?
+        .execute(params![
+            product.id.as_str(),
+            expected as i64,
+            product.name,
+            product.description,
+            product.category,
+            product.price_cents,
+            product.currency.code(),
+            json_text(&product.attributes)?,
+            json_text(&product.images)?,
+            product.active,
+            product.version as i64,
+            millis(product.updated_at),
+        ])?;
+    Ok(changed == 1)
+}
+
+fn find(conn: &Connection, key: &ProductKey) -> rusqlite::Result<Option<Product>> {
+    match key {
+        ProductKey::Id(id) => conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM products WHERE id = ?1"))?
+            .query_row([id.as_str()], product_row)
+            .optional(),
+        ProductKey::Sku(sku) => conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM products WHERE sku = ?1"))?
+            .query_row([sku], product_row)
+            .optional(),
+    }
+}
+
+/// True when the row would change nothing a client can see in the product.
+fn same_content(stored: &Product, row: &Product) -> bool {
+    stored.name == row.name
+        && stored.description == row.description
+        && stored.category == row.category
+        && stored.price_cents == row.price_cents
+        && stored.currency == row.currency
+        && stored.attributes == row.attributes
+        && stored.images == row.images
+        && stored.active == row.active
+}
+
+/// The WHERE clause and its parameters for a product query.
+fn filter(query: &ProductQuery) -> (String, Vec<Box<dyn ToSql + Send>>) {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut values: Vec<Box<dyn ToSql + Send>> = Vec::new();
+    let bind = |values: &mut Vec<Box<dyn ToSql + Send>>, value: Box<dyn ToSql + Send>| {
+        values.push(value);
+        format!("?{}", values.len())
+    };
+    clauses.push(
+        match query.status {
+            ProductStatus::Active => "p.active = 1",
+            ProductStatus::Archived => "p.active = 0",
+            ProductStatus::All => "p.active IN (0, 1)",
+        }
+        .to_owned(),
+    );
+    if let Some(category) = &query.category {
+        let exact = bind(&mut values, Box::new(category.clone()));
+        let low = bind(&mut values, Box::new(format!("{category}/")));
+        let high = bind(&mut values, Box::new(format!("{category}0")));
+        clauses.push(format!(
+            "(p.category = {exact} OR (p.category >= {low} AND p.category < {high}))"
+        ));
+    }
+    if let Some(min) = query.min_price {
+        let at = bind(&mut values, Box::new(min));
+        clauses.push(format!("p.price_cents >= {at}"));
+    }
+    if let Some(max) = query.max_price {
+        let at = bind(&mut values, Box::new(max));
+        clauses.push(format!("p.price_cents <= {at}"));
+    }
+    if let Some(text) = &query.text {
+        let at = bind(&mut values, Box::new(format!("%{}%", escape_like(text))));
+        clauses.push(format!(
+            "(p.sku LIKE {at} ESCAPE '\\' OR p.name LIKE {at} ESCAPE '\\' OR p.description LIKE {at} ESCAPE '\\')"
+        ));
+    }
+    if let Some(in_stock) = query.in_stock {
+        let not = if in_stock { "" } else { "NOT " };
+        clauses.push(format!(
+            "{not}EXISTS (SELECT 1 FROM stock s WHERE s.sku = p.sku AND s.on_hand > s.reserved)"
+        ));
+    }
+    (clauses.join(" AND "), values)
+}
+
+#[async_trait]
+impl CatalogStore for SqliteStore {
+    async fn insert_product(
+        &self,
+        product: &Product,
+        stock: InitialStock,
+        actor: Option<String>,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<Event>> {
+        let product = product.clone();
+        self.write(move |tx| {
+            insert(tx, &product)?;
+            insert_stock(
+                tx,
+                &product.sku,
+                stock,
+                MovementDraft::initial(actor),
+                product.created_at,
+            )?;
+            append(tx, events)
+        })
+        .await
+    }
+
+    async fn product(&self, key: &ProductKey) -> StoreResult<Option<Product>> {
+        let key = key.clone();
+        self.read(move |conn| find(conn, &key)).await
+    }
+
+    async fn list_products(&self, query: &ProductQuery) -> StoreResult<(Vec<Product>, u64)> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let (clause, mut values) = filter(&query);
+            let total: i64 = conn
+                .prepare_cached(&format!("SELECT count(*) FROM products p WHERE {clause}"))?
+                .query_row(params_from_iter(values.iter()), |row| row.get(0))?;
+            let direction = if query.descending { "DESC" } else { "ASC" };
+            // Ids are time-ordered, so creation order is id order: one index, no sort.
+            let order = match query.order {
+                ProductOrder::CreatedAt => format!("p.id {direction}"),
+                ProductOrder::Price => format!("p.price_cents {direction}, p.id {direction}"),
+                ProductOrder::Name => format!("p.name {direction}, p.id {direction}"),
+            };
+            values.push(Box::new(query.limit));
+            values.push(Box::new(query.offset as i64));
+            let (limit, offset) = (values.len() - 1, values.len());
+            let columns = COLUMNS
+                .split(", ")
+                .map(|c| format!("p.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let products = conn
+                .prepare_cached(&format!(
+                    "SELECT {columns} FROM products p WHERE {clause} ORDER BY {order} LIMIT ?{limit} OFFSET ?{offset}"
+                ))?
+                .query_map(params_from_iter(values.iter()), product_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((products, total as u64))
+        })
+        .await
+    }
+
+    async fn update_product(
+        &self,
+        product: &Product,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<ProductWrite> {
+        let product = product.clone();
+        self.write(move |tx| {
+            if update(tx, &product, expected_version)? {
+                let events = append(tx, events)?;
+                return Ok(ProductWrite::Written(Box::new(product), events));
+            }
+            Ok(match find(tx, &ProductKey::Id(product.id.clone()))? {
+                Some(current) => ProductWrite::VersionConflict {
+                    current: current.version,
+                },
+                None => ProductWrite::NotFound,
+            })
+        })
+        .await
+    }
+
+    async fn delete_product(
+        &self,
+        key: &ProductKey,
+        events: DeletedEvents,
+    ) -> StoreResult<ProductDelete> {
+        let key = key.clone();
+        self.write(move |tx| {
+            let Some(product) = find(tx, &key)? else {
+                return Ok(ProductDelete::NotFound);
+            };
+            let active: i64 = tx
+                .prepare_cached(
+                    "SELECT count(*) FROM reservations WHERE sku = ?1 AND status = 'active'",
+                )?
+                .query_row([&product.sku], |row| row.get(0))?;
+            if active > 0 {
+                return Ok(ProductDelete::InUse {
+                    active_reservations: active as u64,
+                });
+            }
+            tx.prepare_cached("DELETE FROM reservations WHERE sku = ?1")?
+                .execute([&product.sku])?;
+            // The stock row and its ledger go with the product (ON DELETE CASCADE).
+            tx.prepare_cached("DELETE FROM products WHERE id = ?1")?
+                .execute([product.id.as_str()])?;
+            let events = append(tx, events(&product))?;
+            Ok(ProductDelete::Deleted(Box::new(product), events))
+        })
+        .await
+    }
+
+    async fn category_counts(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT category, count(*) FROM products
+                 WHERE active = 1 AND category IS NOT NULL GROUP BY category ORDER BY category",
+            )?
+            .query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?
+            .collect()
+        })
+        .await
+    }
+
+    async fn import_products(
+        &self,
+        rows: Vec<ImportRow>,
+        default_threshold: i64,
+        actor: Option<String>,
+        dry_run: bool,
+        events: (ProductEvents, StockEvents),
+    ) -> StoreResult<(Vec<ImportOutcome>, Vec<Event>)> {
+        let pool = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(backend)?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut outcomes = Vec::with_capacity(rows.len());
+            let mut pending = Vec::new();
+            for row in rows {
+                let (outcome, row_events) =
+                    import_row(&tx, row, default_threshold, actor.clone(), events)?;
+                pending.extend(row_events);
+                outcomes.push(outcome);
+            }
+            if dry_run {
+                // Dropping the transaction rolls it back: nothing was written.
+                return Ok((outcomes, Vec::new()));
+            }
+            let logged = append(&tx, pending)?;
+            tx.commit()?;
+            Ok((outcomes, logged))
+        })
+        .await
+        .map_err(backend)?
+    }
+
+    async fn products_after(
+        &self,
+        after: Option<ProductId>,
+        status: ProductStatus,
+        batch: u32,
+    ) -> StoreResult<Vec<Product>> {
+        self.read(move |conn| {
+            let active = match status {
+                ProductStatus::Active => "active = 1",
+                ProductStatus::Archived => "active = 0",
+                ProductStatus::All => "active IN (0, 1)",
+            };
+            conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM products WHERE id > ?1 AND {active} ORDER BY id LIMIT ?2"
+            ))?
+            .query_map(
+                params![after.as_ref().map_or("", ProductId::as_str), batch],
+                product_row,
+            )?
+            .collect()
+        })
+        .await
+    }
+}
+
+/// Upserts one import row inside the batch's transaction.
+fn import_row(
+    tx: &Transaction<'_>,
+    row: ImportRow,
+    default_threshold: i64,
+    actor: Option<String>,
+    (product_events, stock_events): (ProductEvents, StockEvents),
+) -> StoreResult<(ImportOutcome, Vec<NewEvent>)> {
+    let at = now();
+    let stored = find(tx, &ProductKey::Sku(row.product.sku.clone()))?;
+    let Some(stored) = stored else {
+        let mut product = row.product;
+        product.version = 1;
+        product.created_at = at;
+        product.updated_at = at;
+        insert(tx, &product)?;
+        insert_stock(
+            tx,
+            &product.sku,
+            InitialStock {
+                on_hand: row.stock.unwrap_or(0),
+                low_stock_threshold: row.low_stock_threshold.unwrap_or(default_threshold),
+            },
+            MovementDraft::import(actor),
+            at,
+        )?;
+        let events = product_events(ProductChange::Created, &product);
+        return Ok((ImportOutcome::Created, events));
+    };
+    let mut events = Vec::new();
+    match import_stock(
+        tx,
+        &stored.sku,
+        row.stock,
+        row.low_stock_threshold,
+        MovementDraft::import(actor),
+    )? {
+        Ok(Some(effect)) => events.extend(stock_events(&effect)),
+        Ok(None) => {}
+        Err(reason) => return Ok((ImportOutcome::Failed(reason), Vec::new())),
+    }
+    if same_content(&stored, &row.product) {
+        let outcome = if events.is_empty() {
+            ImportOutcome::Unchanged
+        } else {
+            ImportOutcome::Updated
+        };
+        return Ok((outcome, events));
+    }
+    let product = Product {
+        id: stored.id.clone(),
+        version: stored.version + 1,
+        created_at: stored.created_at,
+        updated_at: at,
+        ..row.product
+    };
+    if !update(tx, &product, stored.version)? {
+        return Err(StoreError::Backend(
+            "a product changed inside the import's own transaction".into(),
+        ));
+    }
+    events.extend(product_events(ProductChange::Updated, &product));
+    Ok((ImportOutcome::Updated, events))
+}

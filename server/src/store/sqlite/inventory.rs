@@ -1,0 +1,707 @@
+//! Stock, its ledger and reservations in SQLite.
+//!
+//! Every change runs inside the store's single `BEGIN IMMEDIATE` writer: the
+//! check (is there enough available?) and the write happen in one
+//! transaction that no other writer can interleave with, and the schema's
+//! CHECK constraints refuse negative stock or over-reservation even if a bug
+//! slipped past the check. Each change writes its ledger entry and events in
+//! the same transaction.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use shop_wire::Event;
+use shop_wire::inventory::{
+    Drift, Movement, MovementKind, ReconcileReport, Reservation, ReservationId, ReservationStatus,
+    Stock,
+};
+use time::OffsetDateTime;
+
+use super::{SqliteStore, append, escape_like, from_millis, millis, parse_column};
+use crate::store::{
+    InitialStock, InventoryStore, ReservationQuery, ReservationWrite, ReserveItem, ReserveOutcome,
+    StockChange, StockEffect, StockEvents, StockOperation, StockQuery, StockWrite, StoreResult,
+    now,
+};
+
+const STOCK_COLUMNS: &str = "sku, on_hand, reserved, low_stock_threshold, low_alerted, updated_at";
+const MOVEMENT_COLUMNS: &str = "id, sku, kind, on_hand_before, on_hand_after, reserved_before, \
+     reserved_after, reason, actor, reference, at";
+const RESERVATION_COLUMNS: &str = "id, sku, quantity, status, reference, expires_at, created_at";
+
+/// A stock row with the low-stock alert flag that the wire type does not show.
+struct StockRow {
+    stock: Stock,
+    low_alerted: bool,
+}
+
+fn stock_row(row: &Row<'_>) -> rusqlite::Result<StockRow> {
+    let on_hand: i64 = row.get("on_hand")?;
+    let reserved: i64 = row.get("reserved")?;
+    Ok(StockRow {
+        stock: Stock {
+            sku: row.get("sku")?,
+            on_hand,
+            reserved,
+            available: on_hand - reserved,
+            low_stock_threshold: row.get("low_stock_threshold")?,
+            updated_at: from_millis(row.get("updated_at")?)?,
+        },
+        low_alerted: row.get("low_alerted")?,
+    })
+}
+
+fn movement_row(row: &Row<'_>) -> rusqlite::Result<Movement> {
+    Ok(Movement {
+        id: row.get::<_, i64>("id")? as u64,
+        sku: row.get("sku")?,
+        kind: parse_column(row, "kind")?,
+        on_hand_before: row.get("on_hand_before")?,
+        on_hand_after: row.get("on_hand_after")?,
+        reserved_before: row.get("reserved_before")?,
+        reserved_after: row.get("reserved_after")?,
+        reason: row.get("reason")?,
+        actor: row.get("actor")?,
+        reference: row.get("reference")?,
+        at: from_millis(row.get("at")?)?,
+    })
+}
+
+fn reservation_row(row: &Row<'_>) -> rusqlite::Result<Reservation> {
+    Ok(Reservation {
+        id: parse_column(row, "id")?,
+        sku: row.get("sku")?,
+        quantity: row.get("quantity")?,
+        status: parse_column(row, "status")?,
+        expires_at: from_millis(row.get("expires_at")?)?,
+        reference: row.get("reference")?,
+        created_at: from_millis(row.get("created_at")?)?,
+    })
+}
+
+fn read_stock(conn: &Connection, sku: &str) -> rusqlite::Result<Option<StockRow>> {
+    conn.prepare_cached(&format!("SELECT {STOCK_COLUMNS} FROM stock WHERE sku = ?1"))?
+        .query_row([sku], stock_row)
+        .optional()
+}
+
+fn read_reservation(conn: &Connection, id: &str) -> rusqlite::Result<Option<Reservation>> {
+    conn.prepare_cached(&format!(
+        "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?1"
+    ))?
+    .query_row([id], reservation_row)
+    .optional()
+}
+
+/// Why a ledger entry is written, before its counts are known.
+pub(super) struct MovementDraft {
+    kind: MovementKind,
+    reason: Option<String>,
+    actor: Option<String>,
+    reference: Option<String>,
+}
+
+impl MovementDraft {
+    pub(super) fn initial(actor: Option<String>) -> Self {
+        MovementDraft {
+            kind: MovementKind::Set,
+            reason: Some("initial stock".to_owned()),
+            actor,
+            reference: None,
+        }
+    }
+
+    pub(super) fn import(actor: Option<String>) -> Self {
+        MovementDraft {
+            kind: MovementKind::Set,
+            reason: Some("import".to_owned()),
+            actor,
+            reference: None,
+        }
+    }
+}
+
+/// Creates the stock row of a new product, with a ledger entry when it starts with stock.
+pub(super) fn insert_stock(
+    tx: &Transaction<'_>,
+    sku: &str,
+    initial: InitialStock,
+    draft: MovementDraft,
+    at: OffsetDateTime,
+) -> StoreResult<()> {
+    // A product that starts low has not crossed anything: no alert until it recovers and falls again.
+    let low = initial.on_hand <= initial.low_stock_threshold;
+    tx.prepare_cached(
+        "INSERT INTO stock (sku, on_hand, reserved, low_stock_threshold, low_alerted, updated_at)
+         VALUES (?1, ?2, 0, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        sku,
+        initial.on_hand,
+        initial.low_stock_threshold,
+        low,
+        millis(at)
+    ])?;
+    if initial.on_hand > 0 {
+        insert_movement(tx, sku, (0, initial.on_hand), (0, 0), draft, at)?;
+    }
+    Ok(())
+}
+
+fn insert_movement(
+    tx: &Transaction<'_>,
+    sku: &str,
+    (on_hand_before, on_hand_after): (i64, i64),
+    (reserved_before, reserved_after): (i64, i64),
+    draft: MovementDraft,
+    at: OffsetDateTime,
+) -> StoreResult<Movement> {
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO stock_movements (sku, kind, on_hand_before, on_hand_after, reserved_before,
+                 reserved_after, reason, actor, reference, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+        )?
+        .query_row(
+            params![
+                sku,
+                draft.kind.as_str(),
+                on_hand_before,
+                on_hand_after,
+                reserved_before,
+                reserved_after,
+                draft.reason,
+                draft.actor,
+                draft.reference,
+                millis(at)
+            ],
+            |row| row.get(0),
+        )?;
+    Ok(Movement {
+        id: id as u64,
+        sku: sku.to_owned(),
+        kind: draft.kind,
+        on_hand_before,
+        on_hand_after,
+        reserved_before,
+        reserved_after,
+        reason: draft.reason,
+        actor: draft.actor,
+        reference: draft.reference,
+        at,
+    })
+}
+
+/// Writes new counts for a SKU with their ledger entry, and tracks the
+/// low-stock crossing: `became_low` is true only on the change that takes
+/// available stock from above the threshold to at or below it.
+fn write_stock(
+    tx: &Transaction<'_>,
+    before: &StockRow,
+    (on_hand, reserved, threshold): (i64, i64, i64),
+    draft: MovementDraft,
+    reservation: Option<Reservation>,
+) -> StoreResult<StockEffect> {
+    let at = now();
+    let low = on_hand - reserved <= threshold;
+    tx.prepare_cached(
+        "UPDATE stock SET on_hand = ?2, reserved = ?3, low_stock_threshold = ?4, low_alerted = ?5,
+                updated_at = ?6
+         WHERE sku = ?1",
+    )?
+    .execute(params![
+        before.stock.sku,
+        on_hand,
+        reserved,
+        threshold,
+        low,
+        millis(at)
+    ])?;
+    let movement = insert_movement(
+        tx,
+        &before.stock.sku,
+        (before.stock.on_hand, on_hand),
+        (before.stock.reserved, reserved),
+        draft,
+        at,
+    )?;
+    Ok(StockEffect {
+        stock: Stock {
+            sku: before.stock.sku.clone(),
+            on_hand,
+            reserved,
+            available: on_hand - reserved,
+            low_stock_threshold: threshold,
+            updated_at: at,
+        },
+        movement,
+        reservation,
+        became_low: low && !before.low_alerted,
+    })
+}
+
+/// Applies an import row's stock columns to an existing SKU: `Ok(None)` when
+/// they change nothing, `Err(reason)` when they cannot apply.
+pub(super) fn import_stock(
+    tx: &Transaction<'_>,
+    sku: &str,
+    on_hand: Option<i64>,
+    threshold: Option<i64>,
+    draft: MovementDraft,
+) -> StoreResult<Result<Option<StockEffect>, String>> {
+    let Some(before) = read_stock(tx, sku)? else {
+        return Ok(Err(format!("SKU {sku} has no stock record")));
+    };
+    let on_hand = on_hand.unwrap_or(before.stock.on_hand);
+    let threshold = threshold.unwrap_or(before.stock.low_stock_threshold);
+    if on_hand == before.stock.on_hand && threshold == before.stock.low_stock_threshold {
+        return Ok(Ok(None));
+    }
+    if on_hand < before.stock.reserved {
+        return Ok(Err(format!(
+            "stock {on_hand} is below the {} units reserved for {sku}",
+            before.stock.reserved
+        )));
+    }
+    let reserved = before.stock.reserved;
+    write_stock(tx, &before, (on_hand, reserved, threshold), draft, None).map(|e| Ok(Some(e)))
+}
+
+/// Moves an active reservation to its final state and its stock with it.
+fn finish(
+    tx: &Transaction<'_>,
+    reservation: Reservation,
+    to: ReservationStatus,
+    actor: Option<String>,
+) -> StoreResult<StockEffect> {
+    let before = read_stock(tx, &reservation.sku)?.ok_or_else(|| {
+        crate::store::StoreError::Backend(
+            format!("reservation {} has no stock row", reservation.id).into(),
+        )
+    })?;
+    let (kind, sold) = match to {
+        ReservationStatus::Committed => (MovementKind::Commit, reservation.quantity),
+        ReservationStatus::Expired => (MovementKind::Expire, 0),
+        ReservationStatus::Released | ReservationStatus::Active => (MovementKind::Release, 0),
+    };
+    let at = now();
+    tx.prepare_cached("UPDATE reservations SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![reservation.id.as_str(), to.as_str(), millis(at)])?;
+    let counts = (
+        before.stock.on_hand - sold,
+        before.stock.reserved - reservation.quantity,
+        before.stock.low_stock_threshold,
+    );
+    let draft = MovementDraft {
+        kind,
+        reason: reservation.reference.clone(),
+        actor,
+        reference: Some(reservation.id.to_string()),
+    };
+    let finished = Reservation {
+        status: to,
+        ..reservation
+    };
+    write_stock(tx, &before, counts, draft, Some(finished))
+}
+
+#[async_trait]
+impl InventoryStore for SqliteStore {
+    async fn stock(&self, sku: &str) -> StoreResult<Option<Stock>> {
+        let sku = sku.to_owned();
+        self.read(move |conn| Ok(read_stock(conn, &sku)?.map(|row| row.stock)))
+            .await
+    }
+
+    async fn list_stock(&self, query: &StockQuery) -> StoreResult<(Vec<Stock>, u64)> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let pattern = query
+                .text
+                .as_ref()
+                .map(|text| format!("%{}%", escape_like(text)));
+            let filter = "(?1 = 0 OR on_hand - reserved <= low_stock_threshold)
+                 AND (?2 IS NULL OR sku LIKE ?2 ESCAPE '\\')";
+            let total: i64 = conn
+                .prepare_cached(&format!("SELECT count(*) FROM stock WHERE {filter}"))?
+                .query_row(params![query.low_only, pattern], |row| row.get(0))?;
+            let order = if query.by_sku {
+                "sku"
+            } else {
+                "on_hand - reserved, sku"
+            };
+            let items = conn
+                .prepare_cached(&format!(
+                    "SELECT {STOCK_COLUMNS} FROM stock WHERE {filter} ORDER BY {order} LIMIT ?3 OFFSET ?4"
+                ))?
+                .query_map(
+                    params![query.low_only, pattern, query.limit, query.offset as i64],
+                    |row| stock_row(row).map(|r| r.stock),
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((items, total as u64))
+        })
+        .await
+    }
+
+    async fn change_stock(
+        &self,
+        change: StockChange,
+        events: StockEvents,
+    ) -> StoreResult<StockWrite> {
+        self.write(move |tx| {
+            let Some(before) = read_stock(tx, &change.sku)? else {
+                return Ok(StockWrite::NotFound);
+            };
+            let (kind, on_hand) = match change.operation {
+                StockOperation::Set(on_hand) => (MovementKind::Set, Some(on_hand)),
+                StockOperation::Adjust(delta) => (
+                    MovementKind::Adjust,
+                    before.stock.on_hand.checked_add(delta),
+                ),
+            };
+            let reserved = before.stock.reserved;
+            let Some(on_hand) = on_hand.filter(|n| *n >= reserved) else {
+                return Ok(StockWrite::Insufficient {
+                    on_hand: before.stock.on_hand,
+                    reserved,
+                });
+            };
+            let threshold = change
+                .low_stock_threshold
+                .unwrap_or(before.stock.low_stock_threshold);
+            let draft = MovementDraft {
+                kind,
+                reason: Some(change.reason),
+                actor: change.actor,
+                reference: None,
+            };
+            let effect = write_stock(tx, &before, (on_hand, reserved, threshold), draft, None)?;
+            let logged = append(tx, events(&effect))?;
+            Ok(StockWrite::Changed(Box::new(effect.stock), logged))
+        })
+        .await
+    }
+
+    async fn movements(
+        &self,
+        sku: &str,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<(Vec<Movement>, u64)> {
+        let sku = sku.to_owned();
+        self.read(move |conn| {
+            let total: i64 = conn
+                .prepare_cached("SELECT count(*) FROM stock_movements WHERE sku = ?1")?
+                .query_row([&sku], |row| row.get(0))?;
+            let items = conn
+                .prepare_cached(&format!(
+                    "SELECT {MOVEMENT_COLUMNS} FROM stock_movements WHERE sku = ?1
+                     ORDER BY id DESC LIMIT ?2 OFFSET ?3"
+                ))?
+                .query_map(params![sku, limit, offset as i64], movement_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((items, total as u64))
+        })
+        .await
+    }
+
+    async fn reserve(
+        &self,
+        items: Vec<ReserveItem>,
+        expires_at: OffsetDateTime,
+        reference: Option<String>,
+        actor: Option<String>,
+        events: StockEvents,
+    ) -> StoreResult<ReserveOutcome> {
+        self.write(move |tx| {
+            // Check every item before writing any, so a refusal leaves nothing behind.
+            let mut wanted: Vec<(String, i64)> = Vec::new();
+            for item in &items {
+                match wanted.iter_mut().find(|(sku, _)| *sku == item.sku) {
+                    Some((_, quantity)) => *quantity += item.quantity,
+                    None => wanted.push((item.sku.clone(), item.quantity)),
+                }
+            }
+            for (sku, requested) in wanted {
+                let Some(row) = read_stock(tx, &sku)? else {
+                    return Ok(ReserveOutcome::UnknownSku(sku));
+                };
+                if requested > row.stock.available {
+                    return Ok(ReserveOutcome::Insufficient {
+                        sku,
+                        available: row.stock.available,
+                        requested,
+                    });
+                }
+            }
+            let at = now();
+            let mut reservations = Vec::with_capacity(items.len());
+            let mut pending = Vec::new();
+            for item in items {
+                let reservation = Reservation {
+                    id: ReservationId::generate(),
+                    sku: item.sku,
+                    quantity: item.quantity,
+                    status: ReservationStatus::Active,
+                    expires_at,
+                    reference: reference.clone(),
+                    created_at: at,
+                };
+                tx.prepare_cached(
+                    "INSERT INTO reservations (id, sku, quantity, status, reference, expires_at,
+                         created_at, updated_at)
+                     VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?6)",
+                )?
+                .execute(params![
+                    reservation.id.as_str(),
+                    reservation.sku,
+                    reservation.quantity,
+                    reservation.reference,
+                    millis(expires_at),
+                    millis(at)
+                ])?;
+                let before = read_stock(tx, &reservation.sku)?.ok_or_else(|| {
+                    crate::store::StoreError::Backend("stock row vanished mid-transaction".into())
+                })?;
+                let counts = (
+                    before.stock.on_hand,
+                    before.stock.reserved + reservation.quantity,
+                    before.stock.low_stock_threshold,
+                );
+                let draft = MovementDraft {
+                    kind: MovementKind::Reserve,
+                    reason: reservation.reference.clone(),
+                    actor: actor.clone(),
+                    reference: Some(reservation.id.to_string()),
+                };
+                let effect = write_stock(tx, &before, counts, draft, Some(reservation.clone()))?;
+                pending.extend(events(&effect));
+                reservations.push(reservation);
+            }
+            let logged = append(tx, pending)?;
+            Ok(ReserveOutcome::Reserved(reservations, logged))
+        })
+        .await
+    }
+
+    async fn finish_reservation(
+        &self,
+        id: &ReservationId,
+        to: ReservationStatus,
+        actor: Option<String>,
+        events: StockEvents,
+    ) -> StoreResult<ReservationWrite> {
+        let id = id.clone();
+        self.write(move |tx| {
+            let Some(reservation) = read_reservation(tx, id.as_str())? else {
+                return Ok(ReservationWrite::NotFound);
+            };
+            if reservation.status != ReservationStatus::Active {
+                return Ok(ReservationWrite::NotActive(reservation.status));
+            }
+            // Past its expiry but not yet swept: it is expired, whatever was asked.
+            if reservation.expires_at <= now() {
+                let effect = finish(tx, reservation, ReservationStatus::Expired, None)?;
+                append(tx, events(&effect))?;
+                return Ok(ReservationWrite::NotActive(ReservationStatus::Expired));
+            }
+            let effect = finish(tx, reservation, to, actor)?;
+            let logged = append(tx, events(&effect))?;
+            let reservation = effect
+                .reservation
+                .expect("finish always returns the reservation it finished");
+            Ok(ReservationWrite::Done(Box::new(reservation), logged))
+        })
+        .await
+    }
+
+    async fn expire_reservations(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+        events: StockEvents,
+    ) -> StoreResult<(u64, Vec<Event>)> {
+        self.write(move |tx| {
+            let due = tx
+                .prepare_cached(&format!(
+                    "SELECT {RESERVATION_COLUMNS} FROM reservations
+                     WHERE status = 'active' AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2"
+                ))?
+                .query_map(params![millis(now), limit], reservation_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let count = due.len() as u64;
+            let mut pending = Vec::new();
+            for reservation in due {
+                let effect = finish(tx, reservation, ReservationStatus::Expired, None)?;
+                pending.extend(events(&effect));
+            }
+            Ok((count, append(tx, pending)?))
+        })
+        .await
+    }
+
+    async fn reservation(&self, id: &ReservationId) -> StoreResult<Option<Reservation>> {
+        let id = id.clone();
+        self.read(move |conn| read_reservation(conn, id.as_str()))
+            .await
+    }
+
+    async fn reservations(&self, query: &ReservationQuery) -> StoreResult<(Vec<Reservation>, u64)> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let status = query.status.map(ReservationStatus::as_str);
+            let filter = "(?1 IS NULL OR sku = ?1) AND (?2 IS NULL OR status = ?2)
+                 AND (?3 IS NULL OR reference = ?3)";
+            let args = params![query.sku, status, query.reference];
+            let total: i64 = conn
+                .prepare_cached(&format!("SELECT count(*) FROM reservations WHERE {filter}"))?
+                .query_row(args, |row| row.get(0))?;
+            let items = conn
+                .prepare_cached(&format!(
+                    "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE {filter}
+                     ORDER BY id DESC LIMIT ?4 OFFSET ?5"
+                ))?
+                .query_map(
+                    params![
+                        query.sku,
+                        status,
+                        query.reference,
+                        query.limit,
+                        query.offset as i64
+                    ],
+                    reservation_row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((items, total as u64))
+        })
+        .await
+    }
+
+    async fn reconcile(
+        &self,
+        fix: bool,
+        actor: Option<String>,
+        events: StockEvents,
+    ) -> StoreResult<(ReconcileReport, Vec<Event>)> {
+        self.write(move |tx| {
+            let skus_checked: i64 =
+                tx.query_row("SELECT count(*) FROM stock", [], |row| row.get(0))?;
+            let reservations_checked: i64 = tx.query_row(
+                "SELECT count(*) FROM reservations WHERE status = 'active'",
+                [],
+                |row| row.get(0),
+            )?;
+            let mut drift = Vec::new();
+            let reserved_drift = tx
+                .prepare(
+                    "SELECT s.sku, s.reserved,
+                            (SELECT coalesce(sum(quantity), 0) FROM reservations r
+                             WHERE r.sku = s.sku AND r.status = 'active') AS held
+                     FROM stock s WHERE s.reserved != held ORDER BY s.sku",
+                )?
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut pending = Vec::new();
+            for (sku, found, expected) in reserved_drift {
+                let mut fixed = false;
+                if fix
+                    && let Some(before) = read_stock(tx, &sku)?
+                    && expected <= before.stock.on_hand
+                {
+                    let counts = (
+                        before.stock.on_hand,
+                        expected,
+                        before.stock.low_stock_threshold,
+                    );
+                    let draft = MovementDraft {
+                        kind: MovementKind::Reconcile,
+                        reason: Some("reserved did not match the active reservations".to_owned()),
+                        actor: actor.clone(),
+                        reference: None,
+                    };
+                    let effect = write_stock(tx, &before, counts, draft, None)?;
+                    pending.extend(events(&effect));
+                    fixed = true;
+                }
+                drift.push(Drift {
+                    sku,
+                    check: "reserved_matches_reservations".to_owned(),
+                    expected,
+                    found,
+                    fixed,
+                });
+            }
+            let ledger_drift = tx
+                .prepare(
+                    "SELECT s.sku, s.on_hand,
+                            coalesce((SELECT m.on_hand_after FROM stock_movements m
+                                      WHERE m.sku = s.sku ORDER BY m.id DESC LIMIT 1), 0) AS ledger
+                     FROM stock s WHERE s.on_hand != ledger ORDER BY s.sku",
+                )?
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            for (sku, found, expected) in ledger_drift {
+                // A reserved fix above already wrote a ledger entry ending at the current count.
+                let already = drift.iter().any(|d| d.sku == sku && d.fixed);
+                let mut fixed = already;
+                if fix && !already {
+                    // The count on hand is the truth (it is what was sold against);
+                    // the ledger gains the entry that explains it.
+                    let at = now();
+                    let draft = MovementDraft {
+                        kind: MovementKind::Reconcile,
+                        reason: Some("on hand changed outside the ledger".to_owned()),
+                        actor: actor.clone(),
+                        reference: None,
+                    };
+                    let before = read_stock(tx, &sku)?;
+                    if let Some(before) = before {
+                        let reserved = before.stock.reserved;
+                        let movement = insert_movement(
+                            tx,
+                            &sku,
+                            (expected, found),
+                            (reserved, reserved),
+                            draft,
+                            at,
+                        )?;
+                        pending.extend(events(&StockEffect {
+                            stock: before.stock,
+                            movement,
+                            reservation: None,
+                            became_low: false,
+                        }));
+                        fixed = true;
+                    }
+                }
+                drift.push(Drift {
+                    sku,
+                    check: "ledger_matches_on_hand".to_owned(),
+                    expected,
+                    found,
+                    fixed,
+                });
+            }
+            let report = ReconcileReport {
+                consistent: drift.is_empty(),
+                skus_checked: skus_checked as u64,
+                reservations_checked: reservations_checked as u64,
+                drift,
+            };
+            Ok((report, append(tx, pending)?))
+        })
+        .await
+    }
+}
