@@ -76,9 +76,9 @@ Example: shop product update CHAIR-01 --price 119.00 --attr colour=walnut",
     #[command(after_help = "\
 Rows are matched by SKU: new SKUs are created, known ones updated, identical ones left alone.
 Bad rows are reported by line and skipped; the good rows still land, and the exit code is 1.
-CSV columns: sku,name,description,category,price_cents,currency,attributes,images,active
-(attributes and images as JSON; `price` as a decimal may stand in for price_cents;
-stock and low_stock_threshold are optional).
+CSV columns, in this order: sku, name, description, category, price_cents, currency,
+attributes and images (as JSON), active; `price` as a decimal may stand in for
+price_cents, and stock and low_stock_threshold may be added.
 Example: shop product import catalog.csv --dry-run
          generate-products | shop product import - --format ndjson")]
     Import(ImportArgs),
