@@ -208,8 +208,8 @@ name\t''
 -name\t''
 created_at\t''
 -created_at\t''"
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l limit -d 'Products per page' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l offset -d 'Products to skip' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l limit -d 'Rows per page' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l offset -d 'Rows to skip' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
@@ -223,7 +223,7 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l in-stock -d 'Only products with stock available'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l archived -d 'Only archived products (instead of active ones)'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l all-statuses -d 'Active and archived products alike'
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l all -d 'Every matching product, fetching page after page'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l all -d 'Every matching row, fetching page after page'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Log every HTTP request and answer on stderr'

@@ -12,7 +12,7 @@ use shop_wire::inventory::{
     ReservationStatus, ReserveRequest, SetStock, Stock,
 };
 
-use super::{all_pages, choice, more_hint, parse_sku};
+use super::{PageArgs, all_pages, choice, more_hint, parse_sku};
 use crate::client::ApiClient;
 use crate::context::Context;
 use crate::error::CliError;
@@ -127,20 +127,6 @@ pub struct ListArgs {
     sort: Option<String>,
     #[command(flatten)]
     page: PageArgs,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct PageArgs {
-    /// Rows per page.
-    #[arg(long, default_value_t = 50, allow_negative_numbers = true,
-          value_parser = clap::value_parser!(u32).range(1..=i64::from(super::MAX_PAGE)))]
-    limit: u32,
-    /// Rows to skip.
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
-    offset: u64,
-    /// Every matching row, fetching page after page.
-    #[arg(long, conflicts_with_all = ["limit", "offset"])]
-    all: bool,
 }
 
 #[derive(Debug, clap::Args)]

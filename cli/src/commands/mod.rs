@@ -111,6 +111,21 @@ pub fn confirm(question: &str, yes_flag: &str) -> Result<bool, CliError> {
     ))
 }
 
+/// Paging of a list: one page, or with --all every page.
+#[derive(Debug, clap::Args)]
+pub struct PageArgs {
+    /// Rows per page.
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PAGE)))]
+    pub limit: u32,
+    /// Rows to skip.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub offset: u64,
+    /// Every matching row, fetching page after page.
+    #[arg(long, conflicts_with_all = ["limit", "offset"])]
+    pub all: bool,
+}
+
 /// Every item of a list, fetched page after page until the total is reached
 /// (or a page comes back empty, should the total change meanwhile).
 pub async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Page<T>, CliError>

@@ -19,7 +19,7 @@ use shop_wire::products::{
     ProductRequest,
 };
 
-use super::{all_pages, choice, confirm, more_hint, parse_sku};
+use super::{PageArgs, all_pages, choice, confirm, more_hint, parse_sku};
 use crate::client::ApiClient;
 use crate::context::Context;
 use crate::error::CliError;
@@ -147,16 +147,8 @@ pub struct ListArgs {
     /// Order: price, -price, name, -name, created_at or -created_at (- for descending).
     #[arg(long, allow_hyphen_values = true, value_parser = ["price", "-price", "name", "-name", "created_at", "-created_at"])]
     sort: Option<String>,
-    /// Products per page.
-    #[arg(long, default_value_t = 50, allow_negative_numbers = true,
-          value_parser = clap::value_parser!(u32).range(1..=i64::from(super::MAX_PAGE)))]
-    limit: u32,
-    /// Products to skip.
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
-    offset: u64,
-    /// Every matching product, fetching page after page.
-    #[arg(long, conflicts_with_all = ["limit", "offset"])]
-    all: bool,
+    #[command(flatten)]
+    page: PageArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -474,10 +466,10 @@ impl ProductCommand {
                 output.one(&product)
             }
             ProductCommand::List(args) => {
-                let page = if args.all {
+                let page = if args.page.all {
                     all_pages(|limit, offset| list_page(&client, &args, limit, offset)).await?
                 } else {
-                    list_page(&client, &args, args.limit, args.offset).await?
+                    list_page(&client, &args, args.page.limit, args.page.offset).await?
                 };
                 output.list(&page, &page.items)?;
                 more_hint(&output, &page, "products");
