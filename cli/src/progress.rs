@@ -8,6 +8,7 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::StreamExt;
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use tokio::io::AsyncRead;
@@ -61,15 +62,23 @@ fn style(template: &str) -> ProgressStyle {
 }
 
 /// A request body streamed from `reader` in chunks, never held whole in
-/// memory, that moves `bar` as each chunk goes out. Once the last byte is
-/// sent the bar turns into a spinner saying that the server is still at
-/// work (it answers only when it has read the whole body), rather than
-/// showing a transfer rate that sinks while nothing is being sent.
+/// memory, that moves `bar` as each chunk goes out.
 pub fn upload_body(
     reader: impl AsyncRead + Send + Unpin + 'static,
     bar: ProgressBar,
 ) -> reqwest::Body {
-    let stream = async_stream::stream! {
+    reqwest::Body::wrap_stream(counted_chunks(reader, bar))
+}
+
+/// The chunks of `reader`, each counted on `bar` as it is taken. Once the
+/// last is taken the bar turns into a spinner saying that the server is
+/// still at work (it answers only when it has read the whole body), rather
+/// than showing a transfer rate that sinks while nothing is being sent.
+fn counted_chunks(
+    reader: impl AsyncRead + Send + Unpin + 'static,
+    bar: ProgressBar,
+) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    async_stream::stream! {
         let mut chunks = ReaderStream::with_capacity(reader, CHUNK);
         let mut sent = 0;
         while let Some(chunk) = chunks.next().await {
@@ -81,6 +90,37 @@ pub fn upload_body(
         }
         bar.set_style(style("{spinner} {msg} {elapsed}"));
         bar.set_message(format!("sent {}; waiting for the server", HumanBytes(sent)));
-    };
-    reqwest::Body::wrap_stream(stream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_are_hidden_unless_wanted() {
+        assert!(bytes(false, Some(10), "importing").is_hidden());
+        assert!(bytes(false, None, "exporting").is_hidden());
+        assert!(count(false, 3, "users").is_hidden());
+        assert!(!wanted(true), "-q never shows progress");
+    }
+
+    #[tokio::test]
+    async fn an_upload_counts_every_byte_then_waits_for_the_server() {
+        use futures::TryStreamExt;
+        let bar = ProgressBar::hidden();
+        let data = vec![7u8; 3 * CHUNK + 5];
+        let sent: Vec<u8> = counted_chunks(std::io::Cursor::new(data.clone()), bar.clone())
+            .map_ok(|bytes| bytes.to_vec())
+            .try_concat()
+            .await
+            .expect("read");
+        assert_eq!(sent, data);
+        assert_eq!(bar.position(), data.len() as u64);
+        assert!(
+            bar.message().contains("waiting for the server"),
+            "{}",
+            bar.message()
+        );
+    }
 }

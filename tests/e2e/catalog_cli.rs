@@ -254,6 +254,10 @@ async fn a_hostile_csv_imports_its_good_rows_and_names_the_bad_line() {
     let import = server
         .shop(&["product", "import", &path, "-o", "table"])
         .expect(1);
+    assert!(
+        !import.stderr.contains('\r') && !import.stderr.contains('\u{1b}'),
+        "no progress bar when stderr is not a terminal: {import:#?}"
+    );
     assert!(import.stderr.contains("1 of 3 rows failed"), "{import:#?}");
     assert!(import.stderr.contains("rejected rows"), "{import:#?}");
     let bad_line = import
@@ -696,4 +700,41 @@ async fn fixtures_load_twice_creates_then_changes_nothing() {
         .lines();
     assert_eq!(stock.len() as u64, products);
     assert!(stock.iter().any(|s| s["on_hand"] == 0), "some are sold out");
+}
+
+#[tokio::test]
+async fn generated_products_stream_from_a_pipe_into_an_import() {
+    let server = TestServer::start();
+    server.cli_login_admin();
+    let generated = std::process::Command::new("python3")
+        .arg(root().join("fixtures/generate.py"))
+        .args(["--ndjson", "5000"])
+        .output()
+        .expect("python3 fixtures/generate.py (install Python 3)");
+    assert!(generated.status.success(), "{generated:?}");
+    let ndjson = String::from_utf8(generated.stdout).expect("utf-8");
+    assert!(ndjson.len() > 2_000_000, "several times the body limit");
+
+    let summary = server
+        .shop_stdin(&["product", "import", "-", "--format", "ndjson"], &ndjson)
+        .expect(0)
+        .json();
+    assert_eq!(
+        (summary["created"].as_u64(), summary["failed"].as_u64()),
+        (Some(5000), Some(0)),
+        "{summary}"
+    );
+    let again = server
+        .shop_stdin(
+            &["product", "import", "-", "--format", "ndjson", "--dry-run"],
+            &ndjson,
+        )
+        .expect(0)
+        .json();
+    assert_eq!(again["unchanged"], 5000, "{again}");
+    let total = server
+        .shop(&["product", "list", "--limit", "1", "-o", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(total["total"], 5000);
 }
