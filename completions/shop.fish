@@ -44,6 +44,9 @@ complete -c shop -n "__fish_shop_needs_command" -f -a "login" -d 'Log in to a sh
 complete -c shop -n "__fish_shop_needs_command" -f -a "logout" -d 'End the stored login: revoke its session on the server and forget its tokens'
 complete -c shop -n "__fish_shop_needs_command" -f -a "whoami" -d 'Show who the current login is, on which server, and until when'
 complete -c shop -n "__fish_shop_needs_command" -f -a "status" -d 'Show the health of every service; exit 3 when the server is unreachable or a service is down'
+complete -c shop -n "__fish_shop_needs_command" -f -a "product" -d 'Manage the catalog: add, list, change, archive and delete products; import and export (staff)'
+complete -c shop -n "__fish_shop_needs_command" -f -a "inventory" -d 'Watch and change stock per SKU: counts, movements, reservations, reconcile (staff)'
+complete -c shop -n "__fish_shop_needs_command" -f -a "fixtures" -d 'Load sample users and products from a fixtures file, like `stripe fixtures` (admin)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "user" -d 'Manage user accounts and roles (admin)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
@@ -145,6 +148,471 @@ complete -c shop -n "__fish_shop_using_subcommand status" -l no-color -d 'No col
 complete -c shop -n "__fish_shop_using_subcommand status" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand status" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -f -a "add" -d 'Add a product, and with --stock its stock on hand'
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -f -a "list" -d 'List products, filtered by category, price, text and stock, sorted and paged'
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -f -a "get" -d 'Show one product, by id (prd_...) or SKU'
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -f -a "update" -d 'Change some fields of a product; the others stay as they are'
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -f -a "archive" -d 'Archive a product: hidden from the storefront and search, kept for order history'
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -f -a "delete" -d 'Delete a product for good; refused while orders or carts refer to it (archive it instead)'
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -f -a "categories" -d 'List the category tree with the number of active products in and below each'
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -f -a "import" -d 'Create or update products in bulk from a JSON, NDJSON or CSV file, matched by SKU'
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -f -a "export" -d 'Write the catalog as NDJSON, JSON or CSV, in the form `product import` reads back'
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l sku -d 'Stock keeping unit: upper-case letters, digits, `.`, `_` and `-`, like CHAIR-01' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l name -d 'The product\'s name' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l price -d 'The price as a decimal in the currency, like 19.99' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l currency -d 'ISO 4217 currency of the price' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l category -d 'Category path, like furniture/chairs' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l stock -d 'Units on hand to start with' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l low-stock -d 'Alert when this many or fewer units are available' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l description -d 'Longer text for the product page and search' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l attr -d 'An attribute, KEY=VALUE (colour=red); repeat for more' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l image -d 'An image URL (https://...); repeat for more, in display order' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l category -d 'Only this category and the categories under it' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l min-price -d 'Only products priced at least this much (a decimal, like 10.00)' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l max-price -d 'Only products priced at most this much (a decimal, like 99.99)' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -s s -l search -d 'Only products whose SKU, name or description contains this text' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l sort -d 'Order: price, -price, name, -name, created_at or -created_at (- for descending)' -r -f -a "price\t''
+-price\t''
+name\t''
+-name\t''
+created_at\t''
+-created_at\t''"
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l limit -d 'Rows per page' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l offset -d 'Rows to skip' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l in-stock -d 'Only products with stock available'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l archived -d 'Only archived products (instead of active ones)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l all-statuses -d 'Active and archived products alike'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l all -d 'Every matching row, fetching page after page'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l name -d 'New name' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l price -d 'New price as a decimal, like 19.99 (in --currency, else the product\'s currency)' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l currency -d 'New ISO 4217 currency' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l category -d 'New category path; an empty one ("") removes the category' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l description -d 'New description' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l attr -d 'Set an attribute, KEY=VALUE, or remove one, KEY=; repeat for more' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l image -d 'The new image URLs, replacing all images; repeat for more' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l version -d 'Apply only if the product is still at this version (else exit 5)' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l activate -d 'Make an archived product active again'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -s y -l yes -d 'Do not ask for confirmation (needed when not on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l format -d 'json, ndjson or csv [default: from the file\'s extension]' -r -f -a "json\t''
+ndjson\t''
+csv\t''"
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l dry-run -d 'Check every row and report what would change, changing nothing'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l format -d 'ndjson, json or csv' -r -f -a "json\t''
+ndjson\t''
+csv\t''"
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l output-file -d 'Write to this file instead of stdout (replaced only once the export is complete)' -r -F
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l status -d 'Which products: active, archived or all' -r -f -a "active\t''
+archived\t''
+all\t''"
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a product, and with --stock its stock on hand'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from help" -f -a "list" -d 'List products, filtered by category, price, text and stock, sorted and paged'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show one product, by id (prd_...) or SKU'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from help" -f -a "update" -d 'Change some fields of a product; the others stay as they are'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from help" -f -a "archive" -d 'Archive a product: hidden from the storefront and search, kept for order history'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a product for good; refused while orders or carts refer to it (archive it instead)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from help" -f -a "categories" -d 'List the category tree with the number of active products in and below each'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from help" -f -a "import" -d 'Create or update products in bulk from a JSON, NDJSON or CSV file, matched by SKU'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from help" -f -a "export" -d 'Write the catalog as NDJSON, JSON or CSV, in the form `product import` reads back'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -f -a "list" -d 'List stock per SKU, lowest available first'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -f -a "get" -d 'Show a SKU\'s stock, and with --history its latest movements'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -f -a "set" -d 'Set the count on hand (a stocktake)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -f -a "adjust" -d 'Add units to or take units from the count on hand'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -f -a "reservations" -d 'List reservations, newest first, by SKU, status or reference'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -f -a "reserve" -d 'Hold units of a SKU for a while (a cart, an order); they are not available meanwhile'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -f -a "release" -d 'Give a reservation\'s units back'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -f -a "commit" -d 'Turn a reservation into a sale: its units leave the count on hand'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -f -a "low" -d 'List the SKUs at or below their low-stock threshold (same as list --low)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -f -a "reconcile" -d 'Check that reserved counts match the active reservations and the ledger matches the counts on hand; exit 5 when they drift'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -s s -l search -d 'Only SKUs containing this text' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l sort -d 'Order: available (lowest first) or sku' -r -f -a "available\t''
+sku\t''"
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l limit -d 'Rows per page' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l offset -d 'Rows to skip' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l low -d 'Only SKUs at or below their low-stock threshold'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l all -d 'Every matching row, fetching page after page'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l limit -d 'Movements to show with --history' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l history -d 'Also list the movements (stocktakes, adjustments, reservations), newest first'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l reason -d 'Why: kept in the SKU\'s movement ledger' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l low-stock -d 'Also set the low-stock threshold: alert at this many available or fewer' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -l reason -d 'Why: kept in the SKU\'s movement ledger' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l sku -d 'Only this SKU\'s reservations' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l status -d 'Only this status: active, committed, released or expired' -r -f -a "active\t''
+committed\t''
+released\t''
+expired\t''"
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l reference -d 'Only reservations with exactly this reference' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l limit -d 'Rows per page' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l offset -d 'Rows to skip' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l all -d 'Every matching row, fetching page after page'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l ttl -d 'How long the hold lasts unless committed or released: seconds (900) or 30s, 15m, 2h, 1d [default: 15m]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l reference -d 'What the hold is for, e.g. a cart or order id' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l limit -d 'Rows per page' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l offset -d 'Rows to skip' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l all -d 'Every matching row, fetching page after page'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -l fix -d 'Repair the drift found (the counts are recomputed from the reservations and ledger)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from help" -f -a "list" -d 'List stock per SKU, lowest available first'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show a SKU\'s stock, and with --history its latest movements'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from help" -f -a "set" -d 'Set the count on hand (a stocktake)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from help" -f -a "adjust" -d 'Add units to or take units from the count on hand'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from help" -f -a "reservations" -d 'List reservations, newest first, by SKU, status or reference'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from help" -f -a "reserve" -d 'Hold units of a SKU for a while (a cart, an order); they are not available meanwhile'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from help" -f -a "release" -d 'Give a reservation\'s units back'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from help" -f -a "commit" -d 'Turn a reservation into a sale: its units leave the count on hand'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from help" -f -a "low" -d 'List the SKUs at or below their low-stock threshold (same as list --low)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from help" -f -a "reconcile" -d 'Check that reserved counts match the active reservations and the ledger matches the counts on hand; exit 5 when they drift'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -f -a "load" -d 'Load users and products (with stock) from a fixtures file; safe to run again'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -l dry-run -d 'Report what would be created and updated, changing nothing'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from help" -f -a "load" -d 'Load users and products (with stock) from a fixtures file; safe to run again'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l profile -d 'Named server and login, for working with more than one server' -r
@@ -480,17 +948,40 @@ complete -c shop -n "__fish_shop_using_subcommand man" -l no-color -d 'No colour
 complete -c shop -n "__fish_shop_using_subcommand man" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand man" -s V -l version -d 'Print version'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "serve" -d 'Run the shop server: every service behind one HTTP gateway, on an embedded SQLite database'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "login" -d 'Log in to a shop server and keep the login for later commands'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "logout" -d 'End the stored login: revoke its session on the server and forget its tokens'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "whoami" -d 'Show who the current login is, on which server, and until when'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "status" -d 'Show the health of every service; exit 3 when the server is unreachable or a service is down'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "user" -d 'Manage user accounts and roles (admin)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "completions" -d 'Print a shell completion script to stdout'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "man" -d 'Write man pages for shop and every subcommand into a directory'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status user notification events completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events completions man help" -f -a "serve" -d 'Run the shop server: every service behind one HTTP gateway, on an embedded SQLite database'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events completions man help" -f -a "login" -d 'Log in to a shop server and keep the login for later commands'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events completions man help" -f -a "logout" -d 'End the stored login: revoke its session on the server and forget its tokens'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events completions man help" -f -a "whoami" -d 'Show who the current login is, on which server, and until when'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events completions man help" -f -a "status" -d 'Show the health of every service; exit 3 when the server is unreachable or a service is down'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events completions man help" -f -a "product" -d 'Manage the catalog: add, list, change, archive and delete products; import and export (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events completions man help" -f -a "inventory" -d 'Watch and change stock per SKU: counts, movements, reservations, reconcile (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events completions man help" -f -a "fixtures" -d 'Load sample users and products from a fixtures file, like `stripe fixtures` (admin)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events completions man help" -f -a "user" -d 'Manage user accounts and roles (admin)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events completions man help" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events completions man help" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events completions man help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events completions man help" -f -a "man" -d 'Write man pages for shop and every subcommand into a directory'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "add" -d 'Add a product, and with --stock its stock on hand'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "list" -d 'List products, filtered by category, price, text and stock, sorted and paged'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "get" -d 'Show one product, by id (prd_...) or SKU'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "update" -d 'Change some fields of a product; the others stay as they are'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "archive" -d 'Archive a product: hidden from the storefront and search, kept for order history'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "delete" -d 'Delete a product for good; refused while orders or carts refer to it (archive it instead)'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "categories" -d 'List the category tree with the number of active products in and below each'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "import" -d 'Create or update products in bulk from a JSON, NDJSON or CSV file, matched by SKU'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "export" -d 'Write the catalog as NDJSON, JSON or CSV, in the form `product import` reads back'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from inventory" -f -a "list" -d 'List stock per SKU, lowest available first'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from inventory" -f -a "get" -d 'Show a SKU\'s stock, and with --history its latest movements'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from inventory" -f -a "set" -d 'Set the count on hand (a stocktake)'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from inventory" -f -a "adjust" -d 'Add units to or take units from the count on hand'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from inventory" -f -a "reservations" -d 'List reservations, newest first, by SKU, status or reference'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from inventory" -f -a "reserve" -d 'Hold units of a SKU for a while (a cart, an order); they are not available meanwhile'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from inventory" -f -a "release" -d 'Give a reservation\'s units back'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from inventory" -f -a "commit" -d 'Turn a reservation into a sale: its units leave the count on hand'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from inventory" -f -a "low" -d 'List the SKUs at or below their low-stock threshold (same as list --low)'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from inventory" -f -a "reconcile" -d 'Check that reserved counts match the active reservations and the ledger matches the counts on hand; exit 5 when they drift'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from fixtures" -f -a "load" -d 'Load users and products (with stock) from a fixtures file; safe to run again'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List users, newest last; filter by role or by text in the email or name'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "get" -d 'Show one user, by id (usr_...) or email'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "create" -d 'Create a user with any role. The password is prompted for, or read from stdin'

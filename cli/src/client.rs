@@ -77,6 +77,14 @@ impl ApiClient {
         self.call(Method::PUT, path)
     }
 
+    pub fn patch(&self, path: &str) -> Call<'_> {
+        self.call(Method::PATCH, path)
+    }
+
+    pub fn delete(&self, path: &str) -> Call<'_> {
+        self.call(Method::DELETE, path)
+    }
+
     pub fn call(&self, method: Method, path: &str) -> Call<'_> {
         let keyed = matches!(method, Method::POST | Method::PATCH);
         Call {
@@ -90,6 +98,7 @@ impl ApiClient {
             path: path.to_owned(),
             query: Vec::new(),
             body: None,
+            upload: None,
             once: false,
             streaming: false,
         }
@@ -177,6 +186,8 @@ pub struct Call<'a> {
     path: String,
     query: Vec<(String, String)>,
     body: Option<Vec<u8>>,
+    /// A streamed body and its content type: sent once, never buffered.
+    upload: Option<(&'static str, reqwest::Body)>,
     idempotency_key: Option<String>,
     once: bool,
     streaming: bool,
@@ -210,8 +221,19 @@ impl Call<'_> {
         self
     }
 
-    /// A response that may last for ever (an event stream): no overall timeout.
-    fn streaming(mut self) -> Self {
+    /// A body streamed from a file or a generator (an import of any size).
+    /// A stream cannot be rewound, so the call is sent exactly once: no
+    /// retry, and no idempotency key, which would make the server keep the
+    /// body to compare it with a replay. It has no overall timeout either:
+    /// a gigabyte takes as long as it takes.
+    pub fn upload(mut self, content_type: &'static str, body: reqwest::Body) -> Self {
+        self.upload = Some((content_type, body));
+        self.once().streaming()
+    }
+
+    /// A response that may last for ever (an event stream) or be large (an
+    /// export): no overall timeout.
+    pub fn streaming(mut self) -> Self {
         self.streaming = true;
         self
     }
@@ -240,7 +262,7 @@ impl Call<'_> {
 
     /// Sends with retries and returns whatever the server answered, e.g. a
     /// 503 health report; only an unreachable server is an error.
-    pub async fn raw(self) -> Result<reqwest::Response, CliError> {
+    pub async fn raw(mut self) -> Result<reqwest::Response, CliError> {
         let url = self.client.url(&self.path)?;
         let request_id = format!("cli-{}", ulid::Ulid::new());
         let repeatable =
@@ -267,6 +289,10 @@ impl Call<'_> {
                     .header("content-type", "application/json")
                     .body(body.clone());
             }
+            let uploading = self.upload.is_some();
+            if let Some((content_type, body)) = self.upload.take() {
+                request = request.header("content-type", content_type).body(body);
+            }
             let started = Instant::now();
             tracing::info!(target: "shop::http", "→ {} {} ({request_id})", self.method, url);
             let outcome = request.send().await;
@@ -286,7 +312,7 @@ impl Call<'_> {
                     tracing::info!(target: "shop::http", "✗ {} after {} ms", describe(err), elapsed.as_millis());
                     err.is_connect() || (repeatable && err.is_timeout())
                 }
-            };
+            } && !uploading;
             if retry && attempt < RETRIES {
                 attempt += 1;
                 let delay = backoff(attempt);

@@ -42,6 +42,10 @@ pub enum CliError {
     /// A local resource (a result, a named user) does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The server answered, but what it found conflicts with what was
+    /// expected (inventory drift found by a reconcile).
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Io(#[from] io::Error),
     #[error("{0}")]
@@ -63,6 +67,7 @@ impl CliError {
             },
             CliError::Auth(_) => exit::UNAUTHORIZED,
             CliError::NotFound(_) => exit::NOT_FOUND,
+            CliError::Conflict(_) => exit::CONFLICT,
             CliError::Io(_) | CliError::Other(_) => exit::ERROR,
         }
     }
@@ -159,6 +164,7 @@ mod tests {
         };
         assert_eq!(unreachable.exit_code(), 3);
         assert_eq!(CliError::Usage("u".into()).exit_code(), 2);
+        assert_eq!(CliError::Conflict("drift".into()).exit_code(), 5);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod context;
 pub mod credentials;
 pub mod error;
 pub mod output;
+pub mod progress;
 
 use std::process::ExitCode;
 
@@ -69,6 +70,15 @@ pub enum RemoteCommand {
     Whoami,
     /// Show the health of every service; exit 3 when the server is unreachable or a service is down.
     Status,
+    /// Manage the catalog: add, list, change, archive and delete products; import and export (staff).
+    #[command(subcommand)]
+    Product(commands::product::ProductCommand),
+    /// Watch and change stock per SKU: counts, movements, reservations, reconcile (staff).
+    #[command(subcommand)]
+    Inventory(commands::inventory::InventoryCommand),
+    /// Load sample users and products from a fixtures file, like `stripe fixtures` (admin).
+    #[command(subcommand)]
+    Fixtures(commands::fixtures::FixturesCommand),
     /// Manage user accounts and roles (admin).
     #[command(subcommand)]
     User(commands::user::UserCommand),
@@ -105,6 +115,9 @@ async fn run_remote(global: GlobalArgs, command: RemoteCommand) -> Result<(), Cl
         RemoteCommand::Logout => commands::auth::logout(&context).await,
         RemoteCommand::Whoami => commands::auth::whoami(&context).await,
         RemoteCommand::Status => commands::status::run(&context).await,
+        RemoteCommand::Product(command) => command.run(&context).await,
+        RemoteCommand::Inventory(command) => command.run(&context).await,
+        RemoteCommand::Fixtures(command) => command.run(&context).await,
         RemoteCommand::User(command) => command.run(&context).await,
         RemoteCommand::Notification(command) => command.run(&context).await,
         RemoteCommand::Events(args) => args.run(&context).await,

@@ -37,6 +37,11 @@ pub trait Tabular: Serialize {
     fn columns() -> &'static [Column];
     /// What `-o id` prints.
     fn id(&self) -> String;
+    /// Fields computed for people, shown in tables only (a price written as
+    /// `19.99 USD`); JSON, NDJSON and CSV carry the record as the server sent it.
+    fn display_fields(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
 }
 
 /// One table column: a header and the field (a dotted path into the record's JSON) it shows.
@@ -111,6 +116,28 @@ impl Output {
         }
     }
 
+    /// What `write` prints in `format`, as text: for other modules' tests of their records.
+    #[cfg(test)]
+    pub(crate) fn render_for_test(
+        format: Format,
+        write: impl FnOnce(&mut Output) -> Result<(), CliError>,
+    ) -> String {
+        let buffer = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+                self.0.borrow_mut().write(bytes)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut output = Output::to_buffer(format, Shared(buffer.clone()));
+        write(&mut output).expect("rendered");
+        drop(output);
+        String::from_utf8(buffer.take()).expect("utf-8")
+    }
+
     pub fn format(&self) -> Format {
         self.format
     }
@@ -145,7 +172,7 @@ impl Output {
         match self.format {
             Format::Json => self.json(item)?,
             Format::Table => {
-                let value = to_value(item)?;
+                let value = display_value(item)?;
                 let mut table = self.new_table();
                 if let Value::Object(fields) = &value {
                     for (name, field) in fields {
@@ -238,7 +265,7 @@ impl Output {
                 .map(|column| self.header_cell(column.header)),
         );
         for item in items {
-            let value = to_value(item)?;
+            let value = display_value(item)?;
             table.add_row(T::columns().iter().map(|column| {
                 let field = lookup(&value, column.field).unwrap_or(&Value::Null);
                 self.cell(field, column.kind)
@@ -308,7 +335,7 @@ impl Output {
         match text.as_str() {
             "ok" | "sent" | "paid" | "delivered" | "active" | "succeeded" => cell.fg(Color::Green),
             "degraded" | "pending" | "queued" | "sending" | "failed" => cell.fg(Color::Yellow),
-            "down" | "dead" | "cancelled" | "declined" => cell.fg(Color::Red),
+            "down" | "dead" | "cancelled" | "declined" | "LOW" => cell.fg(Color::Red),
             _ => cell,
         }
     }
@@ -351,6 +378,17 @@ fn short_time(text: &str) -> String {
 
 fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(value, |value, key| value.get(key))
+}
+
+/// A record as a table shows it: its fields plus its computed display fields.
+fn display_value<T: Tabular>(item: &T) -> Result<Value, CliError> {
+    let mut value = to_value(item)?;
+    if let Value::Object(fields) = &mut value {
+        for (name, text) in item.display_fields() {
+            fields.insert(name.to_owned(), Value::String(text));
+        }
+    }
+    Ok(value)
 }
 
 fn to_value(item: &impl Serialize) -> Result<Value, CliError> {

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod catalog;
+mod catalog_cli;
 mod cli;
 mod common;
 mod events;

@@ -3,7 +3,7 @@
 use shop_wire::users::{CreateUserRequest, Role, SetRoleRequest, User};
 use shop_wire::{Page, UserId};
 
-use super::{choice, parse_email, read_password};
+use super::{all_pages, choice, parse_email, read_password};
 use crate::client::ApiClient;
 use crate::context::Context;
 use crate::error::CliError;
@@ -119,7 +119,7 @@ impl UserCommand {
         match self {
             UserCommand::List(args) => {
                 let page = if args.all {
-                    all_users(&client, &args).await?
+                    all_pages(|_, offset| list_page(&client, &args, MAX_PAGE, offset)).await?
                 } else {
                     list_page(&client, &args, args.limit, args.offset).await?
                 };
@@ -184,24 +184,6 @@ async fn list_page(
         .query("offset", offset.to_string())
         .send()
         .await
-}
-
-async fn all_users(client: &ApiClient, args: &ListArgs) -> Result<Page<User>, CliError> {
-    let mut items = Vec::new();
-    loop {
-        let page = list_page(client, args, MAX_PAGE, items.len() as u64).await?;
-        let last = page.items.len() < MAX_PAGE as usize;
-        items.extend(page.items);
-        if last || items.len() as u64 >= page.total {
-            let total = items.len() as u64;
-            return Ok(Page {
-                limit: u32::try_from(total).unwrap_or(u32::MAX),
-                items,
-                total,
-                offset: 0,
-            });
-        }
-    }
 }
 
 /// A user by id, or by exact email (the list's text search, then an exact match).
