@@ -3705,7 +3705,7 @@ _shop() {
             return 0
             ;;
         shop__subcmd__serve)
-            opts="-o -q -v -h -V --addr --db --config --log-format --tls-cert --tls-key --rate-limit-ip --rate-limit-token --rate-limit-login --access-token-ttl --session-ttl --body-limit --request-timeout --cors-origin --durability --sweep-interval --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            opts="-o -q -v -h -V --addr --db --demo --config --log-format --tls-cert --tls-key --rate-limit-ip --rate-limit-token --rate-limit-login --access-token-ttl --session-ttl --body-limit --request-timeout --cors-origin --durability --sweep-interval --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -21,6 +21,7 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
     if args.db.is_some() {
         config.db = args.db;
     }
+    config.inventory.demo |= args.demo;
     if let Some(format) = args.log_format {
         config.log_format = format.parse::<LogFormat>().map_err(anyhow::Error::msg)?;
     }

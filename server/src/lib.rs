@@ -91,6 +91,25 @@ pub async fn serve(
         }
     }
 
+    if config.inventory.demo {
+        match services::products::demo::load_demo_if_empty(&state).await? {
+            Some(loaded) => {
+                tracing::info!(
+                    products = loaded.products,
+                    users = loaded.users,
+                    "loaded the demo catalog"
+                );
+                eprintln!(
+                    "shop: loaded the demo catalog: {} products, {} sample customers",
+                    loaded.products, loaded.users
+                );
+                for failed in &loaded.failed {
+                    tracing::warn!(line = failed.line, sku = ?failed.sku, reason = %failed.reason, "demo product refused");
+                }
+            }
+            None => tracing::info!("--demo: the database already has products; left as it is"),
+        }
+    }
     services::users::spawn_workers(&state);
     services::notifications::spawn_workers(&state);
     services::inventory::spawn_workers(&state);

@@ -1142,3 +1142,73 @@ async fn a_large_import_streams_past_the_body_limit_in_batches() {
     assert_eq!(bulk["total"], rows);
     assert_eq!(stock(&server, &admin, "BULK-000049").await["on_hand"], 49);
 }
+
+#[tokio::test]
+async fn serve_demo_loads_the_sample_catalog_once() {
+    let mut server = TestServer::start_full(&[], &["--demo"]);
+    let admin = server.admin_token().await;
+    let all = expect_status(
+        server
+            .get_as("/api/products?status=all&limit=1", &admin)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(all["total"], 560);
+    let categories = expect_status(
+        server
+            .get("/api/products/categories")
+            .send()
+            .await
+            .expect("categories"),
+        StatusCode::OK,
+    )
+    .await;
+    let leaves = categories["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|c| c["depth"] == 2)
+        .count();
+    assert!(leaves >= 20, "{leaves} categories");
+    let low = expect_status(
+        server
+            .get_as("/api/inventory?low=true&limit=1", &admin)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        low["total"].as_u64().is_some_and(|n| n > 0),
+        "the sample has low stock to show: {low}"
+    );
+    let customers = expect_status(
+        server
+            .get_as("/api/users?role=customer&limit=1", &admin)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(customers["total"], 10);
+    assert!(
+        server
+            .stderr()
+            .contains("loaded the demo catalog: 560 products"),
+        "{}",
+        server.stderr()
+    );
+
+    server.restart();
+    let admin = server.admin_token().await;
+    let all = expect_status(
+        server
+            .get_as("/api/products?status=all&limit=1", &admin)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        all["total"], 560,
+        "a second --demo start leaves the catalog alone"
+    );
+}

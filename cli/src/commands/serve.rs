@@ -29,6 +29,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SHOP_DB", hide_env_values = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
 
+    /// Load the sample catalog (560 products in 28 categories, with stock, and
+    /// sample customers) into an empty database; a database with products is left alone.
+    #[arg(long)]
+    pub demo: bool,
+
     /// TOML config file [default: shop/server.toml under the XDG config dir, if present].
     #[arg(long, env = "SHOP_CONFIG", hide_env_values = true, value_name = "PATH")]
     pub config: Option<PathBuf>,

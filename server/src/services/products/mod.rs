@@ -7,6 +7,7 @@
 //! stream ([`export`]), so neither holds a catalog in memory.
 
 pub mod cache;
+pub mod demo;
 pub mod domain;
 pub mod export;
 mod handlers;

@@ -1,0 +1,108 @@
+//! Sample data: a fixtures document (users, products with stock) loaded
+//! through the same rules as the API, for `shop serve --demo`.
+
+use shop_wire::fixtures::Fixtures;
+use shop_wire::products::ImportRowError;
+
+use super::domain::{product_events, product_from};
+use crate::error::{AppError, AppResult};
+use crate::services::inventory::domain::stock_events;
+use crate::services::users::domain::create_account;
+use crate::state::AppState;
+use crate::store::{ImportOutcome, ImportRow, ProductQuery, ProductStatus};
+
+/// The sample catalog in `fixtures/catalog.json`, built into the binary so
+/// that `shop serve --demo` works from any directory.
+pub const CATALOG: &str = include_str!("../../../../fixtures/catalog.json");
+
+#[derive(Debug, Default, PartialEq)]
+pub struct Loaded {
+    pub users: u64,
+    pub products: u64,
+    pub failed: Vec<ImportRowError>,
+}
+
+/// Creates the fixtures' users (skipping emails that exist) and upserts their products.
+pub async fn load(state: &AppState, fixtures: Fixtures) -> AppResult<Loaded> {
+    let mut loaded = Loaded::default();
+    for user in fixtures.users {
+        // Without a password the account gets one nobody knows: it exists for
+        // orders and notifications until an admin or a reset sets one.
+        let password = user
+            .password
+            .unwrap_or_else(crate::auth::tokens::generate_password);
+        match create_account(state, &user.email, &password, &user.name, user.role).await {
+            Ok(_) => loaded.users += 1,
+            Err(AppError::Conflict { .. }) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    let batch_size = state.config.inventory.import_batch_size;
+    let threshold = state.config.inventory.low_stock_threshold;
+    let mut requests = fixtures.products.into_iter().enumerate().peekable();
+    while requests.peek().is_some() {
+        let mut rows = Vec::with_capacity(batch_size);
+        for (index, request) in requests.by_ref().take(batch_size) {
+            let line = index as u64 + 1;
+            let sku = request.sku.clone();
+            match product_from(request) {
+                Ok((product, stock, low_stock_threshold)) => rows.push(ImportRow {
+                    line,
+                    product,
+                    stock,
+                    low_stock_threshold,
+                }),
+                Err(problems) => {
+                    let (field, reason) = problems.first().unwrap_or(("", "invalid"));
+                    loaded.failed.push(ImportRowError {
+                        line,
+                        sku: Some(sku),
+                        field: Some(field.to_owned()),
+                        reason: reason.to_owned(),
+                    });
+                }
+            }
+        }
+        let lines: Vec<(u64, String)> = rows
+            .iter()
+            .map(|r| (r.line, r.product.sku.clone()))
+            .collect();
+        let (outcomes, logged) = state
+            .store
+            .import_products(rows, threshold, None, false, (product_events, stock_events))
+            .await?;
+        state.events.publish(logged);
+        for ((line, sku), outcome) in lines.into_iter().zip(outcomes) {
+            match outcome {
+                ImportOutcome::Failed(reason) => loaded.failed.push(ImportRowError {
+                    line,
+                    sku: Some(sku),
+                    field: None,
+                    reason,
+                }),
+                _ => loaded.products += 1,
+            }
+        }
+    }
+    state.catalog.clear();
+    Ok(loaded)
+}
+
+/// Loads the built-in sample catalog when the database has no products yet;
+/// `None` when it already had some.
+pub async fn load_demo_if_empty(state: &AppState) -> anyhow::Result<Option<Loaded>> {
+    let probe = ProductQuery {
+        status: ProductStatus::All,
+        limit: 1,
+        ..ProductQuery::default()
+    };
+    let (_, total) = state.store.list_products(&probe).await?;
+    if total > 0 {
+        return Ok(None);
+    }
+    let fixtures: Fixtures = serde_json::from_str(CATALOG)?;
+    let loaded = load(state, fixtures)
+        .await
+        .map_err(|err| anyhow::anyhow!("loading the demo catalog: {err}"))?;
+    Ok(Some(loaded))
+}
