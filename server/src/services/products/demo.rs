@@ -2,14 +2,13 @@
 //! through the same rules as the API, for `shop serve --demo`.
 
 use shop_wire::fixtures::Fixtures;
-use shop_wire::products::ImportRowError;
+use shop_wire::products::{ImportRowError, ImportSummary};
 
-use super::domain::{product_events, product_from};
+use super::import::{Tally, checked_row, upsert};
 use crate::error::{AppError, AppResult};
-use crate::services::inventory::domain::stock_events;
 use crate::services::users::domain::create_account;
 use crate::state::AppState;
-use crate::store::{ImportOutcome, ImportRow, ProductQuery, ProductStatus};
+use crate::store::{ProductQuery, ProductStatus};
 
 /// The sample catalog in `fixtures/catalog.json`, built into the binary so
 /// that `shop serve --demo` works from any directory.
@@ -38,53 +37,21 @@ pub async fn load(state: &AppState, fixtures: Fixtures) -> AppResult<Loaded> {
         }
     }
     let batch_size = state.config.inventory.import_batch_size;
-    let threshold = state.config.inventory.low_stock_threshold;
+    let mut tally = Tally(ImportSummary::default());
     let mut requests = fixtures.products.into_iter().enumerate().peekable();
     while requests.peek().is_some() {
         let mut rows = Vec::with_capacity(batch_size);
         for (index, request) in requests.by_ref().take(batch_size) {
-            let line = index as u64 + 1;
-            let sku = request.sku.clone();
-            match product_from(request) {
-                Ok((product, stock, low_stock_threshold)) => rows.push(ImportRow {
-                    line,
-                    product,
-                    stock,
-                    low_stock_threshold,
-                }),
-                Err(problems) => {
-                    let (field, reason) = problems.first().unwrap_or(("", "invalid"));
-                    loaded.failed.push(ImportRowError {
-                        line,
-                        sku: Some(sku),
-                        field: Some(field.to_owned()),
-                        reason: reason.to_owned(),
-                    });
-                }
+            match checked_row(index as u64 + 1, request) {
+                Ok(row) => rows.push(row),
+                Err(error) => tally.fail(error),
             }
         }
-        let lines: Vec<(u64, String)> = rows
-            .iter()
-            .map(|r| (r.line, r.product.sku.clone()))
-            .collect();
-        let (outcomes, logged) = state
-            .store
-            .import_products(rows, threshold, None, false, (product_events, stock_events))
-            .await?;
-        state.events.publish(logged);
-        for ((line, sku), outcome) in lines.into_iter().zip(outcomes) {
-            match outcome {
-                ImportOutcome::Failed(reason) => loaded.failed.push(ImportRowError {
-                    line,
-                    sku: Some(sku),
-                    field: None,
-                    reason,
-                }),
-                _ => loaded.products += 1,
-            }
-        }
+        upsert(state, rows, None, false, &mut tally).await?;
     }
-    state.catalog.clear();
+    let summary = tally.0;
+    loaded.products = summary.created + summary.updated + summary.unchanged;
+    loaded.failed = summary.errors;
     Ok(loaded)
 }
 

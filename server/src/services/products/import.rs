@@ -493,16 +493,88 @@ fn parse(format: DataFormat, reader: impl Read, batcher: &mut Batcher) -> Result
 }
 
 /// Adds up what happened to the rows, keeping the first errors.
-struct Tally(ImportSummary);
+pub struct Tally(pub ImportSummary);
 
 impl Tally {
-    fn fail(&mut self, error: ImportRowError) {
+    pub fn fail(&mut self, error: ImportRowError) {
         self.0.rows += 1;
         self.0.failed += 1;
         if self.0.errors.len() < MAX_REPORTED_ERRORS {
             self.0.errors.push(error);
         }
     }
+}
+
+/// Checks a row on its own and makes it an upsert, or the error that rejects it.
+pub fn checked_row(line: u64, request: ProductRequest) -> Result<ImportRow, ImportRowError> {
+    let sku = request.sku.clone();
+    match product_from(request) {
+        Ok((product, stock, low_stock_threshold)) => Ok(ImportRow {
+            line,
+            product,
+            stock,
+            low_stock_threshold,
+        }),
+        Err(problems) => {
+            let (field, reason) = problems.first().unwrap_or(("", "invalid"));
+            Err(ImportRowError {
+                line,
+                sku: Some(sku),
+                field: Some(field.to_owned()),
+                reason: reason.to_owned(),
+            })
+        }
+    }
+}
+
+/// Upserts one batch of checked rows in one transaction and counts the outcomes.
+pub async fn upsert(
+    state: &AppState,
+    rows: Vec<ImportRow>,
+    actor: Option<String>,
+    dry_run: bool,
+    tally: &mut Tally,
+) -> AppResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let threshold = state.config.inventory.low_stock_threshold;
+    let keys: Vec<(u64, String)> = rows
+        .iter()
+        .map(|r| (r.line, r.product.sku.clone()))
+        .collect();
+    let (outcomes, logged) = state
+        .store
+        .import_products(
+            rows,
+            threshold,
+            actor,
+            dry_run,
+            (product_events, stock_events),
+        )
+        .await?;
+    if !logged.is_empty() {
+        state.catalog.clear();
+        state.events.publish(logged);
+    }
+    for ((line, sku), outcome) in keys.into_iter().zip(outcomes) {
+        match outcome {
+            ImportOutcome::Created => tally.0.created += 1,
+            ImportOutcome::Updated => tally.0.updated += 1,
+            ImportOutcome::Unchanged => tally.0.unchanged += 1,
+            ImportOutcome::Failed(reason) => {
+                tally.fail(ImportRowError {
+                    line,
+                    sku: Some(sku),
+                    field: None,
+                    reason,
+                });
+                continue;
+            }
+        }
+        tally.0.rows += 1;
+    }
+    Ok(())
 }
 
 /// Imports `body` in `format`, upserting by SKU, and reports what happened.
@@ -533,72 +605,19 @@ pub async fn import(
         dry_run,
         ..ImportSummary::default()
     });
-    let threshold = state.config.inventory.low_stock_threshold;
     while let Some(batch) = batches.recv().await {
         let mut rows = Vec::with_capacity(batch.len());
         for parsed in batch {
-            match parsed {
-                ParsedRow::Unreadable(error) => tally.fail(error),
-                ParsedRow::Request { line, request } => {
-                    let sku = request.sku.clone();
-                    match product_from(request) {
-                        Ok((product, stock, low_stock_threshold)) => rows.push(ImportRow {
-                            line,
-                            product,
-                            stock,
-                            low_stock_threshold,
-                        }),
-                        Err(problems) => {
-                            let (field, reason) = problems.first().unwrap_or(("", "invalid"));
-                            tally.fail(ImportRowError {
-                                line,
-                                sku: Some(sku),
-                                field: Some(field.to_owned()),
-                                reason: reason.to_owned(),
-                            });
-                        }
-                    }
-                }
+            let checked = match parsed {
+                ParsedRow::Unreadable(error) => Err(error),
+                ParsedRow::Request { line, request } => checked_row(line, request),
+            };
+            match checked {
+                Ok(row) => rows.push(row),
+                Err(error) => tally.fail(error),
             }
         }
-        if rows.is_empty() {
-            continue;
-        }
-        let keys: Vec<(u64, String)> = rows
-            .iter()
-            .map(|r| (r.line, r.product.sku.clone()))
-            .collect();
-        let (outcomes, logged) = state
-            .store
-            .import_products(
-                rows,
-                threshold,
-                actor.clone(),
-                dry_run,
-                (product_events, stock_events),
-            )
-            .await?;
-        if !logged.is_empty() {
-            state.catalog.clear();
-            state.events.publish(logged);
-        }
-        for ((line, sku), outcome) in keys.into_iter().zip(outcomes) {
-            match outcome {
-                ImportOutcome::Created => tally.0.created += 1,
-                ImportOutcome::Updated => tally.0.updated += 1,
-                ImportOutcome::Unchanged => tally.0.unchanged += 1,
-                ImportOutcome::Failed(reason) => {
-                    tally.fail(ImportRowError {
-                        line,
-                        sku: Some(sku),
-                        field: None,
-                        reason,
-                    });
-                    continue;
-                }
-            }
-            tally.0.rows += 1;
-        }
+        upsert(state, rows, actor.clone(), dry_run, &mut tally).await?;
     }
     match parser.await.map_err(AppError::internal)? {
         Ok(()) => {}
