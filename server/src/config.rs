@@ -199,7 +199,7 @@ impl Default for InventoryConfig {
             reservation_ttl_seconds: 15 * 60,
             max_reservation_ttl_seconds: 7 * 24 * 3600,
             sweep_interval_ms: 1000,
-            import_batch_size: 2000,
+            import_batch_size: 5000,
             demo: false,
         }
     }

@@ -12,9 +12,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use r2d2::{Pool, PooledConnection};
+use r2d2::{ManageConnection, Pool};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use rusqlite_migration::{M, Migrations};
 use shop_wire::users::{Address, Role, User};
 use shop_wire::{Event, SessionId, UserId};
@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 mod catalog;
 mod inventory;
 mod notifications;
+mod writer;
 
 use super::{
     EventQuery, EventStore, IdempotencyBegin, IdempotencyStore, NewEvent, ProfileUpdate,
@@ -70,7 +71,7 @@ pub struct SqliteStore {
     /// The checkpointer thread runs while any clone of the store is alive.
     _alive: Arc<()>,
     path: PathBuf,
-    writer: Pool<SqliteConnectionManager>,
+    writer: writer::Writer,
     readers: Pool<SqliteConnectionManager>,
 }
 
@@ -112,14 +113,9 @@ impl SqliteStore {
         // does it instead, concurrently with writes.
         let writer_pragmas =
             format!("PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = 0;");
-        let writer = Pool::builder()
-            .max_size(1)
-            .connection_timeout(Duration::from_secs(30))
-            .build(manager(writer_pragmas))
-            .map_err(backend)?;
-        let mut conn = writer.get().map_err(backend)?;
+        let mut conn = manager(writer_pragmas).connect().map_err(backend)?;
         migrate(&mut conn)?;
-        drop(conn);
+        let writer = writer::Writer::start(conn).map_err(backend)?;
         let readers = Pool::builder()
             .max_size(READERS)
             .min_idle(Some(1))
@@ -149,22 +145,23 @@ impl SqliteStore {
         .map_err(backend)?
     }
 
-    /// Runs `work` in one `BEGIN IMMEDIATE` transaction: all of it commits or none.
+    /// Runs `work` in one `BEGIN IMMEDIATE` transaction (shared with other
+    /// waiting changes, see [`writer`]): all of it commits or none.
     async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
-        let pool = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn: PooledConnection<_> = pool.get().map_err(backend)?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = work(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
-        .map_err(backend)?
+        self.writer.write(work).await
+    }
+
+    /// [`SqliteStore::write`] in a transaction of its own, for big changes.
+    async fn write_alone<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.writer.write_alone(work).await
     }
 }
 
@@ -837,15 +834,10 @@ impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
             .await?;
-        // The writer must be free to take, too: a stuck write transaction is an outage.
-        let pool = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            pool.get_timeout(Duration::from_secs(2))
-                .map(drop)
-                .map_err(backend)
-        })
-        .await
-        .map_err(backend)?
+        // The writer must answer too: a stuck write transaction is an outage.
+        tokio::time::timeout(Duration::from_secs(2), self.write(|_| Ok(())))
+            .await
+            .map_err(|_| StoreError::Busy)?
     }
 
     fn backend(&self) -> &'static str {

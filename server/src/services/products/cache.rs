@@ -1,24 +1,30 @@
-//! Products by id and by SKU for the hot read path (`GET /api/products/{id}`).
+//! Products by id and by SKU for the hot read path (`GET /api/products/{id}`),
+//! and list pages (category pages) for the storefront.
 //!
 //! Every write in this process invalidates what it changed before its
 //! response goes out, so a client never reads back an older product than the
 //! one it just wrote. A read that raced a write must not put the old copy
 //! back: each read notes the generation it started at and only fills the
-//! cache if no write happened in between.
+//! cache if no write happened in between. A cached page remembers the
+//! generation it was read at and is ignored once any product has changed
+//! since, so a page is never older than the last write.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use moka::sync::Cache;
+use shop_wire::Page;
 use shop_wire::products::Product;
 
-use crate::store::ProductKey;
+use crate::store::{ProductKey, ProductQuery};
 
 #[derive(Clone)]
 pub struct ProductCache {
     by_id: Cache<String, Product>,
     by_sku: Cache<String, Product>,
+    /// List pages by their query, with the generation they were read at.
+    pages: Cache<String, (u64, Arc<Page<Product>>)>,
     generation: Arc<AtomicU64>,
 }
 
@@ -34,7 +40,34 @@ impl ProductCache {
         ProductCache {
             by_id: cache(),
             by_sku: cache(),
+            pages: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(30))
+                .build(),
             generation: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Whether a query's page may be cached: stock changes with every sale and
+    /// does not move the generation, so pages filtered by stock are not kept.
+    pub fn caches(query: &ProductQuery) -> bool {
+        query.in_stock.is_none()
+    }
+
+    fn page_key(query: &ProductQuery) -> String {
+        format!("{query:?}")
+    }
+
+    /// The cached page of `query`, if it was read since the last product write.
+    pub fn page(&self, query: &ProductQuery) -> Option<Arc<Page<Product>>> {
+        let (generation, page) = self.pages.get(&Self::page_key(query))?;
+        (generation == self.generation()).then_some(page)
+    }
+
+    /// Caches a page read from the store at `generation`, unless a write happened since.
+    pub fn fill_page(&self, query: &ProductQuery, page: Arc<Page<Product>>, generation: u64) {
+        if self.generation() == generation {
+            self.pages.insert(Self::page_key(query), (generation, page));
         }
     }
 
@@ -113,5 +146,34 @@ mod tests {
         assert!(cache.get(&ProductKey::Sku("MUG-1".to_owned())).is_some());
         cache.clear();
         assert!(cache.get(&ProductKey::Id(product.id)).is_none());
+    }
+
+    #[test]
+    fn a_page_read_before_any_write_is_not_served_after_it() {
+        let cache = ProductCache::new();
+        let query = ProductQuery {
+            category: Some("kitchen".to_owned()),
+            limit: 20,
+            ..ProductQuery::default()
+        };
+        let page = Arc::new(Page {
+            items: vec![product()],
+            total: 1,
+            limit: 20,
+            offset: 0,
+        });
+        cache.fill_page(&query, page.clone(), cache.generation());
+        assert_eq!(cache.page(&query), Some(page.clone()));
+        let other = ProductQuery {
+            offset: 20,
+            ..query.clone()
+        };
+        assert!(cache.page(&other).is_none(), "each page is its own entry");
+        cache.changed(&product());
+        assert!(cache.page(&query).is_none());
+        assert!(!ProductCache::caches(&ProductQuery {
+            in_stock: Some(true),
+            ..query
+        }));
     }
 }

@@ -2,11 +2,13 @@
 //! and optimistic updates. Handlers call these; these call the store.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use shop_wire::Page;
 use shop_wire::products::{Category, Product, ProductId, ProductPatch, ProductRequest};
 
+use super::cache::ProductCache;
 use crate::auth::AuthUser;
 use crate::error::{AppError, AppResult};
 use crate::services::actor;
@@ -253,8 +255,21 @@ pub fn product_events(change: ProductChange, product: &Product) -> Vec<NewEvent>
     vec![NewEvent::now(kind, product_data(product))]
 }
 
+/// What a product event carries: enough to show and route the change, not
+/// the description, attributes and images (readers that need the whole
+/// product fetch it). An import logs one event per row, and the full
+/// product doubled the bytes it wrote.
 fn product_data(product: &Product) -> Value {
-    serde_json::to_value(product).unwrap_or(Value::Null)
+    json!({
+        "id": product.id,
+        "sku": product.sku,
+        "name": product.name,
+        "category": product.category,
+        "price_cents": product.price_cents,
+        "currency": product.currency,
+        "active": product.active,
+        "version": product.version,
+    })
 }
 
 fn deleted_events(product: &Product) -> Vec<NewEvent> {
@@ -313,7 +328,7 @@ pub async fn get(state: &AppState, raw: &str) -> AppResult<Product> {
     Ok(product)
 }
 
-pub async fn list(state: &AppState, query: ProductQuery) -> AppResult<Page<Product>> {
+pub async fn list(state: &AppState, query: ProductQuery) -> AppResult<Arc<Page<Product>>> {
     if let (Some(min), Some(max)) = (query.min_price, query.max_price)
         && min > max
     {
@@ -322,13 +337,22 @@ pub async fn list(state: &AppState, query: ProductQuery) -> AppResult<Page<Produ
             "must not be above max_price",
         ));
     }
+    let cacheable = ProductCache::caches(&query);
+    if cacheable && let Some(page) = state.catalog.page(&query) {
+        return Ok(page);
+    }
+    let generation = state.catalog.generation();
     let (items, total) = state.store.list_products(&query).await?;
-    Ok(Page {
+    let page = Arc::new(Page {
         items,
         total,
         limit: query.limit,
         offset: query.offset,
-    })
+    });
+    if cacheable {
+        state.catalog.fill_page(&query, page.clone(), generation);
+    }
+    Ok(page)
 }
 
 /// Applies a patch with optimistic concurrency. With a version (in the body

@@ -2,6 +2,8 @@
 //! domain call and its answer back. Reading the catalog is public (it is the
 //! storefront); changing it, and seeing archived products, is for staff.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -86,7 +88,7 @@ pub async fn list(
     State(state): State<AppState>,
     viewer: Viewer,
     ApiQuery(params): ApiQuery<ListParams>,
-) -> AppResult<ApiJson<Page<Product>>> {
+) -> AppResult<ApiJson<Arc<Page<Product>>>> {
     let status = parse_status(params.status.as_deref())?;
     if status != ProductStatus::Active && !viewer.is_staff() {
         return Err(AppError::forbidden("only staff can list archived products"));

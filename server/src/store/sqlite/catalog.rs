@@ -150,11 +150,13 @@ fn filter(query: &ProductQuery) -> (String, Vec<Box<dyn ToSql + Send>>) {
         .to_owned(),
     );
     if let Some(category) = &query.category {
+        // One index range from the path to everything under it; the OR only
+        // drops lookalikes inside the range (`furniture-x` sorts before `furniture/`).
         let exact = bind(&mut values, Box::new(category.clone()));
-        let low = bind(&mut values, Box::new(format!("{category}/")));
-        let high = bind(&mut values, Box::new(format!("{category}0")));
+        let children = bind(&mut values, Box::new(format!("{category}/")));
+        let end = bind(&mut values, Box::new(format!("{category}0")));
         clauses.push(format!(
-            "(p.category = {exact} OR (p.category >= {low} AND p.category < {high}))"
+            "p.category >= {exact} AND p.category < {end} AND (p.category = {exact} OR p.category >= {children})"
         ));
     }
     if let Some(min) = query.min_price {
@@ -231,9 +233,13 @@ impl CatalogStore for SqliteStore {
                 .map(|c| format!("p.{c}"))
                 .collect::<Vec<_>>()
                 .join(", ");
+            // The page's ids first (from an index where the filter allows),
+            // then their rows: a sort moves ids, not whole products.
             let products = conn
                 .prepare_cached(&format!(
-                    "SELECT {columns} FROM products p WHERE {clause} ORDER BY {order} LIMIT ?{limit} OFFSET ?{offset}"
+                    "SELECT {columns} FROM products p WHERE p.id IN
+                        (SELECT p.id FROM products p WHERE {clause} ORDER BY {order} LIMIT ?{limit} OFFSET ?{offset})
+                     ORDER BY {order}"
                 ))?
                 .query_map(params_from_iter(values.iter()), product_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -315,28 +321,26 @@ impl CatalogStore for SqliteStore {
         dry_run: bool,
         events: (ProductEvents, StockEvents),
     ) -> StoreResult<(Vec<ImportOutcome>, Vec<Event>)> {
-        let pool = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(backend)?;
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        self.write_alone(move |tx| {
+            if dry_run {
+                tx.execute_batch("SAVEPOINT dry_run")?;
+            }
             let mut outcomes = Vec::with_capacity(rows.len());
             let mut pending = Vec::new();
             for row in rows {
                 let (outcome, row_events) =
-                    import_row(&tx, row, default_threshold, actor.clone(), events)?;
+                    import_row(tx, row, default_threshold, actor.clone(), events)?;
                 pending.extend(row_events);
                 outcomes.push(outcome);
             }
             if dry_run {
-                // Dropping the transaction rolls it back: nothing was written.
+                // Everything the rows did is undone: a dry run writes nothing.
+                tx.execute_batch("ROLLBACK TO dry_run; RELEASE dry_run")?;
                 return Ok((outcomes, Vec::new()));
             }
-            let logged = append(&tx, pending)?;
-            tx.commit()?;
-            Ok((outcomes, logged))
+            Ok((outcomes, append(tx, pending)?))
         })
         .await
-        .map_err(backend)?
     }
 
     async fn products_after(

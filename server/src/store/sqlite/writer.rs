@@ -1,0 +1,283 @@
+//! The single writer: one thread, one connection, group commit.
+//!
+//! SQLite takes one writer at a time, and a commit costs far more than the
+//! few statements of a typical change (it writes every dirty page to the
+//! WAL). So the writer thread takes every change that is waiting, up to
+//! [`MAX_GROUP`], runs each inside a savepoint of one `BEGIN IMMEDIATE`
+//! transaction, and commits once: a change that fails rolls back to its own
+//! savepoint and leaves the others alone, and no caller hears "done" before
+//! the commit that made its change durable. Under one request at a time a
+//! group is one change and nothing is different.
+
+use std::sync::mpsc;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use crate::store::{StoreError, StoreResult};
+
+/// The most changes one commit carries.
+const MAX_GROUP: usize = 64;
+
+/// How a group's commit ended, told to every change in it.
+#[derive(Clone)]
+enum Commit {
+    Done,
+    Failed { busy: bool, message: String },
+}
+
+impl Commit {
+    fn error(&self) -> Option<StoreError> {
+        match self {
+            Commit::Done => None,
+            Commit::Failed { busy: true, .. } => Some(StoreError::Busy),
+            Commit::Failed { message, .. } => Some(StoreError::Backend(message.clone().into())),
+        }
+    }
+}
+
+fn failed(err: &rusqlite::Error) -> Commit {
+    let busy = matches!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    );
+    Commit::Failed {
+        busy,
+        message: err.to_string(),
+    }
+}
+
+/// What running a change left to do once its group's commit is known.
+struct Ran {
+    /// The change failed and was rolled back (to its savepoint, in a group).
+    failed: bool,
+    /// Its savepoint could not be rolled back: the whole group must be.
+    poisoned: bool,
+    finish: Box<dyn FnOnce(Commit) + Send>,
+}
+
+/// A change: runs in the given transaction (inside a savepoint when it
+/// shares the commit), or, given none, reports that it could not run.
+type Job = Box<dyn FnOnce(Option<(&Transaction<'_>, bool)>) -> Option<Ran> + Send>;
+
+/// A change waiting for the writer, and whether it must commit alone.
+struct Queued {
+    job: Job,
+    alone: bool,
+}
+
+#[derive(Clone)]
+pub(super) struct Writer {
+    jobs: mpsc::Sender<Queued>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`; it ends when every `Writer` clone is dropped.
+    pub(super) fn start(conn: Connection) -> std::io::Result<Writer> {
+        let (jobs, queue) = mpsc::channel::<Queued>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".to_owned())
+            .spawn(move || run(conn, &queue))?;
+        Ok(Writer { jobs })
+    }
+
+    /// Runs `work` in a write transaction and returns once it is committed.
+    pub(super) async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.submit(work, false).await
+    }
+
+    /// Like [`Writer::write`], in a transaction of its own: for big changes
+    /// (an import batch), which a savepoint would slow down (SQLite journals
+    /// every page a savepoint's change touches) and which would make the
+    /// small changes sharing their commit wait.
+    pub(super) async fn write_alone<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.submit(work, true).await
+    }
+
+    async fn submit<T, F>(&self, work: F, alone: bool) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<StoreResult<T>>();
+        let job: Job = Box::new(move |tx| {
+            let Some((tx, shared)) = tx else {
+                let _ = reply.send(Err(StoreError::Backend(
+                    "the write transaction could not begin".into(),
+                )));
+                return None;
+            };
+            if shared && let Err(err) = tx.execute_batch("SAVEPOINT change") {
+                let _ = reply.send(Err(err.into()));
+                return Some(Ran {
+                    failed: true,
+                    poisoned: true,
+                    finish: Box::new(|_| {}),
+                });
+            }
+            match work(tx) {
+                Ok(value) => {
+                    let released = !shared || tx.execute_batch("RELEASE change").is_ok();
+                    Some(Ran {
+                        failed: !released,
+                        poisoned: !released,
+                        finish: Box::new(move |commit: Commit| {
+                            let outcome = match commit.error() {
+                                None if released => Ok(value),
+                                None => {
+                                    Err(StoreError::Backend("releasing a savepoint failed".into()))
+                                }
+                                Some(err) => Err(err),
+                            };
+                            let _ = reply.send(outcome);
+                        }),
+                    })
+                }
+                Err(err) => {
+                    let poisoned = shared
+                        && tx
+                            .execute_batch("ROLLBACK TO change; RELEASE change")
+                            .is_err();
+                    let _ = reply.send(Err(err));
+                    Some(Ran {
+                        failed: true,
+                        poisoned,
+                        finish: Box::new(|_| {}),
+                    })
+                }
+            }
+        });
+        self.jobs
+            .send(Queued { job, alone })
+            .map_err(|_| StoreError::Backend("the database writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("the database writer dropped a change".into()))?
+    }
+}
+
+fn run(mut conn: Connection, queue: &mpsc::Receiver<Queued>) {
+    let mut next: Option<Queued> = None;
+    loop {
+        let first = match next.take() {
+            Some(queued) => queued,
+            None => match queue.recv() {
+                Ok(queued) => queued,
+                Err(_) => return,
+            },
+        };
+        let alone = first.alone;
+        let mut group = vec![first.job];
+        while !alone && group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(queued) if queued.alone => {
+                    next = Some(queued);
+                    break;
+                }
+                Ok(queued) => group.push(queued.job),
+                Err(_) => break,
+            }
+        }
+        let shared = group.len() > 1;
+        let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot begin a write transaction");
+                for job in group {
+                    job(None);
+                }
+                continue;
+            }
+        };
+        let mut ran = Vec::with_capacity(group.len());
+        for job in group {
+            if let Some(outcome) = job(Some((&tx, shared))) {
+                ran.push(outcome);
+            }
+        }
+        let poisoned = ran.iter().any(|r| r.poisoned);
+        // Alone in its group, a failed change rolls back the whole transaction.
+        let all_failed = ran.iter().all(|r| r.failed);
+        let commit = if poisoned || all_failed {
+            match tx.rollback() {
+                Ok(()) => Commit::Failed {
+                    busy: false,
+                    message: "the change was rolled back".to_owned(),
+                },
+                Err(err) => failed(&err),
+            }
+        } else {
+            match tx.commit() {
+                Ok(()) => Commit::Done,
+                Err(err) => failed(&err),
+            }
+        };
+        if poisoned {
+            tracing::error!("a savepoint could not be rolled back; the whole group was");
+        }
+        for outcome in ran {
+            (outcome.finish)(commit.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn changes_share_commits_and_a_failing_one_rolls_back_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("writer.db");
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY);")
+            .expect("schema");
+        let writer = Writer::start(conn).expect("writer");
+        let tasks: Vec<_> = (0..300_i64)
+            .map(|n| {
+                let writer = writer.clone();
+                tokio::spawn(async move {
+                    writer
+                        .write(move |tx| {
+                            tx.execute("INSERT INTO t (n) VALUES (?1)", [n])?;
+                            if n % 3 == 0 {
+                                return Err(StoreError::Busy);
+                            }
+                            Ok(n)
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut kept = Vec::new();
+        for (n, task) in tasks.into_iter().enumerate() {
+            match task.await.expect("task") {
+                Ok(value) => kept.push(value),
+                Err(StoreError::Busy) => assert_eq!(n % 3, 0),
+                Err(other) => panic!("change {n}: {other}"),
+            }
+        }
+        assert_eq!(kept.len(), 200);
+        let check = Connection::open(&path).expect("open");
+        let (count, failed): (i64, i64) = check
+            .query_row(
+                "SELECT count(*), count(*) FILTER (WHERE n % 3 = 0) FROM t",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .expect("count");
+        assert_eq!(
+            (count, failed),
+            (200, 0),
+            "every acknowledged change is stored, no failed one is"
+        );
+    }
+}
