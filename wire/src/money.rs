@@ -171,7 +171,11 @@ mod tests {
     #[test]
     fn currencies_are_iso_codes_with_a_minor_unit() {
         assert_eq!(currency("EUR").code(), "EUR");
-        assert_eq!(currency(" usd ").code(), "USD", "written in any case, kept upper");
+        assert_eq!(
+            currency(" usd ").code(),
+            "USD",
+            "written in any case, kept upper"
+        );
         assert!("XAU".parse::<Currency>().is_err());
         assert!("ABC".parse::<Currency>().is_err());
         let json = serde_json::to_string(&currency("GBP")).expect("serializes");
