@@ -6,6 +6,7 @@
 
 mod cli;
 mod common;
+mod dashboard;
 mod events;
 mod gateway;
 mod lifecycle;
