@@ -26,6 +26,8 @@ pub const SERIES_CAP: usize = 120;
 pub const QUERY_CAP: usize = 5000;
 /// SKUs kept in the stock list: the lowest available ones.
 pub const STOCK_CAP: usize = 500;
+/// How long a problem stays in the status line after it last happened.
+pub const PROBLEM_SHOWN: time::Duration = time::Duration::seconds(30);
 /// The eight services, in the order the health table lists them.
 pub const SERVICES: [&str; 8] = [
     "users",
@@ -329,8 +331,9 @@ pub struct App {
     pub search: SearchView,
     pub events_seen: u64,
     pub last_event: Option<LastEvent>,
-    /// An error that is not about reachability, shown in the status line.
-    pub problem: Option<String>,
+    /// An error that is not about reachability, and when it last happened;
+    /// the status line shows it for [`PROBLEM_SHOWN`].
+    pub problem: Option<(String, OffsetDateTime)>,
     pub should_quit: bool,
     /// The user pressed `r`; the loop passes it on to the feed.
     pub refresh_requested: bool,
@@ -415,6 +418,14 @@ impl App {
 
     pub fn scroll(&self, area: Area) -> usize {
         self.scroll[area.index()]
+    }
+
+    /// The problem to show now, if a recent one.
+    pub fn current_problem(&self) -> Option<&str> {
+        self.problem
+            .as_ref()
+            .filter(|(_, at)| self.now - *at < PROBLEM_SHOWN)
+            .map(|(problem, _)| problem.as_str())
     }
 
     pub fn is_down(&self) -> bool {
@@ -585,7 +596,7 @@ impl App {
                 };
                 self.server = Server::Down { reason, since };
             }
-            Update::Problem(problem) => self.problem = Some(problem),
+            Update::Problem(problem) => self.problem = Some((problem, self.now)),
         }
     }
 
@@ -1125,6 +1136,16 @@ mod tests {
         series.add(start + time::Duration::minutes(2), 7);
         let values = series.values(start + time::Duration::minutes(3), 4);
         assert_eq!(values, vec![6, 0, 7, 0]);
+    }
+
+    #[test]
+    fn problems_fade_from_the_status_line() {
+        let now = sample::noon();
+        let mut app = App::new(now);
+        app.apply(Update::Problem("403".into()));
+        assert_eq!(app.current_problem(), Some("403"));
+        app.tick(now + PROBLEM_SHOWN);
+        assert_eq!(app.current_problem(), None);
     }
 
     #[test]

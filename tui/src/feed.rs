@@ -218,7 +218,12 @@ impl Feed {
     async fn failed(&mut self, err: CliError) {
         match err {
             CliError::Unreachable { reason, .. } => self.send(Update::Unreachable(reason)).await,
-            CliError::Api(api) if api.status == 401 => self.renew().await,
+            CliError::Api(api) if api.status == 401 => {
+                let problem =
+                    "the server refused the token; renewing the login (else run `shop login`)";
+                self.send(Update::Problem(problem.to_owned())).await;
+                self.renew().await;
+            }
             CliError::Api(api) if api.status == 403 => {
                 let problem = "this login may not watch the shop: a staff or admin login is needed";
                 self.send(Update::Problem(problem.to_owned())).await;

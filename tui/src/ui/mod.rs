@@ -196,7 +196,7 @@ fn draw_status(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme) {
         ))),
         None => spans.push(Span::raw(" no events yet ")),
     }
-    if let Some(problem) = &app.problem {
+    if let Some(problem) = app.current_problem() {
         spans.push(Span::styled(format!("· {problem} "), theme.warn()));
     }
     buf.set_line(rect.x, rect.y, &Line::from(spans), room);
