@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -31,8 +32,13 @@ impl Tmux {
     }
 
     fn start(width: u16, height: u16, command: &str) -> Tmux {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
         let tmux = Tmux {
-            socket: format!("shop-e2e-{}-{width}x{height}", std::process::id()),
+            socket: format!(
+                "shop-e2e-{}-{}",
+                std::process::id(),
+                STARTED.fetch_add(1, Ordering::Relaxed)
+            ),
         };
         let output = tmux.run(&[
             "new-session",
@@ -109,21 +115,44 @@ fn quoted(path: &Path) -> String {
 }
 
 /// The shell line tmux runs: the dashboard with the test's isolated CLI
-/// settings (as `TestServer::cli` sets them), then what the terminal looks
-/// like once it has quit.
+/// settings (as `TestServer::cli` sets them), its pid written to `pid`
+/// (the inner shell execs it), then what the terminal looks like once it
+/// has quit.
 fn dashboard_command(server: &TestServer) -> String {
     let home = server.dir.path().join("home");
     format!(
-        "env -u SHOP_TOKEN -u SHOP_PROFILE -u SHOP_TIMEOUT -u NO_COLOR SHOP_URL={url} \
-         XDG_CONFIG_HOME={config} HOME={home} DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus \
-         {shop} dashboard --refresh-ms 500; \
+        "sh -c 'echo $$ > \"$0\"; exec \"$@\"' {pid} env -u SHOP_TOKEN -u SHOP_PROFILE -u SHOP_TIMEOUT -u NO_COLOR \
+         SHOP_URL={url} XDG_CONFIG_HOME={config} HOME={home} \
+         DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus {shop} dashboard --refresh-ms 500; \
          echo \"dashboard exited $?\"; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo; \
          sleep 600",
+        pid = quoted(&server.dir.path().join("dashboard.pid")),
         url = server.url,
         config = quoted(&server.dir.path().join("cli-config")),
         home = quoted(&home),
         shop = quoted(Path::new(env!("CARGO_BIN_EXE_shop"))),
     )
+}
+
+/// After the dashboard ended: it exited 0 and the terminal is as before.
+fn assert_restored(tmux: &Tmux) {
+    let screen = tmux.expect("dashboard exited 0", STARTUP);
+    assert!(
+        !screen.contains("Services"),
+        "the dashboard's screen is gone: {screen}"
+    );
+    let after = tmux.expect("echo", STARTUP);
+    let modes: Vec<&str> = after
+        .lines()
+        .skip_while(|line| !line.starts_with("dashboard exited"))
+        .skip(1)
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    assert_eq!(modes, ["icanon", "echo"], "cooked mode again: {after}");
+    assert_eq!(tmux.pane("#{alternate_on}"), "0", "back on the main screen");
+    assert_eq!(tmux.pane("#{cursor_flag}"), "1", "the cursor shows again");
+    assert_eq!(tmux.pane("#{mouse_any_flag}"), "0", "no more mouse reports");
 }
 
 #[test]
@@ -174,23 +203,26 @@ fn the_dashboard_shows_a_cli_change_live_the_server_going_away_and_restores_the_
     assert!(screen.contains("watcher@example.com"), "{screen}");
 
     tmux.keys("q");
-    let screen = tmux.expect("dashboard exited 0", STARTUP);
-    assert!(
-        !screen.contains("Services"),
-        "the dashboard's screen is gone: {screen}"
-    );
-    let after = tmux.expect("echo", STARTUP);
-    let modes: Vec<&str> = after
-        .lines()
-        .skip_while(|line| !line.starts_with("dashboard exited"))
-        .skip(1)
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .collect();
-    assert_eq!(modes, ["icanon", "echo"], "cooked mode again: {after}");
-    assert_eq!(tmux.pane("#{alternate_on}"), "0", "back on the main screen");
-    assert_eq!(tmux.pane("#{cursor_flag}"), "1", "the cursor shows again");
-    assert_eq!(tmux.pane("#{mouse_any_flag}"), "0", "no more mouse reports");
+    assert_restored(&tmux);
+}
+
+#[test]
+fn sigterm_ends_the_dashboard_and_restores_the_terminal() {
+    if !Tmux::available() {
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let server = TestServer::start();
+    server.cli_login_admin();
+    let tmux = Tmux::start(80, 24, &dashboard_command(&server));
+    tmux.expect("● live", STARTUP);
+    let pid = read(&server.dir.path().join("dashboard.pid"));
+    let status = Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -TERM {pid}");
+    assert_restored(&tmux);
 }
 
 #[test]
