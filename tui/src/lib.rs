@@ -174,3 +174,42 @@ pub fn handle(app: &mut App, event: AppEvent, drawn: &Drawn) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+    use ratatui::layout::Rect;
+
+    use super::*;
+    use crate::app::Area;
+    use crate::event::Update;
+
+    #[test]
+    fn keys_draw_at_once_data_waits_for_the_next_frame() {
+        let mut app = sample::normal(sample::noon());
+        let drawn = Drawn::default();
+        let tab = AppEvent::Input(Input::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)));
+        assert!(handle(&mut app, tab, &drawn));
+        assert_eq!(app.focus, Area::Stock);
+        assert!(!handle(&mut app, AppEvent::Data(Update::Reachable), &drawn));
+        assert!(!handle(&mut app, AppEvent::Signal, &drawn));
+        assert!(app.should_quit, "a signal ends the loop like q");
+    }
+
+    #[test]
+    fn the_wheel_scrolls_the_list_under_the_mouse_not_the_focused_one() {
+        let mut app = sample::normal(sample::noon());
+        let mut drawn = Drawn::default();
+        drawn.areas[Area::Orders.index()] = Rect::new(0, 12, 40, 11);
+        let wheel = AppEvent::Input(Input::Mouse(MouseEvent {
+            kind: MouseEventKind::ScrollDown,
+            column: 3,
+            row: 15,
+            modifiers: KeyModifiers::NONE,
+        }));
+        assert!(handle(&mut app, wheel, &drawn));
+        assert_eq!(app.focus, Area::Health);
+        assert_eq!(app.scroll(Area::Orders), 3);
+        assert_eq!(app.scroll(Area::Health), 0);
+    }
+}
