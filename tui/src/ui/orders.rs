@@ -13,7 +13,7 @@ pub fn draw(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) {
     match app.orders.load {
         Load::Waiting => return placeholder(buf, rect, "waiting for orders…", theme),
         Load::Missing => {
-            return placeholder(buf, rect, "no data yet: no orders on this server", theme);
+            return placeholder(buf, rect, "no data yet (no orders API)", theme);
         }
         Load::Ready => {}
     }

@@ -13,7 +13,7 @@ pub fn draw(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) {
     match app.stock.load {
         Load::Waiting => return placeholder(buf, rect, "loading…", theme),
         Load::Missing => {
-            return placeholder(buf, rect, "no data yet: no inventory on this server", theme);
+            return placeholder(buf, rect, "no data yet (no inventory API)", theme);
         }
         Load::Ready => {}
     }
