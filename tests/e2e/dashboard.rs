@@ -63,6 +63,23 @@ impl Tmux {
             .expect("tmux runs")
     }
 
+    /// Whether the screen uses any colour, from its escape sequences.
+    fn coloured(&self) -> bool {
+        let output = self.run(&["capture-pane", "-p", "-e", "-t", "dash"]);
+        let text = String::from_utf8_lossy(&output.stdout);
+        text.split("\x1b[").skip(1).any(|sequence| {
+            let Some((params, _)) = sequence.split_once('m') else {
+                return false;
+            };
+            params.split(';').any(|param| {
+                matches!(
+                    param.parse::<u16>(),
+                    Ok(30..=38 | 40..=48 | 90..=97 | 100..=107)
+                )
+            })
+        })
+    }
+
     fn screen(&self) -> String {
         let output = self.run(&["capture-pane", "-p", "-t", "dash"]);
         String::from_utf8_lossy(&output.stdout).into_owned()
@@ -118,12 +135,12 @@ fn quoted(path: &Path) -> String {
 /// settings (as `TestServer::cli` sets them), its pid written to `pid`
 /// (the inner shell execs it), then what the terminal looks like once it
 /// has quit.
-fn dashboard_command(server: &TestServer) -> String {
+fn dashboard_command(server: &TestServer, flags: &str) -> String {
     let home = server.dir.path().join("home");
     format!(
         "sh -c 'echo $$ > \"$0\"; exec \"$@\"' {pid} env -u SHOP_TOKEN -u SHOP_PROFILE -u SHOP_TIMEOUT -u NO_COLOR \
          SHOP_URL={url} XDG_CONFIG_HOME={config} HOME={home} \
-         DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus {shop} dashboard --refresh-ms 500; \
+         DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus {shop} dashboard --refresh-ms 500 {flags}; \
          echo \"dashboard exited $?\"; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo; \
          sleep 600",
         pid = quoted(&server.dir.path().join("dashboard.pid")),
@@ -163,7 +180,7 @@ fn the_dashboard_shows_a_cli_change_live_the_server_going_away_and_restores_the_
     }
     let mut server = TestServer::start();
     server.cli_login_admin();
-    let tmux = Tmux::start(160, 48, &dashboard_command(&server));
+    let tmux = Tmux::start(160, 48, &dashboard_command(&server, ""));
     tmux.expect("● live", STARTUP);
     tmux.expect("Services", STARTUP);
     assert_eq!(
@@ -207,15 +224,16 @@ fn the_dashboard_shows_a_cli_change_live_the_server_going_away_and_restores_the_
 }
 
 #[test]
-fn sigterm_ends_the_dashboard_and_restores_the_terminal() {
+fn without_colour_sigterm_ends_the_dashboard_and_restores_the_terminal() {
     if !Tmux::available() {
         eprintln!("skipped: tmux is not installed (.ci/run installs it)");
         return;
     }
     let server = TestServer::start();
     server.cli_login_admin();
-    let tmux = Tmux::start(80, 24, &dashboard_command(&server));
+    let tmux = Tmux::start(80, 24, &dashboard_command(&server, "--no-color"));
     tmux.expect("● live", STARTUP);
+    assert!(!tmux.coloured(), "--no-color: no colour at all");
     let pid = read(&server.dir.path().join("dashboard.pid"));
     let status = Command::new("kill")
         .args(["-TERM", pid.trim()])
