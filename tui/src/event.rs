@@ -56,6 +56,15 @@ pub enum Section<T> {
     Missing,
 }
 
+impl<T> Section<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Section<U> {
+        match self {
+            Section::Ready(value) => Section::Ready(f(value)),
+            Section::Missing => Section::Missing,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct StockPage {
     pub items: Vec<Stock>,

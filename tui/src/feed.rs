@@ -124,62 +124,42 @@ impl Feed {
             return;
         }
         let stock = self
-            .fetch::<Page<Stock>>(
-                self.client
-                    .get("/api/inventory")
-                    .query("sort", "available")
-                    .query("limit", STOCK_LIMIT)
-                    .send()
-                    .await,
-            )
+            .client
+            .get("/api/inventory")
+            .query("sort", "available")
+            .query("limit", STOCK_LIMIT)
+            .send::<Page<Stock>>()
             .await;
-        if let Some(stock) = stock {
-            let page = match stock {
-                Section::Ready(page) => Section::Ready(StockPage {
-                    items: page.items,
-                    total: page.total,
-                }),
-                Section::Missing => Section::Missing,
-            };
-            self.send(Update::Stock(page)).await;
+        if let Some(stock) = self.fetch(stock).await {
+            let stock = stock.map(|page| StockPage {
+                items: page.items,
+                total: page.total,
+            });
+            self.send(Update::Stock(stock)).await;
         }
         let reservations = self
-            .fetch::<Page<serde_json::Value>>(
-                self.client
-                    .get("/api/inventory/reservations")
-                    .query("status", "active")
-                    .query("limit", "1")
-                    .send()
-                    .await,
-            )
+            .client
+            .get("/api/inventory/reservations")
+            .query("status", "active")
+            .query("limit", "1")
+            .send::<Page<serde_json::Value>>()
             .await;
-        if let Some(reservations) = reservations {
-            let count = match reservations {
-                Section::Ready(page) => Section::Ready(page.total),
-                Section::Missing => Section::Missing,
-            };
+        if let Some(reservations) = self.fetch(reservations).await {
+            let count = reservations.map(|page| page.total);
             self.send(Update::Reservations(count)).await;
         }
         let orders = self
-            .fetch::<Page<serde_json::Value>>(
-                self.client
-                    .get("/api/orders")
-                    .query("limit", ORDERS_LIMIT)
-                    .send()
-                    .await,
-            )
+            .client
+            .get("/api/orders")
+            .query("limit", ORDERS_LIMIT)
+            .send::<Page<serde_json::Value>>()
             .await;
-        if let Some(orders) = orders {
-            let orders = match orders {
-                Section::Ready(page) => Section::Ready(page.items),
-                Section::Missing => Section::Missing,
-            };
-            self.send(Update::Orders(orders)).await;
+        if let Some(orders) = self.fetch(orders).await {
+            self.send(Update::Orders(orders.map(|page| page.items)))
+                .await;
         }
-        let analytics = self
-            .fetch::<serde_json::Value>(self.client.get("/api/search/analytics").send().await)
-            .await;
-        if let Some(analytics) = analytics {
+        let analytics = self.client.get("/api/search/analytics").send().await;
+        if let Some(analytics) = self.fetch(analytics).await {
             self.send(Update::SearchAnalytics(analytics)).await;
         }
     }
