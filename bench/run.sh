@@ -42,13 +42,21 @@
 #      request that does it inline; a reaction to an event does not even do
 #      that, the reactor queues from the event log). Target < 1 ms. And, for
 #      information, how long after a registration its welcome email is queued.
+#   5. dashboard: the frame time of the full `shop dashboard` with 1,000
+#      orders and 500 SKUs in state, at 80x24 and 160x48, grid and zoomed
+#      (tui/examples/frame_bench.rs: widgets, buffer diff and escape codes
+#      into memory; median and p99 of 2,000 frames, each after one new
+#      event). Target < 2 ms median. Then its CPU use in a real terminal (a
+#      tmux pane, bench/dashboard.py): idle for 10 s (target < 1% of a
+#      core), and while ~100 events/s stream in (50 notifications/s queued,
+#      each making two events), for information.
 #
 # Run it from anywhere:
 #   bench/run.sh                             # builds target/release/shop first
 #   SHOP_BIN=path/to/shop bench/run.sh       # measure that binary, no build
 #   BENCH_DURATION=10 BENCH_RUNS=5 bench/run.sh
 #
-# Needs bash, curl, jq, python3 and wrk (installed with apt-get when missing).
+# Needs bash, curl, jq, python3, wrk and tmux (the last two installed with apt-get when missing).
 # Every SHOP_* variable of the caller except SHOP_BIN is ignored so the figures
 # do not depend on the caller's environment; the XDG config dir is pointed at an
 # empty directory so no ~/.config/shop/server.toml is read either.
@@ -103,6 +111,11 @@ done
 if ! command -v wrk >/dev/null; then
     log "bench: installing wrk"
     (apt-get update -q && apt-get install -y -q wrk) >&2 || die "cannot install wrk"
+fi
+
+if ! command -v tmux >/dev/null; then
+    log "bench: installing tmux"
+    (apt-get update -q && apt-get install -y -q tmux) >&2 || die "cannot install tmux"
 fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/shop-bench.XXXXXX")"
@@ -386,6 +399,21 @@ IMPORT_MAX="$(import_col 5 | maximum)"
 IMPORT_HEAP_GROWTH="$(awk '$1 == "import" { print ($7 - $6) / 1024 }' "$WORK/catalog.out" | maximum)"
 IMPORT_FILE_MIB="$(import_col 8 | head -n1 | awk '{ printf "%.1f", $1 / 1048576 }')"
 
+# ---------------------------------------------------------------- 6. dashboard
+
+log "bench: dashboard frame time, 1,000 orders and 500 SKUs in state (median, p99; bytes written per frame)"
+(cd "$ROOT" && cargo run --release -q -p shop-tui --example frame_bench) >"$WORK/frames.out" \
+    || die "the dashboard frame benchmark failed"
+awk '$1 == "frame" { printf "  %-8s %-6s median %5d us   p99 %5d us   %6d bytes\n", $2, $3, $4, $5, $6 }' "$WORK/frames.out"
+log "bench: dashboard CPU in a 160x48 tmux pane: idle, then at ~100 events/s"
+python3 "$BENCH_DIR/dashboard.py" "$BIN" "$WORK/dashboard" >"$WORK/dashboard.out" \
+    || die "the dashboard CPU measurement failed"
+read -r _ DASH_IDLE DASH_LOAD DASH_EVENTS DASH_RSS < <(grep '^dashboard ' "$WORK/dashboard.out")
+log "  idle $DASH_IDLE% of a core; $DASH_LOAD% at $DASH_EVENTS events/s; RSS $(kib_to_mib "$DASH_RSS") MiB"
+frame_col() { awk -v size="$1" -v layout="$2" -v c="$3" '$1 == "frame" && $2 == size && $3 == layout { print $c }' "$WORK/frames.out"; }
+FRAME_TARGET_US=2000
+DASH_IDLE_TARGET=1
+
 # ---------------------------------------------------------------- summary
 
 J_RPS="$(rps J)"
@@ -449,6 +477,16 @@ row "  enqueue, 64 connections" "$(commas "$ENQUEUE_ALL")/s" "" "" "(info)"
 row "enqueue in a request (p50)" "+$ENQUEUE_P50 ms" "+$ENQUEUE_P99 ms" "< $ENQUEUE_TARGET_MS ms" \
     "$(verdict "$(lt "$ENQUEUE_P50" "$ENQUEUE_TARGET_MS")")"
 row "  register -> welcome queued" "$LAG_P50 ms" "" "" "(info, off the request)"
+us_to_ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
+for size in 80x24 160x48; do
+    for layout in grid zoomed; do
+        med="$(frame_col "$size" "$layout" 4)"
+        row "dashboard frame $size $layout" "$(us_to_ms "$med") ms" "$(us_to_ms "$(frame_col "$size" "$layout" 5)") ms" \
+            "< $(us_to_ms "$FRAME_TARGET_US") ms" "$(verdict "$(lt "$med" "$FRAME_TARGET_US")")"
+    done
+done
+row "dashboard CPU, idle" "$DASH_IDLE %" "" "< $DASH_IDLE_TARGET %" "$(verdict "$(lt "$DASH_IDLE" "$DASH_IDLE_TARGET")")"
+row "dashboard CPU, $DASH_EVENTS events/s" "$DASH_LOAD %" "" "" "(info)"
 
 if [[ "$BROKEN" == 1 ]]; then
     log "bench: error: some wrk runs got non-2xx answers; the throughput figures above are not valid"

@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => shop_cli::exit_code(
             serve::run(*args).map_err(|err| CliError::Other(format!("{err:#}"))),
         ),
+        Command::Dashboard(args) => shop_tui::run(cli.global, args),
         Command::Remote(command) => shop_cli::run(cli.global, command),
         Command::Completions(args) => shop_cli::exit_code(generate::completions(&args)),
         Command::Man(args) => shop_cli::exit_code(generate::man(&args)),

@@ -7,8 +7,9 @@
 //! its login through [`credentials`]. Errors carry their exit code
 //! ([`error::CliError`]); `main` only parses, dispatches and exits.
 //!
-//! `shop serve` is part of the tree (so help, completions and man pages cover
-//! it) but runs in the binary, which links the server; this crate never does.
+//! `shop serve` and `shop dashboard` are part of the tree (so help,
+//! completions and man pages cover them) but run in the binary, which links
+//! the server and the dashboard; this crate never does.
 
 pub mod client;
 pub mod commands;
@@ -53,6 +54,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     #[command(flatten)]
     Remote(RemoteCommand),
+    /// Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff).
+    Dashboard(commands::dashboard::DashboardArgs),
     /// Print a shell completion script to stdout.
     Completions(commands::generate::CompletionsArgs),
     /// Write man pages for shop and every subcommand into a directory.

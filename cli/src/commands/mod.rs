@@ -1,6 +1,7 @@
 //! One module per subcommand group, each with its clap arguments and its `run`.
 
 pub mod auth;
+pub mod dashboard;
 pub mod events;
 pub mod fixtures;
 pub mod generate;

@@ -1,0 +1,251 @@
+//! `shop dashboard` as a person sees it: the real binary in a real terminal
+//! (a tmux pane) against a real server. A change made with the CLI must be
+//! on screen within 2 seconds; the server going away must show; `q` must
+//! give the terminal back as it was (main screen, cursor, no mouse
+//! reporting, cooked mode).
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// How fast a change must reach the screen.
+const LIVE: Duration = Duration::from_secs(2);
+/// Generous limits for things that are not under test: a cold start of the
+/// debug binary on a busy machine, the server noticing a kill.
+const STARTUP: Duration = Duration::from_secs(30);
+
+/// A tmux server of its own (its own socket, no user config), so the test
+/// neither sees nor disturbs any other tmux on the machine.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn available() -> bool {
+        Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|output| output.status.success())
+    }
+
+    fn start(width: u16, height: u16, command: &str) -> Tmux {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let tmux = Tmux {
+            socket: format!(
+                "shop-e2e-{}-{}",
+                std::process::id(),
+                STARTED.fetch_add(1, Ordering::Relaxed)
+            ),
+        };
+        let output = tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "dash",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            command,
+        ]);
+        assert!(output.status.success(), "tmux new-session: {output:?}");
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    }
+
+    /// Whether the screen uses any colour, from its escape sequences.
+    fn coloured(&self) -> bool {
+        let output = self.run(&["capture-pane", "-p", "-e", "-t", "dash"]);
+        let text = String::from_utf8_lossy(&output.stdout);
+        text.split("\x1b[").skip(1).any(|sequence| {
+            let Some((params, _)) = sequence.split_once('m') else {
+                return false;
+            };
+            params.split(';').any(|param| {
+                matches!(
+                    param.parse::<u16>(),
+                    Ok(30..=38 | 40..=48 | 90..=97 | 100..=107)
+                )
+            })
+        })
+    }
+
+    fn screen(&self) -> String {
+        let output = self.run(&["capture-pane", "-p", "-t", "dash"]);
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// A tmux format about the pane, e.g. `#{alternate_on}`.
+    fn pane(&self, format: &str) -> String {
+        let output = self.run(&["display-message", "-p", "-t", "dash", format]);
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        let output = self.run(&["send-keys", "-t", "dash", keys]);
+        assert!(output.status.success(), "tmux send-keys: {output:?}");
+    }
+
+    /// Waits until the screen shows `text`; the screen, or None after `limit`.
+    fn wait_for(&self, text: &str, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return Some(screen);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn expect(&self, text: &str, limit: Duration) -> String {
+        self.wait_for(text, limit).unwrap_or_else(|| {
+            panic!(
+                "`{text}` not on screen within {limit:?}; the screen:\n{}",
+                self.screen()
+            )
+        })
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+fn quoted(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+}
+
+/// The shell line tmux runs: the dashboard with the test's isolated CLI
+/// settings (as `TestServer::cli` sets them), its pid written to `pid`
+/// (the inner shell execs it), then what the terminal looks like once it
+/// has quit.
+fn dashboard_command(server: &TestServer, flags: &str) -> String {
+    let home = server.dir.path().join("home");
+    format!(
+        "sh -c 'echo $$ > \"$0\"; exec \"$@\"' {pid} env -u SHOP_TOKEN -u SHOP_PROFILE -u SHOP_TIMEOUT -u NO_COLOR \
+         SHOP_URL={url} XDG_CONFIG_HOME={config} HOME={home} \
+         DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus {shop} dashboard --refresh-ms 500 {flags}; \
+         echo \"dashboard exited $?\"; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo; \
+         sleep 600",
+        pid = quoted(&server.dir.path().join("dashboard.pid")),
+        url = server.url,
+        config = quoted(&server.dir.path().join("cli-config")),
+        home = quoted(&home),
+        shop = quoted(Path::new(env!("CARGO_BIN_EXE_shop"))),
+    )
+}
+
+/// After the dashboard ended: it exited 0 and the terminal is as before.
+fn assert_restored(tmux: &Tmux) {
+    let screen = tmux.expect("dashboard exited 0", STARTUP);
+    assert!(
+        !screen.contains("Services"),
+        "the dashboard's screen is gone: {screen}"
+    );
+    let after = tmux.expect("echo", STARTUP);
+    let modes: Vec<&str> = after
+        .lines()
+        .skip_while(|line| !line.starts_with("dashboard exited"))
+        .skip(1)
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    assert_eq!(modes, ["icanon", "echo"], "cooked mode again: {after}");
+    assert_eq!(tmux.pane("#{alternate_on}"), "0", "back on the main screen");
+    assert_eq!(tmux.pane("#{cursor_flag}"), "1", "the cursor shows again");
+    assert_eq!(tmux.pane("#{mouse_any_flag}"), "0", "no more mouse reports");
+}
+
+#[test]
+fn the_dashboard_shows_a_cli_change_live_the_server_going_away_and_restores_the_terminal() {
+    if !Tmux::available() {
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let mut server = TestServer::start();
+    server.cli_login_admin();
+    let tmux = Tmux::start(160, 48, &dashboard_command(&server, ""));
+    tmux.expect("● live", STARTUP);
+    tmux.expect("Services", STARTUP);
+    assert_eq!(
+        tmux.pane("#{alternate_on}"),
+        "1",
+        "the dashboard uses the alternate screen"
+    );
+
+    // A change made with the CLI: its event reaches the screen through the stream.
+    server
+        .shop_stdin(
+            &[
+                "user",
+                "create",
+                "--email",
+                "watcher@example.com",
+                "--name",
+                "Watcher",
+                "--password-stdin",
+            ],
+            &format!("{PASSWORD}\n"),
+        )
+        .expect(0);
+    let made = Instant::now();
+    let seen = tmux.wait_for("watcher@example.com", LIVE);
+    assert!(
+        seen.is_some(),
+        "the new user was not on screen {:?} after the CLI made it:\n{}",
+        made.elapsed(),
+        tmux.screen()
+    );
+
+    // The server goes away: the dashboard says so and keeps the last data.
+    server.kill9();
+    let screen = tmux.expect("server unreachable", STARTUP);
+    assert!(screen.contains("Services"), "{screen}");
+    assert!(screen.contains("watcher@example.com"), "{screen}");
+
+    tmux.keys("q");
+    assert_restored(&tmux);
+}
+
+#[test]
+fn without_colour_sigterm_ends_the_dashboard_and_restores_the_terminal() {
+    if !Tmux::available() {
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let server = TestServer::start();
+    server.cli_login_admin();
+    let tmux = Tmux::start(80, 24, &dashboard_command(&server, "--no-color"));
+    tmux.expect("● live", STARTUP);
+    assert!(!tmux.coloured(), "--no-color: no colour at all");
+    let pid = read(&server.dir.path().join("dashboard.pid"));
+    let status = Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -TERM {pid}");
+    assert_restored(&tmux);
+}
+
+#[test]
+fn the_dashboard_needs_a_terminal() {
+    let server = TestServer::start();
+    let output = server.shop(&["dashboard"]).expect(2);
+    assert!(output.stderr.contains("needs a terminal"), "{output:?}");
+}

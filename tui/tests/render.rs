@@ -1,0 +1,180 @@
+//! Snapshot tests of the whole screen, rendered into ratatui's TestBackend
+//! at the smallest supported size (80x24, condensed) and a large one
+//! (160x48), for the states that matter: normal, empty, low stock and
+//! server unreachable. The clock is fixed, and times of day are filtered
+//! anyway so that a change in sample timing does not churn every snapshot.
+//! Accept changes with `cargo insta review` or `INSTA_UPDATE=always`.
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::Modifier;
+use shop_tui::app::{App, Area};
+use shop_tui::keymap::Action;
+use shop_tui::sample;
+use shop_tui::ui::{self, Theme};
+
+fn render(app: &App, width: u16, height: u16) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    terminal
+        .draw(|frame| {
+            ui::draw(frame, app, Theme::new(true));
+        })
+        .expect("draw");
+    terminal.backend().buffer().clone()
+}
+
+fn text(buffer: &Buffer) -> String {
+    let width = buffer.area.width as usize;
+    buffer
+        .content
+        .chunks(width)
+        .map(|row| {
+            let line: String = row.iter().map(|cell| cell.symbol()).collect();
+            format!("{}\n", line.trim_end())
+        })
+        .collect()
+}
+
+macro_rules! snapshot {
+    ($name:expr, $app:expr, $width:expr, $height:expr) => {
+        insta::with_settings!({
+            filters => vec![(r"\b\d\d:\d\d:\d\d\b", "[time]")],
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!($name, text(&render(&$app, $width, $height)));
+        });
+    };
+}
+
+#[test]
+fn normal_small() {
+    snapshot!("normal_80x24", sample::normal(sample::noon()), 80, 24);
+}
+
+#[test]
+fn normal_large() {
+    snapshot!("normal_160x48", sample::normal(sample::noon()), 160, 48);
+}
+
+#[test]
+fn empty_small() {
+    snapshot!("empty_80x24", sample::empty(sample::noon()), 80, 24);
+}
+
+#[test]
+fn empty_large() {
+    snapshot!("empty_160x48", sample::empty(sample::noon()), 160, 48);
+}
+
+#[test]
+fn low_stock_small() {
+    snapshot!("low_stock_80x24", sample::low_stock(sample::noon()), 80, 24);
+}
+
+#[test]
+fn low_stock_large() {
+    snapshot!(
+        "low_stock_160x48",
+        sample::low_stock(sample::noon()),
+        160,
+        48
+    );
+}
+
+#[test]
+fn unreachable_small() {
+    snapshot!(
+        "unreachable_80x24",
+        sample::unreachable(sample::noon()),
+        80,
+        24
+    );
+}
+
+#[test]
+fn unreachable_large() {
+    snapshot!(
+        "unreachable_160x48",
+        sample::unreachable(sample::noon()),
+        160,
+        48
+    );
+}
+
+#[test]
+fn zoomed_stock_small() {
+    let mut app = sample::normal(sample::noon());
+    app.act(Action::FocusNext);
+    app.act(Action::ToggleZoom);
+    snapshot!("zoomed_stock_80x24", app, 80, 24);
+}
+
+#[test]
+fn help_and_filter_small() {
+    let mut app = sample::normal(sample::noon());
+    app.act(Action::Focus(shop_tui::app::Direction::Right));
+    app.act(Action::StartFilter);
+    for c in "00".chars() {
+        app.act(Action::FilterChar(c));
+    }
+    snapshot!("filtering_stock_80x24", app, 80, 24);
+    app.act(Action::FilterDone);
+    app.act(Action::ToggleHelp);
+    snapshot!("help_80x24", app, 80, 24);
+}
+
+/// Styles are not in the text snapshots: check the ones that carry meaning.
+#[test]
+fn low_stock_rows_are_highlighted_even_without_colour() {
+    let app = sample::low_stock(sample::noon());
+    for theme in [Theme::new(true), Theme::new(false)] {
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+        terminal
+            .draw(|frame| {
+                ui::draw(frame, &app, theme);
+            })
+            .expect("draw");
+        let buffer = terminal.backend().buffer();
+        let screen = text(buffer);
+        let (row, line) = screen
+            .lines()
+            .enumerate()
+            .find(|(_, line)| line.contains("! SKU-0000"))
+            .expect("a low SKU on screen");
+        let column = line.find("! SKU").expect("marker") as u16;
+        // The line has box-drawing characters before it: count cells, not bytes.
+        let column = line[..column as usize].chars().count() as u16;
+        let cell = &buffer[(column + 2, row as u16)];
+        assert!(
+            cell.modifier.contains(Modifier::BOLD),
+            "{theme:?}: {cell:?}"
+        );
+    }
+}
+
+#[test]
+fn unreachable_greys_the_last_data() {
+    let app = sample::unreachable(sample::noon());
+    assert!(app.is_down());
+    let buffer = render(&app, 80, 24);
+    // Row 2 is the first row of the areas, under the header and the banner.
+    let cell = &buffer[(3, 3)];
+    assert!(cell.modifier.contains(Modifier::DIM), "{cell:?}");
+    assert!(text(&buffer).contains("server unreachable"));
+}
+
+#[test]
+fn the_mouse_finds_the_area_it_is_over() {
+    let app = sample::normal(sample::noon());
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+    let mut drawn = ui::Drawn::default();
+    terminal
+        .draw(|frame| drawn = ui::draw(frame, &app, Theme::new(false)))
+        .expect("draw");
+    assert_eq!(drawn.hit(5, 5), Some(Area::Health));
+    assert_eq!(drawn.hit(60, 5), Some(Area::Stock));
+    assert_eq!(drawn.hit(5, 18), Some(Area::Orders));
+    assert_eq!(drawn.hit(60, 18), Some(Area::Search));
+    assert_eq!(drawn.hit(5, 0), None);
+}
