@@ -399,12 +399,12 @@ import_col() { awk -v c="$1" '$1 == "import" { print $c }' "$WORK/catalog.out"; 
 IMPORT_MED="$(import_col 5 | median)"
 IMPORT_MIN="$(import_col 5 | minimum)"
 IMPORT_MAX="$(import_col 5 | maximum)"
+IMPORT_FILE_MIB="$(import_col 8 | head -n1 | awk '{ printf "%.1f", $1 / 1048576 }')"
 IMPORT_HEAP_GROWTH="$(awk '$1 == "import" { print ($7 - $6) / 1024 }' "$WORK/catalog.out" | maximum)"
 # Peak heap for the whole file minus the peak for its first third, against the
 # extra bytes of the file: a server that buffered the upload would grow by at least that.
 IMPORT_EXTRA_MIB="$(import_col 7 | median | awk -v t="$THIRD_PEAK_KIB" '{ printf "%.1f", ($1 - t) / 1024 }')"
 IMPORT_EXTRA_FILE_MIB="$(awk -v f="$IMPORT_FILE_MIB" 'BEGIN { printf "%.1f", f * 2 / 3 }')"
-IMPORT_FILE_MIB="$(import_col 8 | head -n1 | awk '{ printf "%.1f", $1 / 1048576 }')"
 
 # ---------------------------------------------------------------- 6. dashboard
 
