@@ -9,6 +9,7 @@
 //! the commit that made its change durable. Under one request at a time a
 //! group is one change and nothing is different.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -199,8 +200,20 @@ fn run(mut conn: Connection, queue: &mpsc::Receiver<Queued>) {
         };
         let mut ran = Vec::with_capacity(group.len());
         for job in group {
-            if let Some(outcome) = job(Some((&tx, shared))) {
-                ran.push(outcome);
+            // A panicking change must not take the writer down with it: its
+            // caller hears an error (its reply is dropped) and, since its
+            // half-done writes cannot be trusted, the whole group rolls back.
+            match std::panic::catch_unwind(AssertUnwindSafe(|| job(Some((&tx, shared))))) {
+                Ok(Some(outcome)) => ran.push(outcome),
+                Ok(None) => {}
+                Err(_) => {
+                    tracing::error!("a database change panicked; its group is rolled back");
+                    ran.push(Ran {
+                        failed: true,
+                        poisoned: true,
+                        finish: Box::new(|_| {}),
+                    });
+                }
             }
         }
         let poisoned = ran.iter().any(|r| r.poisoned);
@@ -232,6 +245,26 @@ fn run(mut conn: Connection, queue: &mpsc::Receiver<Queued>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_change_that_panics_fails_alone_and_the_writer_goes_on() {
+        let conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch("CREATE TABLE t (n INTEGER)")
+            .expect("schema");
+        let writer = Writer::start(conn).expect("writer");
+        let panicked = writer
+            .write(|tx| -> StoreResult<()> {
+                tx.execute("INSERT INTO t (n) VALUES (1)", [])?;
+                panic!("a bug in a change");
+            })
+            .await;
+        assert!(panicked.is_err());
+        let count = writer
+            .write(|tx| Ok(tx.query_row("SELECT count(*) FROM t", [], |row| row.get::<_, i64>(0))?))
+            .await
+            .expect("the writer still works");
+        assert_eq!(count, 0, "the panicking change's insert was rolled back");
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn changes_share_commits_and_a_failing_one_rolls_back_alone() {
