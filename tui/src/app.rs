@@ -28,17 +28,7 @@ pub const QUERY_CAP: usize = 5000;
 pub const STOCK_CAP: usize = 500;
 /// How long a problem stays in the status line after it last happened.
 pub const PROBLEM_SHOWN: time::Duration = time::Duration::seconds(30);
-/// The eight services, in the order the health table lists them.
-pub const SERVICES: [&str; 8] = [
-    "users",
-    "products",
-    "search",
-    "cart",
-    "inventory",
-    "orders",
-    "payments",
-    "notifications",
-];
+pub use shop_wire::health::SERVICES;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Area {

@@ -4,6 +4,19 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// The eight services of SPEC section 2, by the name in their base path
+/// `/api/<name>`; health, metrics and the dashboard list them in this order.
+pub const SERVICES: [&str; 8] = [
+    "users",
+    "products",
+    "search",
+    "cart",
+    "inventory",
+    "orders",
+    "payments",
+    "notifications",
+];
+
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]

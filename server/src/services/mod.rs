@@ -34,13 +34,4 @@ pub async fn actor(state: &AppState, caller: &AuthUser) -> AppResult<Option<Stri
 
 /// The eight services of SPEC section 2, by the name in their base path
 /// `/api/<name>`; metrics and health are labelled with these.
-pub const NAMES: [&str; 8] = [
-    "users",
-    "products",
-    "search",
-    "cart",
-    "inventory",
-    "orders",
-    "payments",
-    "notifications",
-];
+pub use shop_wire::health::SERVICES as NAMES;
