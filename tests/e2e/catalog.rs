@@ -409,6 +409,40 @@ async fn lists_filter_by_category_subtree_price_text_and_stock_with_stable_sorti
         ("kitchen/mugs", 1),
     ];
     assert_eq!(counts, expected.map(|(p, n)| (p.to_owned(), n)));
+
+    // Pages are cached, but never past a write: a page read again after a
+    // change shows the change, and stock filters follow every stock change.
+    let before = list("category=kitchen").await;
+    assert_eq!(before["items"][0]["price_cents"], 900);
+    expect_status(
+        server
+            .send_as(
+                Method::PATCH,
+                "/api/products/MUG-1",
+                &json!({"price_cents": 1100}),
+                &admin,
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        list("category=kitchen").await["items"][0]["price_cents"],
+        1100
+    );
+    expect_status(
+        server
+            .send_as(
+                Method::POST,
+                "/api/inventory/CH-2/adjustments",
+                &json!({"delta": 2, "reason": "delivery"}),
+                &admin,
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(skus(&list("in_stock=false").await), Vec::<String>::new());
 }
 
 /// SPEC's race: 200 clients reserve one unit each from a SKU with 50 available.
