@@ -62,6 +62,11 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
     notify.sms_webhook_url = env("SHOP_SMS_WEBHOOK_URL").or(notify.sms_webhook_url.take());
     notify.push_webhook_url = env("SHOP_PUSH_WEBHOOK_URL").or(notify.push_webhook_url.take());
     notify.webhook_secret = env("SHOP_WEBHOOK_SECRET").or(notify.webhook_secret.take());
+    // Payments: the Stripe key is a secret, so it too comes from the environment only.
+    let commerce = &mut config.commerce;
+    commerce.stripe_secret_key = env("SHOP_STRIPE_SECRET_KEY");
+    commerce.stripe_api_base =
+        env("SHOP_STRIPE_API_BASE").unwrap_or(std::mem::take(&mut commerce.stripe_api_base));
     let number = |name: &str| -> anyhow::Result<Option<u64>> {
         env(name)
             .map(|v| {

@@ -229,6 +229,88 @@ impl InventoryConfig {
     }
 }
 
+/// Carts, orders and payments.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CommerceConfig {
+    /// An idle cart expires (and its stock is released) this long after its last change.
+    pub cart_ttl_seconds: u64,
+    /// How long a pending order holds its stock for a card or wallet payment.
+    pub payment_window_seconds: u64,
+    /// How long a pending bank transfer holds the order's stock.
+    pub bank_transfer_window_seconds: u64,
+    /// How often the sweepers expire idle carts and unpaid orders.
+    pub sweep_interval_ms: u64,
+    /// Stripe's secret key; when set, payments go to Stripe instead of the
+    /// simulated provider. Environment only (`SHOP_STRIPE_SECRET_KEY`).
+    #[serde(skip)]
+    pub stripe_secret_key: Option<String>,
+    /// Stripe's API base URL (`SHOP_STRIPE_API_BASE`), for a test double.
+    pub stripe_api_base: String,
+    /// The most a single provider call may take, retries not counted.
+    pub provider_timeout_ms: u64,
+    /// Attempts of a provider call that failed transiently (1 = no retry).
+    pub provider_attempts: u32,
+    pub provider_retry_base_ms: u64,
+    /// Consecutive transient failures that open the provider's circuit breaker.
+    pub breaker_threshold: u32,
+    pub breaker_cooldown_ms: u64,
+}
+
+impl Default for CommerceConfig {
+    fn default() -> Self {
+        CommerceConfig {
+            cart_ttl_seconds: 30 * 60,
+            payment_window_seconds: 15 * 60,
+            bank_transfer_window_seconds: 3 * 24 * 3600,
+            sweep_interval_ms: 1000,
+            stripe_secret_key: None,
+            stripe_api_base: "https://api.stripe.com".to_owned(),
+            provider_timeout_ms: 10_000,
+            provider_attempts: 3,
+            provider_retry_base_ms: 200,
+            breaker_threshold: 5,
+            breaker_cooldown_ms: 30_000,
+        }
+    }
+}
+
+impl CommerceConfig {
+    fn validate(&self, inventory: &InventoryConfig) -> Result<(), ConfigError> {
+        let max = inventory.max_reservation_ttl_seconds;
+        for (name, value) in [
+            ("cart_ttl_seconds", self.cart_ttl_seconds),
+            ("payment_window_seconds", self.payment_window_seconds),
+            (
+                "bank_transfer_window_seconds",
+                self.bank_transfer_window_seconds,
+            ),
+        ] {
+            if value == 0 || value > max {
+                return Err(ConfigError::Invalid(format!(
+                    "commerce: {name} must be between 1 and inventory.max_reservation_ttl_seconds ({max})"
+                )));
+            }
+        }
+        if self.sweep_interval_ms == 0
+            || self.provider_timeout_ms == 0
+            || self.provider_attempts == 0
+        {
+            return Err(ConfigError::Invalid(
+                "commerce: sweep_interval_ms, provider_timeout_ms and provider_attempts must be at least 1"
+                    .to_owned(),
+            ));
+        }
+        if let Err(err) = reqwest::Url::parse(&self.stripe_api_base) {
+            return Err(ConfigError::Invalid(format!(
+                "commerce: stripe_api_base `{}`: {err}",
+                self.stripe_api_base
+            )));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -259,6 +341,7 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     pub notifications: NotificationsConfig,
     pub inventory: InventoryConfig,
+    pub commerce: CommerceConfig,
 }
 
 impl Default for Config {
@@ -284,6 +367,7 @@ impl Default for Config {
             shutdown_grace_seconds: 30,
             notifications: NotificationsConfig::default(),
             inventory: InventoryConfig::default(),
+            commerce: CommerceConfig::default(),
         }
     }
 }
@@ -368,7 +452,8 @@ impl Config {
             return invalid("the JWT secret must be at least 32 characters");
         }
         self.notifications.validate()?;
-        self.inventory.validate()
+        self.inventory.validate()?;
+        self.commerce.validate(&self.inventory)
     }
 }
 

@@ -121,6 +121,30 @@ prefixed_id!(
     "res"
 );
 
+prefixed_id!(
+    /// A shopping cart, a user's or an anonymous visitor's (`crt_`).
+    CartId,
+    "crt"
+);
+
+prefixed_id!(
+    /// An order (`ord_`); people use its number (`ORD-001042`) instead.
+    OrderId,
+    "ord"
+);
+
+prefixed_id!(
+    /// One attempt to take a payment for an order (`pay_`).
+    PaymentId,
+    "pay"
+);
+
+prefixed_id!(
+    /// A refund of (part of) a payment (`ref_`).
+    RefundId,
+    "ref"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

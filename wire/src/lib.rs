@@ -5,6 +5,7 @@
 //! never be renamed on one side only. The server enables the `openapi` feature
 //! to derive the OpenAPI schemas from these same types.
 
+pub mod cart;
 pub mod enums;
 pub mod error;
 pub mod events;
@@ -15,12 +16,17 @@ pub mod inventory;
 pub mod list;
 pub mod money;
 pub mod notifications;
+pub mod orders;
+pub mod payments;
 pub mod products;
 pub mod users;
 
 pub use error::{ErrorBody, ErrorDetail};
 pub use events::Event;
 pub use health::{HealthStatus, ServiceHealth, SystemHealth};
-pub use ids::{NotificationId, ProductId, ReservationId, SessionId, UserId};
+pub use ids::{
+    CartId, NotificationId, OrderId, PaymentId, ProductId, RefundId, ReservationId, SessionId,
+    UserId,
+};
 pub use list::Page;
 pub use users::*;

@@ -5,6 +5,7 @@ pub mod events;
 pub mod health;
 pub mod inventory;
 pub mod notifications;
+pub mod payments;
 pub mod products;
 pub mod users;
 

@@ -1,0 +1,183 @@
+//! Orders: checkout, the status state machine, and order analytics.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::cart::{CartId, LineRequest};
+use crate::enums::string_enum;
+pub use crate::ids::OrderId;
+use crate::ids::{PaymentId, UserId};
+use crate::money::Currency;
+use crate::payments::PaymentMethod;
+
+string_enum!(
+    /// `pending -> paid -> shipped -> delivered`, and `pending|paid -> cancelled`.
+    OrderStatus, "order status" {
+        Pending => "pending",
+        Paid => "paid",
+        Shipped => "shipped",
+        Delivered => "delivered",
+        Cancelled => "cancelled",
+    }
+);
+
+impl OrderStatus {
+    /// The statuses an order in this one may move to.
+    pub fn next(self) -> &'static [OrderStatus] {
+        match self {
+            OrderStatus::Pending => &[OrderStatus::Paid, OrderStatus::Cancelled],
+            OrderStatus::Paid => &[OrderStatus::Shipped, OrderStatus::Cancelled],
+            OrderStatus::Shipped => &[OrderStatus::Delivered],
+            OrderStatus::Delivered | OrderStatus::Cancelled => &[],
+        }
+    }
+
+    pub fn can_become(self, to: OrderStatus) -> bool {
+        self.next().contains(&to)
+    }
+}
+
+/// One line of an order, priced when the order was placed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OrderItem {
+    pub sku: String,
+    pub name: String,
+    pub quantity: i64,
+    pub unit_price_cents: i64,
+    pub line_total_cents: i64,
+}
+
+/// One step of an order's status history.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StatusChange {
+    pub from: Option<OrderStatus>,
+    pub to: OrderStatus,
+    /// Who made the change: an email, or `system` for the workers.
+    pub actor: String,
+    pub note: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// Why the last payment attempt of a pending order failed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PaymentFailure {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Order {
+    pub id: OrderId,
+    /// Human-friendly and sequential, e.g. `ORD-001042`; accepted wherever an id is.
+    pub number: String,
+    pub status: OrderStatus,
+    pub items: Vec<OrderItem>,
+    pub item_count: i64,
+    pub total_cents: i64,
+    /// The sum of succeeded refunds of its payment.
+    pub refunded_cents: i64,
+    pub currency: Currency,
+    pub customer_email: String,
+    pub user_id: Option<UserId>,
+    /// The payment that paid it, or the latest attempt while it is pending.
+    pub payment_id: Option<PaymentId>,
+    pub cart_id: Option<CartId>,
+    pub payment_error: Option<PaymentFailure>,
+    pub tracking_number: Option<String>,
+    /// Oldest first; only in single-order answers, empty in lists.
+    #[serde(default)]
+    pub history: Vec<StatusChange>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `POST /api/orders`: checkout from a cart (`cart_id`) or from explicit
+/// `items` (scripting and admin use). Without `payment` the order is left
+/// `pending` for a later `POST /api/orders/{id}/pay`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewOrder {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cart_id: Option<CartId>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<LineRequest>,
+    /// Defaults to the caller's email; staff may order for any customer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentMethod>,
+}
+
+/// `POST /api/orders/{id}/ship`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ShipOrder {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `POST /api/orders/{id}/deliver` and `/cancel`: an optional note for the history.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Transition {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Orders by status, revenue by day, average order value and best sellers,
+/// each per currency (amounts in different currencies are never added).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OrderAnalytics {
+    pub counts_by_status: Vec<StatusCount>,
+    /// Paid, shipped and delivered orders (cancelled ones do not count), by the day they were placed.
+    pub revenue_by_day: Vec<DayRevenue>,
+    pub average_order_value: Vec<CurrencyAmount>,
+    pub top_products: Vec<TopProduct>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StatusCount {
+    pub status: OrderStatus,
+    pub count: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DayRevenue {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub currency: Currency,
+    pub orders: u64,
+    pub revenue_cents: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CurrencyAmount {
+    pub currency: Currency,
+    pub amount_cents: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TopProduct {
+    pub sku: String,
+    pub name: String,
+    pub quantity: i64,
+    pub revenue_cents: i64,
+    pub currency: Currency,
+}
