@@ -8,6 +8,7 @@
 //! shares; [`events`] and [`workers`] are the machinery services build on.
 
 pub mod auth;
+pub mod breaker;
 pub mod config;
 pub mod error;
 pub mod events;

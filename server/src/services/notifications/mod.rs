@@ -10,7 +10,6 @@
 //! follows the event log from a cursor kept in the store and turns events such
 //! as `user.registered` into notifications.
 
-pub mod breaker;
 pub mod channels;
 pub mod domain;
 mod handlers;
@@ -28,13 +27,23 @@ use tokio::sync::Notify;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::breaker::{BreakerKey, BreakerState};
 use crate::config::NotificationsConfig;
 use crate::services::health::{HealthReport, database_check};
 use crate::state::AppState;
-use breaker::{BreakerState, Breakers};
 use channels::Channels;
 
 pub const NAME: &str = "notifications";
+
+/// A circuit breaker per channel: an open one leaves its notifications
+/// queued instead of burning their attempts on a provider that is down.
+pub type Breakers = crate::breaker::Breakers<Channel>;
+
+impl BreakerKey for Channel {
+    fn label(self) -> &'static str {
+        self.as_str()
+    }
+}
 
 /// What the service shares between its handlers and workers.
 #[derive(Clone)]
@@ -55,6 +64,9 @@ impl Notifier {
         Notifier(Arc::new(Inner {
             wake: Notify::new(),
             breakers: Breakers::new(
+                "shop_notifications_circuit_state",
+                "channel",
+                Channel::ALL,
                 settings.breaker_threshold,
                 Duration::from_millis(settings.breaker_cooldown_ms),
             ),
