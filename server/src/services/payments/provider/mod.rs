@@ -4,6 +4,12 @@
 //! Every call carries an idempotency key made from our own payment or refund
 //! id, so a call repeated after a timeout or a crash (the recovery at start
 //! repeats every charge still `processing`) is one charge at the provider.
+//!
+//! [`simulated`] is the built-in provider; [`card`] has the checks a card
+//! passes before anything is charged.
+
+pub mod card;
+pub mod simulated;
 
 use async_trait::async_trait;
 use shop_wire::money::Currency;
