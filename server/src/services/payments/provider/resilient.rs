@@ -250,6 +250,11 @@ mod tests {
             }
         }
 
+        /// Queues the answer to a later call.
+        fn script(&self, answer: Result<ChargeOutcome, ProviderError>) {
+            self.answers.lock().expect("lock").push_back(answer);
+        }
+
         fn calls(&self) -> u32 {
             self.calls.load(Ordering::SeqCst)
         }
@@ -455,12 +460,7 @@ mod tests {
 
         tokio::time::advance(cooldown).await;
         // The probe fails: open again, one call made.
-        provider
-            .inner()
-            .answers
-            .lock()
-            .expect("lock")
-            .push_back(Err(transient()));
+        provider.inner().script(Err(transient()));
         assert_eq!(provider.charge(&request()).await, Err(transient()));
         assert_eq!(provider.inner().calls(), 4);
         assert_eq!(provider.circuit_state(), BreakerState::Open);
@@ -471,12 +471,7 @@ mod tests {
         assert_eq!(provider.inner().calls(), 4);
 
         tokio::time::advance(cooldown).await;
-        provider
-            .inner()
-            .answers
-            .lock()
-            .expect("lock")
-            .push_back(ok());
+        provider.inner().script(ok());
         assert_eq!(provider.charge(&request()).await, ok());
         assert_eq!(provider.inner().calls(), 5);
         assert_eq!(provider.circuit_state(), BreakerState::Closed);
