@@ -10,6 +10,7 @@ mod cli;
 mod common;
 mod dashboard;
 mod events;
+mod fake_stripe;
 mod gateway;
 mod lifecycle;
 mod notifications;

@@ -5,15 +5,28 @@
 //! id, so a call repeated after a timeout or a crash (the recovery at start
 //! repeats every charge still `processing`) is one charge at the provider.
 //!
-//! [`simulated`] is the built-in provider; [`card`] has the checks a card
-//! passes before anything is charged.
+//! [`Providers`] is what the service holds: the configured provider
+//! ([`stripe`] when a secret key is set, else [`simulated`]) inside
+//! [`resilient`]'s timeout, retries and circuit breaker. [`card`] has the
+//! checks a card passes before anything is charged.
 
 pub mod card;
+pub mod resilient;
 pub mod simulated;
+pub mod stripe;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use shop_wire::health::Check;
 use shop_wire::money::Currency;
 use shop_wire::payments::MethodKind;
+
+use crate::breaker::BreakerState;
+use crate::config::CommerceConfig;
+use resilient::Resilient;
+use simulated::Simulated;
+use stripe::Stripe;
 
 /// What to charge and how. Card numbers live only in memory for the length of the call.
 #[derive(Clone)]
@@ -107,4 +120,110 @@ pub trait PaymentProvider: Send + Sync {
     /// Settles a pending charge (a bank transfer that has arrived).
     async fn settle(&self, provider_ref: &str) -> Result<ChargeOutcome, ProviderError>;
     async fn refund(&self, call: &RefundCall) -> Result<RefundOutcome, ProviderError>;
+}
+
+/// A shared provider is a provider, so one can be chosen at start and wrapped.
+#[async_trait]
+impl<T: PaymentProvider + ?Sized> PaymentProvider for Arc<T> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, ProviderError> {
+        (**self).charge(request).await
+    }
+
+    async fn settle(&self, provider_ref: &str) -> Result<ChargeOutcome, ProviderError> {
+        (**self).settle(provider_ref).await
+    }
+
+    async fn refund(&self, call: &RefundCall) -> Result<RefundOutcome, ProviderError> {
+        (**self).refund(call).await
+    }
+}
+
+/// The payment provider as the service uses it: every call already wrapped
+/// in timeout, retries and the circuit breaker. Cheap to clone.
+#[derive(Clone)]
+pub struct Providers(Arc<Resilient<Arc<dyn PaymentProvider>>>);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("cannot set up the Stripe client: {0}")]
+    Stripe(#[source] reqwest::Error),
+}
+
+impl Providers {
+    /// Stripe when `SHOP_STRIPE_SECRET_KEY` is set (at `stripe_api_base`),
+    /// else the simulated provider; either behind the configured timeout,
+    /// retries and breaker.
+    pub fn from_config(config: &CommerceConfig) -> Result<Self, SetupError> {
+        let provider: Arc<dyn PaymentProvider> = match config
+            .stripe_secret_key
+            .as_deref()
+            .filter(|k| !k.is_empty())
+        {
+            Some(key) => {
+                let timeout = std::time::Duration::from_millis(config.provider_timeout_ms);
+                Arc::new(
+                    Stripe::new(key, &config.stripe_api_base, timeout)
+                        .map_err(SetupError::Stripe)?,
+                )
+            }
+            None => Arc::new(Simulated::new()),
+        };
+        Ok(Providers(Arc::new(Resilient::new(provider, config))))
+    }
+
+    /// Any provider (a scripted one in a test) behind the configured policy.
+    pub fn with_provider(provider: Arc<dyn PaymentProvider>, config: &CommerceConfig) -> Self {
+        Providers(Arc::new(Resilient::new(provider, config)))
+    }
+
+    /// The provider to call; it already times out, retries and breaks the circuit.
+    pub fn provider(&self) -> &dyn PaymentProvider {
+        self.0.as_ref()
+    }
+
+    /// `simulated` or `stripe`, to record with each payment.
+    pub fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    /// The breaker's state, also published as `shop_payments_circuit_state{provider}`.
+    pub fn circuit_state(&self) -> BreakerState {
+        self.0.circuit_state()
+    }
+
+    /// The `provider` check of `GET /api/payments/health`.
+    pub fn health(&self) -> Check {
+        self.0.health()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_key_chooses_the_provider() {
+        let simulated = Providers::from_config(&CommerceConfig::default()).expect("simulated");
+        assert_eq!(simulated.name(), "simulated");
+        assert_eq!(simulated.circuit_state(), BreakerState::Closed);
+        assert_eq!(simulated.health().status, shop_wire::HealthStatus::Ok);
+        let config = CommerceConfig {
+            stripe_secret_key: Some("sk_test_123".into()),
+            ..CommerceConfig::default()
+        };
+        let stripe = Providers::from_config(&config).expect("stripe");
+        assert_eq!(stripe.name(), "stripe");
+        let blank = CommerceConfig {
+            stripe_secret_key: Some(String::new()),
+            ..CommerceConfig::default()
+        };
+        assert_eq!(
+            Providers::from_config(&blank).expect("simulated").name(),
+            "simulated"
+        );
+    }
 }
