@@ -28,6 +28,15 @@
 #                   contends for the same row). Target >= 5,000/s, and
 #                   afterwards POST /api/inventory/reconcile must find no drift
 #                   and on_hand must equal the adjustments wrk saw succeed.
+#        checkout = POST /api/orders, one item of BENCH-BUY (10,000,000 in
+#                   stock) paid with the simulated provider's 4242 card: hold,
+#                   charge, commit and mark paid. Target >= 1,000/s with p99
+#                   < 50 ms; afterwards every unit is on hand or in a paid
+#                   order, none is held, no order is pending, and there are at
+#                   least as many paid orders as checkouts wrk saw done.
+#        cart_add = POST /api/cart/{id}/items, one unit into ONE cart (every
+#                   request changes the same cart row, line and reservation).
+#                   Target >= 2,000/s.
 #      import (bench/catalog.py): BENCH_IMPORT_COUNT (100,000) generated
 #      products as one streamed NDJSON upload into a fresh server, end to end,
 #      BENCH_IMPORT_RUNS runs (3). Target >= 20,000/s, with the server's heap
@@ -89,6 +98,10 @@ NOTIFY_DRAIN_TARGET=5000
 ENQUEUE_TARGET_MS=1
 ADJUST_TARGET=5000
 IMPORT_TARGET=20000
+CHECKOUT_TARGET=1000
+CHECKOUT_P99_TARGET_MS=50
+CART_ADD_TARGET=2000
+CHECKOUT_STOCK=10000000
 
 ADMIN_EMAIL="admin@example.com"
 ADMIN_PASSWORD="bench-Admin-pass-2026!"
@@ -337,6 +350,20 @@ route product GET "/api/products/$PRODUCT_ID"
 route category GET "/api/products?category=$TOP_CATEGORY&limit=20"
 BODY_adjust='{"delta":1,"reason":"bench"}' route adjust POST /api/inventory/BENCH-HOT/adjustments \
     -H "Authorization: Bearer $TOKEN"
+# The money path: checkouts of one SKU (stock for the whole run) paid with the
+# simulated provider's test card, and adds to one cart (the hot-row case).
+for item in "BENCH-BUY 1999 $CHECKOUT_STOCK" "BENCH-CART 500 1000000000"; do
+    read -r sku price units <<<"$item"
+    curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+        --data "{\"sku\":\"$sku\",\"name\":\"$sku\",\"price_cents\":$price,\"stock\":$units}" \
+        "$BASE_URL/api/products" || die "cannot create $sku"
+done
+CART_ID="$(curl -fsS -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' --data '{}' \
+    "$BASE_URL/api/cart" | jq -er .id)" || die "cannot create the bench cart"
+BODY_checkout='{"items":[{"sku":"BENCH-BUY","quantity":1}],"payment":{"method":"card","card_number":"4242424242424242","exp_month":12,"exp_year":2035}}' \
+    route checkout POST /api/orders -H "Authorization: Bearer $TOKEN"
+BODY_cart_add='{"sku":"BENCH-CART","quantity":1}' route cart_add POST "/api/cart/$CART_ID/items" \
+    -H "Authorization: Bearer $TOKEN"
 
 log "bench: warm-up, ${BENCH_WARMUP} s per route"
 for name in "${ROUTES[@]}"; do
@@ -359,6 +386,18 @@ RECONCILE="$(curl -fsS -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Typ
     "$BASE_URL/api/inventory/reconcile")" || die "reconcile failed"
 RECONCILE_OK="$(jq -r '.consistent' <<<"$RECONCILE")"
 log "bench: after the adjust load: on_hand $ADJUST_ON_HAND, adjustments counted by wrk $ADJUST_DONE; reconcile consistent: $RECONCILE_OK ($(jq -r '.skus_checked' <<<"$RECONCILE") SKUs)"
+
+# The checkout invariants: every unit sold is in a paid order, none is left
+# held, nothing is pending, and every checkout wrk saw done is a paid order.
+CHECKOUT_DONE="$(( $(awk '/ requests in / { n += $1 } END { print n + 0 }' "$WORK/routes/checkout/wrk.log" "$WORK/routes/checkout/warmup.log") + 1 ))"
+read -r BUY_ON_HAND BUY_RESERVED < <(curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE_URL/api/inventory/BENCH-BUY" |
+    jq -er '"\(.on_hand) \(.reserved)"')
+PAID_ORDERS="$(curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE_URL/api/orders?status=paid&limit=1" | jq -er .total)"
+PENDING_ORDERS="$(curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE_URL/api/orders?status=pending&limit=1" | jq -er .total)"
+CHECKOUT_OK=0
+(( BUY_ON_HAND + PAID_ORDERS == CHECKOUT_STOCK && BUY_RESERVED == 0 && PENDING_ORDERS == 0 \
+    && PAID_ORDERS >= CHECKOUT_DONE )) && CHECKOUT_OK=1
+log "bench: after the checkout load: $PAID_ORDERS paid orders (wrk counted $CHECKOUT_DONE), on_hand $BUY_ON_HAND + sold = $((BUY_ON_HAND + PAID_ORDERS)) of $CHECKOUT_STOCK, reserved $BUY_RESERVED, pending $PENDING_ORDERS"
 
 sleep 2
 RSS_LOADED_KIB="$(rss_kib "$LOAD_PID")"
@@ -465,6 +504,17 @@ row "POST .../BENCH-HOT/adjustments" "$(commas "$ADJUST_RPS")/s" "$(p99 adjust) 
 invariants="$(verdict "$([[ "$RECONCILE_OK" == true && "$ADJUST_ON_HAND" -ge "$ADJUST_DONE" ]] && echo 1 || echo 0)")"
 row "  invariants after the load" "reconcile $RECONCILE_OK" "" "no drift" "$invariants"
 row "  on_hand / adjustments seen" "$ADJUST_ON_HAND / $ADJUST_DONE" "" "" "(wrk may miss in-flight ones)"
+CHECKOUT_RPS="$(rps checkout)"
+checkout_status="$(verdict "$([[ "$(ge "$CHECKOUT_RPS" "$CHECKOUT_TARGET")" == 1 && "$(lt "$(p99 checkout)" "$CHECKOUT_P99_TARGET_MS")" == 1 ]] && echo 1 || echo 0)")"
+[[ -f "$WORK/routes/checkout/non2xx" ]] && checkout_status="INVALID (non-2xx answers)"
+row "POST /api/orders (checkout, paid)" "$(commas "$CHECKOUT_RPS")/s" "$(p99 checkout) ms" \
+    ">= $(commas "$CHECKOUT_TARGET")/s, p99 < $CHECKOUT_P99_TARGET_MS ms" "$checkout_status"
+row "  sold + on hand / stock" "$((BUY_ON_HAND + PAID_ORDERS)) / $CHECKOUT_STOCK" "" "equal" "$(verdict "$CHECKOUT_OK")"
+row "  paid / seen, reserved, pending" "$PAID_ORDERS / $CHECKOUT_DONE, $BUY_RESERVED, $PENDING_ORDERS" "" "paid >= seen, 0, 0" ""
+CART_RPS="$(rps cart_add)"
+cart_status="$(verdict "$(ge "$CART_RPS" "$CART_ADD_TARGET")")"
+[[ -f "$WORK/routes/cart_add/non2xx" ]] && cart_status="INVALID (non-2xx answers)"
+row "POST /api/cart/{id}/items (one cart)" "$(commas "$CART_RPS")/s" "$(p99 cart_add) ms" ">= $(commas "$CART_ADD_TARGET")/s" "$cart_status"
 row "import NDJSON (median)" "$(commas "$IMPORT_MED")/s" "" ">= $(commas "$IMPORT_TARGET")/s" \
     "$(verdict "$(ge "$IMPORT_MED" "$IMPORT_TARGET")")"
 row "  min / max of $BENCH_IMPORT_RUNS" "$(commas "$IMPORT_MIN") / $(commas "$IMPORT_MAX")/s" "" "" ""

@@ -88,6 +88,19 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
     ] {
         *field = number(name)?.unwrap_or(*field);
     }
+    let commerce = &mut config.commerce;
+    for (name, field) in [
+        ("SHOP_CART_TTL_SECONDS", &mut commerce.cart_ttl_seconds),
+        (
+            "SHOP_PAYMENT_WINDOW_SECONDS",
+            &mut commerce.payment_window_seconds,
+        ),
+        ("SHOP_COMMERCE_SWEEP_MS", &mut commerce.sweep_interval_ms),
+        ("SHOP_PAYMENT_TIMEOUT_MS", &mut commerce.provider_timeout_ms),
+    ] {
+        *field = number(name)?.unwrap_or(*field);
+    }
+    let notify = &mut config.notifications;
     for (name, field) in [
         ("SHOP_NOTIFY_MAX_ATTEMPTS", &mut notify.max_attempts),
         ("SHOP_NOTIFY_BATCH_SIZE", &mut notify.batch_size),

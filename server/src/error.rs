@@ -50,6 +50,14 @@ pub enum AppError {
         code: &'static str,
         message: String,
     },
+    /// Any status with details, e.g. 402 for a declined payment naming its order.
+    #[error("{message}")]
+    Detailed {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+        details: Value,
+    },
     /// A failure of ours; the cause goes to the log, never to the client.
     #[error("internal error: {0}")]
     Internal(#[source] anyhow::Error),
@@ -106,7 +114,7 @@ impl AppError {
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Status { status, .. } => *status,
+            AppError::Status { status, .. } | AppError::Detailed { status, .. } => *status,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -122,16 +130,17 @@ impl AppError {
             | AppError::Unauthenticated { code, .. }
             | AppError::Conflict { code, .. }
             | AppError::TooManyRequests { code, .. }
-            | AppError::Status { code, .. } => code,
+            | AppError::Status { code, .. }
+            | AppError::Detailed { code, .. } => code,
         }
     }
 
     fn details(&self) -> Value {
         match self {
             AppError::Validation { fields, .. } => json!({ "fields": fields }),
-            AppError::Unprocessable { details, .. } | AppError::Conflict { details, .. } => {
-                details.clone()
-            }
+            AppError::Unprocessable { details, .. }
+            | AppError::Conflict { details, .. }
+            | AppError::Detailed { details, .. } => details.clone(),
             AppError::TooManyRequests { retry_after, .. } => {
                 json!({ "retry_after_seconds": retry_after_seconds(*retry_after) })
             }

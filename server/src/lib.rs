@@ -66,11 +66,13 @@ pub async fn serve(
         _ => None,
     };
 
+    let payments = services::payments::provider::Providers::from_config(&config.commerce)?;
     let shutdown_token = CancellationToken::new();
     let state = AppState::new(
         config.clone(),
         Arc::new(store),
         &secret,
+        payments,
         started,
         shutdown_token.clone(),
     );
@@ -114,6 +116,8 @@ pub async fn serve(
     services::users::spawn_workers(&state);
     services::notifications::spawn_workers(&state);
     services::inventory::spawn_workers(&state);
+    services::cart::spawn_workers(&state);
+    services::orders::spawn_workers(&state);
     let app =
         gateway::app(state.clone()).into_make_service_with_connect_info::<gateway::ClientAddr>();
 

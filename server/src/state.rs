@@ -12,6 +12,7 @@ use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::services::notifications::Notifier;
+use crate::services::payments::provider::Providers;
 use crate::services::products::cache::ProductCache;
 use crate::store::Store;
 use crate::workers::Supervisor;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub notifications: Notifier,
     /// Products by id and SKU; every catalog write in this process invalidates it.
     pub catalog: ProductCache,
+    /// The payment provider (simulated or Stripe) behind its timeout, retries and breaker.
+    pub payments: Providers,
     pub started: Instant,
     /// Cancelled when the server begins to shut down; long-lived responses (SSE) end on it.
     pub shutdown: CancellationToken,
@@ -42,10 +45,12 @@ impl AppState {
         config: Arc<Config>,
         store: Arc<dyn Store>,
         jwt_secret: &[u8],
+        payments: Providers,
         started: Instant,
         shutdown: CancellationToken,
     ) -> Self {
         AppState {
+            payments,
             notifications: Notifier::new(&config.notifications),
             config,
             events: EventBus::new(store.clone()),

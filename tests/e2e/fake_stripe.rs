@@ -144,31 +144,34 @@ async fn handle(State(fake): State<FakeStripe>, request: Request) -> Response {
     (status, axum::Json(answer)).into_response()
 }
 
+/// Decodes `%5B` escapes and `+` (a space) of a form or query value.
+fn percent_decode(s: &str) -> Vec<u8> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
 /// Decodes `a=1&b%5Bc%5D=2` into pairs, `+` as a space.
 fn url_decode_pairs(body: &[u8]) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        let bytes = s.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < bytes.len() => {
-                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                    match u8::from_str_radix(hex, 16) {
-                        Ok(b) => {
-                            out.push(b);
-                            i += 2;
-                        }
-                        Err(_) => out.push(b'%'),
-                    }
-                }
-                b => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
+    let decode = |s: &str| String::from_utf8_lossy(&percent_decode(s)).into_owned();
     std::str::from_utf8(body)
         .unwrap_or_default()
         .split('&')
@@ -202,6 +205,33 @@ fn answer(fake: &FakeStripe, method: &Method, request: &Recorded) -> (u16, Value
             "",
             "An unknown error occurred (injected).",
         );
+    }
+    if *method == Method::GET && request.path == "/v1/payment_intents/search" {
+        // Only the one query shape the adapter sends: metadata['payment_id']:'<id>'.
+        let query = request
+            .query
+            .split('&')
+            .find_map(|p| p.strip_prefix("query="))
+            .map(|q| String::from_utf8_lossy(&percent_decode(q)).into_owned())
+            .unwrap_or_default();
+        let Some(wanted) = query
+            .strip_prefix("metadata['payment_id']:'")
+            .and_then(|q| q.strip_suffix('\''))
+        else {
+            return error(
+                400,
+                "invalid_request_error",
+                "",
+                "Unsupported search query.",
+            );
+        };
+        let data: Vec<Value> = inner
+            .intents
+            .values()
+            .filter(|i| i["metadata"]["payment_id"] == wanted)
+            .cloned()
+            .collect();
+        return (200, json!({"object": "search_result", "data": data}));
     }
     if *method == Method::GET {
         let Some(id) = request.path.strip_prefix("/v1/payment_intents/") else {

@@ -7,6 +7,7 @@
 mod catalog;
 mod catalog_cli;
 mod cli;
+mod commerce;
 mod common;
 mod dashboard;
 mod events;

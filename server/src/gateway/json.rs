@@ -1,7 +1,7 @@
 //! Request extractors whose rejections are API errors with field details.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -24,39 +24,72 @@ where
     type Rejection = AppError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| {
-                let essence = ct.split(';').next().unwrap_or_default().trim();
-                essence == "application/json" || essence.ends_with("+json")
-            });
-        if !is_json {
-            return Err(AppError::Status {
-                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                code: "unsupported_media_type",
-                message: "send the body as JSON with `Content-Type: application/json`".to_owned(),
-            });
+        if !is_json(&request) {
+            return Err(not_json());
         }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    AppError::Status {
-                        status: StatusCode::PAYLOAD_TOO_LARGE,
-                        code: "payload_too_large",
-                        message: "the request body is larger than the server accepts".to_owned(),
-                    }
-                } else {
-                    AppError::BadRequest {
-                        code: "unreadable_body",
-                        message: rejection.body_text(),
-                    }
-                }
-            })?;
+        let bytes = body_bytes(request, state).await?;
         parse(&bytes).map(ApiJson)
     }
+}
+
+/// An optional JSON body: no body (or only whitespace) is `None`, for
+/// routes whose whole body is optional (`POST /api/orders/{id}/ship`).
+impl<S, T> OptionalFromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let is_json = is_json(&request);
+        let bytes = body_bytes(request, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        if !is_json {
+            return Err(not_json());
+        }
+        parse(&bytes).map(|value| Some(ApiJson(value)))
+    }
+}
+
+fn is_json(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            let essence = ct.split(';').next().unwrap_or_default().trim();
+            essence == "application/json" || essence.ends_with("+json")
+        })
+}
+
+fn not_json() -> AppError {
+    AppError::Status {
+        status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        code: "unsupported_media_type",
+        message: "send the body as JSON with `Content-Type: application/json`".to_owned(),
+    }
+}
+
+async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, AppError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::Status {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    code: "payload_too_large",
+                    message: "the request body is larger than the server accepts".to_owned(),
+                }
+            } else {
+                AppError::BadRequest {
+                    code: "unreadable_body",
+                    message: rejection.body_text(),
+                }
+            }
+        })
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {

@@ -1,13 +1,17 @@
 //! The services behind the gateway, one module each, plus the cross-cutting
 //! routes every service shares (health, events).
 
+pub mod cart;
 pub mod events;
 pub mod health;
 pub mod inventory;
 pub mod notifications;
+pub mod orders;
 pub mod payments;
 pub mod products;
 pub mod users;
+
+use axum::http::{HeaderMap, header};
 
 use crate::auth::AuthUser;
 use crate::error::{AppError, AppResult};
@@ -25,6 +29,25 @@ pub fn page_limit(limit: Option<u32>) -> AppResult<u32> {
             format!("must be between 1 and {MAX_PAGE}"),
         )),
     }
+}
+
+/// The version an `If-Match` header names (`3`, `"3"` or `W/"3"`), for optimistic updates.
+pub fn if_match_version(headers: &HeaderMap, what: &str) -> AppResult<Option<u64>> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|v| v.parse().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            AppError::validation(
+                "If-Match",
+                format!("must be the {what}'s version, e.g. \"3\""),
+            )
+        })
 }
 
 /// Who made a change, as ledgers record it: the caller's email.

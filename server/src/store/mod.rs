@@ -10,6 +10,7 @@
 //! and appends them to the event log in the same transaction (an outbox), so
 //! an acknowledged change always has its event and a rolled-back one never does.
 
+pub mod commerce;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -27,6 +28,7 @@ use shop_wire::users::{Address, Role, User};
 use shop_wire::{Event, SessionId, UserId};
 use time::OffsetDateTime;
 
+pub use commerce::*;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -446,6 +448,10 @@ pub enum ProductDelete {
     InUse {
         active_reservations: u64,
     },
+    /// Refused: orders name it, and their history must keep it.
+    Ordered {
+        orders: u64,
+    },
 }
 
 /// One valid row of an import, by its line in the file.
@@ -500,7 +506,8 @@ pub trait CatalogStore: Send + Sync {
         expected_version: u64,
         events: Vec<NewEvent>,
     ) -> StoreResult<ProductWrite>;
-    /// Deletes a product with its stock and ledger, unless stock is reserved for it.
+    /// Deletes a product with its stock and ledger, unless stock is reserved
+    /// for it or an order names it.
     async fn delete_product(
         &self,
         key: &ProductKey,
@@ -680,6 +687,8 @@ pub trait Store:
     + NotificationStore
     + CatalogStore
     + InventoryStore
+    + CartStore
+    + OrderStore
     + Send
     + Sync
     + 'static

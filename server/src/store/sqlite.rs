@@ -20,9 +20,11 @@ use shop_wire::users::{Address, Role, User};
 use shop_wire::{Event, SessionId, UserId};
 use time::OffsetDateTime;
 
+mod carts;
 mod catalog;
 mod inventory;
 mod notifications;
+mod orders;
 mod writer;
 
 use super::{
@@ -36,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_platform.sql"),
     include_str!("migrations/0002_notifications.sql"),
     include_str!("migrations/0003_catalog.sql"),
+    include_str!("migrations/0004_commerce.sql"),
 ];
 
 const READERS: u32 = 4;

@@ -361,6 +361,8 @@ mod store_tests {
             Arc::new(Config::default()),
             store.clone(),
             &[7; 32],
+            crate::services::payments::provider::Providers::from_config(&Default::default())
+                .expect("the simulated provider"),
             std::time::Instant::now(),
             tokio_util::sync::CancellationToken::new(),
         );

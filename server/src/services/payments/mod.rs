@@ -1,4 +1,33 @@
 //! The payments service (`/api/payments`): payment attempts, refunds with a
-//! per-payment ledger, and the providers that move the money.
+//! per-payment ledger, bank-transfer settlement, analytics, and the
+//! providers that move the money ([`provider`]).
 
+pub mod domain;
+mod handlers;
 pub mod provider;
+
+use shop_wire::ServiceHealth;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::services::health::{HealthReport, database_check};
+use crate::state::AppState;
+
+pub const NAME: &str = "payments";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::list))
+        .routes(routes!(handlers::analytics))
+        .routes(routes!(handlers::health))
+        .routes(routes!(handlers::get))
+        .routes(routes!(handlers::refund))
+        .routes(routes!(handlers::settle))
+}
+
+pub async fn health(state: &AppState) -> ServiceHealth {
+    let mut report = HealthReport::new(NAME);
+    report.add("database", database_check(state).await);
+    report.add("provider", state.payments.health());
+    report.finish()
+}

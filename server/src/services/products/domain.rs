@@ -498,6 +498,13 @@ pub async fn delete(state: &AppState, raw: &str) -> AppResult<()> {
             ),
             details: json!({ "active_reservations": active_reservations }),
         }),
+        ProductDelete::Ordered { orders } => Err(AppError::Conflict {
+            code: "product_in_use",
+            message: format!(
+                "product {raw} is in {orders} order(s), whose history needs it; archive it instead"
+            ),
+            details: json!({ "orders": orders }),
+        }),
     }
 }
 

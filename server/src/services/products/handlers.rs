@@ -18,7 +18,7 @@ use super::{domain, export, import};
 use crate::auth::{Staff, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::gateway::json::{ApiJson, ApiQuery};
-use crate::services::page_limit;
+use crate::services::{if_match_version, page_limit};
 use crate::state::AppState;
 use crate::store::{ProductOrder, ProductQuery, ProductStatus};
 
@@ -140,21 +140,6 @@ pub async fn get(
     Ok(ApiJson(domain::get(&state, &key).await?))
 }
 
-fn if_match(headers: &HeaderMap) -> AppResult<Option<u64>> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    value
-        .to_str()
-        .ok()
-        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|v| v.parse().ok())
-        .map(Some)
-        .ok_or_else(|| {
-            AppError::validation("If-Match", "must be the product's version, e.g. \"3\"")
-        })
-}
-
 /// Change some fields (staff). With `version` in the body or `If-Match`,
 /// only if the product is still at that version (else 409 `version_conflict`).
 #[utoipa::path(patch, path = "/{key}", tag = TAG, security(("bearer" = [])), request_body = ProductPatch,
@@ -167,7 +152,7 @@ pub async fn update(
     headers: HeaderMap,
     ApiJson(patch): ApiJson<ProductPatch>,
 ) -> AppResult<ApiJson<Product>> {
-    let if_match = if_match(&headers)?;
+    let if_match = if_match_version(&headers, "product")?;
     Ok(ApiJson(
         domain::update(&state, &key, patch, if_match).await?,
     ))

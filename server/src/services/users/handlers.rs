@@ -54,9 +54,17 @@ pub async fn login(
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(200).collect()),
     };
-    Ok(ApiJson(
-        domain::login(&state, &request.email, &request.password, client).await?,
-    ))
+    let tokens = domain::login(&state, &request.email, &request.password, client).await?;
+    // An anonymous cart sent along joins the user's cart.
+    if let Some(cart_token) = headers
+        .get(shop_wire::cart::CART_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.trim().is_empty())
+    {
+        crate::services::cart::domain::merge_at_login(&state, cart_token.trim(), &tokens.user.id)
+            .await;
+    }
+    Ok(ApiJson(tokens))
 }
 
 /// Exchange a refresh token for a new token pair; the old refresh token stops working.

@@ -290,6 +290,17 @@ impl CatalogStore for SqliteStore {
                     active_reservations: active as u64,
                 });
             }
+            let orders: i64 = tx
+                .prepare_cached("SELECT count(DISTINCT order_id) FROM order_items WHERE sku = ?1")?
+                .query_row([&product.sku], |row| row.get(0))?;
+            if orders > 0 {
+                return Ok(ProductDelete::Ordered {
+                    orders: orders as u64,
+                });
+            }
+            // Lines of carts that ended (expired, merged) still name their old holds.
+            tx.prepare_cached("DELETE FROM cart_items WHERE sku = ?1")?
+                .execute([&product.sku])?;
             tx.prepare_cached("DELETE FROM reservations WHERE sku = ?1")?
                 .execute([&product.sku])?;
             // The stock row and its ledger go with the product (ON DELETE CASCADE).

@@ -266,6 +266,235 @@ pub(super) fn import_stock(
     write_stock(tx, &before, (on_hand, reserved, threshold), draft, None).map(|e| Ok(Some(e)))
 }
 
+/// What a new reservation holds stock for, and until when.
+pub(super) struct Hold {
+    pub expires_at: OffsetDateTime,
+    pub reference: Option<String>,
+    pub actor: Option<String>,
+}
+
+/// Checks that every item (summed per SKU) is available before anything is
+/// written, so that a refusal leaves nothing behind: `Some(refusal)` when not.
+pub(super) fn check_available(
+    conn: &Connection,
+    items: &[ReserveItem],
+) -> StoreResult<Option<ReserveOutcome>> {
+    let mut wanted: Vec<(&str, i64)> = Vec::new();
+    for item in items {
+        match wanted.iter_mut().find(|(sku, _)| *sku == item.sku) {
+            Some((_, quantity)) => *quantity += item.quantity,
+            None => wanted.push((&item.sku, item.quantity)),
+        }
+    }
+    for (sku, requested) in wanted {
+        let Some(row) = read_stock(conn, sku)? else {
+            return Ok(Some(ReserveOutcome::UnknownSku(sku.to_owned())));
+        };
+        if requested > row.stock.available {
+            return Ok(Some(ReserveOutcome::Insufficient {
+                sku: sku.to_owned(),
+                available: row.stock.available,
+                requested,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Reserves one item whose availability [`check_available`] has confirmed in this transaction.
+pub(super) fn reserve_checked(
+    tx: &Transaction<'_>,
+    item: &ReserveItem,
+    hold: Hold,
+) -> StoreResult<StockEffect> {
+    let at = now();
+    let reservation = Reservation {
+        id: ReservationId::generate(),
+        sku: item.sku.clone(),
+        quantity: item.quantity,
+        status: ReservationStatus::Active,
+        expires_at: hold.expires_at,
+        reference: hold.reference,
+        created_at: at,
+    };
+    tx.prepare_cached(
+        "INSERT INTO reservations (id, sku, quantity, status, reference, expires_at,
+             created_at, updated_at)
+         VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?6)",
+    )?
+    .execute(params![
+        reservation.id.as_str(),
+        reservation.sku,
+        reservation.quantity,
+        reservation.reference,
+        millis(reservation.expires_at),
+        millis(at)
+    ])?;
+    let before = read_stock(tx, &reservation.sku)?.ok_or_else(|| {
+        crate::store::StoreError::Backend("stock row vanished mid-transaction".into())
+    })?;
+    let counts = (
+        before.stock.on_hand,
+        before.stock.reserved + reservation.quantity,
+        before.stock.low_stock_threshold,
+    );
+    let draft = MovementDraft {
+        kind: MovementKind::Reserve,
+        reason: reservation.reference.clone(),
+        actor: hold.actor,
+        reference: Some(reservation.id.to_string()),
+    };
+    write_stock(tx, &before, counts, draft, Some(reservation))
+}
+
+/// Reserves one item, or says why not (`Err` holds the refusal) without writing anything.
+pub(super) fn reserve_one(
+    tx: &Transaction<'_>,
+    item: &ReserveItem,
+    hold: Hold,
+) -> StoreResult<Result<StockEffect, ReserveOutcome>> {
+    match check_available(tx, std::slice::from_ref(item))? {
+        Some(refusal) => Ok(Err(refusal)),
+        None => reserve_checked(tx, item, hold).map(Ok),
+    }
+}
+
+/// An active reservation by id, read inside the writer's transaction.
+pub(super) fn active_reservation(
+    tx: &Transaction<'_>,
+    id: &str,
+) -> StoreResult<Option<Reservation>> {
+    Ok(read_reservation(tx, id)?.filter(|r| r.status == ReservationStatus::Active))
+}
+
+/// Changes how much an active reservation holds (a cart line's new
+/// quantity), or says how much is available when the stock cannot cover it.
+pub(super) fn resize_reservation(
+    tx: &Transaction<'_>,
+    reservation: &Reservation,
+    quantity: i64,
+    actor: Option<String>,
+) -> StoreResult<Result<StockEffect, ReserveOutcome>> {
+    let before = read_stock(tx, &reservation.sku)?.ok_or_else(|| {
+        crate::store::StoreError::Backend(
+            format!("reservation {} has no stock row", reservation.id).into(),
+        )
+    })?;
+    let delta = quantity - reservation.quantity;
+    if delta > before.stock.available {
+        return Ok(Err(ReserveOutcome::Insufficient {
+            sku: reservation.sku.clone(),
+            available: before.stock.available + reservation.quantity,
+            requested: quantity,
+        }));
+    }
+    tx.prepare_cached("UPDATE reservations SET quantity = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![reservation.id.as_str(), quantity, millis(now())])?;
+    let counts = (
+        before.stock.on_hand,
+        before.stock.reserved + delta,
+        before.stock.low_stock_threshold,
+    );
+    let draft = MovementDraft {
+        kind: if delta >= 0 {
+            MovementKind::Reserve
+        } else {
+            MovementKind::Release
+        },
+        reason: reservation.reference.clone(),
+        actor,
+        reference: Some(reservation.id.to_string()),
+    };
+    let resized = Reservation {
+        quantity,
+        ..reservation.clone()
+    };
+    write_stock(tx, &before, counts, draft, Some(resized)).map(Ok)
+}
+
+/// Moves every active reservation named to a new expiry and reference.
+pub(super) fn extend_reservations(
+    tx: &Transaction<'_>,
+    ids: &[String],
+    expires_at: OffsetDateTime,
+    reference: &str,
+) -> StoreResult<()> {
+    let mut update = tx.prepare_cached(
+        "UPDATE reservations SET expires_at = ?2, reference = ?3, updated_at = ?4
+         WHERE id = ?1 AND status = 'active'",
+    )?;
+    let at = millis(now());
+    for id in ids {
+        update.execute(params![id, millis(expires_at), reference, at])?;
+    }
+    Ok(())
+}
+
+/// Puts sold units back on hand (a cancelled paid order), with a ledger entry.
+pub(super) fn restock(
+    tx: &Transaction<'_>,
+    sku: &str,
+    quantity: i64,
+    reason: String,
+    actor: Option<String>,
+) -> StoreResult<Option<StockEffect>> {
+    let Some(before) = read_stock(tx, sku)? else {
+        return Ok(None);
+    };
+    let counts = (
+        before.stock.on_hand + quantity,
+        before.stock.reserved,
+        before.stock.low_stock_threshold,
+    );
+    let draft = MovementDraft {
+        kind: MovementKind::Adjust,
+        reason: Some(reason),
+        actor,
+        reference: None,
+    };
+    write_stock(tx, &before, counts, draft, None).map(Some)
+}
+
+/// Sells units straight from available stock (an order paid after its hold
+/// ran out), once [`check_available`] has confirmed them in this transaction.
+pub(super) fn sell_unreserved(
+    tx: &Transaction<'_>,
+    sku: &str,
+    quantity: i64,
+    reason: String,
+    actor: Option<String>,
+) -> StoreResult<StockEffect> {
+    let before = read_stock(tx, sku)?.ok_or_else(|| {
+        crate::store::StoreError::Backend(format!("SKU {sku} has no stock row").into())
+    })?;
+    let counts = (
+        before.stock.on_hand - quantity,
+        before.stock.reserved,
+        before.stock.low_stock_threshold,
+    );
+    let draft = MovementDraft {
+        kind: MovementKind::Commit,
+        reason: Some(reason),
+        actor,
+        reference: None,
+    };
+    write_stock(tx, &before, counts, draft, None)
+}
+
+/// Finishes an active reservation (commit, release or expire) by id inside
+/// the writer's transaction; `None` when it is no longer active.
+pub(super) fn finish_active(
+    tx: &Transaction<'_>,
+    id: &str,
+    to: ReservationStatus,
+    actor: Option<String>,
+) -> StoreResult<Option<StockEffect>> {
+    match active_reservation(tx, id)? {
+        Some(reservation) => finish(tx, reservation, to, actor).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// Moves an active reservation to its final state and its stock with it.
 fn finish(
     tx: &Transaction<'_>,
@@ -414,69 +643,24 @@ impl InventoryStore for SqliteStore {
         events: StockEvents,
     ) -> StoreResult<ReserveOutcome> {
         self.write(move |tx| {
-            // Check every item before writing any, so a refusal leaves nothing behind.
-            let mut wanted: Vec<(String, i64)> = Vec::new();
-            for item in &items {
-                match wanted.iter_mut().find(|(sku, _)| *sku == item.sku) {
-                    Some((_, quantity)) => *quantity += item.quantity,
-                    None => wanted.push((item.sku.clone(), item.quantity)),
-                }
+            if let Some(refusal) = check_available(tx, &items)? {
+                return Ok(refusal);
             }
-            for (sku, requested) in wanted {
-                let Some(row) = read_stock(tx, &sku)? else {
-                    return Ok(ReserveOutcome::UnknownSku(sku));
-                };
-                if requested > row.stock.available {
-                    return Ok(ReserveOutcome::Insufficient {
-                        sku,
-                        available: row.stock.available,
-                        requested,
-                    });
-                }
-            }
-            let at = now();
             let mut reservations = Vec::with_capacity(items.len());
             let mut pending = Vec::new();
             for item in items {
-                let reservation = Reservation {
-                    id: ReservationId::generate(),
-                    sku: item.sku,
-                    quantity: item.quantity,
-                    status: ReservationStatus::Active,
+                let hold = Hold {
                     expires_at,
                     reference: reference.clone(),
-                    created_at: at,
-                };
-                tx.prepare_cached(
-                    "INSERT INTO reservations (id, sku, quantity, status, reference, expires_at,
-                         created_at, updated_at)
-                     VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?6)",
-                )?
-                .execute(params![
-                    reservation.id.as_str(),
-                    reservation.sku,
-                    reservation.quantity,
-                    reservation.reference,
-                    millis(expires_at),
-                    millis(at)
-                ])?;
-                let before = read_stock(tx, &reservation.sku)?.ok_or_else(|| {
-                    crate::store::StoreError::Backend("stock row vanished mid-transaction".into())
-                })?;
-                let counts = (
-                    before.stock.on_hand,
-                    before.stock.reserved + reservation.quantity,
-                    before.stock.low_stock_threshold,
-                );
-                let draft = MovementDraft {
-                    kind: MovementKind::Reserve,
-                    reason: reservation.reference.clone(),
                     actor: actor.clone(),
-                    reference: Some(reservation.id.to_string()),
                 };
-                let effect = write_stock(tx, &before, counts, draft, Some(reservation.clone()))?;
+                let effect = reserve_checked(tx, &item, hold)?;
                 pending.extend(events(&effect));
-                reservations.push(reservation);
+                reservations.push(
+                    effect
+                        .reservation
+                        .expect("a reservation's effect carries it"),
+                );
             }
             let logged = append(tx, pending)?;
             Ok(ReserveOutcome::Reserved(reservations, logged))

@@ -120,6 +120,13 @@ pub trait PaymentProvider: Send + Sync {
     /// Settles a pending charge (a bank transfer that has arrived).
     async fn settle(&self, provider_ref: &str) -> Result<ChargeOutcome, ProviderError>;
     async fn refund(&self, call: &RefundCall) -> Result<RefundOutcome, ProviderError>;
+    /// What became of a charge made with this idempotency key, for the
+    /// recovery of a charge whose answer was lost (a crash, a timeout):
+    /// `None` when the provider never took it.
+    async fn find_charge(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<Option<ChargeOutcome>, ProviderError>;
 }
 
 /// A shared provider is a provider, so one can be chosen at start and wrapped.
@@ -139,6 +146,13 @@ impl<T: PaymentProvider + ?Sized> PaymentProvider for Arc<T> {
 
     async fn refund(&self, call: &RefundCall) -> Result<RefundOutcome, ProviderError> {
         (**self).refund(call).await
+    }
+
+    async fn find_charge(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<Option<ChargeOutcome>, ProviderError> {
+        (**self).find_charge(idempotency_key).await
     }
 }
 

@@ -219,6 +219,14 @@ impl<P: PaymentProvider> PaymentProvider for Resilient<P> {
     async fn refund(&self, call: &RefundCall) -> Result<RefundOutcome, ProviderError> {
         self.run("refund", || self.inner.refund(call)).await
     }
+
+    async fn find_charge(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<Option<ChargeOutcome>, ProviderError> {
+        self.run("find_charge", || self.inner.find_charge(idempotency_key))
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -290,6 +298,10 @@ mod tests {
             self.next().map(|_| RefundOutcome::Succeeded {
                 provider_ref: "re_1".into(),
             })
+        }
+
+        async fn find_charge(&self, _: &str) -> Result<Option<ChargeOutcome>, ProviderError> {
+            self.next().map(Some)
         }
     }
 

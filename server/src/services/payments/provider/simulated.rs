@@ -233,6 +233,23 @@ impl PaymentProvider for Simulated {
             provider_ref: format!("{REFUND_PREFIX}{}", call.idempotency_key),
         })
     }
+
+    /// A simulated charge exists only in the answer it gave: what the card
+    /// would have done cannot be known without the card, which is never
+    /// stored. So a charge whose answer was lost never happened here, and
+    /// the payments service records it failed (`interrupted`); no money of
+    /// anyone's was involved.
+    async fn find_charge(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<Option<ChargeOutcome>, ProviderError> {
+        if !well_formed(idempotency_key) {
+            return Err(ProviderError::Rejected(
+                "the idempotency key must be 1 to 255 printable characters".to_owned(),
+            ));
+        }
+        Ok(None)
+    }
 }
 
 #[cfg(test)]

@@ -441,6 +441,37 @@ impl PaymentProvider for Stripe {
         }
     }
 
+    /// Stripe has no lookup by idempotency key, so every PaymentIntent
+    /// carries our payment id as `metadata[payment_id]` and is found by a
+    /// search on it. Stripe's search index trails writes by up to a minute,
+    /// which the recovery worker's wait before asking covers.
+    async fn find_charge(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<Option<ChargeOutcome>, ProviderError> {
+        if !idempotency_key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(ProviderError::Rejected(format!(
+                "`{idempotency_key}` is not a payment id"
+            )));
+        }
+        let query = format!("metadata['payment_id']:'{idempotency_key}'");
+        let path = format!(
+            "/v1/payment_intents/search?query={}&expand[]=data.latest_charge",
+            encode_query(&query)
+        );
+        match self.call(Method::GET, &path, None, None).await? {
+            Reply::Ok(found) => match found["data"].as_array().and_then(|d| d.first()) {
+                Some(intent) => intent_outcome(intent, true).map(Some),
+                None => Ok(None),
+            },
+            Reply::CardError(error) => Ok(Some(error.declined())),
+            Reply::Refused { message, .. } => Err(ProviderError::Rejected(message)),
+        }
+    }
+
     async fn refund(&self, call: &RefundCall) -> Result<RefundOutcome, ProviderError> {
         let mut form = vec![
             pair("payment_intent", &call.provider_ref),
@@ -509,6 +540,19 @@ const REFUND_REFUSALS: &[&str] = &[
     "resource_missing",
     "payment_intent_unexpected_state",
 ];
+
+/// Percent-encodes a query parameter's value (RFC 3986 unreserved characters stay).
+fn encode_query(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,403 @@
+//! The cart's rules: who may see and change a cart, what a line may be,
+//! and the errors each refusal becomes. The arithmetic of lines and their
+//! stock happens in the store, in one transaction per change.
+
+use rand::RngCore;
+use serde_json::json;
+use shop_wire::UserId;
+use shop_wire::cart::{Cart, CartId, CartStatus, LineRequest, NewCart};
+
+use crate::auth::AuthUser;
+use crate::auth::tokens::sha256_hex;
+use crate::error::{AppError, AppResult};
+use crate::services::actor;
+use crate::services::products::domain::{MAX_STOCK, check_sku};
+use crate::state::AppState;
+use crate::store::{
+    CartChange, CartRecord, CartWrite, ChangeContext, LineRefusal, NewCartRecord, ReserveItem,
+    StoreError, now,
+};
+
+use crate::services::orders::events::COMMERCE_EVENTS;
+
+/// Who is asking for a cart: a signed-in user, and/or the holder of an anonymous cart's token.
+#[derive(Clone, Debug, Default)]
+pub struct CartAccess {
+    pub user: Option<AuthUser>,
+    pub token: Option<String>,
+}
+
+impl CartAccess {
+    fn may_use(&self, record: &CartRecord) -> bool {
+        if let Some(user) = &self.user
+            && (user.role.is_staff() || record.cart.user_id.as_ref() == Some(&user.user_id))
+        {
+            return true;
+        }
+        match (&self.token, &record.token_hash) {
+            (Some(token), Some(hash)) => sha256_hex(token) == *hash,
+            _ => false,
+        }
+    }
+}
+
+/// The error of a line that cannot be added, changed or ordered.
+pub fn refusal_error(refusal: LineRefusal) -> AppError {
+    match refusal {
+        LineRefusal::UnknownSku(sku) => AppError::Status {
+            status: axum::http::StatusCode::NOT_FOUND,
+            code: "unknown_sku",
+            message: format!("no product has the SKU {sku}"),
+        },
+        LineRefusal::Archived(sku) => AppError::Conflict {
+            code: "product_archived",
+            message: format!("{sku} is archived and can no longer be sold"),
+            details: json!({ "sku": sku }),
+        },
+        LineRefusal::Insufficient {
+            sku,
+            available,
+            requested,
+        } => AppError::Conflict {
+            code: "insufficient_stock",
+            message: format!("{sku} has {available} available; {requested} requested"),
+            details: json!({ "sku": sku, "available": available, "requested": requested }),
+        },
+        LineRefusal::CurrencyMismatch {
+            sku,
+            expected,
+            found,
+        } => AppError::Conflict {
+            code: "currency_mismatch",
+            message: format!(
+                "{sku} is priced in {found}, but the cart is in {expected}; a cart holds one currency"
+            ),
+            details: json!({ "sku": sku, "expected": expected, "found": found }),
+        },
+        LineRefusal::NoLine(sku) => AppError::Status {
+            status: axum::http::StatusCode::NOT_FOUND,
+            code: "not_in_cart",
+            message: format!("the cart has no line for {sku}"),
+        },
+        LineRefusal::TooManyLines(max) => AppError::Conflict {
+            code: "cart_full",
+            message: format!("a cart holds at most {max} different products"),
+            details: json!({ "max_lines": max }),
+        },
+    }
+}
+
+/// The error for a cart that can no longer change.
+pub fn not_active(id: &str, status: CartStatus) -> AppError {
+    let (code, message) = match status {
+        CartStatus::Expired => (
+            "cart_expired",
+            format!("cart {id} expired and its stock was released; start a new cart"),
+        ),
+        _ => (
+            "cart_not_active",
+            format!("cart {id} is {status} and can no longer change"),
+        ),
+    };
+    AppError::Conflict {
+        code,
+        message,
+        details: json!({ "status": status }),
+    }
+}
+
+fn version_conflict(id: &str, expected: Option<u64>, current: u64) -> AppError {
+    AppError::Conflict {
+        code: "version_conflict",
+        message: format!(
+            "cart {id} is at version {current}, not {}; reload it and try again",
+            expected.map_or_else(|| "the one expected".to_owned(), |v| v.to_string())
+        ),
+        details: json!({ "current_version": current }),
+    }
+}
+
+/// Checks a SKU and quantity as a line of a cart or an order asks for them.
+pub fn check_line(sku: &str, quantity: i64, allow_zero: bool) -> AppResult<ReserveItem> {
+    check_sku(sku).map_err(|problem| AppError::validation("sku", problem))?;
+    let min = i64::from(!allow_zero);
+    if !(min..=MAX_STOCK).contains(&quantity) {
+        return Err(AppError::validation(
+            "quantity",
+            format!("must be between {min} and {MAX_STOCK}"),
+        ));
+    }
+    Ok(ReserveItem {
+        sku: sku.to_owned(),
+        quantity,
+    })
+}
+
+fn check_lines(lines: &[LineRequest]) -> AppResult<Vec<ReserveItem>> {
+    lines
+        .iter()
+        .map(|line| check_line(&line.sku, line.quantity, false))
+        .collect()
+}
+
+fn context(state: &AppState, actor: Option<String>) -> ChangeContext {
+    ChangeContext {
+        actor,
+        expires_at: now() + time::Duration::seconds(state.config.commerce.cart_ttl_seconds as i64),
+    }
+}
+
+async fn actor_of(state: &AppState, access: &CartAccess) -> AppResult<Option<String>> {
+    match &access.user {
+        Some(user) => actor(state, user).await,
+        None => Ok(None),
+    }
+}
+
+fn written(
+    state: &AppState,
+    id: &str,
+    answer: CartWrite,
+    expected: Option<u64>,
+) -> AppResult<Cart> {
+    match answer {
+        CartWrite::Written(record, logged) => {
+            state.events.publish(logged);
+            Ok(record.cart)
+        }
+        CartWrite::NotFound => Err(AppError::not_found(format!("cart {id}"))),
+        CartWrite::NotActive(status) => Err(not_active(id, status)),
+        CartWrite::VersionConflict { current } => Err(version_conflict(id, expected, current)),
+        CartWrite::Refused(refusal) => Err(refusal_error(refusal)),
+    }
+}
+
+/// A new anonymous cart's secret: 256 random bits, shown once.
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("ct_{}", hex::encode(bytes))
+}
+
+/// Makes a cart: a signed-in user's (their active one when they have one,
+/// with the lines added to it), or an anonymous one whose token the answer
+/// carries once. True when a cart was created.
+pub async fn create(
+    state: &AppState,
+    access: &CartAccess,
+    request: NewCart,
+) -> AppResult<(Cart, bool)> {
+    let lines = check_lines(&request.items)?;
+    let actor = actor_of(state, access).await?;
+    if let Some(user) = &access.user
+        && let Some(existing) = state.store.active_cart_of(&user.user_id).await?
+    {
+        let mut cart = existing.cart;
+        for line in lines {
+            let change = CartChange::Add {
+                sku: line.sku,
+                quantity: line.quantity,
+            };
+            cart = apply(state, access, &cart.id, change, None).await?;
+        }
+        return Ok((cart, false));
+    }
+    let token = access.user.is_none().then(new_token);
+    let new = NewCartRecord {
+        id: CartId::generate(),
+        user_id: access.user.as_ref().map(|u| u.user_id.clone()),
+        token_hash: token.as_deref().map(sha256_hex),
+        lines,
+        expires_at: context(state, None).expires_at,
+    };
+    let id = new.id.to_string();
+    match state.store.create_cart(new, actor, COMMERCE_EVENTS).await {
+        Ok(answer) => {
+            let mut cart = written(state, &id, answer, None)?;
+            cart.token = token;
+            Ok((cart, true))
+        }
+        // Two first requests of one user raced: the other made the cart.
+        Err(StoreError::Duplicate { .. }) => match &access.user {
+            Some(user) => {
+                let record = state.store.active_cart_of(&user.user_id).await?;
+                record
+                    .map(|r| (r.cart, false))
+                    .ok_or_else(|| AppError::conflict("cart_not_active", "retry the request"))
+            }
+            None => Err(AppError::conflict("cart_not_active", "retry the request")),
+        },
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The caller's cart: a user's active cart, or the one their token names.
+pub async fn current(state: &AppState, access: &CartAccess) -> AppResult<Cart> {
+    if let Some(user) = &access.user
+        && let Some(record) = state.store.active_cart_of(&user.user_id).await?
+    {
+        return Ok(record.cart);
+    }
+    if let Some(token) = &access.token
+        && let Some(record) = state.store.cart_by_token(&sha256_hex(token)).await?
+    {
+        return Ok(record.cart);
+    }
+    Err(AppError::not_found(
+        "an active cart for this caller (create one with POST /api/cart)",
+    ))
+}
+
+/// A cart the caller may see. Someone else's cart is "not found", so that
+/// cart ids cannot be probed.
+pub async fn get(state: &AppState, access: &CartAccess, id: &str) -> AppResult<Cart> {
+    Ok(owned(state, access, id).await?.cart)
+}
+
+async fn owned(state: &AppState, access: &CartAccess, id: &str) -> AppResult<CartRecord> {
+    let not_found = || AppError::not_found(format!("cart {id}"));
+    let id: CartId = id.parse().map_err(|_| not_found())?;
+    match state.store.cart(&id).await? {
+        Some(record) if access.may_use(&record) => Ok(record),
+        _ => Err(not_found()),
+    }
+}
+
+/// Applies one change to a cart the caller may use.
+pub async fn apply(
+    state: &AppState,
+    access: &CartAccess,
+    id: &CartId,
+    change: CartChange,
+    expected_version: Option<u64>,
+) -> AppResult<Cart> {
+    let record = owned(state, access, id.as_str()).await?;
+    match &change {
+        CartChange::Add { sku, quantity } => {
+            check_line(sku, *quantity, false)?;
+        }
+        CartChange::Set { sku, quantity } => {
+            check_line(sku, *quantity, true)?;
+        }
+        CartChange::Remove { sku } => {
+            check_sku(sku).map_err(|problem| AppError::validation("sku", problem))?;
+        }
+        CartChange::Clear => {}
+    }
+    let actor = actor_of(state, access).await?;
+    let answer = state
+        .store
+        .change_cart(
+            &record.cart.id,
+            change,
+            expected_version,
+            context(state, actor),
+            COMMERCE_EVENTS,
+        )
+        .await?;
+    written(state, id.as_str(), answer, expected_version)
+}
+
+/// Merges the anonymous cart a token names into the user's at login. A
+/// merge that cannot happen (the cart expired, currencies differ) leaves
+/// both carts as they are: the login itself must not fail for it.
+pub async fn merge_at_login(state: &AppState, token: &str, user: &UserId) -> Option<Cart> {
+    let record = match state.store.cart_by_token(&sha256_hex(token)).await {
+        Ok(Some(record)) if record.cart.status == CartStatus::Active => record,
+        Ok(_) => return None,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not look up the cart to merge at login");
+            return None;
+        }
+    };
+    let id = record.cart.id.to_string();
+    let answer = state
+        .store
+        .merge_cart(&record.cart.id, user, context(state, None), COMMERCE_EVENTS)
+        .await;
+    match answer
+        .map_err(AppError::from)
+        .and_then(|a| written(state, &id, a, None))
+    {
+        Ok(cart) => Some(cart),
+        Err(err) => {
+            tracing::info!(cart = %id, error = %err, "the anonymous cart was not merged at login");
+            None
+        }
+    }
+}
+
+/// Expires idle carts, a batch at a time, releasing their stock.
+pub async fn sweep(state: &AppState) -> anyhow::Result<u64> {
+    const BATCH: u32 = 200;
+    let mut expired = 0;
+    loop {
+        let (count, logged) = state
+            .store
+            .expire_carts(now(), BATCH, COMMERCE_EVENTS)
+            .await?;
+        state.events.publish(logged);
+        expired += count;
+        if count < u64::from(BATCH) {
+            return Ok(expired);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_need_a_valid_sku_and_a_positive_quantity() {
+        assert!(check_line("MUG-1", 1, false).is_ok());
+        assert!(check_line("MUG-1", 0, false).is_err());
+        assert!(check_line("MUG-1", 0, true).is_ok());
+        assert!(check_line("MUG-1", -3, true).is_err());
+        assert!(check_line("mug 1", 1, false).is_err());
+        assert!(check_line("MUG-1", MAX_STOCK + 1, false).is_err());
+    }
+
+    #[test]
+    fn tokens_are_long_random_and_distinct() {
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 3 + 64);
+    }
+
+    #[test]
+    fn each_refusal_has_its_own_code() {
+        let codes: Vec<&str> = [
+            LineRefusal::UnknownSku("X".into()),
+            LineRefusal::Archived("X".into()),
+            LineRefusal::Insufficient {
+                sku: "X".into(),
+                available: 1,
+                requested: 2,
+            },
+            LineRefusal::NoLine("X".into()),
+            LineRefusal::TooManyLines(100),
+        ]
+        .into_iter()
+        .map(|r| refusal_error(r).code())
+        .collect();
+        assert_eq!(
+            codes,
+            [
+                "unknown_sku",
+                "product_archived",
+                "insufficient_stock",
+                "not_in_cart",
+                "cart_full"
+            ]
+        );
+        assert_eq!(
+            not_active("crt_x", CartStatus::Expired).code(),
+            "cart_expired"
+        );
+        assert_eq!(
+            not_active("crt_x", CartStatus::CheckedOut).code(),
+            "cart_not_active"
+        );
+    }
+}

@@ -1,0 +1,437 @@
+//! The order workflow: validate -> hold stock -> charge -> commit the stock
+//! and mark paid in one transaction -> `order.paid`.
+//!
+//! The order is recorded `pending` with its payment `processing` before the
+//! provider is called, so whatever happens next there is a record to finish
+//! from: a decline is recorded and the stock stays held until the order is
+//! paid another way, cancelled, or its time runs out; a provider that does
+//! not answer leaves the payment `processing` for the recovery worker, which
+//! asks the provider what became of it. Money is never taken without an
+//! order: a charge that succeeds for an order that can no longer be
+//! fulfilled is refunded at once.
+
+use serde_json::json;
+use shop_wire::Page;
+use shop_wire::orders::{NewOrder, Order, OrderAnalytics, OrderId, OrderStatus};
+use shop_wire::payments::{PaymentMethod, Refund, RefundRequest};
+
+use crate::auth::AuthUser;
+use crate::error::{AppError, AppResult};
+use crate::services::cart::domain::{check_line, not_active, refusal_error};
+use crate::services::payments::domain as payments;
+use crate::services::users::domain::{get_user, normalize_email};
+use crate::state::AppState;
+use crate::store::{
+    BeginPayment, OrderCreate, OrderDraft, OrderKey, OrderQuery, OrderSource, TransitionOutcome,
+    TransitionRequest, now,
+};
+
+use super::events::COMMERCE_EVENTS;
+
+/// The most lines one order may have.
+const MAX_LINES: usize = 100;
+const MAX_NOTE: usize = 500;
+
+/// Parses `ord_...` or an order number (`ORD-001042`, `1042`).
+pub fn order_key(raw: &str) -> Option<OrderKey> {
+    if let Ok(id) = raw.parse::<OrderId>() {
+        return Some(OrderKey::Id(id));
+    }
+    let digits = raw
+        .strip_prefix("ORD-")
+        .or_else(|| raw.strip_prefix("ord-"))
+        .unwrap_or(raw);
+    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().map(OrderKey::Number)
+}
+
+fn not_found(raw: &str) -> AppError {
+    AppError::not_found(format!("order {raw}"))
+}
+
+/// An order the caller may see: a customer's own, or any for staff. Someone
+/// else's order is "not found", so order numbers cannot be probed.
+pub async fn get(state: &AppState, caller: &AuthUser, raw: &str) -> AppResult<Order> {
+    let key = order_key(raw).ok_or_else(|| not_found(raw))?;
+    let order = state
+        .store
+        .order(&key)
+        .await?
+        .ok_or_else(|| not_found(raw))?;
+    if caller.role.is_staff() || owns(state, caller, &order).await? {
+        Ok(order)
+    } else {
+        Err(not_found(raw))
+    }
+}
+
+async fn owns(state: &AppState, caller: &AuthUser, order: &Order) -> AppResult<bool> {
+    if order.user_id.as_ref() == Some(&caller.user_id) {
+        return Ok(true);
+    }
+    let user = get_user(state, &caller.user_id).await?;
+    Ok(user.email.eq_ignore_ascii_case(&order.customer_email))
+}
+
+/// A customer's list is narrowed to their own orders.
+pub async fn list(
+    state: &AppState,
+    caller: &AuthUser,
+    mut query: OrderQuery,
+) -> AppResult<Page<Order>> {
+    if !caller.role.is_staff() {
+        let user = get_user(state, &caller.user_id).await?;
+        query.owner = Some((caller.user_id.clone(), user.email));
+    }
+    let (items, total) = state.store.list_orders(&query).await?;
+    Ok(Page {
+        items,
+        total,
+        limit: query.limit,
+        offset: query.offset,
+    })
+}
+
+pub async fn analytics(state: &AppState) -> AppResult<OrderAnalytics> {
+    Ok(state.store.order_analytics().await?)
+}
+
+/// The checkout. Answers the order (paid, or pending for a bank transfer or
+/// without payment), or an error; a declined payment is 402 and leaves the
+/// order pending. A repeat with the same `Idempotency-Key` answers the first
+/// order and charges nothing.
+pub async fn create(
+    state: &AppState,
+    caller: &AuthUser,
+    request: NewOrder,
+    idempotency_key: Option<&str>,
+) -> AppResult<(Order, bool)> {
+    let user = get_user(state, &caller.user_id).await?;
+    let customer_email = match &request.customer_email {
+        Some(email) => {
+            let email = normalize_email("customer_email", email)?;
+            if !caller.role.is_staff() && !email.eq_ignore_ascii_case(&user.email) {
+                return Err(AppError::forbidden(
+                    "customers order for themselves; leave customer_email out",
+                ));
+            }
+            email
+        }
+        None => user.email.clone(),
+    };
+    let source = match (&request.cart_id, request.items.is_empty()) {
+        (Some(_), false) => {
+            return Err(AppError::validation(
+                "items",
+                "give either cart_id or items, not both",
+            ));
+        }
+        (None, true) => {
+            return Err(AppError::validation(
+                "items",
+                "order at least one item, or give a cart_id",
+            ));
+        }
+        (Some(cart), true) => OrderSource::Cart(cart.clone()),
+        (None, false) => {
+            if request.items.len() > MAX_LINES {
+                return Err(AppError::validation(
+                    "items",
+                    format!("an order has at most {MAX_LINES} lines"),
+                ));
+            }
+            OrderSource::Items(
+                request
+                    .items
+                    .iter()
+                    .map(|line| check_line(&line.sku, line.quantity, false))
+                    .collect::<AppResult<_>>()?,
+            )
+        }
+    };
+    if let OrderSource::Cart(cart) = &source {
+        // A cart is checked out by its owner (or staff); anyone else does not see it.
+        let record = state.store.cart(cart).await?;
+        let visible = record.as_ref().is_some_and(|r| {
+            caller.role.is_staff() || r.cart.user_id.as_ref() == Some(&caller.user_id)
+        });
+        if !visible {
+            return Err(AppError::not_found(format!("cart {cart}")));
+        }
+    }
+    let charge = request
+        .payment
+        .as_ref()
+        .map(|method| payments::prepare(state, method))
+        .transpose()?;
+    let draft = OrderDraft {
+        id: OrderId::generate(),
+        customer_email,
+        user_id: Some(caller.user_id.clone()),
+        source,
+        // Scoped to the caller, as the gateway's replay is.
+        idempotency_key: idempotency_key.map(|key| format!("{}:{key}", caller.user_id)),
+        pay_by: payments::pay_by(state),
+        payment: charge.as_ref().map(|c| c.draft.clone()),
+        actor: user.email.clone(),
+    };
+    let (order, payment) = match state.store.create_order(draft, COMMERCE_EVENTS).await? {
+        OrderCreate::Created {
+            order,
+            payment,
+            events,
+        } => {
+            state.events.publish(events);
+            metrics::counter!("shop_orders_created_total").increment(1);
+            (*order, payment)
+        }
+        OrderCreate::Existing(order) => return Ok((*order, false)),
+        OrderCreate::Refused(refusal) => return Err(refusal_error(refusal)),
+        OrderCreate::MixedCurrencies => {
+            return Err(AppError::conflict(
+                "currency_mismatch",
+                "the items are priced in different currencies; order them separately",
+            ));
+        }
+        OrderCreate::CartNotFound => {
+            return Err(AppError::not_found(format!(
+                "cart {}",
+                request.cart_id.map(|c| c.to_string()).unwrap_or_default()
+            )));
+        }
+        OrderCreate::CartNotActive(status) => {
+            let cart = request.cart_id.map(|c| c.to_string()).unwrap_or_default();
+            return Err(not_active(&cart, status));
+        }
+        OrderCreate::CartEmpty => {
+            return Err(AppError::conflict(
+                "cart_empty",
+                "the cart has no items to order",
+            ));
+        }
+    };
+    match (charge, payment) {
+        (Some(charge), Some(payment)) => {
+            let order = payments::charge(state, &order, &payment, charge, &user.email).await?;
+            Ok((order, true))
+        }
+        _ => Ok((order, true)),
+    }
+}
+
+/// Pays a pending order (after a decline, or an order placed without payment).
+pub async fn pay(
+    state: &AppState,
+    caller: &AuthUser,
+    raw: &str,
+    method: PaymentMethod,
+) -> AppResult<Order> {
+    let order = get(state, caller, raw).await?;
+    let charge = payments::prepare(state, &method)?;
+    let actor = get_user(state, &caller.user_id).await?.email;
+    let started = state
+        .store
+        .begin_payment(
+            &order.id,
+            charge.draft.clone(),
+            payments::pay_by(state),
+            actor.clone(),
+            COMMERCE_EVENTS,
+        )
+        .await?;
+    match started {
+        BeginPayment::Started {
+            order,
+            payment,
+            events,
+        } => {
+            state.events.publish(events);
+            payments::charge(state, &order, &payment, charge, &actor).await
+        }
+        BeginPayment::NotFound => Err(not_found(raw)),
+        BeginPayment::WrongStatus(status) => Err(illegal(&order, status, OrderStatus::Paid)),
+        BeginPayment::InFlight(payment) => Err(AppError::Conflict {
+            code: "payment_in_progress",
+            message: format!(
+                "payment {} of {} is {}; wait for it to finish",
+                payment.id, order.number, payment.status
+            ),
+            details: json!({ "payment_id": payment.id, "status": payment.status }),
+        }),
+        BeginPayment::StockGone(refusal) => Err(refusal_error(refusal)),
+    }
+}
+
+fn illegal(order: &Order, from: OrderStatus, to: OrderStatus) -> AppError {
+    let allowed: Vec<&str> = from.next().iter().map(|s| s.as_str()).collect();
+    let message = if allowed.is_empty() {
+        format!(
+            "{} is {from}, which is final; it cannot become {to}",
+            order.number
+        )
+    } else {
+        format!(
+            "{} is {from}; it cannot become {to} (allowed: {})",
+            order.number,
+            allowed.join(", ")
+        )
+    };
+    AppError::Conflict {
+        code: "illegal_transition",
+        message,
+        details: json!({ "from": from, "to": to, "allowed": allowed }),
+    }
+}
+
+fn check_note(field: &str, note: Option<String>) -> AppResult<Option<String>> {
+    let Some(note) = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if note.chars().count() > MAX_NOTE || note.chars().any(char::is_control) {
+        return Err(AppError::validation(
+            field,
+            format!("must be at most {MAX_NOTE} characters, without control characters"),
+        ));
+    }
+    Ok(Some(note))
+}
+
+/// Moves an order along its state machine: ship and deliver (staff), cancel
+/// (staff, or the customer while it is pending). Cancelling a paid order
+/// refunds what is left of its payment and restocks, in that order.
+pub async fn transition(
+    state: &AppState,
+    caller: &AuthUser,
+    raw: &str,
+    to: OrderStatus,
+    note: Option<String>,
+    tracking_number: Option<String>,
+) -> AppResult<Order> {
+    let order = get(state, caller, raw).await?;
+    let note = check_note("note", note)?;
+    let tracking_number = check_note("tracking_number", tracking_number)?;
+    let customer_may = to == OrderStatus::Cancelled && order.status == OrderStatus::Pending;
+    if !caller.role.is_staff() && !customer_may {
+        return Err(AppError::forbidden(
+            "only staff ship, deliver, or cancel a paid order",
+        ));
+    }
+    let actor = get_user(state, &caller.user_id).await?.email;
+    let request = TransitionRequest {
+        to,
+        actor: actor.clone(),
+        note: note.clone(),
+        tracking_number,
+    };
+    match state
+        .store
+        .transition_order(&order.id, request, COMMERCE_EVENTS)
+        .await?
+    {
+        TransitionOutcome::Done(order, events) => {
+            state.events.publish(events);
+            Ok(*order)
+        }
+        TransitionOutcome::NotFound => Err(not_found(raw)),
+        TransitionOutcome::Illegal { from } => Err(illegal(&order, from, to)),
+        TransitionOutcome::PaymentInFlight => Err(AppError::conflict(
+            "payment_in_progress",
+            format!(
+                "a payment of {} is being taken right now; try again in a moment",
+                order.number
+            ),
+        )),
+        TransitionOutcome::NeedsRefund { payment_id } => {
+            let refund = RefundRequest {
+                amount_cents: None,
+                reason: note.or_else(|| Some("order cancelled".to_owned())),
+            };
+            payments::refund(state, &actor, &payment_id, refund, true).await?;
+            get(state, caller, raw).await
+        }
+    }
+}
+
+/// Refunds (part of) a paid order's payment (staff).
+pub async fn refund(
+    state: &AppState,
+    caller: &AuthUser,
+    raw: &str,
+    request: RefundRequest,
+) -> AppResult<Refund> {
+    let order = get(state, caller, raw).await?;
+    let Some(payment) = &order.payment_id else {
+        return Err(AppError::conflict(
+            "not_refundable",
+            format!("{} has no payment to refund", order.number),
+        ));
+    };
+    let actor = get_user(state, &caller.user_id).await?.email;
+    payments::refund(state, &actor, payment, request, false).await
+}
+
+/// Cancels pending orders whose time to pay ran out, releasing their stock.
+pub async fn sweep(state: &AppState) -> anyhow::Result<u64> {
+    const BATCH: u32 = 200;
+    let mut expired = 0;
+    loop {
+        let (count, logged) = state
+            .store
+            .expire_orders(now(), BATCH, COMMERCE_EVENTS)
+            .await?;
+        state.events.publish(logged);
+        expired += count;
+        if count < u64::from(BATCH) {
+            return Ok(expired);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_are_named_by_id_or_number() {
+        let id = OrderId::generate();
+        assert_eq!(order_key(id.as_str()), Some(OrderKey::Id(id)));
+        assert_eq!(order_key("ORD-001042"), Some(OrderKey::Number(1042)));
+        assert_eq!(order_key("1042"), Some(OrderKey::Number(1042)));
+        assert_eq!(order_key("ORD-"), None);
+        assert_eq!(order_key("ORD-12x"), None);
+        assert_eq!(order_key("99999999999999999999"), None);
+    }
+
+    #[test]
+    fn an_illegal_transition_lists_the_allowed_ones() {
+        let order = Order {
+            id: OrderId::generate(),
+            number: "ORD-001001".to_owned(),
+            status: OrderStatus::Delivered,
+            items: Vec::new(),
+            item_count: 0,
+            total_cents: 100,
+            refunded_cents: 0,
+            currency: shop_wire::money::Currency::USD,
+            customer_email: "a@example.com".to_owned(),
+            user_id: None,
+            payment_id: None,
+            cart_id: None,
+            payment_error: None,
+            tracking_number: None,
+            history: Vec::new(),
+            created_at: now(),
+            updated_at: now(),
+        };
+        let err = illegal(&order, OrderStatus::Paid, OrderStatus::Delivered);
+        assert_eq!(err.code(), "illegal_transition");
+        assert!(
+            err.to_string().contains("allowed: shipped, cancelled"),
+            "{err}"
+        );
+        let err = illegal(&order, OrderStatus::Delivered, OrderStatus::Paid);
+        assert!(err.to_string().contains("final"), "{err}");
+    }
+}

@@ -1,0 +1,742 @@
+//! Carts in SQLite: each line holds its stock through one reservation,
+//! resized with the line in the same transaction, so a cart's lines and the
+//! inventory never disagree.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use shop_wire::Event;
+use shop_wire::UserId;
+use shop_wire::cart::{Cart, CartId, CartItem, CartStatus};
+use shop_wire::inventory::ReservationStatus;
+use shop_wire::money::Currency;
+use time::OffsetDateTime;
+
+use super::inventory::{
+    Hold, active_reservation, check_available, extend_reservations, finish_active, reserve_checked,
+    reserve_one, resize_reservation,
+};
+use super::{SqliteStore, append, from_millis, millis, parse_column};
+use crate::store::{
+    CartChange, CartRecord, CartStore, CartWrite, ChangeContext, CommerceEvents, LineRefusal,
+    NewCartRecord, NewEvent, ReserveItem, ReserveOutcome, StockEffect, StoreResult, now,
+};
+
+/// The most lines a cart may have.
+pub(super) const MAX_LINES: usize = 100;
+
+const CART_COLUMNS: &str =
+    "id, user_id, token_hash, status, currency, version, expires_at, created_at, updated_at";
+
+/// What a line needs to know about its product.
+pub(super) struct ProductInfo {
+    pub name: String,
+    pub price_cents: i64,
+    pub currency: Currency,
+    pub active: bool,
+}
+
+pub(super) fn product_info(conn: &Connection, sku: &str) -> rusqlite::Result<Option<ProductInfo>> {
+    conn.prepare_cached("SELECT name, price_cents, currency, active FROM products WHERE sku = ?1")?
+        .query_row([sku], |row| {
+            Ok(ProductInfo {
+                name: row.get(0)?,
+                price_cents: row.get(1)?,
+                currency: parse_column(row, "currency")?,
+                active: row.get(3)?,
+            })
+        })
+        .optional()
+}
+
+/// Turns a refusal of the inventory into the refusal of a line.
+pub(super) fn line_refusal(outcome: ReserveOutcome) -> LineRefusal {
+    match outcome {
+        ReserveOutcome::UnknownSku(sku) => LineRefusal::UnknownSku(sku),
+        ReserveOutcome::Insufficient {
+            sku,
+            available,
+            requested,
+        } => LineRefusal::Insufficient {
+            sku,
+            available,
+            requested,
+        },
+        ReserveOutcome::Reserved(..) => {
+            unreachable!("a refusal is never a success")
+        }
+    }
+}
+
+/// Checks new lines before anything is written: every product exists, is
+/// active and is priced in one currency (the cart's, when it has lines),
+/// and the stock covers them. Returns the products, in line order.
+pub(super) fn check_lines(
+    conn: &Connection,
+    lines: &[ReserveItem],
+    currency: Option<Currency>,
+) -> StoreResult<Result<Vec<ProductInfo>, LineRefusal>> {
+    let mut products = Vec::with_capacity(lines.len());
+    let mut currency = currency;
+    for line in lines {
+        let Some(product) = product_info(conn, &line.sku)? else {
+            return Ok(Err(LineRefusal::UnknownSku(line.sku.clone())));
+        };
+        if !product.active {
+            return Ok(Err(LineRefusal::Archived(line.sku.clone())));
+        }
+        match currency {
+            Some(expected) if expected != product.currency => {
+                return Ok(Err(LineRefusal::CurrencyMismatch {
+                    sku: line.sku.clone(),
+                    expected,
+                    found: product.currency,
+                }));
+            }
+            _ => currency = Some(product.currency),
+        }
+        products.push(product);
+    }
+    if let Some(refusal) = check_available(conn, lines)? {
+        return Ok(Err(line_refusal(refusal)));
+    }
+    Ok(Ok(products))
+}
+
+/// Sums the quantities of repeated SKUs into one line each, in first-seen order.
+pub(super) fn merge_lines(lines: Vec<ReserveItem>) -> Vec<ReserveItem> {
+    let mut merged: Vec<ReserveItem> = Vec::with_capacity(lines.len());
+    for line in lines {
+        match merged.iter_mut().find(|l| l.sku == line.sku) {
+            Some(existing) => existing.quantity += line.quantity,
+            None => merged.push(line),
+        }
+    }
+    merged
+}
+
+struct Line {
+    item: CartItem,
+    reservation_id: String,
+    position: i64,
+}
+
+fn load_lines(conn: &Connection, cart: &str) -> rusqlite::Result<Vec<Line>> {
+    conn.prepare_cached(
+        "SELECT sku, name, quantity, unit_price_cents, reservation_id, position
+         FROM cart_items WHERE cart_id = ?1 ORDER BY position",
+    )?
+    .query_map([cart], |row| {
+        let quantity: i64 = row.get(2)?;
+        let unit: i64 = row.get(3)?;
+        Ok(Line {
+            item: CartItem {
+                sku: row.get(0)?,
+                name: row.get(1)?,
+                quantity,
+                unit_price_cents: unit,
+                line_total_cents: quantity * unit,
+            },
+            reservation_id: row.get(4)?,
+            position: row.get(5)?,
+        })
+    })?
+    .collect()
+}
+
+fn cart_row(row: &Row<'_>) -> rusqlite::Result<CartRecord> {
+    Ok(CartRecord {
+        cart: Cart {
+            id: parse_column(row, "id")?,
+            status: parse_column(row, "status")?,
+            user_id: row
+                .get::<_, Option<String>>("user_id")?
+                .map(|id| id.parse::<UserId>())
+                .transpose()
+                .map_err(super::conversion)?,
+            items: Vec::new(),
+            item_count: 0,
+            subtotal_cents: 0,
+            currency: parse_column(row, "currency")?,
+            version: row.get::<_, i64>("version")? as u64,
+            expires_at: from_millis(row.get("expires_at")?)?,
+            created_at: from_millis(row.get("created_at")?)?,
+            updated_at: from_millis(row.get("updated_at")?)?,
+            token: None,
+        },
+        token_hash: row.get("token_hash")?,
+    })
+}
+
+fn with_lines(conn: &Connection, mut record: CartRecord) -> rusqlite::Result<CartRecord> {
+    let lines = load_lines(conn, record.cart.id.as_str())?;
+    let cart = &mut record.cart;
+    cart.item_count = lines.iter().map(|l| l.item.quantity).sum();
+    cart.subtotal_cents = lines.iter().map(|l| l.item.line_total_cents).sum();
+    cart.items = lines.into_iter().map(|l| l.item).collect();
+    Ok(record)
+}
+
+fn find_cart(conn: &Connection, filter: &str, key: &str) -> rusqlite::Result<Option<CartRecord>> {
+    let found = conn
+        .prepare_cached(&format!("SELECT {CART_COLUMNS} FROM carts WHERE {filter}"))?
+        .query_row([key], cart_row)
+        .optional()?;
+    found.map(|record| with_lines(conn, record)).transpose()
+}
+
+pub(super) fn read_cart(conn: &Connection, id: &str) -> rusqlite::Result<Option<CartRecord>> {
+    find_cart(conn, "id = ?1", id)
+}
+
+fn set_cart_state(
+    tx: &Transaction<'_>,
+    id: &str,
+    status: CartStatus,
+    expires_at: Option<OffsetDateTime>,
+) -> StoreResult<()> {
+    tx.prepare_cached(
+        "UPDATE carts SET status = ?2, version = version + 1,
+                expires_at = coalesce(?3, expires_at), updated_at = ?4
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        status.as_str(),
+        expires_at.map(millis),
+        millis(now())
+    ])?;
+    Ok(())
+}
+
+/// Ends an active cart whose time ran out: its stock goes back and it is `expired`.
+fn expire_cart(
+    tx: &Transaction<'_>,
+    record: &CartRecord,
+    events: CommerceEvents,
+    pending: &mut Vec<NewEvent>,
+) -> StoreResult<()> {
+    for line in load_lines(tx, record.cart.id.as_str())? {
+        if let Some(effect) =
+            finish_active(tx, &line.reservation_id, ReservationStatus::Expired, None)?
+        {
+            pending.extend((events.stock)(&effect));
+        }
+    }
+    set_cart_state(tx, record.cart.id.as_str(), CartStatus::Expired, None)?;
+    if let Some(expired) = read_cart(tx, record.cart.id.as_str())? {
+        pending.push((events.cart)("cart.expired", &expired.cart));
+    }
+    Ok(())
+}
+
+/// Marks a cart `checked_out` once an order has taken over its lines and
+/// their reservations.
+pub(super) fn check_out_cart(
+    tx: &Transaction<'_>,
+    id: &str,
+    events: CommerceEvents,
+    pending: &mut Vec<NewEvent>,
+) -> StoreResult<()> {
+    set_cart_state(tx, id, CartStatus::CheckedOut, None)?;
+    if let Some(record) = read_cart(tx, id)? {
+        pending.push((events.cart)("cart.checked_out", &record.cart));
+    }
+    Ok(())
+}
+
+/// A cart's lines with their reservation ids, for a checkout to take over.
+pub(super) fn cart_lines(conn: &Connection, id: &str) -> rusqlite::Result<Vec<(CartItem, String)>> {
+    Ok(load_lines(conn, id)?
+        .into_iter()
+        .map(|l| (l.item, l.reservation_id))
+        .collect())
+}
+
+/// Whether every line of the cart still holds its stock.
+pub(super) fn lines_held(tx: &Transaction<'_>, id: &str) -> StoreResult<bool> {
+    for line in load_lines(tx, id)? {
+        if active_reservation(tx, &line.reservation_id)?.is_none() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Checks that an existing cart can change now: `Err` with the answer when not.
+fn check_changeable(
+    tx: &Transaction<'_>,
+    record: &CartRecord,
+    expected_version: Option<u64>,
+    events: CommerceEvents,
+    pending: &mut Vec<NewEvent>,
+) -> StoreResult<Result<(), CartWrite>> {
+    if record.cart.status != CartStatus::Active {
+        return Ok(Err(CartWrite::NotActive(record.cart.status)));
+    }
+    if record.cart.expires_at <= now() {
+        expire_cart(tx, record, events, pending)?;
+        return Ok(Err(CartWrite::NotActive(CartStatus::Expired)));
+    }
+    if let Some(expected) = expected_version
+        && expected != record.cart.version
+    {
+        return Ok(Err(CartWrite::VersionConflict {
+            current: record.cart.version,
+        }));
+    }
+    Ok(Ok(()))
+}
+
+fn insert_line(
+    tx: &Transaction<'_>,
+    cart: &str,
+    item: &ReserveItem,
+    product: &ProductInfo,
+    reservation_id: &str,
+    position: i64,
+) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO cart_items (cart_id, sku, name, quantity, unit_price_cents, reservation_id, position)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        cart,
+        item.sku,
+        product.name,
+        item.quantity,
+        product.price_cents,
+        reservation_id,
+        position
+    ])?;
+    Ok(())
+}
+
+/// Applies one change to an active cart's lines and their stock; `Err`
+/// with the refusal when it cannot apply (nothing written then).
+fn apply_change(
+    tx: &Transaction<'_>,
+    record: &CartRecord,
+    change: CartChange,
+    context: &ChangeContext,
+    effects: &mut Vec<StockEffect>,
+) -> StoreResult<Result<(), LineRefusal>> {
+    let cart = record.cart.id.as_str();
+    let lines = load_lines(tx, cart)?;
+    let line_of = |sku: &str| lines.iter().find(|l| l.item.sku == sku);
+    let hold = || Hold {
+        expires_at: context.expires_at,
+        reference: Some(cart.to_owned()),
+        actor: context.actor.clone(),
+    };
+    match change {
+        CartChange::Add { sku, quantity } => {
+            if let Some(line) = line_of(&sku) {
+                return set_quantity(
+                    tx,
+                    cart,
+                    line,
+                    line.item.quantity + quantity,
+                    context,
+                    effects,
+                );
+            }
+            if lines.len() >= MAX_LINES {
+                return Ok(Err(LineRefusal::TooManyLines(MAX_LINES)));
+            }
+            let item = ReserveItem { sku, quantity };
+            let currency = (!lines.is_empty()).then_some(record.cart.currency);
+            let products = match check_lines(tx, std::slice::from_ref(&item), currency)? {
+                Ok(products) => products,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let product = &products[0];
+            let effect = reserve_checked(tx, &item, hold())?;
+            let reservation = effect
+                .reservation
+                .as_ref()
+                .expect("a reservation's effect carries it")
+                .id
+                .to_string();
+            let position = lines.iter().map(|l| l.position).max().unwrap_or(0) + 1;
+            insert_line(tx, cart, &item, product, &reservation, position)?;
+            if lines.is_empty() {
+                tx.prepare_cached("UPDATE carts SET currency = ?2 WHERE id = ?1")?
+                    .execute(params![cart, product.currency.code()])?;
+            }
+            effects.push(effect);
+        }
+        CartChange::Set { sku, quantity } => {
+            let Some(line) = line_of(&sku) else {
+                return Ok(Err(LineRefusal::NoLine(sku)));
+            };
+            if quantity == 0 {
+                remove_line(tx, cart, line, context, effects)?;
+            } else {
+                return set_quantity(tx, cart, line, quantity, context, effects);
+            }
+        }
+        CartChange::Remove { sku } => {
+            let Some(line) = line_of(&sku) else {
+                return Ok(Err(LineRefusal::NoLine(sku)));
+            };
+            remove_line(tx, cart, line, context, effects)?;
+        }
+        CartChange::Clear => {
+            for line in &lines {
+                remove_line(tx, cart, line, context, effects)?;
+            }
+        }
+    }
+    Ok(Ok(()))
+}
+
+fn set_quantity(
+    tx: &Transaction<'_>,
+    cart: &str,
+    line: &Line,
+    quantity: i64,
+    context: &ChangeContext,
+    effects: &mut Vec<StockEffect>,
+) -> StoreResult<Result<(), LineRefusal>> {
+    if quantity == line.item.quantity {
+        return Ok(Ok(()));
+    }
+    let effect = match active_reservation(tx, &line.reservation_id)? {
+        Some(reservation) => {
+            match resize_reservation(tx, &reservation, quantity, context.actor.clone())? {
+                Ok(effect) => effect,
+                Err(refusal) => return Ok(Err(line_refusal(refusal))),
+            }
+        }
+        // The hold ran out under a live cart (a sweep raced a change): hold the line anew.
+        None => {
+            let item = ReserveItem {
+                sku: line.item.sku.clone(),
+                quantity,
+            };
+            let hold = Hold {
+                expires_at: context.expires_at,
+                reference: Some(cart.to_owned()),
+                actor: context.actor.clone(),
+            };
+            match reserve_one(tx, &item, hold)? {
+                Ok(effect) => effect,
+                Err(refusal) => return Ok(Err(line_refusal(refusal))),
+            }
+        }
+    };
+    let reservation = effect
+        .reservation
+        .as_ref()
+        .expect("a reservation's effect carries it")
+        .id
+        .to_string();
+    tx.prepare_cached(
+        "UPDATE cart_items SET quantity = ?3, reservation_id = ?4 WHERE cart_id = ?1 AND sku = ?2",
+    )?
+    .execute(params![cart, line.item.sku, quantity, reservation])?;
+    effects.push(effect);
+    Ok(Ok(()))
+}
+
+fn remove_line(
+    tx: &Transaction<'_>,
+    cart: &str,
+    line: &Line,
+    context: &ChangeContext,
+    effects: &mut Vec<StockEffect>,
+) -> StoreResult<()> {
+    if let Some(effect) = finish_active(
+        tx,
+        &line.reservation_id,
+        ReservationStatus::Released,
+        context.actor.clone(),
+    )? {
+        effects.push(effect);
+    }
+    tx.prepare_cached("DELETE FROM cart_items WHERE cart_id = ?1 AND sku = ?2")?
+        .execute(params![cart, line.item.sku])?;
+    Ok(())
+}
+
+/// Bumps the version, extends the cart's life and its lines' holds, and
+/// logs the change with the stock events it caused.
+fn finish_change(
+    tx: &Transaction<'_>,
+    id: &str,
+    kind: &'static str,
+    context: &ChangeContext,
+    effects: Vec<StockEffect>,
+    events: CommerceEvents,
+    mut pending: Vec<NewEvent>,
+) -> StoreResult<CartWrite> {
+    set_cart_state(tx, id, CartStatus::Active, Some(context.expires_at))?;
+    let reservations: Vec<String> = load_lines(tx, id)?
+        .into_iter()
+        .map(|l| l.reservation_id)
+        .collect();
+    extend_reservations(tx, &reservations, context.expires_at, id)?;
+    let record = read_cart(tx, id)?
+        .ok_or_else(|| crate::store::StoreError::Backend("cart vanished mid-change".into()))?;
+    for effect in &effects {
+        pending.extend((events.stock)(effect));
+    }
+    pending.push((events.cart)(kind, &record.cart));
+    let logged = append(tx, pending)?;
+    Ok(CartWrite::Written(Box::new(record), logged))
+}
+
+#[async_trait]
+impl CartStore for SqliteStore {
+    async fn create_cart(
+        &self,
+        new: NewCartRecord,
+        actor: Option<String>,
+        events: CommerceEvents,
+    ) -> StoreResult<CartWrite> {
+        self.write(move |tx| {
+            let lines = merge_lines(new.lines);
+            if lines.len() > MAX_LINES {
+                return Ok(CartWrite::Refused(LineRefusal::TooManyLines(MAX_LINES)));
+            }
+            let products = match check_lines(tx, &lines, None)? {
+                Ok(products) => products,
+                Err(refusal) => return Ok(CartWrite::Refused(refusal)),
+            };
+            let currency = products.first().map_or(Currency::USD, |p| p.currency);
+            let at = now();
+            let id = new.id.as_str();
+            tx.prepare_cached(
+                "INSERT INTO carts (id, user_id, token_hash, status, currency, version, expires_at,
+                     created_at, updated_at)
+                 VALUES (?1, ?2, ?3, 'active', ?4, 0, ?5, ?6, ?6)",
+            )?
+            .execute(params![
+                id,
+                new.user_id.as_ref().map(UserId::as_str),
+                new.token_hash,
+                currency.code(),
+                millis(new.expires_at),
+                millis(at)
+            ])
+            .map_err(|err| {
+                if super::is_unique_violation(&err) {
+                    crate::store::StoreError::Duplicate {
+                        entity: "active cart",
+                        field: "user",
+                    }
+                } else {
+                    err.into()
+                }
+            })?;
+            let mut effects = Vec::with_capacity(lines.len());
+            for (position, (line, product)) in lines.iter().zip(&products).enumerate() {
+                let hold = Hold {
+                    expires_at: new.expires_at,
+                    reference: Some(id.to_owned()),
+                    actor: actor.clone(),
+                };
+                let effect = reserve_checked(tx, line, hold)?;
+                let reservation = effect
+                    .reservation
+                    .as_ref()
+                    .expect("a reservation's effect carries it")
+                    .id
+                    .to_string();
+                insert_line(tx, id, line, product, &reservation, position as i64 + 1)?;
+                effects.push(effect);
+            }
+            let context = ChangeContext {
+                actor,
+                expires_at: new.expires_at,
+            };
+            finish_change(
+                tx,
+                id,
+                "cart.created",
+                &context,
+                effects,
+                events,
+                Vec::new(),
+            )
+        })
+        .await
+    }
+
+    async fn cart(&self, id: &CartId) -> StoreResult<Option<CartRecord>> {
+        let id = id.clone();
+        self.read(move |conn| read_cart(conn, id.as_str())).await
+    }
+
+    async fn active_cart_of(&self, user: &UserId) -> StoreResult<Option<CartRecord>> {
+        let user = user.clone();
+        self.read(move |conn| find_cart(conn, "user_id = ?1 AND status = 'active'", user.as_str()))
+            .await
+    }
+
+    async fn cart_by_token(&self, token_hash: &str) -> StoreResult<Option<CartRecord>> {
+        let hash = token_hash.to_owned();
+        self.read(move |conn| find_cart(conn, "token_hash = ?1", &hash))
+            .await
+    }
+
+    async fn change_cart(
+        &self,
+        id: &CartId,
+        change: CartChange,
+        expected_version: Option<u64>,
+        context: ChangeContext,
+        events: CommerceEvents,
+    ) -> StoreResult<CartWrite> {
+        let id = id.clone();
+        self.write(move |tx| {
+            let Some(record) = read_cart(tx, id.as_str())? else {
+                return Ok(CartWrite::NotFound);
+            };
+            let mut pending = Vec::new();
+            if let Err(answer) =
+                check_changeable(tx, &record, expected_version, events, &mut pending)?
+            {
+                append(tx, pending)?;
+                return Ok(answer);
+            }
+            let mut effects = Vec::new();
+            if let Err(refusal) = apply_change(tx, &record, change, &context, &mut effects)? {
+                // A refusal is found before anything is written.
+                return Ok(CartWrite::Refused(refusal));
+            }
+            finish_change(
+                tx,
+                id.as_str(),
+                "cart.updated",
+                &context,
+                effects,
+                events,
+                pending,
+            )
+        })
+        .await
+    }
+
+    async fn merge_cart(
+        &self,
+        from: &CartId,
+        user: &UserId,
+        context: ChangeContext,
+        events: CommerceEvents,
+    ) -> StoreResult<CartWrite> {
+        let (from, user) = (from.clone(), user.clone());
+        self.write(move |tx| {
+            let Some(source) = read_cart(tx, from.as_str())? else {
+                return Ok(CartWrite::NotFound);
+            };
+            let mut pending = Vec::new();
+            if let Err(answer) = check_changeable(tx, &source, None, events, &mut pending)? {
+                append(tx, pending)?;
+                return Ok(answer);
+            }
+            let target = find_cart(tx, "user_id = ?1 AND status = 'active'", user.as_str())?;
+            let Some(target) = target.filter(|t| t.cart.id != source.cart.id) else {
+                // No cart of their own: the anonymous cart becomes theirs.
+                tx.prepare_cached(
+                    "UPDATE carts SET user_id = ?2, token_hash = NULL WHERE id = ?1",
+                )?
+                .execute(params![from.as_str(), user.as_str()])?;
+                return finish_change(
+                    tx,
+                    from.as_str(),
+                    "cart.merged",
+                    &context,
+                    Vec::new(),
+                    events,
+                    pending,
+                );
+            };
+            let into = target.cart.id.as_str();
+            if !target.cart.items.is_empty()
+                && !source.cart.items.is_empty()
+                && target.cart.currency != source.cart.currency
+            {
+                return Ok(CartWrite::Refused(LineRefusal::CurrencyMismatch {
+                    sku: source.cart.items[0].sku.clone(),
+                    expected: target.cart.currency,
+                    found: source.cart.currency,
+                }));
+            }
+            let target_lines = load_lines(tx, into)?;
+            let mut position = target_lines.iter().map(|l| l.position).max().unwrap_or(0);
+            let mut effects = Vec::new();
+            for line in load_lines(tx, from.as_str())? {
+                match target_lines.iter().find(|t| t.item.sku == line.item.sku) {
+                    Some(existing) => {
+                        // Release first: the units come back to available, so the
+                        // target's hold can always grow by them.
+                        if let Some(effect) = finish_active(
+                            tx,
+                            &line.reservation_id,
+                            ReservationStatus::Released,
+                            context.actor.clone(),
+                        )? {
+                            effects.push(effect);
+                        }
+                        tx.prepare_cached(
+                            "DELETE FROM cart_items WHERE cart_id = ?1 AND sku = ?2",
+                        )?
+                        .execute(params![from.as_str(), line.item.sku])?;
+                        let total = existing.item.quantity + line.item.quantity;
+                        if let Err(refusal) =
+                            set_quantity(tx, into, existing, total, &context, &mut effects)?
+                        {
+                            return Err(crate::store::StoreError::Backend(
+                                format!("merging a released line failed: {refusal:?}").into(),
+                            ));
+                        }
+                    }
+                    None => {
+                        position += 1;
+                        tx.prepare_cached(
+                            "UPDATE cart_items SET cart_id = ?3, position = ?4
+                             WHERE cart_id = ?1 AND sku = ?2",
+                        )?
+                        .execute(params![
+                            from.as_str(),
+                            line.item.sku,
+                            into,
+                            position
+                        ])?;
+                    }
+                }
+            }
+            if target.cart.items.is_empty() {
+                tx.prepare_cached("UPDATE carts SET currency = ?2 WHERE id = ?1")?
+                    .execute(params![into, source.cart.currency.code()])?;
+            }
+            set_cart_state(tx, from.as_str(), CartStatus::Merged, None)?;
+            finish_change(tx, into, "cart.merged", &context, effects, events, pending)
+        })
+        .await
+    }
+
+    async fn expire_carts(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+        events: CommerceEvents,
+    ) -> StoreResult<(u64, Vec<Event>)> {
+        self.write(move |tx| {
+            let due = tx
+                .prepare_cached(&format!(
+                    "SELECT {CART_COLUMNS} FROM carts
+                     WHERE status = 'active' AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2"
+                ))?
+                .query_map(params![millis(now), limit], cart_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut pending = Vec::new();
+            for record in &due {
+                expire_cart(tx, record, events, &mut pending)?;
+            }
+            Ok((due.len() as u64, append(tx, pending)?))
+        })
+        .await
+    }
+}
