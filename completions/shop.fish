@@ -863,7 +863,7 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l cart -d 'Check out this cart (crt_..., see `shop cart show -q`) instead of --item lines' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l customer -d 'The customer\'s email [default: yours]; staff may order for any customer' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l pay -d 'Pay at once: card:NUMBER[:MM/YY[:CVC]], apple_pay:TOKEN, google_pay:TOKEN, paypal:TOKEN or bank_transfer' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l concurrency -d 'With `-`: orders sent at once (results are still written in input order)' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l concurrency -d 'With `-`: orders sent at once (results are still written in input order) [default: 8]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l profile -d 'Named server and login, for working with more than one server' -r

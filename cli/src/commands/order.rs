@@ -27,6 +27,9 @@ use crate::context::Context;
 use crate::error::CliError;
 use crate::output::{CellKind, Column, Format, Output, Tabular};
 
+/// Orders of `order create -` sent at once.
+const DEFAULT_CONCURRENCY: usize = 8;
+
 /// What `--pay` accepts, for help texts and errors.
 const PAY_FORMS: &str =
     "card:NUMBER[:MM/YY[:CVC]], apple_pay:TOKEN, google_pay:TOKEN, paypal:TOKEN or bank_transfer";
@@ -152,10 +155,10 @@ pub struct CreateArgs {
     /// Pay at once: card:NUMBER[:MM/YY[:CVC]], apple_pay:TOKEN, google_pay:TOKEN, paypal:TOKEN or bank_transfer.
     #[arg(long, value_name = "METHOD", value_parser = parse_pay)]
     pay: Option<PaymentMethod>,
-    /// With `-`: orders sent at once (results are still written in input order).
-    #[arg(long, value_name = "N", default_value_t = 8, allow_negative_numbers = true,
+    /// With `-`: orders sent at once (results are still written in input order) [default: 8].
+    #[arg(long, value_name = "N", allow_negative_numbers = true, conflicts_with_all = ["items", "cart"],
           value_parser = clap::value_parser!(u16).range(1..=64))]
-    concurrency: u16,
+    concurrency: Option<u16>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -751,7 +754,13 @@ impl OrderCommand {
         let mut output = context.output();
         match self {
             OrderCommand::Create(args) if args.stdin.is_some() => {
-                batch::run(context, &client, &mut output, args.concurrency.into()).await
+                batch::run(
+                    context,
+                    &client,
+                    &mut output,
+                    args.concurrency.map_or(DEFAULT_CONCURRENCY, usize::from),
+                )
+                .await
             }
             OrderCommand::Create(args) => {
                 let order: Order = client
@@ -1086,9 +1095,12 @@ mod tests {
         assert_eq!(args.items.len(), 2);
         assert_eq!(args.customer.as_deref(), Some("kim@example.com"));
         assert!(args.stdin.is_none());
-        assert_eq!(args.concurrency, 8);
+        assert_eq!(args.concurrency, None);
         let args = create(&["-", "--concurrency", "3"]);
-        assert_eq!((args.stdin.as_deref(), args.concurrency), (Some("-"), 3));
+        assert_eq!(
+            (args.stdin.as_deref(), args.concurrency),
+            (Some("-"), Some(3))
+        );
         assert!(
             create(&["--cart", "crt_01JDQ6Z5R3K8V2N4M7P9T0W1XY"])
                 .cart
@@ -1116,6 +1128,10 @@ mod tests {
             ),
             (&["create", "x"], "the only argument is `-`"),
             (&["create", "-", "--concurrency", "0"], "0"),
+            (
+                &["create", "--item", "A:1", "--concurrency", "2"],
+                "cannot be used with",
+            ),
             (
                 &["create", "--item", "A:1", "--pay", "card:12"],
                 "12-19 digit",
