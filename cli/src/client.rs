@@ -7,7 +7,8 @@
 //! replays the first answer instead of applying the change twice. So every
 //! request is retried with backoff when it never reached the server
 //! (connection refused), and requests that are safe to repeat (reads, keyed
-//! writes) also on timeouts and 502/503/504. Calls that must happen at most
+//! writes) also on timeouts, 502/503/504, and 429 (after the `Retry-After`
+//! it names; the server never stores a 429 for replay). Calls that must happen at most
 //! once and must not be stored for replay (login, token refresh) opt out with
 //! [`Call::once`].
 
@@ -28,6 +29,9 @@ const BACKOFF_BASE: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A 429 that asks to wait longer than this is reported, not waited out
+/// (a login lockout, not a burst over the rate limit).
+const RATE_LIMIT_WAIT_CAP: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub struct ApiClient {
@@ -97,6 +101,7 @@ impl ApiClient {
             method,
             path: path.to_owned(),
             query: Vec::new(),
+            headers: Vec::new(),
             body: None,
             upload: None,
             once: false,
@@ -185,6 +190,7 @@ pub struct Call<'a> {
     method: Method,
     path: String,
     query: Vec<(String, String)>,
+    headers: Vec<(&'static str, String)>,
     body: Option<Vec<u8>>,
     /// A streamed body and its content type: sent once, never buffered.
     upload: Option<(&'static str, reqwest::Body)>,
@@ -204,6 +210,23 @@ impl Call<'_> {
             Some(value) => self.query(name, value.to_string()),
             None => self,
         }
+    }
+
+    /// An extra request header (`x-cart-token`, `if-match`).
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// This key instead of the client's, for a command that sends several
+    /// mutating requests and derives one key per request from the user's
+    /// (a key reused for a different request is refused with 409). Only a
+    /// call that has a key (POST, PATCH) takes one.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        if self.idempotency_key.is_some() {
+            self.idempotency_key = Some(key.into());
+        }
+        self
     }
 
     pub fn json(mut self, body: &impl Serialize) -> Result<Self, CliError> {
@@ -284,6 +307,9 @@ impl Call<'_> {
             if let Some(key) = &self.idempotency_key {
                 request = request.header("idempotency-key", key);
             }
+            for (name, value) in &self.headers {
+                request = request.header(*name, value);
+            }
             if let Some(body) = &self.body {
                 request = request
                     .header("content-type", "application/json")
@@ -297,16 +323,23 @@ impl Call<'_> {
             tracing::info!(target: "shop::http", "→ {} {} ({request_id})", self.method, url);
             let outcome = request.send().await;
             let elapsed = started.elapsed();
+            // A 429 names its wait in Retry-After; other retries back off.
+            let mut wait = None;
             let retry = match &outcome {
                 Ok(response) => {
                     tracing::info!(target: "shop::http", "← {} in {} ms", response.status(), elapsed.as_millis());
-                    repeatable
-                        && matches!(
-                            response.status(),
-                            StatusCode::BAD_GATEWAY
-                                | StatusCode::SERVICE_UNAVAILABLE
-                                | StatusCode::GATEWAY_TIMEOUT
-                        )
+                    if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                        wait = retry_after(response.headers());
+                        repeatable && wait.is_some_and(|wait| wait <= RATE_LIMIT_WAIT_CAP)
+                    } else {
+                        repeatable
+                            && matches!(
+                                response.status(),
+                                StatusCode::BAD_GATEWAY
+                                    | StatusCode::SERVICE_UNAVAILABLE
+                                    | StatusCode::GATEWAY_TIMEOUT
+                            )
+                    }
                 }
                 Err(err) => {
                     tracing::info!(target: "shop::http", "✗ {} after {} ms", describe(err), elapsed.as_millis());
@@ -315,7 +348,7 @@ impl Call<'_> {
             } && !uploading;
             if retry && attempt < RETRIES {
                 attempt += 1;
-                let delay = backoff(attempt);
+                let delay = wait.unwrap_or_default().max(backoff(attempt));
                 tracing::info!(target: "shop::http", "retrying in {} ms", delay.as_millis());
                 tokio::time::sleep(delay).await;
                 continue;
@@ -331,6 +364,18 @@ impl Call<'_> {
             Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
         )
     }
+}
+
+/// The wait a 429 asks for in `Retry-After` (whole seconds); `None` without one.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let seconds = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
 }
 
 /// Exponential backoff with full jitter: a random wait up to 200 ms × 2^(n-1), capped at 3 s.
@@ -449,5 +494,36 @@ mod tests {
         assert!(client.post("/a").once().idempotency_key.is_none());
         let keyed = client.with_idempotency_key(Some("k1".into()));
         assert_eq!(keyed.post("/a").idempotency_key.as_deref(), Some("k1"));
+        let derived = keyed.post("/a").idempotency_key("k1-7");
+        assert_eq!(derived.idempotency_key.as_deref(), Some("k1-7"));
+        assert!(
+            keyed
+                .get("/a")
+                .idempotency_key("k1-7")
+                .idempotency_key
+                .is_none()
+        );
+        assert!(
+            keyed
+                .post("/a")
+                .once()
+                .idempotency_key("k")
+                .idempotency_key
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_429_names_its_wait_in_whole_seconds() {
+        use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2026 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&headers), None, "a date is not waited for");
     }
 }

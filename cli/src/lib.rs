@@ -85,6 +85,14 @@ pub enum RemoteCommand {
     /// Manage user accounts and roles (admin).
     #[command(subcommand)]
     User(commands::user::UserCommand),
+    /// Fill a shopping cart: add, change and remove lines; your login's cart, or an anonymous one.
+    Cart(commands::cart::CartArgs),
+    /// Place orders (one, or many from NDJSON on stdin) and move them along: pay, ship, deliver, cancel, refund.
+    #[command(subcommand)]
+    Order(commands::order::OrderCommand),
+    /// Look into payments and their refunds; refund, settle bank transfers and see analytics (staff).
+    #[command(subcommand)]
+    Payment(commands::payment::PaymentCommand),
     /// Send and track emails, SMS and push notifications; manage their templates (staff).
     #[command(subcommand)]
     Notification(commands::notification::NotificationCommand),
@@ -122,6 +130,9 @@ async fn run_remote(global: GlobalArgs, command: RemoteCommand) -> Result<(), Cl
         RemoteCommand::Inventory(command) => command.run(&context).await,
         RemoteCommand::Fixtures(command) => command.run(&context).await,
         RemoteCommand::User(command) => command.run(&context).await,
+        RemoteCommand::Cart(args) => args.run(&context).await,
+        RemoteCommand::Order(command) => command.run(&context).await,
+        RemoteCommand::Payment(command) => command.run(&context).await,
         RemoteCommand::Notification(command) => command.run(&context).await,
         RemoteCommand::Events(args) => args.run(&context).await,
     }

@@ -1,4 +1,4 @@
-//! Progress for long work (imports, exports, fixtures) on stderr.
+//! Progress for long work (imports, exports, fixtures, order batches) on stderr.
 //!
 //! A bar is drawn only for a person watching: stderr is a terminal and `-q`
 //! was not given. Otherwise every bar is `ProgressBar::hidden()`, so the
@@ -55,6 +55,19 @@ pub fn count(show: bool, total: u64, message: &str) -> ProgressBar {
     bar
 }
 
+/// A spinner of things done when their number is not known ahead (orders
+/// read from stdin): how many, how fast, and a message that can change.
+pub fn items(show: bool, message: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar =
+        ProgressBar::new_spinner().with_style(style("{spinner} {pos} {msg} {per_sec} {elapsed}"));
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(TICK);
+    bar
+}
+
 fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -102,6 +115,7 @@ mod tests {
         assert!(bytes(false, Some(10), "importing").is_hidden());
         assert!(bytes(false, None, "exporting").is_hidden());
         assert!(count(false, 3, "users").is_hidden());
+        assert!(items(false, "orders").is_hidden());
         assert!(!wanted(true), "-q never shows progress");
     }
 

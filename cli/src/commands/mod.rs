@@ -1,12 +1,15 @@
 //! One module per subcommand group, each with its clap arguments and its `run`.
 
 pub mod auth;
+pub mod cart;
 pub mod dashboard;
 pub mod events;
 pub mod fixtures;
 pub mod generate;
 pub mod inventory;
 pub mod notification;
+pub mod order;
+pub mod payment;
 pub mod product;
 pub mod serve;
 pub mod status;

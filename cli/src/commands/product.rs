@@ -217,13 +217,13 @@ pub struct ExportArgs {
 pub struct Amount(String);
 
 impl Amount {
-    fn minor_units(&self, currency: Currency, flag: &str) -> Result<i64, CliError> {
+    pub(crate) fn minor_units(&self, currency: Currency, flag: &str) -> Result<i64, CliError> {
         parse_amount(&self.0, currency).map_err(|err| CliError::Usage(format!("{flag}: {err}")))
     }
 }
 
 /// Digits with an optional decimal part: `19.99`, `20`, `0.5`.
-fn parse_price(text: &str) -> Result<Amount, String> {
+pub(crate) fn parse_price(text: &str) -> Result<Amount, String> {
     let text = text.trim();
     let (whole, fraction) = text.split_once('.').unwrap_or((text, "0"));
     let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
