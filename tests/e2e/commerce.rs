@@ -939,11 +939,20 @@ async fn checkouts_and_refunds_go_to_stripe_when_a_key_is_configured() {
 
     // One 500 first: the charge is retried with the same key and goes through.
     stripe.fail_next(1);
-    let (status, paid) = order(&server, &admin, json!({"items": [{"sku": "CAM-1", "quantity": 1}], "payment": card(VISA)})).await;
+    let (status, paid) = order(
+        &server,
+        &admin,
+        json!({"items": [{"sku": "CAM-1", "quantity": 1}], "payment": card(VISA)}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{paid}");
     assert_eq!(paid["status"], "paid");
     let payment_id = paid["payment_id"].as_str().unwrap().to_owned();
-    let intents: Vec<_> = stripe.requests().into_iter().filter(|r| r.path == "/v1/payment_intents").collect();
+    let intents: Vec<_> = stripe
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/payment_intents")
+        .collect();
     assert_eq!(intents.len(), 2, "one failed attempt and its retry");
     for intent in &intents {
         assert_eq!(intent.idempotency_key.as_deref(), Some(payment_id.as_str()));
@@ -951,34 +960,83 @@ async fn checkouts_and_refunds_go_to_stripe_when_a_key_is_configured() {
         assert_eq!(intent.field("amount"), Some("45000"));
         assert_eq!(intent.field("currency"), Some("usd"));
         assert_eq!(intent.field("confirm"), Some("true"));
-        assert_eq!(intent.field("payment_method_data[card][number]"), Some(VISA));
+        assert_eq!(
+            intent.field("payment_method_data[card][number]"),
+            Some(VISA)
+        );
         assert_eq!(intent.field("metadata[order_id]"), paid["id"].as_str());
-        assert_eq!(intent.field("metadata[payment_id]"), Some(payment_id.as_str()));
+        assert_eq!(
+            intent.field("metadata[payment_id]"),
+            Some(payment_id.as_str())
+        );
     }
     let payment = get(&server, &admin, &format!("/api/payments/{payment_id}")).await;
     assert_eq!(payment["provider"], "stripe");
-    assert!(payment["provider_ref"].as_str().unwrap().starts_with("pi_"), "{payment}");
+    assert!(
+        payment["provider_ref"].as_str().unwrap().starts_with("pi_"),
+        "{payment}"
+    );
 
     // A partial refund: POST /v1/refunds for that PaymentIntent, keyed by our refund id.
-    let (status, refund) = post(&server, &admin, &format!("/api/payments/{payment_id}/refunds"), json!({"amount_cents": 5_000, "reason": "dent"})).await;
+    let (status, refund) = post(
+        &server,
+        &admin,
+        &format!("/api/payments/{payment_id}/refunds"),
+        json!({"amount_cents": 5_000, "reason": "dent"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{refund}");
-    let sent = stripe.requests().into_iter().find(|r| r.path == "/v1/refunds").expect("a refund call");
+    let sent = stripe
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/v1/refunds")
+        .expect("a refund call");
     assert_eq!(sent.idempotency_key.as_deref(), refund["id"].as_str());
-    assert_eq!(sent.field("payment_intent"), payment["provider_ref"].as_str());
+    assert_eq!(
+        sent.field("payment_intent"),
+        payment["provider_ref"].as_str()
+    );
     assert_eq!(sent.field("amount"), Some("5000"));
 
     // A decline is Stripe's card_error, answered as 402 with its code.
-    let (status, body) = order(&server, &admin, json!({"items": [{"sku": "CAM-1", "quantity": 1}], "payment": card(NO_FUNDS)})).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::PAYMENT_REQUIRED, Some("insufficient_funds")), "{body}");
+    let (status, body) = order(
+        &server,
+        &admin,
+        json!({"items": [{"sku": "CAM-1", "quantity": 1}], "payment": card(NO_FUNDS)}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::PAYMENT_REQUIRED, Some("insufficient_funds")),
+        "{body}"
+    );
 
     // Stripe down for every attempt: 503, the payment stays `processing`,
     // and the recovery worker later asks Stripe (a search by our payment
     // id), finds no charge, and records the payment failed.
     stripe.fail_next(3);
-    let (status, body) = order(&server, &admin, json!({"items": [{"sku": "CAM-1", "quantity": 1}], "payment": card(VISA)})).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("payment_provider_unavailable")), "{body}");
-    let lost = body["error"]["details"]["payment_id"].as_str().unwrap().to_owned();
-    assert_eq!(get(&server, &admin, &format!("/api/payments/{lost}")).await["status"], "processing");
+    let (status, body) = order(
+        &server,
+        &admin,
+        json!({"items": [{"sku": "CAM-1", "quantity": 1}], "payment": card(VISA)}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("payment_provider_unavailable")
+        ),
+        "{body}"
+    );
+    let lost = body["error"]["details"]["payment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        get(&server, &admin, &format!("/api/payments/{lost}")).await["status"],
+        "processing"
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let payment = get(&server, &admin, &format!("/api/payments/{lost}")).await;
@@ -989,7 +1047,10 @@ async fn checkouts_and_refunds_go_to_stripe_when_a_key_is_configured() {
         assert!(Instant::now() < deadline, "never recovered: {payment}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let searched = stripe.requests().into_iter().any(|r| r.path == "/v1/payment_intents/search" && r.query.contains(&lost));
+    let searched = stripe
+        .requests()
+        .into_iter()
+        .any(|r| r.path == "/v1/payment_intents/search" && r.query.contains(&lost));
     assert!(searched, "the recovery asked Stripe about {lost}");
     consistent(&server, &admin).await;
 }

@@ -160,6 +160,21 @@ async fn an_anonymous_cart_is_used_again_by_its_token() {
     server
         .shop(&["cart", "show", "--cart-token", "not-the-token"])
         .expect(4);
+
+    // Logging in with the token in the environment brings the cart along.
+    let mut login = server.cli(&["login", "--email", ADMIN_EMAIL, "--password-stdin"]);
+    login.env("SHOP_CART_TOKEN", &token);
+    let logged_in = run_cli(login, Some(&format!("{ADMIN_PASSWORD}\n"))).expect(0);
+    assert!(
+        logged_in.stderr.contains("joins your cart"),
+        "{logged_in:#?}"
+    );
+    let mine = server
+        .shop(&["cart", "show", "-o", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(mine["item_count"], 3, "{mine}");
+    assert!(!mine["user_id"].is_null(), "{mine}");
 }
 
 #[tokio::test]

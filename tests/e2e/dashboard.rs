@@ -189,26 +189,45 @@ fn the_dashboard_shows_a_cli_change_live_the_server_going_away_and_restores_the_
         "the dashboard uses the alternate screen"
     );
 
-    // A change made with the CLI: its event reaches the screen through the stream.
+    // An order placed with the CLI: its events reach the screen through the stream.
     server
-        .shop_stdin(
-            &[
-                "user",
-                "create",
-                "--email",
-                "watcher@example.com",
-                "--name",
-                "Watcher",
-                "--password-stdin",
-            ],
-            &format!("{PASSWORD}\n"),
-        )
+        .shop(&[
+            "product",
+            "add",
+            "--sku",
+            "DASH-1",
+            "--name",
+            "Dash lamp",
+            "--price",
+            "12.50",
+            "--stock",
+            "10",
+        ])
         .expect(0);
+    let order = server
+        .shop(&[
+            "order",
+            "create",
+            "--item",
+            "DASH-1:2",
+            "--customer",
+            "watcher@example.com",
+            "--pay",
+            "card:4242424242424242",
+            "-o",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    let number = order["number"]
+        .as_str()
+        .expect("an order number")
+        .to_owned();
     let made = Instant::now();
-    let seen = tmux.wait_for("watcher@example.com", LIVE);
+    let seen = tmux.wait_for(&number, LIVE);
     assert!(
         seen.is_some(),
-        "the new user was not on screen {:?} after the CLI made it:\n{}",
+        "order {number} was not on screen {:?} after the CLI placed it:\n{}",
         made.elapsed(),
         tmux.screen()
     );
@@ -217,7 +236,7 @@ fn the_dashboard_shows_a_cli_change_live_the_server_going_away_and_restores_the_
     server.kill9();
     let screen = tmux.expect("server unreachable", STARTUP);
     assert!(screen.contains("Services"), "{screen}");
-    assert!(screen.contains("watcher@example.com"), "{screen}");
+    assert!(screen.contains(&number), "{screen}");
 
     tmux.keys("q");
     assert_restored(&tmux);

@@ -8,6 +8,7 @@ mod catalog;
 mod catalog_cli;
 mod cli;
 mod commerce;
+mod commerce_cli;
 mod common;
 mod dashboard;
 mod events;

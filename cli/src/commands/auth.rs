@@ -37,16 +37,27 @@ pub async fn login(context: &Context, args: LoginArgs) -> Result<(), CliError> {
         None => prompt_email(context.settings.email.as_deref())?,
     };
     let password = read_password(args.password_stdin, "Password: ")?;
-    let tokens: TokenResponse = context
-        .anonymous()?
-        .post("/api/users/login")
-        .once()
+    // An anonymous cart (SHOP_CART_TOKEN) joins the user's cart at login.
+    let cart_token = std::env::var("SHOP_CART_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    let client = context.anonymous()?;
+    let mut call = client.post("/api/users/login").once();
+    if let Some(token) = &cart_token {
+        call = call.header(shop_wire::cart::CART_TOKEN_HEADER, token.trim().to_owned());
+    }
+    let tokens: TokenResponse = call
         .json(&LoginRequest {
             email: email.clone(),
             password,
         })?
         .send()
         .await?;
+    if cart_token.is_some() {
+        eprintln!(
+            "shop: the anonymous cart of SHOP_CART_TOKEN joins your cart (see `shop cart show`)"
+        );
+    }
     let user = tokens.user.clone();
     let login = login_from(&context.server(), &user.email, tokens);
     let credentials = context.credentials.clone();

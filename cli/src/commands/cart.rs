@@ -334,14 +334,18 @@ impl CartArgs {
                 quantity,
                 expected_version,
             } => {
-                let id = match chosen {
-                    Some(id) => id.clone(),
+                let (id, made_token) = match chosen {
+                    Some(id) => (id.clone(), None),
                     None => match api.active(None).await? {
-                        Some(cart) => cart.id,
-                        None => api.create().await?.id,
+                        Some(cart) => (cart.id, None),
+                        None => {
+                            let made = api.create().await?;
+                            (made.id, made.token)
+                        }
                     },
                 };
-                api.keyed(api.client.post(&format!("/api/cart/{id}/items")))
+                let mut cart: Cart = api
+                    .keyed(api.client.post(&format!("/api/cart/{id}/items")))
                     .json(&AddCartItem {
                         sku,
                         quantity,
@@ -349,7 +353,10 @@ impl CartArgs {
                     })?
                     .send()
                     .await
-                    .map_err(explain)?
+                    .map_err(explain)?;
+                // A cart made just now: its one showing of the token is this answer.
+                cart.token = made_token;
+                cart
             }
             CartCommand::Update {
                 sku,
