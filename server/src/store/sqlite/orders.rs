@@ -497,20 +497,87 @@ fn commit_stock(
     Ok(true)
 }
 
-fn owner_filter(
-    owner: &Option<(shop_wire::UserId, String)>,
-    column_prefix: &str,
-    clauses: &mut Vec<String>,
-    values: &mut Vec<Box<dyn rusqlite::ToSql + Send>>,
-) {
-    if let Some((user, email)) = owner {
-        values.push(Box::new(user.to_string()));
-        let user_param = values.len();
-        values.push(Box::new(email.clone()));
-        let email_param = values.len();
-        clauses.push(format!(
-            "({column_prefix}user_id = ?{user_param} OR {column_prefix}customer_email = ?{email_param} COLLATE NOCASE)"
-        ));
+/// A `WHERE` clause built from the conditions a list query sets, with its
+/// parameters numbered in order (`?` in a condition is its next value).
+#[derive(Default)]
+struct Filter {
+    clauses: Vec<String>,
+    values: Vec<Box<dyn rusqlite::ToSql + Send>>,
+}
+
+impl Filter {
+    fn add(&mut self, condition: &str, values: Vec<Box<dyn rusqlite::ToSql + Send>>) {
+        let mut values = values.into_iter();
+        let mut numbered = String::with_capacity(condition.len() + 4);
+        for c in condition.chars() {
+            if c == '?' {
+                self.values.push(
+                    values
+                        .next()
+                        .expect("a value for each `?` of the condition"),
+                );
+                numbered.push_str(&format!("?{}", self.values.len()));
+            } else {
+                numbered.push(c);
+            }
+        }
+        self.clauses.push(numbered);
+    }
+
+    fn add_one(&mut self, condition: &str, value: impl rusqlite::ToSql + Send + 'static) {
+        self.add(condition, vec![Box::new(value)]);
+    }
+
+    /// A customer's own rows: by their account, or by their email on orders placed for them.
+    fn owner(&mut self, owner: &Option<(shop_wire::UserId, String)>, prefix: &str) {
+        if let Some((user, email)) = owner {
+            self.add(
+                &format!("({prefix}user_id = ? OR {prefix}customer_email = ? COLLATE NOCASE)"),
+                vec![Box::new(user.to_string()), Box::new(email.clone())],
+            );
+        }
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    fn count(&self, conn: &Connection, from: &str) -> rusqlite::Result<u64> {
+        let params = rusqlite::params_from_iter(self.values.iter().map(|v| v.as_ref()));
+        let total: i64 = conn.query_row(
+            &format!("SELECT count(*) {from} {}", self.sql()),
+            params,
+            |row| row.get(0),
+        )?;
+        Ok(total as u64)
+    }
+
+    /// A page of `SELECT columns from` in `order`, read with `map`.
+    fn page<T>(
+        mut self,
+        conn: &Connection,
+        select: &str,
+        order: &str,
+        (limit, offset): (u32, u64),
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Vec<T>> {
+        let filter = self.sql();
+        self.values.push(Box::new(limit));
+        self.values.push(Box::new(offset as i64));
+        let n = self.values.len();
+        conn.prepare(&format!(
+            "{select} {filter} ORDER BY {order} LIMIT ?{} OFFSET ?{n}",
+            n - 1
+        ))?
+        .query_map(
+            rusqlite::params_from_iter(self.values.iter().map(|v| v.as_ref())),
+            map,
+        )?
+        .collect()
     }
 }
 
@@ -1122,55 +1189,29 @@ impl OrderStore for SqliteStore {
     async fn list_orders(&self, query: &OrderQuery) -> StoreResult<(Vec<Order>, u64)> {
         let query = query.clone();
         self.read(move |conn| {
-            let mut clauses: Vec<String> = Vec::new();
-            let mut values: Vec<Box<dyn rusqlite::ToSql + Send>> = Vec::new();
+            let mut filter = Filter::default();
             if let Some(status) = query.status {
-                values.push(Box::new(status.as_str()));
-                clauses.push(format!("status = ?{}", values.len()));
+                filter.add_one("status = ?", status.as_str());
             }
             if let Some(email) = &query.customer_email {
-                values.push(Box::new(email.clone()));
-                clauses.push(format!("customer_email = ?{} COLLATE NOCASE", values.len()));
+                filter.add_one("customer_email = ? COLLATE NOCASE", email.clone());
             }
-            owner_filter(&query.owner, "", &mut clauses, &mut values);
+            filter.owner(&query.owner, "");
             if let Some(from) = query.from {
-                values.push(Box::new(millis(from)));
-                clauses.push(format!("created_at >= ?{}", values.len()));
+                filter.add_one("created_at >= ?", millis(from));
             }
             if let Some(to) = query.to {
-                values.push(Box::new(millis(to)));
-                clauses.push(format!("created_at < ?{}", values.len()));
+                filter.add_one("created_at < ?", millis(to));
             }
-            let filter = if clauses.is_empty() {
-                String::new()
-            } else {
-                format!("WHERE {}", clauses.join(" AND "))
-            };
-            let params = rusqlite::params_from_iter(values.iter().map(|v| v.as_ref()));
-            let total: i64 = conn.query_row(
-                &format!("SELECT count(*) FROM orders {filter}"),
-                params,
-                |row| row.get(0),
-            )?;
-            let mut page_values = values;
-            page_values.push(Box::new(query.limit));
-            page_values.push(Box::new(query.offset as i64));
-            let (limit_param, offset_param) = (page_values.len() - 1, page_values.len());
-            let orders = conn
-                .prepare(&format!(
-                    "SELECT {ORDER_COLUMNS} FROM orders {filter}
-                     ORDER BY id DESC LIMIT ?{limit_param} OFFSET ?{offset_param}"
-                ))?
-                .query_map(
-                    rusqlite::params_from_iter(page_values.iter().map(|v| v.as_ref())),
-                    order_row,
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let total = filter.count(conn, "FROM orders")?;
+            let select = format!("SELECT {ORDER_COLUMNS} FROM orders");
+            let page = (query.limit, query.offset);
+            let orders = filter.page(conn, &select, "id DESC", page, order_row)?;
             let orders = orders
                 .into_iter()
                 .map(|order| with_items(conn, order))
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((orders, total as u64))
+            Ok((orders, total))
         })
         .await
     }
@@ -1251,51 +1292,28 @@ impl OrderStore for SqliteStore {
     async fn list_payments(&self, query: &PaymentQuery) -> StoreResult<(Vec<Payment>, u64)> {
         let query = query.clone();
         self.read(move |conn| {
-            let mut clauses: Vec<String> = Vec::new();
-            let mut values: Vec<Box<dyn rusqlite::ToSql + Send>> = Vec::new();
+            let mut filter = Filter::default();
             if let Some(status) = query.status {
-                values.push(Box::new(status.as_str()));
-                clauses.push(format!("p.status = ?{}", values.len()));
+                filter.add_one("p.status = ?", status.as_str());
             }
             if let Some(order) = &query.order_id {
-                values.push(Box::new(order.to_string()));
-                clauses.push(format!("p.order_id = ?{}", values.len()));
+                filter.add_one("p.order_id = ?", order.to_string());
             }
             if let Some(method) = query.method {
-                values.push(Box::new(method.as_str()));
-                clauses.push(format!("p.method = ?{}", values.len()));
+                filter.add_one("p.method = ?", method.as_str());
             }
-            owner_filter(&query.owner, "o.", &mut clauses, &mut values);
-            let filter = if clauses.is_empty() {
-                String::new()
-            } else {
-                format!("WHERE {}", clauses.join(" AND "))
-            };
+            filter.owner(&query.owner, "o.");
             let from = "FROM payments p JOIN orders o ON o.id = p.order_id";
-            let total: i64 = conn.query_row(
-                &format!("SELECT count(*) {from} {filter}"),
-                rusqlite::params_from_iter(values.iter().map(|v| v.as_ref())),
-                |row| row.get(0),
-            )?;
-            values.push(Box::new(query.limit));
-            values.push(Box::new(query.offset as i64));
-            let (limit_param, offset_param) = (values.len() - 1, values.len());
+            let total = filter.count(conn, from)?;
             let columns = PAYMENT_COLUMNS
                 .split(", ")
                 .map(|c| format!("p.{c}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let items = conn
-                .prepare(&format!(
-                    "SELECT {columns} {from} {filter}
-                     ORDER BY p.id DESC LIMIT ?{limit_param} OFFSET ?{offset_param}"
-                ))?
-                .query_map(
-                    rusqlite::params_from_iter(values.iter().map(|v| v.as_ref())),
-                    payment_row,
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((items, total as u64))
+            let select = format!("SELECT {columns} {from}");
+            let page = (query.limit, query.offset);
+            let items = filter.page(conn, &select, "p.id DESC", page, payment_row)?;
+            Ok((items, total))
         })
         .await
     }
