@@ -15,7 +15,7 @@ use crate::auth::{AuthUser, Staff};
 use crate::error::{AppError, AppResult};
 use crate::gateway::idempotency;
 use crate::gateway::json::{ApiJson, ApiQuery};
-use crate::services::page_limit;
+use crate::services::{page_limit, to_completion};
 use crate::state::AppState;
 use crate::store::OrderQuery;
 
@@ -36,8 +36,13 @@ pub async fn create(
 ) -> AppResult<(StatusCode, ApiJson<Order>)> {
     let key = headers
         .get(idempotency::HEADER)
-        .and_then(|v| v.to_str().ok());
-    let (order, created) = domain::create(&state, &caller, request, key).await?;
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (order, created) =
+        to_completion(
+            async move { domain::create(&state, &caller, request, key.as_deref()).await },
+        )
+        .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -138,7 +143,9 @@ pub async fn pay(
     Path(key): Path<String>,
     ApiJson(method): ApiJson<PaymentMethod>,
 ) -> AppResult<ApiJson<Order>> {
-    Ok(ApiJson(domain::pay(&state, &caller, &key, method).await?))
+    Ok(ApiJson(
+        to_completion(async move { domain::pay(&state, &caller, &key, method).await }).await?,
+    ))
 }
 
 /// Ship a paid order (staff); 409 `illegal_transition` lists the allowed moves.
@@ -153,14 +160,17 @@ pub async fn ship(
 ) -> AppResult<ApiJson<Order>> {
     let request = body.map(|ApiJson(r)| r).unwrap_or_default();
     Ok(ApiJson(
-        domain::transition(
-            &state,
-            &caller,
-            &key,
-            OrderStatus::Shipped,
-            request.note,
-            request.tracking_number,
-        )
+        to_completion(async move {
+            domain::transition(
+                &state,
+                &caller,
+                &key,
+                OrderStatus::Shipped,
+                request.note,
+                request.tracking_number,
+            )
+            .await
+        })
         .await?,
     ))
 }
@@ -177,14 +187,17 @@ pub async fn deliver(
 ) -> AppResult<ApiJson<Order>> {
     let request = body.map(|ApiJson(r)| r).unwrap_or_default();
     Ok(ApiJson(
-        domain::transition(
-            &state,
-            &caller,
-            &key,
-            OrderStatus::Delivered,
-            request.note,
-            None,
-        )
+        to_completion(async move {
+            domain::transition(
+                &state,
+                &caller,
+                &key,
+                OrderStatus::Delivered,
+                request.note,
+                None,
+            )
+            .await
+        })
         .await?,
     ))
 }
@@ -202,14 +215,17 @@ pub async fn cancel(
 ) -> AppResult<ApiJson<Order>> {
     let request = body.map(|ApiJson(r)| r).unwrap_or_default();
     Ok(ApiJson(
-        domain::transition(
-            &state,
-            &caller,
-            &key,
-            OrderStatus::Cancelled,
-            request.note,
-            None,
-        )
+        to_completion(async move {
+            domain::transition(
+                &state,
+                &caller,
+                &key,
+                OrderStatus::Cancelled,
+                request.note,
+                None,
+            )
+            .await
+        })
         .await?,
     ))
 }
@@ -225,7 +241,8 @@ pub async fn refund(
     body: Option<ApiJson<RefundRequest>>,
 ) -> AppResult<(StatusCode, ApiJson<Refund>)> {
     let request = body.map(|ApiJson(r)| r).unwrap_or_default();
-    let refund = domain::refund(&state, &caller, &key, request).await?;
+    let refund =
+        to_completion(async move { domain::refund(&state, &caller, &key, request).await }).await?;
     Ok((StatusCode::CREATED, ApiJson(refund)))
 }
 

@@ -14,7 +14,7 @@ use super::domain;
 use crate::auth::{AuthUser, Staff};
 use crate::error::{AppError, AppResult};
 use crate::gateway::json::{ApiJson, ApiQuery};
-use crate::services::page_limit;
+use crate::services::{page_limit, to_completion};
 use crate::state::AppState;
 use crate::store::PaymentQuery;
 
@@ -113,7 +113,10 @@ pub async fn refund(
     let actor = crate::services::actor(&state, &caller)
         .await?
         .unwrap_or_default();
-    let refund = domain::refund(&state, &actor, &payment_id(&id)?, request, false).await?;
+    let id = payment_id(&id)?;
+    let refund =
+        to_completion(async move { domain::refund(&state, &actor, &id, request, false).await })
+            .await?;
     Ok((StatusCode::CREATED, ApiJson(refund)))
 }
 
@@ -126,8 +129,9 @@ pub async fn settle(
     Staff(caller): Staff,
     Path(id): Path<String>,
 ) -> AppResult<ApiJson<Payment>> {
+    let id = payment_id(&id)?;
     Ok(ApiJson(
-        domain::settle(&state, &caller, &payment_id(&id)?).await?,
+        to_completion(async move { domain::settle(&state, &caller, &id).await }).await?,
     ))
 }
 
