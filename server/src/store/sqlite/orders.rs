@@ -685,11 +685,9 @@ impl OrderStore for SqliteStore {
                 }
             }
             let total: i64 = lines.iter().map(|(_, _, q, p, _)| q * p).sum();
-            let number: i64 = tx.query_row(
-                "SELECT coalesce(max(number) + 1, ?1) FROM orders",
-                [FIRST_NUMBER],
-                |row| row.get(0),
-            )?;
+            let number: i64 = tx
+                .prepare_cached("SELECT coalesce(max(number) + 1, ?1) FROM orders")?
+                .query_row([FIRST_NUMBER], |row| row.get(0))?;
             let at = millis(now());
             tx.prepare_cached(
                 "INSERT INTO orders (id, number, status, customer_email, user_id, cart_id, currency,
