@@ -229,6 +229,51 @@ impl InventoryConfig {
     }
 }
 
+/// The search service (`[search]` in the config file).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// The false-positive rate the Bloom filters are sized for.
+    pub bloom_false_positive_rate: f64,
+    /// Result pages kept in the cache.
+    pub cache_capacity: u64,
+    /// How often suggestions are rebuilt when searches, sales or the catalog changed them.
+    pub suggest_refresh_ms: u64,
+    /// How often recorded searches are written to the database (and their events logged).
+    pub analytics_flush_ms: u64,
+    /// Days of search and view history kept.
+    pub history_days: u64,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            bloom_false_positive_rate: 0.01,
+            cache_capacity: 10_000,
+            suggest_refresh_ms: 2_000,
+            analytics_flush_ms: 250,
+            history_days: 90,
+        }
+    }
+}
+
+impl SearchConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.bloom_false_positive_rate > 0.0 && self.bloom_false_positive_rate < 0.5) {
+            return Err(ConfigError::Invalid(
+                "search: bloom_false_positive_rate must be above 0 and below 0.5".to_owned(),
+            ));
+        }
+        if self.suggest_refresh_ms == 0 || self.analytics_flush_ms == 0 || self.history_days == 0 {
+            return Err(ConfigError::Invalid(
+                "search: suggest_refresh_ms, analytics_flush_ms and history_days must be at least 1"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -259,6 +304,7 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     pub notifications: NotificationsConfig,
     pub inventory: InventoryConfig,
+    pub search: SearchConfig,
 }
 
 impl Default for Config {
@@ -284,6 +330,7 @@ impl Default for Config {
             shutdown_grace_seconds: 30,
             notifications: NotificationsConfig::default(),
             inventory: InventoryConfig::default(),
+            search: SearchConfig::default(),
         }
     }
 }
@@ -368,7 +415,8 @@ impl Config {
             return invalid("the JWT secret must be at least 32 characters");
         }
         self.notifications.validate()?;
-        self.inventory.validate()
+        self.inventory.validate()?;
+        self.search.validate()
     }
 }
 

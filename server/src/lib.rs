@@ -113,6 +113,7 @@ pub async fn serve(
     services::users::spawn_workers(&state);
     services::notifications::spawn_workers(&state);
     services::inventory::spawn_workers(&state);
+    services::search::spawn_workers(&state);
     let app =
         gateway::app(state.clone()).into_make_service_with_connect_info::<gateway::ClientAddr>();
 

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::events::EventBus;
 use crate::services::notifications::Notifier;
 use crate::services::products::cache::ProductCache;
+use crate::services::search::SearchService;
 use crate::store::Store;
 use crate::workers::Supervisor;
 
@@ -32,6 +33,8 @@ pub struct AppState {
     pub notifications: Notifier,
     /// Products by id and SKU; every catalog write in this process invalidates it.
     pub catalog: ProductCache,
+    /// The search index, its caches and its buffered analytics.
+    pub search: Arc<SearchService>,
     pub started: Instant,
     /// Cancelled when the server begins to shut down; long-lived responses (SSE) end on it.
     pub shutdown: CancellationToken,
@@ -45,10 +48,16 @@ impl AppState {
         started: Instant,
         shutdown: CancellationToken,
     ) -> Self {
+        let events = EventBus::new(store.clone());
+        let search = Arc::new(SearchService::new(&config.search));
+        let observer = search.clone();
+        // Stock levels in the index change with the request that changed them.
+        events.observe(move |event| observer.on_event(event));
         AppState {
             notifications: Notifier::new(&config.notifications),
             config,
-            events: EventBus::new(store.clone()),
+            events,
+            search,
             store,
             tokens: TokenKeys::new(jwt_secret),
             passwords: Passwords::new(),

@@ -16,6 +16,7 @@ pub mod list;
 pub mod money;
 pub mod notifications;
 pub mod products;
+pub mod search;
 pub mod users;
 
 pub use error::{ErrorBody, ErrorDetail};

@@ -138,6 +138,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/notifications", services::notifications::router())
         .nest("/api/products", services::products::router())
         .nest("/api/inventory", services::inventory::router())
+        .nest("/api/search", services::search::router())
         .routes(routes!(version))
         .routes(routes!(services::health::system))
         .routes(routes!(metrics_text))

@@ -112,14 +112,15 @@ async fn platform(state: &AppState) -> ServiceHealth {
 #[utoipa::path(get, path = "/health", tag = "platform",
     responses((status = 200, body = SystemHealth), (status = 503, body = SystemHealth)))]
 pub async fn system(State(state): State<AppState>) -> (StatusCode, ApiJson<SystemHealth>) {
-    let (platform, users, products, inventory, notifications) = tokio::join!(
+    let (platform, users, products, search, inventory, notifications) = tokio::join!(
         platform(&state),
         super::users::health(&state),
         super::products::health(&state),
+        super::search::health(&state),
         super::inventory::health(&state),
         super::notifications::health(&state)
     );
-    let services = vec![platform, users, products, inventory, notifications];
+    let services = vec![platform, users, products, search, inventory, notifications];
     let status = services
         .iter()
         .map(|s| s.status)

@@ -6,6 +6,7 @@ pub mod health;
 pub mod inventory;
 pub mod notifications;
 pub mod products;
+pub mod search;
 pub mod users;
 
 use crate::auth::AuthUser;

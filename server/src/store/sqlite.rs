@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 mod catalog;
 mod inventory;
 mod notifications;
+mod search;
 mod writer;
 
 use super::{
@@ -36,6 +37,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_platform.sql"),
     include_str!("migrations/0002_notifications.sql"),
     include_str!("migrations/0003_catalog.sql"),
+    // 0004 is the orders migration (issue 6); these run in array order, so
+    // 0004 must come before this one when both are merged.
+    include_str!("migrations/0005_search.sql"),
 ];
 
 const READERS: u32 = 4;
