@@ -49,6 +49,8 @@ complete -c shop -n "__fish_shop_needs_command" -f -a "inventory" -d 'Watch and 
 complete -c shop -n "__fish_shop_needs_command" -f -a "fixtures" -d 'Load sample users and products from a fixtures file, like `stripe fixtures` (admin)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "user" -d 'Manage user accounts and roles (admin)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
+complete -c shop -n "__fish_shop_needs_command" -f -a "search" -d 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics'
+complete -c shop -n "__fish_shop_needs_command" -f -a "recommend" -d 'Show products to recommend beside one: bought or viewed together, else the same category'
 complete -c shop -n "__fish_shop_needs_command" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "dashboard" -d 'Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
@@ -901,6 +903,82 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from help" -f -a "analytics" -d 'Counts by channel and template and status, the median time to send, and the queue depth'
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from help" -f -a "deliveries" -d 'What the local sinks delivered (the channels with no provider configured), newest first'
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l category -d 'Only this category and those below it, like furniture or furniture/chairs' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l min-price -d 'Lowest price, a decimal like 19.99' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l max-price -d 'Highest price, a decimal like 19.99' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l limit -d 'Results per page' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l offset -d 'Results to skip' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l in-stock -d 'Only products with stock available'
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -a "suggest" -d 'Complete what has been typed, from product names and past searches, most popular first'
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -a "analytics" -d 'Top queries, queries that found nothing, and search volume (staff)'
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -l limit -d 'How many suggestions' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l hours -d 'The window, in hours back from now' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l limit -d 'Entries per list' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from help" -f -a "suggest" -d 'Complete what has been typed, from product names and past searches, most popular first'
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from help" -f -a "analytics" -d 'Top queries, queries that found nothing, and search volume (staff)'
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand recommend" -l limit -d 'How many recommendations' -r
+complete -c shop -n "__fish_shop_using_subcommand recommend" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand recommend" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand recommend" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand recommend" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand recommend" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand recommend" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand recommend" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand recommend" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand recommend" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand recommend" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand recommend" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand events" -s t -l type -d 'Only these event types: exact (`order.paid`) or a prefix (`order.*`); repeat or separate with commas' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l after -d 'Start after this event id [default: the start of the log]' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l tail -d 'Only the last N events of the log (0: none, with --follow only new ones)' -r
@@ -966,21 +1044,23 @@ complete -c shop -n "__fish_shop_using_subcommand man" -l no-color -d 'No colour
 complete -c shop -n "__fish_shop_using_subcommand man" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand man" -s V -l version -d 'Print version'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events dashboard completions man help" -f -a "serve" -d 'Run the shop server: every service behind one HTTP gateway, on an embedded SQLite database'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events dashboard completions man help" -f -a "login" -d 'Log in to a shop server and keep the login for later commands'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events dashboard completions man help" -f -a "logout" -d 'End the stored login: revoke its session on the server and forget its tokens'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events dashboard completions man help" -f -a "whoami" -d 'Show who the current login is, on which server, and until when'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events dashboard completions man help" -f -a "status" -d 'Show the health of every service; exit 3 when the server is unreachable or a service is down'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events dashboard completions man help" -f -a "product" -d 'Manage the catalog: add, list, change, archive and delete products; import and export (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events dashboard completions man help" -f -a "inventory" -d 'Watch and change stock per SKU: counts, movements, reservations, reconcile (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events dashboard completions man help" -f -a "fixtures" -d 'Load sample users and products from a fixtures file, like `stripe fixtures` (admin)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events dashboard completions man help" -f -a "user" -d 'Manage user accounts and roles (admin)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events dashboard completions man help" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events dashboard completions man help" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events dashboard completions man help" -f -a "dashboard" -d 'Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events dashboard completions man help" -f -a "completions" -d 'Print a shell completion script to stdout'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events dashboard completions man help" -f -a "man" -d 'Write man pages for shop and every subcommand into a directory'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification events dashboard completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification search recommend events dashboard completions man help" -f -a "serve" -d 'Run the shop server: every service behind one HTTP gateway, on an embedded SQLite database'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification search recommend events dashboard completions man help" -f -a "login" -d 'Log in to a shop server and keep the login for later commands'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification search recommend events dashboard completions man help" -f -a "logout" -d 'End the stored login: revoke its session on the server and forget its tokens'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification search recommend events dashboard completions man help" -f -a "whoami" -d 'Show who the current login is, on which server, and until when'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification search recommend events dashboard completions man help" -f -a "status" -d 'Show the health of every service; exit 3 when the server is unreachable or a service is down'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification search recommend events dashboard completions man help" -f -a "product" -d 'Manage the catalog: add, list, change, archive and delete products; import and export (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification search recommend events dashboard completions man help" -f -a "inventory" -d 'Watch and change stock per SKU: counts, movements, reservations, reconcile (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification search recommend events dashboard completions man help" -f -a "fixtures" -d 'Load sample users and products from a fixtures file, like `stripe fixtures` (admin)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification search recommend events dashboard completions man help" -f -a "user" -d 'Manage user accounts and roles (admin)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification search recommend events dashboard completions man help" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification search recommend events dashboard completions man help" -f -a "search" -d 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification search recommend events dashboard completions man help" -f -a "recommend" -d 'Show products to recommend beside one: bought or viewed together, else the same category'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification search recommend events dashboard completions man help" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification search recommend events dashboard completions man help" -f -a "dashboard" -d 'Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification search recommend events dashboard completions man help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification search recommend events dashboard completions man help" -f -a "man" -d 'Write man pages for shop and every subcommand into a directory'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user notification search recommend events dashboard completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "add" -d 'Add a product, and with --stock its stock on hand'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "list" -d 'List products, filtered by category, price, text and stock, sorted and paged'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "get" -d 'Show one product, by id (prd_...) or SKU'
@@ -1013,3 +1093,5 @@ complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from notification" -f -a "template" -d 'Add or show a user-defined template'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from notification" -f -a "analytics" -d 'Counts by channel and template and status, the median time to send, and the queue depth'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from notification" -f -a "deliveries" -d 'What the local sinks delivered (the channels with no provider configured), newest first'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from search" -f -a "suggest" -d 'Complete what has been typed, from product names and past searches, most popular first'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from search" -f -a "analytics" -d 'Top queries, queries that found nothing, and search volume (staff)'

@@ -13,4 +13,5 @@ mod events;
 mod gateway;
 mod lifecycle;
 mod notifications;
+mod search;
 mod users;

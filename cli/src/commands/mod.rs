@@ -8,6 +8,8 @@ pub mod generate;
 pub mod inventory;
 pub mod notification;
 pub mod product;
+pub mod recommend;
+pub mod search;
 pub mod serve;
 pub mod status;
 pub mod user;

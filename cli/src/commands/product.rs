@@ -217,13 +217,13 @@ pub struct ExportArgs {
 pub struct Amount(String);
 
 impl Amount {
-    fn minor_units(&self, currency: Currency, flag: &str) -> Result<i64, CliError> {
+    pub(crate) fn minor_units(&self, currency: Currency, flag: &str) -> Result<i64, CliError> {
         parse_amount(&self.0, currency).map_err(|err| CliError::Usage(format!("{flag}: {err}")))
     }
 }
 
 /// Digits with an optional decimal part: `19.99`, `20`, `0.5`.
-fn parse_price(text: &str) -> Result<Amount, String> {
+pub(crate) fn parse_price(text: &str) -> Result<Amount, String> {
     let text = text.trim();
     let (whole, fraction) = text.split_once('.').unwrap_or((text, "0"));
     let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
@@ -251,7 +251,7 @@ fn parse_name(text: &str) -> Result<String, String> {
 
 /// A category path: segments separated by `/`, none empty. An empty text
 /// stays empty (to remove a product's category).
-fn parse_category(text: &str) -> Result<String, String> {
+pub(crate) fn parse_category(text: &str) -> Result<String, String> {
     let text = text.trim();
     if !text.is_empty() && text.split('/').any(|segment| segment.trim().is_empty()) {
         return Err(format!(
@@ -285,7 +285,7 @@ fn parse_image(text: &str) -> Result<String, String> {
 }
 
 /// A product by id (prd_...) or SKU, checked before it goes into a URL path.
-fn parse_product_ref(text: &str) -> Result<String, String> {
+pub(crate) fn parse_product_ref(text: &str) -> Result<String, String> {
     let text = text.trim();
     if text.starts_with("prd_") {
         text.parse::<ProductId>()
@@ -323,7 +323,7 @@ impl Tabular for Product {
 }
 
 /// `1999` USD as `19.99 USD`.
-fn price_text(cents: i64, currency: Currency) -> String {
+pub(crate) fn price_text(cents: i64, currency: Currency) -> String {
     format!("{} {currency}", format_amount(cents, currency))
 }
 

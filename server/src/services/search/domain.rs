@@ -679,6 +679,7 @@ pub async fn build(state: &AppState) -> anyhow::Result<()> {
     {
         let mut index = search.write();
         index.settle();
+        index.compact();
         // Stock that changed while the build ran, newest event per SKU.
         if let Some(pending) = lock(&search.pending_stock).take() {
             for (sku, (available, event)) in pending {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -15,11 +15,50 @@ use shop_wire::{ErrorBody, ServiceHealth};
 
 use super::domain::{self, SearchParams, check_limit};
 use crate::auth::{Staff, Viewer};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::gateway::json::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
 const TAG: &str = "search";
+
+/// Refuses parameters whose percent-decoded bytes are not UTF-8. The query
+/// extractor would quietly turn them into U+FFFD, and a search for
+/// replacement characters is not what anyone asked for.
+fn utf8_parameters(raw: Option<&str>) -> AppResult<()> {
+    let Some(raw) = raw else {
+        return Ok(());
+    };
+    for pair in raw.split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let mut bytes = Vec::with_capacity(value.len());
+        let mut rest = value.as_bytes();
+        while let Some((&b, tail)) = rest.split_first() {
+            let decoded = match (b, tail) {
+                (b'%', [h, l, ..]) => {
+                    match (char::from(*h).to_digit(16), char::from(*l).to_digit(16)) {
+                        (Some(h), Some(l)) => {
+                            rest = &tail[2..];
+                            bytes.push((h * 16 + l) as u8);
+                            continue;
+                        }
+                        _ => b,
+                    }
+                }
+                (b'+', _) => b' ',
+                _ => b,
+            };
+            bytes.push(decoded);
+            rest = tail;
+        }
+        if std::str::from_utf8(&bytes).is_err() {
+            return Err(AppError::BadRequest {
+                code: "invalid_query",
+                message: format!("{name}: not valid UTF-8 once percent-decoded"),
+            });
+        }
+    }
+    Ok(())
+}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -47,8 +86,10 @@ pub struct SearchQueryParams {
     responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
     ApiQuery(params): ApiQuery<SearchQueryParams>,
 ) -> AppResult<ApiJson<Arc<SearchResponse>>> {
+    utf8_parameters(raw.as_deref())?;
     let query = SearchParams {
         q: params.q,
         category: params.category,
@@ -77,8 +118,10 @@ pub struct SuggestParams {
     responses((status = 200, body = Suggestions), (status = 400, body = ErrorBody)))]
 pub async fn suggest(
     State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
     ApiQuery(params): ApiQuery<SuggestParams>,
 ) -> AppResult<ApiJson<Suggestions>> {
+    utf8_parameters(raw.as_deref())?;
     let limit = check_limit(params.limit, 10, 20)?;
     Ok(ApiJson(domain::suggest(&state, &params.prefix, limit)?))
 }
@@ -149,4 +192,21 @@ pub async fn recommendations(
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let health = super::health(&state).await;
     crate::services::health::respond(health.status, health)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utf8_parameters;
+
+    #[test]
+    fn parameters_must_decode_to_utf8() {
+        assert!(utf8_parameters(None).is_ok());
+        assert!(utf8_parameters(Some("q=caf%C3%A9+au+lait&limit=5")).is_ok());
+        assert!(
+            utf8_parameters(Some("q=100%")).is_ok(),
+            "a stray % is itself"
+        );
+        let err = utf8_parameters(Some("limit=5&q=%FF%FE")).expect_err("invalid");
+        assert!(err.to_string().starts_with("q:"), "{err}");
+    }
 }

@@ -495,6 +495,16 @@ impl Index {
         self.typos.merge();
     }
 
+    /// Gives back what the build's growing vectors over-allocated (up to
+    /// half of the postings); after the build, when they stop growing.
+    pub fn compact(&mut self) {
+        for term in &mut self.terms {
+            term.postings.shrink_to_fit();
+        }
+        self.docs.shrink_to_fit();
+        self.lens.shrink_to_fit();
+    }
+
     pub fn contains(&self, id: &ProductId) -> bool {
         self.by_id
             .get(id)

@@ -109,3 +109,160 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod store_tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde_json::json;
+    use shop_wire::products::{Product, ProductRequest};
+
+    use super::*;
+    use crate::config::Config;
+    use crate::services::products::domain::product_from;
+    use crate::services::search::domain;
+    use crate::store::sqlite::{Durability, SqliteStore};
+    use crate::store::{InitialStock, NewEvent, Store};
+
+    async fn add(store: &Arc<dyn Store>, sku: &str, category: &str) -> Product {
+        let product = product_from(ProductRequest {
+            sku: sku.to_owned(),
+            name: format!("Thing {sku}"),
+            category: Some(category.to_owned()),
+            price_cents: 1000,
+            active: true,
+            ..ProductRequest::default()
+        })
+        .expect("valid")
+        .0;
+        store
+            .insert_product(
+                &product,
+                InitialStock {
+                    on_hand: 5,
+                    low_stock_threshold: 0,
+                },
+                None,
+                Vec::new(),
+            )
+            .await
+            .expect("insert");
+        product
+    }
+
+    fn skus(recommendations: &shop_wire::search::Recommendations) -> Vec<(String, String)> {
+        recommendations
+            .items
+            .iter()
+            .map(|r| (r.product.sku.clone(), r.reason.clone()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn paid_orders_from_the_event_log_become_co_purchases() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("shop.db"), Durability::Process).expect("open"),
+        );
+        let state = AppState::new(
+            Arc::new(Config::default()),
+            store.clone(),
+            &[7; 32],
+            std::time::Instant::now(),
+            tokio_util::sync::CancellationToken::new(),
+        );
+        let mug = add(&store, "MUG-1", "kitchen/mugs").await;
+        let saucer = add(&store, "SAUCER-1", "kitchen/plates").await;
+        let kettle = add(&store, "KETTLE-1", "kitchen/kettles").await;
+        let spoon = add(&store, "SPOON-1", "kitchen/cutlery").await;
+        let other_mug = add(&store, "MUG-2", "kitchen/mugs").await;
+        domain::build(&state).await.expect("build");
+
+        // Before any order: the same category (nearest first), never the product itself.
+        let before = domain::recommendations(&state, "MUG-1", 10)
+            .await
+            .expect("recommend");
+        assert_eq!(before.items[0].product.sku, "MUG-2");
+        assert!(
+            before
+                .items
+                .iter()
+                .all(|r| r.reason == "category" && r.product.id != mug.id)
+        );
+
+        let follower = {
+            let state = state.clone();
+            tokio::spawn(async move { follow(&state).await })
+        };
+        let order = |skus: &[&str]| {
+            NewEvent::now(
+                "order.paid",
+                json!({"id": "ord_1", "status": "paid", "currency": "USD",
+                       "items": skus.iter().map(|s| json!({"sku": s, "quantity": 1, "unit_price_cents": 100})).collect::<Vec<_>>()}),
+            )
+        };
+        let logged = store
+            .append_events(vec![
+                order(&["MUG-1", "SAUCER-1"]),
+                order(&["MUG-1", "SAUCER-1", "KETTLE-1"]),
+                order(&["MUG-1", "SPOON-1"]),
+                NewEvent::now("user.registered", json!({"email": "a@example.com"})),
+            ])
+            .await
+            .expect("append");
+        let last = logged.last().expect("events").id;
+        state.events.publish(logged);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while store.event_cursor(CURSOR).await.expect("cursor") < last {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the follower did not catch up"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        follower.abort();
+
+        let after = domain::recommendations(&state, &mug.id.to_string(), 10)
+            .await
+            .expect("recommend");
+        let got = skus(&after);
+        assert_eq!(
+            got[0],
+            ("SAUCER-1".to_owned(), "co_purchase".to_owned()),
+            "{got:?}"
+        );
+        assert_eq!(after.items[0].co_purchases, 2);
+        assert!(got.contains(&("KETTLE-1".to_owned(), "co_purchase".to_owned())));
+        assert!(got.contains(&("SPOON-1".to_owned(), "co_purchase".to_owned())));
+        assert!(
+            got.iter().all(|(sku, _)| sku != "MUG-1"),
+            "never itself: {got:?}"
+        );
+        assert!(
+            got.contains(&("MUG-2".to_owned(), "category".to_owned())),
+            "filled up by category"
+        );
+
+        // An archived product is never recommended, however often it was bought.
+        let mut archived = saucer.clone();
+        archived.active = false;
+        archived.version += 1;
+        store
+            .update_product(&archived, saucer.version, Vec::new())
+            .await
+            .expect("archive");
+        domain::catalog_changed(&state, vec![saucer.id.clone()]).await;
+        let got = skus(
+            &domain::recommendations(&state, "MUG-1", 10)
+                .await
+                .expect("recommend"),
+        );
+        assert!(got.iter().all(|(sku, _)| sku != "SAUCER-1"), "{got:?}");
+
+        // Purchases make a product popular: it leads an empty query.
+        let browse = state.search.read().search("", &Default::default(), 0, 10);
+        assert_eq!(browse.hits[0].id, mug.id, "three purchases");
+        let _ = (kettle, spoon, other_mug);
+    }
+}
