@@ -316,27 +316,7 @@ impl Index {
             }
             None => None,
         };
-        let slot = slot.unwrap_or_else(|| {
-            let slot = self.docs.len() as u32;
-            self.docs.push(Doc {
-                key: ulid_key(&product.id),
-                id: product.id.clone(),
-                sku: "".into(),
-                name: "".into(),
-                category: None,
-                price_cents: 0,
-                available: 0,
-                stock_event: 0,
-                popularity: 0.0,
-                version: 0,
-                live: false,
-                terms: Box::new([]),
-                name_terms: Box::new([]),
-            });
-            self.lens.push([0; FIELDS]);
-            self.by_id.insert(product.id.clone(), slot);
-            slot
-        });
+        let slot = slot.unwrap_or_else(|| self.new_slot(&product.id, 0));
 
         let mut counts: FxHashMap<u32, [u8; FIELDS]> = FxHashMap::default();
         let mut lens = [0u16; FIELDS];
@@ -409,6 +389,29 @@ impl Index {
         true
     }
 
+    /// A dead slot for a product not seen before, remembering `version`.
+    fn new_slot(&mut self, id: &ProductId, version: u64) -> u32 {
+        let slot = self.docs.len() as u32;
+        self.docs.push(Doc {
+            key: ulid_key(id),
+            id: id.clone(),
+            sku: "".into(),
+            name: "".into(),
+            category: None,
+            price_cents: 0,
+            available: 0,
+            stock_event: 0,
+            popularity: 0.0,
+            version,
+            live: false,
+            terms: Box::new([]),
+            name_terms: Box::new([]),
+        });
+        self.lens.push([0; FIELDS]);
+        self.by_id.insert(id.clone(), slot);
+        slot
+    }
+
     /// Takes a live document out of its postings and the totals.
     fn unlink(&mut self, slot: u32) {
         let doc = &mut self.docs[slot as usize];
@@ -444,24 +447,7 @@ impl Index {
                 self.docs[slot as usize].version = version;
             }
             None => {
-                let slot = self.docs.len() as u32;
-                self.docs.push(Doc {
-                    key: ulid_key(id),
-                    id: id.clone(),
-                    sku: "".into(),
-                    name: "".into(),
-                    category: None,
-                    price_cents: 0,
-                    available: 0,
-                    stock_event: 0,
-                    popularity: 0.0,
-                    version,
-                    live: false,
-                    terms: Box::new([]),
-                    name_terms: Box::new([]),
-                });
-                self.lens.push([0; FIELDS]);
-                self.by_id.insert(id.clone(), slot);
+                self.new_slot(id, version);
             }
         }
     }
