@@ -326,9 +326,15 @@ async fn respond(
 /// many words around the first match, with ellipses.
 fn mark(text: &str, terms: &HashSet<&str>, window: Option<usize>) -> Option<String> {
     let words = text::words(text);
+    // Stemming only changes a word's ending, never its first letter: a word
+    // that starts like no matched term is not stemmed at all.
     let hits: Vec<bool> = words
         .iter()
-        .map(|w| terms.contains(text::stem(&w.normalized).as_ref()))
+        .map(|w| {
+            let first = w.normalized.chars().next();
+            terms.iter().any(|t| t.chars().next() == first)
+                && terms.contains(text::stem(&w.normalized).as_ref())
+        })
         .collect();
     let first = hits.iter().position(|h| *h)?;
     let (from, to) = match window {
