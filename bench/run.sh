@@ -59,6 +59,20 @@
 #      tmux pane, bench/dashboard.py): idle for 10 s (target < 1% of a
 #      core), and while ~100 events/s stream in (50 notifications/s queued,
 #      each making two events), for information.
+#   7. search (issue 5, bench/search.py and server/examples/search_bench.rs), on
+#      BENCH_SEARCH_COUNT (100,000) generated products:
+#        in-process: the index's build time and memory, then p50/p99 of
+#        BENCH_SEARCH_QUERIES (4,000) mixed queries (one, two and three words,
+#        typos, prefixes, filters, category browsing; first page of 20 with the
+#        total and facets). Targets p50 < 1 ms, p99 < 5 ms. Suggest p99
+#        < 0.5 ms. The same queries through SQLite FTS5 (bm25 with the same
+#        field weights, plus a count(*) for the total) and the ratio of its
+#        latencies to the index's: the goal is >= 1 (the index no slower).
+#        HTTP: a server on those products restarted, and the time from spawning
+#        it to the first 200 of a search (target < 2 s); then J and 2,000 mixed
+#        search URLs cycled by wrk, interleaved, 3 rounds: target >= 0.3 J,
+#        with the result cache as configured and (for information) turned off.
+#      Standalone: BENCH_ONLY=search bench/run.sh runs just this section.
 #
 # Run it from anywhere:
 #   bench/run.sh                             # builds target/release/shop first
@@ -90,6 +104,9 @@ BENCH_NOTIFY_COUNT="${BENCH_NOTIFY_COUNT:-10000}"
 BENCH_CATALOG_SEED="${BENCH_CATALOG_SEED:-20000}"
 BENCH_IMPORT_COUNT="${BENCH_IMPORT_COUNT:-100000}"
 BENCH_IMPORT_RUNS="${BENCH_IMPORT_RUNS:-3}"
+BENCH_SEARCH_COUNT="${BENCH_SEARCH_COUNT:-100000}"
+BENCH_SEARCH_QUERIES="${BENCH_SEARCH_QUERIES:-4000}"
+BENCH_ONLY="${BENCH_ONLY:-}"
 
 # Targets.
 STARTUP_TARGET_MS=300
@@ -102,6 +119,10 @@ CHECKOUT_TARGET=1000
 CHECKOUT_P99_TARGET_MS=50
 CART_ADD_TARGET=2000
 CHECKOUT_STOCK=10000000
+SEARCH_P50_TARGET_MS=1
+SEARCH_P99_TARGET_MS=5
+SUGGEST_P99_TARGET_MS=0.5
+SEARCHABLE_TARGET_MS=2000
 
 ADMIN_EMAIL="admin@example.com"
 ADMIN_PASSWORD="bench-Admin-pass-2026!"
@@ -295,6 +316,69 @@ measure() {
 rps() { median <"$WORK/routes/$1/rps"; }
 p99() { median <"$WORK/routes/$1/p99"; }
 
+# verdict, a summary row, and number comparisons for it
+verdict() { if [[ "$1" == 1 ]]; then echo PASS; else echo MISS; fi; }
+row() { printf '%-32s %-13s %-11s %-11s %s\n' "$@" | sed 's/ *$//'; }
+lt() { awk -v a="$1" -v b="$2" 'BEGIN { print (a < b) ? 1 : 0 }'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? 1 : 0 }'; }
+
+# ---------------------------------------------------------------- 7. search (defined here, run last)
+
+search_measure() {
+    log "bench: search, in-process on $(commas "$BENCH_SEARCH_COUNT") generated products: the index, then SQLite FTS5, $(commas "$BENCH_SEARCH_QUERIES") mixed queries"
+    python3 "$ROOT/fixtures/generate.py" --ndjson "$BENCH_SEARCH_COUNT" >"$WORK/search.ndjson" \
+        || die "cannot generate products"
+    (cd "$ROOT" && cargo run --release -q -p shop-server --example search_bench -- \
+        "$WORK/search.ndjson" "$BENCH_SEARCH_QUERIES") >"$WORK/search.out" \
+        || die "the in-process search benchmark failed"
+    sed 's/^/  /' "$WORK/search.out"
+    log "bench: search over HTTP: restart on those products until searchable, then J and 2,000 mixed search URLs (cache on, then off)"
+    python3 "$BENCH_DIR/search.py" "$BIN" "$WORK/search" "$WORK/search.ndjson" 2000 \
+        "$BENCH_DURATION" "$BENCH_THREADS" "$BENCH_CONNECTIONS" >"$WORK/search-http.out" \
+        || die "the HTTP search benchmark failed"
+    awk '$1 == "wrk" && $2 != "warmup" { printf "  %-8s %10s rps   p99 %8s ms%s\n", $2, $3, $4, ($5 > 0 ? "   NON-2xx: " $5 : "") }' \
+        "$WORK/search-http.out"
+    if awk '$1 == "wrk" && $5 > 0 { bad = 1 } END { exit !bad }' "$WORK/search-http.out"; then
+        BROKEN=1
+    fi
+}
+
+search_value() { awk -v k="$1" '$1 == k { print $2 }' "$WORK/search.out"; }
+search_wrk() { awk -v n="$1" -v c="$2" '$1 == "wrk" && $2 == n { print $c }' "$WORK/search-http.out"; }
+
+search_summary() {
+    local p50 p99 sp99 f50 f99 searchable j s u
+    p50="$(search_value search_p50_ms)"; p99="$(search_value search_p99_ms)"
+    sp99="$(search_value suggest_p99_ms)"; f50="$(search_value fts5_p50_ms)"; f99="$(search_value fts5_p99_ms)"
+    searchable="$(awk '$1 == "searchable" { print $2 }' "$WORK/search-http.out")"
+    j="$(search_wrk J 3 | median)"; s="$(search_wrk search 3 | median)"; u="$(search_wrk uncached 3 | median)"
+    row "search in-process p50 / p99" "$p50 / $p99 ms" "" "< $SEARCH_P50_TARGET_MS / $SEARCH_P99_TARGET_MS ms" \
+        "$(verdict "$([[ "$(lt "$p50" "$SEARCH_P50_TARGET_MS")$(lt "$p99" "$SEARCH_P99_TARGET_MS")" == 11 ]] && echo 1 || echo 0)")"
+    row "  SQLite FTS5 p50 / p99" "$f50 / $f99 ms" "" "" "(same queries)"
+    row "  FTS5 / index latency p50, p99" "$(search_value fts5_over_index_p50) x, $(search_value fts5_over_index_p99) x" "" ">= 1 x" \
+        "$(verdict "$(ge "$(search_value fts5_over_index_p50)" 1)")"
+    row "  index build, $(commas "$(search_value products)") products" "$(search_value build_ms) ms" "" "" \
+        "(heap $(search_value index_heap_mib) MiB, RSS +$(search_value index_rss_growth_mib) MiB)"
+    row "suggest p99" "$sp99 ms" "" "< $SUGGEST_P99_TARGET_MS ms" "$(verdict "$(lt "$sp99" "$SUGGEST_P99_TARGET_MS")")"
+    row "searchable after a start" "$searchable ms" "" "< $SEARCHABLE_TARGET_MS ms" \
+        "$(verdict "$(lt "$searchable" "$SEARCHABLE_TARGET_MS")")"
+    row "GET /api/search (mixed)" "$(commas "$s") rps" "$(search_wrk search 4 | median) ms" ">= 0.3 J" \
+        "$(verdict "$(ge "$(awk -v a="$s" -v b="$j" 'BEGIN { print a / b }')" 0.3)") ($(awk -v a="$s" -v b="$j" 'BEGIN { printf "%.2f", a / b }'))"
+    row "  result cache off" "$(commas "$u") rps" "$(search_wrk uncached 4 | median) ms" "" \
+        "(info, $(awk -v a="$u" -v b="$j" 'BEGIN { printf "%.2f", a / b }') J)"
+    row "  J in the search rounds" "$(commas "$j") rps" "" "" ""
+}
+
+if [[ "$BENCH_ONLY" == search ]]; then
+    BROKEN=0
+    search_measure
+    echo
+    row "metric" "value" "p99" "target" ""
+    search_summary
+    [[ "$BROKEN" == 1 ]] && die "some wrk runs got non-2xx answers"
+    exit 0
+fi
+
 # ---------------------------------------------------------------- 1. startup
 
 log "bench: binary $BIN"
@@ -460,13 +544,11 @@ frame_col() { awk -v size="$1" -v layout="$2" -v c="$3" '$1 == "frame" && $2 == 
 FRAME_TARGET_US=2000
 DASH_IDLE_TARGET=1
 
+search_measure
+
 # ---------------------------------------------------------------- summary
 
 J_RPS="$(rps J)"
-verdict() { if [[ "$1" == 1 ]]; then echo PASS; else echo MISS; fi; }
-row() { printf '%-32s %-13s %-11s %-11s %s\n' "$@" | sed 's/ *$//'; }
-lt() { awk -v a="$1" -v b="$2" 'BEGIN { print (a < b) ? 1 : 0 }'; }
-ge() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? 1 : 0 }'; }
 
 # ratio_row NAME TARGET: throughput of a route as a fraction of J
 ratio_row() {
@@ -546,6 +628,7 @@ for size in 80x24 160x48; do
 done
 row "dashboard CPU, idle" "$DASH_IDLE %" "" "< $DASH_IDLE_TARGET %" "$(verdict "$(lt "$DASH_IDLE" "$DASH_IDLE_TARGET")")"
 row "dashboard CPU, $DASH_EVENTS events/s" "$DASH_LOAD %" "" "" "(info)"
+search_summary
 
 if [[ "$BROKEN" == 1 ]]; then
     log "bench: error: some wrk runs got non-2xx answers; the throughput figures above are not valid"

@@ -96,6 +96,10 @@ pub enum RemoteCommand {
     /// Send and track emails, SMS and push notifications; manage their templates (staff).
     #[command(subcommand)]
     Notification(commands::notification::NotificationCommand),
+    /// Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics.
+    Search(commands::search::SearchArgs),
+    /// Show products to recommend beside one: bought or viewed together, else the same category.
+    Recommend(commands::recommend::RecommendArgs),
     /// Print the event log as NDJSON, and with --follow stream new events as they happen (staff).
     Events(commands::events::EventsArgs),
 }
@@ -134,6 +138,8 @@ async fn run_remote(global: GlobalArgs, command: RemoteCommand) -> Result<(), Cl
         RemoteCommand::Order(command) => command.run(&context).await,
         RemoteCommand::Payment(command) => command.run(&context).await,
         RemoteCommand::Notification(command) => command.run(&context).await,
+        RemoteCommand::Search(args) => args.run(&context).await,
+        RemoteCommand::Recommend(args) => args.run(&context).await,
         RemoteCommand::Events(args) => args.run(&context).await,
     }
 }

@@ -275,6 +275,34 @@ impl Default for CommerceConfig {
     }
 }
 
+/// The search service (`[search]` in the config file).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// The false-positive rate the Bloom filters are sized for.
+    pub bloom_false_positive_rate: f64,
+    /// Result pages kept in the cache.
+    pub cache_capacity: u64,
+    /// How often suggestions are rebuilt when searches, sales or the catalog changed them.
+    pub suggest_refresh_ms: u64,
+    /// How often recorded searches are written to the database (and their events logged).
+    pub analytics_flush_ms: u64,
+    /// Days of search and view history kept.
+    pub history_days: u64,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            bloom_false_positive_rate: 0.01,
+            cache_capacity: 10_000,
+            suggest_refresh_ms: 2_000,
+            analytics_flush_ms: 250,
+            history_days: 90,
+        }
+    }
+}
+
 impl CommerceConfig {
     fn validate(&self, inventory: &InventoryConfig) -> Result<(), ConfigError> {
         let max = inventory.max_reservation_ttl_seconds;
@@ -311,6 +339,23 @@ impl CommerceConfig {
     }
 }
 
+impl SearchConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.bloom_false_positive_rate > 0.0 && self.bloom_false_positive_rate < 0.5) {
+            return Err(ConfigError::Invalid(
+                "search: bloom_false_positive_rate must be above 0 and below 0.5".to_owned(),
+            ));
+        }
+        if self.suggest_refresh_ms == 0 || self.analytics_flush_ms == 0 || self.history_days == 0 {
+            return Err(ConfigError::Invalid(
+                "search: suggest_refresh_ms, analytics_flush_ms and history_days must be at least 1"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -342,6 +387,7 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     pub inventory: InventoryConfig,
     pub commerce: CommerceConfig,
+    pub search: SearchConfig,
 }
 
 impl Default for Config {
@@ -368,6 +414,7 @@ impl Default for Config {
             notifications: NotificationsConfig::default(),
             inventory: InventoryConfig::default(),
             commerce: CommerceConfig::default(),
+            search: SearchConfig::default(),
         }
     }
 }
@@ -453,7 +500,8 @@ impl Config {
         }
         self.notifications.validate()?;
         self.inventory.validate()?;
-        self.commerce.validate(&self.inventory)
+        self.commerce.validate(&self.inventory)?;
+        self.search.validate()
     }
 }
 

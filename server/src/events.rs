@@ -19,21 +19,48 @@ use crate::store::{Store, StoreError};
 const LIVE_BUFFER: usize = 4096;
 const CATCH_UP_BATCH: u32 = 500;
 
+/// Sees every published event synchronously, before `publish` returns.
+type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
+
 #[derive(Clone)]
 pub struct EventBus {
     store: Arc<dyn Store>,
     live: broadcast::Sender<Arc<Event>>,
+    observers: Arc<std::sync::RwLock<Vec<Observer>>>,
 }
 
 impl EventBus {
     pub fn new(store: Arc<dyn Store>) -> Self {
         let (live, _) = broadcast::channel(LIVE_BUFFER);
-        EventBus { store, live }
+        EventBus {
+            store,
+            live,
+            observers: Arc::default(),
+        }
+    }
+
+    /// Calls `observer` with every event published from now on, inside
+    /// `publish`: for in-memory state that must be current when the request
+    /// that caused the event answers (the search index's stock levels). It
+    /// must be quick and must not publish.
+    pub fn observe(&self, observer: impl Fn(&Event) + Send + Sync + 'static) {
+        self.observers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Arc::new(observer));
     }
 
     /// Announces events that are already committed to the log.
     pub fn publish(&self, events: Vec<Event>) {
+        let observers = self
+            .observers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         for event in events {
+            for observer in &observers {
+                observer(&event);
+            }
             metrics::counter!("shop_events_total", "type" => event.kind.clone()).increment(1);
             // No subscriber is not an error: the log has the event for whoever comes later.
             let _ = self.live.send(Arc::new(event));

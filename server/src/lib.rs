@@ -118,6 +118,7 @@ pub async fn serve(
     services::inventory::spawn_workers(&state);
     services::cart::spawn_workers(&state);
     services::orders::spawn_workers(&state);
+    services::search::spawn_workers(&state);
     let app =
         gateway::app(state.clone()).into_make_service_with_connect_info::<gateway::ClientAddr>();
 

@@ -14,6 +14,7 @@ use crate::events::EventBus;
 use crate::services::notifications::Notifier;
 use crate::services::payments::provider::Providers;
 use crate::services::products::cache::ProductCache;
+use crate::services::search::SearchService;
 use crate::store::Store;
 use crate::workers::Supervisor;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub catalog: ProductCache,
     /// The payment provider (simulated or Stripe) behind its timeout, retries and breaker.
     pub payments: Providers,
+    /// The search index, its caches and its buffered analytics.
+    pub search: Arc<SearchService>,
     pub started: Instant,
     /// Cancelled when the server begins to shut down; long-lived responses (SSE) end on it.
     pub shutdown: CancellationToken,
@@ -49,11 +52,17 @@ impl AppState {
         started: Instant,
         shutdown: CancellationToken,
     ) -> Self {
+        let events = EventBus::new(store.clone());
+        let search = Arc::new(SearchService::new(&config.search));
+        let observer = search.clone();
+        // Stock levels in the index change with the request that changed them.
+        events.observe(move |event| observer.on_event(event));
         AppState {
             payments,
             notifications: Notifier::new(&config.notifications),
             config,
-            events: EventBus::new(store.clone()),
+            events,
+            search,
             store,
             tokens: TokenKeys::new(jwt_secret),
             passwords: Passwords::new(),

@@ -16,4 +16,5 @@ mod fake_stripe;
 mod gateway;
 mod lifecycle;
 mod notifications;
+mod search;
 mod users;

@@ -19,6 +19,7 @@ pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod products;
+pub mod search;
 pub mod users;
 
 pub use error::{ErrorBody, ErrorDetail};

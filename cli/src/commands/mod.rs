@@ -11,6 +11,8 @@ pub mod notification;
 pub mod order;
 pub mod payment;
 pub mod product;
+pub mod recommend;
+pub mod search;
 pub mod serve;
 pub mod status;
 pub mod user;

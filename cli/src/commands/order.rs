@@ -121,13 +121,18 @@ One order:
 A card's expiry defaults to December of next year. Without --pay the order stays pending for
 `shop order pay`; with bank_transfer it stays pending until the transfer is settled.
 
-Many orders, one JSON object per line of stdin, in the API's shape:
-  {\"items\":[{\"sku\":\"CHAIR-01\",\"quantity\":2}],\"customer_email\":\"kim@example.com\",
-   \"payment\":{\"method\":\"card\",\"card_number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2029}}
-  generate-orders | shop order create - --idempotency-key batch-7 > results.ndjson
-Each input line gets one result line, in input order, whatever order they finish in:
+Many orders, one JSON object per line of stdin, in the API's shape (each one
+line of input; wrapped here to fit):
+  {\"items\":[{\"sku\":\"CHAIR-01\",\"quantity\":2}],
+   \"customer_email\":\"kim@example.com\",
+   \"payment\":{\"method\":\"card\",\"card_number\":\"4242424242424242\",
+              \"exp_month\":12,\"exp_year\":2029}}
+  generate-orders | shop order create - --idempotency-key batch-7 > out.ndjson
+Each input line gets one result line, in input order, whatever order they
+finish in:
   {\"line\":1,\"ok\":true,\"order\":{...}}
-  {\"line\":2,\"ok\":false,\"status\":402,\"error\":{\"code\":\"card_declined\",\"message\":...}}
+  {\"line\":2,\"ok\":false,\"status\":402,
+   \"error\":{\"code\":\"card_declined\",\"message\":...}}
 Blank lines are skipped; a line that is not an order gets code invalid_json or invalid_order
 and is not sent. With --idempotency-key K line N is sent with the key K-N, so running the
 same input again replays the first answers and charges no card twice (use a new key to retry

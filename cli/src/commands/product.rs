@@ -251,7 +251,7 @@ fn parse_name(text: &str) -> Result<String, String> {
 
 /// A category path: segments separated by `/`, none empty. An empty text
 /// stays empty (to remove a product's category).
-fn parse_category(text: &str) -> Result<String, String> {
+pub(crate) fn parse_category(text: &str) -> Result<String, String> {
     let text = text.trim();
     if !text.is_empty() && text.split('/').any(|segment| segment.trim().is_empty()) {
         return Err(format!(
@@ -285,7 +285,7 @@ fn parse_image(text: &str) -> Result<String, String> {
 }
 
 /// A product by id (prd_...) or SKU, checked before it goes into a URL path.
-fn parse_product_ref(text: &str) -> Result<String, String> {
+pub(crate) fn parse_product_ref(text: &str) -> Result<String, String> {
     let text = text.trim();
     if text.starts_with("prd_") {
         text.parse::<ProductId>()
@@ -323,7 +323,7 @@ impl Tabular for Product {
 }
 
 /// `1999` USD as `19.99 USD`.
-fn price_text(cents: i64, currency: Currency) -> String {
+pub(crate) fn price_text(cents: i64, currency: Currency) -> String {
     format!("{} {currency}", format_amount(cents, currency))
 }
 

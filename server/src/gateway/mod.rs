@@ -141,6 +141,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/cart", services::cart::router())
         .nest("/api/orders", services::orders::router())
         .nest("/api/payments", services::payments::router())
+        .nest("/api/search", services::search::router())
         .routes(routes!(version))
         .routes(routes!(services::health::system))
         .routes(routes!(metrics_text))

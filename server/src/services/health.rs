@@ -112,10 +112,11 @@ async fn platform(state: &AppState) -> ServiceHealth {
 #[utoipa::path(get, path = "/health", tag = "platform",
     responses((status = 200, body = SystemHealth), (status = 503, body = SystemHealth)))]
 pub async fn system(State(state): State<AppState>) -> (StatusCode, ApiJson<SystemHealth>) {
-    let (platform, users, products, inventory, notifications, cart, orders, payments) = tokio::join!(
+    let (platform, users, products, search, inventory, notifications, cart, orders, payments) = tokio::join!(
         platform(&state),
         super::users::health(&state),
         super::products::health(&state),
+        super::search::health(&state),
         super::inventory::health(&state),
         super::notifications::health(&state),
         super::cart::health(&state),
@@ -126,6 +127,7 @@ pub async fn system(State(state): State<AppState>) -> (StatusCode, ApiJson<Syste
         platform,
         users,
         products,
+        search,
         inventory,
         notifications,
         cart,

@@ -9,6 +9,7 @@ pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod products;
+pub mod search;
 pub mod users;
 
 use axum::http::{HeaderMap, header};

@@ -25,6 +25,7 @@ mod catalog;
 mod inventory;
 mod notifications;
 mod orders;
+mod search;
 mod writer;
 
 use super::{
@@ -39,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_notifications.sql"),
     include_str!("migrations/0003_catalog.sql"),
     include_str!("migrations/0004_commerce.sql"),
+    include_str!("migrations/0005_search.sql"),
 ];
 
 const READERS: u32 = 4;

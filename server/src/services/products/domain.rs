@@ -12,6 +12,7 @@ use super::cache::ProductCache;
 use crate::auth::AuthUser;
 use crate::error::{AppError, AppResult};
 use crate::services::actor;
+use crate::services::search::domain as search;
 use crate::state::AppState;
 use crate::store::{
     InitialStock, NewEvent, ProductChange, ProductDelete, ProductKey, ProductQuery, ProductWrite,
@@ -300,8 +301,9 @@ pub async fn create(
         .await
     {
         Ok(logged) => {
-            state.events.publish(logged);
             state.catalog.changed(&product);
+            search::catalog_changed(state, vec![product.id.clone()]).await;
+            state.events.publish(logged);
             Ok(product)
         }
         Err(StoreError::Duplicate { .. }) => Err(AppError::Conflict {
@@ -394,8 +396,9 @@ pub async fn update(
         let events = vec![NewEvent::now(kind, product_data(&product))];
         match state.store.update_product(&product, base, events).await? {
             ProductWrite::Written(product, logged) => {
-                state.events.publish(logged);
                 state.catalog.changed(&product);
+                search::catalog_changed(state, vec![product.id.clone()]).await;
+                state.events.publish(logged);
                 return Ok(*product);
             }
             ProductWrite::NotFound => return Err(not_found(raw)),
@@ -483,8 +486,9 @@ pub async fn delete(state: &AppState, raw: &str) -> AppResult<()> {
         .await?
     {
         ProductDelete::Deleted(product, logged) => {
-            state.events.publish(logged);
             state.catalog.changed(&product);
+            search::product_deleted(state, &product.id);
+            state.events.publish(logged);
             Ok(())
         }
         ProductDelete::NotFound => Err(not_found(raw)),

@@ -555,6 +555,11 @@ pub async fn upsert(
         .await?;
     if !logged.is_empty() {
         state.catalog.clear();
+        crate::services::search::domain::catalog_changed(
+            state,
+            crate::services::search::domain::changed_products(&logged),
+        )
+        .await;
         state.events.publish(logged);
     }
     for ((line, sku), outcome) in keys.into_iter().zip(outcomes) {

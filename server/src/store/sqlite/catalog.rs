@@ -22,10 +22,10 @@ use crate::store::{
     ProductWrite, StockEvents, StoreError, StoreResult, now,
 };
 
-const COLUMNS: &str = "id, sku, name, description, category, price_cents, currency, attributes, \
+pub(super) const COLUMNS: &str = "id, sku, name, description, category, price_cents, currency, attributes, \
      images, active, version, created_at, updated_at";
 
-fn product_row(row: &Row<'_>) -> rusqlite::Result<Product> {
+pub(super) fn product_row(row: &Row<'_>) -> rusqlite::Result<Product> {
     let attributes: String = row.get("attributes")?;
     let images: String = row.get("images")?;
     Ok(Product {

@@ -142,7 +142,7 @@ fn insert(tx: &Transaction<'_>, n: &Notification) -> StoreResult<bool> {
     Ok(inserted == 1)
 }
 
-fn set_cursor(tx: &Transaction<'_>, consumer: &str, event_id: u64) -> StoreResult<()> {
+pub(super) fn set_cursor(tx: &Transaction<'_>, consumer: &str, event_id: u64) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT INTO event_cursors (consumer, event_id) VALUES (?1, ?2)
          ON CONFLICT (consumer) DO UPDATE SET event_id = max(event_id, excluded.event_id)",

@@ -1,0 +1,270 @@
+//! Purchases for recommendations and popularity: `order.paid` events read
+//! from the durable event log with a cursor of our own, so every paid order
+//! counts once (the counts and the cursor move in one transaction) and
+//! orders paid while the server was down count when it is back.
+//!
+//! The cursor starts at the beginning of the log: unlike a notification, an
+//! old order is still worth counting.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use shop_wire::Event;
+
+use crate::state::AppState;
+use crate::store::ProductPopularity;
+
+/// The consumer's name in the store's event cursors.
+pub const CURSOR: &str = "search";
+/// Events read per transaction at most.
+const CHUNK: usize = 256;
+
+pub fn spawn(state: &AppState) {
+    let worker_state = state.clone();
+    state
+        .workers
+        .spawn_periodic(super::PURCHASES, Duration::from_secs(1), move || {
+            let state = worker_state.clone();
+            async move {
+                tokio::select! {
+                    result = follow(&state) => result,
+                    () = state.shutdown.cancelled() => Ok(()),
+                }
+            }
+        });
+}
+
+/// The SKUs of a paid order's items (`data.items[].sku`).
+pub fn order_skus(event: &Event) -> Option<Vec<String>> {
+    if event.kind != "order.paid" {
+        return None;
+    }
+    let items = event.data.get("items")?.as_array()?;
+    let skus: Vec<String> = items
+        .iter()
+        .filter_map(|item| item.get("sku")?.as_str().map(str::to_owned))
+        .collect();
+    (!skus.is_empty()).then_some(skus)
+}
+
+/// Follows the event log from the stored cursor for as long as it runs.
+async fn follow(state: &AppState) -> anyhow::Result<()> {
+    let cursor = state.store.event_cursor(CURSOR).await?;
+    let mut stream = Box::pin(state.events.stream_after(cursor).ready_chunks(CHUNK));
+    let mut unsaved = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let events = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let Some(last) = events.last().map(|e| e.id) else {
+            continue;
+        };
+        unsaved += events.len();
+        let orders: Vec<Vec<String>> = events.iter().filter_map(order_skus).collect();
+        // Events that are not paid orders move the cursor only now and then:
+        // rereading a few after a restart is harmless.
+        if orders.is_empty() && unsaved < CHUNK {
+            continue;
+        }
+        let counts = state.store.record_purchases(orders, (CURSOR, last)).await?;
+        unsaved = 0;
+        if !counts.is_empty() {
+            let mut index = state.search.write();
+            for c in &counts {
+                index.set_popularity(&c.id, ProductPopularity::score(c.purchases, c.views));
+            }
+            drop(index);
+            state.search.changed();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paid_orders_name_their_skus() {
+        let event = |kind: &str, data| Event {
+            id: 1,
+            kind: kind.to_owned(),
+            occurred_at: time::OffsetDateTime::now_utc(),
+            data,
+        };
+        let paid = event(
+            "order.paid",
+            json!({"items": [{"sku": "MUG-1", "quantity": 2}, {"sku": "CUP-1"}, {"quantity": 1}]}),
+        );
+        assert_eq!(
+            order_skus(&paid),
+            Some(vec!["MUG-1".to_owned(), "CUP-1".to_owned()])
+        );
+        assert_eq!(
+            order_skus(&event("order.created", json!({"items": [{"sku": "X"}]}))),
+            None
+        );
+        assert_eq!(
+            order_skus(&event("order.paid", json!({"items": "nope"}))),
+            None
+        );
+    }
+}
+
+#[cfg(test)]
+mod store_tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde_json::json;
+    use shop_wire::products::{Product, ProductRequest};
+
+    use super::*;
+    use crate::config::Config;
+    use crate::services::products::domain::product_from;
+    use crate::services::search::domain;
+    use crate::store::sqlite::{Durability, SqliteStore};
+    use crate::store::{InitialStock, NewEvent, Store};
+
+    async fn add(store: &Arc<dyn Store>, sku: &str, category: &str) -> Product {
+        let product = product_from(ProductRequest {
+            sku: sku.to_owned(),
+            name: format!("Thing {sku}"),
+            category: Some(category.to_owned()),
+            price_cents: 1000,
+            active: true,
+            ..ProductRequest::default()
+        })
+        .expect("valid")
+        .0;
+        store
+            .insert_product(
+                &product,
+                InitialStock {
+                    on_hand: 5,
+                    low_stock_threshold: 0,
+                },
+                None,
+                Vec::new(),
+            )
+            .await
+            .expect("insert");
+        product
+    }
+
+    fn skus(recommendations: &shop_wire::search::Recommendations) -> Vec<(String, String)> {
+        recommendations
+            .items
+            .iter()
+            .map(|r| (r.product.sku.clone(), r.reason.clone()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn paid_orders_from_the_event_log_become_co_purchases() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("shop.db"), Durability::Process).expect("open"),
+        );
+        let state = AppState::new(
+            Arc::new(Config::default()),
+            store.clone(),
+            &[7; 32],
+            crate::services::payments::provider::Providers::from_config(&Default::default())
+                .expect("the simulated provider"),
+            std::time::Instant::now(),
+            tokio_util::sync::CancellationToken::new(),
+        );
+        let mug = add(&store, "MUG-1", "kitchen/mugs").await;
+        let saucer = add(&store, "SAUCER-1", "kitchen/plates").await;
+        let kettle = add(&store, "KETTLE-1", "kitchen/kettles").await;
+        let spoon = add(&store, "SPOON-1", "kitchen/cutlery").await;
+        let other_mug = add(&store, "MUG-2", "kitchen/mugs").await;
+        domain::build(&state).await.expect("build");
+
+        // Before any order: the same category (nearest first), never the product itself.
+        let before = domain::recommendations(&state, "MUG-1", 10)
+            .await
+            .expect("recommend");
+        assert_eq!(before.items[0].product.sku, "MUG-2");
+        assert!(
+            before
+                .items
+                .iter()
+                .all(|r| r.reason == "category" && r.product.id != mug.id)
+        );
+
+        let follower = {
+            let state = state.clone();
+            tokio::spawn(async move { follow(&state).await })
+        };
+        let order = |skus: &[&str]| {
+            NewEvent::now(
+                "order.paid",
+                json!({"id": "ord_1", "status": "paid", "currency": "USD",
+                       "items": skus.iter().map(|s| json!({"sku": s, "quantity": 1, "unit_price_cents": 100})).collect::<Vec<_>>()}),
+            )
+        };
+        let logged = store
+            .append_events(vec![
+                order(&["MUG-1", "SAUCER-1"]),
+                order(&["MUG-1", "SAUCER-1", "KETTLE-1"]),
+                order(&["MUG-1", "SPOON-1"]),
+                NewEvent::now("user.registered", json!({"email": "a@example.com"})),
+            ])
+            .await
+            .expect("append");
+        let last = logged.last().expect("events").id;
+        state.events.publish(logged);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while store.event_cursor(CURSOR).await.expect("cursor") < last {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the follower did not catch up"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        follower.abort();
+
+        let after = domain::recommendations(&state, &mug.id.to_string(), 10)
+            .await
+            .expect("recommend");
+        let got = skus(&after);
+        assert_eq!(
+            got[0],
+            ("SAUCER-1".to_owned(), "co_purchase".to_owned()),
+            "{got:?}"
+        );
+        assert_eq!(after.items[0].co_purchases, 2);
+        assert!(got.contains(&("KETTLE-1".to_owned(), "co_purchase".to_owned())));
+        assert!(got.contains(&("SPOON-1".to_owned(), "co_purchase".to_owned())));
+        assert!(
+            got.iter().all(|(sku, _)| sku != "MUG-1"),
+            "never itself: {got:?}"
+        );
+        assert!(
+            got.contains(&("MUG-2".to_owned(), "category".to_owned())),
+            "filled up by category"
+        );
+
+        // An archived product is never recommended, however often it was bought.
+        let mut archived = saucer.clone();
+        archived.active = false;
+        archived.version += 1;
+        store
+            .update_product(&archived, saucer.version, Vec::new())
+            .await
+            .expect("archive");
+        domain::catalog_changed(&state, vec![saucer.id.clone()]).await;
+        let got = skus(
+            &domain::recommendations(&state, "MUG-1", 10)
+                .await
+                .expect("recommend"),
+        );
+        assert!(got.iter().all(|(sku, _)| sku != "SAUCER-1"), "{got:?}");
+
+        // Purchases make a product popular: it leads an empty query.
+        let browse = state.search.read().search("", &Default::default(), 0, 10);
+        assert_eq!(browse.hits[0].id, mug.id, "three purchases");
+        let _ = (kettle, spoon, other_mug);
+    }
+}
