@@ -397,13 +397,16 @@ fn highlights(product: &Product, terms: &HashSet<&str>) -> BTreeMap<String, Stri
     out
 }
 
-pub fn suggest(state: &AppState, prefix: &str, limit: usize) -> AppResult<Suggestions> {
+/// Completions of `prefix`; like a search, it waits for the index built at
+/// start: asked before the build, the suggester would answer nothing.
+pub async fn suggest(state: &AppState, prefix: &str, limit: usize) -> AppResult<Suggestions> {
     if prefix.chars().count() > MAX_PREFIX {
         return Err(AppError::validation(
             "prefix",
             format!("must be at most {MAX_PREFIX} characters"),
         ));
     }
+    wait_ready(&state.search).await?;
     let started = Instant::now();
     let suggestions = state.search.suggester().suggest(prefix, limit);
     metrics::histogram!("shop_search_suggest_duration_seconds")

@@ -123,7 +123,9 @@ pub async fn suggest(
 ) -> AppResult<ApiJson<Suggestions>> {
     utf8_parameters(raw.as_deref())?;
     let limit = check_limit(params.limit, 10, 20)?;
-    Ok(ApiJson(domain::suggest(&state, &params.prefix, limit)?))
+    Ok(ApiJson(
+        domain::suggest(&state, &params.prefix, limit).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
