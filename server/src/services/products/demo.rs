@@ -37,7 +37,7 @@ pub async fn load(state: &AppState, fixtures: Fixtures) -> AppResult<Loaded> {
         }
     }
     let batch_size = state.config.inventory.import_batch_size;
-    let mut tally = Tally(ImportSummary::default());
+    let mut tally = Tally::new(ImportSummary::default());
     let mut requests = fixtures.products.into_iter().enumerate().peekable();
     while requests.peek().is_some() {
         let mut rows = Vec::with_capacity(batch_size);
@@ -49,7 +49,7 @@ pub async fn load(state: &AppState, fixtures: Fixtures) -> AppResult<Loaded> {
         }
         upsert(state, rows, None, false, &mut tally).await?;
     }
-    let summary = tally.0;
+    let summary = tally.finish().await?;
     loaded.products = summary.created + summary.updated + summary.unchanged;
     loaded.failed = summary.errors;
     Ok(loaded)

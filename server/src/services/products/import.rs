@@ -492,10 +492,24 @@ fn parse(format: DataFormat, reader: impl Read, batcher: &mut Batcher) -> Result
     outcome
 }
 
-/// Adds up what happened to the rows, keeping the first errors.
-pub struct Tally(pub ImportSummary);
+/// Adds up what happened to the rows, keeping the first errors, and holds
+/// the search index's updates of the batches committed so far.
+pub struct Tally(pub ImportSummary, Vec<tokio::task::JoinHandle<()>>);
 
 impl Tally {
+    pub fn new(summary: ImportSummary) -> Self {
+        Tally(summary, Vec::new())
+    }
+
+    /// The summary, once the search index has every committed batch: an
+    /// import answers only when its products can be found.
+    pub async fn finish(mut self) -> AppResult<ImportSummary> {
+        for update in self.1.drain(..) {
+            update.await.map_err(AppError::internal)?;
+        }
+        Ok(self.0)
+    }
+
     pub fn fail(&mut self, error: ImportRowError) {
         self.0.rows += 1;
         self.0.failed += 1;
@@ -555,11 +569,15 @@ pub async fn upsert(
         .await?;
     if !logged.is_empty() {
         state.catalog.clear();
-        crate::services::search::domain::catalog_changed(
-            state,
+        // The index reads the batch back and ranks it while the writer takes
+        // the next batch: done in line, it halved the import's throughput.
+        let (indexer, changed) = (
+            state.clone(),
             crate::services::search::domain::changed_products(&logged),
-        )
-        .await;
+        );
+        tally.1.push(tokio::spawn(async move {
+            crate::services::search::domain::catalog_changed(&indexer, changed).await;
+        }));
         state.events.publish(logged);
     }
     for ((line, sku), outcome) in keys.into_iter().zip(outcomes) {
@@ -606,7 +624,7 @@ pub async fn import(
         parse(format, reader, &mut batcher)
     });
 
-    let mut tally = Tally(ImportSummary {
+    let mut tally = Tally::new(ImportSummary {
         dry_run,
         ..ImportSummary::default()
     });
@@ -636,8 +654,9 @@ pub async fn import(
             });
         }
     }
-    tally.0.elapsed_ms = started.elapsed().as_millis() as u64;
-    Ok(tally.0)
+    let mut summary = tally.finish().await?;
+    summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(summary)
 }
 
 #[cfg(test)]
