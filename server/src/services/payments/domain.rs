@@ -264,9 +264,13 @@ async fn record(
                 status: StatusCode::PAYMENT_REQUIRED,
                 code: decline_code(&code),
                 message: format!(
-                    "the payment for {} was declined: {}; the order is pending: pay it another way or cancel it",
+                    "the payment for {} was declined: {} (the order stays pending)",
                     order.number,
-                    payment.failure_message.clone().unwrap_or_default()
+                    payment
+                        .failure_message
+                        .as_deref()
+                        .unwrap_or_default()
+                        .trim_end_matches('.')
                 ),
                 details: json!({
                     "order_id": order.id,
