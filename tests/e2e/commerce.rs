@@ -1054,3 +1054,132 @@ async fn checkouts_and_refunds_go_to_stripe_when_a_key_is_configured() {
     assert!(searched, "the recovery asked Stripe about {lost}");
     consistent(&server, &admin).await;
 }
+
+/// The other ways to pay, and what a paid order sets in motion elsewhere:
+/// a bank transfer pending until settled, a wallet token, the refund email,
+/// the orders gauge, and co-purchase recommendations from real orders.
+#[tokio::test]
+async fn bank_transfers_wallets_and_what_paid_orders_feed() {
+    let server = unlimited(&[]);
+    let admin = server.admin_token().await;
+    product(&server, &admin, "TENT-1", 19_900, 5).await;
+    product(&server, &admin, "STOVE-1", 4_900, 5).await;
+    let customer = server.customer_token("ida@example.com").await;
+
+    // A bank transfer: the order waits, holding its stock, until it is settled.
+    let body = json!({"items": [{"sku": "TENT-1", "quantity": 1}, {"sku": "STOVE-1", "quantity": 1}], "payment": {"method": "bank_transfer"}});
+    let (status, pending) = order(&server, &customer, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{pending}");
+    assert_eq!(pending["status"], "pending");
+    let payment = pending["payment_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        get(&server, &admin, &format!("/api/payments/{payment}")).await["status"],
+        "pending"
+    );
+    assert_eq!(stock(&server, &admin, "TENT-1").await["reserved"], 1);
+    let (status, _) = post(
+        &server,
+        &customer,
+        &format!("/api/payments/{payment}/settle"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "settling is for staff");
+    let (status, settled) = post(
+        &server,
+        &admin,
+        &format!("/api/payments/{payment}/settle"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{settled}");
+    assert_eq!(settled["status"], "succeeded");
+    let paid = get(
+        &server,
+        &customer,
+        &format!("/api/orders/{}", pending["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(paid["status"], "paid");
+    let tent = stock(&server, &admin, "TENT-1").await;
+    assert_eq!(
+        (tent["on_hand"].as_i64(), tent["reserved"].as_i64()),
+        (Some(4), Some(0))
+    );
+
+    // A wallet: the token is charged like a card.
+    let body = json!({"items": [{"sku": "TENT-1", "quantity": 1}, {"sku": "STOVE-1", "quantity": 1}], "payment": {"method": "apple_pay", "token": "tok_visa"}});
+    let (status, wallet) = order(&server, &customer, body).await;
+    assert_eq!(
+        (status, wallet["status"].as_str()),
+        (StatusCode::CREATED, Some("paid")),
+        "{wallet}"
+    );
+    let body = json!({"items": [{"sku": "TENT-1", "quantity": 1}], "payment": {"method": "google_pay", "token": "tok_chargeDeclined"}});
+    let (status, body) = order(&server, &customer, body).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::PAYMENT_REQUIRED, Some("card_declined"))
+    );
+
+    // A refund reaches the customer by email, from its payment.refunded event.
+    let (status, _) = post(
+        &server,
+        &admin,
+        &format!("/api/orders/{}/refund", wallet["number"].as_str().unwrap()),
+        json!({"amount_cents": 900}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let page = get(&server, &admin, "/api/notifications?template=refund_issued").await;
+        if page["total"] == 1 {
+            assert_eq!(page["items"][0]["recipient"], "ida@example.com");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no refund email queued: {page}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The orders bought together are each other's recommendations, and
+    // /metrics carries the orders gauge.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = get(&server, &admin, "/api/search/recommendations/TENT-1").await;
+        let first = &found["items"][0];
+        if first["reason"] == "co_purchase" {
+            assert_eq!(first["product"]["sku"], "STOVE-1", "{found}");
+            assert_eq!(first["co_purchases"], 2, "{found}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no co-purchases from paid orders: {found}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = server
+            .get("/metrics")
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        if text.contains("shop_orders{status=\"paid\"} 2") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no orders gauge:\n{}",
+            text.lines()
+                .filter(|l| l.contains("shop_orders"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

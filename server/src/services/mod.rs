@@ -63,6 +63,24 @@ where
     tokio::spawn(work).await.map_err(AppError::internal)?
 }
 
+/// The longest free-text note (a refund's reason, a status change's note).
+const MAX_NOTE: usize = 500;
+
+/// An optional note as people type it: trimmed, blank is none, at most
+/// [`MAX_NOTE`] characters and no control characters.
+pub fn optional_note(field: &str, note: Option<String>) -> AppResult<Option<String>> {
+    let Some(note) = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if note.chars().count() > MAX_NOTE || note.chars().any(char::is_control) {
+        return Err(AppError::validation(
+            field,
+            format!("must be at most {MAX_NOTE} characters, without control characters"),
+        ));
+    }
+    Ok(Some(note))
+}
+
 /// Who made a change, as ledgers record it: the caller's email.
 pub async fn actor(state: &AppState, caller: &AuthUser) -> AppResult<Option<String>> {
     let user = users::domain::get_user(state, &caller.user_id).await?;

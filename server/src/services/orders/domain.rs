@@ -18,6 +18,7 @@ use shop_wire::payments::{PaymentMethod, Refund, RefundRequest};
 use crate::auth::AuthUser;
 use crate::error::{AppError, AppResult};
 use crate::services::cart::domain::{check_line, not_active, refusal_error};
+use crate::services::optional_note;
 use crate::services::payments::domain as payments;
 use crate::services::users::domain::{get_user, normalize_email};
 use crate::state::AppState;
@@ -30,7 +31,6 @@ use super::events::COMMERCE_EVENTS;
 
 /// The most lines one order may have.
 const MAX_LINES: usize = 100;
-const MAX_NOTE: usize = 500;
 
 /// Parses `ord_...` or an order number (`ORD-001042`, `1042`).
 pub fn order_key(raw: &str) -> Option<OrderKey> {
@@ -285,19 +285,6 @@ fn illegal(order: &Order, from: OrderStatus, to: OrderStatus) -> AppError {
     }
 }
 
-fn check_note(field: &str, note: Option<String>) -> AppResult<Option<String>> {
-    let Some(note) = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) else {
-        return Ok(None);
-    };
-    if note.chars().count() > MAX_NOTE || note.chars().any(char::is_control) {
-        return Err(AppError::validation(
-            field,
-            format!("must be at most {MAX_NOTE} characters, without control characters"),
-        ));
-    }
-    Ok(Some(note))
-}
-
 /// Moves an order along its state machine: ship and deliver (staff), cancel
 /// (staff, or the customer while it is pending). Cancelling a paid order
 /// refunds what is left of its payment and restocks, in that order.
@@ -310,8 +297,8 @@ pub async fn transition(
     tracking_number: Option<String>,
 ) -> AppResult<Order> {
     let order = get(state, caller, raw).await?;
-    let note = check_note("note", note)?;
-    let tracking_number = check_note("tracking_number", tracking_number)?;
+    let note = optional_note("note", note)?;
+    let tracking_number = optional_note("tracking_number", tracking_number)?;
     let customer_may = to == OrderStatus::Cancelled && order.status == OrderStatus::Pending;
     if !caller.role.is_staff() && !customer_may {
         return Err(AppError::forbidden(

@@ -18,6 +18,7 @@ use shop_wire::payments::{
 
 use crate::auth::AuthUser;
 use crate::error::{AppError, AppResult};
+use crate::services::optional_note;
 use crate::services::orders::events::COMMERCE_EVENTS;
 use crate::services::products::domain::MAX_STOCK;
 use crate::services::users::domain::get_user;
@@ -33,7 +34,6 @@ use super::provider::{
 };
 
 const MAX_TOKEN: usize = 255;
-const MAX_REASON: usize = 500;
 
 /// A checked payment method, ready to charge: the record to make and what to send.
 #[derive(Clone)]
@@ -330,18 +330,7 @@ pub async fn refund(
             "must be a positive amount",
         ));
     }
-    let reason = request
-        .reason
-        .map(|r| r.trim().to_owned())
-        .filter(|r| !r.is_empty());
-    if let Some(reason) = &reason
-        && (reason.chars().count() > MAX_REASON || reason.chars().any(char::is_control))
-    {
-        return Err(AppError::validation(
-            "reason",
-            format!("must be at most {MAX_REASON} characters, without control characters"),
-        ));
-    }
+    let reason = optional_note("reason", request.reason)?;
     let draft = RefundDraft {
         id: RefundId::generate(),
         amount_cents: request.amount_cents,
