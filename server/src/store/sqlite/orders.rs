@@ -24,12 +24,13 @@ use shop_wire::payments::{
 };
 use time::OffsetDateTime;
 
-use super::carts::{cart_lines, check_lines, check_out_cart, lines_held, merge_lines, read_cart};
+use super::carts::{cart_lines, check_lines, check_out_cart, lines_held, read_cart};
 use super::inventory::{
     Hold, active_reservation, check_available, extend_reservations, finish_active, reserve_checked,
     restock, sell_unreserved,
 };
 use super::{SqliteStore, append, conversion, from_millis, millis, parse_column};
+use crate::services::inventory::rules::demand_per_sku;
 use crate::store::{
     BeginPayment, ChargeResult, CommerceEvents, FinishRefund, LineRefusal, NewEvent, OrderCreate,
     OrderDraft, OrderKey, OrderQuery, OrderSource, OrderStore, PaymentDone, PaymentDraft,
@@ -413,8 +414,8 @@ fn hold_again(
             quantity: item.item.quantity,
         })
         .collect();
-    if let Some(refusal) = check_available(tx, &wanted)? {
-        return Ok(Err(super::carts::line_refusal(refusal)));
+    if let Err(refusal) = check_available(tx, &wanted)? {
+        return Ok(Err(refusal.into()));
     }
     for (item, line) in lapsed.iter().zip(&wanted) {
         let hold = Hold {
@@ -469,7 +470,7 @@ fn commit_stock(
             });
         }
     }
-    if check_available(tx, &unheld)?.is_some() {
+    if check_available(tx, &unheld)?.is_err() {
         return Ok(false);
     }
     for item in &items {
@@ -606,7 +607,7 @@ impl OrderStore for SqliteStore {
             let mut cart_id = None;
             match &draft.source {
                 OrderSource::Items(items) => {
-                    let items = merge_lines(items.clone());
+                    let items = demand_per_sku(items);
                     let products = match check_lines(tx, &items, None) {
                         Ok(Ok(products)) => products,
                         Ok(Err(LineRefusal::CurrencyMismatch { .. })) => {
