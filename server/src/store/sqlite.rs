@@ -22,6 +22,8 @@ use time::OffsetDateTime;
 
 mod carts;
 mod catalog;
+#[cfg(test)]
+mod checkout_cost;
 mod inventory;
 mod notifications;
 mod orders;
@@ -33,6 +35,7 @@ use super::{
     RefreshOutcome, RoleChange, SessionAuth, SessionRecord, SessionStore, Store, StoreError,
     StoreResult, StoredResponse, UserQuery, UserRecord, UserStore, now,
 };
+use crate::services::users::rules::{self as user_rules, RefreshDecision, RoleRefusal};
 
 /// Migrations in order; the database's `user_version` counts how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -158,6 +161,11 @@ impl SqliteStore {
         F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
         self.writer.write(work).await
+    }
+
+    /// How many statements the writer has run: a change's cost on the one writer.
+    pub fn writer_statements(&self) -> u64 {
+        self.writer.statements()
     }
 
     /// [`SqliteStore::write`] in a transaction of its own, for big changes.
@@ -511,18 +519,18 @@ impl UserStore for SqliteStore {
     ) -> StoreResult<RoleChange> {
         let id = id.clone();
         self.write(move |tx| {
-            let current: Option<String> = tx
+            let current: Option<Role> = tx
                 .prepare_cached("SELECT role FROM users WHERE id = ?1")?
-                .query_row([id.as_str()], |row| row.get(0))
+                .query_row([id.as_str()], |row| parse_column(row, "role"))
                 .optional()?;
             let Some(current) = current else { return Ok(RoleChange::NotFound) };
-            if current == Role::Admin.as_str() && role != Role::Admin {
-                let admins: i64 = tx
-                    .prepare_cached("SELECT count(*) FROM users WHERE role = 'admin'")?
-                    .query_row([], |row| row.get(0))?;
-                if admins <= 1 {
-                    return Ok(RoleChange::LastAdmin);
-                }
+            let admins: i64 = tx
+                .prepare_cached("SELECT count(*) FROM users WHERE role = 'admin'")?
+                .query_row([], |row| row.get(0))?;
+            if let Err(RoleRefusal::LastAdmin) =
+                user_rules::check_role_change(current, role, admins as u64)
+            {
+                return Ok(RoleChange::LastAdmin);
             }
             let record = tx
                 .prepare_cached(&format!(
@@ -624,24 +632,37 @@ impl SessionStore for SqliteStore {
                 ))?
                 .query_row([id.as_str()], session_row)
                 .optional()?;
-            let Some(session) = session.filter(|s| s.is_active(at)) else {
-                return Ok(RefreshOutcome::Inactive);
+            let revoke = || -> StoreResult<RefreshOutcome> {
+                tx.prepare_cached(
+                    "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                )?
+                .execute(params![id.as_str(), millis(at)])?;
+                Ok(RefreshOutcome::ReuseDetected)
             };
-            if session.refresh_hash != presented {
-                tx.prepare_cached("UPDATE sessions SET revoked_at = ?2 WHERE id = ?1")?
-                    .execute(params![id.as_str(), millis(at)])?;
-                return Ok(RefreshOutcome::ReuseDetected);
+            match user_rules::decide_refresh(session.as_ref(), &presented, at) {
+                RefreshDecision::Inactive => Ok(RefreshOutcome::Inactive),
+                RefreshDecision::RevokeForReuse => revoke(),
+                RefreshDecision::Rotate => {
+                    // Guarded by the secret presented: of two refreshes racing
+                    // with one secret, only one rotates.
+                    let rotated = tx
+                        .prepare_cached(&format!(
+                            "UPDATE sessions SET refresh_hash = ?2, last_used_at = ?3, expires_at = ?4
+                             WHERE id = ?1 AND refresh_hash = ?5 AND revoked_at IS NULL
+                             RETURNING {SESSION_COLUMNS}"
+                        ))?
+                        .query_row(
+                            params![id.as_str(), new_hash, millis(at), millis(expires_at), presented],
+                            session_row,
+                        )
+                        .optional()?;
+                    match rotated {
+                        Some(rotated) => Ok(RefreshOutcome::Rotated(rotated)),
+                        // Another refresh rotated this secret first: this one is a replay.
+                        None => revoke(),
+                    }
+                }
             }
-            let rotated = tx
-                .prepare_cached(&format!(
-                    "UPDATE sessions SET refresh_hash = ?2, last_used_at = ?3, expires_at = ?4
-                     WHERE id = ?1 RETURNING {SESSION_COLUMNS}"
-                ))?
-                .query_row(
-                    params![id.as_str(), new_hash, millis(at), millis(expires_at)],
-                    session_row,
-                )?;
-            Ok(RefreshOutcome::Rotated(rotated))
         })
         .await
     }
