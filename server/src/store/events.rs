@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use shop_wire::Event;
+use shop_wire::events::EventData;
 use time::OffsetDateTime;
 
 use super::{StoreResult, now};
@@ -10,17 +11,40 @@ use super::{StoreResult, now};
 /// An event about to be appended to the log; the store gives it its id.
 #[derive(Clone, Debug)]
 pub struct NewEvent {
-    pub kind: &'static str,
     pub occurred_at: OffsetDateTime,
-    pub data: serde_json::Value,
+    pub data: EventData,
 }
 
 impl NewEvent {
-    pub fn now(kind: &'static str, data: serde_json::Value) -> Self {
+    pub fn now(data: EventData) -> Self {
         NewEvent {
-            kind,
             occurred_at: now(),
             data,
+        }
+    }
+
+    /// Any event, for tests where which one does not matter.
+    #[cfg(test)]
+    pub fn example() -> Self {
+        NewEvent::now(EventData::SearchQuery(
+            shop_wire::events::SearchQueryEvent {
+                query: "tee".to_owned(),
+                normalized: "tee".to_owned(),
+                filters: serde_json::json!({}),
+                result_count: 1,
+                latency_ms: 0.5,
+                cache_hit: false,
+            },
+        ))
+    }
+
+    /// The event as logged, with the id the log gave it.
+    pub fn logged(self, id: u64) -> Event {
+        Event {
+            id,
+            kind: self.data.kind().as_str().to_owned(),
+            occurred_at: self.occurred_at,
+            data: self.data.to_value(),
         }
     }
 }

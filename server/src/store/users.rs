@@ -49,18 +49,22 @@ pub trait UserStore: Send + Sync {
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
     async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, u64)>;
     async fn count_users_with_role(&self, role: Role) -> StoreResult<u64>;
+    /// Writes the given fields and logs `events` with them; None when there is no such user.
     async fn update_profile(
         &self,
         id: &UserId,
         update: &ProfileUpdate,
-    ) -> StoreResult<Option<User>>;
-    /// Sets a new hash and revokes every session of the user except `keep`.
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Option<(User, Vec<Event>)>>;
+    /// Sets a new hash, revokes every session of the user except `keep` and
+    /// logs `events`, in one transaction.
     async fn set_password(
         &self,
         id: &UserId,
         hash: &str,
         keep: Option<&SessionId>,
-    ) -> StoreResult<()>;
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<Event>>;
     /// Changes a role atomically with the check that one admin always remains.
     async fn set_role(
         &self,

@@ -25,19 +25,18 @@ pub(super) fn append(tx: &Transaction<'_>, events: Vec<NewEvent>) -> StoreResult
     events
         .into_iter()
         .map(|event| {
+            let logged = event.logged(0);
             let id: i64 = insert.query_row(
                 params![
-                    event.kind,
-                    millis(event.occurred_at),
-                    event.data.to_string()
+                    logged.kind,
+                    millis(logged.occurred_at),
+                    logged.data.to_string()
                 ],
                 |row| row.get(0),
             )?;
             Ok(Event {
                 id: id as u64,
-                kind: event.kind.to_owned(),
-                occurred_at: event.occurred_at,
-                data: event.data,
+                ..logged
             })
         })
         .collect()

@@ -284,7 +284,7 @@ mod tests {
         EventStore, IdempotencyBegin, IdempotencyStore, NewEvent, RefreshOutcome, RoleChange,
         SessionRecord, SessionStore, StoredResponse, UserRecord, UserStore, now,
     };
-    use serde_json::json;
+    use shop_wire::events::EventData;
     use shop_wire::users::{Role, User};
     use shop_wire::{SessionId, UserId};
 
@@ -319,7 +319,7 @@ mod tests {
         let events = store
             .insert_user(
                 &ada,
-                vec![NewEvent::now("user.registered", json!({"id": ada.user.id}))],
+                vec![NewEvent::now(EventData::UserRegistered((&ada.user).into()))],
             )
             .await
             .expect("insert");
@@ -327,7 +327,7 @@ mod tests {
 
         let again = user("ADA@example.com");
         let err = store
-            .insert_user(&again, vec![NewEvent::now("user.registered", json!({}))])
+            .insert_user(&again, vec![NewEvent::example()])
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Duplicate { field: "email", .. }));

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use shop_wire::Event;
 use shop_wire::cart::CartStatus;
+use shop_wire::events::{EventData, MakeEvent};
 use shop_wire::inventory::ReservationStatus;
 use shop_wire::money::Currency;
 use shop_wire::orders::{Order, OrderId, OrderItem, OrderStatus, PaymentFailure, StatusChange};
@@ -244,7 +245,7 @@ pub(super) fn cancel_order(
         note,
     )?;
     let cancelled = must_read_order(tx, id)?;
-    pending.push((events.order)("order.cancelled", &cancelled));
+    pending.push((events.order)(EventData::OrderCancelled, &cancelled));
     Ok(cancelled)
 }
 
@@ -512,7 +513,7 @@ impl OrderStore for SqliteStore {
                 }
                 None => None,
             };
-            pending.push((events.order)("order.created", &order));
+            pending.push((events.order)(EventData::OrderCreated, &order));
             let logged = append(tx, pending)?;
             Ok(OrderCreate::Created {
                 order: Box::new(order),
@@ -581,9 +582,9 @@ impl OrderStore for SqliteStore {
                         request.note.as_deref(),
                     )?;
                     let changed = must_read_order(tx, order.as_str())?;
-                    let kind = match to {
-                        OrderStatus::Shipped => "order.shipped",
-                        _ => "order.delivered",
+                    let kind: MakeEvent<Order> = match to {
+                        OrderStatus::Shipped => EventData::OrderShipped,
+                        _ => EventData::OrderDelivered,
                     };
                     pending.push((events.order)(kind, &changed));
                     changed

@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use shop_wire::events::EventData;
 use shop_wire::orders::{Order, OrderId, OrderStatus};
 use shop_wire::payments::{Payment, PaymentId, PaymentStatus, Refund, RefundId, RefundStatus};
 use time::OffsetDateTime;
@@ -220,7 +221,7 @@ impl PaymentStore for SqliteStore {
                     )?
                     .execute(params![payment.as_str(), provider_ref, card_brand, card_last4, at])?;
                     let paid = must_read_payment(tx, payment.as_str())?;
-                    pending.push((events.payment)("payment.succeeded", &paid, &order, None));
+                    pending.push((events.payment)(EventData::PaymentSucceeded, &paid, &order, None));
                     let fulfillable = order.status == OrderStatus::Pending
                         && commit_stock(tx, &order, &actor, events, &mut pending)?;
                     if !fulfillable {
@@ -245,7 +246,7 @@ impl PaymentStore for SqliteStore {
                         None,
                     )?;
                     let order = must_read_order(tx, order.id.as_str())?;
-                    pending.push((events.order)("order.paid", &order));
+                    pending.push((events.order)(EventData::OrderPaid, &order));
                     let logged = append(tx, pending)?;
                     Ok(PaymentDone::Paid {
                         order: Box::new(order),
@@ -270,7 +271,7 @@ impl PaymentStore for SqliteStore {
                     tx.prepare_cached("UPDATE orders SET pay_by = ?2 WHERE id = ?1")?
                         .execute(params![order.id.as_str(), millis(hold_until)])?;
                     let waiting = must_read_payment(tx, payment.as_str())?;
-                    pending.push((events.payment)("payment.pending", &waiting, &order, None));
+                    pending.push((events.payment)(EventData::PaymentPending, &waiting, &order, None));
                     let logged = append(tx, pending)?;
                     Ok(PaymentDone::Pending {
                         order: Box::new(must_read_order(tx, order.id.as_str())?),
@@ -295,7 +296,7 @@ impl PaymentStore for SqliteStore {
                     )?
                     .execute(params![order.id.as_str(), code, message, at])?;
                     let failed = must_read_payment(tx, payment.as_str())?;
-                    pending.push((events.payment)("payment.failed", &failed, &order, None));
+                    pending.push((events.payment)(EventData::PaymentFailed, &failed, &order, None));
                     let logged = append(tx, pending)?;
                     Ok(PaymentDone::Failed {
                         order: Box::new(must_read_order(tx, order.id.as_str())?),
@@ -417,7 +418,7 @@ impl PaymentStore for SqliteStore {
                     })?;
                     let mut order = must_read_order(tx, payment.order_id.as_str())?;
                     pending.push((events.payment)(
-                        "payment.refunded",
+                        EventData::PaymentRefunded,
                         &payment,
                         &order,
                         Some(&done),
@@ -454,7 +455,7 @@ impl PaymentStore for SqliteStore {
                     let payment = must_read_payment(tx, payment_id)?;
                     let order = must_read_order(tx, payment.order_id.as_str())?;
                     pending.push((events.payment)(
-                        "payment.refund_failed",
+                        EventData::PaymentRefundFailed,
                         &payment,
                         &order,
                         Some(&done),

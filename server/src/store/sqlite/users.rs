@@ -134,7 +134,8 @@ impl UserStore for SqliteStore {
         &self,
         id: &UserId,
         update: &ProfileUpdate,
-    ) -> StoreResult<Option<User>> {
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Option<(User, Vec<Event>)>> {
         let id = id.clone();
         let update = update.clone();
         self.write(move |tx| {
@@ -144,18 +145,21 @@ impl UserStore for SqliteStore {
                 .map(serde_json::to_string)
                 .transpose()
                 .map_err(backend)?;
-            tx.prepare_cached(&format!(
-                "UPDATE users SET name = coalesce(?2, name), addresses = coalesce(?3, addresses),
+            let updated = tx
+                .prepare_cached(&format!(
+                    "UPDATE users SET name = coalesce(?2, name), addresses = coalesce(?3, addresses),
                         updated_at = ?4
                  WHERE id = ?1 RETURNING {USER_COLUMNS}"
-            ))?
-            .query_row(
-                params![id.as_str(), update.name, addresses, millis(now())],
-                user_row,
-            )
-            .optional()
-            .map(|record| record.map(|r| r.user))
-            .map_err(StoreError::from)
+                ))?
+                .query_row(
+                    params![id.as_str(), update.name, addresses, millis(now())],
+                    user_row,
+                )
+                .optional()?;
+            match updated {
+                Some(record) => Ok(Some((record.user, append(tx, events)?))),
+                None => Ok(None),
+            }
         })
         .await
     }
@@ -165,7 +169,8 @@ impl UserStore for SqliteStore {
         id: &UserId,
         hash: &str,
         keep: Option<&SessionId>,
-    ) -> StoreResult<()> {
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<Event>> {
         let (id, hash, keep) = (id.clone(), hash.to_owned(), keep.cloned());
         self.write(move |tx| {
             let at = millis(now());
@@ -182,7 +187,7 @@ impl UserStore for SqliteStore {
                 keep.as_ref().map(SessionId::as_str),
                 at
             ])?;
-            Ok(())
+            append(tx, events)
         })
         .await
     }
