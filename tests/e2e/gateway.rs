@@ -600,3 +600,41 @@ async fn a_metrics_scrape_passes_promtool_check_metrics() {
         "promtool: {said}\n{text}"
     );
 }
+
+/// Every `$ref` in the OpenAPI document points at a schema it defines: a
+/// client generator or fuzzer stops at the first one that does not.
+#[tokio::test]
+async fn every_openapi_reference_resolves() {
+    fn refs<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(target)) = map.get("$ref") {
+                    found.push(target);
+                }
+                map.values().for_each(|v| refs(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+    let server = TestServer::start();
+    let doc: Value = server
+        .get("/api/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    assert!(found.contains(&"#/components/schemas/DataFormat"));
+    let dangling: Vec<&str> = found
+        .into_iter()
+        .filter(|target| {
+            let name = target.trim_start_matches("#/components/schemas/");
+            doc["components"]["schemas"].get(name).is_none()
+        })
+        .collect();
+    assert!(dangling.is_empty(), "references to nothing: {dangling:?}");
+}
