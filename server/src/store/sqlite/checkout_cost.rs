@@ -9,7 +9,7 @@ use crate::services::orders::events::COMMERCE_EVENTS;
 use crate::store::sqlite::tests::store;
 use crate::store::{
     CatalogStore, ChargeResult, InitialStock, OrderCreate, OrderDraft, OrderSource, OrderStore,
-    PaymentDone, PaymentDraft, ReserveItem, now,
+    PaymentDone, PaymentDraft, PaymentStore, ReserveItem, now,
 };
 
 /// The most statements one checkout of one line (order, hold, payment

@@ -1,12 +1,10 @@
-//! Orders, payments and refunds in SQLite.
+//! Orders in SQLite.
 //!
 //! The checkout is split where the provider is called: one transaction
 //! records the order `pending`, holds its stock and records the payment
 //! `processing`; the provider is asked outside any transaction; a second
 //! transaction records the answer, and for a success commits the stock and
-//! marks the order paid together. A refund is recorded `processing` first, so
-//! the sum of refunds in flight and done can never pass what was captured,
-//! however many refunds race.
+//! marks the order paid together (the second transaction is in `payments`).
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
@@ -14,44 +12,30 @@ use shop_wire::Event;
 use shop_wire::events::{EventData, MakeEvent};
 use shop_wire::inventory::ReservationStatus;
 use shop_wire::money::Currency;
-use shop_wire::orders::{
-    CurrencyAmount, DayRevenue, Order, OrderAnalytics, OrderId, OrderItem, OrderStatus,
-    PaymentFailure, StatusChange, StatusCount, TopProduct,
-};
-use shop_wire::payments::{
-    CurrencyVolume, MethodCount, MethodKind, Payment, PaymentAnalytics, PaymentId, PaymentStatus,
-    Refund, RefundId, RefundStatus,
-};
+use shop_wire::orders::{Order, OrderId, OrderItem, OrderStatus, PaymentFailure, StatusChange};
 use time::OffsetDateTime;
 
 use super::carts::{cart_lines, check_lines, check_out_cart, lines_held, read_cart};
+use super::filter::Filter;
 use super::inventory::{
     Hold, available, extend_reservations, finish_active, reserve_checked, restock, sell_unreserved,
 };
+use super::payments::{insert_payment, payment_in_flight, read_payment};
 use super::{SqliteStore, append, conversion, from_millis, millis, parse_column};
 use crate::services::cart::rules::{self as cart_rules, CheckoutRefusal};
 use crate::services::inventory::rules::demand_per_sku;
 use crate::services::orders::rules::{
-    self, Cancellation, Fulfilment, LineHold, NotPayable, PaymentFacts, Payments, Transition,
-    TransitionRefusal,
+    self, Cancellation, LineHold, PaymentFacts, Payments, Transition, TransitionRefusal,
 };
-use crate::services::payments::rules::{self as payment_rules, RefundRefusal, Refundable};
 use crate::store::{
-    BeginPayment, ChargeResult, CommerceEvents, FinishRefund, LineRefusal, NewEvent, OrderCreate,
-    OrderDraft, OrderKey, OrderQuery, OrderSource, OrderStore, PaymentDone, PaymentDraft,
-    PaymentQuery, PendingRefund, RefundDraft, RefundResult, ReserveItem, StartRefund, StoreError,
-    StoreResult, TransitionOutcome, TransitionRequest, now,
+    CommerceEvents, LineRefusal, NewEvent, OrderCreate, OrderDraft, OrderKey, OrderQuery,
+    OrderSource, OrderStore, ReserveItem, StoreError, StoreResult, TransitionOutcome,
+    TransitionRequest, now,
 };
 
 const ORDER_COLUMNS: &str = "id, number, status, customer_email, user_id, cart_id, currency, \
      total_cents, refunded_cents, payment_id, payment_error_code, payment_error_message, \
      tracking_number, created_at, updated_at";
-const PAYMENT_COLUMNS: &str = "id, order_id, amount_cents, refunded_cents, currency, method, \
-     status, provider, provider_ref, card_brand, card_last4, failure_code, failure_message, \
-     created_at, updated_at";
-const REFUND_COLUMNS: &str =
-    "id, payment_id, amount_cents, currency, reason, status, failure_message, created_at";
-
 fn order_row(row: &Row<'_>) -> rusqlite::Result<Order> {
     let error_code: Option<String> = row.get("payment_error_code")?;
     let error_message: Option<String> = row.get("payment_error_message")?;
@@ -88,51 +72,17 @@ where
         .transpose()
 }
 
-fn payment_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
-    Ok(Payment {
-        id: parse_column(row, "id")?,
-        order_id: parse_column(row, "order_id")?,
-        amount_cents: row.get("amount_cents")?,
-        refunded_cents: row.get("refunded_cents")?,
-        currency: parse_column(row, "currency")?,
-        method: parse_column(row, "method")?,
-        status: parse_column(row, "status")?,
-        provider: row.get("provider")?,
-        provider_ref: row.get("provider_ref")?,
-        card_brand: row.get("card_brand")?,
-        card_last4: row.get("card_last4")?,
-        failure_code: row.get("failure_code")?,
-        failure_message: row.get("failure_message")?,
-        refunds: Vec::new(),
-        created_at: from_millis(row.get("created_at")?)?,
-        updated_at: from_millis(row.get("updated_at")?)?,
-    })
-}
-
-fn refund_row(row: &Row<'_>) -> rusqlite::Result<Refund> {
-    Ok(Refund {
-        id: parse_column(row, "id")?,
-        payment_id: parse_column(row, "payment_id")?,
-        amount_cents: row.get("amount_cents")?,
-        currency: parse_column(row, "currency")?,
-        reason: row.get("reason")?,
-        status: parse_column(row, "status")?,
-        failure_message: row.get("failure_message")?,
-        created_at: from_millis(row.get("created_at")?)?,
-    })
-}
-
 /// An order line with the reservation that holds its stock, and whether that
 /// hold is still active.
-struct StoredItem {
+pub(super) struct StoredItem {
     position: i64,
     item: OrderItem,
-    reservation_id: Option<String>,
+    pub(super) reservation_id: Option<String>,
     held: bool,
 }
 
 impl StoredItem {
-    fn hold(&self) -> LineHold {
+    pub(super) fn hold(&self) -> LineHold {
         LineHold {
             sku: self.item.sku.clone(),
             quantity: self.item.quantity,
@@ -141,7 +91,7 @@ impl StoredItem {
     }
 }
 
-fn order_items(conn: &Connection, order: &str) -> rusqlite::Result<Vec<StoredItem>> {
+pub(super) fn order_items(conn: &Connection, order: &str) -> rusqlite::Result<Vec<StoredItem>> {
     conn.prepare_cached(
         "SELECT i.position, i.sku, i.name, i.quantity, i.unit_price_cents, i.reservation_id,
                 coalesce(r.status = 'active', 0)
@@ -202,7 +152,10 @@ fn history(conn: &Connection, order: &str) -> rusqlite::Result<Vec<StatusChange>
 /// One order with its lines (and their holds) and history: everything a
 /// step of the order needs, loaded once, so the step can answer the order
 /// it leaves without reading it again.
-fn load_order(conn: &Connection, id: &str) -> rusqlite::Result<Option<(Order, Vec<StoredItem>)>> {
+pub(super) fn load_order(
+    conn: &Connection,
+    id: &str,
+) -> rusqlite::Result<Option<(Order, Vec<StoredItem>)>> {
     let order = conn
         .prepare_cached(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1"))?
         .query_row([id], order_row)
@@ -218,54 +171,24 @@ fn load_order(conn: &Connection, id: &str) -> rusqlite::Result<Option<(Order, Ve
 }
 
 /// One order with its lines and history.
-fn read_order(conn: &Connection, id: &str) -> rusqlite::Result<Option<Order>> {
+pub(super) fn read_order(conn: &Connection, id: &str) -> rusqlite::Result<Option<Order>> {
     Ok(load_order(conn, id)?.map(|(order, _)| order))
 }
 
-fn must_read_order(tx: &Transaction<'_>, id: &str) -> StoreResult<Order> {
+pub(super) fn must_read_order(tx: &Transaction<'_>, id: &str) -> StoreResult<Order> {
     must_load_order(tx, id).map(|(order, _)| order)
 }
 
-fn must_load_order(tx: &Transaction<'_>, id: &str) -> StoreResult<(Order, Vec<StoredItem>)> {
+pub(super) fn must_load_order(
+    tx: &Transaction<'_>,
+    id: &str,
+) -> StoreResult<(Order, Vec<StoredItem>)> {
     load_order(tx, id)?
         .ok_or_else(|| StoreError::Backend(format!("order {id} vanished mid-change").into()))
 }
 
-fn read_payment(conn: &Connection, id: &str) -> rusqlite::Result<Option<Payment>> {
-    let payment = conn
-        .prepare_cached(&format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = ?1"
-        ))?
-        .query_row([id], payment_row)
-        .optional()?;
-    payment
-        .map(|mut payment| {
-            payment.refunds = conn
-                .prepare_cached(&format!(
-                    "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = ?1 ORDER BY id"
-                ))?
-                .query_map([id], refund_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(payment)
-        })
-        .transpose()
-}
-
-fn must_read_payment(tx: &Transaction<'_>, id: &str) -> StoreResult<Payment> {
-    read_payment(tx, id)?
-        .ok_or_else(|| StoreError::Backend(format!("payment {id} vanished mid-change").into()))
-}
-
-fn read_refund(conn: &Connection, id: &str) -> rusqlite::Result<Option<Refund>> {
-    conn.prepare_cached(&format!(
-        "SELECT {REFUND_COLUMNS} FROM refunds WHERE id = ?1"
-    ))?
-    .query_row([id], refund_row)
-    .optional()
-}
-
 /// Logs a status change in the order's history and answers it.
-fn insert_history(
+pub(super) fn insert_history(
     tx: &Transaction<'_>,
     order: &str,
     from: Option<OrderStatus>,
@@ -328,61 +251,6 @@ fn move_order(
     Ok(order)
 }
 
-/// Records a payment attempt `processing` (the caller links the order to it).
-fn insert_payment(
-    tx: &Transaction<'_>,
-    order: &Order,
-    draft: &PaymentDraft,
-    at: OffsetDateTime,
-) -> StoreResult<Payment> {
-    tx.prepare_cached(
-        "INSERT INTO payments (id, order_id, amount_cents, currency, method, status, provider,
-             card_brand, card_last4, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'processing', ?6, ?7, ?8, ?9, ?9)",
-    )?
-    .execute(params![
-        draft.id.as_str(),
-        order.id.as_str(),
-        order.total_cents,
-        order.currency.code(),
-        draft.method.as_str(),
-        draft.provider,
-        draft.card_brand,
-        draft.card_last4,
-        millis(at)
-    ])?;
-    Ok(Payment {
-        id: draft.id.clone(),
-        order_id: order.id.clone(),
-        amount_cents: order.total_cents,
-        refunded_cents: 0,
-        currency: order.currency,
-        method: draft.method,
-        status: PaymentStatus::Processing,
-        provider: draft.provider.to_owned(),
-        provider_ref: None,
-        card_brand: draft.card_brand.clone(),
-        card_last4: draft.card_last4.clone(),
-        failure_code: None,
-        failure_message: None,
-        refunds: Vec::new(),
-        created_at: at,
-        updated_at: at,
-    })
-}
-
-/// The order's latest payment still being taken (`processing`) or settled (`pending`).
-fn payment_in_flight(tx: &Transaction<'_>, order: &str) -> StoreResult<Option<Payment>> {
-    let id: Option<String> = tx
-        .prepare_cached(
-            "SELECT id FROM payments WHERE order_id = ?1 AND status IN ('processing', 'pending')
-             ORDER BY id DESC LIMIT 1",
-        )?
-        .query_row([order], |row| row.get(0))
-        .optional()?;
-    id.map(|id| must_read_payment(tx, &id)).transpose()
-}
-
 /// What the order's payments are doing, for its state machine to decide a move.
 fn payment_facts(tx: &Transaction<'_>, order: &Order) -> StoreResult<Payments> {
     let in_flight = payment_in_flight(tx, order.id.as_str())?.map(|p| p.status);
@@ -403,7 +271,10 @@ fn payment_facts(tx: &Transaction<'_>, order: &Order) -> StoreResult<Payments> {
 }
 
 /// The free units of each SKU among `lines`, loaded for a rule to judge.
-fn availability(tx: &Transaction<'_>, lines: &[ReserveItem]) -> StoreResult<Vec<(String, i64)>> {
+pub(super) fn availability(
+    tx: &Transaction<'_>,
+    lines: &[ReserveItem],
+) -> StoreResult<Vec<(String, i64)>> {
     let mut levels: Vec<(String, i64)> = Vec::new();
     for line in lines {
         if levels.iter().all(|(sku, _)| *sku != line.sku)
@@ -415,14 +286,14 @@ fn availability(tx: &Transaction<'_>, lines: &[ReserveItem]) -> StoreResult<Vec<
     Ok(levels)
 }
 
-fn free_units(levels: &[(String, i64)]) -> impl Fn(&str) -> Option<i64> + '_ {
+pub(super) fn free_units(levels: &[(String, i64)]) -> impl Fn(&str) -> Option<i64> + '_ {
     |sku| levels.iter().find(|(s, _)| s == sku).map(|(_, free)| *free)
 }
 
 /// Cancels an order in this transaction as `cancellation` says: a pending
 /// one's stock is released (and a bank transfer awaiting settlement is
 /// cancelled), a paid one's sold units go back on hand.
-fn cancel_order(
+pub(super) fn cancel_order(
     tx: &Transaction<'_>,
     order: Order,
     cancellation: Cancellation,
@@ -475,7 +346,7 @@ fn cancel_order(
 
 /// Holds stock again for the lines of a pending order whose hold ran out;
 /// `Err` with the refusal (and nothing written) when the stock is gone.
-fn hold_again(
+pub(super) fn hold_again(
     tx: &Transaction<'_>,
     order: &Order,
     items: &[StoredItem],
@@ -529,7 +400,7 @@ fn hold_again(
 /// Commits the stock of a paid order, as [`rules::decide_fulfilment`]
 /// allowed: each held line's reservation, or, where the hold ran out, units
 /// still available.
-fn commit_stock(
+pub(super) fn commit_stock(
     tx: &Transaction<'_>,
     order: &Order,
     items: &[StoredItem],
@@ -560,90 +431,6 @@ fn commit_stock(
         pending.extend((events.stock)(&effect));
     }
     Ok(())
-}
-
-/// A `WHERE` clause built from the conditions a list query sets, with its
-/// parameters numbered in order (`?` in a condition is its next value).
-#[derive(Default)]
-struct Filter {
-    clauses: Vec<String>,
-    values: Vec<Box<dyn rusqlite::ToSql + Send>>,
-}
-
-impl Filter {
-    fn add(&mut self, condition: &str, values: Vec<Box<dyn rusqlite::ToSql + Send>>) {
-        let mut values = values.into_iter();
-        let mut numbered = String::with_capacity(condition.len() + 4);
-        for c in condition.chars() {
-            if c == '?' {
-                self.values.push(
-                    values
-                        .next()
-                        .expect("a value for each `?` of the condition"),
-                );
-                numbered.push_str(&format!("?{}", self.values.len()));
-            } else {
-                numbered.push(c);
-            }
-        }
-        self.clauses.push(numbered);
-    }
-
-    fn add_one(&mut self, condition: &str, value: impl rusqlite::ToSql + Send + 'static) {
-        self.add(condition, vec![Box::new(value)]);
-    }
-
-    /// A customer's own rows: by their account, or by their email on orders placed for them.
-    fn owner(&mut self, owner: &Option<(shop_wire::UserId, String)>, prefix: &str) {
-        if let Some((user, email)) = owner {
-            self.add(
-                &format!("({prefix}user_id = ? OR {prefix}customer_email = ? COLLATE NOCASE)"),
-                vec![Box::new(user.to_string()), Box::new(email.clone())],
-            );
-        }
-    }
-
-    fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", self.clauses.join(" AND "))
-        }
-    }
-
-    fn count(&self, conn: &Connection, from: &str) -> rusqlite::Result<u64> {
-        let params = rusqlite::params_from_iter(self.values.iter().map(|v| v.as_ref()));
-        let total: i64 = conn.query_row(
-            &format!("SELECT count(*) {from} {}", self.sql()),
-            params,
-            |row| row.get(0),
-        )?;
-        Ok(total as u64)
-    }
-
-    /// A page of `SELECT columns from` in `order`, read with `map`.
-    fn page<T>(
-        mut self,
-        conn: &Connection,
-        select: &str,
-        order: &str,
-        (limit, offset): (u32, u64),
-        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<Vec<T>> {
-        let filter = self.sql();
-        self.values.push(Box::new(limit));
-        self.values.push(Box::new(offset as i64));
-        let n = self.values.len();
-        conn.prepare(&format!(
-            "{select} {filter} ORDER BY {order} LIMIT ?{} OFFSET ?{n}",
-            n - 1
-        ))?
-        .query_map(
-            rusqlite::params_from_iter(self.values.iter().map(|v| v.as_ref())),
-            map,
-        )?
-        .collect()
-    }
 }
 
 #[async_trait]
@@ -826,393 +613,6 @@ impl OrderStore for SqliteStore {
         .await
     }
 
-    async fn begin_payment(
-        &self,
-        order: &OrderId,
-        payment: PaymentDraft,
-        pay_by: OffsetDateTime,
-        actor: String,
-        events: CommerceEvents,
-    ) -> StoreResult<BeginPayment> {
-        let order = order.clone();
-        self.write(move |tx| {
-            let Some((mut current, items)) = load_order(tx, order.as_str())? else {
-                return Ok(BeginPayment::NotFound);
-            };
-            let in_flight = payment_in_flight(tx, order.as_str())?;
-            match (
-                rules::check_payable(current.status, in_flight.is_some()),
-                in_flight,
-            ) {
-                (Ok(()), _) => {}
-                (Err(NotPayable::WrongStatus(status)), _) => {
-                    return Ok(BeginPayment::WrongStatus(status));
-                }
-                (Err(NotPayable::InFlight), in_flight) => {
-                    let in_flight = in_flight.ok_or_else(|| {
-                        StoreError::Backend("a payment in flight vanished mid-change".into())
-                    })?;
-                    return Ok(BeginPayment::InFlight(Box::new(in_flight)));
-                }
-            }
-            let mut pending = Vec::new();
-            if let Err(refusal) =
-                hold_again(tx, &current, &items, pay_by, &actor, events, &mut pending)?
-            {
-                return Ok(BeginPayment::StockGone(refusal));
-            }
-            let at = now();
-            let started = insert_payment(tx, &current, &payment, at)?;
-            tx.prepare_cached("UPDATE orders SET payment_id = ?2, updated_at = ?3 WHERE id = ?1")?
-                .execute(params![order.as_str(), payment.id.as_str(), millis(at)])?;
-            current.payment_id = Some(payment.id.clone());
-            current.updated_at = at;
-            let logged = append(tx, pending)?;
-            Ok(BeginPayment::Started {
-                order: Box::new(current),
-                payment: Box::new(started),
-                events: logged,
-            })
-        })
-        .await
-    }
-
-    async fn complete_payment(
-        &self,
-        payment: &PaymentId,
-        result: ChargeResult,
-        actor: String,
-        events: CommerceEvents,
-    ) -> StoreResult<PaymentDone> {
-        let payment = payment.clone();
-        self.write(move |tx| {
-            let before = tx
-                .prepare_cached(&format!(
-                    "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = ?1"
-                ))?
-                .query_row([payment.as_str()], payment_row)
-                .optional()?;
-            let Some(before) = before else {
-                return Ok(PaymentDone::NotFound);
-            };
-            let answer_is_pending = matches!(result, ChargeResult::Pending { .. });
-            if !payment_rules::answer_counts(before.status, answer_is_pending) {
-                let finished = must_read_payment(tx, payment.as_str())?;
-                return Ok(PaymentDone::AlreadyFinished(Box::new(finished)));
-            }
-            let (mut order, items) = must_load_order(tx, before.order_id.as_str())?;
-            let at = now();
-            let mut pending = Vec::new();
-            // A payment that is still being taken or settled has no refunds yet.
-            let update_payment = |sql: &str, values: &[&dyn rusqlite::ToSql]| {
-                tx.prepare_cached(&format!("{sql} RETURNING {PAYMENT_COLUMNS}"))?
-                    .query_row(values, payment_row)
-            };
-            match result {
-                ChargeResult::Succeeded {
-                    provider_ref,
-                    card_brand,
-                    card_last4,
-                } => {
-                    let paid = update_payment(
-                        "UPDATE payments SET status = 'succeeded', provider_ref = ?2,
-                             card_brand = coalesce(?3, card_brand), card_last4 = coalesce(?4, card_last4),
-                             failure_code = NULL, failure_message = NULL, updated_at = ?5
-                         WHERE id = ?1",
-                        params![payment.as_str(), provider_ref, card_brand, card_last4, millis(at)],
-                    )?;
-                    pending.push((events.payment)(EventData::PaymentSucceeded, &paid, &order, None));
-                    let lines: Vec<LineHold> = items.iter().map(StoredItem::hold).collect();
-                    let levels = availability(tx, &rules::lapsed(&lines))?;
-                    let fulfilment =
-                        rules::decide_fulfilment(order.status, &lines, free_units(&levels));
-                    if fulfilment == Fulfilment::Unfulfillable {
-                        let logged = append(tx, pending)?;
-                        return Ok(PaymentDone::Unfulfillable {
-                            order: Box::new(order),
-                            payment: Box::new(paid),
-                            events: logged,
-                        });
-                    }
-                    commit_stock(tx, &order, &items, &actor, events, &mut pending)?;
-                    let changed = tx
-                        .prepare_cached(
-                            "UPDATE orders SET status = 'paid', payment_id = ?2,
-                                 payment_error_code = NULL, payment_error_message = NULL,
-                                 updated_at = ?3
-                             WHERE id = ?1 AND status = 'pending'",
-                        )?
-                        .execute(params![order.id.as_str(), payment.as_str(), millis(at)])?;
-                    if changed != 1 {
-                        return Err(StoreError::Backend(
-                            format!("order {} left pending under its payment", order.id).into(),
-                        ));
-                    }
-                    let change = insert_history(
-                        tx,
-                        order.id.as_str(),
-                        Some(OrderStatus::Pending),
-                        OrderStatus::Paid,
-                        &actor,
-                        None,
-                        at,
-                    )?;
-                    order.status = OrderStatus::Paid;
-                    order.payment_id = Some(payment.clone());
-                    order.payment_error = None;
-                    order.updated_at = at;
-                    order.history.push(change);
-                    pending.push((events.order)(EventData::OrderPaid, &order));
-                    let logged = append(tx, pending)?;
-                    Ok(PaymentDone::Paid {
-                        order: Box::new(order),
-                        payment: Box::new(paid),
-                        events: logged,
-                    })
-                }
-                ChargeResult::Pending {
-                    provider_ref,
-                    hold_until,
-                } => {
-                    let waiting = update_payment(
-                        "UPDATE payments SET status = 'pending', provider_ref = ?2, updated_at = ?3
-                         WHERE id = ?1",
-                        params![payment.as_str(), provider_ref, millis(at)],
-                    )?;
-                    let reservations: Vec<String> = items
-                        .iter()
-                        .filter_map(|item| item.reservation_id.clone())
-                        .collect();
-                    extend_reservations(tx, &reservations, hold_until, order.id.as_str())?;
-                    tx.prepare_cached("UPDATE orders SET pay_by = ?2 WHERE id = ?1")?
-                        .execute(params![order.id.as_str(), millis(hold_until)])?;
-                    pending.push((events.payment)(EventData::PaymentPending, &waiting, &order, None));
-                    let logged = append(tx, pending)?;
-                    Ok(PaymentDone::Pending {
-                        order: Box::new(order),
-                        payment: Box::new(waiting),
-                        events: logged,
-                    })
-                }
-                ChargeResult::Failed {
-                    code,
-                    message,
-                    provider_ref,
-                } => {
-                    let failed = update_payment(
-                        "UPDATE payments SET status = 'failed', failure_code = ?2, failure_message = ?3,
-                             provider_ref = coalesce(?4, provider_ref), updated_at = ?5
-                         WHERE id = ?1",
-                        params![payment.as_str(), code, message, provider_ref, millis(at)],
-                    )?;
-                    tx.prepare_cached(
-                        "UPDATE orders SET payment_error_code = ?2, payment_error_message = ?3,
-                             updated_at = ?4 WHERE id = ?1",
-                    )?
-                    .execute(params![order.id.as_str(), code, message, millis(at)])?;
-                    pending.push((events.payment)(EventData::PaymentFailed, &failed, &order, None));
-                    order.payment_error = Some(PaymentFailure { code, message });
-                    order.updated_at = at;
-                    let logged = append(tx, pending)?;
-                    Ok(PaymentDone::Failed {
-                        order: Box::new(order),
-                        payment: Box::new(failed),
-                        events: logged,
-                    })
-                }
-            }
-        })
-        .await
-    }
-
-    async fn start_refund(
-        &self,
-        payment: &PaymentId,
-        draft: RefundDraft,
-    ) -> StoreResult<StartRefund> {
-        let payment = payment.clone();
-        self.write(move |tx| {
-            let Some(current) = read_payment(tx, payment.as_str())? else {
-                return Ok(StartRefund::NotFound);
-            };
-            let in_flight: i64 = tx
-                .prepare_cached(
-                    "SELECT coalesce(sum(amount_cents), 0) FROM refunds
-                     WHERE payment_id = ?1 AND status = 'processing'",
-                )?
-                .query_row([payment.as_str()], |row| row.get(0))?;
-            let refundable = Refundable {
-                status: current.status,
-                captured_cents: current.amount_cents,
-                refunded_cents: current.refunded_cents,
-                in_flight_cents: in_flight,
-            };
-            let amount = match payment_rules::refund_amount(refundable, draft.amount_cents) {
-                Ok(amount) => amount,
-                Err(RefundRefusal::NotRefundable(status)) => {
-                    return Ok(StartRefund::NotRefundable(status));
-                }
-                Err(RefundRefusal::NothingLeft) => return Ok(StartRefund::NothingLeft),
-                Err(RefundRefusal::Exceeds { refundable }) => {
-                    return Ok(StartRefund::Exceeds { refundable });
-                }
-            };
-            let at = now();
-            tx.prepare_cached(
-                "INSERT INTO refunds (id, payment_id, amount_cents, currency, reason, status,
-                     cancels_order, actor, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'processing', ?6, ?7, ?8, ?8)",
-            )?
-            .execute(params![
-                draft.id.as_str(),
-                payment.as_str(),
-                amount,
-                current.currency.code(),
-                draft.reason,
-                draft.cancels_order,
-                draft.actor,
-                millis(at)
-            ])?;
-            let refund = Refund {
-                id: draft.id,
-                payment_id: payment.clone(),
-                amount_cents: amount,
-                currency: current.currency,
-                reason: draft.reason,
-                status: RefundStatus::Processing,
-                failure_message: None,
-                created_at: at,
-            };
-            Ok(StartRefund::Started {
-                refund: Box::new(refund),
-                payment: Box::new(current),
-            })
-        })
-        .await
-    }
-
-    async fn finish_refund(
-        &self,
-        refund: &RefundId,
-        result: RefundResult,
-        events: CommerceEvents,
-    ) -> StoreResult<FinishRefund> {
-        let refund = refund.clone();
-        self.write(move |tx| {
-            let Some(before) = read_refund(tx, refund.as_str())? else {
-                return Ok(FinishRefund::NotFound);
-            };
-            if before.status != RefundStatus::Processing {
-                return Ok(FinishRefund::AlreadyFinished(Box::new(before)));
-            }
-            let (cancels_order, actor): (bool, Option<String>) = tx
-                .prepare_cached("SELECT cancels_order, actor FROM refunds WHERE id = ?1")?
-                .query_row([refund.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            let actor = actor.unwrap_or_else(|| "system".to_owned());
-            let at = millis(now());
-            let payment_id = before.payment_id.as_str();
-            let mut pending = Vec::new();
-            match result {
-                RefundResult::Succeeded { provider_ref } => {
-                    tx.prepare_cached(
-                        "UPDATE refunds SET status = 'succeeded', provider_ref = ?2, updated_at = ?3
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![refund.as_str(), provider_ref, at])?;
-                    let charged = must_read_payment(tx, payment_id)?;
-                    let status = payment_rules::status_after_refund(
-                        charged.amount_cents,
-                        charged.refunded_cents + before.amount_cents,
-                    );
-                    // Guarded: whatever raced it, refunds never pass what was captured.
-                    let changed = tx
-                        .prepare_cached(
-                            "UPDATE payments SET refunded_cents = refunded_cents + ?2, status = ?3,
-                                 updated_at = ?4
-                             WHERE id = ?1 AND refunded_cents + ?2 <= amount_cents",
-                        )?
-                        .execute(params![
-                            payment_id,
-                            before.amount_cents,
-                            status.as_str(),
-                            at
-                        ])?;
-                    if changed != 1 {
-                        return Err(StoreError::Backend(
-                            format!(
-                                "refund {} would pass what payment {payment_id} captured",
-                                refund
-                            )
-                            .into(),
-                        ));
-                    }
-                    let payment = must_read_payment(tx, payment_id)?;
-                    tx.prepare_cached(
-                        "UPDATE orders SET refunded_cents = refunded_cents + ?2, updated_at = ?3
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![
-                        payment.order_id.as_str(),
-                        before.amount_cents,
-                        at
-                    ])?;
-                    let done = read_refund(tx, refund.as_str())?
-                        .ok_or_else(|| StoreError::Backend("refund vanished mid-change".into()))?;
-                    let mut order = must_read_order(tx, payment.order_id.as_str())?;
-                    pending.push((events.payment)(
-                        EventData::PaymentRefunded,
-                        &payment,
-                        &order,
-                        Some(&done),
-                    ));
-                    if cancels_order && let Some(cancellation) = rules::cancellation(order.status) {
-                        order = cancel_order(
-                            tx,
-                            order,
-                            cancellation,
-                            &actor,
-                            Some("cancelled and refunded"),
-                            events,
-                            &mut pending,
-                        )?;
-                    }
-                    let logged = append(tx, pending)?;
-                    Ok(FinishRefund::Done {
-                        refund: Box::new(done),
-                        payment: Box::new(payment),
-                        order: Box::new(order),
-                        events: logged,
-                    })
-                }
-                RefundResult::Failed { message } => {
-                    tx.prepare_cached(
-                        "UPDATE refunds SET status = 'failed', failure_message = ?2, updated_at = ?3
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![refund.as_str(), message, at])?;
-                    let done = read_refund(tx, refund.as_str())?
-                        .ok_or_else(|| StoreError::Backend("refund vanished mid-change".into()))?;
-                    let payment = must_read_payment(tx, payment_id)?;
-                    let order = must_read_order(tx, payment.order_id.as_str())?;
-                    pending.push((events.payment)(
-                        EventData::PaymentRefundFailed,
-                        &payment,
-                        &order,
-                        Some(&done),
-                    ));
-                    let logged = append(tx, pending)?;
-                    Ok(FinishRefund::Done {
-                        refund: Box::new(done),
-                        payment: Box::new(payment),
-                        order: Box::new(order),
-                        events: logged,
-                    })
-                }
-            }
-        })
-        .await
-    }
-
     async fn transition_order(
         &self,
         order: &OrderId,
@@ -1346,205 +746,6 @@ impl OrderStore for SqliteStore {
                 .map(|order| with_items(conn, order))
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok((orders, total))
-        })
-        .await
-    }
-
-    async fn order_analytics(&self) -> StoreResult<OrderAnalytics> {
-        self.read(|conn| {
-            let counts_by_status = conn
-                .prepare("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status")?
-                .query_map([], |row| {
-                    Ok(StatusCount {
-                        status: parse_column(row, "status")?,
-                        count: row.get::<_, i64>(1)? as u64,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            const SOLD: &str = "status IN ('paid', 'shipped', 'delivered')";
-            let revenue_by_day = conn
-                .prepare(&format!(
-                    "SELECT date(created_at / 1000, 'unixepoch') AS day, currency, count(*),
-                            sum(total_cents - refunded_cents)
-                     FROM orders WHERE {SOLD} AND created_at >= ?1
-                     GROUP BY day, currency ORDER BY day, currency"
-                ))?
-                .query_map([millis(now() - time::Duration::days(90))], |row| {
-                    Ok(DayRevenue {
-                        day: row.get(0)?,
-                        currency: parse_column(row, "currency")?,
-                        orders: row.get::<_, i64>(2)? as u64,
-                        revenue_cents: row.get(3)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let average_order_value = conn
-                .prepare(&format!(
-                    "SELECT currency, sum(total_cents) / count(*) FROM orders WHERE {SOLD}
-                     GROUP BY currency ORDER BY currency"
-                ))?
-                .query_map([], |row| {
-                    Ok(CurrencyAmount {
-                        currency: parse_column(row, "currency")?,
-                        amount_cents: row.get(1)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let top_products = conn
-                .prepare(&format!(
-                    "SELECT i.sku, max(i.name), sum(i.quantity) AS sold,
-                            sum(i.quantity * i.unit_price_cents), o.currency
-                     FROM order_items i JOIN orders o ON o.id = i.order_id
-                     WHERE o.{SOLD}
-                     GROUP BY i.sku, o.currency ORDER BY sold DESC, i.sku LIMIT 10"
-                ))?
-                .query_map([], |row| {
-                    Ok(TopProduct {
-                        sku: row.get(0)?,
-                        name: row.get(1)?,
-                        quantity: row.get(2)?,
-                        revenue_cents: row.get(3)?,
-                        currency: parse_column(row, "currency")?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(OrderAnalytics {
-                counts_by_status,
-                revenue_by_day,
-                average_order_value,
-                top_products,
-            })
-        })
-        .await
-    }
-
-    async fn payment(&self, id: &PaymentId) -> StoreResult<Option<Payment>> {
-        let id = id.clone();
-        self.read(move |conn| read_payment(conn, id.as_str())).await
-    }
-
-    async fn list_payments(&self, query: &PaymentQuery) -> StoreResult<(Vec<Payment>, u64)> {
-        let query = query.clone();
-        self.read(move |conn| {
-            let mut filter = Filter::default();
-            if let Some(status) = query.status {
-                filter.add_one("p.status = ?", status.as_str());
-            }
-            if let Some(order) = &query.order_id {
-                filter.add_one("p.order_id = ?", order.to_string());
-            }
-            if let Some(method) = query.method {
-                filter.add_one("p.method = ?", method.as_str());
-            }
-            filter.owner(&query.owner, "o.");
-            let from = "FROM payments p JOIN orders o ON o.id = p.order_id";
-            let total = filter.count(conn, from)?;
-            let columns = PAYMENT_COLUMNS
-                .split(", ")
-                .map(|c| format!("p.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let select = format!("SELECT {columns} {from}");
-            let page = (query.limit, query.offset);
-            let items = filter.page(conn, &select, "p.id DESC", page, payment_row)?;
-            Ok((items, total))
-        })
-        .await
-    }
-
-    async fn payment_analytics(&self) -> StoreResult<PaymentAnalytics> {
-        self.read(|conn| {
-            let (attempts, succeeded, failed): (i64, i64, i64) = conn.query_row(
-                "SELECT count(*),
-                        coalesce(sum(status IN ('succeeded', 'refunded')), 0),
-                        coalesce(sum(status = 'failed'), 0)
-                 FROM payments",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )?;
-            let volume = conn
-                .prepare(
-                    "SELECT currency, sum(amount_cents), sum(refunded_cents), count(*)
-                     FROM payments WHERE status IN ('succeeded', 'refunded')
-                     GROUP BY currency ORDER BY currency",
-                )?
-                .query_map([], |row| {
-                    Ok(CurrencyVolume {
-                        currency: parse_column(row, "currency")?,
-                        captured_cents: row.get(1)?,
-                        refunded_cents: row.get(2)?,
-                        payments: row.get::<_, i64>(3)? as u64,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let by_method = conn
-                .prepare(
-                    "SELECT method, count(*), coalesce(sum(status IN ('succeeded', 'refunded')), 0)
-                     FROM payments GROUP BY method ORDER BY method",
-                )?
-                .query_map([], |row| {
-                    Ok(MethodCount {
-                        method: parse_column::<MethodKind>(row, "method")?,
-                        attempts: row.get::<_, i64>(1)? as u64,
-                        succeeded: row.get::<_, i64>(2)? as u64,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let finished = succeeded + failed;
-            let captured: i64 = volume.iter().map(|v| v.captured_cents).sum();
-            let refunded: i64 = volume.iter().map(|v| v.refunded_cents).sum();
-            Ok(PaymentAnalytics {
-                attempts: attempts as u64,
-                succeeded: succeeded as u64,
-                failed: failed as u64,
-                success_rate: if finished > 0 {
-                    succeeded as f64 / finished as f64
-                } else {
-                    0.0
-                },
-                refund_rate: if captured > 0 {
-                    refunded as f64 / captured as f64
-                } else {
-                    0.0
-                },
-                volume,
-                by_method,
-            })
-        })
-        .await
-    }
-
-    async fn processing_payments(&self) -> StoreResult<Vec<Payment>> {
-        self.read(|conn| {
-            conn.prepare(&format!(
-                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE status = 'processing' ORDER BY id"
-            ))?
-            .query_map([], payment_row)?
-            .collect()
-        })
-        .await
-    }
-
-    async fn processing_refunds(&self) -> StoreResult<Vec<PendingRefund>> {
-        self.read(|conn| {
-            let columns = REFUND_COLUMNS
-                .split(", ")
-                .map(|c| format!("r.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            conn.prepare(&format!(
-                "SELECT {columns}, p.provider AS provider, p.provider_ref AS charge_ref
-                 FROM refunds r JOIN payments p ON p.id = r.payment_id
-                 WHERE r.status = 'processing' ORDER BY r.id"
-            ))?
-            .query_map([], |row| {
-                Ok(PendingRefund {
-                    refund: refund_row(row)?,
-                    provider: row.get("provider")?,
-                    provider_ref: row.get("charge_ref")?,
-                })
-            })?
-            .collect()
         })
         .await
     }
