@@ -64,6 +64,10 @@ fn describe() {
         "Login attempts, by outcome (ok or failed)"
     );
     describe_counter!("shop_orders_created_total", "Orders placed");
+    describe_counter!(
+        "shop_store_writer_statements_total",
+        "SQL statements run by the store's one writer (savepoints and commits included)"
+    );
     describe_gauge!("shop_orders", "Orders in the store, by status");
     describe_counter!(
         "shop_payments_total",
