@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::store::sqlite::Durability;
-
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7467";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -503,6 +501,19 @@ impl Config {
         self.commerce.validate(&self.inventory)?;
         self.search.validate()
     }
+}
+
+/// Which failures an acknowledged write survives, for any store backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Every acknowledged write survives a crash or `kill -9` of the process;
+    /// a power cut or an OS crash may lose the last few.
+    #[default]
+    Process,
+    /// Every acknowledged write also survives a power cut, at the cost of
+    /// flushing to stable storage at each commit.
+    Power,
 }
 
 #[cfg(test)]
