@@ -26,6 +26,8 @@
 mod analytics;
 mod carts;
 mod catalog;
+#[cfg(test)]
+mod contract;
 mod events;
 mod idempotency;
 mod inventory;
