@@ -17,7 +17,7 @@ use shop_wire::orders::{Order, OrderId, OrderItem, OrderStatus, PaymentFailure, 
 use shop_wire::payments::PaymentStatus;
 use time::OffsetDateTime;
 
-use super::carts::{cart_lines, check_lines, check_out_cart, lines_held, merge_lines, read_cart};
+use super::carts::{cart_lines, check_lines, check_out_cart, lines_held, read_cart};
 use super::filter::Filter;
 use super::inventory::{
     Hold, active_reservation, check_available, extend_reservations, finish_active, reserve_checked,
@@ -25,6 +25,7 @@ use super::inventory::{
 };
 use super::payments::{insert_payment, payment_in_flight, read_payment};
 use super::{SqliteStore, append, conversion, from_millis, millis, parse_column};
+use crate::services::inventory::rules::demand_per_sku;
 use crate::store::{
     CommerceEvents, LineRefusal, NewEvent, OrderCreate, OrderDraft, OrderKey, OrderQuery,
     OrderSource, OrderStore, ReserveItem, StoreError, StoreResult, TransitionOutcome,
@@ -278,8 +279,8 @@ pub(super) fn hold_again(
             quantity: item.item.quantity,
         })
         .collect();
-    if let Some(refusal) = check_available(tx, &wanted)? {
-        return Ok(Err(super::carts::line_refusal(refusal)));
+    if let Err(refusal) = check_available(tx, &wanted)? {
+        return Ok(Err(refusal.into()));
     }
     for (item, line) in lapsed.iter().zip(&wanted) {
         let hold = Hold {
@@ -334,7 +335,7 @@ pub(super) fn commit_stock(
             });
         }
     }
-    if check_available(tx, &unheld)?.is_some() {
+    if check_available(tx, &unheld)?.is_err() {
         return Ok(false);
     }
     for item in &items {
@@ -387,7 +388,7 @@ impl OrderStore for SqliteStore {
             let mut cart_id = None;
             match &draft.source {
                 OrderSource::Items(items) => {
-                    let items = merge_lines(items.clone());
+                    let items = demand_per_sku(items);
                     let products = match check_lines(tx, &items, None) {
                         Ok(Ok(products)) => products,
                         Ok(Err(LineRefusal::CurrencyMismatch { .. })) => {
