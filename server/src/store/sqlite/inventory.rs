@@ -304,6 +304,11 @@ pub(super) fn check_available(
     Ok(rules::check_available(demands.iter().zip(levels)))
 }
 
+/// The units of a SKU free to hold or sell; `None` when it has no stock record.
+pub(super) fn available(conn: &Connection, sku: &str) -> StoreResult<Option<i64>> {
+    Ok(read_stock(conn, sku)?.map(|row| row.stock.available))
+}
+
 /// Reserves one item whose availability [`check_available`] has confirmed in this transaction.
 pub(super) fn reserve_checked(
     tx: &Transaction<'_>,

@@ -20,6 +20,8 @@ use time::OffsetDateTime;
 mod analytics;
 mod carts;
 mod catalog;
+#[cfg(test)]
+mod checkout_cost;
 mod events;
 mod filter;
 mod idempotency;
@@ -145,6 +147,11 @@ impl SqliteStore {
         F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
         self.writer.write(work).await
+    }
+
+    /// How many statements the writer has run: a change's cost on the one writer.
+    pub fn writer_statements(&self) -> u64 {
+        self.writer.statements()
     }
 
     /// [`SqliteStore::write`] in a transaction of its own, for big changes.
