@@ -7,7 +7,7 @@
 
 use shop_wire::inventory::ReservationStatus;
 
-use crate::store::{ReserveItem, StockOperation};
+use crate::store::{ReserveItem, ReserveOutcome, StockOperation};
 
 /// Why stock cannot be held or taken.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,6 +18,23 @@ pub enum StockRefusal {
         available: i64,
         requested: i64,
     },
+}
+
+impl From<StockRefusal> for ReserveOutcome {
+    fn from(refusal: StockRefusal) -> Self {
+        match refusal {
+            StockRefusal::UnknownSku(sku) => ReserveOutcome::UnknownSku(sku),
+            StockRefusal::Insufficient {
+                sku,
+                available,
+                requested,
+            } => ReserveOutcome::Insufficient {
+                sku,
+                available,
+                requested,
+            },
+        }
+    }
 }
 
 /// Sums repeated SKUs into one demand each, in first-seen order: two lines
