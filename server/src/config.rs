@@ -355,6 +355,8 @@ impl SearchConfig {
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
+/// The file's keys are the fields' names; the top-level ones also answer to
+/// the flag's name (`access_token_ttl = 60` as `--access-token-ttl 60`).
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub addr: SocketAddr,
@@ -366,12 +368,17 @@ pub struct Config {
     pub log_level: String,
     /// HMAC secret for access tokens; when absent one is generated and kept beside the database.
     pub jwt_secret: Option<String>,
+    #[serde(alias = "access_token_ttl")]
     pub access_token_ttl_seconds: u64,
+    #[serde(alias = "session_ttl")]
     pub session_ttl_seconds: u64,
     pub rate_limits: RateLimits,
+    #[serde(alias = "body_limit")]
     pub body_limit_bytes: usize,
+    #[serde(alias = "request_timeout")]
     pub request_timeout_seconds: u64,
     /// Origins allowed to call the API from a browser; empty allows none.
+    #[serde(alias = "cors_origin")]
     pub cors_origins: Vec<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -379,6 +386,7 @@ pub struct Config {
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
     /// How often sweepers (expired sessions, old idempotency keys) run.
+    #[serde(alias = "sweep_interval")]
     pub sweep_interval_seconds: u64,
     /// How long shutdown waits for in-flight requests and workers.
     pub shutdown_grace_seconds: u64,
@@ -419,15 +427,17 @@ impl Default for Config {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    // The cause is part of the message and deliberately not a `source`:
+    // `{:#}` at the binary's edge would print it a second time.
+    #[error("cannot read config file {path}: {reason}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
-    #[error("invalid config file {path}: {source}")]
+    #[error("invalid config file {path}: {reason}")]
     Parse {
         path: PathBuf,
-        source: Box<toml::de::Error>,
+        reason: Box<toml::de::Error>,
     },
     #[error("{0}")]
     Invalid(String),
@@ -436,13 +446,13 @@ pub enum ConfigError {
 impl Config {
     /// Reads a TOML config file; every key is optional and unknown keys are refused.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            reason,
         })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        toml::from_str(&text).map_err(|reason| ConfigError::Parse {
             path: path.to_owned(),
-            source: Box::new(source),
+            reason: Box::new(reason),
         })
     }
 
@@ -519,6 +529,29 @@ pub enum Durability {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_flags_names_work_in_the_file_and_a_toml_error_is_said_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("server.toml");
+        std::fs::write(
+            &path,
+            "access_token_ttl = 60\nsession_ttl = 3600\nbody_limit = 4096\n\
+             request_timeout = 5\nsweep_interval = 9\ncors_origin = [\"https://a.example\"]\n",
+        )
+        .expect("write");
+        let config = Config::from_file(&path).expect("parse");
+        assert_eq!(config.access_token_ttl_seconds, 60);
+        assert_eq!(config.session_ttl_seconds, 3600);
+        assert_eq!(config.body_limit_bytes, 4096);
+        assert_eq!(config.request_timeout_seconds, 5);
+        assert_eq!(config.sweep_interval_seconds, 9);
+        assert_eq!(config.cors_origins, ["https://a.example"]);
+        std::fs::write(&path, "access_token_ttl = \"soon\"\n").expect("write");
+        let err = anyhow::Error::from(Config::from_file(&path).expect_err("a type error"));
+        let said = format!("{err:#}");
+        assert_eq!(said.matches("invalid type").count(), 1, "{said}");
+    }
 
     #[test]
     fn file_values_override_defaults_and_unknown_keys_are_refused() {
