@@ -24,8 +24,10 @@ pub const FEED_CAP: usize = 1000;
 pub const SERIES_CAP: usize = 120;
 /// Distinct queries counted for the top lists; past it the rarest are forgotten.
 pub const QUERY_CAP: usize = 5000;
-/// SKUs kept in the stock list: the lowest available ones.
-pub const STOCK_CAP: usize = 500;
+/// SKUs kept in the stock list: the lowest available ones. The feed pages
+/// through the whole inventory up to this many; past it the list says it
+/// shows the lowest of how many.
+pub const STOCK_CAP: usize = 10_000;
 /// How long a problem stays in the status line after it last happened.
 pub const PROBLEM_SHOWN: time::Duration = time::Duration::seconds(30);
 pub use shop_wire::health::SERVICES;
@@ -211,7 +213,12 @@ pub struct MovementLine {
     pub sku: String,
     /// The event's last part: `adjusted`, `reserved`, `low_stock`...
     pub what: String,
-    pub quantity: Option<i64>,
+    /// On hand after the change, and by how much it changed (negative for a
+    /// sale), as the CLI's ledger shows it: `25 → 24 (-1)`.
+    pub on_hand: Option<i64>,
+    pub on_hand_delta: Option<i64>,
+    /// Units a reservation held, released or committed (always positive).
+    pub reserved_units: Option<i64>,
     pub available: Option<i64>,
     pub reason: Option<String>,
 }
@@ -237,6 +244,11 @@ pub struct OrderRow {
     pub total_cents: Option<i64>,
     pub currency: String,
     pub customer: Option<String>,
+    /// `2× DASH-1, 1× TEA-01`, when the data had the items.
+    pub items: Option<String>,
+    /// The payment as its last event said: `card captured`, `card refunded`.
+    pub payment: Option<String>,
+    pub tracking: Option<String>,
     pub at: OffsetDateTime,
 }
 
@@ -244,10 +256,14 @@ pub struct OrderRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedLine {
     pub at: OffsetDateTime,
+    /// The order's id, to act on it.
+    pub order_id: String,
     pub number: String,
     pub status: String,
+    /// The order's total; for a refund, the amount refunded, negative.
     pub total_cents: Option<i64>,
     pub currency: String,
+    pub customer: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -312,6 +328,9 @@ pub struct App {
     pub filtering: bool,
     filters: [String; 4],
     scroll: [usize; 4],
+    /// How many rows of each area's list the last frame showed, so that
+    /// scrolling stops with the last row at the bottom, not at the top.
+    viewport: [usize; 4],
     pub server: Server,
     pub version: Option<String>,
     pub uptime_seconds: Option<u64>,
@@ -340,6 +359,7 @@ impl App {
             filtering: false,
             filters: Default::default(),
             scroll: [0; 4],
+            viewport: [1; 4],
             server: Server::Connecting,
             version: None,
             uptime_seconds: None,
@@ -406,8 +426,20 @@ impl App {
         &self.filters[area.index()]
     }
 
+    /// The first row shown: the list never scrolls past its last page, even
+    /// when it shrank (a filter, fresh data) since the user scrolled.
     pub fn scroll(&self, area: Area) -> usize {
-        self.scroll[area.index()]
+        self.scroll[area.index()].min(self.last_page(area))
+    }
+
+    fn last_page(&self, area: Area) -> usize {
+        self.rows(area)
+            .saturating_sub(self.viewport[area.index()].max(1))
+    }
+
+    /// What the last frame had room for, per area: `rows[i]` list rows for [`Area::ALL`]`[i]`.
+    pub fn fit(&mut self, rows: [usize; 4]) {
+        self.viewport = rows;
     }
 
     /// The problem to show now, if a recent one.
@@ -416,6 +448,11 @@ impl App {
             .as_ref()
             .filter(|(_, at)| self.now - *at < PROBLEM_SHOWN)
             .map(|(problem, _)| problem.as_str())
+    }
+
+    /// Whether the server ever answered this dashboard.
+    pub fn has_data(&self) -> bool {
+        self.version.is_some() || self.events_seen > 0
     }
 
     pub fn is_down(&self) -> bool {
@@ -457,15 +494,15 @@ impl App {
             Action::Refresh => self.refresh_requested = true,
             Action::Scroll(by) => self.scroll_area(self.focus, by),
             Action::ScrollTop => self.scroll[self.focus.index()] = 0,
+            Action::ScrollBottom => self.scroll[self.focus.index()] = self.last_page(self.focus),
         }
     }
 
     /// Scrolls one area's list; it stops at the top and at the last row.
     pub fn scroll_area(&mut self, area: Area, by: i32) {
-        let rows = self.rows(area);
-        let at = &mut self.scroll[area.index()];
-        let next = (*at as i64 + i64::from(by)).clamp(0, rows.saturating_sub(1) as i64);
-        *at = next as usize;
+        let last = self.last_page(area) as i64;
+        let at = self.scroll(area) as i64;
+        self.scroll[area.index()] = (at + i64::from(by)).clamp(0, last) as usize;
     }
 
     /// How many rows the area's main list has, after its filter.
@@ -487,14 +524,24 @@ impl App {
             .filter(move |s| filter.is_empty() || s.sku.to_lowercase().contains(&filter))
     }
 
-    /// The order feed, newest first, after the filter (number, status or currency).
+    /// The order feed, newest first, after the filter (number, status or
+    /// customer email).
     pub fn feed_rows(&self) -> impl Iterator<Item = &FeedLine> {
         let filter = self.filter(Area::Orders).to_lowercase();
         self.orders.feed.newest().filter(move |line| {
             filter.is_empty()
                 || line.number.to_lowercase().contains(&filter)
                 || line.status.contains(&filter)
+                || line
+                    .customer
+                    .as_ref()
+                    .is_some_and(|email| email.to_lowercase().contains(&filter))
         })
+    }
+
+    /// What the dashboard knows of an order, by id.
+    pub fn order(&self, id: &str) -> Option<&OrderRow> {
+        self.orders.orders.iter().find(|o| o.id == id)
     }
 
     /// The query stream, newest first, after the filter.
@@ -621,6 +668,7 @@ impl App {
         match family {
             "inventory" => self.apply_stock_event(event, what),
             "order" => self.apply_order_event(event, what),
+            "payment" => self.apply_payment_event(event, what),
             "search" if what == "query" => self.search.apply_query(event),
             _ => {}
         }
@@ -635,7 +683,9 @@ impl App {
                 at: event.occurred_at,
                 sku: sku.clone(),
                 what: what.to_owned(),
-                quantity: int(data, "quantity").or_else(|| int(data, "delta")),
+                on_hand: int(data, "on_hand"),
+                on_hand_delta: int(data, "delta"),
+                reserved_units: int(data, "quantity"),
                 available: int(data, "available"),
                 reason: text(data, "reason"),
             });
@@ -690,6 +740,7 @@ impl App {
         self.orders.load = Load::Ready;
         self.orders.feed.push(FeedLine {
             at: event.occurred_at,
+            order_id: row.id.clone(),
             number: row.number.clone(),
             status: if what == "created" {
                 "new".to_owned()
@@ -698,6 +749,7 @@ impl App {
             },
             total_cents: row.total_cents,
             currency: row.currency.clone(),
+            customer: row.customer.clone(),
         });
         if what == "paid"
             && let Some(total) = row.total_cents
@@ -716,15 +768,42 @@ impl App {
         self.upsert_order(row);
     }
 
+    /// A payment's news goes to its order's row; a refund also joins the
+    /// feed with the amount given back (it does not move the order's status).
+    fn apply_payment_event(&mut self, event: &Event, what: &str) {
+        let data = &event.data;
+        let (Some(order_id), Some(number)) = (text(data, "order_id"), text(data, "number")) else {
+            return;
+        };
+        let method = text(data, "method").unwrap_or_else(|| "payment".to_owned());
+        if let Some(order) = self.orders.orders.iter_mut().find(|o| o.id == order_id) {
+            order.payment = Some(format!("{method} {what}"));
+        }
+        if what != "refunded" {
+            return;
+        }
+        self.orders.load = Load::Ready;
+        self.orders.feed.push(FeedLine {
+            at: event.occurred_at,
+            order_id,
+            number,
+            status: "refunded".to_owned(),
+            total_cents: int(data, "amount_cents").map(|amount| -amount),
+            currency: text(data, "currency").unwrap_or_else(|| "USD".to_owned()),
+            customer: text(data, "customer_email"),
+        });
+    }
+
     /// Adds an order or updates the one with its id; the newest stay.
     fn upsert_order(&mut self, row: OrderRow) {
         let orders = &mut self.orders.orders;
         if let Some(known) = orders.iter_mut().find(|o| o.id == row.id) {
             known.status = row.status;
             known.total_cents = row.total_cents.or(known.total_cents);
-            if row.customer.is_some() {
-                known.customer = row.customer;
-            }
+            known.customer = row.customer.or(known.customer.take());
+            known.items = row.items.or(known.items.take());
+            known.payment = row.payment.or(known.payment.take());
+            known.tracking = row.tracking.or(known.tracking.take());
             return;
         }
         let at = orders
@@ -853,6 +932,19 @@ fn order_row(data: &Value, status: Option<&str>, at: OffsetDateTime) -> Option<O
     let created = text(order, "created_at").and_then(|t| {
         OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
     });
+    let items = order.get("items").and_then(Value::as_array).map(|items| {
+        items
+            .iter()
+            .filter_map(|item| {
+                Some(format!(
+                    "{}× {}",
+                    int(item, "quantity")?,
+                    text(item, "sku")?
+                ))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
     Some(OrderRow {
         id,
         number,
@@ -860,6 +952,9 @@ fn order_row(data: &Value, status: Option<&str>, at: OffsetDateTime) -> Option<O
         total_cents: int(order, "total_cents"),
         currency: text(order, "currency").unwrap_or_else(|| "USD".to_owned()),
         customer: text(order, "customer_email"),
+        items: items.filter(|items| !items.is_empty()),
+        payment: None,
+        tracking: text(order, "tracking_number"),
         at: created.unwrap_or(at),
     })
 }
@@ -981,6 +1076,77 @@ mod tests {
     }
 
     #[test]
+    fn the_order_filter_matches_customer_emails() {
+        let mut app = sample::normal(sample::noon());
+        app.act(Action::Focus(Direction::Down));
+        app.act(Action::StartFilter);
+        for c in "C21@EXAMPLE".chars() {
+            app.act(Action::FilterChar(c));
+        }
+        let numbers: Vec<&str> = app.feed_rows().map(|l| l.number.as_str()).collect();
+        assert!(!numbers.is_empty());
+        assert!(numbers.iter().all(|n| *n == "ORD-001021"), "{numbers:?}");
+    }
+
+    #[test]
+    fn a_refund_joins_the_order_feed_with_the_amount_given_back() {
+        let now = sample::noon();
+        let mut app = App::new(now);
+        let order = json!({"id": "ord_1", "number": "ORD-000001", "total_cents": 2500,
+                           "currency": "USD", "customer_email": "a@example.com"});
+        app.apply(event(1, "order.created", now, order));
+        let refund = json!({"order_id": "ord_1", "number": "ORD-000001", "method": "card",
+                            "currency": "USD", "amount_cents": 1000, "customer_email": "a@example.com"});
+        app.apply(event(2, "payment.refunded", now, refund));
+        let newest = app.feed_rows().next().expect("a feed line");
+        assert_eq!(newest.status, "refunded");
+        assert_eq!(newest.total_cents, Some(-1000));
+        assert_eq!(newest.number, "ORD-000001");
+        let order = app.order("ord_1").expect("the order");
+        assert_eq!(order.status, "pending", "a refund does not move the status");
+        assert_eq!(order.payment.as_deref(), Some("card refunded"));
+    }
+
+    #[test]
+    fn g_and_shift_g_go_to_the_first_and_last_page_and_no_further() {
+        let mut app = sample::normal(sample::noon());
+        app.act(Action::FocusNext);
+        // The last frame showed 10 rows of the stock list.
+        app.fit([9, 10, 10, 10]);
+        let skus = app.stock_rows().count();
+        app.act(Action::ScrollBottom);
+        assert_eq!(
+            app.scroll(Area::Stock),
+            skus - 10,
+            "the last row at the bottom"
+        );
+        app.act(Action::Scroll(10));
+        assert_eq!(
+            app.scroll(Area::Stock),
+            skus - 10,
+            "PgDn stops at the last page"
+        );
+        app.act(Action::Scroll(-1));
+        assert_eq!(app.scroll(Area::Stock), skus - 11);
+        app.act(Action::ScrollTop);
+        assert_eq!(app.scroll(Area::Stock), 0);
+    }
+
+    #[test]
+    fn a_sale_is_a_negative_change_of_stock_on_hand() {
+        let now = sample::noon();
+        let mut app = App::new(now);
+        // What the server sends when a reservation of 1 becomes a sale.
+        let committed = json!({"sku": "MUG-01", "kind": "commit", "on_hand": 24, "reserved": 0,
+                               "available": 24, "low_stock_threshold": 5, "delta": -1, "quantity": 1});
+        app.apply(event(1, "inventory.committed", now, committed));
+        let movement = app.stock.movements.newest().next().expect("a movement");
+        assert_eq!(movement.on_hand, Some(24));
+        assert_eq!(movement.on_hand_delta, Some(-1));
+        assert_eq!(movement.reserved_units, Some(1));
+    }
+
+    #[test]
     fn stock_events_update_the_list_lowest_first() {
         let now = sample::noon();
         let mut app = App::new(now);
@@ -989,7 +1155,7 @@ mod tests {
         assert_eq!(app.stock.load, Load::Missing);
         let stock = |sku: &str, available| {
             json!({"sku": sku, "on_hand": available, "reserved": 0, "available": available,
-                   "low_stock_threshold": 3, "reason": "delivery", "quantity": 5})
+                   "low_stock_threshold": 3, "reason": "delivery", "delta": 5})
         };
         app.apply(event(1, "inventory.adjusted", now, stock("B", 10)));
         app.apply(event(2, "inventory.adjusted", now, stock("A", 20)));

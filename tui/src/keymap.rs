@@ -28,6 +28,7 @@ pub enum Action {
     /// Scroll the focused list by this many rows (negative: up).
     Scroll(i32),
     ScrollTop,
+    ScrollBottom,
 }
 
 /// What keys mean depends on what is on screen.
@@ -87,6 +88,7 @@ pub fn map_key(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::PageDown => Some(Action::Scroll(PAGE)),
             KeyCode::PageUp => Some(Action::Scroll(-PAGE)),
             KeyCode::Home | KeyCode::Char('g') => Some(Action::ScrollTop),
+            KeyCode::End | KeyCode::Char('G') => Some(Action::ScrollBottom),
             _ => None,
         },
     }
@@ -108,7 +110,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("Enter", "zoom the focused area / back to all four"),
     ("/", "filter the focused list (Enter keeps, Esc clears)"),
     (
-        "j k PgUp PgDn g",
+        "j k PgUp PgDn g G",
         "scroll the focused list (or the mouse wheel)",
     ),
     ("r", "refresh now"),
@@ -181,6 +183,19 @@ mod tests {
             map_key(ZOOMED, key(KeyCode::PageDown)),
             Some(Action::Scroll(PAGE))
         );
+    }
+
+    #[test]
+    fn g_goes_to_the_top_and_shift_g_to_the_bottom() {
+        for mode in [GRID, ZOOMED] {
+            assert_eq!(
+                map_key(mode, key(KeyCode::Char('g'))),
+                Some(Action::ScrollTop)
+            );
+            let shift_g = KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT);
+            assert_eq!(map_key(mode, shift_g), Some(Action::ScrollBottom));
+            assert_eq!(map_key(mode, key(KeyCode::End)), Some(Action::ScrollBottom));
+        }
     }
 
     #[test]

@@ -117,6 +117,7 @@ async fn ui_loop(
             _ = frame.tick() => {
                 if dirty {
                     screen.terminal.draw(|f| drawn = ui::draw(f, &app, theme))?;
+                    app.fit(drawn.list_rows);
                     dirty = false;
                 }
                 continue;
@@ -137,6 +138,7 @@ async fn ui_loop(
         dirty = true;
         if draw_now {
             screen.terminal.draw(|f| drawn = ui::draw(f, &app, theme))?;
+            app.fit(drawn.list_rows);
             dirty = false;
         }
     }

@@ -58,6 +58,33 @@ fn normal_large() {
 }
 
 #[test]
+fn normal_medium() {
+    snapshot!("normal_120x30", sample::normal(sample::noon()), 120, 30);
+}
+
+/// Zoomed on a wide terminal, the orders show who, what and how it was paid.
+#[test]
+fn zoomed_orders_large() {
+    let mut app = sample::normal(sample::noon());
+    app.act(Action::Focus(shop_tui::app::Direction::Down));
+    app.act(Action::ToggleZoom);
+    snapshot!("zoomed_orders_160x48", app, 160, 48);
+}
+
+/// Started with the server down: nothing to grey, and the banner says so.
+#[test]
+fn down_from_the_start_small() {
+    let mut app = App::new(sample::noon());
+    app.url = "http://127.0.0.1:7467".into();
+    app.apply(shop_tui::event::Update::Unreachable(
+        "Connection refused (os error 111)".into(),
+    ));
+    let screen = text(&render(&app, 80, 24));
+    assert!(screen.contains("no data yet"), "{screen}");
+    assert!(!screen.contains("greyed"), "{screen}");
+}
+
+#[test]
 fn empty_small() {
     snapshot!("empty_80x24", sample::empty(sample::noon()), 80, 24);
 }

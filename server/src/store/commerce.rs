@@ -8,6 +8,7 @@
 
 use async_trait::async_trait;
 use shop_wire::cart::{Cart, CartId, CartStatus};
+use shop_wire::events::{CartEvent, MakeEvent, PaymentEvent};
 use shop_wire::money::Currency;
 use shop_wire::orders::{Order, OrderAnalytics, OrderId, OrderStatus};
 use shop_wire::payments::{
@@ -85,9 +86,10 @@ pub struct NewCartRecord {
 #[derive(Clone, Copy)]
 pub struct CommerceEvents {
     pub stock: StockEvents,
-    pub cart: fn(&'static str, &Cart) -> NewEvent,
-    pub order: fn(&'static str, &Order) -> NewEvent,
-    pub payment: fn(&'static str, &Payment, &Order, Option<&Refund>) -> NewEvent,
+    /// Each takes the kind as its payload's constructor, e.g. `EventData::OrderPaid`.
+    pub cart: fn(MakeEvent<CartEvent>, &Cart) -> NewEvent,
+    pub order: fn(MakeEvent<Order>, &Order) -> NewEvent,
+    pub payment: fn(MakeEvent<PaymentEvent>, &Payment, &Order, Option<&Refund>) -> NewEvent,
 }
 
 /// Context shared by a change: who makes it, until when stock is held.

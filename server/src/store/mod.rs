@@ -16,6 +16,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 
+use shop_wire::events::EventData;
 use shop_wire::inventory::{
     Movement, ReconcileReport, Reservation, ReservationId, ReservationStatus, Stock,
 };
@@ -55,17 +56,40 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// An event about to be appended to the log; the store gives it its id.
 #[derive(Clone, Debug)]
 pub struct NewEvent {
-    pub kind: &'static str,
     pub occurred_at: OffsetDateTime,
-    pub data: serde_json::Value,
+    pub data: EventData,
 }
 
 impl NewEvent {
-    pub fn now(kind: &'static str, data: serde_json::Value) -> Self {
+    pub fn now(data: EventData) -> Self {
         NewEvent {
-            kind,
             occurred_at: now(),
             data,
+        }
+    }
+
+    /// Any event, for tests where which one does not matter.
+    #[cfg(test)]
+    pub fn example() -> Self {
+        NewEvent::now(EventData::SearchQuery(
+            shop_wire::events::SearchQueryEvent {
+                query: "tee".to_owned(),
+                normalized: "tee".to_owned(),
+                filters: serde_json::json!({}),
+                result_count: 1,
+                latency_ms: 0.5,
+                cache_hit: false,
+            },
+        ))
+    }
+
+    /// The event as logged, with the id the log gave it.
+    pub fn logged(self, id: u64) -> Event {
+        Event {
+            id,
+            kind: self.data.kind().as_str().to_owned(),
+            occurred_at: self.occurred_at,
+            data: self.data.to_value(),
         }
     }
 }
@@ -180,18 +204,22 @@ pub trait UserStore: Send + Sync {
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
     async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, u64)>;
     async fn count_users_with_role(&self, role: Role) -> StoreResult<u64>;
+    /// Writes the given fields and logs `events` with them; None when there is no such user.
     async fn update_profile(
         &self,
         id: &UserId,
         update: &ProfileUpdate,
-    ) -> StoreResult<Option<User>>;
-    /// Sets a new hash and revokes every session of the user except `keep`.
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Option<(User, Vec<Event>)>>;
+    /// Sets a new hash, revokes every session of the user except `keep` and
+    /// logs `events`, in one transaction.
     async fn set_password(
         &self,
         id: &UserId,
         hash: &str,
         keep: Option<&SessionId>,
-    ) -> StoreResult<()>;
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<Event>>;
     /// Changes a role atomically with the check that one admin always remains.
     async fn set_role(
         &self,

@@ -327,19 +327,18 @@ fn append(tx: &Transaction<'_>, events: Vec<NewEvent>) -> StoreResult<Vec<Event>
     events
         .into_iter()
         .map(|event| {
+            let logged = event.logged(0);
             let id: i64 = insert.query_row(
                 params![
-                    event.kind,
-                    millis(event.occurred_at),
-                    event.data.to_string()
+                    logged.kind,
+                    millis(logged.occurred_at),
+                    logged.data.to_string()
                 ],
                 |row| row.get(0),
             )?;
             Ok(Event {
                 id: id as u64,
-                kind: event.kind.to_owned(),
-                occurred_at: event.occurred_at,
-                data: event.data,
+                ..logged
             })
         })
         .collect()
@@ -446,7 +445,8 @@ impl UserStore for SqliteStore {
         &self,
         id: &UserId,
         update: &ProfileUpdate,
-    ) -> StoreResult<Option<User>> {
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Option<(User, Vec<Event>)>> {
         let id = id.clone();
         let update = update.clone();
         self.write(move |tx| {
@@ -456,18 +456,21 @@ impl UserStore for SqliteStore {
                 .map(serde_json::to_string)
                 .transpose()
                 .map_err(backend)?;
-            tx.prepare_cached(&format!(
-                "UPDATE users SET name = coalesce(?2, name), addresses = coalesce(?3, addresses),
+            let updated = tx
+                .prepare_cached(&format!(
+                    "UPDATE users SET name = coalesce(?2, name), addresses = coalesce(?3, addresses),
                         updated_at = ?4
                  WHERE id = ?1 RETURNING {USER_COLUMNS}"
-            ))?
-            .query_row(
-                params![id.as_str(), update.name, addresses, millis(now())],
-                user_row,
-            )
-            .optional()
-            .map(|record| record.map(|r| r.user))
-            .map_err(StoreError::from)
+                ))?
+                .query_row(
+                    params![id.as_str(), update.name, addresses, millis(now())],
+                    user_row,
+                )
+                .optional()?;
+            match updated {
+                Some(record) => Ok(Some((record.user, append(tx, events)?))),
+                None => Ok(None),
+            }
         })
         .await
     }
@@ -477,7 +480,8 @@ impl UserStore for SqliteStore {
         id: &UserId,
         hash: &str,
         keep: Option<&SessionId>,
-    ) -> StoreResult<()> {
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<Event>> {
         let (id, hash, keep) = (id.clone(), hash.to_owned(), keep.cloned());
         self.write(move |tx| {
             let at = millis(now());
@@ -494,7 +498,7 @@ impl UserStore for SqliteStore {
                 keep.as_ref().map(SessionId::as_str),
                 at
             ])?;
-            Ok(())
+            append(tx, events)
         })
         .await
     }
@@ -853,7 +857,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use shop_wire::events::EventData;
 
     /// A store on a fresh file in a temp dir, which lives as long as the guard.
     pub(super) fn store() -> (tempfile::TempDir, SqliteStore) {
@@ -886,7 +890,7 @@ mod tests {
         let events = store
             .insert_user(
                 &ada,
-                vec![NewEvent::now("user.registered", json!({"id": ada.user.id}))],
+                vec![NewEvent::now(EventData::UserRegistered((&ada.user).into()))],
             )
             .await
             .expect("insert");
@@ -894,7 +898,7 @@ mod tests {
 
         let again = user("ADA@example.com");
         let err = store
-            .insert_user(&again, vec![NewEvent::now("user.registered", json!({}))])
+            .insert_user(&again, vec![NewEvent::example()])
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Duplicate { field: "email", .. }));

@@ -25,12 +25,14 @@ use crate::keymap::HELP;
 pub use theme::Theme;
 
 /// Inner width from which an area shows its full layout.
-pub const WIDE: u16 = 60;
+pub const WIDE: u16 = 58;
 
 /// Where the areas were drawn, in [`Area::ALL`] order; empty for hidden ones.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Drawn {
     pub areas: [Rect; 4],
+    /// How many rows of each area's list were on screen.
+    pub list_rows: [usize; 4],
 }
 
 impl Drawn {
@@ -70,7 +72,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Drawn {
     for area in Area::ALL {
         let rect = drawn.areas[area.index()];
         if rect.area() > 0 {
-            draw_area(buf, rect, app, area, theme);
+            drawn.list_rows[area.index()] = draw_area(buf, rect, app, area, theme);
         }
     }
     if app.is_down() {
@@ -86,7 +88,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Drawn {
     drawn
 }
 
-fn draw_area(buf: &mut Buffer, rect: Rect, app: &App, area: Area, theme: Theme) {
+fn draw_area(buf: &mut Buffer, rect: Rect, app: &App, area: Area, theme: Theme) -> usize {
     let focused = app.focus == area;
     let filter = app.filter(area);
     let mut title = vec![Span::styled(format!(" {} ", area.title()), theme.heading())];
@@ -160,8 +162,14 @@ fn draw_banner(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme) {
     };
     buf.set_style(rect, theme.alarm());
     let age = (app.now - *since).whole_seconds().max(0) as u64;
+    // Greyed data is only worth mentioning when there is some.
+    let greyed = if app.has_data() {
+        "; last data greyed"
+    } else {
+        "; no data yet"
+    };
     let text = format!(
-        " ✖ server unreachable for {}, reconnecting; last data greyed · {reason} ",
+        " ✖ server unreachable for {}, reconnecting{greyed} · {reason} ",
         duration(age)
     );
     put(buf, rect, &text, theme.alarm());
@@ -224,7 +232,7 @@ fn draw_help(buf: &mut Buffer, body: Rect, theme: Theme) {
         .iter()
         .map(|(key, meaning)| {
             Line::from(vec![
-                Span::styled(format!(" {key:<16} "), theme.heading()),
+                Span::styled(format!(" {key:<18} "), theme.heading()),
                 Span::raw(*meaning),
             ])
         })

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use shop_wire::Event;
 use shop_wire::cart::CartStatus;
+use shop_wire::events::{EventData, MakeEvent};
 use shop_wire::inventory::ReservationStatus;
 use shop_wire::money::Currency;
 use shop_wire::orders::{
@@ -380,7 +381,7 @@ fn cancel_order(
         note,
     )?;
     let cancelled = must_read_order(tx, id)?;
-    pending.push((events.order)("order.cancelled", &cancelled));
+    pending.push((events.order)(EventData::OrderCancelled, &cancelled));
     Ok(cancelled)
 }
 
@@ -732,7 +733,7 @@ impl OrderStore for SqliteStore {
                 }
                 None => None,
             };
-            pending.push((events.order)("order.created", &order));
+            pending.push((events.order)(EventData::OrderCreated, &order));
             let logged = append(tx, pending)?;
             Ok(OrderCreate::Created {
                 order: Box::new(order),
@@ -811,7 +812,7 @@ impl OrderStore for SqliteStore {
                     )?
                     .execute(params![payment.as_str(), provider_ref, card_brand, card_last4, at])?;
                     let paid = must_read_payment(tx, payment.as_str())?;
-                    pending.push((events.payment)("payment.succeeded", &paid, &order, None));
+                    pending.push((events.payment)(EventData::PaymentSucceeded, &paid, &order, None));
                     let fulfillable = order.status == OrderStatus::Pending
                         && commit_stock(tx, &order, &actor, events, &mut pending)?;
                     if !fulfillable {
@@ -836,7 +837,7 @@ impl OrderStore for SqliteStore {
                         None,
                     )?;
                     let order = must_read_order(tx, order.id.as_str())?;
-                    pending.push((events.order)("order.paid", &order));
+                    pending.push((events.order)(EventData::OrderPaid, &order));
                     let logged = append(tx, pending)?;
                     Ok(PaymentDone::Paid {
                         order: Box::new(order),
@@ -861,7 +862,7 @@ impl OrderStore for SqliteStore {
                     tx.prepare_cached("UPDATE orders SET pay_by = ?2 WHERE id = ?1")?
                         .execute(params![order.id.as_str(), millis(hold_until)])?;
                     let waiting = must_read_payment(tx, payment.as_str())?;
-                    pending.push((events.payment)("payment.pending", &waiting, &order, None));
+                    pending.push((events.payment)(EventData::PaymentPending, &waiting, &order, None));
                     let logged = append(tx, pending)?;
                     Ok(PaymentDone::Pending {
                         order: Box::new(must_read_order(tx, order.id.as_str())?),
@@ -886,7 +887,7 @@ impl OrderStore for SqliteStore {
                     )?
                     .execute(params![order.id.as_str(), code, message, at])?;
                     let failed = must_read_payment(tx, payment.as_str())?;
-                    pending.push((events.payment)("payment.failed", &failed, &order, None));
+                    pending.push((events.payment)(EventData::PaymentFailed, &failed, &order, None));
                     let logged = append(tx, pending)?;
                     Ok(PaymentDone::Failed {
                         order: Box::new(must_read_order(tx, order.id.as_str())?),
@@ -1008,7 +1009,7 @@ impl OrderStore for SqliteStore {
                     })?;
                     let mut order = must_read_order(tx, payment.order_id.as_str())?;
                     pending.push((events.payment)(
-                        "payment.refunded",
+                        EventData::PaymentRefunded,
                         &payment,
                         &order,
                         Some(&done),
@@ -1045,7 +1046,7 @@ impl OrderStore for SqliteStore {
                     let payment = must_read_payment(tx, payment_id)?;
                     let order = must_read_order(tx, payment.order_id.as_str())?;
                     pending.push((events.payment)(
-                        "payment.refund_failed",
+                        EventData::PaymentRefundFailed,
                         &payment,
                         &order,
                         Some(&done),
@@ -1121,9 +1122,9 @@ impl OrderStore for SqliteStore {
                         request.note.as_deref(),
                     )?;
                     let changed = must_read_order(tx, order.as_str())?;
-                    let kind = match to {
-                        OrderStatus::Shipped => "order.shipped",
-                        _ => "order.delivered",
+                    let kind: MakeEvent<Order> = match to {
+                        OrderStatus::Shipped => EventData::OrderShipped,
+                        _ => EventData::OrderDelivered,
                     };
                     pending.push((events.order)(kind, &changed));
                     changed
