@@ -608,7 +608,7 @@ async fn stock_is_set_adjusted_reserved_and_reconciled_with_exit_codes() {
         (Some(46), Some(0))
     );
 
-    // Reconcile: 0 when consistent; 5 on drift, also when --fix repaired it.
+    // Reconcile: 0 when consistent; 5 on drift; 0 once --fix repaired it all, saying what it did.
     let clean = server.shop(&["inventory", "reconcile"]).expect(0);
     assert!(clean.stderr.contains("consistent"), "{clean:#?}");
     let db = rusqlite::Connection::open(server.db()).expect("open db");
@@ -622,8 +622,12 @@ async fn stock_is_set_adjusted_reserved_and_reconciled_with_exit_codes() {
     assert!(drift.stderr.contains("--fix"), "{drift:#?}");
     let fixed = server
         .shop(&["inventory", "reconcile", "--fix", "-o", "json"])
-        .expect(5)
-        .json();
+        .expect(0);
+    assert!(
+        fixed.stderr.contains("fixed 1 problem") && fixed.stderr.contains("ledger"),
+        "{fixed:#?}"
+    );
+    let fixed = fixed.json();
     assert_eq!(fixed["drift"][0]["fixed"], true, "{fixed}");
     server.shop(&["inventory", "reconcile"]).expect(0);
 }
@@ -818,4 +822,18 @@ async fn a_reimport_keeps_the_stock_sold_since_unless_asked_to_set_or_add() {
         .expect(1)
         .json();
     assert_eq!(report["errors"][0]["sku"], "KEEP-3", "{report}");
+
+    // A failed export names the path given, not the temporary file beside it.
+    let failed = server
+        .shop(&[
+            "product",
+            "export",
+            "--output-file",
+            "/nonexistent/catalog.csv",
+        ])
+        .expect(1);
+    assert!(
+        failed.stderr.contains("/nonexistent/catalog.csv") && !failed.stderr.contains(".tmp"),
+        "{failed:#?}"
+    );
 }

@@ -370,12 +370,14 @@ async fn a_bank_transfer_stays_pending_until_settled() {
         .expect(0)
         .json();
     assert_eq!(order["status"], "pending");
-    let payment = text(&order, "payment_id");
+    // The order number names its payment, as `payment list --order` takes it.
+    let number = text(&order, "number").to_lowercase();
     let settled = server
-        .shop(&["payment", "settle", payment, "-o", "json"])
+        .shop(&["payment", "settle", &number, "-o", "json"])
         .expect(0)
         .json();
     assert_eq!(settled["status"], "succeeded");
+    assert_eq!(settled["id"], order["payment_id"]);
     let order = server
         .shop(&["order", "get", text(&order, "number"), "-o", "json"])
         .expect(0)

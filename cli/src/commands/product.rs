@@ -100,7 +100,7 @@ pub struct AddArgs {
     #[arg(long, value_parser = parse_name)]
     name: String,
     /// The price as a decimal in the currency, like 19.99.
-    #[arg(long, value_name = "AMOUNT", value_parser = parse_price)]
+    #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true, value_parser = parse_price)]
     price: Amount,
     /// ISO 4217 currency of the price.
     #[arg(long, default_value = "USD", value_parser = parse_currency)]
@@ -131,10 +131,10 @@ pub struct ListArgs {
     #[arg(long, value_parser = parse_category)]
     category: Option<String>,
     /// Only products priced at least this much (a decimal, like 10.00).
-    #[arg(long, value_name = "AMOUNT", value_parser = parse_price)]
+    #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true, value_parser = parse_price)]
     min_price: Option<Amount>,
     /// Only products priced at most this much (a decimal, like 99.99).
-    #[arg(long, value_name = "AMOUNT", value_parser = parse_price)]
+    #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true, value_parser = parse_price)]
     max_price: Option<Amount>,
     /// Only products whose SKU, name or description contains this text.
     #[arg(short, long, value_name = "TEXT")]
@@ -164,7 +164,7 @@ pub struct UpdateArgs {
     #[arg(long, value_parser = parse_name)]
     name: Option<String>,
     /// New price as a decimal, like 19.99 (in --currency, else the product's currency).
-    #[arg(long, value_name = "AMOUNT", value_parser = parse_price)]
+    #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true, value_parser = parse_price)]
     price: Option<Amount>,
     /// New ISO 4217 currency.
     #[arg(long, value_parser = parse_currency)]
@@ -727,7 +727,13 @@ async fn export(
                 Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
                 _ => PathBuf::from("."),
             };
-            let mut file = tempfile::NamedTempFile::new_in(&dir).map_err(fail)?;
+            // tempfile names its own file in the error; the user gave `path`.
+            let mut file = tempfile::NamedTempFile::new_in(&dir).map_err(|err| {
+                fail(err.raw_os_error().map_or(
+                    std::io::Error::from(err.kind()),
+                    std::io::Error::from_raw_os_error,
+                ))
+            })?;
             let bar = progress::bytes(show_progress, None, "exporting");
             let written: Result<(), CliError> = async {
                 while let Some(chunk) = body.next().await {
@@ -817,6 +823,16 @@ mod tests {
         assert!(parse_product_ref("prd_nope").is_err());
         assert_eq!(parse_product_ref("CHAIR-01").as_deref(), Ok("CHAIR-01"));
         assert_eq!(parse_product_ref("chair-01").as_deref(), Ok("CHAIR-01"));
+        use clap::Parser;
+        let negative = crate::Cli::try_parse_from([
+            "shop", "product", "add", "--sku", "A", "--name", "a", "--price", "-5",
+        ])
+        .expect_err("a negative price");
+        assert_eq!(negative.exit_code(), 2);
+        assert!(
+            negative.to_string().contains("`-5` is not a price"),
+            "our message, not clap's unexpected argument: {negative}"
+        );
         assert!(parse_name("  ").is_err());
     }
 

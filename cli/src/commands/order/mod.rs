@@ -99,7 +99,7 @@ Example: shop order refund ORD-001042 --amount 12.50 --reason 'damaged in transi
         #[arg(value_name = "ORDER", value_parser = parse_order_ref)]
         order: String,
         /// How much, as a decimal like 12.50 [default: all that is left].
-        #[arg(long, value_name = "AMOUNT", value_parser = parse_price)]
+        #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true, value_parser = parse_price)]
         amount: Option<Amount>,
         /// Why, kept with the refund.
         #[arg(long, value_parser = parse_text)]
