@@ -14,7 +14,9 @@ use shop_wire::inventory::Stock;
 use shop_wire::{Event, HealthStatus, SystemHealth};
 use time::OffsetDateTime;
 
+use crate::actions::Request;
 use crate::event::{Section, StockPage, Update};
+pub use crate::interact::Overlay;
 use crate::keymap::{Action, Mode};
 use crate::metrics::Rates;
 
@@ -326,8 +328,10 @@ pub struct App {
     pub help: bool,
     /// Typing a filter for the focused area.
     pub filtering: bool,
-    filters: [String; 4],
+    pub(crate) filters: [String; 4],
     scroll: [usize; 4],
+    /// The selected row of each area's list (what the action keys act on).
+    pub(crate) cursor: [usize; 4],
     /// How many rows of each area's list the last frame showed, so that
     /// scrolling stops with the last row at the bottom, not at the top.
     viewport: [usize; 4],
@@ -346,6 +350,16 @@ pub struct App {
     pub should_quit: bool,
     /// The user pressed `r`; the loop passes it on to the feed.
     pub refresh_requested: bool,
+    /// `--readonly`: every action that changes the shop is refused.
+    pub readonly: bool,
+    /// A form, confirmation or view on top of the grid.
+    pub overlay: Option<Overlay>,
+    /// Confirmed commands and lookups for the loop to hand to the feed.
+    pub requests: Vec<Request>,
+    /// What the last command did, and when; shown like a problem.
+    pub notice: Option<(String, OffsetDateTime)>,
+    /// `:stock low`: only the SKUs at or below their threshold.
+    pub stock_low_only: bool,
 }
 
 impl App {
@@ -359,6 +373,7 @@ impl App {
             filtering: false,
             filters: Default::default(),
             scroll: [0; 4],
+            cursor: [0; 4],
             viewport: [1; 4],
             server: Server::Connecting,
             version: None,
@@ -406,6 +421,11 @@ impl App {
             problem: None,
             should_quit: false,
             refresh_requested: false,
+            readonly: false,
+            overlay: None,
+            requests: Vec::new(),
+            notice: None,
+            stock_low_only: false,
         }
     }
 
@@ -413,6 +433,12 @@ impl App {
     pub fn mode(&self) -> Mode {
         if self.help {
             Mode::Help
+        } else if let Some(overlay) = &self.overlay {
+            match overlay {
+                Overlay::Form(_) | Overlay::CommandLine(_) => Mode::Typing,
+                Overlay::Confirm(_) => Mode::Confirming,
+                _ => Mode::Viewing,
+            }
         } else if self.filtering {
             Mode::Filtering
         } else {
@@ -440,6 +466,14 @@ impl App {
     /// What the last frame had room for, per area: `rows[i]` list rows for [`Area::ALL`]`[i]`.
     pub fn fit(&mut self, rows: [usize; 4]) {
         self.viewport = rows;
+    }
+
+    /// The last command's result, if recent.
+    pub fn current_notice(&self) -> Option<&str> {
+        self.notice
+            .as_ref()
+            .filter(|(_, at)| self.now - *at < PROBLEM_SHOWN)
+            .map(|(notice, _)| notice.as_str())
     }
 
     /// The problem to show now, if a recent one.
@@ -492,21 +526,58 @@ impl App {
                 self.filters[self.focus.index()].clear();
             }
             Action::Refresh => self.refresh_requested = true,
-            Action::Scroll(by) => self.scroll_area(self.focus, by),
-            Action::ScrollTop => self.scroll[self.focus.index()] = 0,
-            Action::ScrollBottom => self.scroll[self.focus.index()] = self.last_page(self.focus),
+            Action::Scroll(by) => self.move_cursor(i64::from(by)),
+            Action::ScrollTop => self.move_cursor(i64::MIN / 2),
+            Action::ScrollBottom => self.move_cursor(i64::MAX / 2),
+            Action::Verb(verb) => self.verb(verb),
+            Action::StartCommand => self.overlay = Some(Overlay::CommandLine(String::new())),
+            Action::Type(_)
+            | Action::TypeBackspace
+            | Action::NextField
+            | Action::Submit
+            | Action::Confirm
+            | Action::Dismiss => self.overlay_key(action),
         }
     }
 
     /// Scrolls one area's list; it stops at the top and at the last row.
+    /// The mouse wheel: the view moves, and the selection stays in it.
     pub fn scroll_area(&mut self, area: Area, by: i32) {
         let last = self.last_page(area) as i64;
         let at = self.scroll(area) as i64;
-        self.scroll[area.index()] = (at + i64::from(by)).clamp(0, last) as usize;
+        let top = (at + i64::from(by)).clamp(0, last) as usize;
+        self.scroll[area.index()] = top;
+        let shown = self.viewport[area.index()].max(1);
+        let cursor = &mut self.cursor[area.index()];
+        *cursor = (*cursor).clamp(top, top + shown - 1);
+    }
+
+    /// The selected row, within the list after its filter.
+    pub fn selected(&self, area: Area) -> usize {
+        self.cursor[area.index()].min(self.rows(area).saturating_sub(1))
+    }
+
+    /// Moves the selection of the focused list; the view follows it, and
+    /// stops with the last row at the bottom.
+    fn move_cursor(&mut self, by: i64) {
+        let area = self.focus;
+        let i = area.index();
+        let last = self.rows(area).saturating_sub(1) as i64;
+        let cursor = (self.selected(area) as i64)
+            .saturating_add(by)
+            .clamp(0, last) as usize;
+        self.cursor[i] = cursor;
+        let shown = self.viewport[i].max(1);
+        let top = self.scroll(area);
+        if cursor < top {
+            self.scroll[i] = cursor;
+        } else if cursor >= top + shown {
+            self.scroll[i] = cursor + 1 - shown;
+        }
     }
 
     /// How many rows the area's main list has, after its filter.
-    fn rows(&self, area: Area) -> usize {
+    pub(crate) fn rows(&self, area: Area) -> usize {
         match area {
             Area::Health => self.services.len(),
             Area::Stock => self.stock_rows().count(),
@@ -515,13 +586,15 @@ impl App {
         }
     }
 
-    /// The stock list after the filter (a SKU substring, case-insensitive).
+    /// The stock list after the filter (a SKU substring, case-insensitive)
+    /// and `:stock low`.
     pub fn stock_rows(&self) -> impl Iterator<Item = &Stock> {
         let filter = self.filter(Area::Stock).to_lowercase();
-        self.stock
-            .items
-            .iter()
-            .filter(move |s| filter.is_empty() || s.sku.to_lowercase().contains(&filter))
+        let low_only = self.stock_low_only;
+        self.stock.items.iter().filter(move |s| {
+            (!low_only || s.is_low())
+                && (filter.is_empty() || s.sku.to_lowercase().contains(&filter))
+        })
     }
 
     /// The order feed, newest first, after the filter (number, status or
@@ -634,6 +707,12 @@ impl App {
                 self.server = Server::Down { reason, since };
             }
             Update::Problem(problem) => self.problem = Some((problem, self.now)),
+            Update::Outcome(Ok(done)) => self.notice = Some((done, self.now)),
+            Update::Outcome(Err(refused)) => self.problem = Some((refused, self.now)),
+            Update::Ledger { sku, movements } => {
+                self.overlay = Some(Overlay::Ledger { sku, movements });
+            }
+            Update::SearchResults(results) => self.overlay = Some(Overlay::Search(results)),
         }
     }
 
@@ -1126,10 +1205,16 @@ mod tests {
             skus - 10,
             "PgDn stops at the last page"
         );
-        app.act(Action::Scroll(-1));
-        assert_eq!(app.scroll(Area::Stock), skus - 11);
+        assert_eq!(app.selected(Area::Stock), skus - 1);
+        app.act(Action::Scroll(-10));
+        assert_eq!(app.selected(Area::Stock), skus - 11);
+        assert_eq!(
+            app.scroll(Area::Stock),
+            skus - 11,
+            "the view follows the selection"
+        );
         app.act(Action::ScrollTop);
-        assert_eq!(app.scroll(Area::Stock), 0);
+        assert_eq!((app.scroll(Area::Stock), app.selected(Area::Stock)), (0, 0));
     }
 
     #[test]

@@ -27,6 +27,7 @@ use shop_wire::{Event, Page};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 
+use crate::actions::{self, Request};
 use crate::app::STOCK_CAP;
 use crate::event::{AppEvent, Section, StockPage, Update};
 use crate::metrics;
@@ -63,13 +64,14 @@ const SERVICE_ORDERS: &str = "orders";
 const SERVICE_SEARCH: &str = "search";
 
 /// Runs the feed until the UI drops its receiver. `wake` asks for an
-/// immediate full refresh.
+/// immediate full refresh; `requests` are the user's confirmed commands.
 pub async fn run(
     context: Context,
     session: Session,
     refresh: Duration,
     tx: mpsc::Sender<AppEvent>,
     mut wake: mpsc::Receiver<()>,
+    mut requests: mpsc::Receiver<Request>,
 ) {
     let (clients, followed) = watch::channel(session.client.clone());
     let follower = tokio::spawn(follow(followed, tx.clone()));
@@ -95,6 +97,13 @@ pub async fn run(
                     break;
                 }
                 true
+            }
+            // A confirmed command or a lookup: answered before the next poll.
+            Some(request) = requests.recv() => {
+                feed.renew_if_expiring().await;
+                let answer = actions::execute(&feed.client, request).await;
+                feed.send(answer).await;
+                continue;
             }
         };
         cycle += 1;

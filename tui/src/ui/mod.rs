@@ -8,6 +8,7 @@
 
 mod health;
 mod orders;
+mod overlay;
 mod search;
 mod stock;
 pub mod theme;
@@ -21,6 +22,7 @@ use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Sparkline};
 use time::OffsetDateTime;
 
 use crate::app::{App, Area, Server};
+use crate::interact::{COMMANDS, Overlay};
 use crate::keymap::HELP;
 pub use theme::Theme;
 
@@ -82,6 +84,9 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Drawn {
     draw_header(buf, header, app, theme);
     draw_banner(buf, alarm, app, theme);
     draw_status(buf, status, app, theme);
+    if let Some(open) = &app.overlay {
+        overlay::draw(buf, body, app, open, theme);
+    }
     if app.help {
         draw_help(buf, body, theme);
     }
@@ -176,6 +181,11 @@ fn draw_banner(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme) {
 }
 
 fn draw_status(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme) {
+    if let Some(Overlay::CommandLine(line)) = &app.overlay {
+        let text = format!(":{line}▏  Enter runs it, Esc drops it · {COMMANDS}");
+        put(buf, rect, &text, theme.warn());
+        return;
+    }
     if app.filtering {
         let text = format!(
             " filter {}: {}▏  Enter keeps it, Esc clears it",
@@ -187,13 +197,24 @@ fn draw_status(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme) {
     }
     // Key hints keep their place at the right; the news gets what is left.
     let hints = if rect.width >= 120 {
-        "Tab area · Enter zoom · / filter · r refresh · ? help · q quit "
+        "Tab area · Enter zoom · / filter · : command · ? help · q quit "
     } else {
         "? help · q quit "
     };
     let hints_width = hints.chars().count() as u16;
     let room = rect.width.saturating_sub(hints_width + 1);
+    // What the user just did, or what went wrong, comes before the news:
+    // on a narrow terminal the end of the line is what gets cut.
     let mut spans = Vec::new();
+    if app.readonly {
+        spans.push(Span::styled(" read-only ", theme.warn()));
+    }
+    if let Some(notice) = app.current_notice() {
+        spans.push(Span::styled(format!(" ✔ {notice} ·"), theme.good()));
+    }
+    if let Some(problem) = app.current_problem() {
+        spans.push(Span::styled(format!(" {problem} ·"), theme.warn()));
+    }
     match &app.last_event {
         Some(last) => spans.push(Span::raw(format!(
             " events {} · last {} {} {} ",
@@ -203,9 +224,6 @@ fn draw_status(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme) {
             last.summary
         ))),
         None => spans.push(Span::raw(" no events yet ")),
-    }
-    if let Some(problem) = app.current_problem() {
-        spans.push(Span::styled(format!("· {problem} "), theme.warn()));
     }
     buf.set_line(rect.x, rect.y, &Line::from(spans), room);
     if rect.width > hints_width {

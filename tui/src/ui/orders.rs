@@ -98,7 +98,12 @@ pub fn draw(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) -
         );
         put(buf, heading, &text, theme.heading());
     }
-    for (row, line) in list_rows.zip(shown) {
+    let first = app.scroll(Area::Orders);
+    let selected = (app.focus == Area::Orders).then(|| app.selected(Area::Orders));
+    for (at, (row, line)) in list_rows.zip(shown).enumerate() {
+        if selected == Some(first + at) {
+            buf.set_style(row, theme.selected());
+        }
         let amount = line.total_cents.map_or_else(String::new, |t| {
             let amount = money(t, &line.currency);
             if wide {

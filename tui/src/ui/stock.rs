@@ -109,8 +109,13 @@ fn draw_list(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) 
     };
     put(buf, top, &heading, theme.heading());
     let mut any = false;
-    for (row, stock) in lines.zip(app.stock_rows().skip(app.scroll(Area::Stock))) {
+    let first = app.scroll(Area::Stock);
+    let selected = (app.focus == Area::Stock).then(|| app.selected(Area::Stock));
+    for (at, (row, stock)) in lines.zip(app.stock_rows().skip(first)).enumerate() {
         any = true;
+        if selected == Some(first + at) {
+            buf.set_style(row, theme.selected());
+        }
         let low = stock.is_low();
         let mark = if low { "! " } else { "  " };
         let text = if wide {
