@@ -927,7 +927,7 @@ async fn bad_input_gets_clear_errors_and_writes_nothing() {
             "vars",
         ),
         (
-            json!({"channel": "email", "to": "a@example.com", "template": "welcome", "send_at": "2999-01-01T00:00:00Z"}),
+            json!({"channel": "email", "to": "a@example.com", "template": "welcome", "vars": {"name": "A"}, "send_at": "2999-01-01T00:00:00Z"}),
             StatusCode::BAD_REQUEST,
             "validation_failed",
             "send_at",
