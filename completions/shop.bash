@@ -4694,13 +4694,13 @@ _shop() {
             return 0
             ;;
         shop__subcmd__order__subcmd__ship)
-            opts="-o -q -v -h -V --tracking --note --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            opts="-o -q -v -h -V --tracking-number --note --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --tracking)
+                --tracking-number)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -5622,7 +5622,7 @@ _shop() {
             return 0
             ;;
         shop__subcmd__product__subcmd__import)
-            opts="-o -q -v -h -V --format --dry-run --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            opts="-o -q -v -h -V --format --dry-run --stock --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -5630,6 +5630,10 @@ _shop() {
             case "${prev}" in
                 --format)
                     COMPREPLY=($(compgen -W "json ndjson csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --stock)
+                    COMPREPLY=($(compgen -W "ignore set add" -- "${cur}"))
                     return 0
                     ;;
                 --url)

@@ -323,6 +323,9 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l format -d 'json, ndjson or csv [default: from the file\'s extension]' -r -f -a "json\t''
 ndjson\t''
 csv\t''"
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l stock -d 'What a row\'s stock does to a product that exists: ignore it, set the on-hand count to it, or add it to the on-hand count (a delivery)' -r -f -a "ignore\t''
+set\t''
+add\t''"
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l profile -d 'Named server and login, for working with more than one server' -r
@@ -861,7 +864,7 @@ complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "refund" -d 'Refund an order\'s payment, all that is left of it or --amount (staff)'
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "analytics" -d 'Orders by status, revenue by day, average order value and best sellers (staff)'
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l item -d 'A line of the order, SKU:QTY (like CHAIR-01:2); repeat for more' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l item -d 'A line of the order, SKU[:QTY] (like CHAIR-01:2; one unit without :QTY); repeat for more' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l cart -d 'Check out this cart (crt_..., see `shop cart show -q`) instead of --item lines' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l customer -d 'The customer\'s email [default: yours]; staff may order for any customer' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l pay -d 'Pay at once: card:NUMBER[:MM/YY[:CVC]], apple_pay:TOKEN, google_pay:TOKEN, paypal:TOKEN or bank_transfer' -r
@@ -938,7 +941,7 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -s V -l version -d 'Print version'
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l tracking -d 'The carrier\'s tracking number' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l tracking-number -d 'The carrier\'s tracking number (the order\'s tracking_number)' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l note -d 'A note for the order\'s history' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
