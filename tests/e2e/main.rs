@@ -17,4 +17,5 @@ mod gateway;
 mod lifecycle;
 mod notifications;
 mod search;
+mod storefront;
 mod users;
