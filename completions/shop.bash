@@ -1202,7 +1202,7 @@ _shop() {
             return 0
             ;;
         shop__subcmd__dashboard)
-            opts="-o -q -v -h -V --refresh-ms --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            opts="-o -q -v -h -V --refresh-ms --readonly --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -1446,6 +1446,7 @@ csv\t'Comma-separated values with a header row of field names'
 id\t'Only ids, one per line'"
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand dashboard" -l readonly -d 'Watch only: the keys that ship, cancel, refund or adjust stock are refused'
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -s v -l verbose -d 'Log every HTTP request and answer on stderr'

@@ -63,7 +63,12 @@ pub const GATEWAY_SWEEPER: &str = "gateway_sweeper";
 #[openapi(
     info(title = "shop", description = "The shop commerce platform API. Errors are always `{\"error\":{\"code\",\"message\",\"request_id\",\"details\"}}`; every mutating route accepts `Idempotency-Key`."),
     modifiers(&BearerAuth),
-    components(schemas(shop_wire::ErrorBody, shop_wire::Event))
+    components(schemas(
+        shop_wire::ErrorBody,
+        shop_wire::Event,
+        // Named by the export and import parameters, which take it by reference.
+        shop_wire::products::DataFormat
+    ))
 )]
 struct ApiDoc;
 

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 use shop_wire::Page;
+use shop_wire::events::{EventData, MakeEvent, NotificationEvent};
 use shop_wire::notifications::{
     Channel, Delivery, Notification, NotificationAnalytics, NotificationId, NotificationStatus,
     Priority, SendRequest, Template, TemplateRequest,
@@ -128,25 +129,18 @@ pub fn new_notification(
         rendered: None,
         history: Vec::new(),
     };
-    let event = status_event("notification.queued", &notification, None);
+    let event = status_event(EventData::NotificationQueued, &notification, None);
     (notification, vec![event])
 }
 
-/// The event of a status change; carries no variables (they may be personal).
-pub fn status_event(kind: &'static str, n: &Notification, error: Option<&str>) -> NewEvent {
-    NewEvent::now(
-        kind,
-        json!({
-            "id": n.id,
-            "channel": n.channel,
-            "recipient": n.recipient,
-            "template": n.template,
-            "priority": n.priority,
-            "attempts": n.attempts,
-            "error": error,
-            "event_id": n.event_id,
-        }),
-    )
+/// The event of a status change, built by its kind's constructor
+/// (`EventData::NotificationSent`); carries no variables (they may be personal).
+pub fn status_event(
+    kind: MakeEvent<NotificationEvent>,
+    n: &Notification,
+    error: Option<&str>,
+) -> NewEvent {
+    NewEvent::now(kind(NotificationEvent::new(n, error)))
 }
 
 async fn enqueue(state: &AppState, items: Vec<(Notification, Vec<NewEvent>)>) -> AppResult<()> {
@@ -232,11 +226,11 @@ pub async fn resend(state: &AppState, id: &NotificationId) -> AppResult<Notifica
             None,
         );
         copy.resent_from = Some(current.id.clone());
-        let event = status_event("notification.queued", &copy, None);
+        let event = status_event(EventData::NotificationQueued, &copy, None);
         enqueue(state, vec![(copy.clone(), vec![event])]).await?;
         return Ok(copy);
     }
-    let event = status_event("notification.queued", &current, None);
+    let event = status_event(EventData::NotificationQueued, &current, None);
     match state
         .store
         .requeue_notification(id, &RESENDABLE[..2], now(), vec![event])

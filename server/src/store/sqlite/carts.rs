@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use shop_wire::Event;
 use shop_wire::UserId;
 use shop_wire::cart::{Cart, CartId, CartItem, CartStatus};
+use shop_wire::events::{CartEvent, EventData, MakeEvent};
 use shop_wire::inventory::ReservationStatus;
 use shop_wire::money::Currency;
 use time::OffsetDateTime;
@@ -224,7 +225,7 @@ fn expire_cart(
     }
     set_cart_state(tx, record.cart.id.as_str(), CartStatus::Expired, None)?;
     if let Some(expired) = read_cart(tx, record.cart.id.as_str())? {
-        pending.push((events.cart)("cart.expired", &expired.cart));
+        pending.push((events.cart)(EventData::CartExpired, &expired.cart));
     }
     Ok(())
 }
@@ -239,7 +240,7 @@ pub(super) fn check_out_cart(
 ) -> StoreResult<()> {
     set_cart_state(tx, id, CartStatus::CheckedOut, None)?;
     if let Some(record) = read_cart(tx, id)? {
-        pending.push((events.cart)("cart.checked_out", &record.cart));
+        pending.push((events.cart)(EventData::CartCheckedOut, &record.cart));
     }
     Ok(())
 }
@@ -464,7 +465,7 @@ fn remove_line(
 fn finish_change(
     tx: &Transaction<'_>,
     id: &str,
-    kind: &'static str,
+    kind: MakeEvent<CartEvent>,
     context: &ChangeContext,
     effects: Vec<StockEffect>,
     events: CommerceEvents,
@@ -553,7 +554,7 @@ impl CartStore for SqliteStore {
             finish_change(
                 tx,
                 id,
-                "cart.created",
+                EventData::CartCreated,
                 &context,
                 effects,
                 events,
@@ -608,7 +609,7 @@ impl CartStore for SqliteStore {
             finish_change(
                 tx,
                 id.as_str(),
-                "cart.updated",
+                EventData::CartUpdated,
                 &context,
                 effects,
                 events,
@@ -645,7 +646,7 @@ impl CartStore for SqliteStore {
                 return finish_change(
                     tx,
                     from.as_str(),
-                    "cart.merged",
+                    EventData::CartMerged,
                     &context,
                     Vec::new(),
                     events,
@@ -712,7 +713,15 @@ impl CartStore for SqliteStore {
                     .execute(params![into, source.cart.currency.code()])?;
             }
             set_cart_state(tx, from.as_str(), CartStatus::Merged, None)?;
-            finish_change(tx, into, "cart.merged", &context, effects, events, pending)
+            finish_change(
+                tx,
+                into,
+                EventData::CartMerged,
+                &context,
+                effects,
+                events,
+                pending,
+            )
         })
         .await
     }

@@ -1,51 +1,39 @@
-//! Orders, payments and refunds in SQLite.
+//! Orders in SQLite.
 //!
 //! The checkout is split where the provider is called: one transaction
 //! records the order `pending`, holds its stock and records the payment
 //! `processing`; the provider is asked outside any transaction; a second
 //! transaction records the answer, and for a success commits the stock and
-//! marks the order paid together. A refund is recorded `processing` first, so
-//! the sum of refunds in flight and done can never pass what was captured,
-//! however many refunds race.
+//! marks the order paid together (the second transaction is in `payments`).
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use shop_wire::Event;
 use shop_wire::cart::CartStatus;
+use shop_wire::events::{EventData, MakeEvent};
 use shop_wire::inventory::ReservationStatus;
 use shop_wire::money::Currency;
-use shop_wire::orders::{
-    CurrencyAmount, DayRevenue, Order, OrderAnalytics, OrderId, OrderItem, OrderStatus,
-    PaymentFailure, StatusChange, StatusCount, TopProduct,
-};
-use shop_wire::payments::{
-    CurrencyVolume, MethodCount, MethodKind, Payment, PaymentAnalytics, PaymentId, PaymentStatus,
-    Refund, RefundId, RefundStatus,
-};
+use shop_wire::orders::{Order, OrderId, OrderItem, OrderStatus, PaymentFailure, StatusChange};
+use shop_wire::payments::PaymentStatus;
 use time::OffsetDateTime;
 
 use super::carts::{cart_lines, check_lines, check_out_cart, lines_held, merge_lines, read_cart};
+use super::filter::Filter;
 use super::inventory::{
     Hold, active_reservation, check_available, extend_reservations, finish_active, reserve_checked,
     restock, sell_unreserved,
 };
+use super::payments::{insert_payment, payment_in_flight, read_payment};
 use super::{SqliteStore, append, conversion, from_millis, millis, parse_column};
 use crate::store::{
-    BeginPayment, ChargeResult, CommerceEvents, FinishRefund, LineRefusal, NewEvent, OrderCreate,
-    OrderDraft, OrderKey, OrderQuery, OrderSource, OrderStore, PaymentDone, PaymentDraft,
-    PaymentQuery, PendingRefund, RefundDraft, RefundResult, ReserveItem, StartRefund, StoreError,
-    StoreResult, TransitionOutcome, TransitionRequest, now,
+    CommerceEvents, LineRefusal, NewEvent, OrderCreate, OrderDraft, OrderKey, OrderQuery,
+    OrderSource, OrderStore, ReserveItem, StoreError, StoreResult, TransitionOutcome,
+    TransitionRequest, now,
 };
 
 const ORDER_COLUMNS: &str = "id, number, status, customer_email, user_id, cart_id, currency, \
      total_cents, refunded_cents, payment_id, payment_error_code, payment_error_message, \
      tracking_number, created_at, updated_at";
-const PAYMENT_COLUMNS: &str = "id, order_id, amount_cents, refunded_cents, currency, method, \
-     status, provider, provider_ref, card_brand, card_last4, failure_code, failure_message, \
-     created_at, updated_at";
-const REFUND_COLUMNS: &str =
-    "id, payment_id, amount_cents, currency, reason, status, failure_message, created_at";
-
 /// Orders count from 1001, so the first order of a shop does not look like its only one.
 const FIRST_NUMBER: i64 = 1001;
 
@@ -90,48 +78,14 @@ where
         .transpose()
 }
 
-fn payment_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
-    Ok(Payment {
-        id: parse_column(row, "id")?,
-        order_id: parse_column(row, "order_id")?,
-        amount_cents: row.get("amount_cents")?,
-        refunded_cents: row.get("refunded_cents")?,
-        currency: parse_column(row, "currency")?,
-        method: parse_column(row, "method")?,
-        status: parse_column(row, "status")?,
-        provider: row.get("provider")?,
-        provider_ref: row.get("provider_ref")?,
-        card_brand: row.get("card_brand")?,
-        card_last4: row.get("card_last4")?,
-        failure_code: row.get("failure_code")?,
-        failure_message: row.get("failure_message")?,
-        refunds: Vec::new(),
-        created_at: from_millis(row.get("created_at")?)?,
-        updated_at: from_millis(row.get("updated_at")?)?,
-    })
-}
-
-fn refund_row(row: &Row<'_>) -> rusqlite::Result<Refund> {
-    Ok(Refund {
-        id: parse_column(row, "id")?,
-        payment_id: parse_column(row, "payment_id")?,
-        amount_cents: row.get("amount_cents")?,
-        currency: parse_column(row, "currency")?,
-        reason: row.get("reason")?,
-        status: parse_column(row, "status")?,
-        failure_message: row.get("failure_message")?,
-        created_at: from_millis(row.get("created_at")?)?,
-    })
-}
-
 /// An order line with the reservation that holds its stock.
-struct StoredItem {
-    position: i64,
-    item: OrderItem,
-    reservation_id: Option<String>,
+pub(super) struct StoredItem {
+    pub(super) position: i64,
+    pub(super) item: OrderItem,
+    pub(super) reservation_id: Option<String>,
 }
 
-fn order_items(conn: &Connection, order: &str) -> rusqlite::Result<Vec<StoredItem>> {
+pub(super) fn order_items(conn: &Connection, order: &str) -> rusqlite::Result<Vec<StoredItem>> {
     conn.prepare_cached(
         "SELECT position, sku, name, quantity, unit_price_cents, reservation_id
          FROM order_items WHERE order_id = ?1 ORDER BY position",
@@ -183,7 +137,7 @@ fn history(conn: &Connection, order: &str) -> rusqlite::Result<Vec<StatusChange>
 }
 
 /// One order with its lines and history.
-fn read_order(conn: &Connection, id: &str) -> rusqlite::Result<Option<Order>> {
+pub(super) fn read_order(conn: &Connection, id: &str) -> rusqlite::Result<Option<Order>> {
     let order = conn
         .prepare_cached(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1"))?
         .query_row([id], order_row)
@@ -197,45 +151,12 @@ fn read_order(conn: &Connection, id: &str) -> rusqlite::Result<Option<Order>> {
         .transpose()
 }
 
-fn must_read_order(tx: &Transaction<'_>, id: &str) -> StoreResult<Order> {
+pub(super) fn must_read_order(tx: &Transaction<'_>, id: &str) -> StoreResult<Order> {
     read_order(tx, id)?
         .ok_or_else(|| StoreError::Backend(format!("order {id} vanished mid-change").into()))
 }
 
-fn read_payment(conn: &Connection, id: &str) -> rusqlite::Result<Option<Payment>> {
-    let payment = conn
-        .prepare_cached(&format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = ?1"
-        ))?
-        .query_row([id], payment_row)
-        .optional()?;
-    payment
-        .map(|mut payment| {
-            payment.refunds = conn
-                .prepare_cached(&format!(
-                    "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = ?1 ORDER BY id"
-                ))?
-                .query_map([id], refund_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(payment)
-        })
-        .transpose()
-}
-
-fn must_read_payment(tx: &Transaction<'_>, id: &str) -> StoreResult<Payment> {
-    read_payment(tx, id)?
-        .ok_or_else(|| StoreError::Backend(format!("payment {id} vanished mid-change").into()))
-}
-
-fn read_refund(conn: &Connection, id: &str) -> rusqlite::Result<Option<Refund>> {
-    conn.prepare_cached(&format!(
-        "SELECT {REFUND_COLUMNS} FROM refunds WHERE id = ?1"
-    ))?
-    .query_row([id], refund_row)
-    .optional()
-}
-
-fn record_status(
+pub(super) fn record_status(
     tx: &Transaction<'_>,
     order: &str,
     from: Option<OrderStatus>,
@@ -263,66 +184,10 @@ fn record_status(
     Ok(())
 }
 
-fn insert_payment(
-    tx: &Transaction<'_>,
-    order: &Order,
-    draft: &PaymentDraft,
-) -> StoreResult<Payment> {
-    let at = now();
-    tx.prepare_cached(
-        "INSERT INTO payments (id, order_id, amount_cents, currency, method, status, provider,
-             card_brand, card_last4, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'processing', ?6, ?7, ?8, ?9, ?9)",
-    )?
-    .execute(params![
-        draft.id.as_str(),
-        order.id.as_str(),
-        order.total_cents,
-        order.currency.code(),
-        draft.method.as_str(),
-        draft.provider,
-        draft.card_brand,
-        draft.card_last4,
-        millis(at)
-    ])?;
-    tx.prepare_cached("UPDATE orders SET payment_id = ?2, updated_at = ?3 WHERE id = ?1")?
-        .execute(params![order.id.as_str(), draft.id.as_str(), millis(at)])?;
-    Ok(Payment {
-        id: draft.id.clone(),
-        order_id: order.id.clone(),
-        amount_cents: order.total_cents,
-        refunded_cents: 0,
-        currency: order.currency,
-        method: draft.method,
-        status: PaymentStatus::Processing,
-        provider: draft.provider.to_owned(),
-        provider_ref: None,
-        card_brand: draft.card_brand.clone(),
-        card_last4: draft.card_last4.clone(),
-        failure_code: None,
-        failure_message: None,
-        refunds: Vec::new(),
-        created_at: at,
-        updated_at: at,
-    })
-}
-
-/// The order's payments that are still being taken (`processing`) or settled (`pending`).
-fn payment_in_flight(tx: &Transaction<'_>, order: &str) -> StoreResult<Option<Payment>> {
-    let id: Option<String> = tx
-        .prepare_cached(
-            "SELECT id FROM payments WHERE order_id = ?1 AND status IN ('processing', 'pending')
-             ORDER BY id DESC LIMIT 1",
-        )?
-        .query_row([order], |row| row.get(0))
-        .optional()?;
-    id.map(|id| must_read_payment(tx, &id)).transpose()
-}
-
 /// Cancels an order in this transaction: a pending one's stock is released
 /// (and a bank transfer awaiting settlement is cancelled), a paid one's
 /// sold units go back on hand.
-fn cancel_order(
+pub(super) fn cancel_order(
     tx: &Transaction<'_>,
     order: &Order,
     actor: &str,
@@ -380,13 +245,13 @@ fn cancel_order(
         note,
     )?;
     let cancelled = must_read_order(tx, id)?;
-    pending.push((events.order)("order.cancelled", &cancelled));
+    pending.push((events.order)(EventData::OrderCancelled, &cancelled));
     Ok(cancelled)
 }
 
 /// Holds stock again for the lines of a pending order whose hold ran out;
 /// `Err` with the refusal (and nothing written) when the stock is gone.
-fn hold_again(
+pub(super) fn hold_again(
     tx: &Transaction<'_>,
     order: &Order,
     hold_until: OffsetDateTime,
@@ -448,7 +313,7 @@ fn hold_again(
 /// Commits the stock of a paid order: each line's reservation, or, where
 /// the hold ran out, units still available. Checks every line before
 /// writing any; false (nothing written) when some line's stock is gone.
-fn commit_stock(
+pub(super) fn commit_stock(
     tx: &Transaction<'_>,
     order: &Order,
     actor: &str,
@@ -495,90 +360,6 @@ fn commit_stock(
         pending.extend((events.stock)(&effect));
     }
     Ok(true)
-}
-
-/// A `WHERE` clause built from the conditions a list query sets, with its
-/// parameters numbered in order (`?` in a condition is its next value).
-#[derive(Default)]
-struct Filter {
-    clauses: Vec<String>,
-    values: Vec<Box<dyn rusqlite::ToSql + Send>>,
-}
-
-impl Filter {
-    fn add(&mut self, condition: &str, values: Vec<Box<dyn rusqlite::ToSql + Send>>) {
-        let mut values = values.into_iter();
-        let mut numbered = String::with_capacity(condition.len() + 4);
-        for c in condition.chars() {
-            if c == '?' {
-                self.values.push(
-                    values
-                        .next()
-                        .expect("a value for each `?` of the condition"),
-                );
-                numbered.push_str(&format!("?{}", self.values.len()));
-            } else {
-                numbered.push(c);
-            }
-        }
-        self.clauses.push(numbered);
-    }
-
-    fn add_one(&mut self, condition: &str, value: impl rusqlite::ToSql + Send + 'static) {
-        self.add(condition, vec![Box::new(value)]);
-    }
-
-    /// A customer's own rows: by their account, or by their email on orders placed for them.
-    fn owner(&mut self, owner: &Option<(shop_wire::UserId, String)>, prefix: &str) {
-        if let Some((user, email)) = owner {
-            self.add(
-                &format!("({prefix}user_id = ? OR {prefix}customer_email = ? COLLATE NOCASE)"),
-                vec![Box::new(user.to_string()), Box::new(email.clone())],
-            );
-        }
-    }
-
-    fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", self.clauses.join(" AND "))
-        }
-    }
-
-    fn count(&self, conn: &Connection, from: &str) -> rusqlite::Result<u64> {
-        let params = rusqlite::params_from_iter(self.values.iter().map(|v| v.as_ref()));
-        let total: i64 = conn.query_row(
-            &format!("SELECT count(*) {from} {}", self.sql()),
-            params,
-            |row| row.get(0),
-        )?;
-        Ok(total as u64)
-    }
-
-    /// A page of `SELECT columns from` in `order`, read with `map`.
-    fn page<T>(
-        mut self,
-        conn: &Connection,
-        select: &str,
-        order: &str,
-        (limit, offset): (u32, u64),
-        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<Vec<T>> {
-        let filter = self.sql();
-        self.values.push(Box::new(limit));
-        self.values.push(Box::new(offset as i64));
-        let n = self.values.len();
-        conn.prepare(&format!(
-            "{select} {filter} ORDER BY {order} LIMIT ?{} OFFSET ?{n}",
-            n - 1
-        ))?
-        .query_map(
-            rusqlite::params_from_iter(self.values.iter().map(|v| v.as_ref())),
-            map,
-        )?
-        .collect()
-    }
 }
 
 #[async_trait]
@@ -732,333 +513,13 @@ impl OrderStore for SqliteStore {
                 }
                 None => None,
             };
-            pending.push((events.order)("order.created", &order));
+            pending.push((events.order)(EventData::OrderCreated, &order));
             let logged = append(tx, pending)?;
             Ok(OrderCreate::Created {
                 order: Box::new(order),
                 payment,
                 events: logged,
             })
-        })
-        .await
-    }
-
-    async fn begin_payment(
-        &self,
-        order: &OrderId,
-        payment: PaymentDraft,
-        pay_by: OffsetDateTime,
-        actor: String,
-        events: CommerceEvents,
-    ) -> StoreResult<BeginPayment> {
-        let order = order.clone();
-        self.write(move |tx| {
-            let Some(current) = read_order(tx, order.as_str())? else {
-                return Ok(BeginPayment::NotFound);
-            };
-            if current.status != OrderStatus::Pending {
-                return Ok(BeginPayment::WrongStatus(current.status));
-            }
-            if let Some(in_flight) = payment_in_flight(tx, order.as_str())? {
-                return Ok(BeginPayment::InFlight(Box::new(in_flight)));
-            }
-            let mut pending = Vec::new();
-            if let Err(refusal) = hold_again(tx, &current, pay_by, &actor, events, &mut pending)? {
-                return Ok(BeginPayment::StockGone(refusal));
-            }
-            let started = insert_payment(tx, &current, &payment)?;
-            let logged = append(tx, pending)?;
-            Ok(BeginPayment::Started {
-                order: Box::new(must_read_order(tx, order.as_str())?),
-                payment: Box::new(started),
-                events: logged,
-            })
-        })
-        .await
-    }
-
-    async fn complete_payment(
-        &self,
-        payment: &PaymentId,
-        result: ChargeResult,
-        actor: String,
-        events: CommerceEvents,
-    ) -> StoreResult<PaymentDone> {
-        let payment = payment.clone();
-        self.write(move |tx| {
-            let Some(before) = read_payment(tx, payment.as_str())? else {
-                return Ok(PaymentDone::NotFound);
-            };
-            let settling = before.status == PaymentStatus::Pending
-                && !matches!(result, ChargeResult::Pending { .. });
-            if before.status != PaymentStatus::Processing && !settling {
-                return Ok(PaymentDone::AlreadyFinished(Box::new(before)));
-            }
-            let order = must_read_order(tx, before.order_id.as_str())?;
-            let at = millis(now());
-            let mut pending = Vec::new();
-            match result {
-                ChargeResult::Succeeded {
-                    provider_ref,
-                    card_brand,
-                    card_last4,
-                } => {
-                    tx.prepare_cached(
-                        "UPDATE payments SET status = 'succeeded', provider_ref = ?2,
-                             card_brand = coalesce(?3, card_brand), card_last4 = coalesce(?4, card_last4),
-                             failure_code = NULL, failure_message = NULL, updated_at = ?5
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![payment.as_str(), provider_ref, card_brand, card_last4, at])?;
-                    let paid = must_read_payment(tx, payment.as_str())?;
-                    pending.push((events.payment)("payment.succeeded", &paid, &order, None));
-                    let fulfillable = order.status == OrderStatus::Pending
-                        && commit_stock(tx, &order, &actor, events, &mut pending)?;
-                    if !fulfillable {
-                        let logged = append(tx, pending)?;
-                        return Ok(PaymentDone::Unfulfillable {
-                            order: Box::new(order),
-                            payment: Box::new(paid),
-                            events: logged,
-                        });
-                    }
-                    tx.prepare_cached(
-                        "UPDATE orders SET payment_id = ?2, payment_error_code = NULL,
-                             payment_error_message = NULL WHERE id = ?1",
-                    )?
-                    .execute(params![order.id.as_str(), payment.as_str()])?;
-                    record_status(
-                        tx,
-                        order.id.as_str(),
-                        Some(OrderStatus::Pending),
-                        OrderStatus::Paid,
-                        &actor,
-                        None,
-                    )?;
-                    let order = must_read_order(tx, order.id.as_str())?;
-                    pending.push((events.order)("order.paid", &order));
-                    let logged = append(tx, pending)?;
-                    Ok(PaymentDone::Paid {
-                        order: Box::new(order),
-                        payment: Box::new(paid),
-                        events: logged,
-                    })
-                }
-                ChargeResult::Pending {
-                    provider_ref,
-                    hold_until,
-                } => {
-                    tx.prepare_cached(
-                        "UPDATE payments SET status = 'pending', provider_ref = ?2, updated_at = ?3
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![payment.as_str(), provider_ref, at])?;
-                    let reservations: Vec<String> = order_items(tx, order.id.as_str())?
-                        .into_iter()
-                        .filter_map(|item| item.reservation_id)
-                        .collect();
-                    extend_reservations(tx, &reservations, hold_until, order.id.as_str())?;
-                    tx.prepare_cached("UPDATE orders SET pay_by = ?2 WHERE id = ?1")?
-                        .execute(params![order.id.as_str(), millis(hold_until)])?;
-                    let waiting = must_read_payment(tx, payment.as_str())?;
-                    pending.push((events.payment)("payment.pending", &waiting, &order, None));
-                    let logged = append(tx, pending)?;
-                    Ok(PaymentDone::Pending {
-                        order: Box::new(must_read_order(tx, order.id.as_str())?),
-                        payment: Box::new(waiting),
-                        events: logged,
-                    })
-                }
-                ChargeResult::Failed {
-                    code,
-                    message,
-                    provider_ref,
-                } => {
-                    tx.prepare_cached(
-                        "UPDATE payments SET status = 'failed', failure_code = ?2, failure_message = ?3,
-                             provider_ref = coalesce(?4, provider_ref), updated_at = ?5
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![payment.as_str(), code, message, provider_ref, at])?;
-                    tx.prepare_cached(
-                        "UPDATE orders SET payment_error_code = ?2, payment_error_message = ?3,
-                             updated_at = ?4 WHERE id = ?1",
-                    )?
-                    .execute(params![order.id.as_str(), code, message, at])?;
-                    let failed = must_read_payment(tx, payment.as_str())?;
-                    pending.push((events.payment)("payment.failed", &failed, &order, None));
-                    let logged = append(tx, pending)?;
-                    Ok(PaymentDone::Failed {
-                        order: Box::new(must_read_order(tx, order.id.as_str())?),
-                        payment: Box::new(failed),
-                        events: logged,
-                    })
-                }
-            }
-        })
-        .await
-    }
-
-    async fn start_refund(
-        &self,
-        payment: &PaymentId,
-        draft: RefundDraft,
-    ) -> StoreResult<StartRefund> {
-        let payment = payment.clone();
-        self.write(move |tx| {
-            let Some(current) = read_payment(tx, payment.as_str())? else {
-                return Ok(StartRefund::NotFound);
-            };
-            match current.status {
-                PaymentStatus::Succeeded => {}
-                PaymentStatus::Refunded => return Ok(StartRefund::NothingLeft),
-                status => return Ok(StartRefund::NotRefundable(status)),
-            }
-            let in_flight: i64 = tx
-                .prepare_cached(
-                    "SELECT coalesce(sum(amount_cents), 0) FROM refunds
-                     WHERE payment_id = ?1 AND status = 'processing'",
-                )?
-                .query_row([payment.as_str()], |row| row.get(0))?;
-            let refundable = current.amount_cents - current.refunded_cents - in_flight;
-            if refundable <= 0 {
-                return Ok(StartRefund::NothingLeft);
-            }
-            let amount = draft.amount_cents.unwrap_or(refundable);
-            if amount > refundable {
-                return Ok(StartRefund::Exceeds { refundable });
-            }
-            let at = now();
-            tx.prepare_cached(
-                "INSERT INTO refunds (id, payment_id, amount_cents, currency, reason, status,
-                     cancels_order, actor, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'processing', ?6, ?7, ?8, ?8)",
-            )?
-            .execute(params![
-                draft.id.as_str(),
-                payment.as_str(),
-                amount,
-                current.currency.code(),
-                draft.reason,
-                draft.cancels_order,
-                draft.actor,
-                millis(at)
-            ])?;
-            let refund = Refund {
-                id: draft.id,
-                payment_id: payment.clone(),
-                amount_cents: amount,
-                currency: current.currency,
-                reason: draft.reason,
-                status: RefundStatus::Processing,
-                failure_message: None,
-                created_at: at,
-            };
-            Ok(StartRefund::Started {
-                refund: Box::new(refund),
-                payment: Box::new(current),
-            })
-        })
-        .await
-    }
-
-    async fn finish_refund(
-        &self,
-        refund: &RefundId,
-        result: RefundResult,
-        events: CommerceEvents,
-    ) -> StoreResult<FinishRefund> {
-        let refund = refund.clone();
-        self.write(move |tx| {
-            let Some(before) = read_refund(tx, refund.as_str())? else {
-                return Ok(FinishRefund::NotFound);
-            };
-            if before.status != RefundStatus::Processing {
-                return Ok(FinishRefund::AlreadyFinished(Box::new(before)));
-            }
-            let (cancels_order, actor): (bool, Option<String>) = tx
-                .prepare_cached("SELECT cancels_order, actor FROM refunds WHERE id = ?1")?
-                .query_row([refund.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            let actor = actor.unwrap_or_else(|| "system".to_owned());
-            let at = millis(now());
-            let payment_id = before.payment_id.as_str();
-            let mut pending = Vec::new();
-            match result {
-                RefundResult::Succeeded { provider_ref } => {
-                    tx.prepare_cached(
-                        "UPDATE refunds SET status = 'succeeded', provider_ref = ?2, updated_at = ?3
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![refund.as_str(), provider_ref, at])?;
-                    tx.prepare_cached(
-                        "UPDATE payments SET refunded_cents = refunded_cents + ?2,
-                             status = CASE WHEN refunded_cents + ?2 = amount_cents THEN 'refunded' ELSE status END,
-                             updated_at = ?3
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![payment_id, before.amount_cents, at])?;
-                    let payment = must_read_payment(tx, payment_id)?;
-                    tx.prepare_cached(
-                        "UPDATE orders SET refunded_cents = refunded_cents + ?2, updated_at = ?3
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![payment.order_id.as_str(), before.amount_cents, at])?;
-                    let done = read_refund(tx, refund.as_str())?.ok_or_else(|| {
-                        StoreError::Backend("refund vanished mid-change".into())
-                    })?;
-                    let mut order = must_read_order(tx, payment.order_id.as_str())?;
-                    pending.push((events.payment)(
-                        "payment.refunded",
-                        &payment,
-                        &order,
-                        Some(&done),
-                    ));
-                    if cancels_order
-                        && matches!(order.status, OrderStatus::Pending | OrderStatus::Paid)
-                    {
-                        order = cancel_order(
-                            tx,
-                            &order,
-                            &actor,
-                            Some("cancelled and refunded"),
-                            events,
-                            &mut pending,
-                        )?;
-                    }
-                    let logged = append(tx, pending)?;
-                    Ok(FinishRefund::Done {
-                        refund: Box::new(done),
-                        payment: Box::new(payment),
-                        order: Box::new(order),
-                        events: logged,
-                    })
-                }
-                RefundResult::Failed { message } => {
-                    tx.prepare_cached(
-                        "UPDATE refunds SET status = 'failed', failure_message = ?2, updated_at = ?3
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![refund.as_str(), message, at])?;
-                    let done = read_refund(tx, refund.as_str())?.ok_or_else(|| {
-                        StoreError::Backend("refund vanished mid-change".into())
-                    })?;
-                    let payment = must_read_payment(tx, payment_id)?;
-                    let order = must_read_order(tx, payment.order_id.as_str())?;
-                    pending.push((events.payment)(
-                        "payment.refund_failed",
-                        &payment,
-                        &order,
-                        Some(&done),
-                    ));
-                    let logged = append(tx, pending)?;
-                    Ok(FinishRefund::Done {
-                        refund: Box::new(done),
-                        payment: Box::new(payment),
-                        order: Box::new(order),
-                        events: logged,
-                    })
-                }
-            }
         })
         .await
     }
@@ -1121,9 +582,9 @@ impl OrderStore for SqliteStore {
                         request.note.as_deref(),
                     )?;
                     let changed = must_read_order(tx, order.as_str())?;
-                    let kind = match to {
-                        OrderStatus::Shipped => "order.shipped",
-                        _ => "order.delivered",
+                    let kind: MakeEvent<Order> = match to {
+                        OrderStatus::Shipped => EventData::OrderShipped,
+                        _ => EventData::OrderDelivered,
                     };
                     pending.push((events.order)(kind, &changed));
                     changed
@@ -1210,205 +671,6 @@ impl OrderStore for SqliteStore {
                 .map(|order| with_items(conn, order))
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok((orders, total))
-        })
-        .await
-    }
-
-    async fn order_analytics(&self) -> StoreResult<OrderAnalytics> {
-        self.read(|conn| {
-            let counts_by_status = conn
-                .prepare("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status")?
-                .query_map([], |row| {
-                    Ok(StatusCount {
-                        status: parse_column(row, "status")?,
-                        count: row.get::<_, i64>(1)? as u64,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            const SOLD: &str = "status IN ('paid', 'shipped', 'delivered')";
-            let revenue_by_day = conn
-                .prepare(&format!(
-                    "SELECT date(created_at / 1000, 'unixepoch') AS day, currency, count(*),
-                            sum(total_cents - refunded_cents)
-                     FROM orders WHERE {SOLD} AND created_at >= ?1
-                     GROUP BY day, currency ORDER BY day, currency"
-                ))?
-                .query_map([millis(now() - time::Duration::days(90))], |row| {
-                    Ok(DayRevenue {
-                        day: row.get(0)?,
-                        currency: parse_column(row, "currency")?,
-                        orders: row.get::<_, i64>(2)? as u64,
-                        revenue_cents: row.get(3)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let average_order_value = conn
-                .prepare(&format!(
-                    "SELECT currency, sum(total_cents) / count(*) FROM orders WHERE {SOLD}
-                     GROUP BY currency ORDER BY currency"
-                ))?
-                .query_map([], |row| {
-                    Ok(CurrencyAmount {
-                        currency: parse_column(row, "currency")?,
-                        amount_cents: row.get(1)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let top_products = conn
-                .prepare(&format!(
-                    "SELECT i.sku, max(i.name), sum(i.quantity) AS sold,
-                            sum(i.quantity * i.unit_price_cents), o.currency
-                     FROM order_items i JOIN orders o ON o.id = i.order_id
-                     WHERE o.{SOLD}
-                     GROUP BY i.sku, o.currency ORDER BY sold DESC, i.sku LIMIT 10"
-                ))?
-                .query_map([], |row| {
-                    Ok(TopProduct {
-                        sku: row.get(0)?,
-                        name: row.get(1)?,
-                        quantity: row.get(2)?,
-                        revenue_cents: row.get(3)?,
-                        currency: parse_column(row, "currency")?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(OrderAnalytics {
-                counts_by_status,
-                revenue_by_day,
-                average_order_value,
-                top_products,
-            })
-        })
-        .await
-    }
-
-    async fn payment(&self, id: &PaymentId) -> StoreResult<Option<Payment>> {
-        let id = id.clone();
-        self.read(move |conn| read_payment(conn, id.as_str())).await
-    }
-
-    async fn list_payments(&self, query: &PaymentQuery) -> StoreResult<(Vec<Payment>, u64)> {
-        let query = query.clone();
-        self.read(move |conn| {
-            let mut filter = Filter::default();
-            if let Some(status) = query.status {
-                filter.add_one("p.status = ?", status.as_str());
-            }
-            if let Some(order) = &query.order_id {
-                filter.add_one("p.order_id = ?", order.to_string());
-            }
-            if let Some(method) = query.method {
-                filter.add_one("p.method = ?", method.as_str());
-            }
-            filter.owner(&query.owner, "o.");
-            let from = "FROM payments p JOIN orders o ON o.id = p.order_id";
-            let total = filter.count(conn, from)?;
-            let columns = PAYMENT_COLUMNS
-                .split(", ")
-                .map(|c| format!("p.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let select = format!("SELECT {columns} {from}");
-            let page = (query.limit, query.offset);
-            let items = filter.page(conn, &select, "p.id DESC", page, payment_row)?;
-            Ok((items, total))
-        })
-        .await
-    }
-
-    async fn payment_analytics(&self) -> StoreResult<PaymentAnalytics> {
-        self.read(|conn| {
-            let (attempts, succeeded, failed): (i64, i64, i64) = conn.query_row(
-                "SELECT count(*),
-                        coalesce(sum(status IN ('succeeded', 'refunded')), 0),
-                        coalesce(sum(status = 'failed'), 0)
-                 FROM payments",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )?;
-            let volume = conn
-                .prepare(
-                    "SELECT currency, sum(amount_cents), sum(refunded_cents), count(*)
-                     FROM payments WHERE status IN ('succeeded', 'refunded')
-                     GROUP BY currency ORDER BY currency",
-                )?
-                .query_map([], |row| {
-                    Ok(CurrencyVolume {
-                        currency: parse_column(row, "currency")?,
-                        captured_cents: row.get(1)?,
-                        refunded_cents: row.get(2)?,
-                        payments: row.get::<_, i64>(3)? as u64,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let by_method = conn
-                .prepare(
-                    "SELECT method, count(*), coalesce(sum(status IN ('succeeded', 'refunded')), 0)
-                     FROM payments GROUP BY method ORDER BY method",
-                )?
-                .query_map([], |row| {
-                    Ok(MethodCount {
-                        method: parse_column::<MethodKind>(row, "method")?,
-                        attempts: row.get::<_, i64>(1)? as u64,
-                        succeeded: row.get::<_, i64>(2)? as u64,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let finished = succeeded + failed;
-            let captured: i64 = volume.iter().map(|v| v.captured_cents).sum();
-            let refunded: i64 = volume.iter().map(|v| v.refunded_cents).sum();
-            Ok(PaymentAnalytics {
-                attempts: attempts as u64,
-                succeeded: succeeded as u64,
-                failed: failed as u64,
-                success_rate: if finished > 0 {
-                    succeeded as f64 / finished as f64
-                } else {
-                    0.0
-                },
-                refund_rate: if captured > 0 {
-                    refunded as f64 / captured as f64
-                } else {
-                    0.0
-                },
-                volume,
-                by_method,
-            })
-        })
-        .await
-    }
-
-    async fn processing_payments(&self) -> StoreResult<Vec<Payment>> {
-        self.read(|conn| {
-            conn.prepare(&format!(
-                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE status = 'processing' ORDER BY id"
-            ))?
-            .query_map([], payment_row)?
-            .collect()
-        })
-        .await
-    }
-
-    async fn processing_refunds(&self) -> StoreResult<Vec<PendingRefund>> {
-        self.read(|conn| {
-            let columns = REFUND_COLUMNS
-                .split(", ")
-                .map(|c| format!("r.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            conn.prepare(&format!(
-                "SELECT {columns}, p.provider AS provider, p.provider_ref AS charge_ref
-                 FROM refunds r JOIN payments p ON p.id = r.payment_id
-                 WHERE r.status = 'processing' ORDER BY r.id"
-            ))?
-            .query_map([], |row| {
-                Ok(PendingRefund {
-                    refund: refund_row(row)?,
-                    provider: row.get("provider")?,
-                    provider_ref: row.get("charge_ref")?,
-                })
-            })?
-            .collect()
         })
         .await
     }
