@@ -76,6 +76,9 @@ complete -c shop -n "__fish_shop_using_subcommand serve" -l request-timeout -d '
 complete -c shop -n "__fish_shop_using_subcommand serve" -l cors-origin -d 'Browser origins allowed to call the API (CORS); repeat or separate with commas' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l durability -d '`process`: commits survive a crash or kill -9; `power`: also a power cut (an fsync per commit)' -r -f -a "process\t''
 power\t''"
+complete -c shop -n "__fish_shop_using_subcommand serve" -l store-name -d 'The shop\'s name on the storefront [default: shop]' -r
+complete -c shop -n "__fish_shop_using_subcommand serve" -l store-color -d 'The storefront\'s brand colour, `#rrggbb`, readable on white [default: #1d4ed8]' -r
+complete -c shop -n "__fish_shop_using_subcommand serve" -l store-logo -d 'An SVG or PNG logo shown in the storefront\'s header' -r -F
 complete -c shop -n "__fish_shop_using_subcommand serve" -l sweep-interval -d 'How often sweepers remove expired sessions and idempotency keys' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
@@ -88,6 +91,7 @@ id\t'Only ids, one per line'"
 complete -c shop -n "__fish_shop_using_subcommand serve" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l timeout -d 'Longest wait for one answer from the server' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l demo -d 'Load the sample catalog (560 products in 28 categories, with stock, and sample customers) into an empty database; a database with products is left alone'
+complete -c shop -n "__fish_shop_using_subcommand serve" -l no-storefront -d 'Serve no storefront at `/`; the API and the status page at `/status` remain'
 complete -c shop -n "__fish_shop_using_subcommand serve" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
 complete -c shop -n "__fish_shop_using_subcommand serve" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
 complete -c shop -n "__fish_shop_using_subcommand serve" -s v -l verbose -d 'Log every HTTP request and answer on stderr'

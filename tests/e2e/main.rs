@@ -18,4 +18,5 @@ mod idempotency;
 mod lifecycle;
 mod notifications;
 mod search;
+mod storefront;
 mod users;
