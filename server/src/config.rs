@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::store::sqlite::Durability;
-
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7467";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -396,6 +394,90 @@ pub struct Config {
     pub inventory: InventoryConfig,
     pub commerce: CommerceConfig,
     pub search: SearchConfig,
+    pub storefront: StorefrontConfig,
+}
+
+/// The web storefront at `/` (`[storefront]` in the config file); the status page stays on without it.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorefrontConfig {
+    pub enabled: bool,
+    /// The shop's name in page titles and the header.
+    pub name: String,
+    /// An SVG or PNG file shown in the header beside the name.
+    pub logo: Option<PathBuf>,
+    /// The brand colour of links and buttons, `#rrggbb`; it must read on white (contrast >= 4.5).
+    pub color: String,
+}
+
+impl Default for StorefrontConfig {
+    fn default() -> Self {
+        StorefrontConfig {
+            enabled: true,
+            name: "shop".to_owned(),
+            logo: None,
+            color: "#1d4ed8".to_owned(),
+        }
+    }
+}
+
+impl StorefrontConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        if self.name.trim().is_empty() || self.name.chars().count() > 80 {
+            return invalid("storefront: name must be 1 to 80 characters".to_owned());
+        }
+        let Some(rgb) = parse_hex_color(&self.color) else {
+            return invalid(format!(
+                "storefront: color `{}` is not a colour like #1d4ed8",
+                self.color
+            ));
+        };
+        let contrast = contrast_on_white(rgb);
+        if contrast < 4.5 {
+            return invalid(format!(
+                "storefront: color {} has a contrast of {contrast:.1} on white; text needs at least 4.5",
+                self.color
+            ));
+        }
+        if let Some(logo) = &self.logo {
+            let known = logo
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "svg" | "png"));
+            if !known {
+                return invalid(format!(
+                    "storefront: logo {} must be an .svg or .png file",
+                    logo.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `#rrggbb` as its three channels.
+pub fn parse_hex_color(text: &str) -> Option<[u8; 3]> {
+    let hex = text.strip_prefix('#')?;
+    if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let channel = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+    Some([channel(0)?, channel(2)?, channel(4)?])
+}
+
+/// The WCAG 2 contrast ratio of a colour against white.
+fn contrast_on_white(rgb: [u8; 3]) -> f64 {
+    let linear = |c: u8| {
+        let c = f64::from(c) / 255.0;
+        if c <= 0.039_28 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let luminance = 0.2126 * linear(rgb[0]) + 0.7152 * linear(rgb[1]) + 0.0722 * linear(rgb[2]);
+    1.05 / (luminance + 0.05)
 }
 
 impl Default for Config {
@@ -423,6 +505,7 @@ impl Default for Config {
             inventory: InventoryConfig::default(),
             commerce: CommerceConfig::default(),
             search: SearchConfig::default(),
+            storefront: StorefrontConfig::default(),
         }
     }
 }
@@ -511,8 +594,22 @@ impl Config {
         self.notifications.validate()?;
         self.inventory.validate()?;
         self.commerce.validate(&self.inventory)?;
-        self.search.validate()
+        self.search.validate()?;
+        self.storefront.validate()
     }
+}
+
+/// Which failures an acknowledged write survives, for any store backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Every acknowledged write survives a crash or `kill -9` of the process;
+    /// a power cut or an OS crash may lose the last few.
+    #[default]
+    Process,
+    /// Every acknowledged write also survives a power cut, at the cost of
+    /// flushing to stable storage at each commit.
+    Power,
 }
 
 #[cfg(test)]
@@ -597,6 +694,22 @@ mod tests {
             ..NotificationsConfig::default()
         };
         assert!(with(from).validate().is_err());
+    }
+
+    #[test]
+    fn storefront_colours_must_read_on_white() {
+        let with = |color: &str| Config {
+            storefront: StorefrontConfig {
+                color: color.to_owned(),
+                ..StorefrontConfig::default()
+            },
+            ..Config::default()
+        };
+        assert!(with("#1d4ed8").validate().is_ok());
+        let pale = with("#ffff00").validate().unwrap_err().to_string();
+        assert!(pale.contains("contrast"), "{pale}");
+        assert!(with("blue").validate().is_err());
+        assert!(with("#12345g").validate().is_err());
     }
 
     #[test]

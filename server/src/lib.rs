@@ -17,6 +17,7 @@ pub mod services;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 pub mod workers;
 
 use std::future::Future;
@@ -119,8 +120,9 @@ pub async fn serve(
     services::cart::spawn_workers(&state);
     services::orders::spawn_workers(&state);
     services::search::spawn_workers(&state);
-    let app =
-        gateway::app(state.clone()).into_make_service_with_connect_info::<gateway::ClientAddr>();
+    // The storefront and status page in front; every other path is the API's.
+    let app = web::app(state.clone(), gateway::app(state.clone()))?
+        .into_make_service_with_connect_info::<gateway::ClientAddr>();
 
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };

@@ -5,6 +5,7 @@
 //! metrics, secure headers, CORS, panic catching, rate limits, body limit,
 //! idempotency, and (on every route but the event stream) a timeout.
 
+pub mod completion;
 pub mod errors;
 pub mod idempotency;
 pub mod json;
@@ -151,6 +152,9 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(services::health::system))
         .routes(routes!(metrics_text))
         .routes(routes!(services::events::log))
+        .layer(from_fn_with_state(state.clone(), idempotency::middleware))
+        // Inside the timeout: a request that times out still runs to its end.
+        .layer(from_fn(completion::middleware))
         .layer(timeout)
         .split_for_parts();
     // The event stream is long-lived by design, so it is outside the timeout.
@@ -174,7 +178,6 @@ pub fn app(state: AppState) -> Router {
         .merge(streams)
         .with_state(state.clone())
         .merge(doc_route.with_state(doc))
-        .layer(from_fn_with_state(state.clone(), idempotency::middleware))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(RequestBodyLimitLayer::new(config.body_limit_bytes));
     // Uploads stream bodies of any size: outside the body limit and the

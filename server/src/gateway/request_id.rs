@@ -62,6 +62,16 @@ pub async fn middleware(request: Request, next: Next) -> Response {
     response
 }
 
+/// `work` as part of the current request, keeping its id and log span when
+/// it runs on a task of its own (task-locals do not follow a spawn).
+pub fn carried<F: std::future::Future>(work: F) -> impl std::future::Future<Output = F::Output> {
+    let work = work.instrument(tracing::Span::current());
+    match current() {
+        Some(id) => futures::future::Either::Left(REQUEST_ID.scope(id, work)),
+        None => futures::future::Either::Right(work),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -85,8 +85,20 @@ pub struct ImportRow {
     /// The product as the row describes it; `id`, `version` and the times are
     /// filled from the stored product when the SKU exists.
     pub product: Product,
+    /// The on-hand count of a product the row creates.
     pub stock: Option<i64>,
+    /// What the row does to the on-hand count of a product that exists.
+    pub existing_stock: ExistingStock,
     pub low_stock_threshold: Option<i64>,
+}
+
+/// The change to an existing product's on-hand count that the service
+/// decided for an import row; the store only applies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExistingStock {
+    Keep,
+    Set(i64),
+    Add(i64),
 }
 
 #[derive(Clone, Debug, PartialEq)]

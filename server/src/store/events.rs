@@ -59,8 +59,21 @@ pub struct EventQuery {
     pub offset: u64,
 }
 
+/// The event log.
+///
+/// Its commit-order contract, which every backend keeps (a PostgreSQL log
+/// must too, e.g. by taking ids under a lock held to the commit):
+/// - ids increase in commit order: an event committed after another has a
+///   greater id;
+/// - a reader that has seen cursor N has seen every event with id <= N: no
+///   event with a smaller id becomes visible later, so `events_after(N)`
+///   never skips one.
+///
+/// Events are only ever appended, in the same transaction as the change they
+/// describe (see the module docs), never changed or removed.
 #[async_trait]
 pub trait EventStore: Send + Sync {
+    /// Appends events on their own, in one transaction; returns them with their ids, in order.
     async fn append_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Event>>;
     /// The events matching `query` and how many match in all.
     async fn list_events(&self, query: &EventQuery) -> StoreResult<(Vec<Event>, u64)>;

@@ -28,16 +28,20 @@ pub enum IdempotencyBegin {
 
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
-    /// Claims `key` for a request with `fingerprint`. A claim left in progress
-    /// for longer than `stale_after` (its request died with the process) is taken over.
+    /// Claims `key` for a request with `fingerprint`, atomically: of any
+    /// number of concurrent claims of a fresh key exactly one gets `Started`.
+    /// A claim left in progress for longer than `stale_after` (its request
+    /// died with the process) is taken over.
     async fn begin_idempotent(
         &self,
         key: &str,
         fingerprint: &str,
         stale_after: time::Duration,
     ) -> StoreResult<IdempotencyBegin>;
+    /// Stores the response of a `Started` claim, so later uses of the key replay it.
     async fn complete_idempotent(&self, key: &str, response: &StoredResponse) -> StoreResult<()>;
     /// Releases a claim whose request failed in a way worth retrying.
     async fn abandon_idempotent(&self, key: &str) -> StoreResult<()>;
+    /// Forgets keys first used before `before`; returns how many.
     async fn purge_idempotency(&self, before: OffsetDateTime) -> StoreResult<u64>;
 }

@@ -6,6 +6,19 @@
 //! any service. Methods are async so that a networked backend fits; the SQLite
 //! backend runs its blocking calls on tokio's blocking pool.
 //!
+//! Each trait has its own file here, and the SQLite implementation of it the
+//! same name under `sqlite/`, so another backend mirrors `sqlite/` file for
+//! file. Each method's docs say what it guarantees in terms any backend can
+//! keep; [`StoreError`] names failures the same way.
+//!
+//! What still keeps this from being true for a second backend: the rules of
+//! the money path (cart rules, the order state machine, the refund ceiling,
+//! stock availability) still run inside `sqlite/{carts,orders,payments,
+//! inventory}.rs` between its reads and writes, so a backend written today
+//! would have to repeat them; they are moving to the services' `rules`
+//! modules (issue 14). The durability setting is backend-neutral
+//! ([`crate::config::Durability`]).
+//!
 //! A write that changes state also takes the events that describe the change
 //! and appends them to the event log in the same transaction (an outbox), so
 //! an acknowledged change always has its event and a rolled-back one never does.
@@ -13,6 +26,8 @@
 mod analytics;
 mod carts;
 mod catalog;
+#[cfg(test)]
+mod contract;
 mod events;
 mod idempotency;
 mod inventory;
@@ -41,13 +56,18 @@ pub use sessions::*;
 pub use sqlite::SqliteStore;
 pub use users::*;
 
+/// Why a store call failed, in terms any backend can keep.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A unique field (an email, a SKU, an active cart per user) already has
+    /// this value; nothing was written.
     #[error("a {entity} with this {field} already exists")]
     Duplicate {
         entity: &'static str,
         field: &'static str,
     },
+    /// Another writer holds what this call needs; nothing was written, and
+    /// the same call may be retried.
     #[error("the database is locked by another writer")]
     Busy,
     #[error(
@@ -55,6 +75,8 @@ pub enum StoreError {
          run a newer shop, or point --db at another file"
     )]
     SchemaTooNew { found: i64, known: i64 },
+    /// The backend failed in a way the caller cannot act on (I/O, a broken
+    /// invariant); the call's transaction, if any, was rolled back.
     #[error("database error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

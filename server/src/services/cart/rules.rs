@@ -35,12 +35,10 @@ pub fn check_products<'a>(
 ) -> Result<(), LineRefusal> {
     let mut currency = currency;
     for (line, product) in lines {
+        check_orderable(&line.sku, product)?;
         let Some(product) = product else {
-            return Err(LineRefusal::UnknownSku(line.sku.clone()));
+            continue;
         };
-        if !product.active {
-            return Err(LineRefusal::Archived(line.sku.clone()));
-        }
         match currency {
             Some(expected) if expected != product.currency => {
                 return Err(LineRefusal::CurrencyMismatch {
@@ -53,6 +51,15 @@ pub fn check_products<'a>(
         }
     }
     Ok(())
+}
+
+/// Whether a SKU can be sold: its product exists (`None`: it does not) and is active.
+pub fn check_orderable(sku: &str, product: Option<&ProductFacts>) -> Result<(), LineRefusal> {
+    match product {
+        None => Err(LineRefusal::UnknownSku(sku.to_owned())),
+        Some(product) if !product.active => Err(LineRefusal::Archived(sku.to_owned())),
+        Some(_) => Ok(()),
+    }
 }
 
 /// A cart's currency: its first line's, or the default for an empty one.

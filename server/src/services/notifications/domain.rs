@@ -153,10 +153,7 @@ async fn enqueue(state: &AppState, items: Vec<(Notification, Vec<NewEvent>)>) ->
 pub async fn send(state: &AppState, request: SendRequest) -> AppResult<Notification> {
     let recipient = normalize_recipient(request.channel, "to", &request.to)?;
     let template = request.template.trim();
-    if find_template(state, template, request.channel)
-        .await?
-        .is_none()
-    {
+    let Some(found) = find_template(state, template, request.channel).await? else {
         return Err(AppError::validation(
             "template",
             format!(
@@ -164,7 +161,9 @@ pub async fn send(state: &AppState, request: SendRequest) -> AppResult<Notificat
                 request.channel
             ),
         ));
-    }
+    };
+    let vars = serde_json::Value::Object(request.vars);
+    check_renders(&found, &vars)?;
     let at = now();
     let send_at = request.send_at.unwrap_or(at);
     if send_at > at + MAX_SCHEDULE {
@@ -177,13 +176,32 @@ pub async fn send(state: &AppState, request: SendRequest) -> AppResult<Notificat
         request.channel,
         recipient,
         template.to_owned(),
-        serde_json::Value::Object(request.vars),
+        vars,
         request.priority.unwrap_or_default(),
         send_at,
         None,
     );
     enqueue(state, vec![(notification.clone(), events)]).await?;
     Ok(notification)
+}
+
+/// A notification whose template cannot render with its variables would go
+/// dead on its first attempt: it is refused before it is queued, naming what
+/// is missing, since the template is known now.
+pub fn check_renders(template: &Template, vars: &serde_json::Value) -> AppResult<()> {
+    templates::render(template, vars).map(drop).map_err(|err| {
+        AppError::validation(
+            "vars",
+            format!(
+                "the template `{}` cannot be rendered with these variables ({err}); it uses {}",
+                template.name,
+                templates::variables(template)
+                    .into_iter()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })
 }
 
 pub async fn list(state: &AppState, query: NotificationQuery) -> AppResult<Page<Notification>> {
@@ -355,6 +373,16 @@ pub async fn staff_emails(store: &dyn Store) -> StoreResult<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_notification_its_template_cannot_render_is_refused() {
+        let welcome = templates::builtin("welcome", Channel::Email).expect("built-in");
+        let err = check_renders(&welcome, &json!({})).expect_err("no variables");
+        assert!(matches!(err, AppError::Validation { .. }), "{err:?}");
+        assert!(err.to_string().contains("`welcome`"), "{err}");
+        assert!(err.to_string().ends_with("it uses name"), "{err}");
+        check_renders(&welcome, &json!({"name": "Ada"})).expect("renders with its variable");
+    }
 
     #[test]
     fn recipients_are_checked_per_channel() {

@@ -19,9 +19,9 @@ use time::OffsetDateTime;
 use super::{SqliteStore, append, escape_like, from_millis, millis, parse_column};
 use crate::services::inventory::rules::{self, StockRefusal};
 use crate::store::{
-    InitialStock, InventoryStore, ReservationQuery, ReservationWrite, ReserveItem, ReserveOutcome,
-    StockChange, StockEffect, StockEvents, StockOperation, StockQuery, StockWrite, StoreResult,
-    now,
+    ExistingStock, InitialStock, InventoryStore, ReservationQuery, ReservationWrite, ReserveItem,
+    ReserveOutcome, StockChange, StockEffect, StockEvents, StockOperation, StockQuery, StockWrite,
+    StoreResult, now,
 };
 
 const STOCK_COLUMNS: &str = "sku, on_hand, reserved, low_stock_threshold, low_alerted, updated_at";
@@ -261,14 +261,18 @@ fn write_stock(
 pub(super) fn import_stock(
     tx: &Transaction<'_>,
     sku: &str,
-    on_hand: Option<i64>,
+    on_hand: ExistingStock,
     threshold: Option<i64>,
     draft: MovementDraft,
 ) -> StoreResult<Result<Option<StockEffect>, String>> {
     let Some(before) = read_stock(tx, sku)? else {
         return Ok(Err(format!("SKU {sku} has no stock record")));
     };
-    let on_hand = on_hand.unwrap_or(before.stock.on_hand);
+    let on_hand = match on_hand {
+        ExistingStock::Keep => before.stock.on_hand,
+        ExistingStock::Set(on_hand) => on_hand,
+        ExistingStock::Add(delivered) => before.stock.on_hand.saturating_add(delivered),
+    };
     let threshold = threshold.unwrap_or(before.stock.low_stock_threshold);
     if on_hand == before.stock.on_hand && threshold == before.stock.low_stock_threshold {
         return Ok(Ok(None));
@@ -302,6 +306,11 @@ pub(super) fn check_available(
         levels.push(read_stock(conn, &demand.sku)?.map(|row| row.stock.available));
     }
     Ok(rules::check_available(demands.iter().zip(levels)))
+}
+
+/// The units of a SKU free to hold or sell; `None` when it has no stock record.
+pub(super) fn available(conn: &Connection, sku: &str) -> StoreResult<Option<i64>> {
+    Ok(read_stock(conn, sku)?.map(|row| row.stock.available))
 }
 
 /// Reserves one item whose availability [`check_available`] has confirmed in this transaction.

@@ -20,6 +20,8 @@ use time::OffsetDateTime;
 mod analytics;
 mod carts;
 mod catalog;
+#[cfg(test)]
+mod checkout_cost;
 mod events;
 mod filter;
 mod idempotency;
@@ -54,17 +56,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// checkpointed passively, so it cannot grow without bound under steady reads.
 const WAL_TRUNCATE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// How the database trades durability for commit latency.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Durability {
-    /// `synchronous=NORMAL`: every acknowledged commit survives a crash or
-    /// `kill -9` of the process; a power cut may lose the last few.
-    #[default]
-    Process,
-    /// `synchronous=FULL`: commits also survive a power cut, at an fsync each.
-    Power,
-}
+pub use crate::config::Durability;
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -90,6 +82,8 @@ impl SqliteStore {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(backend)?;
         }
+        // `NORMAL` under WAL syncs at checkpoints, not at each commit: a
+        // process crash loses nothing, a power cut may lose the last commits.
         let synchronous = match durability {
             Durability::Process => "NORMAL",
             Durability::Power => "FULL",
@@ -153,6 +147,11 @@ impl SqliteStore {
         F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
         self.writer.write(work).await
+    }
+
+    /// How many statements the writer has run: a change's cost on the one writer.
+    pub fn writer_statements(&self) -> u64 {
+        self.writer.statements()
     }
 
     /// [`SqliteStore::write`] in a transaction of its own, for big changes.

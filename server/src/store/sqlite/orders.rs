@@ -9,23 +9,24 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use shop_wire::Event;
-use shop_wire::cart::CartStatus;
 use shop_wire::events::{EventData, MakeEvent};
 use shop_wire::inventory::ReservationStatus;
 use shop_wire::money::Currency;
 use shop_wire::orders::{Order, OrderId, OrderItem, OrderStatus, PaymentFailure, StatusChange};
-use shop_wire::payments::PaymentStatus;
 use time::OffsetDateTime;
 
 use super::carts::{cart_lines, check_lines, check_out_cart, lines_held, read_cart};
 use super::filter::Filter;
 use super::inventory::{
-    Hold, active_reservation, check_available, extend_reservations, finish_active, reserve_checked,
-    restock, sell_unreserved,
+    Hold, available, extend_reservations, finish_active, reserve_checked, restock, sell_unreserved,
 };
 use super::payments::{insert_payment, payment_in_flight, read_payment};
 use super::{SqliteStore, append, conversion, from_millis, millis, parse_column};
+use crate::services::cart::rules::{self as cart_rules, CheckoutRefusal};
 use crate::services::inventory::rules::demand_per_sku;
+use crate::services::orders::rules::{
+    self, Cancellation, LineHold, PaymentFacts, Payments, Transition, TransitionRefusal,
+};
 use crate::store::{
     CommerceEvents, LineRefusal, NewEvent, OrderCreate, OrderDraft, OrderKey, OrderQuery,
     OrderSource, OrderStore, ReserveItem, StoreError, StoreResult, TransitionOutcome,
@@ -35,20 +36,12 @@ use crate::store::{
 const ORDER_COLUMNS: &str = "id, number, status, customer_email, user_id, cart_id, currency, \
      total_cents, refunded_cents, payment_id, payment_error_code, payment_error_message, \
      tracking_number, created_at, updated_at";
-/// Orders count from 1001, so the first order of a shop does not look like its only one.
-const FIRST_NUMBER: i64 = 1001;
-
-/// `ORD-001042` from 1042.
-pub(crate) fn order_number(number: i64) -> String {
-    format!("ORD-{number:06}")
-}
-
 fn order_row(row: &Row<'_>) -> rusqlite::Result<Order> {
     let error_code: Option<String> = row.get("payment_error_code")?;
     let error_message: Option<String> = row.get("payment_error_message")?;
     Ok(Order {
         id: parse_column(row, "id")?,
-        number: order_number(row.get("number")?),
+        number: rules::order_number(row.get("number")?),
         status: parse_column(row, "status")?,
         items: Vec::new(),
         item_count: 0,
@@ -79,17 +72,31 @@ where
         .transpose()
 }
 
-/// An order line with the reservation that holds its stock.
+/// An order line with the reservation that holds its stock, and whether that
+/// hold is still active.
 pub(super) struct StoredItem {
-    pub(super) position: i64,
-    pub(super) item: OrderItem,
+    position: i64,
+    item: OrderItem,
     pub(super) reservation_id: Option<String>,
+    held: bool,
+}
+
+impl StoredItem {
+    pub(super) fn hold(&self) -> LineHold {
+        LineHold {
+            sku: self.item.sku.clone(),
+            quantity: self.item.quantity,
+            held: self.held,
+        }
+    }
 }
 
 pub(super) fn order_items(conn: &Connection, order: &str) -> rusqlite::Result<Vec<StoredItem>> {
     conn.prepare_cached(
-        "SELECT position, sku, name, quantity, unit_price_cents, reservation_id
-         FROM order_items WHERE order_id = ?1 ORDER BY position",
+        "SELECT i.position, i.sku, i.name, i.quantity, i.unit_price_cents, i.reservation_id,
+                coalesce(r.status = 'active', 0)
+         FROM order_items i LEFT JOIN reservations r ON r.id = i.reservation_id
+         WHERE i.order_id = ?1 ORDER BY i.position",
     )?
     .query_map([order], |row| {
         let quantity: i64 = row.get(3)?;
@@ -104,15 +111,20 @@ pub(super) fn order_items(conn: &Connection, order: &str) -> rusqlite::Result<Ve
                 line_total_cents: quantity * unit,
             },
             reservation_id: row.get(5)?,
+            held: row.get(6)?,
         })
     })?
     .collect()
 }
 
+fn set_items(order: &mut Order, items: &[StoredItem]) {
+    order.item_count = items.iter().map(|i| i.item.quantity).sum();
+    order.items = items.iter().map(|i| i.item.clone()).collect();
+}
+
 fn with_items(conn: &Connection, mut order: Order) -> rusqlite::Result<Order> {
     let items = order_items(conn, order.id.as_str())?;
-    order.item_count = items.iter().map(|i| i.item.quantity).sum();
-    order.items = items.into_iter().map(|i| i.item).collect();
+    set_items(&mut order, &items);
     Ok(order)
 }
 
@@ -137,35 +149,54 @@ fn history(conn: &Connection, order: &str) -> rusqlite::Result<Vec<StatusChange>
     .collect()
 }
 
-/// One order with its lines and history.
-pub(super) fn read_order(conn: &Connection, id: &str) -> rusqlite::Result<Option<Order>> {
+/// One order with its lines (and their holds) and history: everything a
+/// step of the order needs, loaded once, so the step can answer the order
+/// it leaves without reading it again.
+pub(super) fn load_order(
+    conn: &Connection,
+    id: &str,
+) -> rusqlite::Result<Option<(Order, Vec<StoredItem>)>> {
     let order = conn
         .prepare_cached(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1"))?
         .query_row([id], order_row)
         .optional()?;
     order
-        .map(|order| {
-            let mut order = with_items(conn, order)?;
-            order.history = history(conn, order.id.as_str())?;
-            Ok(order)
+        .map(|mut order| {
+            let items = order_items(conn, id)?;
+            set_items(&mut order, &items);
+            order.history = history(conn, id)?;
+            Ok((order, items))
         })
         .transpose()
 }
 
+/// One order with its lines and history.
+pub(super) fn read_order(conn: &Connection, id: &str) -> rusqlite::Result<Option<Order>> {
+    Ok(load_order(conn, id)?.map(|(order, _)| order))
+}
+
 pub(super) fn must_read_order(tx: &Transaction<'_>, id: &str) -> StoreResult<Order> {
-    read_order(tx, id)?
+    must_load_order(tx, id).map(|(order, _)| order)
+}
+
+pub(super) fn must_load_order(
+    tx: &Transaction<'_>,
+    id: &str,
+) -> StoreResult<(Order, Vec<StoredItem>)> {
+    load_order(tx, id)?
         .ok_or_else(|| StoreError::Backend(format!("order {id} vanished mid-change").into()))
 }
 
-pub(super) fn record_status(
+/// Logs a status change in the order's history and answers it.
+pub(super) fn insert_history(
     tx: &Transaction<'_>,
     order: &str,
     from: Option<OrderStatus>,
     to: OrderStatus,
     actor: &str,
     note: Option<&str>,
-) -> StoreResult<()> {
-    let at = millis(now());
+    at: OffsetDateTime,
+) -> StoreResult<StatusChange> {
     tx.prepare_cached(
         "INSERT INTO order_history (order_id, from_status, to_status, actor, note, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -176,31 +207,107 @@ pub(super) fn record_status(
         to.as_str(),
         actor,
         note,
-        at
+        millis(at)
     ])?;
-    if from.is_some() {
-        tx.prepare_cached("UPDATE orders SET status = ?2, updated_at = ?3 WHERE id = ?1")?
-            .execute(params![order, to.as_str(), at])?;
-    }
-    Ok(())
+    Ok(StatusChange {
+        from,
+        to,
+        actor: actor.to_owned(),
+        note: note.map(str::to_owned),
+        at,
+    })
 }
 
-/// Cancels an order in this transaction: a pending one's stock is released
-/// (and a bank transfer awaiting settlement is cancelled), a paid one's
-/// sold units go back on hand.
+/// Moves an order from `from` to `to` (guarded: only if it is still `from`)
+/// with its history entry, and answers the order as it now is.
+fn move_order(
+    tx: &Transaction<'_>,
+    mut order: Order,
+    to: OrderStatus,
+    actor: &str,
+    note: Option<&str>,
+) -> StoreResult<Order> {
+    let at = now();
+    let from = order.status;
+    let changed = tx
+        .prepare_cached(
+            "UPDATE orders SET status = ?3, updated_at = ?4 WHERE id = ?1 AND status = ?2",
+        )?
+        .execute(params![
+            order.id.as_str(),
+            from.as_str(),
+            to.as_str(),
+            millis(at)
+        ])?;
+    if changed != 1 {
+        return Err(StoreError::Backend(
+            format!("order {} left {from} under this change", order.id).into(),
+        ));
+    }
+    let change = insert_history(tx, order.id.as_str(), Some(from), to, actor, note, at)?;
+    order.status = to;
+    order.updated_at = at;
+    order.history.push(change);
+    Ok(order)
+}
+
+/// What the order's payments are doing, for its state machine to decide a move.
+fn payment_facts(tx: &Transaction<'_>, order: &Order) -> StoreResult<Payments> {
+    let in_flight = payment_in_flight(tx, order.id.as_str())?.map(|p| p.status);
+    let captured = match &order.payment_id {
+        Some(id) if order.status != OrderStatus::Pending => {
+            read_payment(tx, id.as_str())?.map(|p| PaymentFacts {
+                id: p.id,
+                amount_cents: p.amount_cents,
+                refunded_cents: p.refunded_cents,
+            })
+        }
+        _ => None,
+    };
+    Ok(Payments {
+        in_flight,
+        captured,
+    })
+}
+
+/// The free units of each SKU among `lines`, loaded for a rule to judge.
+pub(super) fn availability(
+    tx: &Transaction<'_>,
+    lines: &[ReserveItem],
+) -> StoreResult<Vec<(String, i64)>> {
+    let mut levels: Vec<(String, i64)> = Vec::new();
+    for line in lines {
+        if levels.iter().all(|(sku, _)| *sku != line.sku)
+            && let Some(free) = available(tx, &line.sku)?
+        {
+            levels.push((line.sku.clone(), free));
+        }
+    }
+    Ok(levels)
+}
+
+pub(super) fn free_units(levels: &[(String, i64)]) -> impl Fn(&str) -> Option<i64> + '_ {
+    |sku| levels.iter().find(|(s, _)| s == sku).map(|(_, free)| *free)
+}
+
+/// Cancels an order in this transaction as `cancellation` says: a pending
+/// one's stock is released (and a bank transfer awaiting settlement is
+/// cancelled), a paid one's sold units go back on hand.
 pub(super) fn cancel_order(
     tx: &Transaction<'_>,
-    order: &Order,
+    order: Order,
+    cancellation: Cancellation,
     actor: &str,
     note: Option<&str>,
     events: CommerceEvents,
     pending: &mut Vec<NewEvent>,
 ) -> StoreResult<Order> {
     let id = order.id.as_str();
-    match order.status {
-        OrderStatus::Pending => {
+    match cancellation {
+        Cancellation::ReleaseHolds => {
             for item in order_items(tx, id)? {
                 if let Some(reservation) = &item.reservation_id
+                    && item.held
                     && let Some(effect) = finish_active(
                         tx,
                         reservation,
@@ -217,7 +324,7 @@ pub(super) fn cancel_order(
             )?
             .execute(params![id, millis(now())])?;
         }
-        OrderStatus::Paid => {
+        Cancellation::Restock => {
             let reason = format!("{} cancelled: restock", order.number);
             for item in order_items(tx, id)? {
                 if let Some(effect) = restock(
@@ -231,21 +338,8 @@ pub(super) fn cancel_order(
                 }
             }
         }
-        status => {
-            return Err(StoreError::Backend(
-                format!("an order {status} cannot be cancelled").into(),
-            ));
-        }
     }
-    record_status(
-        tx,
-        id,
-        Some(order.status),
-        OrderStatus::Cancelled,
-        actor,
-        note,
-    )?;
-    let cancelled = must_read_order(tx, id)?;
+    let cancelled = move_order(tx, order, OrderStatus::Cancelled, actor, note)?;
     pending.push((events.order)(EventData::OrderCancelled, &cancelled));
     Ok(cancelled)
 }
@@ -255,40 +349,35 @@ pub(super) fn cancel_order(
 pub(super) fn hold_again(
     tx: &Transaction<'_>,
     order: &Order,
+    items: &[StoredItem],
     hold_until: OffsetDateTime,
     actor: &str,
     events: CommerceEvents,
     pending: &mut Vec<NewEvent>,
 ) -> StoreResult<Result<(), LineRefusal>> {
     let id = order.id.as_str();
-    let items = order_items(tx, id)?;
-    let mut lapsed = Vec::new();
-    for item in &items {
-        let held = match &item.reservation_id {
-            Some(reservation) => active_reservation(tx, reservation)?.is_some(),
-            None => false,
-        };
-        if !held {
-            lapsed.push(item);
-        }
-    }
-    let wanted: Vec<ReserveItem> = lapsed
-        .iter()
-        .map(|item| ReserveItem {
-            sku: item.item.sku.clone(),
-            quantity: item.item.quantity,
-        })
-        .collect();
-    if let Err(refusal) = check_available(tx, &wanted)? {
+    let lines: Vec<LineHold> = items.iter().map(StoredItem::hold).collect();
+    let lapsed = rules::lapsed(&lines);
+    let levels = availability(tx, &lapsed)?;
+    if let Err(refusal) = rules::check_hold_again(&lapsed, free_units(&levels)) {
         return Ok(Err(refusal.into()));
     }
-    for (item, line) in lapsed.iter().zip(&wanted) {
+    let mut held = Vec::with_capacity(items.len());
+    for item in items {
+        if item.held {
+            held.extend(item.reservation_id.clone());
+            continue;
+        }
+        let line = ReserveItem {
+            sku: item.item.sku.clone(),
+            quantity: item.item.quantity,
+        };
         let hold = Hold {
             expires_at: hold_until,
             reference: Some(id.to_owned()),
             actor: Some(actor.to_owned()),
         };
-        let effect = reserve_checked(tx, line, hold)?;
+        let effect = reserve_checked(tx, &line, hold)?;
         let reservation = effect
             .reservation
             .as_ref()
@@ -300,53 +389,34 @@ pub(super) fn hold_again(
         )?
         .execute(params![id, item.position, reservation])?;
         pending.extend((events.stock)(&effect));
+        held.push(reservation);
     }
-    let all: Vec<String> = order_items(tx, id)?
-        .into_iter()
-        .filter_map(|item| item.reservation_id)
-        .collect();
-    extend_reservations(tx, &all, hold_until, id)?;
+    extend_reservations(tx, &held, hold_until, id)?;
     tx.prepare_cached("UPDATE orders SET pay_by = ?2 WHERE id = ?1")?
         .execute(params![id, millis(hold_until)])?;
     Ok(Ok(()))
 }
 
-/// Commits the stock of a paid order: each line's reservation, or, where
-/// the hold ran out, units still available. Checks every line before
-/// writing any; false (nothing written) when some line's stock is gone.
+/// Commits the stock of a paid order, as [`rules::decide_fulfilment`]
+/// allowed: each held line's reservation, or, where the hold ran out, units
+/// still available.
 pub(super) fn commit_stock(
     tx: &Transaction<'_>,
     order: &Order,
+    items: &[StoredItem],
     actor: &str,
     events: CommerceEvents,
     pending: &mut Vec<NewEvent>,
-) -> StoreResult<bool> {
-    let items = order_items(tx, order.id.as_str())?;
-    let mut unheld = Vec::new();
-    for item in &items {
-        let held = match &item.reservation_id {
-            Some(reservation) => active_reservation(tx, reservation)?.is_some(),
-            None => false,
-        };
-        if !held {
-            unheld.push(ReserveItem {
-                sku: item.item.sku.clone(),
-                quantity: item.item.quantity,
-            });
-        }
-    }
-    if check_available(tx, &unheld)?.is_err() {
-        return Ok(false);
-    }
-    for item in &items {
+) -> StoreResult<()> {
+    for item in items {
         let committed = match &item.reservation_id {
-            Some(reservation) => finish_active(
+            Some(reservation) if item.held => finish_active(
                 tx,
                 reservation,
                 ReservationStatus::Committed,
                 Some(actor.to_owned()),
             )?,
-            None => None,
+            _ => None,
         };
         let effect = match committed {
             Some(effect) => effect,
@@ -360,7 +430,7 @@ pub(super) fn commit_stock(
         };
         pending.extend((events.stock)(&effect));
     }
-    Ok(true)
+    Ok(())
 }
 
 #[async_trait]
@@ -381,9 +451,10 @@ impl OrderStore for SqliteStore {
                 }
             }
             let id = draft.id.as_str();
+            let at = now();
             let mut pending = Vec::new();
-            // (sku, name, quantity, unit price, reservation) per line, and the currency.
-            let mut lines: Vec<(String, String, i64, i64, String)> = Vec::new();
+            // Each line with the reservation that holds its stock.
+            let mut lines: Vec<(OrderItem, String)> = Vec::new();
             let currency: Currency;
             let mut cart_id = None;
             match &draft.source {
@@ -397,7 +468,7 @@ impl OrderStore for SqliteStore {
                         Ok(Err(refusal)) => return Ok(OrderCreate::Refused(refusal)),
                         Err(err) => return Err(err),
                     };
-                    currency = products.first().map_or(Currency::USD, |p| p.currency);
+                    currency = cart_rules::currency_of(products.first().map(|p| p.currency));
                     for (item, product) in items.iter().zip(products) {
                         let hold = Hold {
                             expires_at: draft.pay_by,
@@ -412,41 +483,39 @@ impl OrderStore for SqliteStore {
                             .expect("a reservation's effect carries it")
                             .id
                             .to_string();
-                        lines.push((
-                            item.sku.clone(),
-                            product.name,
-                            item.quantity,
-                            product.price_cents,
-                            reservation,
-                        ));
+                        let line = OrderItem {
+                            sku: item.sku.clone(),
+                            name: product.name,
+                            quantity: item.quantity,
+                            unit_price_cents: product.price_cents,
+                            line_total_cents: item.quantity * product.price_cents,
+                        };
+                        lines.push((line, reservation));
                     }
                 }
                 OrderSource::Cart(cart) => {
                     let Some(record) = read_cart(tx, cart.as_str())? else {
                         return Ok(OrderCreate::CartNotFound);
                     };
-                    if record.cart.status != CartStatus::Active {
-                        return Ok(OrderCreate::CartNotActive(record.cart.status));
-                    }
-                    if record.cart.items.is_empty() {
-                        return Ok(OrderCreate::CartEmpty);
-                    }
-                    if record.cart.expires_at <= now() || !lines_held(tx, cart.as_str())? {
-                        return Ok(OrderCreate::CartNotActive(CartStatus::Expired));
+                    let state = cart_rules::CartState {
+                        status: record.cart.status,
+                        version: record.cart.version,
+                        expires_at: record.cart.expires_at,
+                    };
+                    let held = lines_held(tx, cart.as_str())?;
+                    match cart_rules::check_checkout(state, record.cart.items.len(), held, at) {
+                        Ok(()) => {}
+                        Err(CheckoutRefusal::NotActive(status)) => {
+                            return Ok(OrderCreate::CartNotActive(status));
+                        }
+                        Err(CheckoutRefusal::Empty) => return Ok(OrderCreate::CartEmpty),
                     }
                     for item in &record.cart.items {
-                        match super::carts::product_info(tx, &item.sku)? {
-                            Some(product) if product.active => {}
-                            Some(_) => {
-                                return Ok(OrderCreate::Refused(LineRefusal::Archived(
-                                    item.sku.clone(),
-                                )));
-                            }
-                            None => {
-                                return Ok(OrderCreate::Refused(LineRefusal::UnknownSku(
-                                    item.sku.clone(),
-                                )));
-                            }
+                        let product = super::carts::product_info(tx, &item.sku)?;
+                        if let Err(refusal) =
+                            cart_rules::check_orderable(&item.sku, product.as_ref())
+                        {
+                            return Ok(OrderCreate::Refused(refusal));
                         }
                     }
                     currency = record.cart.currency;
@@ -454,64 +523,83 @@ impl OrderStore for SqliteStore {
                     let reservations: Vec<String> = taken.iter().map(|(_, r)| r.clone()).collect();
                     extend_reservations(tx, &reservations, draft.pay_by, id)?;
                     for (item, reservation) in taken {
-                        lines.push((
-                            item.sku,
-                            item.name,
-                            item.quantity,
-                            item.unit_price_cents,
-                            reservation,
-                        ));
+                        let line = OrderItem {
+                            sku: item.sku,
+                            name: item.name,
+                            quantity: item.quantity,
+                            unit_price_cents: item.unit_price_cents,
+                            line_total_cents: item.line_total_cents,
+                        };
+                        lines.push((line, reservation));
                     }
                     check_out_cart(tx, cart.as_str(), events, &mut pending)?;
-                    cart_id = Some(cart.to_string());
+                    cart_id = Some(cart.clone());
                 }
             }
-            let total: i64 = lines.iter().map(|(_, _, q, p, _)| q * p).sum();
-            let number: i64 = tx
-                .prepare_cached("SELECT coalesce(max(number) + 1, ?1) FROM orders")?
-                .query_row([FIRST_NUMBER], |row| row.get(0))?;
-            let at = millis(now());
+            let total: i64 = lines.iter().map(|(line, _)| line.line_total_cents).sum();
+            let highest: Option<i64> = tx
+                .prepare_cached("SELECT max(number) FROM orders")?
+                .query_row([], |row| row.get(0))?;
+            let number = rules::next_number(highest);
+            let payment_id = draft.payment.as_ref().map(|p| p.id.clone());
             tx.prepare_cached(
                 "INSERT INTO orders (id, number, status, customer_email, user_id, cart_id, currency,
-                     total_cents, idempotency_key, pay_by, created_at, updated_at)
-                 VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                     total_cents, payment_id, idempotency_key, pay_by, created_at, updated_at)
+                 VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
             )?
             .execute(params![
                 id,
                 number,
                 draft.customer_email,
                 draft.user_id.as_ref().map(|u| u.to_string()),
-                cart_id,
+                cart_id.as_ref().map(|c| c.to_string()),
                 currency.code(),
                 total,
+                payment_id.as_ref().map(|p| p.to_string()),
                 draft.idempotency_key,
                 millis(draft.pay_by),
-                at
+                millis(at)
             ])?;
             let mut insert_item = tx.prepare_cached(
                 "INSERT INTO order_items (order_id, position, sku, name, quantity, unit_price_cents,
                      reservation_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
-            for (position, (sku, name, quantity, price, reservation)) in lines.iter().enumerate() {
+            for (position, (line, reservation)) in lines.iter().enumerate() {
                 insert_item.execute(params![
                     id,
                     position as i64 + 1,
-                    sku,
-                    name,
-                    quantity,
-                    price,
+                    line.sku,
+                    line.name,
+                    line.quantity,
+                    line.unit_price_cents,
                     reservation
                 ])?;
             }
-            record_status(tx, id, None, OrderStatus::Pending, &draft.actor, None)?;
-            let mut order = must_read_order(tx, id)?;
+            let created =
+                insert_history(tx, id, None, OrderStatus::Pending, &draft.actor, None, at)?;
+            let items: Vec<OrderItem> = lines.into_iter().map(|(line, _)| line).collect();
+            let order = Order {
+                id: draft.id.clone(),
+                number: rules::order_number(number),
+                status: OrderStatus::Pending,
+                item_count: items.iter().map(|i| i.quantity).sum(),
+                items,
+                total_cents: total,
+                refunded_cents: 0,
+                currency,
+                customer_email: draft.customer_email.clone(),
+                user_id: draft.user_id.clone(),
+                payment_id,
+                cart_id,
+                payment_error: None,
+                tracking_number: None,
+                history: vec![created],
+                created_at: at,
+                updated_at: at,
+            };
             let payment = match &draft.payment {
-                Some(payment) => {
-                    let payment = insert_payment(tx, &order, payment)?;
-                    order.payment_id = Some(payment.id.clone());
-                    Some(Box::new(payment))
-                }
+                Some(payment) => Some(Box::new(insert_payment(tx, &order, payment, at)?)),
                 None => None,
             };
             pending.push((events.order)(EventData::OrderCreated, &order));
@@ -536,53 +624,36 @@ impl OrderStore for SqliteStore {
             let Some(current) = read_order(tx, order.as_str())? else {
                 return Ok(TransitionOutcome::NotFound);
             };
-            let to = request.to;
-            // Paid is reached only through a payment, never by decree.
-            if to == OrderStatus::Paid || !current.status.can_become(to) {
-                return Ok(TransitionOutcome::Illegal {
-                    from: current.status,
-                });
-            }
+            let payments = payment_facts(tx, &current)?;
             let mut pending = Vec::new();
-            let changed = match to {
-                OrderStatus::Cancelled => {
-                    if let Some(in_flight) = payment_in_flight(tx, order.as_str())?
-                        && in_flight.status == PaymentStatus::Processing
-                    {
-                        return Ok(TransitionOutcome::PaymentInFlight);
-                    }
-                    if current.status == OrderStatus::Paid
-                        && let Some(payment) = &current.payment_id
-                        && let Some(payment) = read_payment(tx, payment.as_str())?
-                        && payment.refunded_cents < payment.amount_cents
-                    {
-                        return Ok(TransitionOutcome::NeedsRefund {
-                            payment_id: payment.id,
-                        });
-                    }
-                    cancel_order(
-                        tx,
-                        &current,
-                        &request.actor,
-                        request.note.as_deref(),
-                        events,
-                        &mut pending,
-                    )?
+            let changed = match rules::decide_transition(current.status, request.to, &payments) {
+                Err(TransitionRefusal::Illegal { from }) => {
+                    return Ok(TransitionOutcome::Illegal { from });
                 }
-                _ => {
+                Err(TransitionRefusal::PaymentInFlight) => {
+                    return Ok(TransitionOutcome::PaymentInFlight);
+                }
+                Err(TransitionRefusal::NeedsRefund { payment_id }) => {
+                    return Ok(TransitionOutcome::NeedsRefund { payment_id });
+                }
+                Ok(Transition::Cancel(cancellation)) => cancel_order(
+                    tx,
+                    current,
+                    cancellation,
+                    &request.actor,
+                    request.note.as_deref(),
+                    events,
+                    &mut pending,
+                )?,
+                Ok(Transition::Advance(to)) => {
+                    let mut current = current;
                     if let Some(tracking) = &request.tracking_number {
                         tx.prepare_cached("UPDATE orders SET tracking_number = ?2 WHERE id = ?1")?
                             .execute(params![order.as_str(), tracking])?;
+                        current.tracking_number = Some(tracking.clone());
                     }
-                    record_status(
-                        tx,
-                        order.as_str(),
-                        Some(current.status),
-                        to,
-                        &request.actor,
-                        request.note.as_deref(),
-                    )?;
-                    let changed = must_read_order(tx, order.as_str())?;
+                    let changed =
+                        move_order(tx, current, to, &request.actor, request.note.as_deref())?;
                     let kind: MakeEvent<Order> = match to {
                         OrderStatus::Shipped => EventData::OrderShipped,
                         _ => EventData::OrderDelivered,
@@ -617,14 +688,17 @@ impl OrderStore for SqliteStore {
             let mut pending = Vec::new();
             for id in &due {
                 let order = must_read_order(tx, id)?;
-                cancel_order(
-                    tx,
-                    &order,
-                    "system",
-                    Some("not paid in time"),
-                    events,
-                    &mut pending,
-                )?;
+                if let Some(cancellation) = rules::cancellation(order.status) {
+                    cancel_order(
+                        tx,
+                        order,
+                        cancellation,
+                        "system",
+                        Some("not paid in time"),
+                        events,
+                        &mut pending,
+                    )?;
+                }
             }
             Ok((due.len() as u64, append(tx, pending)?))
         })

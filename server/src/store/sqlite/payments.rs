@@ -6,16 +6,19 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use shop_wire::events::EventData;
-use shop_wire::orders::{Order, OrderId, OrderStatus};
+use shop_wire::orders::{Order, OrderId, OrderStatus, PaymentFailure};
 use shop_wire::payments::{Payment, PaymentId, PaymentStatus, Refund, RefundId, RefundStatus};
 use time::OffsetDateTime;
 
 use super::filter::Filter;
 use super::inventory::extend_reservations;
 use super::orders::{
-    cancel_order, commit_stock, hold_again, must_read_order, order_items, read_order, record_status,
+    StoredItem, availability, cancel_order, commit_stock, free_units, hold_again, insert_history,
+    load_order, must_load_order, must_read_order,
 };
 use super::{SqliteStore, append, from_millis, millis, parse_column};
+use crate::services::orders::rules::{self, Fulfilment, LineHold, NotPayable};
+use crate::services::payments::rules::{self as payment_rules, RefundRefusal, Refundable};
 use crate::store::{
     BeginPayment, ChargeResult, CommerceEvents, FinishRefund, PaymentDone, PaymentDraft,
     PaymentQuery, PaymentStore, PendingRefund, RefundDraft, RefundResult, StartRefund, StoreError,
@@ -95,12 +98,13 @@ fn read_refund(conn: &Connection, id: &str) -> rusqlite::Result<Option<Refund>> 
     .optional()
 }
 
+/// Records a payment attempt `processing` (the caller links the order to it).
 pub(super) fn insert_payment(
     tx: &Transaction<'_>,
     order: &Order,
     draft: &PaymentDraft,
+    at: OffsetDateTime,
 ) -> StoreResult<Payment> {
-    let at = now();
     tx.prepare_cached(
         "INSERT INTO payments (id, order_id, amount_cents, currency, method, status, provider,
              card_brand, card_last4, created_at, updated_at)
@@ -117,8 +121,6 @@ pub(super) fn insert_payment(
         draft.card_last4,
         millis(at)
     ])?;
-    tx.prepare_cached("UPDATE orders SET payment_id = ?2, updated_at = ?3 WHERE id = ?1")?
-        .execute(params![order.id.as_str(), draft.id.as_str(), millis(at)])?;
     Ok(Payment {
         id: draft.id.clone(),
         order_id: order.id.clone(),
@@ -163,23 +165,40 @@ impl PaymentStore for SqliteStore {
     ) -> StoreResult<BeginPayment> {
         let order = order.clone();
         self.write(move |tx| {
-            let Some(current) = read_order(tx, order.as_str())? else {
+            let Some((mut current, items)) = load_order(tx, order.as_str())? else {
                 return Ok(BeginPayment::NotFound);
             };
-            if current.status != OrderStatus::Pending {
-                return Ok(BeginPayment::WrongStatus(current.status));
-            }
-            if let Some(in_flight) = payment_in_flight(tx, order.as_str())? {
-                return Ok(BeginPayment::InFlight(Box::new(in_flight)));
+            let in_flight = payment_in_flight(tx, order.as_str())?;
+            match (
+                rules::check_payable(current.status, in_flight.is_some()),
+                in_flight,
+            ) {
+                (Ok(()), _) => {}
+                (Err(NotPayable::WrongStatus(status)), _) => {
+                    return Ok(BeginPayment::WrongStatus(status));
+                }
+                (Err(NotPayable::InFlight), in_flight) => {
+                    let in_flight = in_flight.ok_or_else(|| {
+                        StoreError::Backend("a payment in flight vanished mid-change".into())
+                    })?;
+                    return Ok(BeginPayment::InFlight(Box::new(in_flight)));
+                }
             }
             let mut pending = Vec::new();
-            if let Err(refusal) = hold_again(tx, &current, pay_by, &actor, events, &mut pending)? {
+            if let Err(refusal) =
+                hold_again(tx, &current, &items, pay_by, &actor, events, &mut pending)?
+            {
                 return Ok(BeginPayment::StockGone(refusal));
             }
-            let started = insert_payment(tx, &current, &payment)?;
+            let at = now();
+            let started = insert_payment(tx, &current, &payment, at)?;
+            tx.prepare_cached("UPDATE orders SET payment_id = ?2, updated_at = ?3 WHERE id = ?1")?
+                .execute(params![order.as_str(), payment.id.as_str(), millis(at)])?;
+            current.payment_id = Some(payment.id.clone());
+            current.updated_at = at;
             let logged = append(tx, pending)?;
             Ok(BeginPayment::Started {
-                order: Box::new(must_read_order(tx, order.as_str())?),
+                order: Box::new(current),
                 payment: Box::new(started),
                 events: logged,
             })
@@ -196,35 +215,47 @@ impl PaymentStore for SqliteStore {
     ) -> StoreResult<PaymentDone> {
         let payment = payment.clone();
         self.write(move |tx| {
-            let Some(before) = read_payment(tx, payment.as_str())? else {
+            let before = tx
+                .prepare_cached(&format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = ?1"
+                ))?
+                .query_row([payment.as_str()], payment_row)
+                .optional()?;
+            let Some(before) = before else {
                 return Ok(PaymentDone::NotFound);
             };
-            let settling = before.status == PaymentStatus::Pending
-                && !matches!(result, ChargeResult::Pending { .. });
-            if before.status != PaymentStatus::Processing && !settling {
-                return Ok(PaymentDone::AlreadyFinished(Box::new(before)));
+            let answer_is_pending = matches!(result, ChargeResult::Pending { .. });
+            if !payment_rules::answer_counts(before.status, answer_is_pending) {
+                let finished = must_read_payment(tx, payment.as_str())?;
+                return Ok(PaymentDone::AlreadyFinished(Box::new(finished)));
             }
-            let order = must_read_order(tx, before.order_id.as_str())?;
-            let at = millis(now());
+            let (mut order, items) = must_load_order(tx, before.order_id.as_str())?;
+            let at = now();
             let mut pending = Vec::new();
+            // A payment that is still being taken or settled has no refunds yet.
+            let update_payment = |sql: &str, values: &[&dyn rusqlite::ToSql]| {
+                tx.prepare_cached(&format!("{sql} RETURNING {PAYMENT_COLUMNS}"))?
+                    .query_row(values, payment_row)
+            };
             match result {
                 ChargeResult::Succeeded {
                     provider_ref,
                     card_brand,
                     card_last4,
                 } => {
-                    tx.prepare_cached(
+                    let paid = update_payment(
                         "UPDATE payments SET status = 'succeeded', provider_ref = ?2,
                              card_brand = coalesce(?3, card_brand), card_last4 = coalesce(?4, card_last4),
                              failure_code = NULL, failure_message = NULL, updated_at = ?5
                          WHERE id = ?1",
-                    )?
-                    .execute(params![payment.as_str(), provider_ref, card_brand, card_last4, at])?;
-                    let paid = must_read_payment(tx, payment.as_str())?;
+                        params![payment.as_str(), provider_ref, card_brand, card_last4, millis(at)],
+                    )?;
                     pending.push((events.payment)(EventData::PaymentSucceeded, &paid, &order, None));
-                    let fulfillable = order.status == OrderStatus::Pending
-                        && commit_stock(tx, &order, &actor, events, &mut pending)?;
-                    if !fulfillable {
+                    let lines: Vec<LineHold> = items.iter().map(StoredItem::hold).collect();
+                    let levels = availability(tx, &rules::lapsed(&lines))?;
+                    let fulfilment =
+                        rules::decide_fulfilment(order.status, &lines, free_units(&levels));
+                    if fulfilment == Fulfilment::Unfulfillable {
                         let logged = append(tx, pending)?;
                         return Ok(PaymentDone::Unfulfillable {
                             order: Box::new(order),
@@ -232,20 +263,34 @@ impl PaymentStore for SqliteStore {
                             events: logged,
                         });
                     }
-                    tx.prepare_cached(
-                        "UPDATE orders SET payment_id = ?2, payment_error_code = NULL,
-                             payment_error_message = NULL WHERE id = ?1",
-                    )?
-                    .execute(params![order.id.as_str(), payment.as_str()])?;
-                    record_status(
+                    commit_stock(tx, &order, &items, &actor, events, &mut pending)?;
+                    let changed = tx
+                        .prepare_cached(
+                            "UPDATE orders SET status = 'paid', payment_id = ?2,
+                                 payment_error_code = NULL, payment_error_message = NULL,
+                                 updated_at = ?3
+                             WHERE id = ?1 AND status = 'pending'",
+                        )?
+                        .execute(params![order.id.as_str(), payment.as_str(), millis(at)])?;
+                    if changed != 1 {
+                        return Err(StoreError::Backend(
+                            format!("order {} left pending under its payment", order.id).into(),
+                        ));
+                    }
+                    let change = insert_history(
                         tx,
                         order.id.as_str(),
                         Some(OrderStatus::Pending),
                         OrderStatus::Paid,
                         &actor,
                         None,
+                        at,
                     )?;
-                    let order = must_read_order(tx, order.id.as_str())?;
+                    order.status = OrderStatus::Paid;
+                    order.payment_id = Some(payment.clone());
+                    order.payment_error = None;
+                    order.updated_at = at;
+                    order.history.push(change);
                     pending.push((events.order)(EventData::OrderPaid, &order));
                     let logged = append(tx, pending)?;
                     Ok(PaymentDone::Paid {
@@ -258,23 +303,22 @@ impl PaymentStore for SqliteStore {
                     provider_ref,
                     hold_until,
                 } => {
-                    tx.prepare_cached(
+                    let waiting = update_payment(
                         "UPDATE payments SET status = 'pending', provider_ref = ?2, updated_at = ?3
                          WHERE id = ?1",
-                    )?
-                    .execute(params![payment.as_str(), provider_ref, at])?;
-                    let reservations: Vec<String> = order_items(tx, order.id.as_str())?
-                        .into_iter()
-                        .filter_map(|item| item.reservation_id)
+                        params![payment.as_str(), provider_ref, millis(at)],
+                    )?;
+                    let reservations: Vec<String> = items
+                        .iter()
+                        .filter_map(|item| item.reservation_id.clone())
                         .collect();
                     extend_reservations(tx, &reservations, hold_until, order.id.as_str())?;
                     tx.prepare_cached("UPDATE orders SET pay_by = ?2 WHERE id = ?1")?
                         .execute(params![order.id.as_str(), millis(hold_until)])?;
-                    let waiting = must_read_payment(tx, payment.as_str())?;
                     pending.push((events.payment)(EventData::PaymentPending, &waiting, &order, None));
                     let logged = append(tx, pending)?;
                     Ok(PaymentDone::Pending {
-                        order: Box::new(must_read_order(tx, order.id.as_str())?),
+                        order: Box::new(order),
                         payment: Box::new(waiting),
                         events: logged,
                     })
@@ -284,22 +328,23 @@ impl PaymentStore for SqliteStore {
                     message,
                     provider_ref,
                 } => {
-                    tx.prepare_cached(
+                    let failed = update_payment(
                         "UPDATE payments SET status = 'failed', failure_code = ?2, failure_message = ?3,
                              provider_ref = coalesce(?4, provider_ref), updated_at = ?5
                          WHERE id = ?1",
-                    )?
-                    .execute(params![payment.as_str(), code, message, provider_ref, at])?;
+                        params![payment.as_str(), code, message, provider_ref, millis(at)],
+                    )?;
                     tx.prepare_cached(
                         "UPDATE orders SET payment_error_code = ?2, payment_error_message = ?3,
                              updated_at = ?4 WHERE id = ?1",
                     )?
-                    .execute(params![order.id.as_str(), code, message, at])?;
-                    let failed = must_read_payment(tx, payment.as_str())?;
+                    .execute(params![order.id.as_str(), code, message, millis(at)])?;
                     pending.push((events.payment)(EventData::PaymentFailed, &failed, &order, None));
+                    order.payment_error = Some(PaymentFailure { code, message });
+                    order.updated_at = at;
                     let logged = append(tx, pending)?;
                     Ok(PaymentDone::Failed {
-                        order: Box::new(must_read_order(tx, order.id.as_str())?),
+                        order: Box::new(order),
                         payment: Box::new(failed),
                         events: logged,
                     })
@@ -319,25 +364,28 @@ impl PaymentStore for SqliteStore {
             let Some(current) = read_payment(tx, payment.as_str())? else {
                 return Ok(StartRefund::NotFound);
             };
-            match current.status {
-                PaymentStatus::Succeeded => {}
-                PaymentStatus::Refunded => return Ok(StartRefund::NothingLeft),
-                status => return Ok(StartRefund::NotRefundable(status)),
-            }
             let in_flight: i64 = tx
                 .prepare_cached(
                     "SELECT coalesce(sum(amount_cents), 0) FROM refunds
                      WHERE payment_id = ?1 AND status = 'processing'",
                 )?
                 .query_row([payment.as_str()], |row| row.get(0))?;
-            let refundable = current.amount_cents - current.refunded_cents - in_flight;
-            if refundable <= 0 {
-                return Ok(StartRefund::NothingLeft);
-            }
-            let amount = draft.amount_cents.unwrap_or(refundable);
-            if amount > refundable {
-                return Ok(StartRefund::Exceeds { refundable });
-            }
+            let refundable = Refundable {
+                status: current.status,
+                captured_cents: current.amount_cents,
+                refunded_cents: current.refunded_cents,
+                in_flight_cents: in_flight,
+            };
+            let amount = match payment_rules::refund_amount(refundable, draft.amount_cents) {
+                Ok(amount) => amount,
+                Err(RefundRefusal::NotRefundable(status)) => {
+                    return Ok(StartRefund::NotRefundable(status));
+                }
+                Err(RefundRefusal::NothingLeft) => return Ok(StartRefund::NothingLeft),
+                Err(RefundRefusal::Exceeds { refundable }) => {
+                    return Ok(StartRefund::Exceeds { refundable });
+                }
+            };
             let at = now();
             tx.prepare_cached(
                 "INSERT INTO refunds (id, payment_id, amount_cents, currency, reason, status,
@@ -400,22 +448,45 @@ impl PaymentStore for SqliteStore {
                          WHERE id = ?1",
                     )?
                     .execute(params![refund.as_str(), provider_ref, at])?;
-                    tx.prepare_cached(
-                        "UPDATE payments SET refunded_cents = refunded_cents + ?2,
-                             status = CASE WHEN refunded_cents + ?2 = amount_cents THEN 'refunded' ELSE status END,
-                             updated_at = ?3
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![payment_id, before.amount_cents, at])?;
+                    let charged = must_read_payment(tx, payment_id)?;
+                    let status = payment_rules::status_after_refund(
+                        charged.amount_cents,
+                        charged.refunded_cents + before.amount_cents,
+                    );
+                    // Guarded: whatever raced it, refunds never pass what was captured.
+                    let changed = tx
+                        .prepare_cached(
+                            "UPDATE payments SET refunded_cents = refunded_cents + ?2, status = ?3,
+                                 updated_at = ?4
+                             WHERE id = ?1 AND refunded_cents + ?2 <= amount_cents",
+                        )?
+                        .execute(params![
+                            payment_id,
+                            before.amount_cents,
+                            status.as_str(),
+                            at
+                        ])?;
+                    if changed != 1 {
+                        return Err(StoreError::Backend(
+                            format!(
+                                "refund {} would pass what payment {payment_id} captured",
+                                refund
+                            )
+                            .into(),
+                        ));
+                    }
                     let payment = must_read_payment(tx, payment_id)?;
                     tx.prepare_cached(
                         "UPDATE orders SET refunded_cents = refunded_cents + ?2, updated_at = ?3
                          WHERE id = ?1",
                     )?
-                    .execute(params![payment.order_id.as_str(), before.amount_cents, at])?;
-                    let done = read_refund(tx, refund.as_str())?.ok_or_else(|| {
-                        StoreError::Backend("refund vanished mid-change".into())
-                    })?;
+                    .execute(params![
+                        payment.order_id.as_str(),
+                        before.amount_cents,
+                        at
+                    ])?;
+                    let done = read_refund(tx, refund.as_str())?
+                        .ok_or_else(|| StoreError::Backend("refund vanished mid-change".into()))?;
                     let mut order = must_read_order(tx, payment.order_id.as_str())?;
                     pending.push((events.payment)(
                         EventData::PaymentRefunded,
@@ -423,12 +494,11 @@ impl PaymentStore for SqliteStore {
                         &order,
                         Some(&done),
                     ));
-                    if cancels_order
-                        && matches!(order.status, OrderStatus::Pending | OrderStatus::Paid)
-                    {
+                    if cancels_order && let Some(cancellation) = rules::cancellation(order.status) {
                         order = cancel_order(
                             tx,
-                            &order,
+                            order,
+                            cancellation,
                             &actor,
                             Some("cancelled and refunded"),
                             events,
@@ -449,9 +519,8 @@ impl PaymentStore for SqliteStore {
                          WHERE id = ?1",
                     )?
                     .execute(params![refund.as_str(), message, at])?;
-                    let done = read_refund(tx, refund.as_str())?.ok_or_else(|| {
-                        StoreError::Backend("refund vanished mid-change".into())
-                    })?;
+                    let done = read_refund(tx, refund.as_str())?
+                        .ok_or_else(|| StoreError::Backend("refund vanished mid-change".into()))?;
                     let payment = must_read_payment(tx, payment_id)?;
                     let order = must_read_order(tx, payment.order_id.as_str())?;
                     pending.push((events.payment)(

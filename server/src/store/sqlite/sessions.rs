@@ -6,6 +6,7 @@ use shop_wire::{Event, SessionId, UserId};
 use time::OffsetDateTime;
 
 use super::{SqliteStore, append, from_millis, millis, parse_column};
+use crate::services::users::rules::{self as user_rules, RefreshDecision};
 use crate::store::{
     NewEvent, RefreshOutcome, SessionAuth, SessionRecord, SessionStore, StoreResult, now,
 };
@@ -113,24 +114,37 @@ impl SessionStore for SqliteStore {
                 ))?
                 .query_row([id.as_str()], session_row)
                 .optional()?;
-            let Some(session) = session.filter(|s| s.is_active(at)) else {
-                return Ok(RefreshOutcome::Inactive);
+            let revoke = || -> StoreResult<RefreshOutcome> {
+                tx.prepare_cached(
+                    "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                )?
+                .execute(params![id.as_str(), millis(at)])?;
+                Ok(RefreshOutcome::ReuseDetected)
             };
-            if session.refresh_hash != presented {
-                tx.prepare_cached("UPDATE sessions SET revoked_at = ?2 WHERE id = ?1")?
-                    .execute(params![id.as_str(), millis(at)])?;
-                return Ok(RefreshOutcome::ReuseDetected);
+            match user_rules::decide_refresh(session.as_ref(), &presented, at) {
+                RefreshDecision::Inactive => Ok(RefreshOutcome::Inactive),
+                RefreshDecision::RevokeForReuse => revoke(),
+                RefreshDecision::Rotate => {
+                    // Guarded by the secret presented: of two refreshes racing
+                    // with one secret, only one rotates.
+                    let rotated = tx
+                        .prepare_cached(&format!(
+                            "UPDATE sessions SET refresh_hash = ?2, last_used_at = ?3, expires_at = ?4
+                             WHERE id = ?1 AND refresh_hash = ?5 AND revoked_at IS NULL
+                             RETURNING {SESSION_COLUMNS}"
+                        ))?
+                        .query_row(
+                            params![id.as_str(), new_hash, millis(at), millis(expires_at), presented],
+                            session_row,
+                        )
+                        .optional()?;
+                    match rotated {
+                        Some(rotated) => Ok(RefreshOutcome::Rotated(rotated)),
+                        // Another refresh rotated this secret first: this one is a replay.
+                        None => revoke(),
+                    }
+                }
             }
-            let rotated = tx
-                .prepare_cached(&format!(
-                    "UPDATE sessions SET refresh_hash = ?2, last_used_at = ?3, expires_at = ?4
-                     WHERE id = ?1 RETURNING {SESSION_COLUMNS}"
-                ))?
-                .query_row(
-                    params![id.as_str(), new_hash, millis(at), millis(expires_at)],
-                    session_row,
-                )?;
-            Ok(RefreshOutcome::Rotated(rotated))
         })
         .await
     }

@@ -9,6 +9,7 @@ use super::{
     SqliteStore, append, backend, conversion, escape_like, from_millis, is_unique_violation,
     millis, parse_column,
 };
+use crate::services::users::rules::{self as user_rules, RoleRefusal};
 use crate::store::{
     NewEvent, ProfileUpdate, RoleChange, StoreError, StoreResult, UserQuery, UserRecord, UserStore,
     now,
@@ -200,18 +201,18 @@ impl UserStore for SqliteStore {
     ) -> StoreResult<RoleChange> {
         let id = id.clone();
         self.write(move |tx| {
-            let current: Option<String> = tx
+            let current: Option<Role> = tx
                 .prepare_cached("SELECT role FROM users WHERE id = ?1")?
-                .query_row([id.as_str()], |row| row.get(0))
+                .query_row([id.as_str()], |row| parse_column(row, "role"))
                 .optional()?;
             let Some(current) = current else { return Ok(RoleChange::NotFound) };
-            if current == Role::Admin.as_str() && role != Role::Admin {
-                let admins: i64 = tx
-                    .prepare_cached("SELECT count(*) FROM users WHERE role = 'admin'")?
-                    .query_row([], |row| row.get(0))?;
-                if admins <= 1 {
-                    return Ok(RoleChange::LastAdmin);
-                }
+            let admins: i64 = tx
+                .prepare_cached("SELECT count(*) FROM users WHERE role = 'admin'")?
+                .query_row([], |row| row.get(0))?;
+            if let Err(RoleRefusal::LastAdmin) =
+                user_rules::check_role_change(current, role, admins as u64)
+            {
+                return Ok(RoleChange::LastAdmin);
             }
             let record = tx
                 .prepare_cached(&format!(
