@@ -270,6 +270,9 @@ fn the_dashboard_needs_a_terminal() {
 }
 
 /// Waits until `check` holds for what the CLI says, or fails with the screen.
+/// The action tests below wait for forms and views with the generous
+/// [`STARTUP`]: what they check is what is sent and what the server then
+/// says, not how fast a key is answered on a machine busy with other tests.
 fn eventually(tmux: &Tmux, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + STARTUP;
     while !check() {
@@ -318,10 +321,10 @@ fn an_order_is_shipped_and_stock_adjusted_from_the_dashboard_after_confirmation(
     // Orders, the newest line (this order, paid), ship with a tracking number.
     tmux.keys("Down");
     tmux.keys("s");
-    tmux.expect("tracking number", LIVE);
+    tmux.expect("tracking number", STARTUP);
     tmux.keys("1Z-ACT-42");
     tmux.keys("Enter");
-    let confirm = tmux.expect("y do it", LIVE);
+    let confirm = tmux.expect("y do it", STARTUP);
     assert!(
         confirm.contains(&format!("Ship {number} (paid")) && confirm.contains("1Z-ACT-42"),
         "the confirmation says what will happen:\n{confirm}"
@@ -338,7 +341,7 @@ fn an_order_is_shipped_and_stock_adjusted_from_the_dashboard_after_confirmation(
         status()["status"] == "shipped"
     });
     assert_eq!(status()["tracking_number"], "1Z-ACT-42");
-    tmux.expect("shipped", LIVE);
+    tmux.expect("shipped", STARTUP);
 
     // Stock: filter to the SKU, adjust it by +5 with a reason.
     tmux.keys("Up");
@@ -347,12 +350,12 @@ fn an_order_is_shipped_and_stock_adjusted_from_the_dashboard_after_confirmation(
     tmux.keys("ACT-1");
     tmux.keys("Enter");
     tmux.keys("a");
-    tmux.expect("change (+5, -2)", LIVE);
+    tmux.expect("change (+5, -2)", STARTUP);
     tmux.keys("+5");
     tmux.keys("Enter");
     tmux.keys("restock from the dashboard");
     tmux.keys("Enter");
-    let confirm = tmux.expect("y do it", LIVE);
+    let confirm = tmux.expect("y do it", STARTUP);
     assert!(
         confirm.contains("Adjust ACT-1: on hand 8 → 13 (+5)"),
         "{confirm}"
@@ -368,7 +371,7 @@ fn an_order_is_shipped_and_stock_adjusted_from_the_dashboard_after_confirmation(
     eventually(&tmux, "the stock adjusted", || on_hand() == Some(13));
     // The ledger opens from the same row and shows the change.
     tmux.keys("l");
-    let ledger = tmux.expect("Ledger of ACT-1", LIVE);
+    let ledger = tmux.expect("Ledger of ACT-1", STARTUP);
     assert!(ledger.contains("8 → 13 (+5)"), "{ledger}");
     tmux.keys("Escape");
     tmux.keys("q");
@@ -393,7 +396,7 @@ fn read_only_refuses_actions() {
     tmux.expect("RO-1", STARTUP);
     tmux.keys("Right");
     tmux.keys("a");
-    tmux.expect("read-only (--readonly): actions are off", LIVE);
+    tmux.expect("read-only (--readonly): actions are off", STARTUP);
     let stock = server
         .shop(&["inventory", "get", "RO-1", "-o", "json"])
         .expect(0)
