@@ -1202,7 +1202,7 @@ _shop() {
             return 0
             ;;
         shop__subcmd__dashboard)
-            opts="-o -q -v -h -V --refresh-ms --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            opts="-o -q -v -h -V --refresh-ms --readonly --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -4694,13 +4694,13 @@ _shop() {
             return 0
             ;;
         shop__subcmd__order__subcmd__ship)
-            opts="-o -q -v -h -V --tracking --note --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            opts="-o -q -v -h -V --tracking-number --note --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --tracking)
+                --tracking-number)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -5622,7 +5622,7 @@ _shop() {
             return 0
             ;;
         shop__subcmd__product__subcmd__import)
-            opts="-o -q -v -h -V --format --dry-run --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            opts="-o -q -v -h -V --format --dry-run --stock --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -5630,6 +5630,10 @@ _shop() {
             case "${prev}" in
                 --format)
                     COMPREPLY=($(compgen -W "json ndjson csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --stock)
+                    COMPREPLY=($(compgen -W "ignore set add" -- "${cur}"))
                     return 0
                     ;;
                 --url)
@@ -6076,7 +6080,7 @@ _shop() {
             return 0
             ;;
         shop__subcmd__serve)
-            opts="-o -q -v -h -V --addr --db --demo --config --log-format --tls-cert --tls-key --rate-limit-ip --rate-limit-token --rate-limit-login --access-token-ttl --session-ttl --body-limit --request-timeout --cors-origin --durability --sweep-interval --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            opts="-o -q -v -h -V --addr --db --demo --config --log-format --tls-cert --tls-key --rate-limit-ip --rate-limit-token --rate-limit-login --access-token-ttl --session-ttl --body-limit --request-timeout --cors-origin --durability --no-storefront --store-name --store-color --store-logo --sweep-interval --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -6140,6 +6144,18 @@ _shop() {
                     ;;
                 --durability)
                     COMPREPLY=($(compgen -W "process power" -- "${cur}"))
+                    return 0
+                    ;;
+                --store-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-color)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-logo)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --sweep-interval)

@@ -76,6 +76,9 @@ complete -c shop -n "__fish_shop_using_subcommand serve" -l request-timeout -d '
 complete -c shop -n "__fish_shop_using_subcommand serve" -l cors-origin -d 'Browser origins allowed to call the API (CORS); repeat or separate with commas' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l durability -d '`process`: commits survive a crash or kill -9; `power`: also a power cut (an fsync per commit)' -r -f -a "process\t''
 power\t''"
+complete -c shop -n "__fish_shop_using_subcommand serve" -l store-name -d 'The shop\'s name on the storefront [default: shop]' -r
+complete -c shop -n "__fish_shop_using_subcommand serve" -l store-color -d 'The storefront\'s brand colour, `#rrggbb`, readable on white [default: #1d4ed8]' -r
+complete -c shop -n "__fish_shop_using_subcommand serve" -l store-logo -d 'An SVG or PNG logo shown in the storefront\'s header' -r -F
 complete -c shop -n "__fish_shop_using_subcommand serve" -l sweep-interval -d 'How often sweepers remove expired sessions and idempotency keys' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
@@ -88,6 +91,7 @@ id\t'Only ids, one per line'"
 complete -c shop -n "__fish_shop_using_subcommand serve" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l timeout -d 'Longest wait for one answer from the server' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l demo -d 'Load the sample catalog (560 products in 28 categories, with stock, and sample customers) into an empty database; a database with products is left alone'
+complete -c shop -n "__fish_shop_using_subcommand serve" -l no-storefront -d 'Serve no storefront at `/`; the API and the status page at `/status` remain'
 complete -c shop -n "__fish_shop_using_subcommand serve" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
 complete -c shop -n "__fish_shop_using_subcommand serve" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
 complete -c shop -n "__fish_shop_using_subcommand serve" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
@@ -323,6 +327,9 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l format -d 'json, ndjson or csv [default: from the file\'s extension]' -r -f -a "json\t''
 ndjson\t''
 csv\t''"
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l stock -d 'What a row\'s stock does to a product that exists: ignore it, set the on-hand count to it, or add it to the on-hand count (a delivery)' -r -f -a "ignore\t''
+set\t''
+add\t''"
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l profile -d 'Named server and login, for working with more than one server' -r
@@ -861,7 +868,7 @@ complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "refund" -d 'Refund an order\'s payment, all that is left of it or --amount (staff)'
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "analytics" -d 'Orders by status, revenue by day, average order value and best sellers (staff)'
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l item -d 'A line of the order, SKU:QTY (like CHAIR-01:2); repeat for more' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l item -d 'A line of the order, SKU[:QTY] (like CHAIR-01:2; one unit without :QTY); repeat for more' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l cart -d 'Check out this cart (crt_..., see `shop cart show -q`) instead of --item lines' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l customer -d 'The customer\'s email [default: yours]; staff may order for any customer' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l pay -d 'Pay at once: card:NUMBER[:MM/YY[:CVC]], apple_pay:TOKEN, google_pay:TOKEN, paypal:TOKEN or bank_transfer' -r
@@ -938,7 +945,7 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -s V -l version -d 'Print version'
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l tracking -d 'The carrier\'s tracking number' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l tracking-number -d 'The carrier\'s tracking number (the order\'s tracking_number)' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l note -d 'A note for the order\'s history' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
@@ -1442,6 +1449,7 @@ csv\t'Comma-separated values with a header row of field names'
 id\t'Only ids, one per line'"
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand dashboard" -l readonly -d 'Watch only: the keys that ship, cancel, refund or adjust stock are refused'
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -s v -l verbose -d 'Log every HTTP request and answer on stderr'

@@ -42,6 +42,17 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
         .request_timeout
         .unwrap_or(config.request_timeout_seconds);
     config.sweep_interval_seconds = args.sweep_interval.unwrap_or(config.sweep_interval_seconds);
+    let storefront = &mut config.storefront;
+    storefront.enabled &= !args.no_storefront;
+    if let Some(name) = args.store_name {
+        storefront.name = name;
+    }
+    if let Some(color) = args.store_color {
+        storefront.color = color;
+    }
+    if args.store_logo.is_some() {
+        storefront.logo = args.store_logo;
+    }
     if !args.cors_origins.is_empty() {
         config.cors_origins = args.cors_origins;
     }

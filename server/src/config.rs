@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::store::sqlite::Durability;
-
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7467";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -360,6 +358,8 @@ impl SearchConfig {
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
+/// The file's keys are the fields' names; the top-level ones also answer to
+/// the flag's name (`access_token_ttl = 60` as `--access-token-ttl 60`).
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub addr: SocketAddr,
@@ -371,10 +371,14 @@ pub struct Config {
     pub log_level: String,
     /// HMAC secret for access tokens; when absent one is generated and kept beside the database.
     pub jwt_secret: Option<String>,
+    #[serde(alias = "access_token_ttl")]
     pub access_token_ttl_seconds: u64,
+    #[serde(alias = "session_ttl")]
     pub session_ttl_seconds: u64,
     pub rate_limits: RateLimits,
+    #[serde(alias = "body_limit")]
     pub body_limit_bytes: usize,
+    #[serde(alias = "request_timeout")]
     pub request_timeout_seconds: u64,
     /// How long a client may take to send a request's headers, and how long
     /// a keep-alive connection may wait idle for its next request.
@@ -382,6 +386,7 @@ pub struct Config {
     /// Connections one client address may hold open at once (0: no cap).
     pub max_connections_per_address: usize,
     /// Origins allowed to call the API from a browser; empty allows none.
+    #[serde(alias = "cors_origin")]
     pub cors_origins: Vec<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -389,6 +394,7 @@ pub struct Config {
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
     /// How often sweepers (expired sessions, old idempotency keys) run.
+    #[serde(alias = "sweep_interval")]
     pub sweep_interval_seconds: u64,
     /// How long shutdown waits for in-flight requests and workers.
     pub shutdown_grace_seconds: u64,
@@ -396,6 +402,90 @@ pub struct Config {
     pub inventory: InventoryConfig,
     pub commerce: CommerceConfig,
     pub search: SearchConfig,
+    pub storefront: StorefrontConfig,
+}
+
+/// The web storefront at `/` (`[storefront]` in the config file); the status page stays on without it.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorefrontConfig {
+    pub enabled: bool,
+    /// The shop's name in page titles and the header.
+    pub name: String,
+    /// An SVG or PNG file shown in the header beside the name.
+    pub logo: Option<PathBuf>,
+    /// The brand colour of links and buttons, `#rrggbb`; it must read on white (contrast >= 4.5).
+    pub color: String,
+}
+
+impl Default for StorefrontConfig {
+    fn default() -> Self {
+        StorefrontConfig {
+            enabled: true,
+            name: "shop".to_owned(),
+            logo: None,
+            color: "#1d4ed8".to_owned(),
+        }
+    }
+}
+
+impl StorefrontConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        if self.name.trim().is_empty() || self.name.chars().count() > 80 {
+            return invalid("storefront: name must be 1 to 80 characters".to_owned());
+        }
+        let Some(rgb) = parse_hex_color(&self.color) else {
+            return invalid(format!(
+                "storefront: color `{}` is not a colour like #1d4ed8",
+                self.color
+            ));
+        };
+        let contrast = contrast_on_white(rgb);
+        if contrast < 4.5 {
+            return invalid(format!(
+                "storefront: color {} has a contrast of {contrast:.1} on white; text needs at least 4.5",
+                self.color
+            ));
+        }
+        if let Some(logo) = &self.logo {
+            let known = logo
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "svg" | "png"));
+            if !known {
+                return invalid(format!(
+                    "storefront: logo {} must be an .svg or .png file",
+                    logo.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `#rrggbb` as its three channels.
+pub fn parse_hex_color(text: &str) -> Option<[u8; 3]> {
+    let hex = text.strip_prefix('#')?;
+    if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let channel = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+    Some([channel(0)?, channel(2)?, channel(4)?])
+}
+
+/// The WCAG 2 contrast ratio of a colour against white.
+fn contrast_on_white(rgb: [u8; 3]) -> f64 {
+    let linear = |c: u8| {
+        let c = f64::from(c) / 255.0;
+        if c <= 0.039_28 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let luminance = 0.2126 * linear(rgb[0]) + 0.7152 * linear(rgb[1]) + 0.0722 * linear(rgb[2]);
+    1.05 / (luminance + 0.05)
 }
 
 impl Default for Config {
@@ -425,21 +515,24 @@ impl Default for Config {
             inventory: InventoryConfig::default(),
             commerce: CommerceConfig::default(),
             search: SearchConfig::default(),
+            storefront: StorefrontConfig::default(),
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    // The cause is part of the message and deliberately not a `source`:
+    // `{:#}` at the binary's edge would print it a second time.
+    #[error("cannot read config file {path}: {reason}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
-    #[error("invalid config file {path}: {source}")]
+    #[error("invalid config file {path}: {reason}")]
     Parse {
         path: PathBuf,
-        source: Box<toml::de::Error>,
+        reason: Box<toml::de::Error>,
     },
     #[error("{0}")]
     Invalid(String),
@@ -448,13 +541,13 @@ pub enum ConfigError {
 impl Config {
     /// Reads a TOML config file; every key is optional and unknown keys are refused.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            reason,
         })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        toml::from_str(&text).map_err(|reason| ConfigError::Parse {
             path: path.to_owned(),
-            source: Box::new(source),
+            reason: Box::new(reason),
         })
     }
 
@@ -513,13 +606,50 @@ impl Config {
         self.notifications.validate()?;
         self.inventory.validate()?;
         self.commerce.validate(&self.inventory)?;
-        self.search.validate()
+        self.search.validate()?;
+        self.storefront.validate()
     }
+}
+
+/// Which failures an acknowledged write survives, for any store backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Every acknowledged write survives a crash or `kill -9` of the process;
+    /// a power cut or an OS crash may lose the last few.
+    #[default]
+    Process,
+    /// Every acknowledged write also survives a power cut, at the cost of
+    /// flushing to stable storage at each commit.
+    Power,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_flags_names_work_in_the_file_and_a_toml_error_is_said_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("server.toml");
+        std::fs::write(
+            &path,
+            "access_token_ttl = 60\nsession_ttl = 3600\nbody_limit = 4096\n\
+             request_timeout = 5\nsweep_interval = 9\ncors_origin = [\"https://a.example\"]\n",
+        )
+        .expect("write");
+        let config = Config::from_file(&path).expect("parse");
+        assert_eq!(config.access_token_ttl_seconds, 60);
+        assert_eq!(config.session_ttl_seconds, 3600);
+        assert_eq!(config.body_limit_bytes, 4096);
+        assert_eq!(config.request_timeout_seconds, 5);
+        assert_eq!(config.sweep_interval_seconds, 9);
+        assert_eq!(config.cors_origins, ["https://a.example"]);
+        std::fs::write(&path, "access_token_ttl = \"soon\"\n").expect("write");
+        let err = anyhow::Error::from(Config::from_file(&path).expect_err("a type error"));
+        let said = format!("{err:#}");
+        assert_eq!(said.matches("invalid type").count(), 1, "{said}");
+    }
 
     #[test]
     fn file_values_override_defaults_and_unknown_keys_are_refused() {
@@ -576,6 +706,22 @@ mod tests {
             ..NotificationsConfig::default()
         };
         assert!(with(from).validate().is_err());
+    }
+
+    #[test]
+    fn storefront_colours_must_read_on_white() {
+        let with = |color: &str| Config {
+            storefront: StorefrontConfig {
+                color: color.to_owned(),
+                ..StorefrontConfig::default()
+            },
+            ..Config::default()
+        };
+        assert!(with("#1d4ed8").validate().is_ok());
+        let pale = with("#ffff00").validate().unwrap_err().to_string();
+        assert!(pale.contains("contrast"), "{pale}");
+        assert!(with("blue").validate().is_err());
+        assert!(with("#12345g").validate().is_err());
     }
 
     #[test]

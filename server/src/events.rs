@@ -155,7 +155,6 @@ mod tests {
     use crate::store::NewEvent;
     use crate::store::sqlite::{Durability, SqliteStore};
     use futures::StreamExt;
-    use serde_json::json;
 
     #[test]
     fn type_patterns() {
@@ -173,11 +172,7 @@ mod tests {
             Arc::new(SqliteStore::open(&dir.path().join("db"), Durability::Process).expect("open"));
         let bus = EventBus::new(store.clone());
         let stored = store
-            .append_events(
-                (0..3)
-                    .map(|i| NewEvent::now("test.old", json!({"i": i})))
-                    .collect(),
-            )
+            .append_events((0..3).map(|_| NewEvent::example()).collect())
             .await
             .expect("append");
         bus.publish(stored);
@@ -191,10 +186,7 @@ mod tests {
         }
         // Published out of order (as concurrent commits can be): still delivered in order.
         let newer = store
-            .append_events(vec![
-                NewEvent::now("test.new", json!({})),
-                NewEvent::now("test.new", json!({})),
-            ])
+            .append_events(vec![NewEvent::example(), NewEvent::example()])
             .await
             .expect("append");
         bus.publish(newer.into_iter().rev().collect());

@@ -17,6 +17,7 @@ pub mod services;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 pub mod workers;
 
 use std::future::Future;
@@ -120,7 +121,8 @@ pub async fn serve(
     services::cart::spawn_workers(&state);
     services::orders::spawn_workers(&state);
     services::search::spawn_workers(&state);
-    let app = gateway::app(state.clone());
+    // The storefront and status page in front; every other path is the API's.
+    let app = web::app(state.clone(), gateway::app(state.clone()))?;
     let limits = gateway::connections::ConnectionLimits {
         header_read_timeout: Duration::from_secs(config.header_read_timeout_seconds),
         max_per_address: config.max_connections_per_address,

@@ -72,16 +72,19 @@ async fn products_are_added_listed_changed_archived_and_deleted() {
         ])
         .expect(0);
 
-    // Refused before any request: lower case, too many decimals, the same SKU twice.
+    // A SKU in any case is the upper-case one; `product get` finds it so.
     let lower = server
         .shop(&[
-            "product", "add", "--sku", "chair-02", "--name", "x", "--price", "1",
+            "product", "add", "--sku", "chair-02", "--name", "x", "--price", "1", "-o", "json",
         ])
-        .expect(2);
-    assert!(
-        lower.stderr.contains("SKUs are upper case: CHAIR-02"),
-        "{lower:#?}"
-    );
+        .expect(0)
+        .json();
+    assert_eq!(lower["sku"], "CHAIR-02", "{lower}");
+    server.shop(&["product", "get", "chair-02"]).expect(0);
+    server
+        .shop(&["product", "delete", "chair-02", "--yes"])
+        .expect(0);
+    // Refused before any request: too many decimals, the same SKU twice.
     server
         .shop(&[
             "product", "add", "--sku", "X-1", "--name", "x", "--price", "1.999",
@@ -605,7 +608,7 @@ async fn stock_is_set_adjusted_reserved_and_reconciled_with_exit_codes() {
         (Some(46), Some(0))
     );
 
-    // Reconcile: 0 when consistent; 5 on drift, also when --fix repaired it.
+    // Reconcile: 0 when consistent; 5 on drift; 0 once --fix repaired it all, saying what it did.
     let clean = server.shop(&["inventory", "reconcile"]).expect(0);
     assert!(clean.stderr.contains("consistent"), "{clean:#?}");
     let db = rusqlite::Connection::open(server.db()).expect("open db");
@@ -619,8 +622,12 @@ async fn stock_is_set_adjusted_reserved_and_reconciled_with_exit_codes() {
     assert!(drift.stderr.contains("--fix"), "{drift:#?}");
     let fixed = server
         .shop(&["inventory", "reconcile", "--fix", "-o", "json"])
-        .expect(5)
-        .json();
+        .expect(0);
+    assert!(
+        fixed.stderr.contains("fixed 1 problem") && fixed.stderr.contains("ledger"),
+        "{fixed:#?}"
+    );
+    let fixed = fixed.json();
     assert_eq!(fixed["drift"][0]["fixed"], true, "{fixed}");
     server.shop(&["inventory", "reconcile"]).expect(0);
 }
@@ -737,4 +744,96 @@ async fn generated_products_stream_from_a_pipe_into_an_import() {
         .expect(0)
         .json();
     assert_eq!(total["total"], 5000);
+}
+
+/// Issue 21: a re-import set a product sold down to 0 back to the file's
+/// count, and a dry run called every product sold since "updated". A file's
+/// stock is the stock of the products it creates; an existing product's
+/// stock moves only with `--stock set` or `--stock add`.
+#[tokio::test]
+async fn a_reimport_keeps_the_stock_sold_since_unless_asked_to_set_or_add() {
+    let server = TestServer::start();
+    server.cli_login_admin();
+    let on_hand = |sku: &str| {
+        server
+            .shop(&["inventory", "get", sku, "-o", "json"])
+            .expect(0)
+            .json()["on_hand"]
+            .as_i64()
+            .expect("on_hand")
+    };
+    let csv = "sku,name,price,stock\nKEEP-1,Mug,4.50,5\nKEEP-2,Cup,3.00,2\n";
+    let path = file(&server, "stock.csv", csv);
+    let first = server
+        .shop(&["product", "import", &path, "-o", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(first["created"], 2, "{first}");
+    assert_eq!(
+        on_hand("KEEP-1"),
+        5,
+        "a created product starts with its row's stock"
+    );
+    server
+        .shop(&["inventory", "adjust", "KEEP-1", "-5", "--reason", "sold"])
+        .expect(0);
+
+    let dry = server
+        .shop(&["product", "import", &path, "--dry-run", "-o", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(
+        (dry["updated"].as_u64(), dry["unchanged"].as_u64()),
+        (Some(0), Some(2)),
+        "{dry}"
+    );
+    server
+        .shop(&["product", "import", &path, "-o", "json"])
+        .expect(0);
+    assert_eq!(on_hand("KEEP-1"), 0, "the sale is not undone");
+
+    server
+        .shop(&["product", "import", &path, "--stock", "add", "-o", "json"])
+        .expect(0);
+    assert_eq!(
+        (on_hand("KEEP-1"), on_hand("KEEP-2")),
+        (5, 4),
+        "a delivery adds"
+    );
+    let set = server
+        .shop(&["product", "import", &path, "--stock", "set", "-o", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(set["updated"], 1, "only KEEP-2 changes: {set}");
+    assert_eq!((on_hand("KEEP-1"), on_hand("KEEP-2")), (5, 2));
+    server
+        .shop(&["product", "import", &path, "--stock", "reset"])
+        .expect(2);
+    let help = server.shop(&["product", "import", "--help"]).expect(0);
+    assert!(
+        help.stdout.contains("--stock <MODE>") && help.stdout.contains("matched by the header"),
+        "{help:#?}"
+    );
+
+    // A row with too few fields is named by its SKU.
+    let short = file(&server, "short.csv", "sku,name,price,stock\nKEEP-3,Bowl\n");
+    let report = server
+        .shop(&["product", "import", &short, "-o", "json"])
+        .expect(1)
+        .json();
+    assert_eq!(report["errors"][0]["sku"], "KEEP-3", "{report}");
+
+    // A failed export names the path given, not the temporary file beside it.
+    let failed = server
+        .shop(&[
+            "product",
+            "export",
+            "--output-file",
+            "/nonexistent/catalog.csv",
+        ])
+        .expect(1);
+    assert!(
+        failed.stderr.contains("/nonexistent/catalog.csv") && !failed.stderr.contains(".tmp"),
+        "{failed:#?}"
+    );
 }

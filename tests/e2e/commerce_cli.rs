@@ -197,7 +197,15 @@ async fn an_order_goes_from_a_declined_card_to_delivered_and_refunded() {
         ])
         .expect(7);
     assert!(declined.stderr.contains("card_declined"), "{declined:#?}");
-    assert!(declined.stderr.contains("stays pending"), "{declined:#?}");
+    assert_eq!(
+        declined.stderr.matches("stays pending").count(),
+        1,
+        "said once: {declined:#?}"
+    );
+    assert!(
+        declined.stderr.contains("shop order pay ORD-"),
+        "{declined:#?}"
+    );
     let pending = server
         .shop(&["order", "list", "--status", "pending", "-o", "ndjson"])
         .expect(0)
@@ -209,8 +217,15 @@ async fn an_order_goes_from_a_declined_card_to_delivered_and_refunded() {
 
     // Usage errors never reach the server.
     for bad in [
-        &["order", "create", "--item", "CHAIR-01"][..],
-        &["order", "create", "--item", "CHAIR-01:0"],
+        &["order", "create", "--item", "CHAIR-01:0"][..],
+        &[
+            "order",
+            "create",
+            "--item",
+            "CHAIR-01",
+            "--pay",
+            "card:4242424242424241",
+        ],
         &["order", "create", "--item", "CHAIR-01:1", "--pay", "visa:1"],
         &["order", "pay", &number, "--pay", "card:12/29"],
         &["order", "refund", &number, "--amount", "1.999"],
@@ -229,7 +244,11 @@ async fn an_order_goes_from_a_declined_card_to_delivered_and_refunded() {
         illegal.stderr.contains("illegal_transition"),
         "{illegal:#?}"
     );
-    assert!(illegal.stderr.contains("can become"), "{illegal:#?}");
+    assert_eq!(
+        illegal.stderr.matches("allowed").count(),
+        1,
+        "the allowed moves, said once: {illegal:#?}"
+    );
 
     // Ship everything paid, the way the README shows.
     let ids = server
@@ -238,7 +257,7 @@ async fn an_order_goes_from_a_declined_card_to_delivered_and_refunded() {
         .stdout;
     for id in ids.lines() {
         server
-            .shop(&["order", "ship", id, "--tracking", "1Z999"])
+            .shop(&["order", "ship", id, "--tracking-number", "1Z999"])
             .expect(0);
     }
     let shipped = server
@@ -290,6 +309,10 @@ async fn an_order_goes_from_a_declined_card_to_delivered_and_refunded() {
     assert!(
         too_much.stderr.contains("refund_exceeds_captured"),
         "{too_much:#?}"
+    );
+    assert!(
+        too_much.stderr.contains("only 207.49 USD of payment"),
+        "in the units typed, not minor units: {too_much:#?}"
     );
 
     let payments = server
@@ -347,12 +370,14 @@ async fn a_bank_transfer_stays_pending_until_settled() {
         .expect(0)
         .json();
     assert_eq!(order["status"], "pending");
-    let payment = text(&order, "payment_id");
+    // The order number names its payment, as `payment list --order` takes it.
+    let number = text(&order, "number").to_lowercase();
     let settled = server
-        .shop(&["payment", "settle", payment, "-o", "json"])
+        .shop(&["payment", "settle", &number, "-o", "json"])
         .expect(0)
         .json();
     assert_eq!(settled["status"], "succeeded");
+    assert_eq!(settled["id"], order["payment_id"]);
     let order = server
         .shop(&["order", "get", text(&order, "number"), "-o", "json"])
         .expect(0)

@@ -268,3 +268,137 @@ fn the_dashboard_needs_a_terminal() {
     let output = server.shop(&["dashboard"]).expect(2);
     assert!(output.stderr.contains("needs a terminal"), "{output:?}");
 }
+
+/// Waits until `check` holds for what the CLI says, or fails with the screen.
+fn eventually(tmux: &Tmux, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + STARTUP;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen; the screen:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn an_order_is_shipped_and_stock_adjusted_from_the_dashboard_after_confirmation() {
+    if !Tmux::available() {
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let server = TestServer::start();
+    server.cli_login_admin();
+    server
+        .shop(&[
+            "product", "add", "--sku", "ACT-1", "--name", "Act lamp", "--price", "9.00", "--stock",
+            "10",
+        ])
+        .expect(0);
+    let order = server
+        .shop(&[
+            "order",
+            "create",
+            "--item",
+            "ACT-1:2",
+            "--customer",
+            "act@example.com",
+            "--pay",
+            "card:4242424242424242",
+            "-o",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    let number = order["number"].as_str().expect("a number").to_owned();
+    let tmux = Tmux::start(120, 30, &dashboard_command(&server, ""));
+    tmux.expect(&number, STARTUP);
+
+    // Orders, the newest line (this order, paid), ship with a tracking number.
+    tmux.keys("Down");
+    tmux.keys("s");
+    tmux.expect("tracking number", LIVE);
+    tmux.keys("1Z-ACT-42");
+    tmux.keys("Enter");
+    let confirm = tmux.expect("y do it", LIVE);
+    assert!(
+        confirm.contains(&format!("Ship {number} (paid")) && confirm.contains("1Z-ACT-42"),
+        "the confirmation says what will happen:\n{confirm}"
+    );
+    let status = || {
+        server
+            .shop(&["order", "get", &number, "-o", "json"])
+            .expect(0)
+            .json()
+    };
+    assert_eq!(status()["status"], "paid", "nothing is sent before y");
+    tmux.keys("y");
+    eventually(&tmux, "the order shipped", || {
+        status()["status"] == "shipped"
+    });
+    assert_eq!(status()["tracking_number"], "1Z-ACT-42");
+    tmux.expect("shipped", LIVE);
+
+    // Stock: filter to the SKU, adjust it by +5 with a reason.
+    tmux.keys("Up");
+    tmux.keys("Right");
+    tmux.keys("/");
+    tmux.keys("ACT-1");
+    tmux.keys("Enter");
+    tmux.keys("a");
+    tmux.expect("change (+5, -2)", LIVE);
+    tmux.keys("+5");
+    tmux.keys("Enter");
+    tmux.keys("restock from the dashboard");
+    tmux.keys("Enter");
+    let confirm = tmux.expect("y do it", LIVE);
+    assert!(
+        confirm.contains("Adjust ACT-1: on hand 8 → 13 (+5)"),
+        "{confirm}"
+    );
+    tmux.keys("y");
+    let on_hand = || {
+        server
+            .shop(&["inventory", "get", "ACT-1", "-o", "json"])
+            .expect(0)
+            .json()["on_hand"]
+            .as_i64()
+    };
+    eventually(&tmux, "the stock adjusted", || on_hand() == Some(13));
+    // The ledger opens from the same row and shows the change.
+    tmux.keys("l");
+    let ledger = tmux.expect("Ledger of ACT-1", LIVE);
+    assert!(ledger.contains("8 → 13 (+5)"), "{ledger}");
+    tmux.keys("Escape");
+    tmux.keys("q");
+    assert_restored(&tmux);
+}
+
+#[test]
+fn read_only_refuses_actions() {
+    if !Tmux::available() {
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let server = TestServer::start();
+    server.cli_login_admin();
+    server
+        .shop(&[
+            "product", "add", "--sku", "RO-1", "--name", "Ro lamp", "--price", "9.00", "--stock",
+            "10",
+        ])
+        .expect(0);
+    let tmux = Tmux::start(80, 24, &dashboard_command(&server, "--readonly"));
+    tmux.expect("RO-1", STARTUP);
+    tmux.keys("Right");
+    tmux.keys("a");
+    tmux.expect("read-only (--readonly): actions are off", LIVE);
+    let stock = server
+        .shop(&["inventory", "get", "RO-1", "-o", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(stock["on_hand"], 10);
+    tmux.keys("q");
+    assert_restored(&tmux);
+}

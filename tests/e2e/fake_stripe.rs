@@ -50,6 +50,8 @@ impl Recorded {
 struct Inner {
     requests: Vec<Recorded>,
     fail_next: usize,
+    /// How long every answer waits before it is given.
+    delay: std::time::Duration,
     next_id: u64,
     intents: HashMap<String, Value>,
     refunded: HashMap<String, i64>,
@@ -75,6 +77,11 @@ impl FakeStripe {
     /// The next `count` requests get a 500 (and are not stored as answers).
     pub fn fail_next(&self, count: usize) {
         self.lock().fail_next = count;
+    }
+
+    /// Every answer from now on comes `delay` late, as from a slow network.
+    pub fn slow_down(&self, delay: std::time::Duration) {
+        self.lock().delay = delay;
     }
 
     /// The bank transfer behind intent `id` has arrived: it succeeds.
@@ -118,6 +125,7 @@ fn error(status: u16, kind: &str, code: &str, message: &str) -> (u16, Value) {
 }
 
 async fn handle(State(fake): State<FakeStripe>, request: Request) -> Response {
+    let delay = fake.lock().delay;
     let (parts, body) = request.into_parts();
     let body: Bytes = axum::body::to_bytes(body, 1 << 20)
         .await
@@ -138,8 +146,10 @@ async fn handle(State(fake): State<FakeStripe>, request: Request) -> Response {
         content_type: header(&parts.headers, "content-type"),
         form,
     };
+    // Recorded on arrival, so a test sees a request the fake is still holding.
+    fake.lock().requests.push(recorded.clone());
+    tokio::time::sleep(delay).await;
     let (status, answer) = answer(&fake, &parts.method, &recorded);
-    fake.lock().requests.push(recorded);
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, axum::Json(answer)).into_response()
 }

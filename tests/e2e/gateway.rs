@@ -553,3 +553,88 @@ async fn hostile_input_on_every_route_never_gets_a_server_error() {
     // And the server is still healthy afterwards.
     expect_status(server.get("/health").send().await.unwrap(), StatusCode::OK).await;
 }
+
+/// Prometheus's own linter over a real scrape, after traffic that makes
+/// most series appear: every metric has HELP text, names and units follow
+/// Prometheus's conventions.
+#[tokio::test]
+async fn a_metrics_scrape_passes_promtool_check_metrics() {
+    let Ok(version) = std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!("skipped: promtool is not installed (.ci/run installs Debian's prometheus)");
+        return;
+    };
+    assert!(version.status.success(), "{version:?}");
+    let server = TestServer::start();
+    server.register("lint@example.com", "Lint").await;
+    server.get("/api/search?q=lamp").send().await.unwrap();
+    server.get("/api/nope").send().await.unwrap();
+    let text = server
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("# HELP shop_http_requests_total "), "{text}");
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool starts");
+    std::io::Write::write_all(&mut promtool.stdin.take().expect("stdin"), text.as_bytes())
+        .expect("the scrape is written");
+    let output = promtool.wait_with_output().expect("promtool ends");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && said.trim().is_empty(),
+        "promtool: {said}\n{text}"
+    );
+}
+
+/// Every `$ref` in the OpenAPI document points at a schema it defines: a
+/// client generator or fuzzer stops at the first one that does not.
+#[tokio::test]
+async fn every_openapi_reference_resolves() {
+    fn refs<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(target)) = map.get("$ref") {
+                    found.push(target);
+                }
+                map.values().for_each(|v| refs(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+    let server = TestServer::start();
+    let doc: Value = server
+        .get("/api/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    assert!(found.contains(&"#/components/schemas/DataFormat"));
+    let dangling: Vec<&str> = found
+        .into_iter()
+        .filter(|target| {
+            let name = target.trim_start_matches("#/components/schemas/");
+            doc["components"]["schemas"].get(name).is_none()
+        })
+        .collect();
+    assert!(dangling.is_empty(), "references to nothing: {dangling:?}");
+}

@@ -636,7 +636,7 @@ async fn an_open_breaker_holds_notifications_instead_of_burning_attempts() {
 }
 
 #[tokio::test]
-async fn templates_are_checked_on_save_and_missing_variables_are_recorded() {
+async fn templates_are_checked_on_save_and_missing_variables_are_refused() {
     let server = start(&[]);
     let admin = server.admin_token().await;
     let broken = server
@@ -699,18 +699,21 @@ async fn templates_are_checked_on_save_and_missing_variables_are_recorded() {
         assert!(names.contains(&builtin), "{builtin}: {names:?}");
     }
 
-    // A variable left out: the notification is dead with the reason, and nothing went out.
-    let missing = send(
-        &server,
-        &admin,
-        json!({"channel": "email", "to": "c@example.com", "template": "promo", "vars": {"percent": 20}}),
-    )
-    .await;
-    let dead = settled(&server, &admin, missing["id"].as_str().unwrap(), "dead").await;
-    let error = dead["last_error"].as_str().unwrap();
+    // A variable left out: refused before it is queued (it would go dead at
+    // once), naming what is missing, and nothing went out.
+    let missing = server
+        .send_as(
+            Method::POST,
+            "/api/notifications",
+            &json!({"channel": "email", "to": "c@example.com", "template": "promo", "vars": {"percent": 20}}),
+            &admin,
+        )
+        .await;
+    let error = expect_error(missing, StatusCode::BAD_REQUEST, "validation_failed").await;
+    let message = error["error"]["message"].as_str().unwrap();
     assert!(
-        error.contains("name") && error.contains("undefined"),
-        "{error}"
+        message.contains("name") && message.contains("undefined"),
+        "{message}"
     );
     assert!(
         deliveries(&server, &admin, "recipient=c@example.com")
@@ -924,7 +927,7 @@ async fn bad_input_gets_clear_errors_and_writes_nothing() {
             "vars",
         ),
         (
-            json!({"channel": "email", "to": "a@example.com", "template": "welcome", "send_at": "2999-01-01T00:00:00Z"}),
+            json!({"channel": "email", "to": "a@example.com", "template": "welcome", "vars": {"name": "A"}, "send_at": "2999-01-01T00:00:00Z"}),
             StatusCode::BAD_REQUEST,
             "validation_failed",
             "send_at",

@@ -14,7 +14,9 @@ use shop_wire::inventory::Stock;
 use shop_wire::{Event, HealthStatus, SystemHealth};
 use time::OffsetDateTime;
 
+use crate::actions::Request;
 use crate::event::{Section, StockPage, Update};
+pub use crate::interact::Overlay;
 use crate::keymap::{Action, Mode};
 use crate::metrics::Rates;
 
@@ -24,8 +26,10 @@ pub const FEED_CAP: usize = 1000;
 pub const SERIES_CAP: usize = 120;
 /// Distinct queries counted for the top lists; past it the rarest are forgotten.
 pub const QUERY_CAP: usize = 5000;
-/// SKUs kept in the stock list: the lowest available ones.
-pub const STOCK_CAP: usize = 500;
+/// SKUs kept in the stock list: the lowest available ones. The feed pages
+/// through the whole inventory up to this many; past it the list says it
+/// shows the lowest of how many.
+pub const STOCK_CAP: usize = 10_000;
 /// How long a problem stays in the status line after it last happened.
 pub const PROBLEM_SHOWN: time::Duration = time::Duration::seconds(30);
 pub use shop_wire::health::SERVICES;
@@ -211,7 +215,12 @@ pub struct MovementLine {
     pub sku: String,
     /// The event's last part: `adjusted`, `reserved`, `low_stock`...
     pub what: String,
-    pub quantity: Option<i64>,
+    /// On hand after the change, and by how much it changed (negative for a
+    /// sale), as the CLI's ledger shows it: `25 → 24 (-1)`.
+    pub on_hand: Option<i64>,
+    pub on_hand_delta: Option<i64>,
+    /// Units a reservation held, released or committed (always positive).
+    pub reserved_units: Option<i64>,
     pub available: Option<i64>,
     pub reason: Option<String>,
 }
@@ -237,6 +246,11 @@ pub struct OrderRow {
     pub total_cents: Option<i64>,
     pub currency: String,
     pub customer: Option<String>,
+    /// `2× DASH-1, 1× TEA-01`, when the data had the items.
+    pub items: Option<String>,
+    /// The payment as its last event said: `card captured`, `card refunded`.
+    pub payment: Option<String>,
+    pub tracking: Option<String>,
     pub at: OffsetDateTime,
 }
 
@@ -244,10 +258,14 @@ pub struct OrderRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedLine {
     pub at: OffsetDateTime,
+    /// The order's id, to act on it.
+    pub order_id: String,
     pub number: String,
     pub status: String,
+    /// The order's total; for a refund, the amount refunded, negative.
     pub total_cents: Option<i64>,
     pub currency: String,
+    pub customer: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -310,8 +328,13 @@ pub struct App {
     pub help: bool,
     /// Typing a filter for the focused area.
     pub filtering: bool,
-    filters: [String; 4],
+    pub(crate) filters: [String; 4],
     scroll: [usize; 4],
+    /// The selected row of each area's list (what the action keys act on).
+    pub(crate) cursor: [usize; 4],
+    /// How many rows of each area's list the last frame showed, so that
+    /// scrolling stops with the last row at the bottom, not at the top.
+    viewport: [usize; 4],
     pub server: Server,
     pub version: Option<String>,
     pub uptime_seconds: Option<u64>,
@@ -327,6 +350,16 @@ pub struct App {
     pub should_quit: bool,
     /// The user pressed `r`; the loop passes it on to the feed.
     pub refresh_requested: bool,
+    /// `--readonly`: every action that changes the shop is refused.
+    pub readonly: bool,
+    /// A form, confirmation or view on top of the grid.
+    pub overlay: Option<Overlay>,
+    /// Confirmed commands and lookups for the loop to hand to the feed.
+    pub requests: Vec<Request>,
+    /// What the last command did, and when; shown like a problem.
+    pub notice: Option<(String, OffsetDateTime)>,
+    /// `:stock low`: only the SKUs at or below their threshold.
+    pub stock_low_only: bool,
 }
 
 impl App {
@@ -340,6 +373,8 @@ impl App {
             filtering: false,
             filters: Default::default(),
             scroll: [0; 4],
+            cursor: [0; 4],
+            viewport: [1; 4],
             server: Server::Connecting,
             version: None,
             uptime_seconds: None,
@@ -386,6 +421,11 @@ impl App {
             problem: None,
             should_quit: false,
             refresh_requested: false,
+            readonly: false,
+            overlay: None,
+            requests: Vec::new(),
+            notice: None,
+            stock_low_only: false,
         }
     }
 
@@ -393,6 +433,12 @@ impl App {
     pub fn mode(&self) -> Mode {
         if self.help {
             Mode::Help
+        } else if let Some(overlay) = &self.overlay {
+            match overlay {
+                Overlay::Form(_) | Overlay::CommandLine(_) => Mode::Typing,
+                Overlay::Confirm(_) => Mode::Confirming,
+                _ => Mode::Viewing,
+            }
         } else if self.filtering {
             Mode::Filtering
         } else {
@@ -406,8 +452,28 @@ impl App {
         &self.filters[area.index()]
     }
 
+    /// The first row shown: the list never scrolls past its last page, even
+    /// when it shrank (a filter, fresh data) since the user scrolled.
     pub fn scroll(&self, area: Area) -> usize {
-        self.scroll[area.index()]
+        self.scroll[area.index()].min(self.last_page(area))
+    }
+
+    fn last_page(&self, area: Area) -> usize {
+        self.rows(area)
+            .saturating_sub(self.viewport[area.index()].max(1))
+    }
+
+    /// What the last frame had room for, per area: `rows[i]` list rows for [`Area::ALL`]`[i]`.
+    pub fn fit(&mut self, rows: [usize; 4]) {
+        self.viewport = rows;
+    }
+
+    /// The last command's result, if recent.
+    pub fn current_notice(&self) -> Option<&str> {
+        self.notice
+            .as_ref()
+            .filter(|(_, at)| self.now - *at < PROBLEM_SHOWN)
+            .map(|(notice, _)| notice.as_str())
     }
 
     /// The problem to show now, if a recent one.
@@ -416,6 +482,11 @@ impl App {
             .as_ref()
             .filter(|(_, at)| self.now - *at < PROBLEM_SHOWN)
             .map(|(problem, _)| problem.as_str())
+    }
+
+    /// Whether the server ever answered this dashboard.
+    pub fn has_data(&self) -> bool {
+        self.version.is_some() || self.events_seen > 0
     }
 
     pub fn is_down(&self) -> bool {
@@ -455,21 +526,58 @@ impl App {
                 self.filters[self.focus.index()].clear();
             }
             Action::Refresh => self.refresh_requested = true,
-            Action::Scroll(by) => self.scroll_area(self.focus, by),
-            Action::ScrollTop => self.scroll[self.focus.index()] = 0,
+            Action::Scroll(by) => self.move_cursor(i64::from(by)),
+            Action::ScrollTop => self.move_cursor(i64::MIN / 2),
+            Action::ScrollBottom => self.move_cursor(i64::MAX / 2),
+            Action::Verb(verb) => self.verb(verb),
+            Action::StartCommand => self.overlay = Some(Overlay::CommandLine(String::new())),
+            Action::Type(_)
+            | Action::TypeBackspace
+            | Action::NextField
+            | Action::Submit
+            | Action::Confirm
+            | Action::Dismiss => self.overlay_key(action),
         }
     }
 
     /// Scrolls one area's list; it stops at the top and at the last row.
+    /// The mouse wheel: the view moves, and the selection stays in it.
     pub fn scroll_area(&mut self, area: Area, by: i32) {
-        let rows = self.rows(area);
-        let at = &mut self.scroll[area.index()];
-        let next = (*at as i64 + i64::from(by)).clamp(0, rows.saturating_sub(1) as i64);
-        *at = next as usize;
+        let last = self.last_page(area) as i64;
+        let at = self.scroll(area) as i64;
+        let top = (at + i64::from(by)).clamp(0, last) as usize;
+        self.scroll[area.index()] = top;
+        let shown = self.viewport[area.index()].max(1);
+        let cursor = &mut self.cursor[area.index()];
+        *cursor = (*cursor).clamp(top, top + shown - 1);
+    }
+
+    /// The selected row, within the list after its filter.
+    pub fn selected(&self, area: Area) -> usize {
+        self.cursor[area.index()].min(self.rows(area).saturating_sub(1))
+    }
+
+    /// Moves the selection of the focused list; the view follows it, and
+    /// stops with the last row at the bottom.
+    fn move_cursor(&mut self, by: i64) {
+        let area = self.focus;
+        let i = area.index();
+        let last = self.rows(area).saturating_sub(1) as i64;
+        let cursor = (self.selected(area) as i64)
+            .saturating_add(by)
+            .clamp(0, last) as usize;
+        self.cursor[i] = cursor;
+        let shown = self.viewport[i].max(1);
+        let top = self.scroll(area);
+        if cursor < top {
+            self.scroll[i] = cursor;
+        } else if cursor >= top + shown {
+            self.scroll[i] = cursor + 1 - shown;
+        }
     }
 
     /// How many rows the area's main list has, after its filter.
-    fn rows(&self, area: Area) -> usize {
+    pub(crate) fn rows(&self, area: Area) -> usize {
         match area {
             Area::Health => self.services.len(),
             Area::Stock => self.stock_rows().count(),
@@ -478,23 +586,35 @@ impl App {
         }
     }
 
-    /// The stock list after the filter (a SKU substring, case-insensitive).
+    /// The stock list after the filter (a SKU substring, case-insensitive)
+    /// and `:stock low`.
     pub fn stock_rows(&self) -> impl Iterator<Item = &Stock> {
         let filter = self.filter(Area::Stock).to_lowercase();
-        self.stock
-            .items
-            .iter()
-            .filter(move |s| filter.is_empty() || s.sku.to_lowercase().contains(&filter))
+        let low_only = self.stock_low_only;
+        self.stock.items.iter().filter(move |s| {
+            (!low_only || s.is_low())
+                && (filter.is_empty() || s.sku.to_lowercase().contains(&filter))
+        })
     }
 
-    /// The order feed, newest first, after the filter (number, status or currency).
+    /// The order feed, newest first, after the filter (number, status or
+    /// customer email).
     pub fn feed_rows(&self) -> impl Iterator<Item = &FeedLine> {
         let filter = self.filter(Area::Orders).to_lowercase();
         self.orders.feed.newest().filter(move |line| {
             filter.is_empty()
                 || line.number.to_lowercase().contains(&filter)
                 || line.status.contains(&filter)
+                || line
+                    .customer
+                    .as_ref()
+                    .is_some_and(|email| email.to_lowercase().contains(&filter))
         })
+    }
+
+    /// What the dashboard knows of an order, by id.
+    pub fn order(&self, id: &str) -> Option<&OrderRow> {
+        self.orders.orders.iter().find(|o| o.id == id)
     }
 
     /// The query stream, newest first, after the filter.
@@ -587,6 +707,12 @@ impl App {
                 self.server = Server::Down { reason, since };
             }
             Update::Problem(problem) => self.problem = Some((problem, self.now)),
+            Update::Outcome(Ok(done)) => self.notice = Some((done, self.now)),
+            Update::Outcome(Err(refused)) => self.problem = Some((refused, self.now)),
+            Update::Ledger { sku, movements } => {
+                self.overlay = Some(Overlay::Ledger { sku, movements });
+            }
+            Update::SearchResults(results) => self.overlay = Some(Overlay::Search(results)),
         }
     }
 
@@ -621,6 +747,7 @@ impl App {
         match family {
             "inventory" => self.apply_stock_event(event, what),
             "order" => self.apply_order_event(event, what),
+            "payment" => self.apply_payment_event(event, what),
             "search" if what == "query" => self.search.apply_query(event),
             _ => {}
         }
@@ -635,7 +762,9 @@ impl App {
                 at: event.occurred_at,
                 sku: sku.clone(),
                 what: what.to_owned(),
-                quantity: int(data, "quantity").or_else(|| int(data, "delta")),
+                on_hand: int(data, "on_hand"),
+                on_hand_delta: int(data, "delta"),
+                reserved_units: int(data, "quantity"),
                 available: int(data, "available"),
                 reason: text(data, "reason"),
             });
@@ -690,6 +819,7 @@ impl App {
         self.orders.load = Load::Ready;
         self.orders.feed.push(FeedLine {
             at: event.occurred_at,
+            order_id: row.id.clone(),
             number: row.number.clone(),
             status: if what == "created" {
                 "new".to_owned()
@@ -698,6 +828,7 @@ impl App {
             },
             total_cents: row.total_cents,
             currency: row.currency.clone(),
+            customer: row.customer.clone(),
         });
         if what == "paid"
             && let Some(total) = row.total_cents
@@ -716,15 +847,42 @@ impl App {
         self.upsert_order(row);
     }
 
+    /// A payment's news goes to its order's row; a refund also joins the
+    /// feed with the amount given back (it does not move the order's status).
+    fn apply_payment_event(&mut self, event: &Event, what: &str) {
+        let data = &event.data;
+        let (Some(order_id), Some(number)) = (text(data, "order_id"), text(data, "number")) else {
+            return;
+        };
+        let method = text(data, "method").unwrap_or_else(|| "payment".to_owned());
+        if let Some(order) = self.orders.orders.iter_mut().find(|o| o.id == order_id) {
+            order.payment = Some(format!("{method} {what}"));
+        }
+        if what != "refunded" {
+            return;
+        }
+        self.orders.load = Load::Ready;
+        self.orders.feed.push(FeedLine {
+            at: event.occurred_at,
+            order_id,
+            number,
+            status: "refunded".to_owned(),
+            total_cents: int(data, "amount_cents").map(|amount| -amount),
+            currency: text(data, "currency").unwrap_or_else(|| "USD".to_owned()),
+            customer: text(data, "customer_email"),
+        });
+    }
+
     /// Adds an order or updates the one with its id; the newest stay.
     fn upsert_order(&mut self, row: OrderRow) {
         let orders = &mut self.orders.orders;
         if let Some(known) = orders.iter_mut().find(|o| o.id == row.id) {
             known.status = row.status;
             known.total_cents = row.total_cents.or(known.total_cents);
-            if row.customer.is_some() {
-                known.customer = row.customer;
-            }
+            known.customer = row.customer.or(known.customer.take());
+            known.items = row.items.or(known.items.take());
+            known.payment = row.payment.or(known.payment.take());
+            known.tracking = row.tracking.or(known.tracking.take());
             return;
         }
         let at = orders
@@ -853,6 +1011,19 @@ fn order_row(data: &Value, status: Option<&str>, at: OffsetDateTime) -> Option<O
     let created = text(order, "created_at").and_then(|t| {
         OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
     });
+    let items = order.get("items").and_then(Value::as_array).map(|items| {
+        items
+            .iter()
+            .filter_map(|item| {
+                Some(format!(
+                    "{}× {}",
+                    int(item, "quantity")?,
+                    text(item, "sku")?
+                ))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
     Some(OrderRow {
         id,
         number,
@@ -860,6 +1031,9 @@ fn order_row(data: &Value, status: Option<&str>, at: OffsetDateTime) -> Option<O
         total_cents: int(order, "total_cents"),
         currency: text(order, "currency").unwrap_or_else(|| "USD".to_owned()),
         customer: text(order, "customer_email"),
+        items: items.filter(|items| !items.is_empty()),
+        payment: None,
+        tracking: text(order, "tracking_number"),
         at: created.unwrap_or(at),
     })
 }
@@ -981,6 +1155,83 @@ mod tests {
     }
 
     #[test]
+    fn the_order_filter_matches_customer_emails() {
+        let mut app = sample::normal(sample::noon());
+        app.act(Action::Focus(Direction::Down));
+        app.act(Action::StartFilter);
+        for c in "C21@EXAMPLE".chars() {
+            app.act(Action::FilterChar(c));
+        }
+        let numbers: Vec<&str> = app.feed_rows().map(|l| l.number.as_str()).collect();
+        assert!(!numbers.is_empty());
+        assert!(numbers.iter().all(|n| *n == "ORD-001021"), "{numbers:?}");
+    }
+
+    #[test]
+    fn a_refund_joins_the_order_feed_with_the_amount_given_back() {
+        let now = sample::noon();
+        let mut app = App::new(now);
+        let order = json!({"id": "ord_1", "number": "ORD-000001", "total_cents": 2500,
+                           "currency": "USD", "customer_email": "a@example.com"});
+        app.apply(event(1, "order.created", now, order));
+        let refund = json!({"order_id": "ord_1", "number": "ORD-000001", "method": "card",
+                            "currency": "USD", "amount_cents": 1000, "customer_email": "a@example.com"});
+        app.apply(event(2, "payment.refunded", now, refund));
+        let newest = app.feed_rows().next().expect("a feed line");
+        assert_eq!(newest.status, "refunded");
+        assert_eq!(newest.total_cents, Some(-1000));
+        assert_eq!(newest.number, "ORD-000001");
+        let order = app.order("ord_1").expect("the order");
+        assert_eq!(order.status, "pending", "a refund does not move the status");
+        assert_eq!(order.payment.as_deref(), Some("card refunded"));
+    }
+
+    #[test]
+    fn g_and_shift_g_go_to_the_first_and_last_page_and_no_further() {
+        let mut app = sample::normal(sample::noon());
+        app.act(Action::FocusNext);
+        // The last frame showed 10 rows of the stock list.
+        app.fit([9, 10, 10, 10]);
+        let skus = app.stock_rows().count();
+        app.act(Action::ScrollBottom);
+        assert_eq!(
+            app.scroll(Area::Stock),
+            skus - 10,
+            "the last row at the bottom"
+        );
+        app.act(Action::Scroll(10));
+        assert_eq!(
+            app.scroll(Area::Stock),
+            skus - 10,
+            "PgDn stops at the last page"
+        );
+        assert_eq!(app.selected(Area::Stock), skus - 1);
+        app.act(Action::Scroll(-10));
+        assert_eq!(app.selected(Area::Stock), skus - 11);
+        assert_eq!(
+            app.scroll(Area::Stock),
+            skus - 11,
+            "the view follows the selection"
+        );
+        app.act(Action::ScrollTop);
+        assert_eq!((app.scroll(Area::Stock), app.selected(Area::Stock)), (0, 0));
+    }
+
+    #[test]
+    fn a_sale_is_a_negative_change_of_stock_on_hand() {
+        let now = sample::noon();
+        let mut app = App::new(now);
+        // What the server sends when a reservation of 1 becomes a sale.
+        let committed = json!({"sku": "MUG-01", "kind": "commit", "on_hand": 24, "reserved": 0,
+                               "available": 24, "low_stock_threshold": 5, "delta": -1, "quantity": 1});
+        app.apply(event(1, "inventory.committed", now, committed));
+        let movement = app.stock.movements.newest().next().expect("a movement");
+        assert_eq!(movement.on_hand, Some(24));
+        assert_eq!(movement.on_hand_delta, Some(-1));
+        assert_eq!(movement.reserved_units, Some(1));
+    }
+
+    #[test]
     fn stock_events_update_the_list_lowest_first() {
         let now = sample::noon();
         let mut app = App::new(now);
@@ -989,7 +1240,7 @@ mod tests {
         assert_eq!(app.stock.load, Load::Missing);
         let stock = |sku: &str, available| {
             json!({"sku": sku, "on_hand": available, "reserved": 0, "available": available,
-                   "low_stock_threshold": 3, "reason": "delivery", "quantity": 5})
+                   "low_stock_threshold": 3, "reason": "delivery", "delta": 5})
         };
         app.apply(event(1, "inventory.adjusted", now, stock("B", 10)));
         app.apply(event(2, "inventory.adjusted", now, stock("A", 20)));

@@ -46,6 +46,15 @@ pub enum Update {
     /// Something answered with an error that is not about reachability
     /// (e.g. the login lacks the staff role); shown once in the status line.
     Problem(String),
+    /// A confirmed command was answered: what it did, or why it was refused.
+    Outcome(Result<String, String>),
+    /// A SKU's ledger, newest first, as asked from the dashboard.
+    Ledger {
+        sku: String,
+        movements: Vec<shop_wire::inventory::Movement>,
+    },
+    /// A product search asked with `:search`.
+    SearchResults(shop_wire::search::SearchResponse),
 }
 
 /// A part of the server that may not exist yet: a route answering 404 is

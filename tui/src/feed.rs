@@ -15,10 +15,10 @@
 //!   the last event seen (`Last-Event-ID`) when the connection drops, so no
 //!   event is lost or shown twice across a server restart.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde::de::DeserializeOwned;
 use shop_cli::CliError;
 use shop_cli::client::{ApiClient, FollowItem};
 use shop_cli::context::{Context, Session};
@@ -27,6 +27,8 @@ use shop_wire::{Event, Page};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 
+use crate::actions::{self, Request};
+use crate::app::STOCK_CAP;
 use crate::event::{AppEvent, Section, StockPage, Update};
 use crate::metrics;
 
@@ -34,8 +36,9 @@ use crate::metrics;
 const SLOW_EVERY: u64 = 5;
 /// Events read from the log on start.
 const BACKFILL: u64 = 500;
-/// SKUs asked for: the lowest available ones, which is what the list shows.
-const STOCK_LIMIT: &str = "500";
+/// The server's largest page; the stock list pages through the inventory
+/// with it, up to the list's cap.
+const PAGE: u64 = 500;
 const ORDERS_LIMIT: &str = "200";
 /// Wait between attempts to reach the event stream.
 const RETRY: Duration = Duration::from_secs(1);
@@ -49,16 +52,26 @@ pub struct Feed {
     clients: watch::Sender<ApiClient>,
     tx: mpsc::Sender<AppEvent>,
     previous: Option<(metrics::Scrape, Instant)>,
+    /// The poller's own requests per service since the last scrape.
+    own_requests: BTreeMap<String, f64>,
 }
 
+/// The services the poller's requests count under (the server names a
+/// request's service by its path: `/api/<service>/...`, else `gateway`).
+const SERVICE_GATEWAY: &str = "gateway";
+const SERVICE_INVENTORY: &str = "inventory";
+const SERVICE_ORDERS: &str = "orders";
+const SERVICE_SEARCH: &str = "search";
+
 /// Runs the feed until the UI drops its receiver. `wake` asks for an
-/// immediate full refresh.
+/// immediate full refresh; `requests` are the user's confirmed commands.
 pub async fn run(
     context: Context,
     session: Session,
     refresh: Duration,
     tx: mpsc::Sender<AppEvent>,
     mut wake: mpsc::Receiver<()>,
+    mut requests: mpsc::Receiver<Request>,
 ) {
     let (clients, followed) = watch::channel(session.client.clone());
     let follower = tokio::spawn(follow(followed, tx.clone()));
@@ -69,6 +82,7 @@ pub async fn run(
         clients,
         tx,
         previous: None,
+        own_requests: BTreeMap::new(),
     };
     let mut interval = tokio::time::interval(refresh);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -83,6 +97,13 @@ pub async fn run(
                     break;
                 }
                 true
+            }
+            // A confirmed command or a lookup: answered before the next poll.
+            Some(request) = requests.recv() => {
+                feed.renew_if_expiring().await;
+                let answer = actions::execute(&feed.client, request).await;
+                feed.send(answer).await;
+                continue;
             }
         };
         cycle += 1;
@@ -105,6 +126,7 @@ impl Feed {
 
     async fn poll(&mut self, full: bool) {
         self.renew_if_expiring().await;
+        self.own(SERVICE_GATEWAY);
         match self.client.get("/health").raw().await {
             Ok(response) => match response.bytes().await.map(|b| serde_json::from_slice(&b)) {
                 Ok(Ok(health)) => self.send(Update::Health(health)).await,
@@ -123,20 +145,11 @@ impl Feed {
         if !full {
             return;
         }
-        let stock = self
-            .client
-            .get("/api/inventory")
-            .query("sort", "available")
-            .query("limit", STOCK_LIMIT)
-            .send::<Page<Stock>>()
-            .await;
+        let stock = self.stock_pages().await;
         if let Some(stock) = self.fetch(stock).await {
-            let stock = stock.map(|page| StockPage {
-                items: page.items,
-                total: page.total,
-            });
             self.send(Update::Stock(stock)).await;
         }
+        self.own(SERVICE_INVENTORY);
         let reservations = self
             .client
             .get("/api/inventory/reservations")
@@ -148,6 +161,7 @@ impl Feed {
             let count = reservations.map(|page| page.total);
             self.send(Update::Reservations(count)).await;
         }
+        self.own(SERVICE_ORDERS);
         let orders = self
             .client
             .get("/api/orders")
@@ -158,10 +172,43 @@ impl Feed {
             self.send(Update::Orders(orders.map(|page| page.items)))
                 .await;
         }
+        self.own(SERVICE_SEARCH);
         let analytics = self.client.get("/api/search/analytics").send().await;
         if let Some(analytics) = self.fetch(analytics).await {
             self.send(Update::SearchAnalytics(analytics)).await;
         }
+    }
+
+    /// The whole inventory, lowest available first, a page at a time up to
+    /// [`STOCK_CAP`] SKUs (past it, the lowest ones and the total).
+    async fn stock_pages(&mut self) -> Result<StockPage, CliError> {
+        let mut items: Vec<Stock> = Vec::new();
+        loop {
+            self.own(SERVICE_INVENTORY);
+            let page = self
+                .client
+                .get("/api/inventory")
+                .query("sort", "available")
+                .query("limit", PAGE.to_string())
+                .query("offset", items.len().to_string())
+                .send::<Page<Stock>>()
+                .await?;
+            let last = page.items.len() < PAGE as usize;
+            items.extend(page.items);
+            if last || items.len() as u64 >= page.total || items.len() >= STOCK_CAP {
+                items.truncate(STOCK_CAP);
+                return Ok(StockPage {
+                    items,
+                    total: page.total,
+                });
+            }
+        }
+    }
+
+    /// Counts one of the dashboard's own requests to a service, so that its
+    /// polling is not shown as the service's traffic.
+    fn own(&mut self, service: &'static str) {
+        *self.own_requests.entry(service.to_owned()).or_default() += 1.0;
     }
 
     async fn poll_metrics(&mut self) {
@@ -171,9 +218,13 @@ impl Feed {
         };
         let scrape = metrics::parse(&text);
         let now = Instant::now();
+        // Everything this poller asked since the last scrape (that scrape
+        // included) is in this one: the server counts a request once answered.
+        let own = std::mem::take(&mut self.own_requests);
+        self.own(SERVICE_GATEWAY);
         if let Some((previous, at)) = &self.previous {
             let seconds = now.duration_since(*at).as_secs_f64();
-            let rates = metrics::rates(previous, &scrape, seconds);
+            let rates = metrics::rates(previous, &scrape, seconds, &own);
             self.send(Update::Rates(rates)).await;
         }
         self.previous = Some((scrape, now));
@@ -181,10 +232,7 @@ impl Feed {
 
     /// A list that may not exist on this server yet: its data, "missing"
     /// for a 404, or None (and the reason reported) when it failed.
-    async fn fetch<T: DeserializeOwned>(
-        &mut self,
-        result: Result<T, CliError>,
-    ) -> Option<Section<T>> {
+    async fn fetch<T>(&mut self, result: Result<T, CliError>) -> Option<Section<T>> {
         match result {
             Ok(value) => Some(Section::Ready(value)),
             Err(CliError::Api(api)) if api.status == 404 => Some(Section::Missing),

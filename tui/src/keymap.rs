@@ -28,14 +28,51 @@ pub enum Action {
     /// Scroll the focused list by this many rows (negative: up).
     Scroll(i32),
     ScrollTop,
+    ScrollBottom,
+    /// Act on the selected row.
+    Verb(Verb),
+    /// `:`: type a command (`:orders`, `:stock low`, `:search chair`).
+    StartCommand,
+    /// Typing into a form or the command line.
+    Type(char),
+    TypeBackspace,
+    /// Tab in a form: the next field.
+    NextField,
+    /// Enter in a form or the command line.
+    Submit,
+    /// `y` on a confirmation.
+    Confirm,
+    /// Esc (or `n`): close the form, confirmation or view without doing anything.
+    Dismiss,
+}
+
+/// What can be done to the selected row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// An order: ship it, with a tracking number.
+    Ship,
+    Cancel,
+    Refund,
+    /// An order's details, or a SKU's ledger.
+    Details,
+    /// A SKU: adjust its stock with a reason.
+    Adjust,
 }
 
 /// What keys mean depends on what is on screen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    Normal { zoomed: bool },
+    Normal {
+        zoomed: bool,
+    },
     Filtering,
     Help,
+    /// A form or the command line takes the keys.
+    Typing,
+    /// A confirmation: y or n.
+    Confirming,
+    /// A details view on top: Esc closes it.
+    Viewing,
 }
 
 /// The rows a page key scrolls.
@@ -54,6 +91,23 @@ pub fn map_key(mode: Mode, key: KeyEvent) -> Option<Action> {
         Mode::Help => match key.code {
             KeyCode::Char('q') => Some(Action::Quit),
             KeyCode::Esc | KeyCode::Char('?') | KeyCode::Enter => Some(Action::ToggleHelp),
+            _ => None,
+        },
+        Mode::Typing => match key.code {
+            KeyCode::Esc => Some(Action::Dismiss),
+            KeyCode::Enter => Some(Action::Submit),
+            KeyCode::Tab => Some(Action::NextField),
+            KeyCode::Backspace => Some(Action::TypeBackspace),
+            KeyCode::Char(c) if !ctrl => Some(Action::Type(c)),
+            _ => None,
+        },
+        Mode::Confirming => match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => Some(Action::Confirm),
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => Some(Action::Dismiss),
+            _ => None,
+        },
+        Mode::Viewing => match key.code {
+            KeyCode::Char('q') | KeyCode::Esc | KeyCode::Enter => Some(Action::Dismiss),
             _ => None,
         },
         Mode::Filtering => match key.code {
@@ -87,6 +141,13 @@ pub fn map_key(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::PageDown => Some(Action::Scroll(PAGE)),
             KeyCode::PageUp => Some(Action::Scroll(-PAGE)),
             KeyCode::Home | KeyCode::Char('g') => Some(Action::ScrollTop),
+            KeyCode::End | KeyCode::Char('G') => Some(Action::ScrollBottom),
+            KeyCode::Char(':') => Some(Action::StartCommand),
+            KeyCode::Char('s') => Some(Action::Verb(Verb::Ship)),
+            KeyCode::Char('c') => Some(Action::Verb(Verb::Cancel)),
+            KeyCode::Char('f') => Some(Action::Verb(Verb::Refund)),
+            KeyCode::Char('d') | KeyCode::Char('l') => Some(Action::Verb(Verb::Details)),
+            KeyCode::Char('a') => Some(Action::Verb(Verb::Adjust)),
             _ => None,
         },
     }
@@ -108,9 +169,14 @@ pub const HELP: &[(&str, &str)] = &[
     ("Enter", "zoom the focused area / back to all four"),
     ("/", "filter the focused list (Enter keeps, Esc clears)"),
     (
-        "j k PgUp PgDn g",
+        "j k PgUp PgDn g G",
         "scroll the focused list (or the mouse wheel)",
     ),
+    ("j k", "select a row in Orders or Stock"),
+    ("s c f", "order: ship (tracking), cancel, refund"),
+    ("a", "SKU: adjust stock with a reason"),
+    ("d or l", "order details / SKU ledger"),
+    (":", ":orders  :stock low  :search chair  :q"),
     ("r", "refresh now"),
     ("?", "this help"),
     ("q, Esc, Ctrl-C", "quit (Esc first leaves zoom)"),
@@ -156,6 +222,10 @@ mod tests {
             Some(Action::StartFilter)
         );
         assert_eq!(map_key(GRID, key(KeyCode::Char('x'))), None);
+        assert_eq!(
+            map_key(GRID, key(KeyCode::Char(':'))),
+            Some(Action::StartCommand)
+        );
     }
 
     #[test]
@@ -181,6 +251,19 @@ mod tests {
             map_key(ZOOMED, key(KeyCode::PageDown)),
             Some(Action::Scroll(PAGE))
         );
+    }
+
+    #[test]
+    fn g_goes_to_the_top_and_shift_g_to_the_bottom() {
+        for mode in [GRID, ZOOMED] {
+            assert_eq!(
+                map_key(mode, key(KeyCode::Char('g'))),
+                Some(Action::ScrollTop)
+            );
+            let shift_g = KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT);
+            assert_eq!(map_key(mode, shift_g), Some(Action::ScrollBottom));
+            assert_eq!(map_key(mode, key(KeyCode::End)), Some(Action::ScrollBottom));
+        }
     }
 
     #[test]
@@ -216,6 +299,69 @@ mod tests {
             Some(Action::ToggleHelp)
         );
         assert_eq!(map_key(Mode::Help, key(KeyCode::Tab)), None);
+    }
+
+    #[test]
+    fn actions_on_the_selected_row() {
+        for (c, verb) in [
+            ('s', Verb::Ship),
+            ('c', Verb::Cancel),
+            ('f', Verb::Refund),
+            ('d', Verb::Details),
+            ('l', Verb::Details),
+            ('a', Verb::Adjust),
+        ] {
+            assert_eq!(
+                map_key(GRID, key(KeyCode::Char(c))),
+                Some(Action::Verb(verb))
+            );
+            assert_eq!(
+                map_key(ZOOMED, key(KeyCode::Char(c))),
+                Some(Action::Verb(verb))
+            );
+        }
+    }
+
+    #[test]
+    fn a_confirmation_takes_only_yes_or_no() {
+        let confirming = Mode::Confirming;
+        assert_eq!(
+            map_key(confirming, key(KeyCode::Char('y'))),
+            Some(Action::Confirm)
+        );
+        assert_eq!(
+            map_key(confirming, key(KeyCode::Char('n'))),
+            Some(Action::Dismiss)
+        );
+        assert_eq!(
+            map_key(confirming, key(KeyCode::Esc)),
+            Some(Action::Dismiss)
+        );
+        // Enter does not confirm: a change needs a deliberate `y`.
+        assert_eq!(map_key(confirming, key(KeyCode::Enter)), None);
+        assert_eq!(map_key(confirming, key(KeyCode::Char('q'))), None);
+    }
+
+    #[test]
+    fn forms_take_every_character_and_tab_moves_on() {
+        for c in ['q', 's', ':', '-', '5'] {
+            assert_eq!(
+                map_key(Mode::Typing, key(KeyCode::Char(c))),
+                Some(Action::Type(c))
+            );
+        }
+        assert_eq!(
+            map_key(Mode::Typing, key(KeyCode::Tab)),
+            Some(Action::NextField)
+        );
+        assert_eq!(
+            map_key(Mode::Typing, key(KeyCode::Enter)),
+            Some(Action::Submit)
+        );
+        assert_eq!(
+            map_key(Mode::Typing, key(KeyCode::Esc)),
+            Some(Action::Dismiss)
+        );
     }
 
     #[test]

@@ -14,9 +14,11 @@
 //! login rules as every other command (`--url`, `--profile`, `--token`), and
 //! never links the server.
 
+pub mod actions;
 pub mod app;
 pub mod event;
 pub mod feed;
+pub mod interact;
 pub mod keymap;
 pub mod metrics;
 pub mod sample;
@@ -36,6 +38,7 @@ use time::OffsetDateTime;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
+use crate::actions::Request;
 use crate::app::App;
 use crate::event::AppEvent;
 use crate::keymap::{map_key, map_mouse};
@@ -74,8 +77,19 @@ fn run_checked(global: GlobalArgs, args: DashboardArgs) -> Result<(), CliError> 
         let url = context.server();
         let (tx, rx) = mpsc::channel(1024);
         let (wake, woken) = mpsc::channel(1);
-        let feed = tokio::spawn(feed::run(context, session, args.refresh(), tx, woken));
-        let result = ui_loop(url, theme, rx, wake).await;
+        let (requests, requested) = mpsc::channel(16);
+        let feed = tokio::spawn(feed::run(
+            context,
+            session,
+            args.refresh(),
+            tx,
+            woken,
+            requested,
+        ));
+        let mut app = App::new(OffsetDateTime::now_utc());
+        app.url = url;
+        app.readonly = args.readonly;
+        let result = ui_loop(app, theme, rx, wake, requests).await;
         feed.abort();
         result
     })
@@ -87,18 +101,17 @@ pub fn colors_wanted(no_color_flag: bool) -> bool {
 }
 
 async fn ui_loop(
-    url: String,
+    mut app: App,
     theme: Theme,
     mut data: mpsc::Receiver<AppEvent>,
     wake: mpsc::Sender<()>,
+    requests: mpsc::Sender<Request>,
 ) -> Result<(), CliError> {
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut hangup = signal(SignalKind::hangup())?;
     let mut screen = terminal::Screen::enter()?;
     let mut input = EventStream::new();
-    let mut app = App::new(OffsetDateTime::now_utc());
-    app.url = url;
     let mut frame = tokio::time::interval(FRAME);
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut tick = tokio::time::interval(TICK);
@@ -117,6 +130,7 @@ async fn ui_loop(
             _ = frame.tick() => {
                 if dirty {
                     screen.terminal.draw(|f| drawn = ui::draw(f, &app, theme))?;
+                    app.fit(drawn.list_rows);
                     dirty = false;
                 }
                 continue;
@@ -134,9 +148,18 @@ async fn ui_loop(
             // Full means one is already queued, which is as good.
             let _ = wake.try_send(());
         }
+        let pending: Vec<Request> = app.requests.drain(..).collect();
+        for request in pending {
+            // The keys never wait on the network: a full queue is said, not awaited.
+            if requests.try_send(request).is_err() {
+                let busy = "still sending the last commands; try again in a moment";
+                app.apply(event::Update::Problem(busy.to_owned()));
+            }
+        }
         dirty = true;
         if draw_now {
             screen.terminal.draw(|f| drawn = ui::draw(f, &app, theme))?;
+            app.fit(drawn.list_rows);
             dirty = false;
         }
     }

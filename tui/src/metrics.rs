@@ -75,9 +75,15 @@ fn add_bucket(buckets: &mut Vec<(f64, f64)>, bound: f64, count: f64) {
     }
 }
 
-/// The rates of every service seen in `current`, over `seconds` since `previous`.
+/// The rates of every service seen in `current`, over `seconds` since `previous`,
+/// without the `own` requests the watcher itself made in between (per service).
 /// A counter that went down (the server restarted) counts from zero.
-pub fn rates(previous: &Scrape, current: &Scrape, seconds: f64) -> BTreeMap<String, Rates> {
+pub fn rates(
+    previous: &Scrape,
+    current: &Scrape,
+    seconds: f64,
+    own: &BTreeMap<String, f64>,
+) -> BTreeMap<String, Rates> {
     let seconds = seconds.max(1e-3);
     let empty = ServiceCounters::default();
     current
@@ -87,7 +93,8 @@ pub fn rates(previous: &Scrape, current: &Scrape, seconds: f64) -> BTreeMap<Stri
             let before = previous.services.get(name).unwrap_or(&empty);
             let restarted = now.requests < before.requests;
             let before = if restarted { &empty } else { before };
-            let requests = now.requests - before.requests;
+            let watching = own.get(name).copied().unwrap_or(0.0);
+            let requests = (now.requests - before.requests - watching).max(0.0);
             let errors = (now.errors - before.errors).max(0.0);
             let window: Vec<(f64, f64)> = now
                 .buckets
@@ -185,7 +192,7 @@ shop_http_request_duration_seconds_count{{service=\"users\",route=\"/api/users/m
         let before = parse(&text(10, 1, 8, 2));
         // 100 more requests in 2 s, 10 of them failing, all of them slow.
         let after = parse(&text(110, 11, 8, 102));
-        let rates = rates(&before, &after, 2.0);
+        let rates = rates(&before, &after, 2.0, &BTreeMap::new());
         let users = rates["users"];
         assert_eq!(users.requests_per_second, 50.0);
         assert!((users.error_ratio - 0.1).abs() < 1e-9);
@@ -201,8 +208,22 @@ shop_http_request_duration_seconds_count{{service=\"users\",route=\"/api/users/m
         let before = parse(&text(1000, 0, 1000, 0));
         let after = parse(&text(4, 0, 4, 0));
         assert_eq!(
-            rates(&before, &after, 1.0)["users"].requests_per_second,
+            rates(&before, &after, 1.0, &BTreeMap::new())["users"].requests_per_second,
             4.0
+        );
+    }
+
+    #[test]
+    fn the_watchers_own_requests_are_not_the_services_traffic() {
+        let before = parse(&text(10, 0, 10, 0));
+        let after = parse(&text(30, 0, 30, 0));
+        // The dashboard itself asked users 4 times in the window.
+        let own = BTreeMap::from([("users".to_owned(), 4.0), ("gateway".to_owned(), 9.0)]);
+        let rates = rates(&before, &after, 2.0, &own);
+        assert_eq!(rates["users"].requests_per_second, 8.0);
+        assert_eq!(
+            rates["gateway"].requests_per_second, 0.0,
+            "never below zero"
         );
     }
 

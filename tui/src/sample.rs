@@ -114,8 +114,10 @@ fn build(now: OffsetDateTime, orders: usize, skus: usize) -> App {
         let at = now - Duration::seconds(((orders - i) * 30 / orders.max(1)) as i64 * 60);
         let order = json!({
             "id": format!("ord_{i:06}"),
-            "number": format!("#{}", 1000 + i),
+            "number": format!("ORD-{:06}", 1000 + i),
             "status": "pending",
+            "items": [{"sku": format!("SKU-{:04}", i % 40), "name": "Thing", "quantity": 1 + i % 3,
+                       "unit_price_cents": 1999, "line_total_cents": 1999}],
             "total_cents": 1999 + (i as i64 * 1250) % 20_000,
             "currency": "USD",
             "customer_email": format!("c{i}@example.com"),
@@ -130,8 +132,23 @@ fn build(now: OffsetDateTime, orders: usize, skus: usize) -> App {
         };
         if let Some(next) = next {
             if next != "cancelled" {
+                let payment = json!({
+                    "order_id": order["id"], "number": order["number"],
+                    "customer_email": order["customer_email"], "method": "card",
+                    "currency": "USD", "amount_cents": order["total_cents"],
+                });
+                let captured = event(
+                    "payment.captured",
+                    at + Duration::seconds(19),
+                    payment.clone(),
+                );
+                app.apply(Update::Event(captured));
                 let paid = event("order.paid", at + Duration::seconds(20), order.clone());
                 app.apply(Update::Event(paid));
+                if i % 10 == 3 {
+                    let refunded = event("payment.refunded", at + Duration::seconds(50), payment);
+                    app.apply(Update::Event(refunded));
+                }
             }
             if next != "paid" {
                 let kind = format!("order.{next}");
@@ -164,20 +181,22 @@ fn build(now: OffsetDateTime, orders: usize, skus: usize) -> App {
         });
         app.apply(Update::Event(event("search.query", at, data)));
     }
-    for (i, (sku, delta, available)) in [
-        ("SKU-0001", -2, 3),
-        ("SKU-0042", 20, 64),
-        ("SKU-0007", -1, 0),
+    for (i, (kind, sku, delta, available, reason)) in [
+        ("inventory.adjusted", "SKU-0001", -2, 3, Some("recount")),
+        ("inventory.adjusted", "SKU-0042", 20, 64, Some("delivery")),
+        ("inventory.reserved", "SKU-0007", 0, 0, None),
+        ("inventory.committed", "SKU-0007", -1, 0, None),
     ]
     .into_iter()
     .enumerate()
     {
-        let at = now - Duration::seconds(90 - i as i64 * 30);
+        let at = now - Duration::seconds(90 - i as i64 * 20);
         let data = json!({
             "sku": sku, "on_hand": available + 1, "reserved": 1, "available": available,
-            "low_stock_threshold": 5, "quantity": delta, "reason": "recount",
+            "low_stock_threshold": 5, "delta": delta, "reason": reason,
+            "quantity": if delta == 0 || kind == "inventory.committed" { Some(1) } else { None },
         });
-        app.apply(Update::Event(event("inventory.adjusted", at, data)));
+        app.apply(Update::Event(event(kind, at, data)));
     }
     let registered = json!({"email": "dana@example.com", "user_id": "usr_01"});
     app.apply(Update::Event(event(

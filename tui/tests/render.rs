@@ -5,6 +5,7 @@
 //! anyway so that a change in sample timing does not churn every snapshot.
 //! Accept changes with `cargo insta review` or `INSTA_UPDATE=always`.
 
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -55,6 +56,33 @@ fn normal_small() {
 #[test]
 fn normal_large() {
     snapshot!("normal_160x48", sample::normal(sample::noon()), 160, 48);
+}
+
+#[test]
+fn normal_medium() {
+    snapshot!("normal_120x30", sample::normal(sample::noon()), 120, 30);
+}
+
+/// Zoomed on a wide terminal, the orders show who, what and how it was paid.
+#[test]
+fn zoomed_orders_large() {
+    let mut app = sample::normal(sample::noon());
+    app.act(Action::Focus(shop_tui::app::Direction::Down));
+    app.act(Action::ToggleZoom);
+    snapshot!("zoomed_orders_160x48", app, 160, 48);
+}
+
+/// Started with the server down: nothing to grey, and the banner says so.
+#[test]
+fn down_from_the_start_small() {
+    let mut app = App::new(sample::noon());
+    app.url = "http://127.0.0.1:7467".into();
+    app.apply(shop_tui::event::Update::Unreachable(
+        "Connection refused (os error 111)".into(),
+    ));
+    let screen = text(&render(&app, 80, 24));
+    assert!(screen.contains("no data yet"), "{screen}");
+    assert!(!screen.contains("greyed"), "{screen}");
 }
 
 #[test]
@@ -177,4 +205,61 @@ fn the_mouse_finds_the_area_it_is_over() {
     assert_eq!(drawn.hit(5, 18), Some(Area::Orders));
     assert_eq!(drawn.hit(60, 18), Some(Area::Search));
     assert_eq!(drawn.hit(5, 0), None);
+}
+
+/// The keymap as a person meets it: select an order, `s`, type a tracking
+/// number, Enter: the confirmation says exactly what will happen.
+#[test]
+fn shipping_from_the_dashboard_small() {
+    use shop_tui::keymap::map_key;
+    let mut app = sample::normal(sample::noon());
+    let press = |app: &mut App, code: KeyCode| {
+        let key = KeyEvent::new(code, KeyModifiers::NONE);
+        if let Some(action) = map_key(app.mode(), key) {
+            app.act(action);
+        }
+    };
+    press(&mut app, KeyCode::Down);
+    // Nine lines down the feed is ORD-001020, which is paid.
+    for _ in 0..9 {
+        press(&mut app, KeyCode::Char('j'));
+    }
+    press(&mut app, KeyCode::Char('s'));
+    for c in "1Z999AA1".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    snapshot!("ship_form_80x24", app, 80, 24);
+    press(&mut app, KeyCode::Enter);
+    snapshot!("ship_confirm_80x24", app, 80, 24);
+    press(&mut app, KeyCode::Char('y'));
+    assert_eq!(app.requests.len(), 1);
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn adjusting_stock_from_the_dashboard_large() {
+    let mut app = sample::normal(sample::noon());
+    app.act(Action::FocusNext);
+    app.act(Action::Scroll(2));
+    app.act(Action::Verb(shop_tui::keymap::Verb::Adjust));
+    for c in "+12".chars() {
+        app.act(Action::Type(c));
+    }
+    app.act(Action::Submit);
+    for c in "delivery".chars() {
+        app.act(Action::Type(c));
+    }
+    app.act(Action::Submit);
+    snapshot!("adjust_confirm_160x48", app, 160, 48);
+}
+
+#[test]
+fn the_command_line_and_read_only_small() {
+    let mut app = sample::normal(sample::noon());
+    app.readonly = true;
+    app.act(Action::StartCommand);
+    for c in "stock low".chars() {
+        app.act(Action::Type(c));
+    }
+    snapshot!("command_line_80x24", app, 80, 24);
 }

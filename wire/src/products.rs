@@ -171,6 +171,48 @@ impl std::str::FromStr for DataFormat {
     }
 }
 
+/// What an import's `stock` column does to a product that already exists.
+/// A product the import creates always starts with the stock its row gives:
+/// re-running an import (or `shop fixtures load`) must not undo the sales
+/// made since.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum StockImport {
+    /// Leave the stock of existing products alone.
+    #[default]
+    Ignore,
+    /// Make the row's `stock` the product's on-hand count.
+    Set,
+    /// Add the row's `stock` to the product's on-hand count (a delivery).
+    Add,
+}
+
+impl StockImport {
+    pub const ALL: &'static [StockImport] =
+        &[StockImport::Ignore, StockImport::Set, StockImport::Add];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StockImport::Ignore => "ignore",
+            StockImport::Set => "set",
+            StockImport::Add => "add",
+        }
+    }
+}
+
+impl std::str::FromStr for StockImport {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StockImport::ALL
+            .iter()
+            .copied()
+            .find(|mode| mode.as_str() == s)
+            .ok_or_else(|| format!("unknown stock mode `{s}` (expected ignore, set or add)"))
+    }
+}
+
 /// The columns of a CSV import or export, in order. `price` (a decimal) may
 /// stand in for `price_cents` on import; `stock` and `low_stock_threshold` are
 /// optional there and never exported.

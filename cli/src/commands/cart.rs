@@ -465,7 +465,6 @@ mod tests {
         ));
         for bad in [
             &["add", "CHAIR-01", "0"][..],
-            &["add", "chair-01"],
             &["add", "CHAIR-01", "-2"],
             &["update", "CHAIR-01"],
             &["update", "CHAIR-01", "x"],

@@ -44,7 +44,10 @@ pub fn man_pages() -> Result<Vec<(String, Vec<u8>)>, CliError> {
         for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
             render(sub.clone(), pages)?;
         }
-        let man = clap_mangen::Man::new(command);
+        // The footer names the program and its version (`shop 0.1.0`);
+        // clap_mangen's default names the subcommand (`create 0.1.0`).
+        let source = format!("shop {}", env!("CARGO_PKG_VERSION"));
+        let man = clap_mangen::Man::new(command).source(source);
         let mut text = Vec::new();
         man.render(&mut text)?;
         pages.push((man.get_filename(), text));
@@ -141,5 +144,18 @@ mod tests {
             stale.is_empty(),
             "stale generated files: {stale:?}\nrefresh them with `SHOP_BLESS=1 cargo test -p shop-cli generated`"
         );
+    }
+
+    #[test]
+    fn every_man_page_footer_names_shop_and_its_version() {
+        let footer = format!("\"shop {}\"", env!("CARGO_PKG_VERSION"));
+        for (name, text) in man_pages().expect("man pages") {
+            let text = String::from_utf8(text).expect("roff is text");
+            let title = text
+                .lines()
+                .find(|l| l.starts_with(".TH"))
+                .expect(".TH line");
+            assert!(title.trim_end().ends_with(&footer), "{name}: {title}");
+        }
     }
 }

@@ -106,7 +106,9 @@ Example: shop inventory adjust CHAIR-01 --reason 'damaged in store' -- -3
     /// Check that reserved counts match the active reservations and the ledger
     /// matches the counts on hand; exit 5 when they drift.
     #[command(after_help = "\
-Exit codes: 0 consistent, 5 drift found (with --fix too, after listing what was fixed).")]
+--fix keeps the counts on hand and books any difference to the ledger, and recomputes the
+reserved counts from the active reservations.
+Exit codes: 0 consistent (or all the drift found was fixed), 5 drift left unfixed.")]
     Reconcile {
         /// Repair the drift found (the counts are recomputed from the reservations and ledger).
         #[arg(long)]
@@ -330,16 +332,22 @@ fn reconcile_outcome(report: &ReconcileReport) -> Result<(), CliError> {
         );
         return Ok(());
     }
+    let problems = format!("{found} problem{}", if found == 1 { "" } else { "s" });
+    if fixed == found {
+        eprintln!(
+            "fixed {problems} in {} SKUs and {} reservations checked: the counts on hand were kept \
+             and the differences booked to the ledger; reserved counts now match the reservations",
+            report.skus_checked, report.reservations_checked
+        );
+        return Ok(());
+    }
     let fixed_note = match fixed {
         0 => "none fixed; run again with --fix to repair".to_owned(),
-        n if n == found => "all fixed".to_owned(),
         n => format!("{n} fixed"),
     };
     Err(CliError::Conflict(format!(
-        "inventory drift: {found} problem{} in {} SKUs and {} reservations checked; {fixed_note}",
-        if found == 1 { "" } else { "s" },
-        report.skus_checked,
-        report.reservations_checked
+        "inventory drift: {problems} in {} SKUs and {} reservations checked; {fixed_note}",
+        report.skus_checked, report.reservations_checked
     )))
 }
 
@@ -593,8 +601,14 @@ mod tests {
         let err = parse(&["CHAIR-01", "5", "--reason", "r"]).expect_err("no sign");
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("sign"), "{err}");
-        let err = parse(&["chair-01", "+5", "--reason", "r"]).expect_err("lower case");
-        assert!(err.to_string().contains("CHAIR-01"), "{err}");
+        let Ok(crate::Cli {
+            command: crate::Command::Remote(crate::RemoteCommand::Inventory(lower)),
+            ..
+        }) = parse(&["chair-01", "+5", "--reason", "r"])
+        else {
+            panic!("a lower-case SKU is taken as upper case")
+        };
+        assert!(format!("{lower:?}").contains("CHAIR-01"), "{lower:?}");
     }
 
     #[test]
@@ -664,7 +678,7 @@ mod tests {
     }
 
     #[test]
-    fn drift_is_a_conflict_even_when_fixed() {
+    fn drift_is_a_conflict_until_it_is_fixed() {
         let mut report = ReconcileReport {
             consistent: true,
             skus_checked: 3,
@@ -680,9 +694,20 @@ mod tests {
             found: 5,
             fixed: true,
         });
-        let err = reconcile_outcome(&report).expect_err("drift");
+        assert!(reconcile_outcome(&report).is_ok(), "all fixed: exit 0");
+        report.drift.push(Drift {
+            sku: "LAMP-02".into(),
+            check: "ledger_matches_on_hand".into(),
+            expected: 4,
+            found: 3,
+            fixed: false,
+        });
+        let err = reconcile_outcome(&report).expect_err("drift left");
         assert_eq!(err.exit_code(), 5);
-        assert!(err.to_string().contains("all fixed"), "{err}");
+        assert!(
+            err.to_string().contains("2 problems") && err.to_string().contains("1 fixed"),
+            "{err}"
+        );
         let table = Output::render_for_test(Format::Table, |o| o.list(&report, &report.drift));
         assert!(table.contains("reserved_matches_reservations"), "{table}");
     }

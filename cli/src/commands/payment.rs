@@ -30,9 +30,9 @@ Example: shop payment list --status failed -o ndjson | jq -r .failure_code | sor
     List(ListArgs),
     /// Show one payment with its refunds.
     Get {
-        /// The payment id (pay_...).
-        #[arg(value_parser = parse_payment_id)]
-        id: PaymentId,
+        /// The payment id (pay_...), or the order (ord_... or ORD-001042) for its latest payment.
+        #[arg(value_name = "PAYMENT", value_parser = parse_payment_ref)]
+        id: PaymentRef,
     },
     /// Refund a payment, all that is left of it or --amount.
     #[command(after_help = "\
@@ -40,11 +40,11 @@ The amount is a decimal in the payment's currency. Refunding more than was captu
 yet refunded is refused (exit 5).
 Example: shop payment refund pay_01JDQ6Z5R3K8V2N4M7P9T0W1XY --amount 12.50 --reason 'late delivery'")]
     Refund {
-        /// The payment id (pay_...).
-        #[arg(value_parser = parse_payment_id)]
-        id: PaymentId,
+        /// The payment id (pay_...), or the order (ord_... or ORD-001042) for its latest payment.
+        #[arg(value_name = "PAYMENT", value_parser = parse_payment_ref)]
+        id: PaymentRef,
         /// How much, as a decimal like 12.50 [default: all that is left].
-        #[arg(long, value_name = "AMOUNT", value_parser = parse_price)]
+        #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true, value_parser = parse_price)]
         amount: Option<Amount>,
         /// Why, kept with the refund.
         #[arg(long, value_parser = parse_text)]
@@ -52,9 +52,9 @@ Example: shop payment refund pay_01JDQ6Z5R3K8V2N4M7P9T0W1XY --amount 12.50 --rea
     },
     /// Mark a pending bank transfer as received: the payment succeeds and its order is paid.
     Settle {
-        /// The payment id (pay_...).
-        #[arg(value_parser = parse_payment_id)]
-        id: PaymentId,
+        /// The payment id (pay_...), or the order (ord_... or ORD-001042) for its latest payment.
+        #[arg(value_name = "PAYMENT", value_parser = parse_payment_ref)]
+        id: PaymentRef,
     },
     /// Attempts, success and refund rates, volume per currency and counts per method.
     Analytics,
@@ -75,10 +75,44 @@ pub struct ListArgs {
     page: PageArgs,
 }
 
-fn parse_payment_id(text: &str) -> Result<PaymentId, String> {
-    text.trim()
-        .parse()
-        .map_err(|err| format!("`{text}`: {err}"))
+/// A payment as a person names it: its id, or the order it pays.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PaymentRef {
+    Payment(PaymentId),
+    /// An order id or number; its latest payment is meant.
+    Order(String),
+}
+
+impl PaymentRef {
+    /// The payment id, looking up the order's latest payment when an order was named.
+    async fn resolve(&self, client: &ApiClient) -> Result<PaymentId, CliError> {
+        match self {
+            PaymentRef::Payment(id) => Ok(id.clone()),
+            PaymentRef::Order(order) => {
+                let found: Order = client.get(&format!("/api/orders/{order}")).send().await?;
+                found.payment_id.ok_or_else(|| {
+                    CliError::NotFound(format!(
+                        "order {} has no payment yet; pay it with `shop order pay {}`",
+                        found.number, found.number
+                    ))
+                })
+            }
+        }
+    }
+}
+
+/// `pay_...`, or an order by id or number (`ORD-001013`, any case).
+fn parse_payment_ref(text: &str) -> Result<PaymentRef, String> {
+    let text = text.trim();
+    if text.starts_with("pay_") {
+        return text
+            .parse()
+            .map(PaymentRef::Payment)
+            .map_err(|err| format!("`{text}`: {err}"));
+    }
+    parse_order_ref(text).map(PaymentRef::Order).map_err(|_| {
+        format!("`{text}` is not a payment id (pay_...) or an order (ord_... or ORD-001042)")
+    })
 }
 
 impl Tabular for Payment {
@@ -310,10 +344,12 @@ impl PaymentCommand {
                 Ok(())
             }
             PaymentCommand::Get { id } => {
+                let id = id.resolve(&client).await?;
                 let payment: Payment = client.get(&format!("/api/payments/{id}")).send().await?;
                 print_payment(&mut output, &payment)
             }
             PaymentCommand::Refund { id, amount, reason } => {
+                let id = id.resolve(&client).await?;
                 let amount_cents = match &amount {
                     Some(amount) => Some(refund_cents(amount, currency_of(&client, &id).await?)?),
                     None => None,
@@ -329,6 +365,7 @@ impl PaymentCommand {
                 output.one(&refund)
             }
             PaymentCommand::Settle { id } => {
+                let id = id.resolve(&client).await?;
                 let payment: Payment = client
                     .post(&format!("/api/payments/{id}/settle"))
                     .send()
@@ -438,7 +475,20 @@ mod tests {
         for text in ["80.0%", "4.1%", "1000.00 USD", "41.20 USD", "ATTEMPTS"] {
             assert!(table.contains(text), "{text}: {table}");
         }
-        assert!(parse_payment_id("pay_01JDQ6Z5R3K8V2N4M7P9T0W1XY").is_ok());
-        assert!(parse_payment_id("ord_01JDQ6Z5R3K8V2N4M7P9T0W1XY").is_err());
+        assert!(matches!(
+            parse_payment_ref("pay_01JDQ6Z5R3K8V2N4M7P9T0W1XY"),
+            Ok(PaymentRef::Payment(_))
+        ));
+        assert_eq!(
+            parse_payment_ref("ord-001013"),
+            Ok(PaymentRef::Order("ORD-001013".into())),
+            "an order number names its payment"
+        );
+        assert!(matches!(
+            parse_payment_ref("ord_01JDQ6Z5R3K8V2N4M7P9T0W1XY"),
+            Ok(PaymentRef::Order(_))
+        ));
+        assert!(parse_payment_ref("pay_nope").is_err());
+        assert!(parse_payment_ref("1013").is_err());
     }
 }

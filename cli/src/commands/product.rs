@@ -16,7 +16,7 @@ use shop_wire::Page;
 use shop_wire::money::{Currency, format_amount, parse_amount};
 use shop_wire::products::{
     Category, DataFormat, ImportRowError, ImportSummary, Product, ProductId, ProductPatch,
-    ProductRequest,
+    ProductRequest, StockImport,
 };
 
 use super::{PageArgs, all_pages, choice, confirm, more_hint, parse_sku};
@@ -76,10 +76,14 @@ Example: shop product update CHAIR-01 --price 119.00 --attr colour=walnut",
     #[command(after_help = "\
 Rows are matched by SKU: new SKUs are created, known ones updated, identical ones left alone.
 Bad rows are reported by line and skipped; the good rows still land, and the exit code is 1.
-CSV columns, in this order: sku, name, description, category, price_cents, currency,
-attributes and images (as JSON), active; `price` as a decimal may stand in for
-price_cents, and stock and low_stock_threshold may be added.
+A row's stock is the stock of a product it creates. The stock of an existing product is
+left alone (it has moved with sales since the file was written) unless --stock set or add.
+CSV columns are matched by the header row's names, in any order: sku, name, description,
+category, price_cents, currency, attributes and images (as JSON), active, stock,
+low_stock_threshold. sku, name and a price are needed; `price` as a decimal may stand in
+for price_cents.
 Example: shop product import catalog.csv --dry-run
+         shop product import delivery.csv --stock add
          generate-products | shop product import - --format ndjson")]
     Import(ImportArgs),
     /// Write the catalog as NDJSON, JSON or CSV, in the form `product import` reads back.
@@ -96,7 +100,7 @@ pub struct AddArgs {
     #[arg(long, value_parser = parse_name)]
     name: String,
     /// The price as a decimal in the currency, like 19.99.
-    #[arg(long, value_name = "AMOUNT", value_parser = parse_price)]
+    #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true, value_parser = parse_price)]
     price: Amount,
     /// ISO 4217 currency of the price.
     #[arg(long, default_value = "USD", value_parser = parse_currency)]
@@ -127,10 +131,10 @@ pub struct ListArgs {
     #[arg(long, value_parser = parse_category)]
     category: Option<String>,
     /// Only products priced at least this much (a decimal, like 10.00).
-    #[arg(long, value_name = "AMOUNT", value_parser = parse_price)]
+    #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true, value_parser = parse_price)]
     min_price: Option<Amount>,
     /// Only products priced at most this much (a decimal, like 99.99).
-    #[arg(long, value_name = "AMOUNT", value_parser = parse_price)]
+    #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true, value_parser = parse_price)]
     max_price: Option<Amount>,
     /// Only products whose SKU, name or description contains this text.
     #[arg(short, long, value_name = "TEXT")]
@@ -160,7 +164,7 @@ pub struct UpdateArgs {
     #[arg(long, value_parser = parse_name)]
     name: Option<String>,
     /// New price as a decimal, like 19.99 (in --currency, else the product's currency).
-    #[arg(long, value_name = "AMOUNT", value_parser = parse_price)]
+    #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true, value_parser = parse_price)]
     price: Option<Amount>,
     /// New ISO 4217 currency.
     #[arg(long, value_parser = parse_currency)]
@@ -196,6 +200,10 @@ pub struct ImportArgs {
     /// Check every row and report what would change, changing nothing.
     #[arg(long)]
     dry_run: bool,
+    /// What a row's stock does to a product that exists: ignore it, set the
+    /// on-hand count to it, or add it to the on-hand count (a delivery).
+    #[arg(long, value_name = "MODE", default_value = "ignore", value_parser = stock_import())]
+    stock: StockImport,
 }
 
 #[derive(Debug, clap::Args)]
@@ -298,6 +306,10 @@ pub(crate) fn parse_product_ref(text: &str) -> Result<String, String> {
 
 fn data_format() -> impl clap::builder::TypedValueParser<Value = DataFormat> {
     choice(DataFormat::ALL.iter().map(|f| f.as_str()))
+}
+
+fn stock_import() -> impl clap::builder::TypedValueParser<Value = StockImport> {
+    choice(StockImport::ALL.iter().map(|mode| mode.as_str()))
 }
 
 impl Tabular for Product {
@@ -676,6 +688,7 @@ async fn import(
         .post("/api/products/import")
         .query("format", format.as_str())
         .query("dry_run", args.dry_run.to_string())
+        .query("stock", args.stock.as_str())
         .upload(format.content_type(), body)
         .send()
         .await;
@@ -714,7 +727,13 @@ async fn export(
                 Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
                 _ => PathBuf::from("."),
             };
-            let mut file = tempfile::NamedTempFile::new_in(&dir).map_err(fail)?;
+            // tempfile names its own file in the error; the user gave `path`.
+            let mut file = tempfile::NamedTempFile::new_in(&dir).map_err(|err| {
+                fail(err.raw_os_error().map_or(
+                    std::io::Error::from(err.kind()),
+                    std::io::Error::from_raw_os_error,
+                ))
+            })?;
             let bar = progress::bytes(show_progress, None, "exporting");
             let written: Result<(), CliError> = async {
                 while let Some(chunk) = body.next().await {
@@ -803,8 +822,17 @@ mod tests {
         assert!(parse_product_ref("prd_01JDQ6Z5R3K8V2N4M7P9T0W1XY").is_ok());
         assert!(parse_product_ref("prd_nope").is_err());
         assert_eq!(parse_product_ref("CHAIR-01").as_deref(), Ok("CHAIR-01"));
-        let hint = parse_product_ref("chair-01").expect_err("lower case");
-        assert!(hint.contains("CHAIR-01"), "{hint}");
+        assert_eq!(parse_product_ref("chair-01").as_deref(), Ok("CHAIR-01"));
+        use clap::Parser;
+        let negative = crate::Cli::try_parse_from([
+            "shop", "product", "add", "--sku", "A", "--name", "a", "--price", "-5",
+        ])
+        .expect_err("a negative price");
+        assert_eq!(negative.exit_code(), 2);
+        assert!(
+            negative.to_string().contains("`-5` is not a price"),
+            "our message, not clap's unexpected argument: {negative}"
+        );
         assert!(parse_name("  ").is_err());
     }
 

@@ -124,6 +124,37 @@ pub struct ServeArgs {
     #[arg(long, env = "SHOP_DURABILITY", hide_env_values = true, value_parser = ["process", "power"])]
     pub durability: Option<String>,
 
+    /// Serve no storefront at `/`; the API and the status page at `/status` remain.
+    #[arg(long, env = "SHOP_NO_STOREFRONT", hide_env_values = true)]
+    pub no_storefront: bool,
+
+    /// The shop's name on the storefront [default: shop].
+    #[arg(
+        long,
+        env = "SHOP_STORE_NAME",
+        hide_env_values = true,
+        value_name = "NAME"
+    )]
+    pub store_name: Option<String>,
+
+    /// The storefront's brand colour, `#rrggbb`, readable on white [default: #1d4ed8].
+    #[arg(
+        long,
+        env = "SHOP_STORE_COLOR",
+        hide_env_values = true,
+        value_name = "#RRGGBB"
+    )]
+    pub store_color: Option<String>,
+
+    /// An SVG or PNG logo shown in the storefront's header.
+    #[arg(
+        long,
+        env = "SHOP_STORE_LOGO",
+        hide_env_values = true,
+        value_name = "PATH"
+    )]
+    pub store_logo: Option<PathBuf>,
+
     /// How often sweepers remove expired sessions and idempotency keys.
     #[arg(long, env = "SHOP_SWEEP_INTERVAL", hide_env_values = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub sweep_interval: Option<u64>,

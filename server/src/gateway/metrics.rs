@@ -30,8 +30,146 @@ pub fn handle() -> &'static PrometheusHandle {
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
         }
+        describe();
         handle
     })
+}
+
+/// HELP text for every metric the server exports, so that a scrape passes
+/// `promtool check metrics` and a dashboard can say what a series means.
+/// One list, here, so that a new metric without a description is easy to
+/// spot; the lint test in `tests/e2e/gateway.rs` fails when one is missing.
+fn describe() {
+    use crate::services::payments::provider::resilient::{CALLS_COUNTER, CIRCUIT_GAUGE};
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+
+    describe_counter!(
+        "shop_http_requests_total",
+        "HTTP requests answered, by service, route, method and status"
+    );
+    describe_counter!(
+        "shop_http_errors_total",
+        "HTTP requests answered with a 5xx status, by service, route, method and status"
+    );
+    describe_histogram!(
+        "shop_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer an HTTP request, by service, route and method"
+    );
+    describe_counter!(
+        "shop_events_total",
+        "Events written to the event log, by type"
+    );
+    describe_counter!(
+        "shop_logins_total",
+        "Login attempts, by outcome (ok or failed)"
+    );
+    describe_counter!("shop_orders_created_total", "Orders placed");
+    describe_gauge!("shop_orders", "Orders in the store, by status");
+    describe_counter!(
+        "shop_payments_total",
+        "Payment attempts, by outcome (succeeded, pending, failed, unknown)"
+    );
+    describe_counter!(
+        "shop_revenue_cents_total",
+        "Captured payments in minor units of their currency, by currency"
+    );
+    describe_counter!(
+        "shop_refunds_cents_total",
+        "Refunded amounts in minor units of their currency, by currency"
+    );
+    describe_counter!(
+        CALLS_COUNTER,
+        "Calls to the payment provider, by provider, operation and result"
+    );
+    describe_gauge!(
+        CIRCUIT_GAUGE,
+        "The payment provider's circuit breaker: 0 closed, 1 half-open, 2 open"
+    );
+    describe_gauge!(
+        "shop_notifications_circuit_state",
+        "The notification channels' circuit breakers: 0 closed, 1 half-open, 2 open"
+    );
+    describe_counter!(
+        "shop_notifications_total",
+        "Notifications that finished, by channel and outcome"
+    );
+    describe_gauge!(
+        "shop_notifications_queue_depth",
+        "Notifications waiting to be sent, by priority"
+    );
+    describe_counter!(
+        "shop_search_queries_total",
+        "Searches answered, by whether the cache answered them"
+    );
+    describe_histogram!(
+        "shop_search_query_duration_seconds",
+        Unit::Seconds,
+        "Time to answer a search"
+    );
+    describe_histogram!(
+        "shop_search_suggest_duration_seconds",
+        Unit::Seconds,
+        "Time to answer a suggestion request"
+    );
+    describe_counter!(
+        "shop_search_cache_requests_total",
+        "Search cache lookups, by result (hit or miss)"
+    );
+    describe_gauge!(
+        "shop_search_cache_hit_ratio",
+        "Share of search cache lookups that hit, since start"
+    );
+    describe_counter!(
+        "shop_search_bloom_lookups_total",
+        "Bloom filter lookups, by filter and outcome"
+    );
+    describe_gauge!(
+        "shop_search_bloom_false_positive_rate",
+        "Bloom filter false positives seen over lookups, by filter"
+    );
+    describe_gauge!(
+        "shop_search_bloom_estimated_false_positive_rate",
+        "Bloom filter false positive rate expected from its fill, by filter"
+    );
+    describe_gauge!(
+        "shop_search_bloom_items",
+        "Items in a Bloom filter, by filter"
+    );
+    describe_counter!(
+        "shop_search_records_dropped_total",
+        "Search analytics records dropped because the recorder was full"
+    );
+    describe_gauge!(
+        "shop_search_index_documents",
+        "Products in the search index"
+    );
+    describe_gauge!(
+        "shop_search_index_terms",
+        "Distinct terms in the search index"
+    );
+    describe_gauge!(
+        "shop_search_index_bytes",
+        Unit::Bytes,
+        "Heap the search index takes"
+    );
+    describe_gauge!(
+        "shop_search_index_build_seconds",
+        Unit::Seconds,
+        "Time the last full index build took"
+    );
+    describe_gauge!(
+        "shop_search_suggestions",
+        "Entries the suggester can complete"
+    );
+    describe_counter!(
+        "shop_worker_restarts_total",
+        "Background worker restarts after a panic or error, by worker"
+    );
+    describe_gauge!(
+        "shop_worker_up",
+        "Whether a background worker runs (1) or is restarting (0), by worker"
+    );
 }
 
 /// The service a route belongs to: `/api/users/me` -> `users`; non-API routes -> `gateway`.

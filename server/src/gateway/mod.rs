@@ -5,6 +5,7 @@
 //! metrics, secure headers, CORS, panic catching, rate limits, body limit,
 //! idempotency, and (on every route but the event stream) a timeout.
 
+pub mod completion;
 pub mod connections;
 pub mod errors;
 pub mod idempotency;
@@ -50,7 +51,12 @@ pub const GATEWAY_SWEEPER: &str = "gateway_sweeper";
 #[openapi(
     info(title = "shop", description = "The shop commerce platform API. Errors are always `{\"error\":{\"code\",\"message\",\"request_id\",\"details\"}}`; every mutating route accepts `Idempotency-Key`."),
     modifiers(&BearerAuth),
-    components(schemas(shop_wire::ErrorBody, shop_wire::Event))
+    components(schemas(
+        shop_wire::ErrorBody,
+        shop_wire::Event,
+        // Named by the export and import parameters, which take it by reference.
+        shop_wire::products::DataFormat
+    ))
 )]
 struct ApiDoc;
 
@@ -133,6 +139,9 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(services::health::system))
         .routes(routes!(metrics_text))
         .routes(routes!(services::events::log))
+        .layer(from_fn_with_state(state.clone(), idempotency::middleware))
+        // Inside the timeout: a request that times out still runs to its end.
+        .layer(from_fn(completion::middleware))
         .layer(timeout)
         .split_for_parts();
     // The event stream is long-lived by design, so it is outside the timeout.
@@ -156,7 +165,6 @@ pub fn app(state: AppState) -> Router {
         .merge(streams)
         .with_state(state.clone())
         .merge(doc_route.with_state(doc))
-        .layer(from_fn_with_state(state.clone(), idempotency::middleware))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(RequestBodyLimitLayer::new(config.body_limit_bytes));
     // Uploads stream bodies of any size: outside the body limit and the

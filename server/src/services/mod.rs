@@ -51,18 +51,6 @@ pub fn if_match_version(headers: &HeaderMap, what: &str) -> AppResult<Option<u64
         })
 }
 
-/// Runs a change of several steps to its end even if the client goes away:
-/// axum drops a handler's future when its connection closes, and a checkout
-/// stopped between its steps would leave its payment `processing` and its
-/// stock held until the recovery worker and the sweeper got to them.
-pub async fn to_completion<T, F>(work: F) -> AppResult<T>
-where
-    T: Send + 'static,
-    F: std::future::Future<Output = AppResult<T>> + Send + 'static,
-{
-    tokio::spawn(work).await.map_err(AppError::internal)?
-}
-
 /// The longest free-text note (a refund's reason, a status change's note).
 const MAX_NOTE: usize = 500;
 

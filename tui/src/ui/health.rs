@@ -7,9 +7,10 @@ use ratatui::text::{Line, Span};
 use shop_wire::HealthStatus;
 
 use super::{Theme, put, rate, rows, spark};
-use crate::app::{App, Area};
+use crate::app::{App, Area, SERVICES};
 
-pub fn draw(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) {
+/// Draws the area; returns how many services it had room for.
+pub fn draw(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) -> usize {
     // Condensed, the five columns take the 38 columns a quarter of 80x24 has.
     let status_width = if wide { 9 } else { 6 };
     let heading = format!(
@@ -21,13 +22,34 @@ pub fn draw(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) {
         "err%",
         if wide { "  requests/s" } else { "" }
     );
-    let mut lines = rows(rect);
-    let Some(top) = lines.next() else {
-        return;
+    let Some(top) = rows(rect).next() else {
+        return 0;
     };
     put(buf, top, &heading, theme.heading());
+    let list = Rect {
+        y: rect.y + 1,
+        height: rect.height - 1,
+        ..rect
+    };
+    // With room to spare (a tall terminal), each service gets up to three
+    // rows: a taller sparkline, and the failing check spelled out.
+    let per_service = if wide {
+        (list.height as usize / SERVICES.len()).clamp(1, 3) as u16
+    } else {
+        1
+    };
+    let slots = (list.y..list.bottom())
+        .step_by(per_service as usize)
+        .map(|y| Rect {
+            y,
+            height: per_service.min(list.bottom() - y),
+            ..list
+        })
+        .collect::<Vec<_>>();
+    let shown = slots.len();
     let services = app.service_rows().skip(app.scroll(Area::Health));
-    for (row, service) in lines.zip(services) {
+    for (slot, service) in slots.into_iter().zip(services) {
+        let row = Rect { height: 1, ..slot };
         let status = match (service.status, wide) {
             (Some(HealthStatus::Ok), _) => "ok",
             (Some(HealthStatus::Degraded), true) => "degraded",
@@ -62,12 +84,22 @@ pub fn draw(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) {
         let used = 13 + 1 + status_width as u16 + 5 + 1 + 6 + 1 + 5 + 2;
         if wide && row.width > used {
             let chart = Rect {
-                x: row.x + used,
-                width: row.width - used,
-                ..row
+                x: slot.x + used,
+                width: slot.width - used,
+                ..slot
             };
             let values: Vec<u64> = service.rps_series.iter().copied().collect();
             spark(buf, chart, &values, theme);
         }
+        if let (Some(note), true) = (&service.note, slot.height > 1) {
+            let below = Rect {
+                y: slot.y + 1,
+                height: 1,
+                width: used.min(slot.width),
+                ..slot
+            };
+            put(buf, below, &format!("  {note}"), theme.warn());
+        }
     }
+    shown
 }

@@ -8,6 +8,7 @@
 
 mod health;
 mod orders;
+mod overlay;
 mod search;
 mod stock;
 pub mod theme;
@@ -21,16 +22,19 @@ use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Sparkline};
 use time::OffsetDateTime;
 
 use crate::app::{App, Area, Server};
+use crate::interact::{COMMANDS, Overlay};
 use crate::keymap::HELP;
 pub use theme::Theme;
 
 /// Inner width from which an area shows its full layout.
-pub const WIDE: u16 = 60;
+pub const WIDE: u16 = 58;
 
 /// Where the areas were drawn, in [`Area::ALL`] order; empty for hidden ones.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Drawn {
     pub areas: [Rect; 4],
+    /// How many rows of each area's list were on screen.
+    pub list_rows: [usize; 4],
 }
 
 impl Drawn {
@@ -70,7 +74,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Drawn {
     for area in Area::ALL {
         let rect = drawn.areas[area.index()];
         if rect.area() > 0 {
-            draw_area(buf, rect, app, area, theme);
+            drawn.list_rows[area.index()] = draw_area(buf, rect, app, area, theme);
         }
     }
     if app.is_down() {
@@ -80,13 +84,16 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Drawn {
     draw_header(buf, header, app, theme);
     draw_banner(buf, alarm, app, theme);
     draw_status(buf, status, app, theme);
+    if let Some(open) = &app.overlay {
+        overlay::draw(buf, body, app, open, theme);
+    }
     if app.help {
         draw_help(buf, body, theme);
     }
     drawn
 }
 
-fn draw_area(buf: &mut Buffer, rect: Rect, app: &App, area: Area, theme: Theme) {
+fn draw_area(buf: &mut Buffer, rect: Rect, app: &App, area: Area, theme: Theme) -> usize {
     let focused = app.focus == area;
     let filter = app.filter(area);
     let mut title = vec![Span::styled(format!(" {} ", area.title()), theme.heading())];
@@ -160,14 +167,25 @@ fn draw_banner(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme) {
     };
     buf.set_style(rect, theme.alarm());
     let age = (app.now - *since).whole_seconds().max(0) as u64;
+    // Greyed data is only worth mentioning when there is some.
+    let greyed = if app.has_data() {
+        "; last data greyed"
+    } else {
+        "; no data yet"
+    };
     let text = format!(
-        " ✖ server unreachable for {}, reconnecting; last data greyed · {reason} ",
+        " ✖ server unreachable for {}, reconnecting{greyed} · {reason} ",
         duration(age)
     );
     put(buf, rect, &text, theme.alarm());
 }
 
 fn draw_status(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme) {
+    if let Some(Overlay::CommandLine(line)) = &app.overlay {
+        let text = format!(":{line}▏  Enter runs it, Esc drops it · {COMMANDS}");
+        put(buf, rect, &text, theme.warn());
+        return;
+    }
     if app.filtering {
         let text = format!(
             " filter {}: {}▏  Enter keeps it, Esc clears it",
@@ -179,13 +197,24 @@ fn draw_status(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme) {
     }
     // Key hints keep their place at the right; the news gets what is left.
     let hints = if rect.width >= 120 {
-        "Tab area · Enter zoom · / filter · r refresh · ? help · q quit "
+        "Tab area · Enter zoom · / filter · : command · ? help · q quit "
     } else {
         "? help · q quit "
     };
     let hints_width = hints.chars().count() as u16;
     let room = rect.width.saturating_sub(hints_width + 1);
+    // What the user just did, or what went wrong, comes before the news:
+    // on a narrow terminal the end of the line is what gets cut.
     let mut spans = Vec::new();
+    if app.readonly {
+        spans.push(Span::styled(" read-only ", theme.warn()));
+    }
+    if let Some(notice) = app.current_notice() {
+        spans.push(Span::styled(format!(" ✔ {notice} ·"), theme.good()));
+    }
+    if let Some(problem) = app.current_problem() {
+        spans.push(Span::styled(format!(" {problem} ·"), theme.warn()));
+    }
     match &app.last_event {
         Some(last) => spans.push(Span::raw(format!(
             " events {} · last {} {} {} ",
@@ -195,9 +224,6 @@ fn draw_status(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme) {
             last.summary
         ))),
         None => spans.push(Span::raw(" no events yet ")),
-    }
-    if let Some(problem) = app.current_problem() {
-        spans.push(Span::styled(format!("· {problem} "), theme.warn()));
     }
     buf.set_line(rect.x, rect.y, &Line::from(spans), room);
     if rect.width > hints_width {
@@ -224,7 +250,7 @@ fn draw_help(buf: &mut Buffer, body: Rect, theme: Theme) {
         .iter()
         .map(|(key, meaning)| {
             Line::from(vec![
-                Span::styled(format!(" {key:<16} "), theme.heading()),
+                Span::styled(format!(" {key:<18} "), theme.heading()),
                 Span::raw(*meaning),
             ])
         })

@@ -9,14 +9,16 @@ use super::stock::cut;
 use super::{Theme, clock, placeholder, put, rows, spark};
 use crate::app::{App, Area};
 
-pub fn draw(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) {
+/// Draws the area; returns how many stream rows it had room for.
+pub fn draw(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) -> usize {
     let search = &app.search;
     if search.stream.is_empty() && search.top.is_empty() {
-        return placeholder(buf, rect, "no searches yet", theme);
+        placeholder(buf, rect, "no searches yet", theme);
+        return 0;
     }
     let mut lines = rows(rect);
     let Some(summary) = lines.next() else {
-        return;
+        return 0;
     };
     let ratio = search
         .hit_ratio()
@@ -61,11 +63,12 @@ pub fn draw(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) {
         draw_stream(buf, stream, app, theme, true);
         draw_ranking(buf, top, " top queries", &search.top, theme);
         draw_ranking(buf, zero, " zero results", &search.zero, theme);
+        stream.height as usize
     } else {
         let mut lines = rows(rest);
         for (label, list) in [("top", &search.top), ("zero", &search.zero)] {
             let Some(row) = lines.next() else {
-                return;
+                return 0;
             };
             let items: Vec<String> = list.iter().map(|(q, n)| format!("{q} {n}")).collect();
             let line = Line::from(vec![
@@ -80,6 +83,7 @@ pub fn draw(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) {
             ..rest
         };
         draw_stream(buf, stream, app, theme, false);
+        stream.height as usize
     }
 }
 

@@ -9,27 +9,39 @@ use ratatui::text::{Line, Span};
 use super::{Theme, clock, placeholder, put, rows, spark};
 use crate::app::{App, Area, Load};
 
-pub fn draw(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) {
+/// Draws the area; returns how many SKU rows it had room for.
+pub fn draw(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) -> usize {
     match app.stock.load {
-        Load::Waiting => return placeholder(buf, rect, "loading…", theme),
+        Load::Waiting => {
+            placeholder(buf, rect, "loading…", theme);
+            return 0;
+        }
         Load::Missing => {
-            return placeholder(buf, rect, "no data yet (no inventory API)", theme);
+            placeholder(buf, rect, "no data yet (no inventory API)", theme);
+            return 0;
         }
         Load::Ready => {}
     }
     let mut lines = rows(rect);
     let Some(summary) = lines.next() else {
-        return;
+        return 0;
     };
     let low = app.stock.items.iter().filter(|s| s.is_low()).count();
     let reservations = app
         .stock
         .active_reservations
         .map_or_else(|| "?".to_owned(), |n| n.to_string());
-    let text = format!(
-        "{} SKUs · {low} low · {reservations} reserved",
-        app.stock.total
-    );
+    // Past the cap the list is the lowest SKUs only, and says so.
+    let skus = if (app.stock.items.len() as u64) < app.stock.total {
+        format!(
+            "lowest {} of {} SKUs",
+            app.stock.items.len(),
+            app.stock.total
+        )
+    } else {
+        format!("{} SKUs", app.stock.total)
+    };
+    let text = format!("{skus} · {low} low · {reservations} reserved");
     let low_style = if low > 0 {
         theme.low_stock()
     } else {
@@ -42,11 +54,19 @@ pub fn draw(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) {
         summary.width,
     );
     if wide {
+        let label = "moves/10s ";
         let used = text.chars().count() as u16 + 2;
-        if summary.width > used + 10 {
-            let chart = Rect {
+        let labelled = used + label.len() as u16;
+        if summary.width > labelled + 10 {
+            let at = Rect {
                 x: summary.x + used,
-                width: summary.width - used,
+                width: label.len() as u16,
+                ..summary
+            };
+            put(buf, at, label, theme.muted());
+            let chart = Rect {
+                x: summary.x + labelled,
+                width: summary.width - labelled,
                 ..summary
             };
             let values = app.stock.activity.values(app.now, chart.width as usize);
@@ -68,16 +88,16 @@ pub fn draw(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) {
     } else {
         (rest, None)
     };
-    draw_list(buf, list, app, theme, wide);
     if let Some(side) = side {
         draw_movements(buf, side, app, theme);
     }
+    draw_list(buf, list, app, theme, wide)
 }
 
-fn draw_list(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) {
+fn draw_list(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) -> usize {
     let mut lines = rows(rect);
     let Some(top) = lines.next() else {
-        return;
+        return 0;
     };
     let heading = if wide {
         format!(
@@ -89,8 +109,13 @@ fn draw_list(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) 
     };
     put(buf, top, &heading, theme.heading());
     let mut any = false;
-    for (row, stock) in lines.zip(app.stock_rows().skip(app.scroll(Area::Stock))) {
+    let first = app.scroll(Area::Stock);
+    let selected = (app.focus == Area::Stock).then(|| app.selected(Area::Stock));
+    for (at, (row, stock)) in lines.zip(app.stock_rows().skip(first)).enumerate() {
         any = true;
+        if selected == Some(first + at) {
+            buf.set_style(row, theme.selected());
+        }
         let low = stock.is_low();
         let mark = if low { "! " } else { "  " };
         let text = if wide {
@@ -130,6 +155,7 @@ fn draw_list(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme, wide: bool) 
         };
         placeholder(buf, empty, "no SKUs", theme);
     }
+    rect.height.saturating_sub(1) as usize
 }
 
 fn draw_movements(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme) {
@@ -145,12 +171,24 @@ fn draw_movements(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme) {
         return;
     }
     for (row, movement) in lines.zip(app.stock.movements.newest()) {
-        let quantity = movement
-            .quantity
-            .map_or_else(String::new, |q| format!(" {q:+}"));
+        // On hand as the CLI's ledger writes it (`25 → 24 (-1)`: a sale is
+        // negative); a reservation only moves units between available and
+        // reserved, so it says how many and what is left available.
+        let quantity = match (
+            movement.on_hand,
+            movement.on_hand_delta,
+            movement.reserved_units,
+        ) {
+            (Some(after), Some(delta), _) if delta != 0 => {
+                format!(" on hand {} → {after} ({delta:+})", after - delta)
+            }
+            (_, _, Some(1)) => " 1 unit".to_owned(),
+            (_, _, Some(units)) => format!(" {units} units"),
+            _ => String::new(),
+        };
         let available = movement
             .available
-            .map_or_else(String::new, |a| format!(" → {a}"));
+            .map_or_else(String::new, |a| format!(", {a} available"));
         let reason = movement
             .reason
             .as_ref()

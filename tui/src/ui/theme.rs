@@ -87,6 +87,12 @@ impl Theme {
         )
     }
 
+    /// The selected row of the focused list: reversed, which reads the
+    /// same with or without colour.
+    pub fn selected(self) -> Style {
+        Style::new().add_modifier(Modifier::REVERSED)
+    }
+
     pub fn spark(self) -> Style {
         self.pick(Style::new().fg(Color::Cyan), Style::new())
     }

@@ -2,6 +2,7 @@
 //! domain call. A cart is reached by its owner's bearer token, or by the
 //! anonymous cart's secret in `X-Cart-Token`.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
@@ -11,6 +12,7 @@ use shop_wire::{ErrorBody, ServiceHealth};
 use super::domain::{self, CartAccess};
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
+use crate::gateway::idempotency::CarriesSecret;
 use crate::gateway::json::{ApiJson, ApiQuery};
 use crate::services::if_match_version;
 use crate::state::AppState;
@@ -51,7 +53,7 @@ pub async fn create(
     viewer: Viewer,
     headers: HeaderMap,
     body: Option<ApiJson<NewCart>>,
-) -> AppResult<(StatusCode, ApiJson<Cart>)> {
+) -> AppResult<(StatusCode, Option<Extension<CarriesSecret>>, ApiJson<Cart>)> {
     // The body is optional: an empty POST starts an empty cart.
     let request = body.map(|ApiJson(r)| r).unwrap_or_default();
     let (cart, created) = domain::create(&state, &access(viewer, &headers), request).await?;
@@ -60,7 +62,8 @@ pub async fn create(
     } else {
         StatusCode::OK
     };
-    Ok((status, ApiJson(cart)))
+    let secret = cart.token.is_some().then_some(Extension(CarriesSecret));
+    Ok((status, secret, ApiJson(cart)))
 }
 
 /// The caller's active cart.

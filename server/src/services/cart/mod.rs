@@ -6,6 +6,7 @@
 
 pub mod domain;
 mod handlers;
+pub mod rules;
 
 use std::time::Duration;
 

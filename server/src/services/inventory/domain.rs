@@ -3,8 +3,9 @@
 //! 0, reserved equal to the active reservations) are kept by the store,
 //! which checks and writes in one transaction.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use shop_wire::Page;
+use shop_wire::events::{EventData, StockEvent};
 use shop_wire::inventory::{
     Movement, MovementKind, ReconcileReport, Reservation, ReservationId, ReservationStatus,
     ReserveRequest, Stock,
@@ -26,45 +27,20 @@ const MAX_REFERENCE: usize = 200;
 /// The events of one committed stock change: what happened, and
 /// `inventory.low_stock` when it took the SKU to its threshold.
 pub fn stock_events(effect: &StockEffect) -> Vec<NewEvent> {
-    let movement = &effect.movement;
-    let kind = match movement.kind {
-        MovementKind::Set | MovementKind::Adjust => "inventory.adjusted",
-        MovementKind::Reserve => "inventory.reserved",
-        MovementKind::Release => "inventory.released",
-        MovementKind::Commit => "inventory.committed",
-        MovementKind::Expire => "inventory.expired",
-        MovementKind::Reconcile => "inventory.reconciled",
+    let kind = match effect.movement.kind {
+        MovementKind::Set | MovementKind::Adjust => EventData::InventoryAdjusted,
+        MovementKind::Reserve => EventData::InventoryReserved,
+        MovementKind::Release => EventData::InventoryReleased,
+        MovementKind::Commit => EventData::InventoryCommitted,
+        MovementKind::Expire => EventData::InventoryExpired,
+        MovementKind::Reconcile => EventData::InventoryReconciled,
     };
-    let stock = &effect.stock;
-    let mut data = json!({
-        "sku": stock.sku,
-        "kind": movement.kind,
-        "on_hand": stock.on_hand,
-        "reserved": stock.reserved,
-        "available": stock.available,
-        "low_stock_threshold": stock.low_stock_threshold,
-        "delta": movement.on_hand_after - movement.on_hand_before,
-        "reason": movement.reason,
-        "actor": movement.actor,
-    });
-    if let (Some(reservation), Value::Object(map)) = (&effect.reservation, &mut data) {
-        map.insert("reservation_id".to_owned(), json!(reservation.id));
-        map.insert("quantity".to_owned(), json!(reservation.quantity));
-        map.insert("reference".to_owned(), json!(reservation.reference));
-    }
-    let mut events = vec![NewEvent::now(kind, data)];
+    let change = StockEvent::new(&effect.stock, &effect.movement, effect.reservation.as_ref());
+    let mut events = vec![NewEvent::now(kind(change))];
     if effect.became_low {
-        events.push(NewEvent::now(
-            "inventory.low_stock",
-            json!({
-                "sku": stock.sku,
-                "on_hand": stock.on_hand,
-                "reserved": stock.reserved,
-                "available": stock.available,
-                "threshold": stock.low_stock_threshold,
-                "low_stock_threshold": stock.low_stock_threshold,
-            }),
-        ));
+        events.push(NewEvent::now(EventData::InventoryLowStock(
+            (&effect.stock).into(),
+        )));
     }
     events
 }
@@ -368,6 +344,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shop_wire::events::EventKind;
     use shop_wire::inventory::Movement;
 
     fn effect(kind: MovementKind, became_low: bool) -> StockEffect {
@@ -402,13 +379,13 @@ mod tests {
     #[test]
     fn a_change_names_its_kind_and_a_crossing_adds_one_low_stock_event() {
         let events = stock_events(&effect(MovementKind::Adjust, true));
-        let kinds: Vec<&str> = events.iter().map(|e| e.kind).collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e.data.kind().as_str()).collect();
         assert_eq!(kinds, ["inventory.adjusted", "inventory.low_stock"]);
-        assert_eq!(events[0].data["delta"], -2);
-        assert_eq!(events[1].data["threshold"], 3);
+        assert_eq!(events[0].data.to_value()["delta"], -2);
+        assert_eq!(events[1].data.to_value()["threshold"], 3);
         let events = stock_events(&effect(MovementKind::Commit, false));
         assert_eq!(events.len(), 1);
-        assert_eq!(events[0].kind, "inventory.committed");
+        assert_eq!(events[0].data.kind(), EventKind::InventoryCommitted);
     }
 
     #[test]

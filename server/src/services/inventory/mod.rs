@@ -8,6 +8,7 @@
 
 pub mod domain;
 mod handlers;
+pub mod rules;
 
 use std::time::Duration;
 

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 use shop_wire::Page;
+use shop_wire::events::{EventData, MakeEvent, NotificationEvent};
 use shop_wire::notifications::{
     Channel, Delivery, Notification, NotificationAnalytics, NotificationId, NotificationStatus,
     Priority, SendRequest, Template, TemplateRequest,
@@ -128,25 +129,18 @@ pub fn new_notification(
         rendered: None,
         history: Vec::new(),
     };
-    let event = status_event("notification.queued", &notification, None);
+    let event = status_event(EventData::NotificationQueued, &notification, None);
     (notification, vec![event])
 }
 
-/// The event of a status change; carries no variables (they may be personal).
-pub fn status_event(kind: &'static str, n: &Notification, error: Option<&str>) -> NewEvent {
-    NewEvent::now(
-        kind,
-        json!({
-            "id": n.id,
-            "channel": n.channel,
-            "recipient": n.recipient,
-            "template": n.template,
-            "priority": n.priority,
-            "attempts": n.attempts,
-            "error": error,
-            "event_id": n.event_id,
-        }),
-    )
+/// The event of a status change, built by its kind's constructor
+/// (`EventData::NotificationSent`); carries no variables (they may be personal).
+pub fn status_event(
+    kind: MakeEvent<NotificationEvent>,
+    n: &Notification,
+    error: Option<&str>,
+) -> NewEvent {
+    NewEvent::now(kind(NotificationEvent::new(n, error)))
 }
 
 async fn enqueue(state: &AppState, items: Vec<(Notification, Vec<NewEvent>)>) -> AppResult<()> {
@@ -159,10 +153,7 @@ async fn enqueue(state: &AppState, items: Vec<(Notification, Vec<NewEvent>)>) ->
 pub async fn send(state: &AppState, request: SendRequest) -> AppResult<Notification> {
     let recipient = normalize_recipient(request.channel, "to", &request.to)?;
     let template = request.template.trim();
-    if find_template(state, template, request.channel)
-        .await?
-        .is_none()
-    {
+    let Some(found) = find_template(state, template, request.channel).await? else {
         return Err(AppError::validation(
             "template",
             format!(
@@ -170,7 +161,9 @@ pub async fn send(state: &AppState, request: SendRequest) -> AppResult<Notificat
                 request.channel
             ),
         ));
-    }
+    };
+    let vars = serde_json::Value::Object(request.vars);
+    check_renders(&found, &vars)?;
     let at = now();
     let send_at = request.send_at.unwrap_or(at);
     if send_at > at + MAX_SCHEDULE {
@@ -183,13 +176,32 @@ pub async fn send(state: &AppState, request: SendRequest) -> AppResult<Notificat
         request.channel,
         recipient,
         template.to_owned(),
-        serde_json::Value::Object(request.vars),
+        vars,
         request.priority.unwrap_or_default(),
         send_at,
         None,
     );
     enqueue(state, vec![(notification.clone(), events)]).await?;
     Ok(notification)
+}
+
+/// A notification whose template cannot render with its variables would go
+/// dead on its first attempt: it is refused before it is queued, naming what
+/// is missing, since the template is known now.
+pub fn check_renders(template: &Template, vars: &serde_json::Value) -> AppResult<()> {
+    templates::render(template, vars).map(drop).map_err(|err| {
+        AppError::validation(
+            "vars",
+            format!(
+                "the template `{}` cannot be rendered with these variables ({err}); it uses {}",
+                template.name,
+                templates::variables(template)
+                    .into_iter()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })
 }
 
 pub async fn list(state: &AppState, query: NotificationQuery) -> AppResult<Page<Notification>> {
@@ -232,11 +244,11 @@ pub async fn resend(state: &AppState, id: &NotificationId) -> AppResult<Notifica
             None,
         );
         copy.resent_from = Some(current.id.clone());
-        let event = status_event("notification.queued", &copy, None);
+        let event = status_event(EventData::NotificationQueued, &copy, None);
         enqueue(state, vec![(copy.clone(), vec![event])]).await?;
         return Ok(copy);
     }
-    let event = status_event("notification.queued", &current, None);
+    let event = status_event(EventData::NotificationQueued, &current, None);
     match state
         .store
         .requeue_notification(id, &RESENDABLE[..2], now(), vec![event])
@@ -361,6 +373,16 @@ pub async fn staff_emails(store: &dyn Store) -> StoreResult<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_notification_its_template_cannot_render_is_refused() {
+        let welcome = templates::builtin("welcome", Channel::Email).expect("built-in");
+        let err = check_renders(&welcome, &json!({})).expect_err("no variables");
+        assert!(matches!(err, AppError::Validation { .. }), "{err:?}");
+        assert!(err.to_string().contains("`welcome`"), "{err}");
+        assert!(err.to_string().ends_with("it uses name"), "{err}");
+        check_renders(&welcome, &json!({"name": "Ada"})).expect("renders with its variable");
+    }
 
     #[test]
     fn recipients_are_checked_per_channel() {

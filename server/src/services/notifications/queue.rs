@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use rand::Rng;
+use shop_wire::events::{EventData, EventKind, MakeEvent};
 use shop_wire::notifications::{Channel, Notification};
 
 use super::channels::{Outgoing, SendError, Sent};
@@ -165,12 +166,18 @@ async fn attempt(state: &AppState, n: &Notification) -> Completion {
             (outcome, Some(rendered), delivery)
         }
     };
-    let (kind, error) = match &outcome {
-        AttemptOutcome::Sent => ("notification.sent", None),
-        AttemptOutcome::Retry { error, .. } => ("notification.failed", Some(error.as_str())),
-        AttemptOutcome::Dead { error, .. } => ("notification.dead", Some(error.as_str())),
+    let (kind, error): (MakeEvent<_>, _) = match &outcome {
+        AttemptOutcome::Sent => (EventData::NotificationSent, None),
+        AttemptOutcome::Retry { error, .. } => {
+            (EventData::NotificationFailed, Some(error.as_str()))
+        }
+        AttemptOutcome::Dead { error, .. } => (EventData::NotificationDead, Some(error.as_str())),
     };
-    let status = kind.trim_start_matches("notification.");
+    let status = match &outcome {
+        AttemptOutcome::Sent => EventKind::NotificationSent.action(),
+        AttemptOutcome::Retry { .. } => EventKind::NotificationFailed.action(),
+        AttemptOutcome::Dead { .. } => EventKind::NotificationDead.action(),
+    };
     metrics::counter!("shop_notifications_total", "channel" => n.channel.as_str(), "outcome" => status)
         .increment(1);
     if let Some(error) = error {

@@ -6,13 +6,15 @@
 //! and the cursor move commit together, and each has the unique key (event,
 //! template, recipient), so an event is acted on once however often the
 //! reactor reads it (after a crash, from the log again). The service's own
-//! `notification.*` events never match a reaction.
+//! `notification.*` events never match a reaction, and each reaction
+//! reads the event's typed payload.
 
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
 use shop_wire::Event;
+use shop_wire::events::EventKind;
 use shop_wire::notifications::{Channel, Notification, Priority};
 
 use super::domain::{new_notification, normalize_recipient, staff_emails};
@@ -28,62 +30,59 @@ const CHUNK: usize = 256;
 /// Who receives a reaction's notification.
 #[derive(Clone, Copy, Debug)]
 pub enum To {
-    /// The first of these fields of the event data (or of its `order`,
-    /// `payment` or `user` object) that holds an email address.
-    Field(&'static [&'static str]),
+    /// The customer the event names (see [`shop_wire::events::EventData::customer_email`]).
+    Customer,
     /// Every staff and admin account.
     Staff,
 }
 
 #[derive(Clone, Copy, Debug)]
 pub struct Reaction {
-    pub event: &'static str,
+    pub event: EventKind,
     pub template: &'static str,
     pub channel: Channel,
     pub priority: Priority,
     pub to: To,
 }
 
-const CUSTOMER: To = To::Field(&["customer_email", "email"]);
-
 pub const REACTIONS: &[Reaction] = &[
     Reaction {
-        event: "user.registered",
+        event: EventKind::UserRegistered,
         template: "welcome",
         channel: Channel::Email,
         priority: Priority::Normal,
-        to: To::Field(&["email"]),
+        to: To::Customer,
     },
     Reaction {
-        event: "order.paid",
+        event: EventKind::OrderPaid,
         template: "order_confirmation",
         channel: Channel::Email,
         priority: Priority::High,
-        to: CUSTOMER,
+        to: To::Customer,
     },
     Reaction {
-        event: "order.shipped",
+        event: EventKind::OrderShipped,
         template: "order_shipped",
         channel: Channel::Email,
         priority: Priority::Normal,
-        to: CUSTOMER,
+        to: To::Customer,
     },
     Reaction {
-        event: "order.cancelled",
+        event: EventKind::OrderCancelled,
         template: "order_cancelled",
         channel: Channel::Email,
         priority: Priority::High,
-        to: CUSTOMER,
+        to: To::Customer,
     },
     Reaction {
-        event: "payment.refunded",
+        event: EventKind::PaymentRefunded,
         template: "refund_issued",
         channel: Channel::Email,
         priority: Priority::High,
-        to: CUSTOMER,
+        to: To::Customer,
     },
     Reaction {
-        event: "inventory.low_stock",
+        event: EventKind::InventoryLowStock,
         template: "low_stock_alert",
         channel: Channel::Email,
         priority: Priority::Urgent,
@@ -101,44 +100,42 @@ pub struct Planned {
     pub vars: Value,
 }
 
-fn email_in(data: &Value, fields: &[&str]) -> Option<String> {
-    let scopes = [
-        Some(data),
-        data.get("order"),
-        data.get("payment"),
-        data.get("user"),
-    ];
-    scopes.into_iter().flatten().find_map(|scope| {
-        fields
-            .iter()
-            .find_map(|f| scope.get(*f).and_then(Value::as_str))
-            .map(str::to_owned)
-    })
-}
-
-/// Whether any reaction could come of an event of this type.
-pub fn reacts_to(kind: &str) -> bool {
-    !kind.starts_with("notification.") && REACTIONS.iter().any(|r| r.event == kind)
+/// The reactions to an event of this type.
+fn reactions_to(kind: Option<EventKind>) -> impl Iterator<Item = &'static Reaction> {
+    REACTIONS.iter().filter(move |r| Some(r.event) == kind)
 }
 
 /// The notifications an event calls for. `staff` is asked for only when a
-/// reaction goes to staff. A recipient that is missing or invalid is logged
-/// and skipped: there is no one to tell.
+/// reaction goes to staff. A recipient that is missing or invalid, or data
+/// that is not its type's, is logged and skipped: there is no one to tell.
 pub fn plan(event: &Event, staff: &[String]) -> Vec<Planned> {
-    if !reacts_to(&event.kind) {
+    let kind = event.event_kind();
+    if reactions_to(kind).next().is_none() {
         return Vec::new();
     }
-    let mut vars = match &event.data {
-        Value::Object(map) => map.clone(),
-        other => serde_json::Map::from_iter([("data".to_owned(), other.clone())]),
+    let data = match event.decode() {
+        Ok(data) => data,
+        Err(err) => {
+            tracing::warn!(event = event.id, error = %err, "unreadable event; no notification");
+            return Vec::new();
+        }
+    };
+    // The templates read the payload's fields by name.
+    let mut vars = match data.to_value() {
+        Value::Object(map) => map,
+        other => serde_json::Map::from_iter([("data".to_owned(), other)]),
     };
     vars.insert("event_id".to_owned(), json!(event.id));
     vars.insert("event_type".to_owned(), json!(event.kind));
     let vars = Value::Object(vars);
     let mut planned = Vec::new();
-    for reaction in REACTIONS.iter().filter(|r| r.event == event.kind) {
+    for reaction in reactions_to(kind) {
         let recipients = match reaction.to {
-            To::Field(fields) => email_in(&event.data, fields).into_iter().collect(),
+            To::Customer => data
+                .customer_email()
+                .map(str::to_owned)
+                .into_iter()
+                .collect(),
             To::Staff => staff.to_vec(),
         };
         if recipients.is_empty() {
@@ -206,11 +203,9 @@ pub async fn react(
     last: u64,
     force: bool,
 ) -> anyhow::Result<bool> {
-    let needs_staff = events.iter().any(|e| {
-        REACTIONS
-            .iter()
-            .any(|r| r.event == e.kind && matches!(r.to, To::Staff))
-    });
+    let needs_staff = events
+        .iter()
+        .any(|e| reactions_to(e.event_kind()).any(|r| matches!(r.to, To::Staff)));
     let staff = if needs_staff {
         staff_emails(state.store.as_ref()).await?
     } else {
@@ -249,15 +244,68 @@ pub async fn react(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use shop_wire::events::{
+        EventData, LowStockEvent, NotificationEvent, PaymentEvent, RefundPart, SessionEvent,
+        UserEvent,
+    };
+    use shop_wire::notifications::Notification;
+    use shop_wire::payments::{MethodKind, PaymentStatus, RefundStatus};
+    use shop_wire::{PaymentId, RefundId, Role, SessionId, UserId};
 
-    fn event(id: u64, kind: &str, data: Value) -> Event {
-        Event {
-            id,
-            kind: kind.to_owned(),
-            occurred_at: time::OffsetDateTime::now_utc(),
-            data,
-        }
+    use super::*;
+    use crate::services::orders::events::sample_order;
+    use crate::store::NewEvent;
+
+    fn event(id: u64, data: EventData) -> Event {
+        NewEvent::now(data).logged(id)
+    }
+
+    pub fn registered(email: &str) -> EventData {
+        EventData::UserRegistered(UserEvent {
+            user_id: UserId::generate(),
+            email: email.to_owned(),
+            name: "Ada".to_owned(),
+            role: Role::Customer,
+        })
+    }
+
+    fn refunded(email: &str) -> EventData {
+        let order = sample_order(email, &["TEE-1"]);
+        let payment = PaymentId::generate();
+        EventData::PaymentRefunded(PaymentEvent {
+            id: payment.clone(),
+            payment_id: payment,
+            order_id: order.id,
+            number: order.number,
+            customer_email: order.customer_email,
+            method: MethodKind::Card,
+            status: PaymentStatus::Succeeded,
+            provider: "simulated".to_owned(),
+            currency: order.currency,
+            amount_cents: 500,
+            refunded_cents: 500,
+            failure_code: None,
+            refund: Some(RefundPart {
+                payment_amount_cents: 1000,
+                refund_id: RefundId::generate(),
+                refund_status: RefundStatus::Succeeded,
+                reason: None,
+            }),
+        })
+    }
+
+    pub fn notification_sent() -> EventData {
+        let (notification, _) = super::super::domain::new_notification(
+            Channel::Email,
+            "a@example.com".to_owned(),
+            "welcome".to_owned(),
+            json!({}),
+            Priority::Normal,
+            now(),
+            None,
+        );
+        let notification: &Notification = &notification;
+        EventData::NotificationSent(NotificationEvent::new(notification, None))
     }
 
     #[test]
@@ -266,46 +314,49 @@ mod tests {
             "boss@example.com".to_owned(),
             "clerk@example.com".to_owned(),
         ];
+        let order = |email| sample_order(email, &["TEE-1"]);
         let cases = [
             (
-                "user.registered",
-                json!({"email": "Ada@Example.com", "name": "Ada"}),
+                registered("Ada@Example.com"),
                 "welcome",
                 vec!["ada@example.com"],
             ),
             (
-                "order.paid",
-                json!({"customer_email": "c@example.com", "number": "1001"}),
+                EventData::OrderPaid(order("c@example.com")),
                 "order_confirmation",
                 vec!["c@example.com"],
             ),
             (
-                "order.shipped",
-                json!({"order": {"customer_email": "c@example.com", "number": "1001"}}),
+                EventData::OrderShipped(order("c@example.com")),
                 "order_shipped",
                 vec!["c@example.com"],
             ),
             (
-                "order.cancelled",
-                json!({"customer_email": "c@example.com"}),
+                EventData::OrderCancelled(order("c@example.com")),
                 "order_cancelled",
                 vec!["c@example.com"],
             ),
             (
-                "payment.refunded",
-                json!({"email": "p@example.com", "amount_cents": 500, "currency": "EUR"}),
+                refunded("p@example.com"),
                 "refund_issued",
                 vec!["p@example.com"],
             ),
             (
-                "inventory.low_stock",
-                json!({"sku": "TEE-1", "available": 2}),
+                EventData::InventoryLowStock(LowStockEvent {
+                    sku: "TEE-1".to_owned(),
+                    on_hand: 2,
+                    reserved: 0,
+                    available: 2,
+                    threshold: 3,
+                    low_stock_threshold: 3,
+                }),
                 "low_stock_alert",
                 vec!["boss@example.com", "clerk@example.com"],
             ),
         ];
-        for (i, (kind, data, template, recipients)) in cases.into_iter().enumerate() {
-            let planned = plan(&event(i as u64 + 1, kind, data), &staff);
+        for (i, (data, template, recipients)) in cases.into_iter().enumerate() {
+            let kind = data.kind();
+            let planned = plan(&event(i as u64 + 1, data), &staff);
             let got: Vec<&str> = planned.iter().map(|p| p.recipient.as_str()).collect();
             assert_eq!(got, recipients, "{kind}");
             assert!(
@@ -313,28 +364,38 @@ mod tests {
                     .iter()
                     .all(|p| p.template == template && p.channel == Channel::Email)
             );
-            assert_eq!(planned[0].vars["event_type"], kind);
+            assert_eq!(planned[0].vars["event_type"], kind.as_str());
         }
+        // The templates read the payload's fields.
+        let planned = plan(&event(9, refunded("p@example.com")), &staff);
+        assert_eq!(planned[0].vars["amount_cents"], 500);
+        assert_eq!(planned[0].vars["number"], "ORD-001001");
     }
 
     #[test]
     fn own_events_unknown_events_and_missing_recipients_make_nothing() {
         let staff = vec!["boss@example.com".to_owned()];
-        for kind in [
-            "notification.queued",
-            "notification.sent",
-            "notification.dead",
-            "user.logged_in",
-        ] {
-            assert!(
-                plan(&event(1, kind, json!({"email": "a@example.com"})), &staff).is_empty(),
-                "{kind}"
-            );
+        let session = SessionEvent {
+            user_id: UserId::generate(),
+            session_id: SessionId::generate(),
+        };
+        for data in [notification_sent(), EventData::UserLoggedOut(session)] {
+            let kind = data.kind();
+            assert!(plan(&event(1, data), &staff).is_empty(), "{kind}");
         }
-        assert!(plan(&event(1, "order.paid", json!({"number": "1"})), &staff).is_empty());
+        let unknown = Event {
+            kind: "order.eaten".to_owned(),
+            ..event(1, EventData::OrderPaid(sample_order("c@example.com", &[])))
+        };
+        assert!(plan(&unknown, &staff).is_empty());
+        let garbled = Event {
+            data: json!({"number": "1"}),
+            ..event(1, EventData::OrderPaid(sample_order("c@example.com", &[])))
+        };
+        assert!(plan(&garbled, &staff).is_empty());
         assert!(
             plan(
-                &event(1, "order.paid", json!({"customer_email": "nope"})),
+                &event(1, EventData::OrderPaid(sample_order("nope", &["TEE-1"]))),
                 &staff
             )
             .is_empty()
@@ -349,6 +410,9 @@ mod store_tests {
     use super::*;
     use crate::config::Config;
     use crate::store::sqlite::{Durability, SqliteStore};
+    use shop_wire::events::EventData;
+
+    use crate::services::orders::events::sample_order;
     use crate::store::{NotificationQuery, Store};
 
     #[tokio::test]
@@ -368,16 +432,13 @@ mod store_tests {
         );
         let events = store
             .append_events(vec![
-                NewEvent::now(
-                    "user.registered",
-                    json!({"email": "ada@example.com", "name": "Ada"}),
-                ),
-                NewEvent::now(
-                    "order.paid",
-                    json!({"customer_email": "bob@example.com", "number": "1001"}),
-                ),
-                NewEvent::now("notification.sent", json!({"recipient": "x@example.com"})),
-                NewEvent::now("search.query", json!({"q": "tee"})),
+                NewEvent::now(tests::registered("ada@example.com")),
+                NewEvent::now(EventData::OrderPaid(sample_order(
+                    "bob@example.com",
+                    &["TEE-1"],
+                ))),
+                NewEvent::now(tests::notification_sent()),
+                NewEvent::example(),
             ])
             .await
             .expect("append");
@@ -401,7 +462,7 @@ mod store_tests {
         assert_eq!(store.event_cursor(CURSOR).await.expect("cursor"), last);
         // Nothing to do and not forced: the cursor is not written.
         let quiet = store
-            .append_events(vec![NewEvent::now("search.query", json!({}))])
+            .append_events(vec![NewEvent::example()])
             .await
             .expect("append");
         assert!(

@@ -113,6 +113,16 @@ pub fn check(template: &Template) -> Result<(), TemplateError> {
     Ok(())
 }
 
+/// The top-level variables a template's parts use (optional ones included).
+pub fn variables(template: &Template) -> std::collections::BTreeSet<String> {
+    let env = environment();
+    parts(template)
+        .into_iter()
+        .filter_map(|(part, source)| env.template_from_named_str(part, source?).ok())
+        .flat_map(|compiled| compiled.undeclared_variables(false))
+        .collect()
+}
+
 /// Renders a template with `vars`; a missing variable is an error naming it.
 pub fn render(template: &Template, vars: &serde_json::Value) -> Result<Rendered, TemplateError> {
     let env = environment();

@@ -6,8 +6,8 @@
 //! co-purchase counts read. Payment events carry the order's number and
 //! customer, so a refund email can be written from the event alone.
 
-use serde_json::{Value, json};
 use shop_wire::cart::Cart;
+use shop_wire::events::{CartEvent, EventData, MakeEvent, PaymentEvent};
 use shop_wire::orders::Order;
 use shop_wire::payments::{Payment, Refund};
 
@@ -21,59 +21,55 @@ pub const COMMERCE_EVENTS: CommerceEvents = CommerceEvents {
     payment: payment_event,
 };
 
-fn cart_event(kind: &'static str, cart: &Cart) -> NewEvent {
-    NewEvent::now(
-        kind,
-        json!({
-            "id": cart.id,
-            "user_id": cart.user_id,
-            "status": cart.status,
-            "item_count": cart.item_count,
-            "subtotal_cents": cart.subtotal_cents,
-            "currency": cart.currency,
-            "version": cart.version,
-        }),
-    )
+fn cart_event(kind: MakeEvent<CartEvent>, cart: &Cart) -> NewEvent {
+    NewEvent::now(kind(cart.into()))
 }
 
-fn order_event(kind: &'static str, order: &Order) -> NewEvent {
-    let mut data = serde_json::to_value(order).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut data {
-        map.remove("history");
-    }
-    NewEvent::now(kind, data)
+fn order_event(kind: MakeEvent<Order>, order: &Order) -> NewEvent {
+    NewEvent::now(EventData::order(kind, order))
 }
 
 fn payment_event(
-    kind: &'static str,
+    kind: MakeEvent<PaymentEvent>,
     payment: &Payment,
     order: &Order,
     refund: Option<&Refund>,
 ) -> NewEvent {
-    let mut data = json!({
-        "id": payment.id,
-        "payment_id": payment.id,
-        "order_id": payment.order_id,
-        "number": order.number,
-        "customer_email": order.customer_email,
-        "method": payment.method,
-        "status": payment.status,
-        "provider": payment.provider,
-        "currency": payment.currency,
-        "amount_cents": payment.amount_cents,
-        "refunded_cents": payment.refunded_cents,
-        "failure_code": payment.failure_code,
-    });
-    if let (Some(refund), Value::Object(map)) = (refund, &mut data) {
-        // A refund email tells the refunded amount, not the payment's.
-        map.insert("amount_cents".to_owned(), json!(refund.amount_cents));
-        map.insert(
-            "payment_amount_cents".to_owned(),
-            json!(payment.amount_cents),
-        );
-        map.insert("refund_id".to_owned(), json!(refund.id));
-        map.insert("refund_status".to_owned(), json!(refund.status));
-        map.insert("reason".to_owned(), json!(refund.reason));
+    NewEvent::now(kind(PaymentEvent::new(payment, order, refund)))
+}
+
+/// A paid order of one unit of each SKU, for tests of the events' readers.
+#[cfg(test)]
+pub fn sample_order(customer_email: &str, skus: &[&str]) -> Order {
+    use shop_wire::orders::{OrderItem, OrderStatus};
+    let at = crate::store::now();
+    let items: Vec<OrderItem> = skus
+        .iter()
+        .map(|sku| OrderItem {
+            sku: (*sku).to_owned(),
+            name: format!("Thing {sku}"),
+            quantity: 1,
+            unit_price_cents: 100,
+            line_total_cents: 100,
+        })
+        .collect();
+    Order {
+        id: shop_wire::OrderId::generate(),
+        number: "ORD-001001".to_owned(),
+        status: OrderStatus::Paid,
+        item_count: items.len() as i64,
+        total_cents: 100 * items.len() as i64,
+        items,
+        refunded_cents: 0,
+        currency: shop_wire::money::Currency::USD,
+        customer_email: customer_email.to_owned(),
+        user_id: None,
+        payment_id: None,
+        cart_id: None,
+        payment_error: None,
+        tracking_number: None,
+        history: Vec::new(),
+        created_at: at,
+        updated_at: at,
     }
-    NewEvent::now(kind, data)
 }

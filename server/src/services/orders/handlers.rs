@@ -15,7 +15,7 @@ use crate::auth::{AuthUser, Staff};
 use crate::error::{AppError, AppResult};
 use crate::gateway::idempotency;
 use crate::gateway::json::{ApiJson, ApiQuery, page_offset};
-use crate::services::{page_limit, to_completion};
+use crate::services::page_limit;
 use crate::state::AppState;
 use crate::store::OrderQuery;
 
@@ -38,11 +38,7 @@ pub async fn create(
         .get(idempotency::HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let (order, created) =
-        to_completion(
-            async move { domain::create(&state, &caller, request, key.as_deref()).await },
-        )
-        .await?;
+    let (order, created) = domain::create(&state, &caller, request, key.as_deref()).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -143,9 +139,7 @@ pub async fn pay(
     Path(key): Path<String>,
     ApiJson(method): ApiJson<PaymentMethod>,
 ) -> AppResult<ApiJson<Order>> {
-    Ok(ApiJson(
-        to_completion(async move { domain::pay(&state, &caller, &key, method).await }).await?,
-    ))
+    Ok(ApiJson(domain::pay(&state, &caller, &key, method).await?))
 }
 
 /// Ship a paid order (staff); 409 `illegal_transition` lists the allowed moves.
@@ -160,17 +154,14 @@ pub async fn ship(
 ) -> AppResult<ApiJson<Order>> {
     let request = body.map(|ApiJson(r)| r).unwrap_or_default();
     Ok(ApiJson(
-        to_completion(async move {
-            domain::transition(
-                &state,
-                &caller,
-                &key,
-                OrderStatus::Shipped,
-                request.note,
-                request.tracking_number,
-            )
-            .await
-        })
+        domain::transition(
+            &state,
+            &caller,
+            &key,
+            OrderStatus::Shipped,
+            request.note,
+            request.tracking_number,
+        )
         .await?,
     ))
 }
@@ -187,17 +178,14 @@ pub async fn deliver(
 ) -> AppResult<ApiJson<Order>> {
     let request = body.map(|ApiJson(r)| r).unwrap_or_default();
     Ok(ApiJson(
-        to_completion(async move {
-            domain::transition(
-                &state,
-                &caller,
-                &key,
-                OrderStatus::Delivered,
-                request.note,
-                None,
-            )
-            .await
-        })
+        domain::transition(
+            &state,
+            &caller,
+            &key,
+            OrderStatus::Delivered,
+            request.note,
+            None,
+        )
         .await?,
     ))
 }
@@ -215,17 +203,14 @@ pub async fn cancel(
 ) -> AppResult<ApiJson<Order>> {
     let request = body.map(|ApiJson(r)| r).unwrap_or_default();
     Ok(ApiJson(
-        to_completion(async move {
-            domain::transition(
-                &state,
-                &caller,
-                &key,
-                OrderStatus::Cancelled,
-                request.note,
-                None,
-            )
-            .await
-        })
+        domain::transition(
+            &state,
+            &caller,
+            &key,
+            OrderStatus::Cancelled,
+            request.note,
+            None,
+        )
         .await?,
     ))
 }
@@ -241,8 +226,7 @@ pub async fn refund(
     body: Option<ApiJson<RefundRequest>>,
 ) -> AppResult<(StatusCode, ApiJson<Refund>)> {
     let request = body.map(|ApiJson(r)| r).unwrap_or_default();
-    let refund =
-        to_completion(async move { domain::refund(&state, &caller, &key, request).await }).await?;
+    let refund = domain::refund(&state, &caller, &key, request).await?;
     Ok((StatusCode::CREATED, ApiJson(refund)))
 }
 

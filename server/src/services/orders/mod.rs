@@ -10,6 +10,7 @@
 pub mod domain;
 pub mod events;
 mod handlers;
+pub mod rules;
 
 use std::time::Duration;
 

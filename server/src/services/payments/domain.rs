@@ -351,11 +351,18 @@ pub async fn refund(
             });
         }
         StartRefund::Exceeds { refundable } => {
+            // In the payment's currency, as the amount was typed: 141.99 USD, not 14199.
+            let left = match state.store.payment(payment).await? {
+                Some(paid) => format!(
+                    "{} {}",
+                    shop_wire::money::format_amount(refundable, paid.currency),
+                    paid.currency
+                ),
+                None => format!("{refundable} (minor units)"),
+            };
             return Err(AppError::Conflict {
                 code: "refund_exceeds_captured",
-                message: format!(
-                    "only {refundable} (minor units) of payment {payment} is left to refund"
-                ),
+                message: format!("only {left} of payment {payment} is left to refund"),
                 details: json!({ "refundable_cents": refundable }),
             });
         }

@@ -14,7 +14,7 @@ use super::domain;
 use crate::auth::{AuthUser, Staff};
 use crate::error::{AppError, AppResult};
 use crate::gateway::json::{ApiJson, ApiQuery, page_offset};
-use crate::services::{page_limit, to_completion};
+use crate::services::page_limit;
 use crate::state::AppState;
 use crate::store::PaymentQuery;
 
@@ -114,9 +114,7 @@ pub async fn refund(
         .await?
         .unwrap_or_default();
     let id = payment_id(&id)?;
-    let refund =
-        to_completion(async move { domain::refund(&state, &actor, &id, request, false).await })
-            .await?;
+    let refund = domain::refund(&state, &actor, &id, request, false).await?;
     Ok((StatusCode::CREATED, ApiJson(refund)))
 }
 
@@ -130,9 +128,7 @@ pub async fn settle(
     Path(id): Path<String>,
 ) -> AppResult<ApiJson<Payment>> {
     let id = payment_id(&id)?;
-    Ok(ApiJson(
-        to_completion(async move { domain::settle(&state, &caller, &id).await }).await?,
-    ))
+    Ok(ApiJson(domain::settle(&state, &caller, &id).await?))
 }
 
 /// The payments service's health, with the provider's circuit breaker.

@@ -5,6 +5,7 @@
 pub mod domain;
 mod handlers;
 pub mod provider;
+pub mod rules;
 
 use shop_wire::ServiceHealth;
 use utoipa_axum::router::OpenApiRouter;

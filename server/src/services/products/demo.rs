@@ -2,7 +2,7 @@
 //! through the same rules as the API, for `shop serve --demo`.
 
 use shop_wire::fixtures::Fixtures;
-use shop_wire::products::{ImportRowError, ImportSummary};
+use shop_wire::products::{ImportRowError, ImportSummary, StockImport};
 
 use super::import::{Tally, checked_row, upsert};
 use crate::error::{AppError, AppResult};
@@ -42,7 +42,7 @@ pub async fn load(state: &AppState, fixtures: Fixtures) -> AppResult<Loaded> {
     while requests.peek().is_some() {
         let mut rows = Vec::with_capacity(batch_size);
         for (index, request) in requests.by_ref().take(batch_size) {
-            match checked_row(index as u64 + 1, request) {
+            match checked_row(index as u64 + 1, request, StockImport::Ignore) {
                 Ok(row) => rows.push(row),
                 Err(error) => tally.fail(error),
             }

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use shop_wire::Page;
+use shop_wire::events::{EventData, ProductDeletedEvent};
 use shop_wire::products::{Category, Product, ProductId, ProductPatch, ProductRequest};
 
 use super::cache::ProductCache;
@@ -250,34 +251,19 @@ fn not_found(raw: &str) -> AppError {
 /// The events of a product change, with the product as written.
 pub fn product_events(change: ProductChange, product: &Product) -> Vec<NewEvent> {
     let kind = match change {
-        ProductChange::Created => "product.created",
-        ProductChange::Updated => "product.updated",
+        ProductChange::Created => EventData::ProductCreated,
+        ProductChange::Updated => EventData::ProductUpdated,
     };
-    vec![NewEvent::now(kind, product_data(product))]
-}
-
-/// What a product event carries: enough to show and route the change, not
-/// the description, attributes and images (readers that need the whole
-/// product fetch it). An import logs one event per row, and the full
-/// product doubled the bytes it wrote.
-fn product_data(product: &Product) -> Value {
-    json!({
-        "id": product.id,
-        "sku": product.sku,
-        "name": product.name,
-        "category": product.category,
-        "price_cents": product.price_cents,
-        "currency": product.currency,
-        "active": product.active,
-        "version": product.version,
-    })
+    vec![NewEvent::now(kind(product.into()))]
 }
 
 fn deleted_events(product: &Product) -> Vec<NewEvent> {
-    vec![NewEvent::now(
-        "product.deleted",
-        json!({ "id": product.id, "sku": product.sku }),
-    )]
+    vec![NewEvent::now(EventData::ProductDeleted(
+        ProductDeletedEvent {
+            id: product.id.clone(),
+            sku: product.sku.clone(),
+        },
+    ))]
 }
 
 pub async fn create(
@@ -389,11 +375,11 @@ pub async fn update(
         }
         let product = patched(stored, &patch)?;
         let kind = if !product.active && patch.active == Some(false) {
-            "product.archived"
+            EventData::ProductArchived
         } else {
-            "product.updated"
+            EventData::ProductUpdated
         };
-        let events = vec![NewEvent::now(kind, product_data(&product))];
+        let events = vec![NewEvent::now(kind((&product).into()))];
         match state.store.update_product(&product, base, events).await? {
             ProductWrite::Written(product, logged) => {
                 state.catalog.changed(&product);

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use shop_wire::products::{
-    Category, DataFormat, ImportSummary, Product, ProductPatch, ProductRequest,
+    Category, DataFormat, ImportSummary, Product, ProductPatch, ProductRequest, StockImport,
 };
 use shop_wire::{ErrorBody, Page, ServiceHealth};
 
@@ -196,6 +196,10 @@ pub struct ImportParams {
     format: Option<DataFormat>,
     /// Check every row and report, writing nothing.
     dry_run: Option<bool>,
+    /// What a row's `stock` does to a product that already exists: `ignore`
+    /// (the default: its stock is left alone), `set` or `add`. Products the
+    /// import creates always start with their row's stock.
+    stock: Option<StockImport>,
 }
 
 fn format_from_content_type(headers: &HeaderMap) -> Option<DataFormat> {
@@ -229,9 +233,12 @@ pub async fn import(
                 "say json, ndjson or csv (or send Content-Type application/json, application/x-ndjson or text/csv)",
             )
         })?;
-    let dry_run = params.dry_run.unwrap_or(false);
+    let modes = (
+        params.dry_run.unwrap_or(false),
+        params.stock.unwrap_or_default(),
+    );
     Ok(ApiJson(
-        import::import(&state, &caller, format, dry_run, body).await?,
+        import::import(&state, &caller, format, modes, body).await?,
     ))
 }
 

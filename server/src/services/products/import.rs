@@ -19,7 +19,7 @@ use futures::TryStreamExt;
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use shop_wire::money::{Currency, parse_amount};
-use shop_wire::products::{DataFormat, ImportRowError, ImportSummary, ProductRequest};
+use shop_wire::products::{DataFormat, ImportRowError, ImportSummary, ProductRequest, StockImport};
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
@@ -29,7 +29,7 @@ use crate::error::{AppError, AppResult};
 use crate::services::actor;
 use crate::services::inventory::domain::stock_events;
 use crate::state::AppState;
-use crate::store::{ImportOutcome, ImportRow};
+use crate::store::{ExistingStock, ImportOutcome, ImportRow};
 
 /// Rejected rows listed in a summary; `failed` counts the rest.
 const MAX_REPORTED_ERRORS: usize = 1_000;
@@ -432,10 +432,21 @@ fn parse_csv(reader: impl Read, batcher: &mut Batcher) -> Result<(), Unreadable>
                 if record.len() == 1 && record.get(0).is_some_and(|c| c.trim().is_empty()) {
                     continue;
                 }
+                // The SKU names the row for the user wherever its cell is there
+                // to read, even when the row has too few or too many fields.
+                let sku = record
+                    .get(
+                        columns
+                            .iter()
+                            .position(|c| *c == CsvColumn::Sku)
+                            .unwrap_or(0),
+                    )
+                    .map(|sku| sku.trim().to_owned())
+                    .filter(|sku| !sku.is_empty());
                 if record.len() != columns.len() {
                     row_error(
                         line,
-                        None,
+                        sku,
                         None,
                         format!(
                             "the row has {} fields but the header has {}",
@@ -446,19 +457,7 @@ fn parse_csv(reader: impl Read, batcher: &mut Batcher) -> Result<(), Unreadable>
                 } else {
                     match csv_request(&columns, &record) {
                         Ok(request) => ParsedRow::Request { line, request },
-                        Err((field, reason)) => row_error(
-                            line,
-                            record
-                                .get(
-                                    columns
-                                        .iter()
-                                        .position(|c| *c == CsvColumn::Sku)
-                                        .unwrap_or(0),
-                                )
-                                .map(str::to_owned),
-                            Some(field),
-                            reason,
-                        ),
+                        Err((field, reason)) => row_error(line, sku, Some(field), reason),
                     }
                 }
             }
@@ -520,14 +519,31 @@ impl Tally {
     }
 }
 
+/// What a row's `stock` does to a product that already exists. Only the
+/// user's explicit `set` or `add` touches it: stock moves with sales, so a
+/// file's count is stale for every product sold since it was written.
+pub fn existing_stock(mode: StockImport, stock: Option<i64>) -> ExistingStock {
+    match (mode, stock) {
+        (StockImport::Ignore, _) | (_, None) => ExistingStock::Keep,
+        (StockImport::Set, Some(on_hand)) => ExistingStock::Set(on_hand),
+        (StockImport::Add, Some(0)) => ExistingStock::Keep,
+        (StockImport::Add, Some(delivered)) => ExistingStock::Add(delivered),
+    }
+}
+
 /// Checks a row on its own and makes it an upsert, or the error that rejects it.
-pub fn checked_row(line: u64, request: ProductRequest) -> Result<ImportRow, ImportRowError> {
+pub fn checked_row(
+    line: u64,
+    request: ProductRequest,
+    mode: StockImport,
+) -> Result<ImportRow, ImportRowError> {
     let sku = request.sku.clone();
     match product_from(request) {
         Ok((product, stock, low_stock_threshold)) => Ok(ImportRow {
             line,
             product,
             stock,
+            existing_stock: existing_stock(mode, stock),
             low_stock_threshold,
         }),
         Err(problems) => {
@@ -606,7 +622,7 @@ pub async fn import(
     state: &AppState,
     caller: &AuthUser,
     format: DataFormat,
-    dry_run: bool,
+    (dry_run, stock): (bool, StockImport),
     body: Body,
 ) -> AppResult<ImportSummary> {
     let started = Instant::now();
@@ -634,7 +650,7 @@ pub async fn import(
         for parsed in batch {
             let checked = match parsed {
                 ParsedRow::Unreadable(error) => Err(error),
-                ParsedRow::Request { line, request } => checked_row(line, request),
+                ParsedRow::Request { line, request } => checked_row(line, request, stock),
             };
             match checked {
                 Ok(row) => rows.push(row),
@@ -712,6 +728,37 @@ mod tests {
         assert_eq!(request.description, "two\nlines");
         assert_eq!(request.price_cents, 1999);
         assert_eq!(request.attributes["colour"], "red");
+        let ParsedRow::Unreadable(short) = &rows[3] else {
+            panic!("row 6 is too short")
+        };
+        assert_eq!(short.sku.as_deref(), Some("A-4"), "{}", short.reason);
+        assert!(short.reason.contains("2 fields"), "{}", short.reason);
+    }
+
+    #[test]
+    fn an_import_touches_existing_stock_only_when_asked() {
+        assert_eq!(
+            existing_stock(StockImport::Ignore, Some(1)),
+            ExistingStock::Keep
+        );
+        assert_eq!(
+            existing_stock(StockImport::default(), Some(7)),
+            ExistingStock::Keep,
+            "a re-import keeps what was sold since"
+        );
+        assert_eq!(
+            existing_stock(StockImport::Set, Some(0)),
+            ExistingStock::Set(0)
+        );
+        assert_eq!(existing_stock(StockImport::Set, None), ExistingStock::Keep);
+        assert_eq!(
+            existing_stock(StockImport::Add, Some(5)),
+            ExistingStock::Add(5)
+        );
+        assert_eq!(
+            existing_stock(StockImport::Add, Some(0)),
+            ExistingStock::Keep
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use shop_wire::Event;
+use shop_wire::events::{EventData, EventKind, SearchQueryEvent};
 use shop_wire::products::{Product, ProductId};
 use shop_wire::search::{
     FacetCount, PriceBucket, Recommendation, Recommendations, SearchAnalytics, SearchFacets,
@@ -436,15 +437,14 @@ pub async fn flush_records(state: &AppState) -> anyhow::Result<()> {
     let events = records
         .iter()
         .map(|r| NewEvent {
-            kind: "search.query",
             occurred_at: r.at,
-            data: json!({
-                "query": r.raw,
-                "normalized": r.query,
-                "filters": r.filters,
-                "result_count": r.result_count,
-                "latency_ms": r.latency_us as f64 / 1000.0,
-                "cache_hit": r.cache_hit,
+            data: EventData::SearchQuery(SearchQueryEvent {
+                query: r.raw.clone(),
+                normalized: r.query.clone(),
+                filters: r.filters.clone(),
+                result_count: r.result_count,
+                latency_ms: r.latency_us as f64 / 1000.0,
+                cache_hit: r.cache_hit,
             }),
         })
         .collect();
@@ -614,8 +614,12 @@ pub fn product_deleted(state: &AppState, id: &ProductId) {
 pub fn changed_products(events: &[Event]) -> Vec<ProductId> {
     events
         .iter()
-        .filter(|e| e.kind.starts_with("product."))
-        .filter_map(|e| e.data.get("id")?.as_str()?.parse().ok())
+        // Decode only the product events: an import's batch is mostly stock events.
+        .filter(|e| {
+            e.event_kind()
+                .is_some_and(|k| k.family() == EventKind::ProductCreated.family())
+        })
+        .filter_map(|e| e.decode().ok()?.product_id().cloned())
         .collect()
 }
 

@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use fastbloom::AtomicBloomFilter;
 use rustc_hash::{FxBuildHasher, FxHashMap};
+use shop_wire::events::EventKind;
 use shop_wire::health::Check;
 use shop_wire::products::ProductId;
 use shop_wire::search::SearchResponse;
@@ -210,13 +211,18 @@ impl SearchService {
 
     /// A stock level from an `inventory.*` event, applied before the request that caused it answers.
     pub fn on_event(&self, event: &Event) {
-        if !event.kind.starts_with("inventory.") {
+        // Every published event passes here: decode only the stock ones.
+        let stock_family = EventKind::InventoryAdjusted.family();
+        if event
+            .event_kind()
+            .is_none_or(|k| k.family() != stock_family)
+        {
             return;
         }
-        let (Some(sku), Some(available)) = (
-            event.data.get("sku").and_then(|v| v.as_str()),
-            event.data.get("available").and_then(|v| v.as_i64()),
-        ) else {
+        let Ok(data) = event.decode() else {
+            return;
+        };
+        let Some((sku, available)) = data.stock_level() else {
             return;
         };
         let applied = self.write().set_available(sku, available, event.id);

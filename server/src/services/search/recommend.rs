@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use shop_wire::Event;
+use shop_wire::events::{EventData, EventKind};
 
 use crate::state::AppState;
 use crate::store::ProductPopularity;
@@ -34,16 +35,15 @@ pub fn spawn(state: &AppState) {
         });
 }
 
-/// The SKUs of a paid order's items (`data.items[].sku`).
+/// The SKUs of a paid order's items.
 pub fn order_skus(event: &Event) -> Option<Vec<String>> {
-    if event.kind != "order.paid" {
+    if event.event_kind() != Some(EventKind::OrderPaid) {
         return None;
     }
-    let items = event.data.get("items")?.as_array()?;
-    let skus: Vec<String> = items
-        .iter()
-        .filter_map(|item| item.get("sku")?.as_str().map(str::to_owned))
-        .collect();
+    let EventData::OrderPaid(order) = event.decode().ok()? else {
+        return None;
+    };
+    let skus: Vec<String> = order.items.into_iter().map(|item| item.sku).collect();
     (!skus.is_empty()).then_some(skus)
 }
 
@@ -81,32 +81,25 @@ async fn follow(state: &AppState) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::orders::events::sample_order;
+    use crate::store::NewEvent;
     use serde_json::json;
 
     #[test]
     fn paid_orders_name_their_skus() {
-        let event = |kind: &str, data| Event {
-            id: 1,
-            kind: kind.to_owned(),
-            occurred_at: time::OffsetDateTime::now_utc(),
-            data,
-        };
-        let paid = event(
-            "order.paid",
-            json!({"items": [{"sku": "MUG-1", "quantity": 2}, {"sku": "CUP-1"}, {"quantity": 1}]}),
-        );
+        let event = |data: EventData| NewEvent::now(data).logged(1);
+        let order = sample_order("c@example.com", &["MUG-1", "CUP-1"]);
+        let paid = event(EventData::OrderPaid(order.clone()));
         assert_eq!(
             order_skus(&paid),
             Some(vec!["MUG-1".to_owned(), "CUP-1".to_owned()])
         );
-        assert_eq!(
-            order_skus(&event("order.created", json!({"items": [{"sku": "X"}]}))),
-            None
-        );
-        assert_eq!(
-            order_skus(&event("order.paid", json!({"items": "nope"}))),
-            None
-        );
+        assert_eq!(order_skus(&event(EventData::OrderCreated(order))), None);
+        let garbled = Event {
+            data: json!({"items": "nope"}),
+            ..paid
+        };
+        assert_eq!(order_skus(&garbled), None);
     }
 }
 
@@ -115,11 +108,12 @@ mod store_tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use serde_json::json;
+    use shop_wire::events::UserEvent;
     use shop_wire::products::{Product, ProductRequest};
 
     use super::*;
     use crate::config::Config;
+    use crate::services::orders::events::sample_order;
     use crate::services::products::domain::product_from;
     use crate::services::search::domain;
     use crate::store::sqlite::{Durability, SqliteStore};
@@ -198,18 +192,19 @@ mod store_tests {
             tokio::spawn(async move { follow(&state).await })
         };
         let order = |skus: &[&str]| {
-            NewEvent::now(
-                "order.paid",
-                json!({"id": "ord_1", "status": "paid", "currency": "USD",
-                       "items": skus.iter().map(|s| json!({"sku": s, "quantity": 1, "unit_price_cents": 100})).collect::<Vec<_>>()}),
-            )
+            NewEvent::now(EventData::OrderPaid(sample_order("c@example.com", skus)))
         };
         let logged = store
             .append_events(vec![
                 order(&["MUG-1", "SAUCER-1"]),
                 order(&["MUG-1", "SAUCER-1", "KETTLE-1"]),
                 order(&["MUG-1", "SPOON-1"]),
-                NewEvent::now("user.registered", json!({"email": "a@example.com"})),
+                NewEvent::now(EventData::UserRegistered(UserEvent {
+                    user_id: shop_wire::UserId::generate(),
+                    email: "a@example.com".to_owned(),
+                    name: "A".to_owned(),
+                    role: shop_wire::Role::Customer,
+                })),
             ])
             .await
             .expect("append");

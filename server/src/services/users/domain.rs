@@ -3,7 +3,10 @@
 
 use std::time::Instant;
 
-use serde_json::json;
+use shop_wire::events::{
+    EventData, LoginEvent, MakeEvent, PasswordChangeEvent, ProfileUpdateEvent, RoleChangeEvent,
+    SessionEvent,
+};
 use shop_wire::users::{
     Address, CreateUserRequest, RegisterRequest, Role, Session, TokenResponse,
     UpdateProfileRequest, User,
@@ -124,10 +127,7 @@ pub async fn create_account(
         created_at: at,
         updated_at: at,
     };
-    let event = NewEvent::now(
-        "user.registered",
-        json!({ "user_id": user.id, "email": user.email, "name": user.name, "role": user.role }),
-    );
+    let event = NewEvent::now(EventData::UserRegistered((&user).into()));
     let record = UserRecord {
         user: user.clone(),
         password_hash,
@@ -221,10 +221,11 @@ pub async fn login(
         expires_at: at + state.config.session_ttl(),
         revoked_at: None,
     };
-    let event = NewEvent::now(
-        "user.logged_in",
-        json!({ "user_id": record.user.id, "session_id": session_id, "ip": session.ip }),
-    );
+    let event = NewEvent::now(EventData::UserLoggedIn(LoginEvent {
+        user_id: record.user.id.clone(),
+        session_id: session_id.clone(),
+        ip: session.ip.clone(),
+    }));
     let events = state.store.insert_session(&session, vec![event]).await?;
     state.events.publish(events);
     token_response(state, record.user, &session_id, refresh_token)
@@ -288,12 +289,12 @@ async fn end_session(
     state: &AppState,
     caller: &AuthUser,
     session: &SessionId,
-    kind: &'static str,
+    kind: MakeEvent<SessionEvent>,
 ) -> AppResult<bool> {
-    let event = NewEvent::now(
-        kind,
-        json!({ "user_id": caller.user_id, "session_id": session }),
-    );
+    let event = NewEvent::now(kind(SessionEvent {
+        user_id: caller.user_id.clone(),
+        session_id: session.clone(),
+    }));
     let ended = state
         .store
         .revoke_session(session, &caller.user_id, vec![event])
@@ -303,7 +304,7 @@ async fn end_session(
 }
 
 pub async fn logout(state: &AppState, caller: &AuthUser) -> AppResult<()> {
-    end_session(state, caller, &caller.session_id, "user.logged_out").await?;
+    end_session(state, caller, &caller.session_id, EventData::UserLoggedOut).await?;
     Ok(())
 }
 
@@ -334,12 +335,32 @@ pub async fn update_profile(
             .transpose()?,
         addresses: request.addresses.map(validate_addresses).transpose()?,
     };
-    let user = state
+    let mut fields = Vec::new();
+    if update.name.is_some() {
+        fields.push("name".to_owned());
+    }
+    if update.addresses.is_some() {
+        fields.push("addresses".to_owned());
+    }
+    // An empty patch changes nothing worth telling.
+    let events = (!fields.is_empty())
+        .then(|| {
+            NewEvent::now(EventData::UserUpdated(ProfileUpdateEvent {
+                user_id: id.clone(),
+                fields,
+                name: update.name.clone(),
+                address_count: update.addresses.as_ref().map(Vec::len),
+            }))
+        })
+        .into_iter()
+        .collect();
+    let (user, events) = state
         .store
-        .update_profile(id, &update)
+        .update_profile(id, &update, events)
         .await?
         .ok_or_else(|| AppError::not_found(format!("user {id}")))?;
     state.users.insert(id.clone(), user.clone());
+    state.events.publish(events);
     Ok(user)
 }
 
@@ -370,12 +391,22 @@ pub async fn change_password(
     }
     check_strength("new_password", new, &record.user.email, &record.user.name)?;
     let hash = state.passwords.hash(new).await?;
-    state
+    let event = NewEvent::now(EventData::UserPasswordChanged(PasswordChangeEvent {
+        user_id: caller.user_id.clone(),
+        session_id: Some(caller.session_id.clone()),
+    }));
+    let events = state
         .store
-        .set_password(&caller.user_id, &hash, Some(&caller.session_id))
+        .set_password(
+            &caller.user_id,
+            &hash,
+            Some(&caller.session_id),
+            vec![event],
+        )
         .await?;
     state.users.invalidate(&caller.user_id);
     state.sessions.forget_all();
+    state.events.publish(events);
     Ok(())
 }
 
@@ -400,7 +431,7 @@ pub async fn revoke_session(
     caller: &AuthUser,
     session: &SessionId,
 ) -> AppResult<()> {
-    if !end_session(state, caller, session, "user.session_revoked").await? {
+    if !end_session(state, caller, session, EventData::UserSessionRevoked).await? {
         return Err(AppError::not_found(format!("active session {session}")));
     }
     Ok(())
@@ -434,10 +465,12 @@ pub async fn set_role(
     role: Role,
 ) -> AppResult<User> {
     let current = get_user(state, id).await?;
-    let event = NewEvent::now(
-        "user.role_changed",
-        json!({ "user_id": id, "from": current.role, "to": role, "by": caller.user_id }),
-    );
+    let event = NewEvent::now(EventData::UserRoleChanged(RoleChangeEvent {
+        user_id: id.clone(),
+        from: current.role,
+        to: role,
+        by: caller.user_id.clone(),
+    }));
     match state.store.set_role(id, role, vec![event]).await? {
         RoleChange::Changed(user, events) => {
             state.users.insert(user.id.clone(), user.clone());

@@ -1,6 +1,7 @@
 //! HTTP handlers of the users service: each translates a request to one
 //! domain call and its answer back, nothing more.
 
+use axum::Extension;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
@@ -14,6 +15,7 @@ use super::domain::{self, ClientInfo};
 use crate::auth::{Admin, AuthUser};
 use crate::error::{AppError, AppResult};
 use crate::gateway::ClientAddr;
+use crate::gateway::idempotency::CarriesSecret;
 use crate::gateway::json::{ApiJson, ApiQuery, page_offset};
 use crate::state::AppState;
 use crate::store::UserQuery;
@@ -46,7 +48,7 @@ pub async fn login(
     ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<LoginRequest>,
-) -> AppResult<ApiJson<TokenResponse>> {
+) -> AppResult<(Extension<CarriesSecret>, ApiJson<TokenResponse>)> {
     let client = ClientInfo {
         ip: Some(peer.ip().to_string()),
         user_agent: headers
@@ -64,7 +66,7 @@ pub async fn login(
         crate::services::cart::domain::merge_at_login(&state, cart_token.trim(), &tokens.user.id)
             .await;
     }
-    Ok(ApiJson(tokens))
+    Ok((Extension(CarriesSecret), ApiJson(tokens)))
 }
 
 /// Exchange a refresh token for a new token pair; the old refresh token stops working.
@@ -73,10 +75,9 @@ pub async fn login(
 pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<RefreshRequest>,
-) -> AppResult<ApiJson<TokenResponse>> {
-    Ok(ApiJson(
-        domain::refresh(&state, &request.refresh_token).await?,
-    ))
+) -> AppResult<(Extension<CarriesSecret>, ApiJson<TokenResponse>)> {
+    let tokens = domain::refresh(&state, &request.refresh_token).await?;
+    Ok((Extension(CarriesSecret), ApiJson(tokens)))
 }
 
 /// End the session of the token used; its access and refresh tokens stop working at once.

@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use shop_wire::Event;
 use shop_wire::UserId;
 use shop_wire::cart::{Cart, CartId, CartItem, CartStatus};
+use shop_wire::events::{CartEvent, EventData, MakeEvent};
 use shop_wire::inventory::ReservationStatus;
 use shop_wire::money::Currency;
 use time::OffsetDateTime;
@@ -16,29 +17,20 @@ use super::inventory::{
     reserve_one, resize_reservation,
 };
 use super::{SqliteStore, append, from_millis, millis, parse_column};
+use crate::services::cart::rules::{self, ProductFacts};
+use crate::services::inventory::rules::demand_per_sku;
 use crate::store::{
     CartChange, CartRecord, CartStore, CartWrite, ChangeContext, CommerceEvents, LineRefusal,
-    NewCartRecord, NewEvent, ReserveItem, ReserveOutcome, StockEffect, StoreResult, now,
+    NewCartRecord, NewEvent, ReserveItem, StockEffect, StoreResult, now,
 };
-
-/// The most lines a cart may have.
-pub(super) const MAX_LINES: usize = 100;
 
 const CART_COLUMNS: &str =
     "id, user_id, token_hash, status, currency, version, expires_at, created_at, updated_at";
 
-/// What a line needs to know about its product.
-pub(super) struct ProductInfo {
-    pub name: String,
-    pub price_cents: i64,
-    pub currency: Currency,
-    pub active: bool,
-}
-
-pub(super) fn product_info(conn: &Connection, sku: &str) -> rusqlite::Result<Option<ProductInfo>> {
+pub(super) fn product_info(conn: &Connection, sku: &str) -> rusqlite::Result<Option<ProductFacts>> {
     conn.prepare_cached("SELECT name, price_cents, currency, active FROM products WHERE sku = ?1")?
         .query_row([sku], |row| {
-            Ok(ProductInfo {
+            Ok(ProductFacts {
                 name: row.get(0)?,
                 price_cents: row.get(1)?,
                 currency: parse_column(row, "currency")?,
@@ -48,25 +40,6 @@ pub(super) fn product_info(conn: &Connection, sku: &str) -> rusqlite::Result<Opt
         .optional()
 }
 
-/// Turns a refusal of the inventory into the refusal of a line.
-pub(super) fn line_refusal(outcome: ReserveOutcome) -> LineRefusal {
-    match outcome {
-        ReserveOutcome::UnknownSku(sku) => LineRefusal::UnknownSku(sku),
-        ReserveOutcome::Insufficient {
-            sku,
-            available,
-            requested,
-        } => LineRefusal::Insufficient {
-            sku,
-            available,
-            requested,
-        },
-        ReserveOutcome::Reserved(..) => {
-            unreachable!("a refusal is never a success")
-        }
-    }
-}
-
 /// Checks new lines before anything is written: every product exists, is
 /// active and is priced in one currency (the cart's, when it has lines),
 /// and the stock covers them. Returns the products, in line order.
@@ -74,44 +47,21 @@ pub(super) fn check_lines(
     conn: &Connection,
     lines: &[ReserveItem],
     currency: Option<Currency>,
-) -> StoreResult<Result<Vec<ProductInfo>, LineRefusal>> {
+) -> StoreResult<Result<Vec<ProductFacts>, LineRefusal>> {
     let mut products = Vec::with_capacity(lines.len());
-    let mut currency = currency;
     for line in lines {
-        let Some(product) = product_info(conn, &line.sku)? else {
-            return Ok(Err(LineRefusal::UnknownSku(line.sku.clone())));
-        };
-        if !product.active {
-            return Ok(Err(LineRefusal::Archived(line.sku.clone())));
-        }
-        match currency {
-            Some(expected) if expected != product.currency => {
-                return Ok(Err(LineRefusal::CurrencyMismatch {
-                    sku: line.sku.clone(),
-                    expected,
-                    found: product.currency,
-                }));
-            }
-            _ => currency = Some(product.currency),
-        }
-        products.push(product);
+        products.push(product_info(conn, &line.sku)?);
     }
-    if let Some(refusal) = check_available(conn, lines)? {
-        return Ok(Err(line_refusal(refusal)));
+    if let Err(refusal) = rules::check_products(
+        lines.iter().zip(products.iter().map(Option::as_ref)),
+        currency,
+    ) {
+        return Ok(Err(refusal));
     }
-    Ok(Ok(products))
-}
-
-/// Sums the quantities of repeated SKUs into one line each, in first-seen order.
-pub(super) fn merge_lines(lines: Vec<ReserveItem>) -> Vec<ReserveItem> {
-    let mut merged: Vec<ReserveItem> = Vec::with_capacity(lines.len());
-    for line in lines {
-        match merged.iter_mut().find(|l| l.sku == line.sku) {
-            Some(existing) => existing.quantity += line.quantity,
-            None => merged.push(line),
-        }
+    if let Err(refusal) = check_available(conn, lines)? {
+        return Ok(Err(refusal.into()));
     }
-    merged
+    Ok(Ok(products.into_iter().flatten().collect()))
 }
 
 struct Line {
@@ -224,7 +174,7 @@ fn expire_cart(
     }
     set_cart_state(tx, record.cart.id.as_str(), CartStatus::Expired, None)?;
     if let Some(expired) = read_cart(tx, record.cart.id.as_str())? {
-        pending.push((events.cart)("cart.expired", &expired.cart));
+        pending.push((events.cart)(EventData::CartExpired, &expired.cart));
     }
     Ok(())
 }
@@ -239,7 +189,7 @@ pub(super) fn check_out_cart(
 ) -> StoreResult<()> {
     set_cart_state(tx, id, CartStatus::CheckedOut, None)?;
     if let Some(record) = read_cart(tx, id)? {
-        pending.push((events.cart)("cart.checked_out", &record.cart));
+        pending.push((events.cart)(EventData::CartCheckedOut, &record.cart));
     }
     Ok(())
 }
@@ -270,28 +220,29 @@ fn check_changeable(
     events: CommerceEvents,
     pending: &mut Vec<NewEvent>,
 ) -> StoreResult<Result<(), CartWrite>> {
-    if record.cart.status != CartStatus::Active {
-        return Ok(Err(CartWrite::NotActive(record.cart.status)));
+    let state = rules::CartState {
+        status: record.cart.status,
+        version: record.cart.version,
+        expires_at: record.cart.expires_at,
+    };
+    match rules::check_changeable(state, expected_version, now()) {
+        Ok(()) => Ok(Ok(())),
+        Err(rules::Unchangeable::NotActive(status)) => Ok(Err(CartWrite::NotActive(status))),
+        Err(rules::Unchangeable::Lapsed) => {
+            expire_cart(tx, record, events, pending)?;
+            Ok(Err(CartWrite::NotActive(CartStatus::Expired)))
+        }
+        Err(rules::Unchangeable::VersionConflict { current }) => {
+            Ok(Err(CartWrite::VersionConflict { current }))
+        }
     }
-    if record.cart.expires_at <= now() {
-        expire_cart(tx, record, events, pending)?;
-        return Ok(Err(CartWrite::NotActive(CartStatus::Expired)));
-    }
-    if let Some(expected) = expected_version
-        && expected != record.cart.version
-    {
-        return Ok(Err(CartWrite::VersionConflict {
-            current: record.cart.version,
-        }));
-    }
-    Ok(Ok(()))
 }
 
 fn insert_line(
     tx: &Transaction<'_>,
     cart: &str,
     item: &ReserveItem,
-    product: &ProductInfo,
+    product: &ProductFacts,
     reservation_id: &str,
     position: i64,
 ) -> StoreResult<()> {
@@ -340,8 +291,8 @@ fn apply_change(
                     effects,
                 );
             }
-            if lines.len() >= MAX_LINES {
-                return Ok(Err(LineRefusal::TooManyLines(MAX_LINES)));
+            if let Err(refusal) = rules::check_room(lines.len()) {
+                return Ok(Err(refusal));
             }
             let item = ReserveItem { sku, quantity };
             let currency = (!lines.is_empty()).then_some(record.cart.currency);
@@ -405,7 +356,7 @@ fn set_quantity(
         Some(reservation) => {
             match resize_reservation(tx, &reservation, quantity, context.actor.clone())? {
                 Ok(effect) => effect,
-                Err(refusal) => return Ok(Err(line_refusal(refusal))),
+                Err(refusal) => return Ok(Err(refusal.into())),
             }
         }
         // The hold ran out under a live cart (a sweep raced a change): hold the line anew.
@@ -421,7 +372,7 @@ fn set_quantity(
             };
             match reserve_one(tx, &item, hold)? {
                 Ok(effect) => effect,
-                Err(refusal) => return Ok(Err(line_refusal(refusal))),
+                Err(refusal) => return Ok(Err(refusal.into())),
             }
         }
     };
@@ -464,7 +415,7 @@ fn remove_line(
 fn finish_change(
     tx: &Transaction<'_>,
     id: &str,
-    kind: &'static str,
+    kind: MakeEvent<CartEvent>,
     context: &ChangeContext,
     effects: Vec<StockEffect>,
     events: CommerceEvents,
@@ -495,15 +446,15 @@ impl CartStore for SqliteStore {
         events: CommerceEvents,
     ) -> StoreResult<CartWrite> {
         self.write(move |tx| {
-            let lines = merge_lines(new.lines);
-            if lines.len() > MAX_LINES {
-                return Ok(CartWrite::Refused(LineRefusal::TooManyLines(MAX_LINES)));
+            let lines = demand_per_sku(&new.lines);
+            if let Err(refusal) = rules::check_line_count(lines.len()) {
+                return Ok(CartWrite::Refused(refusal));
             }
             let products = match check_lines(tx, &lines, None)? {
                 Ok(products) => products,
                 Err(refusal) => return Ok(CartWrite::Refused(refusal)),
             };
-            let currency = products.first().map_or(Currency::USD, |p| p.currency);
+            let currency = rules::currency_of(products.first().map(|p| p.currency));
             let at = now();
             let id = new.id.as_str();
             tx.prepare_cached(
@@ -553,7 +504,7 @@ impl CartStore for SqliteStore {
             finish_change(
                 tx,
                 id,
-                "cart.created",
+                EventData::CartCreated,
                 &context,
                 effects,
                 events,
@@ -608,7 +559,7 @@ impl CartStore for SqliteStore {
             finish_change(
                 tx,
                 id.as_str(),
-                "cart.updated",
+                EventData::CartUpdated,
                 &context,
                 effects,
                 events,
@@ -645,7 +596,7 @@ impl CartStore for SqliteStore {
                 return finish_change(
                     tx,
                     from.as_str(),
-                    "cart.merged",
+                    EventData::CartMerged,
                     &context,
                     Vec::new(),
                     events,
@@ -653,15 +604,12 @@ impl CartStore for SqliteStore {
                 );
             };
             let into = target.cart.id.as_str();
-            if !target.cart.items.is_empty()
-                && !source.cart.items.is_empty()
-                && target.cart.currency != source.cart.currency
-            {
-                return Ok(CartWrite::Refused(LineRefusal::CurrencyMismatch {
-                    sku: source.cart.items[0].sku.clone(),
-                    expected: target.cart.currency,
-                    found: source.cart.currency,
-                }));
+            if let Err(refusal) = rules::check_merge(
+                (target.cart.currency, target.cart.items.is_empty()),
+                (source.cart.currency, source.cart.items.is_empty()),
+                source.cart.items.first().map(|item| item.sku.as_str()),
+            ) {
+                return Ok(CartWrite::Refused(refusal));
             }
             let target_lines = load_lines(tx, into)?;
             let mut position = target_lines.iter().map(|l| l.position).max().unwrap_or(0);
@@ -712,7 +660,15 @@ impl CartStore for SqliteStore {
                     .execute(params![into, source.cart.currency.code()])?;
             }
             set_cart_state(tx, from.as_str(), CartStatus::Merged, None)?;
-            finish_change(tx, into, "cart.merged", &context, effects, events, pending)
+            finish_change(
+                tx,
+                into,
+                EventData::CartMerged,
+                &context,
+                effects,
+                events,
+                pending,
+            )
         })
         .await
     }

@@ -412,7 +412,7 @@ fn import_row(
     match import_stock(
         tx,
         &stored.sku,
-        row.stock,
+        row.existing_stock,
         row.low_stock_threshold,
         MovementDraft::import(actor),
     )? {

@@ -17,10 +17,11 @@ use shop_wire::inventory::{
 use time::OffsetDateTime;
 
 use super::{SqliteStore, append, escape_like, from_millis, millis, parse_column};
+use crate::services::inventory::rules::{self, StockRefusal};
 use crate::store::{
-    InitialStock, InventoryStore, ReservationQuery, ReservationWrite, ReserveItem, ReserveOutcome,
-    StockChange, StockEffect, StockEvents, StockOperation, StockQuery, StockWrite, StoreResult,
-    now,
+    ExistingStock, InitialStock, InventoryStore, ReservationQuery, ReservationWrite, ReserveItem,
+    ReserveOutcome, StockChange, StockEffect, StockEvents, StockOperation, StockQuery, StockWrite,
+    StoreResult, now,
 };
 
 const STOCK_COLUMNS: &str = "sku, on_hand, reserved, low_stock_threshold, low_alerted, updated_at";
@@ -129,7 +130,7 @@ pub(super) fn insert_stock(
     at: OffsetDateTime,
 ) -> StoreResult<()> {
     // A product that starts low has not crossed anything: no alert until it recovers and falls again.
-    let low = initial.on_hand <= initial.low_stock_threshold;
+    let low = rules::is_low(initial.on_hand, initial.low_stock_threshold);
     tx.prepare_cached(
         "INSERT INTO stock (sku, on_hand, reserved, low_stock_threshold, low_alerted, updated_at)
          VALUES (?1, ?2, 0, ?3, ?4, ?5)",
@@ -194,6 +195,11 @@ fn insert_movement(
 /// Writes new counts for a SKU with their ledger entry, and tracks the
 /// low-stock crossing: `became_low` is true only on the change that takes
 /// available stock from above the threshold to at or below it.
+///
+/// The counts were decided from `before`, loaded in this transaction; the
+/// write moves them by the difference and is guarded so that it never takes
+/// available stock below zero, whatever another writer did in between (a
+/// backend that does not serialize its writers finds out from the row count).
 fn write_stock(
     tx: &Transaction<'_>,
     before: &StockRow,
@@ -202,20 +208,31 @@ fn write_stock(
     reservation: Option<Reservation>,
 ) -> StoreResult<StockEffect> {
     let at = now();
-    let low = on_hand - reserved <= threshold;
-    tx.prepare_cached(
-        "UPDATE stock SET on_hand = ?2, reserved = ?3, low_stock_threshold = ?4, low_alerted = ?5,
-                updated_at = ?6
-         WHERE sku = ?1",
-    )?
-    .execute(params![
-        before.stock.sku,
-        on_hand,
-        reserved,
-        threshold,
-        low,
-        millis(at)
-    ])?;
+    let available = on_hand - reserved;
+    let low = rules::is_low(available, threshold);
+    let changed = tx
+        .prepare_cached(
+            "UPDATE stock SET on_hand = on_hand + ?2, reserved = reserved + ?3,
+                    low_stock_threshold = ?4, low_alerted = ?5, updated_at = ?6
+             WHERE sku = ?1 AND reserved + ?3 >= 0 AND on_hand + ?2 >= reserved + ?3",
+        )?
+        .execute(params![
+            before.stock.sku,
+            on_hand - before.stock.on_hand,
+            reserved - before.stock.reserved,
+            threshold,
+            low,
+            millis(at)
+        ])?;
+    if changed != 1 {
+        return Err(crate::store::StoreError::Backend(
+            format!(
+                "the stock of {} changed under this change",
+                before.stock.sku
+            )
+            .into(),
+        ));
+    }
     let movement = insert_movement(
         tx,
         &before.stock.sku,
@@ -229,13 +246,13 @@ fn write_stock(
             sku: before.stock.sku.clone(),
             on_hand,
             reserved,
-            available: on_hand - reserved,
+            available,
             low_stock_threshold: threshold,
             updated_at: at,
         },
         movement,
         reservation,
-        became_low: low && !before.low_alerted,
+        became_low: rules::became_low(available, threshold, before.low_alerted),
     })
 }
 
@@ -244,19 +261,23 @@ fn write_stock(
 pub(super) fn import_stock(
     tx: &Transaction<'_>,
     sku: &str,
-    on_hand: Option<i64>,
+    on_hand: ExistingStock,
     threshold: Option<i64>,
     draft: MovementDraft,
 ) -> StoreResult<Result<Option<StockEffect>, String>> {
     let Some(before) = read_stock(tx, sku)? else {
         return Ok(Err(format!("SKU {sku} has no stock record")));
     };
-    let on_hand = on_hand.unwrap_or(before.stock.on_hand);
+    let on_hand = match on_hand {
+        ExistingStock::Keep => before.stock.on_hand,
+        ExistingStock::Set(on_hand) => on_hand,
+        ExistingStock::Add(delivered) => before.stock.on_hand.saturating_add(delivered),
+    };
     let threshold = threshold.unwrap_or(before.stock.low_stock_threshold);
     if on_hand == before.stock.on_hand && threshold == before.stock.low_stock_threshold {
         return Ok(Ok(None));
     }
-    if on_hand < before.stock.reserved {
+    if rules::on_hand_after(StockOperation::Set(on_hand), 0, before.stock.reserved).is_none() {
         return Ok(Err(format!(
             "stock {on_hand} is below the {} units reserved for {sku}",
             before.stock.reserved
@@ -274,31 +295,22 @@ pub(super) struct Hold {
 }
 
 /// Checks that every item (summed per SKU) is available before anything is
-/// written, so that a refusal leaves nothing behind: `Some(refusal)` when not.
+/// written, so that a refusal leaves nothing behind.
 pub(super) fn check_available(
     conn: &Connection,
     items: &[ReserveItem],
-) -> StoreResult<Option<ReserveOutcome>> {
-    let mut wanted: Vec<(&str, i64)> = Vec::new();
-    for item in items {
-        match wanted.iter_mut().find(|(sku, _)| *sku == item.sku) {
-            Some((_, quantity)) => *quantity += item.quantity,
-            None => wanted.push((&item.sku, item.quantity)),
-        }
+) -> StoreResult<Result<(), StockRefusal>> {
+    let demands = rules::demand_per_sku(items);
+    let mut levels = Vec::with_capacity(demands.len());
+    for demand in &demands {
+        levels.push(read_stock(conn, &demand.sku)?.map(|row| row.stock.available));
     }
-    for (sku, requested) in wanted {
-        let Some(row) = read_stock(conn, sku)? else {
-            return Ok(Some(ReserveOutcome::UnknownSku(sku.to_owned())));
-        };
-        if requested > row.stock.available {
-            return Ok(Some(ReserveOutcome::Insufficient {
-                sku: sku.to_owned(),
-                available: row.stock.available,
-                requested,
-            }));
-        }
-    }
-    Ok(None)
+    Ok(rules::check_available(demands.iter().zip(levels)))
+}
+
+/// The units of a SKU free to hold or sell; `None` when it has no stock record.
+pub(super) fn available(conn: &Connection, sku: &str) -> StoreResult<Option<i64>> {
+    Ok(read_stock(conn, sku)?.map(|row| row.stock.available))
 }
 
 /// Reserves one item whose availability [`check_available`] has confirmed in this transaction.
@@ -352,10 +364,10 @@ pub(super) fn reserve_one(
     tx: &Transaction<'_>,
     item: &ReserveItem,
     hold: Hold,
-) -> StoreResult<Result<StockEffect, ReserveOutcome>> {
+) -> StoreResult<Result<StockEffect, StockRefusal>> {
     match check_available(tx, std::slice::from_ref(item))? {
-        Some(refusal) => Ok(Err(refusal)),
-        None => reserve_checked(tx, item, hold).map(Ok),
+        Err(refusal) => Ok(Err(refusal)),
+        Ok(()) => reserve_checked(tx, item, hold).map(Ok),
     }
 }
 
@@ -374,20 +386,21 @@ pub(super) fn resize_reservation(
     reservation: &Reservation,
     quantity: i64,
     actor: Option<String>,
-) -> StoreResult<Result<StockEffect, ReserveOutcome>> {
+) -> StoreResult<Result<StockEffect, StockRefusal>> {
     let before = read_stock(tx, &reservation.sku)?.ok_or_else(|| {
         crate::store::StoreError::Backend(
             format!("reservation {} has no stock row", reservation.id).into(),
         )
     })?;
-    let delta = quantity - reservation.quantity;
-    if delta > before.stock.available {
-        return Ok(Err(ReserveOutcome::Insufficient {
-            sku: reservation.sku.clone(),
-            available: before.stock.available + reservation.quantity,
-            requested: quantity,
-        }));
-    }
+    let delta = match rules::resize(
+        &reservation.sku,
+        reservation.quantity,
+        quantity,
+        before.stock.available,
+    ) {
+        Ok(delta) => delta,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
     tx.prepare_cached("UPDATE reservations SET quantity = ?2, updated_at = ?3 WHERE id = ?1")?
         .execute(params![reservation.id.as_str(), quantity, millis(now())])?;
     let counts = (
@@ -507,17 +520,18 @@ fn finish(
             format!("reservation {} has no stock row", reservation.id).into(),
         )
     })?;
-    let (kind, sold) = match to {
-        ReservationStatus::Committed => (MovementKind::Commit, reservation.quantity),
-        ReservationStatus::Expired => (MovementKind::Expire, 0),
-        ReservationStatus::Released | ReservationStatus::Active => (MovementKind::Release, 0),
+    let kind = match to {
+        ReservationStatus::Committed => MovementKind::Commit,
+        ReservationStatus::Expired => MovementKind::Expire,
+        ReservationStatus::Released | ReservationStatus::Active => MovementKind::Release,
     };
     let at = now();
     tx.prepare_cached("UPDATE reservations SET status = ?2, updated_at = ?3 WHERE id = ?1")?
         .execute(params![reservation.id.as_str(), to.as_str(), millis(at)])?;
+    let (on_hand_delta, reserved_delta) = rules::finish_deltas(to, reservation.quantity);
     let counts = (
-        before.stock.on_hand - sold,
-        before.stock.reserved - reservation.quantity,
+        before.stock.on_hand + on_hand_delta,
+        before.stock.reserved + reserved_delta,
         before.stock.low_stock_threshold,
     );
     let draft = MovementDraft {
@@ -581,15 +595,14 @@ impl InventoryStore for SqliteStore {
             let Some(before) = read_stock(tx, &change.sku)? else {
                 return Ok(StockWrite::NotFound);
             };
-            let (kind, on_hand) = match change.operation {
-                StockOperation::Set(on_hand) => (MovementKind::Set, Some(on_hand)),
-                StockOperation::Adjust(delta) => (
-                    MovementKind::Adjust,
-                    before.stock.on_hand.checked_add(delta),
-                ),
+            let kind = match change.operation {
+                StockOperation::Set(_) => MovementKind::Set,
+                StockOperation::Adjust(_) => MovementKind::Adjust,
             };
             let reserved = before.stock.reserved;
-            let Some(on_hand) = on_hand.filter(|n| *n >= reserved) else {
+            let Some(on_hand) =
+                rules::on_hand_after(change.operation, before.stock.on_hand, reserved)
+            else {
                 return Ok(StockWrite::Insufficient {
                     on_hand: before.stock.on_hand,
                     reserved,
@@ -643,8 +656,8 @@ impl InventoryStore for SqliteStore {
         events: StockEvents,
     ) -> StoreResult<ReserveOutcome> {
         self.write(move |tx| {
-            if let Some(refusal) = check_available(tx, &items)? {
-                return Ok(refusal);
+            if let Err(refusal) = check_available(tx, &items)? {
+                return Ok(refusal.into());
             }
             let mut reservations = Vec::with_capacity(items.len());
             let mut pending = Vec::new();

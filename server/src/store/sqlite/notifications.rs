@@ -743,7 +743,7 @@ mod tests {
             }),
             outcome: AttemptOutcome::Sent,
             delivery: Some(delivery),
-            events: vec![NewEvent::now("notification.sent", json!({}))],
+            events: vec![NewEvent::example()],
         };
         let logged = store
             .complete_attempts(vec![completion.clone()])

@@ -537,7 +537,7 @@ mod tests {
                     record("zzz", 0),
                     record("", 9),
                 ],
-                vec![NewEvent::now("search.query", serde_json::json!({}))],
+                vec![NewEvent::example()],
             )
             .await
             .expect("record");

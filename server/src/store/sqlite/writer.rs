@@ -9,9 +9,13 @@
 //! the commit that made its change durable. Under one request at a time a
 //! group is one change and nothing is different.
 
+use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
+use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
@@ -25,6 +29,16 @@ const MAX_GROUP: usize = 64;
 /// of the writer's time under checkout load.
 fn run_cached(tx: &Transaction<'_>, sql: &str) -> rusqlite::Result<()> {
     tx.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+thread_local! {
+    /// Statements the writer thread has run, counted by SQLite's trace hook
+    /// (a plain function, so it cannot hold the writer's own counter).
+    static STATEMENTS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_statement(_: TraceEvent<'_>) {
+    STATEMENTS.with(|count| count.set(count.get() + 1));
 }
 
 /// How a group's commit ended, told to every change in it.
@@ -77,16 +91,27 @@ struct Queued {
 #[derive(Clone)]
 pub(super) struct Writer {
     jobs: mpsc::Sender<Queued>,
+    /// Statements run so far, savepoints and commits included: what a change
+    /// costs the one writer is what bounds the shop's write rate.
+    statements: Arc<AtomicU64>,
 }
 
 impl Writer {
     /// Starts the writer thread on `conn`; it ends when every `Writer` clone is dropped.
     pub(super) fn start(conn: Connection) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Queued>();
+        let statements = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&statements);
+        conn.trace_v2(TraceEventCodes::SQLITE_TRACE_STMT, Some(count_statement));
         std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
-            .spawn(move || run(conn, &queue))?;
-        Ok(Writer { jobs })
+            .spawn(move || run(conn, &queue, &counted))?;
+        Ok(Writer { jobs, statements })
+    }
+
+    /// How many statements the writer has run since it started.
+    pub(super) fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// Runs `work` in a write transaction and returns once it is committed.
@@ -171,7 +196,7 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Connection, queue: &mpsc::Receiver<Queued>) {
+fn run(mut conn: Connection, queue: &mpsc::Receiver<Queued>, statements: &AtomicU64) {
     let mut next: Option<Queued> = None;
     loop {
         let first = match next.take() {
@@ -242,6 +267,9 @@ fn run(mut conn: Connection, queue: &mpsc::Receiver<Queued>) {
         if poisoned {
             tracing::error!("a savepoint could not be rolled back; the whole group was");
         }
+        let ran_statements = STATEMENTS.with(|count| count.replace(0));
+        statements.fetch_add(ran_statements, Ordering::Relaxed);
+        metrics::counter!("shop_store_writer_statements_total").increment(ran_statements);
         for outcome in ran {
             (outcome.finish)(commit.clone());
         }

@@ -369,6 +369,18 @@ async fn errors_are_classified_and_never_carry_the_key() {
     );
 }
 
+#[tokio::test]
+async fn an_answer_slower_than_the_timeout_is_transient() {
+    let (base, fake) = fake_stripe::start().await;
+    fake.slow_down(Duration::from_millis(500));
+    let impatient = Stripe::new(KEY, &base, Duration::from_millis(50)).expect("client");
+    let err = impatient
+        .charge(&card("pay_slow", "4242424242424242"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Transient(_)), "{err:?}");
+}
+
 #[test]
 fn scrub_masks_keys() {
     assert_eq!(

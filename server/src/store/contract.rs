@@ -1,0 +1,329 @@
+//! The store contract: what every backend guarantees, as tests any backend runs.
+//!
+//! Each check is a function over `Arc<dyn Store>`; [`store_contract!`]
+//! instantiates one `#[tokio::test]` per check for a backend, given a function
+//! that opens a fresh, empty store (and a guard that keeps it alive). A second
+//! backend proves itself by passing the same list:
+//! `store_contract!(postgres, crate::store::postgres::tests::store);`.
+//!
+//! The races spawn many tasks on a multi-threaded runtime, so the calls really
+//! overlap in the backend.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use shop_wire::products::ProductRequest;
+use time::Duration;
+
+use super::{
+    IdempotencyBegin, InitialStock, NewEvent, ReserveItem, ReserveOutcome, StockChange,
+    StockOperation, StockWrite, Store, StoredResponse, now,
+};
+
+/// How many tasks race in each concurrent check.
+const RACERS: usize = 32;
+
+/// No events: these checks look at the state, not at how it is announced.
+fn no_events(_: &super::StockEffect) -> Vec<NewEvent> {
+    Vec::new()
+}
+
+async fn add_product(store: &Arc<dyn Store>, sku: &str, on_hand: i64) {
+    let (product, ..) = crate::services::products::domain::product_from(ProductRequest {
+        sku: sku.to_owned(),
+        name: format!("Product {sku}"),
+        price_cents: 100,
+        active: true,
+        ..ProductRequest::default()
+    })
+    .expect("valid product");
+    store
+        .insert_product(
+            &product,
+            InitialStock {
+                on_hand,
+                low_stock_threshold: 0,
+            },
+            None,
+            Vec::new(),
+        )
+        .await
+        .expect("insert product");
+}
+
+async fn reserve_one(store: &Arc<dyn Store>, sku: &str, quantity: i64) -> ReserveOutcome {
+    store
+        .reserve(
+            vec![ReserveItem {
+                sku: sku.to_owned(),
+                quantity,
+            }],
+            now() + Duration::minutes(15),
+            None,
+            None,
+            no_events,
+        )
+        .await
+        .expect("reserve")
+}
+
+/// Event ids increase in commit order, and `events_after(n)` returns exactly
+/// the events after `n`, none skipped, even when many writers append at once.
+pub(crate) async fn event_ids_increase_and_a_cursor_sees_every_event_before_it(
+    store: Arc<dyn Store>,
+) {
+    let mut racers = Vec::new();
+    for _ in 0..RACERS {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            store
+                .append_events(vec![NewEvent::example(), NewEvent::example()])
+                .await
+                .expect("append")
+        }));
+    }
+    let mut appended = BTreeSet::new();
+    for racer in racers {
+        let events = racer.await.expect("task");
+        assert_eq!(events.len(), 2);
+        assert!(
+            events[0].id < events[1].id,
+            "one transaction's events keep their order"
+        );
+        appended.extend(events.iter().map(|event| event.id));
+    }
+    assert_eq!(appended.len(), 2 * RACERS, "every id is given once");
+
+    let all = store.events_after(0, 10_000).await.expect("read");
+    let ids: Vec<u64> = all.iter().map(|event| event.id).collect();
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "oldest first");
+    assert_eq!(ids.iter().copied().collect::<BTreeSet<_>>(), appended);
+    assert_eq!(
+        store.latest_event_id().await.expect("latest"),
+        *ids.last().expect("some")
+    );
+
+    let cursor = ids[ids.len() / 2];
+    let after = store.events_after(cursor, 10_000).await.expect("read");
+    let expected: Vec<u64> = ids.iter().copied().filter(|id| *id > cursor).collect();
+    assert_eq!(
+        after.iter().map(|event| event.id).collect::<Vec<_>>(),
+        expected
+    );
+}
+
+/// Of many concurrent claims of one fresh key exactly one starts; the
+/// others see it in progress, and once completed it replays, and refuses
+/// another request under the same key.
+pub(crate) async fn exactly_one_concurrent_idempotency_claim_starts(store: Arc<dyn Store>) {
+    let mut racers = Vec::new();
+    for _ in 0..RACERS {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            store
+                .begin_idempotent("key-1", "fingerprint-a", Duration::minutes(5))
+                .await
+                .expect("claim")
+        }));
+    }
+    let mut started = 0;
+    for racer in racers {
+        match racer.await.expect("task") {
+            IdempotencyBegin::Started => started += 1,
+            IdempotencyBegin::InProgress => {}
+            other => panic!("a racing claim got {other:?}"),
+        }
+    }
+    assert_eq!(started, 1, "exactly one claim starts");
+
+    let response = StoredResponse {
+        status: 201,
+        content_type: Some("application/json".to_owned()),
+        body: b"{}".to_vec(),
+    };
+    store
+        .complete_idempotent("key-1", &response)
+        .await
+        .expect("complete");
+    assert_eq!(
+        store
+            .begin_idempotent("key-1", "fingerprint-a", Duration::minutes(5))
+            .await
+            .expect("replay"),
+        IdempotencyBegin::Replay(response)
+    );
+    assert_eq!(
+        store
+            .begin_idempotent("key-1", "fingerprint-b", Duration::minutes(5))
+            .await
+            .expect("mismatch"),
+        IdempotencyBegin::Mismatch
+    );
+}
+
+/// Many buyers racing for the last units: exactly as many reservations as
+/// there are units succeed, and stock is never held twice.
+pub(crate) async fn reservations_for_the_last_units_never_oversell(store: Arc<dyn Store>) {
+    const UNITS: i64 = 5;
+    add_product(&store, "LAST-1", UNITS).await;
+    let mut racers = Vec::new();
+    for _ in 0..RACERS {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            reserve_one(&store, "LAST-1", 1).await
+        }));
+    }
+    let mut reserved = 0;
+    for racer in racers {
+        match racer.await.expect("task") {
+            ReserveOutcome::Reserved(reservations, _) => {
+                assert_eq!(reservations.len(), 1);
+                reserved += 1;
+            }
+            ReserveOutcome::Insufficient { available, .. } => assert_eq!(available, 0),
+            ReserveOutcome::UnknownSku(sku) => panic!("{sku} exists"),
+        }
+    }
+    assert_eq!(reserved, UNITS, "exactly the units on hand are reserved");
+    let stock = store.stock("LAST-1").await.expect("read").expect("stock");
+    assert_eq!(
+        (stock.on_hand, stock.reserved, stock.available),
+        (UNITS, UNITS, 0)
+    );
+}
+
+/// A reservation of several items holds all of them or none.
+pub(crate) async fn a_reservation_holds_every_item_or_none(store: Arc<dyn Store>) {
+    add_product(&store, "PLENTY-1", 10).await;
+    add_product(&store, "SCARCE-1", 2).await;
+    let outcome = store
+        .reserve(
+            vec![
+                ReserveItem {
+                    sku: "PLENTY-1".to_owned(),
+                    quantity: 3,
+                },
+                ReserveItem {
+                    sku: "SCARCE-1".to_owned(),
+                    quantity: 5,
+                },
+            ],
+            now() + Duration::minutes(15),
+            None,
+            None,
+            no_events,
+        )
+        .await
+        .expect("reserve");
+    assert!(
+        matches!(
+            outcome,
+            ReserveOutcome::Insufficient { ref sku, available: 2, requested: 5 } if sku == "SCARCE-1"
+        ),
+        "{outcome:?}"
+    );
+    let plenty = store.stock("PLENTY-1").await.expect("read").expect("stock");
+    assert_eq!(plenty.reserved, 0, "the item that fit was not held either");
+    assert!(matches!(
+        reserve_one(&store, "NO-SUCH-SKU", 1).await,
+        ReserveOutcome::UnknownSku(sku) if sku == "NO-SUCH-SKU"
+    ));
+}
+
+/// Stock on hand never goes below what is reserved, nor below zero.
+pub(crate) async fn stock_on_hand_never_goes_below_what_is_reserved(store: Arc<dyn Store>) {
+    add_product(&store, "HELD-1", 5).await;
+    assert!(matches!(
+        reserve_one(&store, "HELD-1", 3).await,
+        ReserveOutcome::Reserved(..)
+    ));
+    let change = |operation| StockChange {
+        sku: "HELD-1".to_owned(),
+        operation,
+        low_stock_threshold: None,
+        reason: "stocktake".to_owned(),
+        actor: None,
+    };
+    let refused = store
+        .change_stock(change(StockOperation::Set(2)), no_events)
+        .await
+        .expect("change");
+    assert!(
+        matches!(
+            refused,
+            StockWrite::Insufficient {
+                on_hand: 5,
+                reserved: 3
+            }
+        ),
+        "{refused:?}"
+    );
+    let refused = store
+        .change_stock(change(StockOperation::Adjust(-3)), no_events)
+        .await
+        .expect("change");
+    assert!(
+        matches!(refused, StockWrite::Insufficient { .. }),
+        "{refused:?}"
+    );
+    let allowed = store
+        .change_stock(change(StockOperation::Adjust(-2)), no_events)
+        .await
+        .expect("change");
+    assert!(matches!(allowed, StockWrite::Changed(..)), "{allowed:?}");
+    let stock = store.stock("HELD-1").await.expect("read").expect("stock");
+    assert_eq!((stock.on_hand, stock.reserved, stock.available), (3, 3, 0));
+    assert!(matches!(
+        store
+            .change_stock(
+                StockChange {
+                    sku: "NO-SUCH-SKU".to_owned(),
+                    ..change(StockOperation::Set(1))
+                },
+                no_events
+            )
+            .await
+            .expect("change"),
+        StockWrite::NotFound
+    ));
+}
+
+/// One `#[tokio::test]` per contract check for a backend: `$open` is a
+/// function returning a guard (kept alive for the test) and a fresh store.
+macro_rules! store_contract {
+    ($backend:ident, $open:path) => {
+        mod $backend {
+            use super::*;
+
+            store_contract!(@tests $open;
+                event_ids_increase_and_a_cursor_sees_every_event_before_it,
+                exactly_one_concurrent_idempotency_claim_starts,
+                reservations_for_the_last_units_never_oversell,
+                a_reservation_holds_every_item_or_none,
+                stock_on_hand_never_goes_below_what_is_reserved,
+            );
+        }
+    };
+    (@tests $open:path; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let (_guard, store) = $open();
+                super::$check(store).await;
+            }
+        )*
+    };
+}
+
+/// A fresh SQLite store on a file in a temp dir.
+fn open_sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = super::SqliteStore::open(
+        &dir.path().join("shop.db"),
+        crate::config::Durability::Process,
+    )
+    .expect("open");
+    (dir, Arc::new(store))
+}
+
+store_contract!(sqlite, open_sqlite);

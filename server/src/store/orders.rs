@@ -1,0 +1,122 @@
+//! The storage interface of carts, orders and payments.
+//!
+//! Each method is one transaction that does everything a step of the money
+//! path needs at once: a cart line and the stock it holds, an order with
+//! its reservations, a payment's outcome with the order's status and the
+//! commit of its stock, a refund with its ledger. So a crash between two
+//! steps leaves a state the next start can finish, never half of one step.
+
+use async_trait::async_trait;
+use shop_wire::cart::{CartId, CartStatus};
+use shop_wire::orders::{Order, OrderId, OrderStatus};
+use shop_wire::payments::{Payment, PaymentId};
+use shop_wire::{Event, UserId};
+use time::OffsetDateTime;
+
+use super::{CommerceEvents, LineRefusal, PaymentDraft, ReserveItem, StoreResult};
+#[derive(Clone, Debug)]
+pub enum OrderSource {
+    Items(Vec<ReserveItem>),
+    /// Checkout from a cart: its lines, prices and reservations become the order's.
+    Cart(CartId),
+}
+
+#[derive(Clone, Debug)]
+pub struct OrderDraft {
+    pub id: OrderId,
+    pub customer_email: String,
+    pub user_id: Option<UserId>,
+    pub source: OrderSource,
+    /// The checkout's `Idempotency-Key` (with the caller), when it had one.
+    pub idempotency_key: Option<String>,
+    /// Unpaid by then, the order is cancelled and its stock released.
+    pub pay_by: OffsetDateTime,
+    pub payment: Option<PaymentDraft>,
+    pub actor: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum OrderCreate {
+    Created {
+        order: Box<Order>,
+        payment: Option<Box<Payment>>,
+        events: Vec<Event>,
+    },
+    /// The idempotency key was used for this order before.
+    Existing(Box<Order>),
+    Refused(LineRefusal),
+    MixedCurrencies,
+    CartNotFound,
+    CartNotActive(CartStatus),
+    CartEmpty,
+}
+
+#[derive(Clone, Debug)]
+pub struct TransitionRequest {
+    pub to: OrderStatus,
+    pub actor: String,
+    pub note: Option<String>,
+    pub tracking_number: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum TransitionOutcome {
+    Done(Box<Order>, Vec<Event>),
+    NotFound,
+    Illegal {
+        from: OrderStatus,
+    },
+    /// A paid order with money left to refund: cancel it through a refund.
+    NeedsRefund {
+        payment_id: PaymentId,
+    },
+    /// A payment is being taken right now; try again in a moment.
+    PaymentInFlight,
+}
+
+/// How an order is named: `ord_...` or its number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OrderKey {
+    Id(OrderId),
+    Number(i64),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct OrderQuery {
+    pub status: Option<OrderStatus>,
+    pub customer_email: Option<String>,
+    /// A customer's own orders: by their account or their email.
+    pub owner: Option<(UserId, String)>,
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    /// Validates and prices the lines, holds their stock, and records the
+    /// order `pending` (with its payment `processing` when one is given).
+    async fn create_order(
+        &self,
+        draft: OrderDraft,
+        events: CommerceEvents,
+    ) -> StoreResult<OrderCreate>;
+    async fn transition_order(
+        &self,
+        order: &OrderId,
+        request: TransitionRequest,
+        events: CommerceEvents,
+    ) -> StoreResult<TransitionOutcome>;
+    /// Cancels up to `limit` pending orders whose time to pay ran out, releasing their stock.
+    async fn expire_orders(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+        events: CommerceEvents,
+    ) -> StoreResult<(u64, Vec<Event>)>;
+    async fn order(&self, key: &OrderKey) -> StoreResult<Option<Order>>;
+    async fn list_orders(&self, query: &OrderQuery) -> StoreResult<(Vec<Order>, u64)>;
+    /// How many orders are in each status, for the business gauges.
+    async fn order_counts(&self) -> StoreResult<Vec<(OrderStatus, u64)>>;
+}

@@ -1,0 +1,26 @@
+//! The schema: the migrations in order, and running them at open.
+
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+use super::backend;
+use crate::store::{StoreError, StoreResult};
+
+/// Migrations in order; the database's `user_version` counts how many ran.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_platform.sql"),
+    include_str!("../migrations/0002_notifications.sql"),
+    include_str!("../migrations/0003_catalog.sql"),
+    include_str!("../migrations/0004_commerce.sql"),
+    include_str!("../migrations/0005_search.sql"),
+];
+
+pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let known = MIGRATIONS.len() as i64;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > known {
+        return Err(StoreError::SchemaTooNew { found, known });
+    }
+    let migrations = Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect());
+    migrations.to_latest(conn).map_err(backend)
+}

@@ -1,0 +1,578 @@
+//! The SQLite backend: one writer connection, a pool of readers, WAL.
+//!
+//! SQLite allows one writer at a time, so writes go through a pool of exactly
+//! one connection and queue in-process instead of spinning on `SQLITE_BUSY`;
+//! every write is a `BEGIN IMMEDIATE` transaction, which takes the write lock up
+//! front and so can never fail half-way on a lock upgrade. Readers use their
+//! own connections and, under WAL, never block the writer nor wait for it.
+//! All of it runs on tokio's blocking pool, never on the reactor threads.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use r2d2::{ManageConnection, Pool};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, Row, Transaction};
+use time::OffsetDateTime;
+
+mod analytics;
+mod carts;
+mod catalog;
+#[cfg(test)]
+mod checkout_cost;
+mod events;
+mod filter;
+mod idempotency;
+mod inventory;
+mod migrations;
+mod notifications;
+mod orders;
+mod payments;
+mod search;
+mod sessions;
+mod users;
+mod writer;
+
+use events::append;
+use migrations::migrate;
+
+use super::{Store, StoreError, StoreResult};
+
+const READERS: u32 = 4;
+/// Pages are read through a memory map instead of a `pread` per page miss:
+/// an import or a category page touches many index pages, and the copies
+/// into SQLite's own cache were most of its time. Mapped pages are the OS
+/// page cache, shared, and dropped under memory pressure.
+const MMAP_BYTES: u64 = 1 << 30;
+/// The writer's page cache (the default is 2 MiB), so the indexes of a large
+/// catalog stay in memory while a batch writes them. Readers keep the
+/// default: they read through the memory map.
+const WRITER_CACHE_KIB: u32 = 16 * 1024;
+/// How often the checkpointer moves WAL frames into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// A WAL larger than this is truncated (waiting for readers) rather than
+/// checkpointed passively, so it cannot grow without bound under steady reads.
+const WAL_TRUNCATE_BYTES: u64 = 64 * 1024 * 1024;
+
+pub use crate::config::Durability;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    /// The checkpointer thread runs while any clone of the store is alive.
+    _alive: Arc<()>,
+    path: PathBuf,
+    writer: writer::Writer,
+    readers: Pool<SqliteConnectionManager>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    /// A database written by a newer shop is refused rather than misread.
+    pub fn open(path: &Path, durability: Durability) -> StoreResult<Self> {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(backend)?;
+        }
+        // `NORMAL` under WAL syncs at checkpoints, not at each commit: a
+        // process crash loses nothing, a power cut may lose the last commits.
+        let synchronous = match durability {
+            Durability::Process => "NORMAL",
+            Durability::Power => "FULL",
+        };
+        let manager = |extra: String| {
+            SqliteConnectionManager::file(path).with_init(move |conn| {
+                conn.busy_timeout(Duration::from_secs(5))?;
+                conn.execute_batch(&format!(
+                    "PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = {synchronous};
+                     PRAGMA foreign_keys = ON;
+                     PRAGMA temp_store = MEMORY;
+                     PRAGMA mmap_size = {MMAP_BYTES};
+                     {extra}"
+                ))
+            })
+        };
+        // The writer never checkpoints: a checkpoint inside a commit (SQLite's
+        // default every 1,000 pages) fsyncs the database file on the request's
+        // path, and was a third of an import's time. The checkpointer thread
+        // does it instead, concurrently with writes.
+        let writer_pragmas =
+            format!("PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = 0;");
+        let mut conn = manager(writer_pragmas).connect().map_err(backend)?;
+        migrate(&mut conn)?;
+        let writer = writer::Writer::start(conn).map_err(backend)?;
+        let readers = Pool::builder()
+            .max_size(READERS)
+            .min_idle(Some(1))
+            .build(manager(String::new()))
+            .map_err(backend)?;
+        let alive = Arc::new(());
+        spawn_checkpointer(path.to_owned(), Arc::downgrade(&alive));
+        Ok(SqliteStore {
+            _alive: alive,
+            path: path.to_owned(),
+            writer,
+            readers,
+        })
+    }
+
+    async fn read<T, F>(&self, query: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.get().map_err(backend)?;
+            query(&conn).map_err(StoreError::from)
+        })
+        .await
+        .map_err(backend)?
+    }
+
+    /// Runs `work` in one `BEGIN IMMEDIATE` transaction (shared with other
+    /// waiting changes, see [`writer`]): all of it commits or none.
+    async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.writer.write(work).await
+    }
+
+    /// How many statements the writer has run: a change's cost on the one writer.
+    pub fn writer_statements(&self) -> u64 {
+        self.writer.statements()
+    }
+
+    /// [`SqliteStore::write`] in a transaction of its own, for big changes.
+    async fn write_alone<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.writer.write_alone(work).await
+    }
+}
+
+/// Checkpoints the WAL every [`CHECKPOINT_EVERY`] on a connection of its
+/// own, until the store is dropped.
+fn spawn_checkpointer(path: PathBuf, alive: Weak<()>) {
+    let wal = {
+        let mut name = path.clone().into_os_string();
+        name.push("-wal");
+        PathBuf::from(name)
+    };
+    let started = std::thread::Builder::new()
+        .name("sqlite-checkpoint".to_owned())
+        .spawn(move || {
+            let conn = match Connection::open(&path) {
+                Ok(conn) => conn,
+                Err(err) => {
+                    tracing::error!(error = %err, "the WAL checkpointer cannot open the database");
+                    return;
+                }
+            };
+            if let Err(err) = conn.busy_timeout(Duration::from_secs(5)) {
+                tracing::warn!(error = %err, "the WAL checkpointer has no busy timeout");
+            }
+            loop {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if alive.strong_count() == 0 {
+                    return;
+                }
+                let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+                let mode = if size > WAL_TRUNCATE_BYTES {
+                    "TRUNCATE"
+                } else {
+                    "PASSIVE"
+                };
+                let checkpoint = format!("PRAGMA wal_checkpoint({mode})");
+                if let Err(err) = conn.query_row(&checkpoint, [], |_| Ok(())) {
+                    tracing::warn!(error = %err, mode, "WAL checkpoint failed; retrying");
+                }
+            }
+        });
+    if let Err(err) = started {
+        tracing::error!(error = %err, "cannot start the WAL checkpointer");
+    }
+}
+
+fn backend(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(err))
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        match err.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                StoreError::Busy
+            }
+            _ => backend(err),
+        }
+    }
+}
+
+fn millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn from_millis(ms: i64) -> rusqlite::Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).map_err(|err| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(err))
+    })
+}
+
+fn conversion(err: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(err))
+}
+
+fn parse_column<T: std::str::FromStr>(row: &Row<'_>, column: &str) -> rusqlite::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    let text: String = row.get(column)?;
+    text.parse()
+        .map_err(|err: T::Err| conversion(std::io::Error::other(format!("column {column}: {err}"))))
+}
+
+fn is_unique_violation(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
+            .await?;
+        // The writer must answer too: a stuck write transaction is an outage.
+        tokio::time::timeout(Duration::from_secs(2), self.write(|_| Ok(())))
+            .await
+            .map_err(|_| StoreError::Busy)?
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{
+        EventStore, IdempotencyBegin, IdempotencyStore, NewEvent, RefreshOutcome, RoleChange,
+        SessionRecord, SessionStore, StoredResponse, UserRecord, UserStore, now,
+    };
+    use shop_wire::events::EventData;
+    use shop_wire::users::{Role, User};
+    use shop_wire::{SessionId, UserId};
+
+    /// A store on a fresh file in a temp dir, which lives as long as the guard.
+    pub(super) fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store =
+            SqliteStore::open(&dir.path().join("shop.db"), Durability::Process).expect("open");
+        (dir, store)
+    }
+
+    fn user(email: &str) -> UserRecord {
+        let at = now();
+        UserRecord {
+            user: User {
+                id: UserId::generate(),
+                email: email.to_owned(),
+                name: "Ada".to_owned(),
+                role: Role::Customer,
+                addresses: vec![],
+                created_at: at,
+                updated_at: at,
+            },
+            password_hash: "hash".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn user_and_its_event_commit_together_and_emails_are_unique_ignoring_case() {
+        let (_dir, store) = store();
+        let ada = user("ada@example.com");
+        let events = store
+            .insert_user(
+                &ada,
+                vec![NewEvent::now(EventData::UserRegistered((&ada.user).into()))],
+            )
+            .await
+            .expect("insert");
+        assert_eq!(events[0].id, 1);
+
+        let again = user("ADA@example.com");
+        let err = store
+            .insert_user(&again, vec![NewEvent::example()])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Duplicate { field: "email", .. }));
+        // The failed insert's event was rolled back with it.
+        assert_eq!(store.events_after(0, 10).await.expect("events").len(), 1);
+
+        let found = store
+            .user_by_email("Ada@Example.com")
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(found.user, ada.user);
+    }
+
+    #[tokio::test]
+    async fn an_open_read_transaction_neither_blocks_a_write_nor_sees_it() {
+        let (_dir, store) = store();
+        store
+            .insert_user(&user("first@example.com"), vec![])
+            .await
+            .expect("insert");
+        // A reader mid-transaction, as a long list query would be.
+        let reader = store.readers.get().expect("reader");
+        reader.execute_batch("BEGIN").expect("begin");
+        let count = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT count(*) FROM users", [], |row| row.get(0))
+                .expect("count")
+        };
+        assert_eq!(count(&reader), 1);
+
+        let started = std::time::Instant::now();
+        store
+            .insert_user(&user("second@example.com"), vec![])
+            .await
+            .expect("write while reading");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(count(&reader), 1, "the reader keeps its snapshot");
+        reader.execute_batch("COMMIT").expect("end read");
+        assert_eq!(count(&reader), 2);
+    }
+
+    #[tokio::test]
+    async fn a_newer_schema_is_refused_with_a_clear_message() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("shop.db");
+        drop(SqliteStore::open(&path, Durability::Process).expect("open"));
+        Connection::open(&path)
+            .and_then(|conn| conn.pragma_update(None, "user_version", 99))
+            .expect("bump version");
+        let err = SqliteStore::open(&path, Durability::Process).unwrap_err();
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("newer"));
+    }
+
+    #[tokio::test]
+    async fn refresh_rotation_detects_reuse_of_an_old_secret() {
+        let (_dir, store) = store();
+        let ada = user("ada@example.com");
+        store.insert_user(&ada, vec![]).await.expect("user");
+        let at = now();
+        let session = SessionRecord {
+            id: SessionId::generate(),
+            user_id: ada.user.id.clone(),
+            refresh_hash: "first".to_owned(),
+            user_agent: None,
+            ip: None,
+            created_at: at,
+            last_used_at: at,
+            expires_at: at + time::Duration::hours(1),
+            revoked_at: None,
+        };
+        store
+            .insert_session(&session, vec![])
+            .await
+            .expect("session");
+        let later = at + time::Duration::hours(2);
+        let rotated = store
+            .rotate_refresh(&session.id, "first", "second", later)
+            .await
+            .expect("rotate");
+        assert!(matches!(rotated, RefreshOutcome::Rotated(s) if s.expires_at == later));
+        let replay = store
+            .rotate_refresh(&session.id, "first", "third", later)
+            .await
+            .expect("replay");
+        assert!(matches!(replay, RefreshOutcome::ReuseDetected));
+        let after = store
+            .rotate_refresh(&session.id, "second", "fourth", later)
+            .await
+            .expect("after");
+        assert!(
+            matches!(after, RefreshOutcome::Inactive),
+            "a reused token revokes the session"
+        );
+    }
+
+    #[tokio::test]
+    async fn purge_removes_only_sessions_that_ended_before_the_cutoff() {
+        let (_dir, store) = store();
+        let ada = user("ada@example.com");
+        store.insert_user(&ada, vec![]).await.expect("user");
+        let at = now();
+        let session = |expires_at, revoked_at| SessionRecord {
+            id: SessionId::generate(),
+            user_id: ada.user.id.clone(),
+            refresh_hash: "h".to_owned(),
+            user_agent: None,
+            ip: None,
+            created_at: at,
+            last_used_at: at,
+            expires_at,
+            revoked_at,
+        };
+        let hour = time::Duration::hours(1);
+        let expired = session(at - hour * 2, None);
+        let revoked = session(at + hour, Some(at - hour * 2));
+        let live = session(at + hour, None);
+        let recently_revoked = session(at + hour, Some(at));
+        for s in [&expired, &revoked, &live, &recently_revoked] {
+            store.insert_session(s, vec![]).await.expect("insert");
+        }
+        assert_eq!(store.purge_sessions(at - hour).await.expect("purge"), 2);
+        let left: Vec<_> = store
+            .active_sessions(&ada.user.id, at)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(left, vec![live.id.clone()]);
+        assert!(
+            store
+                .session_auth(&recently_revoked.id)
+                .await
+                .expect("read")
+                .is_some_and(|s| s.revoked)
+        );
+        assert!(
+            store
+                .session_auth(&expired.id)
+                .await
+                .expect("read")
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_demotions_never_leave_the_shop_without_an_admin() {
+        let (_dir, store) = store();
+        let mut admins = Vec::new();
+        for email in ["a@example.com", "b@example.com"] {
+            let mut record = user(email);
+            record.user.role = Role::Admin;
+            store.insert_user(&record, vec![]).await.expect("insert");
+            admins.push(record.user.id);
+        }
+        let (first, second) = tokio::join!(
+            store.set_role(&admins[0], Role::Customer, vec![]),
+            store.set_role(&admins[1], Role::Customer, vec![]),
+        );
+        let outcomes = [first.expect("first"), second.expect("second")];
+        let changed = outcomes
+            .iter()
+            .filter(|o| matches!(o, RoleChange::Changed(..)))
+            .count();
+        let refused = outcomes
+            .iter()
+            .filter(|o| matches!(o, RoleChange::LastAdmin))
+            .count();
+        assert_eq!((changed, refused), (1, 1));
+        assert_eq!(
+            store
+                .count_users_with_role(Role::Admin)
+                .await
+                .expect("count"),
+            1
+        );
+        let missing = UserId::generate();
+        assert!(matches!(
+            store
+                .set_role(&missing, Role::Staff, vec![])
+                .await
+                .expect("set"),
+            RoleChange::NotFound
+        ));
+    }
+
+    #[tokio::test]
+    async fn idempotency_claims_replays_and_mismatches() {
+        let (_dir, store) = store();
+        let stale = time::Duration::minutes(5);
+        assert_eq!(
+            store
+                .begin_idempotent("k", "a", stale)
+                .await
+                .expect("begin"),
+            IdempotencyBegin::Started
+        );
+        assert_eq!(
+            store
+                .begin_idempotent("k", "a", stale)
+                .await
+                .expect("begin"),
+            IdempotencyBegin::InProgress
+        );
+        let response = StoredResponse {
+            status: 201,
+            content_type: Some("application/json".into()),
+            body: b"{}".to_vec(),
+        };
+        store
+            .complete_idempotent("k", &response)
+            .await
+            .expect("complete");
+        assert_eq!(
+            store
+                .begin_idempotent("k", "a", stale)
+                .await
+                .expect("begin"),
+            IdempotencyBegin::Replay(response)
+        );
+        assert_eq!(
+            store
+                .begin_idempotent("k", "b", stale)
+                .await
+                .expect("begin"),
+            IdempotencyBegin::Mismatch
+        );
+        // A claim whose request died is taken over once stale.
+        store
+            .begin_idempotent("dead", "a", stale)
+            .await
+            .expect("begin");
+        assert_eq!(
+            store
+                .begin_idempotent("dead", "a", time::Duration::ZERO)
+                .await
+                .expect("begin"),
+            IdempotencyBegin::Started
+        );
+    }
+}

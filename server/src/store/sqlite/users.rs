@@ -1,0 +1,226 @@
+//! Users, their roles and profiles in SQLite.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, Row, params};
+use shop_wire::users::{Address, Role, User};
+use shop_wire::{Event, SessionId, UserId};
+
+use super::{
+    SqliteStore, append, backend, conversion, escape_like, from_millis, is_unique_violation,
+    millis, parse_column,
+};
+use crate::services::users::rules::{self as user_rules, RoleRefusal};
+use crate::store::{
+    NewEvent, ProfileUpdate, RoleChange, StoreError, StoreResult, UserQuery, UserRecord, UserStore,
+    now,
+};
+
+const USER_COLUMNS: &str =
+    "id, email, name, role, password_hash, addresses, created_at, updated_at";
+
+fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
+    let addresses: String = row.get("addresses")?;
+    Ok(UserRecord {
+        user: User {
+            id: parse_column(row, "id")?,
+            email: row.get("email")?,
+            name: row.get("name")?,
+            role: parse_column(row, "role")?,
+            addresses: serde_json::from_str::<Vec<Address>>(&addresses).map_err(conversion)?,
+            created_at: from_millis(row.get("created_at")?)?,
+            updated_at: from_millis(row.get("updated_at")?)?,
+        },
+        password_hash: row.get("password_hash")?,
+    })
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn insert_user(
+        &self,
+        record: &UserRecord,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<Event>> {
+        let record = record.clone();
+        self.write(move |tx| {
+            let user = &record.user;
+            let addresses = serde_json::to_string(&user.addresses).map_err(backend)?;
+            tx.prepare_cached(&format!(
+                "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            ))?
+            .execute(params![
+                user.id.as_str(),
+                user.email,
+                user.name,
+                user.role.as_str(),
+                record.password_hash,
+                addresses,
+                millis(user.created_at),
+                millis(user.updated_at),
+            ])
+            .map_err(|err| {
+                if is_unique_violation(&err) {
+                    StoreError::Duplicate {
+                        entity: "user",
+                        field: "email",
+                    }
+                } else {
+                    err.into()
+                }
+            })?;
+            append(tx, events)
+        })
+        .await
+    }
+
+    async fn user(&self, id: &UserId) -> StoreResult<Option<UserRecord>> {
+        let id = id.clone();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+                .query_row([id.as_str()], user_row)
+                .optional()
+        })
+        .await
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
+        let email = email.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE email = ?1"
+            ))?
+            .query_row([email], user_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, u64)> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let role = query.role.map(Role::as_str);
+            let pattern = query
+                .text
+                .as_ref()
+                .map(|text| format!("%{}%", escape_like(text)));
+            let filter = "(?1 IS NULL OR role = ?1)
+                 AND (?2 IS NULL OR email LIKE ?2 ESCAPE '\\' OR name LIKE ?2 ESCAPE '\\')";
+            let total: i64 = conn
+                .prepare_cached(&format!("SELECT count(*) FROM users WHERE {filter}"))?
+                .query_row(params![role, pattern], |row| row.get(0))?;
+            let users = conn
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE {filter} ORDER BY id LIMIT ?3 OFFSET ?4"
+                ))?
+                .query_map(
+                    params![role, pattern, query.limit, query.offset as i64],
+                    |row| user_row(row).map(|record| record.user),
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((users, total as u64))
+        })
+        .await
+    }
+
+    async fn count_users_with_role(&self, role: Role) -> StoreResult<u64> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT count(*) FROM users WHERE role = ?1")?
+                .query_row([role.as_str()], |row| row.get::<_, i64>(0))
+                .map(|count| count as u64)
+        })
+        .await
+    }
+
+    async fn update_profile(
+        &self,
+        id: &UserId,
+        update: &ProfileUpdate,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Option<(User, Vec<Event>)>> {
+        let id = id.clone();
+        let update = update.clone();
+        self.write(move |tx| {
+            let addresses = update
+                .addresses
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(backend)?;
+            let updated = tx
+                .prepare_cached(&format!(
+                    "UPDATE users SET name = coalesce(?2, name), addresses = coalesce(?3, addresses),
+                        updated_at = ?4
+                 WHERE id = ?1 RETURNING {USER_COLUMNS}"
+                ))?
+                .query_row(
+                    params![id.as_str(), update.name, addresses, millis(now())],
+                    user_row,
+                )
+                .optional()?;
+            match updated {
+                Some(record) => Ok(Some((record.user, append(tx, events)?))),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn set_password(
+        &self,
+        id: &UserId,
+        hash: &str,
+        keep: Option<&SessionId>,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<Event>> {
+        let (id, hash, keep) = (id.clone(), hash.to_owned(), keep.cloned());
+        self.write(move |tx| {
+            let at = millis(now());
+            tx.prepare_cached(
+                "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id.as_str(), hash, at])?;
+            tx.prepare_cached(
+                "UPDATE sessions SET revoked_at = ?3
+                 WHERE user_id = ?1 AND revoked_at IS NULL AND id IS NOT ?2",
+            )?
+            .execute(params![
+                id.as_str(),
+                keep.as_ref().map(SessionId::as_str),
+                at
+            ])?;
+            append(tx, events)
+        })
+        .await
+    }
+
+    async fn set_role(
+        &self,
+        id: &UserId,
+        role: Role,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<RoleChange> {
+        let id = id.clone();
+        self.write(move |tx| {
+            let current: Option<Role> = tx
+                .prepare_cached("SELECT role FROM users WHERE id = ?1")?
+                .query_row([id.as_str()], |row| parse_column(row, "role"))
+                .optional()?;
+            let Some(current) = current else { return Ok(RoleChange::NotFound) };
+            let admins: i64 = tx
+                .prepare_cached("SELECT count(*) FROM users WHERE role = 'admin'")?
+                .query_row([], |row| row.get(0))?;
+            if let Err(RoleRefusal::LastAdmin) =
+                user_rules::check_role_change(current, role, admins as u64)
+            {
+                return Ok(RoleChange::LastAdmin);
+            }
+            let record = tx
+                .prepare_cached(&format!(
+                    "UPDATE users SET role = ?2, updated_at = ?3 WHERE id = ?1 RETURNING {USER_COLUMNS}"
+                ))?
+                .query_row(params![id.as_str(), role.as_str(), millis(now())], user_row)?;
+            Ok(RoleChange::Changed(record.user, append(tx, events)?))
+        })
+        .await
+    }
+}

@@ -1,0 +1,322 @@
+//! The storefront and status page: a real Chromium (through chromedriver and
+//! Selenium, `tests/browser/storefront.py`) buys, signs in and watches the
+//! status page against the real binary; plain HTTP checks the security rules
+//! the browser cannot show (CSRF refusals, escaping, headers).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+
+use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, TestServer, bearer, expect_status};
+
+/// The whole browser run; it normally takes well under a minute.
+const BROWSER_LIMIT: Duration = Duration::from_secs(240);
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// axe-core's browser build, installed by `.ci/run` (`npm install --prefix target/browser axe-core`).
+fn axe_js() -> PathBuf {
+    let path = std::env::var_os("AXE_JS").map_or_else(
+        || workspace().join("target/browser/node_modules/axe-core/axe.min.js"),
+        PathBuf::from,
+    );
+    assert!(
+        path.exists(),
+        "axe-core is missing at {}: run `npm install --prefix target/browser axe-core` (as .ci/run does)",
+        path.display()
+    );
+    path
+}
+
+fn session_cookie(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("shop_session="))
+        .unwrap_or_else(|| panic!("no session cookie in {:?}", response.headers()))
+        .to_owned()
+}
+
+fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("a form with a CSRF token") + marker.len();
+    html[start..start + 64].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_buys_merges_a_cart_and_watches_the_status_page() {
+    // A provider that refuses every SMS: one failure opens the breaker and
+    // notifications turn degraded while the status page watches.
+    let server = TestServer::start_full(
+        &[
+            ("SHOP_SMS_WEBHOOK_URL", "http://127.0.0.1:9/sms"),
+            ("SHOP_WEBHOOK_SECRET", "0123456789abcdef0123"),
+            ("SHOP_NOTIFY_BREAKER_THRESHOLD", "1"),
+            ("SHOP_NOTIFY_RETRY_BASE_MS", "100"),
+        ],
+        &["--demo"],
+    );
+    let admin = server.admin_token().await;
+    // A customer whose account cart already holds a chair: signing in on the site merges into it.
+    let carol = server.customer_token("carol@example.com").await;
+    let cart = server
+        .client
+        .post(format!("{}/api/cart", server.url))
+        .header("authorization", bearer(&carol))
+        .json(&json!({"items": [{"sku": "FUR-CHR-0010", "quantity": 1}]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(cart.status().is_success(), "{:?}", cart.text().await);
+
+    let shots = workspace().join("target/screenshots");
+    let started = Instant::now();
+    let mut child = Command::new("python3")
+        .arg(workspace().join("tests/browser/storefront.py"))
+        .env("SHOP_URL", &server.url)
+        .env("SHOP_ADMIN_TOKEN", &admin)
+        .env("SHOP_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("SHOP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("SHOP_CUSTOMER_EMAIL", "carol@example.com")
+        .env("SHOP_CUSTOMER_PASSWORD", PASSWORD)
+        .env("AXE_JS", axe_js())
+        .env("SCREENSHOTS", &shots)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (with selenium from PyPI, chromium and chromium-driver from Debian)");
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
+    let err = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > BROWSER_LIMIT {
+            let _ = child.kill();
+            panic!("the browser test ran over {BROWSER_LIMIT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    assert!(status.success(), "browser test failed:\n{stderr}\n{stdout}");
+    let findings: Value = serde_json::from_str(stdout.trim()).expect("findings as JSON");
+    eprintln!("browser findings: {findings:#}");
+
+    // The order the browser placed, seen through the command line.
+    server.cli_login_admin();
+    let order_id = findings["order_id"].as_str().unwrap();
+    let order = server.shop(&["order", "get", order_id]).expect(0).json();
+    assert_eq!(order["status"], "paid", "{order:#}");
+    assert_eq!(order["customer_email"], findings["email"]);
+    assert_eq!(order["number"], findings["order_number"]);
+
+    // Stock went down by what was bought, committed against that order.
+    for (sku, quantity) in findings["bought"].as_object().unwrap() {
+        let quantity = quantity.as_i64().unwrap();
+        let ledger = expect_status(
+            server
+                .get_as(&format!("/api/inventory/{sku}/movements"), &admin)
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        let sale = ledger["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["kind"] == "commit" && m["reason"] == order_id)
+            .unwrap_or_else(|| panic!("no sale of {sku} for {order_id}: {ledger:#}"));
+        let before = sale["on_hand_before"].as_i64().unwrap();
+        assert_eq!(sale["on_hand_after"].as_i64().unwrap(), before - quantity);
+        let stock = expect_status(
+            server
+                .get_as(&format!("/api/inventory/{sku}"), &admin)
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        assert!(
+            stock["on_hand"].as_i64().unwrap() <= before - quantity,
+            "{stock:#}"
+        );
+    }
+
+    // Signing in merged the anonymous cart into Carol's: her chair and the item added before.
+    let merged = findings["merged_cart"].as_object().unwrap();
+    assert!(merged.contains_key("FUR-CHR-0010"), "{merged:?}");
+    assert_eq!(merged.len(), 2, "{merged:?}");
+    for (page, violations) in findings["axe"].as_object().unwrap() {
+        assert_eq!(violations, 0, "axe-core on {page}");
+    }
+    for page in [
+        "home",
+        "product",
+        "category",
+        "cart",
+        "checkout",
+        "confirmation",
+    ] {
+        let total = findings["pages"][page]["total"].as_u64().unwrap();
+        assert!(total < 100 * 1024, "{page} weighs {total} bytes");
+        assert!(shots.join(format!("{page}-phone.png")).exists());
+        assert!(shots.join(format!("{page}-desktop.png")).exists());
+    }
+}
+
+#[tokio::test]
+async fn storefront_forms_need_their_token_and_pages_escape_what_they_show() {
+    let server = TestServer::start();
+    let admin = server.admin_token().await;
+    let hostile = "<script>alert('name')</script> Chair";
+    let created = server
+        .client
+        .post(format!("{}/api/products", server.url))
+        .header("authorization", bearer(&admin))
+        .json(&json!({"sku": "XSS-1", "name": hostile, "price_cents": 1999,
+            "description": "<img src=x onerror=alert(1)>", "attributes": {"<b>": "<i>"}, "stock": 3}))
+        .send()
+        .await
+        .unwrap();
+    expect_status(created, StatusCode::CREATED).await;
+
+    let page = server.get("/p/XSS-1").send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let cookie = session_cookie(&page);
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "no TLS, so no Secure flag: {cookie}"
+    );
+    let csp = page.headers()[CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("<script>alert"),
+        "a product name ran as a script"
+    );
+    assert!(
+        !html.contains("<img src=x"),
+        "a description became an element"
+    );
+    assert!(html.contains("&lt;script&gt;alert("), "{html}");
+    assert!(html.contains("3 left"), "{html}");
+
+    // The API keeps its own, stricter headers.
+    let api = server.get("/api/version").send().await.unwrap();
+    assert_eq!(
+        api.headers()[CONTENT_SECURITY_POLICY],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
+
+    let session = cookie.split(';').next().unwrap().to_owned();
+    // Redirects are what a form answers: see them rather than follow them.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |body: String| {
+        client
+            .post(format!("{}/cart/add", server.url))
+            .header(COOKIE, &session)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let missing = post("sku=XSS-1&quantity=1".to_owned()).await.unwrap();
+    assert_eq!(missing.status(), StatusCode::FORBIDDEN);
+    assert!(
+        missing
+            .text()
+            .await
+            .unwrap()
+            .contains("This form has expired")
+    );
+    let forged = post(format!("sku=XSS-1&quantity=1&csrf={}", "0".repeat(64)))
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    // Nothing was added by the refused posts.
+    let stock = expect_status(
+        server.get_as("/api/inventory/XSS-1", &admin).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(stock["reserved"], 0);
+
+    let token = csrf_of(&html);
+    let added = post(format!("sku=XSS-1&quantity=2&csrf={token}"))
+        .await
+        .unwrap();
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    assert_eq!(added.headers()[LOCATION], "/cart");
+    let stock = expect_status(
+        server.get_as("/api/inventory/XSS-1", &admin).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(stock["reserved"], 2, "the cart holds two");
+
+    // One session's token is no good in another session.
+    let other = server.get("/").send().await.unwrap();
+    let other_session = session_cookie(&other).split(';').next().unwrap().to_owned();
+    let stolen = client
+        .post(format!("{}/cart/add", server.url))
+        .header(COOKIE, &other_session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("sku=XSS-1&quantity=1&csrf={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stolen.status(), StatusCode::FORBIDDEN);
+
+    // A sign-in redirect never leaves the site.
+    let signin = server
+        .get("/account/signin?next=//evil.example/")
+        .send()
+        .await
+        .unwrap();
+    let html = signin.text().await.unwrap();
+    assert!(html.contains("name=\"next\" value=\"&#x2f;\""), "{html}");
+    assert!(!html.contains("evil.example"), "{html}");
+}
+
+#[tokio::test]
+async fn no_storefront_keeps_the_api_and_the_status_page() {
+    let server = TestServer::start_full(&[], &["--no-storefront"]);
+    let home = server.get("/").send().await.unwrap();
+    assert_eq!(home.status(), StatusCode::NOT_FOUND);
+    let product = server.get("/p/anything").send().await.unwrap();
+    assert_eq!(product.status(), StatusCode::NOT_FOUND);
+    let status = server.get("/status").send().await.unwrap();
+    assert_eq!(status.status(), StatusCode::OK);
+    let html = status.text().await.unwrap();
+    for service in shop_wire::health::SERVICES {
+        assert!(
+            html.contains(&format!("data-service=\"{service}\"")),
+            "{service}"
+        );
+    }
+    assert!(
+        !html.contains("action=\"/search\""),
+        "no storefront search without the storefront"
+    );
+    let version = server.get("/api/version").send().await.unwrap();
+    assert_eq!(version.status(), StatusCode::OK);
+}
