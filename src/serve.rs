@@ -99,6 +99,17 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
     ] {
         *field = number(name)?.unwrap_or(*field);
     }
+    if let Some(n) = number("SHOP_RATE_LIMIT_REGISTER")? {
+        config.rate_limits.register_per_hour =
+            u32::try_from(n).context("SHOP_RATE_LIMIT_REGISTER is too large")?;
+    }
+    config.header_read_timeout_seconds =
+        number("SHOP_HEADER_READ_TIMEOUT")?.unwrap_or(config.header_read_timeout_seconds);
+    config.max_connections_per_address = number("SHOP_MAX_CONNECTIONS_PER_ADDRESS")?
+        .map(usize::try_from)
+        .transpose()
+        .context("SHOP_MAX_CONNECTIONS_PER_ADDRESS is too large")?
+        .unwrap_or(config.max_connections_per_address);
     let commerce = &mut config.commerce;
     for (name, field) in [
         ("SHOP_CART_TTL_SECONDS", &mut commerce.cart_ttl_seconds),

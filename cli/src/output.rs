@@ -235,7 +235,8 @@ impl Output {
                     .write_record(
                         header
                             .iter()
-                            .map(|name| plain(fields.get(name).unwrap_or(&Value::Null))),
+                            .map(|name| plain(fields.get(name).unwrap_or(&Value::Null)))
+                            .map(|cell| shop_wire::csv_cell::guard(&cell).into_owned()),
                     )
                     .map_err(csv_error)?;
                 let bytes = writer

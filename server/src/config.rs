@@ -42,6 +42,8 @@ pub struct RateLimits {
     pub per_token_per_second: u32,
     /// Login attempts per minute from one address, successful or not.
     pub login_per_minute: u32,
+    /// Accounts registered per hour from one address (a quarter of them at once).
+    pub register_per_hour: u32,
 }
 
 impl Default for RateLimits {
@@ -50,6 +52,7 @@ impl Default for RateLimits {
             per_ip_per_second: 200,
             per_token_per_second: 100,
             login_per_minute: 30,
+            register_per_hour: 20,
         }
     }
 }
@@ -377,6 +380,11 @@ pub struct Config {
     pub body_limit_bytes: usize,
     #[serde(alias = "request_timeout")]
     pub request_timeout_seconds: u64,
+    /// How long a client may take to send a request's headers, and how long
+    /// a keep-alive connection may wait idle for its next request.
+    pub header_read_timeout_seconds: u64,
+    /// Connections one client address may hold open at once (0: no cap).
+    pub max_connections_per_address: usize,
     /// Origins allowed to call the API from a browser; empty allows none.
     #[serde(alias = "cors_origin")]
     pub cors_origins: Vec<String>,
@@ -494,6 +502,8 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             body_limit_bytes: 1024 * 1024,
             request_timeout_seconds: 30,
+            header_read_timeout_seconds: 10,
+            max_connections_per_address: 512,
             cors_origins: Vec::new(),
             tls_cert: None,
             tls_key: None,
@@ -577,8 +587,10 @@ impl Config {
         if self.access_token_ttl_seconds > self.session_ttl_seconds {
             return invalid("the access token cannot outlive the session");
         }
-        if self.sweep_interval_seconds == 0 {
-            return invalid("the sweep interval must be at least one second");
+        if self.sweep_interval_seconds == 0 || self.header_read_timeout_seconds == 0 {
+            return invalid(
+                "the sweep interval and the header read timeout must be at least one second",
+            );
         }
         if self.body_limit_bytes < 1024 {
             return invalid("the body limit must be at least 1024 bytes");

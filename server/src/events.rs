@@ -125,6 +125,14 @@ impl TypeFilter {
         )
     }
 
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn into_patterns(self) -> Vec<String> {
         self.0
     }

@@ -44,6 +44,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     config.validate()?;
+    raise_open_file_limit();
     let config = Arc::new(config);
     let db_path = config.db_path();
     // Opening the database and reading the secret file block: keep them off the reactor.
@@ -121,8 +122,11 @@ pub async fn serve(
     services::orders::spawn_workers(&state);
     services::search::spawn_workers(&state);
     // The storefront and status page in front; every other path is the API's.
-    let app = web::app(state.clone(), gateway::app(state.clone()))?
-        .into_make_service_with_connect_info::<gateway::ClientAddr>();
+    let app = web::app(state.clone(), gateway::app(state.clone()))?;
+    let limits = gateway::connections::ConnectionLimits {
+        header_read_timeout: Duration::from_secs(config.header_read_timeout_seconds),
+        max_per_address: config.max_connections_per_address,
+    };
 
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -146,24 +150,19 @@ pub async fn serve(
 
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let stop = shutdown_token.clone().cancelled_owned();
+    let stop = shutdown_token.clone();
     let server = async {
         match tls {
-            None => {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stop)
-                    .await
-            }
+            None => gateway::connections::serve(listener, app, limits, stop).await,
             Some(tls) => {
                 let listener = gateway::tls::TlsListener::new(listener, tls)?;
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stop)
-                    .await
+                gateway::connections::serve(listener, app, limits, stop).await
             }
         }
+        anyhow::Ok(())
     };
     let served = tokio::select! {
-        result = server => result.map_err(anyhow::Error::from),
+        result = server => result,
         () = grace_over => {
             tracing::warn!(?grace, "grace period over; dropping the remaining connections");
             Ok(())
@@ -172,6 +171,25 @@ pub async fn serve(
     state.workers.shutdown().await;
     tracing::info!("stopped");
     served
+}
+
+/// Raises the soft limit on open files to the hard limit: every connection
+/// is a descriptor, and a default soft limit of 1024 is exhausted by a
+/// single client long before the server is busy.
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        match getrlimit(Resource::RLIMIT_NOFILE) {
+            Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+            {
+                Ok(()) => tracing::debug!(from = soft, to = hard, "raised the open-file limit"),
+                Err(err) => tracing::warn!(error = %err, soft, "cannot raise the open-file limit"),
+            },
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "cannot read the open-file limit"),
+        }
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

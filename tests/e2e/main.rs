@@ -14,6 +14,7 @@ mod dashboard;
 mod events;
 mod fake_stripe;
 mod gateway;
+mod hardening;
 mod idempotency;
 mod lifecycle;
 mod notifications;

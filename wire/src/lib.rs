@@ -6,6 +6,7 @@
 //! to derive the OpenAPI schemas from these same types.
 
 pub mod cart;
+pub mod csv_cell;
 pub mod enums;
 pub mod error;
 pub mod events;

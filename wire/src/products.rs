@@ -138,6 +138,15 @@ impl DataFormat {
         }
     }
 
+    /// The Content-Type of a response in this format; CSV names its
+    /// charset, which spreadsheets otherwise guess.
+    pub fn response_content_type(self) -> &'static str {
+        match self {
+            DataFormat::Csv => "text/csv; charset=utf-8",
+            other => other.content_type(),
+        }
+    }
+
     /// The format a file name implies (`catalog.csv`), if any.
     pub fn from_extension(path: &str) -> Option<DataFormat> {
         let ext = path.rsplit_once('.')?.1.to_ascii_lowercase();

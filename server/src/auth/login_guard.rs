@@ -1,11 +1,12 @@
-//! Brute-force protection for login, per account.
+//! Brute-force protection for login, per account and client address.
 //!
 //! The gateway already limits login attempts per client address; this guard
-//! protects each account from a guesser spread over many addresses. After
-//! [`FREE_ATTEMPTS`] consecutive failures the account's logins are refused for
-//! a lockout that doubles with each further failure, up to [`MAX_LOCKOUT`]. A
-//! success clears the count. Lockouts answer 429 with `Retry-After`, and the
-//! account's owner is never locked out for longer than the cap.
+//! slows the guessing of one account from one address. The key is the pair
+//! (the caller passes `email from address`), so an attacker elsewhere cannot
+//! lock the owner, the admin included, out of their own account. After
+//! [`FREE_ATTEMPTS`] consecutive failures the pair's logins are refused for
+//! a delay that doubles with each further failure, up to [`MAX_LOCKOUT`]. A
+//! success clears the count. Refusals answer 429 with `Retry-After`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

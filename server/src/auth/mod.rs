@@ -94,10 +94,26 @@ impl Default for SessionCache {
     }
 }
 
-/// The bearer token of a request, if it has one.
+/// The role `user` holds now through `session`; `None` once the session is
+/// revoked, expired, or not theirs. Long-lived responses (the event stream)
+/// ask again while they run, not only when they start.
+pub async fn session_role(
+    state: &AppState,
+    session: &SessionId,
+    user: &UserId,
+) -> AppResult<Option<Role>> {
+    let auth = state.sessions.get(state.store.as_ref(), session).await?;
+    let now = time::OffsetDateTime::now_utc();
+    Ok(auth
+        .filter(|s| !s.revoked && s.expires_at > now && &s.user_id == user)
+        .map(|s| s.role))
+}
+
+/// The bearer token of a request, if it has one. The scheme is
+/// case-insensitive and spaces around the token are ignored, as RFC 9110 allows.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
+    let (scheme, token) = value.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
@@ -115,24 +131,13 @@ impl FromRequestParts<AppState> for AuthUser {
             )
         })?;
         let claims = state.tokens.verify(token)?;
-        let session = state
-            .sessions
-            .get(state.store.as_ref(), &claims.sid)
-            .await?;
-        let now = time::OffsetDateTime::now_utc();
-        match session {
-            Some(session)
-                if !session.revoked
-                    && session.expires_at > now
-                    && session.user_id == claims.sub =>
-            {
-                Ok(AuthUser {
-                    user_id: claims.sub,
-                    role: session.role,
-                    session_id: claims.sid,
-                })
-            }
-            _ => Err(AppError::unauthenticated(
+        match session_role(state, &claims.sid, &claims.sub).await? {
+            Some(role) => Ok(AuthUser {
+                user_id: claims.sub,
+                role,
+                session_id: claims.sid,
+            }),
+            None => Err(AppError::unauthenticated(
                 "session_revoked",
                 "the session of this token has ended; log in again",
             )),

@@ -13,13 +13,15 @@ use axum::response::Response;
 use serde_json::json;
 
 use crate::error::error_response;
+use crate::gateway::request_id::clipped;
 
 /// Longest plain-text error body kept as the message.
 const MAX_MESSAGE: usize = 2048;
 
 pub async fn middleware(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    // Both are the client's choice and go back in the message: cut them like the access log does.
+    let method = clipped(request.method().as_str());
+    let path = clipped(request.uri().path());
     let response = next.run(request).await;
     let status = response.status();
     let is_json = response

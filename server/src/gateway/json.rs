@@ -11,6 +11,23 @@ use serde_json::json;
 
 use crate::error::AppError;
 
+/// The deepest `offset` a list route pages to. Deeper pages cost a scan of
+/// every row skipped, and a value past `i64::MAX` would wrap around in SQL
+/// and answer the first page; a client that needs more narrows its filters
+/// (or, for the event log, pages with `after`).
+pub const MAX_OFFSET: u64 = 1_000_000;
+
+/// A list route's `offset` (default 0), refused with 400 above [`MAX_OFFSET`].
+pub fn page_offset(offset: Option<u64>) -> Result<u64, AppError> {
+    match offset.unwrap_or(0) {
+        n @ 0..=MAX_OFFSET => Ok(n),
+        _ => Err(AppError::validation(
+            "offset",
+            format!("must be between 0 and {MAX_OFFSET}; narrow the filters to go deeper"),
+        )),
+    }
+}
+
 /// A JSON body. Malformed JSON is 400 `malformed_json`; JSON of the wrong
 /// shape (a missing, unknown or mistyped field) is 422 `invalid_body` naming the field.
 #[derive(Debug)]
@@ -152,6 +169,15 @@ mod tests {
     struct Body {
         email: String,
         age: u8,
+    }
+
+    #[test]
+    fn offsets_past_the_bound_are_refused_not_wrapped() {
+        assert_eq!(page_offset(None).ok(), Some(0));
+        assert_eq!(page_offset(Some(MAX_OFFSET)).ok(), Some(MAX_OFFSET));
+        let err = page_offset(Some(i64::MAX as u64 + 1)).unwrap_err();
+        assert_eq!(err.code(), "validation_failed");
+        assert!(page_offset(Some(u64::MAX)).is_err());
     }
 
     #[test]

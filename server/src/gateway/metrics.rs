@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -185,13 +186,29 @@ pub fn service_of(route: &str) -> &'static str {
         .unwrap_or("gateway")
 }
 
+/// The method as a label from a fixed set: any other method (HTTP allows
+/// arbitrary tokens of any length) counts as `other`, so a client cannot
+/// create series at will.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 pub async fn middleware(request: Request, next: Next) -> Response {
     // Unmatched paths share one label, so scanners cannot blow up the series count.
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     let service = service_of(&route);
@@ -199,7 +216,7 @@ pub async fn middleware(request: Request, next: Next) -> Response {
     let labels = [
         ("service", service.to_owned()),
         ("route", route),
-        ("method", method),
+        ("method", method.to_owned()),
     ];
     metrics::histogram!("shop_http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
@@ -214,7 +231,15 @@ pub async fn middleware(request: Request, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::service_of;
+    use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let custom = Method::from_bytes(&[b'X'; 2000]).expect("a token method");
+        assert_eq!(method_label(&custom), "other");
+        assert_eq!(method_label(&Method::TRACE), "other");
+    }
 
     #[test]
     fn routes_map_to_their_service() {

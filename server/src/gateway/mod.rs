@@ -6,6 +6,7 @@
 //! idempotency, and (on every route but the event stream) a timeout.
 
 pub mod completion;
+pub mod connections;
 pub mod errors;
 pub mod idempotency;
 pub mod json;
@@ -19,12 +20,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::connect_info::Connected;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::IntoResponse;
-use axum::serve::IncomingStream;
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -44,18 +43,6 @@ use rate_limit::Limiters;
 /// The client's address, as rate limits and session records see it, for plain and TLS connections alike.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAddr(pub std::net::SocketAddr);
-
-impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
-
-impl Connected<IncomingStream<'_, tls::TlsListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, tls::TlsListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
 
 /// Sweeps expired idempotency records and idle rate-limit state.
 pub const GATEWAY_SWEEPER: &str = "gateway_sweeper";
@@ -132,7 +119,7 @@ async fn no_route() -> StatusCode {
 /// Every route with its middleware, and the OpenAPI document that describes them.
 pub fn app(state: AppState) -> Router {
     let config = state.config.clone();
-    let limiters = Limiters::new(&config.rate_limits);
+    let limiters = Limiters::new(&config.rate_limits, state.tokens.clone());
     spawn_sweeper(&state, limiters.clone());
 
     let timeout = TimeoutLayer::with_status_code(

@@ -2,28 +2,37 @@
 //! with a stricter per-address limit on login. Over the limit a client gets
 //! 429 with `Retry-After`.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use shop_wire::SessionId;
+
+use crate::auth::bearer_token;
+use crate::auth::tokens::TokenKeys;
 use crate::config::RateLimits;
 use crate::error::AppError;
 use crate::gateway::ClientAddr;
 
 pub struct Limiters {
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    /// Keyed by a hash of the bearer token, so no token is kept in memory.
-    per_token: Option<DefaultKeyedRateLimiter<u64>>,
+    /// Keyed by the session a valid token names: spelling the same token
+    /// differently (`bearer`, extra spaces) or asking for a fresh access
+    /// token does not buy a fresh budget.
+    per_token: Option<DefaultKeyedRateLimiter<SessionId>>,
+    /// Checks signatures, so a forged token cannot spend another session's budget.
+    tokens: TokenKeys,
     login: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Accounts one address may register; each sends a welcome email to an unverified address.
+    register: Option<DefaultKeyedRateLimiter<IpAddr>>,
 }
 
 fn keyed<K: Hash + Eq + Clone>(quota: Option<Quota>) -> Option<DefaultKeyedRateLimiter<K>> {
@@ -38,7 +47,7 @@ fn per_second(n: u32) -> Option<Quota> {
 }
 
 impl Limiters {
-    pub fn new(limits: &RateLimits) -> Arc<Self> {
+    pub fn new(limits: &RateLimits, tokens: TokenKeys) -> Arc<Self> {
         let login = NonZeroU32::new(limits.login_per_minute).map(|n| {
             // A burst of a third of the minute's budget lets a person retry a typo at once.
             let burst = NonZeroU32::new((n.get() / 3).max(1)).unwrap_or(n);
@@ -48,12 +57,21 @@ impl Limiters {
             per_ip: keyed(per_second(limits.per_ip_per_second)),
             per_token: keyed(per_second(limits.per_token_per_second)),
             login: keyed(login),
+            register: keyed(NonZeroU32::new(limits.register_per_hour).map(|n| {
+                // A household or an office behind one address may register a few at once.
+                let burst = NonZeroU32::new((n.get() / 4).max(1)).unwrap_or(n);
+                Quota::per_hour(n).allow_burst(burst)
+            })),
+            tokens,
         })
     }
 
     /// Drops the state of clients that are back under their limit; keeps memory bounded.
     pub fn forget_idle(&self) {
-        for limiter in [&self.per_ip, &self.login].into_iter().flatten() {
+        for limiter in [&self.per_ip, &self.login, &self.register]
+            .into_iter()
+            .flatten()
+        {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -100,12 +118,14 @@ pub async fn middleware(
     if let Err(wait) = check(&limiters.per_ip, &client_ip(&request)) {
         return too_many("from this address", wait);
     }
-    if let Some(token) = request.headers().get(AUTHORIZATION) {
-        let mut hasher = DefaultHasher::new();
-        token.as_bytes().hash(&mut hasher);
-        if let Err(wait) = check(&limiters.per_token, &hasher.finish()) {
-            return too_many("with this token", wait);
-        }
+    // A token that does not verify gets 401 from the route; only the per-address limit applies to it.
+    let session = bearer_token(request.headers())
+        .and_then(|token| limiters.tokens.verify(token).ok())
+        .map(|claims| claims.sid);
+    if let Some(session) = session
+        && let Err(wait) = check(&limiters.per_token, &session)
+    {
+        return too_many("with this token", wait);
     }
     next.run(request).await
 }
@@ -122,17 +142,33 @@ pub async fn login_middleware(
     next.run(request).await
 }
 
+/// The registration limit, layered on the registration route only.
+pub async fn register_middleware(
+    State(limiters): State<Arc<Limiters>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Err(wait) = check(&limiters.register, &client_ip(&request)) {
+        return too_many("to register from this address", wait);
+    }
+    next.run(request).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn burst_then_refusal_with_a_wait() {
-        let limiters = Limiters::new(&RateLimits {
-            per_ip_per_second: 2,
-            per_token_per_second: 0,
-            login_per_minute: 3,
-        });
+        let limiters = Limiters::new(
+            &RateLimits {
+                per_ip_per_second: 2,
+                per_token_per_second: 0,
+                login_per_minute: 3,
+                register_per_hour: 0,
+            },
+            TokenKeys::new(b"a test secret of at least 32 bytes!"),
+        );
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
         for _ in 0..4 {
             assert!(check(&limiters.per_ip, &ip).is_ok());
@@ -140,7 +176,7 @@ mod tests {
         let wait = check(&limiters.per_ip, &ip).unwrap_err();
         assert!(wait <= Duration::from_millis(500), "{wait:?}");
         assert!(
-            check(&limiters.per_token, &7).is_ok(),
+            check(&limiters.per_token, &SessionId::generate()).is_ok(),
             "a limit of 0 is off"
         );
         assert!(check(&limiters.login, &ip).is_ok());

@@ -29,6 +29,22 @@ fn accepted(value: &HeaderValue) -> Option<String> {
     sane.then(|| text.to_owned())
 }
 
+/// The longest method or path the access log writes; a client chooses both,
+/// and a 60 KB method must not become a 60 KB log line.
+const LOGGED_VALUE_MAX: usize = 256;
+
+/// `value`, cut to [`LOGGED_VALUE_MAX`] bytes (on a character boundary) with `…` when cut.
+pub(crate) fn clipped(value: &str) -> String {
+    if value.len() <= LOGGED_VALUE_MAX {
+        return value.to_owned();
+    }
+    let mut end = LOGGED_VALUE_MAX;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &value[..end])
+}
+
 pub async fn middleware(request: Request, next: Next) -> Response {
     let id = request
         .headers()
@@ -38,8 +54,8 @@ pub async fn middleware(request: Request, next: Next) -> Response {
     let span = tracing::info_span!(
         "request",
         request_id = %id,
-        method = %request.method(),
-        path = %request.uri().path(),
+        method = %clipped(request.method().as_str()),
+        path = %clipped(request.uri().path()),
     );
     let started = Instant::now();
     let mut response = REQUEST_ID
@@ -75,6 +91,14 @@ pub fn carried<F: std::future::Future>(work: F) -> impl std::future::Future<Outp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_values_are_cut_in_the_log() {
+        assert_eq!(clipped("GET"), "GET");
+        let cut = clipped(&"é".repeat(400));
+        assert!(cut.len() <= LOGGED_VALUE_MAX + "…".len(), "{}", cut.len());
+        assert!(cut.ends_with('…'));
+    }
 
     #[test]
     fn forged_or_oversized_ids_are_not_accepted() {

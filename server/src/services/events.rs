@@ -7,19 +7,20 @@
 //! that want what happened so far and then stop (`shop events` without `--follow`).
 
 use std::convert::Infallible;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
+use shop_wire::users::Role;
 use shop_wire::{Event, Page};
 
-use crate::auth::Staff;
+use crate::auth::{AuthUser, Staff, bearer_token, session_role};
 use crate::error::{AppError, AppResult};
 use crate::events::TypeFilter;
-use crate::gateway::json::{ApiJson, ApiQuery};
+use crate::gateway::json::{ApiJson, ApiQuery, page_offset};
 use crate::state::AppState;
 use crate::store::EventQuery;
 
@@ -40,10 +41,10 @@ pub struct StreamParams {
 /// Stream events as Server-Sent Events (staff).
 #[utoipa::path(get, path = "/api/events", tag = "events", security(("bearer" = [])), params(StreamParams),
     responses((status = 200, content_type = "text/event-stream", description = "one SSE message per event: `id`, `event` = type, `data` = the event JSON"),
-              (status = 401, body = shop_wire::ErrorBody), (status = 403, body = shop_wire::ErrorBody)))]
+              (status = 400, body = shop_wire::ErrorBody), (status = 401, body = shop_wire::ErrorBody), (status = 403, body = shop_wire::ErrorBody)))]
 pub async fn stream(
     State(state): State<AppState>,
-    _: Staff,
+    Staff(caller): Staff,
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<StreamParams>,
 ) -> AppResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
@@ -59,33 +60,116 @@ pub async fn stream(
         ),
         None => None,
     };
+    let filter = type_filter(params.kind.as_deref())?;
+    // The extractor verified this token a moment ago; its expiry ends the stream too.
+    let token_expires = bearer_token(&headers)
+        .and_then(|token| state.tokens.verify(token).ok())
+        .map(|claims| UNIX_EPOCH + Duration::from_secs(claims.exp))
+        .ok_or_else(|| {
+            AppError::unauthenticated("invalid_token", "the access token is not valid")
+        })?;
     let after = match last_event_id.or(params.after) {
         Some(after) => after,
         None => state.store.latest_event_id().await?,
     };
-    let filter = TypeFilter::parse(params.kind.as_deref().unwrap_or_default());
-    let events = state
-        .events
-        .stream_after(after)
-        .take_until(state.shutdown.clone().cancelled_owned())
-        .filter_map(move |item| {
-            let message = match item {
-                Ok(event) if filter.matches(&event.kind) => {
-                    let data = serde_json::to_string(&event).unwrap_or_default();
-                    Some(Ok(SseEvent::default()
-                        .id(event.id.to_string())
-                        .event(event.kind)
-                        .data(data)))
+    let events = state.events.stream_after(after);
+    let stopped = state.shutdown.clone().cancelled_owned();
+    let messages = async_stream::stream! {
+        let mut events = std::pin::pin!(events);
+        let mut stopped = std::pin::pin!(stopped);
+        let mut recheck = tokio::time::interval(STREAM_RECHECK);
+        let mut role = caller.role;
+        loop {
+            let item = tokio::select! {
+                () = &mut stopped => break,
+                _ = recheck.tick() => {
+                    match still_allowed(&state, &caller, token_expires).await {
+                        Some(now) => role = now,
+                        None => break,
+                    }
+                    continue;
                 }
-                Ok(_) => None,
-                Err(err) => {
-                    tracing::error!(error = %err, "event stream read failed; closing it");
-                    None
-                }
+                item = events.next() => item,
             };
-            std::future::ready(message)
-        });
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+            let event = match item {
+                Some(Ok(event)) => event,
+                Some(Err(err)) => {
+                    tracing::error!(error = %err, "event stream read failed; closing it");
+                    break;
+                }
+                None => break,
+            };
+            if concerns_session(&event, &caller) {
+                match still_allowed(&state, &caller, token_expires).await {
+                    Some(now) => role = now,
+                    None => break,
+                }
+            }
+            if visible_to(role, &event.kind) && filter.matches(&event.kind) {
+                let data = serde_json::to_string(&event).unwrap_or_default();
+                yield Ok(SseEvent::default()
+                    .id(event.id.to_string())
+                    .event(event.kind)
+                    .data(data));
+            }
+        }
+    };
+    Ok(Sse::new(messages).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// How often an open stream asks again whether its caller may still read it.
+const STREAM_RECHECK: Duration = Duration::from_secs(2);
+
+/// The most type patterns one request may give; each becomes a clause of
+/// the log's query, and SQLite refuses an expression tree past about 1000.
+pub const MAX_TYPE_PATTERNS: usize = 32;
+
+fn type_filter(kind: Option<&str>) -> AppResult<TypeFilter> {
+    let filter = TypeFilter::parse(kind.unwrap_or_default());
+    if filter.len() > MAX_TYPE_PATTERNS {
+        return Err(AppError::validation(
+            "type",
+            format!("at most {MAX_TYPE_PATTERNS} patterns, comma-separated"),
+        ));
+    }
+    Ok(filter)
+}
+
+/// `user.*` events carry emails, login addresses and session ids: the user
+/// list's data, which only admins may read. Staff see every other event.
+const ADMIN_ONLY_PREFIX: &str = "user.";
+
+fn visible_to(role: Role, kind: &str) -> bool {
+    role == Role::Admin || !kind.starts_with(ADMIN_ONLY_PREFIX)
+}
+
+/// A `user.*` event about the stream's own user or session (a logout, a
+/// revocation, a role change), after which its rights are checked at once.
+fn concerns_session(event: &Event, caller: &AuthUser) -> bool {
+    let names = |field: &str, id: &str| event.data.get(field).and_then(|v| v.as_str()) == Some(id);
+    event.kind.starts_with(ADMIN_ONLY_PREFIX)
+        && (names("session_id", caller.session_id.as_str())
+            || names("user_id", caller.user_id.as_str()))
+}
+
+/// The caller's current role while their token is unexpired, their session
+/// live and their role still staff; `None` ends the stream.
+async fn still_allowed(
+    state: &AppState,
+    caller: &AuthUser,
+    token_expires: SystemTime,
+) -> Option<Role> {
+    if SystemTime::now() >= token_expires {
+        return None;
+    }
+    match session_role(state, &caller.session_id, &caller.user_id).await {
+        Ok(Some(role)) if role.is_staff() => Some(role),
+        Ok(_) => None,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot re-check an event stream's session; closing it");
+            None
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -108,7 +192,7 @@ pub struct LogParams {
               (status = 401, body = shop_wire::ErrorBody), (status = 403, body = shop_wire::ErrorBody)))]
 pub async fn log(
     State(state): State<AppState>,
-    _: Staff,
+    Staff(caller): Staff,
     ApiQuery(params): ApiQuery<LogParams>,
 ) -> AppResult<ApiJson<Page<Event>>> {
     let limit = params.limit.unwrap_or(100);
@@ -120,9 +204,14 @@ pub async fn log(
     }
     let query = EventQuery {
         after: params.after.unwrap_or(0),
-        types: TypeFilter::parse(params.kind.as_deref().unwrap_or_default()).into_patterns(),
+        types: type_filter(params.kind.as_deref())?.into_patterns(),
+        excluded: if caller.role == Role::Admin {
+            Vec::new()
+        } else {
+            vec![format!("{ADMIN_ONLY_PREFIX}*")]
+        },
         limit,
-        offset: params.offset.unwrap_or(0),
+        offset: page_offset(params.offset)?,
     };
     let (items, total) = state.store.list_events(&query).await?;
     Ok(ApiJson(Page {

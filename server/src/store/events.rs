@@ -55,6 +55,8 @@ pub struct EventQuery {
     pub after: u64,
     /// Type patterns, exact (`order.paid`) or a prefix ending in `*` (`order.*`); none matches all.
     pub types: Vec<String>,
+    /// Patterns of the same kind whose events are left out, whatever `types` says.
+    pub excluded: Vec<String>,
     pub limit: u32,
     pub offset: u64,
 }

@@ -14,7 +14,7 @@ use shop_wire::{ErrorBody, Page, ServiceHealth};
 use super::domain;
 use crate::auth::Staff;
 use crate::error::{AppError, AppResult};
-use crate::gateway::json::{ApiJson, ApiQuery};
+use crate::gateway::json::{ApiJson, ApiQuery, page_offset};
 use crate::services::page_limit;
 use crate::state::AppState;
 use crate::store::{ReservationQuery, StockOperation, StockQuery};
@@ -62,7 +62,7 @@ pub async fn list(
             .filter(|q| !q.is_empty()),
         by_sku,
         limit: page_limit(params.limit)?,
-        offset: params.offset.unwrap_or(0),
+        offset: page_offset(params.offset)?,
     };
     Ok(ApiJson(domain::list(&state, query).await?))
 }
@@ -138,7 +138,7 @@ pub async fn movements(
 ) -> AppResult<ApiJson<Page<Movement>>> {
     let limit = page_limit(params.limit)?;
     Ok(ApiJson(
-        domain::movements(&state, &sku, limit, params.offset.unwrap_or(0)).await?,
+        domain::movements(&state, &sku, limit, page_offset(params.offset)?).await?,
     ))
 }
 
@@ -182,7 +182,7 @@ pub async fn reservations(
         status: params.status,
         reference: params.reference,
         limit: page_limit(params.limit)?,
-        offset: params.offset.unwrap_or(0),
+        offset: page_offset(params.offset)?,
     };
     Ok(ApiJson(domain::reservations(&state, query).await?))
 }

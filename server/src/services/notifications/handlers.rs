@@ -13,7 +13,7 @@ use shop_wire::{ErrorBody, Page, ServiceHealth};
 use super::domain;
 use crate::auth::Staff;
 use crate::error::{AppError, AppResult};
-use crate::gateway::json::{ApiJson, ApiQuery};
+use crate::gateway::json::{ApiJson, ApiQuery, page_offset};
 use crate::state::AppState;
 use crate::store::{DeliveryQuery, NotificationQuery};
 
@@ -69,7 +69,7 @@ pub async fn list(
         recipient: params.recipient,
         priority: params.priority,
         limit: crate::services::page_limit(params.limit)?,
-        offset: params.offset.unwrap_or(0),
+        offset: page_offset(params.offset)?,
     };
     Ok(ApiJson(domain::list(&state, query).await?))
 }
@@ -189,7 +189,7 @@ pub async fn deliveries(
         channel: params.channel,
         recipient: params.recipient,
         limit: crate::services::page_limit(params.limit)?,
-        offset: params.offset.unwrap_or(0),
+        offset: page_offset(params.offset)?,
     };
     Ok(ApiJson(domain::deliveries(&state, query).await?))
 }

@@ -14,7 +14,7 @@ use super::domain;
 use crate::auth::{AuthUser, Staff};
 use crate::error::{AppError, AppResult};
 use crate::gateway::idempotency;
-use crate::gateway::json::{ApiJson, ApiQuery};
+use crate::gateway::json::{ApiJson, ApiQuery, page_offset};
 use crate::services::page_limit;
 use crate::state::AppState;
 use crate::store::OrderQuery;
@@ -102,7 +102,7 @@ pub async fn list(
             .transpose()?,
         to: params.to.as_deref().map(|t| instant("to", t)).transpose()?,
         limit: page_limit(params.limit)?,
-        offset: params.offset.unwrap_or(0),
+        offset: page_offset(params.offset)?,
     };
     Ok(ApiJson(domain::list(&state, &caller, query).await?))
 }

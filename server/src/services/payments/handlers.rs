@@ -13,7 +13,7 @@ use shop_wire::{ErrorBody, OrderId, Page, ServiceHealth};
 use super::domain;
 use crate::auth::{AuthUser, Staff};
 use crate::error::{AppError, AppResult};
-use crate::gateway::json::{ApiJson, ApiQuery};
+use crate::gateway::json::{ApiJson, ApiQuery, page_offset};
 use crate::services::page_limit;
 use crate::state::AppState;
 use crate::store::PaymentQuery;
@@ -69,7 +69,7 @@ pub async fn list(
             .map_err(|problem| AppError::validation("method", problem))?,
         owner: None,
         limit: page_limit(params.limit)?,
-        offset: params.offset.unwrap_or(0),
+        offset: page_offset(params.offset)?,
     };
     Ok(ApiJson(domain::list(&state, &caller, query).await?))
 }

@@ -7,6 +7,7 @@
 //! between shops as well as backing one up.
 
 use axum::body::{Body, Bytes};
+use shop_wire::csv_cell;
 use shop_wire::products::{CSV_COLUMNS, DataFormat, Product, ProductId, ProductRequest};
 
 use crate::error::AppError;
@@ -31,8 +32,9 @@ fn row(product: Product) -> ProductRequest {
     }
 }
 
+/// One product as CSV cells, each guarded against formula injection.
 fn csv_record(product: &ProductRequest) -> Result<Vec<String>, serde_json::Error> {
-    Ok(vec![
+    let cells = [
         product.sku.clone(),
         product.name.clone(),
         product.description.clone(),
@@ -42,7 +44,11 @@ fn csv_record(product: &ProductRequest) -> Result<Vec<String>, serde_json::Error
         serde_json::to_string(&product.attributes)?,
         serde_json::to_string(&product.images)?,
         product.active.to_string(),
-    ])
+    ];
+    Ok(cells
+        .iter()
+        .map(|cell| csv_cell::guard(cell).into_owned())
+        .collect())
 }
 
 /// Serializes one page; `first` says whether anything was written before it.

@@ -17,7 +17,7 @@ use shop_wire::{ErrorBody, Page, ServiceHealth};
 use super::{domain, export, import};
 use crate::auth::{Staff, Viewer};
 use crate::error::{AppError, AppResult};
-use crate::gateway::json::{ApiJson, ApiQuery};
+use crate::gateway::json::{ApiJson, ApiQuery, page_offset};
 use crate::services::{if_match_version, page_limit};
 use crate::state::AppState;
 use crate::store::{ProductOrder, ProductQuery, ProductStatus};
@@ -112,7 +112,7 @@ pub async fn list(
         order,
         descending,
         limit: page_limit(params.limit)?,
-        offset: params.offset.unwrap_or(0),
+        offset: page_offset(params.offset)?,
     };
     Ok(ApiJson(domain::list(&state, query).await?))
 }
@@ -262,7 +262,11 @@ pub async fn export(
     let format = params.format.unwrap_or_default();
     let status = parse_status(Some(params.status.as_deref().unwrap_or("all")))?;
     let body = export::export(state, format, status);
-    Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, format.response_content_type())],
+        body,
+    )
+        .into_response())
 }
 
 /// The products service's health.

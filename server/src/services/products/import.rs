@@ -330,7 +330,8 @@ fn csv_request(
             .iter()
             .find(|(_, c)| c == column)
             .map_or("", |(n, _)| *n);
-        cells.insert(name, value);
+        // Our own export guards formula cells with a `'`; read them back as they were.
+        cells.insert(name, shop_wire::csv_cell::unguard(value));
     }
     let cell = |name: &str| cells.get(name).copied().unwrap_or("");
     let bad = |field: &str, reason: String| (field.to_owned(), reason);

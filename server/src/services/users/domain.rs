@@ -181,10 +181,16 @@ pub async fn login(
 ) -> AppResult<TokenResponse> {
     // A malformed email cannot have an account; answer as for any wrong login.
     let email = normalize_email("email", email).map_err(|_| invalid_credentials())?;
-    if let Err(wait) = state.login_guard.check(&email, Instant::now()) {
+    // Failures count per account *and* address: a guesser elsewhere slows
+    // only themselves, never the owner logging in from their own address.
+    let guarded = format!(
+        "{email} from {}",
+        client.ip.as_deref().unwrap_or("an unknown address")
+    );
+    if let Err(wait) = state.login_guard.check(&guarded, Instant::now()) {
         return Err(AppError::TooManyRequests {
             code: "too_many_attempts",
-            message: "too many failed logins for this account; wait before trying again".to_owned(),
+            message: "too many failed logins for this account from this address; wait before trying again".to_owned(),
             retry_after: wait,
         });
     }
@@ -194,11 +200,11 @@ pub async fn login(
         .verify(password, record.as_ref().map(|r| r.password_hash.as_str()))
         .await?;
     let Some(record) = record.filter(|_| verified) else {
-        state.login_guard.record_failure(&email, Instant::now());
+        state.login_guard.record_failure(&guarded, Instant::now());
         metrics::counter!("shop_logins_total", "outcome" => "failed").increment(1);
         return Err(invalid_credentials());
     };
-    state.login_guard.record_success(&email);
+    state.login_guard.record_success(&guarded);
     metrics::counter!("shop_logins_total", "outcome" => "ok").increment(1);
 
     let at = now();

@@ -16,7 +16,7 @@ use crate::auth::{Admin, AuthUser};
 use crate::error::{AppError, AppResult};
 use crate::gateway::ClientAddr;
 use crate::gateway::idempotency::CarriesSecret;
-use crate::gateway::json::{ApiJson, ApiQuery};
+use crate::gateway::json::{ApiJson, ApiQuery, page_offset};
 use crate::state::AppState;
 use crate::store::UserQuery;
 
@@ -175,7 +175,7 @@ pub async fn list(
         role: params.role,
         text: params.q,
         limit: params.limit.unwrap_or(50),
-        offset: params.offset.unwrap_or(0),
+        offset: page_offset(params.offset)?,
     };
     Ok(ApiJson(domain::list_users(&state, query).await?))
 }

@@ -15,7 +15,7 @@ use shop_wire::ServiceHealth;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::gateway::rate_limit::{Limiters, login_middleware};
+use crate::gateway::rate_limit::{Limiters, login_middleware, register_middleware};
 use crate::services::health::{HealthReport, database_check};
 use crate::state::AppState;
 use crate::store::now;
@@ -28,10 +28,12 @@ const SESSION_RETENTION: time::Duration = time::Duration::days(7);
 pub fn router(limiters: std::sync::Arc<Limiters>) -> OpenApiRouter<AppState> {
     let login = OpenApiRouter::new()
         .routes(routes!(handlers::login))
-        .layer(from_fn_with_state(limiters, login_middleware));
+        .layer(from_fn_with_state(limiters.clone(), login_middleware));
+    let register = OpenApiRouter::new()
+        .routes(routes!(handlers::register))
+        .layer(from_fn_with_state(limiters, register_middleware));
     OpenApiRouter::new()
         .routes(routes!(handlers::list, handlers::create))
-        .routes(routes!(handlers::register))
         .routes(routes!(handlers::refresh))
         .routes(routes!(handlers::logout))
         .routes(routes!(handlers::me, handlers::update_me))
@@ -42,6 +44,7 @@ pub fn router(limiters: std::sync::Arc<Limiters>) -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::set_role))
         .routes(routes!(handlers::health))
         .merge(login)
+        .merge(register)
 }
 
 pub fn spawn_workers(state: &AppState) {

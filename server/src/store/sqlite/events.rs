@@ -81,7 +81,19 @@ impl EventStore for SqliteStore {
             } else {
                 clauses.join(" OR ")
             };
-            let filter = format!("id > ? AND ({types})");
+            let mut filter = format!("id > ? AND ({types})");
+            for pattern in &query.excluded {
+                match pattern.strip_suffix('*') {
+                    Some(prefix) => {
+                        filter.push_str(" AND type NOT LIKE ? ESCAPE '\\'");
+                        args.push(format!("{}%", escape_like(prefix)).into());
+                    }
+                    None => {
+                        filter.push_str(" AND type <> ?");
+                        args.push(pattern.clone().into());
+                    }
+                }
+            }
             let total: i64 = conn
                 .prepare_cached(&format!("SELECT count(*) FROM events WHERE {filter}"))?
                 .query_row(rusqlite::params_from_iter(&args), |row| row.get(0))?;

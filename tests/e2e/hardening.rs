@@ -1,0 +1,556 @@
+//! The attacks of issue 20, each sent as a hostile client would and each
+//! answered the way the fix says: bounded metric labels, slow clients cut
+//! off, event streams that end with their rights, limits that cannot be
+//! dodged by respelling a header, and so on.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+/// The server with rate limits off, for attacks that send many requests.
+fn unlimited(extra: &[(&str, &str)]) -> TestServer {
+    let mut env = vec![
+        ("SHOP_RATE_LIMIT_IP", "0"),
+        ("SHOP_RATE_LIMIT_TOKEN", "0"),
+        ("SHOP_RATE_LIMIT_LOGIN", "0"),
+    ];
+    env.extend_from_slice(extra);
+    TestServer::start_with(&env)
+}
+
+async fn scrape(server: &TestServer, token: Option<&str>) -> String {
+    let mut request = server.get("/metrics");
+    if let Some(token) = token {
+        request = request.header("authorization", bearer(token));
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn custom_methods_do_not_create_metric_series_or_long_log_lines() {
+    let server = unlimited(&[]);
+    server.get("/api/version").send().await.unwrap();
+    let before = scrape(&server, None).await.len();
+    for i in 0..300 {
+        let method = Method::from_bytes(format!("X{i:04}{}", "M".repeat(2000)).as_bytes()).unwrap();
+        let response = server.request(method, "/api/version").send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        let body: Value = response.json().await.unwrap();
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.len() < 600,
+            "the method is echoed whole: {}",
+            message.len()
+        );
+    }
+    let text = scrape(&server, None).await;
+    let scraped = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let methods: std::collections::BTreeSet<_> = scraped
+        .samples
+        .iter()
+        .filter_map(|s| s.labels.get("method").map(str::to_owned))
+        .collect();
+    let fixed = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
+    ];
+    assert!(
+        methods.iter().all(|m| fixed.contains(&m.as_str())),
+        "{methods:?}"
+    );
+    assert!(methods.contains("other"), "{methods:?}");
+    // 300 methods of 2 KB each would add at least 600 KB if they were labels.
+    assert!(text.len() < before + 20_000, "{} -> {}", before, text.len());
+    let log = read(&server.log_path());
+    let longest = log.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 2000, "an access-log line of {longest} bytes");
+}
+
+#[tokio::test]
+async fn respelling_the_authorization_header_does_not_buy_a_fresh_token_budget() {
+    // A per-address limit high enough to stay out of the way; 2 per second (burst 4) per token.
+    let server = TestServer::start_with(&[
+        ("SHOP_RATE_LIMIT_IP", "1000"),
+        ("SHOP_RATE_LIMIT_TOKEN", "2"),
+    ]);
+    let token = server.admin_token().await;
+    let spellings = [
+        format!("Bearer {token}"),
+        format!("bearer {token}"),
+        format!("BEARER {token}"),
+        format!("Bearer   {token}  "),
+        format!("  bEaReR {token}"),
+        format!("Bearer {token} "),
+    ];
+    let mut limited = 0;
+    for spelling in spellings.iter().cycle().take(12) {
+        let response = server
+            .get("/api/users/me")
+            .header("authorization", spelling)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited += 1;
+        } else {
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    }
+    assert!(limited >= 6, "only {limited} of 12 requests were limited");
+}
+
+#[tokio::test]
+async fn the_event_log_refuses_a_thousand_patterns_with_400() {
+    let server = TestServer::start();
+    let admin = server.admin_token().await;
+    let many = (0..999)
+        .map(|i| format!("t{i}.*"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let response = server
+        .get_as(&format!("/api/events/log?type={many}"), &admin)
+        .await;
+    let body = expect_error(response, StatusCode::BAD_REQUEST, "validation_failed").await;
+    assert!(
+        body["error"]["details"]["fields"]["type"].is_string(),
+        "{body}"
+    );
+    let few = (0..32)
+        .map(|i| format!("t{i}.*"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let response = server
+        .get_as(&format!("/api/events/log?type={few}"), &admin)
+        .await;
+    expect_status(response, StatusCode::OK).await;
+    let response = server
+        .get(&format!("/api/events?type={many}"))
+        .header("authorization", bearer(&admin))
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::BAD_REQUEST, "validation_failed").await;
+}
+
+#[tokio::test]
+async fn offsets_past_the_bound_are_refused_on_every_list_route() {
+    let server = TestServer::start();
+    let admin = server.admin_token().await;
+    let doc = expect_status(
+        server.get("/api/openapi.json").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let Some(get) = item.get("get") else { continue };
+        let takes_offset = get["parameters"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["name"] == "offset"));
+        if !takes_offset {
+            continue;
+        }
+        let path = path.replace("{sku}", "NO-SUCH-SKU").replace("{id}", "nope");
+        // Past i64::MAX this used to wrap around to the first page.
+        for offset in ["9223372036854775808", "18446744073709551615", "1000001"] {
+            let response = server
+                .get_as(&format!("{path}?offset={offset}"), &admin)
+                .await;
+            assert_eq!(
+                response.status(),
+                StatusCode::BAD_REQUEST,
+                "{path}?offset={offset}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} list routes take an offset");
+}
+
+/// Creates a staff account and returns its id and access token.
+async fn staff_member(server: &TestServer, admin: &str, email: &str) -> (String, String) {
+    let created = server
+        .send_as(
+            Method::POST,
+            "/api/users",
+            &json!({"email": email, "password": PASSWORD, "name": "Staff", "role": "staff"}),
+            admin,
+        )
+        .await;
+    let created = expect_status(created, StatusCode::CREATED).await;
+    let token = server.login(email, PASSWORD).await.access_token;
+    (created["id"].as_str().unwrap().to_owned(), token)
+}
+
+#[tokio::test]
+async fn staff_cannot_read_user_events_through_the_log_or_the_stream() {
+    let server = TestServer::start();
+    let admin = server.admin_token().await;
+    let (_, staff) = staff_member(&server, &admin, "staff@example.com").await;
+    server.register("victim@example.com", "Victim").await;
+    let page = expect_status(
+        server
+            .get_as("/api/events/log?type=user.*&limit=1000", &staff)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page["total"], 0, "{page}");
+    let all = expect_status(
+        server.get_as("/api/events/log?limit=1000", &staff).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        all["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| !e["type"].as_str().unwrap().starts_with("user.")),
+        "{all}"
+    );
+    let admin_view = expect_status(
+        server
+            .get_as("/api/events/log?type=user.*&limit=1000", &admin)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(admin_view["total"].as_u64().unwrap() >= 3, "{admin_view}");
+
+    // The stream replays the whole log; staff see the product event, never the user events.
+    let response = server
+        .get("/api/events?after=0")
+        .header("authorization", bearer(&staff))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let product = json!({"sku": "MARK-1", "name": "Marker", "price_cents": 100, "stock": 3});
+    expect_status(
+        server
+            .send_as(Method::POST, "/api/products", &product, &admin)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let mut stream = eventsource_stream::Eventsource::eventsource(response.bytes_stream());
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("an event within 10 s")
+        .unwrap()
+        .unwrap();
+    assert!(!first.event.starts_with("user."), "{first:?}");
+}
+
+/// Reads `response` as an event stream until it ends; the time that took, or `None` if it outlived `limit`.
+async fn stream_end(response: reqwest::Response, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut body = response.bytes_stream();
+    loop {
+        match tokio::time::timeout_at((started + limit).into(), body.next()).await {
+            Err(_) => return None,
+            Ok(None | Some(Err(_))) => return Some(started.elapsed()),
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+async fn open_stream(server: &TestServer, token: &str) -> reqwest::Response {
+    let response = server
+        .get("/api/events")
+        .header("authorization", bearer(token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response
+}
+
+#[tokio::test]
+async fn an_event_stream_ends_when_its_caller_is_demoted_or_logs_out() {
+    let server = TestServer::start();
+    let admin = server.admin_token().await;
+    let (id, staff) = staff_member(&server, &admin, "demoted@example.com").await;
+    let watching = open_stream(&server, &staff).await;
+    let demote = server
+        .send_as(
+            Method::PUT,
+            &format!("/api/users/{id}/role"),
+            &json!({"role": "customer"}),
+            &admin,
+        )
+        .await;
+    expect_status(demote, StatusCode::OK).await;
+    assert!(
+        stream_end(watching, Duration::from_secs(8)).await.is_some(),
+        "the demoted user's stream stayed open"
+    );
+
+    let (_, other) = staff_member(&server, &admin, "leaver@example.com").await;
+    let watching = open_stream(&server, &other).await;
+    let logout = server
+        .send_as(Method::POST, "/api/users/logout", &json!({}), &other)
+        .await;
+    assert!(logout.status().is_success(), "{}", logout.status());
+    assert!(
+        stream_end(watching, Duration::from_secs(8)).await.is_some(),
+        "the stream outlived its logout"
+    );
+}
+
+#[tokio::test]
+async fn an_event_stream_ends_when_its_token_expires() {
+    let server = TestServer::start_with(&[("SHOP_ACCESS_TOKEN_TTL", "3")]);
+    let admin = server.admin_token().await;
+    let watching = open_stream(&server, &admin).await;
+    let ended = stream_end(watching, Duration::from_secs(12)).await;
+    let ended = ended.expect("the stream outlived its token");
+    assert!(ended <= Duration::from_secs(7), "{ended:?}");
+}
+
+/// Reads until the server closes `stream`; how long that took, or `None` past `limit`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at((started + limit).into(), stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_headers_are_cut_off_and_one_address_cannot_hold_every_connection() {
+    use tokio::io::AsyncWriteExt;
+    let server = unlimited(&[
+        ("SHOP_HEADER_READ_TIMEOUT", "1"),
+        ("SHOP_MAX_CONNECTIONS_PER_ADDRESS", "100"),
+    ]);
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    // 300 connections from 127.0.0.1, each sending half a request and stopping.
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        // A refused connection may already be closed: writing to it can fail.
+        let _ = stream
+            .write_all(b"GET /api/version HTTP/1.1\r\nHost: shop\r\nX-Slow: ")
+            .await;
+        slow.push(stream);
+    }
+    // Watched from now on, all at once: when does the server close each?
+    let watch = futures::future::join_all(
+        slow.iter_mut()
+            .map(|stream| closed_within(stream, Duration::from_secs(6))),
+    );
+    // Meanwhile a client at another address is served at once.
+    let other = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let served = async {
+        let started = Instant::now();
+        let response = other
+            .get(format!("{}/api/version", server.url))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .unwrap();
+        (response.status(), started.elapsed())
+    };
+    let (closed, (status, took)) = tokio::join!(watch, served);
+    assert_eq!(status, StatusCode::OK);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    // All 300 are closed: the 200 over the cap at once, the rest when their headers time out.
+    let closed: Vec<Duration> = closed
+        .into_iter()
+        .map(|ended| ended.expect("a slow-header connection was kept open"))
+        .collect();
+    let held = closed
+        .iter()
+        .filter(|d| **d > Duration::from_millis(500))
+        .count();
+    assert!(
+        held <= 100,
+        "{held} connections were held past the cap of 100"
+    );
+    assert!(
+        held >= 50,
+        "only {held} connections waited for the header timeout"
+    );
+    // Once they are gone the address may connect again.
+    expect_status(
+        server.get("/api/version").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start_with(&[("SHOP_HEADER_READ_TIMEOUT", "1")]);
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(b"GET /api/version HTTP/1.1\r\nHost: shop\r\n\r\n")
+        .await
+        .unwrap();
+    // The response arrives and then, idle, the connection is closed within the timeout and a margin.
+    let ended = closed_within(&mut stream, Duration::from_secs(5)).await;
+    let ended = ended.expect("an idle keep-alive connection was kept open");
+    assert!(
+        ended >= Duration::from_millis(900),
+        "closed before the timeout: {ended:?}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_passwords_from_one_address_do_not_lock_the_owner_out_elsewhere() {
+    let server = TestServer::start_with(&[("SHOP_RATE_LIMIT_LOGIN", "0")]);
+    let wrong = json!({"email": ADMIN_EMAIL, "password": "not-the-password"});
+    for _ in 0..6 {
+        server
+            .post("/api/users/login", &wrong)
+            .send()
+            .await
+            .unwrap();
+    }
+    let response = server
+        .post("/api/users/login", &wrong)
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    // The admin, at another address, logs in as usual.
+    let owner = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let response = owner
+        .post(format!("{}/api/users/login", server.url))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    expect_status(response, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn formula_cells_are_guarded_in_csv_exports_and_import_back_unchanged() {
+    let server = TestServer::start();
+    let admin = server.admin_token().await;
+    let name = "=HYPERLINK(\"http://evil.example\",\"click\")";
+    let description = "+cmd|' /C calc'!A0";
+    let product =
+        json!({"sku": "EVIL-1", "name": name, "description": description, "price_cents": 100});
+    expect_status(
+        server
+            .send_as(Method::POST, "/api/products", &product, &admin)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let response = server
+        .get_as("/api/products/export?format=csv", &admin)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let exported = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(exported.as_bytes());
+    for record in reader.records() {
+        for cell in record.unwrap().iter() {
+            let risky = matches!(cell.chars().next(), Some('=' | '+' | '@' | '\t' | '\r'))
+                || (cell.starts_with('-') && cell.parse::<f64>().is_err());
+            assert!(!risky, "an unguarded formula cell: {cell:?}");
+        }
+    }
+    // Importing our own export into another shop gives back the same text.
+    let other = TestServer::start();
+    let other_admin = other.admin_token().await;
+    let response = other
+        .request(Method::POST, "/api/products/import?format=csv")
+        .header("authorization", bearer(&other_admin))
+        .header("content-type", "text/csv")
+        .body(exported)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap()
+    );
+    let copy = expect_status(
+        other.get_as("/api/products/EVIL-1", &other_admin).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(copy["name"], name);
+    assert_eq!(copy["description"], description);
+
+    // The CLI's `-o csv` guards names the same way (a self-registered `=HYPERLINK` customer).
+    server.register("formula@example.com", name).await;
+    server.cli_login_admin();
+    let out = server.shop(&["user", "list", "-o", "csv"]).expect(0);
+    assert!(
+        !out.stdout
+            .lines()
+            .any(|line| line.starts_with('=') || line.contains(",=")),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("'=HYPERLINK"), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn one_address_cannot_register_accounts_without_limit() {
+    let server = TestServer::start_with(&[("SHOP_RATE_LIMIT_REGISTER", "20")]);
+    let mut created = 0;
+    let mut limited = None;
+    for i in 0..15 {
+        let body =
+            json!({"email": format!("bot{i}@example.com"), "password": PASSWORD, "name": "Bot"});
+        let response = server
+            .post("/api/users/register", &body)
+            .send()
+            .await
+            .unwrap();
+        match response.status() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert!(response.headers().contains_key("retry-after"));
+                limited = Some(
+                    expect_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await,
+                );
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(created, 5, "a burst of a quarter of the hour's 20");
+    assert!(limited.is_some());
+    // Another address registers as usual.
+    let other = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let body = json!({"email": "person@example.com", "password": PASSWORD, "name": "Person"});
+    let response = other
+        .post(format!("{}/api/users/register", server.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    expect_status(response, StatusCode::CREATED).await;
+}
