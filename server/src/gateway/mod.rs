@@ -54,8 +54,9 @@ pub const GATEWAY_SWEEPER: &str = "gateway_sweeper";
     components(schemas(
         shop_wire::ErrorBody,
         shop_wire::Event,
-        // Named by the export and import parameters, which take it by reference.
-        shop_wire::products::DataFormat
+        // Named by the export and import parameters, which take them by reference.
+        shop_wire::products::DataFormat,
+        shop_wire::products::StockImport
     ))
 )]
 struct ApiDoc;
