@@ -20,6 +20,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.support.ui import WebDriverWait
 
 URL = os.environ["SHOP_URL"]
@@ -51,8 +52,13 @@ def browser(javascript=True):
 
 
 def wait_for(driver, what, condition):
+    # A page that is still navigating replaces the element a condition just
+    # found; that is "not yet", so ask again rather than fail.
+    patient = WebDriverWait(
+        driver, WAIT, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+    )
     try:
-        return WebDriverWait(driver, WAIT).until(lambda d: condition(d))
+        return patient.until(lambda d: condition(d))
     except Exception as err:
         fail(f"waited {WAIT}s for {what} on {driver.current_url}: {err}\n{text(driver)[:2000]}")
 
