@@ -122,6 +122,40 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
     ] {
         *field = number(name)?.unwrap_or(*field);
     }
+    for (name, field) in [
+        ("SHOP_MAX_LINE_QUANTITY", &mut commerce.max_line_quantity),
+        ("SHOP_MAX_CART_QUANTITY", &mut commerce.max_cart_quantity),
+    ] {
+        *field = number(name)?
+            .map(i64::try_from)
+            .transpose()
+            .with_context(|| format!("{name} is too large"))?
+            .unwrap_or(*field);
+    }
+    for (name, field) in [
+        (
+            "SHOP_MAX_CARTS_PER_ADDRESS",
+            &mut commerce.max_carts_per_address,
+        ),
+        ("SHOP_MAX_UNPAID_ORDERS", &mut commerce.max_unpaid_orders),
+        (
+            "SHOP_PAYMENT_BREAKER_THRESHOLD",
+            &mut commerce.breaker_threshold,
+        ),
+    ] {
+        *field = number(name)?
+            .map(u32::try_from)
+            .transpose()
+            .with_context(|| format!("{name} is too large"))?
+            .unwrap_or(*field);
+    }
+    if let Some(on) = env("SHOP_PAYMENT_SIMULATE_OUTAGES") {
+        commerce.simulate_outages = match on.as_str() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => anyhow::bail!("SHOP_PAYMENT_SIMULATE_OUTAGES must be true or false"),
+        };
+    }
     let notify = &mut config.notifications;
     for (name, field) in [
         ("SHOP_NOTIFY_MAX_ATTEMPTS", &mut notify.max_attempts),

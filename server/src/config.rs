@@ -253,9 +253,24 @@ pub struct CommerceConfig {
     /// Attempts of a provider call that failed transiently (1 = no retry).
     pub provider_attempts: u32,
     pub provider_retry_base_ms: u64,
-    /// Consecutive transient failures that open the provider's circuit breaker.
+    /// Transient failures in a row, from this many different customers (or
+    /// cards), that open the provider's circuit breaker: one customer's
+    /// failing card cannot switch payments off for everyone.
     pub breaker_threshold: u32,
     pub breaker_cooldown_ms: u64,
+    /// The simulated provider's outage test cards (`4000000000000119`,
+    /// `tok_chargeDeclinedProcessingError`) fail transiently only when this
+    /// is on; otherwise they are declined like any problem card.
+    pub simulate_outages: bool,
+    /// The most units of one SKU a cart line or an order line may hold; a
+    /// product's `max_per_cart` attribute lowers it for that product.
+    pub max_line_quantity: i64,
+    /// The most units a cart (or an order) may hold in all.
+    pub max_cart_quantity: i64,
+    /// Active anonymous carts one client address may hold (0: no cap).
+    pub max_carts_per_address: u32,
+    /// Unpaid (pending) orders one customer may have at once (0: no cap).
+    pub max_unpaid_orders: u32,
 }
 
 impl Default for CommerceConfig {
@@ -272,6 +287,11 @@ impl Default for CommerceConfig {
             provider_retry_base_ms: 200,
             breaker_threshold: 5,
             breaker_cooldown_ms: 30_000,
+            simulate_outages: false,
+            max_line_quantity: 100,
+            max_cart_quantity: 500,
+            max_carts_per_address: 20,
+            max_unpaid_orders: 5,
         }
     }
 }
@@ -327,6 +347,12 @@ impl CommerceConfig {
         {
             return Err(ConfigError::Invalid(
                 "commerce: sweep_interval_ms, provider_timeout_ms and provider_attempts must be at least 1"
+                    .to_owned(),
+            ));
+        }
+        if self.max_line_quantity < 1 || self.max_cart_quantity < self.max_line_quantity {
+            return Err(ConfigError::Invalid(
+                "commerce: max_line_quantity must be at least 1 and at most max_cart_quantity"
                     .to_owned(),
             ));
         }

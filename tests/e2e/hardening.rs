@@ -554,3 +554,444 @@ async fn one_address_cannot_register_accounts_without_limit() {
         .unwrap();
     expect_status(response, StatusCode::CREATED).await;
 }
+
+/// A product with `stock` units at `price` minor units, made by staff.
+async fn stocked(
+    server: &TestServer,
+    admin: &str,
+    sku: &str,
+    price: i64,
+    stock: i64,
+    extra: Value,
+) {
+    let mut body =
+        json!({"sku": sku, "name": format!("Product {sku}"), "price_cents": price, "stock": stock});
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    let response = server
+        .send_as(Method::POST, "/api/products", &body, admin)
+        .await;
+    expect_status(response, StatusCode::CREATED).await;
+}
+
+async fn reserved(server: &TestServer, admin: &str, sku: &str) -> i64 {
+    let stock = expect_status(
+        server.get_as(&format!("/api/inventory/{sku}"), admin).await,
+        StatusCode::OK,
+    )
+    .await;
+    stock["reserved"].as_i64().unwrap()
+}
+
+/// `method path` as the anonymous holder of `cart_token`.
+async fn as_cart(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    cart_token: &str,
+    body: &Value,
+) -> reqwest::Response {
+    server
+        .request(method, path)
+        .header("x-cart-token", cart_token)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_cart_holds_at_most_its_caps_and_a_change_that_changes_nothing_extends_nothing() {
+    let server = unlimited(&[
+        ("SHOP_MAX_LINE_QUANTITY", "10"),
+        ("SHOP_MAX_CART_QUANTITY", "15"),
+    ]);
+    let admin = server.admin_token().await;
+    stocked(&server, &admin, "CAP-A", 1000, 100, json!({})).await;
+    stocked(
+        &server,
+        &admin,
+        "CAP-B",
+        1000,
+        100,
+        json!({"attributes": {"max_per_cart": "2"}}),
+    )
+    .await;
+    stocked(&server, &admin, "CAP-C", 1000, 100, json!({})).await;
+    // A product's own cap must be a number.
+    let bad = json!({"sku": "CAP-D", "name": "D", "price_cents": 1, "attributes": {"max_per_cart": "lots"}});
+    expect_error(
+        server
+            .send_as(Method::POST, "/api/products", &bad, &admin)
+            .await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+    )
+    .await;
+
+    // The whole stock in one anonymous cart is refused, and holds nothing.
+    let all = json!({"items": [{"sku": "CAP-A", "quantity": 100}]});
+    let body = expect_error(
+        server.post("/api/cart", &all).send().await.unwrap(),
+        StatusCode::CONFLICT,
+        "quantity_limit",
+    )
+    .await;
+    assert_eq!(body["error"]["details"]["max"], 10, "{body}");
+    assert_eq!(reserved(&server, &admin, "CAP-A").await, 0);
+
+    let ten = json!({"items": [{"sku": "CAP-A", "quantity": 10}]});
+    let cart = expect_status(
+        server.post("/api/cart", &ten).send().await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let (id, token) = (
+        cart["id"].as_str().unwrap().to_owned(),
+        cart["token"].as_str().unwrap().to_owned(),
+    );
+    let items = format!("/api/cart/{id}/items");
+    // One more of A, three of B (capped at 2 by its product), or a cart
+    // past 15 units in all: each refused, and nothing more is held.
+    for (sku, quantity, max) in [("CAP-A", 1, 10), ("CAP-B", 3, 2), ("CAP-C", 6, 15)] {
+        let response = as_cart(
+            &server,
+            Method::POST,
+            &items,
+            &token,
+            &json!({"sku": sku, "quantity": quantity}),
+        )
+        .await;
+        let body = expect_error(response, StatusCode::CONFLICT, "quantity_limit").await;
+        assert_eq!(body["error"]["details"]["max"], max, "{sku}: {body}");
+    }
+    for sku in ["CAP-B", "CAP-C"] {
+        assert_eq!(reserved(&server, &admin, sku).await, 0);
+    }
+    // Raising a line past the cap by PATCH is refused too.
+    let response = as_cart(
+        &server,
+        Method::PATCH,
+        &format!("{items}/CAP-A"),
+        &token,
+        &json!({"quantity": 11}),
+    )
+    .await;
+    expect_error(response, StatusCode::CONFLICT, "quantity_limit").await;
+
+    // A PATCH that changes nothing answers the cart as it is: the same
+    // version, the same expiry, and the hold is not extended.
+    let before = expect_status(
+        as_cart(
+            &server,
+            Method::GET,
+            &format!("/api/cart/{id}"),
+            &token,
+            &json!(null),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let holds = expect_status(
+        server
+            .get_as(
+                &format!("/api/inventory/reservations?reference={id}"),
+                &admin,
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let same = expect_status(
+        as_cart(
+            &server,
+            Method::PATCH,
+            &format!("{items}/CAP-A"),
+            &token,
+            &json!({"quantity": 10}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(same["version"], before["version"]);
+    assert_eq!(same["expires_at"], before["expires_at"]);
+    let holds_after = expect_status(
+        server
+            .get_as(
+                &format!("/api/inventory/reservations?reference={id}"),
+                &admin,
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(holds_after, holds, "the hold moved on a no-op change");
+    assert!(
+        !holds["items"].as_array().unwrap().is_empty(),
+        "the cart's line has its hold: {holds}"
+    );
+    // A real change still moves the version.
+    let changed = expect_status(
+        as_cart(
+            &server,
+            Method::PATCH,
+            &format!("{items}/CAP-A"),
+            &token,
+            &json!({"quantity": 9}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_ne!(changed["version"], before["version"]);
+    assert_eq!(reserved(&server, &admin, "CAP-A").await, 9);
+}
+
+#[tokio::test]
+async fn one_address_holds_few_carts_and_one_customer_few_unpaid_orders() {
+    let server = unlimited(&[
+        ("SHOP_MAX_CARTS_PER_ADDRESS", "3"),
+        ("SHOP_MAX_UNPAID_ORDERS", "2"),
+    ]);
+    let admin = server.admin_token().await;
+    stocked(&server, &admin, "HOLD-1", 500, 100, json!({})).await;
+    let line = json!({"items": [{"sku": "HOLD-1", "quantity": 1}]});
+    for _ in 0..3 {
+        let response = server.post("/api/cart", &line).send().await.unwrap();
+        expect_status(response, StatusCode::CREATED).await;
+    }
+    let response = server.post("/api/cart", &line).send().await.unwrap();
+    expect_error(response, StatusCode::TOO_MANY_REQUESTS, "too_many_carts").await;
+    assert_eq!(reserved(&server, &admin, "HOLD-1").await, 3);
+    // Another address starts its own.
+    let other = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let response = other
+        .post(format!("{}/api/cart", server.url))
+        .json(&line)
+        .send()
+        .await
+        .unwrap();
+    expect_status(response, StatusCode::CREATED).await;
+
+    // A customer's unpaid orders each hold stock for the payment window: two at most.
+    let customer = server.customer_token("holder@example.com").await;
+    let mut orders = Vec::new();
+    for _ in 0..2 {
+        let response = server
+            .send_as(Method::POST, "/api/orders", &line, &customer)
+            .await;
+        let order = expect_status(response, StatusCode::CREATED).await;
+        assert_eq!(order["status"], "pending");
+        orders.push(order["id"].as_str().unwrap().to_owned());
+    }
+    let response = server
+        .send_as(Method::POST, "/api/orders", &line, &customer)
+        .await;
+    expect_error(response, StatusCode::CONFLICT, "too_many_unpaid_orders").await;
+    assert_eq!(reserved(&server, &admin, "HOLD-1").await, 6);
+    // Cancelling one makes room.
+    let response = server
+        .send_as(
+            Method::POST,
+            &format!("/api/orders/{}/cancel", orders[0]),
+            &json!({}),
+            &customer,
+        )
+        .await;
+    expect_status(response, StatusCode::OK).await;
+    let response = server
+        .send_as(Method::POST, "/api/orders", &line, &customer)
+        .await;
+    expect_status(response, StatusCode::CREATED).await;
+}
+
+#[tokio::test]
+async fn a_signed_in_cart_post_is_all_or_nothing_with_a_line_cap() {
+    let server = unlimited(&[]);
+    let admin = server.admin_token().await;
+    stocked(&server, &admin, "ELEVEN", 500, 11, json!({})).await;
+    stocked(&server, &admin, "OTHER", 500, 50, json!({})).await;
+    let customer = server.customer_token("allornothing@example.com").await;
+    let cart = expect_status(
+        server
+            .send_as(Method::POST, "/api/cart", &json!({}), &customer)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    // A line that fits, then twelve copies of a line where eleven are available.
+    let mut items = vec![json!({"sku": "OTHER", "quantity": 2})];
+    items.extend((0..12).map(|_| json!({"sku": "ELEVEN", "quantity": 1})));
+    let response = server
+        .send_as(
+            Method::POST,
+            "/api/cart",
+            &json!({"items": items}),
+            &customer,
+        )
+        .await;
+    expect_error(response, StatusCode::CONFLICT, "insufficient_stock").await;
+    assert_eq!(reserved(&server, &admin, "ELEVEN").await, 0);
+    assert_eq!(reserved(&server, &admin, "OTHER").await, 0);
+    let after = expect_status(server.get_as("/api/cart", &customer).await, StatusCode::OK).await;
+    assert_eq!(after["items"], json!([]));
+    assert_eq!(after["version"], cart["version"]);
+    // More than 100 lines is refused before anything is looked at.
+    let many: Vec<Value> = (0..101)
+        .map(|_| json!({"sku": "OTHER", "quantity": 1}))
+        .collect();
+    let response = server
+        .send_as(
+            Method::POST,
+            "/api/cart",
+            &json!({"items": many}),
+            &customer,
+        )
+        .await;
+    expect_error(response, StatusCode::BAD_REQUEST, "validation_failed").await;
+    // Lines that fit are all held at once.
+    let fit =
+        json!({"items": [{"sku": "ELEVEN", "quantity": 11}, {"sku": "OTHER", "quantity": 2}]});
+    let full = expect_status(
+        server
+            .send_as(Method::POST, "/api/cart", &fit, &customer)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(full["item_count"], 13);
+    assert_eq!(reserved(&server, &admin, "ELEVEN").await, 11);
+}
+
+#[tokio::test]
+async fn archived_products_are_staffs_and_customer_carts_change_only_by_their_owner() {
+    let server = unlimited(&[]);
+    let admin = server.admin_token().await;
+    stocked(&server, &admin, "GONE-1", 500, 10, json!({})).await;
+    let product = expect_status(
+        server.get("/api/products/GONE-1").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let id = product["id"].as_str().unwrap().to_owned();
+    let response = server
+        .send_as(
+            Method::POST,
+            "/api/products/GONE-1/archive",
+            &json!({}),
+            &admin,
+        )
+        .await;
+    expect_status(response, StatusCode::OK).await;
+    let customer = server.customer_token("reader@example.com").await;
+    for key in ["GONE-1", id.as_str()] {
+        let path = format!("/api/products/{key}");
+        let response = server.get(&path).send().await.unwrap();
+        expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
+        let response = server.get_as(&path, &customer).await;
+        expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
+        expect_status(server.get_as(&path, &admin).await, StatusCode::OK).await;
+    }
+
+    // Staff see a customer's cart but do not change it.
+    stocked(&server, &admin, "KEEP-1", 500, 10, json!({})).await;
+    let line = json!({"items": [{"sku": "KEEP-1", "quantity": 1}]});
+    let cart = expect_status(
+        server
+            .send_as(Method::POST, "/api/cart", &line, &customer)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let cart_id = cart["id"].as_str().unwrap();
+    let (_, staff) = staff_member(&server, &admin, "clerk@example.com").await;
+    expect_status(
+        server.get_as(&format!("/api/cart/{cart_id}"), &staff).await,
+        StatusCode::OK,
+    )
+    .await;
+    let add = json!({"sku": "KEEP-1", "quantity": 5});
+    let items = format!("/api/cart/{cart_id}/items");
+    for (method, path, body) in [
+        (Method::POST, items.clone(), add),
+        (Method::DELETE, items.clone(), json!(null)),
+        (
+            Method::PATCH,
+            format!("{items}/KEEP-1"),
+            json!({"quantity": 9}),
+        ),
+    ] {
+        for token in [&staff, &admin] {
+            let response = server.send_as(method.clone(), &path, &body, token).await;
+            expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+        }
+    }
+    let after = expect_status(server.get_as("/api/cart", &customer).await, StatusCode::OK).await;
+    assert_eq!(after["item_count"], 1);
+    assert_eq!(after["version"], cart["version"]);
+}
+
+#[tokio::test]
+async fn a_checkout_charges_todays_price_and_says_when_it_changed() {
+    let server = unlimited(&[]);
+    let admin = server.admin_token().await;
+    stocked(&server, &admin, "PRICE-1", 1000, 10, json!({})).await;
+    let customer = server.customer_token("pricey@example.com").await;
+    let line = json!({"items": [{"sku": "PRICE-1", "quantity": 2}]});
+    let cart = expect_status(
+        server
+            .send_as(Method::POST, "/api/cart", &line, &customer)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(cart["subtotal_cents"], 2000);
+    let response = server
+        .send_as(
+            Method::PATCH,
+            "/api/products/PRICE-1",
+            &json!({"price_cents": 99_999}),
+            &admin,
+        )
+        .await;
+    expect_status(response, StatusCode::OK).await;
+    let checkout = json!({
+        "cart_id": cart["id"],
+        "payment": {"method": "card", "card_number": "4242424242424242", "exp_month": 12, "exp_year": 2035}
+    });
+    let response = server
+        .send_as(Method::POST, "/api/orders", &checkout, &customer)
+        .await;
+    let body = expect_error(response, StatusCode::CONFLICT, "price_changed").await;
+    assert_eq!(
+        body["error"]["details"]["changes"],
+        json!([{"sku": "PRICE-1", "was_cents": 1000, "now_cents": 99_999}])
+    );
+    // Nothing was ordered or charged; the cart now shows today's price.
+    let orders = expect_status(
+        server.get_as("/api/orders", &customer).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(orders["total"], 0);
+    let repriced = expect_status(server.get_as("/api/cart", &customer).await, StatusCode::OK).await;
+    assert_eq!(repriced["subtotal_cents"], 199_998);
+    assert_ne!(repriced["version"], cart["version"]);
+    // Ordering again accepts the new price.
+    let order = expect_status(
+        server
+            .send_as(Method::POST, "/api/orders", &checkout, &customer)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(order["total_cents"], 199_998);
+    assert_eq!(order["status"], "paid");
+}
