@@ -995,3 +995,72 @@ async fn a_checkout_charges_todays_price_and_says_when_it_changed() {
     assert_eq!(order["total_cents"], 199_998);
     assert_eq!(order["status"], "paid");
 }
+
+fn card(number: &str) -> Value {
+    json!({"method": "card", "card_number": number, "exp_month": 12, "exp_year": 2035})
+}
+
+/// A checkout of one unit of `sku` paid with `number`: its status and body.
+async fn checkout(
+    server: &TestServer,
+    token: &str,
+    sku: &str,
+    number: &str,
+) -> (StatusCode, Value) {
+    let body = json!({"items": [{"sku": sku, "quantity": 1}], "payment": card(number)});
+    let response = server
+        .send_as(Method::POST, "/api/orders", &body, token)
+        .await;
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn one_customers_failing_card_does_not_switch_payments_off_for_everyone() {
+    const OUTAGE: &str = "4000000000000119";
+    const VISA: &str = "4242424242424242";
+    // By default the outage card is only a decline: it says nothing about the provider.
+    let server = unlimited(&[("SHOP_MAX_UNPAID_ORDERS", "0")]);
+    let admin = server.admin_token().await;
+    stocked(&server, &admin, "PAY-1", 500, 100, json!({})).await;
+    let attacker = server.customer_token("mallory@example.com").await;
+    for _ in 0..5 {
+        let (status, body) = checkout(&server, &attacker, "PAY-1", OUTAGE).await;
+        assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+        assert_eq!(body["error"]["code"], "processing_error", "{body}");
+    }
+    let customer = server.customer_token("alice@example.com").await;
+    let (status, body) = checkout(&server, &customer, "PAY-1", VISA).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"], "paid");
+
+    // With outages simulated on purpose, one customer's five failing
+    // checkouts (three attempts each) still leave payments on for others...
+    let server = unlimited(&[
+        ("SHOP_PAYMENT_SIMULATE_OUTAGES", "true"),
+        ("SHOP_MAX_UNPAID_ORDERS", "0"),
+    ]);
+    let admin = server.admin_token().await;
+    stocked(&server, &admin, "PAY-1", 500, 100, json!({})).await;
+    let attacker = server.customer_token("mallory@example.com").await;
+    for _ in 0..5 {
+        let (status, body) = checkout(&server, &attacker, "PAY-1", OUTAGE).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    }
+    let customer = server.customer_token("alice@example.com").await;
+    let (status, body) = checkout(&server, &customer, "PAY-1", VISA).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"], "paid");
+    // ...while failures of five different customers in a row, as in a real
+    // outage, open the breaker as before.
+    for i in 0..5 {
+        let token = server.customer_token(&format!("c{i}@example.com")).await;
+        checkout(&server, &token, "PAY-1", OUTAGE).await;
+    }
+    let (status, body) = checkout(&server, &customer, "PAY-1", VISA).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(
+        body["error"]["code"], "payment_provider_unavailable",
+        "{body}"
+    );
+}
