@@ -96,6 +96,10 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
             "SHOP_NOTIFY_BREAKER_COOLDOWN_MS",
             &mut notify.breaker_cooldown_ms,
         ),
+        (
+            "SHOP_NOTIFY_LOW_STOCK_WINDOW",
+            &mut notify.low_stock_alert_window_seconds,
+        ),
     ] {
         *field = number(name)?.unwrap_or(*field);
     }
@@ -163,6 +167,10 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
         (
             "SHOP_NOTIFY_BREAKER_THRESHOLD",
             &mut notify.breaker_threshold,
+        ),
+        (
+            "SHOP_NOTIFY_UNVERIFIED_PER_HOUR",
+            &mut notify.unverified_mail_per_hour,
         ),
     ] {
         *field = number(name)?

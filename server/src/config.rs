@@ -95,6 +95,11 @@ pub struct NotificationsConfig {
     pub breaker_threshold: u32,
     /// How long an open breaker waits before letting one probe through.
     pub breaker_cooldown_ms: u64,
+    /// At most one low-stock alert per SKU within this many seconds.
+    pub low_stock_alert_window_seconds: u64,
+    /// Welcome emails (to addresses nobody has confirmed) sent in any hour
+    /// at most; beyond it, registrations get no welcome (0: no cap).
+    pub unverified_mail_per_hour: u32,
 }
 
 impl Default for NotificationsConfig {
@@ -114,6 +119,8 @@ impl Default for NotificationsConfig {
             batch_size: 64,
             breaker_threshold: 5,
             breaker_cooldown_ms: 30_000,
+            low_stock_alert_window_seconds: 6 * 3600,
+            unverified_mail_per_hour: 200,
         }
     }
 }

@@ -1064,3 +1064,169 @@ async fn one_customers_failing_card_does_not_switch_payments_off_for_everyone() 
         "{body}"
     );
 }
+
+/// The notifications of `template` queued so far (`extra`: more filters).
+async fn queued(server: &TestServer, admin: &str, template: &str) -> Vec<Value> {
+    let page = expect_status(
+        server
+            .get_as(
+                &format!("/api/notifications?template={template}&limit=100"),
+                admin,
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    page["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until `count` notifications of `template` are queued, and answers them.
+async fn wait_for(server: &TestServer, admin: &str, template: &str, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let found = queued(server, admin, template).await;
+        if found.len() >= count {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{count} {template} expected: {found:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn adjust(server: &TestServer, admin: &str, sku: &str, delta: i64) {
+    let body = json!({"delta": delta, "reason": "stocktake"});
+    let path = format!("/api/inventory/{sku}/adjustments");
+    expect_status(
+        server.send_as(Method::POST, &path, &body, admin).await,
+        StatusCode::OK,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn holding_and_releasing_stock_sends_no_low_stock_alerts_and_a_sku_alerts_once_per_window() {
+    let server = unlimited(&[]);
+    let admin = server.admin_token().await;
+    for i in 0..2 {
+        staff_member(&server, &admin, &format!("staff{i}@example.com")).await;
+    }
+    stocked(
+        &server,
+        &admin,
+        "LOW-1",
+        500,
+        10,
+        json!({"low_stock_threshold": 5}),
+    )
+    .await;
+    // The attack: the whole stock into an anonymous cart and out again, five times.
+    let caps = json!({"items": [{"sku": "LOW-1", "quantity": 10}]});
+    let cart = expect_status(
+        server.post("/api/cart", &caps).send().await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let (id, token) = (
+        cart["id"].as_str().unwrap(),
+        cart["token"].as_str().unwrap(),
+    );
+    for round in 0..5 {
+        if round > 0 {
+            let body = json!({"sku": "LOW-1", "quantity": 10});
+            let response = as_cart(
+                &server,
+                Method::POST,
+                &format!("/api/cart/{id}/items"),
+                token,
+                &body,
+            )
+            .await;
+            expect_status(response, StatusCode::OK).await;
+        }
+        let response = as_cart(
+            &server,
+            Method::DELETE,
+            &format!("/api/cart/{id}/items"),
+            token,
+            &json!(null),
+        )
+        .await;
+        expect_status(response, StatusCode::OK).await;
+    }
+    // A real crossing of the stock on hand: one alert to each of the three staff.
+    adjust(&server, &admin, "LOW-1", -6).await;
+    let alerts = wait_for(&server, &admin, "low_stock_alert", 3).await;
+    assert_eq!(alerts.len(), 3, "{alerts:?}");
+    // It recovers and crosses again within the window: the event is logged,
+    // but no second round of mail goes out.
+    adjust(&server, &admin, "LOW-1", 6).await;
+    adjust(&server, &admin, "LOW-1", -6).await;
+    let log = expect_status(
+        server
+            .get_as("/api/events/log?type=inventory.low_stock", &admin)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(log["items"].as_array().unwrap().len(), 2, "{log}");
+    // A later event that is mailed shows the reactor got past the second crossing.
+    server.register("later@example.com", "Later").await;
+    wait_for(&server, &admin, "welcome", 1).await;
+    assert_eq!(queued(&server, &admin, "low_stock_alert").await.len(), 3);
+}
+
+#[tokio::test]
+async fn registrations_cannot_put_their_name_in_a_subject_nor_mail_strangers_without_limit() {
+    let server = unlimited(&[("SHOP_NOTIFY_UNVERIFIED_PER_HOUR", "3")]);
+    let admin = server.admin_token().await;
+    let name = "Claim your prize at evil.example";
+    for i in 0..6 {
+        server
+            .register(&format!("victim{i}@example.com"), name)
+            .await;
+    }
+    // A low-stock alert queued after them shows the reactor has seen every registration.
+    stocked(
+        &server,
+        &admin,
+        "BARRIER",
+        500,
+        10,
+        json!({"low_stock_threshold": 5}),
+    )
+    .await;
+    adjust(&server, &admin, "BARRIER", -6).await;
+    wait_for(&server, &admin, "low_stock_alert", 1).await;
+    let welcomes = queued(&server, &admin, "welcome").await;
+    assert_eq!(welcomes.len(), 3, "{welcomes:?}");
+    // What reached the sinks has no name in its subject.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let sent = expect_status(
+            server
+                .get_as("/api/notifications/deliveries?channel=email", &admin)
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        let subjects: Vec<String> = sent["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["template"] == "welcome")
+            .map(|d| d["subject"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        if subjects.len() == 3 {
+            for subject in subjects {
+                assert!(!subject.contains("evil.example"), "{subject}");
+                assert_eq!(subject, "Welcome to the shop");
+            }
+            break;
+        }
+        assert!(Instant::now() < deadline, "{sent}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -424,7 +424,7 @@ mod tests {
         );
         let usd = product(Currency::USD, true);
         assert_eq!(
-            check_all_quantities(&[a.clone()], std::slice::from_ref(&usd), limits),
+            check_all_quantities(std::slice::from_ref(&a), std::slice::from_ref(&usd), limits),
             Ok(())
         );
         assert_eq!(

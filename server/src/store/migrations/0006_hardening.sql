@@ -4,6 +4,3 @@
 -- hold any number of carts (and their stock) at once.
 ALTER TABLE carts ADD COLUMN client_ip TEXT;
 CREATE INDEX carts_client ON carts (client_ip) WHERE status = 'active' AND client_ip IS NOT NULL;
-
--- When the SKU's last low-stock alert went out: at most one per window.
-ALTER TABLE stock ADD COLUMN low_alerted_at INTEGER;
