@@ -64,6 +64,18 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
         };
     }
     config.jwt_secret = env("SHOP_JWT_SECRET").or(config.jwt_secret);
+    config.metrics_token = env("SHOP_METRICS_TOKEN").or(config.metrics_token);
+    if let Some(list) = env("SHOP_METRICS_ADDRESSES") {
+        config.metrics_addresses = list
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                a.parse()
+                    .with_context(|| format!("SHOP_METRICS_ADDRESSES: `{a}` is not an IP address"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
     config.admin_email = env("SHOP_ADMIN_EMAIL").or(config.admin_email);
     config.admin_password = env("SHOP_ADMIN_PASSWORD").or(config.admin_password);
     // Notifications: provider URLs carry credentials, so they come from the environment only.

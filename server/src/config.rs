@@ -418,6 +418,12 @@ pub struct Config {
     pub header_read_timeout_seconds: u64,
     /// Connections one client address may hold open at once (0: no cap).
     pub max_connections_per_address: usize,
+    /// A bearer token that reads all of `/metrics`, business figures
+    /// (revenue, refunds, order and payment counts) included, for a
+    /// Prometheus scraper; staff tokens read them too, anyone else does not.
+    pub metrics_token: Option<String>,
+    /// Client addresses that read all of `/metrics` without a token.
+    pub metrics_addresses: Vec<std::net::IpAddr>,
     /// Origins allowed to call the API from a browser; empty allows none.
     #[serde(alias = "cors_origin")]
     pub cors_origins: Vec<String>,
@@ -537,6 +543,8 @@ impl Default for Config {
             request_timeout_seconds: 30,
             header_read_timeout_seconds: 10,
             max_connections_per_address: 512,
+            metrics_token: None,
+            metrics_addresses: Vec::new(),
             cors_origins: Vec::new(),
             tls_cert: None,
             tls_key: None,
@@ -635,6 +643,13 @@ impl Config {
             && secret.len() < 32
         {
             return invalid("the JWT secret must be at least 32 characters");
+        }
+        if let Some(token) = &self.metrics_token
+            && (token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return invalid(
+                "SHOP_METRICS_TOKEN must be at least 16 printable characters without spaces",
+            );
         }
         self.notifications.validate()?;
         self.inventory.validate()?;

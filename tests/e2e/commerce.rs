@@ -1165,6 +1165,7 @@ async fn bank_transfers_wallets_and_what_paid_orders_feed() {
     loop {
         let text = server
             .get("/metrics")
+            .header("authorization", bearer(&admin))
             .send()
             .await
             .expect("metrics")

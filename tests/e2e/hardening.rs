@@ -1230,3 +1230,80 @@ async fn registrations_cannot_put_their_name_in_a_subject_nor_mail_strangers_wit
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The business series a scrape shows.
+fn business(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| {
+            [
+                "shop_revenue_cents_total",
+                "shop_refunds_cents_total",
+                "shop_orders",
+                "shop_orders_created_total",
+                "shop_payments_total",
+            ]
+            .iter()
+            .any(|name| {
+                l.split(['{', ' ']).next() == Some(name) || l.contains(&format!(" {name} "))
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn business_metrics_are_for_staff_and_configured_scrapers_only() {
+    let scrape_token = "prometheus-scrape-token-2026";
+    let server = unlimited(&[
+        ("SHOP_METRICS_TOKEN", scrape_token),
+        ("SHOP_METRICS_ADDRESSES", "127.0.0.2"),
+    ]);
+    let admin = server.admin_token().await;
+    stocked(&server, &admin, "SOLD-1", 1999, 10, json!({})).await;
+    let customer = server.customer_token("buyer@example.com").await;
+    let (status, body) = checkout(&server, &customer, "SOLD-1", "4242424242424242").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // Staff see revenue and orders (the gauge is refreshed in the background).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = scrape(&server, Some(&admin)).await;
+        let shown = business(&text);
+        if shown
+            .iter()
+            .any(|l| l.starts_with("shop_revenue_cents_total"))
+            && shown.iter().any(|l| l.starts_with("shop_orders{"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // So do the scrape token and the configured address, without a login.
+    let text = scrape(&server, Some(scrape_token)).await;
+    assert!(text.contains("shop_revenue_cents_total"), "{text}");
+    let listed = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let text = listed
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("shop_revenue_cents_total"), "{text}");
+
+    // Anyone else, a customer or a wrong token included, gets the rest, which still parses.
+    for token in [None, Some(customer.as_str()), Some("not-the-scrape-token")] {
+        let text = scrape(&server, token).await;
+        assert!(
+            business(&text).is_empty(),
+            "{token:?}: {:?}",
+            business(&text)
+        );
+        assert!(text.contains("shop_http_requests_total"), "{text}");
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    }
+}
