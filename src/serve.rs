@@ -155,6 +155,14 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
         ),
         ("SHOP_MAX_UNPAID_ORDERS", &mut commerce.max_unpaid_orders),
         (
+            "SHOP_SUGGEST_MIN_CLIENTS",
+            &mut config.search.suggest_min_clients,
+        ),
+        (
+            "SHOP_CO_VIEWS_PER_CLIENT",
+            &mut config.search.co_views_per_client,
+        ),
+        (
             "SHOP_PAYMENT_BREAKER_THRESHOLD",
             &mut commerce.breaker_threshold,
         ),

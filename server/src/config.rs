@@ -317,6 +317,11 @@ pub struct SearchConfig {
     pub analytics_flush_ms: u64,
     /// Days of search and view history kept.
     pub history_days: u64,
+    /// A past query is suggested only once this many different clients
+    /// searched it (and every word of it is a word of the catalog).
+    pub suggest_min_clients: u32,
+    /// Views one client address may pair into "viewed together" per day (0: no cap).
+    pub co_views_per_client: u32,
 }
 
 impl Default for SearchConfig {
@@ -327,6 +332,8 @@ impl Default for SearchConfig {
             suggest_refresh_ms: 2_000,
             analytics_flush_ms: 250,
             history_days: 90,
+            suggest_min_clients: 3,
+            co_views_per_client: 50,
         }
     }
 }

@@ -1307,3 +1307,147 @@ async fn business_metrics_are_for_staff_and_configured_scrapers_only() {
         prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
     }
 }
+
+/// A client whose requests come from `address` (127.0.0.x on loopback).
+fn client_at(address: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(address.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn suggestions(server: &TestServer, prefix: &str) -> Vec<String> {
+    let body = expect_status(
+        server
+            .get(&format!("/api/search/suggest?prefix={prefix}&limit=20"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    serde_json::from_value(body["suggestions"].clone()).unwrap()
+}
+
+#[tokio::test]
+async fn one_client_cannot_plant_a_suggestion_nor_a_co_view() {
+    let server = unlimited(&[]);
+    let admin = server.admin_token().await;
+    for (sku, name) in [
+        ("OAK-CHAIR", "Oak Chair"),
+        ("PINE-DESK", "Pine Desk"),
+        ("ELM-LAMP", "Elm Lamp"),
+    ] {
+        let body = json!({"sku": sku, "name": name, "price_cents": 1000, "stock": 5});
+        expect_status(
+            server
+                .send_as(Method::POST, "/api/products", &body, &admin)
+                .await,
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+    let search_from = |client: reqwest::Client, q: &'static str| {
+        let url = format!("{}/api/search?q={q}", server.url);
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            let body: Value = response.json().await.unwrap();
+            assert!(body["total"].as_u64().unwrap() > 0, "{body}");
+        }
+    };
+    // An advertisement searched many times from one address, and even from
+    // several: its words are not the catalog's.
+    for address in ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+        for _ in 0..5 {
+            search_from(
+                client_at(address),
+                "chair buy cheaper at evilshop dot example",
+            )
+            .await;
+        }
+    }
+    // Catalog words in an order no name has: from one client only, then from three.
+    for _ in 0..10 {
+        search_from(client_at("127.0.0.1"), "desk pine").await;
+    }
+    for address in ["127.0.0.1", "127.0.0.2", "127.0.0.3"] {
+        search_from(client_at(address), "chair oak").await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !suggestions(&server, "chair")
+        .await
+        .iter()
+        .any(|s| s == "chair oak")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            suggestions(&server, "chair").await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let chair = suggestions(&server, "chair").await;
+    assert!(!chair.iter().any(|s| s.contains("evilshop")), "{chair:?}");
+    let desk = suggestions(&server, "desk").await;
+    assert!(!desk.iter().any(|s| s == "desk pine"), "{desk:?}");
+
+    // Fifty made-up anonymous sessions viewing the chair, then the lamp.
+    for i in 0..50 {
+        for sku in ["OAK-CHAIR", "ELM-LAMP"] {
+            let body = json!({"product": sku, "session": format!("fake-{i}")});
+            let response = server
+                .post("/api/search/analytics/view", &body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        }
+    }
+    let co_views = |body: &Value, sku: &str| {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["product"]["sku"] == sku)
+            .map_or(0, |r| r["co_views"].as_u64().unwrap())
+    };
+    let recommended = expect_status(
+        server
+            .get("/api/search/recommendations/OAK-CHAIR")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(co_views(&recommended, "ELM-LAMP"), 0, "{recommended}");
+    // A signed-in customer's views pair, once however often they repeat them.
+    let customer = server.customer_token("browser@example.com").await;
+    for _ in 0..10 {
+        for sku in ["OAK-CHAIR", "ELM-LAMP"] {
+            let response = server
+                .send_as(
+                    Method::POST,
+                    "/api/search/analytics/view",
+                    &json!({"product": sku}),
+                    &customer,
+                )
+                .await;
+            assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        }
+    }
+    let recommended = expect_status(
+        server
+            .get("/api/search/recommendations/OAK-CHAIR")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(co_views(&recommended, "ELM-LAMP"), 1, "{recommended}");
+    assert_eq!(
+        recommended["items"][0]["reason"], "co_view",
+        "{recommended}"
+    );
+}
