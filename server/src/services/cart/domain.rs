@@ -103,7 +103,7 @@ pub fn refusal_error(refusal: LineRefusal) -> AppError {
             requested,
         } => AppError::Conflict {
             code: "quantity_limit",
-            message: format!("at most {max} of {sku} per order; {requested} requested"),
+            message: format!("at most {max} of {sku} in one cart or order; {requested} requested"),
             details: json!({ "sku": sku, "max": max, "requested": requested }),
         },
         LineRefusal::CartLimit { max, requested } => AppError::Conflict {
