@@ -75,7 +75,9 @@ pub struct EventQuery {
 /// describe (see the module docs), never changed or removed.
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// Appends events on their own, in one transaction; returns them with their ids, in order.
+    /// Appends events on their own, in one transaction; returns them with
+    /// their ids, in order. Only tests log events without a change.
+    #[cfg(test)]
     async fn append_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Event>>;
     /// The events matching `query` and how many match in all.
     async fn list_events(&self, query: &EventQuery) -> StoreResult<(Vec<Event>, u64)>;

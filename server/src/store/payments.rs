@@ -61,7 +61,6 @@ pub enum PaymentDone {
     /// Awaiting settlement (a bank transfer); the order stays pending.
     Pending {
         order: Box<Order>,
-        payment: Box<Payment>,
         events: Vec<Event>,
     },
     Failed {
@@ -118,8 +117,6 @@ pub enum RefundResult {
 pub enum FinishRefund {
     Done {
         refund: Box<Refund>,
-        payment: Box<Payment>,
-        order: Box<Order>,
         events: Vec<Event>,
     },
     NotFound,
@@ -130,7 +127,6 @@ pub enum FinishRefund {
 #[derive(Clone, Debug)]
 pub struct PendingRefund {
     pub refund: Refund,
-    pub provider: String,
     pub provider_ref: Option<String>,
 }
 

@@ -114,7 +114,6 @@ pub fn prepare(state: &AppState, method: &PaymentMethod) -> AppResult<Charge> {
             Ok(Charge {
                 draft: draft(None, None),
                 details: MethodDetails::Wallet {
-                    kind,
                     token: token.to_owned(),
                 },
             })
@@ -394,7 +393,6 @@ async fn call_refund(
                 idempotency_key: refund.id.to_string(),
                 provider_ref,
                 amount_cents: refund.amount_cents,
-                currency: refund.currency,
                 reason: refund.reason.clone(),
             };
             match state.payments.provider().refund(&call).await {

@@ -47,6 +47,7 @@ pub(super) fn append(tx: &Transaction<'_>, events: Vec<NewEvent>) -> StoreResult
 
 #[async_trait]
 impl EventStore for SqliteStore {
+    #[cfg(test)]
     async fn append_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Event>> {
         self.write(move |tx| append(tx, events)).await
     }
