@@ -242,7 +242,7 @@ fn draw(
     let dead = notifications.count(NotificationStatus::Dead);
     let failed = notifications.count(NotificationStatus::Failed);
     let text = format!(
-        "{} notifications · {dead} dead · {failed} failed · {} queued · R sends the selected one again",
+        "{} notifications · {dead} dead · {failed} failed · {} queued · R resends",
         notifications.items.len(),
         notifications.count(NotificationStatus::Queued),
     );
@@ -255,21 +255,20 @@ fn draw(
     let Some(heading) = lines.next() else {
         return 0;
     };
+    // Condensed (80 columns), the time loses its seconds and the columns
+    // shrink so that the last error keeps some room.
     let wide = view.wide && rect.width >= 110;
-    let (template_width, recipient_width) = if wide { (22, 32) } else { (16, 22) };
+    let (time_width, status_width, via_width, template_width, recipient_width) = if wide {
+        (8, 8, 6, 22, 32)
+    } else {
+        (5, 7, 5, 18, 20)
+    };
     put(
         buf,
         heading,
         &format!(
-            "{:<time$} {:<8} {:<6} {:<template_width$} {:<recipient_width$} {:>3}  {}",
-            "time",
-            "status",
-            "via",
-            "template",
-            "recipient",
-            "try",
-            "last error",
-            time = if wide { 8 } else { 5 },
+            "{:<time_width$} {:<status_width$} {:<via_width$} {:<template_width$} {:<recipient_width$} {:>3}  {}",
+            "time", "status", "via", "template", "recipient", "try", "last error",
         ),
         theme.heading(),
     );
@@ -284,6 +283,9 @@ fn draw(
     }
     let first = notifications.list.scroll(count);
     let selected = view.focused.then(|| notifications.list.selected(count));
+    // The last error takes what the other columns leave, cut with an ellipsis.
+    let used = time_width + status_width + via_width + template_width + recipient_width + 10;
+    let room = (rect.width as usize).saturating_sub(used);
     for (at, (row, n)) in rows(list).zip(notifications.rows().skip(first)).enumerate() {
         if selected == Some(first + at) {
             buf.set_style(row, theme.selected());
@@ -300,15 +302,21 @@ fn draw(
         };
         let line = Line::from(vec![
             Span::styled(format!("{time} "), theme.muted()),
-            Span::styled(format!("{:<8} ", n.status.as_str()), status_style),
+            Span::styled(
+                format!("{:<status_width$} ", n.status.as_str()),
+                status_style,
+            ),
             Span::raw(format!(
-                "{:<6} {:<template_width$} {:<recipient_width$} {:>3}  ",
+                "{:<via_width$} {:<template_width$} {:<recipient_width$} {:>3}  ",
                 n.channel.as_str(),
                 cut(&n.template, template_width),
                 cut(&n.recipient, recipient_width),
                 n.attempts
             )),
-            Span::styled(n.error.clone().unwrap_or_default(), theme.warn()),
+            Span::styled(
+                cut(n.error.as_deref().unwrap_or_default(), room),
+                theme.warn(),
+            ),
         ]);
         buf.set_line(row.x, row.y, &line, row.width);
     }
