@@ -50,7 +50,17 @@ pub fn draw(buf: &mut Buffer, body: Rect, app: &App, overlay: &Overlay, theme: T
         ),
     };
     let width = body.width.min(100);
-    let height = (lines.len() as u16 + 4).min(body.height);
+    // Long lines wrap: the window grows with them, so the footer (what the
+    // keys do) is never pushed out of it.
+    let inner = width.saturating_sub(2) as usize;
+    let rows: usize = lines
+        .iter()
+        .map(|line| {
+            let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+            wrapped_rows(&text, inner)
+        })
+        .sum();
+    let height = (rows as u16).saturating_add(4).min(body.height);
     let rect = Rect {
         x: body.x + (body.width - width) / 2,
         y: body.y + (body.height - height) / 2,
@@ -96,4 +106,70 @@ fn form_lines(form: &Form, theme: Theme) -> Vec<Line<'static>> {
         lines.push(Line::styled(format!(" {error}"), theme.bad()));
     }
     lines
+}
+
+/// Rows a line takes when wrapped at spaces to `width`, as the paragraph's
+/// wrapping does: a word that does not fit starts a new row, and a word
+/// longer than a row is broken.
+fn wrapped_rows(text: &str, width: usize) -> usize {
+    if width == 0 {
+        return 1;
+    }
+    let (mut rows, mut column) = (1, 0);
+    for word in text.split(' ') {
+        let mut length = word.chars().count();
+        let needed = if column == 0 {
+            length
+        } else {
+            column + 1 + length
+        };
+        if needed <= width {
+            column = needed;
+            continue;
+        }
+        if column > 0 {
+            rows += 1;
+        }
+        while length > width {
+            rows += 1;
+            length -= width;
+        }
+        column = length;
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapped_rows_count_like_word_wrapping() {
+        assert_eq!(wrapped_rows("", 10), 1);
+        assert_eq!(wrapped_rows(" short line", 20), 1);
+        assert_eq!(wrapped_rows("aaaa bbbb cccc", 9), 2);
+        assert_eq!(wrapped_rows("aaaa bbbb cccc", 4), 3);
+        assert_eq!(wrapped_rows("abcdefghijkl", 5), 3);
+    }
+
+    #[test]
+    fn a_confirmation_that_wraps_still_shows_its_keys() {
+        let mut app = crate::sample::normal(crate::sample::noon());
+        let order = crate::actions::OrderTarget {
+            customer: "someone.with.a.very.long.address@example.com".repeat(2),
+            ..app.orders.selected().expect("an order")
+        };
+        app.overlay = Some(Overlay::Confirm(crate::actions::Command::Cancel { order }));
+        let area = Rect::new(0, 0, 60, 20);
+        let mut buf = Buffer::empty(area);
+        draw(
+            &mut buf,
+            area,
+            &app,
+            app.overlay.as_ref().expect("open"),
+            Theme::new(false),
+        );
+        let screen: String = buf.content.iter().map(|cell| cell.symbol()).collect();
+        assert!(screen.contains("y do it"), "{screen}");
+    }
 }
