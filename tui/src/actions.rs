@@ -96,8 +96,16 @@ pub enum Command {
 /// Something to look at, fetched on demand; allowed when read-only.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lookup {
-    Ledger { sku: String },
-    Search { query: String },
+    Ledger {
+        sku: String,
+    },
+    Search {
+        query: String,
+    },
+    /// A notification with its rendered text and attempts.
+    Notification {
+        id: NotificationId,
+    },
 }
 
 /// What the feed task is asked to do.
@@ -320,6 +328,16 @@ pub async fn execute(client: &ApiClient, request: Request) -> Update {
                     sku,
                     movements: page.items,
                 },
+                Err(err) => Update::Outcome(Err(err.to_string())),
+            }
+        }
+        Request::Fetch(Lookup::Notification { id }) => {
+            let found = client
+                .get(&format!("/api/notifications/{id}"))
+                .send::<Notification>()
+                .await;
+            match found {
+                Ok(notification) => Update::Notification(Box::new(notification)),
                 Err(err) => Update::Outcome(Err(err.to_string())),
             }
         }

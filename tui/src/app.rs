@@ -341,6 +341,9 @@ impl App {
                 self.overlay = Some(Overlay::Ledger { sku, movements });
             }
             Update::SearchResults(results) => self.overlay = Some(Overlay::Search(results)),
+            Update::Notification(notification) => {
+                self.overlay = Some(Overlay::Notification(notification));
+            }
         }
     }
 

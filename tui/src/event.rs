@@ -58,6 +58,8 @@ pub enum Update {
         sku: String,
         movements: Vec<shop_wire::inventory::Movement>,
     },
+    /// A notification's details, as asked from the dashboard.
+    Notification(Box<Notification>),
     /// A product search asked with `:search`.
     SearchResults(shop_wire::search::SearchResponse),
 }

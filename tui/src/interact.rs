@@ -1,6 +1,7 @@
 //! Acting from the dashboard: the action keys on a selected row, the forms
 //! and confirmations they open, the `:` command line, and the views shown
-//! on top of the grid (an order's details, a SKU's ledger, search results).
+//! on top of the grid (an order's or notification's details, a SKU's
+//! ledger, search results).
 //!
 //! Which action a key leads to on a selected row is up to its area (see
 //! [`crate::area::Panel::verb`]); the state of what it opens lives in
@@ -9,6 +10,7 @@
 
 use shop_wire::OrderId;
 use shop_wire::inventory::Movement;
+use shop_wire::notifications::Notification;
 use shop_wire::search::SearchResponse;
 
 use crate::actions::{Command, Form, Lookup, Request};
@@ -30,6 +32,8 @@ pub enum Overlay {
         movements: Vec<Movement>,
     },
     Search(SearchResponse),
+    /// A notification as `GET /api/notifications/{id}` answered.
+    Notification(Box<Notification>),
 }
 
 /// What `:` understands, for the help line and the refusal.

@@ -53,7 +53,7 @@ pub enum Verb {
     Ship,
     Cancel,
     Refund,
-    /// An order's details, or a SKU's ledger.
+    /// An order's or a notification's details, or a SKU's ledger.
     Details,
     /// A SKU: adjust its stock with a reason.
     Adjust,
@@ -195,7 +195,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("j k", "select a row in Orders, Stock or Notifications"),
     ("s c f", "order: ship (tracking), cancel, refund"),
     ("a", "SKU: adjust stock with a reason"),
-    ("d or l", "order details / SKU ledger"),
+    ("d or l", "order or notification details / SKU ledger"),
     ("R", "notification: send again (:notifications)"),
     (":", ":orders  :stock low  :search chair  :q"),
     ("r", "refresh now"),

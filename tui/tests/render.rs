@@ -309,3 +309,33 @@ fn notifications_large() {
     app.act(Action::Submit);
     snapshot!("notifications_160x48", app, 160, 48);
 }
+
+/// `d` on a notification: its text and every attempt, as the server keeps them.
+#[test]
+fn notification_details_small() {
+    use shop_wire::notifications::{Attempt, Rendered};
+    let now = sample::noon();
+    let mut app = sample::normal(now);
+    let mut notification = sample::notifications(now)
+        .into_iter()
+        .find(|n| n.last_error.is_some())
+        .expect("a failed one");
+    notification.rendered = Some(Rendered {
+        subject: Some("Your order ORD-001012".into()),
+        body: "Thanks for your order.\nWe will write again when it ships.".into(),
+        html: None,
+    });
+    notification.history = (1..=2)
+        .map(|number| Attempt {
+            number,
+            at: now,
+            outcome: "transient_error".into(),
+            error: Some("smtp: connection reset".into()),
+            duration_ms: 12,
+        })
+        .collect();
+    app.apply(shop_tui::event::Update::Notification(Box::new(
+        notification,
+    )));
+    snapshot!("notification_details_80x24", app, 80, 24);
+}

@@ -2,7 +2,8 @@
 //! sending, newest first, with the failed and dead ones marked. Not in the
 //! grid: `:notifications` shows it zoomed. On the selected notification,
 //! `R` sends it again (the server's resend: a failed or dead one is queued
-//! again as it is, a sent one is copied into a new notification).
+//! again as it is, a sent one is copied into a new notification) and `d`
+//! shows it whole: its text and every attempt.
 
 use std::collections::VecDeque;
 
@@ -15,7 +16,7 @@ use shop_wire::notifications::{Channel, Notification, NotificationStatus};
 use time::OffsetDateTime;
 
 use super::{Act, ListState, Load, Panel, View, matches};
-use crate::actions::{Command, NotificationTarget};
+use crate::actions::{Command, Lookup, NotificationTarget, Request};
 use crate::app::FEED_CAP;
 use crate::interact::Overlay;
 use crate::keymap::Verb;
@@ -187,12 +188,16 @@ impl Panel for NotificationsView {
     }
 
     fn verb(&self, verb: Verb) -> Option<Act> {
-        if verb != Verb::Resend {
+        if !matches!(verb, Verb::Resend | Verb::Details) {
             return None;
         }
         let Some(notification) = self.selected() else {
             return Some(Act::Refuse("no notification selected".to_owned()));
         };
+        if verb == Verb::Details {
+            let id = notification.id;
+            return Some(Act::Ask(Request::Fetch(Lookup::Notification { id })));
+        }
         if !RESENDABLE.contains(&notification.status) {
             return Some(Act::Refuse(format!(
                 "{} is {}: only a failed, dead or sent notification can be sent again",
@@ -214,6 +219,69 @@ impl Panel for NotificationsView {
         };
         self.status_event(at, event, status);
     }
+}
+
+/// A notification whole, for the view `d` opens: where it stands, what was
+/// sent, and every attempt.
+pub fn details_lines(n: &Notification, theme: Theme) -> Vec<Line<'static>> {
+    let field = |name: &str, value: String| {
+        Line::from(vec![
+            Span::styled(format!(" {name:<9} "), theme.heading()),
+            Span::raw(value),
+        ])
+    };
+    let attempts = match n.attempts {
+        1 => "1 attempt".to_owned(),
+        more => format!("{more} attempts"),
+    };
+    let when = match (n.status, n.sent_at) {
+        (NotificationStatus::Sent, Some(sent)) => format!("sent at {} UTC", clock(sent)),
+        (NotificationStatus::Queued | NotificationStatus::Failed, _) => {
+            format!("next try at {} UTC", clock(n.send_at))
+        }
+        _ => format!("last change at {} UTC", clock(n.updated_at)),
+    };
+    let mut lines = vec![
+        field("status", format!("{} after {attempts}, {when}", n.status)),
+        field("to", format!("{} by {}", n.recipient, n.channel)),
+        field(
+            "template",
+            format!("{} · priority {}", n.template, n.priority),
+        ),
+        field("created", format!("{} UTC", clock(n.created_at))),
+    ];
+    if let Some(error) = &n.last_error {
+        lines.push(field("error", error.clone()));
+    }
+    if let Some(from) = &n.resent_from {
+        lines.push(field("resends", from.to_string()));
+    }
+    if let Some(rendered) = &n.rendered {
+        if let Some(subject) = &rendered.subject {
+            lines.push(field("subject", subject.clone()));
+        }
+        let mut body = rendered.body.lines();
+        lines.push(field("text", body.next().unwrap_or_default().to_owned()));
+        lines.extend(body.map(|line| Line::raw(format!("           {line}"))));
+    }
+    lines.push(Line::styled(" attempts:", theme.heading()));
+    if n.history.is_empty() {
+        lines.push(Line::styled("   none yet", theme.muted()));
+    }
+    lines.extend(n.history.iter().map(|attempt| {
+        let error = attempt
+            .error
+            .as_ref()
+            .map_or_else(String::new, |error| format!(" · {error}"));
+        Line::raw(format!(
+            "   {} {} {} in {} ms{error}",
+            attempt.number,
+            clock(attempt.at),
+            attempt.outcome,
+            attempt.duration_ms
+        ))
+    }));
+    lines
 }
 
 /// Draws the area; returns how many rows it had room for.
@@ -402,6 +470,19 @@ mod tests {
         assert!(
             app.current_problem()
                 .is_some_and(|p| p.contains("read-only"))
+        );
+    }
+
+    #[test]
+    fn d_asks_for_the_whole_notification() {
+        let mut app = on_the_dead_one();
+        let id = app.notifications.selected().expect("the dead one").id;
+        app.readonly = true;
+        app.act(Action::Verb(Verb::Details));
+        assert_eq!(
+            app.requests,
+            [Request::Fetch(Lookup::Notification { id })],
+            "looking is allowed read-only"
         );
     }
 

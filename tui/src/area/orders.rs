@@ -224,14 +224,15 @@ impl OrdersView {
         self.upsert(OrderRow::new(order));
     }
 
-    /// A payment's news goes to its order's row; a refund also joins the
-    /// feed with the amount given back (it does not move the order's status).
+    /// A payment's news goes to its order's row: `card captured`.
     fn payment_event(&mut self, payment: &PaymentEvent, what: &str) {
         if let Some(order) = self.orders.iter_mut().find(|o| o.id == payment.order_id) {
             order.payment = Some(format!("{} {what}", payment.method.as_str()));
         }
     }
 
+    /// A refund joins the feed with the amount given back; it does not move
+    /// the order's status.
     fn refund_event(&mut self, at: OffsetDateTime, payment: &PaymentEvent) {
         self.load = Load::Ready;
         self.feed.push(FeedLine {

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 
 use super::{Act, ListState, Load, Panel, View, matches};
 use crate::actions::{Form, FormKind, Lookup, Request, SkuTarget};
+use crate::app::FEED_CAP;
 use crate::event::StockPage;
 use crate::interact::Overlay;
 use crate::keymap::Verb;
@@ -22,8 +23,6 @@ use crate::ui::{Theme, clock, cut, placeholder, put, rows, spark};
 /// through the whole inventory up to this many; past it the list says it
 /// shows the lowest of how many.
 pub const STOCK_CAP: usize = 10_000;
-/// Movements kept.
-const MOVEMENTS_CAP: usize = crate::app::FEED_CAP;
 
 /// A change of stock as an event reported it.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +63,7 @@ impl Default for StockView {
             items: Vec::new(),
             total: 0,
             active_reservations: None,
-            movements: Ring::new(MOVEMENTS_CAP),
+            movements: Ring::new(FEED_CAP),
             activity: Series::new(10),
             low_only: false,
             list: ListState::default(),

@@ -1,5 +1,5 @@
-//! What is drawn on top of the grid: a form, a confirmation, an order's
-//! details, a SKU's ledger, search results (the areas they belong to write
+//! What is drawn on top of the grid: a form, a confirmation, an order's or
+//! a notification's details, a SKU's ledger, search results (the areas they belong to write
 //! their lines). The `:` line is drawn by the status line instead.
 
 use ratatui::buffer::Buffer;
@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Widget, Wrap};
 use super::Theme;
 use crate::actions::Form;
 use crate::app::App;
-use crate::area::{search, stock};
+use crate::area::{notifications, search, stock};
 use crate::interact::Overlay;
 
 pub fn draw(buf: &mut Buffer, body: Rect, app: &App, overlay: &Overlay, theme: Theme) {
@@ -39,6 +39,11 @@ pub fn draw(buf: &mut Buffer, body: Rect, app: &App, overlay: &Overlay, theme: T
             format!("Ledger of {sku}, newest first"),
             stock::ledger_lines(movements, theme),
             "Esc closes",
+        ),
+        Overlay::Notification(notification) => (
+            format!("Notification {}", notification.id),
+            notifications::details_lines(notification, theme),
+            "Esc closes · R on its row sends it again",
         ),
         Overlay::Search(results) => (
             format!(
