@@ -154,17 +154,9 @@ async fn actor_of(state: &AppState, access: &CartAccess) -> AppResult<Option<Str
     }
 }
 
-fn written(
-    state: &AppState,
-    id: &str,
-    answer: CartWrite,
-    expected: Option<u64>,
-) -> AppResult<Cart> {
+fn written(id: &str, answer: CartWrite, expected: Option<u64>) -> AppResult<Cart> {
     match answer {
-        CartWrite::Written(record, logged) => {
-            state.events.publish(logged);
-            Ok(record.cart)
-        }
+        CartWrite::Written(record, _) => Ok(record.cart),
         CartWrite::NotFound => Err(AppError::not_found(format!("cart {id}"))),
         CartWrite::NotActive(status) => Err(not_active(id, status)),
         CartWrite::VersionConflict { current } => Err(version_conflict(id, expected, current)),
@@ -213,7 +205,7 @@ pub async fn create(
     let id = new.id.to_string();
     match state.store.create_cart(new, actor, COMMERCE_EVENTS).await {
         Ok(answer) => {
-            let mut cart = written(state, &id, answer, None)?;
+            let mut cart = written(&id, answer, None)?;
             cart.token = token;
             Ok((cart, true))
         }
@@ -295,7 +287,7 @@ pub async fn apply(
             COMMERCE_EVENTS,
         )
         .await?;
-    written(state, id.as_str(), answer, expected_version)
+    written(id.as_str(), answer, expected_version)
 }
 
 /// Merges the anonymous cart a token names into the user's at login. A
@@ -317,7 +309,7 @@ pub async fn merge_at_login(state: &AppState, token: &str, user: &UserId) -> Opt
         .await;
     match answer
         .map_err(AppError::from)
-        .and_then(|a| written(state, &id, a, None))
+        .and_then(|a| written(&id, a, None))
     {
         Ok(cart) => Some(cart),
         Err(err) => {
@@ -332,11 +324,10 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<u64> {
     const BATCH: u32 = 200;
     let mut expired = 0;
     loop {
-        let (count, logged) = state
+        let (count, _) = state
             .store
             .expire_carts(now(), BATCH, COMMERCE_EVENTS)
             .await?;
-        state.events.publish(logged);
         expired += count;
         if count < u64::from(BATCH) {
             return Ok(expired);

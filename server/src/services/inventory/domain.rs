@@ -143,10 +143,7 @@ pub async fn change(
         actor: actor(state, caller).await?,
     };
     match state.store.change_stock(change, stock_events).await? {
-        StockWrite::Changed(stock, logged) => {
-            state.events.publish(logged);
-            Ok(*stock)
-        }
+        StockWrite::Changed(stock, _) => Ok(*stock),
         StockWrite::NotFound => Err(not_found(sku)),
         StockWrite::Insufficient { on_hand, reserved } => {
             let wanted = match operation {
@@ -239,10 +236,7 @@ pub async fn reserve_items(
         .reserve(items, expires_at, reference, actor, stock_events)
         .await?
     {
-        ReserveOutcome::Reserved(reservations, logged) => {
-            state.events.publish(logged);
-            Ok(reservations)
-        }
+        ReserveOutcome::Reserved(reservations, _) => Ok(reservations),
         ReserveOutcome::UnknownSku(sku) => Err(not_found(&sku)),
         ReserveOutcome::Insufficient {
             sku,
@@ -272,10 +266,7 @@ pub async fn finish(
         .finish_reservation(id, to, actor, stock_events)
         .await?
     {
-        ReservationWrite::Done(reservation, logged) => {
-            state.events.publish(logged);
-            Ok(*reservation)
-        }
+        ReservationWrite::Done(reservation, _) => Ok(*reservation),
         ReservationWrite::NotFound => Err(AppError::not_found(format!("reservation {id}"))),
         ReservationWrite::NotActive(status) => Err(AppError::Conflict {
             code: "reservation_not_active",
@@ -312,8 +303,7 @@ pub async fn reconcile(
     fix: bool,
 ) -> AppResult<ReconcileReport> {
     let actor = actor(state, caller).await?;
-    let (report, logged) = state.store.reconcile(fix, actor, stock_events).await?;
-    state.events.publish(logged);
+    let (report, _) = state.store.reconcile(fix, actor, stock_events).await?;
     if !report.consistent {
         tracing::warn!(
             drift = report.drift.len(),
@@ -329,11 +319,10 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<u64> {
     const BATCH: u32 = 500;
     let mut expired = 0;
     loop {
-        let (count, logged) = state
+        let (count, _) = state
             .store
             .expire_reservations(now(), BATCH, stock_events)
             .await?;
-        state.events.publish(logged);
         expired += count;
         if count < u64::from(BATCH) {
             return Ok(expired);

@@ -144,8 +144,7 @@ pub fn status_event(
 }
 
 async fn enqueue(state: &AppState, items: Vec<(Notification, Vec<NewEvent>)>) -> AppResult<()> {
-    let events = state.store.enqueue_notifications(items, None).await?;
-    state.events.publish(events);
+    state.store.enqueue_notifications(items, None).await?;
     state.notifications.wake();
     Ok(())
 }
@@ -254,8 +253,7 @@ pub async fn resend(state: &AppState, id: &NotificationId) -> AppResult<Notifica
         .requeue_notification(id, &RESENDABLE[..2], now(), vec![event])
         .await?
     {
-        Requeue::Requeued(notification, events) => {
-            state.events.publish(events);
+        Requeue::Requeued(notification, _) => {
             state.notifications.wake();
             Ok(*notification)
         }

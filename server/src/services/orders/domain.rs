@@ -178,12 +178,7 @@ pub async fn create(
         actor: user.email.clone(),
     };
     let (order, payment) = match state.store.create_order(draft, COMMERCE_EVENTS).await? {
-        OrderCreate::Created {
-            order,
-            payment,
-            events,
-        } => {
-            state.events.publish(events);
+        OrderCreate::Created { order, payment, .. } => {
             metrics::counter!("shop_orders_created_total").increment(1);
             (*order, payment)
         }
@@ -242,12 +237,7 @@ pub async fn pay(
         )
         .await?;
     match started {
-        BeginPayment::Started {
-            order,
-            payment,
-            events,
-        } => {
-            state.events.publish(events);
+        BeginPayment::Started { order, payment, .. } => {
             payments::charge(state, &order, &payment, charge, &actor).await
         }
         BeginPayment::NotFound => Err(not_found(raw)),
@@ -317,10 +307,7 @@ pub async fn transition(
         .transition_order(&order.id, request, COMMERCE_EVENTS)
         .await?
     {
-        TransitionOutcome::Done(order, events) => {
-            state.events.publish(events);
-            Ok(*order)
-        }
+        TransitionOutcome::Done(order, _) => Ok(*order),
         TransitionOutcome::NotFound => Err(not_found(raw)),
         TransitionOutcome::Illegal { from } => Err(illegal(&order, from, to)),
         TransitionOutcome::PaymentInFlight => Err(AppError::conflict(
@@ -364,11 +351,10 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<u64> {
     const BATCH: u32 = 200;
     let mut expired = 0;
     loop {
-        let (count, logged) = state
+        let (count, _) = state
             .store
             .expire_orders(now(), BATCH, COMMERCE_EVENTS)
             .await?;
-        state.events.publish(logged);
         expired += count;
         if count < u64::from(BATCH) {
             return Ok(expired);

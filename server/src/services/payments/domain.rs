@@ -236,28 +236,17 @@ async fn record(
         .complete_payment(payment, result, actor.to_owned(), COMMERCE_EVENTS)
         .await?;
     match done {
-        PaymentDone::Paid {
-            order,
-            payment,
-            events,
-        } => {
-            state.events.publish(events);
+        PaymentDone::Paid { order, payment, .. } => {
             metrics::counter!("shop_payments_total", "outcome" => "succeeded").increment(1);
             metrics::counter!("shop_revenue_cents_total", "currency" => payment.currency.code())
                 .increment(payment.amount_cents.unsigned_abs());
             Ok(*order)
         }
-        PaymentDone::Pending { order, events, .. } => {
-            state.events.publish(events);
+        PaymentDone::Pending { order, .. } => {
             metrics::counter!("shop_payments_total", "outcome" => "pending").increment(1);
             Ok(*order)
         }
-        PaymentDone::Failed {
-            order,
-            payment,
-            events,
-        } => {
-            state.events.publish(events);
+        PaymentDone::Failed { order, payment, .. } => {
             metrics::counter!("shop_payments_total", "outcome" => "failed").increment(1);
             let code = payment.failure_code.clone().unwrap_or_default();
             Err(AppError::Detailed {
@@ -280,12 +269,7 @@ async fn record(
                 }),
             })
         }
-        PaymentDone::Unfulfillable {
-            order,
-            payment,
-            events,
-        } => {
-            state.events.publish(events);
+        PaymentDone::Unfulfillable { order, payment, .. } => {
             tracing::warn!(order = %order.number, payment = %payment.id,
                 "paid for an order that can no longer be fulfilled; refunding");
             let request = RefundRequest {
@@ -417,8 +401,7 @@ async fn call_refund(
         .finish_refund(&refund.id, result, COMMERCE_EVENTS)
         .await?
     {
-        FinishRefund::Done { refund, events, .. } => {
-            state.events.publish(events);
+        FinishRefund::Done { refund, .. } => {
             if refund.status == shop_wire::payments::RefundStatus::Failed {
                 return Err(AppError::Detailed {
                     status: StatusCode::PAYMENT_REQUIRED,

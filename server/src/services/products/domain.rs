@@ -286,10 +286,9 @@ pub async fn create(
         .insert_product(&product, initial, actor, events)
         .await
     {
-        Ok(logged) => {
+        Ok(_) => {
             state.catalog.changed(&product);
             search::catalog_changed(state, vec![product.id.clone()]).await;
-            state.events.publish(logged);
             Ok(product)
         }
         Err(StoreError::Duplicate { .. }) => Err(AppError::Conflict {
@@ -381,10 +380,9 @@ pub async fn update(
         };
         let events = vec![NewEvent::now(kind((&product).into()))];
         match state.store.update_product(&product, base, events).await? {
-            ProductWrite::Written(product, logged) => {
+            ProductWrite::Written(product, _) => {
                 state.catalog.changed(&product);
                 search::catalog_changed(state, vec![product.id.clone()]).await;
-                state.events.publish(logged);
                 return Ok(*product);
             }
             ProductWrite::NotFound => return Err(not_found(raw)),
@@ -471,10 +469,9 @@ pub async fn delete(state: &AppState, raw: &str) -> AppResult<()> {
         .delete_product(&product_key(raw), deleted_events)
         .await?
     {
-        ProductDelete::Deleted(product, logged) => {
+        ProductDelete::Deleted(product, _) => {
             state.catalog.changed(&product);
             search::product_deleted(state, &product.id);
-            state.events.publish(logged);
             Ok(())
         }
         ProductDelete::NotFound => Err(not_found(raw)),

@@ -595,7 +595,6 @@ pub async fn upsert(
         tally.1.push(tokio::spawn(async move {
             crate::services::search::domain::catalog_changed(&indexer, changed).await;
         }));
-        state.events.publish(logged);
     }
     for ((line, sku), outcome) in keys.into_iter().zip(outcomes) {
         match outcome {

@@ -448,8 +448,7 @@ pub async fn flush_records(state: &AppState) -> anyhow::Result<()> {
             }),
         })
         .collect();
-    let logged = state.store.record_searches(records, events).await?;
-    state.events.publish(logged);
+    state.store.record_searches(records, events).await?;
     state
         .search
         .suggestions_stale

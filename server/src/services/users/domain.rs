@@ -132,8 +132,7 @@ pub async fn create_account(
         user: user.clone(),
         password_hash,
     };
-    let events = state.store.insert_user(&record, vec![event]).await?;
-    state.events.publish(events);
+    state.store.insert_user(&record, vec![event]).await?;
     Ok(user)
 }
 
@@ -226,8 +225,7 @@ pub async fn login(
         session_id: session_id.clone(),
         ip: session.ip.clone(),
     }));
-    let events = state.store.insert_session(&session, vec![event]).await?;
-    state.events.publish(events);
+    state.store.insert_session(&session, vec![event]).await?;
     token_response(state, record.user, &session_id, refresh_token)
 }
 
@@ -300,7 +298,7 @@ async fn end_session(
         .revoke_session(session, &caller.user_id, vec![event])
         .await?;
     state.sessions.forget(session);
-    Ok(ended.map(|events| state.events.publish(events)).is_some())
+    Ok(ended.is_some())
 }
 
 pub async fn logout(state: &AppState, caller: &AuthUser) -> AppResult<()> {
@@ -354,13 +352,12 @@ pub async fn update_profile(
         })
         .into_iter()
         .collect();
-    let (user, events) = state
+    let (user, _) = state
         .store
         .update_profile(id, &update, events)
         .await?
         .ok_or_else(|| AppError::not_found(format!("user {id}")))?;
     state.users.insert(id.clone(), user.clone());
-    state.events.publish(events);
     Ok(user)
 }
 
@@ -395,7 +392,7 @@ pub async fn change_password(
         user_id: caller.user_id.clone(),
         session_id: Some(caller.session_id.clone()),
     }));
-    let events = state
+    state
         .store
         .set_password(
             &caller.user_id,
@@ -406,7 +403,6 @@ pub async fn change_password(
         .await?;
     state.users.invalidate(&caller.user_id);
     state.sessions.forget_all();
-    state.events.publish(events);
     Ok(())
 }
 
@@ -472,10 +468,9 @@ pub async fn set_role(
         by: caller.user_id.clone(),
     }));
     match state.store.set_role(id, role, vec![event]).await? {
-        RoleChange::Changed(user, events) => {
+        RoleChange::Changed(user, _) => {
             state.users.insert(user.id.clone(), user.clone());
             state.sessions.forget_all();
-            state.events.publish(events);
             Ok(user)
         }
         RoleChange::NotFound => Err(AppError::not_found(format!("user {id}"))),
