@@ -287,7 +287,6 @@ pub async fn create(
         .await
     {
         Ok(_) => {
-            state.catalog.changed(&product);
             search::catalog_changed(state, vec![product.id.clone()]).await;
             Ok(product)
         }
@@ -381,7 +380,6 @@ pub async fn update(
         let events = vec![NewEvent::now(kind((&product).into()))];
         match state.store.update_product(&product, base, events).await? {
             ProductWrite::Written(product, _) => {
-                state.catalog.changed(&product);
                 search::catalog_changed(state, vec![product.id.clone()]).await;
                 return Ok(*product);
             }
@@ -470,7 +468,6 @@ pub async fn delete(state: &AppState, raw: &str) -> AppResult<()> {
         .await?
     {
         ProductDelete::Deleted(product, _) => {
-            state.catalog.changed(&product);
             search::product_deleted(state, &product.id);
             Ok(())
         }

@@ -585,7 +585,6 @@ pub async fn upsert(
         )
         .await?;
     if !logged.is_empty() {
-        state.catalog.clear();
         // The index reads the batch back and ranks it while the writer takes
         // the next batch: done in line, it halved the import's throughput.
         let (indexer, changed) = (

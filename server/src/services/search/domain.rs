@@ -578,11 +578,18 @@ pub async fn catalog_changed(state: &AppState, ids: Vec<ProductId>) {
     if ids.is_empty() {
         return;
     }
+    // The commit marked them; this read is after it, so it covers the mark.
+    {
+        let mut unindexed = lock(&state.search.unindexed);
+        for id in &ids {
+            unindexed.remove(id);
+        }
+    }
     match state.store.search_documents(ids.clone()).await {
         Ok(documents) => apply(&state.search, &ids, documents),
         Err(err) => {
             tracing::error!(error = %err, products = ids.len(), "cannot re-read changed products for the search index; retrying");
-            lock(&state.search.retry).extend(ids);
+            lock(&state.search.unindexed).extend(ids);
         }
     }
 }
@@ -605,6 +612,7 @@ fn apply(search: &SearchService, ids: &[ProductId], documents: Vec<crate::store:
 
 /// Takes a deleted product out of the index.
 pub fn product_deleted(state: &AppState, id: &ProductId) {
+    lock(&state.search.unindexed).remove(id);
     state.search.write().delete(id);
     state.search.changed();
 }
@@ -622,17 +630,18 @@ pub fn changed_products(events: &[Event]) -> Vec<ProductId> {
         .collect()
 }
 
-/// The indexer's round: the start-up build once, then retries of failed updates.
+/// The indexer's round: the start-up build once, then the products whose
+/// change no request re-read (its read failed, or it was dropped first).
 pub async fn keep_index(state: &AppState) -> anyhow::Result<()> {
     if !state.search.is_ready() {
         build(state).await?;
     }
-    let retry = std::mem::take(&mut *lock(&state.search.retry));
-    if !retry.is_empty() {
-        match state.store.search_documents(retry.clone()).await {
-            Ok(documents) => apply(&state.search, &retry, documents),
+    let unindexed: Vec<ProductId> = lock(&state.search.unindexed).drain().collect();
+    if !unindexed.is_empty() {
+        match state.store.search_documents(unindexed.clone()).await {
+            Ok(documents) => apply(&state.search, &unindexed, documents),
             Err(err) => {
-                lock(&state.search.retry).extend(retry);
+                lock(&state.search.unindexed).extend(unindexed);
                 return Err(err.into());
             }
         }

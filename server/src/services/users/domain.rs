@@ -3,9 +3,10 @@
 
 use std::time::Instant;
 
+use shop_wire::Event;
 use shop_wire::events::{
-    EventData, LoginEvent, MakeEvent, PasswordChangeEvent, ProfileUpdateEvent, RoleChangeEvent,
-    SessionEvent,
+    EventData, EventKind, LoginEvent, MakeEvent, PasswordChangeEvent, ProfileUpdateEvent,
+    RoleChangeEvent, SessionEvent,
 };
 use shop_wire::users::{
     Address, CreateUserRequest, RegisterRequest, Role, Session, TokenResponse,
@@ -13,9 +14,9 @@ use shop_wire::users::{
 };
 use shop_wire::{Page, SessionId, UserId};
 
-use crate::auth::AuthUser;
 use crate::auth::passwords::check_strength;
 use crate::auth::tokens::{new_refresh_token, parse_refresh_token};
+use crate::auth::{AuthUser, SessionCache};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::{
@@ -26,6 +27,9 @@ const MAX_NAME: usize = 100;
 const MAX_ADDRESSES: usize = 10;
 const MAX_ADDRESS_FIELD: usize = 200;
 pub const MAX_PAGE: u32 = 500;
+
+/// Users by id for the hot read paths (`/me`).
+pub type UserCache = moka::sync::Cache<UserId, User>;
 
 /// Trimmed and lower-cased; refused unless it is a plausible deliverable address.
 pub fn normalize_email(field: &str, raw: &str) -> AppResult<String> {
@@ -297,8 +301,34 @@ async fn end_session(
         .store
         .revoke_session(session, &caller.user_id, vec![event])
         .await?;
-    state.sessions.forget(session);
     Ok(ended.is_some())
+}
+
+/// Forgets the cached users and sessions a committed `user.*` event
+/// changed, before the write that made it answers: called by the store's
+/// commit feed, so a change whose request was dropped is forgotten too.
+pub fn forget_changed(users: &UserCache, sessions: &SessionCache, event: &Event) {
+    if event
+        .event_kind()
+        .is_none_or(|kind| kind.family() != EventKind::UserRegistered.family())
+    {
+        return;
+    }
+    match event.decode() {
+        Ok(EventData::UserUpdated(change)) => users.invalidate(&change.user_id),
+        // Both touch every session of the user: a role is carried by each.
+        Ok(EventData::UserRoleChanged(RoleChangeEvent { user_id, .. }))
+        | Ok(EventData::UserPasswordChanged(PasswordChangeEvent { user_id, .. })) => {
+            users.invalidate(&user_id);
+            sessions.forget_all();
+        }
+        Ok(EventData::UserLoggedOut(ended) | EventData::UserSessionRevoked(ended)) => {
+            sessions.forget(&ended.session_id);
+        }
+        Ok(_) => {}
+        // Unreadable: forget every session rather than trust a revoked one.
+        Err(_) => sessions.forget_all(),
+    }
 }
 
 pub async fn logout(state: &AppState, caller: &AuthUser) -> AppResult<()> {
@@ -401,8 +431,6 @@ pub async fn change_password(
             vec![event],
         )
         .await?;
-    state.users.invalidate(&caller.user_id);
-    state.sessions.forget_all();
     Ok(())
 }
 
@@ -470,7 +498,6 @@ pub async fn set_role(
     match state.store.set_role(id, role, vec![event]).await? {
         RoleChange::Changed(user, _) => {
             state.users.insert(user.id.clone(), user.clone());
-            state.sessions.forget_all();
             Ok(user)
         }
         RoleChange::NotFound => Err(AppError::not_found(format!("user {id}"))),
