@@ -17,7 +17,7 @@ use shop_wire::{Page, SessionId, UserId};
 use crate::auth::passwords::check_strength;
 use crate::auth::tokens::{new_refresh_token, parse_refresh_token};
 use crate::auth::{AuthUser, SessionCache};
-use crate::error::{AppError, AppResult};
+use crate::services::error::{DomainError, DomainResult};
 use crate::state::AppState;
 use crate::store::{
     NewEvent, ProfileUpdate, RefreshOutcome, RoleChange, SessionRecord, UserQuery, UserRecord, now,
@@ -32,30 +32,33 @@ pub const MAX_PAGE: u32 = 500;
 pub type UserCache = moka::sync::Cache<UserId, User>;
 
 /// Trimmed and lower-cased; refused unless it is a plausible deliverable address.
-pub fn normalize_email(field: &str, raw: &str) -> AppResult<String> {
+pub fn normalize_email(field: &str, raw: &str) -> DomainResult<String> {
     let email = raw.trim().to_lowercase();
     let domain_has_dot = email.rsplit_once('@').is_some_and(|(_, domain)| {
         domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
     });
     if email.len() > 254 || !domain_has_dot || !email_address::EmailAddress::is_valid(&email) {
-        return Err(AppError::validation(field, "is not a valid email address"));
+        return Err(DomainError::validation(
+            field,
+            "is not a valid email address",
+        ));
     }
     Ok(email)
 }
 
-fn validate_name(field: &str, raw: &str) -> AppResult<String> {
+fn validate_name(field: &str, raw: &str) -> DomainResult<String> {
     let name = raw.trim();
     if name.is_empty() {
-        return Err(AppError::validation(field, "must not be empty"));
+        return Err(DomainError::validation(field, "must not be empty"));
     }
     if name.chars().count() > MAX_NAME {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             field,
             format!("must be at most {MAX_NAME} characters"),
         ));
     }
     if name.chars().any(char::is_control) {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             field,
             "must not contain control characters",
         ));
@@ -63,9 +66,9 @@ fn validate_name(field: &str, raw: &str) -> AppResult<String> {
     Ok(name.to_owned())
 }
 
-fn validate_addresses(addresses: Vec<Address>) -> AppResult<Vec<Address>> {
+fn validate_addresses(addresses: Vec<Address>) -> DomainResult<Vec<Address>> {
     if addresses.len() > MAX_ADDRESSES {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             "addresses",
             format!("at most {MAX_ADDRESSES} addresses"),
         ));
@@ -82,7 +85,7 @@ fn validate_addresses(addresses: Vec<Address>) -> AppResult<Vec<Address>> {
             ] {
                 *value = value.trim().to_owned();
                 if required && value.is_empty() {
-                    return Err(AppError::validation(&field(name), "must not be empty"));
+                    return Err(DomainError::validation(&field(name), "must not be empty"));
                 }
             }
             for (name, value) in [
@@ -94,7 +97,7 @@ fn validate_addresses(addresses: Vec<Address>) -> AppResult<Vec<Address>> {
                 ("postal_code", Some(address.postal_code.as_str())),
             ] {
                 if value.is_some_and(|v| v.chars().count() > MAX_ADDRESS_FIELD || v.chars().any(char::is_control)) {
-                    return Err(AppError::validation(
+                    return Err(DomainError::validation(
                         &field(name),
                         format!("must be at most {MAX_ADDRESS_FIELD} characters, without control characters"),
                     ));
@@ -102,7 +105,7 @@ fn validate_addresses(addresses: Vec<Address>) -> AppResult<Vec<Address>> {
             }
             address.country = address.country.trim().to_uppercase();
             if address.country.len() != 2 || !address.country.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(AppError::validation(&field("country"), "must be an ISO 3166-1 alpha-2 code such as DE"));
+                return Err(DomainError::validation(&field("country"), "must be an ISO 3166-1 alpha-2 code such as DE"));
             }
             Ok(address)
         })
@@ -116,7 +119,7 @@ pub async fn create_account(
     password: &str,
     name: &str,
     role: Role,
-) -> AppResult<User> {
+) -> DomainResult<User> {
     let email = normalize_email("email", email)?;
     let name = validate_name("name", name)?;
     check_strength("password", password, &email, &name)?;
@@ -140,7 +143,7 @@ pub async fn create_account(
     Ok(user)
 }
 
-pub async fn register(state: &AppState, request: RegisterRequest) -> AppResult<User> {
+pub async fn register(state: &AppState, request: RegisterRequest) -> DomainResult<User> {
     create_account(
         state,
         &request.email,
@@ -151,7 +154,7 @@ pub async fn register(state: &AppState, request: RegisterRequest) -> AppResult<U
     .await
 }
 
-pub async fn create_user(state: &AppState, request: CreateUserRequest) -> AppResult<User> {
+pub async fn create_user(state: &AppState, request: CreateUserRequest) -> DomainResult<User> {
     create_account(
         state,
         &request.email,
@@ -169,8 +172,8 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
-fn invalid_credentials() -> AppError {
-    AppError::unauthenticated(
+fn invalid_credentials() -> DomainError {
+    DomainError::unauthenticated(
         "invalid_credentials",
         "the email or password is not correct",
     )
@@ -181,7 +184,7 @@ pub async fn login(
     email: &str,
     password: &str,
     client: ClientInfo,
-) -> AppResult<TokenResponse> {
+) -> DomainResult<TokenResponse> {
     // A malformed email cannot have an account; answer as for any wrong login.
     let email = normalize_email("email", email).map_err(|_| invalid_credentials())?;
     // Failures count per account *and* address: a guesser elsewhere slows
@@ -191,7 +194,7 @@ pub async fn login(
         client.ip.as_deref().unwrap_or("an unknown address")
     );
     if let Err(wait) = state.login_guard.check(&guarded, Instant::now()) {
-        return Err(AppError::TooManyRequests {
+        return Err(DomainError::Throttled {
             code: "too_many_attempts",
             message: "too many failed logins for this account from this address; wait before trying again".to_owned(),
             retry_after: wait,
@@ -238,7 +241,7 @@ fn token_response(
     user: User,
     session: &SessionId,
     refresh_token: String,
-) -> AppResult<TokenResponse> {
+) -> DomainResult<TokenResponse> {
     let ttl = state.config.access_token_ttl();
     Ok(TokenResponse {
         access_token: state.tokens.issue(&user.id, user.role, session, ttl)?,
@@ -249,9 +252,9 @@ fn token_response(
     })
 }
 
-pub async fn refresh(state: &AppState, refresh_token: &str) -> AppResult<TokenResponse> {
+pub async fn refresh(state: &AppState, refresh_token: &str) -> DomainResult<TokenResponse> {
     let invalid = || {
-        AppError::unauthenticated(
+        DomainError::unauthenticated(
             "invalid_refresh_token",
             "the refresh token is not valid; log in again",
         )
@@ -276,7 +279,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> AppResult<TokenRe
         RefreshOutcome::ReuseDetected => {
             state.sessions.forget(&session_id);
             tracing::warn!(session = %session_id, "an old refresh token was replayed; session revoked");
-            Err(AppError::unauthenticated(
+            Err(DomainError::unauthenticated(
                 "refresh_token_reused",
                 "this refresh token was already used, so the session has been ended; log in again",
             ))
@@ -292,7 +295,7 @@ async fn end_session(
     caller: &AuthUser,
     session: &SessionId,
     kind: MakeEvent<SessionEvent>,
-) -> AppResult<bool> {
+) -> DomainResult<bool> {
     let event = NewEvent::now(kind(SessionEvent {
         user_id: caller.user_id.clone(),
         session_id: session.clone(),
@@ -331,12 +334,12 @@ pub fn forget_changed(users: &UserCache, sessions: &SessionCache, event: &Event)
     }
 }
 
-pub async fn logout(state: &AppState, caller: &AuthUser) -> AppResult<()> {
+pub async fn logout(state: &AppState, caller: &AuthUser) -> DomainResult<()> {
     end_session(state, caller, &caller.session_id, EventData::UserLoggedOut).await?;
     Ok(())
 }
 
-pub async fn get_user(state: &AppState, id: &UserId) -> AppResult<User> {
+pub async fn get_user(state: &AppState, id: &UserId) -> DomainResult<User> {
     if let Some(user) = state.users.get(id) {
         return Ok(user);
     }
@@ -345,7 +348,7 @@ pub async fn get_user(state: &AppState, id: &UserId) -> AppResult<User> {
         .user(id)
         .await?
         .map(|record| record.user)
-        .ok_or_else(|| AppError::not_found(format!("user {id}")))?;
+        .ok_or_else(|| DomainError::not_found(format!("user {id}")))?;
     state.users.insert(id.clone(), user.clone());
     Ok(user)
 }
@@ -354,7 +357,7 @@ pub async fn update_profile(
     state: &AppState,
     id: &UserId,
     request: UpdateProfileRequest,
-) -> AppResult<User> {
+) -> DomainResult<User> {
     let update = ProfileUpdate {
         name: request
             .name
@@ -386,7 +389,7 @@ pub async fn update_profile(
         .store
         .update_profile(id, &update, events)
         .await?
-        .ok_or_else(|| AppError::not_found(format!("user {id}")))?;
+        .ok_or_else(|| DomainError::not_found(format!("user {id}")))?;
     state.users.insert(id.clone(), user.clone());
     Ok(user)
 }
@@ -397,21 +400,24 @@ pub async fn change_password(
     caller: &AuthUser,
     current: &str,
     new: &str,
-) -> AppResult<()> {
+) -> DomainResult<()> {
     let record = state
         .store
         .user(&caller.user_id)
         .await?
-        .ok_or_else(|| AppError::not_found("user"))?;
+        .ok_or_else(|| DomainError::not_found("user"))?;
     if !state
         .passwords
         .verify(current, Some(&record.password_hash))
         .await?
     {
-        return Err(AppError::validation("current_password", "is not correct"));
+        return Err(DomainError::validation(
+            "current_password",
+            "is not correct",
+        ));
     }
     if current == new {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             "new_password",
             "must differ from the current password",
         ));
@@ -434,7 +440,7 @@ pub async fn change_password(
     Ok(())
 }
 
-pub async fn sessions(state: &AppState, caller: &AuthUser) -> AppResult<Vec<Session>> {
+pub async fn sessions(state: &AppState, caller: &AuthUser) -> DomainResult<Vec<Session>> {
     let records = state.store.active_sessions(&caller.user_id, now()).await?;
     Ok(records
         .into_iter()
@@ -454,16 +460,16 @@ pub async fn revoke_session(
     state: &AppState,
     caller: &AuthUser,
     session: &SessionId,
-) -> AppResult<()> {
+) -> DomainResult<()> {
     if !end_session(state, caller, session, EventData::UserSessionRevoked).await? {
-        return Err(AppError::not_found(format!("active session {session}")));
+        return Err(DomainError::not_found(format!("active session {session}")));
     }
     Ok(())
 }
 
-pub async fn list_users(state: &AppState, mut query: UserQuery) -> AppResult<Page<User>> {
+pub async fn list_users(state: &AppState, mut query: UserQuery) -> DomainResult<Page<User>> {
     if query.limit == 0 || query.limit > MAX_PAGE {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             "limit",
             format!("must be between 1 and {MAX_PAGE}"),
         ));
@@ -487,7 +493,7 @@ pub async fn set_role(
     caller: &AuthUser,
     id: &UserId,
     role: Role,
-) -> AppResult<User> {
+) -> DomainResult<User> {
     let current = get_user(state, id).await?;
     let event = NewEvent::now(EventData::UserRoleChanged(RoleChangeEvent {
         user_id: id.clone(),
@@ -500,8 +506,8 @@ pub async fn set_role(
             state.users.insert(user.id.clone(), user.clone());
             Ok(user)
         }
-        RoleChange::NotFound => Err(AppError::not_found(format!("user {id}"))),
-        RoleChange::LastAdmin => Err(AppError::conflict(
+        RoleChange::NotFound => Err(DomainError::not_found(format!("user {id}"))),
+        RoleChange::LastAdmin => Err(DomainError::conflict(
             "last_admin",
             "this is the only admin; make another user admin first",
         )),
@@ -522,7 +528,7 @@ pub enum Bootstrap {
 pub const GENERATED_ADMIN_EMAIL: &str = "admin@shop.local";
 
 /// Makes sure the shop has an admin, without any well-known password.
-pub async fn bootstrap_admin(state: &AppState) -> AppResult<Bootstrap> {
+pub async fn bootstrap_admin(state: &AppState) -> DomainResult<Bootstrap> {
     if state.store.count_users_with_role(Role::Admin).await? > 0 {
         return Ok(Bootstrap::Existing);
     }
