@@ -20,6 +20,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::time::Instant;
 
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -261,6 +262,8 @@ fn run(
             }
         }
         let shared = group.len() > 1;
+        let changes = group.len() as u64;
+        let started = Instant::now();
         let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => tx,
             Err(err) => {
@@ -325,6 +328,11 @@ fn run(
         if matches!(commit, Commit::Done) {
             feed.committed(events);
         }
+        metrics::counter!("shop_store_writer_changes_total").increment(changes);
+        // Begin to commit, and the announcing of its events that the writer
+        // also does: the sum over time is how busy the one writer is.
+        metrics::histogram!("shop_store_writer_transaction_seconds")
+            .record(started.elapsed().as_secs_f64());
         for outcome in ran {
             (outcome.finish)(commit.clone());
         }
