@@ -304,7 +304,7 @@ async fn end_session(
         .store
         .revoke_session(session, &caller.user_id, vec![event])
         .await?;
-    Ok(ended.is_some())
+    Ok(ended)
 }
 
 /// Forgets the cached users and sessions a committed `user.*` event
@@ -385,7 +385,7 @@ pub async fn update_profile(
         })
         .into_iter()
         .collect();
-    let (user, _) = state
+    let user = state
         .store
         .update_profile(id, &update, events)
         .await?
@@ -502,7 +502,7 @@ pub async fn set_role(
         by: caller.user_id.clone(),
     }));
     match state.store.set_role(id, role, vec![event]).await? {
-        RoleChange::Changed(user, _) => {
+        RoleChange::Changed(user) => {
             state.users.insert(user.id.clone(), user.clone());
             Ok(user)
         }
