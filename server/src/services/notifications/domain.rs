@@ -253,7 +253,7 @@ pub async fn resend(state: &AppState, id: &NotificationId) -> DomainResult<Notif
         .requeue_notification(id, &RESENDABLE[..2], now(), vec![event])
         .await?
     {
-        Requeue::Requeued(notification, _) => {
+        Requeue::Requeued(notification) => {
             state.notifications.wake();
             Ok(*notification)
         }
