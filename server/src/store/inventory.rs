@@ -54,7 +54,7 @@ pub type StockEvents = fn(&StockEffect) -> Vec<NewEvent>;
 
 #[derive(Clone, Debug)]
 pub enum StockWrite {
-    Changed(Box<Stock>, Vec<Event>),
+    Changed(Box<Stock>),
     NotFound,
     /// Refused: the change would take on hand below 0 or below what is reserved.
     Insufficient {
@@ -83,7 +83,7 @@ pub enum ReserveOutcome {
 
 #[derive(Clone, Debug)]
 pub enum ReservationWrite {
-    Done(Box<Reservation>, Vec<Event>),
+    Done(Box<Reservation>),
     NotFound,
     NotActive(ReservationStatus),
 }
@@ -139,7 +139,7 @@ pub trait InventoryStore: Send + Sync {
         now: OffsetDateTime,
         limit: u32,
         events: StockEvents,
-    ) -> StoreResult<(u64, Vec<Event>)>;
+    ) -> StoreResult<u64>;
     async fn reservation(&self, id: &ReservationId) -> StoreResult<Option<Reservation>>;
     /// Newest first.
     async fn reservations(&self, query: &ReservationQuery) -> StoreResult<(Vec<Reservation>, u64)>;
@@ -150,5 +150,5 @@ pub trait InventoryStore: Send + Sync {
         fix: bool,
         actor: Option<String>,
         events: StockEvents,
-    ) -> StoreResult<(ReconcileReport, Vec<Event>)>;
+    ) -> StoreResult<ReconcileReport>;
 }

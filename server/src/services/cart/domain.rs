@@ -154,7 +154,7 @@ async fn actor_of(state: &AppState, access: &CartAccess) -> DomainResult<Option<
 
 fn written(id: &str, answer: CartWrite, expected: Option<u64>) -> DomainResult<Cart> {
     match answer {
-        CartWrite::Written(record, _) => Ok(record.cart),
+        CartWrite::Written(record) => Ok(record.cart),
         CartWrite::NotFound => Err(DomainError::not_found(format!("cart {id}"))),
         CartWrite::NotActive(status) => Err(not_active(id, status)),
         CartWrite::VersionConflict { current } => Err(version_conflict(id, expected, current)),
@@ -325,7 +325,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<u64> {
     const BATCH: u32 = 200;
     let mut expired = 0;
     loop {
-        let (count, _) = state
+        let count = state
             .store
             .expire_carts(now(), BATCH, COMMERCE_EVENTS)
             .await?;

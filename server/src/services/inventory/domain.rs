@@ -143,7 +143,7 @@ pub async fn change(
         actor: actor(state, caller).await?,
     };
     match state.store.change_stock(change, stock_events).await? {
-        StockWrite::Changed(stock, _) => Ok(*stock),
+        StockWrite::Changed(stock) => Ok(*stock),
         StockWrite::NotFound => Err(not_found(sku)),
         StockWrite::Insufficient { on_hand, reserved } => {
             let wanted = match operation {
@@ -269,7 +269,7 @@ pub async fn finish(
         .finish_reservation(id, to, actor, stock_events)
         .await?
     {
-        ReservationWrite::Done(reservation, _) => Ok(*reservation),
+        ReservationWrite::Done(reservation) => Ok(*reservation),
         ReservationWrite::NotFound => Err(DomainError::not_found(format!("reservation {id}"))),
         ReservationWrite::NotActive(status) => Err(DomainError::Conflict {
             code: "reservation_not_active",
@@ -306,7 +306,7 @@ pub async fn reconcile(
     fix: bool,
 ) -> DomainResult<ReconcileReport> {
     let actor = actor(state, caller).await?;
-    let (report, _) = state.store.reconcile(fix, actor, stock_events).await?;
+    let report = state.store.reconcile(fix, actor, stock_events).await?;
     if !report.consistent {
         tracing::warn!(
             drift = report.drift.len(),
@@ -322,7 +322,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<u64> {
     const BATCH: u32 = 500;
     let mut expired = 0;
     loop {
-        let (count, _) = state
+        let count = state
             .store
             .expire_reservations(now(), BATCH, stock_events)
             .await?;

@@ -307,7 +307,7 @@ pub async fn transition(
         .transition_order(&order.id, request, COMMERCE_EVENTS)
         .await?
     {
-        TransitionOutcome::Done(order, _) => Ok(*order),
+        TransitionOutcome::Done(order) => Ok(*order),
         TransitionOutcome::NotFound => Err(not_found(raw)),
         TransitionOutcome::Illegal { from } => Err(illegal(&order, from, to)),
         TransitionOutcome::PaymentInFlight => Err(DomainError::conflict(

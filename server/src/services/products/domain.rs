@@ -379,7 +379,7 @@ pub async fn update(
         };
         let events = vec![NewEvent::now(kind((&product).into()))];
         match state.store.update_product(&product, base, events).await? {
-            ProductWrite::Written(product, _) => {
+            ProductWrite::Written(product) => {
                 search::catalog_changed(state, vec![product.id.clone()]).await;
                 return Ok(*product);
             }
@@ -467,7 +467,7 @@ pub async fn delete(state: &AppState, raw: &str) -> DomainResult<()> {
         .delete_product(&product_key(raw), deleted_events)
         .await?
     {
-        ProductDelete::Deleted(product, _) => {
+        ProductDelete::Deleted(product) => {
             search::product_deleted(state, &product.id);
             Ok(())
         }
