@@ -45,7 +45,6 @@ pub enum OrderCreate {
     Created {
         order: Box<Order>,
         payment: Option<Box<Payment>>,
-        events: Vec<Event>,
     },
     /// The idempotency key was used for this order before.
     Existing(Box<Order>),
@@ -58,10 +57,7 @@ pub enum OrderCreate {
     TooManyUnpaid(u32),
     /// Prices changed since the cart's lines were added: the cart now has
     /// today's prices (a new version) and nothing was ordered.
-    PricesChanged {
-        changes: Vec<PriceChange>,
-        events: Vec<Event>,
-    },
+    PricesChanged(Vec<PriceChange>),
 }
 
 #[derive(Clone, Debug)]
@@ -74,7 +70,7 @@ pub struct TransitionRequest {
 
 #[derive(Clone, Debug)]
 pub enum TransitionOutcome {
-    Done(Box<Order>, Vec<Event>),
+    Done(Box<Order>),
     NotFound,
     Illegal {
         from: OrderStatus,

@@ -16,9 +16,9 @@ use shop_wire::orders::{NewOrder, Order, OrderAnalytics, OrderId, OrderStatus};
 use shop_wire::payments::{PaymentMethod, Refund, RefundRequest};
 
 use crate::auth::AuthUser;
-use crate::error::{AppError, AppResult};
 use crate::services::cart::domain::{check_line, limits as cart_limits, not_active, refusal_error};
 use crate::services::cart::rules::PriceChange;
+use crate::services::error::{DomainError, DomainResult};
 use crate::services::optional_note;
 use crate::services::payments::domain as payments;
 use crate::services::users::domain::{get_user, normalize_email};
@@ -48,13 +48,13 @@ pub fn order_key(raw: &str) -> Option<OrderKey> {
     digits.parse().ok().map(OrderKey::Number)
 }
 
-fn not_found(raw: &str) -> AppError {
-    AppError::not_found(format!("order {raw}"))
+fn not_found(raw: &str) -> DomainError {
+    DomainError::not_found(format!("order {raw}"))
 }
 
 /// An order the caller may see: a customer's own, or any for staff. Someone
 /// else's order is "not found", so order numbers cannot be probed.
-pub async fn get(state: &AppState, caller: &AuthUser, raw: &str) -> AppResult<Order> {
+pub async fn get(state: &AppState, caller: &AuthUser, raw: &str) -> DomainResult<Order> {
     let key = order_key(raw).ok_or_else(|| not_found(raw))?;
     let order = state
         .store
@@ -68,7 +68,7 @@ pub async fn get(state: &AppState, caller: &AuthUser, raw: &str) -> AppResult<Or
     }
 }
 
-async fn owns(state: &AppState, caller: &AuthUser, order: &Order) -> AppResult<bool> {
+async fn owns(state: &AppState, caller: &AuthUser, order: &Order) -> DomainResult<bool> {
     if order.user_id.as_ref() == Some(&caller.user_id) {
         return Ok(true);
     }
@@ -81,7 +81,7 @@ pub async fn list(
     state: &AppState,
     caller: &AuthUser,
     mut query: OrderQuery,
-) -> AppResult<Page<Order>> {
+) -> DomainResult<Page<Order>> {
     if !caller.role.is_staff() {
         let user = get_user(state, &caller.user_id).await?;
         query.owner = Some((caller.user_id.clone(), user.email));
@@ -95,7 +95,7 @@ pub async fn list(
     })
 }
 
-pub async fn analytics(state: &AppState) -> AppResult<OrderAnalytics> {
+pub async fn analytics(state: &AppState) -> DomainResult<OrderAnalytics> {
     Ok(state.store.order_analytics().await?)
 }
 
@@ -108,13 +108,13 @@ pub async fn create(
     caller: &AuthUser,
     request: NewOrder,
     idempotency_key: Option<&str>,
-) -> AppResult<(Order, bool)> {
+) -> DomainResult<(Order, bool)> {
     let user = get_user(state, &caller.user_id).await?;
     let customer_email = match &request.customer_email {
         Some(email) => {
             let email = normalize_email("customer_email", email)?;
             if !caller.role.is_staff() && !email.eq_ignore_ascii_case(&user.email) {
-                return Err(AppError::forbidden(
+                return Err(DomainError::forbidden(
                     "customers order for themselves; leave customer_email out",
                 ));
             }
@@ -124,13 +124,13 @@ pub async fn create(
     };
     let source = match (&request.cart_id, request.items.is_empty()) {
         (Some(_), false) => {
-            return Err(AppError::validation(
+            return Err(DomainError::validation(
                 "items",
                 "give either cart_id or items, not both",
             ));
         }
         (None, true) => {
-            return Err(AppError::validation(
+            return Err(DomainError::validation(
                 "items",
                 "order at least one item, or give a cart_id",
             ));
@@ -138,7 +138,7 @@ pub async fn create(
         (Some(cart), true) => OrderSource::Cart(cart.clone()),
         (None, false) => {
             if request.items.len() > MAX_LINES {
-                return Err(AppError::validation(
+                return Err(DomainError::validation(
                     "items",
                     format!("an order has at most {MAX_LINES} lines"),
                 ));
@@ -148,7 +148,7 @@ pub async fn create(
                     .items
                     .iter()
                     .map(|line| check_line(&line.sku, line.quantity, false))
-                    .collect::<AppResult<_>>()?,
+                    .collect::<DomainResult<_>>()?,
             )
         }
     };
@@ -159,7 +159,7 @@ pub async fn create(
             caller.role.is_staff() || r.cart.user_id.as_ref() == Some(&caller.user_id)
         });
         if !visible {
-            return Err(AppError::not_found(format!("cart {cart}")));
+            return Err(DomainError::not_found(format!("cart {cart}")));
         }
     }
     let charge = request
@@ -182,25 +182,20 @@ pub async fn create(
         max_unpaid: (!caller.role.is_staff()).then_some(state.config.commerce.max_unpaid_orders),
     };
     let (order, payment) = match state.store.create_order(draft, COMMERCE_EVENTS).await? {
-        OrderCreate::Created {
-            order,
-            payment,
-            events,
-        } => {
-            state.events.publish(events);
+        OrderCreate::Created { order, payment, .. } => {
             metrics::counter!("shop_orders_created_total").increment(1);
             (*order, payment)
         }
         OrderCreate::Existing(order) => return Ok((*order, false)),
         OrderCreate::Refused(refusal) => return Err(refusal_error(refusal)),
         OrderCreate::MixedCurrencies => {
-            return Err(AppError::conflict(
+            return Err(DomainError::conflict(
                 "currency_mismatch",
                 "the items are priced in different currencies; order them separately",
             ));
         }
         OrderCreate::CartNotFound => {
-            return Err(AppError::not_found(format!(
+            return Err(DomainError::not_found(format!(
                 "cart {}",
                 request.cart_id.map(|c| c.to_string()).unwrap_or_default()
             )));
@@ -210,13 +205,13 @@ pub async fn create(
             return Err(not_active(&cart, status));
         }
         OrderCreate::CartEmpty => {
-            return Err(AppError::conflict(
+            return Err(DomainError::conflict(
                 "cart_empty",
                 "the cart has no items to order",
             ));
         }
         OrderCreate::TooManyUnpaid(max) => {
-            return Err(AppError::Conflict {
+            return Err(DomainError::Conflict {
                 code: "too_many_unpaid_orders",
                 message: format!(
                     "you have {max} unpaid orders; pay or cancel one before ordering again"
@@ -224,10 +219,7 @@ pub async fn create(
                 details: json!({ "max_unpaid_orders": max }),
             });
         }
-        OrderCreate::PricesChanged { changes, events } => {
-            state.events.publish(events);
-            return Err(prices_changed(&changes));
-        }
+        OrderCreate::PricesChanged(changes) => return Err(prices_changed(&changes)),
     };
     match (charge, payment) {
         (Some(charge), Some(payment)) => {
@@ -240,12 +232,12 @@ pub async fn create(
 
 /// The answer to a checkout whose cart's prices changed: nothing was
 /// ordered, the cart now shows today's prices, and each change is named.
-fn prices_changed(changes: &[PriceChange]) -> AppError {
+fn prices_changed(changes: &[PriceChange]) -> DomainError {
     let said: Vec<String> = changes
         .iter()
         .map(|c| format!("{} from {} to {}", c.sku, c.was_cents, c.now_cents))
         .collect();
-    AppError::Conflict {
+    DomainError::Conflict {
         code: "price_changed",
         message: format!(
             "prices changed since they were added to the cart ({}, in minor units); the cart \
@@ -267,7 +259,7 @@ pub async fn pay(
     caller: &AuthUser,
     raw: &str,
     method: PaymentMethod,
-) -> AppResult<Order> {
+) -> DomainResult<Order> {
     let order = get(state, caller, raw).await?;
     let charge = payments::prepare(state, &method)?;
     let actor = get_user(state, &caller.user_id).await?.email;
@@ -282,17 +274,12 @@ pub async fn pay(
         )
         .await?;
     match started {
-        BeginPayment::Started {
-            order,
-            payment,
-            events,
-        } => {
-            state.events.publish(events);
+        BeginPayment::Started { order, payment, .. } => {
             payments::charge(state, &order, &payment, charge, &actor).await
         }
         BeginPayment::NotFound => Err(not_found(raw)),
         BeginPayment::WrongStatus(status) => Err(illegal(&order, status, OrderStatus::Paid)),
-        BeginPayment::InFlight(payment) => Err(AppError::Conflict {
+        BeginPayment::InFlight(payment) => Err(DomainError::Conflict {
             code: "payment_in_progress",
             message: format!(
                 "payment {} of {} is {}; wait for it to finish",
@@ -304,7 +291,7 @@ pub async fn pay(
     }
 }
 
-fn illegal(order: &Order, from: OrderStatus, to: OrderStatus) -> AppError {
+fn illegal(order: &Order, from: OrderStatus, to: OrderStatus) -> DomainError {
     let allowed: Vec<&str> = from.next().iter().map(|s| s.as_str()).collect();
     let message = if allowed.is_empty() {
         format!(
@@ -318,7 +305,7 @@ fn illegal(order: &Order, from: OrderStatus, to: OrderStatus) -> AppError {
             allowed.join(", ")
         )
     };
-    AppError::Conflict {
+    DomainError::Conflict {
         code: "illegal_transition",
         message,
         details: json!({ "from": from, "to": to, "allowed": allowed }),
@@ -335,13 +322,13 @@ pub async fn transition(
     to: OrderStatus,
     note: Option<String>,
     tracking_number: Option<String>,
-) -> AppResult<Order> {
+) -> DomainResult<Order> {
     let order = get(state, caller, raw).await?;
     let note = optional_note("note", note)?;
     let tracking_number = optional_note("tracking_number", tracking_number)?;
     let customer_may = to == OrderStatus::Cancelled && order.status == OrderStatus::Pending;
     if !caller.role.is_staff() && !customer_may {
-        return Err(AppError::forbidden(
+        return Err(DomainError::forbidden(
             "only staff ship, deliver, or cancel a paid order",
         ));
     }
@@ -357,13 +344,10 @@ pub async fn transition(
         .transition_order(&order.id, request, COMMERCE_EVENTS)
         .await?
     {
-        TransitionOutcome::Done(order, events) => {
-            state.events.publish(events);
-            Ok(*order)
-        }
+        TransitionOutcome::Done(order) => Ok(*order),
         TransitionOutcome::NotFound => Err(not_found(raw)),
         TransitionOutcome::Illegal { from } => Err(illegal(&order, from, to)),
-        TransitionOutcome::PaymentInFlight => Err(AppError::conflict(
+        TransitionOutcome::PaymentInFlight => Err(DomainError::conflict(
             "payment_in_progress",
             format!(
                 "a payment of {} is being taken right now; try again in a moment",
@@ -387,10 +371,10 @@ pub async fn refund(
     caller: &AuthUser,
     raw: &str,
     request: RefundRequest,
-) -> AppResult<Refund> {
+) -> DomainResult<Refund> {
     let order = get(state, caller, raw).await?;
     let Some(payment) = &order.payment_id else {
-        return Err(AppError::conflict(
+        return Err(DomainError::conflict(
             "not_refundable",
             format!("{} has no payment to refund", order.number),
         ));
@@ -404,11 +388,10 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<u64> {
     const BATCH: u32 = 200;
     let mut expired = 0;
     loop {
-        let (count, logged) = state
+        let (count, _) = state
             .store
             .expire_orders(now(), BATCH, COMMERCE_EVENTS)
             .await?;
-        state.events.publish(logged);
         expired += count;
         if count < u64::from(BATCH) {
             return Ok(expired);
@@ -419,6 +402,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::AppError;
 
     #[test]
     fn orders_are_named_by_id_or_number() {
@@ -453,11 +437,11 @@ mod tests {
             updated_at: now(),
         };
         let err = illegal(&order, OrderStatus::Paid, OrderStatus::Delivered);
-        assert_eq!(err.code(), "illegal_transition");
         assert!(
             err.to_string().contains("allowed: shipped, cancelled"),
             "{err}"
         );
+        assert_eq!(AppError::from(err).code(), "illegal_transition");
         let err = illegal(&order, OrderStatus::Delivered, OrderStatus::Paid);
         assert!(err.to_string().contains("final"), "{err}");
     }

@@ -4,7 +4,6 @@
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
-use shop_wire::Event;
 use shop_wire::UserId;
 use shop_wire::cart::{Cart, CartId, CartItem, CartStatus};
 use shop_wire::events::{CartEvent, EventData, MakeEvent};
@@ -208,7 +207,7 @@ pub(super) fn reprice_cart(
     id: &str,
     changes: &[rules::PriceChange],
     events: CommerceEvents,
-) -> StoreResult<Vec<Event>> {
+) -> StoreResult<()> {
     for change in changes {
         tx.prepare_cached(
             "UPDATE cart_items SET unit_price_cents = ?3 WHERE cart_id = ?1 AND sku = ?2",
@@ -221,7 +220,8 @@ pub(super) fn reprice_cart(
     append(
         tx,
         vec![(events.cart)(EventData::CartUpdated, &record.cart)],
-    )
+    )?;
+    Ok(())
 }
 
 /// A cart's lines with their reservation ids, for a checkout to take over.
@@ -506,8 +506,8 @@ fn finish_change(
         pending.extend((events.stock)(effect));
     }
     pending.push((events.cart)(kind, &record.cart));
-    let logged = append(tx, pending)?;
-    Ok(CartWrite::Written(Box::new(record), logged))
+    append(tx, pending)?;
+    Ok(CartWrite::Written(Box::new(record)))
 }
 
 #[async_trait]
@@ -779,7 +779,7 @@ impl CartStore for SqliteStore {
         now: OffsetDateTime,
         limit: u32,
         events: CommerceEvents,
-    ) -> StoreResult<(u64, Vec<Event>)> {
+    ) -> StoreResult<u64> {
         self.write(move |tx| {
             let due = tx
                 .prepare_cached(&format!(
@@ -792,7 +792,8 @@ impl CartStore for SqliteStore {
             for record in &due {
                 expire_cart(tx, record, events, &mut pending)?;
             }
-            Ok((due.len() as u64, append(tx, pending)?))
+            append(tx, pending)?;
+            Ok(due.len() as u64)
         })
         .await
     }

@@ -543,8 +543,8 @@ impl OrderStore for SqliteStore {
                     }
                     let changes = cart_rules::price_changes(prices);
                     if !changes.is_empty() {
-                        let events = reprice_cart(tx, cart.as_str(), &changes, events)?;
-                        return Ok(OrderCreate::PricesChanged { changes, events });
+                        reprice_cart(tx, cart.as_str(), &changes, events)?;
+                        return Ok(OrderCreate::PricesChanged(changes));
                     }
                     currency = record.cart.currency;
                     let taken = cart_lines(tx, cart.as_str())?;
@@ -631,11 +631,10 @@ impl OrderStore for SqliteStore {
                 None => None,
             };
             pending.push((events.order)(EventData::OrderCreated, &order));
-            let logged = append(tx, pending)?;
+            append(tx, pending)?;
             Ok(OrderCreate::Created {
                 order: Box::new(order),
                 payment,
-                events: logged,
             })
         })
         .await
@@ -690,8 +689,8 @@ impl OrderStore for SqliteStore {
                     changed
                 }
             };
-            let logged = append(tx, pending)?;
-            Ok(TransitionOutcome::Done(Box::new(changed), logged))
+            append(tx, pending)?;
+            Ok(TransitionOutcome::Done(Box::new(changed)))
         })
         .await
     }
