@@ -97,10 +97,6 @@ impl TypeFilter {
         self.0.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     pub fn into_patterns(self) -> Vec<String> {
         self.0
     }

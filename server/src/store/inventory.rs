@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 
-use shop_wire::Event;
 use shop_wire::inventory::{
     Movement, ReconcileReport, Reservation, ReservationId, ReservationStatus, Stock,
 };
@@ -72,7 +71,7 @@ pub struct ReserveItem {
 #[derive(Clone, Debug)]
 pub enum ReserveOutcome {
     /// One reservation per item, in order.
-    Reserved(Vec<Reservation>, Vec<Event>),
+    Reserved(Vec<Reservation>),
     UnknownSku(String),
     Insufficient {
         sku: String,

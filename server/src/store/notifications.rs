@@ -122,5 +122,4 @@ pub trait NotificationStore: Send + Sync {
     async fn stored_templates(&self) -> StoreResult<Vec<Template>>;
     /// How far `consumer` has read the event log.
     async fn event_cursor(&self, consumer: &str) -> StoreResult<u64>;
-    async fn set_event_cursor(&self, consumer: &str, event_id: u64) -> StoreResult<()>;
 }

@@ -59,7 +59,6 @@ pub enum PaymentDone {
     /// Awaiting settlement (a bank transfer); the order stays pending.
     Pending {
         order: Box<Order>,
-        payment: Box<Payment>,
     },
     Failed {
         order: Box<Order>,
@@ -111,11 +110,7 @@ pub enum RefundResult {
 
 #[derive(Clone, Debug)]
 pub enum FinishRefund {
-    Done {
-        refund: Box<Refund>,
-        payment: Box<Payment>,
-        order: Box<Order>,
-    },
+    Done { refund: Box<Refund> },
     NotFound,
     AlreadyFinished(Box<Refund>),
 }
@@ -124,7 +119,6 @@ pub enum FinishRefund {
 #[derive(Clone, Debug)]
 pub struct PendingRefund {
     pub refund: Refund,
-    pub provider: String,
     pub provider_ref: Option<String>,
 }
 

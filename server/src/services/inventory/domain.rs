@@ -239,7 +239,7 @@ pub async fn reserve_items(
         .reserve(items, expires_at, reference, actor, stock_events)
         .await?
     {
-        ReserveOutcome::Reserved(reservations, _) => Ok(reservations),
+        ReserveOutcome::Reserved(reservations) => Ok(reservations),
         ReserveOutcome::UnknownSku(sku) => Err(not_found(&sku)),
         ReserveOutcome::Insufficient {
             sku,

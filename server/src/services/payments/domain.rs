@@ -113,7 +113,6 @@ pub fn prepare(state: &AppState, method: &PaymentMethod) -> DomainResult<Charge>
             Ok(Charge {
                 draft: draft(None, None),
                 details: MethodDetails::Wallet {
-                    kind,
                     token: token.to_owned(),
                 },
             })
@@ -375,7 +374,6 @@ async fn call_refund(
                 idempotency_key: refund.id.to_string(),
                 provider_ref,
                 amount_cents: refund.amount_cents,
-                currency: refund.currency,
                 reason: refund.reason.clone(),
             };
             match state.payments.provider().refund(&call).await {

@@ -713,7 +713,7 @@ pub async fn build(state: &AppState) -> anyhow::Result<()> {
     }
     search.changed();
     let millis = started.elapsed().as_millis() as u64;
-    *lock(&search.build) = Some(BuildStats { products, millis });
+    *lock(&search.build) = Some(BuildStats { millis });
     refresh_suggestions(state, true).await?;
     search.ready.send_replace(true);
     let index = search.read();

@@ -69,7 +69,6 @@ struct CachedPage {
 /// Figures of the last start-up build, for health and `/metrics`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BuildStats {
-    pub products: usize,
     pub millis: u64,
 }
 

@@ -56,6 +56,7 @@ impl EventStore for SqliteStore {
         &self.feed
     }
 
+    #[cfg(test)]
     async fn append_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Event>> {
         self.write(move |tx| append(tx, events)).await
     }

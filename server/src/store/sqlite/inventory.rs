@@ -668,8 +668,8 @@ impl InventoryStore for SqliteStore {
                         .expect("a reservation's effect carries it"),
                 );
             }
-            let logged = append(tx, pending)?;
-            Ok(ReserveOutcome::Reserved(reservations, logged))
+            append(tx, pending)?;
+            Ok(ReserveOutcome::Reserved(reservations))
         })
         .await
     }

@@ -154,6 +154,7 @@ impl SqliteStore {
     }
 
     /// How many statements the writer has run: a change's cost on the one writer.
+    #[cfg(test)]
     pub fn writer_statements(&self) -> u64 {
         self.writer.statements()
     }

@@ -566,12 +566,6 @@ impl NotificationStore for SqliteStore {
         })
         .await
     }
-
-    async fn set_event_cursor(&self, consumer: &str, event_id: u64) -> StoreResult<()> {
-        let consumer = consumer.to_owned();
-        self.write(move |tx| set_cursor(tx, &consumer, event_id))
-            .await
-    }
 }
 
 #[cfg(test)]

@@ -316,7 +316,6 @@ impl PaymentStore for SqliteStore {
                     append(tx, pending)?;
                     Ok(PaymentDone::Pending {
                         order: Box::new(order),
-                        payment: Box::new(waiting),
                     })
                 }
                 ChargeResult::Failed {
@@ -482,7 +481,7 @@ impl PaymentStore for SqliteStore {
                     ])?;
                     let done = read_refund(tx, refund.as_str())?
                         .ok_or_else(|| StoreError::Backend("refund vanished mid-change".into()))?;
-                    let mut order = must_read_order(tx, payment.order_id.as_str())?;
+                    let order = must_read_order(tx, payment.order_id.as_str())?;
                     pending.push((events.payment)(
                         EventData::PaymentRefunded,
                         &payment,
@@ -490,7 +489,7 @@ impl PaymentStore for SqliteStore {
                         Some(&done),
                     ));
                     if cancels_order && let Some(cancellation) = rules::cancellation(order.status) {
-                        order = cancel_order(
+                        cancel_order(
                             tx,
                             order,
                             cancellation,
@@ -503,8 +502,6 @@ impl PaymentStore for SqliteStore {
                     append(tx, pending)?;
                     Ok(FinishRefund::Done {
                         refund: Box::new(done),
-                        payment: Box::new(payment),
-                        order: Box::new(order),
                     })
                 }
                 RefundResult::Failed { message } => {
@@ -526,8 +523,6 @@ impl PaymentStore for SqliteStore {
                     append(tx, pending)?;
                     Ok(FinishRefund::Done {
                         refund: Box::new(done),
-                        payment: Box::new(payment),
-                        order: Box::new(order),
                     })
                 }
             }
@@ -585,14 +580,13 @@ impl PaymentStore for SqliteStore {
                 .collect::<Vec<_>>()
                 .join(", ");
             conn.prepare(&format!(
-                "SELECT {columns}, p.provider AS provider, p.provider_ref AS charge_ref
+                "SELECT {columns}, p.provider_ref AS charge_ref
                  FROM refunds r JOIN payments p ON p.id = r.payment_id
                  WHERE r.status = 'processing' ORDER BY r.id"
             ))?
             .query_map([], |row| {
                 Ok(PendingRefund {
                     refund: refund_row(row)?,
-                    provider: row.get("provider")?,
                     provider_ref: row.get("charge_ref")?,
                 })
             })?

@@ -129,7 +129,9 @@ struct Queued {
 pub(super) struct Writer {
     jobs: mpsc::Sender<Queued>,
     /// Statements run so far, savepoints and commits included: what a change
-    /// costs the one writer is what bounds the shop's write rate.
+    /// costs the one writer is what bounds the shop's write rate. Tests read
+    /// it; a running server reads `shop_store_writer_statements_total`.
+    #[cfg(test)]
     statements: Arc<AtomicU64>,
 }
 
@@ -144,10 +146,15 @@ impl Writer {
         std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
             .spawn(move || run(conn, &queue, &counted, &feed))?;
-        Ok(Writer { jobs, statements })
+        Ok(Writer {
+            jobs,
+            #[cfg(test)]
+            statements,
+        })
     }
 
     /// How many statements the writer has run since it started.
+    #[cfg(test)]
     pub(super) fn statements(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
     }
