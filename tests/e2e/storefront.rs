@@ -3,6 +3,7 @@
 //! status page against the real binary; plain HTTP checks the security rules
 //! the browser cannot show (CSRF refusals, escaping, headers).
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -55,7 +56,7 @@ fn csrf_of(html: &str) -> String {
 async fn a_browser_buys_merges_a_cart_and_watches_the_status_page() {
     // A provider that refuses every SMS: one failure opens the breaker and
     // notifications turn degraded while the status page watches.
-    let server = TestServer::start_full(
+    let mut server = TestServer::start_full(
         &[
             ("SHOP_SMS_WEBHOOK_URL", "http://127.0.0.1:9/sms"),
             ("SHOP_WEBHOOK_SECRET", "0123456789abcdef0123"),
@@ -82,6 +83,7 @@ async fn a_browser_buys_merges_a_cart_and_watches_the_status_page() {
     let mut child = Command::new("python3")
         .arg(workspace().join("tests/browser/storefront.py"))
         .env("SHOP_URL", &server.url)
+        .env("SHOP_DB", server.db())
         .env("SHOP_ADMIN_TOKEN", &admin)
         .env("SHOP_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("SHOP_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -89,15 +91,42 @@ async fn a_browser_buys_merges_a_cart_and_watches_the_status_page() {
         .env("SHOP_CUSTOMER_PASSWORD", PASSWORD)
         .env("AXE_JS", axe_js())
         .env("SCREENSHOTS", &shots)
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("python3 runs (with selenium from PyPI, chromium and chromium-driver from Debian)");
+    let mut control = child.stdin.take().unwrap();
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
+    let (lines, said) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
     let err = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    // The script's requests to stop and start the server (for the status
+    // page's reconnect), answered once done; anything else it prints is kept.
+    let mut printed = Vec::new();
     let status = loop {
+        while let Ok(line) = said.try_recv() {
+            match line.as_str() {
+                "control: stop" => {
+                    let stopped = server.stop();
+                    assert!(stopped.success(), "the server stopped badly: {stopped:?}");
+                    writeln!(control, "stopped").unwrap();
+                }
+                "control: start" => {
+                    server.start_again_on_same_port();
+                    writeln!(control, "started").unwrap();
+                }
+                _ => printed.push(line),
+            }
+            control.flush().unwrap();
+        }
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
@@ -105,11 +134,14 @@ async fn a_browser_buys_merges_a_cart_and_watches_the_status_page() {
             let _ = child.kill();
             panic!("the browser test ran over {BROWSER_LIMIT:?}");
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    // What the script printed after its last check.
+    printed.extend(said.try_iter());
+    let (stdout, stderr) = (printed.join("\n"), err.join().unwrap());
     assert!(status.success(), "browser test failed:\n{stderr}\n{stdout}");
-    let findings: Value = serde_json::from_str(stdout.trim()).expect("findings as JSON");
+    let last = printed.last().expect("the findings line");
+    let findings: Value = serde_json::from_str(last).expect("findings as JSON");
     eprintln!("browser findings: {findings:#}");
 
     // The order the browser placed, seen through the command line.
