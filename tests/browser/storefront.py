@@ -129,13 +129,21 @@ def submit(driver, form_selector):
 
 
 def fill(driver, field_id, value):
-    field = driver.find_element(By.ID, field_id)
+    fill_element(driver.find_element(By.ID, field_id), value)
+
+
+def fill_element(field, value):
     field.clear()
     field.send_keys(value)
 
 
 def cart_lines(driver):
     go(driver, "/cart")
+    return lines_shown(driver)
+
+
+def lines_shown(driver):
+    """SKU -> quantity of the cart or order lines on the page."""
     rows = driver.find_elements(By.CSS_SELECTOR, "table.lines tbody tr")
     lines = {}
     for row in rows:
@@ -279,7 +287,15 @@ def buy_without_javascript(driver, foreign_order):
     check_page(driver, "category-no-js", audit=False)
     findings["category_url"] = driver.current_url
 
-    driver.find_element(By.CSS_SELECTOR, ".grid .card a").click()
+    # Search is a plain GET form as well: no suggestions, the same results.
+    fill(driver, "q", "kettle")
+    submit(driver, "form.search")
+    wait_for(driver, "search results without JavaScript",
+             lambda d: "/search?q=kettle" in d.current_url and d.find_elements(By.CSS_SELECTOR, ".grid .card"))
+    found = driver.find_element(By.CSS_SELECTOR, ".grid .card a")
+    if "kettle" not in found.text.lower():
+        fail(f"searching `kettle` without JavaScript first found {found.text}")
+    found.click()
     wait_for(driver, "a product", lambda d: "/p/" in d.current_url)
     sku = driver.current_url.rsplit("/", 1)[1]
     submit(driver, "form.add")
@@ -294,6 +310,13 @@ def buy_without_javascript(driver, foreign_order):
     if sku not in merged or len(merged) < 2:
         fail(f"signing in did not merge the anonymous cart ({sku}) into the account's: {merged}")
     findings["merged_cart"] = merged
+
+    # Quantities change in the cart with a plain form.
+    row = next(r for r in driver.find_elements(By.CSS_SELECTOR, "table.lines tbody tr")
+               if r.find_element(By.CSS_SELECTOR, "th a").get_attribute("href").endswith("/" + sku))
+    fill_element(row.find_element(By.CSS_SELECTOR, "input[name=quantity][type=number]"), "2")
+    row.find_element(By.CSS_SELECTOR, "form.qty [type=submit]").click()
+    wait_for(driver, "the quantity to change", lambda d: lines_shown(d).get(sku) == 2)
 
     go(driver, "/checkout")
     pay(driver, "4242424242424242")

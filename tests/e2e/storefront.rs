@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
+use sha2::Digest;
 
 use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, TestServer, bearer, expect_status};
 
@@ -351,4 +352,219 @@ async fn no_storefront_keeps_the_api_and_the_status_page() {
     );
     let version = server.get("/api/version").send().await.unwrap();
     assert_eq!(version.status(), StatusCode::OK);
+}
+
+/// The `/assets/...` URLs a page links to, in order.
+fn asset_urls(html: &str) -> Vec<String> {
+    html.match_indices("\"/assets/")
+        .map(|(at, _)| {
+            let rest = &html[at + 1..];
+            rest[..rest.find('"').expect("a closing quote")].to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_brand_comes_from_configuration_assets_are_hashed_and_tls_makes_the_cookie_secure() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_path, key_path, logo_path) = (
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+        dir.path().join("logo.svg"),
+    );
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let logo = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 8 8"><rect width="8" height="8" fill="#0a6b4f"/></svg>"##;
+    std::fs::write(&logo_path, logo).unwrap();
+    let server = TestServer::start_full(
+        &[],
+        &[
+            "--tls-cert",
+            cert_path.to_str().unwrap(),
+            "--tls-key",
+            key_path.to_str().unwrap(),
+            "--store-name",
+            "Harbor & <Sons>",
+            "--store-color",
+            "#0a6b4f",
+            "--store-logo",
+            logo_path.to_str().unwrap(),
+        ],
+    );
+    let port = server.url.rsplit(':').next().unwrap().to_owned();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .resolve(
+            "localhost",
+            server.url.trim_start_matches("https://").parse().unwrap(),
+        )
+        .build()
+        .unwrap();
+    let site = format!("https://localhost:{port}");
+
+    let home = client.get(format!("{site}/")).send().await.unwrap();
+    assert_eq!(home.status(), StatusCode::OK);
+    let cookie = session_cookie(&home);
+    for flag in ["HttpOnly", "SameSite=Lax", "Secure"] {
+        assert!(cookie.contains(flag), "{flag} missing from {cookie}");
+    }
+    assert!(home.headers().contains_key("strict-transport-security"));
+    // A page is never kept; what it links to is kept for a year under a name that changes with it.
+    assert_eq!(home.headers()["cache-control"], "no-store");
+    let html = home.text().await.unwrap();
+    assert!(html.contains("Harbor &amp; &lt;Sons&gt;"), "{html}");
+    assert!(!html.contains("<Sons>"), "the configured name is escaped");
+
+    let assets = asset_urls(&html);
+    for name in ["theme", "shop", "logo"] {
+        assert!(
+            assets
+                .iter()
+                .any(|a| a.starts_with(&format!("/assets/{name}."))),
+            "no {name} asset in {assets:?}"
+        );
+    }
+    for url in &assets {
+        let answer = client.get(format!("{site}{url}")).send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK, "{url}");
+        assert_eq!(
+            answer.headers()["cache-control"],
+            "public, max-age=31536000, immutable",
+            "{url}"
+        );
+        let content_type = answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = answer.bytes().await.unwrap();
+        // The name carries the content's hash: new content, new name.
+        let hash = hex::encode(&sha2::Sha256::digest(&body)[..6]);
+        let file = url.rsplit('/').next().unwrap();
+        assert_eq!(file.split('.').nth(1), Some(hash.as_str()), "{url}");
+        match file.rsplit('.').next().unwrap() {
+            "css" => assert!(content_type.starts_with("text/css"), "{content_type}"),
+            "js" => assert!(
+                content_type.starts_with("text/javascript"),
+                "{content_type}"
+            ),
+            "svg" => {
+                assert_eq!(content_type, "image/svg+xml");
+                assert_eq!(body, logo.as_bytes());
+            }
+            other => panic!("an unexpected asset type {other}"),
+        }
+        if file.starts_with("theme.") {
+            assert_eq!(&body[..], b":root{--brand:#0a6b4f}\n");
+        }
+    }
+    let unknown = client
+        .get(format!("{site}/assets/shop.000000000000.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+/// Signs in on the storefront's form; the session cookie it leaves (a new one: sign-in rotates it).
+async fn storefront_sign_in(server: &TestServer, client: &reqwest::Client, email: &str) -> String {
+    let page = client
+        .get(format!("{}/account/signin", server.url))
+        .send()
+        .await
+        .unwrap();
+    let cookie = session_cookie(&page).split(';').next().unwrap().to_owned();
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let signed_in = client
+        .post(format!("{}/account/signin", server.url))
+        .header(COOKIE, &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "csrf={csrf}&email={}&password={PASSWORD}&next=%2Faccount",
+            email.replace('@', "%40")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    session_cookie(&signed_in)
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn one_customers_order_is_not_found_for_another_and_prices_follow_their_currency() {
+    let server = TestServer::start();
+    let admin = server.admin_token().await;
+    for (sku, price, currency) in [("YEN-1", 1300, "JPY"), ("DINAR-1", 1500, "KWD")] {
+        let created = server
+            .send_as(
+                reqwest::Method::POST,
+                "/api/products",
+                &json!({"sku": sku, "name": format!("{currency} teapot"), "price_cents": price,
+                    "currency": currency, "stock": 5}),
+                &admin,
+            )
+            .await;
+        expect_status(created, StatusCode::CREATED).await;
+    }
+    let yen = server
+        .get("/p/YEN-1")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(yen.contains("¥1,300"), "{yen}");
+    let dinar = server
+        .get("/p/DINAR-1")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(dinar.contains("KWD 1.500"), "{dinar}");
+
+    let alice = server.customer_token("alice@example.com").await;
+    server.customer_token("bob@example.com").await;
+    let order = server
+        .send_as(
+            reqwest::Method::POST,
+            "/api/orders",
+            &json!({"items": [{"sku": "YEN-1", "quantity": 1}],
+                "payment": {"method": "card", "card_number": "4242424242424242", "exp_month": 12, "exp_year": 2035}}),
+            &alice,
+        )
+        .await;
+    let order = expect_status(order, StatusCode::CREATED).await;
+    let path = format!("/orders/{}", order["id"].as_str().unwrap());
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = |cookie: String| {
+        client
+            .get(format!("{}{path}", server.url))
+            .header(COOKIE, cookie)
+            .send()
+    };
+    let hers = page(storefront_sign_in(&server, &client, "alice@example.com").await)
+        .await
+        .unwrap();
+    assert_eq!(hers.status(), StatusCode::OK);
+    let html = hers.text().await.unwrap();
+    assert!(html.contains(order["number"].as_str().unwrap()), "{html}");
+    assert!(html.contains("¥1,300"), "{html}");
+    // Not 403: another customer learns nothing, not even that the order exists.
+    let his = page(storefront_sign_in(&server, &client, "bob@example.com").await)
+        .await
+        .unwrap();
+    assert_eq!(his.status(), StatusCode::NOT_FOUND);
+    let html = his.text().await.unwrap();
+    assert!(!html.contains(order["number"].as_str().unwrap()), "{html}");
 }

@@ -91,8 +91,11 @@ fn templates(assets: &Arc<Assets>) -> anyhow::Result<Environment<'static>> {
     });
     env.add_filter("urlencode", |value: &str| pages::encode(value));
     let urls = assets.clone();
-    env.add_function("asset", move |name: &str| -> Option<String> {
-        urls.url(name).map(str::to_owned)
+    // The URLs are the shop's own (a fixed name and a hex hash): written as they are, not entity-escaped.
+    env.add_function("asset", move |name: &str| -> minijinja::Value {
+        urls.url(name).map_or(minijinja::Value::UNDEFINED, |url| {
+            minijinja::Value::from_safe_string(url.to_owned())
+        })
     });
     Ok(env)
 }
