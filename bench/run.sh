@@ -30,13 +30,17 @@
 #                   and on_hand must equal the adjustments wrk saw succeed.
 #        checkout = POST /api/orders, one item of BENCH-BUY (10,000,000 in
 #                   stock) paid with the simulated provider's 4242 card: hold,
-#                   charge, commit and mark paid. Target >= 1,000/s with p99
+#                   charge, commit and mark paid. Target >= 2,500/s with p99
 #                   < 50 ms; afterwards every unit is on hand or in a paid
 #                   order, none is held, no order is pending, and there are at
 #                   least as many paid orders as checkouts wrk saw done.
+#        checkout8 = the same at 8 connections. Target p99 < 10 ms.
+#                   For both, what the store's one writer did, from /metrics
+#                   around each run: statements per checkout, changes per
+#                   transaction (group commit), busy share, mean transaction.
 #        cart_add = POST /api/cart/{id}/items, one unit into ONE cart (every
 #                   request changes the same cart row, line and reservation).
-#                   Target >= 2,000/s.
+#                   Target >= 5,000/s.
 #      import (bench/catalog.py): BENCH_IMPORT_COUNT (100,000) generated
 #      products as one streamed NDJSON upload into a fresh server, end to end,
 #      BENCH_IMPORT_RUNS runs (3). Target >= 20,000/s, with the server's heap
@@ -125,9 +129,10 @@ NOTIFY_DRAIN_TARGET=5000
 ENQUEUE_TARGET_MS=1
 ADJUST_TARGET=5000
 IMPORT_TARGET=20000
-CHECKOUT_TARGET=1000
+CHECKOUT_TARGET=2500
 CHECKOUT_P99_TARGET_MS=50
-CART_ADD_TARGET=2000
+CHECKOUT8_P99_TARGET_MS=10
+CART_ADD_TARGET=5000
 CHECKOUT_STOCK=10000000
 SEARCH_P50_TARGET_MS=1
 SEARCH_P99_TARGET_MS=5
@@ -254,7 +259,8 @@ start_server() {
 # Routes under load. `route NAME METHOD PATH [wrk args...]` registers one;
 # `measure NAME` does one wrk run of it and records requests/sec and p99;
 # `rps NAME` / `p99 NAME` give the medians over the recorded runs.
-# A request body for a non-GET route goes in the env var BODY_<NAME> (sent as JSON).
+# A request body for a non-GET route goes in the env var BODY_<NAME> (sent as JSON);
+# CONNECTIONS_<NAME> overrides BENCH_CONNECTIONS for one route.
 ROUTES=()
 route() {
     local name="$1" method="$2" path="$3"
@@ -265,6 +271,8 @@ route() {
     printf '%s\n' "$path" >"$WORK/routes/$name/path"
     : >"$WORK/routes/$name/args"
     (($# == 0)) || printf '%s\0' "$@" >"$WORK/routes/$name/args"
+    local connections_var="CONNECTIONS_$name"
+    printf '%s\n' "${!connections_var:-$BENCH_CONNECTIONS}" >"$WORK/routes/$name/connections"
     local body_var="BODY_$name"
     if [[ "$method" != GET || -n "${!body_var:-}" ]]; then
         jq -rn --arg m "$method" --arg b "${!body_var:-}" '
@@ -291,7 +299,7 @@ wrk_once() {
     local -a args=()
     mapfile -d '' args <"$dir/args"
     [[ -f "$dir/script.lua" ]] && args+=(-s "$dir/script.lua")
-    wrk --latency -t "$BENCH_THREADS" -c "$BENCH_CONNECTIONS" -d "${duration}s" \
+    wrk --latency -t "$BENCH_THREADS" -c "$(cat "$dir/connections")" -d "${duration}s" \
         "${args[@]}" "$BASE_URL$(cat "$dir/path")"
 }
 
@@ -306,9 +314,36 @@ to_ms() {
 }
 
 BROKEN=0
+# The store's one writer, from /metrics: statements, changes, transactions,
+# their busy seconds, and orders placed.
+writer_sample() {
+    curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE_URL/metrics" | awk '
+        $1 == "shop_store_writer_statements_total" { s = $2 }
+        $1 == "shop_store_writer_changes_total" { c = $2 }
+        $1 == "shop_store_writer_transaction_seconds_count" { n = $2 }
+        $1 == "shop_store_writer_transaction_seconds_sum" { t = $2 }
+        END { printf "%d %d %d %.6f\n", s, c, n, t }'
+}
+
+# What the writer did per request of a run (routes in WRITER_ROUTES): statements
+# per request, changes per transaction (group commit), busy share of the run,
+# mean transaction time. Appended to the route's `writer` file.
+writer_delta() {
+    local before="$1" after="$2" requests="$3"
+    awk -v b="$before" -v a="$after" -v r="$requests" -v d="$BENCH_DURATION" 'BEGIN {
+        split(b, x, " "); split(a, y, " ")
+        s = y[1] - x[1]; c = y[2] - x[2]; n = y[3] - x[3]; t = y[4] - x[4]
+        printf "%.1f %.1f %.0f %.3f\n", (r > 0 ? s / r : 0), (n > 0 ? c / n : 0), 100 * t / d, (n > 0 ? 1000 * t / n : 0) }'
+}
+WRITER_ROUTES=" checkout checkout8 cart_add "
+
 measure() {
-    local name="$1" dir="$WORK/routes/$1" out rps p99 bad errors
+    local name="$1" dir="$WORK/routes/$1" out rps p99 bad errors before=""
+    [[ "$WRITER_ROUTES" == *" $name "* ]] && before="$(writer_sample)"
     out="$(wrk_once "$name" "$BENCH_DURATION")" || die "wrk failed on $name"
+    if [[ -n "$before" ]]; then
+        writer_delta "$before" "$(writer_sample)" "$(awk '/ requests in / { print $1 }' <<<"$out")" >>"$dir/writer"
+    fi
     printf '%s\n' "$out" >>"$dir/wrk.log"
     rps="$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")"
     p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")"
@@ -486,6 +521,9 @@ CART_ID="$(curl -fsS -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type:
     "$BASE_URL/api/cart" | jq -er .id)" || die "cannot create the bench cart"
 BODY_checkout='{"items":[{"sku":"BENCH-BUY","quantity":1}],"payment":{"method":"card","card_number":"4242424242424242","exp_month":12,"exp_year":2035}}' \
     route checkout POST /api/orders -H "Authorization: Bearer $TOKEN"
+# The same checkout at 8 connections: the tail when the writer is not saturated.
+BODY_checkout8="$BODY_checkout" CONNECTIONS_checkout8=8 \
+    route checkout8 POST /api/orders -H "Authorization: Bearer $TOKEN"
 BODY_cart_add='{"sku":"BENCH-CART","quantity":1}' route cart_add POST "/api/cart/$CART_ID/items" \
     -H "Authorization: Bearer $TOKEN"
 
@@ -513,7 +551,8 @@ log "bench: after the adjust load: on_hand $ADJUST_ON_HAND, adjustments counted 
 
 # The checkout invariants: every unit sold is in a paid order, none is left
 # held, nothing is pending, and every checkout wrk saw done is a paid order.
-CHECKOUT_DONE="$(( $(awk '/ requests in / { n += $1 } END { print n + 0 }' "$WORK/routes/checkout/wrk.log" "$WORK/routes/checkout/warmup.log") + 1 ))"
+CHECKOUT_DONE="$(( $(awk '/ requests in / { n += $1 } END { print n + 0 }' "$WORK/routes/checkout/wrk.log" "$WORK/routes/checkout/warmup.log" \
+    "$WORK/routes/checkout8/wrk.log" "$WORK/routes/checkout8/warmup.log") + 2 ))"
 read -r BUY_ON_HAND BUY_RESERVED < <(curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE_URL/api/inventory/BENCH-BUY" |
     jq -er '"\(.on_hand) \(.reserved)"')
 PAID_ORDERS="$(curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE_URL/api/orders?status=paid&limit=1" | jq -er .total)"
@@ -605,6 +644,15 @@ ratio_row() {
         awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 / $2 }')" "" "" ""
 }
 
+# writer_rows NAME: the median of what the store's one writer did in NAME's runs.
+writer_rows() {
+    local col
+    col() { awk -v c="$1" '{ print $c }' "$WORK/routes/$2/writer" | median; }
+    row "  writer ($1): statements/req" "$(col 1 "$1")" "" "" "(info)"
+    row "    changes per transaction" "$(col 2 "$1")" "" "" "(info, group commit)"
+    row "    busy, mean transaction" "$(col 3 "$1") %" "$(col 4 "$1") ms" "" "(info)"
+}
+
 echo
 echo "shop benchmark: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, $("$BIN" --version 2>/dev/null || echo "$BIN")"
 echo "wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS -d${BENCH_DURATION}s x $BENCH_RUNS interleaved rounds; medians"
@@ -632,12 +680,17 @@ checkout_status="$(verdict "$([[ "$(ge "$CHECKOUT_RPS" "$CHECKOUT_TARGET")" == 1
 [[ -f "$WORK/routes/checkout/non2xx" ]] && checkout_status="INVALID (non-2xx answers)"
 row "POST /api/orders (checkout, paid)" "$(commas "$CHECKOUT_RPS")/s" "$(p99 checkout) ms" \
     ">= $(commas "$CHECKOUT_TARGET")/s, p99 < $CHECKOUT_P99_TARGET_MS ms" "$checkout_status"
+row "  same, 8 connections" "$(commas "$(rps checkout8)")/s" "$(p99 checkout8) ms" "p99 < $CHECKOUT8_P99_TARGET_MS ms" \
+    "$(verdict "$(lt "$(p99 checkout8)" "$CHECKOUT8_P99_TARGET_MS")")"
+writer_rows checkout
+writer_rows checkout8
 row "  sold + on hand / stock" "$((BUY_ON_HAND + PAID_ORDERS)) / $CHECKOUT_STOCK" "" "equal" "$(verdict "$CHECKOUT_OK")"
 row "  paid / seen, reserved, pending" "$PAID_ORDERS / $CHECKOUT_DONE, $BUY_RESERVED, $PENDING_ORDERS" "" "paid >= seen, 0, 0" ""
 CART_RPS="$(rps cart_add)"
 cart_status="$(verdict "$(ge "$CART_RPS" "$CART_ADD_TARGET")")"
 [[ -f "$WORK/routes/cart_add/non2xx" ]] && cart_status="INVALID (non-2xx answers)"
 row "POST /api/cart/{id}/items (one cart)" "$(commas "$CART_RPS")/s" "$(p99 cart_add) ms" ">= $(commas "$CART_ADD_TARGET")/s" "$cart_status"
+writer_rows cart_add
 row "import NDJSON (median)" "$(commas "$IMPORT_MED")/s" "" ">= $(commas "$IMPORT_TARGET")/s" \
     "$(verdict "$(ge "$IMPORT_MED" "$IMPORT_TARGET")")"
 row "  min / max of $BENCH_IMPORT_RUNS" "$(commas "$IMPORT_MIN") / $(commas "$IMPORT_MAX")/s" "" "" ""

@@ -19,14 +19,14 @@ use futures::{Stream, StreamExt};
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use shop_wire::backoff::Backoff;
 use shop_wire::{ErrorBody, ErrorDetail, Event};
 
 use crate::error::{ApiError, CliError};
 
 /// Attempts after the first one.
 const RETRIES: u32 = 3;
-const BACKOFF_BASE: Duration = Duration::from_millis(200);
-const BACKOFF_CAP: Duration = Duration::from_secs(3);
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(3));
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A 429 that asks to wait longer than this is reported, not waited out
@@ -378,14 +378,10 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(seconds))
 }
 
-/// Exponential backoff with full jitter: a random wait up to 200 ms × 2^(n-1), capped at 3 s.
+/// The wait before retry `attempt`: the project's one backoff (equal
+/// jitter) from 200 ms, capped at 3 s.
 fn backoff(attempt: u32) -> Duration {
-    use rand::Rng;
-    let ceiling = BACKOFF_BASE
-        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-        .min(BACKOFF_CAP);
-    let floor = ceiling / 2;
-    rand::thread_rng().gen_range(floor..=ceiling)
+    BACKOFF.delay(attempt, rand::random())
 }
 
 async fn decode<T: DeserializeOwned>(url: Url, response: reqwest::Response) -> Result<T, CliError> {
@@ -460,8 +456,10 @@ mod tests {
 
     #[test]
     fn backoff_grows_with_jitter_and_is_capped() {
+        assert_eq!(BACKOFF.nominal(1), Duration::from_millis(200));
+        assert_eq!(BACKOFF.nominal(5), Duration::from_secs(3));
         for attempt in 1..=10 {
-            let ceiling = (BACKOFF_BASE * (1 << (attempt - 1))).min(BACKOFF_CAP);
+            let ceiling = BACKOFF.nominal(attempt);
             for _ in 0..50 {
                 let delay = backoff(attempt);
                 assert!(

@@ -12,11 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::FutureExt;
+use shop_wire::backoff::Backoff;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Waits between restarts of a worker that keeps panicking.
+const RESTART_BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerStatus {
@@ -60,13 +61,15 @@ impl Supervisor {
         let supervisor = self.clone();
         let job = Arc::new(job);
         self.tracker.spawn(async move {
-            let mut backoff = FIRST_BACKOFF;
+            let mut panics = 0;
             loop {
                 let run = std::panic::AssertUnwindSafe(supervisor.run_loop(name, every, job.clone()))
                     .catch_unwind()
                     .await;
                 let Err(panic) = run else { return };
                 let message = panic_message(&panic);
+                panics += 1;
+                let backoff = RESTART_BACKOFF.delay(panics, rand::random());
                 tracing::error!(worker = name, panic = %message, ?backoff, "worker panicked; restarting");
                 supervisor.set(name, |s| {
                     s.healthy = false;
@@ -79,7 +82,6 @@ impl Supervisor {
                     () = tokio::time::sleep(backoff) => {}
                     () = supervisor.shutdown.cancelled() => return,
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         });
     }
@@ -177,7 +179,7 @@ mod tests {
                 .is_some_and(|e| e.contains("second run fails"))
         );
         // After the backoff the worker starts again, runs, and is healthy.
-        tokio::time::sleep(FIRST_BACKOFF + Duration::from_millis(100)).await;
+        tokio::time::sleep(RESTART_BACKOFF.nominal(1) + Duration::from_millis(100)).await;
         let status = supervisor.status("flaky").expect("registered");
         assert!(status.healthy, "{status:?}");
         assert!(runs.load(Ordering::SeqCst) >= 3);

@@ -69,6 +69,15 @@ fn describe() {
         "shop_store_writer_statements_total",
         "SQL statements run by the store's one writer (savepoints and commits included)"
     );
+    describe_counter!(
+        "shop_store_writer_changes_total",
+        "Changes the store's one writer applied; a transaction carries up to 64 (group commit)"
+    );
+    describe_histogram!(
+        "shop_store_writer_transaction_seconds",
+        Unit::Seconds,
+        "Time the store's one writer spent per transaction, begin to commit; its sum is the writer's busy time"
+    );
     describe_gauge!("shop_orders", "Orders in the store, by status");
     describe_counter!(
         "shop_payments_total",

@@ -12,13 +12,22 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use shop_wire::cart::CartId;
+use shop_wire::notifications::{Channel, Priority};
+use shop_wire::orders::{OrderId, OrderStatus};
+use shop_wire::payments::{MethodKind, PaymentId, RefundId};
 use shop_wire::products::ProductRequest;
 use time::Duration;
 
 use super::{
-    IdempotencyBegin, InitialStock, NewEvent, ReserveItem, ReserveOutcome, StockChange,
-    StockOperation, StockWrite, Store, StoredResponse, now,
+    BeginPayment, CartChange, CartWrite, ChangeContext, ChargeResult, FinishRefund,
+    IdempotencyBegin, InitialStock, NewCartRecord, NewEvent, OrderCreate, OrderDraft, OrderKey,
+    OrderSource, PaymentDone, PaymentDraft, ProductKey, ProductWrite, RefundDraft, RefundResult,
+    ReserveItem, ReserveOutcome, StartRefund, StockChange, StockOperation, StockWrite, Store,
+    StoredResponse, TransitionOutcome, TransitionRequest, now,
 };
+use crate::services::notifications::domain::new_notification;
+use crate::services::orders::events::COMMERCE_EVENTS;
 
 /// How many tasks race in each concurrent check.
 const RACERS: usize = 32;
@@ -288,6 +297,368 @@ pub(crate) async fn stock_on_hand_never_goes_below_what_is_reserved(store: Arc<d
     ));
 }
 
+/// Racing changes to one cart at one version: exactly one applies, the
+/// others are told the version moved, and the stock held matches the cart.
+pub(crate) async fn racing_cart_changes_at_one_version_apply_once(store: Arc<dyn Store>) {
+    add_product(&store, "CART-1", 100).await;
+    let cart = match store
+        .create_cart(
+            NewCartRecord {
+                id: CartId::generate(),
+                user_id: None,
+                token_hash: Some("token-hash".to_owned()),
+                lines: vec![ReserveItem {
+                    sku: "CART-1".to_owned(),
+                    quantity: 1,
+                }],
+                expires_at: now() + Duration::minutes(30),
+            },
+            None,
+            COMMERCE_EVENTS,
+        )
+        .await
+        .expect("create cart")
+    {
+        CartWrite::Written(record, ..) => record.cart,
+        other => panic!("cart not created: {other:?}"),
+    };
+    let mut racers = Vec::new();
+    for _ in 0..RACERS {
+        let store = store.clone();
+        let id = cart.id.clone();
+        let version = cart.version;
+        racers.push(tokio::spawn(async move {
+            store
+                .change_cart(
+                    &id,
+                    CartChange::Add {
+                        sku: "CART-1".to_owned(),
+                        quantity: 1,
+                    },
+                    Some(version),
+                    ChangeContext {
+                        actor: None,
+                        expires_at: now() + Duration::minutes(30),
+                    },
+                    COMMERCE_EVENTS,
+                )
+                .await
+                .expect("change cart")
+        }));
+    }
+    let mut applied = 0;
+    for racer in racers {
+        match racer.await.expect("task") {
+            CartWrite::Written(..) => applied += 1,
+            CartWrite::VersionConflict { current } => assert!(current > cart.version),
+            other => panic!("a racing change got {other:?}"),
+        }
+    }
+    assert_eq!(applied, 1, "exactly one change at the version applies");
+    let stored = store.cart(&cart.id).await.expect("read").expect("cart");
+    assert_eq!(stored.cart.version, cart.version + 1);
+    assert_eq!(stored.cart.items[0].quantity, 2);
+    let stock = store.stock("CART-1").await.expect("read").expect("stock");
+    assert_eq!(stock.reserved, 2, "the cart holds exactly its units");
+}
+
+/// Racing updates of a product at one version: exactly one is written.
+pub(crate) async fn racing_product_updates_at_one_version_write_once(store: Arc<dyn Store>) {
+    add_product(&store, "EDIT-1", 1).await;
+    let product = store
+        .product(&ProductKey::Sku("EDIT-1".to_owned()))
+        .await
+        .expect("read")
+        .expect("product");
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let store = store.clone();
+        let mut edited = product.clone();
+        edited.name = format!("Edited by {racer}");
+        edited.version = product.version + 1;
+        racers.push(tokio::spawn(async move {
+            store
+                .update_product(&edited, product.version, Vec::new())
+                .await
+                .expect("update")
+        }));
+    }
+    let mut written = Vec::new();
+    for racer in racers {
+        match racer.await.expect("task") {
+            ProductWrite::Written(product, ..) => written.push(product.name),
+            ProductWrite::VersionConflict { current } => {
+                assert_eq!(current, product.version + 1);
+            }
+            ProductWrite::NotFound => panic!("the product exists"),
+        }
+    }
+    assert_eq!(
+        written.len(),
+        1,
+        "exactly one update at the version is written"
+    );
+    let stored = store
+        .product(&ProductKey::Sku("EDIT-1".to_owned()))
+        .await
+        .expect("read")
+        .expect("product");
+    assert_eq!(stored.name, written[0]);
+}
+
+/// Racing claims of the notification queue never hand one notification to
+/// two senders, and between them they claim every due one.
+pub(crate) async fn racing_queue_claims_never_hand_out_one_twice(store: Arc<dyn Store>) {
+    const QUEUED: usize = 50;
+    let items = (0..QUEUED)
+        .map(|i| {
+            new_notification(
+                Channel::Email,
+                format!("customer{i}@example.com"),
+                "welcome".to_owned(),
+                serde_json::json!({"name": "Customer"}),
+                Priority::Normal,
+                now(),
+                None,
+            )
+        })
+        .collect();
+    store
+        .enqueue_notifications(items, None)
+        .await
+        .expect("enqueue");
+    let mut racers = Vec::new();
+    for _ in 0..RACERS {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            store
+                .claim_notifications(
+                    now() + Duration::seconds(1),
+                    now() + Duration::minutes(5),
+                    vec![(Channel::Email, 3)],
+                )
+                .await
+                .expect("claim")
+        }));
+    }
+    let mut claimed = Vec::new();
+    for racer in racers {
+        claimed.extend(racer.await.expect("task").into_iter().map(|n| n.id));
+    }
+    let distinct: BTreeSet<_> = claimed.iter().cloned().collect();
+    assert_eq!(
+        distinct.len(),
+        claimed.len(),
+        "no notification claimed twice"
+    );
+    assert_eq!(claimed.len(), QUEUED, "every due notification was claimed");
+}
+
+/// Racing refunds of one payment never return more than was captured:
+/// each counts the ones still in flight against the ceiling.
+pub(crate) async fn racing_refunds_never_exceed_the_capture(store: Arc<dyn Store>) {
+    add_product(&store, "PAID-1", 10).await;
+    let payment_id = PaymentId::generate();
+    let order = match store
+        .create_order(
+            OrderDraft {
+                id: OrderId::generate(),
+                customer_email: "buyer@example.com".to_owned(),
+                user_id: None,
+                source: OrderSource::Items(vec![ReserveItem {
+                    sku: "PAID-1".to_owned(),
+                    quantity: 2,
+                }]),
+                idempotency_key: None,
+                pay_by: now() + Duration::minutes(15),
+                payment: Some(PaymentDraft {
+                    id: payment_id.clone(),
+                    method: MethodKind::Card,
+                    provider: "simulated",
+                    card_brand: None,
+                    card_last4: None,
+                }),
+                actor: "contract".to_owned(),
+            },
+            COMMERCE_EVENTS,
+        )
+        .await
+        .expect("create order")
+    {
+        OrderCreate::Created { order, .. } => order,
+        other => panic!("order not created: {other:?}"),
+    };
+    let paid = store
+        .complete_payment(
+            &payment_id,
+            ChargeResult::Succeeded {
+                provider_ref: "ch_contract".to_owned(),
+                card_brand: None,
+                card_last4: None,
+            },
+            "contract".to_owned(),
+            COMMERCE_EVENTS,
+        )
+        .await
+        .expect("complete payment");
+    assert!(matches!(paid, PaymentDone::Paid { .. }), "{paid:?}");
+    let captured = order.total_cents;
+    let each = captured / 3 + 1;
+    let mut racers = Vec::new();
+    for _ in 0..RACERS {
+        let store = store.clone();
+        let payment_id = payment_id.clone();
+        racers.push(tokio::spawn(async move {
+            store
+                .start_refund(
+                    &payment_id,
+                    RefundDraft {
+                        id: RefundId::generate(),
+                        amount_cents: Some(each),
+                        reason: None,
+                        cancels_order: false,
+                        actor: "contract".to_owned(),
+                    },
+                )
+                .await
+                .expect("start refund")
+        }));
+    }
+    let mut started = Vec::new();
+    for racer in racers {
+        match racer.await.expect("task") {
+            StartRefund::Started { refund, .. } => started.push(refund.id),
+            StartRefund::Exceeds { refundable } => assert!(refundable < each),
+            other => panic!("a racing refund got {other:?}"),
+        }
+    }
+    assert_eq!(started.len(), 2, "only what fits under the capture starts");
+    for refund in &started {
+        let finished = store
+            .finish_refund(
+                refund,
+                RefundResult::Succeeded {
+                    provider_ref: format!("re_{refund}"),
+                },
+                COMMERCE_EVENTS,
+            )
+            .await
+            .expect("finish refund");
+        assert!(
+            matches!(finished, FinishRefund::Done { .. }),
+            "{finished:?}"
+        );
+    }
+    let payment = store
+        .payment(&payment_id)
+        .await
+        .expect("read")
+        .expect("payment");
+    assert_eq!(payment.refunded_cents, 2 * each);
+    assert!(payment.refunded_cents <= captured);
+}
+
+/// An order unpaid past its time is cancelled once, however many sweepers
+/// race, and its stock is released; it can then be neither paid nor shipped.
+pub(crate) async fn an_unpaid_order_expires_once_and_releases_its_stock(store: Arc<dyn Store>) {
+    add_product(&store, "LAPSE-1", 3).await;
+    let order = match store
+        .create_order(
+            OrderDraft {
+                id: OrderId::generate(),
+                customer_email: "late@example.com".to_owned(),
+                user_id: None,
+                source: OrderSource::Items(vec![ReserveItem {
+                    sku: "LAPSE-1".to_owned(),
+                    quantity: 3,
+                }]),
+                idempotency_key: None,
+                pay_by: now() - Duration::seconds(1),
+                payment: None,
+                actor: "contract".to_owned(),
+            },
+            COMMERCE_EVENTS,
+        )
+        .await
+        .expect("create order")
+    {
+        OrderCreate::Created { order, .. } => order,
+        other => panic!("order not created: {other:?}"),
+    };
+    let held = store.stock("LAPSE-1").await.expect("read").expect("stock");
+    assert_eq!(held.reserved, 3);
+    let mut sweepers = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        sweepers.push(tokio::spawn(async move {
+            store
+                .expire_orders(now(), 100, COMMERCE_EVENTS)
+                .await
+                .expect("expire")
+                .0
+        }));
+    }
+    let mut expired = 0;
+    for sweeper in sweepers {
+        expired += sweeper.await.expect("task");
+    }
+    assert_eq!(expired, 1, "one sweeper cancels the order");
+    let stock = store.stock("LAPSE-1").await.expect("read").expect("stock");
+    assert_eq!(
+        (stock.on_hand, stock.reserved),
+        (3, 0),
+        "its hold is released"
+    );
+    let stored = store
+        .order(&OrderKey::Id(order.id.clone()))
+        .await
+        .expect("read")
+        .expect("order");
+    assert_eq!(stored.status, OrderStatus::Cancelled);
+    let ship = store
+        .transition_order(
+            &order.id,
+            TransitionRequest {
+                to: OrderStatus::Shipped,
+                actor: "contract".to_owned(),
+                note: None,
+                tracking_number: None,
+            },
+            COMMERCE_EVENTS,
+        )
+        .await
+        .expect("transition");
+    assert!(
+        matches!(
+            ship,
+            TransitionOutcome::Illegal {
+                from: OrderStatus::Cancelled
+            }
+        ),
+        "{ship:?}"
+    );
+    let pay = store
+        .begin_payment(
+            &order.id,
+            PaymentDraft {
+                id: PaymentId::generate(),
+                method: MethodKind::Card,
+                provider: "simulated",
+                card_brand: None,
+                card_last4: None,
+            },
+            now() + Duration::minutes(15),
+            "contract".to_owned(),
+            COMMERCE_EVENTS,
+        )
+        .await
+        .expect("begin payment");
+    assert!(
+        matches!(pay, BeginPayment::WrongStatus(OrderStatus::Cancelled)),
+        "{pay:?}"
+    );
+}
+
 /// One `#[tokio::test]` per contract check for a backend: `$open` is a
 /// function returning a guard (kept alive for the test) and a fresh store.
 macro_rules! store_contract {
@@ -301,6 +672,11 @@ macro_rules! store_contract {
                 reservations_for_the_last_units_never_oversell,
                 a_reservation_holds_every_item_or_none,
                 stock_on_hand_never_goes_below_what_is_reserved,
+                racing_cart_changes_at_one_version_apply_once,
+                racing_product_updates_at_one_version_write_once,
+                racing_queue_claims_never_hand_out_one_twice,
+                racing_refunds_never_exceed_the_capture,
+                an_unpaid_order_expires_once_and_releases_its_stock,
             );
         }
     };

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use rand::Rng;
+use shop_wire::backoff::Backoff;
 use shop_wire::events::{EventData, EventKind, MakeEvent};
 use shop_wire::notifications::{Channel, Notification};
 
@@ -47,18 +48,14 @@ pub fn spawn(state: &AppState) {
         });
 }
 
-/// The wait before retry number `attempt` (1 = the first retry): the base
-/// doubled per attempt, capped, with "equal jitter": a uniformly random
-/// point in the upper half, so retries of a burst spread out but never
-/// come sooner than half the nominal delay.
+/// The wait before retry number `attempt` (1 = the first retry), by the
+/// project's one backoff (equal jitter) with the configured base and cap.
 pub fn backoff(settings: &NotificationsConfig, attempt: u32, jitter: f64) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(32);
-    let nominal = settings
-        .retry_base_ms
-        .saturating_mul(1u64 << exponent)
-        .min(settings.retry_max_ms);
-    let half = nominal / 2;
-    Duration::from_millis(half + (half as f64 * jitter.clamp(0.0, 1.0)) as u64)
+    Backoff::new(
+        Duration::from_millis(settings.retry_base_ms),
+        Duration::from_millis(settings.retry_max_ms),
+    )
+    .delay(attempt, jitter)
 }
 
 /// One run of the dispatcher: recover expired leases, drain what is due, wait.

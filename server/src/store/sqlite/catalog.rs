@@ -7,15 +7,14 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use rusqlite::types::ToSql;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use shop_wire::Event;
 use shop_wire::products::{Product, ProductId};
 
+use super::filter::Filter;
 use super::inventory::{MovementDraft, import_stock, insert_stock};
-use super::{
-    SqliteStore, append, backend, conversion, escape_like, from_millis, millis, parse_column,
-};
+use super::{SqliteStore, append, backend, conversion, from_millis, millis, parse_column};
 use crate::store::{
     CatalogStore, DeletedEvents, ImportOutcome, ImportRow, InitialStock, NewEvent, ProductChange,
     ProductDelete, ProductEvents, ProductKey, ProductOrder, ProductQuery, ProductStatus,
@@ -133,53 +132,42 @@ fn same_content(stored: &Product, row: &Product) -> bool {
         && stored.active == row.active
 }
 
-/// The WHERE clause and its parameters for a product query.
-fn filter(query: &ProductQuery) -> (String, Vec<Box<dyn ToSql + Send>>) {
-    let mut clauses: Vec<String> = Vec::new();
-    let mut values: Vec<Box<dyn ToSql + Send>> = Vec::new();
-    let bind = |values: &mut Vec<Box<dyn ToSql + Send>>, value: Box<dyn ToSql + Send>| {
-        values.push(value);
-        format!("?{}", values.len())
+/// The filter of a product query.
+fn filter(query: &ProductQuery) -> Filter {
+    let mut filter = Filter::default();
+    let status = match query.status {
+        ProductStatus::Active => "p.active = 1",
+        ProductStatus::Archived => "p.active = 0",
+        ProductStatus::All => "p.active IN (0, 1)",
     };
-    clauses.push(
-        match query.status {
-            ProductStatus::Active => "p.active = 1",
-            ProductStatus::Archived => "p.active = 0",
-            ProductStatus::All => "p.active IN (0, 1)",
-        }
-        .to_owned(),
-    );
+    filter.add(status, []);
     if let Some(category) = &query.category {
         // One index range from the path to everything under it; the OR only
         // drops lookalikes inside the range (`furniture-x` sorts before `furniture/`).
-        let exact = bind(&mut values, Box::new(category.clone()));
-        let children = bind(&mut values, Box::new(format!("{category}/")));
-        let end = bind(&mut values, Box::new(format!("{category}0")));
-        clauses.push(format!(
-            "p.category >= {exact} AND p.category < {end} AND (p.category = {exact} OR p.category >= {children})"
-        ));
+        filter.add(
+            "p.category >= ? AND p.category < ? AND (p.category = ? OR p.category >= ?)",
+            [
+                category.clone(),
+                format!("{category}0"),
+                category.clone(),
+                format!("{category}/"),
+            ]
+            .map(Value::from),
+        );
     }
-    if let Some(min) = query.min_price {
-        let at = bind(&mut values, Box::new(min));
-        clauses.push(format!("p.price_cents >= {at}"));
-    }
-    if let Some(max) = query.max_price {
-        let at = bind(&mut values, Box::new(max));
-        clauses.push(format!("p.price_cents <= {at}"));
-    }
-    if let Some(text) = &query.text {
-        let at = bind(&mut values, Box::new(format!("%{}%", escape_like(text))));
-        clauses.push(format!(
-            "(p.sku LIKE {at} ESCAPE '\\' OR p.name LIKE {at} ESCAPE '\\' OR p.description LIKE {at} ESCAPE '\\')"
-        ));
-    }
+    filter.add_some("p.price_cents >= ?", query.min_price);
+    filter.add_some("p.price_cents <= ?", query.max_price);
+    filter.contains(&["p.sku", "p.name", "p.description"], query.text.as_deref());
     if let Some(in_stock) = query.in_stock {
         let not = if in_stock { "" } else { "NOT " };
-        clauses.push(format!(
-            "{not}EXISTS (SELECT 1 FROM stock s WHERE s.sku = p.sku AND s.on_hand > s.reserved)"
-        ));
+        filter.add(
+            &format!(
+                "{not}EXISTS (SELECT 1 FROM stock s WHERE s.sku = p.sku AND s.on_hand > s.reserved)"
+            ),
+            [],
+        );
     }
-    (clauses.join(" AND "), values)
+    filter
 }
 
 #[async_trait]
@@ -214,10 +202,8 @@ impl CatalogStore for SqliteStore {
     async fn list_products(&self, query: &ProductQuery) -> StoreResult<(Vec<Product>, u64)> {
         let query = query.clone();
         self.read(move |conn| {
-            let (clause, mut values) = filter(&query);
-            let total: i64 = conn
-                .prepare_cached(&format!("SELECT count(*) FROM products p WHERE {clause}"))?
-                .query_row(params_from_iter(values.iter()), |row| row.get(0))?;
+            let mut filter = filter(&query);
+            let total = filter.count(conn, "FROM products p")?;
             let direction = if query.descending { "DESC" } else { "ASC" };
             // Ids are time-ordered, so creation order is id order: one index, no sort.
             let order = match query.order {
@@ -225,25 +211,22 @@ impl CatalogStore for SqliteStore {
                 ProductOrder::Price => format!("p.price_cents {direction}, p.id {direction}"),
                 ProductOrder::Name => format!("p.name {direction}, p.id {direction}"),
             };
-            values.push(Box::new(query.limit));
-            values.push(Box::new(query.offset as i64));
-            let (limit, offset) = (values.len() - 1, values.len());
             let columns = COLUMNS
                 .split(", ")
                 .map(|c| format!("p.{c}"))
                 .collect::<Vec<_>>()
                 .join(", ");
+            let clause = filter.sql();
+            let limit = filter.limit((query.limit, query.offset));
             // The page's ids first (from an index where the filter allows),
             // then their rows: a sort moves ids, not whole products.
-            let products = conn
-                .prepare_cached(&format!(
-                    "SELECT {columns} FROM products p WHERE p.id IN
-                        (SELECT p.id FROM products p WHERE {clause} ORDER BY {order} LIMIT ?{limit} OFFSET ?{offset})
-                     ORDER BY {order}"
-                ))?
-                .query_map(params_from_iter(values.iter()), product_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((products, total as u64))
+            let sql = format!(
+                "SELECT {columns} FROM products p WHERE p.id IN
+                    (SELECT p.id FROM products p {clause} ORDER BY {order} {limit})
+                 ORDER BY {order}"
+            );
+            let products = filter.query(conn, &sql, product_row)?;
+            Ok((products, total))
         })
         .await
     }

@@ -4,6 +4,9 @@ use async_trait::async_trait;
 use rusqlite::{Row, Transaction, params};
 use shop_wire::Event;
 
+use rusqlite::types::Value;
+
+use super::filter::Filter;
 use super::{SqliteStore, conversion, escape_like, from_millis, millis};
 use crate::store::{EventQuery, EventStore, NewEvent, StoreResult};
 
@@ -62,51 +65,24 @@ impl EventStore for SqliteStore {
     async fn list_events(&self, query: &EventQuery) -> StoreResult<(Vec<Event>, u64)> {
         let query = query.clone();
         self.read(move |conn| {
-            let mut clauses = Vec::new();
-            let mut args = vec![rusqlite::types::Value::Integer(query.after as i64)];
-            for pattern in &query.types {
-                match pattern.strip_suffix('*') {
-                    Some(prefix) => {
-                        clauses.push("type LIKE ? ESCAPE '\\'");
-                        args.push(format!("{}%", escape_like(prefix)).into());
-                    }
-                    None => {
-                        clauses.push("type = ?");
-                        args.push(pattern.clone().into());
-                    }
-                }
-            }
-            let types = if clauses.is_empty() {
-                "1".to_owned()
-            } else {
-                clauses.join(" OR ")
-            };
-            let mut filter = format!("id > ? AND ({types})");
+            let mut filter = Filter::default();
+            filter.add_one("id > ?", query.after as i64);
+            filter.any_of(
+                query
+                    .types
+                    .iter()
+                    .map(|pattern| type_match(pattern, ""))
+                    .collect(),
+            );
             for pattern in &query.excluded {
-                match pattern.strip_suffix('*') {
-                    Some(prefix) => {
-                        filter.push_str(" AND type NOT LIKE ? ESCAPE '\\'");
-                        args.push(format!("{}%", escape_like(prefix)).into());
-                    }
-                    None => {
-                        filter.push_str(" AND type <> ?");
-                        args.push(pattern.clone().into());
-                    }
-                }
+                let (condition, values) = type_match(pattern, "NOT ");
+                filter.add(&condition, values);
             }
-            let total: i64 = conn
-                .prepare_cached(&format!("SELECT count(*) FROM events WHERE {filter}"))?
-                .query_row(rusqlite::params_from_iter(&args), |row| row.get(0))?;
-            args.push(query.limit.into());
-            args.push((query.offset as i64).into());
-            let events = conn
-                .prepare_cached(&format!(
-                    "SELECT id, type, occurred_at, data FROM events WHERE {filter} \
-                     ORDER BY id LIMIT ? OFFSET ?"
-                ))?
-                .query_map(rusqlite::params_from_iter(&args), event_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((events, total as u64))
+            let total = filter.count(conn, "FROM events")?;
+            let select = "SELECT id, type, occurred_at, data FROM events";
+            let page = (query.limit, query.offset);
+            let events = filter.page(conn, select, "id", page, event_row)?;
+            Ok((events, total))
         })
         .await
     }
@@ -119,5 +95,17 @@ impl EventStore for SqliteStore {
             .map(|id| id as u64)
         })
         .await
+    }
+}
+
+/// The condition for one type pattern (`order.paid`, or `order.*` for a
+/// prefix), or for its negation with `not` = `"NOT "`.
+fn type_match(pattern: &str, not: &str) -> (String, Vec<Value>) {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => (
+            format!("type {not}LIKE ? ESCAPE '\\'"),
+            vec![format!("{}%", escape_like(prefix)).into()],
+        ),
+        None => (format!("{not}type = ?"), vec![pattern.to_owned().into()]),
     }
 }

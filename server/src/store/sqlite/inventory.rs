@@ -16,7 +16,8 @@ use shop_wire::inventory::{
 };
 use time::OffsetDateTime;
 
-use super::{SqliteStore, append, escape_like, from_millis, millis, parse_column};
+use super::filter::Filter;
+use super::{SqliteStore, append, from_millis, millis, parse_column};
 use crate::services::inventory::rules::{self, StockRefusal};
 use crate::store::{
     ExistingStock, InitialStock, InventoryStore, ReservationQuery, ReservationWrite, ReserveItem,
@@ -558,30 +559,23 @@ impl InventoryStore for SqliteStore {
     async fn list_stock(&self, query: &StockQuery) -> StoreResult<(Vec<Stock>, u64)> {
         let query = query.clone();
         self.read(move |conn| {
-            let pattern = query
-                .text
-                .as_ref()
-                .map(|text| format!("%{}%", escape_like(text)));
-            let filter = "(?1 = 0 OR on_hand - reserved <= low_stock_threshold)
-                 AND (?2 IS NULL OR sku LIKE ?2 ESCAPE '\\')";
-            let total: i64 = conn
-                .prepare_cached(&format!("SELECT count(*) FROM stock WHERE {filter}"))?
-                .query_row(params![query.low_only, pattern], |row| row.get(0))?;
+            let mut filter = Filter::default();
+            if query.low_only {
+                filter.add("on_hand - reserved <= low_stock_threshold", []);
+            }
+            filter.contains(&["sku"], query.text.as_deref());
+            let total = filter.count(conn, "FROM stock")?;
             let order = if query.by_sku {
                 "sku"
             } else {
                 "on_hand - reserved, sku"
             };
-            let items = conn
-                .prepare_cached(&format!(
-                    "SELECT {STOCK_COLUMNS} FROM stock WHERE {filter} ORDER BY {order} LIMIT ?3 OFFSET ?4"
-                ))?
-                .query_map(
-                    params![query.low_only, pattern, query.limit, query.offset as i64],
-                    |row| stock_row(row).map(|r| r.stock),
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((items, total as u64))
+            let select = format!("SELECT {STOCK_COLUMNS} FROM stock");
+            let page = (query.limit, query.offset);
+            let items = filter.page(conn, &select, order, page, |row| {
+                stock_row(row).map(|r| r.stock)
+            })?;
+            Ok((items, total))
         })
         .await
     }
@@ -746,30 +740,15 @@ impl InventoryStore for SqliteStore {
     async fn reservations(&self, query: &ReservationQuery) -> StoreResult<(Vec<Reservation>, u64)> {
         let query = query.clone();
         self.read(move |conn| {
-            let status = query.status.map(ReservationStatus::as_str);
-            let filter = "(?1 IS NULL OR sku = ?1) AND (?2 IS NULL OR status = ?2)
-                 AND (?3 IS NULL OR reference = ?3)";
-            let args = params![query.sku, status, query.reference];
-            let total: i64 = conn
-                .prepare_cached(&format!("SELECT count(*) FROM reservations WHERE {filter}"))?
-                .query_row(args, |row| row.get(0))?;
-            let items = conn
-                .prepare_cached(&format!(
-                    "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE {filter}
-                     ORDER BY id DESC LIMIT ?4 OFFSET ?5"
-                ))?
-                .query_map(
-                    params![
-                        query.sku,
-                        status,
-                        query.reference,
-                        query.limit,
-                        query.offset as i64
-                    ],
-                    reservation_row,
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((items, total as u64))
+            let mut filter = Filter::default();
+            filter.add_some("sku = ?", query.sku.clone());
+            filter.add_some("status = ?", query.status.map(|s| s.as_str().to_owned()));
+            filter.add_some("reference = ?", query.reference.clone());
+            let total = filter.count(conn, "FROM reservations")?;
+            let select = format!("SELECT {RESERVATION_COLUMNS} FROM reservations");
+            let page = (query.limit, query.offset);
+            let items = filter.page(conn, &select, "id DESC", page, reservation_row)?;
+            Ok((items, total))
         })
         .await
     }

@@ -17,6 +17,7 @@ use shop_wire::notifications::{
 };
 use time::OffsetDateTime;
 
+use super::filter::Filter;
 use super::{SqliteStore, append, conversion, from_millis, millis, parse_column};
 use crate::store::{
     AttemptOutcome, Completion, DeliveryQuery, NewEvent, NotificationQuery, NotificationStore,
@@ -290,46 +291,23 @@ impl NotificationStore for SqliteStore {
     ) -> StoreResult<(Vec<Notification>, u64)> {
         let q = query.clone();
         self.read(move |conn| {
-            let filter = "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR channel = ?2)
-                 AND (?3 IS NULL OR template = ?3) AND (?4 IS NULL OR recipient = ?4)
-                 AND (?5 IS NULL OR priority = ?5)";
-            let args = params![
-                q.status.map(NotificationStatus::as_str),
-                q.channel.map(Channel::as_str),
-                q.template,
-                q.recipient,
-                q.priority.map(rank),
-            ];
-            let total: i64 = conn
-                .prepare_cached(&format!(
-                    "SELECT count(*) FROM notifications WHERE {filter}"
-                ))?
-                .query_row(args, |row| row.get(0))?;
-            let items = conn
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM notifications WHERE {filter}
-                     ORDER BY seq DESC LIMIT ?6 OFFSET ?7"
-                ))?
-                .query_map(
-                    params![
-                        q.status.map(NotificationStatus::as_str),
-                        q.channel.map(Channel::as_str),
-                        q.template,
-                        q.recipient,
-                        q.priority.map(rank),
-                        q.limit,
-                        q.offset as i64,
-                    ],
-                    |row| {
-                        notification_row(row).map(|mut n| {
-                            n.vars = None;
-                            n.rendered = None;
-                            n
-                        })
-                    },
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((items, total as u64))
+            let mut filter = Filter::default();
+            filter.add_some("status = ?", q.status.map(|s| s.as_str().to_owned()));
+            filter.add_some("channel = ?", q.channel.map(|c| c.as_str().to_owned()));
+            filter.add_some("template = ?", q.template.clone());
+            filter.add_some("recipient = ?", q.recipient.clone());
+            filter.add_some("priority = ?", q.priority.map(rank));
+            let total = filter.count(conn, "FROM notifications")?;
+            let select = format!("SELECT {COLUMNS} FROM notifications");
+            let page = (q.limit, q.offset);
+            let items = filter.page(conn, &select, "seq DESC", page, |row| {
+                notification_row(row).map(|mut n| {
+                    n.vars = None;
+                    n.rendered = None;
+                    n
+                })
+            })?;
+            Ok((items, total))
         })
         .await
     }
@@ -518,24 +496,14 @@ impl NotificationStore for SqliteStore {
     async fn deliveries(&self, query: &DeliveryQuery) -> StoreResult<(Vec<Delivery>, u64)> {
         let q = query.clone();
         self.read(move |conn| {
-            let filter = "(?1 IS NULL OR channel = ?1) AND (?2 IS NULL OR recipient = ?2)";
-            let channel = q.channel.map(Channel::as_str);
-            let total: i64 = conn
-                .prepare_cached(&format!(
-                    "SELECT count(*) FROM notification_deliveries WHERE {filter}"
-                ))?
-                .query_row(params![channel, q.recipient], |row| row.get(0))?;
-            let items = conn
-                .prepare_cached(&format!(
-                    "SELECT * FROM notification_deliveries WHERE {filter}
-                     ORDER BY seq DESC LIMIT ?3 OFFSET ?4"
-                ))?
-                .query_map(
-                    params![channel, q.recipient, q.limit, q.offset as i64],
-                    delivery_row,
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((items, total as u64))
+            let mut filter = Filter::default();
+            filter.add_some("channel = ?", q.channel.map(|c| c.as_str().to_owned()));
+            filter.add_some("recipient = ?", q.recipient.clone());
+            let total = filter.count(conn, "FROM notification_deliveries")?;
+            let select = "SELECT * FROM notification_deliveries";
+            let page = (q.limit, q.offset);
+            let items = filter.page(conn, select, "seq DESC", page, delivery_row)?;
+            Ok((items, total))
         })
         .await
     }

@@ -724,19 +724,14 @@ impl OrderStore for SqliteStore {
         let query = query.clone();
         self.read(move |conn| {
             let mut filter = Filter::default();
-            if let Some(status) = query.status {
-                filter.add_one("status = ?", status.as_str());
-            }
-            if let Some(email) = &query.customer_email {
-                filter.add_one("customer_email = ? COLLATE NOCASE", email.clone());
-            }
+            filter.add_some("status = ?", query.status.map(|s| s.as_str().to_owned()));
+            filter.add_some(
+                "customer_email = ? COLLATE NOCASE",
+                query.customer_email.clone(),
+            );
             filter.owner(&query.owner, "");
-            if let Some(from) = query.from {
-                filter.add_one("created_at >= ?", millis(from));
-            }
-            if let Some(to) = query.to {
-                filter.add_one("created_at < ?", millis(to));
-            }
+            filter.add_some("created_at >= ?", query.from.map(millis));
+            filter.add_some("created_at < ?", query.to.map(millis));
             let total = filter.count(conn, "FROM orders")?;
             let select = format!("SELECT {ORDER_COLUMNS} FROM orders");
             let page = (query.limit, query.offset);

@@ -551,15 +551,12 @@ impl PaymentStore for SqliteStore {
         let query = query.clone();
         self.read(move |conn| {
             let mut filter = Filter::default();
-            if let Some(status) = query.status {
-                filter.add_one("p.status = ?", status.as_str());
-            }
-            if let Some(order) = &query.order_id {
-                filter.add_one("p.order_id = ?", order.to_string());
-            }
-            if let Some(method) = query.method {
-                filter.add_one("p.method = ?", method.as_str());
-            }
+            filter.add_some("p.status = ?", query.status.map(|s| s.as_str().to_owned()));
+            filter.add_some(
+                "p.order_id = ?",
+                query.order_id.as_ref().map(|o| o.to_string()),
+            );
+            filter.add_some("p.method = ?", query.method.map(|m| m.as_str().to_owned()));
             filter.owner(&query.owner, "o.");
             let from = "FROM payments p JOIN orders o ON o.id = p.order_id";
             let total = filter.count(conn, from)?;

@@ -5,9 +5,10 @@ use rusqlite::{OptionalExtension, Row, params};
 use shop_wire::users::{Address, Role, User};
 use shop_wire::{Event, SessionId, UserId};
 
+use super::filter::Filter;
 use super::{
-    SqliteStore, append, backend, conversion, escape_like, from_millis, is_unique_violation,
-    millis, parse_column,
+    SqliteStore, append, backend, conversion, from_millis, is_unique_violation, millis,
+    parse_column,
 };
 use crate::services::users::rules::{self as user_rules, RoleRefusal};
 use crate::store::{
@@ -98,26 +99,16 @@ impl UserStore for SqliteStore {
     async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, u64)> {
         let query = query.clone();
         self.read(move |conn| {
-            let role = query.role.map(Role::as_str);
-            let pattern = query
-                .text
-                .as_ref()
-                .map(|text| format!("%{}%", escape_like(text)));
-            let filter = "(?1 IS NULL OR role = ?1)
-                 AND (?2 IS NULL OR email LIKE ?2 ESCAPE '\\' OR name LIKE ?2 ESCAPE '\\')";
-            let total: i64 = conn
-                .prepare_cached(&format!("SELECT count(*) FROM users WHERE {filter}"))?
-                .query_row(params![role, pattern], |row| row.get(0))?;
-            let users = conn
-                .prepare_cached(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE {filter} ORDER BY id LIMIT ?3 OFFSET ?4"
-                ))?
-                .query_map(
-                    params![role, pattern, query.limit, query.offset as i64],
-                    |row| user_row(row).map(|record| record.user),
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((users, total as u64))
+            let mut filter = Filter::default();
+            filter.add_some("role = ?", query.role.map(|r| r.as_str().to_owned()));
+            filter.contains(&["email", "name"], query.text.as_deref());
+            let total = filter.count(conn, "FROM users")?;
+            let select = format!("SELECT {USER_COLUMNS} FROM users");
+            let page = (query.limit, query.offset);
+            let users = filter.page(conn, &select, "id", page, |row| {
+                user_row(row).map(|record| record.user)
+            })?;
+            Ok((users, total))
         })
         .await
     }

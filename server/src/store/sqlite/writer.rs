@@ -14,6 +14,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::time::Instant;
 
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -219,6 +220,8 @@ fn run(mut conn: Connection, queue: &mpsc::Receiver<Queued>, statements: &Atomic
             }
         }
         let shared = group.len() > 1;
+        let changes = group.len() as u64;
+        let started = Instant::now();
         let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => tx,
             Err(err) => {
@@ -270,6 +273,10 @@ fn run(mut conn: Connection, queue: &mpsc::Receiver<Queued>, statements: &Atomic
         let ran_statements = STATEMENTS.with(|count| count.replace(0));
         statements.fetch_add(ran_statements, Ordering::Relaxed);
         metrics::counter!("shop_store_writer_statements_total").increment(ran_statements);
+        metrics::counter!("shop_store_writer_changes_total").increment(changes);
+        // Begin to commit: the sum over time is how busy the one writer is.
+        metrics::histogram!("shop_store_writer_transaction_seconds")
+            .record(started.elapsed().as_secs_f64());
         for outcome in ran {
             (outcome.finish)(commit.clone());
         }

@@ -20,8 +20,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rand::Rng;
 use shop_wire::HealthStatus;
+use shop_wire::backoff::Backoff;
 use shop_wire::health::Check;
 
 use super::{
@@ -57,17 +57,11 @@ impl RetryPolicy {
         }
     }
 
-    /// The wait after failed attempt `attempt` (1-based): `base * 2^(attempt-1)`,
-    /// capped, then jittered into its upper half ("equal jitter"), so the
-    /// waits still grow while concurrent callers spread out.
+    /// The wait after failed attempt `attempt` (1-based), by the project's
+    /// one backoff (equal jitter), so the waits still grow while concurrent
+    /// callers spread out.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let full = self
-            .base
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
-            .min(MAX_BACKOFF);
-        let half = full / 2;
-        let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
-        half + Duration::from_millis(rand::thread_rng().gen_range(0..=jitter_ms))
+        Backoff::new(self.base, MAX_BACKOFF).delay(attempt, rand::random())
     }
 }
 
