@@ -123,11 +123,8 @@ def main():
             api(host, port, "POST", "/api/products/import?format=ndjson", body.read(),
                 login["access_token"], "application/x-ndjson")
         step = max(1, count // PRODUCTS)
-        skus = []
-        for offset in range(0, count, step * 50):
-            page = api(host, port, "GET", f"/api/products?limit=50&offset={offset}")
-            skus.extend(p["sku"] for p in page["items"][::step])
-        skus = skus[:PRODUCTS]
+        skus = [api(host, port, "GET", f"/api/products?limit=1&offset={offset}")["items"][0]["sku"]
+                for offset in range(0, count, step)][:PRODUCTS]
         categories = [c["path"] for c in api(host, port, "GET", "/api/products/categories")["items"]]
         pages = {
             "product": [f"/p/{sku}" for sku in skus],

@@ -568,3 +568,70 @@ async fn one_customers_order_is_not_found_for_another_and_prices_follow_their_cu
     let html = his.text().await.unwrap();
     assert!(!html.contains(order["number"].as_str().unwrap()), "{html}");
 }
+
+#[tokio::test]
+async fn kept_recommendations_and_categories_are_never_older_than_the_last_catalog_write() {
+    let server = TestServer::start();
+    let admin = server.admin_token().await;
+    for (sku, name, price) in [
+        ("KEPT-A", "Alder Stool", 4000),
+        ("KEPT-B", "Birch Stool", 5000),
+    ] {
+        let created = server
+            .send_as(
+                reqwest::Method::POST,
+                "/api/products",
+                &json!({"sku": sku, "name": name, "price_cents": price,
+                    "category": "seating/stools", "stock": 5}),
+                &admin,
+            )
+            .await;
+        expect_status(created, StatusCode::CREATED).await;
+    }
+    let page = || async {
+        let html = server
+            .get("/p/KEPT-A")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let recommended = &html[html.find("id=\"recs\"").expect("recommendations")..];
+        recommended.to_owned()
+    };
+    assert!(page().await.contains("$50.00"));
+    // Kept now; a price change must show at once all the same.
+    assert!(page().await.contains("$50.00"));
+    let changed = server
+        .send_as(
+            reqwest::Method::PATCH,
+            "/api/products/KEPT-B",
+            &json!({"price_cents": 4500}),
+            &admin,
+        )
+        .await;
+    expect_status(changed, StatusCode::OK).await;
+    let after = page().await;
+    assert!(
+        after.contains("$45.00") && !after.contains("$50.00"),
+        "{after}"
+    );
+
+    let home = server.get("/").send().await.unwrap().text().await.unwrap();
+    assert!(!home.contains("/c/garden"), "{home}");
+    let created = server
+        .send_as(
+            reqwest::Method::POST,
+            "/api/products",
+            &json!({"sku": "KEPT-C", "name": "Cedar Planter", "price_cents": 3000,
+                "category": "garden/planters", "stock": 5}),
+            &admin,
+        )
+        .await;
+    expect_status(created, StatusCode::CREATED).await;
+    let home = server.get("/").send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("/c/garden"), "{home}");
+    let category = server.get("/c/garden/planters").send().await.unwrap();
+    assert_eq!(category.status(), StatusCode::OK);
+}

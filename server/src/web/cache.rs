@@ -21,8 +21,9 @@ use crate::web::session::Visitor;
 
 /// How long co-views and purchases may go unseen in recommendations.
 const LIFETIME: Duration = Duration::from_secs(60);
-/// Answers kept at most: one per product with recommendations, plus the tree.
-const CAPACITY: u64 = 20_000;
+/// Bytes of JSON kept at most: a recommendations answer is a few KB, so
+/// this holds the products viewed in the last minute of a busy shop.
+const CAPACITY_BYTES: u64 = 8 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct CatalogAnswers {
@@ -33,7 +34,12 @@ impl CatalogAnswers {
     pub fn new() -> Self {
         CatalogAnswers {
             answers: moka::sync::Cache::builder()
-                .max_capacity(CAPACITY)
+                .max_capacity(CAPACITY_BYTES)
+                // Weighed once, when an answer is kept.
+                .weigher(|path: &String, (_, body): &(u64, Arc<Value>)| {
+                    let bytes = path.len() + body.to_string().len();
+                    u32::try_from(bytes).unwrap_or(u32::MAX)
+                })
                 .time_to_live(LIFETIME)
                 .build(),
         }
