@@ -422,6 +422,7 @@ storefront_measure() {
     python3 "$BENCH_DIR/storefront.py" "$BIN" "$WORK/storefront" "$BENCH_CATALOG_SEED" "$BENCH_STOREFRONT_ROUNDS" \
         >"$WORK/storefront.out" || die "the storefront benchmark failed"
     awk '$1 == "page" { printf "  %-8s %d client(s): %5d pages, server p50 %7.3f ms, p99 %7.3f ms (client wall p50 %.3f ms)\n", $2, $3, $4, $5, $6, $7 }
+        $1 == "cold" { printf "  %-8s first views:    %5d pages, server p50 %7.3f ms, p99 %7.3f ms (nothing kept yet)\n", $2, $3, $4, $5 }
         $1 == "recommended" { printf "  %d of %d product pages showed recommendations\n", $2, $3 }' "$WORK/storefront.out"
 }
 

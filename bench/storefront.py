@@ -17,8 +17,9 @@ without the network or the client. Then the same pages from 4 clients at
 once (the server's time then includes waiting for a core), for information.
 
 Prints lines "page KIND CLIENTS N P50_MS P99_MS WALL_P50_MS" for KIND in
-product and category, and "recommended N" (how many of the product pages
-showed recommendations, so a page without them does not pass for fast).
+product and category, "cold KIND N P50_MS P99_MS" for the filling pass (what
+a first view costs), and "recommended N TOTAL" (how many of the product
+pages showed recommendations, so a page without them does not pass for fast).
 """
 
 import http.client
@@ -134,10 +135,14 @@ def main():
         browser = Browser(host, port)
         recommended = 0
         for kind, paths in pages.items():
+            cold = []
             for path in paths:
-                _, _, html = browser.page(path)
+                server, _, html = browser.page(path)
+                cold.append(server)
                 if kind == "product" and b'id="recs"' in html:
                     recommended += 1
+            # For information: the first view, before the storefront kept anything for it.
+            print(f"cold {kind} {len(cold)} {percentile(cold, 50):.3f} {percentile(cold, 99):.3f}")
         print(f"recommended {recommended} {len(pages['product'])}")
 
         # One at a time, the kinds interleaved so machine noise hits both alike.
