@@ -86,6 +86,8 @@
 #      in-process API calls and the template; no network). Target p50 < 2 ms
 #      for product and category pages. The same from 4 clients at once, for
 #      information. Standalone: BENCH_ONLY=storefront bench/run.sh.
+#   BENCH_ONLY=money bench/run.sh runs only J, the checkouts and cart adds (and
+#      their invariants and writer figures), on a server with no catalog seed.
 #
 # Run it from anywhere:
 #   bench/run.sh                             # builds target/release/shop first
@@ -455,9 +457,39 @@ if [[ "$BENCH_ONLY" == search ]]; then
     exit 0
 fi
 
+# The money path's rows of the summary: checkout at 64 and 8 connections, cart adds, and the writer.
+money_summary() {
+    CHECKOUT_RPS="$(rps checkout)"
+    checkout_status="$(verdict "$([[ "$(ge "$CHECKOUT_RPS" "$CHECKOUT_TARGET")" == 1 && "$(lt "$(p99 checkout)" "$CHECKOUT_P99_TARGET_MS")" == 1 ]] && echo 1 || echo 0)")"
+    [[ -f "$WORK/routes/checkout/non2xx" ]] && checkout_status="INVALID (non-2xx answers)"
+    row "POST /api/orders (checkout, paid)" "$(commas "$CHECKOUT_RPS")/s" "$(p99 checkout) ms" \
+        ">= $(commas "$CHECKOUT_TARGET")/s, p99 < $CHECKOUT_P99_TARGET_MS ms" "$checkout_status"
+    row "  same, 8 connections" "$(commas "$(rps checkout8)")/s" "$(p99 checkout8) ms" "p99 < $CHECKOUT8_P99_TARGET_MS ms" \
+        "$(verdict "$(lt "$(p99 checkout8)" "$CHECKOUT8_P99_TARGET_MS")")"
+    writer_rows checkout
+    writer_rows checkout8
+    row "  sold + on hand / stock" "$((BUY_ON_HAND + PAID_ORDERS)) / $CHECKOUT_STOCK" "" "equal" "$(verdict "$CHECKOUT_OK")"
+    row "  paid / seen, reserved, pending" "$PAID_ORDERS / $CHECKOUT_DONE, $BUY_RESERVED, $PENDING_ORDERS" "" "paid >= seen, 0, 0" ""
+    CART_RPS="$(rps cart_add)"
+    cart_status="$(verdict "$(ge "$CART_RPS" "$CART_ADD_TARGET")")"
+    [[ -f "$WORK/routes/cart_add/non2xx" ]] && cart_status="INVALID (non-2xx answers)"
+    row "POST /api/cart/{id}/items (one cart)" "$(commas "$CART_RPS")/s" "$(p99 cart_add) ms" ">= $(commas "$CART_ADD_TARGET")/s" "$cart_status"
+    writer_rows cart_add
+}
+
+# writer_rows NAME: the median of what the store's one writer did in NAME's runs.
+writer_rows() {
+    local col
+    col() { awk -v c="$1" '{ print $c }' "$WORK/routes/$2/writer" | median; }
+    row "  writer ($1): statements/req" "$(col 1 "$1")" "" "" "(info)"
+    row "    changes per transaction" "$(col 2 "$1")" "" "" "(info, group commit)"
+    row "    busy, mean transaction" "$(col 3 "$1") %" "$(col 4 "$1") ms" "" "(info)"
+}
+
 # ---------------------------------------------------------------- 1. startup
 
 log "bench: binary $BIN"
+if [[ "$BENCH_ONLY" != money ]]; then
 log "bench: startup, $BENCH_STARTUP_RUNS runs on fresh empty databases (ms to first 200 from /health; server-reported startup_ms)"
 python3 "$BENCH_DIR/startup.py" "$BIN" "$WORK/startup" "$BENCH_STARTUP_RUNS" >"$WORK/startup.fresh" \
     || die "startup measurement failed"
@@ -471,6 +503,7 @@ STARTUP_MED="$(cut -d' ' -f1 "$WORK/startup.fresh" | median)"
 STARTUP_MIN="$(cut -d' ' -f1 "$WORK/startup.fresh" | minimum)"
 STARTUP_MAX="$(cut -d' ' -f1 "$WORK/startup.fresh" | maximum)"
 RESTART_MED="$(cut -d' ' -f1 "$WORK/startup.reuse" | median)"
+fi
 
 # ---------------------------------------------------------------- 2. load server
 
@@ -490,6 +523,9 @@ TOKEN="$(curl -fsS -H 'Content-Type: application/json' \
 RSS_LOGIN_KIB="$(rss_kib "$LOAD_PID")"
 log "  RSS after one login: $(kib_to_mib "$RSS_LOGIN_KIB") MiB ($(rss_detail "$LOAD_PID"))"
 
+if [[ "$BENCH_ONLY" == money ]]; then
+    route J GET /api/version
+else
 log "bench: seeding the catalog with $(commas "$BENCH_CATALOG_SEED") generated products"
 python3 "$ROOT/fixtures/generate.py" --ndjson "$BENCH_CATALOG_SEED" >"$WORK/seed.ndjson" || die "cannot generate products"
 SEEDED="$(curl -fsS -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/x-ndjson' \
@@ -510,6 +546,7 @@ route product GET "/api/products/$PRODUCT_ID"
 route category GET "/api/products?category=$TOP_CATEGORY&limit=20"
 BODY_adjust='{"delta":1,"reason":"bench"}' route adjust POST /api/inventory/BENCH-HOT/adjustments \
     -H "Authorization: Bearer $TOKEN"
+fi
 # The money path: checkouts of one SKU (stock for the whole run) paid with the
 # simulated provider's test card, and adds to one cart (the hot-row case).
 for item in "BENCH-BUY 1999 $CHECKOUT_STOCK" "BENCH-CART 500 1000000000"; do
@@ -541,6 +578,7 @@ for ((round = 1; round <= BENCH_RUNS; round++)); do
     done
 done
 
+if [[ "$BENCH_ONLY" != money ]]; then
 # Every adjustment wrk counted as done (warm-up, the probe and the rounds) must be on hand,
 # and the ledger must agree. wrk's count can miss requests still in flight at its deadline.
 ADJUST_DONE="$(( $(awk '/ requests in / { n += $1 } END { print n + 0 }' "$WORK/routes/adjust/wrk.log" "$WORK/routes/adjust/warmup.log") + 1 ))"
@@ -549,6 +587,7 @@ RECONCILE="$(curl -fsS -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Typ
     "$BASE_URL/api/inventory/reconcile")" || die "reconcile failed"
 RECONCILE_OK="$(jq -r '.consistent' <<<"$RECONCILE")"
 log "bench: after the adjust load: on_hand $ADJUST_ON_HAND, adjustments counted by wrk $ADJUST_DONE; reconcile consistent: $RECONCILE_OK ($(jq -r '.skus_checked' <<<"$RECONCILE") SKUs)"
+fi
 
 # The checkout invariants: every unit sold is in a paid order, none is left
 # held, nothing is pending, and every checkout wrk saw done is a paid order.
@@ -562,6 +601,14 @@ CHECKOUT_OK=0
 (( BUY_ON_HAND + PAID_ORDERS == CHECKOUT_STOCK && BUY_RESERVED == 0 && PENDING_ORDERS == 0 \
     && PAID_ORDERS >= CHECKOUT_DONE )) && CHECKOUT_OK=1
 log "bench: after the checkout load: $PAID_ORDERS paid orders (wrk counted $CHECKOUT_DONE), on_hand $BUY_ON_HAND + sold = $((BUY_ON_HAND + PAID_ORDERS)) of $CHECKOUT_STOCK, reserved $BUY_RESERVED, pending $PENDING_ORDERS"
+if [[ "$BENCH_ONLY" == money ]]; then
+    echo
+    row "metric" "value" "p99" "target" ""
+    row "J  GET /api/version" "$(commas "$(rps J)") rps" "$(p99 J) ms" "" ""
+    money_summary
+    [[ "$BROKEN" == 1 ]] && die "some wrk runs got non-2xx answers"
+    exit 0
+fi
 
 sleep 2
 RSS_LOADED_KIB="$(rss_kib "$LOAD_PID")"
@@ -645,15 +692,6 @@ ratio_row() {
         awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 / $2 }')" "" "" ""
 }
 
-# writer_rows NAME: the median of what the store's one writer did in NAME's runs.
-writer_rows() {
-    local col
-    col() { awk -v c="$1" '{ print $c }' "$WORK/routes/$2/writer" | median; }
-    row "  writer ($1): statements/req" "$(col 1 "$1")" "" "" "(info)"
-    row "    changes per transaction" "$(col 2 "$1")" "" "" "(info, group commit)"
-    row "    busy, mean transaction" "$(col 3 "$1") %" "$(col 4 "$1") ms" "" "(info)"
-}
-
 echo
 echo "shop benchmark: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, $("$BIN" --version 2>/dev/null || echo "$BIN")"
 echo "wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS -d${BENCH_DURATION}s x $BENCH_RUNS interleaved rounds; medians"
@@ -676,22 +714,7 @@ row "POST .../BENCH-HOT/adjustments" "$(commas "$ADJUST_RPS")/s" "$(p99 adjust) 
 invariants="$(verdict "$([[ "$RECONCILE_OK" == true && "$ADJUST_ON_HAND" -ge "$ADJUST_DONE" ]] && echo 1 || echo 0)")"
 row "  invariants after the load" "reconcile $RECONCILE_OK" "" "no drift" "$invariants"
 row "  on_hand / adjustments seen" "$ADJUST_ON_HAND / $ADJUST_DONE" "" "" "(wrk may miss in-flight ones)"
-CHECKOUT_RPS="$(rps checkout)"
-checkout_status="$(verdict "$([[ "$(ge "$CHECKOUT_RPS" "$CHECKOUT_TARGET")" == 1 && "$(lt "$(p99 checkout)" "$CHECKOUT_P99_TARGET_MS")" == 1 ]] && echo 1 || echo 0)")"
-[[ -f "$WORK/routes/checkout/non2xx" ]] && checkout_status="INVALID (non-2xx answers)"
-row "POST /api/orders (checkout, paid)" "$(commas "$CHECKOUT_RPS")/s" "$(p99 checkout) ms" \
-    ">= $(commas "$CHECKOUT_TARGET")/s, p99 < $CHECKOUT_P99_TARGET_MS ms" "$checkout_status"
-row "  same, 8 connections" "$(commas "$(rps checkout8)")/s" "$(p99 checkout8) ms" "p99 < $CHECKOUT8_P99_TARGET_MS ms" \
-    "$(verdict "$(lt "$(p99 checkout8)" "$CHECKOUT8_P99_TARGET_MS")")"
-writer_rows checkout
-writer_rows checkout8
-row "  sold + on hand / stock" "$((BUY_ON_HAND + PAID_ORDERS)) / $CHECKOUT_STOCK" "" "equal" "$(verdict "$CHECKOUT_OK")"
-row "  paid / seen, reserved, pending" "$PAID_ORDERS / $CHECKOUT_DONE, $BUY_RESERVED, $PENDING_ORDERS" "" "paid >= seen, 0, 0" ""
-CART_RPS="$(rps cart_add)"
-cart_status="$(verdict "$(ge "$CART_RPS" "$CART_ADD_TARGET")")"
-[[ -f "$WORK/routes/cart_add/non2xx" ]] && cart_status="INVALID (non-2xx answers)"
-row "POST /api/cart/{id}/items (one cart)" "$(commas "$CART_RPS")/s" "$(p99 cart_add) ms" ">= $(commas "$CART_ADD_TARGET")/s" "$cart_status"
-writer_rows cart_add
+money_summary
 row "import NDJSON (median)" "$(commas "$IMPORT_MED")/s" "" ">= $(commas "$IMPORT_TARGET")/s" \
     "$(verdict "$(ge "$IMPORT_MED" "$IMPORT_TARGET")")"
 row "  min / max of $BENCH_IMPORT_RUNS" "$(commas "$IMPORT_MIN") / $(commas "$IMPORT_MAX")/s" "" "" ""

@@ -2,8 +2,8 @@
 
 use anyhow::Context;
 use shop_server::Config;
+use shop_server::config::Durability;
 use shop_server::config::LogFormat;
-use shop_server::store::sqlite::Durability;
 
 use shop_cli::ServeArgs;
 

@@ -13,11 +13,9 @@ use std::io::BufRead;
 use std::time::Instant;
 
 use rusqlite::{Connection, params};
-use shop_server::services::products::domain::product_from;
-use shop_server::services::search::index::{Filters, Index};
-use shop_server::services::search::suggest::{Phrases, Suggester};
-use shop_server::services::search::text;
-use shop_server::store::SearchDocument;
+use shop_server::search_bench::{
+    Filters, Index, Phrases, SearchDocument, Suggester, product_from, text,
+};
 use shop_wire::products::{Product, ProductRequest};
 
 /// A small deterministic generator (xorshift), so every run asks the same queries.

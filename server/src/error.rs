@@ -1,7 +1,9 @@
-//! The server's error type and its HTTP mapping.
+//! The server's HTTP error and the one mapping from domain errors to it.
 //!
-//! Domain code returns [`AppError`]; the gateway turns it into the one error
-//! body of the API (`{"error":{"code","message","request_id","details"}}`).
+//! Domain code returns [`DomainError`]; handlers and the gateway return
+//! [`AppError`], and `From<DomainError>` below is the one place that gives
+//! each domain error its status and stable code. [`AppError`] turns into the
+//! one error body of the API (`{"error":{"code","message","request_id","details"}}`).
 //! Internal failures are logged with their cause and answered with a bare
 //! `internal_error`, so nothing about the database or the code leaks out.
 
@@ -13,6 +15,7 @@ use serde_json::{Value, json};
 use shop_wire::{ErrorBody, ErrorDetail};
 
 use crate::gateway::request_id;
+use crate::services::error::DomainError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -189,21 +192,67 @@ impl IntoResponse for AppError {
     }
 }
 
+impl From<DomainError> for AppError {
+    fn from(err: DomainError) -> Self {
+        match err {
+            DomainError::Validation { message, fields } => AppError::Validation { message, fields },
+            DomainError::Invalid { code, message } => AppError::BadRequest { code, message },
+            DomainError::Unauthenticated { code, message } => {
+                AppError::Unauthenticated { code, message }
+            }
+            DomainError::Forbidden { message } => AppError::Forbidden { message },
+            DomainError::NotFound { message } => AppError::NotFound { message },
+            DomainError::Missing { code, message } => AppError::Status {
+                status: StatusCode::NOT_FOUND,
+                code,
+                message,
+            },
+            DomainError::Conflict {
+                code,
+                message,
+                details,
+            } => AppError::Conflict {
+                code,
+                message,
+                details,
+            },
+            DomainError::Declined {
+                code,
+                message,
+                details,
+            } => AppError::Detailed {
+                status: StatusCode::PAYMENT_REQUIRED,
+                code,
+                message,
+                details,
+            },
+            DomainError::Throttled {
+                code,
+                message,
+                retry_after,
+            } => AppError::TooManyRequests {
+                code,
+                message,
+                retry_after,
+            },
+            DomainError::Unavailable {
+                code,
+                message,
+                details,
+            } => AppError::Detailed {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code,
+                message,
+                details,
+            },
+            DomainError::Internal(cause) => AppError::Internal(cause),
+        }
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::Duplicate { entity, field } => AppError::Conflict {
-                code: "already_exists",
-                message: format!("a {entity} with this {field} already exists"),
-                details: json!({ "field": field }),
-            },
-            StoreError::Busy => AppError::Status {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                code: "database_busy",
-                message: "the database is busy; retry shortly".to_owned(),
-            },
-            other => AppError::Internal(other.into()),
-        }
+        DomainError::from(err).into()
     }
 }
 
@@ -218,6 +267,62 @@ mod tests {
         assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let response = err.into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn each_domain_error_has_its_status_and_code_at_the_edge() {
+        let cases = [
+            (
+                DomainError::validation("limit", "too big"),
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+            ),
+            (
+                DomainError::Missing {
+                    code: "unknown_sku",
+                    message: "no such SKU".to_owned(),
+                },
+                StatusCode::NOT_FOUND,
+                "unknown_sku",
+            ),
+            (
+                DomainError::not_found("order 1"),
+                StatusCode::NOT_FOUND,
+                "not_found",
+            ),
+            (
+                DomainError::conflict("last_admin", "only admin"),
+                StatusCode::CONFLICT,
+                "last_admin",
+            ),
+            (
+                DomainError::Declined {
+                    code: "card_declined",
+                    message: "declined".to_owned(),
+                    details: json!({}),
+                },
+                StatusCode::PAYMENT_REQUIRED,
+                "card_declined",
+            ),
+            (
+                StoreError::Busy.into(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_busy",
+            ),
+            (
+                StoreError::Duplicate {
+                    entity: "user",
+                    field: "email",
+                }
+                .into(),
+                StatusCode::CONFLICT,
+                "already_exists",
+            ),
+        ];
+        for (domain, status, code) in cases {
+            let err = AppError::from(domain);
+            assert_eq!((err.status(), err.code()), (status, code), "{err}");
+        }
     }
 
     #[test]

@@ -1,80 +1,48 @@
 //! The event bus: a durable log plus in-process publish/subscribe.
 //!
 //! Every state change appends its events to the log in the same transaction
-//! as the change (see [`crate::store`]); after the commit the service hands the
-//! stored events to [`EventBus::publish`], which wakes live subscribers. A
-//! subscriber that starts late, falls behind or reconnects reads the gap from
-//! the log, so a stream from [`EventBus::stream_after`] has every event exactly
-//! once and in id order.
+//! as the change (see [`crate::store`]), and the store announces them on its
+//! [`CommitFeed`] once that transaction has committed: no service publishes
+//! anything. A subscriber that starts late, falls behind or reconnects reads
+//! the gap from the log, so a stream from [`EventBus::stream_after`] has every
+//! event exactly once and in id order.
 
 use std::sync::Arc;
 
 use futures::Stream;
 use shop_wire::Event;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
 
-use crate::store::{Store, StoreError};
+use crate::store::{CommitFeed, Store, StoreError};
 
-/// Live events buffered per subscriber before it must catch up from the log.
-const LIVE_BUFFER: usize = 4096;
 const CATCH_UP_BATCH: u32 = 500;
-
-/// Sees every published event synchronously, before `publish` returns.
-type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
 
 #[derive(Clone)]
 pub struct EventBus {
     store: Arc<dyn Store>,
-    live: broadcast::Sender<Arc<Event>>,
-    observers: Arc<std::sync::RwLock<Vec<Observer>>>,
+    feed: CommitFeed,
 }
 
 impl EventBus {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        let (live, _) = broadcast::channel(LIVE_BUFFER);
-        EventBus {
-            store,
-            live,
-            observers: Arc::default(),
-        }
+        let feed = store.feed().clone();
+        EventBus { store, feed }
     }
 
-    /// Calls `observer` with every event published from now on, inside
-    /// `publish`: for in-memory state that must be current when the request
-    /// that caused the event answers (the search index's stock levels). It
-    /// must be quick and must not publish.
+    /// Calls `observer` with every event committed from now on, before the
+    /// write that appended it returns (see [`CommitFeed::observe`]).
     pub fn observe(&self, observer: impl Fn(&Event) + Send + Sync + 'static) {
-        self.observers
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(Arc::new(observer));
-    }
-
-    /// Announces events that are already committed to the log.
-    pub fn publish(&self, events: Vec<Event>) {
-        let observers = self
-            .observers
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        for event in events {
-            for observer in &observers {
-                observer(&event);
-            }
-            metrics::counter!("shop_events_total", "type" => event.kind.clone()).increment(1);
-            // No subscriber is not an error: the log has the event for whoever comes later.
-            let _ = self.live.send(Arc::new(event));
-        }
+        self.feed.observe(observer);
     }
 
     /// Every event with an id above `after`, then each new one as it is
-    /// published, in id order and without duplicates, for as long as the stream is polled.
+    /// committed, in id order and without duplicates, for as long as the stream is polled.
     pub fn stream_after(
         &self,
         after: u64,
     ) -> impl Stream<Item = Result<Event, StoreError>> + Send + 'static + use<> {
-        // Subscribe before reading the log, so nothing published in between is missed.
-        let mut live = self.live.subscribe();
+        // Subscribe before reading the log, so nothing committed in between is missed.
+        let mut live = self.feed.subscribe();
         let store = self.store.clone();
         async_stream::try_stream! {
             let mut last = after;
@@ -97,7 +65,7 @@ impl EventBus {
                             last = event.id;
                             yield Event::clone(&event);
                         }
-                        // Events committed concurrently can be published out of
+                        // A backend whose commits overlap may announce them out of
                         // order, and a slow reader can lag: the log fills the gap.
                         Ok(_) | Err(RecvError::Lagged(_)) => break,
                         Err(RecvError::Closed) => return,
@@ -127,10 +95,6 @@ impl TypeFilter {
 
     pub fn len(&self) -> usize {
         self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     pub fn into_patterns(self) -> Vec<String> {
@@ -165,17 +129,21 @@ mod tests {
         assert!(TypeFilter::parse("").matches("anything"));
     }
 
-    #[tokio::test]
-    async fn stream_replays_the_log_then_follows_live_events_in_order() {
+    fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store: Arc<dyn Store> =
+        let store =
             Arc::new(SqliteStore::open(&dir.path().join("db"), Durability::Process).expect("open"));
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn stream_replays_the_log_then_follows_committed_events_in_order() {
+        let (_dir, store) = store();
         let bus = EventBus::new(store.clone());
-        let stored = store
+        store
             .append_events((0..3).map(|_| NewEvent::example()).collect())
             .await
             .expect("append");
-        bus.publish(stored);
 
         let mut stream = Box::pin(bus.stream_after(1));
         for expected in [2, 3] {
@@ -184,17 +152,93 @@ mod tests {
                 expected
             );
         }
-        // Published out of order (as concurrent commits can be): still delivered in order.
-        let newer = store
+        // Nobody publishes: the commit itself reaches the stream.
+        store
             .append_events(vec![NewEvent::example(), NewEvent::example()])
             .await
             .expect("append");
-        bus.publish(newer.into_iter().rev().collect());
         for expected in [4, 5] {
             assert_eq!(
                 stream.next().await.expect("item").expect("event").id,
                 expected
             );
         }
+    }
+
+    #[tokio::test]
+    async fn events_announced_out_of_order_still_stream_in_order() {
+        let (_dir, store) = store();
+        // A feed of its own, so this test decides the order of announcements,
+        // as a backend whose commits overlap might.
+        let bus = EventBus {
+            store: store.clone(),
+            feed: CommitFeed::default(),
+        };
+        let mut stream = Box::pin(bus.stream_after(0));
+        let logged = store
+            .append_events(vec![NewEvent::example(), NewEvent::example()])
+            .await
+            .expect("append");
+        bus.feed.committed(logged.into_iter().rev().collect());
+        for expected in [1, 2] {
+            assert_eq!(
+                stream.next().await.expect("item").expect("event").id,
+                expected
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn observers_see_a_commit_before_its_write_returns_and_never_a_rollback() {
+        let (_dir, store) = store();
+        let bus = EventBus::new(store.clone());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        bus.observe(move |event| sink.lock().expect("lock").push(event.id));
+        let mut live = store.feed().subscribe();
+
+        store
+            .append_events(vec![NewEvent::example(), NewEvent::example()])
+            .await
+            .expect("append");
+        assert_eq!(*seen.lock().expect("lock"), [1, 2]);
+
+        // A user whose email is taken: the change and its event roll back.
+        let user = |id| crate::store::UserRecord {
+            user: shop_wire::users::User {
+                id,
+                email: "ada@example.com".to_owned(),
+                name: "Ada".to_owned(),
+                role: shop_wire::users::Role::Customer,
+                addresses: vec![],
+                created_at: crate::store::now(),
+                updated_at: crate::store::now(),
+            },
+            password_hash: "hash".to_owned(),
+        };
+        store
+            .insert_user(
+                &user(shop_wire::UserId::generate()),
+                vec![NewEvent::example()],
+            )
+            .await
+            .expect("first insert");
+        let taken = store
+            .insert_user(
+                &user(shop_wire::UserId::generate()),
+                vec![NewEvent::example()],
+            )
+            .await;
+        assert!(taken.is_err());
+        assert_eq!(*seen.lock().expect("lock"), [1, 2, 3]);
+        let mut announced = Vec::new();
+        while let Ok(event) = live.try_recv() {
+            announced.push(event.id);
+        }
+        assert_eq!(
+            announced,
+            [1, 2, 3],
+            "the rolled-back event was never announced"
+        );
     }
 }

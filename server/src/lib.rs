@@ -7,18 +7,28 @@
 //! domain rules and their routes; [`gateway`] is the middleware every route
 //! shares; [`events`] and [`workers`] are the machinery services build on.
 
-pub mod auth;
-pub mod breaker;
+pub(crate) mod auth;
+pub(crate) mod breaker;
 pub mod config;
-pub mod error;
-pub mod events;
-pub mod gateway;
-pub mod services;
-pub mod state;
-pub mod store;
+pub(crate) mod error;
+pub(crate) mod events;
+pub(crate) mod gateway;
+pub(crate) mod services;
+pub(crate) mod state;
+pub(crate) mod store;
 pub mod telemetry;
-pub mod web;
-pub mod workers;
+pub(crate) mod web;
+pub(crate) mod workers;
+
+/// What `examples/search_bench.rs` measures: the search index on its own,
+/// outside a server.
+pub mod search_bench {
+    pub use crate::services::products::domain::product_from;
+    pub use crate::services::search::index::{Filters, Index};
+    pub use crate::services::search::suggest::{Phrases, Suggester};
+    pub use crate::services::search::text;
+    pub use crate::store::SearchDocument;
+}
 
 use std::future::Future;
 use std::sync::Arc;

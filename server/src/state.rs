@@ -15,6 +15,7 @@ use crate::services::notifications::Notifier;
 use crate::services::payments::provider::Providers;
 use crate::services::products::cache::ProductCache;
 use crate::services::search::SearchService;
+use crate::services::users::domain::{UserCache, forget_changed};
 use crate::store::Store;
 use crate::workers::Supervisor;
 
@@ -26,13 +27,13 @@ pub struct AppState {
     pub tokens: TokenKeys,
     pub passwords: Passwords,
     pub sessions: SessionCache,
-    /// Users by id for the hot read paths (`/me`); every write in this process updates it.
-    pub users: moka::sync::Cache<shop_wire::UserId, shop_wire::users::User>,
+    /// Users by id for the hot read paths (`/me`); every committed change in this process updates it.
+    pub users: UserCache,
     pub login_guard: Arc<LoginGuard>,
     pub workers: Supervisor,
     /// The notifications service's queue wake-up, breakers, providers and template cache.
     pub notifications: Notifier,
-    /// Products by id and SKU; every catalog write in this process invalidates it.
+    /// Products by id and SKU; every committed catalog change in this process invalidates it.
     pub catalog: ProductCache,
     /// The payment provider (simulated or Stripe) behind its timeout, retries and breaker.
     pub payments: Providers,
@@ -54,9 +55,20 @@ impl AppState {
     ) -> Self {
         let events = EventBus::new(store.clone());
         let search = Arc::new(SearchService::new(&config.search));
+        let sessions = SessionCache::new();
+        let users: UserCache = moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(Duration::from_secs(30))
+            .build();
+        let catalog = ProductCache::new();
+        // In-memory state follows each commit before its write answers,
+        // whether or not the request that made it is still waiting.
         let observer = search.clone();
-        // Stock levels in the index change with the request that changed them.
         events.observe(move |event| observer.on_event(event));
+        let observer = catalog.clone();
+        events.observe(move |event| observer.on_event(event));
+        let (cached_users, cached_sessions) = (users.clone(), sessions.clone());
+        events.observe(move |event| forget_changed(&cached_users, &cached_sessions, event));
         AppState {
             payments,
             notifications: Notifier::new(&config.notifications),
@@ -66,13 +78,10 @@ impl AppState {
             store,
             tokens: TokenKeys::new(jwt_secret),
             passwords: Passwords::new(),
-            sessions: SessionCache::new(),
-            users: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(30))
-                .build(),
+            sessions,
+            users,
             login_guard: Arc::new(LoginGuard::default()),
-            catalog: ProductCache::new(),
+            catalog,
             workers: Supervisor::new(shutdown.clone()),
             started,
             shutdown,

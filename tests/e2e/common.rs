@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use shop_wire::users::TokenResponse;
+use tokio::io::AsyncWriteExt;
 
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "test-Admin-passphrase-2026";
@@ -201,6 +202,31 @@ impl TestServer {
             .send()
             .await
             .expect("request")
+    }
+
+    /// `POST path` on a raw connection whose answer is never read: dropping
+    /// the connection hangs up, as a client that gives up does.
+    pub async fn post_unanswered(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> tokio::net::TcpStream {
+        let addr = self.url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let body = body.to_string();
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        head.push_str(&body);
+        stream.write_all(head.as_bytes()).await.expect("send");
+        stream.flush().await.expect("flush");
+        stream
     }
 
     /// `POST /api/users/refresh` with `refresh_token`.

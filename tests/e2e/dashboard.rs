@@ -405,3 +405,79 @@ fn read_only_refuses_actions() {
     tmux.keys("q");
     assert_restored(&tmux);
 }
+
+#[test]
+fn a_dead_notification_is_sent_again_from_the_dashboard_after_confirmation() {
+    if !Tmux::available() {
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    // SMS goes to a webhook nobody listens on: one attempt, then dead.
+    let server = TestServer::start_with(&[
+        ("SHOP_SMS_WEBHOOK_URL", "http://127.0.0.1:1/sms"),
+        ("SHOP_WEBHOOK_SECRET", "webhook-secret-for-tests-0123456789"),
+        ("SHOP_NOTIFY_MAX_ATTEMPTS", "1"),
+        ("SHOP_NOTIFY_POLL_MS", "50"),
+        ("SHOP_NOTIFY_BREAKER_THRESHOLD", "50"),
+    ]);
+    server.cli_login_admin();
+    let sent = server
+        .shop(&[
+            "notification",
+            "send",
+            "--channel",
+            "sms",
+            "--to",
+            "+15550001111",
+            "--template",
+            "welcome",
+            "--var",
+            "name=Al",
+            "-o",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    let id = sent["id"].as_str().expect("an id").to_owned();
+    let notification = || {
+        server
+            .shop(&["notification", "get", &id, "-o", "json"])
+            .expect(0)
+            .json()
+    };
+    let tmux = Tmux::start(80, 24, &dashboard_command(&server, ""));
+    tmux.expect("● live", STARTUP);
+    eventually(&tmux, "the notification dead", || {
+        notification()["status"] == "dead"
+    });
+    let attempts_before = notification()["history"].as_array().map_or(0, Vec::len);
+
+    // The notifications view, filtered to this one, then R.
+    tmux.keys(":");
+    tmux.keys("notifications");
+    tmux.keys("Enter");
+    tmux.expect("R resends", STARTUP);
+    tmux.keys("/");
+    tmux.keys("+15550001111");
+    tmux.keys("Enter");
+    tmux.expect("dead", STARTUP);
+    tmux.keys("R");
+    let confirm = tmux.expect("y do it", STARTUP);
+    assert!(
+        confirm.contains(&format!("Send {id} again")) && confirm.contains("queued again"),
+        "the confirmation says what will happen:\n{confirm}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        notification()["history"].as_array().map_or(0, Vec::len),
+        attempts_before,
+        "nothing is sent before y"
+    );
+    tmux.keys("y");
+    tmux.expect(&format!("{id} is queued again"), STARTUP);
+    eventually(&tmux, "the notification tried again", || {
+        notification()["history"].as_array().map_or(0, Vec::len) > attempts_before
+    });
+    tmux.keys("q");
+    assert_restored(&tmux);
+}

@@ -167,3 +167,81 @@ async fn a_bad_last_event_id_is_a_clear_error() {
         .unwrap();
     expect_error(response, StatusCode::BAD_REQUEST, "validation_failed").await;
 }
+
+/// The next event on `stream` that `wanted` accepts, skipping the others.
+async fn next_matching<S, E>(stream: &mut S, wanted: impl Fn(&Value) -> bool) -> Value
+where
+    S: futures::Stream<Item = Result<eventsource_stream::Event, E>> + Unpin,
+    E: std::fmt::Debug,
+{
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("an event within 10 s")
+            .expect("stream open")
+            .expect("well-formed SSE");
+        let event: Value = serde_json::from_str(&message.data).unwrap();
+        if wanted(&event) {
+            return event;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_checkout_whose_client_hangs_up_reaches_the_live_stream_and_search() {
+    let server = TestServer::start();
+    let admin = server.admin_token().await;
+    let product = serde_json::json!({
+        "sku": "QUOKKA-1", "name": "Quokka lantern", "price_cents": 2500, "stock": 5,
+    });
+    let created = server
+        .send_as(reqwest::Method::POST, "/api/products", &product, &admin)
+        .await;
+    expect_status(created, StatusCode::CREATED).await;
+    let response = server
+        .get("/api/events?type=order.*,inventory.*")
+        .header("authorization", bearer(&admin))
+        .send()
+        .await
+        .unwrap();
+    let mut stream = response.bytes_stream().eventsource();
+    // A change made while the stream waits proves it follows live events,
+    // not only the log it read when it opened.
+    let marker = serde_json::json!({"delta": 1, "reason": "marker"});
+    let adjusted = server
+        .send_as(
+            reqwest::Method::POST,
+            "/api/inventory/QUOKKA-1/adjustments",
+            &marker,
+            &admin,
+        )
+        .await;
+    expect_status(adjusted, StatusCode::OK).await;
+    next_matching(&mut stream, |e| e["type"] == "inventory.adjusted").await;
+
+    // The client sends its checkout and hangs up once the server has it,
+    // long before the answer.
+    let order = serde_json::json!({
+        "items": [{"sku": "QUOKKA-1", "quantity": 2}],
+        "payment": {"method": "card", "card_number": "4242424242424242", "exp_month": 12, "exp_year": 2035},
+    });
+    let connection = server
+        .post_unanswered("/api/orders", &[("authorization", &bearer(&admin))], &order)
+        .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(connection);
+
+    let committed = next_matching(&mut stream, |e| e["type"] == "inventory.committed").await;
+    assert_eq!(committed["data"]["sku"], "QUOKKA-1");
+    assert_eq!(committed["data"]["on_hand"], 4);
+    let paid = next_matching(&mut stream, |e| e["type"] == "order.paid").await;
+    assert_eq!(paid["data"]["items"][0]["sku"], "QUOKKA-1");
+    // The search index heard the stock change too: 6 - 2 left.
+    let found = expect_status(
+        server.get("/api/search?q=quokka").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(found["items"][0]["product"]["sku"], "QUOKKA-1", "{found}");
+    assert_eq!(found["items"][0]["available"], 4, "{found}");
+}

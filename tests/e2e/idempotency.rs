@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
 
 use crate::common::*;
 
@@ -46,31 +45,6 @@ fn stored_keys(server: &TestServer, key: &str) -> i64 {
         |row| row.get(0),
     )
     .expect("count keys")
-}
-
-/// Sends a request on a raw connection; the answer is never read, and
-/// dropping the connection hangs up.
-async fn send(
-    server: &TestServer,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &Value,
-) -> tokio::net::TcpStream {
-    let addr = server.url.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let body = body.to_string();
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    head.push_str(&body);
-    stream.write_all(head.as_bytes()).await.expect("send");
-    stream.flush().await.expect("flush");
-    stream
 }
 
 #[tokio::test]
@@ -214,13 +188,13 @@ async fn a_request_whose_client_hangs_up_frees_its_key_when_it_ends() {
     let server = unlimited();
     let admin = server.admin_token().await;
     let body = json!({"email": "gone@example.com", "password": PASSWORD, "name": "Gone"});
-    let connection = send(
-        &server,
-        "/api/users/register",
-        &[("idempotency-key", "gone-key")],
-        &body,
-    )
-    .await;
+    let connection = server
+        .post_unanswered(
+            "/api/users/register",
+            &[("idempotency-key", "gone-key")],
+            &body,
+        )
+        .await;
     // Hang up once the server has the request (its claim is taken by then).
     tokio::time::sleep(Duration::from_millis(50)).await;
     drop(connection);
@@ -272,13 +246,9 @@ async fn a_checkout_whose_client_hangs_up_is_still_paid_and_its_stock_committed(
         "payment": {"method": "card", "card_number": "4242424242424242", "exp_month": 12, "exp_year": 2035},
     });
     let authorization = bearer(&admin);
-    let connection = send(
-        &server,
-        "/api/orders",
-        &[("authorization", &authorization)],
-        &order,
-    )
-    .await;
+    let connection = server
+        .post_unanswered("/api/orders", &[("authorization", &authorization)], &order)
+        .await;
     let deadline = Instant::now() + Duration::from_secs(15);
     while !stripe
         .requests()

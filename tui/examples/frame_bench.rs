@@ -22,12 +22,13 @@ use std::time::Instant;
 use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
-use serde_json::json;
 use shop_tui::app::Area;
 use shop_tui::event::Update;
 use shop_tui::keymap::Action;
 use shop_tui::sample;
 use shop_tui::ui::{self, Theme};
+use shop_wire::events::EventData;
+use shop_wire::orders::{Order, OrderStatus};
 
 /// Where the escape codes go: nowhere, but counted.
 struct Sink(Rc<Cell<usize>>);
@@ -72,16 +73,13 @@ fn main() -> std::io::Result<()> {
             let mut times = Vec::with_capacity(frames);
             let mut bytes = 0usize;
             for i in 0..frames + 100 {
-                let order = json!({
-                    "id": format!("ord_bench_{i}"), "number": format!("#{}", 9000 + i),
-                    "total_cents": 1999, "currency": "USD",
-                });
-                app.apply(Update::Event(shop_wire::Event {
-                    id: 100_000 + i as u64,
-                    kind: "order.paid".into(),
-                    occurred_at: now,
-                    data: order,
-                }));
+                let order = Order {
+                    status: OrderStatus::Paid,
+                    number: format!("#{}", 9000 + i),
+                    ..sample::order(100_000 + i, now)
+                };
+                let paid = EventData::OrderPaid(order);
+                app.apply(Update::Event(sample::event(100_000 + i as u64, now, paid)));
                 written.set(0);
                 let started = Instant::now();
                 terminal.draw(|frame| {

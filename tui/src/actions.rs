@@ -1,5 +1,6 @@
 //! What the dashboard can do to the shop, k9s-style: a selected order is
-//! shipped, cancelled or refunded, a selected SKU's stock adjusted. Each
+//! shipped, cancelled or refunded, a selected SKU's stock adjusted, a
+//! selected notification sent again. Each
 //! command is built from a small form, spelled out in a confirmation
 //! ("exactly what will happen"), and only then sent by the feed task; the
 //! change itself reaches the screen through the event stream like any other.
@@ -9,39 +10,39 @@
 
 use shop_cli::CliError;
 use shop_cli::client::ApiClient;
-use shop_wire::Page;
 use shop_wire::inventory::{AdjustStock, Movement, Stock};
 use shop_wire::money::{Currency, format_amount, parse_amount};
-use shop_wire::orders::{Order, ShipOrder, Transition};
+use shop_wire::notifications::{Channel, Notification, NotificationStatus};
+use shop_wire::orders::{Order, OrderStatus, ShipOrder, Transition};
 use shop_wire::payments::{Refund, RefundRequest};
 use shop_wire::search::SearchResponse;
+use shop_wire::{NotificationId, OrderId, Page};
 
 use crate::event::Update;
 
 /// The order a command is about, as the dashboard shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderTarget {
-    pub id: String,
+    pub id: OrderId,
     pub number: String,
-    pub status: String,
-    pub total_cents: Option<i64>,
-    pub currency: String,
-    pub customer: Option<String>,
+    pub status: OrderStatus,
+    pub total_cents: i64,
+    pub currency: Currency,
+    pub customer: String,
 }
 
 impl OrderTarget {
     fn who(&self) -> String {
-        let total = self
-            .total_cents
-            .map(|cents| format!(", {}", money(cents, &self.currency)));
+        let customer = if self.customer.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", self.customer)
+        };
         format!(
-            "{} ({}{}{})",
+            "{} ({}, {}{customer})",
             self.number,
             self.status,
-            total.unwrap_or_default(),
-            self.customer
-                .as_ref()
-                .map_or_else(String::new, |email| format!(", {email}"))
+            money(self.total_cents, self.currency),
         )
     }
 }
@@ -52,6 +53,18 @@ pub struct SkuTarget {
     pub sku: String,
     pub on_hand: i64,
     pub available: i64,
+}
+
+/// The notification a command is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotificationTarget {
+    pub id: NotificationId,
+    pub status: NotificationStatus,
+    pub channel: Channel,
+    pub template: String,
+    pub recipient: String,
+    pub attempts: u32,
+    pub error: Option<String>,
 }
 
 /// A change to the shop, ready to send once confirmed.
@@ -75,13 +88,24 @@ pub enum Command {
         delta: i64,
         reason: String,
     },
+    Resend {
+        notification: NotificationTarget,
+    },
 }
 
 /// Something to look at, fetched on demand; allowed when read-only.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lookup {
-    Ledger { sku: String },
-    Search { query: String },
+    Ledger {
+        sku: String,
+    },
+    Search {
+        query: String,
+    },
+    /// A notification with its rendered text and attempts.
+    Notification {
+        id: NotificationId,
+    },
 }
 
 /// What the feed task is asked to do.
@@ -107,7 +131,7 @@ impl Command {
             ],
             Command::Cancel { order } => vec![
                 format!("Cancel {}.", order.who()),
-                if order.status == "paid" {
+                if order.status == OrderStatus::Paid {
                     "It is paid: what is left of its payment is refunded and its stock restocked."
                         .to_owned()
                 } else {
@@ -125,7 +149,7 @@ impl Command {
                 match amount_cents {
                     Some(cents) => format!(
                         "{} back to the payment method.",
-                        money(*cents, &order.currency)
+                        money(*cents, order.currency)
                     ),
                     None => {
                         "all that is left of its payment, back to the payment method.".to_owned()
@@ -153,6 +177,30 @@ impl Command {
                 format!("Reason in the ledger: {reason}."),
                 format!("POST /api/inventory/{}/adjustments", stock.sku),
             ],
+            Command::Resend { notification: n } => {
+                let attempts = match n.attempts {
+                    1 => "1 attempt".to_owned(),
+                    more => format!("{more} attempts"),
+                };
+                let error = n
+                    .error
+                    .as_ref()
+                    .map_or_else(String::new, |error| format!(" ({error})"));
+                vec![
+                    format!(
+                        "Send {} again: {} {} to {}.",
+                        n.id, n.channel, n.template, n.recipient
+                    ),
+                    format!("Status: {} after {attempts}{error}.", n.status),
+                    if n.status == NotificationStatus::Sent {
+                        "It was sent already: a copy is queued as a new notification.".to_owned()
+                    } else {
+                        "It is queued again as it is, with the same id; its attempts start over."
+                            .to_owned()
+                    },
+                    format!("POST /api/notifications/{}/resend", n.id),
+                ]
+            }
         }
     }
 }
@@ -213,11 +261,7 @@ impl Form {
                 let amount_cents = match value(0) {
                     None => None,
                     Some(amount) => {
-                        let currency: Currency = order
-                            .currency
-                            .parse()
-                            .map_err(|_| format!("unknown currency {}", order.currency))?;
-                        let cents = parse_amount(&amount, currency)?;
+                        let cents = parse_amount(&amount, order.currency)?;
                         if cents <= 0 {
                             return Err("the amount must be more than 0".to_owned());
                         }
@@ -287,6 +331,16 @@ pub async fn execute(client: &ApiClient, request: Request) -> Update {
                 Err(err) => Update::Outcome(Err(err.to_string())),
             }
         }
+        Request::Fetch(Lookup::Notification { id }) => {
+            let found = client
+                .get(&format!("/api/notifications/{id}"))
+                .send::<Notification>()
+                .await;
+            match found {
+                Ok(notification) => Update::Notification(Box::new(notification)),
+                Err(err) => Update::Outcome(Err(err.to_string())),
+            }
+        }
         Request::Fetch(Lookup::Search { query }) => {
             let found = client
                 .get("/api/search")
@@ -343,7 +397,7 @@ async fn run(client: &ApiClient, command: &Command) -> Result<String, CliError> 
                 .await?;
             Ok(format!(
                 "refunded {} of {} ({})",
-                money(refund.amount_cents, &order.currency),
+                money(refund.amount_cents, order.currency),
                 order.number,
                 refund.status
             ))
@@ -369,28 +423,39 @@ async fn run(client: &ApiClient, command: &Command) -> Result<String, CliError> 
                 after.on_hand
             ))
         }
+        Command::Resend { notification } => {
+            let queued: Notification = client
+                .post(&format!("/api/notifications/{}/resend", notification.id))
+                .send()
+                .await?;
+            Ok(if queued.id == notification.id {
+                format!("{} is {} again", queued.id, queued.status)
+            } else {
+                format!(
+                    "{} is copied as {}, {}",
+                    notification.id, queued.id, queued.status
+                )
+            })
+        }
     }
 }
 
-fn money(minor: i64, currency: &str) -> String {
-    match currency.parse::<Currency>() {
-        Ok(parsed) => format!("{} {}", format_amount(minor, parsed), parsed.code()),
-        Err(_) => format!("{minor} {currency}"),
-    }
+fn money(minor: i64, currency: Currency) -> String {
+    format!("{} {}", format_amount(minor, currency), currency.code())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn order(status: &str) -> OrderTarget {
+    fn order(status: OrderStatus) -> OrderTarget {
         OrderTarget {
-            id: "ord_1".into(),
+            id: OrderId::generate(),
             number: "ORD-001042".into(),
-            status: status.into(),
-            total_cents: Some(2500),
-            currency: "USD".into(),
-            customer: Some("ann@example.com".into()),
+            status,
+            total_cents: 2500,
+            currency: Currency::USD,
+            customer: "ann@example.com".into(),
         }
     }
 
@@ -430,7 +495,7 @@ mod tests {
 
     #[test]
     fn a_refund_amount_is_in_the_orders_currency() {
-        let mut form = Form::new(FormKind::Refund(order("paid")));
+        let mut form = Form::new(FormKind::Refund(order(OrderStatus::Paid)));
         let all = form.build().expect("all that is left");
         assert!(all.describe()[1].starts_with("all that is left"));
         form.values[0] = "12.5".into();
@@ -448,13 +513,51 @@ mod tests {
     }
 
     #[test]
+    fn resending_says_whether_it_is_the_same_notification_or_a_copy() {
+        let mut target = NotificationTarget {
+            id: NotificationId::generate(),
+            status: NotificationStatus::Failed,
+            channel: Channel::Sms,
+            template: "order_shipped".into(),
+            recipient: "+4915112345678".into(),
+            attempts: 1,
+            error: Some("timeout".into()),
+        };
+        let failed = Command::Resend {
+            notification: target.clone(),
+        }
+        .describe();
+        assert_eq!(
+            failed[0],
+            format!(
+                "Send {} again: sms order_shipped to +4915112345678.",
+                target.id
+            )
+        );
+        assert_eq!(failed[1], "Status: failed after 1 attempt (timeout).");
+        assert!(failed[2].contains("same id"));
+        assert_eq!(
+            failed[3],
+            format!("POST /api/notifications/{}/resend", target.id)
+        );
+        target.status = NotificationStatus::Sent;
+        target.error = None;
+        let sent = Command::Resend {
+            notification: target,
+        }
+        .describe();
+        assert_eq!(sent[1], "Status: sent after 1 attempt.");
+        assert!(sent[2].contains("a copy is queued as a new notification"));
+    }
+
+    #[test]
     fn cancelling_says_what_happens_to_the_money() {
         let paid = Command::Cancel {
-            order: order("paid"),
+            order: order(OrderStatus::Paid),
         };
         assert!(paid.describe()[1].contains("refunded"));
         let pending = Command::Cancel {
-            order: order("pending"),
+            order: order(OrderStatus::Pending),
         };
         assert!(pending.describe()[1].contains("stock goes back"));
         assert_eq!(

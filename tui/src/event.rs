@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 
 use shop_wire::SystemHealth;
 use shop_wire::inventory::Stock;
+use shop_wire::notifications::Notification;
+use shop_wire::orders::Order;
+use shop_wire::search::SearchAnalytics;
 
 use crate::metrics::Rates;
 
@@ -33,10 +36,12 @@ pub enum Update {
     Stock(Section<StockPage>),
     /// How many reservations are active.
     Reservations(Section<u64>),
-    /// The latest orders, newest first, as loose JSON (the shape is not final).
-    Orders(Section<Vec<serde_json::Value>>),
-    /// `GET /api/search/analytics`, as loose JSON.
-    SearchAnalytics(Section<serde_json::Value>),
+    /// The latest orders, newest first.
+    Orders(Section<Vec<Order>>),
+    /// `GET /api/search/analytics`.
+    SearchAnalytics(Section<SearchAnalytics>),
+    /// The latest notifications, newest first, then the dead ones.
+    Notifications(Section<Vec<Notification>>),
     /// One event from the log or the live stream, in order.
     Event(shop_wire::Event),
     /// The server could be reached again.
@@ -53,6 +58,8 @@ pub enum Update {
         sku: String,
         movements: Vec<shop_wire::inventory::Movement>,
     },
+    /// A notification's details, as asked from the dashboard.
+    Notification(Box<Notification>),
     /// A product search asked with `:search`.
     SearchResults(shop_wire::search::SearchResponse),
 }

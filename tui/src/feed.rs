@@ -5,7 +5,8 @@
 //! Two tasks share the API client:
 //! - the poller asks `/health` and `/metrics` every refresh, and every few
 //!   refreshes (or when the user presses `r`) the slower lists: stock,
-//!   active reservations, orders and search analytics. A route answering 404
+//!   active reservations, orders, search analytics and notifications. Each
+//!   answer is decoded as its wire type. A route answering 404
 //!   is a part of the platform this server does not have yet ("no data
 //!   yet"), never an error. A 401 means the access token expired: the
 //!   poller gets a fresh one through the stored login, exactly as any other
@@ -22,13 +23,16 @@ use futures::StreamExt;
 use shop_cli::CliError;
 use shop_cli::client::{ApiClient, FollowItem};
 use shop_cli::context::{Context, Session};
-use shop_wire::inventory::Stock;
+use shop_wire::inventory::{Reservation, Stock};
+use shop_wire::notifications::{Notification, NotificationStatus};
+use shop_wire::orders::Order;
+use shop_wire::search::SearchAnalytics;
 use shop_wire::{Event, Page};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 
 use crate::actions::{self, Request};
-use crate::app::STOCK_CAP;
+use crate::area::stock::STOCK_CAP;
 use crate::event::{AppEvent, Section, StockPage, Update};
 use crate::metrics;
 
@@ -40,6 +44,10 @@ const BACKFILL: u64 = 500;
 /// with it, up to the list's cap.
 const PAGE: u64 = 500;
 const ORDERS_LIMIT: &str = "200";
+/// The latest notifications polled, and the dead ones (which wait for a
+/// person to send them again) however old.
+const NOTIFICATIONS_LIMIT: &str = "200";
+const DEAD_LIMIT: &str = "100";
 /// Wait between attempts to reach the event stream.
 const RETRY: Duration = Duration::from_secs(1);
 /// Refresh a stored login this long before it expires.
@@ -62,6 +70,7 @@ const SERVICE_GATEWAY: &str = "gateway";
 const SERVICE_INVENTORY: &str = "inventory";
 const SERVICE_ORDERS: &str = "orders";
 const SERVICE_SEARCH: &str = "search";
+const SERVICE_NOTIFICATIONS: &str = "notifications";
 
 /// Runs the feed until the UI drops its receiver. `wake` asks for an
 /// immediate full refresh; `requests` are the user's confirmed commands.
@@ -155,7 +164,7 @@ impl Feed {
             .get("/api/inventory/reservations")
             .query("status", "active")
             .query("limit", "1")
-            .send::<Page<serde_json::Value>>()
+            .send::<Page<Reservation>>()
             .await;
         if let Some(reservations) = self.fetch(reservations).await {
             let count = reservations.map(|page| page.total);
@@ -166,17 +175,45 @@ impl Feed {
             .client
             .get("/api/orders")
             .query("limit", ORDERS_LIMIT)
-            .send::<Page<serde_json::Value>>()
+            .send::<Page<Order>>()
             .await;
         if let Some(orders) = self.fetch(orders).await {
             self.send(Update::Orders(orders.map(|page| page.items)))
                 .await;
         }
         self.own(SERVICE_SEARCH);
-        let analytics = self.client.get("/api/search/analytics").send().await;
+        let analytics = self
+            .client
+            .get("/api/search/analytics")
+            .send::<SearchAnalytics>()
+            .await;
         if let Some(analytics) = self.fetch(analytics).await {
             self.send(Update::SearchAnalytics(analytics)).await;
         }
+        let notifications = self.notifications().await;
+        if let Some(notifications) = self.fetch(notifications).await {
+            self.send(Update::Notifications(notifications)).await;
+        }
+    }
+
+    /// The latest notifications, then the dead ones.
+    async fn notifications(&mut self) -> Result<Vec<Notification>, CliError> {
+        self.own(SERVICE_NOTIFICATIONS);
+        let latest = self
+            .client
+            .get("/api/notifications")
+            .query("limit", NOTIFICATIONS_LIMIT)
+            .send::<Page<Notification>>()
+            .await?;
+        self.own(SERVICE_NOTIFICATIONS);
+        let dead = self
+            .client
+            .get("/api/notifications")
+            .query("status", NotificationStatus::Dead.as_str())
+            .query("limit", DEAD_LIMIT)
+            .send::<Page<Notification>>()
+            .await?;
+        Ok(latest.items.into_iter().chain(dead.items).collect())
     }
 
     /// The whole inventory, lowest available first, a page at a time up to

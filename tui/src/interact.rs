@@ -1,17 +1,21 @@
 //! Acting from the dashboard: the action keys on a selected row, the forms
 //! and confirmations they open, the `:` command line, and the views shown
-//! on top of the grid (an order's details, a SKU's ledger, search results).
+//! on top of the grid (an order's or notification's details, a SKU's
+//! ledger, search results).
 //!
-//! The state lives in [`App::overlay`]; the loop hands [`App::requests`] to
-//! the feed task, whose answer comes back as an [`crate::event::Update`].
+//! Which action a key leads to on a selected row is up to its area (see
+//! [`crate::area::Panel::verb`]); the state of what it opens lives in
+//! [`App::overlay`]; the loop hands [`App::requests`] to the feed task,
+//! whose answer comes back as an [`crate::event::Update`].
 
+use shop_wire::OrderId;
 use shop_wire::inventory::Movement;
-use shop_wire::orders::OrderStatus;
+use shop_wire::notifications::Notification;
 use shop_wire::search::SearchResponse;
 
-use crate::actions::{Command, Form, FormKind, Lookup, OrderTarget, Request, SkuTarget};
+use crate::actions::{Command, Form, Lookup, Request};
 use crate::app::{App, Area};
-use crate::keymap::{Action, Verb};
+use crate::keymap::Action;
 
 /// What is on top of the grid.
 #[derive(Debug, Clone)]
@@ -22,60 +26,21 @@ pub enum Overlay {
     /// `:` and what was typed after it.
     CommandLine(String),
     /// An order's details, by id: drawn from live state, so they move on.
-    Order(String),
+    Order(OrderId),
     Ledger {
         sku: String,
         movements: Vec<Movement>,
     },
     Search(SearchResponse),
+    /// A notification as `GET /api/notifications/{id}` answered.
+    Notification(Box<Notification>),
 }
 
 /// What `:` understands, for the help line and the refusal.
-pub const COMMANDS: &str = ":orders  :stock  :stock low  :services  :search <words>  :q";
+pub const COMMANDS: &str =
+    ":orders  :stock  :stock low  :services  :search <words>  :notifications  :q";
 
 impl App {
-    /// An action key on the selected row.
-    pub(crate) fn verb(&mut self, verb: Verb) {
-        let changes = !matches!(verb, Verb::Details);
-        if changes && self.readonly {
-            return self.refuse("read-only (--readonly): actions are off");
-        }
-        match (verb, self.focus) {
-            (Verb::Details, Area::Orders) => match self.selected_order() {
-                Some(order) => self.overlay = Some(Overlay::Order(order.id)),
-                None => self.refuse("no order selected"),
-            },
-            (Verb::Details, Area::Stock) => match self.selected_sku() {
-                Some(stock) => {
-                    self.requests
-                        .push(Request::Fetch(Lookup::Ledger { sku: stock.sku }));
-                }
-                None => self.refuse("no SKU selected"),
-            },
-            (Verb::Adjust, Area::Stock) => match self.selected_sku() {
-                Some(stock) => {
-                    self.overlay = Some(Overlay::Form(Form::new(FormKind::Adjust(stock))))
-                }
-                None => self.refuse("no SKU selected"),
-            },
-            (Verb::Ship | Verb::Cancel | Verb::Refund, Area::Orders) => {
-                let Some(order) = self.selected_order() else {
-                    return self.refuse("no order selected");
-                };
-                if let Some(why) = not_allowed(verb, &order) {
-                    return self.refuse(&why);
-                }
-                self.overlay = Some(match verb {
-                    Verb::Ship => Overlay::Form(Form::new(FormKind::Ship(order))),
-                    Verb::Refund => Overlay::Form(Form::new(FormKind::Refund(order))),
-                    _ => Overlay::Confirm(Command::Cancel { order }),
-                });
-            }
-            (Verb::Adjust, _) => self.refuse("select a SKU in Stock first (Tab moves there)"),
-            (_, _) => self.refuse("select an order in Orders first (Tab moves there)"),
-        }
-    }
-
     /// Keys while a form, confirmation, command line or view is open.
     pub(crate) fn overlay_key(&mut self, action: Action) {
         let Some(overlay) = self.overlay.take() else {
@@ -138,22 +103,19 @@ impl App {
             return;
         };
         let rest: Vec<&str> = words.collect();
-        let show = |app: &mut App, area: Area| {
-            app.focus = area;
-            app.zoomed = true;
-        };
         match (command, rest.as_slice()) {
-            ("orders" | "o", []) => show(self, Area::Orders),
+            ("orders" | "o", []) => self.show(Area::Orders),
             ("stock" | "inventory", []) => {
-                self.stock_low_only = false;
-                show(self, Area::Stock);
+                self.stock.low_only = false;
+                self.show(Area::Stock);
             }
             ("stock" | "inventory", ["low"]) => {
-                self.stock_low_only = true;
-                show(self, Area::Stock);
+                self.stock.low_only = true;
+                self.show(Area::Stock);
             }
-            ("services" | "health", []) => show(self, Area::Health),
-            ("search", []) => show(self, Area::Search),
+            ("services" | "health", []) => self.show(Area::Health),
+            ("search", []) => self.show(Area::Search),
+            ("notifications" | "notification" | "n", []) => self.show(Area::Notifications),
             ("search", words) => self.requests.push(Request::Fetch(Lookup::Search {
                 query: words.join(" "),
             })),
@@ -161,62 +123,15 @@ impl App {
             _ => self.refuse(&format!("unknown command :{line}; try {COMMANDS}")),
         }
     }
-
-    fn refuse(&mut self, why: &str) {
-        self.problem = Some((why.to_owned(), self.now));
-    }
-
-    /// The order of the selected feed line, with its current status.
-    pub fn selected_order(&self) -> Option<OrderTarget> {
-        let line = self.feed_rows().nth(self.selected(Area::Orders))?;
-        let order = self.order(&line.order_id);
-        Some(OrderTarget {
-            id: line.order_id.clone(),
-            number: line.number.clone(),
-            status: order.map_or_else(|| line.status.clone(), |o| o.status.clone()),
-            total_cents: order.and_then(|o| o.total_cents).or(line.total_cents),
-            currency: line.currency.clone(),
-            customer: line.customer.clone(),
-        })
-    }
-
-    pub fn selected_sku(&self) -> Option<SkuTarget> {
-        let stock = self.stock_rows().nth(self.selected(Area::Stock))?;
-        Some(SkuTarget {
-            sku: stock.sku.clone(),
-            on_hand: stock.on_hand,
-            available: stock.available,
-        })
-    }
-}
-
-/// Why the server would refuse this move of this order, said before asking
-/// anything (the server checks again: the status may move meanwhile).
-fn not_allowed(verb: Verb, order: &OrderTarget) -> Option<String> {
-    let status: OrderStatus = order.status.parse().ok()?;
-    let allowed = match verb {
-        Verb::Ship => status.can_become(OrderStatus::Shipped),
-        Verb::Cancel => status.can_become(OrderStatus::Cancelled),
-        // Only a paid-for order has a payment to give back.
-        Verb::Refund => status != OrderStatus::Pending && status != OrderStatus::Cancelled,
-        Verb::Details | Verb::Adjust => true,
-    };
-    (!allowed).then(|| {
-        let next: Vec<&str> = status.next().iter().map(|s| s.as_str()).collect();
-        let next = if next.is_empty() {
-            "nothing".to_owned()
-        } else {
-            next.join(" or ")
-        };
-        format!("{} is {status}: it can become {next}", order.number)
-    })
 }
 
 #[cfg(test)]
 mod tests {
+    use shop_wire::orders::OrderStatus;
+
     use super::*;
     use crate::app::Direction;
-    use crate::keymap::Mode;
+    use crate::keymap::{Mode, Verb};
     use crate::sample;
 
     fn typed(app: &mut App, text: &str) {
@@ -235,10 +150,10 @@ mod tests {
         let why = app.current_problem().expect("a refusal");
         assert_eq!(why, "ORD-001023 is delivered: it can become nothing");
         // ORD-001020 is paid.
-        while app.selected_order().expect("an order").number != "ORD-001020" {
+        while app.orders.selected().expect("an order").number != "ORD-001020" {
             app.act(Action::Scroll(1));
         }
-        let target = app.selected_order().expect("an order");
+        let target = app.orders.selected().expect("an order");
         app.act(Action::Verb(Verb::Ship));
         assert_eq!(app.mode(), Mode::Typing);
         typed(&mut app, "1Z999");
@@ -268,7 +183,7 @@ mod tests {
         let mut app = sample::normal(sample::noon());
         app.act(Action::Focus(Direction::Down));
         // The first pending order down the feed.
-        while app.selected_order().expect("an order").status != "pending" {
+        while app.orders.selected().expect("an order").status != OrderStatus::Pending {
             app.act(Action::Scroll(1));
         }
         app.act(Action::Verb(Verb::Cancel));
@@ -338,8 +253,8 @@ mod tests {
         typed(&mut app, "stock low");
         app.act(Action::Submit);
         assert_eq!((app.focus, app.zoomed), (Area::Stock, true));
-        assert!(app.stock_rows().all(|s| s.is_low()));
-        assert!(app.stock_rows().count() < app.stock.items.len());
+        assert!(app.stock.rows().all(|s| s.is_low()));
+        assert!(app.stock.rows().count() < app.stock.items.len());
         app.act(Action::StartCommand);
         typed(&mut app, "search oak chair");
         app.act(Action::Submit);

@@ -53,10 +53,29 @@ pub enum Verb {
     Ship,
     Cancel,
     Refund,
-    /// An order's details, or a SKU's ledger.
+    /// An order's or a notification's details, or a SKU's ledger.
     Details,
     /// A SKU: adjust its stock with a reason.
     Adjust,
+    /// A notification: send it again.
+    Resend,
+}
+
+impl Verb {
+    /// Whether it changes the shop (refused with `--readonly`), rather than
+    /// only looking.
+    pub fn changes(self) -> bool {
+        !matches!(self, Verb::Details)
+    }
+
+    /// Where to go for it, when the focused area has no such action.
+    pub fn where_to(self) -> &'static str {
+        match self {
+            Verb::Adjust => "select a SKU in Stock first (Tab moves there)",
+            Verb::Resend => "select a notification first (:notifications lists them)",
+            _ => "select an order in Orders first (Tab moves there)",
+        }
+    }
 }
 
 /// What keys mean depends on what is on screen.
@@ -148,6 +167,7 @@ pub fn map_key(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('f') => Some(Action::Verb(Verb::Refund)),
             KeyCode::Char('d') | KeyCode::Char('l') => Some(Action::Verb(Verb::Details)),
             KeyCode::Char('a') => Some(Action::Verb(Verb::Adjust)),
+            KeyCode::Char('R') => Some(Action::Verb(Verb::Resend)),
             _ => None,
         },
     }
@@ -172,10 +192,11 @@ pub const HELP: &[(&str, &str)] = &[
         "j k PgUp PgDn g G",
         "scroll the focused list (or the mouse wheel)",
     ),
-    ("j k", "select a row in Orders or Stock"),
+    ("j k", "select a row in Orders, Stock or Notifications"),
     ("s c f", "order: ship (tracking), cancel, refund"),
     ("a", "SKU: adjust stock with a reason"),
-    ("d or l", "order details / SKU ledger"),
+    ("d or l", "order or notification details / SKU ledger"),
+    ("R", "notification: send again (:notifications)"),
     (":", ":orders  :stock low  :search chair  :q"),
     ("r", "refresh now"),
     ("?", "this help"),
@@ -310,6 +331,7 @@ mod tests {
             ('d', Verb::Details),
             ('l', Verb::Details),
             ('a', Verb::Adjust),
+            ('R', Verb::Resend),
         ] {
             assert_eq!(
                 map_key(GRID, key(KeyCode::Char(c))),

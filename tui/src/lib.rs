@@ -2,8 +2,10 @@
 //!
 //! Built as state + components + one event enum:
 //! - [`app::App`] is the whole state, changed only by [`app::App::apply`]
-//!   (data), [`app::App::act`] (keys) and [`app::App::tick`] (time);
-//! - [`ui`] draws it, one module per area, from state only;
+//!   (data), [`app::App::act`] (keys) and [`app::App::tick`] (time), which
+//!   it routes to the areas;
+//! - each area in [`area`] owns its state, its drawing and its action keys;
+//! - [`ui`] draws the frame around them, from state only;
 //! - [`feed`] runs in the background, polling and following the server's
 //!   event stream, and sends [`event::Update`]s over a channel;
 //! - the loop here selects over terminal input, data, ticks and signals
@@ -16,11 +18,13 @@
 
 pub mod actions;
 pub mod app;
+pub mod area;
 pub mod event;
 pub mod feed;
 pub mod interact;
 pub mod keymap;
 pub mod metrics;
+pub mod ring;
 pub mod sample;
 pub mod terminal;
 pub mod ui;

@@ -5,9 +5,16 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
-use shop_wire::inventory::Stock;
-use shop_wire::{Event, HealthStatus, ServiceHealth, SystemHealth};
+use shop_wire::events::{
+    EventData, MakeEvent, PaymentEvent, RefundPart, ReservationPart, SearchQueryEvent, StockEvent,
+    UserEvent,
+};
+use shop_wire::inventory::{MovementKind, Stock};
+use shop_wire::money::Currency;
+use shop_wire::notifications::{Channel, Notification, NotificationStatus, Priority};
+use shop_wire::orders::{Order, OrderItem, OrderStatus};
+use shop_wire::payments::{MethodKind, PaymentStatus, RefundStatus};
+use shop_wire::{Event, HealthStatus, Role, ServiceHealth, SystemHealth};
 use time::{Duration, OffsetDateTime};
 
 use crate::app::{App, SERVICES};
@@ -27,6 +34,7 @@ pub fn empty(now: OffsetDateTime) -> App {
     app.apply(Update::Stock(Section::Missing));
     app.apply(Update::Orders(Section::Missing));
     app.apply(Update::SearchAnalytics(Section::Missing));
+    app.apply(Update::Notifications(Section::Missing));
     app
 }
 
@@ -101,60 +109,61 @@ fn build(now: OffsetDateTime, orders: usize, skus: usize) -> App {
     app.apply(Update::Reservations(Section::Ready(7)));
     app.apply(Update::Orders(Section::Ready(Vec::new())));
     let mut id = 1000u64;
-    let mut event = |kind: &str, at: OffsetDateTime, data: serde_json::Value| {
+    let mut event = |at: OffsetDateTime, data: EventData| {
         id += 1;
-        Event {
-            id,
-            kind: kind.to_owned(),
-            occurred_at: at,
-            data,
-        }
+        event(id, at, data)
     };
     for i in 0..orders {
         let at = now - Duration::seconds(((orders - i) * 30 / orders.max(1)) as i64 * 60);
-        let order = json!({
-            "id": format!("ord_{i:06}"),
-            "number": format!("ORD-{:06}", 1000 + i),
-            "status": "pending",
-            "items": [{"sku": format!("SKU-{:04}", i % 40), "name": "Thing", "quantity": 1 + i % 3,
-                       "unit_price_cents": 1999, "line_total_cents": 1999}],
-            "total_cents": 1999 + (i as i64 * 1250) % 20_000,
-            "currency": "USD",
-            "customer_email": format!("c{i}@example.com"),
-        });
-        app.apply(Update::Event(event("order.created", at, order.clone())));
+        let order = order(i, at);
+        app.apply(Update::Event(event(
+            at,
+            EventData::OrderCreated(order.clone()),
+        )));
         let next = match i % 5 {
-            0 => Some("paid"),
-            1 => Some("shipped"),
-            2 => Some("cancelled"),
-            3 => Some("delivered"),
+            0 => Some(OrderStatus::Paid),
+            1 => Some(OrderStatus::Shipped),
+            2 => Some(OrderStatus::Cancelled),
+            3 => Some(OrderStatus::Delivered),
             _ => None,
         };
-        if let Some(next) = next {
-            if next != "cancelled" {
-                let payment = json!({
-                    "order_id": order["id"], "number": order["number"],
-                    "customer_email": order["customer_email"], "method": "card",
-                    "currency": "USD", "amount_cents": order["total_cents"],
-                });
-                let captured = event(
-                    "payment.captured",
-                    at + Duration::seconds(19),
-                    payment.clone(),
-                );
-                app.apply(Update::Event(captured));
-                let paid = event("order.paid", at + Duration::seconds(20), order.clone());
-                app.apply(Update::Event(paid));
-                if i % 10 == 3 {
-                    let refunded = event("payment.refunded", at + Duration::seconds(50), payment);
-                    app.apply(Update::Event(refunded));
-                }
+        let Some(next) = next else {
+            continue;
+        };
+        if next != OrderStatus::Cancelled {
+            let captured = payment(&order, i as u64, false);
+            let at = at + Duration::seconds(19);
+            app.apply(Update::Event(event(
+                at,
+                EventData::PaymentSucceeded(captured),
+            )));
+            let paid = Order {
+                status: OrderStatus::Paid,
+                ..order.clone()
+            };
+            let at = at + Duration::seconds(1);
+            app.apply(Update::Event(event(at, EventData::OrderPaid(paid))));
+            if i % 10 == 3 {
+                let refunded = payment(&order, i as u64, true);
+                let at = at + Duration::seconds(30);
+                app.apply(Update::Event(event(
+                    at,
+                    EventData::PaymentRefunded(refunded),
+                )));
             }
-            if next != "paid" {
-                let kind = format!("order.{next}");
-                let moved = event(&kind, at + Duration::seconds(40), order);
-                app.apply(Update::Event(moved));
-            }
+        }
+        if next != OrderStatus::Paid {
+            let moved = Order {
+                status: next,
+                ..order
+            };
+            let make: fn(Order) -> EventData = match next {
+                OrderStatus::Shipped => EventData::OrderShipped,
+                OrderStatus::Delivered => EventData::OrderDelivered,
+                _ => EventData::OrderCancelled,
+            };
+            let at = at + Duration::seconds(40);
+            app.apply(Update::Event(event(at, make(moved))));
         }
     }
     let queries = [
@@ -173,39 +182,180 @@ fn build(now: OffsetDateTime, orders: usize, skus: usize) -> App {
             3 + i as u64 % 17
         };
         let at = now - Duration::seconds(((40 - i) * 20) as i64);
-        let data = json!({
-            "query": query,
-            "result_count": results,
-            "latency_ms": 1.5 + (i % 7) as f64,
-            "cache_hit": i % 3 != 0,
-        });
-        app.apply(Update::Event(event("search.query", at, data)));
+        let data = SearchQueryEvent {
+            query: query.to_owned(),
+            normalized: query.to_owned(),
+            filters: serde_json::Value::Object(Default::default()),
+            result_count: results,
+            latency_ms: 1.5 + (i % 7) as f64,
+            cache_hit: i % 3 != 0,
+        };
+        app.apply(Update::Event(event(at, EventData::SearchQuery(data))));
     }
-    for (i, (kind, sku, delta, available, reason)) in [
-        ("inventory.adjusted", "SKU-0001", -2, 3, Some("recount")),
-        ("inventory.adjusted", "SKU-0042", 20, 64, Some("delivery")),
-        ("inventory.reserved", "SKU-0007", 0, 0, None),
-        ("inventory.committed", "SKU-0007", -1, 0, None),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    let movements = [
+        (MovementKind::Adjust, "SKU-0001", -2, 3, Some("recount")),
+        (MovementKind::Adjust, "SKU-0042", 20, 64, Some("delivery")),
+        (MovementKind::Reserve, "SKU-0007", 0, 0, None),
+        (MovementKind::Commit, "SKU-0007", -1, 0, None),
+    ];
+    for (i, (kind, sku, delta, available, reason)) in movements.into_iter().enumerate() {
+        let make: MakeEvent<StockEvent> = match kind {
+            MovementKind::Reserve => EventData::InventoryReserved,
+            MovementKind::Commit => EventData::InventoryCommitted,
+            _ => EventData::InventoryAdjusted,
+        };
         let at = now - Duration::seconds(90 - i as i64 * 20);
-        let data = json!({
-            "sku": sku, "on_hand": available + 1, "reserved": 1, "available": available,
-            "low_stock_threshold": 5, "delta": delta, "reason": reason,
-            "quantity": if delta == 0 || kind == "inventory.committed" { Some(1) } else { None },
-        });
-        app.apply(Update::Event(event(kind, at, data)));
+        // A reservation held or turned into a sale says how many units.
+        let held = delta == 0 || kind == MovementKind::Commit;
+        let data = StockEvent {
+            sku: sku.to_owned(),
+            kind,
+            on_hand: available + 1,
+            reserved: 1,
+            available,
+            low_stock_threshold: 5,
+            delta,
+            reason: reason.map(str::to_owned),
+            actor: None,
+            reservation: held.then(|| ReservationPart {
+                reservation_id: id_of("res", i as u64),
+                quantity: 1,
+                reference: None,
+            }),
+        };
+        app.apply(Update::Event(event(at, make(data))));
     }
-    let registered = json!({"email": "dana@example.com", "user_id": "usr_01"});
+    let registered = UserEvent {
+        user_id: id_of("usr", 1),
+        email: "dana@example.com".to_owned(),
+        name: "Dana".to_owned(),
+        role: Role::Customer,
+    };
     app.apply(Update::Event(event(
-        "user.registered",
         now - Duration::seconds(5),
-        registered,
+        EventData::UserRegistered(registered),
     )));
+    app.apply(Update::Notifications(Section::Ready(notifications(now))));
     app.tick(now);
     app
+}
+
+/// An event of the log as the server sends it.
+pub fn event(id: u64, at: OffsetDateTime, data: EventData) -> Event {
+    Event {
+        id,
+        kind: data.kind().as_str().to_owned(),
+        occurred_at: at,
+        data: data.to_value(),
+    }
+}
+
+/// An id of any kind that reads the same every run: `ord_000…0042`.
+pub fn id_of<T: std::str::FromStr>(prefix: &str, n: u64) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    format!("{prefix}_{n:026}")
+        .parse()
+        .expect("26 decimal digits are a valid ULID body")
+}
+
+/// The `i`th sample order, pending, placed at `at`.
+pub fn order(i: usize, at: OffsetDateTime) -> Order {
+    let quantity = 1 + i as i64 % 3;
+    Order {
+        id: id_of("ord", i as u64),
+        number: format!("ORD-{:06}", 1000 + i),
+        status: OrderStatus::Pending,
+        items: vec![OrderItem {
+            sku: format!("SKU-{:04}", i % 40),
+            name: "Thing".to_owned(),
+            quantity,
+            unit_price_cents: 1999,
+            line_total_cents: 1999,
+        }],
+        item_count: quantity,
+        total_cents: 1999 + (i as i64 * 1250) % 20_000,
+        refunded_cents: 0,
+        currency: Currency::USD,
+        customer_email: format!("c{i}@example.com"),
+        user_id: None,
+        payment_id: None,
+        cart_id: None,
+        payment_error: None,
+        tracking_number: None,
+        history: Vec::new(),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// The card payment of an order that paid all of it, or the refund of all of it.
+pub fn payment(order: &Order, n: u64, refunded: bool) -> PaymentEvent {
+    let id: shop_wire::PaymentId = id_of("pay", n);
+    PaymentEvent {
+        id: id.clone(),
+        payment_id: id,
+        order_id: order.id.clone(),
+        number: order.number.clone(),
+        customer_email: order.customer_email.clone(),
+        method: MethodKind::Card,
+        status: PaymentStatus::Succeeded,
+        provider: "simulated".to_owned(),
+        currency: order.currency,
+        amount_cents: order.total_cents,
+        refunded_cents: if refunded { order.total_cents } else { 0 },
+        failure_code: None,
+        refund: refunded.then(|| RefundPart {
+            payment_amount_cents: order.total_cents,
+            refund_id: id_of("ref", n),
+            refund_status: RefundStatus::Succeeded,
+            reason: None,
+        }),
+    }
+}
+
+/// Order emails: most sent, one dead after its attempts, one failed and
+/// waiting for a retry, one still queued.
+pub fn notifications(now: OffsetDateTime) -> Vec<Notification> {
+    (0..8u64)
+        .map(|i| {
+            let at = now - Duration::minutes(10 - i as i64);
+            let (status, attempts, error) = match i {
+                2 => (
+                    NotificationStatus::Dead,
+                    5,
+                    Some("smtp: 550 mailbox unavailable"),
+                ),
+                5 => (
+                    NotificationStatus::Failed,
+                    2,
+                    Some("smtp: connection reset"),
+                ),
+                7 => (NotificationStatus::Queued, 0, None),
+                _ => (NotificationStatus::Sent, 1, None),
+            };
+            Notification {
+                id: id_of("ntf", i),
+                channel: Channel::Email,
+                recipient: format!("c{}@example.com", 10 + i),
+                template: "order_confirmation".to_owned(),
+                priority: Priority::Normal,
+                status,
+                attempts,
+                last_error: error.map(str::to_owned),
+                created_at: at,
+                sent_at: (status == NotificationStatus::Sent).then_some(at),
+                send_at: at,
+                updated_at: at,
+                event_id: None,
+                resent_from: None,
+                vars: None,
+                rendered: None,
+                history: Vec::new(),
+            }
+        })
+        .collect()
 }
 
 fn stock(sku: &str, available: i64, threshold: i64, now: OffsetDateTime) -> Stock {

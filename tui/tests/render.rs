@@ -263,3 +263,79 @@ fn the_command_line_and_read_only_small() {
     }
     snapshot!("command_line_80x24", app, 80, 24);
 }
+
+/// `:notifications` shows the queue zoomed; `R` on the dead one spells out
+/// what the server will do before anything is sent.
+#[test]
+fn resending_a_notification_small() {
+    use shop_tui::keymap::map_key;
+    let mut app = sample::normal(sample::noon());
+    let press = |app: &mut App, code: KeyCode| {
+        let key = KeyEvent::new(code, KeyModifiers::NONE);
+        if let Some(action) = map_key(app.mode(), key) {
+            app.act(action);
+        }
+    };
+    for c in ":notifications".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    press(&mut app, KeyCode::Enter);
+    // As the loop does after each frame: the list knows how many rows it shows.
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+    let mut drawn = ui::Drawn::default();
+    terminal
+        .draw(|frame| drawn = ui::draw(frame, &app, Theme::new(true)))
+        .expect("draw");
+    app.fit(drawn.list_rows);
+    // Newest first: the dead one is sixth.
+    for _ in 0..5 {
+        press(&mut app, KeyCode::Char('j'));
+    }
+    snapshot!("notifications_80x24", app, 80, 24);
+    press(&mut app, KeyCode::Char('R'));
+    snapshot!("resend_confirm_80x24", app, 80, 24);
+    press(&mut app, KeyCode::Char('y'));
+    assert_eq!(app.requests.len(), 1);
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn notifications_large() {
+    let mut app = sample::normal(sample::noon());
+    app.act(Action::StartCommand);
+    for c in "notifications".chars() {
+        app.act(Action::Type(c));
+    }
+    app.act(Action::Submit);
+    snapshot!("notifications_160x48", app, 160, 48);
+}
+
+/// `d` on a notification: its text and every attempt, as the server keeps them.
+#[test]
+fn notification_details_small() {
+    use shop_wire::notifications::{Attempt, Rendered};
+    let now = sample::noon();
+    let mut app = sample::normal(now);
+    let mut notification = sample::notifications(now)
+        .into_iter()
+        .find(|n| n.last_error.is_some())
+        .expect("a failed one");
+    notification.rendered = Some(Rendered {
+        subject: Some("Your order ORD-001012".into()),
+        body: "Thanks for your order.\nWe will write again when it ships.".into(),
+        html: None,
+    });
+    notification.history = (1..=2)
+        .map(|number| Attempt {
+            number,
+            at: now,
+            outcome: "transient_error".into(),
+            error: Some("smtp: connection reset".into()),
+            duration_ms: 12,
+        })
+        .collect();
+    app.apply(shop_tui::event::Update::Notification(Box::new(
+        notification,
+    )));
+    snapshot!("notification_details_80x24", app, 80, 24);
+}

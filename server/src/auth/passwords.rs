@@ -13,7 +13,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use crate::error::{AppError, AppResult};
+use crate::services::error::{DomainError, DomainResult};
 
 pub const MIN_LENGTH: usize = 10;
 pub const MAX_LENGTH: usize = 256;
@@ -40,17 +40,17 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-fn hash_now(password: &str) -> AppResult<String> {
+fn hash_now(password: &str) -> DomainResult<String> {
     let salt = SaltString::generate(&mut OsRng);
     argon2()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|err| AppError::internal(anyhow::anyhow!("hashing a password: {err}")))
+        .map_err(|err| DomainError::internal(anyhow::anyhow!("hashing a password: {err}")))
 }
 
-fn verify_now(password: &str, hash: &str) -> AppResult<bool> {
+fn verify_now(password: &str, hash: &str) -> DomainResult<bool> {
     let parsed = PasswordHash::new(hash).map_err(|err| {
-        AppError::internal(anyhow::anyhow!("stored password hash is malformed: {err}"))
+        DomainError::internal(anyhow::anyhow!("stored password hash is malformed: {err}"))
     })?;
     Ok(argon2()
         .verify_password(password.as_bytes(), &parsed)
@@ -74,21 +74,25 @@ impl Passwords {
 
     async fn on_pool<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> AppResult<T> + Send + 'static,
-    ) -> AppResult<T> {
-        let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
+        work: impl FnOnce() -> DomainResult<T> + Send + 'static,
+    ) -> DomainResult<T> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(DomainError::internal)?;
         tokio::task::spawn_blocking(work)
             .await
-            .map_err(AppError::internal)?
+            .map_err(DomainError::internal)?
     }
 
-    pub async fn hash(&self, password: &str) -> AppResult<String> {
+    pub async fn hash(&self, password: &str) -> DomainResult<String> {
         let password = password.to_owned();
         self.on_pool(move || hash_now(&password)).await
     }
 
     /// Checks `password` against `hash`, or against a decoy when there is no account.
-    pub async fn verify(&self, password: &str, hash: Option<&str>) -> AppResult<bool> {
+    pub async fn verify(&self, password: &str, hash: Option<&str>) -> DomainResult<bool> {
         let known = hash.is_some();
         let hash = match hash {
             Some(hash) => hash.to_owned(),
@@ -106,16 +110,16 @@ impl Passwords {
 
 /// Refuses passwords that are short or easy to guess, judged by zxcvbn with
 /// the account's own email and name counted as known words.
-pub fn check_strength(field: &str, password: &str, email: &str, name: &str) -> AppResult<()> {
+pub fn check_strength(field: &str, password: &str, email: &str, name: &str) -> DomainResult<()> {
     let chars = password.chars().count();
     if chars < MIN_LENGTH {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             field,
             format!("must be at least {MIN_LENGTH} characters"),
         ));
     }
     if chars > MAX_LENGTH {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             field,
             format!("must be at most {MAX_LENGTH} characters"),
         ));
@@ -132,7 +136,7 @@ pub fn check_strength(field: &str, password: &str, email: &str, name: &str) -> A
             .feedback()
             .and_then(|feedback| feedback.warning().map(|w| w.to_string()))
             .unwrap_or_else(|| "it is too easy to guess".to_owned());
-        return Err(AppError::Validation {
+        return Err(DomainError::Validation {
             message: format!("{field}: too weak: {hint}; add more unrelated words or characters"),
             fields: json!({ field: format!("too weak: {hint}") }),
         });

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use shop_wire::users::Role;
 use shop_wire::{SessionId, UserId};
 
-use crate::error::{AppError, AppResult};
+use crate::services::error::{DomainError, DomainResult};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
@@ -52,7 +52,7 @@ impl TokenKeys {
         role: Role,
         session: &SessionId,
         ttl: Duration,
-    ) -> AppResult<String> {
+    ) -> DomainResult<String> {
         let iat = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
         let claims = Claims {
             sub: user.clone(),
@@ -63,18 +63,18 @@ impl TokenKeys {
             exp: iat + ttl.as_secs(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(AppError::internal)
+            .map_err(DomainError::internal)
     }
 
-    pub fn verify(&self, token: &str) -> AppResult<Claims> {
+    pub fn verify(&self, token: &str) -> DomainResult<Claims> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|err| match err.kind() {
-                ErrorKind::ExpiredSignature => AppError::unauthenticated(
+                ErrorKind::ExpiredSignature => DomainError::unauthenticated(
                     "token_expired",
                     "the access token has expired; refresh it or log in again",
                 ),
-                _ => AppError::unauthenticated("invalid_token", "the access token is not valid"),
+                _ => DomainError::unauthenticated("invalid_token", "the access token is not valid"),
             })
     }
 }
@@ -143,6 +143,7 @@ pub fn generate_password() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::AppError;
 
     #[test]
     fn tokens_round_trip_and_tampering_is_caught() {
@@ -162,9 +163,15 @@ mod tests {
         let mut tampered = token.clone();
         tampered.pop();
         tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
-        assert_eq!(keys.verify(&tampered).unwrap_err().code(), "invalid_token");
+        assert_eq!(
+            AppError::from(keys.verify(&tampered).unwrap_err()).code(),
+            "invalid_token"
+        );
         let other = TokenKeys::new(b"another secret another secret 12");
-        assert_eq!(other.verify(&token).unwrap_err().code(), "invalid_token");
+        assert_eq!(
+            AppError::from(other.verify(&token).unwrap_err()).code(),
+            "invalid_token"
+        );
     }
 
     #[test]
@@ -179,7 +186,10 @@ mod tests {
             )
             .expect("issue");
         std::thread::sleep(Duration::from_millis(1100));
-        assert_eq!(keys.verify(&token).unwrap_err().code(), "token_expired");
+        assert_eq!(
+            AppError::from(keys.verify(&token).unwrap_err()).code(),
+            "token_expired"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! routes every service shares (health, events).
 
 pub mod cart;
+pub mod error;
 pub mod events;
 pub mod health;
 pub mod inventory;
@@ -17,15 +18,16 @@ use axum::http::{HeaderMap, header};
 use crate::auth::AuthUser;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
+use error::{DomainError, DomainResult};
 
 /// The largest page any list route returns.
 pub const MAX_PAGE: u32 = 500;
 
 /// A list route's `limit`: 50 when absent, refused outside 1..=[`MAX_PAGE`].
-pub fn page_limit(limit: Option<u32>) -> AppResult<u32> {
+pub fn page_limit(limit: Option<u32>) -> DomainResult<u32> {
     match limit.unwrap_or(50) {
         limit @ 1..=MAX_PAGE => Ok(limit),
-        _ => Err(AppError::validation(
+        _ => Err(DomainError::validation(
             "limit",
             format!("must be between 1 and {MAX_PAGE}"),
         )),
@@ -56,12 +58,12 @@ const MAX_NOTE: usize = 500;
 
 /// An optional note as people type it: trimmed, blank is none, at most
 /// [`MAX_NOTE`] characters and no control characters.
-pub fn optional_note(field: &str, note: Option<String>) -> AppResult<Option<String>> {
+pub fn optional_note(field: &str, note: Option<String>) -> DomainResult<Option<String>> {
     let Some(note) = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) else {
         return Ok(None);
     };
     if note.chars().count() > MAX_NOTE || note.chars().any(char::is_control) {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             field,
             format!("must be at most {MAX_NOTE} characters, without control characters"),
         ));
@@ -70,7 +72,7 @@ pub fn optional_note(field: &str, note: Option<String>) -> AppResult<Option<Stri
 }
 
 /// Who made a change, as ledgers record it: the caller's email.
-pub async fn actor(state: &AppState, caller: &AuthUser) -> AppResult<Option<String>> {
+pub async fn actor(state: &AppState, caller: &AuthUser) -> DomainResult<Option<String>> {
     let user = users::domain::get_user(state, &caller.user_id).await?;
     Ok(Some(user.email))
 }

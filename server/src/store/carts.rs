@@ -1,12 +1,12 @@
 //! The storage interface of carts, the first step of the money path.
 
 use async_trait::async_trait;
+use shop_wire::UserId;
 use shop_wire::cart::{Cart, CartId, CartStatus};
 use shop_wire::events::{CartEvent, MakeEvent, PaymentEvent};
 use shop_wire::money::Currency;
 use shop_wire::orders::Order;
 use shop_wire::payments::{Payment, Refund};
-use shop_wire::{Event, UserId};
 use time::OffsetDateTime;
 
 use super::{NewEvent, ReserveItem, StockEvents, StoreResult};
@@ -56,7 +56,7 @@ pub enum LineRefusal {
 
 #[derive(Clone, Debug)]
 pub enum CartWrite {
-    Written(Box<CartRecord>, Vec<Event>),
+    Written(Box<CartRecord>),
     NotFound,
     NotActive(CartStatus),
     VersionConflict { current: u64 },
@@ -128,5 +128,5 @@ pub trait CartStore: Send + Sync {
         now: OffsetDateTime,
         limit: u32,
         events: CommerceEvents,
-    ) -> StoreResult<(u64, Vec<Event>)>;
+    ) -> StoreResult<u64>;
 }

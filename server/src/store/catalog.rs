@@ -56,7 +56,7 @@ pub struct InitialStock {
 
 #[derive(Clone, Debug)]
 pub enum ProductWrite {
-    Written(Box<Product>, Vec<Event>),
+    Written(Box<Product>),
     NotFound,
     /// The stored product is at another version than the one the change was made to.
     VersionConflict {
@@ -66,7 +66,7 @@ pub enum ProductWrite {
 
 #[derive(Clone, Debug)]
 pub enum ProductDelete {
-    Deleted(Box<Product>, Vec<Event>),
+    Deleted(Box<Product>),
     NotFound,
     /// Refused: stock is held for it.
     InUse {
@@ -131,7 +131,7 @@ pub trait CatalogStore: Send + Sync {
         stock: InitialStock,
         actor: Option<String>,
         events: Vec<NewEvent>,
-    ) -> StoreResult<Vec<Event>>;
+    ) -> StoreResult<()>;
     async fn product(&self, key: &ProductKey) -> StoreResult<Option<Product>>;
     async fn list_products(&self, query: &ProductQuery) -> StoreResult<(Vec<Product>, u64)>;
     /// Replaces a product if it is still at `expected_version`; the stored

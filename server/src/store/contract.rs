@@ -185,7 +185,7 @@ pub(crate) async fn reservations_for_the_last_units_never_oversell(store: Arc<dy
     let mut reserved = 0;
     for racer in racers {
         match racer.await.expect("task") {
-            ReserveOutcome::Reserved(reservations, _) => {
+            ReserveOutcome::Reserved(reservations) => {
                 assert_eq!(reservations.len(), 1);
                 reserved += 1;
             }

@@ -1,10 +1,15 @@
-//! The storage interface of the event log.
+//! The storage interface of the event log, and the feed that announces
+//! what it committed.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
 
 use shop_wire::Event;
 use shop_wire::events::EventData;
 use time::OffsetDateTime;
+use tokio::sync::broadcast;
 
 use super::{StoreResult, now};
 
@@ -61,6 +66,81 @@ pub struct EventQuery {
     pub offset: u64,
 }
 
+/// Live events buffered per subscriber before it must catch up from the log.
+const LIVE_BUFFER: usize = 4096;
+
+/// Sees every committed event synchronously, before the write that appended
+/// it returns to its caller.
+type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// Announces the events of every committed change in this process: the
+/// store's half of the event bus ([`crate::events::EventBus`]).
+///
+/// A change spreads from its commit, not from the code that asked for it:
+/// the backend calls [`CommitFeed::committed`] once the transaction that
+/// appended the events is durable, so a caller that is dropped or times out
+/// after the commit cannot keep the change from the search index, the caches
+/// or the live stream, and a change that rolled back is never announced.
+#[derive(Clone)]
+pub struct CommitFeed {
+    live: broadcast::Sender<Arc<Event>>,
+    observers: Arc<RwLock<Vec<Observer>>>,
+}
+
+impl Default for CommitFeed {
+    fn default() -> Self {
+        let (live, _) = broadcast::channel(LIVE_BUFFER);
+        CommitFeed {
+            live,
+            observers: Arc::default(),
+        }
+    }
+}
+
+impl CommitFeed {
+    /// Calls `observer` with every event committed from now on, before the
+    /// write that appended it answers: for in-memory state that must be
+    /// current when the request that caused the event answers (the search
+    /// index's stock levels). It runs on the backend's write path, so it
+    /// must be quick, must not block on I/O and must not write to the store.
+    pub fn observe(&self, observer: impl Fn(&Event) + Send + Sync + 'static) {
+        self.observers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::new(observer));
+    }
+
+    /// Each event committed from now on. A receiver that falls more than
+    /// [`LIVE_BUFFER`] events behind lags and must read the gap from the log.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.live.subscribe()
+    }
+
+    /// For backends: announces events whose transaction has committed, in id
+    /// order, before the writes that appended them return.
+    pub fn committed(&self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let observers = self
+            .observers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for event in events {
+            for observer in &observers {
+                // An observer's bug must not take the write path down with it.
+                if std::panic::catch_unwind(AssertUnwindSafe(|| observer(&event))).is_err() {
+                    tracing::error!(event = event.id, kind = %event.kind, "an event observer panicked");
+                }
+            }
+            metrics::counter!("shop_events_total", "type" => event.kind.clone()).increment(1);
+            // No subscriber is not an error: the log has the event for whoever comes later.
+            let _ = self.live.send(Arc::new(event));
+        }
+    }
+}
+
 /// The event log.
 ///
 /// Its commit-order contract, which every backend keeps (a PostgreSQL log
@@ -72,10 +152,20 @@ pub struct EventQuery {
 ///   never skips one.
 ///
 /// Events are only ever appended, in the same transaction as the change they
-/// describe (see the module docs), never changed or removed.
+/// describe (see the module docs), never changed or removed. Every appended
+/// event is announced once on [`EventStore::feed`] after its transaction
+/// commits and before the write that appended it returns, in id order; a
+/// rolled-back one never is. So a reader that follows the feed from cursor
+/// N, reading from the log whatever it missed (as
+/// [`crate::events::EventBus::stream_after`] does), sees every event once
+/// and in id order.
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// Appends events on their own, in one transaction; returns them with their ids, in order.
+    /// Where this store announces the events of its committed changes.
+    fn feed(&self) -> &CommitFeed;
+    /// Appends events on their own, in one transaction; returns them with
+    /// their ids, in order. Only tests log events without a change.
+    #[cfg(test)]
     async fn append_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Event>>;
     /// The events matching `query` and how many match in all.
     async fn list_events(&self, query: &EventQuery) -> StoreResult<(Vec<Event>, u64)>;

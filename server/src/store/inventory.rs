@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 
-use shop_wire::Event;
 use shop_wire::inventory::{
     Movement, ReconcileReport, Reservation, ReservationId, ReservationStatus, Stock,
 };
@@ -54,7 +53,7 @@ pub type StockEvents = fn(&StockEffect) -> Vec<NewEvent>;
 
 #[derive(Clone, Debug)]
 pub enum StockWrite {
-    Changed(Box<Stock>, Vec<Event>),
+    Changed(Box<Stock>),
     NotFound,
     /// Refused: the change would take on hand below 0 or below what is reserved.
     Insufficient {
@@ -72,7 +71,7 @@ pub struct ReserveItem {
 #[derive(Clone, Debug)]
 pub enum ReserveOutcome {
     /// One reservation per item, in order.
-    Reserved(Vec<Reservation>, Vec<Event>),
+    Reserved(Vec<Reservation>),
     UnknownSku(String),
     Insufficient {
         sku: String,
@@ -83,7 +82,7 @@ pub enum ReserveOutcome {
 
 #[derive(Clone, Debug)]
 pub enum ReservationWrite {
-    Done(Box<Reservation>, Vec<Event>),
+    Done(Box<Reservation>),
     NotFound,
     NotActive(ReservationStatus),
 }
@@ -139,7 +138,7 @@ pub trait InventoryStore: Send + Sync {
         now: OffsetDateTime,
         limit: u32,
         events: StockEvents,
-    ) -> StoreResult<(u64, Vec<Event>)>;
+    ) -> StoreResult<u64>;
     async fn reservation(&self, id: &ReservationId) -> StoreResult<Option<Reservation>>;
     /// Newest first.
     async fn reservations(&self, query: &ReservationQuery) -> StoreResult<(Vec<Reservation>, u64)>;
@@ -150,5 +149,5 @@ pub trait InventoryStore: Send + Sync {
         fix: bool,
         actor: Option<String>,
         events: StockEvents,
-    ) -> StoreResult<(ReconcileReport, Vec<Event>)>;
+    ) -> StoreResult<ReconcileReport>;
 }

@@ -22,6 +22,9 @@
 //! A write that changes state also takes the events that describe the change
 //! and appends them to the event log in the same transaction (an outbox), so
 //! an acknowledged change always has its event and a rolled-back one never does.
+//! The store then announces them itself, on its [`CommitFeed`], after the
+//! commit and before the write returns (see [`EventStore`] for the order
+//! this keeps): services never publish.
 
 mod analytics;
 mod carts;

@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 
-use shop_wire::Event;
 use shop_wire::notifications::{
     Channel, Delivery, Notification, NotificationAnalytics, NotificationId, NotificationStatus,
     Priority, Rendered, Template,
@@ -64,7 +63,7 @@ pub struct Completion {
 
 #[derive(Clone, Debug)]
 pub enum Requeue {
-    Requeued(Box<Notification>, Vec<Event>),
+    Requeued(Box<Notification>),
     NotFound,
     /// Refused: the notification is in this state.
     WrongState(NotificationStatus),
@@ -75,12 +74,12 @@ pub trait NotificationStore: Send + Sync {
     /// Inserts notifications, each with its events. One whose (event, template,
     /// recipient) is already queued (a reaction seen before) is skipped with its
     /// events. When `cursor` is given, that consumer's event cursor moves to it
-    /// in the same transaction. Returns the events logged.
+    /// in the same transaction. Returns how many were queued.
     async fn enqueue_notifications(
         &self,
         items: Vec<(Notification, Vec<NewEvent>)>,
         cursor: Option<(&'static str, u64)>,
-    ) -> StoreResult<Vec<Event>>;
+    ) -> StoreResult<u64>;
     /// One notification with its variables, rendered content and attempt history.
     async fn notification(&self, id: &NotificationId) -> StoreResult<Option<Notification>>;
     /// Newest first.
@@ -99,7 +98,8 @@ pub trait NotificationStore: Send + Sync {
     ) -> StoreResult<Vec<Notification>>;
     /// Records finished attempts. A notification no longer `sending` (its lease
     /// was taken back) is left alone, and its events and delivery are dropped.
-    async fn complete_attempts(&self, completions: Vec<Completion>) -> StoreResult<Vec<Event>>;
+    /// Returns how many were recorded.
+    async fn complete_attempts(&self, completions: Vec<Completion>) -> StoreResult<u64>;
     /// Puts `sending` notifications whose lease expired before `now` back in the
     /// queue (a crash mid-send); returns how many.
     async fn release_expired_leases(&self, now: OffsetDateTime) -> StoreResult<u64>;
@@ -122,5 +122,4 @@ pub trait NotificationStore: Send + Sync {
     async fn stored_templates(&self) -> StoreResult<Vec<Template>>;
     /// How far `consumer` has read the event log.
     async fn event_cursor(&self, consumer: &str) -> StoreResult<u64>;
-    async fn set_event_cursor(&self, consumer: &str, event_id: u64) -> StoreResult<()>;
 }

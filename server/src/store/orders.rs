@@ -40,7 +40,6 @@ pub enum OrderCreate {
     Created {
         order: Box<Order>,
         payment: Option<Box<Payment>>,
-        events: Vec<Event>,
     },
     /// The idempotency key was used for this order before.
     Existing(Box<Order>),
@@ -61,7 +60,7 @@ pub struct TransitionRequest {
 
 #[derive(Clone, Debug)]
 pub enum TransitionOutcome {
-    Done(Box<Order>, Vec<Event>),
+    Done(Box<Order>),
     NotFound,
     Illegal {
         from: OrderStatus,

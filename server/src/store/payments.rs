@@ -1,9 +1,9 @@
 //! The storage interface of payments and refunds.
 
 use async_trait::async_trait;
+use shop_wire::UserId;
 use shop_wire::orders::{Order, OrderId, OrderStatus};
 use shop_wire::payments::{MethodKind, Payment, PaymentId, PaymentStatus, Refund, RefundId};
-use shop_wire::{Event, UserId};
 use time::OffsetDateTime;
 
 use super::{CommerceEvents, LineRefusal, StoreResult};
@@ -22,7 +22,6 @@ pub enum BeginPayment {
     Started {
         order: Box<Order>,
         payment: Box<Payment>,
-        events: Vec<Event>,
     },
     NotFound,
     WrongStatus(OrderStatus),
@@ -56,18 +55,14 @@ pub enum PaymentDone {
     Paid {
         order: Box<Order>,
         payment: Box<Payment>,
-        events: Vec<Event>,
     },
     /// Awaiting settlement (a bank transfer); the order stays pending.
     Pending {
         order: Box<Order>,
-        payment: Box<Payment>,
-        events: Vec<Event>,
     },
     Failed {
         order: Box<Order>,
         payment: Box<Payment>,
-        events: Vec<Event>,
     },
     /// The money was taken but the stock could not be committed (the order
     /// was cancelled meanwhile, or its hold expired and the stock sold): the
@@ -75,7 +70,6 @@ pub enum PaymentDone {
     Unfulfillable {
         order: Box<Order>,
         payment: Box<Payment>,
-        events: Vec<Event>,
     },
     NotFound,
     /// The payment was finished before (a repeat of a recovery).
@@ -116,12 +110,7 @@ pub enum RefundResult {
 
 #[derive(Clone, Debug)]
 pub enum FinishRefund {
-    Done {
-        refund: Box<Refund>,
-        payment: Box<Payment>,
-        order: Box<Order>,
-        events: Vec<Event>,
-    },
+    Done { refund: Box<Refund> },
     NotFound,
     AlreadyFinished(Box<Refund>),
 }
@@ -130,7 +119,6 @@ pub enum FinishRefund {
 #[derive(Clone, Debug)]
 pub struct PendingRefund {
     pub refund: Refund,
-    pub provider: String,
     pub provider_ref: Option<String>,
 }
 

@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 
-use shop_wire::Event;
 use shop_wire::products::{Product, ProductId};
 use shop_wire::search::SearchAnalytics;
 use time::OffsetDateTime;
@@ -73,7 +72,7 @@ pub trait SearchStore: Send + Sync {
         &self,
         records: Vec<SearchRecord>,
         events: Vec<NewEvent>,
-    ) -> StoreResult<Vec<Event>>;
+    ) -> StoreResult<()>;
     /// Top and zero-result queries and volume per hour since `since`.
     async fn search_analytics(
         &self,

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use shop_wire::users::Role;
-use shop_wire::{Event, SessionId, UserId};
+use shop_wire::{SessionId, UserId};
 use time::OffsetDateTime;
 
 use super::{NewEvent, StoreResult};
@@ -54,7 +54,7 @@ pub trait SessionStore: Send + Sync {
         &self,
         session: &SessionRecord,
         events: Vec<NewEvent>,
-    ) -> StoreResult<Vec<Event>>;
+    ) -> StoreResult<()>;
     async fn session_auth(&self, id: &SessionId) -> StoreResult<Option<SessionAuth>>;
     /// The user's sessions that are neither revoked nor expired, newest first.
     async fn active_sessions(
@@ -69,14 +69,14 @@ pub trait SessionStore: Send + Sync {
         new_hash: &str,
         expires_at: OffsetDateTime,
     ) -> StoreResult<RefreshOutcome>;
-    /// Revokes one of the user's sessions and logs `events` with it; `None`
+    /// Revokes one of the user's sessions and logs `events` with it; false
     /// (and no events) when it was not theirs or not active.
     async fn revoke_session(
         &self,
         id: &SessionId,
         user: &UserId,
         events: Vec<NewEvent>,
-    ) -> StoreResult<Option<Vec<Event>>>;
+    ) -> StoreResult<bool>;
     /// Deletes sessions that expired or were revoked before `before`; returns how many.
     async fn purge_sessions(&self, before: OffsetDateTime) -> StoreResult<u64>;
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use shop_wire::users::{Address, Role, User};
-use shop_wire::{Event, SessionId, UserId};
+use shop_wire::{SessionId, UserId};
 
 use super::{NewEvent, StoreResult};
 
@@ -31,7 +31,7 @@ pub struct ProfileUpdate {
 
 #[derive(Clone, Debug)]
 pub enum RoleChange {
-    Changed(User, Vec<Event>),
+    Changed(User),
     NotFound,
     /// Refused: it would demote the only admin and leave the shop with none.
     LastAdmin,
@@ -40,11 +40,7 @@ pub enum RoleChange {
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Fails with [`StoreError::Duplicate`] when the email is taken (case-insensitively).
-    async fn insert_user(
-        &self,
-        user: &UserRecord,
-        events: Vec<NewEvent>,
-    ) -> StoreResult<Vec<Event>>;
+    async fn insert_user(&self, user: &UserRecord, events: Vec<NewEvent>) -> StoreResult<()>;
     async fn user(&self, id: &UserId) -> StoreResult<Option<UserRecord>>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
     async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, u64)>;
@@ -55,7 +51,7 @@ pub trait UserStore: Send + Sync {
         id: &UserId,
         update: &ProfileUpdate,
         events: Vec<NewEvent>,
-    ) -> StoreResult<Option<(User, Vec<Event>)>>;
+    ) -> StoreResult<Option<User>>;
     /// Sets a new hash, revokes every session of the user except `keep` and
     /// logs `events`, in one transaction.
     async fn set_password(
@@ -64,7 +60,7 @@ pub trait UserStore: Send + Sync {
         hash: &str,
         keep: Option<&SessionId>,
         events: Vec<NewEvent>,
-    ) -> StoreResult<Vec<Event>>;
+    ) -> StoreResult<()>;
     /// Changes a role atomically with the check that one admin always remains.
     async fn set_role(
         &self,

@@ -1,16 +1,15 @@
-//! Drawing: one module per area, each a function from state to widgets.
-//! Nothing here changes state or does I/O; [`draw`] returns where each area
-//! landed so the loop can tell which list the mouse wheel is over.
+//! Drawing the frame around the areas: the grid (or the zoomed area), the
+//! header, the banner, the status line, help and what is open on top; each
+//! area draws its own inside (see [`crate::area`]), and the helpers they
+//! share live here. Nothing here changes state or does I/O; [`draw`]
+//! returns where each area landed so the loop can tell which list the
+//! mouse wheel is over.
 //!
 //! Each area picks its layout from the room it gets, not from the terminal
 //! size: below [`WIDE`] columns it drops sparklines and secondary columns, so
 //! the 2x2 grid at 80x24 stays readable and a zoomed area shows everything.
 
-mod health;
-mod orders;
 mod overlay;
-mod search;
-mod stock;
 pub mod theme;
 
 use ratatui::Frame;
@@ -22,6 +21,7 @@ use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Sparkline};
 use time::OffsetDateTime;
 
 use crate::app::{App, Area, Server};
+use crate::area::View;
 use crate::interact::{COMMANDS, Overlay};
 use crate::keymap::HELP;
 pub use theme::Theme;
@@ -32,9 +32,9 @@ pub const WIDE: u16 = 58;
 /// Where the areas were drawn, in [`Area::ALL`] order; empty for hidden ones.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Drawn {
-    pub areas: [Rect; 4],
+    pub areas: [Rect; Area::COUNT],
     /// How many rows of each area's list were on screen.
-    pub list_rows: [usize; 4],
+    pub list_rows: [usize; Area::COUNT],
 }
 
 impl Drawn {
@@ -68,7 +68,9 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) -> Drawn {
             |row| Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(row);
         let [a, b]: [Rect; 2] = halves(top);
         let [c, d]: [Rect; 2] = halves(bottom);
-        drawn.areas = [a, b, c, d];
+        for (area, rect) in Area::GRID.into_iter().zip([a, b, c, d]) {
+            drawn.areas[area.index()] = rect;
+        }
     }
     let buf = frame.buffer_mut();
     for area in Area::ALL {
@@ -110,13 +112,13 @@ fn draw_area(buf: &mut Buffer, rect: Rect, app: &App, area: Area, theme: Theme) 
         .title(Line::from(title));
     let inner = block.inner(rect);
     ratatui::widgets::Widget::render(block, rect, buf);
-    let wide = inner.width >= WIDE;
-    match area {
-        Area::Health => health::draw(buf, inner, app, theme, wide),
-        Area::Stock => stock::draw(buf, inner, app, theme, wide),
-        Area::Orders => orders::draw(buf, inner, app, theme, wide),
-        Area::Search => search::draw(buf, inner, app, theme, wide),
-    }
+    let view = View {
+        now: app.now,
+        focused,
+        zoomed: app.zoomed,
+        wide: inner.width >= WIDE,
+    };
+    app.panel(area).draw(buf, inner, &view, theme)
 }
 
 fn draw_header(buf: &mut Buffer, rect: Rect, app: &App, theme: Theme) {
@@ -265,14 +267,14 @@ fn draw_help(buf: &mut Buffer, body: Rect, theme: Theme) {
 }
 
 /// Writes text into a one-line rect, cut to its width.
-fn put(buf: &mut Buffer, rect: Rect, text: &str, style: Style) {
+pub(crate) fn put(buf: &mut Buffer, rect: Rect, text: &str, style: Style) {
     if rect.height > 0 {
         buf.set_stringn(rect.x, rect.y, text, rect.width as usize, style);
     }
 }
 
 /// Rows of a rect, one rect each, for row-by-row drawing.
-fn rows(rect: Rect) -> impl Iterator<Item = Rect> {
+pub(crate) fn rows(rect: Rect) -> impl Iterator<Item = Rect> {
     (rect.y..rect.bottom()).map(move |y| Rect {
         y,
         height: 1,
@@ -281,7 +283,7 @@ fn rows(rect: Rect) -> impl Iterator<Item = Rect> {
 }
 
 /// A one-row sparkline of the last values that fit.
-fn spark(buf: &mut Buffer, rect: Rect, values: &[u64], theme: Theme) {
+pub(crate) fn spark(buf: &mut Buffer, rect: Rect, values: &[u64], theme: Theme) {
     if rect.width == 0 || rect.height == 0 {
         return;
     }
@@ -325,7 +327,7 @@ pub fn money(minor: i64, currency: &str) -> String {
 }
 
 /// A rate with one decimal when small.
-fn rate(value: f64) -> String {
+pub(crate) fn rate(value: f64) -> String {
     if value < 10.0 {
         format!("{value:.1}")
     } else {
@@ -334,7 +336,7 @@ fn rate(value: f64) -> String {
 }
 
 /// A line of muted text in the middle of an empty area.
-fn placeholder(buf: &mut Buffer, rect: Rect, text: &str, theme: Theme) {
+pub(crate) fn placeholder(buf: &mut Buffer, rect: Rect, text: &str, theme: Theme) {
     if rect.height == 0 {
         return;
     }
@@ -342,6 +344,17 @@ fn placeholder(buf: &mut Buffer, rect: Rect, text: &str, theme: Theme) {
     let width = text.chars().count() as u16;
     let x = rect.x + rect.width.saturating_sub(width) / 2;
     buf.set_stringn(x, y, text, rect.width as usize, theme.muted());
+}
+
+/// At most `width` characters, with an ellipsis when cut.
+pub fn cut(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let mut short: String = text.chars().take(width.saturating_sub(1)).collect();
+        short.push('…');
+        short
+    }
 }
 
 #[cfg(test)]

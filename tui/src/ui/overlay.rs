@@ -1,15 +1,16 @@
-//! What is drawn on top of the grid: a form, a confirmation, an order's
-//! details, a SKU's ledger, search results. The `:` line is drawn by the
-//! status line instead.
+//! What is drawn on top of the grid: a form, a confirmation, an order's or
+//! a notification's details, a SKU's ledger, search results (the areas they belong to write
+//! their lines). The `:` line is drawn by the status line instead.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Widget, Wrap};
 
-use super::{Theme, clock, money};
+use super::Theme;
 use crate::actions::Form;
 use crate::app::App;
+use crate::area::{notifications, search, stock};
 use crate::interact::Overlay;
 
 pub fn draw(buf: &mut Buffer, body: Rect, app: &App, overlay: &Overlay, theme: Theme) {
@@ -31,76 +32,40 @@ pub fn draw(buf: &mut Buffer, body: Rect, app: &App, overlay: &Overlay, theme: T
         ),
         Overlay::Order(id) => (
             "Order".to_owned(),
-            order_lines(app, id, theme),
+            app.orders.details(id, theme),
             "Esc closes · the order moves on live",
         ),
-        Overlay::Ledger { sku, movements } => {
-            let mut lines = vec![Line::styled(
-                format!(
-                    " {:<9} {:<10} {:<20} {:<10} {}",
-                    "time", "kind", "on hand", "reserved", "reason · actor"
-                ),
-                theme.heading(),
-            )];
-            lines.extend(movements.iter().map(|m| {
-                let reserved = if m.reserved_before == m.reserved_after {
-                    m.reserved_after.to_string()
-                } else {
-                    format!("{} → {}", m.reserved_before, m.reserved_after)
-                };
-                let who = [m.reason.as_deref(), m.actor.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" · ");
-                Line::raw(format!(
-                    " {:<9} {:<10} {:<20} {:<10} {who}",
-                    clock(m.at),
-                    m.kind.as_str(),
-                    change(m.on_hand_before, m.on_hand_after),
-                    reserved
-                ))
-            }));
-            if movements.is_empty() {
-                lines.push(Line::styled(" no movements", theme.muted()));
-            }
-            (
-                format!("Ledger of {sku}, newest first"),
-                lines,
-                "Esc closes",
-            )
-        }
-        Overlay::Search(results) => {
-            let mut lines = vec![Line::styled(
-                format!(
-                    " {:>4}  {:<16} {:<36} {:>14} {:>9}",
-                    "#", "sku", "name", "price", "available"
-                ),
-                theme.heading(),
-            )];
-            lines.extend(results.items.iter().map(|hit| {
-                let product = &hit.product;
-                Line::raw(format!(
-                    " {:>4}  {:<16} {:<36} {:>14} {:>9}",
-                    hit.rank,
-                    product.sku,
-                    super::stock::cut(&product.name, 36),
-                    money(product.price_cents, product.currency.code()),
-                    hit.available
-                ))
-            }));
-            (
-                format!(
-                    "Search \"{}\": {} found ({})",
-                    results.query, results.total, results.matching
-                ),
-                lines,
-                "Esc closes",
-            )
-        }
+        Overlay::Ledger { sku, movements } => (
+            format!("Ledger of {sku}, newest first"),
+            stock::ledger_lines(movements, theme),
+            "Esc closes",
+        ),
+        Overlay::Notification(notification) => (
+            format!("Notification {}", notification.id),
+            notifications::details_lines(notification, theme),
+            "Esc closes · R on its row sends it again",
+        ),
+        Overlay::Search(results) => (
+            format!(
+                "Search \"{}\": {} found ({})",
+                results.query, results.total, results.matching
+            ),
+            search::results_lines(results, theme),
+            "Esc closes",
+        ),
     };
     let width = body.width.min(100);
-    let height = (lines.len() as u16 + 4).min(body.height);
+    // Long lines wrap: the window grows with them, so the footer (what the
+    // keys do) is never pushed out of it.
+    let inner = width.saturating_sub(2) as usize;
+    let rows: usize = lines
+        .iter()
+        .map(|line| {
+            let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+            wrapped_rows(&text, inner)
+        })
+        .sum();
+    let height = (rows as u16).saturating_add(4).min(body.height);
     let rect = Rect {
         x: body.x + (body.width - width) / 2,
         y: body.y + (body.height - height) / 2,
@@ -148,53 +113,68 @@ fn form_lines(form: &Form, theme: Theme) -> Vec<Line<'static>> {
     lines
 }
 
-fn order_lines(app: &App, id: &str, theme: Theme) -> Vec<Line<'static>> {
-    let Some(order) = app.order(id) else {
-        return vec![Line::styled(" not among the orders kept", theme.muted())];
-    };
-    let field = |name: &str, value: Option<&String>| {
-        Line::from(vec![
-            Span::styled(format!(" {name:<10} "), theme.heading()),
-            Span::raw(value.map_or("-", String::as_str).to_owned()),
-        ])
-    };
-    let total = order.total_cents.map(|cents| money(cents, &order.currency));
-    let mut lines = vec![
-        field("number", Some(&order.number)),
-        field("status", Some(&order.status)),
-        field("total", total.as_ref()),
-        field("customer", order.customer.as_ref()),
-        field("items", order.items.as_ref()),
-        field("payment", order.payment.as_ref()),
-        field("tracking", order.tracking.as_ref()),
-        field("id", Some(&order.id)),
-        Line::styled(" seen on the feed:", theme.heading()),
-    ];
-    let mut seen: Vec<_> = app
-        .orders
-        .feed
-        .iter()
-        .filter(|line| line.order_id == id)
-        .collect();
-    seen.reverse();
-    lines.extend(seen.into_iter().map(|line| {
-        let amount = line
-            .total_cents
-            .map_or_else(String::new, |cents| money(cents, &line.currency));
-        Line::raw(format!(
-            "   {} {:<10} {amount}",
-            clock(line.at),
-            line.status
-        ))
-    }));
-    lines
+/// Rows a line takes when wrapped at spaces to `width`, as the paragraph's
+/// wrapping does: a word that does not fit starts a new row, and a word
+/// longer than a row is broken.
+fn wrapped_rows(text: &str, width: usize) -> usize {
+    if width == 0 {
+        return 1;
+    }
+    let (mut rows, mut column) = (1, 0);
+    for word in text.split(' ') {
+        let mut length = word.chars().count();
+        let needed = if column == 0 {
+            length
+        } else {
+            column + 1 + length
+        };
+        if needed <= width {
+            column = needed;
+            continue;
+        }
+        if column > 0 {
+            rows += 1;
+        }
+        while length > width {
+            rows += 1;
+            length -= width;
+        }
+        column = length;
+    }
+    rows
 }
 
-/// `10 → 15 (+5)`, or just `10` when nothing changed, as the CLI's ledger.
-fn change(before: i64, after: i64) -> String {
-    if before == after {
-        after.to_string()
-    } else {
-        format!("{before} → {after} ({:+})", after - before)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapped_rows_count_like_word_wrapping() {
+        assert_eq!(wrapped_rows("", 10), 1);
+        assert_eq!(wrapped_rows(" short line", 20), 1);
+        assert_eq!(wrapped_rows("aaaa bbbb cccc", 9), 2);
+        assert_eq!(wrapped_rows("aaaa bbbb cccc", 4), 3);
+        assert_eq!(wrapped_rows("abcdefghijkl", 5), 3);
+    }
+
+    #[test]
+    fn a_confirmation_that_wraps_still_shows_its_keys() {
+        let mut app = crate::sample::normal(crate::sample::noon());
+        let order = crate::actions::OrderTarget {
+            customer: "someone.with.a.very.long.address@example.com".repeat(2),
+            ..app.orders.selected().expect("an order")
+        };
+        app.overlay = Some(Overlay::Confirm(crate::actions::Command::Cancel { order }));
+        let area = Rect::new(0, 0, 60, 20);
+        let mut buf = Buffer::empty(area);
+        draw(
+            &mut buf,
+            area,
+            &app,
+            app.overlay.as_ref().expect("open"),
+            Theme::new(false),
+        );
+        let screen: String = buf.content.iter().map(|cell| cell.symbol()).collect();
+        assert!(screen.contains("y do it"), "{screen}");
     }
 }

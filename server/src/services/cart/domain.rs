@@ -9,8 +9,8 @@ use shop_wire::cart::{Cart, CartId, CartStatus, LineRequest, NewCart};
 
 use crate::auth::AuthUser;
 use crate::auth::tokens::sha256_hex;
-use crate::error::{AppError, AppResult};
 use crate::services::actor;
+use crate::services::error::{DomainError, DomainResult};
 use crate::services::products::domain::{MAX_STOCK, check_sku};
 use crate::state::AppState;
 use crate::store::{
@@ -42,14 +42,13 @@ impl CartAccess {
 }
 
 /// The error of a line that cannot be added, changed or ordered.
-pub fn refusal_error(refusal: LineRefusal) -> AppError {
+pub fn refusal_error(refusal: LineRefusal) -> DomainError {
     match refusal {
-        LineRefusal::UnknownSku(sku) => AppError::Status {
-            status: axum::http::StatusCode::NOT_FOUND,
+        LineRefusal::UnknownSku(sku) => DomainError::Missing {
             code: "unknown_sku",
             message: format!("no product has the SKU {sku}"),
         },
-        LineRefusal::Archived(sku) => AppError::Conflict {
+        LineRefusal::Archived(sku) => DomainError::Conflict {
             code: "product_archived",
             message: format!("{sku} is archived and can no longer be sold"),
             details: json!({ "sku": sku }),
@@ -58,7 +57,7 @@ pub fn refusal_error(refusal: LineRefusal) -> AppError {
             sku,
             available,
             requested,
-        } => AppError::Conflict {
+        } => DomainError::Conflict {
             code: "insufficient_stock",
             message: format!("{sku} has {available} available; {requested} requested"),
             details: json!({ "sku": sku, "available": available, "requested": requested }),
@@ -67,19 +66,18 @@ pub fn refusal_error(refusal: LineRefusal) -> AppError {
             sku,
             expected,
             found,
-        } => AppError::Conflict {
+        } => DomainError::Conflict {
             code: "currency_mismatch",
             message: format!(
                 "{sku} is priced in {found}, but the cart is in {expected}; a cart holds one currency"
             ),
             details: json!({ "sku": sku, "expected": expected, "found": found }),
         },
-        LineRefusal::NoLine(sku) => AppError::Status {
-            status: axum::http::StatusCode::NOT_FOUND,
+        LineRefusal::NoLine(sku) => DomainError::Missing {
             code: "not_in_cart",
             message: format!("the cart has no line for {sku}"),
         },
-        LineRefusal::TooManyLines(max) => AppError::Conflict {
+        LineRefusal::TooManyLines(max) => DomainError::Conflict {
             code: "cart_full",
             message: format!("a cart holds at most {max} different products"),
             details: json!({ "max_lines": max }),
@@ -88,7 +86,7 @@ pub fn refusal_error(refusal: LineRefusal) -> AppError {
 }
 
 /// The error for a cart that can no longer change.
-pub fn not_active(id: &str, status: CartStatus) -> AppError {
+pub fn not_active(id: &str, status: CartStatus) -> DomainError {
     let (code, message) = match status {
         CartStatus::Expired => (
             "cart_expired",
@@ -99,15 +97,15 @@ pub fn not_active(id: &str, status: CartStatus) -> AppError {
             format!("cart {id} is {status} and can no longer change"),
         ),
     };
-    AppError::Conflict {
+    DomainError::Conflict {
         code,
         message,
         details: json!({ "status": status }),
     }
 }
 
-fn version_conflict(id: &str, expected: Option<u64>, current: u64) -> AppError {
-    AppError::Conflict {
+fn version_conflict(id: &str, expected: Option<u64>, current: u64) -> DomainError {
+    DomainError::Conflict {
         code: "version_conflict",
         message: format!(
             "cart {id} is at version {current}, not {}; reload it and try again",
@@ -118,11 +116,11 @@ fn version_conflict(id: &str, expected: Option<u64>, current: u64) -> AppError {
 }
 
 /// Checks a SKU and quantity as a line of a cart or an order asks for them.
-pub fn check_line(sku: &str, quantity: i64, allow_zero: bool) -> AppResult<ReserveItem> {
-    check_sku(sku).map_err(|problem| AppError::validation("sku", problem))?;
+pub fn check_line(sku: &str, quantity: i64, allow_zero: bool) -> DomainResult<ReserveItem> {
+    check_sku(sku).map_err(|problem| DomainError::validation("sku", problem))?;
     let min = i64::from(!allow_zero);
     if !(min..=MAX_STOCK).contains(&quantity) {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             "quantity",
             format!("must be between {min} and {MAX_STOCK}"),
         ));
@@ -133,7 +131,7 @@ pub fn check_line(sku: &str, quantity: i64, allow_zero: bool) -> AppResult<Reser
     })
 }
 
-fn check_lines(lines: &[LineRequest]) -> AppResult<Vec<ReserveItem>> {
+fn check_lines(lines: &[LineRequest]) -> DomainResult<Vec<ReserveItem>> {
     lines
         .iter()
         .map(|line| check_line(&line.sku, line.quantity, false))
@@ -147,25 +145,17 @@ fn context(state: &AppState, actor: Option<String>) -> ChangeContext {
     }
 }
 
-async fn actor_of(state: &AppState, access: &CartAccess) -> AppResult<Option<String>> {
+async fn actor_of(state: &AppState, access: &CartAccess) -> DomainResult<Option<String>> {
     match &access.user {
         Some(user) => actor(state, user).await,
         None => Ok(None),
     }
 }
 
-fn written(
-    state: &AppState,
-    id: &str,
-    answer: CartWrite,
-    expected: Option<u64>,
-) -> AppResult<Cart> {
+fn written(id: &str, answer: CartWrite, expected: Option<u64>) -> DomainResult<Cart> {
     match answer {
-        CartWrite::Written(record, logged) => {
-            state.events.publish(logged);
-            Ok(record.cart)
-        }
-        CartWrite::NotFound => Err(AppError::not_found(format!("cart {id}"))),
+        CartWrite::Written(record) => Ok(record.cart),
+        CartWrite::NotFound => Err(DomainError::not_found(format!("cart {id}"))),
         CartWrite::NotActive(status) => Err(not_active(id, status)),
         CartWrite::VersionConflict { current } => Err(version_conflict(id, expected, current)),
         CartWrite::Refused(refusal) => Err(refusal_error(refusal)),
@@ -186,7 +176,7 @@ pub async fn create(
     state: &AppState,
     access: &CartAccess,
     request: NewCart,
-) -> AppResult<(Cart, bool)> {
+) -> DomainResult<(Cart, bool)> {
     let lines = check_lines(&request.items)?;
     let actor = actor_of(state, access).await?;
     if let Some(user) = &access.user
@@ -213,7 +203,7 @@ pub async fn create(
     let id = new.id.to_string();
     match state.store.create_cart(new, actor, COMMERCE_EVENTS).await {
         Ok(answer) => {
-            let mut cart = written(state, &id, answer, None)?;
+            let mut cart = written(&id, answer, None)?;
             cart.token = token;
             Ok((cart, true))
         }
@@ -223,16 +213,19 @@ pub async fn create(
                 let record = state.store.active_cart_of(&user.user_id).await?;
                 record
                     .map(|r| (r.cart, false))
-                    .ok_or_else(|| AppError::conflict("cart_not_active", "retry the request"))
+                    .ok_or_else(|| DomainError::conflict("cart_not_active", "retry the request"))
             }
-            None => Err(AppError::conflict("cart_not_active", "retry the request")),
+            None => Err(DomainError::conflict(
+                "cart_not_active",
+                "retry the request",
+            )),
         },
         Err(err) => Err(err.into()),
     }
 }
 
 /// The caller's cart: a user's active cart, or the one their token names.
-pub async fn current(state: &AppState, access: &CartAccess) -> AppResult<Cart> {
+pub async fn current(state: &AppState, access: &CartAccess) -> DomainResult<Cart> {
     if let Some(user) = &access.user
         && let Some(record) = state.store.active_cart_of(&user.user_id).await?
     {
@@ -243,19 +236,19 @@ pub async fn current(state: &AppState, access: &CartAccess) -> AppResult<Cart> {
     {
         return Ok(record.cart);
     }
-    Err(AppError::not_found(
+    Err(DomainError::not_found(
         "an active cart for this caller (create one with POST /api/cart)",
     ))
 }
 
 /// A cart the caller may see. Someone else's cart is "not found", so that
 /// cart ids cannot be probed.
-pub async fn get(state: &AppState, access: &CartAccess, id: &str) -> AppResult<Cart> {
+pub async fn get(state: &AppState, access: &CartAccess, id: &str) -> DomainResult<Cart> {
     Ok(owned(state, access, id).await?.cart)
 }
 
-async fn owned(state: &AppState, access: &CartAccess, id: &str) -> AppResult<CartRecord> {
-    let not_found = || AppError::not_found(format!("cart {id}"));
+async fn owned(state: &AppState, access: &CartAccess, id: &str) -> DomainResult<CartRecord> {
+    let not_found = || DomainError::not_found(format!("cart {id}"));
     let id: CartId = id.parse().map_err(|_| not_found())?;
     match state.store.cart(&id).await? {
         Some(record) if access.may_use(&record) => Ok(record),
@@ -270,7 +263,7 @@ pub async fn apply(
     id: &CartId,
     change: CartChange,
     expected_version: Option<u64>,
-) -> AppResult<Cart> {
+) -> DomainResult<Cart> {
     let record = owned(state, access, id.as_str()).await?;
     match &change {
         CartChange::Add { sku, quantity } => {
@@ -280,7 +273,7 @@ pub async fn apply(
             check_line(sku, *quantity, true)?;
         }
         CartChange::Remove { sku } => {
-            check_sku(sku).map_err(|problem| AppError::validation("sku", problem))?;
+            check_sku(sku).map_err(|problem| DomainError::validation("sku", problem))?;
         }
         CartChange::Clear => {}
     }
@@ -295,7 +288,7 @@ pub async fn apply(
             COMMERCE_EVENTS,
         )
         .await?;
-    written(state, id.as_str(), answer, expected_version)
+    written(id.as_str(), answer, expected_version)
 }
 
 /// Merges the anonymous cart a token names into the user's at login. A
@@ -316,8 +309,8 @@ pub async fn merge_at_login(state: &AppState, token: &str, user: &UserId) -> Opt
         .merge_cart(&record.cart.id, user, context(state, None), COMMERCE_EVENTS)
         .await;
     match answer
-        .map_err(AppError::from)
-        .and_then(|a| written(state, &id, a, None))
+        .map_err(DomainError::from)
+        .and_then(|a| written(&id, a, None))
     {
         Ok(cart) => Some(cart),
         Err(err) => {
@@ -332,11 +325,10 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<u64> {
     const BATCH: u32 = 200;
     let mut expired = 0;
     loop {
-        let (count, logged) = state
+        let count = state
             .store
             .expire_carts(now(), BATCH, COMMERCE_EVENTS)
             .await?;
-        state.events.publish(logged);
         expired += count;
         if count < u64::from(BATCH) {
             return Ok(expired);
@@ -347,6 +339,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::AppError;
 
     #[test]
     fn lines_need_a_valid_sku_and_a_positive_quantity() {
@@ -379,7 +372,7 @@ mod tests {
             LineRefusal::TooManyLines(100),
         ]
         .into_iter()
-        .map(|r| refusal_error(r).code())
+        .map(|r| AppError::from(refusal_error(r)).code())
         .collect();
         assert_eq!(
             codes,
@@ -392,11 +385,11 @@ mod tests {
             ]
         );
         assert_eq!(
-            not_active("crt_x", CartStatus::Expired).code(),
+            AppError::from(not_active("crt_x", CartStatus::Expired)).code(),
             "cart_expired"
         );
         assert_eq!(
-            not_active("crt_x", CartStatus::CheckedOut).code(),
+            AppError::from(not_active("crt_x", CartStatus::CheckedOut)).code(),
             "cart_not_active"
         );
     }

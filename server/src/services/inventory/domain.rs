@@ -12,8 +12,8 @@ use shop_wire::inventory::{
 };
 
 use crate::auth::AuthUser;
-use crate::error::{AppError, AppResult};
 use crate::services::actor;
+use crate::services::error::{DomainError, DomainResult};
 use crate::services::products::domain::MAX_STOCK;
 use crate::state::AppState;
 use crate::store::{
@@ -45,20 +45,20 @@ pub fn stock_events(effect: &StockEffect) -> Vec<NewEvent> {
     events
 }
 
-fn not_found(sku: &str) -> AppError {
-    AppError::not_found(format!("stock for SKU {sku}"))
+fn not_found(sku: &str) -> DomainError {
+    DomainError::not_found(format!("stock for SKU {sku}"))
 }
 
-fn check_reason(reason: &str) -> AppResult<String> {
+fn check_reason(reason: &str) -> DomainResult<String> {
     let reason = reason.trim();
     if reason.is_empty() {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             "reason",
             "say why the stock changes, e.g. \"delivery from supplier\" or \"stocktake\"",
         ));
     }
     if reason.chars().count() > MAX_REASON || reason.chars().any(char::is_control) {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             "reason",
             format!("must be at most {MAX_REASON} characters, without control characters"),
         ));
@@ -66,22 +66,22 @@ fn check_reason(reason: &str) -> AppResult<String> {
     Ok(reason.to_owned())
 }
 
-fn check_count(field: &str, value: i64) -> AppResult<()> {
+fn check_count(field: &str, value: i64) -> DomainResult<()> {
     if (0..=MAX_STOCK).contains(&value) {
         Ok(())
     } else {
-        Err(AppError::validation(
+        Err(DomainError::validation(
             field,
             format!("must be between 0 and {MAX_STOCK}"),
         ))
     }
 }
 
-pub async fn stock(state: &AppState, sku: &str) -> AppResult<Stock> {
+pub async fn stock(state: &AppState, sku: &str) -> DomainResult<Stock> {
     state.store.stock(sku).await?.ok_or_else(|| not_found(sku))
 }
 
-pub async fn list(state: &AppState, query: StockQuery) -> AppResult<Page<Stock>> {
+pub async fn list(state: &AppState, query: StockQuery) -> DomainResult<Page<Stock>> {
     let (items, total) = state.store.list_stock(&query).await?;
     Ok(Page {
         items,
@@ -96,7 +96,7 @@ pub async fn movements(
     sku: &str,
     limit: u32,
     offset: u64,
-) -> AppResult<Page<Movement>> {
+) -> DomainResult<Page<Movement>> {
     stock(state, sku).await?;
     let (items, total) = state.store.movements(sku, limit, offset).await?;
     Ok(Page {
@@ -116,16 +116,16 @@ pub async fn change(
     operation: StockOperation,
     reason: &str,
     low_stock_threshold: Option<i64>,
-) -> AppResult<Stock> {
+) -> DomainResult<Stock> {
     let reason = check_reason(reason)?;
     match operation {
         StockOperation::Set(on_hand) => check_count("on_hand", on_hand)?,
         StockOperation::Adjust(0) => {
-            return Err(AppError::validation("delta", "must not be 0"));
+            return Err(DomainError::validation("delta", "must not be 0"));
         }
         StockOperation::Adjust(delta) => {
             if delta.unsigned_abs() > MAX_STOCK as u64 {
-                return Err(AppError::validation(
+                return Err(DomainError::validation(
                     "delta",
                     format!("must be between -{MAX_STOCK} and {MAX_STOCK}"),
                 ));
@@ -143,10 +143,7 @@ pub async fn change(
         actor: actor(state, caller).await?,
     };
     match state.store.change_stock(change, stock_events).await? {
-        StockWrite::Changed(stock, logged) => {
-            state.events.publish(logged);
-            Ok(*stock)
-        }
+        StockWrite::Changed(stock) => Ok(*stock),
         StockWrite::NotFound => Err(not_found(sku)),
         StockWrite::Insufficient { on_hand, reserved } => {
             let wanted = match operation {
@@ -158,7 +155,7 @@ pub async fn change(
             } else {
                 format!("{sku} has {reserved} reserved; on hand cannot go to {wanted}, below that")
             };
-            Err(AppError::Conflict {
+            Err(DomainError::Conflict {
                 code: "insufficient_stock",
                 message,
                 details: json!({ "sku": sku, "on_hand": on_hand, "reserved": reserved, "available": on_hand - reserved }),
@@ -173,7 +170,7 @@ pub async fn reserve(
     caller: &AuthUser,
     sku: &str,
     request: ReserveRequest,
-) -> AppResult<Reservation> {
+) -> DomainResult<Reservation> {
     let items = vec![ReserveItem {
         sku: sku.to_owned(),
         quantity: request.quantity,
@@ -186,9 +183,9 @@ pub async fn reserve(
         request.reference,
     )
     .await?;
-    reserved
-        .pop()
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("a reservation of one item made none")))
+    reserved.pop().ok_or_else(|| {
+        DomainError::internal(anyhow::anyhow!("a reservation of one item made none"))
+    })
 }
 
 /// Holds stock for every item or for none: the entry point for carts and orders.
@@ -198,11 +195,11 @@ pub async fn reserve_items(
     items: Vec<ReserveItem>,
     ttl_seconds: Option<u64>,
     reference: Option<String>,
-) -> AppResult<Vec<Reservation>> {
+) -> DomainResult<Vec<Reservation>> {
     let settings = &state.config.inventory;
     let ttl = ttl_seconds.unwrap_or(settings.reservation_ttl_seconds);
     if ttl == 0 || ttl > settings.max_reservation_ttl_seconds {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             "ttl_seconds",
             format!(
                 "must be between 1 and {}",
@@ -211,11 +208,14 @@ pub async fn reserve_items(
         ));
     }
     if items.is_empty() {
-        return Err(AppError::validation("items", "reserve at least one item"));
+        return Err(DomainError::validation(
+            "items",
+            "reserve at least one item",
+        ));
     }
     for item in &items {
         if !(1..=MAX_STOCK).contains(&item.quantity) {
-            return Err(AppError::validation(
+            return Err(DomainError::validation(
                 "quantity",
                 format!("must be between 1 and {MAX_STOCK}"),
             ));
@@ -224,7 +224,7 @@ pub async fn reserve_items(
     if let Some(reference) = &reference
         && (reference.trim().is_empty() || reference.chars().count() > MAX_REFERENCE)
     {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             "reference",
             format!("must be 1-{MAX_REFERENCE} characters"),
         ));
@@ -239,16 +239,13 @@ pub async fn reserve_items(
         .reserve(items, expires_at, reference, actor, stock_events)
         .await?
     {
-        ReserveOutcome::Reserved(reservations, logged) => {
-            state.events.publish(logged);
-            Ok(reservations)
-        }
+        ReserveOutcome::Reserved(reservations) => Ok(reservations),
         ReserveOutcome::UnknownSku(sku) => Err(not_found(&sku)),
         ReserveOutcome::Insufficient {
             sku,
             available,
             requested,
-        } => Err(AppError::Conflict {
+        } => Err(DomainError::Conflict {
             code: "insufficient_stock",
             message: format!("{sku} has {available} available; {requested} requested"),
             details: json!({ "sku": sku, "available": available, "requested": requested }),
@@ -262,7 +259,7 @@ pub async fn finish(
     caller: Option<&AuthUser>,
     id: &ReservationId,
     to: ReservationStatus,
-) -> AppResult<Reservation> {
+) -> DomainResult<Reservation> {
     let actor = match caller {
         Some(caller) => actor(state, caller).await?,
         None => None,
@@ -272,12 +269,9 @@ pub async fn finish(
         .finish_reservation(id, to, actor, stock_events)
         .await?
     {
-        ReservationWrite::Done(reservation, logged) => {
-            state.events.publish(logged);
-            Ok(*reservation)
-        }
-        ReservationWrite::NotFound => Err(AppError::not_found(format!("reservation {id}"))),
-        ReservationWrite::NotActive(status) => Err(AppError::Conflict {
+        ReservationWrite::Done(reservation) => Ok(*reservation),
+        ReservationWrite::NotFound => Err(DomainError::not_found(format!("reservation {id}"))),
+        ReservationWrite::NotActive(status) => Err(DomainError::Conflict {
             code: "reservation_not_active",
             message: format!("reservation {id} is {status}; only an active one can be {to}"),
             details: json!({ "status": status }),
@@ -285,18 +279,18 @@ pub async fn finish(
     }
 }
 
-pub async fn reservation(state: &AppState, id: &ReservationId) -> AppResult<Reservation> {
+pub async fn reservation(state: &AppState, id: &ReservationId) -> DomainResult<Reservation> {
     state
         .store
         .reservation(id)
         .await?
-        .ok_or_else(|| AppError::not_found(format!("reservation {id}")))
+        .ok_or_else(|| DomainError::not_found(format!("reservation {id}")))
 }
 
 pub async fn reservations(
     state: &AppState,
     query: ReservationQuery,
-) -> AppResult<Page<Reservation>> {
+) -> DomainResult<Page<Reservation>> {
     let (items, total) = state.store.reservations(&query).await?;
     Ok(Page {
         items,
@@ -310,10 +304,9 @@ pub async fn reconcile(
     state: &AppState,
     caller: &AuthUser,
     fix: bool,
-) -> AppResult<ReconcileReport> {
+) -> DomainResult<ReconcileReport> {
     let actor = actor(state, caller).await?;
-    let (report, logged) = state.store.reconcile(fix, actor, stock_events).await?;
-    state.events.publish(logged);
+    let report = state.store.reconcile(fix, actor, stock_events).await?;
     if !report.consistent {
         tracing::warn!(
             drift = report.drift.len(),
@@ -329,11 +322,10 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<u64> {
     const BATCH: u32 = 500;
     let mut expired = 0;
     loop {
-        let (count, logged) = state
+        let count = state
             .store
             .expire_reservations(now(), BATCH, stock_events)
             .await?;
-        state.events.publish(logged);
         expired += count;
         if count < u64::from(BATCH) {
             return Ok(expired);

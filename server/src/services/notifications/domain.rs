@@ -11,7 +11,7 @@ use shop_wire::notifications::{
 use time::OffsetDateTime;
 
 use super::templates;
-use crate::error::{AppError, AppResult};
+use crate::services::error::{DomainError, DomainResult};
 use crate::services::users::domain::normalize_email;
 use crate::state::AppState;
 use crate::store::{DeliveryQuery, NewEvent, NotificationQuery, Requeue, Store, StoreResult, now};
@@ -24,7 +24,7 @@ const MAX_SCHEDULE: time::Duration = time::Duration::days(366);
 
 /// Checks and normalizes a recipient for its channel: an email address, an
 /// E.164 phone number, or a push device token.
-pub fn normalize_recipient(channel: Channel, field: &str, raw: &str) -> AppResult<String> {
+pub fn normalize_recipient(channel: Channel, field: &str, raw: &str) -> DomainResult<String> {
     match channel {
         Channel::Email => normalize_email(field, raw),
         Channel::Sms => {
@@ -40,7 +40,7 @@ pub fn normalize_recipient(channel: Channel, field: &str, raw: &str) -> AppResul
             if valid {
                 Ok(phone)
             } else {
-                Err(AppError::validation(
+                Err(DomainError::validation(
                     field,
                     "is not an E.164 phone number such as +4915112345678",
                 ))
@@ -52,7 +52,7 @@ pub fn normalize_recipient(channel: Channel, field: &str, raw: &str) -> AppResul
                 || token.len() > MAX_PUSH_TOKEN
                 || token.chars().any(|c| c.is_whitespace() || c.is_control())
             {
-                Err(AppError::validation(
+                Err(DomainError::validation(
                     field,
                     "is not a device token (1-4096 characters, no spaces)",
                 ))
@@ -63,7 +63,7 @@ pub fn normalize_recipient(channel: Channel, field: &str, raw: &str) -> AppResul
     }
 }
 
-fn validate_template_name(name: &str) -> AppResult<()> {
+fn validate_template_name(name: &str) -> DomainResult<()> {
     let ok = !name.is_empty()
         && name.len() <= MAX_TEMPLATE_NAME
         && name
@@ -72,7 +72,7 @@ fn validate_template_name(name: &str) -> AppResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(AppError::validation(
+        Err(DomainError::validation(
             "name",
             "must be 1-64 lower-case letters, digits, `_`, `-` or `.`",
         ))
@@ -143,18 +143,17 @@ pub fn status_event(
     NewEvent::now(kind(NotificationEvent::new(n, error)))
 }
 
-async fn enqueue(state: &AppState, items: Vec<(Notification, Vec<NewEvent>)>) -> AppResult<()> {
-    let events = state.store.enqueue_notifications(items, None).await?;
-    state.events.publish(events);
+async fn enqueue(state: &AppState, items: Vec<(Notification, Vec<NewEvent>)>) -> DomainResult<()> {
+    state.store.enqueue_notifications(items, None).await?;
     state.notifications.wake();
     Ok(())
 }
 
-pub async fn send(state: &AppState, request: SendRequest) -> AppResult<Notification> {
+pub async fn send(state: &AppState, request: SendRequest) -> DomainResult<Notification> {
     let recipient = normalize_recipient(request.channel, "to", &request.to)?;
     let template = request.template.trim();
     let Some(found) = find_template(state, template, request.channel).await? else {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             "template",
             format!(
                 "no template `{template}` for the {} channel (GET /api/notifications/templates lists them)",
@@ -167,7 +166,7 @@ pub async fn send(state: &AppState, request: SendRequest) -> AppResult<Notificat
     let at = now();
     let send_at = request.send_at.unwrap_or(at);
     if send_at > at + MAX_SCHEDULE {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             "send_at",
             "may be at most a year ahead",
         ));
@@ -188,9 +187,9 @@ pub async fn send(state: &AppState, request: SendRequest) -> AppResult<Notificat
 /// A notification whose template cannot render with its variables would go
 /// dead on its first attempt: it is refused before it is queued, naming what
 /// is missing, since the template is known now.
-pub fn check_renders(template: &Template, vars: &serde_json::Value) -> AppResult<()> {
+pub fn check_renders(template: &Template, vars: &serde_json::Value) -> DomainResult<()> {
     templates::render(template, vars).map(drop).map_err(|err| {
-        AppError::validation(
+        DomainError::validation(
             "vars",
             format!(
                 "the template `{}` cannot be rendered with these variables ({err}); it uses {}",
@@ -204,7 +203,7 @@ pub fn check_renders(template: &Template, vars: &serde_json::Value) -> AppResult
     })
 }
 
-pub async fn list(state: &AppState, query: NotificationQuery) -> AppResult<Page<Notification>> {
+pub async fn list(state: &AppState, query: NotificationQuery) -> DomainResult<Page<Notification>> {
     let (items, total) = state.store.list_notifications(&query).await?;
     Ok(Page {
         items,
@@ -214,12 +213,12 @@ pub async fn list(state: &AppState, query: NotificationQuery) -> AppResult<Page<
     })
 }
 
-pub async fn get(state: &AppState, id: &NotificationId) -> AppResult<Notification> {
+pub async fn get(state: &AppState, id: &NotificationId) -> DomainResult<Notification> {
     state
         .store
         .notification(id)
         .await?
-        .ok_or_else(|| AppError::not_found(format!("notification {id}")))
+        .ok_or_else(|| DomainError::not_found(format!("notification {id}")))
 }
 
 const RESENDABLE: [NotificationStatus; 3] = [
@@ -231,7 +230,7 @@ const RESENDABLE: [NotificationStatus; 3] = [
 /// A failed or dead notification is queued again as it is (same id, so a
 /// provider that did get an earlier attempt can drop the duplicate); a sent
 /// one is sent again as a new notification, since its id was already used.
-pub async fn resend(state: &AppState, id: &NotificationId) -> AppResult<Notification> {
+pub async fn resend(state: &AppState, id: &NotificationId) -> DomainResult<Notification> {
     let current = get(state, id).await?;
     if current.status == NotificationStatus::Sent {
         let (mut copy, _) = new_notification(
@@ -254,13 +253,12 @@ pub async fn resend(state: &AppState, id: &NotificationId) -> AppResult<Notifica
         .requeue_notification(id, &RESENDABLE[..2], now(), vec![event])
         .await?
     {
-        Requeue::Requeued(notification, events) => {
-            state.events.publish(events);
+        Requeue::Requeued(notification) => {
             state.notifications.wake();
             Ok(*notification)
         }
-        Requeue::NotFound => Err(AppError::not_found(format!("notification {id}"))),
-        Requeue::WrongState(status) => Err(AppError::Conflict {
+        Requeue::NotFound => Err(DomainError::not_found(format!("notification {id}"))),
+        Requeue::WrongState(status) => Err(DomainError::Conflict {
             code: "invalid_state",
             message: format!(
                 "notification {id} is {status}; only a failed, dead or sent notification can be resent"
@@ -271,7 +269,7 @@ pub async fn resend(state: &AppState, id: &NotificationId) -> AppResult<Notifica
 }
 
 /// Built-ins overlaid with the user-defined templates, by name then channel.
-pub async fn templates(state: &AppState) -> AppResult<Vec<Template>> {
+pub async fn templates(state: &AppState) -> DomainResult<Vec<Template>> {
     let stored = state.store.stored_templates().await?;
     let mut all: Vec<Template> = templates::builtins()
         .into_iter()
@@ -290,14 +288,14 @@ pub async fn template(
     state: &AppState,
     name: &str,
     channel: Option<Channel>,
-) -> AppResult<Vec<Template>> {
+) -> DomainResult<Vec<Template>> {
     let found: Vec<Template> = templates(state)
         .await?
         .into_iter()
         .filter(|t| t.name == name && channel.is_none_or(|c| c == t.channel))
         .collect();
     if found.is_empty() {
-        return Err(AppError::not_found(format!("template {name}")));
+        return Err(DomainError::not_found(format!("template {name}")));
     }
     Ok(found)
 }
@@ -307,7 +305,7 @@ pub async fn template(
 pub async fn save_template(
     state: &AppState,
     request: TemplateRequest,
-) -> AppResult<(bool, Template)> {
+) -> DomainResult<(bool, Template)> {
     let name = request.name.trim().to_owned();
     validate_template_name(&name)?;
     let template = Template {
@@ -319,7 +317,7 @@ pub async fn save_template(
         builtin: false,
         updated_at: Some(now()),
     };
-    templates::check(&template).map_err(|err| AppError::Validation {
+    templates::check(&template).map_err(|err| DomainError::Validation {
         message: format!("the template does not compile: {err}"),
         fields: json!({ err.part: err.message }),
     })?;
@@ -332,11 +330,11 @@ pub async fn save_template(
     Ok((created, template))
 }
 
-pub async fn analytics(state: &AppState) -> AppResult<NotificationAnalytics> {
+pub async fn analytics(state: &AppState) -> DomainResult<NotificationAnalytics> {
     Ok(state.store.notification_analytics().await?)
 }
 
-pub async fn deliveries(state: &AppState, query: DeliveryQuery) -> AppResult<Page<Delivery>> {
+pub async fn deliveries(state: &AppState, query: DeliveryQuery) -> DomainResult<Page<Delivery>> {
     let (items, total) = state.store.deliveries(&query).await?;
     Ok(Page {
         items,
@@ -378,7 +376,7 @@ mod tests {
     fn a_notification_its_template_cannot_render_is_refused() {
         let welcome = templates::builtin("welcome", Channel::Email).expect("built-in");
         let err = check_renders(&welcome, &json!({})).expect_err("no variables");
-        assert!(matches!(err, AppError::Validation { .. }), "{err:?}");
+        assert!(matches!(err, DomainError::Validation { .. }), "{err:?}");
         assert!(err.to_string().contains("`welcome`"), "{err}");
         assert!(err.to_string().ends_with("it uses name"), "{err}");
         check_renders(&welcome, &json!({"name": "Ada"})).expect("renders with its variable");

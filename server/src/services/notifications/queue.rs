@@ -116,8 +116,7 @@ pub async fn round(state: &AppState) -> anyhow::Result<usize> {
     }
     let count = claimed.len();
     let completions = join_all(claimed.iter().map(|n| attempt(state, n))).await;
-    let events = state.store.complete_attempts(completions).await?;
-    state.events.publish(events);
+    state.store.complete_attempts(completions).await?;
     Ok(count)
 }
 

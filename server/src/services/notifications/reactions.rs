@@ -231,11 +231,10 @@ pub async fn react(
         return Ok(false);
     }
     let queued = !items.is_empty();
-    let logged = state
+    state
         .store
         .enqueue_notifications(items, Some((CURSOR, last)))
         .await?;
-    state.events.publish(logged);
     if queued {
         state.notifications.wake();
     }

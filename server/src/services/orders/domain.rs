@@ -16,8 +16,8 @@ use shop_wire::orders::{NewOrder, Order, OrderAnalytics, OrderId, OrderStatus};
 use shop_wire::payments::{PaymentMethod, Refund, RefundRequest};
 
 use crate::auth::AuthUser;
-use crate::error::{AppError, AppResult};
 use crate::services::cart::domain::{check_line, not_active, refusal_error};
+use crate::services::error::{DomainError, DomainResult};
 use crate::services::optional_note;
 use crate::services::payments::domain as payments;
 use crate::services::users::domain::{get_user, normalize_email};
@@ -47,13 +47,13 @@ pub fn order_key(raw: &str) -> Option<OrderKey> {
     digits.parse().ok().map(OrderKey::Number)
 }
 
-fn not_found(raw: &str) -> AppError {
-    AppError::not_found(format!("order {raw}"))
+fn not_found(raw: &str) -> DomainError {
+    DomainError::not_found(format!("order {raw}"))
 }
 
 /// An order the caller may see: a customer's own, or any for staff. Someone
 /// else's order is "not found", so order numbers cannot be probed.
-pub async fn get(state: &AppState, caller: &AuthUser, raw: &str) -> AppResult<Order> {
+pub async fn get(state: &AppState, caller: &AuthUser, raw: &str) -> DomainResult<Order> {
     let key = order_key(raw).ok_or_else(|| not_found(raw))?;
     let order = state
         .store
@@ -67,7 +67,7 @@ pub async fn get(state: &AppState, caller: &AuthUser, raw: &str) -> AppResult<Or
     }
 }
 
-async fn owns(state: &AppState, caller: &AuthUser, order: &Order) -> AppResult<bool> {
+async fn owns(state: &AppState, caller: &AuthUser, order: &Order) -> DomainResult<bool> {
     if order.user_id.as_ref() == Some(&caller.user_id) {
         return Ok(true);
     }
@@ -80,7 +80,7 @@ pub async fn list(
     state: &AppState,
     caller: &AuthUser,
     mut query: OrderQuery,
-) -> AppResult<Page<Order>> {
+) -> DomainResult<Page<Order>> {
     if !caller.role.is_staff() {
         let user = get_user(state, &caller.user_id).await?;
         query.owner = Some((caller.user_id.clone(), user.email));
@@ -94,7 +94,7 @@ pub async fn list(
     })
 }
 
-pub async fn analytics(state: &AppState) -> AppResult<OrderAnalytics> {
+pub async fn analytics(state: &AppState) -> DomainResult<OrderAnalytics> {
     Ok(state.store.order_analytics().await?)
 }
 
@@ -107,13 +107,13 @@ pub async fn create(
     caller: &AuthUser,
     request: NewOrder,
     idempotency_key: Option<&str>,
-) -> AppResult<(Order, bool)> {
+) -> DomainResult<(Order, bool)> {
     let user = get_user(state, &caller.user_id).await?;
     let customer_email = match &request.customer_email {
         Some(email) => {
             let email = normalize_email("customer_email", email)?;
             if !caller.role.is_staff() && !email.eq_ignore_ascii_case(&user.email) {
-                return Err(AppError::forbidden(
+                return Err(DomainError::forbidden(
                     "customers order for themselves; leave customer_email out",
                 ));
             }
@@ -123,13 +123,13 @@ pub async fn create(
     };
     let source = match (&request.cart_id, request.items.is_empty()) {
         (Some(_), false) => {
-            return Err(AppError::validation(
+            return Err(DomainError::validation(
                 "items",
                 "give either cart_id or items, not both",
             ));
         }
         (None, true) => {
-            return Err(AppError::validation(
+            return Err(DomainError::validation(
                 "items",
                 "order at least one item, or give a cart_id",
             ));
@@ -137,7 +137,7 @@ pub async fn create(
         (Some(cart), true) => OrderSource::Cart(cart.clone()),
         (None, false) => {
             if request.items.len() > MAX_LINES {
-                return Err(AppError::validation(
+                return Err(DomainError::validation(
                     "items",
                     format!("an order has at most {MAX_LINES} lines"),
                 ));
@@ -147,7 +147,7 @@ pub async fn create(
                     .items
                     .iter()
                     .map(|line| check_line(&line.sku, line.quantity, false))
-                    .collect::<AppResult<_>>()?,
+                    .collect::<DomainResult<_>>()?,
             )
         }
     };
@@ -158,7 +158,7 @@ pub async fn create(
             caller.role.is_staff() || r.cart.user_id.as_ref() == Some(&caller.user_id)
         });
         if !visible {
-            return Err(AppError::not_found(format!("cart {cart}")));
+            return Err(DomainError::not_found(format!("cart {cart}")));
         }
     }
     let charge = request
@@ -178,25 +178,20 @@ pub async fn create(
         actor: user.email.clone(),
     };
     let (order, payment) = match state.store.create_order(draft, COMMERCE_EVENTS).await? {
-        OrderCreate::Created {
-            order,
-            payment,
-            events,
-        } => {
-            state.events.publish(events);
+        OrderCreate::Created { order, payment, .. } => {
             metrics::counter!("shop_orders_created_total").increment(1);
             (*order, payment)
         }
         OrderCreate::Existing(order) => return Ok((*order, false)),
         OrderCreate::Refused(refusal) => return Err(refusal_error(refusal)),
         OrderCreate::MixedCurrencies => {
-            return Err(AppError::conflict(
+            return Err(DomainError::conflict(
                 "currency_mismatch",
                 "the items are priced in different currencies; order them separately",
             ));
         }
         OrderCreate::CartNotFound => {
-            return Err(AppError::not_found(format!(
+            return Err(DomainError::not_found(format!(
                 "cart {}",
                 request.cart_id.map(|c| c.to_string()).unwrap_or_default()
             )));
@@ -206,7 +201,7 @@ pub async fn create(
             return Err(not_active(&cart, status));
         }
         OrderCreate::CartEmpty => {
-            return Err(AppError::conflict(
+            return Err(DomainError::conflict(
                 "cart_empty",
                 "the cart has no items to order",
             ));
@@ -227,7 +222,7 @@ pub async fn pay(
     caller: &AuthUser,
     raw: &str,
     method: PaymentMethod,
-) -> AppResult<Order> {
+) -> DomainResult<Order> {
     let order = get(state, caller, raw).await?;
     let charge = payments::prepare(state, &method)?;
     let actor = get_user(state, &caller.user_id).await?.email;
@@ -242,17 +237,12 @@ pub async fn pay(
         )
         .await?;
     match started {
-        BeginPayment::Started {
-            order,
-            payment,
-            events,
-        } => {
-            state.events.publish(events);
+        BeginPayment::Started { order, payment, .. } => {
             payments::charge(state, &order, &payment, charge, &actor).await
         }
         BeginPayment::NotFound => Err(not_found(raw)),
         BeginPayment::WrongStatus(status) => Err(illegal(&order, status, OrderStatus::Paid)),
-        BeginPayment::InFlight(payment) => Err(AppError::Conflict {
+        BeginPayment::InFlight(payment) => Err(DomainError::Conflict {
             code: "payment_in_progress",
             message: format!(
                 "payment {} of {} is {}; wait for it to finish",
@@ -264,7 +254,7 @@ pub async fn pay(
     }
 }
 
-fn illegal(order: &Order, from: OrderStatus, to: OrderStatus) -> AppError {
+fn illegal(order: &Order, from: OrderStatus, to: OrderStatus) -> DomainError {
     let allowed: Vec<&str> = from.next().iter().map(|s| s.as_str()).collect();
     let message = if allowed.is_empty() {
         format!(
@@ -278,7 +268,7 @@ fn illegal(order: &Order, from: OrderStatus, to: OrderStatus) -> AppError {
             allowed.join(", ")
         )
     };
-    AppError::Conflict {
+    DomainError::Conflict {
         code: "illegal_transition",
         message,
         details: json!({ "from": from, "to": to, "allowed": allowed }),
@@ -295,13 +285,13 @@ pub async fn transition(
     to: OrderStatus,
     note: Option<String>,
     tracking_number: Option<String>,
-) -> AppResult<Order> {
+) -> DomainResult<Order> {
     let order = get(state, caller, raw).await?;
     let note = optional_note("note", note)?;
     let tracking_number = optional_note("tracking_number", tracking_number)?;
     let customer_may = to == OrderStatus::Cancelled && order.status == OrderStatus::Pending;
     if !caller.role.is_staff() && !customer_may {
-        return Err(AppError::forbidden(
+        return Err(DomainError::forbidden(
             "only staff ship, deliver, or cancel a paid order",
         ));
     }
@@ -317,13 +307,10 @@ pub async fn transition(
         .transition_order(&order.id, request, COMMERCE_EVENTS)
         .await?
     {
-        TransitionOutcome::Done(order, events) => {
-            state.events.publish(events);
-            Ok(*order)
-        }
+        TransitionOutcome::Done(order) => Ok(*order),
         TransitionOutcome::NotFound => Err(not_found(raw)),
         TransitionOutcome::Illegal { from } => Err(illegal(&order, from, to)),
-        TransitionOutcome::PaymentInFlight => Err(AppError::conflict(
+        TransitionOutcome::PaymentInFlight => Err(DomainError::conflict(
             "payment_in_progress",
             format!(
                 "a payment of {} is being taken right now; try again in a moment",
@@ -347,10 +334,10 @@ pub async fn refund(
     caller: &AuthUser,
     raw: &str,
     request: RefundRequest,
-) -> AppResult<Refund> {
+) -> DomainResult<Refund> {
     let order = get(state, caller, raw).await?;
     let Some(payment) = &order.payment_id else {
-        return Err(AppError::conflict(
+        return Err(DomainError::conflict(
             "not_refundable",
             format!("{} has no payment to refund", order.number),
         ));
@@ -364,11 +351,10 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<u64> {
     const BATCH: u32 = 200;
     let mut expired = 0;
     loop {
-        let (count, logged) = state
+        let (count, _) = state
             .store
             .expire_orders(now(), BATCH, COMMERCE_EVENTS)
             .await?;
-        state.events.publish(logged);
         expired += count;
         if count < u64::from(BATCH) {
             return Ok(expired);
@@ -379,6 +365,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::AppError;
 
     #[test]
     fn orders_are_named_by_id_or_number() {
@@ -413,11 +400,11 @@ mod tests {
             updated_at: now(),
         };
         let err = illegal(&order, OrderStatus::Paid, OrderStatus::Delivered);
-        assert_eq!(err.code(), "illegal_transition");
         assert!(
             err.to_string().contains("allowed: shipped, cancelled"),
             "{err}"
         );
+        assert_eq!(AppError::from(err).code(), "illegal_transition");
         let err = illegal(&order, OrderStatus::Delivered, OrderStatus::Paid);
         assert!(err.to_string().contains("final"), "{err}");
     }

@@ -7,7 +7,6 @@
 //! refund at the provider, and the gateway's `Idempotency-Key` makes a
 //! client's retry of the whole request answer the first result.
 
-use axum::http::StatusCode;
 use serde_json::json;
 use shop_wire::Page;
 use shop_wire::orders::Order;
@@ -17,7 +16,7 @@ use shop_wire::payments::{
 };
 
 use crate::auth::AuthUser;
-use crate::error::{AppError, AppResult};
+use crate::services::error::{DomainError, DomainResult};
 use crate::services::optional_note;
 use crate::services::orders::events::COMMERCE_EVENTS;
 use crate::services::products::domain::MAX_STOCK;
@@ -50,7 +49,7 @@ pub fn pay_by(state: &AppState) -> time::OffsetDateTime {
 /// Checks a payment method before anything is recorded: a card that cannot
 /// be charged (a typo in the number, a past expiry) is a 400 naming the
 /// field, and changes nothing.
-pub fn prepare(state: &AppState, method: &PaymentMethod) -> AppResult<Charge> {
+pub fn prepare(state: &AppState, method: &PaymentMethod) -> DomainResult<Charge> {
     let provider = state.payments.name();
     let draft = |brand: Option<String>, last4: Option<String>| PaymentDraft {
         id: PaymentId::generate(),
@@ -60,7 +59,7 @@ pub fn prepare(state: &AppState, method: &PaymentMethod) -> AppResult<Charge> {
         card_last4: last4,
     };
     let unexpected = |field: &str, what: &str| {
-        AppError::validation(
+        DomainError::validation(
             &format!("payment.{field}"),
             format!("is not used with {what} payments"),
         )
@@ -73,14 +72,14 @@ pub fn prepare(state: &AppState, method: &PaymentMethod) -> AppResult<Charge> {
             let (Some(number), Some(month), Some(year)) =
                 (&method.card_number, method.exp_month, method.exp_year)
             else {
-                return Err(AppError::validation(
+                return Err(DomainError::validation(
                     "payment",
                     "a card payment needs card_number, exp_month and exp_year",
                 ));
             };
             let card =
                 check_card(number, month, year, method.cvc.as_deref(), today()).map_err(|err| {
-                    AppError::validation(&format!("payment.{}", err.field()), err.to_string())
+                    DomainError::validation(&format!("payment.{}", err.field()), err.to_string())
                 })?;
             Ok(Charge {
                 draft: draft(
@@ -104,7 +103,7 @@ pub fn prepare(state: &AppState, method: &PaymentMethod) -> AppResult<Charge> {
                 || token.len() > MAX_TOKEN
                 || !token.bytes().all(|b| b.is_ascii_graphic())
             {
-                return Err(AppError::validation(
+                return Err(DomainError::validation(
                     "payment.token",
                     format!(
                         "a {kind} payment needs the wallet's token (1-{MAX_TOKEN} visible characters)"
@@ -114,7 +113,6 @@ pub fn prepare(state: &AppState, method: &PaymentMethod) -> AppResult<Charge> {
             Ok(Charge {
                 draft: draft(None, None),
                 details: MethodDetails::Wallet {
-                    kind,
                     token: token.to_owned(),
                 },
             })
@@ -149,9 +147,8 @@ fn decline_code(code: &str) -> &'static str {
         .unwrap_or("payment_failed")
 }
 
-fn unavailable(err: &ProviderError, what: serde_json::Value) -> AppError {
-    AppError::Detailed {
-        status: StatusCode::SERVICE_UNAVAILABLE,
+fn unavailable(err: &ProviderError, what: serde_json::Value) -> DomainError {
+    DomainError::Unavailable {
         code: "payment_provider_unavailable",
         message: format!("{err}; it is recorded and will be confirmed when the provider answers"),
         details: what,
@@ -165,7 +162,7 @@ pub async fn charge(
     payment: &Payment,
     charge: Charge,
     actor: &str,
-) -> AppResult<Order> {
+) -> DomainResult<Order> {
     let request = ChargeRequest {
         idempotency_key: payment.id.to_string(),
         amount_cents: payment.amount_cents,
@@ -230,38 +227,26 @@ async fn record(
     payment: &PaymentId,
     result: ChargeResult,
     actor: &str,
-) -> AppResult<Order> {
+) -> DomainResult<Order> {
     let done = state
         .store
         .complete_payment(payment, result, actor.to_owned(), COMMERCE_EVENTS)
         .await?;
     match done {
-        PaymentDone::Paid {
-            order,
-            payment,
-            events,
-        } => {
-            state.events.publish(events);
+        PaymentDone::Paid { order, payment, .. } => {
             metrics::counter!("shop_payments_total", "outcome" => "succeeded").increment(1);
             metrics::counter!("shop_revenue_cents_total", "currency" => payment.currency.code())
                 .increment(payment.amount_cents.unsigned_abs());
             Ok(*order)
         }
-        PaymentDone::Pending { order, events, .. } => {
-            state.events.publish(events);
+        PaymentDone::Pending { order, .. } => {
             metrics::counter!("shop_payments_total", "outcome" => "pending").increment(1);
             Ok(*order)
         }
-        PaymentDone::Failed {
-            order,
-            payment,
-            events,
-        } => {
-            state.events.publish(events);
+        PaymentDone::Failed { order, payment, .. } => {
             metrics::counter!("shop_payments_total", "outcome" => "failed").increment(1);
             let code = payment.failure_code.clone().unwrap_or_default();
-            Err(AppError::Detailed {
-                status: StatusCode::PAYMENT_REQUIRED,
+            Err(DomainError::Declined {
                 code: decline_code(&code),
                 message: format!(
                     "the payment for {} was declined: {} (the order stays pending)",
@@ -280,12 +265,7 @@ async fn record(
                 }),
             })
         }
-        PaymentDone::Unfulfillable {
-            order,
-            payment,
-            events,
-        } => {
-            state.events.publish(events);
+        PaymentDone::Unfulfillable { order, payment, .. } => {
             tracing::warn!(order = %order.number, payment = %payment.id,
                 "paid for an order that can no longer be fulfilled; refunding");
             let request = RefundRequest {
@@ -293,7 +273,7 @@ async fn record(
                 reason: Some("the order could not be fulfilled".to_owned()),
             };
             refund(state, actor, &payment.id, request, true).await?;
-            Err(AppError::Conflict {
+            Err(DomainError::Conflict {
                 code: "order_not_fulfillable",
                 message: format!(
                     "{} could no longer be fulfilled (it was cancelled, or its stock sold while unpaid); the payment was refunded",
@@ -302,13 +282,13 @@ async fn record(
                 details: json!({ "order_id": order.id, "payment_id": payment.id }),
             })
         }
-        PaymentDone::NotFound => Err(AppError::not_found(format!("payment {payment}"))),
+        PaymentDone::NotFound => Err(DomainError::not_found(format!("payment {payment}"))),
         // A recovery finished it first: answer the order as it is now.
         PaymentDone::AlreadyFinished(payment) => state
             .store
             .order(&crate::store::OrderKey::Id(payment.order_id.clone()))
             .await?
-            .ok_or_else(|| AppError::not_found(format!("order {}", payment.order_id))),
+            .ok_or_else(|| DomainError::not_found(format!("order {}", payment.order_id))),
     }
 }
 
@@ -321,11 +301,11 @@ pub async fn refund(
     payment: &PaymentId,
     request: RefundRequest,
     cancels_order: bool,
-) -> AppResult<Refund> {
+) -> DomainResult<Refund> {
     if let Some(amount) = request.amount_cents
         && !(1..=MAX_STOCK * 1000).contains(&amount)
     {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             "amount_cents",
             "must be a positive amount",
         ));
@@ -340,9 +320,9 @@ pub async fn refund(
     };
     let (refund, payment) = match state.store.start_refund(payment, draft).await? {
         StartRefund::Started { refund, payment } => (*refund, *payment),
-        StartRefund::NotFound => return Err(AppError::not_found(format!("payment {payment}"))),
+        StartRefund::NotFound => return Err(DomainError::not_found(format!("payment {payment}"))),
         StartRefund::NotRefundable(status) => {
-            return Err(AppError::Conflict {
+            return Err(DomainError::Conflict {
                 code: "not_refundable",
                 message: format!(
                     "payment {payment} is {status}; only a captured payment is refunded"
@@ -360,14 +340,14 @@ pub async fn refund(
                 ),
                 None => format!("{refundable} (minor units)"),
             };
-            return Err(AppError::Conflict {
+            return Err(DomainError::Conflict {
                 code: "refund_exceeds_captured",
                 message: format!("only {left} of payment {payment} is left to refund"),
                 details: json!({ "refundable_cents": refundable }),
             });
         }
         StartRefund::NothingLeft => {
-            return Err(AppError::Conflict {
+            return Err(DomainError::Conflict {
                 code: "refund_exceeds_captured",
                 message: format!(
                     "payment {payment} is refunded in full (or the rest is being refunded now)"
@@ -384,7 +364,7 @@ async fn call_refund(
     state: &AppState,
     refund: Refund,
     charge_ref: Option<String>,
-) -> AppResult<Refund> {
+) -> DomainResult<Refund> {
     let result = match charge_ref {
         None => RefundResult::Failed {
             message: "the payment has no provider reference to refund".to_owned(),
@@ -394,7 +374,6 @@ async fn call_refund(
                 idempotency_key: refund.id.to_string(),
                 provider_ref,
                 amount_cents: refund.amount_cents,
-                currency: refund.currency,
                 reason: refund.reason.clone(),
             };
             match state.payments.provider().refund(&call).await {
@@ -417,11 +396,9 @@ async fn call_refund(
         .finish_refund(&refund.id, result, COMMERCE_EVENTS)
         .await?
     {
-        FinishRefund::Done { refund, events, .. } => {
-            state.events.publish(events);
+        FinishRefund::Done { refund, .. } => {
             if refund.status == shop_wire::payments::RefundStatus::Failed {
-                return Err(AppError::Detailed {
-                    status: StatusCode::PAYMENT_REQUIRED,
+                return Err(DomainError::Declined {
                     code: "refund_refused",
                     message: format!(
                         "the provider refused refund {}: {}",
@@ -435,20 +412,20 @@ async fn call_refund(
                 .increment(refund.amount_cents.unsigned_abs());
             Ok(*refund)
         }
-        FinishRefund::NotFound => Err(AppError::not_found(format!("refund {}", refund.id))),
+        FinishRefund::NotFound => Err(DomainError::not_found(format!("refund {}", refund.id))),
         FinishRefund::AlreadyFinished(refund) => Ok(*refund),
     }
 }
 
 /// Confirms a bank transfer that has arrived (staff): the order is paid.
-pub async fn settle(state: &AppState, caller: &AuthUser, id: &PaymentId) -> AppResult<Payment> {
+pub async fn settle(state: &AppState, caller: &AuthUser, id: &PaymentId) -> DomainResult<Payment> {
     let payment = state
         .store
         .payment(id)
         .await?
-        .ok_or_else(|| AppError::not_found(format!("payment {id}")))?;
+        .ok_or_else(|| DomainError::not_found(format!("payment {id}")))?;
     if payment.status != PaymentStatus::Pending {
-        return Err(AppError::Conflict {
+        return Err(DomainError::Conflict {
             code: "not_pending",
             message: format!(
                 "payment {id} is {}; only a pending transfer is settled",
@@ -470,8 +447,8 @@ pub async fn settle(state: &AppState, caller: &AuthUser, id: &PaymentId) -> AppR
 }
 
 /// A payment the caller may see: of their own order, or any for staff.
-pub async fn get(state: &AppState, caller: &AuthUser, id: &PaymentId) -> AppResult<Payment> {
-    let not_found = || AppError::not_found(format!("payment {id}"));
+pub async fn get(state: &AppState, caller: &AuthUser, id: &PaymentId) -> DomainResult<Payment> {
+    let not_found = || DomainError::not_found(format!("payment {id}"));
     let payment = state.store.payment(id).await?.ok_or_else(not_found)?;
     if !caller.role.is_staff() {
         crate::services::orders::domain::get(state, caller, payment.order_id.as_str())
@@ -485,7 +462,7 @@ pub async fn list(
     state: &AppState,
     caller: &AuthUser,
     mut query: PaymentQuery,
-) -> AppResult<Page<Payment>> {
+) -> DomainResult<Page<Payment>> {
     if !caller.role.is_staff() {
         let user = get_user(state, &caller.user_id).await?;
         query.owner = Some((caller.user_id.clone(), user.email));
@@ -499,7 +476,7 @@ pub async fn list(
     })
 }
 
-pub async fn analytics(state: &AppState) -> AppResult<PaymentAnalytics> {
+pub async fn analytics(state: &AppState) -> DomainResult<PaymentAnalytics> {
     Ok(state.store.payment_analytics().await?)
 }
 

@@ -1,9 +1,11 @@
 //! Products by id and by SKU for the hot read path (`GET /api/products/{id}`),
 //! and list pages (category pages) for the storefront.
 //!
-//! Every write in this process invalidates what it changed before its
-//! response goes out, so a client never reads back an older product than the
-//! one it just wrote. A read that raced a write must not put the old copy
+//! Every committed product change in this process invalidates what it
+//! changed before the write's response goes out (the cache follows the
+//! store's `product.*` events), so a client never reads back an older
+//! product than the one it just wrote, and a write whose request was
+//! dropped is not left behind in the cache. A read that raced a write must not put the old copy
 //! back: each read notes the generation it started at and only fills the
 //! cache if no write happened in between. A cached page remembers the
 //! generation it was read at and is ignored once any product has changed
@@ -14,8 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use moka::sync::Cache;
-use shop_wire::Page;
-use shop_wire::products::Product;
+use shop_wire::events::{EventData, EventKind};
+use shop_wire::products::{Product, ProductId};
+use shop_wire::{Event, Page};
 
 use crate::store::{ProductKey, ProductQuery};
 
@@ -92,14 +95,34 @@ impl ProductCache {
     }
 
     /// Forgets a product that was written or deleted.
-    pub fn changed(&self, product: &Product) {
+    fn changed(&self, id: &ProductId, sku: &str) {
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.by_id.invalidate(product.id.as_str());
-        self.by_sku.invalidate(&product.sku);
+        self.by_id.invalidate(id.as_str());
+        self.by_sku.invalidate(sku);
     }
 
-    /// Forgets everything, after a bulk change such as an import.
-    pub fn clear(&self) {
+    /// Forgets the product a committed `product.*` event names.
+    pub fn on_event(&self, event: &Event) {
+        if event
+            .event_kind()
+            .is_none_or(|kind| kind.family() != EventKind::ProductCreated.family())
+        {
+            return;
+        }
+        match event.decode() {
+            Ok(
+                EventData::ProductCreated(product)
+                | EventData::ProductUpdated(product)
+                | EventData::ProductArchived(product),
+            ) => self.changed(&product.id, &product.sku),
+            Ok(EventData::ProductDeleted(product)) => self.changed(&product.id, &product.sku),
+            // Unreadable: forget everything rather than keep a stale copy.
+            _ => self.clear(),
+        }
+    }
+
+    /// Forgets everything.
+    fn clear(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.by_id.invalidate_all();
         self.by_sku.invalidate_all();
@@ -134,7 +157,7 @@ mod tests {
         let cache = ProductCache::new();
         let product = product();
         let before = cache.generation();
-        cache.changed(&product);
+        cache.changed(&product.id, &product.sku);
         cache.fill(&product, before);
         assert!(cache.get(&ProductKey::Sku("MUG-1".to_owned())).is_none());
 
@@ -169,7 +192,10 @@ mod tests {
             ..query.clone()
         };
         assert!(cache.page(&other).is_none(), "each page is its own entry");
-        cache.changed(&product());
+        {
+            let product = product();
+            cache.changed(&product.id, &product.sku);
+        }
         assert!(cache.page(&query).is_none());
         assert!(!ProductCache::caches(&ProductQuery {
             in_stock: Some(true),

@@ -5,7 +5,7 @@ use shop_wire::fixtures::Fixtures;
 use shop_wire::products::{ImportRowError, ImportSummary, StockImport};
 
 use super::import::{Tally, checked_row, upsert};
-use crate::error::{AppError, AppResult};
+use crate::services::error::{DomainError, DomainResult};
 use crate::services::users::domain::create_account;
 use crate::state::AppState;
 use crate::store::{ProductQuery, ProductStatus};
@@ -22,7 +22,7 @@ pub struct Loaded {
 }
 
 /// Creates the fixtures' users (skipping emails that exist) and upserts their products.
-pub async fn load(state: &AppState, fixtures: Fixtures) -> AppResult<Loaded> {
+pub async fn load(state: &AppState, fixtures: Fixtures) -> DomainResult<Loaded> {
     let mut loaded = Loaded::default();
     for user in fixtures.users {
         // Without a password the account gets one nobody knows: it exists for
@@ -32,7 +32,7 @@ pub async fn load(state: &AppState, fixtures: Fixtures) -> AppResult<Loaded> {
             .unwrap_or_else(crate::auth::tokens::generate_password);
         match create_account(state, &user.email, &password, &user.name, user.role).await {
             Ok(_) => loaded.users += 1,
-            Err(AppError::Conflict { .. }) => {}
+            Err(DomainError::Conflict { .. }) => {}
             Err(err) => return Err(err),
         }
     }

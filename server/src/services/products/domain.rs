@@ -11,8 +11,8 @@ use shop_wire::products::{Category, Product, ProductId, ProductPatch, ProductReq
 
 use super::cache::ProductCache;
 use crate::auth::AuthUser;
-use crate::error::{AppError, AppResult};
 use crate::services::actor;
+use crate::services::error::{DomainError, DomainResult};
 use crate::services::search::domain as search;
 use crate::state::AppState;
 use crate::store::{
@@ -52,7 +52,7 @@ impl Problems {
         self.0.iter().next().map(|(f, p)| (f.as_str(), p.as_str()))
     }
 
-    fn into_result(self) -> AppResult<()> {
+    fn into_result(self) -> DomainResult<()> {
         if self.0.is_empty() {
             return Ok(());
         }
@@ -62,7 +62,7 @@ impl Problems {
             .map(|(field, problem)| format!("{field}: {problem}"))
             .collect::<Vec<_>>()
             .join("; ");
-        Err(AppError::Validation {
+        Err(DomainError::Validation {
             message,
             fields: json!(self.0),
         })
@@ -244,8 +244,8 @@ pub fn product_key(raw: &str) -> ProductKey {
     }
 }
 
-fn not_found(raw: &str) -> AppError {
-    AppError::not_found(format!("product {raw}"))
+fn not_found(raw: &str) -> DomainError {
+    DomainError::not_found(format!("product {raw}"))
 }
 
 /// The events of a product change, with the product as written.
@@ -270,10 +270,10 @@ pub async fn create(
     state: &AppState,
     caller: &AuthUser,
     request: ProductRequest,
-) -> AppResult<Product> {
+) -> DomainResult<Product> {
     let (product, stock, threshold) = product_from(request).map_err(|p| match p.into_result() {
         Err(err) => err,
-        Ok(()) => AppError::internal(anyhow::anyhow!("validation failed without a problem")),
+        Ok(()) => DomainError::internal(anyhow::anyhow!("validation failed without a problem")),
     })?;
     let initial = InitialStock {
         on_hand: stock.unwrap_or(0),
@@ -286,13 +286,11 @@ pub async fn create(
         .insert_product(&product, initial, actor, events)
         .await
     {
-        Ok(logged) => {
-            state.catalog.changed(&product);
+        Ok(_) => {
             search::catalog_changed(state, vec![product.id.clone()]).await;
-            state.events.publish(logged);
             Ok(product)
         }
-        Err(StoreError::Duplicate { .. }) => Err(AppError::Conflict {
+        Err(StoreError::Duplicate { .. }) => Err(DomainError::Conflict {
             code: "duplicate_sku",
             message: format!("a product with SKU {} already exists", product.sku),
             details: json!({ "sku": product.sku }),
@@ -301,7 +299,7 @@ pub async fn create(
     }
 }
 
-pub async fn get(state: &AppState, raw: &str) -> AppResult<Product> {
+pub async fn get(state: &AppState, raw: &str) -> DomainResult<Product> {
     let key = product_key(raw);
     if let Some(product) = state.catalog.get(&key) {
         return Ok(product);
@@ -316,11 +314,11 @@ pub async fn get(state: &AppState, raw: &str) -> AppResult<Product> {
     Ok(product)
 }
 
-pub async fn list(state: &AppState, query: ProductQuery) -> AppResult<Arc<Page<Product>>> {
+pub async fn list(state: &AppState, query: ProductQuery) -> DomainResult<Arc<Page<Product>>> {
     if let (Some(min), Some(max)) = (query.min_price, query.max_price)
         && min > max
     {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             "min_price",
             "must not be above max_price",
         ));
@@ -352,10 +350,10 @@ pub async fn update(
     raw: &str,
     patch: ProductPatch,
     if_match: Option<u64>,
-) -> AppResult<Product> {
+) -> DomainResult<Product> {
     let expected = match (patch.version, if_match) {
         (Some(body), Some(header)) if body != header => {
-            return Err(AppError::validation(
+            return Err(DomainError::validation(
                 "version",
                 format!("the body says {body} but If-Match says {header}"),
             ));
@@ -381,10 +379,8 @@ pub async fn update(
         };
         let events = vec![NewEvent::now(kind((&product).into()))];
         match state.store.update_product(&product, base, events).await? {
-            ProductWrite::Written(product, logged) => {
-                state.catalog.changed(&product);
+            ProductWrite::Written(product) => {
                 search::catalog_changed(state, vec![product.id.clone()]).await;
-                state.events.publish(logged);
                 return Ok(*product);
             }
             ProductWrite::NotFound => return Err(not_found(raw)),
@@ -394,14 +390,14 @@ pub async fn update(
             ProductWrite::VersionConflict { .. } => continue,
         }
     }
-    Err(AppError::conflict(
+    Err(DomainError::conflict(
         "version_conflict",
         format!("product {raw} kept changing while it was being updated; retry"),
     ))
 }
 
-fn version_conflict(sku: &str, expected: u64, current: u64) -> AppError {
-    AppError::Conflict {
+fn version_conflict(sku: &str, expected: u64, current: u64) -> DomainError {
+    DomainError::Conflict {
         code: "version_conflict",
         message: format!(
             "product {sku} is at version {current}, not {expected}: it changed since it was read"
@@ -410,7 +406,7 @@ fn version_conflict(sku: &str, expected: u64, current: u64) -> AppError {
     }
 }
 
-fn patched(stored: Product, patch: &ProductPatch) -> AppResult<Product> {
+fn patched(stored: Product, patch: &ProductPatch) -> DomainResult<Product> {
     let mut problems = Problems::default();
     let mut product = stored;
     if let Some(name) = &patch.name {
@@ -457,7 +453,7 @@ fn patched(stored: Product, patch: &ProductPatch) -> AppResult<Product> {
     Ok(product)
 }
 
-pub async fn archive(state: &AppState, raw: &str) -> AppResult<Product> {
+pub async fn archive(state: &AppState, raw: &str) -> DomainResult<Product> {
     let patch = ProductPatch {
         active: Some(false),
         ..ProductPatch::default()
@@ -465,22 +461,20 @@ pub async fn archive(state: &AppState, raw: &str) -> AppResult<Product> {
     update(state, raw, patch, None).await
 }
 
-pub async fn delete(state: &AppState, raw: &str) -> AppResult<()> {
+pub async fn delete(state: &AppState, raw: &str) -> DomainResult<()> {
     match state
         .store
         .delete_product(&product_key(raw), deleted_events)
         .await?
     {
-        ProductDelete::Deleted(product, logged) => {
-            state.catalog.changed(&product);
+        ProductDelete::Deleted(product) => {
             search::product_deleted(state, &product.id);
-            state.events.publish(logged);
             Ok(())
         }
         ProductDelete::NotFound => Err(not_found(raw)),
         ProductDelete::InUse {
             active_reservations,
-        } => Err(AppError::Conflict {
+        } => Err(DomainError::Conflict {
             code: "product_in_use",
             message: format!(
                 "product {raw} has {active_reservations} active reservation(s); archive it instead, \
@@ -488,7 +482,7 @@ pub async fn delete(state: &AppState, raw: &str) -> AppResult<()> {
             ),
             details: json!({ "active_reservations": active_reservations }),
         }),
-        ProductDelete::Ordered { orders } => Err(AppError::Conflict {
+        ProductDelete::Ordered { orders } => Err(DomainError::Conflict {
             code: "product_in_use",
             message: format!(
                 "product {raw} is in {orders} order(s), whose history needs it; archive it instead"
@@ -500,7 +494,7 @@ pub async fn delete(state: &AppState, raw: &str) -> AppResult<()> {
 
 /// The category tree: every path holding products and every ancestor of
 /// one, each with the active products in its subtree, in path order.
-pub async fn categories(state: &AppState) -> AppResult<Page<Category>> {
+pub async fn categories(state: &AppState) -> DomainResult<Page<Category>> {
     let counts = state.store.category_counts().await?;
     let mut tree: BTreeMap<String, u64> = BTreeMap::new();
     for (path, count) in counts {

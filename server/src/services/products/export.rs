@@ -10,7 +10,7 @@ use axum::body::{Body, Bytes};
 use shop_wire::csv_cell;
 use shop_wire::products::{CSV_COLUMNS, DataFormat, Product, ProductId, ProductRequest};
 
-use crate::error::AppError;
+use crate::services::error::DomainError;
 use crate::state::AppState;
 use crate::store::ProductStatus;
 
@@ -52,19 +52,19 @@ fn csv_record(product: &ProductRequest) -> Result<Vec<String>, serde_json::Error
 }
 
 /// Serializes one page; `first` says whether anything was written before it.
-fn encode(format: DataFormat, products: Vec<Product>, first: bool) -> Result<Vec<u8>, AppError> {
+fn encode(format: DataFormat, products: Vec<Product>, first: bool) -> Result<Vec<u8>, DomainError> {
     let mut out = Vec::with_capacity(products.len() * 512);
     match format {
         DataFormat::Ndjson => {
             for product in products {
-                serde_json::to_writer(&mut out, &row(product)).map_err(AppError::internal)?;
+                serde_json::to_writer(&mut out, &row(product)).map_err(DomainError::internal)?;
                 out.push(b'\n');
             }
         }
         DataFormat::Json => {
             for (i, product) in products.into_iter().enumerate() {
                 out.extend_from_slice(if first && i == 0 { b"\n  " } else { b",\n  " });
-                serde_json::to_writer(&mut out, &row(product)).map_err(AppError::internal)?;
+                serde_json::to_writer(&mut out, &row(product)).map_err(DomainError::internal)?;
             }
         }
         DataFormat::Csv => {
@@ -74,13 +74,15 @@ fn encode(format: DataFormat, products: Vec<Product>, first: bool) -> Result<Vec
             if first {
                 writer
                     .write_record(CSV_COLUMNS)
-                    .map_err(AppError::internal)?;
+                    .map_err(DomainError::internal)?;
             }
             for product in products {
-                let record = csv_record(&row(product)).map_err(AppError::internal)?;
-                writer.write_record(&record).map_err(AppError::internal)?;
+                let record = csv_record(&row(product)).map_err(DomainError::internal)?;
+                writer
+                    .write_record(&record)
+                    .map_err(DomainError::internal)?;
             }
-            writer.flush().map_err(AppError::internal)?;
+            writer.flush().map_err(DomainError::internal)?;
         }
     }
     Ok(out)
@@ -115,7 +117,7 @@ pub fn export(state: AppState, format: DataFormat, status: ProductStatus) -> Bod
     };
     Body::from_stream(futures::StreamExt::map(
         stream,
-        |chunk: Result<Bytes, AppError>| {
+        |chunk: Result<Bytes, DomainError>| {
             chunk.map_err(|err| {
                 tracing::error!(error = %err, "export failed part-way");
                 std::io::Error::other("the export failed part-way")

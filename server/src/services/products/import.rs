@@ -25,8 +25,8 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::domain::{product_events, product_from};
 use crate::auth::AuthUser;
-use crate::error::{AppError, AppResult};
 use crate::services::actor;
+use crate::services::error::{DomainError, DomainResult};
 use crate::services::inventory::domain::stock_events;
 use crate::state::AppState;
 use crate::store::{ExistingStock, ImportOutcome, ImportRow};
@@ -503,9 +503,9 @@ impl Tally {
 
     /// The summary, once the search index has every committed batch: an
     /// import answers only when its products can be found.
-    pub async fn finish(mut self) -> AppResult<ImportSummary> {
+    pub async fn finish(mut self) -> DomainResult<ImportSummary> {
         for update in self.1.drain(..) {
-            update.await.map_err(AppError::internal)?;
+            update.await.map_err(DomainError::internal)?;
         }
         Ok(self.0)
     }
@@ -565,7 +565,7 @@ pub async fn upsert(
     actor: Option<String>,
     dry_run: bool,
     tally: &mut Tally,
-) -> AppResult<()> {
+) -> DomainResult<()> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -585,7 +585,6 @@ pub async fn upsert(
         )
         .await?;
     if !logged.is_empty() {
-        state.catalog.clear();
         // The index reads the batch back and ranks it while the writer takes
         // the next batch: done in line, it halved the import's throughput.
         let (indexer, changed) = (
@@ -595,7 +594,6 @@ pub async fn upsert(
         tally.1.push(tokio::spawn(async move {
             crate::services::search::domain::catalog_changed(&indexer, changed).await;
         }));
-        state.events.publish(logged);
     }
     for ((line, sku), outcome) in keys.into_iter().zip(outcomes) {
         match outcome {
@@ -624,7 +622,7 @@ pub async fn import(
     format: DataFormat,
     (dry_run, stock): (bool, StockImport),
     body: Body,
-) -> AppResult<ImportSummary> {
+) -> DomainResult<ImportSummary> {
     let started = Instant::now();
     let actor = actor(state, caller).await?;
     let stream = body.into_data_stream().map_err(std::io::Error::other);
@@ -659,10 +657,10 @@ pub async fn import(
         }
         upsert(state, rows, actor.clone(), dry_run, &mut tally).await?;
     }
-    match parser.await.map_err(AppError::internal)? {
+    match parser.await.map_err(DomainError::internal)? {
         Ok(()) => {}
         Err(unreadable) => {
-            return Err(AppError::BadRequest {
+            return Err(DomainError::Invalid {
                 code: "invalid_import",
                 message: format!(
                     "line {}: {} (nothing was imported)",

@@ -19,7 +19,7 @@ use shop_wire::search::{
 use super::index::{Filters, Matching, PRICE_BUCKETS, Ranked};
 use super::suggest::{Phrases, Suggester};
 use super::{BuildStats, SearchService, lock, text};
-use crate::error::{AppError, AppResult};
+use crate::services::error::{DomainError, DomainResult};
 use crate::services::products::domain::{normalize_category, product_key};
 use crate::state::AppState;
 use crate::store::{NewEvent, ProductKey, SearchRecord, now};
@@ -68,10 +68,10 @@ pub struct SearchQuery {
     pub offset: usize,
 }
 
-pub fn check_limit(limit: Option<i64>, default: i64, max: i64) -> AppResult<usize> {
+pub fn check_limit(limit: Option<i64>, default: i64, max: i64) -> DomainResult<usize> {
     match limit.unwrap_or(default) {
         n @ 1.. if n <= max => Ok(n as usize),
-        _ => Err(AppError::validation(
+        _ => Err(DomainError::validation(
             "limit",
             format!("must be between 1 and {max}"),
         )),
@@ -79,29 +79,29 @@ pub fn check_limit(limit: Option<i64>, default: i64, max: i64) -> AppResult<usiz
 }
 
 impl SearchParams {
-    pub fn check(self) -> AppResult<SearchQuery> {
+    pub fn check(self) -> DomainResult<SearchQuery> {
         // A trailing space is kept: it says the last word is complete (no prefix matching).
         let text = self.q.unwrap_or_default().trim_start().to_owned();
         if text.chars().count() > MAX_QUERY {
-            return Err(AppError::validation(
+            return Err(DomainError::validation(
                 "q",
                 format!("must be at most {MAX_QUERY} characters"),
             ));
         }
         let category = match self.category.as_deref().map(normalize_category) {
             Some(Ok(category)) => category,
-            Some(Err(problem)) => return Err(AppError::validation("category", problem)),
+            Some(Err(problem)) => return Err(DomainError::validation("category", problem)),
             None => None,
         };
         for (field, price) in [("min_price", self.min_price), ("max_price", self.max_price)] {
             if price.is_some_and(|p| p < 0) {
-                return Err(AppError::validation(field, "must not be negative"));
+                return Err(DomainError::validation(field, "must not be negative"));
             }
         }
         if let (Some(min), Some(max)) = (self.min_price, self.max_price)
             && min > max
         {
-            return Err(AppError::validation(
+            return Err(DomainError::validation(
                 "min_price",
                 "must not be above max_price",
             ));
@@ -110,7 +110,7 @@ impl SearchParams {
         let offset = match self.offset.unwrap_or(0) {
             n @ 0..=MAX_OFFSET => n as usize,
             _ => {
-                return Err(AppError::validation(
+                return Err(DomainError::validation(
                     "offset",
                     format!("must be between 0 and {MAX_OFFSET}; narrow the query to go deeper"),
                 ));
@@ -165,21 +165,21 @@ impl SearchQuery {
     }
 }
 
-async fn wait_ready(search: &SearchService) -> AppResult<()> {
+async fn wait_ready(search: &SearchService) -> DomainResult<()> {
     if search.is_ready() || search.wait_ready(READY_WAIT).await {
         return Ok(());
     }
-    Err(AppError::Status {
-        status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+    Err(DomainError::Unavailable {
         code: "search_index_building",
         message: "the search index is still being built after a start; retry in a moment"
             .to_owned(),
+        details: json!({}),
     })
 }
 
 /// One page of results for `query`: from the cache when nothing changed
 /// since it was computed, else ranked by the index. Every search is recorded.
-pub async fn search(state: &AppState, query: SearchQuery) -> AppResult<Arc<SearchResponse>> {
+pub async fn search(state: &AppState, query: SearchQuery) -> DomainResult<Arc<SearchResponse>> {
     let started = Instant::now();
     let search = &state.search;
     wait_ready(search).await?;
@@ -234,7 +234,10 @@ fn count_bloom(ranked: &Ranked) {
 }
 
 /// The active products with these ids, from the product cache where it has them.
-async fn products(state: &AppState, ids: &[ProductId]) -> AppResult<HashMap<ProductId, Product>> {
+async fn products(
+    state: &AppState,
+    ids: &[ProductId],
+) -> DomainResult<HashMap<ProductId, Product>> {
     let generation = state.catalog.generation();
     let mut found = HashMap::with_capacity(ids.len());
     let mut missing = Vec::new();
@@ -261,7 +264,7 @@ async fn respond(
     state: &AppState,
     query: &SearchQuery,
     ranked: Ranked,
-) -> AppResult<SearchResponse> {
+) -> DomainResult<SearchResponse> {
     let ids: Vec<ProductId> = ranked.hits.iter().map(|h| h.id.clone()).collect();
     let mut products = products(state, &ids).await?;
     let terms: HashSet<&str> = ranked.matched_terms.iter().map(String::as_str).collect();
@@ -400,9 +403,9 @@ fn highlights(product: &Product, terms: &HashSet<&str>) -> BTreeMap<String, Stri
 
 /// Completions of `prefix`; like a search, it waits for the index built at
 /// start: asked before the build, the suggester would answer nothing.
-pub async fn suggest(state: &AppState, prefix: &str, limit: usize) -> AppResult<Suggestions> {
+pub async fn suggest(state: &AppState, prefix: &str, limit: usize) -> DomainResult<Suggestions> {
     if prefix.chars().count() > MAX_PREFIX {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             "prefix",
             format!("must be at most {MAX_PREFIX} characters"),
         ));
@@ -416,14 +419,14 @@ pub async fn suggest(state: &AppState, prefix: &str, limit: usize) -> AppResult<
 }
 
 /// Search analytics over the last `hours`, with every search made so far included.
-pub async fn analytics(state: &AppState, hours: i64, limit: u32) -> AppResult<SearchAnalytics> {
+pub async fn analytics(state: &AppState, hours: i64, limit: u32) -> DomainResult<SearchAnalytics> {
     if !(1..=24 * 366).contains(&hours) {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             "hours",
             "must be between 1 and 8784 (a year)",
         ));
     }
-    flush_records(state).await.map_err(AppError::internal)?;
+    flush_records(state).await.map_err(DomainError::internal)?;
     let since = now() - time::Duration::hours(hours - 1);
     Ok(state.store.search_analytics(since, limit).await?)
 }
@@ -448,8 +451,7 @@ pub async fn flush_records(state: &AppState) -> anyhow::Result<()> {
             }),
         })
         .collect();
-    let logged = state.store.record_searches(records, events).await?;
-    state.events.publish(logged);
+    state.store.record_searches(records, events).await?;
     state
         .search
         .suggestions_stale
@@ -459,8 +461,8 @@ pub async fn flush_records(state: &AppState) -> anyhow::Result<()> {
 
 /// A product key as the recommendation and view routes take it: `prd_...`
 /// or a SKU, answered 404 at once when the store has never had it.
-async fn resolve(state: &AppState, raw: &str) -> AppResult<Product> {
-    let not_found = || AppError::not_found(format!("product {raw}"));
+async fn resolve(state: &AppState, raw: &str) -> DomainResult<Product> {
+    let not_found = || DomainError::not_found(format!("product {raw}"));
     if !state.search.may_exist(raw) {
         return Err(not_found());
     }
@@ -471,13 +473,13 @@ async fn resolve(state: &AppState, raw: &str) -> AppResult<Product> {
     state.store.product(&key).await?.ok_or_else(not_found)
 }
 
-pub async fn view(state: &AppState, raw: &str, session: Option<String>) -> AppResult<()> {
+pub async fn view(state: &AppState, raw: &str, session: Option<String>) -> DomainResult<()> {
     if let Some(session) = &session
         && (session.is_empty()
             || session.chars().count() > MAX_SESSION
             || session.chars().any(char::is_control))
     {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             "session",
             format!("must be 1-{MAX_SESSION} characters without control characters"),
         ));
@@ -508,7 +510,7 @@ pub async fn recommendations(
     state: &AppState,
     raw: &str,
     limit: usize,
-) -> AppResult<Recommendations> {
+) -> DomainResult<Recommendations> {
     let product = resolve(state, raw).await?;
     let related = state
         .store
@@ -579,11 +581,18 @@ pub async fn catalog_changed(state: &AppState, ids: Vec<ProductId>) {
     if ids.is_empty() {
         return;
     }
+    // The commit marked them; this read is after it, so it covers the mark.
+    {
+        let mut unindexed = lock(&state.search.unindexed);
+        for id in &ids {
+            unindexed.remove(id);
+        }
+    }
     match state.store.search_documents(ids.clone()).await {
         Ok(documents) => apply(&state.search, &ids, documents),
         Err(err) => {
             tracing::error!(error = %err, products = ids.len(), "cannot re-read changed products for the search index; retrying");
-            lock(&state.search.retry).extend(ids);
+            lock(&state.search.unindexed).extend(ids);
         }
     }
 }
@@ -606,6 +615,7 @@ fn apply(search: &SearchService, ids: &[ProductId], documents: Vec<crate::store:
 
 /// Takes a deleted product out of the index.
 pub fn product_deleted(state: &AppState, id: &ProductId) {
+    lock(&state.search.unindexed).remove(id);
     state.search.write().delete(id);
     state.search.changed();
 }
@@ -623,17 +633,18 @@ pub fn changed_products(events: &[Event]) -> Vec<ProductId> {
         .collect()
 }
 
-/// The indexer's round: the start-up build once, then retries of failed updates.
+/// The indexer's round: the start-up build once, then the products whose
+/// change no request re-read (its read failed, or it was dropped first).
 pub async fn keep_index(state: &AppState) -> anyhow::Result<()> {
     if !state.search.is_ready() {
         build(state).await?;
     }
-    let retry = std::mem::take(&mut *lock(&state.search.retry));
-    if !retry.is_empty() {
-        match state.store.search_documents(retry.clone()).await {
-            Ok(documents) => apply(&state.search, &retry, documents),
+    let unindexed: Vec<ProductId> = lock(&state.search.unindexed).drain().collect();
+    if !unindexed.is_empty() {
+        match state.store.search_documents(unindexed.clone()).await {
+            Ok(documents) => apply(&state.search, &unindexed, documents),
             Err(err) => {
-                lock(&state.search.retry).extend(retry);
+                lock(&state.search.unindexed).extend(unindexed);
                 return Err(err.into());
             }
         }
@@ -702,7 +713,7 @@ pub async fn build(state: &AppState) -> anyhow::Result<()> {
     }
     search.changed();
     let millis = started.elapsed().as_millis() as u64;
-    *lock(&search.build) = Some(BuildStats { products, millis });
+    *lock(&search.build) = Some(BuildStats { millis });
     refresh_suggestions(state, true).await?;
     search.ready.send_replace(true);
     let index = search.read();

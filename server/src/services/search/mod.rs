@@ -9,7 +9,9 @@
 //! this process updates it before its response goes out (the products
 //! domain calls [`domain::catalog_changed`]), and stock levels follow the
 //! `inventory.*` events synchronously through [`EventBus::observe`], so a
-//! search never returns what the last answered write changed.
+//! search never returns what the last answered write changed. The commit
+//! also marks each changed product, so one whose request was dropped before
+//! it re-read the product is re-read by the indexer's next round.
 //!
 //! Result pages are cached by normalized query, filters and page; any
 //! change to the index moves a generation and older pages are ignored.
@@ -33,8 +35,8 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGua
 use std::time::Duration;
 
 use fastbloom::AtomicBloomFilter;
-use rustc_hash::{FxBuildHasher, FxHashMap};
-use shop_wire::events::EventKind;
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
+use shop_wire::events::{EventData, EventKind};
 use shop_wire::health::Check;
 use shop_wire::products::ProductId;
 use shop_wire::search::SearchResponse;
@@ -67,7 +69,6 @@ struct CachedPage {
 /// Figures of the last start-up build, for health and `/metrics`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BuildStats {
-    pub products: usize,
     pub millis: u64,
 }
 
@@ -85,8 +86,11 @@ pub struct SearchService {
     suggestions_stale: AtomicBool,
     /// Stock events for SKUs the start-up build has not reached yet, by SKU.
     pending_stock: Mutex<Option<FxHashMap<String, (i64, u64)>>>,
-    /// Products whose index update failed (the store did not answer); the indexer retries.
-    retry: Mutex<Vec<ProductId>>,
+    /// Products whose committed change the index has not re-read yet: marked
+    /// by the commit, cleared by whoever re-reads them (the write's own
+    /// request, or the indexer's next round when that request was dropped
+    /// or its read failed).
+    pub(crate) unindexed: Mutex<FxHashSet<ProductId>>,
     /// Every product id and SKU the store has had since start: a key it
     /// has never seen is answered 404 without a database read.
     known: AtomicBloomFilter<FxBuildHasher>,
@@ -117,7 +121,7 @@ impl SearchService {
             suggester: RwLock::new(Arc::new(Suggester::empty())),
             suggestions_stale: AtomicBool::new(true),
             pending_stock: Mutex::new(Some(FxHashMap::default())),
-            retry: Mutex::new(Vec::new()),
+            unindexed: Mutex::default(),
             known: Self::known_filter(config.bloom_false_positive_rate, 100_000),
             records: Mutex::new(Vec::new()),
             dropped_records: AtomicU64::new(0),
@@ -209,14 +213,21 @@ impl SearchService {
         maybe
     }
 
-    /// A stock level from an `inventory.*` event, applied before the request that caused it answers.
+    /// Follows committed changes: a stock level from an `inventory.*` event
+    /// is applied before the request that caused it answers; a product from
+    /// a `product.*` event is marked for re-reading.
     pub fn on_event(&self, event: &Event) {
-        // Every published event passes here: decode only the stock ones.
-        let stock_family = EventKind::InventoryAdjusted.family();
-        if event
-            .event_kind()
-            .is_none_or(|k| k.family() != stock_family)
-        {
+        // Every committed event passes here: decode only the stock and product ones.
+        let Some(family) = event.event_kind().map(EventKind::family) else {
+            return;
+        };
+        if family == EventKind::ProductCreated.family() {
+            if let Some(id) = event.decode().ok().as_ref().and_then(EventData::product_id) {
+                lock(&self.unindexed).insert(id.clone());
+            }
+            return;
+        }
+        if family != EventKind::InventoryAdjusted.family() {
             return;
         }
         let Ok(data) = event.decode() else {

@@ -209,7 +209,6 @@ mod store_tests {
             .await
             .expect("append");
         let last = logged.last().expect("events").id;
-        state.events.publish(logged);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while store.event_cursor(CURSOR).await.expect("cursor") < last {
             assert!(

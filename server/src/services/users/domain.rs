@@ -3,9 +3,10 @@
 
 use std::time::Instant;
 
+use shop_wire::Event;
 use shop_wire::events::{
-    EventData, LoginEvent, MakeEvent, PasswordChangeEvent, ProfileUpdateEvent, RoleChangeEvent,
-    SessionEvent,
+    EventData, EventKind, LoginEvent, MakeEvent, PasswordChangeEvent, ProfileUpdateEvent,
+    RoleChangeEvent, SessionEvent,
 };
 use shop_wire::users::{
     Address, CreateUserRequest, RegisterRequest, Role, Session, TokenResponse,
@@ -13,10 +14,10 @@ use shop_wire::users::{
 };
 use shop_wire::{Page, SessionId, UserId};
 
-use crate::auth::AuthUser;
 use crate::auth::passwords::check_strength;
 use crate::auth::tokens::{new_refresh_token, parse_refresh_token};
-use crate::error::{AppError, AppResult};
+use crate::auth::{AuthUser, SessionCache};
+use crate::services::error::{DomainError, DomainResult};
 use crate::state::AppState;
 use crate::store::{
     NewEvent, ProfileUpdate, RefreshOutcome, RoleChange, SessionRecord, UserQuery, UserRecord, now,
@@ -27,31 +28,37 @@ const MAX_ADDRESSES: usize = 10;
 const MAX_ADDRESS_FIELD: usize = 200;
 pub const MAX_PAGE: u32 = 500;
 
+/// Users by id for the hot read paths (`/me`).
+pub type UserCache = moka::sync::Cache<UserId, User>;
+
 /// Trimmed and lower-cased; refused unless it is a plausible deliverable address.
-pub fn normalize_email(field: &str, raw: &str) -> AppResult<String> {
+pub fn normalize_email(field: &str, raw: &str) -> DomainResult<String> {
     let email = raw.trim().to_lowercase();
     let domain_has_dot = email.rsplit_once('@').is_some_and(|(_, domain)| {
         domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
     });
     if email.len() > 254 || !domain_has_dot || !email_address::EmailAddress::is_valid(&email) {
-        return Err(AppError::validation(field, "is not a valid email address"));
+        return Err(DomainError::validation(
+            field,
+            "is not a valid email address",
+        ));
     }
     Ok(email)
 }
 
-fn validate_name(field: &str, raw: &str) -> AppResult<String> {
+fn validate_name(field: &str, raw: &str) -> DomainResult<String> {
     let name = raw.trim();
     if name.is_empty() {
-        return Err(AppError::validation(field, "must not be empty"));
+        return Err(DomainError::validation(field, "must not be empty"));
     }
     if name.chars().count() > MAX_NAME {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             field,
             format!("must be at most {MAX_NAME} characters"),
         ));
     }
     if name.chars().any(char::is_control) {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             field,
             "must not contain control characters",
         ));
@@ -59,9 +66,9 @@ fn validate_name(field: &str, raw: &str) -> AppResult<String> {
     Ok(name.to_owned())
 }
 
-fn validate_addresses(addresses: Vec<Address>) -> AppResult<Vec<Address>> {
+fn validate_addresses(addresses: Vec<Address>) -> DomainResult<Vec<Address>> {
     if addresses.len() > MAX_ADDRESSES {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             "addresses",
             format!("at most {MAX_ADDRESSES} addresses"),
         ));
@@ -78,7 +85,7 @@ fn validate_addresses(addresses: Vec<Address>) -> AppResult<Vec<Address>> {
             ] {
                 *value = value.trim().to_owned();
                 if required && value.is_empty() {
-                    return Err(AppError::validation(&field(name), "must not be empty"));
+                    return Err(DomainError::validation(&field(name), "must not be empty"));
                 }
             }
             for (name, value) in [
@@ -90,7 +97,7 @@ fn validate_addresses(addresses: Vec<Address>) -> AppResult<Vec<Address>> {
                 ("postal_code", Some(address.postal_code.as_str())),
             ] {
                 if value.is_some_and(|v| v.chars().count() > MAX_ADDRESS_FIELD || v.chars().any(char::is_control)) {
-                    return Err(AppError::validation(
+                    return Err(DomainError::validation(
                         &field(name),
                         format!("must be at most {MAX_ADDRESS_FIELD} characters, without control characters"),
                     ));
@@ -98,7 +105,7 @@ fn validate_addresses(addresses: Vec<Address>) -> AppResult<Vec<Address>> {
             }
             address.country = address.country.trim().to_uppercase();
             if address.country.len() != 2 || !address.country.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(AppError::validation(&field("country"), "must be an ISO 3166-1 alpha-2 code such as DE"));
+                return Err(DomainError::validation(&field("country"), "must be an ISO 3166-1 alpha-2 code such as DE"));
             }
             Ok(address)
         })
@@ -112,7 +119,7 @@ pub async fn create_account(
     password: &str,
     name: &str,
     role: Role,
-) -> AppResult<User> {
+) -> DomainResult<User> {
     let email = normalize_email("email", email)?;
     let name = validate_name("name", name)?;
     check_strength("password", password, &email, &name)?;
@@ -132,12 +139,11 @@ pub async fn create_account(
         user: user.clone(),
         password_hash,
     };
-    let events = state.store.insert_user(&record, vec![event]).await?;
-    state.events.publish(events);
+    state.store.insert_user(&record, vec![event]).await?;
     Ok(user)
 }
 
-pub async fn register(state: &AppState, request: RegisterRequest) -> AppResult<User> {
+pub async fn register(state: &AppState, request: RegisterRequest) -> DomainResult<User> {
     create_account(
         state,
         &request.email,
@@ -148,7 +154,7 @@ pub async fn register(state: &AppState, request: RegisterRequest) -> AppResult<U
     .await
 }
 
-pub async fn create_user(state: &AppState, request: CreateUserRequest) -> AppResult<User> {
+pub async fn create_user(state: &AppState, request: CreateUserRequest) -> DomainResult<User> {
     create_account(
         state,
         &request.email,
@@ -166,8 +172,8 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
-fn invalid_credentials() -> AppError {
-    AppError::unauthenticated(
+fn invalid_credentials() -> DomainError {
+    DomainError::unauthenticated(
         "invalid_credentials",
         "the email or password is not correct",
     )
@@ -178,7 +184,7 @@ pub async fn login(
     email: &str,
     password: &str,
     client: ClientInfo,
-) -> AppResult<TokenResponse> {
+) -> DomainResult<TokenResponse> {
     // A malformed email cannot have an account; answer as for any wrong login.
     let email = normalize_email("email", email).map_err(|_| invalid_credentials())?;
     // Failures count per account *and* address: a guesser elsewhere slows
@@ -188,7 +194,7 @@ pub async fn login(
         client.ip.as_deref().unwrap_or("an unknown address")
     );
     if let Err(wait) = state.login_guard.check(&guarded, Instant::now()) {
-        return Err(AppError::TooManyRequests {
+        return Err(DomainError::Throttled {
             code: "too_many_attempts",
             message: "too many failed logins for this account from this address; wait before trying again".to_owned(),
             retry_after: wait,
@@ -226,8 +232,7 @@ pub async fn login(
         session_id: session_id.clone(),
         ip: session.ip.clone(),
     }));
-    let events = state.store.insert_session(&session, vec![event]).await?;
-    state.events.publish(events);
+    state.store.insert_session(&session, vec![event]).await?;
     token_response(state, record.user, &session_id, refresh_token)
 }
 
@@ -236,7 +241,7 @@ fn token_response(
     user: User,
     session: &SessionId,
     refresh_token: String,
-) -> AppResult<TokenResponse> {
+) -> DomainResult<TokenResponse> {
     let ttl = state.config.access_token_ttl();
     Ok(TokenResponse {
         access_token: state.tokens.issue(&user.id, user.role, session, ttl)?,
@@ -247,9 +252,9 @@ fn token_response(
     })
 }
 
-pub async fn refresh(state: &AppState, refresh_token: &str) -> AppResult<TokenResponse> {
+pub async fn refresh(state: &AppState, refresh_token: &str) -> DomainResult<TokenResponse> {
     let invalid = || {
-        AppError::unauthenticated(
+        DomainError::unauthenticated(
             "invalid_refresh_token",
             "the refresh token is not valid; log in again",
         )
@@ -274,7 +279,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> AppResult<TokenRe
         RefreshOutcome::ReuseDetected => {
             state.sessions.forget(&session_id);
             tracing::warn!(session = %session_id, "an old refresh token was replayed; session revoked");
-            Err(AppError::unauthenticated(
+            Err(DomainError::unauthenticated(
                 "refresh_token_reused",
                 "this refresh token was already used, so the session has been ended; log in again",
             ))
@@ -290,7 +295,7 @@ async fn end_session(
     caller: &AuthUser,
     session: &SessionId,
     kind: MakeEvent<SessionEvent>,
-) -> AppResult<bool> {
+) -> DomainResult<bool> {
     let event = NewEvent::now(kind(SessionEvent {
         user_id: caller.user_id.clone(),
         session_id: session.clone(),
@@ -299,16 +304,42 @@ async fn end_session(
         .store
         .revoke_session(session, &caller.user_id, vec![event])
         .await?;
-    state.sessions.forget(session);
-    Ok(ended.map(|events| state.events.publish(events)).is_some())
+    Ok(ended)
 }
 
-pub async fn logout(state: &AppState, caller: &AuthUser) -> AppResult<()> {
+/// Forgets the cached users and sessions a committed `user.*` event
+/// changed, before the write that made it answers: called by the store's
+/// commit feed, so a change whose request was dropped is forgotten too.
+pub fn forget_changed(users: &UserCache, sessions: &SessionCache, event: &Event) {
+    if event
+        .event_kind()
+        .is_none_or(|kind| kind.family() != EventKind::UserRegistered.family())
+    {
+        return;
+    }
+    match event.decode() {
+        Ok(EventData::UserUpdated(change)) => users.invalidate(&change.user_id),
+        // Both touch every session of the user: a role is carried by each.
+        Ok(EventData::UserRoleChanged(RoleChangeEvent { user_id, .. }))
+        | Ok(EventData::UserPasswordChanged(PasswordChangeEvent { user_id, .. })) => {
+            users.invalidate(&user_id);
+            sessions.forget_all();
+        }
+        Ok(EventData::UserLoggedOut(ended) | EventData::UserSessionRevoked(ended)) => {
+            sessions.forget(&ended.session_id);
+        }
+        Ok(_) => {}
+        // Unreadable: forget every session rather than trust a revoked one.
+        Err(_) => sessions.forget_all(),
+    }
+}
+
+pub async fn logout(state: &AppState, caller: &AuthUser) -> DomainResult<()> {
     end_session(state, caller, &caller.session_id, EventData::UserLoggedOut).await?;
     Ok(())
 }
 
-pub async fn get_user(state: &AppState, id: &UserId) -> AppResult<User> {
+pub async fn get_user(state: &AppState, id: &UserId) -> DomainResult<User> {
     if let Some(user) = state.users.get(id) {
         return Ok(user);
     }
@@ -317,7 +348,7 @@ pub async fn get_user(state: &AppState, id: &UserId) -> AppResult<User> {
         .user(id)
         .await?
         .map(|record| record.user)
-        .ok_or_else(|| AppError::not_found(format!("user {id}")))?;
+        .ok_or_else(|| DomainError::not_found(format!("user {id}")))?;
     state.users.insert(id.clone(), user.clone());
     Ok(user)
 }
@@ -326,7 +357,7 @@ pub async fn update_profile(
     state: &AppState,
     id: &UserId,
     request: UpdateProfileRequest,
-) -> AppResult<User> {
+) -> DomainResult<User> {
     let update = ProfileUpdate {
         name: request
             .name
@@ -354,13 +385,12 @@ pub async fn update_profile(
         })
         .into_iter()
         .collect();
-    let (user, events) = state
+    let user = state
         .store
         .update_profile(id, &update, events)
         .await?
-        .ok_or_else(|| AppError::not_found(format!("user {id}")))?;
+        .ok_or_else(|| DomainError::not_found(format!("user {id}")))?;
     state.users.insert(id.clone(), user.clone());
-    state.events.publish(events);
     Ok(user)
 }
 
@@ -370,21 +400,24 @@ pub async fn change_password(
     caller: &AuthUser,
     current: &str,
     new: &str,
-) -> AppResult<()> {
+) -> DomainResult<()> {
     let record = state
         .store
         .user(&caller.user_id)
         .await?
-        .ok_or_else(|| AppError::not_found("user"))?;
+        .ok_or_else(|| DomainError::not_found("user"))?;
     if !state
         .passwords
         .verify(current, Some(&record.password_hash))
         .await?
     {
-        return Err(AppError::validation("current_password", "is not correct"));
+        return Err(DomainError::validation(
+            "current_password",
+            "is not correct",
+        ));
     }
     if current == new {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             "new_password",
             "must differ from the current password",
         ));
@@ -395,7 +428,7 @@ pub async fn change_password(
         user_id: caller.user_id.clone(),
         session_id: Some(caller.session_id.clone()),
     }));
-    let events = state
+    state
         .store
         .set_password(
             &caller.user_id,
@@ -404,13 +437,10 @@ pub async fn change_password(
             vec![event],
         )
         .await?;
-    state.users.invalidate(&caller.user_id);
-    state.sessions.forget_all();
-    state.events.publish(events);
     Ok(())
 }
 
-pub async fn sessions(state: &AppState, caller: &AuthUser) -> AppResult<Vec<Session>> {
+pub async fn sessions(state: &AppState, caller: &AuthUser) -> DomainResult<Vec<Session>> {
     let records = state.store.active_sessions(&caller.user_id, now()).await?;
     Ok(records
         .into_iter()
@@ -430,16 +460,16 @@ pub async fn revoke_session(
     state: &AppState,
     caller: &AuthUser,
     session: &SessionId,
-) -> AppResult<()> {
+) -> DomainResult<()> {
     if !end_session(state, caller, session, EventData::UserSessionRevoked).await? {
-        return Err(AppError::not_found(format!("active session {session}")));
+        return Err(DomainError::not_found(format!("active session {session}")));
     }
     Ok(())
 }
 
-pub async fn list_users(state: &AppState, mut query: UserQuery) -> AppResult<Page<User>> {
+pub async fn list_users(state: &AppState, mut query: UserQuery) -> DomainResult<Page<User>> {
     if query.limit == 0 || query.limit > MAX_PAGE {
-        return Err(AppError::validation(
+        return Err(DomainError::validation(
             "limit",
             format!("must be between 1 and {MAX_PAGE}"),
         ));
@@ -463,7 +493,7 @@ pub async fn set_role(
     caller: &AuthUser,
     id: &UserId,
     role: Role,
-) -> AppResult<User> {
+) -> DomainResult<User> {
     let current = get_user(state, id).await?;
     let event = NewEvent::now(EventData::UserRoleChanged(RoleChangeEvent {
         user_id: id.clone(),
@@ -472,14 +502,12 @@ pub async fn set_role(
         by: caller.user_id.clone(),
     }));
     match state.store.set_role(id, role, vec![event]).await? {
-        RoleChange::Changed(user, events) => {
+        RoleChange::Changed(user) => {
             state.users.insert(user.id.clone(), user.clone());
-            state.sessions.forget_all();
-            state.events.publish(events);
             Ok(user)
         }
-        RoleChange::NotFound => Err(AppError::not_found(format!("user {id}"))),
-        RoleChange::LastAdmin => Err(AppError::conflict(
+        RoleChange::NotFound => Err(DomainError::not_found(format!("user {id}"))),
+        RoleChange::LastAdmin => Err(DomainError::conflict(
             "last_admin",
             "this is the only admin; make another user admin first",
         )),
@@ -500,7 +528,7 @@ pub enum Bootstrap {
 pub const GENERATED_ADMIN_EMAIL: &str = "admin@shop.local";
 
 /// Makes sure the shop has an admin, without any well-known password.
-pub async fn bootstrap_admin(state: &AppState) -> AppResult<Bootstrap> {
+pub async fn bootstrap_admin(state: &AppState) -> DomainResult<Bootstrap> {
     if state.store.count_users_with_role(Role::Admin).await? > 0 {
         return Ok(Bootstrap::Existing);
     }

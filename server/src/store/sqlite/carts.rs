@@ -4,7 +4,6 @@
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
-use shop_wire::Event;
 use shop_wire::UserId;
 use shop_wire::cart::{Cart, CartId, CartItem, CartStatus};
 use shop_wire::events::{CartEvent, EventData, MakeEvent};
@@ -433,8 +432,8 @@ fn finish_change(
         pending.extend((events.stock)(effect));
     }
     pending.push((events.cart)(kind, &record.cart));
-    let logged = append(tx, pending)?;
-    Ok(CartWrite::Written(Box::new(record), logged))
+    append(tx, pending)?;
+    Ok(CartWrite::Written(Box::new(record)))
 }
 
 #[async_trait]
@@ -678,7 +677,7 @@ impl CartStore for SqliteStore {
         now: OffsetDateTime,
         limit: u32,
         events: CommerceEvents,
-    ) -> StoreResult<(u64, Vec<Event>)> {
+    ) -> StoreResult<u64> {
         self.write(move |tx| {
             let due = tx
                 .prepare_cached(&format!(
@@ -691,7 +690,8 @@ impl CartStore for SqliteStore {
             for record in &due {
                 expire_cart(tx, record, events, &mut pending)?;
             }
-            Ok((due.len() as u64, append(tx, pending)?))
+            append(tx, pending)?;
+            Ok(due.len() as u64)
         })
         .await
     }

@@ -178,7 +178,7 @@ impl CatalogStore for SqliteStore {
         stock: InitialStock,
         actor: Option<String>,
         events: Vec<NewEvent>,
-    ) -> StoreResult<Vec<Event>> {
+    ) -> StoreResult<()> {
         let product = product.clone();
         self.write(move |tx| {
             insert(tx, &product)?;
@@ -189,7 +189,8 @@ impl CatalogStore for SqliteStore {
                 MovementDraft::initial(actor),
                 product.created_at,
             )?;
-            append(tx, events)
+            append(tx, events)?;
+            Ok(())
         })
         .await
     }
@@ -240,8 +241,8 @@ impl CatalogStore for SqliteStore {
         let product = product.clone();
         self.write(move |tx| {
             if update(tx, &product, expected_version)? {
-                let events = append(tx, events)?;
-                return Ok(ProductWrite::Written(Box::new(product), events));
+                append(tx, events)?;
+                return Ok(ProductWrite::Written(Box::new(product)));
             }
             Ok(match find(tx, &ProductKey::Id(product.id.clone()))? {
                 Some(current) => ProductWrite::VersionConflict {
@@ -289,8 +290,8 @@ impl CatalogStore for SqliteStore {
             // The stock row and its ledger go with the product (ON DELETE CASCADE).
             tx.prepare_cached("DELETE FROM products WHERE id = ?1")?
                 .execute([product.id.as_str()])?;
-            let events = append(tx, events(&product))?;
-            Ok(ProductDelete::Deleted(Box::new(product), events))
+            append(tx, events(&product))?;
+            Ok(ProductDelete::Deleted(Box::new(product)))
         })
         .await
     }

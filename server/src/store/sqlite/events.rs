@@ -8,7 +8,7 @@ use rusqlite::types::Value;
 
 use super::filter::Filter;
 use super::{SqliteStore, conversion, escape_like, from_millis, millis};
-use crate::store::{EventQuery, EventStore, NewEvent, StoreResult};
+use crate::store::{CommitFeed, EventQuery, EventStore, NewEvent, StoreResult};
 
 fn event_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     let data: String = row.get("data")?;
@@ -20,7 +20,8 @@ fn event_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     })
 }
 
-/// Appends events inside the caller's transaction, returning them with their ids.
+/// Appends events inside the caller's transaction, returning them with their
+/// ids; the writer announces them once that transaction commits.
 pub(super) fn append(tx: &Transaction<'_>, events: Vec<NewEvent>) -> StoreResult<Vec<Event>> {
     let mut insert = tx.prepare_cached(
         "INSERT INTO events (type, occurred_at, data) VALUES (?1, ?2, ?3) RETURNING id",
@@ -42,11 +43,20 @@ pub(super) fn append(tx: &Transaction<'_>, events: Vec<NewEvent>) -> StoreResult
                 ..logged
             })
         })
-        .collect()
+        .collect::<StoreResult<Vec<_>>>()
+        .and_then(|logged| {
+            super::writer::appended(&logged)?;
+            Ok(logged)
+        })
 }
 
 #[async_trait]
 impl EventStore for SqliteStore {
+    fn feed(&self) -> &CommitFeed {
+        &self.feed
+    }
+
+    #[cfg(test)]
     async fn append_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Event>> {
         self.write(move |tx| append(tx, events)).await
     }

@@ -9,7 +9,6 @@
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
-use shop_wire::Event;
 use shop_wire::inventory::{
     Drift, Movement, MovementKind, ReconcileReport, Reservation, ReservationId, ReservationStatus,
     Stock,
@@ -612,8 +611,8 @@ impl InventoryStore for SqliteStore {
                 reference: None,
             };
             let effect = write_stock(tx, &before, (on_hand, reserved, threshold), draft, None)?;
-            let logged = append(tx, events(&effect))?;
-            Ok(StockWrite::Changed(Box::new(effect.stock), logged))
+            append(tx, events(&effect))?;
+            Ok(StockWrite::Changed(Box::new(effect.stock)))
         })
         .await
     }
@@ -669,8 +668,8 @@ impl InventoryStore for SqliteStore {
                         .expect("a reservation's effect carries it"),
                 );
             }
-            let logged = append(tx, pending)?;
-            Ok(ReserveOutcome::Reserved(reservations, logged))
+            append(tx, pending)?;
+            Ok(ReserveOutcome::Reserved(reservations))
         })
         .await
     }
@@ -697,11 +696,11 @@ impl InventoryStore for SqliteStore {
                 return Ok(ReservationWrite::NotActive(ReservationStatus::Expired));
             }
             let effect = finish(tx, reservation, to, actor)?;
-            let logged = append(tx, events(&effect))?;
+            append(tx, events(&effect))?;
             let reservation = effect
                 .reservation
                 .expect("finish always returns the reservation it finished");
-            Ok(ReservationWrite::Done(Box::new(reservation), logged))
+            Ok(ReservationWrite::Done(Box::new(reservation)))
         })
         .await
     }
@@ -711,7 +710,7 @@ impl InventoryStore for SqliteStore {
         now: OffsetDateTime,
         limit: u32,
         events: StockEvents,
-    ) -> StoreResult<(u64, Vec<Event>)> {
+    ) -> StoreResult<u64> {
         self.write(move |tx| {
             let due = tx
                 .prepare_cached(&format!(
@@ -726,7 +725,8 @@ impl InventoryStore for SqliteStore {
                 let effect = finish(tx, reservation, ReservationStatus::Expired, None)?;
                 pending.extend(events(&effect));
             }
-            Ok((count, append(tx, pending)?))
+            append(tx, pending)?;
+            Ok(count)
         })
         .await
     }
@@ -758,7 +758,7 @@ impl InventoryStore for SqliteStore {
         fix: bool,
         actor: Option<String>,
         events: StockEvents,
-    ) -> StoreResult<(ReconcileReport, Vec<Event>)> {
+    ) -> StoreResult<ReconcileReport> {
         self.write(move |tx| {
             let skus_checked: i64 =
                 tx.query_row("SELECT count(*) FROM stock", [], |row| row.get(0))?;
@@ -876,7 +876,8 @@ impl InventoryStore for SqliteStore {
                 reservations_checked: reservations_checked as u64,
                 drift,
             };
-            Ok((report, append(tx, pending)?))
+            append(tx, pending)?;
+            Ok(report)
         })
         .await
     }

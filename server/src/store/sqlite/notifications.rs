@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
-use shop_wire::Event;
 use shop_wire::notifications::{
     Attempt, Channel, Delivery, Notification, NotificationAnalytics, NotificationId,
     NotificationStatus, Priority, Rendered, StatusCounts, Template,
@@ -152,7 +151,8 @@ pub(super) fn set_cursor(tx: &Transaction<'_>, consumer: &str, event_id: u64) ->
     Ok(())
 }
 
-fn complete(tx: &Transaction<'_>, c: Completion) -> StoreResult<Vec<Event>> {
+/// Records one attempt; false when it was dropped (no longer `sending`).
+fn complete(tx: &Transaction<'_>, c: Completion) -> StoreResult<bool> {
     let at = millis(c.finished_at);
     let (status, error, send_at, sent_at, outcome) = match &c.outcome {
         AttemptOutcome::Sent => ("sent", None, None, Some(at), "sent"),
@@ -196,7 +196,7 @@ fn complete(tx: &Transaction<'_>, c: Completion) -> StoreResult<Vec<Event>> {
             at,
         ])?;
     if updated == 0 {
-        return Ok(Vec::new());
+        return Ok(false);
     }
     tx.prepare_cached(
         "INSERT INTO notification_attempts (notification_id, number, at, outcome, error, duration_ms)
@@ -228,7 +228,8 @@ fn complete(tx: &Transaction<'_>, c: Completion) -> StoreResult<Vec<Event>> {
             millis(d.delivered_at),
         ])?;
     }
-    append(tx, c.events)
+    append(tx, c.events)?;
+    Ok(true)
 }
 
 #[async_trait]
@@ -237,18 +238,19 @@ impl NotificationStore for SqliteStore {
         &self,
         items: Vec<(Notification, Vec<NewEvent>)>,
         cursor: Option<(&'static str, u64)>,
-    ) -> StoreResult<Vec<Event>> {
+    ) -> StoreResult<u64> {
         self.write(move |tx| {
-            let mut logged = Vec::new();
+            let mut queued = 0;
             for (notification, events) in items {
                 if insert(tx, &notification)? {
-                    logged.extend(append(tx, events)?);
+                    append(tx, events)?;
+                    queued += 1;
                 }
             }
             if let Some((consumer, event_id)) = cursor {
                 set_cursor(tx, consumer, event_id)?;
             }
-            Ok(logged)
+            Ok(queued)
         })
         .await
     }
@@ -349,13 +351,15 @@ impl NotificationStore for SqliteStore {
         .await
     }
 
-    async fn complete_attempts(&self, completions: Vec<Completion>) -> StoreResult<Vec<Event>> {
+    async fn complete_attempts(&self, completions: Vec<Completion>) -> StoreResult<u64> {
         self.write(move |tx| {
-            let mut logged = Vec::new();
+            let mut recorded = 0;
             for completion in completions {
-                logged.extend(complete(tx, completion)?);
+                if complete(tx, completion)? {
+                    recorded += 1;
+                }
             }
-            Ok(logged)
+            Ok(recorded)
         })
         .await
     }
@@ -399,8 +403,8 @@ impl NotificationStore for SqliteStore {
                      WHERE id = ?1 RETURNING {COLUMNS}"
                 ))?
                 .query_row(params![id.as_str(), millis(at)], notification_row)?;
-            let events = append(tx, events)?;
-            Ok(Requeue::Requeued(Box::new(notification), events))
+            append(tx, events)?;
+            Ok(Requeue::Requeued(Box::new(notification)))
         })
         .await
     }
@@ -562,20 +566,14 @@ impl NotificationStore for SqliteStore {
         })
         .await
     }
-
-    async fn set_event_cursor(&self, consumer: &str, event_id: u64) -> StoreResult<()> {
-        let consumer = consumer.to_owned();
-        self.write(move |tx| set_cursor(tx, &consumer, event_id))
-            .await
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::services::notifications::domain::new_notification;
-    use crate::store::now;
     use crate::store::sqlite::tests::store;
+    use crate::store::{EventStore, now};
     use serde_json::json;
 
     fn queued(
@@ -612,11 +610,16 @@ mod tests {
             queued("urgent2", Priority::Urgent, at),
             queued("high1", Priority::High, at),
         ];
-        let events = store
+        let queued = store
             .enqueue_notifications(items, None)
             .await
             .expect("enqueue");
-        assert_eq!(events.len(), 7, "one notification.queued each");
+        assert_eq!(queued, 7);
+        assert_eq!(
+            store.latest_event_id().await.expect("events"),
+            7,
+            "one notification.queued each"
+        );
 
         let lease = now() + time::Duration::minutes(1);
         let first = store
@@ -713,17 +716,19 @@ mod tests {
             delivery: Some(delivery),
             events: vec![NewEvent::example()],
         };
-        let logged = store
+        let recorded = store
             .complete_attempts(vec![completion.clone()])
             .await
             .expect("complete");
-        assert_eq!(logged.len(), 1);
+        assert_eq!(recorded, 1);
+        let logged = store.latest_event_id().await.expect("events");
         // A second completion (a stale worker) changes nothing and records nothing.
-        let logged = store
+        let recorded = store
             .complete_attempts(vec![completion])
             .await
             .expect("complete");
-        assert!(logged.is_empty());
+        assert_eq!(recorded, 0);
+        assert_eq!(store.latest_event_id().await.expect("events"), logged);
         let (deliveries, total) = store
             .deliveries(&DeliveryQuery {
                 limit: 10,
@@ -769,16 +774,22 @@ mod tests {
                 Some(7),
             )
         };
-        let logged = store
+        let queued = store
             .enqueue_notifications(vec![reaction()], Some(("test", 7)))
             .await
             .expect("enqueue");
-        assert_eq!(logged.len(), 1);
-        let logged = store
+        assert_eq!(queued, 1);
+        let logged = store.latest_event_id().await.expect("events");
+        let queued = store
             .enqueue_notifications(vec![reaction()], Some(("test", 5)))
             .await
             .expect("enqueue");
-        assert!(logged.is_empty(), "the duplicate and its event are skipped");
+        assert_eq!(queued, 0, "the duplicate is skipped");
+        assert_eq!(
+            store.latest_event_id().await.expect("events"),
+            logged,
+            "and so is its event"
+        );
         assert_eq!(
             store.event_cursor("test").await.expect("cursor"),
             7,

@@ -603,11 +603,10 @@ impl OrderStore for SqliteStore {
                 None => None,
             };
             pending.push((events.order)(EventData::OrderCreated, &order));
-            let logged = append(tx, pending)?;
+            append(tx, pending)?;
             Ok(OrderCreate::Created {
                 order: Box::new(order),
                 payment,
-                events: logged,
             })
         })
         .await
@@ -662,8 +661,8 @@ impl OrderStore for SqliteStore {
                     changed
                 }
             };
-            let logged = append(tx, pending)?;
-            Ok(TransitionOutcome::Done(Box::new(changed), logged))
+            append(tx, pending)?;
+            Ok(TransitionOutcome::Done(Box::new(changed)))
         })
         .await
     }

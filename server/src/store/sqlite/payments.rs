@@ -196,11 +196,10 @@ impl PaymentStore for SqliteStore {
                 .execute(params![order.as_str(), payment.id.as_str(), millis(at)])?;
             current.payment_id = Some(payment.id.clone());
             current.updated_at = at;
-            let logged = append(tx, pending)?;
+            append(tx, pending)?;
             Ok(BeginPayment::Started {
                 order: Box::new(current),
                 payment: Box::new(started),
-                events: logged,
             })
         })
         .await
@@ -256,11 +255,10 @@ impl PaymentStore for SqliteStore {
                     let fulfilment =
                         rules::decide_fulfilment(order.status, &lines, free_units(&levels));
                     if fulfilment == Fulfilment::Unfulfillable {
-                        let logged = append(tx, pending)?;
+                        append(tx, pending)?;
                         return Ok(PaymentDone::Unfulfillable {
                             order: Box::new(order),
                             payment: Box::new(paid),
-                            events: logged,
                         });
                     }
                     commit_stock(tx, &order, &items, &actor, events, &mut pending)?;
@@ -292,11 +290,10 @@ impl PaymentStore for SqliteStore {
                     order.updated_at = at;
                     order.history.push(change);
                     pending.push((events.order)(EventData::OrderPaid, &order));
-                    let logged = append(tx, pending)?;
+                    append(tx, pending)?;
                     Ok(PaymentDone::Paid {
                         order: Box::new(order),
                         payment: Box::new(paid),
-                        events: logged,
                     })
                 }
                 ChargeResult::Pending {
@@ -316,11 +313,9 @@ impl PaymentStore for SqliteStore {
                     tx.prepare_cached("UPDATE orders SET pay_by = ?2 WHERE id = ?1")?
                         .execute(params![order.id.as_str(), millis(hold_until)])?;
                     pending.push((events.payment)(EventData::PaymentPending, &waiting, &order, None));
-                    let logged = append(tx, pending)?;
+                    append(tx, pending)?;
                     Ok(PaymentDone::Pending {
                         order: Box::new(order),
-                        payment: Box::new(waiting),
-                        events: logged,
                     })
                 }
                 ChargeResult::Failed {
@@ -342,11 +337,10 @@ impl PaymentStore for SqliteStore {
                     pending.push((events.payment)(EventData::PaymentFailed, &failed, &order, None));
                     order.payment_error = Some(PaymentFailure { code, message });
                     order.updated_at = at;
-                    let logged = append(tx, pending)?;
+                    append(tx, pending)?;
                     Ok(PaymentDone::Failed {
                         order: Box::new(order),
                         payment: Box::new(failed),
-                        events: logged,
                     })
                 }
             }
@@ -487,7 +481,7 @@ impl PaymentStore for SqliteStore {
                     ])?;
                     let done = read_refund(tx, refund.as_str())?
                         .ok_or_else(|| StoreError::Backend("refund vanished mid-change".into()))?;
-                    let mut order = must_read_order(tx, payment.order_id.as_str())?;
+                    let order = must_read_order(tx, payment.order_id.as_str())?;
                     pending.push((events.payment)(
                         EventData::PaymentRefunded,
                         &payment,
@@ -495,7 +489,7 @@ impl PaymentStore for SqliteStore {
                         Some(&done),
                     ));
                     if cancels_order && let Some(cancellation) = rules::cancellation(order.status) {
-                        order = cancel_order(
+                        cancel_order(
                             tx,
                             order,
                             cancellation,
@@ -505,12 +499,9 @@ impl PaymentStore for SqliteStore {
                             &mut pending,
                         )?;
                     }
-                    let logged = append(tx, pending)?;
+                    append(tx, pending)?;
                     Ok(FinishRefund::Done {
                         refund: Box::new(done),
-                        payment: Box::new(payment),
-                        order: Box::new(order),
-                        events: logged,
                     })
                 }
                 RefundResult::Failed { message } => {
@@ -529,12 +520,9 @@ impl PaymentStore for SqliteStore {
                         &order,
                         Some(&done),
                     ));
-                    let logged = append(tx, pending)?;
+                    append(tx, pending)?;
                     Ok(FinishRefund::Done {
                         refund: Box::new(done),
-                        payment: Box::new(payment),
-                        order: Box::new(order),
-                        events: logged,
                     })
                 }
             }
@@ -592,14 +580,13 @@ impl PaymentStore for SqliteStore {
                 .collect::<Vec<_>>()
                 .join(", ");
             conn.prepare(&format!(
-                "SELECT {columns}, p.provider AS provider, p.provider_ref AS charge_ref
+                "SELECT {columns}, p.provider_ref AS charge_ref
                  FROM refunds r JOIN payments p ON p.id = r.payment_id
                  WHERE r.status = 'processing' ORDER BY r.id"
             ))?
             .query_map([], |row| {
                 Ok(PendingRefund {
                     refund: refund_row(row)?,
-                    provider: row.get("provider")?,
                     provider_ref: row.get("charge_ref")?,
                 })
             })?

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
-use shop_wire::Event;
 use shop_wire::products::{Product, ProductId};
 use shop_wire::search::{QueryCount, SearchAnalytics, VolumePoint};
 use time::OffsetDateTime;
@@ -151,7 +150,7 @@ impl SearchStore for SqliteStore {
         &self,
         records: Vec<SearchRecord>,
         events: Vec<NewEvent>,
-    ) -> StoreResult<Vec<Event>> {
+    ) -> StoreResult<()> {
         self.write(move |tx| {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO search_queries (query, raw, filters, result_count, latency_us, cache_hit, at)
@@ -186,7 +185,8 @@ impl SearchStore for SqliteStore {
                     i64::from(r.cache_hit)
                 ])?;
             }
-            append(tx, events)
+            append(tx, events)?;
+            Ok(())
         })
         .await
     }
@@ -411,7 +411,7 @@ impl SearchStore for SqliteStore {
 mod tests {
     use super::*;
     use crate::store::sqlite::tests::store;
-    use crate::store::{CatalogStore, InitialStock, NotificationStore, now};
+    use crate::store::{CatalogStore, EventStore, InitialStock, NotificationStore, now};
     use shop_wire::products::ProductRequest;
 
     async fn add(store: &SqliteStore, sku: &str, stock: i64) -> Product {
@@ -529,7 +529,7 @@ mod tests {
             cache_hit: false,
             at,
         };
-        let logged = store
+        store
             .record_searches(
                 vec![
                     record("oak", 3),
@@ -541,7 +541,7 @@ mod tests {
             )
             .await
             .expect("record");
-        assert_eq!(logged.len(), 1);
+        assert_eq!(store.events_after(0, 10).await.expect("events").len(), 1);
         let analytics = store
             .search_analytics(at - time::Duration::hours(1), 10)
             .await

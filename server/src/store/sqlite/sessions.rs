@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
-use shop_wire::{Event, SessionId, UserId};
+use shop_wire::{SessionId, UserId};
 use time::OffsetDateTime;
 
 use super::{SqliteStore, append, from_millis, millis, parse_column};
@@ -37,7 +37,7 @@ impl SessionStore for SqliteStore {
         &self,
         session: &SessionRecord,
         events: Vec<NewEvent>,
-    ) -> StoreResult<Vec<Event>> {
+    ) -> StoreResult<()> {
         let s = session.clone();
         self.write(move |tx| {
             tx.prepare_cached(&format!(
@@ -54,7 +54,8 @@ impl SessionStore for SqliteStore {
                 millis(s.expires_at),
                 s.revoked_at.map(millis),
             ])?;
-            append(tx, events)
+            append(tx, events)?;
+            Ok(())
         })
         .await
     }
@@ -154,7 +155,7 @@ impl SessionStore for SqliteStore {
         id: &SessionId,
         user: &UserId,
         events: Vec<NewEvent>,
-    ) -> StoreResult<Option<Vec<Event>>> {
+    ) -> StoreResult<bool> {
         let (id, user) = (id.clone(), user.clone());
         self.write(move |tx| {
             let at = millis(now());
@@ -165,9 +166,10 @@ impl SessionStore for SqliteStore {
                 )?
                 .execute(params![id.as_str(), user.as_str(), at])?;
             if changed == 0 {
-                return Ok(None);
+                return Ok(false);
             }
-            append(tx, events).map(Some)
+            append(tx, events)?;
+            Ok(true)
         })
         .await
     }

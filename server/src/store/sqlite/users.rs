@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 use shop_wire::users::{Address, Role, User};
-use shop_wire::{Event, SessionId, UserId};
+use shop_wire::{SessionId, UserId};
 
 use super::filter::Filter;
 use super::{
@@ -37,11 +37,7 @@ fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
 
 #[async_trait]
 impl UserStore for SqliteStore {
-    async fn insert_user(
-        &self,
-        record: &UserRecord,
-        events: Vec<NewEvent>,
-    ) -> StoreResult<Vec<Event>> {
+    async fn insert_user(&self, record: &UserRecord, events: Vec<NewEvent>) -> StoreResult<()> {
         let record = record.clone();
         self.write(move |tx| {
             let user = &record.user;
@@ -69,7 +65,8 @@ impl UserStore for SqliteStore {
                     err.into()
                 }
             })?;
-            append(tx, events)
+            append(tx, events)?;
+            Ok(())
         })
         .await
     }
@@ -127,7 +124,7 @@ impl UserStore for SqliteStore {
         id: &UserId,
         update: &ProfileUpdate,
         events: Vec<NewEvent>,
-    ) -> StoreResult<Option<(User, Vec<Event>)>> {
+    ) -> StoreResult<Option<User>> {
         let id = id.clone();
         let update = update.clone();
         self.write(move |tx| {
@@ -149,7 +146,10 @@ impl UserStore for SqliteStore {
                 )
                 .optional()?;
             match updated {
-                Some(record) => Ok(Some((record.user, append(tx, events)?))),
+                Some(record) => {
+                    append(tx, events)?;
+                    Ok(Some(record.user))
+                }
                 None => Ok(None),
             }
         })
@@ -162,7 +162,7 @@ impl UserStore for SqliteStore {
         hash: &str,
         keep: Option<&SessionId>,
         events: Vec<NewEvent>,
-    ) -> StoreResult<Vec<Event>> {
+    ) -> StoreResult<()> {
         let (id, hash, keep) = (id.clone(), hash.to_owned(), keep.cloned());
         self.write(move |tx| {
             let at = millis(now());
@@ -179,7 +179,8 @@ impl UserStore for SqliteStore {
                 keep.as_ref().map(SessionId::as_str),
                 at
             ])?;
-            append(tx, events)
+            append(tx, events)?;
+            Ok(())
         })
         .await
     }
@@ -210,7 +211,8 @@ impl UserStore for SqliteStore {
                     "UPDATE users SET role = ?2, updated_at = ?3 WHERE id = ?1 RETURNING {USER_COLUMNS}"
                 ))?
                 .query_row(params![id.as_str(), role.as_str(), millis(now())], user_row)?;
-            Ok(RoleChange::Changed(record.user, append(tx, events)?))
+            append(tx, events)?;
+            Ok(RoleChange::Changed(record.user))
         })
         .await
     }

@@ -8,8 +8,14 @@
 //! savepoint and leaves the others alone, and no caller hears "done" before
 //! the commit that made its change durable. Under one request at a time a
 //! group is one change and nothing is different.
+//!
+//! The writer also announces what it committed: the events each change
+//! appends are gathered as it runs, dropped with it if it rolls back, and
+//! handed to the store's [`CommitFeed`] after the group's commit and before
+//! any of its callers hears "done". One thread commits, so the feed sees
+//! events in id order.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +26,9 @@ use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use crate::store::{StoreError, StoreResult};
+use shop_wire::Event;
+
+use crate::store::{CommitFeed, StoreError, StoreResult};
 
 /// The most changes one commit carries.
 const MAX_GROUP: usize = 64;
@@ -40,6 +48,34 @@ thread_local! {
 
 fn count_statement(_: TraceEvent<'_>) {
     STATEMENTS.with(|count| count.set(count.get() + 1));
+}
+
+thread_local! {
+    /// The events the running change has appended; `None` outside a change,
+    /// i.e. on any thread but the writer's.
+    static APPENDED: RefCell<Option<Vec<Event>>> = const { RefCell::new(None) };
+}
+
+/// Keeps events a change just appended, to be announced after its commit.
+/// Fails outside the writer, where nothing would ever announce them.
+pub(super) fn appended(events: &[Event]) -> StoreResult<()> {
+    APPENDED.with(|appended| match appended.borrow_mut().as_mut() {
+        Some(pending) => {
+            pending.extend_from_slice(events);
+            Ok(())
+        }
+        None => Err(StoreError::Backend(
+            "events can only be appended by the database writer".into(),
+        )),
+    })
+}
+
+/// Runs one change with a fresh list of appended events, and returns them.
+fn gathering<T>(change: impl FnOnce() -> T) -> (T, Vec<Event>) {
+    APPENDED.with(|appended| *appended.borrow_mut() = Some(Vec::new()));
+    let outcome = change();
+    let events = APPENDED.with(|appended| appended.borrow_mut().take().unwrap_or_default());
+    (outcome, events)
 }
 
 /// How a group's commit ended, told to every change in it.
@@ -93,24 +129,32 @@ struct Queued {
 pub(super) struct Writer {
     jobs: mpsc::Sender<Queued>,
     /// Statements run so far, savepoints and commits included: what a change
-    /// costs the one writer is what bounds the shop's write rate.
+    /// costs the one writer is what bounds the shop's write rate. Tests read
+    /// it; a running server reads `shop_store_writer_statements_total`.
+    #[cfg(test)]
     statements: Arc<AtomicU64>,
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`; it ends when every `Writer` clone is dropped.
-    pub(super) fn start(conn: Connection) -> std::io::Result<Writer> {
+    /// Starts the writer thread on `conn`, announcing committed events on
+    /// `feed`; it ends when every `Writer` clone is dropped.
+    pub(super) fn start(conn: Connection, feed: CommitFeed) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Queued>();
         let statements = Arc::new(AtomicU64::new(0));
         let counted = Arc::clone(&statements);
         conn.trace_v2(TraceEventCodes::SQLITE_TRACE_STMT, Some(count_statement));
         std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
-            .spawn(move || run(conn, &queue, &counted))?;
-        Ok(Writer { jobs, statements })
+            .spawn(move || run(conn, &queue, &counted, &feed))?;
+        Ok(Writer {
+            jobs,
+            #[cfg(test)]
+            statements,
+        })
     }
 
     /// How many statements the writer has run since it started.
+    #[cfg(test)]
     pub(super) fn statements(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
     }
@@ -197,7 +241,12 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Connection, queue: &mpsc::Receiver<Queued>, statements: &AtomicU64) {
+fn run(
+    mut conn: Connection,
+    queue: &mpsc::Receiver<Queued>,
+    statements: &AtomicU64,
+    feed: &CommitFeed,
+) {
     let mut next: Option<Queued> = None;
     loop {
         let first = match next.take() {
@@ -233,12 +282,22 @@ fn run(mut conn: Connection, queue: &mpsc::Receiver<Queued>, statements: &Atomic
             }
         };
         let mut ran = Vec::with_capacity(group.len());
+        let mut events = Vec::new();
         for job in group {
             // A panicking change must not take the writer down with it: its
             // caller hears an error (its reply is dropped) and, since its
             // half-done writes cannot be trusted, the whole group rolls back.
-            match std::panic::catch_unwind(AssertUnwindSafe(|| job(Some((&tx, shared))))) {
-                Ok(Some(outcome)) => ran.push(outcome),
+            let (outcome, appended) = gathering(|| {
+                std::panic::catch_unwind(AssertUnwindSafe(|| job(Some((&tx, shared)))))
+            });
+            match outcome {
+                Ok(Some(outcome)) => {
+                    // A failed change rolled its events back with it.
+                    if !outcome.failed {
+                        events.extend(appended);
+                    }
+                    ran.push(outcome);
+                }
                 Ok(None) => {}
                 Err(_) => {
                     tracing::error!("a database change panicked; its group is rolled back");
@@ -273,8 +332,12 @@ fn run(mut conn: Connection, queue: &mpsc::Receiver<Queued>, statements: &Atomic
         let ran_statements = STATEMENTS.with(|count| count.replace(0));
         statements.fetch_add(ran_statements, Ordering::Relaxed);
         metrics::counter!("shop_store_writer_statements_total").increment(ran_statements);
+        if matches!(commit, Commit::Done) {
+            feed.committed(events);
+        }
         metrics::counter!("shop_store_writer_changes_total").increment(changes);
-        // Begin to commit: the sum over time is how busy the one writer is.
+        // Begin to commit, and the announcing of its events that the writer
+        // also does: the sum over time is how busy the one writer is.
         metrics::histogram!("shop_store_writer_transaction_seconds")
             .record(started.elapsed().as_secs_f64());
         for outcome in ran {
@@ -292,7 +355,7 @@ mod tests {
         let conn = Connection::open_in_memory().expect("open");
         conn.execute_batch("CREATE TABLE t (n INTEGER)")
             .expect("schema");
-        let writer = Writer::start(conn).expect("writer");
+        let writer = Writer::start(conn, CommitFeed::default()).expect("writer");
         let panicked = writer
             .write(|tx| -> StoreResult<()> {
                 tx.execute("INSERT INTO t (n) VALUES (1)", [])?;
@@ -314,7 +377,7 @@ mod tests {
         let conn = Connection::open(&path).expect("open");
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY);")
             .expect("schema");
-        let writer = Writer::start(conn).expect("writer");
+        let writer = Writer::start(conn, CommitFeed::default()).expect("writer");
         let tasks: Vec<_> = (0..300_i64)
             .map(|n| {
                 let writer = writer.clone();

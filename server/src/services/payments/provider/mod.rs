@@ -20,9 +20,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use shop_wire::health::Check;
 use shop_wire::money::Currency;
-use shop_wire::payments::MethodKind;
 
-use crate::breaker::BreakerState;
 use crate::config::CommerceConfig;
 use resilient::Resilient;
 use simulated::Simulated;
@@ -51,7 +49,7 @@ pub enum MethodDetails {
         cvc: Option<String>,
     },
     /// Apple Pay, Google Pay or PayPal, by the token the wallet gave the shopper.
-    Wallet { kind: MethodKind, token: String },
+    Wallet { token: String },
     /// Pending until the transfer arrives and is settled.
     BankTransfer,
 }
@@ -82,7 +80,6 @@ pub struct RefundCall {
     /// The charge's `provider_ref`.
     pub provider_ref: String,
     pub amount_cents: i64,
-    pub currency: Currency,
     pub reason: Option<String>,
 }
 
@@ -189,11 +186,6 @@ impl Providers {
         Ok(Providers(Arc::new(Resilient::new(provider, config))))
     }
 
-    /// Any provider (a scripted one in a test) behind the configured policy.
-    pub fn with_provider(provider: Arc<dyn PaymentProvider>, config: &CommerceConfig) -> Self {
-        Providers(Arc::new(Resilient::new(provider, config)))
-    }
-
     /// The provider to call; it already times out, retries and breaks the circuit.
     pub fn provider(&self) -> &dyn PaymentProvider {
         self.0.as_ref()
@@ -202,11 +194,6 @@ impl Providers {
     /// `simulated` or `stripe`, to record with each payment.
     pub fn name(&self) -> &'static str {
         self.0.name()
-    }
-
-    /// The breaker's state, also published as `shop_payments_circuit_state{provider}`.
-    pub fn circuit_state(&self) -> BreakerState {
-        self.0.circuit_state()
     }
 
     /// The `provider` check of `GET /api/payments/health`.
@@ -223,7 +210,6 @@ mod tests {
     async fn the_key_chooses_the_provider() {
         let simulated = Providers::from_config(&CommerceConfig::default()).expect("simulated");
         assert_eq!(simulated.name(), "simulated");
-        assert_eq!(simulated.circuit_state(), BreakerState::Closed);
         assert_eq!(simulated.health().status, shop_wire::HealthStatus::Ok);
         let config = CommerceConfig {
             stripe_secret_key: Some("sk_test_123".into()),

@@ -102,6 +102,7 @@ impl<P: PaymentProvider> Resilient<P> {
         }
     }
 
+    #[cfg(test)]
     pub fn inner(&self) -> &P {
         &self.inner
     }

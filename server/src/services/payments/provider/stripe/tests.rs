@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use shop_wire::money::Currency;
-use shop_wire::payments::MethodKind;
 
 use super::*;
 use crate::breaker::BreakerState;
@@ -175,7 +174,6 @@ async fn wallet_tokens_and_payment_methods() {
     let (stripe, fake) = stripe().await;
     let wallet = |key: &str, token: &str| ChargeRequest {
         method: MethodDetails::Wallet {
-            kind: MethodKind::ApplePay,
             token: token.to_owned(),
         },
         ..card(key, "")
@@ -289,7 +287,6 @@ async fn refunds_carry_the_key_the_reason_and_are_refused_past_the_charge() {
         idempotency_key: key.to_owned(),
         provider_ref: provider_ref.clone(),
         amount_cents,
-        currency: "EUR".parse().expect("a currency"),
         reason: reason.map(str::to_owned),
     };
     let first = stripe
