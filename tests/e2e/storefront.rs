@@ -188,6 +188,16 @@ async fn a_browser_buys_merges_a_cart_and_watches_the_status_page() {
     let merged = findings["merged_cart"].as_object().unwrap();
     assert!(merged.contains_key("FUR-CHR-0010"), "{merged:?}");
     assert_eq!(merged.len(), 2, "{merged:?}");
+    // The status page turned every service red while the database was locked, and came back live after a restart.
+    assert_eq!(findings["down"]["badge"], "Down", "{findings:#}");
+    assert_eq!(findings["down"]["overall"], "Overall: Down", "{findings:#}");
+    assert_eq!(findings["while_stopped"], "Reconnecting…", "{findings:#}");
+    assert!(
+        findings["after_restart"]
+            .as_str()
+            .is_some_and(|live| live.starts_with("Live")),
+        "{findings:#}"
+    );
     for (page, violations) in findings["axe"].as_object().unwrap() {
         assert_eq!(violations, 0, "axe-core on {page}");
     }
