@@ -64,6 +64,18 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
         };
     }
     config.jwt_secret = env("SHOP_JWT_SECRET").or(config.jwt_secret);
+    config.metrics_token = env("SHOP_METRICS_TOKEN").or(config.metrics_token);
+    if let Some(list) = env("SHOP_METRICS_ADDRESSES") {
+        config.metrics_addresses = list
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                a.parse()
+                    .with_context(|| format!("SHOP_METRICS_ADDRESSES: `{a}` is not an IP address"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
     config.admin_email = env("SHOP_ADMIN_EMAIL").or(config.admin_email);
     config.admin_password = env("SHOP_ADMIN_PASSWORD").or(config.admin_password);
     // Notifications: provider URLs carry credentials, so they come from the environment only.
@@ -96,6 +108,10 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
             "SHOP_NOTIFY_BREAKER_COOLDOWN_MS",
             &mut notify.breaker_cooldown_ms,
         ),
+        (
+            "SHOP_NOTIFY_LOW_STOCK_WINDOW",
+            &mut notify.low_stock_alert_window_seconds,
+        ),
     ] {
         *field = number(name)?.unwrap_or(*field);
     }
@@ -122,6 +138,48 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
     ] {
         *field = number(name)?.unwrap_or(*field);
     }
+    for (name, field) in [
+        ("SHOP_MAX_LINE_QUANTITY", &mut commerce.max_line_quantity),
+        ("SHOP_MAX_CART_QUANTITY", &mut commerce.max_cart_quantity),
+    ] {
+        *field = number(name)?
+            .map(i64::try_from)
+            .transpose()
+            .with_context(|| format!("{name} is too large"))?
+            .unwrap_or(*field);
+    }
+    for (name, field) in [
+        (
+            "SHOP_MAX_CARTS_PER_ADDRESS",
+            &mut commerce.max_carts_per_address,
+        ),
+        ("SHOP_MAX_UNPAID_ORDERS", &mut commerce.max_unpaid_orders),
+        (
+            "SHOP_SUGGEST_MIN_CLIENTS",
+            &mut config.search.suggest_min_clients,
+        ),
+        (
+            "SHOP_CO_VIEWS_PER_CLIENT",
+            &mut config.search.co_views_per_client,
+        ),
+        (
+            "SHOP_PAYMENT_BREAKER_THRESHOLD",
+            &mut commerce.breaker_threshold,
+        ),
+    ] {
+        *field = number(name)?
+            .map(u32::try_from)
+            .transpose()
+            .with_context(|| format!("{name} is too large"))?
+            .unwrap_or(*field);
+    }
+    if let Some(on) = env("SHOP_PAYMENT_SIMULATE_OUTAGES") {
+        commerce.simulate_outages = match on.as_str() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => anyhow::bail!("SHOP_PAYMENT_SIMULATE_OUTAGES must be true or false"),
+        };
+    }
     let notify = &mut config.notifications;
     for (name, field) in [
         ("SHOP_NOTIFY_MAX_ATTEMPTS", &mut notify.max_attempts),
@@ -129,6 +187,10 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
         (
             "SHOP_NOTIFY_BREAKER_THRESHOLD",
             &mut notify.breaker_threshold,
+        ),
+        (
+            "SHOP_NOTIFY_UNVERIFIED_PER_HOUR",
+            &mut notify.unverified_mail_per_hour,
         ),
     ] {
         *field = number(name)?

@@ -52,7 +52,10 @@ impl BreakerState {
 pub struct Breaker {
     threshold: u32,
     cooldown: Duration,
+    /// Consecutive transient failures, counting a source's repeats once.
     failures: u32,
+    /// The sources of those failures that named one (at most `threshold`).
+    sources: Vec<u64>,
     /// When the breaker opened, or when its current probe went out.
     opened_at: Option<Instant>,
     half_open: bool,
@@ -65,6 +68,7 @@ impl Breaker {
             threshold: threshold.max(1),
             cooldown,
             failures: 0,
+            sources: Vec::new(),
             opened_at: None,
             half_open: false,
         }
@@ -104,12 +108,33 @@ impl Breaker {
     /// The provider answered (a success, or a permanent refusal, which says it is up).
     pub fn on_answer(&mut self) {
         self.failures = 0;
+        self.sources.clear();
         self.opened_at = None;
         self.half_open = false;
     }
 
     pub fn on_transient_failure(&mut self, now: Instant) {
-        self.failures = self.failures.saturating_add(1);
+        self.on_failure_from(now, None);
+    }
+
+    /// A transient failure of a call made for `source` (a customer, say):
+    /// repeats from one source count once, so one customer whose calls keep
+    /// failing cannot open the breaker for everyone; failures of `threshold`
+    /// different sources (or without one) in a row still do.
+    pub fn on_failure_from(&mut self, now: Instant, source: Option<u64>) {
+        let new = match source {
+            None => true,
+            Some(source) if self.sources.contains(&source) => false,
+            Some(source) => {
+                if self.sources.len() < self.threshold as usize {
+                    self.sources.push(source);
+                }
+                true
+            }
+        };
+        if new {
+            self.failures = self.failures.saturating_add(1);
+        }
         if self.half_open || self.failures >= self.threshold {
             self.opened_at = Some(now);
             self.half_open = false;
@@ -221,6 +246,11 @@ impl<K: BreakerKey> Breakers<K> {
         self.with(key, |b| b.on_transient_failure(Instant::now()));
     }
 
+    /// [`Breaker::on_failure_from`] for the breaker of `key`.
+    pub fn on_failure_from(&self, key: K, source: Option<u64>) {
+        self.with(key, |b| b.on_failure_from(Instant::now(), source));
+    }
+
     pub fn state(&self, key: K) -> BreakerState {
         self.with(key, |b| b.state())
     }
@@ -293,5 +323,28 @@ mod tests {
         assert_eq!(breakers.state("a"), BreakerState::HalfOpen);
         breakers.on_answer("a");
         assert_eq!(breakers.state("a"), BreakerState::Closed);
+    }
+
+    #[test]
+    fn one_sources_failures_count_once_and_many_sources_still_open_it() {
+        let now = Instant::now();
+        let mut breaker = Breaker::new(3, Duration::from_secs(30));
+        for _ in 0..20 {
+            breaker.on_failure_from(now, Some(7));
+        }
+        assert_eq!(breaker.state(), BreakerState::Closed);
+        breaker.on_failure_from(now, Some(8));
+        assert_eq!(breaker.state(), BreakerState::Closed);
+        breaker.on_failure_from(now, Some(9));
+        assert_eq!(breaker.state(), BreakerState::Open);
+        // An answer forgets the sources.
+        let mut breaker = Breaker::new(2, Duration::from_secs(30));
+        breaker.on_failure_from(now, Some(1));
+        breaker.on_answer();
+        breaker.on_failure_from(now, Some(2));
+        assert_eq!(breaker.state(), BreakerState::Closed);
+        // Failures without a source each count.
+        breaker.on_failure_from(now, None);
+        assert_eq!(breaker.state(), BreakerState::Open);
     }
 }

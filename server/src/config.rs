@@ -95,6 +95,11 @@ pub struct NotificationsConfig {
     pub breaker_threshold: u32,
     /// How long an open breaker waits before letting one probe through.
     pub breaker_cooldown_ms: u64,
+    /// At most one low-stock alert per SKU within this many seconds.
+    pub low_stock_alert_window_seconds: u64,
+    /// Welcome emails (to addresses nobody has confirmed) sent in any hour
+    /// at most; beyond it, registrations get no welcome (0: no cap).
+    pub unverified_mail_per_hour: u32,
 }
 
 impl Default for NotificationsConfig {
@@ -114,6 +119,8 @@ impl Default for NotificationsConfig {
             batch_size: 64,
             breaker_threshold: 5,
             breaker_cooldown_ms: 30_000,
+            low_stock_alert_window_seconds: 6 * 3600,
+            unverified_mail_per_hour: 200,
         }
     }
 }
@@ -253,9 +260,24 @@ pub struct CommerceConfig {
     /// Attempts of a provider call that failed transiently (1 = no retry).
     pub provider_attempts: u32,
     pub provider_retry_base_ms: u64,
-    /// Consecutive transient failures that open the provider's circuit breaker.
+    /// Transient failures in a row, from this many different customers (or
+    /// cards), that open the provider's circuit breaker: one customer's
+    /// failing card cannot switch payments off for everyone.
     pub breaker_threshold: u32,
     pub breaker_cooldown_ms: u64,
+    /// The simulated provider's outage test cards (`4000000000000119`,
+    /// `tok_chargeDeclinedProcessingError`) fail transiently only when this
+    /// is on; otherwise they are declined like any problem card.
+    pub simulate_outages: bool,
+    /// The most units of one SKU a cart line or an order line may hold; a
+    /// product's `max_per_cart` attribute lowers it for that product.
+    pub max_line_quantity: i64,
+    /// The most units a cart (or an order) may hold in all.
+    pub max_cart_quantity: i64,
+    /// Active anonymous carts one client address may hold (0: no cap).
+    pub max_carts_per_address: u32,
+    /// Unpaid (pending) orders one customer may have at once (0: no cap).
+    pub max_unpaid_orders: u32,
 }
 
 impl Default for CommerceConfig {
@@ -272,6 +294,11 @@ impl Default for CommerceConfig {
             provider_retry_base_ms: 200,
             breaker_threshold: 5,
             breaker_cooldown_ms: 30_000,
+            simulate_outages: false,
+            max_line_quantity: 100,
+            max_cart_quantity: 500,
+            max_carts_per_address: 20,
+            max_unpaid_orders: 5,
         }
     }
 }
@@ -290,6 +317,11 @@ pub struct SearchConfig {
     pub analytics_flush_ms: u64,
     /// Days of search and view history kept.
     pub history_days: u64,
+    /// A past query is suggested only once this many different clients
+    /// searched it (and every word of it is a word of the catalog).
+    pub suggest_min_clients: u32,
+    /// Views one client address may pair into "viewed together" per day (0: no cap).
+    pub co_views_per_client: u32,
 }
 
 impl Default for SearchConfig {
@@ -300,6 +332,8 @@ impl Default for SearchConfig {
             suggest_refresh_ms: 2_000,
             analytics_flush_ms: 250,
             history_days: 90,
+            suggest_min_clients: 3,
+            co_views_per_client: 50,
         }
     }
 }
@@ -327,6 +361,12 @@ impl CommerceConfig {
         {
             return Err(ConfigError::Invalid(
                 "commerce: sweep_interval_ms, provider_timeout_ms and provider_attempts must be at least 1"
+                    .to_owned(),
+            ));
+        }
+        if self.max_line_quantity < 1 || self.max_cart_quantity < self.max_line_quantity {
+            return Err(ConfigError::Invalid(
+                "commerce: max_line_quantity must be at least 1 and at most max_cart_quantity"
                     .to_owned(),
             ));
         }
@@ -385,6 +425,12 @@ pub struct Config {
     pub header_read_timeout_seconds: u64,
     /// Connections one client address may hold open at once (0: no cap).
     pub max_connections_per_address: usize,
+    /// A bearer token that reads all of `/metrics`, business figures
+    /// (revenue, refunds, order and payment counts) included, for a
+    /// Prometheus scraper; staff tokens read them too, anyone else does not.
+    pub metrics_token: Option<String>,
+    /// Client addresses that read all of `/metrics` without a token.
+    pub metrics_addresses: Vec<std::net::IpAddr>,
     /// Origins allowed to call the API from a browser; empty allows none.
     #[serde(alias = "cors_origin")]
     pub cors_origins: Vec<String>,
@@ -504,6 +550,8 @@ impl Default for Config {
             request_timeout_seconds: 30,
             header_read_timeout_seconds: 10,
             max_connections_per_address: 512,
+            metrics_token: None,
+            metrics_addresses: Vec::new(),
             cors_origins: Vec::new(),
             tls_cert: None,
             tls_key: None,
@@ -602,6 +650,13 @@ impl Config {
             && secret.len() < 32
         {
             return invalid("the JWT secret must be at least 32 characters");
+        }
+        if let Some(token) = &self.metrics_token
+            && (token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return invalid(
+                "SHOP_METRICS_TOKEN must be at least 16 printable characters without spaces",
+            );
         }
         self.notifications.validate()?;
         self.inventory.validate()?;

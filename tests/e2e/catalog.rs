@@ -818,7 +818,8 @@ async fn reservations_commit_release_and_expire_on_time() {
 
 #[tokio::test]
 async fn low_stock_alerts_once_per_crossing_and_reaches_staff_by_email() {
-    let server = TestServer::start();
+    // No alert window: each crossing is mailed (the window has its own test).
+    let server = TestServer::start_with(&[("SHOP_NOTIFY_LOW_STOCK_WINDOW", "0")]);
     let admin = server.admin_token().await;
     create(&server, &admin, json!({"sku": "CUP", "name": "Cup", "price_cents": 500, "stock": 10, "low_stock_threshold": 3})).await;
     let adjust = |delta: i64| {

@@ -602,12 +602,14 @@ async fn notifications_are_sent_tracked_and_templated_from_the_cli() {
     let id = queued["id"].as_str().expect("id").to_owned();
     let sent = notification_reaches(&server, &id, "sent");
     assert_eq!(sent["attempts"], 1);
+    // The name is in the text; a subject never carries it (issue 20).
     assert!(
-        sent["rendered"]["subject"]
+        sent["rendered"]["body"]
             .as_str()
             .is_some_and(|s| s.contains("Kim")),
         "{sent}"
     );
+    assert_eq!(sent["rendered"]["subject"], "Welcome to the shop", "{sent}");
 
     let listed = server
         .shop(&words(

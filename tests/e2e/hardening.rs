@@ -554,3 +554,900 @@ async fn one_address_cannot_register_accounts_without_limit() {
         .unwrap();
     expect_status(response, StatusCode::CREATED).await;
 }
+
+/// A product with `stock` units at `price` minor units, made by staff.
+async fn stocked(
+    server: &TestServer,
+    admin: &str,
+    sku: &str,
+    price: i64,
+    stock: i64,
+    extra: Value,
+) {
+    let mut body =
+        json!({"sku": sku, "name": format!("Product {sku}"), "price_cents": price, "stock": stock});
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    let response = server
+        .send_as(Method::POST, "/api/products", &body, admin)
+        .await;
+    expect_status(response, StatusCode::CREATED).await;
+}
+
+async fn reserved(server: &TestServer, admin: &str, sku: &str) -> i64 {
+    let stock = expect_status(
+        server.get_as(&format!("/api/inventory/{sku}"), admin).await,
+        StatusCode::OK,
+    )
+    .await;
+    stock["reserved"].as_i64().unwrap()
+}
+
+/// `method path` as the anonymous holder of `cart_token`.
+async fn as_cart(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    cart_token: &str,
+    body: &Value,
+) -> reqwest::Response {
+    server
+        .request(method, path)
+        .header("x-cart-token", cart_token)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_cart_holds_at_most_its_caps_and_a_change_that_changes_nothing_extends_nothing() {
+    let server = unlimited(&[
+        ("SHOP_MAX_LINE_QUANTITY", "10"),
+        ("SHOP_MAX_CART_QUANTITY", "15"),
+    ]);
+    let admin = server.admin_token().await;
+    stocked(&server, &admin, "CAP-A", 1000, 100, json!({})).await;
+    stocked(
+        &server,
+        &admin,
+        "CAP-B",
+        1000,
+        100,
+        json!({"attributes": {"max_per_cart": "2"}}),
+    )
+    .await;
+    stocked(&server, &admin, "CAP-C", 1000, 100, json!({})).await;
+    // A product's own cap must be a number.
+    let bad = json!({"sku": "CAP-D", "name": "D", "price_cents": 1, "attributes": {"max_per_cart": "lots"}});
+    expect_error(
+        server
+            .send_as(Method::POST, "/api/products", &bad, &admin)
+            .await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+    )
+    .await;
+
+    // The whole stock in one anonymous cart is refused, and holds nothing.
+    let all = json!({"items": [{"sku": "CAP-A", "quantity": 100}]});
+    let body = expect_error(
+        server.post("/api/cart", &all).send().await.unwrap(),
+        StatusCode::CONFLICT,
+        "quantity_limit",
+    )
+    .await;
+    assert_eq!(body["error"]["details"]["max"], 10, "{body}");
+    assert_eq!(reserved(&server, &admin, "CAP-A").await, 0);
+
+    let ten = json!({"items": [{"sku": "CAP-A", "quantity": 10}]});
+    let cart = expect_status(
+        server.post("/api/cart", &ten).send().await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let (id, token) = (
+        cart["id"].as_str().unwrap().to_owned(),
+        cart["token"].as_str().unwrap().to_owned(),
+    );
+    let items = format!("/api/cart/{id}/items");
+    // One more of A, three of B (capped at 2 by its product), or a cart
+    // past 15 units in all: each refused, and nothing more is held.
+    for (sku, quantity, max) in [("CAP-A", 1, 10), ("CAP-B", 3, 2), ("CAP-C", 6, 15)] {
+        let response = as_cart(
+            &server,
+            Method::POST,
+            &items,
+            &token,
+            &json!({"sku": sku, "quantity": quantity}),
+        )
+        .await;
+        let body = expect_error(response, StatusCode::CONFLICT, "quantity_limit").await;
+        assert_eq!(body["error"]["details"]["max"], max, "{sku}: {body}");
+    }
+    for sku in ["CAP-B", "CAP-C"] {
+        assert_eq!(reserved(&server, &admin, sku).await, 0);
+    }
+    // Raising a line past the cap by PATCH is refused too.
+    let response = as_cart(
+        &server,
+        Method::PATCH,
+        &format!("{items}/CAP-A"),
+        &token,
+        &json!({"quantity": 11}),
+    )
+    .await;
+    expect_error(response, StatusCode::CONFLICT, "quantity_limit").await;
+
+    // A PATCH that changes nothing answers the cart as it is: the same
+    // version, the same expiry, and the hold is not extended.
+    let before = expect_status(
+        as_cart(
+            &server,
+            Method::GET,
+            &format!("/api/cart/{id}"),
+            &token,
+            &json!(null),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let holds = expect_status(
+        server
+            .get_as(
+                &format!("/api/inventory/reservations?reference={id}"),
+                &admin,
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let same = expect_status(
+        as_cart(
+            &server,
+            Method::PATCH,
+            &format!("{items}/CAP-A"),
+            &token,
+            &json!({"quantity": 10}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(same["version"], before["version"]);
+    assert_eq!(same["expires_at"], before["expires_at"]);
+    let holds_after = expect_status(
+        server
+            .get_as(
+                &format!("/api/inventory/reservations?reference={id}"),
+                &admin,
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(holds_after, holds, "the hold moved on a no-op change");
+    assert!(
+        !holds["items"].as_array().unwrap().is_empty(),
+        "the cart's line has its hold: {holds}"
+    );
+    // A real change still moves the version.
+    let changed = expect_status(
+        as_cart(
+            &server,
+            Method::PATCH,
+            &format!("{items}/CAP-A"),
+            &token,
+            &json!({"quantity": 9}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_ne!(changed["version"], before["version"]);
+    assert_eq!(reserved(&server, &admin, "CAP-A").await, 9);
+}
+
+#[tokio::test]
+async fn one_address_holds_few_carts_and_one_customer_few_unpaid_orders() {
+    let server = unlimited(&[
+        ("SHOP_MAX_CARTS_PER_ADDRESS", "3"),
+        ("SHOP_MAX_UNPAID_ORDERS", "2"),
+    ]);
+    let admin = server.admin_token().await;
+    stocked(&server, &admin, "HOLD-1", 500, 100, json!({})).await;
+    let line = json!({"items": [{"sku": "HOLD-1", "quantity": 1}]});
+    for _ in 0..3 {
+        let response = server.post("/api/cart", &line).send().await.unwrap();
+        expect_status(response, StatusCode::CREATED).await;
+    }
+    let response = server.post("/api/cart", &line).send().await.unwrap();
+    expect_error(response, StatusCode::TOO_MANY_REQUESTS, "too_many_carts").await;
+    assert_eq!(reserved(&server, &admin, "HOLD-1").await, 3);
+    // Another address starts its own.
+    let other = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let response = other
+        .post(format!("{}/api/cart", server.url))
+        .json(&line)
+        .send()
+        .await
+        .unwrap();
+    expect_status(response, StatusCode::CREATED).await;
+
+    // A customer's unpaid orders each hold stock for the payment window: two at most.
+    let customer = server.customer_token("holder@example.com").await;
+    let mut orders = Vec::new();
+    for _ in 0..2 {
+        let response = server
+            .send_as(Method::POST, "/api/orders", &line, &customer)
+            .await;
+        let order = expect_status(response, StatusCode::CREATED).await;
+        assert_eq!(order["status"], "pending");
+        orders.push(order["id"].as_str().unwrap().to_owned());
+    }
+    let response = server
+        .send_as(Method::POST, "/api/orders", &line, &customer)
+        .await;
+    expect_error(response, StatusCode::CONFLICT, "too_many_unpaid_orders").await;
+    assert_eq!(reserved(&server, &admin, "HOLD-1").await, 6);
+    // Cancelling one makes room.
+    let response = server
+        .send_as(
+            Method::POST,
+            &format!("/api/orders/{}/cancel", orders[0]),
+            &json!({}),
+            &customer,
+        )
+        .await;
+    expect_status(response, StatusCode::OK).await;
+    let response = server
+        .send_as(Method::POST, "/api/orders", &line, &customer)
+        .await;
+    expect_status(response, StatusCode::CREATED).await;
+}
+
+#[tokio::test]
+async fn a_signed_in_cart_post_is_all_or_nothing_with_a_line_cap() {
+    let server = unlimited(&[]);
+    let admin = server.admin_token().await;
+    stocked(&server, &admin, "ELEVEN", 500, 11, json!({})).await;
+    stocked(&server, &admin, "OTHER", 500, 50, json!({})).await;
+    let customer = server.customer_token("allornothing@example.com").await;
+    let cart = expect_status(
+        server
+            .send_as(Method::POST, "/api/cart", &json!({}), &customer)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    // A line that fits, then twelve copies of a line where eleven are available.
+    let mut items = vec![json!({"sku": "OTHER", "quantity": 2})];
+    items.extend((0..12).map(|_| json!({"sku": "ELEVEN", "quantity": 1})));
+    let response = server
+        .send_as(
+            Method::POST,
+            "/api/cart",
+            &json!({"items": items}),
+            &customer,
+        )
+        .await;
+    expect_error(response, StatusCode::CONFLICT, "insufficient_stock").await;
+    assert_eq!(reserved(&server, &admin, "ELEVEN").await, 0);
+    assert_eq!(reserved(&server, &admin, "OTHER").await, 0);
+    let after = expect_status(server.get_as("/api/cart", &customer).await, StatusCode::OK).await;
+    assert_eq!(after["items"], json!([]));
+    assert_eq!(after["version"], cart["version"]);
+    // More than 100 lines is refused before anything is looked at.
+    let many: Vec<Value> = (0..101)
+        .map(|_| json!({"sku": "OTHER", "quantity": 1}))
+        .collect();
+    let response = server
+        .send_as(
+            Method::POST,
+            "/api/cart",
+            &json!({"items": many}),
+            &customer,
+        )
+        .await;
+    expect_error(response, StatusCode::BAD_REQUEST, "validation_failed").await;
+    // Lines that fit are all held at once.
+    let fit =
+        json!({"items": [{"sku": "ELEVEN", "quantity": 11}, {"sku": "OTHER", "quantity": 2}]});
+    let full = expect_status(
+        server
+            .send_as(Method::POST, "/api/cart", &fit, &customer)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(full["item_count"], 13);
+    assert_eq!(reserved(&server, &admin, "ELEVEN").await, 11);
+}
+
+#[tokio::test]
+async fn archived_products_are_staffs_and_customer_carts_change_only_by_their_owner() {
+    let server = unlimited(&[]);
+    let admin = server.admin_token().await;
+    stocked(&server, &admin, "GONE-1", 500, 10, json!({})).await;
+    let product = expect_status(
+        server.get("/api/products/GONE-1").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let id = product["id"].as_str().unwrap().to_owned();
+    let response = server
+        .send_as(
+            Method::POST,
+            "/api/products/GONE-1/archive",
+            &json!({}),
+            &admin,
+        )
+        .await;
+    expect_status(response, StatusCode::OK).await;
+    let customer = server.customer_token("reader@example.com").await;
+    for key in ["GONE-1", id.as_str()] {
+        let path = format!("/api/products/{key}");
+        let response = server.get(&path).send().await.unwrap();
+        expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
+        let response = server.get_as(&path, &customer).await;
+        expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
+        expect_status(server.get_as(&path, &admin).await, StatusCode::OK).await;
+    }
+
+    // Staff see a customer's cart but do not change it.
+    stocked(&server, &admin, "KEEP-1", 500, 10, json!({})).await;
+    let line = json!({"items": [{"sku": "KEEP-1", "quantity": 1}]});
+    let cart = expect_status(
+        server
+            .send_as(Method::POST, "/api/cart", &line, &customer)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let cart_id = cart["id"].as_str().unwrap();
+    let (_, staff) = staff_member(&server, &admin, "clerk@example.com").await;
+    expect_status(
+        server.get_as(&format!("/api/cart/{cart_id}"), &staff).await,
+        StatusCode::OK,
+    )
+    .await;
+    let add = json!({"sku": "KEEP-1", "quantity": 5});
+    let items = format!("/api/cart/{cart_id}/items");
+    for (method, path, body) in [
+        (Method::POST, items.clone(), add),
+        (Method::DELETE, items.clone(), json!(null)),
+        (
+            Method::PATCH,
+            format!("{items}/KEEP-1"),
+            json!({"quantity": 9}),
+        ),
+    ] {
+        for token in [&staff, &admin] {
+            let response = server.send_as(method.clone(), &path, &body, token).await;
+            expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+        }
+    }
+    let after = expect_status(server.get_as("/api/cart", &customer).await, StatusCode::OK).await;
+    assert_eq!(after["item_count"], 1);
+    assert_eq!(after["version"], cart["version"]);
+}
+
+#[tokio::test]
+async fn a_checkout_charges_todays_price_and_says_when_it_changed() {
+    let server = unlimited(&[]);
+    let admin = server.admin_token().await;
+    stocked(&server, &admin, "PRICE-1", 1000, 10, json!({})).await;
+    let customer = server.customer_token("pricey@example.com").await;
+    let line = json!({"items": [{"sku": "PRICE-1", "quantity": 2}]});
+    let cart = expect_status(
+        server
+            .send_as(Method::POST, "/api/cart", &line, &customer)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(cart["subtotal_cents"], 2000);
+    let response = server
+        .send_as(
+            Method::PATCH,
+            "/api/products/PRICE-1",
+            &json!({"price_cents": 99_999}),
+            &admin,
+        )
+        .await;
+    expect_status(response, StatusCode::OK).await;
+    let checkout = json!({
+        "cart_id": cart["id"],
+        "payment": {"method": "card", "card_number": "4242424242424242", "exp_month": 12, "exp_year": 2035}
+    });
+    let response = server
+        .send_as(Method::POST, "/api/orders", &checkout, &customer)
+        .await;
+    let body = expect_error(response, StatusCode::CONFLICT, "price_changed").await;
+    assert_eq!(
+        body["error"]["details"]["changes"],
+        json!([{"sku": "PRICE-1", "was_cents": 1000, "now_cents": 99_999}])
+    );
+    // Nothing was ordered or charged; the cart now shows today's price.
+    let orders = expect_status(
+        server.get_as("/api/orders", &customer).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(orders["total"], 0);
+    let repriced = expect_status(server.get_as("/api/cart", &customer).await, StatusCode::OK).await;
+    assert_eq!(repriced["subtotal_cents"], 199_998);
+    assert_ne!(repriced["version"], cart["version"]);
+    // Ordering again accepts the new price.
+    let order = expect_status(
+        server
+            .send_as(Method::POST, "/api/orders", &checkout, &customer)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(order["total_cents"], 199_998);
+    assert_eq!(order["status"], "paid");
+}
+
+fn card(number: &str) -> Value {
+    json!({"method": "card", "card_number": number, "exp_month": 12, "exp_year": 2035})
+}
+
+/// A checkout of one unit of `sku` paid with `number`: its status and body.
+async fn checkout(
+    server: &TestServer,
+    token: &str,
+    sku: &str,
+    number: &str,
+) -> (StatusCode, Value) {
+    let body = json!({"items": [{"sku": sku, "quantity": 1}], "payment": card(number)});
+    let response = server
+        .send_as(Method::POST, "/api/orders", &body, token)
+        .await;
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn one_customers_failing_card_does_not_switch_payments_off_for_everyone() {
+    const OUTAGE: &str = "4000000000000119";
+    const VISA: &str = "4242424242424242";
+    // By default the outage card is only a decline: it says nothing about the provider.
+    let server = unlimited(&[("SHOP_MAX_UNPAID_ORDERS", "0")]);
+    let admin = server.admin_token().await;
+    stocked(&server, &admin, "PAY-1", 500, 100, json!({})).await;
+    let attacker = server.customer_token("mallory@example.com").await;
+    for _ in 0..5 {
+        let (status, body) = checkout(&server, &attacker, "PAY-1", OUTAGE).await;
+        assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+        assert_eq!(body["error"]["code"], "processing_error", "{body}");
+    }
+    let customer = server.customer_token("alice@example.com").await;
+    let (status, body) = checkout(&server, &customer, "PAY-1", VISA).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"], "paid");
+
+    // With outages simulated on purpose, one customer's five failing
+    // checkouts (three attempts each) still leave payments on for others...
+    let server = unlimited(&[
+        ("SHOP_PAYMENT_SIMULATE_OUTAGES", "true"),
+        ("SHOP_MAX_UNPAID_ORDERS", "0"),
+    ]);
+    let admin = server.admin_token().await;
+    stocked(&server, &admin, "PAY-1", 500, 100, json!({})).await;
+    let attacker = server.customer_token("mallory@example.com").await;
+    for _ in 0..5 {
+        let (status, body) = checkout(&server, &attacker, "PAY-1", OUTAGE).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    }
+    let customer = server.customer_token("alice@example.com").await;
+    let (status, body) = checkout(&server, &customer, "PAY-1", VISA).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"], "paid");
+    // ...while failures of five different customers in a row, as in a real
+    // outage, open the breaker as before.
+    for i in 0..5 {
+        let token = server.customer_token(&format!("c{i}@example.com")).await;
+        checkout(&server, &token, "PAY-1", OUTAGE).await;
+    }
+    let (status, body) = checkout(&server, &customer, "PAY-1", VISA).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(
+        body["error"]["code"], "payment_provider_unavailable",
+        "{body}"
+    );
+}
+
+/// The notifications of `template` queued so far (`extra`: more filters).
+async fn queued(server: &TestServer, admin: &str, template: &str) -> Vec<Value> {
+    let page = expect_status(
+        server
+            .get_as(
+                &format!("/api/notifications?template={template}&limit=100"),
+                admin,
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    page["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until `count` notifications of `template` are queued, and answers them.
+async fn wait_for(server: &TestServer, admin: &str, template: &str, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let found = queued(server, admin, template).await;
+        if found.len() >= count {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{count} {template} expected: {found:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn adjust(server: &TestServer, admin: &str, sku: &str, delta: i64) {
+    let body = json!({"delta": delta, "reason": "stocktake"});
+    let path = format!("/api/inventory/{sku}/adjustments");
+    expect_status(
+        server.send_as(Method::POST, &path, &body, admin).await,
+        StatusCode::OK,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn holding_and_releasing_stock_sends_no_low_stock_alerts_and_a_sku_alerts_once_per_window() {
+    let server = unlimited(&[]);
+    let admin = server.admin_token().await;
+    for i in 0..2 {
+        staff_member(&server, &admin, &format!("staff{i}@example.com")).await;
+    }
+    stocked(
+        &server,
+        &admin,
+        "LOW-1",
+        500,
+        10,
+        json!({"low_stock_threshold": 5}),
+    )
+    .await;
+    // The attack: the whole stock into an anonymous cart and out again, five times.
+    let caps = json!({"items": [{"sku": "LOW-1", "quantity": 10}]});
+    let cart = expect_status(
+        server.post("/api/cart", &caps).send().await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let (id, token) = (
+        cart["id"].as_str().unwrap(),
+        cart["token"].as_str().unwrap(),
+    );
+    for round in 0..5 {
+        if round > 0 {
+            let body = json!({"sku": "LOW-1", "quantity": 10});
+            let response = as_cart(
+                &server,
+                Method::POST,
+                &format!("/api/cart/{id}/items"),
+                token,
+                &body,
+            )
+            .await;
+            expect_status(response, StatusCode::OK).await;
+        }
+        let response = as_cart(
+            &server,
+            Method::DELETE,
+            &format!("/api/cart/{id}/items"),
+            token,
+            &json!(null),
+        )
+        .await;
+        expect_status(response, StatusCode::OK).await;
+    }
+    // A real crossing of the stock on hand: one alert to each of the three staff.
+    adjust(&server, &admin, "LOW-1", -6).await;
+    let alerts = wait_for(&server, &admin, "low_stock_alert", 3).await;
+    assert_eq!(alerts.len(), 3, "{alerts:?}");
+    // It recovers and crosses again within the window: the event is logged,
+    // but no second round of mail goes out.
+    adjust(&server, &admin, "LOW-1", 6).await;
+    adjust(&server, &admin, "LOW-1", -6).await;
+    let log = expect_status(
+        server
+            .get_as("/api/events/log?type=inventory.low_stock", &admin)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(log["items"].as_array().unwrap().len(), 2, "{log}");
+    // A later event that is mailed shows the reactor got past the second crossing.
+    server.register("later@example.com", "Later").await;
+    wait_for(&server, &admin, "welcome", 1).await;
+    assert_eq!(queued(&server, &admin, "low_stock_alert").await.len(), 3);
+}
+
+#[tokio::test]
+async fn registrations_cannot_put_their_name_in_a_subject_nor_mail_strangers_without_limit() {
+    let server = unlimited(&[("SHOP_NOTIFY_UNVERIFIED_PER_HOUR", "3")]);
+    let admin = server.admin_token().await;
+    let name = "Claim your prize at evil.example";
+    for i in 0..6 {
+        server
+            .register(&format!("victim{i}@example.com"), name)
+            .await;
+    }
+    // A low-stock alert queued after them shows the reactor has seen every registration.
+    stocked(
+        &server,
+        &admin,
+        "BARRIER",
+        500,
+        10,
+        json!({"low_stock_threshold": 5}),
+    )
+    .await;
+    adjust(&server, &admin, "BARRIER", -6).await;
+    wait_for(&server, &admin, "low_stock_alert", 1).await;
+    let welcomes = queued(&server, &admin, "welcome").await;
+    assert_eq!(welcomes.len(), 3, "{welcomes:?}");
+    // What reached the sinks has no name in its subject.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let sent = expect_status(
+            server
+                .get_as("/api/notifications/deliveries?channel=email", &admin)
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        let subjects: Vec<String> = sent["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["template"] == "welcome")
+            .map(|d| d["subject"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        if subjects.len() == 3 {
+            for subject in subjects {
+                assert!(!subject.contains("evil.example"), "{subject}");
+                assert_eq!(subject, "Welcome to the shop");
+            }
+            break;
+        }
+        assert!(Instant::now() < deadline, "{sent}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The business series a scrape shows.
+fn business(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| {
+            [
+                "shop_revenue_cents_total",
+                "shop_refunds_cents_total",
+                "shop_orders",
+                "shop_orders_created_total",
+                "shop_payments_total",
+            ]
+            .iter()
+            .any(|name| {
+                l.split(['{', ' ']).next() == Some(name) || l.contains(&format!(" {name} "))
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn business_metrics_are_for_staff_and_configured_scrapers_only() {
+    let scrape_token = "prometheus-scrape-token-2026";
+    let server = unlimited(&[
+        ("SHOP_METRICS_TOKEN", scrape_token),
+        ("SHOP_METRICS_ADDRESSES", "127.0.0.2"),
+    ]);
+    let admin = server.admin_token().await;
+    stocked(&server, &admin, "SOLD-1", 1999, 10, json!({})).await;
+    let customer = server.customer_token("buyer@example.com").await;
+    let (status, body) = checkout(&server, &customer, "SOLD-1", "4242424242424242").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // Staff see revenue and orders (the gauge is refreshed in the background).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = scrape(&server, Some(&admin)).await;
+        let shown = business(&text);
+        if shown
+            .iter()
+            .any(|l| l.starts_with("shop_revenue_cents_total"))
+            && shown.iter().any(|l| l.starts_with("shop_orders{"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // So do the scrape token and the configured address, without a login.
+    let text = scrape(&server, Some(scrape_token)).await;
+    assert!(text.contains("shop_revenue_cents_total"), "{text}");
+    let listed = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let text = listed
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("shop_revenue_cents_total"), "{text}");
+
+    // Anyone else, a customer or a wrong token included, gets the rest, which still parses.
+    for token in [None, Some(customer.as_str()), Some("not-the-scrape-token")] {
+        let text = scrape(&server, token).await;
+        assert!(
+            business(&text).is_empty(),
+            "{token:?}: {:?}",
+            business(&text)
+        );
+        assert!(text.contains("shop_http_requests_total"), "{text}");
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    }
+}
+
+/// A client whose requests come from `address` (127.0.0.x on loopback).
+fn client_at(address: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(address.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn suggestions(server: &TestServer, prefix: &str) -> Vec<String> {
+    let body = expect_status(
+        server
+            .get(&format!("/api/search/suggest?prefix={prefix}&limit=20"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    serde_json::from_value(body["suggestions"].clone()).unwrap()
+}
+
+#[tokio::test]
+async fn one_client_cannot_plant_a_suggestion_nor_a_co_view() {
+    let server = unlimited(&[]);
+    let admin = server.admin_token().await;
+    for (sku, name) in [
+        ("OAK-CHAIR", "Oak Chair"),
+        ("PINE-DESK", "Pine Desk"),
+        ("ELM-LAMP", "Elm Lamp"),
+    ] {
+        let body = json!({"sku": sku, "name": name, "price_cents": 1000, "stock": 5});
+        expect_status(
+            server
+                .send_as(Method::POST, "/api/products", &body, &admin)
+                .await,
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+    let search_from = |client: reqwest::Client, q: &'static str| {
+        let url = format!("{}/api/search?q={q}", server.url);
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            let body: Value = response.json().await.unwrap();
+            assert!(body["total"].as_u64().unwrap() > 0, "{body}");
+        }
+    };
+    // An advertisement searched many times from one address, and even from
+    // several: its words are not the catalog's.
+    for address in ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+        for _ in 0..5 {
+            search_from(
+                client_at(address),
+                "chair buy cheaper at evilshop dot example",
+            )
+            .await;
+        }
+    }
+    // Catalog words in an order no name has: from one client only, then from three.
+    for _ in 0..10 {
+        search_from(client_at("127.0.0.1"), "desk pine").await;
+    }
+    for address in ["127.0.0.1", "127.0.0.2", "127.0.0.3"] {
+        search_from(client_at(address), "chair oak").await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !suggestions(&server, "chair")
+        .await
+        .iter()
+        .any(|s| s == "chair oak")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            suggestions(&server, "chair").await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let chair = suggestions(&server, "chair").await;
+    assert!(!chair.iter().any(|s| s.contains("evilshop")), "{chair:?}");
+    let desk = suggestions(&server, "desk").await;
+    assert!(!desk.iter().any(|s| s == "desk pine"), "{desk:?}");
+
+    // Fifty made-up anonymous sessions viewing the chair, then the lamp.
+    for i in 0..50 {
+        for sku in ["OAK-CHAIR", "ELM-LAMP"] {
+            let body = json!({"product": sku, "session": format!("fake-{i}")});
+            let response = server
+                .post("/api/search/analytics/view", &body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        }
+    }
+    let co_views = |body: &Value, sku: &str| {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["product"]["sku"] == sku)
+            .map_or(0, |r| r["co_views"].as_u64().unwrap())
+    };
+    let recommended = expect_status(
+        server
+            .get("/api/search/recommendations/OAK-CHAIR")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(co_views(&recommended, "ELM-LAMP"), 0, "{recommended}");
+    // A signed-in customer's views pair, once however often they repeat them.
+    let customer = server.customer_token("browser@example.com").await;
+    for _ in 0..10 {
+        for sku in ["OAK-CHAIR", "ELM-LAMP"] {
+            let response = server
+                .send_as(
+                    Method::POST,
+                    "/api/search/analytics/view",
+                    &json!({"product": sku}),
+                    &customer,
+                )
+                .await;
+            assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        }
+    }
+    let recommended = expect_status(
+        server
+            .get("/api/search/recommendations/OAK-CHAIR")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(co_views(&recommended, "ELM-LAMP"), 1, "{recommended}");
+    assert_eq!(
+        recommended["items"][0]["reason"], "co_view",
+        "{recommended}"
+    );
+}

@@ -391,17 +391,18 @@ async fn suggestions_recommendations_views_and_analytics() {
         .await;
     expect_status(archived, StatusCode::OK).await;
 
-    // Two products viewed in one session are viewed together.
+    // Two products viewed by one signed-in customer are viewed together.
     let lamp = skus(&search(&server, "q=&category=kitchen/cookware&limit=1").await).remove(0);
+    let visitor = server.customer_token("visitor-1@example.com").await;
     for product in [&chair[0], &lamp, &chair[0]] {
         let viewed = server
-            .post(
+            .send_as(
+                Method::POST,
                 "/api/search/analytics/view",
-                &json!({"product": product, "session": "visitor-1"}),
+                &json!({"product": product}),
+                &visitor,
             )
-            .send()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(viewed.status(), StatusCode::NO_CONTENT);
     }
     let recommended = expect_status(

@@ -110,8 +110,9 @@ pub struct Recommendation {
 pub struct ViewRequest {
     /// The product's id (`prd_...`) or SKU.
     pub product: String,
-    /// Who viewed it, for pairing views into co-views when the caller is not
-    /// logged in (a logged-in caller's account is used instead).
+    /// The visitor's session, checked and kept for compatibility: only a
+    /// signed-in caller's views pair into co-views (by their account), since
+    /// anyone can make up any number of anonymous sessions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
 }

@@ -260,3 +260,58 @@ mod tests {
         assert_eq!(service_of("unmatched"), "gateway");
     }
 }
+
+/// The series only staff and configured scrapers read: what the shop sells
+/// and refunds, and how many orders and payments it has.
+const BUSINESS_SERIES: &[&str] = &[
+    "shop_revenue_cents_total",
+    "shop_refunds_cents_total",
+    "shop_orders",
+    "shop_orders_created_total",
+    "shop_payments_total",
+];
+
+/// A scrape without the business series: their samples and their `# HELP`
+/// and `# TYPE` lines are left out, everything else is kept as it is.
+pub fn public_part(text: &str) -> String {
+    let business = |line: &str| {
+        let name = match line.strip_prefix("# ") {
+            Some(comment) => comment.split_whitespace().nth(1).unwrap_or_default(),
+            None => line
+                .split(|c: char| c == '{' || c.is_whitespace())
+                .next()
+                .unwrap_or_default(),
+        };
+        BUSINESS_SERIES.contains(&name)
+    };
+    let mut public = String::with_capacity(text.len());
+    for line in text.lines().filter(|line| !business(line)) {
+        public.push_str(line);
+        public.push('\n');
+    }
+    public
+}
+
+#[cfg(test)]
+mod business_tests {
+    use super::*;
+
+    #[test]
+    fn the_public_part_leaves_out_business_series_only() {
+        let text = "# HELP shop_orders Orders in the store, by status\n\
+                    # TYPE shop_orders gauge\n\
+                    shop_orders{status=\"paid\"} 2\n\
+                    # HELP shop_orders_created_total Orders placed\n\
+                    shop_orders_created_total 2\n\
+                    shop_revenue_cents_total{currency=\"USD\"} 1999\n\
+                    # HELP shop_http_requests_total Requests\n\
+                    shop_http_requests_total{method=\"GET\"} 7\n\
+                    shop_orders_other 1\n";
+        assert_eq!(
+            public_part(text),
+            "# HELP shop_http_requests_total Requests\n\
+             shop_http_requests_total{method=\"GET\"} 7\n\
+             shop_orders_other 1\n"
+        );
+    }
+}

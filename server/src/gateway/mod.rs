@@ -15,13 +15,14 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod tls;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::IntoResponse;
 use serde::Serialize;
@@ -34,6 +35,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::auth::tokens::sha256_hex;
 use crate::error::error_response;
 use crate::services;
 use crate::state::AppState;
@@ -94,12 +96,48 @@ async fn version() -> ApiJson<Version> {
     })
 }
 
-/// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "platform", responses((status = 200, content_type = "text/plain")))]
-async fn metrics_text() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        metrics::handle().render(),
+/// Prometheus metrics in the text exposition format. The business figures
+/// (revenue, refunds, order and payment counts) are only for staff tokens,
+/// the configured scrape token (`SHOP_METRICS_TOKEN`) and the configured
+/// addresses (`SHOP_METRICS_ADDRESSES`); anyone else gets the rest.
+#[utoipa::path(get, path = "/metrics", tag = "platform", security((), ("bearer" = [])),
+    responses((status = 200, content_type = "text/plain")))]
+async fn metrics_text(
+    State(state): State<AppState>,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
+    headers: HeaderMap,
+) -> impl IntoResponse {
+    let text = metrics::handle().render();
+    let text = if reads_business_metrics(&state, &headers, peer.ip()).await {
+        text
+    } else {
+        metrics::public_part(&text)
+    };
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+/// Whether a scrape may see the business figures. A bearer that is neither
+/// the scrape token nor a live staff session is not refused: it simply
+/// gets the public part, as an anonymous scrape does.
+async fn reads_business_metrics(state: &AppState, headers: &HeaderMap, client: IpAddr) -> bool {
+    if state.config.metrics_addresses.contains(&client) {
+        return true;
+    }
+    let Some(token) = crate::auth::bearer_token(headers) else {
+        return false;
+    };
+    if let Some(configured) = &state.config.metrics_token {
+        // Compared as digests, so the time taken says nothing about the token.
+        if sha256_hex(token) == sha256_hex(configured) {
+            return true;
+        }
+    }
+    let Ok(claims) = state.tokens.verify(token) else {
+        return false;
+    };
+    matches!(
+        crate::auth::session_role(state, &claims.sid, &claims.sub).await,
+        Ok(Some(role)) if role.is_staff()
     )
 }
 

@@ -10,6 +10,7 @@ use shop_wire::payments::{Payment, Refund};
 use time::OffsetDateTime;
 
 use super::{NewEvent, ReserveItem, StockEvents, StoreResult};
+use crate::services::cart::rules::QuantityLimits;
 /// A cart with what only the server may see: the hash of its anonymous token.
 #[derive(Clone, Debug)]
 pub struct CartRecord {
@@ -24,6 +25,8 @@ pub enum CartChange {
         sku: String,
         quantity: i64,
     },
+    /// Adds several lines as [`CartChange::Add`] does, all or none.
+    AddAll(Vec<ReserveItem>),
     /// Sets the line's quantity; the line must exist.
     Set {
         sku: String,
@@ -52,14 +55,31 @@ pub enum LineRefusal {
     },
     NoLine(String),
     TooManyLines(usize),
+    /// More units of one SKU than a line may hold.
+    LineLimit {
+        sku: String,
+        max: i64,
+        requested: i64,
+    },
+    /// More units in all than a cart or order may hold.
+    CartLimit {
+        max: i64,
+        requested: i64,
+    },
+    /// The caller's address already holds this many active carts.
+    TooManyCarts(u32),
 }
 
 #[derive(Clone, Debug)]
 pub enum CartWrite {
     Written(Box<CartRecord>),
+    /// The change changed nothing; the cart is as it was, at its version.
+    Unchanged(Box<CartRecord>),
     NotFound,
     NotActive(CartStatus),
-    VersionConflict { current: u64 },
+    VersionConflict {
+        current: u64,
+    },
     Refused(LineRefusal),
 }
 
@@ -71,6 +91,9 @@ pub struct NewCartRecord {
     pub token_hash: Option<String>,
     pub lines: Vec<ReserveItem>,
     pub expires_at: OffsetDateTime,
+    pub limits: QuantityLimits,
+    /// An anonymous cart's client address, with the most active carts it may hold.
+    pub client: Option<(String, u32)>,
 }
 
 /// The event builders of the money path; each step logs its events in its own transaction.
@@ -83,11 +106,13 @@ pub struct CommerceEvents {
     pub payment: fn(MakeEvent<PaymentEvent>, &Payment, &Order, Option<&Refund>) -> NewEvent,
 }
 
-/// Context shared by a change: who makes it, until when stock is held.
+/// Context shared by a change: who makes it, until when stock is held,
+/// and how much a cart may hold.
 #[derive(Clone, Debug)]
 pub struct ChangeContext {
     pub actor: Option<String>,
     pub expires_at: OffsetDateTime,
+    pub limits: QuantityLimits,
 }
 
 #[async_trait]

@@ -26,8 +26,15 @@ use super::{
     ReserveItem, ReserveOutcome, StartRefund, StockChange, StockOperation, StockWrite, Store,
     StoredResponse, TransitionOutcome, TransitionRequest, now,
 };
+use crate::services::cart::rules::QuantityLimits;
 use crate::services::notifications::domain::new_notification;
 use crate::services::orders::events::COMMERCE_EVENTS;
+
+/// The shop's default caps, which no contract case comes near.
+const LIMITS: QuantityLimits = QuantityLimits {
+    per_line: 100,
+    per_cart: 500,
+};
 
 /// How many tasks race in each concurrent check.
 const RACERS: usize = 32;
@@ -312,6 +319,8 @@ pub(crate) async fn racing_cart_changes_at_one_version_apply_once(store: Arc<dyn
                     quantity: 1,
                 }],
                 expires_at: now() + Duration::minutes(30),
+                limits: LIMITS,
+                client: None,
             },
             None,
             COMMERCE_EVENTS,
@@ -339,6 +348,7 @@ pub(crate) async fn racing_cart_changes_at_one_version_apply_once(store: Arc<dyn
                     ChangeContext {
                         actor: None,
                         expires_at: now() + Duration::minutes(30),
+                        limits: LIMITS,
                     },
                     COMMERCE_EVENTS,
                 )
@@ -479,6 +489,8 @@ pub(crate) async fn racing_refunds_never_exceed_the_capture(store: Arc<dyn Store
                     card_last4: None,
                 }),
                 actor: "contract".to_owned(),
+                limits: LIMITS,
+                max_unpaid: None,
             },
             COMMERCE_EVENTS,
         )
@@ -576,6 +588,8 @@ pub(crate) async fn an_unpaid_order_expires_once_and_releases_its_stock(store: A
                 pay_by: now() - Duration::seconds(1),
                 payment: None,
                 actor: "contract".to_owned(),
+                limits: LIMITS,
+                max_unpaid: None,
             },
             COMMERCE_EVENTS,
         )

@@ -80,6 +80,14 @@ pub trait NotificationStore: Send + Sync {
         items: Vec<(Notification, Vec<NewEvent>)>,
         cursor: Option<(&'static str, u64)>,
     ) -> StoreResult<u64>;
+    /// How many notifications of `template` were queued since `since`, only
+    /// those whose variable `var.0` is `var.1` when given.
+    async fn count_notifications_since(
+        &self,
+        template: &str,
+        var: Option<(&'static str, String)>,
+        since: OffsetDateTime,
+    ) -> StoreResult<u64>;
     /// One notification with its variables, rendered content and attempt history.
     async fn notification(&self, id: &NotificationId) -> StoreResult<Option<Notification>>;
     /// Newest first.

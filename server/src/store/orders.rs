@@ -14,6 +14,7 @@ use shop_wire::{Event, UserId};
 use time::OffsetDateTime;
 
 use super::{CommerceEvents, LineRefusal, PaymentDraft, ReserveItem, StoreResult};
+use crate::services::cart::rules::{PriceChange, QuantityLimits};
 #[derive(Clone, Debug)]
 pub enum OrderSource {
     Items(Vec<ReserveItem>),
@@ -33,6 +34,10 @@ pub struct OrderDraft {
     pub pay_by: OffsetDateTime,
     pub payment: Option<PaymentDraft>,
     pub actor: String,
+    /// How much the order may hold, per line and in all.
+    pub limits: QuantityLimits,
+    /// The most unpaid orders `user_id` may have, this one included (`None`: no cap).
+    pub max_unpaid: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -48,6 +53,11 @@ pub enum OrderCreate {
     CartNotFound,
     CartNotActive(CartStatus),
     CartEmpty,
+    /// The customer already has this many unpaid orders; nothing was written.
+    TooManyUnpaid(u32),
+    /// Prices changed since the cart's lines were added: the cart now has
+    /// today's prices (a new version) and nothing was ordered.
+    PricesChanged(Vec<PriceChange>),
 }
 
 #[derive(Clone, Debug)]

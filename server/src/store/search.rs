@@ -29,6 +29,28 @@ pub struct SearchRecord {
     pub latency_us: u64,
     pub cache_hit: bool,
     pub at: OffsetDateTime,
+    /// A digest of who searched (the client address), to count distinct searchers.
+    pub client: Option<String>,
+}
+
+/// A query searched since some time that found something.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PopularQuery {
+    pub query: String,
+    pub searches: u64,
+    /// How many different clients searched it.
+    pub clients: u64,
+}
+
+/// Who viewed a product and how their views may pair into co-views.
+#[derive(Clone, Debug)]
+pub struct ViewPairing {
+    /// The signed-in account; anonymous views do not pair.
+    pub viewer: String,
+    /// A digest of the client address, whose pairing views are capped.
+    pub client: String,
+    /// At most this many of the client's views pair within the window (0: no cap).
+    pub per_client: u32,
 }
 
 /// A product that was bought or viewed together with another.
@@ -79,12 +101,13 @@ pub trait SearchStore: Send + Sync {
         since: OffsetDateTime,
         limit: u32,
     ) -> StoreResult<SearchAnalytics>;
-    /// The most searched queries since `since` that found something, with their counts.
+    /// The most searched queries since `since` that found something, with
+    /// their counts and how many different clients searched them.
     async fn popular_queries(
         &self,
         since: OffsetDateTime,
         limit: u32,
-    ) -> StoreResult<Vec<(String, u64)>>;
+    ) -> StoreResult<Vec<PopularQuery>>;
     /// Counts paid orders (each a list of SKUs, repeated SKUs once) as
     /// purchases and co-purchases, and moves `cursor`'s consumer to its event
     /// id, in one transaction. Returns the new counts of the products involved.
@@ -99,7 +122,7 @@ pub trait SearchStore: Send + Sync {
     async fn record_view(
         &self,
         product: ProductId,
-        session: Option<String>,
+        pairing: Option<ViewPairing>,
         at: OffsetDateTime,
         window: time::Duration,
         pair_with: u32,

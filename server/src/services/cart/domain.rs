@@ -2,6 +2,8 @@
 //! and the errors each refusal becomes. The arithmetic of lines and their
 //! stock happens in the store, in one transaction per change.
 
+use std::net::IpAddr;
+
 use rand::RngCore;
 use serde_json::json;
 use shop_wire::UserId;
@@ -10,6 +12,7 @@ use shop_wire::cart::{Cart, CartId, CartStatus, LineRequest, NewCart};
 use crate::auth::AuthUser;
 use crate::auth::tokens::sha256_hex;
 use crate::services::actor;
+use crate::services::cart::rules::{MAX_LINES, QuantityLimits};
 use crate::services::error::{DomainError, DomainResult};
 use crate::services::products::domain::{MAX_STOCK, check_sku};
 use crate::state::AppState;
@@ -20,17 +23,20 @@ use crate::store::{
 
 use crate::services::orders::events::COMMERCE_EVENTS;
 
-/// Who is asking for a cart: a signed-in user, and/or the holder of an anonymous cart's token.
+/// Who is asking for a cart: a signed-in user, and/or the holder of an
+/// anonymous cart's token, from a client address.
 #[derive(Clone, Debug, Default)]
 pub struct CartAccess {
     pub user: Option<AuthUser>,
     pub token: Option<String>,
+    pub client: Option<IpAddr>,
 }
 
 impl CartAccess {
-    fn may_use(&self, record: &CartRecord) -> bool {
+    /// Whether the caller owns the cart: it is their login's, or they hold its token.
+    fn owns(&self, record: &CartRecord) -> bool {
         if let Some(user) = &self.user
-            && (user.role.is_staff() || record.cart.user_id.as_ref() == Some(&user.user_id))
+            && record.cart.user_id.as_ref() == Some(&user.user_id)
         {
             return true;
         }
@@ -38,6 +44,13 @@ impl CartAccess {
             (Some(token), Some(hash)) => sha256_hex(token) == *hash,
             _ => false,
         }
+    }
+
+    /// Staff see any cart (to help a customer), but only its owner changes
+    /// it: a customer's held stock and the prices they saw are theirs.
+    fn may(&self, record: &CartRecord, change: bool) -> bool {
+        let staff = self.user.as_ref().is_some_and(|u| u.role.is_staff());
+        self.owns(record) || (staff && !change)
     }
 }
 
@@ -81,6 +94,28 @@ pub fn refusal_error(refusal: LineRefusal) -> DomainError {
             code: "cart_full",
             message: format!("a cart holds at most {max} different products"),
             details: json!({ "max_lines": max }),
+        },
+        LineRefusal::LineLimit {
+            sku,
+            max,
+            requested,
+        } => DomainError::Conflict {
+            code: "quantity_limit",
+            message: format!("at most {max} of {sku} in one cart or order; {requested} requested"),
+            details: json!({ "sku": sku, "max": max, "requested": requested }),
+        },
+        LineRefusal::CartLimit { max, requested } => DomainError::Conflict {
+            code: "quantity_limit",
+            message: format!("a cart holds at most {max} units in all; {requested} requested"),
+            details: json!({ "max": max, "requested": requested }),
+        },
+        // Carts expire within the cart TTL; a minute is a fair first wait.
+        LineRefusal::TooManyCarts(max) => DomainError::Throttled {
+            code: "too_many_carts",
+            message: format!(
+                "this address already holds {max} active carts; use one of them, or wait for one to expire"
+            ),
+            retry_after: std::time::Duration::from_secs(60),
         },
     }
 }
@@ -132,16 +167,31 @@ pub fn check_line(sku: &str, quantity: i64, allow_zero: bool) -> DomainResult<Re
 }
 
 fn check_lines(lines: &[LineRequest]) -> DomainResult<Vec<ReserveItem>> {
+    if lines.len() > MAX_LINES {
+        return Err(DomainError::validation(
+            "items",
+            format!("a cart has at most {MAX_LINES} lines"),
+        ));
+    }
     lines
         .iter()
         .map(|line| check_line(&line.sku, line.quantity, false))
         .collect()
 }
 
+/// The shop's caps on what one cart or order may hold.
+pub fn limits(state: &AppState) -> QuantityLimits {
+    QuantityLimits {
+        per_line: state.config.commerce.max_line_quantity,
+        per_cart: state.config.commerce.max_cart_quantity,
+    }
+}
+
 fn context(state: &AppState, actor: Option<String>) -> ChangeContext {
     ChangeContext {
         actor,
         expires_at: now() + time::Duration::seconds(state.config.commerce.cart_ttl_seconds as i64),
+        limits: limits(state),
     }
 }
 
@@ -154,7 +204,7 @@ async fn actor_of(state: &AppState, access: &CartAccess) -> DomainResult<Option<
 
 fn written(id: &str, answer: CartWrite, expected: Option<u64>) -> DomainResult<Cart> {
     match answer {
-        CartWrite::Written(record) => Ok(record.cart),
+        CartWrite::Written(record) | CartWrite::Unchanged(record) => Ok(record.cart),
         CartWrite::NotFound => Err(DomainError::not_found(format!("cart {id}"))),
         CartWrite::NotActive(status) => Err(not_active(id, status)),
         CartWrite::VersionConflict { current } => Err(version_conflict(id, expected, current)),
@@ -182,14 +232,18 @@ pub async fn create(
     if let Some(user) = &access.user
         && let Some(existing) = state.store.active_cart_of(&user.user_id).await?
     {
-        let mut cart = existing.cart;
-        for line in lines {
-            let change = CartChange::Add {
-                sku: line.sku,
-                quantity: line.quantity,
-            };
-            cart = apply(state, access, &cart.id, change, None).await?;
+        if lines.is_empty() {
+            return Ok((existing.cart, false));
         }
+        // All lines or none: a refusal of one leaves no other held.
+        let cart = apply(
+            state,
+            access,
+            &existing.cart.id,
+            CartChange::AddAll(lines),
+            None,
+        )
+        .await?;
         return Ok((cart, false));
     }
     let token = access.user.is_none().then(new_token);
@@ -199,6 +253,16 @@ pub async fn create(
         token_hash: token.as_deref().map(sha256_hex),
         lines,
         expires_at: context(state, None).expires_at,
+        limits: limits(state),
+        // Only anonymous carts count against their address: a signed-in
+        // customer has one active cart, whatever their address.
+        client: match (&access.user, access.client) {
+            (None, Some(address)) => Some((
+                address.to_string(),
+                state.config.commerce.max_carts_per_address,
+            )),
+            _ => None,
+        },
     };
     let id = new.id.to_string();
     match state.store.create_cart(new, actor, COMMERCE_EVENTS).await {
@@ -244,14 +308,25 @@ pub async fn current(state: &AppState, access: &CartAccess) -> DomainResult<Cart
 /// A cart the caller may see. Someone else's cart is "not found", so that
 /// cart ids cannot be probed.
 pub async fn get(state: &AppState, access: &CartAccess, id: &str) -> DomainResult<Cart> {
-    Ok(owned(state, access, id).await?.cart)
+    Ok(owned(state, access, id, false).await?.cart)
 }
 
-async fn owned(state: &AppState, access: &CartAccess, id: &str) -> DomainResult<CartRecord> {
+/// A cart the caller may see (`change`: and change), else "not found".
+async fn owned(
+    state: &AppState,
+    access: &CartAccess,
+    id: &str,
+    change: bool,
+) -> DomainResult<CartRecord> {
     let not_found = || DomainError::not_found(format!("cart {id}"));
     let id: CartId = id.parse().map_err(|_| not_found())?;
     match state.store.cart(&id).await? {
-        Some(record) if access.may_use(&record) => Ok(record),
+        Some(record) if access.may(&record, change) => Ok(record),
+        Some(_) if access.user.as_ref().is_some_and(|u| u.role.is_staff()) => {
+            Err(DomainError::forbidden(format!(
+                "cart {id} is a customer's; only its owner changes it"
+            )))
+        }
         _ => Err(not_found()),
     }
 }
@@ -264,10 +339,15 @@ pub async fn apply(
     change: CartChange,
     expected_version: Option<u64>,
 ) -> DomainResult<Cart> {
-    let record = owned(state, access, id.as_str()).await?;
+    let record = owned(state, access, id.as_str(), true).await?;
     match &change {
         CartChange::Add { sku, quantity } => {
             check_line(sku, *quantity, false)?;
+        }
+        CartChange::AddAll(lines) => {
+            for line in lines {
+                check_line(&line.sku, line.quantity, false)?;
+            }
         }
         CartChange::Set { sku, quantity } => {
             check_line(sku, *quantity, true)?;
@@ -370,6 +450,12 @@ mod tests {
             },
             LineRefusal::NoLine("X".into()),
             LineRefusal::TooManyLines(100),
+            LineRefusal::LineLimit {
+                sku: "X".into(),
+                max: 1,
+                requested: 2,
+            },
+            LineRefusal::TooManyCarts(3),
         ]
         .into_iter()
         .map(|r| AppError::from(refusal_error(r)).code())
@@ -381,7 +467,9 @@ mod tests {
                 "product_archived",
                 "insufficient_stock",
                 "not_in_cart",
-                "cart_full"
+                "cart_full",
+                "quantity_limit",
+                "too_many_carts"
             ]
         );
         assert_eq!(

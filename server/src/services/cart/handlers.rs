@@ -3,7 +3,7 @@
 //! anonymous cart's secret in `X-Cart-Token`.
 
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use shop_wire::cart::{AddCartItem, CART_TOKEN_HEADER, Cart, CartId, NewCart, UpdateCartItem};
@@ -12,6 +12,7 @@ use shop_wire::{ErrorBody, ServiceHealth};
 use super::domain::{self, CartAccess};
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
+use crate::gateway::ClientAddr;
 use crate::gateway::idempotency::CarriesSecret;
 use crate::gateway::json::{ApiJson, ApiQuery};
 use crate::services::if_match_version;
@@ -22,6 +23,7 @@ const TAG: &str = "cart";
 
 fn access(viewer: Viewer, headers: &HeaderMap) -> CartAccess {
     CartAccess {
+        client: None,
         user: viewer.0,
         token: headers
             .get(CART_TOKEN_HEADER)
@@ -52,11 +54,16 @@ pub async fn create(
     State(state): State<AppState>,
     viewer: Viewer,
     headers: HeaderMap,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
     body: Option<ApiJson<NewCart>>,
 ) -> AppResult<(StatusCode, Option<Extension<CarriesSecret>>, ApiJson<Cart>)> {
     // The body is optional: an empty POST starts an empty cart.
     let request = body.map(|ApiJson(r)| r).unwrap_or_default();
-    let (cart, created) = domain::create(&state, &access(viewer, &headers), request).await?;
+    let access = CartAccess {
+        client: Some(peer.ip()),
+        ..access(viewer, &headers)
+    };
+    let (cart, created) = domain::create(&state, &access, request).await?;
     let status = if created {
         StatusCode::CREATED
     } else {

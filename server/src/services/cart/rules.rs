@@ -24,6 +24,77 @@ pub struct ProductFacts {
     pub price_cents: i64,
     pub currency: Currency,
     pub active: bool,
+    /// The product's own cap on units per cart or order (its `max_per_cart`
+    /// attribute), below the shop-wide one.
+    pub max_per_cart: Option<i64>,
+}
+
+/// How much one cart or order may hold: per line and in all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuantityLimits {
+    pub per_line: i64,
+    pub per_cart: i64,
+}
+
+/// The attribute of a product that caps its units per cart or order.
+pub const MAX_PER_CART_ATTRIBUTE: &str = "max_per_cart";
+
+/// Reads a product's `max_per_cart` attribute: a whole number of at least 1.
+pub fn parse_max_per_cart(value: &str) -> Result<i64, String> {
+    match value.trim().parse::<i64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "{MAX_PER_CART_ATTRIBUTE} must be a whole number of at least 1, not `{value}`"
+        )),
+    }
+}
+
+/// Whether a line of `quantity` units of `sku` (whose product caps it at
+/// `product_cap`, if it does) and a cart of `cart_total` units in all,
+/// this line included, stay within the limits. Without caps one visitor
+/// could hold a product's whole stock, renewing the hold forever.
+pub fn check_quantities(
+    sku: &str,
+    quantity: i64,
+    product_cap: Option<i64>,
+    cart_total: i64,
+    limits: QuantityLimits,
+) -> Result<(), LineRefusal> {
+    let per_line = product_cap.map_or(limits.per_line, |cap| cap.min(limits.per_line));
+    if quantity > per_line {
+        return Err(LineRefusal::LineLimit {
+            sku: sku.to_owned(),
+            max: per_line,
+            requested: quantity,
+        });
+    }
+    if cart_total > limits.per_cart {
+        return Err(LineRefusal::CartLimit {
+            max: limits.per_cart,
+            requested: cart_total,
+        });
+    }
+    Ok(())
+}
+
+/// Checks each line (one per SKU) of a new cart or order against the
+/// limits, with the products in line order.
+pub fn check_all_quantities(
+    lines: &[ReserveItem],
+    products: &[ProductFacts],
+    limits: QuantityLimits,
+) -> Result<(), LineRefusal> {
+    let total = lines.iter().map(|l| l.quantity).sum::<i64>();
+    for (line, product) in lines.iter().zip(products) {
+        check_quantities(&line.sku, line.quantity, product.max_per_cart, 0, limits)?;
+    }
+    if total > limits.per_cart {
+        return Err(LineRefusal::CartLimit {
+            max: limits.per_cart,
+            requested: total,
+        });
+    }
+    Ok(())
 }
 
 /// Checks new lines against their products (`None`: no such SKU), in line
@@ -71,6 +142,15 @@ pub fn currency_of(first_line: Option<Currency>) -> Currency {
 pub fn check_room(lines: usize) -> Result<(), LineRefusal> {
     if lines >= MAX_LINES {
         return Err(LineRefusal::TooManyLines(MAX_LINES));
+    }
+    Ok(())
+}
+
+/// Whether a client address holding `held` active anonymous carts may start
+/// another (`max` 0: no cap).
+pub fn check_carts_per_address(held: u64, max: u32) -> Result<(), LineRefusal> {
+    if max > 0 && held >= u64::from(max) {
+        return Err(LineRefusal::TooManyCarts(max));
     }
     Ok(())
 }
@@ -164,6 +244,30 @@ pub fn check_merge(
     Ok(())
 }
 
+/// A cart line whose price is not the product's any more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriceChange {
+    pub sku: String,
+    pub was_cents: i64,
+    pub now_cents: i64,
+}
+
+/// The lines, `(sku, price in the cart, the product's price now)`, whose
+/// price changed since they were added. A checkout charges today's price,
+/// so a customer is shown a change before paying it, and a cart held for
+/// a long time cannot buy at an old price.
+pub fn price_changes<'a>(lines: impl IntoIterator<Item = (&'a str, i64, i64)>) -> Vec<PriceChange> {
+    lines
+        .into_iter()
+        .filter(|(_, was, now)| was != now)
+        .map(|(sku, was, now)| PriceChange {
+            sku: sku.to_owned(),
+            was_cents: was,
+            now_cents: now,
+        })
+        .collect()
+}
+
 /// Why a cart cannot be checked out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CheckoutRefusal {
@@ -214,6 +318,7 @@ mod tests {
             price_cents: 500,
             currency,
             active,
+            max_per_cart: None,
         }
     }
 
@@ -266,6 +371,98 @@ mod tests {
             check_line_count(MAX_LINES + 1),
             Err(LineRefusal::TooManyLines(MAX_LINES))
         );
+    }
+
+    #[test]
+    fn lines_and_carts_stay_within_their_quantity_caps() {
+        let limits = QuantityLimits {
+            per_line: 10,
+            per_cart: 15,
+        };
+        assert_eq!(check_quantities("A", 10, None, 15, limits), Ok(()));
+        assert_eq!(
+            check_quantities("A", 11, None, 11, limits),
+            Err(LineRefusal::LineLimit {
+                sku: "A".to_owned(),
+                max: 10,
+                requested: 11
+            })
+        );
+        // A product's own cap is lower; a higher one does not lift the shop's.
+        assert_eq!(
+            check_quantities("A", 3, Some(2), 3, limits),
+            Err(LineRefusal::LineLimit {
+                sku: "A".to_owned(),
+                max: 2,
+                requested: 3
+            })
+        );
+        assert_eq!(
+            check_quantities("A", 11, Some(50), 11, limits),
+            Err(LineRefusal::LineLimit {
+                sku: "A".to_owned(),
+                max: 10,
+                requested: 11
+            })
+        );
+        assert_eq!(
+            check_quantities("A", 5, None, 16, limits),
+            Err(LineRefusal::CartLimit {
+                max: 15,
+                requested: 16
+            })
+        );
+        let (a, b) = (
+            ReserveItem {
+                sku: "A".to_owned(),
+                quantity: 9,
+            },
+            ReserveItem {
+                sku: "B".to_owned(),
+                quantity: 9,
+            },
+        );
+        let usd = product(Currency::USD, true);
+        assert_eq!(
+            check_all_quantities(std::slice::from_ref(&a), std::slice::from_ref(&usd), limits),
+            Ok(())
+        );
+        assert_eq!(
+            check_all_quantities(&[a, b], &[usd.clone(), usd], limits),
+            Err(LineRefusal::CartLimit {
+                max: 15,
+                requested: 18
+            })
+        );
+        assert_eq!(check_carts_per_address(19, 20), Ok(()));
+        assert_eq!(
+            check_carts_per_address(20, 20),
+            Err(LineRefusal::TooManyCarts(20))
+        );
+        assert_eq!(check_carts_per_address(1000, 0), Ok(()));
+        assert_eq!(parse_max_per_cart(" 2 "), Ok(2));
+        assert!(parse_max_per_cart("0").is_err());
+        assert!(parse_max_per_cart("two").is_err());
+    }
+
+    #[test]
+    fn a_line_whose_price_moved_either_way_is_a_change() {
+        assert_eq!(
+            price_changes([("A", 1000, 1000), ("B", 1000, 99_999), ("C", 500, 400)]),
+            [
+                PriceChange {
+                    sku: "B".to_owned(),
+                    was_cents: 1000,
+                    now_cents: 99_999
+                },
+                PriceChange {
+                    sku: "C".to_owned(),
+                    was_cents: 500,
+                    now_cents: 400
+                }
+            ]
+        );
+        assert!(price_changes([("A", 1, 1)]).is_empty());
     }
 
     #[test]

@@ -106,15 +106,18 @@ pub fn finish_deltas(to: ReservationStatus, quantity: i64) -> (i64, i64) {
     }
 }
 
-/// Whether available stock is low: at or below the threshold.
-pub fn is_low(available: i64, threshold: i64) -> bool {
-    available <= threshold
+/// Whether stock is low: at or below the threshold.
+pub fn is_low(count: i64, threshold: i64) -> bool {
+    count <= threshold
 }
 
-/// A low-stock alert fires once, on the change that takes stock from above
-/// its threshold to at or below it (`alerted` remembers the last crossing).
-pub fn became_low(available: i64, threshold: i64, alerted: bool) -> bool {
-    is_low(available, threshold) && !alerted
+/// A low-stock alert fires once, on the change that takes stock *on hand*
+/// from above its threshold to at or below it (`alerted` remembers the last
+/// crossing). Holds do not count: a cart or an unpaid order that takes the
+/// whole stock and gives it back is not a reason to reorder, and anyone can
+/// make one; a sale, a write-off or a stocktake is.
+pub fn became_low(on_hand: i64, threshold: i64, alerted: bool) -> bool {
+    is_low(on_hand, threshold) && !alerted
 }
 
 #[cfg(test)]

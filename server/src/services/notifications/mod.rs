@@ -15,6 +15,7 @@ pub mod domain;
 mod handlers;
 pub mod queue;
 pub mod reactions;
+pub mod rules;
 pub mod templates;
 
 use std::sync::Arc;

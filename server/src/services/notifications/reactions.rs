@@ -9,15 +9,17 @@
 //! `notification.*` events never match a reaction, and each reaction
 //! reads the event's typed payload.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
 use shop_wire::Event;
-use shop_wire::events::EventKind;
+use shop_wire::events::{EventData, EventKind};
 use shop_wire::notifications::{Channel, Notification, Priority};
 
 use super::domain::{new_notification, normalize_recipient, staff_emails};
+use super::rules;
 use crate::state::AppState;
 use crate::store::{NewEvent, now};
 
@@ -211,8 +213,10 @@ pub async fn react(
     } else {
         Vec::new()
     };
+    let held = held_back(state, events).await?;
     let items: Vec<(Notification, Vec<NewEvent>)> = events
         .iter()
+        .filter(|event| !held.contains(&event.id))
         .flat_map(|event| {
             plan(event, &staff).into_iter().map(|p| {
                 new_notification(
@@ -239,6 +243,70 @@ pub async fn react(
         state.notifications.wake();
     }
     Ok(true)
+}
+
+/// The events among `events` whose reactions are held back by a throttle:
+/// low-stock alerts of a SKU already alerted within the window, and welcome
+/// emails past the hourly cap on mail to unconfirmed addresses.
+async fn held_back(state: &AppState, events: &[Event]) -> anyhow::Result<HashSet<u64>> {
+    let config = &state.config.notifications;
+    let at = now();
+    let window = time::Duration::seconds(
+        i64::try_from(config.low_stock_alert_window_seconds).unwrap_or(i64::MAX),
+    );
+    let mut held = HashSet::new();
+    let mut alerted: HashSet<String> = HashSet::new();
+    let mut welcomes: Option<u64> = None;
+    for event in events {
+        match event.event_kind() {
+            Some(EventKind::InventoryLowStock) => {
+                let Ok(EventData::InventoryLowStock(low)) = event.decode() else {
+                    continue;
+                };
+                let recent = if alerted.contains(&low.sku) {
+                    1
+                } else {
+                    let var = Some(("sku", low.sku.clone()));
+                    let since = at.checked_sub(window).unwrap_or(at);
+                    state
+                        .store
+                        .count_notifications_since("low_stock_alert", var, since)
+                        .await?
+                };
+                if rules::low_stock_alert_due(recent) {
+                    alerted.insert(low.sku);
+                } else {
+                    tracing::info!(event = event.id, sku = %low.sku, "low-stock alert held back: one went out within the window");
+                    held.insert(event.id);
+                }
+            }
+            Some(EventKind::UserRegistered) => {
+                let sent = match welcomes {
+                    Some(sent) => sent,
+                    None => {
+                        let since = at - time::Duration::hours(1);
+                        state
+                            .store
+                            .count_notifications_since("welcome", None, since)
+                            .await?
+                    }
+                };
+                if rules::unverified_mail_allowed(sent, config.unverified_mail_per_hour) {
+                    welcomes = Some(sent + 1);
+                } else {
+                    tracing::warn!(
+                        event = event.id,
+                        cap = config.unverified_mail_per_hour,
+                        "welcome email held back: the hourly cap on mail to unconfirmed addresses is reached"
+                    );
+                    welcomes = Some(sent);
+                    held.insert(event.id);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(held)
 }
 
 #[cfg(test)]

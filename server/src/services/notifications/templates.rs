@@ -198,7 +198,9 @@ pub fn builtins() -> Vec<Template> {
         t(
             "welcome",
             Email,
-            Some("Welcome to the shop, {{ name }}"),
+            // Subjects and titles never carry the name: anyone registers any
+            // name, and a subject is where a phishing line would be read.
+            Some("Welcome to the shop"),
             "Hi {{ name }},\n\nyour account is ready. Happy shopping!\n\nThe shop team",
             Some(
                 "<p>Hi {{ name }},</p><p>your account is ready. Happy shopping!</p><p>The shop team</p>",
@@ -214,7 +216,7 @@ pub fn builtins() -> Vec<Template> {
         t(
             "welcome",
             Push,
-            Some("Welcome, {{ name }}"),
+            Some("Welcome"),
             "Your account is ready. Happy shopping!",
             None,
         ),
@@ -375,10 +377,7 @@ mod tests {
     fn renders_with_variables_and_escapes_html_only() {
         let welcome = builtin("welcome", Channel::Email).expect("built-in");
         let rendered = render(&welcome, &json!({"name": "Ada <3"})).expect("render");
-        assert_eq!(
-            rendered.subject.as_deref(),
-            Some("Welcome to the shop, Ada <3")
-        );
+        assert_eq!(rendered.subject.as_deref(), Some("Welcome to the shop"));
         assert!(rendered.body.starts_with("Hi Ada <3,"));
         assert!(rendered.html.expect("html").contains("Ada &lt;3"));
 
@@ -400,7 +399,7 @@ mod tests {
     fn a_missing_variable_is_an_error_not_a_blank() {
         let welcome = builtin("welcome", Channel::Email).expect("built-in");
         let err = render(&welcome, &json!({})).unwrap_err();
-        assert_eq!(err.part, "subject");
+        assert_eq!(err.part, "body");
         assert!(err.message.contains("undefined"), "{err}");
         let template = Template {
             body: "Hello {{ user.name }}".into(),

@@ -16,7 +16,8 @@ use shop_wire::orders::{NewOrder, Order, OrderAnalytics, OrderId, OrderStatus};
 use shop_wire::payments::{PaymentMethod, Refund, RefundRequest};
 
 use crate::auth::AuthUser;
-use crate::services::cart::domain::{check_line, not_active, refusal_error};
+use crate::services::cart::domain::{check_line, limits as cart_limits, not_active, refusal_error};
+use crate::services::cart::rules::PriceChange;
 use crate::services::error::{DomainError, DomainResult};
 use crate::services::optional_note;
 use crate::services::payments::domain as payments;
@@ -176,6 +177,9 @@ pub async fn create(
         pay_by: payments::pay_by(state),
         payment: charge.as_ref().map(|c| c.draft.clone()),
         actor: user.email.clone(),
+        limits: cart_limits(state),
+        // Staff placing orders for customers are not held to a customer's cap.
+        max_unpaid: (!caller.role.is_staff()).then_some(state.config.commerce.max_unpaid_orders),
     };
     let (order, payment) = match state.store.create_order(draft, COMMERCE_EVENTS).await? {
         OrderCreate::Created { order, payment, .. } => {
@@ -206,6 +210,16 @@ pub async fn create(
                 "the cart has no items to order",
             ));
         }
+        OrderCreate::TooManyUnpaid(max) => {
+            return Err(DomainError::Conflict {
+                code: "too_many_unpaid_orders",
+                message: format!(
+                    "you have {max} unpaid orders; pay or cancel one before ordering again"
+                ),
+                details: json!({ "max_unpaid_orders": max }),
+            });
+        }
+        OrderCreate::PricesChanged(changes) => return Err(prices_changed(&changes)),
     };
     match (charge, payment) {
         (Some(charge), Some(payment)) => {
@@ -213,6 +227,29 @@ pub async fn create(
             Ok((order, true))
         }
         _ => Ok((order, true)),
+    }
+}
+
+/// The answer to a checkout whose cart's prices changed: nothing was
+/// ordered, the cart now shows today's prices, and each change is named.
+fn prices_changed(changes: &[PriceChange]) -> DomainError {
+    let said: Vec<String> = changes
+        .iter()
+        .map(|c| format!("{} from {} to {}", c.sku, c.was_cents, c.now_cents))
+        .collect();
+    DomainError::Conflict {
+        code: "price_changed",
+        message: format!(
+            "prices changed since they were added to the cart ({}, in minor units); the cart \
+             now has the new prices: check it and order again",
+            said.join("; ")
+        ),
+        details: json!({
+            "changes": changes
+                .iter()
+                .map(|c| json!({ "sku": c.sku, "was_cents": c.was_cents, "now_cents": c.now_cents }))
+                .collect::<Vec<_>>()
+        }),
     }
 }
 

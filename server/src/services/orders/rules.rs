@@ -22,6 +22,16 @@ pub fn next_number(highest: Option<i64>) -> i64 {
     highest.map_or(FIRST_NUMBER, |n| n + 1)
 }
 
+/// Whether a customer with `unpaid` pending orders may place another
+/// (`max` 0: no cap): each unpaid order holds its stock for the payment
+/// window, so without a cap one customer could hold a product's whole stock.
+pub fn check_unpaid(unpaid: u64, max: u32) -> Result<(), u32> {
+    if max > 0 && unpaid >= u64::from(max) {
+        return Err(max);
+    }
+    Ok(())
+}
+
 /// `ORD-001042` from 1042.
 pub fn order_number(number: i64) -> String {
     format!("ORD-{number:06}")
@@ -371,5 +381,12 @@ mod tests {
             decide_fulfilment(OrderStatus::Pending, &lapsed, |_| Some(1)),
             Fulfilment::Unfulfillable
         );
+    }
+
+    #[test]
+    fn a_customer_has_at_most_the_cap_of_unpaid_orders() {
+        assert_eq!(check_unpaid(4, 5), Ok(()));
+        assert_eq!(check_unpaid(5, 5), Err(5));
+        assert_eq!(check_unpaid(500, 0), Ok(()));
     }
 }

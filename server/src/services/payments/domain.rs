@@ -171,7 +171,11 @@ pub async fn charge(
         description: format!("Order {}", order.number),
         order_id: order.id.to_string(),
     };
-    let result = match state.payments.provider().charge(&request).await {
+    let charged = state
+        .payments
+        .charge_for(&request, &order.customer_email)
+        .await;
+    let result = match charged {
         Ok(outcome) => charge_result(state, outcome),
         Err(ProviderError::Rejected(message)) => ChargeResult::Failed {
             code: "provider_rejected".to_owned(),

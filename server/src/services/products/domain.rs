@@ -12,6 +12,7 @@ use shop_wire::products::{Category, Product, ProductId, ProductPatch, ProductReq
 use super::cache::ProductCache;
 use crate::auth::AuthUser;
 use crate::services::actor;
+use crate::services::cart::rules as cart_rules;
 use crate::services::error::{DomainError, DomainResult};
 use crate::services::search::domain as search;
 use crate::state::AppState;
@@ -152,6 +153,10 @@ fn check_attributes(problems: &mut Problems, attributes: &BTreeMap<String, Strin
                 "attributes",
                 format!("`{key}` must be at most {MAX_ATTRIBUTE_VALUE} characters"),
             );
+        } else if key == cart_rules::MAX_PER_CART_ATTRIBUTE
+            && let Err(problem) = cart_rules::parse_max_per_cart(value)
+        {
+            problems.add("attributes", problem);
         }
     }
 }
@@ -312,6 +317,17 @@ pub async fn get(state: &AppState, raw: &str) -> DomainResult<Product> {
         .ok_or_else(|| not_found(raw))?;
     state.catalog.fill(&product, generation);
     Ok(product)
+}
+
+/// A product as a caller may see it: an archived one is "not found" to
+/// anyone but staff, as the list does not show it to them either.
+pub async fn get_for(state: &AppState, raw: &str, staff: bool) -> DomainResult<Product> {
+    let product = get(state, raw).await?;
+    if super::rules::visible(product.active, staff) {
+        Ok(product)
+    } else {
+        Err(not_found(raw))
+    }
 }
 
 pub async fn list(state: &AppState, query: ProductQuery) -> DomainResult<Arc<Page<Product>>> {

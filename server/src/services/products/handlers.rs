@@ -129,15 +129,18 @@ pub async fn create(
     Ok((StatusCode::CREATED, ApiJson(product)))
 }
 
-/// One product by id (`prd_...`) or SKU.
+/// One product by id (`prd_...`) or SKU; an archived one only for staff (404 otherwise).
 #[utoipa::path(get, path = "/{key}", tag = TAG,
     params(("key" = String, Path, description = "product id (prd_...) or SKU")),
     responses((status = 200, body = Product), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path(key): Path<String>,
 ) -> AppResult<ApiJson<Product>> {
-    Ok(ApiJson(domain::get(&state, &key).await?))
+    Ok(ApiJson(
+        domain::get_for(&state, &key, viewer.is_staff()).await?,
+    ))
 }
 
 /// Change some fields (staff). With `version` in the body or `If-Match`,

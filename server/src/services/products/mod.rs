@@ -12,6 +12,7 @@ pub mod domain;
 pub mod export;
 mod handlers;
 pub mod import;
+pub mod rules;
 
 use shop_wire::ServiceHealth;
 use utoipa_axum::router::OpenApiRouter;

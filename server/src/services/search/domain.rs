@@ -3,26 +3,28 @@
 //! the index is built at start and kept current after.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use shop_wire::Event;
 use shop_wire::events::{EventData, EventKind, SearchQueryEvent};
 use shop_wire::products::{Product, ProductId};
 use shop_wire::search::{
     FacetCount, PriceBucket, Recommendation, Recommendations, SearchAnalytics, SearchFacets,
     SearchHit, SearchResponse, StockFacet, Suggestions,
 };
+use shop_wire::{Event, UserId};
 
 use super::index::{Filters, Matching, PRICE_BUCKETS, Ranked};
 use super::suggest::{Phrases, Suggester};
-use super::{BuildStats, SearchService, lock, text};
+use super::{BuildStats, SearchService, lock, rules, text};
+use crate::auth::tokens::sha256_hex;
 use crate::services::error::{DomainError, DomainResult};
 use crate::services::products::domain::{normalize_category, product_key};
 use crate::state::AppState;
-use crate::store::{NewEvent, ProductKey, SearchRecord, now};
+use crate::store::{NewEvent, ProductKey, SearchRecord, ViewPairing, now};
 
 /// The longest query accepted, in characters (Algolia's limit too).
 pub const MAX_QUERY: usize = 512;
@@ -179,7 +181,17 @@ async fn wait_ready(search: &SearchService) -> DomainResult<()> {
 
 /// One page of results for `query`: from the cache when nothing changed
 /// since it was computed, else ranked by the index. Every search is recorded.
-pub async fn search(state: &AppState, query: SearchQuery) -> DomainResult<Arc<SearchResponse>> {
+/// A digest of a client address: enough to tell searchers and viewers
+/// apart, without keeping their addresses in the search history.
+pub fn client_digest(address: IpAddr) -> String {
+    sha256_hex(address.to_string())[..16].to_owned()
+}
+
+pub async fn search(
+    state: &AppState,
+    query: SearchQuery,
+    client: Option<IpAddr>,
+) -> DomainResult<Arc<SearchResponse>> {
     let started = Instant::now();
     let search = &state.search;
     wait_ready(search).await?;
@@ -215,6 +227,7 @@ pub async fn search(state: &AppState, query: SearchQuery) -> DomainResult<Arc<Se
         latency_us: latency.as_micros() as u64,
         cache_hit,
         at: now(),
+        client: client.map(client_digest),
     });
     Ok(response)
 }
@@ -473,7 +486,17 @@ async fn resolve(state: &AppState, raw: &str) -> DomainResult<Product> {
     state.store.product(&key).await?.ok_or_else(not_found)
 }
 
-pub async fn view(state: &AppState, raw: &str, session: Option<String>) -> DomainResult<()> {
+/// Records a product view. Only a signed-in `viewer`'s views pair into
+/// co-views (one account counts once per pair, and one client address
+/// pairs a capped number of views a day); an anonymous `session` is checked
+/// but pairs nothing, since anyone can make up any number of them.
+pub async fn view(
+    state: &AppState,
+    raw: &str,
+    session: Option<String>,
+    viewer: Option<&UserId>,
+    client: IpAddr,
+) -> DomainResult<()> {
     if let Some(session) = &session
         && (session.is_empty()
             || session.chars().count() > MAX_SESSION
@@ -489,7 +512,11 @@ pub async fn view(state: &AppState, raw: &str, session: Option<String>) -> Domai
         .store
         .record_view(
             product.id.clone(),
-            session,
+            viewer.map(|user| ViewPairing {
+                viewer: user.to_string(),
+                client: client_digest(client),
+                per_client: state.config.search.co_views_per_client,
+            }),
             now(),
             CO_VIEW_WINDOW,
             CO_VIEW_PAIRS,
@@ -740,14 +767,20 @@ pub async fn refresh_suggestions(state: &AppState, force: bool) -> anyhow::Resul
     search.suggestions_stale.store(false, Ordering::Release);
     let since = now() - time::Duration::days(SUGGEST_QUERY_DAYS);
     let queries = state.store.popular_queries(since, SUGGEST_QUERIES).await?;
+    let min_clients = state.config.search.suggest_min_clients;
     let started = Instant::now();
     let suggester = tokio::task::spawn_blocking(move || {
         let mut phrases = Phrases::default();
-        search
-            .read()
-            .for_each_name(|name, popularity| phrases.add_name(name, popularity));
-        for (query, count) in &queries {
-            phrases.add_query(query, *count);
+        {
+            let index = search.read();
+            index.for_each_name(|name, popularity| phrases.add_name(name, popularity));
+            for popular in &queries {
+                let words: Vec<&str> = popular.query.split(' ').collect();
+                let known = |word: &str| index.known_term(word).is_some();
+                if rules::query_suggestable(&words, known, popular.clients, min_clients) {
+                    phrases.add_query(&popular.query, popular.searches);
+                }
+            }
         }
         let suggester = Suggester::build(phrases);
         search.set_suggester(suggester);

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -16,6 +16,7 @@ use shop_wire::{ErrorBody, ServiceHealth};
 use super::domain::{self, SearchParams, check_limit};
 use crate::auth::{Staff, Viewer};
 use crate::error::{AppError, AppResult};
+use crate::gateway::ClientAddr;
 use crate::gateway::json::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
@@ -86,6 +87,7 @@ pub struct SearchQueryParams {
     responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
     RawQuery(raw): RawQuery,
     ApiQuery(params): ApiQuery<SearchQueryParams>,
 ) -> AppResult<ApiJson<Arc<SearchResponse>>> {
@@ -100,7 +102,9 @@ pub async fn search(
         offset: params.offset,
     }
     .check()?;
-    Ok(ApiJson(domain::search(&state, query).await?))
+    Ok(ApiJson(
+        domain::search(&state, query, Some(peer.ip())).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -151,20 +155,25 @@ pub async fn analytics(
     ))
 }
 
-/// Record that a product was viewed: it feeds popularity and, with a
-/// session (or a login), the "viewed together" recommendations.
+/// Record that a product was viewed: it feeds popularity and, for a
+/// signed-in caller, the "viewed together" recommendations.
 #[utoipa::path(post, path = "/analytics/view", tag = TAG, request_body = ViewRequest,
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn view(
     State(state): State<AppState>,
     viewer: Viewer,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
     ApiJson(request): ApiJson<ViewRequest>,
 ) -> AppResult<StatusCode> {
-    let session = match viewer.0 {
-        Some(user) => Some(user.user_id.to_string()),
-        None => request.session,
-    };
-    domain::view(&state, &request.product, session).await?;
+    let user = viewer.0.map(|user| user.user_id);
+    domain::view(
+        &state,
+        &request.product,
+        request.session,
+        user.as_ref(),
+        peer.ip(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -26,6 +26,7 @@ pub mod domain;
 mod handlers;
 pub mod index;
 pub mod recommend;
+pub mod rules;
 pub mod suggest;
 pub mod text;
 pub mod typo;

@@ -27,16 +27,23 @@ const CART_COLUMNS: &str =
     "id, user_id, token_hash, status, currency, version, expires_at, created_at, updated_at";
 
 pub(super) fn product_info(conn: &Connection, sku: &str) -> rusqlite::Result<Option<ProductFacts>> {
-    conn.prepare_cached("SELECT name, price_cents, currency, active FROM products WHERE sku = ?1")?
-        .query_row([sku], |row| {
-            Ok(ProductFacts {
-                name: row.get(0)?,
-                price_cents: row.get(1)?,
-                currency: parse_column(row, "currency")?,
-                active: row.get(3)?,
-            })
+    conn.prepare_cached(
+        "SELECT name, price_cents, currency, active,
+                json_extract(attributes, '$.' || ?2) AS max_per_cart
+         FROM products WHERE sku = ?1",
+    )?
+    .query_row(params![sku, rules::MAX_PER_CART_ATTRIBUTE], |row| {
+        let cap: Option<String> = row.get("max_per_cart")?;
+        Ok(ProductFacts {
+            name: row.get(0)?,
+            price_cents: row.get(1)?,
+            currency: parse_column(row, "currency")?,
+            active: row.get(3)?,
+            // Checked when the product is written; an unreadable one caps nothing.
+            max_per_cart: cap.and_then(|c| rules::parse_max_per_cart(&c).ok()),
         })
-        .optional()
+    })
+    .optional()
 }
 
 /// Checks new lines before anything is written: every product exists, is
@@ -193,6 +200,30 @@ pub(super) fn check_out_cart(
     Ok(())
 }
 
+/// Gives a cart's lines today's prices, as a new version of the cart, and
+/// logs the change: the customer sees the new prices before they pay them.
+pub(super) fn reprice_cart(
+    tx: &Transaction<'_>,
+    id: &str,
+    changes: &[rules::PriceChange],
+    events: CommerceEvents,
+) -> StoreResult<()> {
+    for change in changes {
+        tx.prepare_cached(
+            "UPDATE cart_items SET unit_price_cents = ?3 WHERE cart_id = ?1 AND sku = ?2",
+        )?
+        .execute(params![id, change.sku, change.now_cents])?;
+    }
+    set_cart_state(tx, id, CartStatus::Active, None)?;
+    let record = read_cart(tx, id)?
+        .ok_or_else(|| crate::store::StoreError::Backend("cart vanished mid-change".into()))?;
+    append(
+        tx,
+        vec![(events.cart)(EventData::CartUpdated, &record.cart)],
+    )?;
+    Ok(())
+}
+
 /// A cart's lines with their reservation ids, for a checkout to take over.
 pub(super) fn cart_lines(conn: &Connection, id: &str) -> rusqlite::Result<Vec<(CartItem, String)>> {
     Ok(load_lines(conn, id)?
@@ -261,15 +292,40 @@ fn insert_line(
     Ok(())
 }
 
-/// Applies one change to an active cart's lines and their stock; `Err`
-/// with the refusal when it cannot apply (nothing written then).
+/// Checks that `sku`'s line at `quantity` keeps the cart within its limits.
+fn check_limits(
+    tx: &Transaction<'_>,
+    lines: &[Line],
+    sku: &str,
+    quantity: i64,
+    context: &ChangeContext,
+) -> StoreResult<Result<(), LineRefusal>> {
+    let others: i64 = lines
+        .iter()
+        .filter(|l| l.item.sku != sku)
+        .map(|l| l.item.quantity)
+        .sum();
+    let cap = product_info(tx, sku)?.and_then(|p| p.max_per_cart);
+    Ok(rules::check_quantities(
+        sku,
+        quantity,
+        cap,
+        others + quantity,
+        context.limits,
+    ))
+}
+
+/// Applies one change to an active cart's lines and their stock: `Ok(true)`
+/// when it changed something, `Err` with the refusal when it cannot apply.
+/// A refusal may come after part of an [`CartChange::AddAll`] was written;
+/// the caller rolls that back.
 fn apply_change(
     tx: &Transaction<'_>,
     record: &CartRecord,
     change: CartChange,
     context: &ChangeContext,
     effects: &mut Vec<StockEffect>,
-) -> StoreResult<Result<(), LineRefusal>> {
+) -> StoreResult<Result<bool, LineRefusal>> {
     let cart = record.cart.id.as_str();
     let lines = load_lines(tx, cart)?;
     let line_of = |sku: &str| lines.iter().find(|l| l.item.sku == sku);
@@ -279,18 +335,30 @@ fn apply_change(
         actor: context.actor.clone(),
     };
     match change {
+        CartChange::AddAll(items) => {
+            for item in items {
+                let add = CartChange::Add {
+                    sku: item.sku,
+                    quantity: item.quantity,
+                };
+                if let Err(refusal) = apply_change(tx, record, add, context, effects)? {
+                    return Ok(Err(refusal));
+                }
+            }
+            return Ok(Ok(true));
+        }
         CartChange::Add { sku, quantity } => {
             if let Some(line) = line_of(&sku) {
-                return set_quantity(
-                    tx,
-                    cart,
-                    line,
-                    line.item.quantity + quantity,
-                    context,
-                    effects,
-                );
+                let total = line.item.quantity.saturating_add(quantity);
+                if let Err(refusal) = check_limits(tx, &lines, &sku, total, context)? {
+                    return Ok(Err(refusal));
+                }
+                return set_quantity(tx, cart, line, total, context, effects);
             }
             if let Err(refusal) = rules::check_room(lines.len()) {
+                return Ok(Err(refusal));
+            }
+            if let Err(refusal) = check_limits(tx, &lines, &sku, quantity, context)? {
                 return Ok(Err(refusal));
             }
             let item = ReserveItem { sku, quantity };
@@ -322,6 +390,11 @@ fn apply_change(
             if quantity == 0 {
                 remove_line(tx, cart, line, context, effects)?;
             } else {
+                if quantity > line.item.quantity
+                    && let Err(refusal) = check_limits(tx, &lines, &sku, quantity, context)?
+                {
+                    return Ok(Err(refusal));
+                }
                 return set_quantity(tx, cart, line, quantity, context, effects);
             }
         }
@@ -335,9 +408,10 @@ fn apply_change(
             for line in &lines {
                 remove_line(tx, cart, line, context, effects)?;
             }
+            return Ok(Ok(!lines.is_empty()));
         }
     }
-    Ok(Ok(()))
+    Ok(Ok(true))
 }
 
 fn set_quantity(
@@ -347,9 +421,9 @@ fn set_quantity(
     quantity: i64,
     context: &ChangeContext,
     effects: &mut Vec<StockEffect>,
-) -> StoreResult<Result<(), LineRefusal>> {
+) -> StoreResult<Result<bool, LineRefusal>> {
     if quantity == line.item.quantity {
-        return Ok(Ok(()));
+        return Ok(Ok(false));
     }
     let effect = match active_reservation(tx, &line.reservation_id)? {
         Some(reservation) => {
@@ -386,7 +460,7 @@ fn set_quantity(
     )?
     .execute(params![cart, line.item.sku, quantity, reservation])?;
     effects.push(effect);
-    Ok(Ok(()))
+    Ok(Ok(true))
 }
 
 fn remove_line(
@@ -449,17 +523,31 @@ impl CartStore for SqliteStore {
             if let Err(refusal) = rules::check_line_count(lines.len()) {
                 return Ok(CartWrite::Refused(refusal));
             }
+            if let Some((address, max)) = &new.client {
+                let held: i64 = tx
+                    .prepare_cached(
+                        "SELECT count(*) FROM carts
+                         WHERE client_ip = ?1 AND status = 'active' AND expires_at > ?2",
+                    )?
+                    .query_row(params![address, millis(now())], |row| row.get(0))?;
+                if let Err(refusal) = rules::check_carts_per_address(held.unsigned_abs(), *max) {
+                    return Ok(CartWrite::Refused(refusal));
+                }
+            }
             let products = match check_lines(tx, &lines, None)? {
                 Ok(products) => products,
                 Err(refusal) => return Ok(CartWrite::Refused(refusal)),
             };
+            if let Err(refusal) = rules::check_all_quantities(&lines, &products, new.limits) {
+                return Ok(CartWrite::Refused(refusal));
+            }
             let currency = rules::currency_of(products.first().map(|p| p.currency));
             let at = now();
             let id = new.id.as_str();
             tx.prepare_cached(
                 "INSERT INTO carts (id, user_id, token_hash, status, currency, version, expires_at,
-                     created_at, updated_at)
-                 VALUES (?1, ?2, ?3, 'active', ?4, 0, ?5, ?6, ?6)",
+                     created_at, updated_at, client_ip)
+                 VALUES (?1, ?2, ?3, 'active', ?4, 0, ?5, ?6, ?6, ?7)",
             )?
             .execute(params![
                 id,
@@ -467,7 +555,8 @@ impl CartStore for SqliteStore {
                 new.token_hash,
                 currency.code(),
                 millis(new.expires_at),
-                millis(at)
+                millis(at),
+                new.client.as_ref().map(|(address, _)| address)
             ])
             .map_err(|err| {
                 if super::is_unique_violation(&err) {
@@ -499,6 +588,7 @@ impl CartStore for SqliteStore {
             let context = ChangeContext {
                 actor,
                 expires_at: new.expires_at,
+                limits: new.limits,
             };
             finish_change(
                 tx,
@@ -551,9 +641,21 @@ impl CartStore for SqliteStore {
                 return Ok(answer);
             }
             let mut effects = Vec::new();
-            if let Err(refusal) = apply_change(tx, &record, change, &context, &mut effects)? {
-                // A refusal is found before anything is written.
-                return Ok(CartWrite::Refused(refusal));
+            // A change of several lines is all or nothing: a refusal of a
+            // later line undoes the earlier ones and their holds.
+            tx.execute_batch("SAVEPOINT cart_change")?;
+            let changed = match apply_change(tx, &record, change, &context, &mut effects)? {
+                Ok(changed) => changed,
+                Err(refusal) => {
+                    tx.execute_batch("ROLLBACK TO cart_change; RELEASE cart_change")?;
+                    return Ok(CartWrite::Refused(refusal));
+                }
+            };
+            tx.execute_batch("RELEASE cart_change")?;
+            if !changed {
+                // Nothing changed: no new version, and the holds are not
+                // extended (a no-op repeated must not keep stock forever).
+                return Ok(CartWrite::Unchanged(Box::new(record)));
             }
             finish_change(
                 tx,

@@ -58,6 +58,11 @@ async fn a_checkout_costs_the_writer_a_bounded_number_of_statements() {
                 card_last4: Some("4242".to_owned()),
             }),
             actor: "ada@example.com".to_owned(),
+            limits: crate::services::cart::rules::QuantityLimits {
+                per_line: 100,
+                per_cart: 500,
+            },
+            max_unpaid: None,
         };
         let created = store
             .create_order(draft, COMMERCE_EVENTS)

@@ -194,7 +194,7 @@ fn insert_movement(
 
 /// Writes new counts for a SKU with their ledger entry, and tracks the
 /// low-stock crossing: `became_low` is true only on the change that takes
-/// available stock from above the threshold to at or below it.
+/// stock on hand from above the threshold to at or below it.
 ///
 /// The counts were decided from `before`, loaded in this transaction; the
 /// write moves them by the difference and is guarded so that it never takes
@@ -209,7 +209,7 @@ fn write_stock(
 ) -> StoreResult<StockEffect> {
     let at = now();
     let available = on_hand - reserved;
-    let low = rules::is_low(available, threshold);
+    let low = rules::is_low(on_hand, threshold);
     let changed = tx
         .prepare_cached(
             "UPDATE stock SET on_hand = on_hand + ?2, reserved = reserved + ?3,
@@ -252,7 +252,7 @@ fn write_stock(
         },
         movement,
         reservation,
-        became_low: rules::became_low(available, threshold, before.low_alerted),
+        became_low: rules::became_low(on_hand, threshold, before.low_alerted),
     })
 }
 

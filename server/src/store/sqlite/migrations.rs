@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_catalog.sql"),
     include_str!("../migrations/0004_commerce.sql"),
     include_str!("../migrations/0005_search.sql"),
+    include_str!("../migrations/0006_hardening.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {

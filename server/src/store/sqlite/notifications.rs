@@ -234,6 +234,29 @@ fn complete(tx: &Transaction<'_>, c: Completion) -> StoreResult<bool> {
 
 #[async_trait]
 impl NotificationStore for SqliteStore {
+    async fn count_notifications_since(
+        &self,
+        template: &str,
+        var: Option<(&'static str, String)>,
+        since: OffsetDateTime,
+    ) -> StoreResult<u64> {
+        let template = template.to_owned();
+        self.read(move |conn| {
+            let (name, value) = var.unzip();
+            let count: i64 = conn
+                .prepare_cached(
+                    "SELECT count(*) FROM notifications
+                     WHERE template = ?1 AND created_at >= ?2
+                       AND (?3 IS NULL OR json_extract(vars, '$.' || ?3) = ?4)",
+                )?
+                .query_row(params![template, millis(since), name, value], |row| {
+                    row.get(0)
+                })?;
+            Ok(count.unsigned_abs())
+        })
+        .await
+    }
+
     async fn enqueue_notifications(
         &self,
         items: Vec<(Notification, Vec<NewEvent>)>,

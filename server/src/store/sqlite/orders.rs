@@ -15,7 +15,7 @@ use shop_wire::money::Currency;
 use shop_wire::orders::{Order, OrderId, OrderItem, OrderStatus, PaymentFailure, StatusChange};
 use time::OffsetDateTime;
 
-use super::carts::{cart_lines, check_lines, check_out_cart, lines_held, read_cart};
+use super::carts::{cart_lines, check_lines, check_out_cart, lines_held, read_cart, reprice_cart};
 use super::filter::Filter;
 use super::inventory::{
     Hold, available, extend_reservations, finish_active, reserve_checked, restock, sell_unreserved,
@@ -450,6 +450,16 @@ impl OrderStore for SqliteStore {
                     return Ok(OrderCreate::Existing(Box::new(must_read_order(tx, &id)?)));
                 }
             }
+            if let (Some(user), Some(max)) = (&draft.user_id, draft.max_unpaid) {
+                let unpaid: i64 = tx
+                    .prepare_cached(
+                        "SELECT count(*) FROM orders WHERE user_id = ?1 AND status = 'pending'",
+                    )?
+                    .query_row([user.as_str()], |row| row.get(0))?;
+                if let Err(max) = rules::check_unpaid(unpaid.unsigned_abs(), max) {
+                    return Ok(OrderCreate::TooManyUnpaid(max));
+                }
+            }
             let id = draft.id.as_str();
             let at = now();
             let mut pending = Vec::new();
@@ -468,6 +478,11 @@ impl OrderStore for SqliteStore {
                         Ok(Err(refusal)) => return Ok(OrderCreate::Refused(refusal)),
                         Err(err) => return Err(err),
                     };
+                    if let Err(refusal) =
+                        cart_rules::check_all_quantities(&items, &products, draft.limits)
+                    {
+                        return Ok(OrderCreate::Refused(refusal));
+                    }
                     currency = cart_rules::currency_of(products.first().map(|p| p.currency));
                     for (item, product) in items.iter().zip(products) {
                         let hold = Hold {
@@ -510,6 +525,7 @@ impl OrderStore for SqliteStore {
                         }
                         Err(CheckoutRefusal::Empty) => return Ok(OrderCreate::CartEmpty),
                     }
+                    let mut prices = Vec::with_capacity(record.cart.items.len());
                     for item in &record.cart.items {
                         let product = super::carts::product_info(tx, &item.sku)?;
                         if let Err(refusal) =
@@ -517,6 +533,18 @@ impl OrderStore for SqliteStore {
                         {
                             return Ok(OrderCreate::Refused(refusal));
                         }
+                        if let Some(product) = product {
+                            prices.push((
+                                item.sku.as_str(),
+                                item.unit_price_cents,
+                                product.price_cents,
+                            ));
+                        }
+                    }
+                    let changes = cart_rules::price_changes(prices);
+                    if !changes.is_empty() {
+                        reprice_cart(tx, cart.as_str(), &changes, events)?;
+                        return Ok(OrderCreate::PricesChanged(changes));
                     }
                     currency = record.cart.currency;
                     let taken = cart_lines(tx, cart.as_str())?;

@@ -12,9 +12,10 @@ use time::OffsetDateTime;
 use super::catalog::{COLUMNS, product_row};
 use super::notifications::set_cursor;
 use super::{SqliteStore, append, conversion, from_millis, millis, parse_column};
+use crate::services::search::rules as search_rules;
 use crate::store::{
-    NewEvent, ProductPopularity, RelatedProduct, SearchDocument, SearchRecord, SearchStore,
-    StoreResult,
+    NewEvent, PopularQuery, ProductPopularity, RelatedProduct, SearchDocument, SearchRecord,
+    SearchStore, StoreResult, ViewPairing,
 };
 
 const HOUR_MS: i64 = 3_600_000;
@@ -153,8 +154,8 @@ impl SearchStore for SqliteStore {
     ) -> StoreResult<()> {
         self.write(move |tx| {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO search_queries (query, raw, filters, result_count, latency_us, cache_hit, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO search_queries (query, raw, filters, result_count, latency_us, cache_hit, at, client)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             let mut count = tx.prepare_cached(
                 "INSERT INTO search_query_stats (hour, query, searches, zero_results, latency_us, cache_hits)
@@ -175,7 +176,8 @@ impl SearchStore for SqliteStore {
                     r.result_count as i64,
                     latency,
                     r.cache_hit,
-                    at
+                    at,
+                    r.client
                 ])?;
                 count.execute(params![
                     at - at.rem_euclid(HOUR_MS),
@@ -259,16 +261,21 @@ impl SearchStore for SqliteStore {
         &self,
         since: OffsetDateTime,
         limit: u32,
-    ) -> StoreResult<Vec<(String, u64)>> {
+    ) -> StoreResult<Vec<PopularQuery>> {
         let since = millis(since);
         self.read(move |conn| {
             conn.prepare_cached(
-                "SELECT query, sum(searches) - sum(zero_results) AS n FROM search_query_stats
-                 WHERE hour >= ?1 AND query != '' GROUP BY query HAVING n > 0
-                 ORDER BY n DESC, query LIMIT ?2",
+                "SELECT query, count(*) AS n, count(DISTINCT client) AS clients
+                 FROM search_queries
+                 WHERE at >= ?1 AND query != '' AND result_count > 0
+                 GROUP BY query ORDER BY n DESC, query LIMIT ?2",
             )?
             .query_map(params![since, limit], |row| {
-                Ok((row.get(0)?, row.get::<_, i64>(1)? as u64))
+                Ok(PopularQuery {
+                    query: row.get(0)?,
+                    searches: row.get::<_, i64>(1)?.unsigned_abs(),
+                    clients: row.get::<_, i64>(2)?.unsigned_abs(),
+                })
             })?
             .collect()
         })
@@ -322,7 +329,7 @@ impl SearchStore for SqliteStore {
     async fn record_view(
         &self,
         product: ProductId,
-        session: Option<String>,
+        pairing: Option<ViewPairing>,
         at: OffsetDateTime,
         window: time::Duration,
         pair_with: u32,
@@ -334,8 +341,25 @@ impl SearchStore for SqliteStore {
                  ON CONFLICT (product_id) DO UPDATE SET views = views + 1",
             )?
             .execute([id])?;
-            if let Some(session) = session {
-                let from = millis(at - window);
+            let from = millis(at - window);
+            let pairing = match pairing {
+                Some(pairing) => {
+                    let paired: i64 = tx
+                        .prepare_cached(
+                            "SELECT count(*) FROM product_views WHERE client = ?1 AND at >= ?2",
+                        )?
+                        .query_row(params![pairing.client, from], |row| row.get(0))?;
+                    search_rules::view_may_pair(paired.unsigned_abs(), pairing.per_client)
+                        .then_some(pairing)
+                }
+                None => None,
+            };
+            if let Some(ViewPairing {
+                viewer: session,
+                client,
+                ..
+            }) = pairing
+            {
                 // A product seen again within the window was paired the first time.
                 let seen: bool = tx
                     .prepare_cached(
@@ -353,13 +377,28 @@ impl SearchStore for SqliteStore {
                         .query_map(params![session, from, id, pair_with], |row| row.get(0))?
                         .collect::<rusqlite::Result<_>>()?;
                     for other in others {
-                        add_pair(tx, id, &other, 0, 1)?;
+                        // One account counts once per pair, however often it
+                        // views the two: co-views are distinct viewers.
+                        let (a, b) = if id < other.as_str() {
+                            (id, other.as_str())
+                        } else {
+                            (other.as_str(), id)
+                        };
+                        let first = tx
+                            .prepare_cached(
+                                "INSERT OR IGNORE INTO product_pair_viewers (product_id, other_id, viewer)
+                                 VALUES (?1, ?2, ?3)",
+                            )?
+                            .execute(params![a, b, session])?;
+                        if first == 1 {
+                            add_pair(tx, id, &other, 0, 1)?;
+                        }
                     }
                 }
                 tx.prepare_cached(
-                    "INSERT INTO product_views (session, product_id, at) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO product_views (session, product_id, at, client) VALUES (?1, ?2, ?3, ?4)",
                 )?
-                .execute(params![session, id, millis(at)])?;
+                .execute(params![session, id, millis(at), client])?;
             }
             popularity(tx, id).map_err(Into::into)
         })
@@ -501,17 +540,41 @@ mod tests {
         let b = add(&store, "B-1", 1).await;
         let at = now();
         let window = time::Duration::hours(1);
+        let pairing = |viewer: &str, per_client: u32| {
+            Some(ViewPairing {
+                viewer: viewer.to_owned(),
+                client: "c1".to_owned(),
+                per_client,
+            })
+        };
         for product in [&a, &b, &a, &b] {
             store
-                .record_view(product.id.clone(), Some("s1".into()), at, window, 10)
+                .record_view(product.id.clone(), pairing("s1", 0), at, window, 10)
                 .await
                 .expect("view");
+        }
+        // The same viewer again after the window: still one co-view.
+        let later = at + time::Duration::hours(2);
+        for product in [&a, &b] {
+            store
+                .record_view(product.id.clone(), pairing("s1", 0), later, window, 10)
+                .await
+                .expect("view");
+        }
+        // A client past its cap pairs nothing, however many viewers it names.
+        for viewer in ["s2", "s3"] {
+            for product in [&a, &b] {
+                store
+                    .record_view(product.id.clone(), pairing(viewer, 2), later, window, 10)
+                    .await
+                    .expect("view");
+            }
         }
         let seen = store
             .record_view(a.id.clone(), None, at, window, 10)
             .await
             .expect("anonymous view");
-        assert_eq!(seen.views, 3);
+        assert_eq!(seen.views, 6);
         let related = store.related_products(&a.id, 5).await.expect("related");
         assert_eq!(related[0].co_views, 1, "{related:?}");
     }
@@ -528,6 +591,7 @@ mod tests {
             latency_us: 500,
             cache_hit: false,
             at,
+            client: Some(format!("client-{results}")),
         };
         store
             .record_searches(
@@ -567,7 +631,14 @@ mod tests {
             .popular_queries(at - time::Duration::hours(1), 10)
             .await
             .expect("popular");
-        assert_eq!(popular, [("oak".to_owned(), 2)]);
+        assert_eq!(
+            popular,
+            [PopularQuery {
+                query: "oak".to_owned(),
+                searches: 2,
+                clients: 1
+            }]
+        );
         assert_eq!(
             store
                 .prune_search_history(at + time::Duration::hours(2))

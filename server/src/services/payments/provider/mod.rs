@@ -181,7 +181,7 @@ impl Providers {
                         .map_err(SetupError::Stripe)?,
                 )
             }
-            None => Arc::new(Simulated::new()),
+            None => Arc::new(Simulated::new().with_outages(config.simulate_outages)),
         };
         Ok(Providers(Arc::new(Resilient::new(provider, config))))
     }
@@ -189,6 +189,15 @@ impl Providers {
     /// The provider to call; it already times out, retries and breaks the circuit.
     pub fn provider(&self) -> &dyn PaymentProvider {
         self.0.as_ref()
+    }
+
+    /// A charge for `customer`, whose own failures alone never open the breaker.
+    pub async fn charge_for(
+        &self,
+        request: &ChargeRequest,
+        customer: &str,
+    ) -> Result<ChargeOutcome, ProviderError> {
+        self.0.charge_for(request, customer).await
     }
 
     /// `simulated` or `stripe`, to record with each payment.

@@ -127,7 +127,12 @@ impl<P: PaymentProvider> Resilient<P> {
     }
 
     /// Runs `call` under the policy; `operation` names it in metrics and logs.
-    async fn run<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T, ProviderError>
+    async fn run<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        source: Option<u64>,
+        call: F,
+    ) -> Result<T, ProviderError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
@@ -152,7 +157,7 @@ impl<P: PaymentProvider> Resilient<P> {
             match result {
                 Err(ProviderError::Transient(message)) => {
                     record(name, operation, "transient");
-                    self.breakers.on_transient_failure(name);
+                    self.breakers.on_failure_from(name, source);
                     tracing::warn!(
                         provider = name,
                         operation,
@@ -197,6 +202,28 @@ fn record(provider: &'static str, operation: &'static str, result: &'static str)
         .increment(1);
 }
 
+impl<P: PaymentProvider> Resilient<P> {
+    /// A charge made for `customer`: its transient failures count against
+    /// the breaker once per customer, however often that customer retries.
+    pub async fn charge_for(
+        &self,
+        request: &ChargeRequest,
+        customer: &str,
+    ) -> Result<ChargeOutcome, ProviderError> {
+        let source = source_of(customer);
+        self.run("charge", Some(source), || self.inner.charge(request))
+            .await
+    }
+}
+
+/// A stable number for a customer, case aside, to tell sources apart.
+fn source_of(customer: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    customer.to_ascii_lowercase().hash(&mut hasher);
+    hasher.finish()
+}
+
 #[async_trait]
 impl<P: PaymentProvider> PaymentProvider for Resilient<P> {
     fn name(&self) -> &'static str {
@@ -204,23 +231,27 @@ impl<P: PaymentProvider> PaymentProvider for Resilient<P> {
     }
 
     async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, ProviderError> {
-        self.run("charge", || self.inner.charge(request)).await
+        self.run("charge", None, || self.inner.charge(request))
+            .await
     }
 
     async fn settle(&self, provider_ref: &str) -> Result<ChargeOutcome, ProviderError> {
-        self.run("settle", || self.inner.settle(provider_ref)).await
+        self.run("settle", None, || self.inner.settle(provider_ref))
+            .await
     }
 
     async fn refund(&self, call: &RefundCall) -> Result<RefundOutcome, ProviderError> {
-        self.run("refund", || self.inner.refund(call)).await
+        self.run("refund", None, || self.inner.refund(call)).await
     }
 
     async fn find_charge(
         &self,
         idempotency_key: &str,
     ) -> Result<Option<ChargeOutcome>, ProviderError> {
-        self.run("find_charge", || self.inner.find_charge(idempotency_key))
-            .await
+        self.run("find_charge", None, || {
+            self.inner.find_charge(idempotency_key)
+        })
+        .await
     }
 }
 

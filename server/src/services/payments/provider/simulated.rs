@@ -33,6 +33,10 @@ const MAX_TOKEN_LEN: usize = 255;
 pub struct Simulated {
     /// A fixed "today" for expiry checks in tests; `None` is the real date.
     today: Option<Date>,
+    /// Whether the outage test cards fail transiently (as a provider that is
+    /// down would) or are declined. Off unless a test setup asks for it:
+    /// anyone may type such a card, and an outage trips the breaker.
+    outages: bool,
 }
 
 impl Simulated {
@@ -43,7 +47,15 @@ impl Simulated {
     /// A provider whose calendar stands still, for tests of expiry.
     #[cfg(test)]
     pub fn with_today(today: Date) -> Self {
-        Simulated { today: Some(today) }
+        Simulated {
+            today: Some(today),
+            ..Simulated::default()
+        }
+    }
+
+    /// Whether the outage test cards simulate an outage (`commerce.simulate_outages`).
+    pub fn with_outages(self, outages: bool) -> Self {
+        Simulated { outages, ..self }
     }
 
     fn today(&self) -> Date {
@@ -188,8 +200,13 @@ impl PaymentProvider for Simulated {
                 })
             }
             Scripted::Decline(code) => Ok(declined(code, decline_message(code), Some(charge_ref))),
-            Scripted::Fail => Err(ProviderError::Transient(
+            Scripted::Fail if self.outages => Err(ProviderError::Transient(
                 "processing_error: An error occurred while processing your card.".to_owned(),
+            )),
+            Scripted::Fail => Ok(declined(
+                "processing_error",
+                "An error occurred while processing your card. Try again in a little bit.",
+                Some(charge_ref),
             )),
         }
     }
@@ -339,7 +356,16 @@ mod tests {
                 assert_eq!(provider_ref.as_deref(), Some("sim_ch_pay_3"));
             }
         }
-        let transient = sim.charge(&card_request("pay_4", "4000000000000119")).await;
+        // The outage card is a decline unless outages are simulated on purpose.
+        let declined = sim.charge(&card_request("pay_4", "4000000000000119")).await;
+        assert_eq!(
+            declined.as_ref().ok().and_then(code_of),
+            Some("processing_error")
+        );
+        let transient = provider()
+            .with_outages(true)
+            .charge(&card_request("pay_4", "4000000000000119"))
+            .await;
         assert!(
             matches!(transient, Err(ProviderError::Transient(m)) if m.contains("processing_error"))
         );
@@ -420,7 +446,8 @@ mod tests {
                 .await
                 .is_ok_and(|o| code_of(&o).is_none())
         );
-        let transient = sim
+        let transient = provider()
+            .with_outages(true)
             .charge(&wallet_request(
                 "pay_w",
                 "tok_chargeDeclinedProcessingError",
