@@ -77,6 +77,15 @@
 #        search URLs cycled by wrk, interleaved, 3 rounds: target >= 0.3 J,
 #        with the result cache as configured and (for information) turned off.
 #      Standalone: BENCH_ONLY=search bench/run.sh runs just this section.
+#   8. storefront (issue 19, bench/storefront.py): a fresh server with
+#      BENCH_CATALOG_SEED (20,000) generated products; 200 product pages and
+#      every category page (newest first and by price), one pass to fill the
+#      caches, then BENCH_STOREFRONT_ROUNDS (5) rounds one request at a time,
+#      as a browser with its session cookie. The figure is the server's own
+#      time per page from its `Server-Timing: app;dur=` header (session, the
+#      in-process API calls and the template; no network). Target p50 < 2 ms
+#      for product and category pages. The same from 4 clients at once, for
+#      information. Standalone: BENCH_ONLY=storefront bench/run.sh.
 #   BENCH_ONLY=money bench/run.sh runs only J, the checkouts and cart adds (and
 #      their invariants and writer figures), on a server with no catalog seed.
 #
@@ -112,6 +121,7 @@ BENCH_IMPORT_COUNT="${BENCH_IMPORT_COUNT:-100000}"
 BENCH_IMPORT_RUNS="${BENCH_IMPORT_RUNS:-3}"
 BENCH_SEARCH_COUNT="${BENCH_SEARCH_COUNT:-100000}"
 BENCH_SEARCH_QUERIES="${BENCH_SEARCH_QUERIES:-4000}"
+BENCH_STOREFRONT_ROUNDS="${BENCH_STOREFRONT_ROUNDS:-5}"
 BENCH_ONLY="${BENCH_ONLY:-}"
 
 # Targets.
@@ -130,6 +140,7 @@ SEARCH_P50_TARGET_MS=1
 SEARCH_P99_TARGET_MS=5
 SUGGEST_P99_TARGET_MS=0.5
 SEARCHABLE_TARGET_MS=2000
+RENDER_P50_TARGET_MS=2
 
 ADMIN_EMAIL="admin@example.com"
 ADMIN_PASSWORD="bench-Admin-pass-2026!"
@@ -406,6 +417,36 @@ search_summary() {
     row "  J in the search rounds" "$(commas "$j") rps" "" "" ""
 }
 
+# ---------------------------------------------------------------- 8. storefront (defined here, run last)
+
+storefront_measure() {
+    log "bench: storefront render time, $(commas "$BENCH_CATALOG_SEED") generated products, $BENCH_STOREFRONT_ROUNDS rounds (server time from Server-Timing)"
+    python3 "$BENCH_DIR/storefront.py" "$BIN" "$WORK/storefront" "$BENCH_CATALOG_SEED" "$BENCH_STOREFRONT_ROUNDS" \
+        >"$WORK/storefront.out" || die "the storefront benchmark failed"
+    awk '$1 == "page" { printf "  %-8s %d client(s): %5d pages, server p50 %7.3f ms, p99 %7.3f ms (client wall p50 %.3f ms)\n", $2, $3, $4, $5, $6, $7 }
+        $1 == "cold" { printf "  %-8s first views:    %5d pages, server p50 %7.3f ms, p99 %7.3f ms (nothing kept yet)\n", $2, $3, $4, $5 }
+        $1 == "recommended" { printf "  %d of %d product pages showed recommendations\n", $2, $3 }' "$WORK/storefront.out"
+}
+
+storefront_summary() {
+    local kind p50 p99 l50 l99
+    for kind in product category; do
+        read -r p50 p99 < <(awk -v k="$kind" '$1 == "page" && $2 == k && $3 == 1 { print $5, $6 }' "$WORK/storefront.out")
+        read -r l50 l99 < <(awk -v k="$kind" '$1 == "page" && $2 == k && $3 == 4 { print $5, $6 }' "$WORK/storefront.out")
+        row "$kind page render, server p50" "$p50 ms" "$p99 ms" "< $RENDER_P50_TARGET_MS ms" \
+            "$(verdict "$(lt "$p50" "$RENDER_P50_TARGET_MS")")"
+        row "  4 clients at once" "$l50 ms" "$l99 ms" "" "(info)"
+    done
+}
+
+if [[ "$BENCH_ONLY" == storefront ]]; then
+    storefront_measure
+    echo
+    row "metric" "value" "p99" "target" ""
+    storefront_summary
+    exit 0
+fi
+
 if [[ "$BENCH_ONLY" == search ]]; then
     BROKEN=0
     search_measure
@@ -631,6 +672,7 @@ FRAME_TARGET_US=2000
 DASH_IDLE_TARGET=1
 
 search_measure
+storefront_measure
 
 # ---------------------------------------------------------------- summary
 
@@ -705,6 +747,7 @@ done
 row "dashboard CPU, idle" "$DASH_IDLE %" "" "< $DASH_IDLE_TARGET %" "$(verdict "$(lt "$DASH_IDLE" "$DASH_IDLE_TARGET")")"
 row "dashboard CPU, $DASH_EVENTS events/s" "$DASH_LOAD %" "" "" "(info)"
 search_summary
+storefront_summary
 
 if [[ "$BROKEN" == 1 ]]; then
     log "bench: error: some wrk runs got non-2xx answers; the throughput figures above are not valid"

@@ -5,13 +5,17 @@ not meant to be run by hand except while debugging. Arguments come from the
 environment: SHOP_URL, SHOP_ADMIN_TOKEN, SHOP_ADMIN_EMAIL and SHOP_ADMIN_PASSWORD,
 SHOP_CUSTOMER_EMAIL and
 SHOP_CUSTOMER_PASSWORD (a customer whose API cart already holds an item),
-AXE_JS (axe-core's axe.min.js), SCREENSHOTS (a directory). It prints one JSON
-line of findings for the Rust side to check against the API and the CLI,
-and exits non-zero at the first thing that is wrong.
+AXE_JS (axe-core's axe.min.js), SCREENSHOTS (a directory), SHOP_DB (the
+server's SQLite file, which it locks to take the database down). To have the
+server stopped or started again (same port, same database) it prints
+`control: stop` or `control: start` and reads `stopped` or `started` from
+stdin. Its last line is one JSON line of findings for the Rust side to check
+against the API and the CLI; it exits non-zero at the first thing that is wrong.
 """
 
 import json
 import os
+import sqlite3
 import sys
 import time
 import urllib.request
@@ -125,13 +129,21 @@ def submit(driver, form_selector):
 
 
 def fill(driver, field_id, value):
-    field = driver.find_element(By.ID, field_id)
+    fill_element(driver.find_element(By.ID, field_id), value)
+
+
+def fill_element(field, value):
     field.clear()
     field.send_keys(value)
 
 
 def cart_lines(driver):
     go(driver, "/cart")
+    return lines_shown(driver)
+
+
+def lines_shown(driver):
+    """SKU -> quantity of the cart or order lines on the page."""
     rows = driver.find_elements(By.CSS_SELECTOR, "table.lines tbody tr")
     lines = {}
     for row in rows:
@@ -275,7 +287,15 @@ def buy_without_javascript(driver, foreign_order):
     check_page(driver, "category-no-js", audit=False)
     findings["category_url"] = driver.current_url
 
-    driver.find_element(By.CSS_SELECTOR, ".grid .card a").click()
+    # Search is a plain GET form as well: no suggestions, the same results.
+    fill(driver, "q", "kettle")
+    submit(driver, "form.search")
+    wait_for(driver, "search results without JavaScript",
+             lambda d: "/search?q=kettle" in d.current_url and d.find_elements(By.CSS_SELECTOR, ".grid .card"))
+    found = driver.find_element(By.CSS_SELECTOR, ".grid .card a")
+    if "kettle" not in found.text.lower():
+        fail(f"searching `kettle` without JavaScript first found {found.text}")
+    found.click()
     wait_for(driver, "a product", lambda d: "/p/" in d.current_url)
     sku = driver.current_url.rsplit("/", 1)[1]
     submit(driver, "form.add")
@@ -290,6 +310,13 @@ def buy_without_javascript(driver, foreign_order):
     if sku not in merged or len(merged) < 2:
         fail(f"signing in did not merge the anonymous cart ({sku}) into the account's: {merged}")
     findings["merged_cart"] = merged
+
+    # Quantities change in the cart with a plain form.
+    row = next(r for r in driver.find_elements(By.CSS_SELECTOR, "table.lines tbody tr")
+               if r.find_element(By.CSS_SELECTOR, "th a").get_attribute("href").endswith("/" + sku))
+    fill_element(row.find_element(By.CSS_SELECTOR, "input[name=quantity][type=number]"), "2")
+    row.find_element(By.CSS_SELECTOR, "form.qty [type=submit]").click()
+    wait_for(driver, "the quantity to change", lambda d: lines_shown(d).get(sku) == 2)
 
     go(driver, "/checkout")
     pay(driver, "4242424242424242")
@@ -328,6 +355,28 @@ def status_page(driver):
     findings["degraded_colour"] = colour
     shoot(driver, "status-degraded")
 
+    # Another process holds the database's write lock (a backup, an operator's
+    # sqlite3 session left in a transaction): no service can write, so every
+    # one reports its database down, and the page turns each row red.
+    holder = sqlite3.connect(os.environ["SHOP_DB"], isolation_level=None, timeout=10)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        wait_for(driver, "every service to turn down", lambda d: all(
+            r.get_attribute("data-status") == "down"
+            for r in d.find_elements(By.CSS_SELECTOR, "#services [data-service]")))
+        badge = row.find_element(By.CSS_SELECTOR, "[data-health]")
+        background = badge.value_of_css_property("background-color")
+        if background not in ("rgb(180, 35, 24)", "rgba(180, 35, 24, 1)"):
+            fail(f"a down service's badge is {background}, not the red of --bad")
+        findings["down"] = {"badge": badge.text, "background": background,
+                            "overall": driver.find_element(By.ID, "overall").text}
+        shoot(driver, "status-down")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    wait_for(driver, "the services to recover", lambda d: d.find_element(
+        By.CSS_SELECTOR, "[data-service=users]").get_attribute("data-status") == "ok")
+
 
 def ops_page(driver):
     go(driver, "/status/ops")
@@ -350,6 +399,42 @@ def ops_page(driver):
     shoot(driver, "status-ops")
 
 
+def control(command):
+    """Asks the Rust side to stop or start the server (same port, same database) and waits until it has."""
+    print(f"control: {command}", flush=True)
+    answer = sys.stdin.readline().strip()
+    if answer != {"stop": "stopped", "start": "started"}[command]:
+        fail(f"asked the harness to {command} the server; it answered `{answer}`")
+
+
+def restart(driver):
+    """The status page stays open while the server stops and starts again on the same port."""
+    go(driver, "/status")
+    wait_for(driver, "the status page to be live", lambda d: d.find_element(By.ID, "live").get_attribute("data-state") == "live")
+    driver.execute_script("window.sameStatusPage = true;")
+    control("stop")
+    wait_for(driver, "the page to notice the server went away", lambda d: d.find_element(By.ID, "live").get_attribute("data-state") == "reconnecting")
+    findings["while_stopped"] = driver.find_element(By.ID, "live").text
+    # What the page knew is no longer known: no stale health or figures.
+    statuses = {r.get_attribute("data-status") for r in driver.find_elements(By.CSS_SELECTOR, "#services [data-service]")}
+    rates = {c.text for c in driver.find_elements(By.CSS_SELECTOR, "#services [data-rate]")}
+    if statuses != {"unknown"} or rates != {"–"}:
+        fail(f"while the server was away the page still showed {statuses} and rates {rates}")
+    shoot(driver, "status-reconnecting")
+    control("start")
+    wait_for(driver, "the page to be live again", lambda d: d.find_element(By.ID, "live").get_attribute("data-state") == "live")
+    if not driver.execute_script("return window.sameStatusPage === true;"):
+        fail("the status page was reloaded rather than reconnecting")
+    # Live figures again: a rate needs two samples from the new server.
+    wait_for(driver, "live figures after the restart", lambda d: all(
+        c.text not in ("", "–") for c in d.find_elements(By.CSS_SELECTOR, "#services [data-rate]")))
+    users = driver.find_element(By.CSS_SELECTOR, "[data-service=users]").get_attribute("data-status")
+    if users != "ok":
+        fail(f"after the restart the users service shows `{users}`")
+    findings["after_restart"] = driver.find_element(By.ID, "live").text
+    shoot(driver, "status-restarted")
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     with_js = browser(javascript=True)
@@ -360,6 +445,7 @@ def main():
         category_page(with_js)
         status_page(with_js)
         ops_page(with_js)
+        restart(with_js)
     finally:
         with_js.quit()
         without_js.quit()

@@ -88,7 +88,11 @@ impl TestServer {
     }
 
     fn spawn(&mut self) {
-        let mut args = vec!["serve", "--addr", "127.0.0.1:0"];
+        self.spawn_at("127.0.0.1:0");
+    }
+
+    fn spawn_at(&mut self, addr: &str) {
+        let mut args = vec!["serve", "--addr", addr];
         args.extend(self.flags.iter().map(String::as_str));
         let stdout = std::fs::OpenOptions::new()
             .create(true)
@@ -151,6 +155,18 @@ impl TestServer {
             self.stop();
         }
         self.spawn();
+    }
+
+    /// Starts a stopped server again on the port it had, the same database
+    /// and files: a client still holding its URL finds it where it was.
+    pub fn start_again_on_same_port(&mut self) {
+        assert!(self.child.is_none(), "the server is still running");
+        let addr = self
+            .url
+            .strip_prefix("http://")
+            .expect("an http:// URL")
+            .to_owned();
+        self.spawn_at(&addr);
     }
 
     pub fn pid(&self) -> u32 {

@@ -20,6 +20,8 @@ use crate::web::text::message;
 
 /// Products on one category or search page.
 const PAGE_SIZE: u32 = 24;
+/// The category tree, which the home page and every category page show.
+const CATEGORIES: &str = "/api/products/categories";
 
 // ---------------------------------------------------------------- rendering
 
@@ -253,13 +255,14 @@ impl WebState {
 
 pub async fn home(State(web): State<WebState>, Extension(visitor): Extension<Visitor>) -> Response {
     let (categories, popular) = tokio::join!(
-        web.get(&visitor, "/api/products/categories"),
+        web.catalog_get(&visitor, CATEGORIES),
         web.get(&visitor, "/api/search?limit=8"),
     );
-    if !categories.ok() {
-        return failed(&web, &visitor, &categories);
-    }
-    let top: Vec<&Value> = categories.body["items"]
+    let categories = match categories {
+        Ok(categories) => categories,
+        Err(refused) => return failed(&web, &visitor, &refused),
+    };
+    let top: Vec<&Value> = categories["items"]
         .as_array()
         .map(|c| c.iter().filter(|c| c["depth"] == 1).collect())
         .unwrap_or_default();
@@ -379,15 +382,18 @@ pub async fn category(
     let list = format!("/api/products?{}", to_query(&query));
     let (products, categories) = tokio::join!(
         web.get(&visitor, &list),
-        web.get(&visitor, "/api/products/categories"),
+        web.catalog_get(&visitor, CATEGORIES),
     );
     if !products.ok() {
         return failed(&web, &visitor, &products);
     }
-    let all = categories.body["items"]
+    let categories = match categories {
+        Ok(categories) => categories,
+        Err(refused) => return failed(&web, &visitor, &refused),
+    };
+    let all = categories["items"]
         .as_array()
-        .cloned()
-        .unwrap_or_default();
+        .map_or(&[][..], Vec::as_slice);
     let Some(current) = all.iter().find(|c| c["path"] == path.as_str()) else {
         return not_found(&web, &visitor);
     };
@@ -485,8 +491,10 @@ pub async fn product(
         format!("/api/products/{key}"),
         format!("/api/search/recommendations/{key}?limit=4"),
     );
-    let (product, recommended) =
-        tokio::join!(web.get(&visitor, &one), web.get(&visitor, &recommendations),);
+    let (product, recommended) = tokio::join!(
+        web.get(&visitor, &one),
+        web.catalog_get(&visitor, &recommendations)
+    );
     if !product.ok() {
         return failed(&web, &visitor, &product);
     }
@@ -520,7 +528,9 @@ pub async fn product(
                 .collect()
         })
         .unwrap_or_default();
-    let recommended: Vec<&Value> = recommended.body["items"]
+    // The page stands without recommendations when they cannot be had.
+    let recommended = recommended.unwrap_or_default();
+    let recommended: Vec<&Value> = recommended["items"]
         .as_array()
         .map(|i| i.iter().map(|r| &r["product"]).collect())
         .unwrap_or_default();

@@ -84,6 +84,41 @@ mod tests {
     }
 
     #[test]
+    fn every_message_a_template_names_is_in_the_catalogue() {
+        let (mut missing, mut checked) = (Vec::new(), 0);
+        for (template, source) in crate::web::TEMPLATES {
+            for quote in ['"', '\''] {
+                let call = format!("t({quote}");
+                for (at, _) in source.match_indices(&call) {
+                    // `asset('shop.css')` ends in `t(` too.
+                    if source[..at]
+                        .chars()
+                        .next_back()
+                        .is_some_and(|c| c.is_alphanumeric() || c == '_')
+                    {
+                        continue;
+                    }
+                    let rest = &source[at + call.len()..];
+                    let key = &rest[..rest.find(quote).expect("a closed string")];
+                    // `t("status." ~ s.status)` is completed at render time.
+                    if key.ends_with('.') {
+                        continue;
+                    }
+                    checked += 1;
+                    if !catalogue().contains_key(key) {
+                        missing.push(format!("{template}: {key}"));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not in en.toml: {missing:?}");
+        assert!(
+            checked > 50,
+            "only {checked} messages found: is the search broken?"
+        );
+    }
+
+    #[test]
     fn messages_fill_their_placeholders() {
         assert_eq!(message("product.left", &[("count", "3".into())]), "3 left");
         assert_eq!(message("no.such.key", &[]), "no.such.key");

@@ -1,6 +1,7 @@
 // The status page, live: health from /health, rates and p99 from /metrics
 // (the same sources as `shop dashboard`), every two seconds. A failed poll
-// (the server restarting) shows "reconnecting" and the next one recovers.
+// (the server restarting) shows "reconnecting", with health unknown and no
+// figures, and the next poll that is answered brings the page back.
 (function () {
   "use strict";
   var PERIOD = 2000;
@@ -83,7 +84,16 @@
       live.textContent = live.dataset.live + " · " + new Date(at).toLocaleTimeString();
       live.dataset.state = "live";
     }).catch(function () {
+      // Unreachable: what the page showed is no longer known, so it shows nothing stale.
       previous = null;
+      table.querySelectorAll("[data-service]").forEach(function (row) {
+        setHealth(row, "unknown");
+        ["[data-rate]", "[data-p99]", "[data-errors]"].forEach(function (cell) {
+          row.querySelector(cell).textContent = "–";
+        });
+      });
+      overall.className = "badge badge-unknown";
+      overall.textContent = overall.textContent.replace(/: .*$/, ": " + words("unknown"));
       live.textContent = live.dataset.reconnecting;
       live.dataset.state = "reconnecting";
     }).then(function () { setTimeout(poll, PERIOD); });
