@@ -553,6 +553,20 @@ async fn sms_and_push_webhooks_are_signed_retried_and_given_up_on() {
     .await;
     assert_eq!(requeued["id"], failing_id);
     assert_eq!(requeued["status"], "queued");
+    // Its `notification.queued` event tells the count it starts again from.
+    let log = get_json(
+        &server,
+        "/api/events/log?type=notification.queued&limit=1000",
+        &admin,
+    )
+    .await;
+    let queued_again = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|event| event["data"]["id"] == failing_id)
+        .expect("the resend's event");
+    assert_eq!(queued_again["data"]["attempts"], 0, "{queued_again}");
     settled(&server, &admin, failing_id, "sent").await;
 
     // 4xx: permanent, dead after one attempt.

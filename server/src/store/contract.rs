@@ -609,7 +609,6 @@ pub(crate) async fn an_unpaid_order_expires_once_and_releases_its_stock(store: A
                 .expire_orders(now(), 100, COMMERCE_EVENTS)
                 .await
                 .expect("expire")
-                .0
         }));
     }
     let mut expired = 0;

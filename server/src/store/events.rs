@@ -81,6 +81,12 @@ type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
 /// appended the events is durable, so a caller that is dropped or times out
 /// after the commit cannot keep the change from the search index, the caches
 /// or the live stream, and a change that rolled back is never announced.
+///
+/// The feed is this process's: a backend shared by several nodes must also
+/// bring the other nodes' commits to it (e.g. PostgreSQL's `LISTEN/NOTIFY`
+/// as a wake-up, then the events read from the log in id order), or their
+/// changes reach this node's caches and stream only through their TTLs and
+/// the log.
 #[derive(Clone)]
 pub struct CommitFeed {
     live: broadcast::Sender<Arc<Event>>,

@@ -7,10 +7,10 @@
 //! steps leaves a state the next start can finish, never half of one step.
 
 use async_trait::async_trait;
+use shop_wire::UserId;
 use shop_wire::cart::{CartId, CartStatus};
 use shop_wire::orders::{Order, OrderId, OrderStatus};
 use shop_wire::payments::{Payment, PaymentId};
-use shop_wire::{Event, UserId};
 use time::OffsetDateTime;
 
 use super::{CommerceEvents, LineRefusal, PaymentDraft, ReserveItem, StoreResult};
@@ -123,7 +123,7 @@ pub trait OrderStore: Send + Sync {
         now: OffsetDateTime,
         limit: u32,
         events: CommerceEvents,
-    ) -> StoreResult<(u64, Vec<Event>)>;
+    ) -> StoreResult<u64>;
     async fn order(&self, key: &OrderKey) -> StoreResult<Option<Order>>;
     async fn list_orders(&self, query: &OrderQuery) -> StoreResult<(Vec<Order>, u64)>;
     /// How many orders are in each status, for the business gauges.

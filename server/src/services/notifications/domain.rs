@@ -247,10 +247,19 @@ pub async fn resend(state: &AppState, id: &NotificationId) -> DomainResult<Notif
         enqueue(state, vec![(copy.clone(), vec![event])]).await?;
         return Ok(copy);
     }
-    let event = status_event(EventData::NotificationQueued, &current, None);
+    // The event tells what the notification is once queued again, as the store leaves it.
+    let at = now();
+    let queued = Notification {
+        status: NotificationStatus::Queued,
+        attempts: 0,
+        send_at: at,
+        updated_at: at,
+        ..current
+    };
+    let event = status_event(EventData::NotificationQueued, &queued, None);
     match state
         .store
-        .requeue_notification(id, &RESENDABLE[..2], now(), vec![event])
+        .requeue_notification(id, &RESENDABLE[..2], at, vec![event])
         .await?
     {
         Requeue::Requeued(notification) => {

@@ -388,7 +388,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<u64> {
     const BATCH: u32 = 200;
     let mut expired = 0;
     loop {
-        let (count, _) = state
+        let count = state
             .store
             .expire_orders(now(), BATCH, COMMERCE_EVENTS)
             .await?;

@@ -32,7 +32,7 @@ pub mod text;
 pub mod typo;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 use std::time::Duration;
 
 use fastbloom::AtomicBloomFilter;
@@ -87,6 +87,12 @@ pub struct SearchService {
     suggestions_stale: AtomicBool,
     /// Stock events for SKUs the start-up build has not reached yet, by SKU.
     pending_stock: Mutex<Option<FxHashMap<String, (i64, u64)>>>,
+    /// Stock levels that arrived while the index was locked (a search
+    /// ranking, a batch being indexed), newest event per SKU. The commit
+    /// feed runs on the store's one writer, which must not wait for the
+    /// index; whoever takes the index next applies these first.
+    stock_backlog: Mutex<FxHashMap<String, (i64, u64)>>,
+    backlogged: AtomicBool,
     /// Products whose committed change the index has not re-read yet: marked
     /// by the commit, cleared by whoever re-reads them (the write's own
     /// request, or the indexer's next round when that request was dropped
@@ -103,6 +109,14 @@ pub struct SearchService {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Keeps the level of the newest event per SKU.
+fn keep_newest(levels: &mut FxHashMap<String, (i64, u64)>, sku: &str, available: i64, event: u64) {
+    let entry = levels.entry(sku.to_owned()).or_insert((available, event));
+    if event >= entry.1 {
+        *entry = (available, event);
+    }
 }
 
 impl SearchService {
@@ -122,6 +136,8 @@ impl SearchService {
             suggester: RwLock::new(Arc::new(Suggester::empty())),
             suggestions_stale: AtomicBool::new(true),
             pending_stock: Mutex::new(Some(FxHashMap::default())),
+            stock_backlog: Mutex::default(),
+            backlogged: AtomicBool::new(false),
             unindexed: Mutex::default(),
             known: Self::known_filter(config.bloom_false_positive_rate, 100_000),
             records: Mutex::new(Vec::new()),
@@ -138,12 +154,40 @@ impl SearchService {
             .expected_items(capacity.max(1024))
     }
 
+    /// The index, with every committed stock level applied.
     pub fn read(&self) -> RwLockReadGuard<'_, Index> {
+        if self.backlogged.load(Ordering::Acquire) {
+            // Taking the index for writing applies the backlog.
+            drop(self.write());
+        }
         self.index.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Index> {
-        self.index.write().unwrap_or_else(PoisonError::into_inner)
+        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
+        self.apply_backlog(&mut index);
+        index
+    }
+
+    fn apply_backlog(&self, index: &mut Index) {
+        if !self.backlogged.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let levels = std::mem::take(&mut *lock(&self.stock_backlog));
+        for (sku, (available, event)) in levels {
+            self.apply_stock(index, &sku, available, event);
+        }
+    }
+
+    /// Sets a SKU's stock level, or keeps it for the start-up build when
+    /// the index does not have the SKU yet.
+    fn apply_stock(&self, index: &mut Index, sku: &str, available: i64, event: u64) {
+        if index.set_available(sku, available, event) {
+            return;
+        }
+        if let Some(pending) = lock(&self.pending_stock).as_mut() {
+            keep_newest(pending, sku, available, event);
+        }
     }
 
     /// Marks every cached page and suggestion out of date.
@@ -237,17 +281,24 @@ impl SearchService {
         let Some((sku, available)) = data.stock_level() else {
             return;
         };
-        let applied = self.write().set_available(sku, available, event.id);
-        if applied {
-            self.changed();
-        } else if let Some(pending) = lock(&self.pending_stock).as_mut() {
-            let entry = pending
-                .entry(sku.to_owned())
-                .or_insert((available, event.id));
-            if event.id >= entry.1 {
-                *entry = (available, event.id);
+        match self.index.try_write() {
+            Ok(mut index) => {
+                self.apply_backlog(&mut index);
+                self.apply_stock(&mut index, sku, available, event.id);
+            }
+            Err(TryLockError::Poisoned(poisoned)) => {
+                let mut index = poisoned.into_inner();
+                self.apply_backlog(&mut index);
+                self.apply_stock(&mut index, sku, available, event.id);
+            }
+            Err(TryLockError::WouldBlock) => {
+                keep_newest(&mut lock(&self.stock_backlog), sku, available, event.id);
+                self.backlogged.store(true, Ordering::Release);
             }
         }
+        // Cached pages are out of date now, applied or not: a search reads
+        // the index, which applies the backlog first.
+        self.changed();
     }
 
     /// Keeps a search for the analytics worker to write.
@@ -374,4 +425,68 @@ pub fn spawn_workers(state: &AppState) {
         },
     );
     recommend::spawn(state);
+}
+
+#[cfg(test)]
+mod tests {
+    use shop_wire::events::StockEvent;
+    use shop_wire::inventory::MovementKind;
+    use shop_wire::products::ProductRequest;
+
+    use super::*;
+    use crate::store::{NewEvent, SearchDocument};
+
+    fn stock_event(id: u64, sku: &str, available: i64) -> Event {
+        NewEvent::now(EventData::InventoryAdjusted(StockEvent {
+            sku: sku.to_owned(),
+            kind: MovementKind::Adjust,
+            on_hand: available,
+            reserved: 0,
+            available,
+            low_stock_threshold: 0,
+            delta: 0,
+            reason: None,
+            actor: None,
+            reservation: None,
+        }))
+        .logged(id)
+    }
+
+    #[test]
+    fn a_stock_level_that_meets_a_locked_index_is_applied_before_the_next_read() {
+        let search = SearchService::new(&SearchConfig::default());
+        let product = crate::services::products::domain::product_from(ProductRequest {
+            sku: "MUG-1".to_owned(),
+            name: "Mug".to_owned(),
+            price_cents: 900,
+            active: true,
+            ..ProductRequest::default()
+        })
+        .expect("valid")
+        .0;
+        search.write().upsert(SearchDocument {
+            product: product.clone(),
+            available: 5,
+            popularity: 0.0,
+        });
+
+        // A search holds the index: the commit feed must not wait for it.
+        let reading = search.index.read().expect("read");
+        let before = search.generation();
+        search.on_event(&stock_event(7, "MUG-1", 3));
+        search.on_event(&stock_event(6, "MUG-1", 4));
+        assert!(
+            search.generation() > before,
+            "cached pages are dropped at once"
+        );
+        drop(reading);
+
+        assert_eq!(
+            search.read().available(&product.id),
+            Some(3),
+            "the newest level, not the last to arrive"
+        );
+        search.on_event(&stock_event(8, "MUG-1", 2));
+        assert_eq!(search.read().available(&product.id), Some(2));
+    }
 }

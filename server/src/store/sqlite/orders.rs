@@ -8,7 +8,6 @@
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
-use shop_wire::Event;
 use shop_wire::events::{EventData, MakeEvent};
 use shop_wire::inventory::ReservationStatus;
 use shop_wire::money::Currency;
@@ -700,7 +699,7 @@ impl OrderStore for SqliteStore {
         now: OffsetDateTime,
         limit: u32,
         events: CommerceEvents,
-    ) -> StoreResult<(u64, Vec<Event>)> {
+    ) -> StoreResult<u64> {
         self.write(move |tx| {
             let due: Vec<String> = tx
                 .prepare_cached(
@@ -727,7 +726,8 @@ impl OrderStore for SqliteStore {
                     )?;
                 }
             }
-            Ok((due.len() as u64, append(tx, pending)?))
+            append(tx, pending)?;
+            Ok(due.len() as u64)
         })
         .await
     }
