@@ -749,6 +749,37 @@ async fn a_cart_holds_at_most_its_caps_and_a_change_that_changes_nothing_extends
     .await;
     assert_ne!(changed["version"], before["version"]);
     assert_eq!(reserved(&server, &admin, "CAP-A").await, 9);
+
+    // Two carts within the caps do not become one over them at login: the
+    // merge is left undone (the login itself succeeds) and each keeps its lines.
+    let customer = server.customer_token("merger@example.com").await;
+    let own = json!({"items": [{"sku": "CAP-A", "quantity": 5}]});
+    expect_status(
+        server
+            .send_as(Method::POST, "/api/cart", &own, &customer)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let response = server
+        .post(
+            "/api/users/login",
+            &json!({"email": "merger@example.com", "password": PASSWORD}),
+        )
+        .header("x-cart-token", &token)
+        .send()
+        .await
+        .unwrap();
+    let login = expect_status(response, StatusCode::OK).await;
+    let mine = expect_status(
+        server
+            .get_as("/api/cart", login["access_token"].as_str().unwrap())
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(mine["item_count"], 5, "{mine}");
+    assert_eq!(reserved(&server, &admin, "CAP-A").await, 14);
 }
 
 #[tokio::test]

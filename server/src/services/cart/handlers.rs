@@ -49,7 +49,7 @@ fn expected(body: Option<u64>, headers: &HeaderMap) -> AppResult<Option<u64>> {
 /// Start a cart (201), or get the signed-in user's active one (200). An
 /// anonymous cart's answer carries its `token` once: send it back as `X-Cart-Token`.
 #[utoipa::path(post, path = "", tag = TAG, request_body = NewCart,
-    responses((status = 201, body = Cart), (status = 200, body = Cart), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = Cart), (status = 200, body = Cart), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -102,10 +102,11 @@ pub async fn get(
 }
 
 /// Add units of a SKU (holding their stock); 409 `insufficient_stock`,
-/// `version_conflict`, `cart_expired`, `product_archived`, `currency_mismatch`.
+/// `version_conflict`, `cart_expired`, `product_archived`, `currency_mismatch`,
+/// `quantity_limit`; 403 for staff, who see a customer's cart but do not change it.
 #[utoipa::path(post, path = "/{id}/items", tag = TAG, request_body = AddCartItem,
     params(("id" = String, Path, description = "cart id (crt_...)")),
-    responses((status = 200, body = Cart), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Cart), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn add(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -127,7 +128,7 @@ pub async fn add(
 /// Set a line's quantity (0 removes it); lowering it releases stock.
 #[utoipa::path(patch, path = "/{id}/items/{sku}", tag = TAG, request_body = UpdateCartItem,
     params(("id" = String, Path, description = "cart id (crt_...)"), ("sku" = String, Path, description = "the line's SKU")),
-    responses((status = 200, body = Cart), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Cart), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -156,7 +157,7 @@ pub struct VersionParams {
 /// Remove a line, releasing its stock.
 #[utoipa::path(delete, path = "/{id}/items/{sku}", tag = TAG, params(VersionParams,
         ("id" = String, Path, description = "cart id (crt_...)"), ("sku" = String, Path, description = "the line's SKU")),
-    responses((status = 200, body = Cart), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Cart), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -181,7 +182,7 @@ pub async fn remove(
 /// Remove every line, releasing their stock.
 #[utoipa::path(delete, path = "/{id}/items", tag = TAG, params(VersionParams,
         ("id" = String, Path, description = "cart id (crt_...)")),
-    responses((status = 200, body = Cart), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Cart), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn clear(
     State(state): State<AppState>,
     viewer: Viewer,

@@ -712,6 +712,28 @@ impl CartStore for SqliteStore {
             ) {
                 return Ok(CartWrite::Refused(refusal));
             }
+            // The merged cart keeps the caps too, or two carts at the cap
+            // would make one over it.
+            let both: Vec<ReserveItem> = target
+                .cart
+                .items
+                .iter()
+                .chain(&source.cart.items)
+                .map(|item| ReserveItem {
+                    sku: item.sku.clone(),
+                    quantity: item.quantity,
+                })
+                .collect();
+            let merged = demand_per_sku(&both);
+            let total: i64 = merged.iter().map(|line| line.quantity).sum();
+            for line in &merged {
+                let cap = product_info(tx, &line.sku)?.and_then(|p| p.max_per_cart);
+                if let Err(refusal) =
+                    rules::check_quantities(&line.sku, line.quantity, cap, total, context.limits)
+                {
+                    return Ok(CartWrite::Refused(refusal));
+                }
+            }
             let target_lines = load_lines(tx, into)?;
             let mut position = target_lines.iter().map(|l| l.position).max().unwrap_or(0);
             let mut effects = Vec::new();
