@@ -559,10 +559,10 @@ for item in "BENCH-BUY 1999 $CHECKOUT_STOCK" "BENCH-CART 500 1000000000"; do
 done
 CART_ID="$(curl -fsS -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' --data '{}' \
     "$BASE_URL/api/cart" | jq -er .id)" || die "cannot create the bench cart"
-BODY_checkout='{"items":[{"sku":"BENCH-BUY","quantity":1}],"payment":{"method":"card","card_number":"4242424242424242","exp_month":12,"exp_year":2035}}' \
-    route checkout POST /api/orders -H "Authorization: Bearer $TOKEN"
+CHECKOUT_BODY='{"items":[{"sku":"BENCH-BUY","quantity":1}],"payment":{"method":"card","card_number":"4242424242424242","exp_month":12,"exp_year":2035}}'
+BODY_checkout="$CHECKOUT_BODY" route checkout POST /api/orders -H "Authorization: Bearer $TOKEN"
 # The same checkout at 8 connections: the tail when the writer is not saturated.
-BODY_checkout8="$BODY_checkout" CONNECTIONS_checkout8=8 \
+BODY_checkout8="$CHECKOUT_BODY" CONNECTIONS_checkout8=8 \
     route checkout8 POST /api/orders -H "Authorization: Bearer $TOKEN"
 BODY_cart_add='{"sku":"BENCH-CART","quantity":1}' route cart_add POST "/api/cart/$CART_ID/items" \
     -H "Authorization: Bearer $TOKEN"

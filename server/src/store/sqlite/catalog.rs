@@ -12,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use shop_wire::Event;
 use shop_wire::products::{Product, ProductId};
 
+use super::events::append_returning;
 use super::filter::Filter;
 use super::inventory::{MovementDraft, import_stock, insert_stock};
 use super::{SqliteStore, append, backend, conversion, from_millis, millis, parse_column};
@@ -333,7 +334,7 @@ impl CatalogStore for SqliteStore {
                 tx.execute_batch("ROLLBACK TO dry_run; RELEASE dry_run")?;
                 return Ok((outcomes, Vec::new()));
             }
-            Ok((outcomes, append(tx, pending)?))
+            Ok((outcomes, append_returning(tx, pending)?))
         })
         .await
     }

@@ -20,9 +20,25 @@ fn event_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     })
 }
 
-/// Appends events inside the caller's transaction, returning them with their
-/// ids; the writer announces them once that transaction commits.
-pub(super) fn append(tx: &Transaction<'_>, events: Vec<NewEvent>) -> StoreResult<Vec<Event>> {
+/// Appends events inside the caller's transaction; the writer announces
+/// them once that transaction commits. They move to the writer, not copied:
+/// copying every event was a twentieth of the writer's time under checkout.
+pub(super) fn append(tx: &Transaction<'_>, events: Vec<NewEvent>) -> StoreResult<()> {
+    let logged = insert(tx, events)?;
+    super::writer::appended(logged)
+}
+
+/// [`append`], returning the events with their ids, for the few callers that use them.
+pub(super) fn append_returning(
+    tx: &Transaction<'_>,
+    events: Vec<NewEvent>,
+) -> StoreResult<Vec<Event>> {
+    let logged = insert(tx, events)?;
+    super::writer::appended(logged.clone())?;
+    Ok(logged)
+}
+
+fn insert(tx: &Transaction<'_>, events: Vec<NewEvent>) -> StoreResult<Vec<Event>> {
     let mut insert = tx.prepare_cached(
         "INSERT INTO events (type, occurred_at, data) VALUES (?1, ?2, ?3) RETURNING id",
     )?;
@@ -43,11 +59,7 @@ pub(super) fn append(tx: &Transaction<'_>, events: Vec<NewEvent>) -> StoreResult
                 ..logged
             })
         })
-        .collect::<StoreResult<Vec<_>>>()
-        .and_then(|logged| {
-            super::writer::appended(&logged)?;
-            Ok(logged)
-        })
+        .collect()
 }
 
 #[async_trait]
@@ -58,7 +70,7 @@ impl EventStore for SqliteStore {
 
     #[cfg(test)]
     async fn append_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Event>> {
-        self.write(move |tx| append(tx, events)).await
+        self.write(move |tx| append_returning(tx, events)).await
     }
 
     async fn events_after(&self, after: u64, limit: u32) -> StoreResult<Vec<Event>> {

@@ -58,10 +58,10 @@ thread_local! {
 
 /// Keeps events a change just appended, to be announced after its commit.
 /// Fails outside the writer, where nothing would ever announce them.
-pub(super) fn appended(events: &[Event]) -> StoreResult<()> {
+pub(super) fn appended(events: Vec<Event>) -> StoreResult<()> {
     APPENDED.with(|appended| match appended.borrow_mut().as_mut() {
         Some(pending) => {
-            pending.extend_from_slice(events);
+            pending.extend(events);
             Ok(())
         }
         None => Err(StoreError::Backend(
