@@ -340,17 +340,22 @@ async fn slow_headers_are_cut_off_and_one_address_cannot_hold_every_connection()
     let mut slow = Vec::new();
     for _ in 0..300 {
         let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let connected = Instant::now();
         // A refused connection may already be closed: writing to it can fail.
         let _ = stream
             .write_all(b"GET /api/version HTTP/1.1\r\nHost: shop\r\nX-Slow: ")
             .await;
-        slow.push(stream);
+        slow.push((stream, connected));
     }
-    // Watched from now on, all at once: when does the server close each?
-    let watch = futures::future::join_all(
-        slow.iter_mut()
-            .map(|stream| closed_within(stream, Duration::from_secs(6))),
-    );
+    // Watched all at once: how long after its connect does the server close
+    // each? (Opening 300 takes a while, so the first ones' timeouts run
+    // before the last ones are open.)
+    let watch = futures::future::join_all(slow.iter_mut().map(|(stream, connected)| async {
+        let waited = connected.elapsed();
+        closed_within(stream, Duration::from_secs(6))
+            .await
+            .map(|ended| waited + ended)
+    }));
     // Meanwhile a client at another address is served at once.
     let other = reqwest::Client::builder()
         .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
