@@ -374,6 +374,13 @@ fn an_order_is_shipped_and_stock_adjusted_from_the_dashboard_after_confirmation(
     let ledger = tmux.expect("Ledger of ACT-1", STARTUP);
     assert!(ledger.contains("8 → 13 (+5)"), "{ledger}");
     tmux.keys("Escape");
+    // Only once the ledger is closed: an Escape and a `q` that reach the
+    // terminal in one read are Alt+q, which closes the ledger and quits nothing.
+    let closed = (0..600).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        !tmux.screen().contains("Ledger of ACT-1")
+    });
+    assert!(closed, "the ledger stayed open: {}", tmux.screen());
     tmux.keys("q");
     assert_restored(&tmux);
 }
