@@ -383,7 +383,13 @@ def ops_page(driver):
     if "for staff" not in text(driver):
         fail("/status/ops opened for a customer")
     driver.find_element(By.CSS_SELECTOR, "form[action='/account/signout'] button").click()
+    # The click does not wait for the sign-out's answer. A sign-in page opened
+    # before that answer clears the cookie sees a signed-in customer and
+    # sends them on to `next`, with no form to fill.
+    wait_for(driver, "the sign-out to finish", lambda d: not d.find_elements(
+        By.CSS_SELECTOR, "form[action='/account/signout']"))
     go(driver, "/account/signin?next=/status/ops")
+    wait_for(driver, "the sign-in form", lambda d: d.find_elements(By.ID, "signin-email"))
     fill(driver, "signin-email", os.environ["SHOP_ADMIN_EMAIL"])
     fill(driver, "signin-password", os.environ["SHOP_ADMIN_PASSWORD"])
     submit(driver, "form[action='/account/signin']")
