@@ -4,6 +4,9 @@ mod serve;
 
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use shop_cli::commands::generate;
 use shop_cli::{Cli, CliError, Command};
