@@ -16,6 +16,7 @@ mod fake_stripe;
 mod gateway;
 mod hardening;
 mod idempotency;
+mod keys;
 mod lifecycle;
 mod notifications;
 mod search;
