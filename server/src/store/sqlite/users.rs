@@ -5,12 +5,14 @@ use rusqlite::{OptionalExtension, Row, params};
 use shop_wire::users::{Address, Role, User};
 use shop_wire::{SessionId, UserId};
 
+use super::audit;
 use super::filter::Filter;
 use super::{
     SqliteStore, append, backend, conversion, from_millis, is_unique_violation, millis,
     parse_column,
 };
 use crate::services::users::rules::{self as user_rules, RoleRefusal};
+use crate::store::AuditChange;
 use crate::store::{
     NewEvent, ProfileUpdate, RoleChange, StoreError, StoreResult, UserQuery, UserRecord, UserStore,
     now,
@@ -211,6 +213,16 @@ impl UserStore for SqliteStore {
                     "UPDATE users SET role = ?2, updated_at = ?3 WHERE id = ?1 RETURNING {USER_COLUMNS}"
                 ))?
                 .query_row(params![id.as_str(), role.as_str(), millis(now())], user_row)?;
+            audit::record(
+                tx,
+                [AuditChange::diff(
+                    "user.role_changed",
+                    "user",
+                    id.as_str(),
+                    serde_json::json!({"role": current}),
+                    serde_json::json!({"role": role}),
+                )],
+            )?;
             append(tx, events)?;
             Ok(RoleChange::Changed(record.user))
         })
