@@ -279,3 +279,69 @@ async fn a_key_has_its_own_idempotency_scope() {
     let creator = send(admin.clone()).await;
     assert_eq!(creator.status(), StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn the_cli_makes_keys_uses_them_as_tokens_and_reads_the_audit_log() {
+    let server = TestServer::start();
+    server.cli_login_admin();
+    let made = server
+        .shop(&[
+            "key",
+            "create",
+            "--name",
+            "reader",
+            "--scope",
+            "products:read",
+            "--expires-in",
+            "30d",
+            "-q",
+        ])
+        .expect(0);
+    let secret = made.stdout.trim().to_owned();
+    assert!(secret.starts_with("shop_sk_"), "{made:#?}");
+    assert!(made.stderr.contains("shown only once"), "{made:#?}");
+
+    let with_key = |args: &[&str]| {
+        let mut command = server.cli(args);
+        command.env("SHOP_TOKEN", &secret);
+        run_cli(command, None)
+    };
+    with_key(&["product", "list"]).expect(0);
+    // No products:write: forbidden is exit 6.
+    with_key(&[
+        "product", "add", "--sku", "K-1", "--name", "K", "--price", "1.00",
+    ])
+    .expect(6);
+
+    let listed = server.shop(&["key", "list", "-o", "json"]).expect(0);
+    let id = listed.json()["items"][0]["id"].as_str().unwrap().to_owned();
+    assert!(!listed.stdout.contains(&secret));
+    server.shop(&["key", "revoke", &id]).expect(0);
+    with_key(&["product", "list"]).expect(6);
+
+    let audit = server
+        .shop(&["audit", "--entity", "key", "--since", "1h", "-o", "ndjson"])
+        .expect(0);
+    let actions: Vec<String> = audit
+        .lines()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(actions, ["key.revoked", "key.created"], "{audit:#?}");
+
+    server
+        .shop(&[
+            "product", "add", "--sku", "H-1", "--name", "Hat", "--price", "5.00", "--stock", "3",
+        ])
+        .expect(0);
+    server
+        .shop(&["product", "update", "H-1", "--price", "6.00"])
+        .expect(0);
+    let history = server
+        .shop(&["product", "get", "H-1", "--history", "-o", "ndjson"])
+        .expect(0);
+    let lines = history.lines();
+    assert_eq!(lines[0]["action"], "product.updated", "{history:#?}");
+    assert_eq!(lines[0]["after"]["price_cents"], 600);
+    assert_eq!(lines[1]["action"], "product.created");
+}
