@@ -54,6 +54,8 @@ complete -c shop -n "__fish_shop_needs_command" -f -a "payment" -d 'Look into pa
 complete -c shop -n "__fish_shop_needs_command" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "search" -d 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics'
 complete -c shop -n "__fish_shop_needs_command" -f -a "recommend" -d 'Show products to recommend beside one: bought or viewed together, else the same category'
+complete -c shop -n "__fish_shop_needs_command" -f -a "key" -d 'Make, list and revoke scoped API keys for other systems (staff)'
+complete -c shop -n "__fish_shop_needs_command" -f -a "audit" -d 'Who changed what and when: the audit log (admin)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "dashboard" -d 'Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
@@ -74,6 +76,7 @@ complete -c shop -n "__fish_shop_using_subcommand serve" -l session-ttl -d 'Life
 complete -c shop -n "__fish_shop_using_subcommand serve" -l body-limit -d 'Largest request body accepted' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l request-timeout -d 'Longest a request may take before it is answered 504' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l cors-origin -d 'Browser origins allowed to call the API (CORS); repeat or separate with commas' -r
+complete -c shop -n "__fish_shop_using_subcommand serve" -l trusted-proxy -d 'A proxy (address or CIDR) whose X-Forwarded-For names the client; repeat or separate with commas' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l durability -d '`process`: commits survive a crash or kill -9; `power`: also a power cut (an fsync per commit)' -r -f -a "process\t''
 power\t''"
 complete -c shop -n "__fish_shop_using_subcommand serve" -l store-name -d 'The shop\'s name on the storefront [default: shop]' -r
@@ -250,6 +253,7 @@ csv\t'Comma-separated values with a header row of field names'
 id\t'Only ids, one per line'"
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l history -d 'Show the product\'s audit log (who changed what, newest first; admin) instead'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
@@ -1419,6 +1423,98 @@ complete -c shop -n "__fish_shop_using_subcommand recommend" -l no-color -d 'No 
 complete -c shop -n "__fish_shop_using_subcommand recommend" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand recommend" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand recommend" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -f -a "create" -d 'Make a key; its secret is printed once, so store it at once'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -f -a "list" -d 'List keys (yours; an admin sees everyone\'s). Secrets are never shown'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -f -a "revoke" -d 'Revoke a key: it stops working at once'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l name -d 'What the key is for, e.g. the system that will use it' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l scope -d 'A scope the key holds; repeat for more' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l expires-in -d 'The key stops working after this long (like 30d, 12h); never, when absent' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "create" -d 'Make a key; its secret is printed once, so store it at once'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "list" -d 'List keys (yours; an admin sees everyone\'s). Secrets are never shown'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a key: it stops working at once'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand audit" -l entity -d 'Only changes to this kind of thing: product, stock, order, payment, user, template, key, reservation' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -l entity-id -d 'Only changes to this one (a product\'s prd_..., a stock row\'s SKU, an order\'s ord_...)' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -l actor -d 'Only changes by this person (email), user or key id, or `system`' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -l action -d 'Only this action (product.updated) or family (product)' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -l since -d 'Only changes made within this long (like 30m, 1h, 7d)' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -l limit -d 'How many entries to show' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand audit" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand audit" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand audit" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand audit" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand audit" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand events" -s t -l type -d 'Only these event types: exact (`order.paid`) or a prefix (`order.*`); repeat or separate with commas' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l after -d 'Start after this event id [default: the start of the log]' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l tail -d 'Only the last N events of the log (0: none, with --follow only new ones)' -r
@@ -1485,26 +1581,28 @@ complete -c shop -n "__fish_shop_using_subcommand man" -l no-color -d 'No colour
 complete -c shop -n "__fish_shop_using_subcommand man" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand man" -s V -l version -d 'Print version'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "serve" -d 'Run the shop server: every service behind one HTTP gateway, on an embedded SQLite database'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "login" -d 'Log in to a shop server and keep the login for later commands'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "logout" -d 'End the stored login: revoke its session on the server and forget its tokens'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "whoami" -d 'Show who the current login is, on which server, and until when'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "status" -d 'Show the health of every service; exit 3 when the server is unreachable or a service is down'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "product" -d 'Manage the catalog: add, list, change, archive and delete products; import and export (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "inventory" -d 'Watch and change stock per SKU: counts, movements, reservations, reconcile (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "fixtures" -d 'Load sample users and products from a fixtures file, like `stripe fixtures` (admin)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "user" -d 'Manage user accounts and roles (admin)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "cart" -d 'Fill a shopping cart: add, change and remove lines; your login\'s cart, or an anonymous one'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "order" -d 'Place orders (one, or many from NDJSON on stdin) and move them along: pay, ship, deliver, cancel, refund'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "payment" -d 'Look into payments and their refunds; refund, settle bank transfers and see analytics (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "search" -d 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "recommend" -d 'Show products to recommend beside one: bought or viewed together, else the same category'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "dashboard" -d 'Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "completions" -d 'Print a shell completion script to stdout'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "man" -d 'Write man pages for shop and every subcommand into a directory'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "serve" -d 'Run the shop server: every service behind one HTTP gateway, on an embedded SQLite database'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "login" -d 'Log in to a shop server and keep the login for later commands'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "logout" -d 'End the stored login: revoke its session on the server and forget its tokens'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "whoami" -d 'Show who the current login is, on which server, and until when'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "status" -d 'Show the health of every service; exit 3 when the server is unreachable or a service is down'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "product" -d 'Manage the catalog: add, list, change, archive and delete products; import and export (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "inventory" -d 'Watch and change stock per SKU: counts, movements, reservations, reconcile (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "fixtures" -d 'Load sample users and products from a fixtures file, like `stripe fixtures` (admin)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "user" -d 'Manage user accounts and roles (admin)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "cart" -d 'Fill a shopping cart: add, change and remove lines; your login\'s cart, or an anonymous one'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "order" -d 'Place orders (one, or many from NDJSON on stdin) and move them along: pay, ship, deliver, cancel, refund'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "payment" -d 'Look into payments and their refunds; refund, settle bank transfers and see analytics (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "search" -d 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "recommend" -d 'Show products to recommend beside one: bought or viewed together, else the same category'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "key" -d 'Make, list and revoke scoped API keys for other systems (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "audit" -d 'Who changed what and when: the audit log (admin)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "dashboard" -d 'Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "man" -d 'Write man pages for shop and every subcommand into a directory'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "add" -d 'Add a product, and with --stock its stock on hand'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "list" -d 'List products, filtered by category, price, text and stock, sorted and paged'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "get" -d 'Show one product, by id (prd_...) or SKU'
@@ -1558,3 +1656,6 @@ complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from notification" -f -a "deliveries" -d 'What the local sinks delivered (the channels with no provider configured), newest first'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from search" -f -a "suggest" -d 'Complete what has been typed, from product names and past searches, most popular first'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from search" -f -a "analytics" -d 'Top queries, queries that found nothing, and search volume (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "create" -d 'Make a key; its secret is printed once, so store it at once'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "list" -d 'List keys (yours; an admin sees everyone\'s). Secrets are never shown'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "revoke" -d 'Revoke a key: it stops working at once'

@@ -159,7 +159,6 @@ mod tests {
     #[test]
     fn an_address_is_capped_and_released_connections_free_their_place() {
         let open = Arc::new(OpenConnections::default());
-        let proxies: Arc<[ipnet::IpNet]> = limits.trusted_proxies.clone().into();
         let ip: IpAddr = "10.0.0.1".parse().expect("ip");
         let other: IpAddr = "10.0.0.2".parse().expect("ip");
         let first = open.admit(ip, 2).expect("first");
