@@ -153,6 +153,15 @@ async fn each_change_writes_one_entry_with_before_and_after() {
         )
         .await;
     expect_status(role, StatusCode::OK).await;
+    let made = entries(
+        &server,
+        &admin,
+        &format!("entity=user&entity_id={}", staff["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(made[0]["action"], "user.created");
+    assert_eq!(made[0]["after"]["role"], "staff");
+    assert!(made[0]["after"].get("password_hash").is_none());
     let roles = entries(&server, &admin, "action=user.role_changed").await;
     assert_eq!(roles.len(), 1);
     assert_eq!(roles[0]["before"], json!({"role": "staff"}));
@@ -266,4 +275,37 @@ async fn order_transitions_and_refunds_are_audited() {
     assert_eq!(refunds[0]["action"], "payment.refunded");
     assert_eq!(refunds[0]["before"]["refunded_cents"], 0);
     assert_eq!(refunds[0]["after"]["refunded_cents"], 300);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_recorded() {
+    let server = TestServer::start_full(&[], &["--trusted-proxy", "127.0.0.0/8"]);
+    let admin = server.admin_token().await;
+    let sent = server
+        .request(Method::POST, "/api/products")
+        .header("authorization", bearer(&admin))
+        // The client forged the first hop; the proxy appended the real one.
+        .header("x-forwarded-for", "6.6.6.6, 203.0.113.7")
+        .json(&json!({"sku": "PRX-1", "name": "Via proxy", "price_cents": 100}))
+        .send()
+        .await
+        .unwrap();
+    expect_status(sent, StatusCode::CREATED).await;
+    let log = entries(&server, &admin, "action=product.created").await;
+    assert_eq!(log[0]["ip"], "203.0.113.7", "{log:#?}");
+
+    // Without the flag, the header is not believed.
+    let plain = TestServer::start();
+    let admin = plain.admin_token().await;
+    let sent = plain
+        .request(Method::POST, "/api/products")
+        .header("authorization", bearer(&admin))
+        .header("x-forwarded-for", "203.0.113.7")
+        .json(&json!({"sku": "PRX-2", "name": "Direct", "price_cents": 100}))
+        .send()
+        .await
+        .unwrap();
+    expect_status(sent, StatusCode::CREATED).await;
+    let log = entries(&plain, &admin, "action=product.created").await;
+    assert_eq!(log[0]["ip"], "127.0.0.1");
 }

@@ -107,10 +107,7 @@ pub async fn serve<L>(
             () = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
-        let proxied = limits
-            .trusted_proxies
-            .iter()
-            .any(|net| net.contains(&peer.ip()));
+        let proxied = super::proxy::trusted(peer.ip(), &proxies);
         let cap = if proxied { 0 } else { limits.max_per_address };
         let Some(counted) = open.admit(peer.ip(), cap) else {
             tracing::debug!(%peer, "refused a connection: too many open from this address");

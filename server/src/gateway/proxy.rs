@@ -14,7 +14,8 @@ use ipnet::IpNet;
 
 pub const FORWARDED_FOR: &str = "x-forwarded-for";
 
-fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
+/// Whether `ip` is one of the trusted proxies.
+pub fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
     // An IPv4 peer may arrive as an IPv4-mapped IPv6 address on a dual-stack socket.
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),

@@ -160,3 +160,81 @@ impl AuditStore for SqliteStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shop_wire::audit::ActorKind;
+
+    use super::*;
+    use crate::store::StoreError;
+    use crate::store::audit::AuditScope;
+    use crate::store::sqlite::tests::store;
+
+    fn change(id: &str) -> AuditChange {
+        AuditChange::diff(
+            "thing.updated",
+            "thing",
+            id,
+            json!({"a": 1}),
+            json!({"a": 2}),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_aborted_change_leaves_no_entry_and_entries_cannot_be_edited() {
+        let (_dir, store) = store();
+        let failed = store
+            .write(|tx| -> StoreResult<()> {
+                record(tx, [change("t1")])?;
+                Err(StoreError::Busy)
+            })
+            .await;
+        assert!(failed.is_err());
+        // A request's caller rides with its write to the writer thread.
+        let scope = AuditScope::new(Some("192.0.2.1".into()), Some("req_9".into()));
+        let writer = store.clone();
+        scope
+            .run(async move {
+                crate::store::audit::set_actor(Actor {
+                    kind: ActorKind::User,
+                    id: Some("usr_1".into()),
+                    email: Some("ops@example.com".into()),
+                });
+                writer.write(|tx| record(tx, [change("t2")])).await
+            })
+            .await
+            .expect("kept");
+        let (entries, total) = store
+            .list_audit(&AuditQuery {
+                limit: 10,
+                ..AuditQuery::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(total, 1, "only the committed change: {entries:?}");
+        assert_eq!(entries[0].entity_id, "t2");
+        assert_eq!(entries[0].actor.email.as_deref(), Some("ops@example.com"));
+        assert_eq!(entries[0].ip.as_deref(), Some("192.0.2.1"));
+        assert_eq!(entries[0].request_id.as_deref(), Some("req_9"));
+        // Outside any request, the system.
+        store
+            .write(|tx| record(tx, [change("t3")]))
+            .await
+            .expect("kept");
+        let (entries, _) = store
+            .list_audit(&AuditQuery {
+                actor: Some("system".into()),
+                limit: 10,
+                ..AuditQuery::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].entity_id, "t3");
+        for sql in ["UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log"] {
+            let refused = store.write(move |tx| Ok(tx.execute(sql, [])?)).await;
+            assert!(refused.is_err(), "{sql} must be refused");
+        }
+    }
+}

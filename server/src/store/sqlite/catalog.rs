@@ -431,6 +431,16 @@ fn import_row(
             MovementDraft::import(actor),
             at,
         )?;
+        audit::record(
+            tx,
+            [AuditChange::diff(
+                "product.created",
+                "product",
+                product.id.as_str(),
+                serde_json::Value::Null,
+                snapshot(&product),
+            )],
+        )?;
         let events = product_events(ProductChange::Created, &product);
         return Ok((ImportOutcome::Created, events));
     };
@@ -466,6 +476,16 @@ fn import_row(
             "a product changed inside the import's own transaction".into(),
         ));
     }
+    audit::record(
+        tx,
+        [AuditChange::diff(
+            "product.updated",
+            "product",
+            product.id.as_str(),
+            snapshot(&stored),
+            snapshot(&product),
+        )],
+    )?;
     events.extend(product_events(ProductChange::Updated, &product));
     Ok((ImportOutcome::Updated, events))
 }

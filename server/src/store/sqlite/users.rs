@@ -37,6 +37,17 @@ fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
     })
 }
 
+/// What the audit log keeps of an account: never its password hash, and
+/// of its addresses only how many there are (they are personal).
+fn audited_user(user: &User) -> serde_json::Value {
+    serde_json::json!({
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "addresses": user.addresses.len(),
+    })
+}
+
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn insert_user(&self, record: &UserRecord, events: Vec<NewEvent>) -> StoreResult<()> {
@@ -67,6 +78,16 @@ impl UserStore for SqliteStore {
                     err.into()
                 }
             })?;
+            audit::record(
+                tx,
+                [AuditChange::diff(
+                    "user.created",
+                    "user",
+                    user.id.as_str(),
+                    serde_json::Value::Null,
+                    audited_user(user),
+                )],
+            )?;
             append(tx, events)?;
             Ok(())
         })
@@ -136,6 +157,10 @@ impl UserStore for SqliteStore {
                 .map(serde_json::to_string)
                 .transpose()
                 .map_err(backend)?;
+            let before = tx
+                .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+                .query_row([id.as_str()], user_row)
+                .optional()?;
             let updated = tx
                 .prepare_cached(&format!(
                     "UPDATE users SET name = coalesce(?2, name), addresses = coalesce(?3, addresses),
@@ -149,6 +174,18 @@ impl UserStore for SqliteStore {
                 .optional()?;
             match updated {
                 Some(record) => {
+                    if let Some(before) = before {
+                        audit::record(
+                            tx,
+                            [AuditChange::diff(
+                                "user.updated",
+                                "user",
+                                id.as_str(),
+                                audited_user(&before.user),
+                                audited_user(&record.user),
+                            )],
+                        )?;
+                    }
                     append(tx, events)?;
                     Ok(Some(record.user))
                 }
@@ -181,6 +218,17 @@ impl UserStore for SqliteStore {
                 keep.as_ref().map(SessionId::as_str),
                 at
             ])?;
+            // Never the password nor its hash: only that it changed.
+            audit::record(
+                tx,
+                [AuditChange::diff(
+                    "user.password_changed",
+                    "user",
+                    id.as_str(),
+                    serde_json::json!({"password": "(previous)"}),
+                    serde_json::json!({"password": "(changed)"}),
+                )],
+            )?;
             append(tx, events)?;
             Ok(())
         })
