@@ -156,9 +156,13 @@ async fn each_change_writes_one_entry_with_before_and_after() {
     let made = entries(
         &server,
         &admin,
-        &format!("entity=user&entity_id={}", staff["id"].as_str().unwrap()),
+        &format!(
+            "action=user.created&entity_id={}",
+            staff["id"].as_str().unwrap()
+        ),
     )
     .await;
+    assert_eq!(made.len(), 1, "{made:#?}");
     assert_eq!(made[0]["action"], "user.created");
     assert_eq!(made[0]["after"]["role"], "staff");
     assert!(made[0]["after"].get("password_hash").is_none());
