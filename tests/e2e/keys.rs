@@ -345,3 +345,58 @@ async fn the_cli_makes_keys_uses_them_as_tokens_and_reads_the_audit_log() {
     assert_eq!(lines[0]["after"]["price_cents"], 600);
     assert_eq!(lines[1]["action"], "product.created");
 }
+
+#[tokio::test]
+async fn a_webhooks_read_key_follows_the_event_stream_until_it_is_revoked() {
+    use eventsource_stream::Eventsource;
+    use futures::StreamExt;
+    use std::time::Duration;
+
+    let server = TestServer::start();
+    let admin = server.admin_token().await;
+    let products_only = make_key(&server, &admin, "catalog", &["products:read"]).await;
+    expect_error(
+        server
+            .get_as("/api/events", products_only["secret"].as_str().unwrap())
+            .await,
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+    )
+    .await;
+    let key = make_key(&server, &admin, "listener", &["webhooks:read"]).await;
+    let response = server
+        .get("/api/events?type=key.*&after=0")
+        .header("authorization", bearer(key["secret"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = response.bytes_stream().eventsource();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("an answer within 10 s")
+    };
+    let first: Value = serde_json::from_str(&next().await.unwrap().unwrap().data).unwrap();
+    assert_eq!(first["type"], "key.created");
+    assert_eq!(first["data"]["id"], products_only["id"]);
+    assert!(
+        !first
+            .to_string()
+            .contains(products_only["secret"].as_str().unwrap()),
+        "events never carry secrets"
+    );
+    let second: Value = serde_json::from_str(&next().await.unwrap().unwrap().data).unwrap();
+    assert_eq!(second["data"]["id"], key["id"]);
+
+    // Revoking the key ends its stream.
+    let path = format!("/api/keys/{}", key["id"].as_str().unwrap());
+    let revoked = server
+        .request(Method::DELETE, &path)
+        .header("authorization", bearer(&admin))
+        .send()
+        .await
+        .unwrap();
+    expect_status(revoked, StatusCode::OK).await;
+    assert!(next().await.is_none(), "the stream ended with the key");
+}
