@@ -178,6 +178,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_api_key_spends_a_budget_of_its_own() {
+        let limiters = Limiters::new(
+            &RateLimits {
+                per_ip_per_second: 0,
+                per_token_per_second: 1,
+                login_per_minute: 0,
+                register_per_hour: 0,
+            },
+            TokenKeys::new(b"a test secret of at least 32 bytes!"),
+        );
+        let key = |secret: &str| Bearer::Key(Sha256::digest(secret.as_bytes()).into());
+        let (one, other) = (key("shop_sk_one"), key("shop_sk_other"));
+        assert!(check(&limiters.per_token, &one).is_ok());
+        assert!(check(&limiters.per_token, &one).is_ok(), "a burst of two");
+        assert!(
+            check(&limiters.per_token, &one).is_err(),
+            "then the key waits"
+        );
+        assert!(
+            check(&limiters.per_token, &other).is_ok(),
+            "another key is not held up"
+        );
+        assert!(check(&limiters.per_token, &Bearer::Session(SessionId::generate())).is_ok());
+    }
+
+    #[test]
     fn burst_then_refusal_with_a_wait() {
         let limiters = Limiters::new(
             &RateLimits {
