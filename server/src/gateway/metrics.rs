@@ -78,6 +78,15 @@ fn describe() {
         Unit::Seconds,
         "Time the store's one writer spent per transaction, begin to commit; its sum is the writer's busy time"
     );
+    describe_gauge!(
+        "shop_store_wal_bytes",
+        "Size of SQLite's write-ahead log when the checkpointer last looked"
+    );
+    describe_histogram!(
+        "shop_store_checkpoint_seconds",
+        Unit::Seconds,
+        "Time per WAL checkpoint, by mode (PASSIVE, then RESTART once the log is large)"
+    );
     describe_gauge!("shop_orders", "Orders in the store, by status");
     describe_counter!(
         "shop_payments_total",
