@@ -16,6 +16,9 @@ _shop() {
             ",$1")
                 cmd="shop"
                 ;;
+            shop,audit)
+                cmd="shop__subcmd__audit"
+                ;;
             shop,cart)
                 cmd="shop__subcmd__cart"
                 ;;
@@ -36,6 +39,9 @@ _shop() {
                 ;;
             shop,inventory)
                 cmd="shop__subcmd__inventory"
+                ;;
+            shop,key)
+                cmd="shop__subcmd__key"
                 ;;
             shop,login)
                 cmd="shop__subcmd__login"
@@ -124,6 +130,9 @@ _shop() {
             shop__subcmd__fixtures__subcmd__help,load)
                 cmd="shop__subcmd__fixtures__subcmd__help__subcmd__load"
                 ;;
+            shop__subcmd__help,audit)
+                cmd="shop__subcmd__help__subcmd__audit"
+                ;;
             shop__subcmd__help,cart)
                 cmd="shop__subcmd__help__subcmd__cart"
                 ;;
@@ -144,6 +153,9 @@ _shop() {
                 ;;
             shop__subcmd__help,inventory)
                 cmd="shop__subcmd__help__subcmd__inventory"
+                ;;
+            shop__subcmd__help,key)
+                cmd="shop__subcmd__help__subcmd__key"
                 ;;
             shop__subcmd__help,login)
                 cmd="shop__subcmd__help__subcmd__login"
@@ -231,6 +243,15 @@ _shop() {
                 ;;
             shop__subcmd__help__subcmd__inventory,set)
                 cmd="shop__subcmd__help__subcmd__inventory__subcmd__set"
+                ;;
+            shop__subcmd__help__subcmd__key,create)
+                cmd="shop__subcmd__help__subcmd__key__subcmd__create"
+                ;;
+            shop__subcmd__help__subcmd__key,list)
+                cmd="shop__subcmd__help__subcmd__key__subcmd__list"
+                ;;
+            shop__subcmd__help__subcmd__key,revoke)
+                cmd="shop__subcmd__help__subcmd__key__subcmd__revoke"
                 ;;
             shop__subcmd__help__subcmd__notification,analytics)
                 cmd="shop__subcmd__help__subcmd__notification__subcmd__analytics"
@@ -414,6 +435,30 @@ _shop() {
                 ;;
             shop__subcmd__inventory__subcmd__help,set)
                 cmd="shop__subcmd__inventory__subcmd__help__subcmd__set"
+                ;;
+            shop__subcmd__key,create)
+                cmd="shop__subcmd__key__subcmd__create"
+                ;;
+            shop__subcmd__key,help)
+                cmd="shop__subcmd__key__subcmd__help"
+                ;;
+            shop__subcmd__key,list)
+                cmd="shop__subcmd__key__subcmd__list"
+                ;;
+            shop__subcmd__key,revoke)
+                cmd="shop__subcmd__key__subcmd__revoke"
+                ;;
+            shop__subcmd__key__subcmd__help,create)
+                cmd="shop__subcmd__key__subcmd__help__subcmd__create"
+                ;;
+            shop__subcmd__key__subcmd__help,help)
+                cmd="shop__subcmd__key__subcmd__help__subcmd__help"
+                ;;
+            shop__subcmd__key__subcmd__help,list)
+                cmd="shop__subcmd__key__subcmd__help__subcmd__list"
+                ;;
+            shop__subcmd__key__subcmd__help,revoke)
+                cmd="shop__subcmd__key__subcmd__help__subcmd__revoke"
                 ;;
             shop__subcmd__notification,analytics)
                 cmd="shop__subcmd__notification__subcmd__analytics"
@@ -704,12 +749,78 @@ _shop() {
 
     case "${cmd}" in
         shop)
-            opts="-o -q -v -h -V --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help"
+            opts="-o -q -v -h -V --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                --idempotency-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__audit)
+            opts="-o -q -v -h -V --entity --entity-id --actor --action --since --limit --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --entity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --entity-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --actor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --action)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1432,8 +1543,22 @@ _shop() {
             return 0
             ;;
         shop__subcmd__help)
-            opts="serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help"
+            opts="serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__help__subcmd__audit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1754,6 +1879,62 @@ _shop() {
             return 0
             ;;
         shop__subcmd__help__subcmd__inventory__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__help__subcmd__key)
+            opts="create list revoke"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__help__subcmd__key__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__help__subcmd__key__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__help__subcmd__key__subcmd__revoke)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -3162,6 +3343,256 @@ _shop() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                --idempotency-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__key)
+            opts="-o -q -v -h -V --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version create list revoke help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                --idempotency-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__key__subcmd__create)
+            opts="-o -q -v -h -V --name --scope --expires-in --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expires-in)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                --idempotency-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__key__subcmd__help)
+            opts="create list revoke help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__key__subcmd__help__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__key__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__key__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__key__subcmd__help__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__key__subcmd__list)
+            opts="-o -q -v -h -V --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                --idempotency-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__key__subcmd__revoke)
+            opts="-o -q -v -h -V --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -5426,7 +5857,7 @@ _shop() {
             return 0
             ;;
         shop__subcmd__product__subcmd__get)
-            opts="-o -q -v -h -V --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            opts="-o -q -v -h -V --history --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -6080,7 +6511,7 @@ _shop() {
             return 0
             ;;
         shop__subcmd__serve)
-            opts="-o -q -v -h -V --addr --db --demo --config --log-format --tls-cert --tls-key --rate-limit-ip --rate-limit-token --rate-limit-login --access-token-ttl --session-ttl --body-limit --request-timeout --cors-origin --durability --no-storefront --store-name --store-color --store-logo --sweep-interval --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            opts="-o -q -v -h -V --addr --db --demo --config --log-format --tls-cert --tls-key --rate-limit-ip --rate-limit-token --rate-limit-login --access-token-ttl --session-ttl --body-limit --request-timeout --cors-origin --trusted-proxy --durability --no-storefront --store-name --store-color --store-logo --sweep-interval --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -6139,6 +6570,10 @@ _shop() {
                     return 0
                     ;;
                 --cors-origin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trusted-proxy)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -25,7 +25,7 @@ function __fish_shop_using_subcommand
 end
 
 complete -c shop -n "__fish_shop_needs_command" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_needs_command" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_needs_command" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_needs_command" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_needs_command" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -54,6 +54,8 @@ complete -c shop -n "__fish_shop_needs_command" -f -a "payment" -d 'Look into pa
 complete -c shop -n "__fish_shop_needs_command" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "search" -d 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics'
 complete -c shop -n "__fish_shop_needs_command" -f -a "recommend" -d 'Show products to recommend beside one: bought or viewed together, else the same category'
+complete -c shop -n "__fish_shop_needs_command" -f -a "key" -d 'Make, list and revoke scoped API keys for other systems (staff)'
+complete -c shop -n "__fish_shop_needs_command" -f -a "audit" -d 'Who changed what and when: the audit log (admin)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "dashboard" -d 'Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
@@ -74,6 +76,7 @@ complete -c shop -n "__fish_shop_using_subcommand serve" -l session-ttl -d 'Life
 complete -c shop -n "__fish_shop_using_subcommand serve" -l body-limit -d 'Largest request body accepted' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l request-timeout -d 'Longest a request may take before it is answered 504' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l cors-origin -d 'Browser origins allowed to call the API (CORS); repeat or separate with commas' -r
+complete -c shop -n "__fish_shop_using_subcommand serve" -l trusted-proxy -d 'A proxy (address or CIDR) whose X-Forwarded-For names the client; repeat or separate with commas' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l durability -d '`process`: commits survive a crash or kill -9; `power`: also a power cut (an fsync per commit)' -r -f -a "process\t''
 power\t''"
 complete -c shop -n "__fish_shop_using_subcommand serve" -l store-name -d 'The shop\'s name on the storefront [default: shop]' -r
@@ -81,7 +84,7 @@ complete -c shop -n "__fish_shop_using_subcommand serve" -l store-color -d 'The 
 complete -c shop -n "__fish_shop_using_subcommand serve" -l store-logo -d 'An SVG or PNG logo shown in the storefront\'s header' -r -F
 complete -c shop -n "__fish_shop_using_subcommand serve" -l sweep-interval -d 'How often sweepers remove expired sessions and idempotency keys' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand serve" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand serve" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -99,7 +102,7 @@ complete -c shop -n "__fish_shop_using_subcommand serve" -s h -l help -d 'Print 
 complete -c shop -n "__fish_shop_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand login" -l email -d 'Account email [default: asked for, offering the profile\'s last one]' -r
 complete -c shop -n "__fish_shop_using_subcommand login" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand login" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand login" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand login" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand login" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -115,7 +118,7 @@ complete -c shop -n "__fish_shop_using_subcommand login" -s v -l verbose -d 'Log
 complete -c shop -n "__fish_shop_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand login" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand logout" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand logout" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand logout" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand logout" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand logout" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -130,7 +133,7 @@ complete -c shop -n "__fish_shop_using_subcommand logout" -s v -l verbose -d 'Lo
 complete -c shop -n "__fish_shop_using_subcommand logout" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand logout" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand whoami" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand whoami" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand whoami" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand whoami" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand whoami" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -145,7 +148,7 @@ complete -c shop -n "__fish_shop_using_subcommand whoami" -s v -l verbose -d 'Lo
 complete -c shop -n "__fish_shop_using_subcommand whoami" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand whoami" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand status" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand status" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand status" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand status" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand status" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -160,7 +163,7 @@ complete -c shop -n "__fish_shop_using_subcommand status" -s v -l verbose -d 'Lo
 complete -c shop -n "__fish_shop_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand status" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -195,7 +198,7 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l attr -d 'An attribute, KEY=VALUE (colour=red); repeat for more' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l image -d 'An image URL (https://...); repeat for more, in display order' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -222,7 +225,7 @@ created_at\t''
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l limit -d 'Rows per page' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l offset -d 'Rows to skip' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -241,7 +244,7 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -250,6 +253,7 @@ csv\t'Comma-separated values with a header row of field names'
 id\t'Only ids, one per line'"
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l history -d 'Show the product\'s audit log (who changed what, newest first; admin) instead'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
@@ -264,7 +268,7 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l image -d 'The new image URLs, replacing all images; repeat for more' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l version -d 'Apply only if the product is still at this version (else exit 5)' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -279,7 +283,7 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -294,7 +298,7 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -310,7 +314,7 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -331,7 +335,7 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 set\t''
 add\t''"
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -354,7 +358,7 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 archived\t''
 all\t''"
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -379,7 +383,7 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from help" -f -a "export" -d 'Write the catalog as NDJSON, JSON or CSV, in the form `product import` reads back'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -410,7 +414,7 @@ sku\t''"
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l limit -d 'Rows per page' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l offset -d 'Rows to skip' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -428,7 +432,7 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l limit -d 'Movements to show with --history' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -446,7 +450,7 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l reason -d 'Why: kept in the SKU\'s movement ledger' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l low-stock -d 'Also set the low-stock threshold: alert at this many available or fewer' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -462,7 +466,7 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -l reason -d 'Why: kept in the SKU\'s movement ledger' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -485,7 +489,7 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l limit -d 'Rows per page' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l offset -d 'Rows to skip' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -503,7 +507,7 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l ttl -d 'How long the hold lasts unless committed or released: seconds (900) or 30s, 15m, 2h, 1d [default: 15m]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l reference -d 'What the hold is for, e.g. a cart or order id' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -518,7 +522,7 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -533,7 +537,7 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -550,7 +554,7 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l limit -d 'Rows per page' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l offset -d 'Rows to skip' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -566,7 +570,7 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -593,7 +597,7 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from help" -f -a "reconcile" -d 'Check that reserved counts match the active reservations and the ledger matches the counts on hand; exit 5 when they drift'
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -610,7 +614,7 @@ complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -f -a "load" -d 'Load users and products (with stock) from a fixtures file; safe to run again'
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -628,7 +632,7 @@ complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subc
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from help" -f -a "load" -d 'Load users and products (with stock) from a fixtures file; safe to run again'
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -654,7 +658,7 @@ complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -l limit -d 'Users per page' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -l offset -d 'Users to skip' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -670,7 +674,7 @@ complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from get" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from get" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -690,7 +694,7 @@ complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcomma
 staff\t''
 customer\t''"
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -706,7 +710,7 @@ complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from role" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from role" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from role" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from role" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from role" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -728,7 +732,7 @@ complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -l cart-token -d 'The token of an anonymous cart (printed once when it was made); used when not logged in' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -l cart -d 'Act on this cart (crt_...) instead of the active one' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -751,7 +755,7 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subc
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from show" -l cart-token -d 'The token of an anonymous cart (printed once when it was made); used when not logged in' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from show" -l cart -d 'Act on this cart (crt_...) instead of the active one' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from show" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from show" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from show" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from show" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -769,7 +773,7 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from add" -l cart-token -d 'The token of an anonymous cart (printed once when it was made); used when not logged in' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from add" -l cart -d 'Act on this cart (crt_...) instead of the active one' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from add" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from add" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from add" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from add" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -787,7 +791,7 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from update" -l cart-token -d 'The token of an anonymous cart (printed once when it was made); used when not logged in' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from update" -l cart -d 'Act on this cart (crt_...) instead of the active one' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from update" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from update" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from update" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from update" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -805,7 +809,7 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from remove" -l cart-token -d 'The token of an anonymous cart (printed once when it was made); used when not logged in' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from remove" -l cart -d 'Act on this cart (crt_...) instead of the active one' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from remove" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from remove" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from remove" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from remove" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -823,7 +827,7 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from clear" -l cart-token -d 'The token of an anonymous cart (printed once when it was made); used when not logged in' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from clear" -l cart -d 'Act on this cart (crt_...) instead of the active one' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from clear" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from clear" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from clear" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from clear" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from clear" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -844,7 +848,7 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from help" -f -a "clear" -d 'Remove every line; the cart itself stays'
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -874,7 +878,7 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l pay -d 'Pay at once: card:NUMBER[:MM/YY[:CVC]], apple_pay:TOKEN, google_pay:TOKEN, paypal:TOKEN or bank_transfer' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l concurrency -d 'With `-`: orders sent at once (results are still written in input order) [default: 8]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -899,7 +903,7 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -l limit -d 'Rows per page' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -l offset -d 'Rows to skip' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -915,7 +919,7 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from get" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from get" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -931,7 +935,7 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -l pay -d 'How to pay: card:NUMBER[:MM/YY[:CVC]], apple_pay:TOKEN, google_pay:TOKEN, paypal:TOKEN or bank_transfer' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -948,7 +952,7 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l tracking-number -d 'The carrier\'s tracking number (the order\'s tracking_number)' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l note -d 'A note for the order\'s history' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -964,7 +968,7 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from deliver" -l note -d 'A note for the order\'s history' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from deliver" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from deliver" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from deliver" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from deliver" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from deliver" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -980,7 +984,7 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from deliver" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -l note -d 'Why, for the order\'s history' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -997,7 +1001,7 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -l amount -d 'How much, as a decimal like 12.50 [default: all that is left]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -l reason -d 'Why, kept with the refund' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1012,7 +1016,7 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1037,7 +1041,7 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "analytics" -d 'Orders by status, revenue by day, average order value and best sellers (staff)'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1072,7 +1076,7 @@ bank_transfer\t''"
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -l limit -d 'Rows per page' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -l offset -d 'Rows to skip' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1088,7 +1092,7 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from get" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from get" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1105,7 +1109,7 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -l amount -d 'How much, as a decimal like 12.50 [default: all that is left]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -l reason -d 'Why, kept with the refund' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1120,7 +1124,7 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from settle" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from settle" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from settle" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from settle" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from settle" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1135,7 +1139,7 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from settle" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from settle" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from analytics" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from analytics" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from analytics" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from analytics" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1156,7 +1160,7 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from help" -f -a "analytics" -d 'Attempts, success and refund rates, volume per currency and counts per method'
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1196,7 +1200,7 @@ low\t''"
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l limit -d 'Notifications per page' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l offset -d 'Notifications to skip' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1211,7 +1215,7 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1237,7 +1241,7 @@ normal\t''
 low\t''"
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l at -d 'Send later: an RFC 3339 time (2026-12-24T09:00:00Z) or a delay (+30m, +2h, +1d)' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1252,7 +1256,7 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1267,7 +1271,7 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1282,7 +1286,7 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1300,7 +1304,7 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -f -a "show" -d 'Show a template, one entry per channel it exists for'
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1320,7 +1324,7 @@ push\t''"
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l recipient -d 'Only deliveries to exactly this recipient' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l limit -d 'Deliveries per page' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1349,7 +1353,7 @@ complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_su
 complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l limit -d 'Results per page' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l offset -d 'Results to skip' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1369,7 +1373,7 @@ complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_su
 complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -l limit -d 'How many suggestions' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1386,7 +1390,7 @@ complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcom
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l hours -d 'The window, in hours back from now' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l limit -d 'Entries per list' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1405,7 +1409,7 @@ complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcom
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand recommend" -l limit -d 'How many recommendations' -r
 complete -c shop -n "__fish_shop_using_subcommand recommend" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand recommend" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand recommend" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand recommend" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand recommend" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1419,11 +1423,103 @@ complete -c shop -n "__fish_shop_using_subcommand recommend" -l no-color -d 'No 
 complete -c shop -n "__fish_shop_using_subcommand recommend" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand recommend" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand recommend" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -f -a "create" -d 'Make a key; its secret is printed once, so store it at once'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -f -a "list" -d 'List keys (yours; an admin sees everyone\'s). Secrets are never shown'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -f -a "revoke" -d 'Revoke a key: it stops working at once'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l name -d 'What the key is for, e.g. the system that will use it' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l scope -d 'A scope the key holds; repeat for more' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l expires-in -d 'The key stops working after this long (like 30d, 12h); never, when absent' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "create" -d 'Make a key; its secret is printed once, so store it at once'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "list" -d 'List keys (yours; an admin sees everyone\'s). Secrets are never shown'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a key: it stops working at once'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand audit" -l entity -d 'Only changes to this kind of thing: product, stock, order, payment, user, template, key, reservation' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -l entity-id -d 'Only changes to this one (a product\'s prd_..., a stock row\'s SKU, an order\'s ord_...)' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -l actor -d 'Only changes by this person (email), user or key id, or `system`' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -l action -d 'Only this action (product.updated) or family (product)' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -l since -d 'Only changes made within this long (like 30m, 1h, 7d)' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -l limit -d 'How many entries to show' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand audit" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand audit" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand audit" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand audit" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand audit" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand audit" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand events" -s t -l type -d 'Only these event types: exact (`order.paid`) or a prefix (`order.*`); repeat or separate with commas' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l after -d 'Start after this event id [default: the start of the log]' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l tail -d 'Only the last N events of the log (0: none, with --follow only new ones)' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand events" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand events" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1440,7 +1536,7 @@ complete -c shop -n "__fish_shop_using_subcommand events" -s h -l help -d 'Print
 complete -c shop -n "__fish_shop_using_subcommand events" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -l refresh-ms -d 'How often to poll the server\'s health and metrics, in milliseconds (events arrive live regardless)' -r
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand dashboard" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand dashboard" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1456,7 +1552,7 @@ complete -c shop -n "__fish_shop_using_subcommand dashboard" -s v -l verbose -d 
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand completions" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand completions" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand completions" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand completions" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand completions" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1471,7 +1567,7 @@ complete -c shop -n "__fish_shop_using_subcommand completions" -s v -l verbose -
 complete -c shop -n "__fish_shop_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand man" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand man" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand man" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand man" -l profile -d 'Named server and login, for working with more than one server' -r
 complete -c shop -n "__fish_shop_using_subcommand man" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
 json\t'The server\'s JSON document, pretty-printed'
@@ -1485,26 +1581,28 @@ complete -c shop -n "__fish_shop_using_subcommand man" -l no-color -d 'No colour
 complete -c shop -n "__fish_shop_using_subcommand man" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand man" -s V -l version -d 'Print version'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "serve" -d 'Run the shop server: every service behind one HTTP gateway, on an embedded SQLite database'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "login" -d 'Log in to a shop server and keep the login for later commands'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "logout" -d 'End the stored login: revoke its session on the server and forget its tokens'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "whoami" -d 'Show who the current login is, on which server, and until when'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "status" -d 'Show the health of every service; exit 3 when the server is unreachable or a service is down'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "product" -d 'Manage the catalog: add, list, change, archive and delete products; import and export (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "inventory" -d 'Watch and change stock per SKU: counts, movements, reservations, reconcile (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "fixtures" -d 'Load sample users and products from a fixtures file, like `stripe fixtures` (admin)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "user" -d 'Manage user accounts and roles (admin)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "cart" -d 'Fill a shopping cart: add, change and remove lines; your login\'s cart, or an anonymous one'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "order" -d 'Place orders (one, or many from NDJSON on stdin) and move them along: pay, ship, deliver, cancel, refund'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "payment" -d 'Look into payments and their refunds; refund, settle bank transfers and see analytics (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "search" -d 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "recommend" -d 'Show products to recommend beside one: bought or viewed together, else the same category'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "dashboard" -d 'Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "completions" -d 'Print a shell completion script to stdout'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "man" -d 'Write man pages for shop and every subcommand into a directory'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "serve" -d 'Run the shop server: every service behind one HTTP gateway, on an embedded SQLite database'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "login" -d 'Log in to a shop server and keep the login for later commands'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "logout" -d 'End the stored login: revoke its session on the server and forget its tokens'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "whoami" -d 'Show who the current login is, on which server, and until when'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "status" -d 'Show the health of every service; exit 3 when the server is unreachable or a service is down'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "product" -d 'Manage the catalog: add, list, change, archive and delete products; import and export (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "inventory" -d 'Watch and change stock per SKU: counts, movements, reservations, reconcile (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "fixtures" -d 'Load sample users and products from a fixtures file, like `stripe fixtures` (admin)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "user" -d 'Manage user accounts and roles (admin)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "cart" -d 'Fill a shopping cart: add, change and remove lines; your login\'s cart, or an anonymous one'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "order" -d 'Place orders (one, or many from NDJSON on stdin) and move them along: pay, ship, deliver, cancel, refund'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "payment" -d 'Look into payments and their refunds; refund, settle bank transfers and see analytics (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "search" -d 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "recommend" -d 'Show products to recommend beside one: bought or viewed together, else the same category'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "key" -d 'Make, list and revoke scoped API keys for other systems (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "audit" -d 'Who changed what and when: the audit log (admin)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "dashboard" -d 'Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "man" -d 'Write man pages for shop and every subcommand into a directory'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "add" -d 'Add a product, and with --stock its stock on hand'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "list" -d 'List products, filtered by category, price, text and stock, sorted and paged'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "get" -d 'Show one product, by id (prd_...) or SKU'
@@ -1558,3 +1656,6 @@ complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from notification" -f -a "deliveries" -d 'What the local sinks delivered (the channels with no provider configured), newest first'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from search" -f -a "suggest" -d 'Complete what has been typed, from product names and past searches, most popular first'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from search" -f -a "analytics" -d 'Top queries, queries that found nothing, and search volume (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "create" -d 'Make a key; its secret is printed once, so store it at once'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "list" -d 'List keys (yours; an admin sees everyone\'s). Secrets are never shown'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "revoke" -d 'Revoke a key: it stops working at once'

@@ -56,6 +56,14 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
     if !args.cors_origins.is_empty() {
         config.cors_origins = args.cors_origins;
     }
+    if !args.trusted_proxies.is_empty() {
+        config.trusted_proxies = args
+            .trusted_proxies
+            .iter()
+            .map(|text| shop_server::config::parse_trusted_proxy(text.trim()))
+            .collect::<Result<_, _>>()
+            .map_err(anyhow::Error::msg)?;
+    }
     if let Some(durability) = args.durability {
         config.durability = if durability == "power" {
             Durability::Power

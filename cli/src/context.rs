@@ -27,7 +27,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, help_heading = "Global options", env = "SHOP_URL", hide_env_values = true, value_name = "URL", value_parser = parse_url)]
     pub url: Option<Url>,
 
-    /// Access token to use instead of the stored login [env: SHOP_TOKEN].
+    /// Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN].
     #[arg(
         long,
         global = true,

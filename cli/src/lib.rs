@@ -100,6 +100,11 @@ pub enum RemoteCommand {
     Search(commands::search::SearchArgs),
     /// Show products to recommend beside one: bought or viewed together, else the same category.
     Recommend(commands::recommend::RecommendArgs),
+    /// Make, list and revoke scoped API keys for other systems (staff).
+    #[command(subcommand)]
+    Key(commands::key::KeyCommand),
+    /// Who changed what and when: the audit log (admin).
+    Audit(commands::audit::AuditArgs),
     /// Print the event log as NDJSON, and with --follow stream new events as they happen (staff).
     Events(commands::events::EventsArgs),
 }
@@ -141,6 +146,8 @@ async fn run_remote(global: GlobalArgs, command: RemoteCommand) -> Result<(), Cl
         RemoteCommand::Search(args) => args.run(&context).await,
         RemoteCommand::Recommend(args) => args.run(&context).await,
         RemoteCommand::Events(args) => args.run(&context).await,
+        RemoteCommand::Key(command) => command.run(&context).await,
+        RemoteCommand::Audit(args) => args.run(&context).await,
     }
 }
 

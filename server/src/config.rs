@@ -431,6 +431,9 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Client addresses that read all of `/metrics` without a token.
     pub metrics_addresses: Vec<std::net::IpAddr>,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the
+    /// client: only a connection from one of them is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Origins allowed to call the API from a browser; empty allows none.
     #[serde(alias = "cors_origin")]
     pub cors_origins: Vec<String>,
@@ -552,6 +555,7 @@ impl Default for Config {
             max_connections_per_address: 512,
             metrics_token: None,
             metrics_addresses: Vec::new(),
+            trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
             tls_cert: None,
             tls_key: None,
@@ -677,6 +681,15 @@ pub enum Durability {
     /// Every acknowledged write also survives a power cut, at the cost of
     /// flushing to stable storage at each commit.
     Power,
+}
+
+/// A trusted proxy as given on the command line: a CIDR range or one address.
+pub fn parse_trusted_proxy(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            format!("--trusted-proxy: `{text}` is not an address or CIDR range (e.g. 10.0.0.0/8)")
+        })
 }
 
 #[cfg(test)]

@@ -136,6 +136,7 @@ pub async fn serve(
     let limits = gateway::connections::ConnectionLimits {
         header_read_timeout: Duration::from_secs(config.header_read_timeout_seconds),
         max_per_address: config.max_connections_per_address,
+        trusted_proxies: config.trusted_proxies.clone(),
     };
 
     let addr = listener.local_addr()?;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::SessionCache;
+use crate::auth::keys::KeyCache;
 use crate::auth::login_guard::LoginGuard;
 use crate::auth::passwords::Passwords;
 use crate::auth::tokens::TokenKeys;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     pub passwords: Passwords,
     pub sessions: SessionCache,
+    /// Checked API keys by the hash of their secret; emptied on every revocation and role change.
+    pub keys: KeyCache,
     /// Users by id for the hot read paths (`/me`); every committed change in this process updates it.
     pub users: UserCache,
     pub login_guard: Arc<LoginGuard>,
@@ -69,6 +72,9 @@ impl AppState {
         events.observe(move |event| observer.on_event(event));
         let (cached_users, cached_sessions) = (users.clone(), sessions.clone());
         events.observe(move |event| forget_changed(&cached_users, &cached_sessions, event));
+        let keys = KeyCache::new();
+        let cached_keys = keys.clone();
+        events.observe(move |event| cached_keys.on_event(event));
         AppState {
             payments,
             notifications: Notifier::new(&config.notifications),
@@ -79,6 +85,7 @@ impl AppState {
             tokens: TokenKeys::new(jwt_secret),
             passwords: Passwords::new(),
             sessions,
+            keys,
             users,
             login_guard: Arc::new(LoginGuard::default()),
             catalog,

@@ -4,6 +4,7 @@
 // Helpers outside #[test] functions panic on purpose too: a failed request fails the test.
 #![allow(clippy::unwrap_used)]
 
+mod audit;
 mod catalog;
 mod catalog_cli;
 mod cli;
@@ -16,6 +17,7 @@ mod fake_stripe;
 mod gateway;
 mod hardening;
 mod idempotency;
+mod keys;
 mod lifecycle;
 mod notifications;
 mod search;

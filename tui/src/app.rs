@@ -421,6 +421,7 @@ fn summary(data: &EventData) -> String {
         | EventData::NotificationFailed(e)
         | EventData::NotificationDead(e) => e.recipient.as_str(),
         EventData::SearchQuery(e) => e.query.as_str(),
+        EventData::KeyCreated(e) | EventData::KeyRevoked(e) => e.name.as_str(),
     };
     text.to_owned()
 }

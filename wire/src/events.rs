@@ -13,8 +13,8 @@ use time::OffsetDateTime;
 
 use crate::cart::{Cart, CartStatus};
 use crate::ids::{
-    CartId, NotificationId, OrderId, PaymentId, ProductId, RefundId, ReservationId, SessionId,
-    UserId,
+    CartId, KeyId, NotificationId, OrderId, PaymentId, ProductId, RefundId, ReservationId,
+    SessionId, UserId,
 };
 use crate::inventory::{Movement, MovementKind, Reservation, Stock};
 use crate::money::Currency;
@@ -174,6 +174,9 @@ events! {
     NotificationFailed(NotificationEvent) = "notification.failed",
     NotificationDead(NotificationEvent) = "notification.dead",
     SearchQuery(SearchQueryEvent) = "search.query",
+    KeyCreated(KeyEvent) = "key.created",
+    /// The key stopped working at once.
+    KeyRevoked(KeyEvent) = "key.revoked",
 }
 
 impl std::fmt::Display for EventKind {
@@ -264,6 +267,28 @@ impl EventData {
             | EventData::PaymentRefunded(e)
             | EventData::PaymentRefundFailed(e) => Some(&e.customer_email),
             other => other.as_order().map(|order| order.customer_email.as_str()),
+        }
+    }
+}
+
+/// `key.created` and `key.revoked`: never the secret nor its hash.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct KeyEvent {
+    pub id: KeyId,
+    pub name: String,
+    pub prefix: String,
+    pub scopes: Vec<crate::keys::Scope>,
+    pub created_by: UserId,
+}
+
+impl From<&crate::keys::ApiKey> for KeyEvent {
+    fn from(key: &crate::keys::ApiKey) -> Self {
+        KeyEvent {
+            id: key.id.clone(),
+            name: key.name.clone(),
+            prefix: key.prefix.clone(),
+            scopes: key.scopes.clone(),
+            created_by: key.created_by.clone(),
         }
     }
 }

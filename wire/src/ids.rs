@@ -145,6 +145,12 @@ prefixed_id!(
     "ref"
 );
 
+prefixed_id!(
+    /// An API key (`key_`); its secret is `shop_sk_...`.
+    KeyId,
+    "key"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

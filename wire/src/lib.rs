@@ -5,6 +5,7 @@
 //! never be renamed on one side only. The server enables the `openapi` feature
 //! to derive the OpenAPI schemas from these same types.
 
+pub mod audit;
 pub mod backoff;
 pub mod cart;
 pub mod csv_cell;
@@ -15,6 +16,7 @@ pub mod fixtures;
 pub mod health;
 pub mod ids;
 pub mod inventory;
+pub mod keys;
 pub mod list;
 pub mod money;
 pub mod notifications;
@@ -28,8 +30,8 @@ pub use error::{ErrorBody, ErrorDetail};
 pub use events::Event;
 pub use health::{HealthStatus, ServiceHealth, SystemHealth};
 pub use ids::{
-    CartId, NotificationId, OrderId, PaymentId, ProductId, RefundId, ReservationId, SessionId,
-    UserId,
+    CartId, KeyId, NotificationId, OrderId, PaymentId, ProductId, RefundId, ReservationId,
+    SessionId, UserId,
 };
 pub use list::Page;
 pub use users::*;

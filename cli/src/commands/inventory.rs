@@ -180,7 +180,7 @@ fn parse_delta(text: &str) -> Result<i64, String> {
 }
 
 /// Seconds (`900`) or a number with a unit: `30s`, `15m`, `2h`, `1d`.
-fn parse_duration(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let invalid = || format!("`{text}` is not a duration (like 900, 30s, 15m, 2h or 1d)");
     let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {

@@ -1,5 +1,6 @@
 //! One module per subcommand group, each with its clap arguments and its `run`.
 
+pub mod audit;
 pub mod auth;
 pub mod cart;
 pub mod dashboard;
@@ -7,6 +8,7 @@ pub mod events;
 pub mod fixtures;
 pub mod generate;
 pub mod inventory;
+pub mod key;
 pub mod notification;
 pub mod order;
 pub mod payment;

@@ -43,6 +43,9 @@ Example: shop product list --category furniture --max-price 200 --sort price -o 
         /// The product's id (prd_...) or SKU.
         #[arg(value_parser = parse_product_ref)]
         product: String,
+        /// Show the product's audit log (who changed what, newest first; admin) instead.
+        #[arg(long)]
+        history: bool,
     },
     /// Change some fields of a product; the others stay as they are.
     #[command(
@@ -487,12 +490,22 @@ impl ProductCommand {
                 more_hint(&output, &page, "products");
                 Ok(())
             }
-            ProductCommand::Get { product } => {
+            ProductCommand::Get { product, history } => {
                 let product: Product = client
                     .get(&format!("/api/products/{product}"))
                     .send()
                     .await?;
-                output.one(&product)
+                if !history {
+                    return output.one(&product);
+                }
+                // Its own entries, and those of its stock row (kept by SKU).
+                let mut query = vec![
+                    ("entity", "product".to_owned()),
+                    ("entity_id", product.id.to_string()),
+                ];
+                super::audit::print(&client, &mut output, &query).await?;
+                query = vec![("entity", "stock".to_owned()), ("entity_id", product.sku)];
+                super::audit::print(&client, &mut output, &query).await
             }
             ProductCommand::Update(args) => {
                 let product = update(&client, args).await?;

@@ -120,6 +120,16 @@ pub struct ServeArgs {
     )]
     pub cors_origins: Vec<String>,
 
+    /// A proxy (address or CIDR) whose X-Forwarded-For names the client; repeat or separate with commas.
+    #[arg(
+        long = "trusted-proxy",
+        env = "SHOP_TRUSTED_PROXIES",
+        hide_env_values = true,
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+
     /// `process`: commits survive a crash or kill -9; `power`: also a power cut (an fsync per commit).
     #[arg(long, env = "SHOP_DURABILITY", hide_env_values = true, value_parser = ["process", "power"])]
     pub durability: Option<String>,

@@ -3,20 +3,29 @@
 //! [`AuthUser`] is an axum extractor: a handler that takes one is reachable
 //! only with a valid, unexpired, unrevoked access token, and [`Staff`] and
 //! [`Admin`] add the role check. No handler repeats this logic.
+//!
+//! The bearer may be an access token or an API key (`shop_sk_...`, see
+//! [`keys`]): a key acts as its creator with the creator's current role,
+//! and only on the routes its scopes cover ([`scopes`]). Either way the
+//! extractor names the caller to the audit log of the request.
 
+pub mod keys;
 pub mod login_guard;
 pub mod passwords;
+pub mod scopes;
 pub mod tokens;
 
 use std::time::Duration;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use moka::sync::Cache;
+use shop_wire::audit::{Actor, ActorKind};
+use shop_wire::keys::is_key_secret;
 use shop_wire::users::Role;
-use shop_wire::{SessionId, UserId};
+use shop_wire::{KeyId, SessionId, UserId};
 
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -28,7 +37,26 @@ pub struct AuthUser {
     pub user_id: UserId,
     /// The role as stored now, not as it was when the token was issued.
     pub role: Role,
-    pub session_id: SessionId,
+    pub credential: Credential,
+}
+
+/// What the caller presented.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// An access token of this session (a person signed in).
+    Session(SessionId),
+    /// An API key made by the user.
+    Key(KeyId),
+}
+
+impl AuthUser {
+    /// The session of a signed-in person; `None` for an API key.
+    pub fn session(&self) -> Option<&SessionId> {
+        match &self.credential {
+            Credential::Session(session) => Some(session),
+            Credential::Key(_) => None,
+        }
+    }
 }
 
 /// The caller of a public route: nobody, or whoever the bearer token names.
@@ -109,6 +137,28 @@ pub async fn session_role(
         .map(|s| s.role))
 }
 
+/// The role the caller holds now through the credential it presented;
+/// `None` once that session or key has ended, or the key has expired.
+pub async fn credential_role(state: &AppState, caller: &AuthUser) -> AppResult<Option<Role>> {
+    match &caller.credential {
+        Credential::Session(session) => session_role(state, session, &caller.user_id).await,
+        Credential::Key(id) => {
+            let now = time::OffsetDateTime::now_utc();
+            let live = state.store.key(id).await?.is_some_and(|key| {
+                key.revoked_at.is_none() && key.expires_at.is_none_or(|at| at > now)
+            });
+            if !live {
+                return Ok(None);
+            }
+            Ok(state
+                .store
+                .user(&caller.user_id)
+                .await?
+                .map(|record| record.user.role))
+        }
+    }
+}
+
 /// The bearer token of a request, if it has one. The scheme is
 /// case-insensitive and spaces around the token are ignored, as RFC 9110 allows.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
@@ -130,13 +180,33 @@ impl FromRequestParts<AppState> for AuthUser {
                 "this route needs an access token in `Authorization: Bearer <token>`",
             )
         })?;
+        if is_key_secret(token) {
+            // Nested routers see their own part of the path; the scope table wants all of it.
+            let path = parts
+                .extensions
+                .get::<OriginalUri>()
+                .map_or(parts.uri.path(), |uri| uri.0.path());
+            return keys::authenticate(state, token, &parts.method, path).await;
+        }
         let claims = state.tokens.verify(token)?;
-        match session_role(state, &claims.sid, &claims.sub).await? {
-            Some(role) => Ok(AuthUser {
-                user_id: claims.sub,
-                role,
-                session_id: claims.sid,
-            }),
+        let auth = state
+            .sessions
+            .get(state.store.as_ref(), &claims.sid)
+            .await?;
+        let now = time::OffsetDateTime::now_utc();
+        match auth.filter(|s| !s.revoked && s.expires_at > now && s.user_id == claims.sub) {
+            Some(session) => {
+                crate::store::audit::set_actor(Actor {
+                    kind: ActorKind::User,
+                    id: Some(claims.sub.to_string()),
+                    email: Some(session.email),
+                });
+                Ok(AuthUser {
+                    user_id: claims.sub,
+                    role: session.role,
+                    credential: Credential::Session(claims.sid),
+                })
+            }
             None => Err(AppError::unauthenticated(
                 "session_revoked",
                 "the session of this token has ended; log in again",

@@ -31,11 +31,14 @@ use tower::ServiceExt;
 use super::ClientAddr;
 
 /// What one client may hold of the server's connections.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// 0: no cap.
     pub max_per_address: usize,
+    /// Proxies whose `X-Forwarded-For` names the client. Their own
+    /// connections are not capped per address: one proxy carries many clients.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Open connections per client address.
@@ -94,6 +97,7 @@ pub async fn serve<L>(
     L: Listener<Addr = SocketAddr>,
 {
     let open = Arc::new(OpenConnections::default());
+    let proxies: Arc<[ipnet::IpNet]> = limits.trusted_proxies.clone().into();
     let connections = TaskTracker::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -103,16 +107,23 @@ pub async fn serve<L>(
             () = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
-        let Some(counted) = open.admit(peer.ip(), limits.max_per_address) else {
+        let proxied = super::proxy::trusted(peer.ip(), &proxies);
+        let cap = if proxied { 0 } else { limits.max_per_address };
+        let Some(counted) = open.admit(peer.ip(), cap) else {
             tracing::debug!(%peer, "refused a connection: too many open from this address");
             metrics::counter!("shop_connections_refused_total").increment(1);
             continue;
         };
         let app = app.clone();
+        let proxies = Arc::clone(&proxies);
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            let client = super::proxy::client_ip(peer.ip(), request.headers(), &proxies);
             request
                 .extensions_mut()
-                .insert(ConnectInfo(ClientAddr(peer)));
+                .insert(ConnectInfo(ClientAddr(SocketAddr::new(
+                    client,
+                    peer.port(),
+                ))));
             let response = app.clone().oneshot(request.map(axum::body::Body::new));
             async move { Ok::<_, Infallible>(response.await.unwrap_or_else(|never| match never {})) }
         });

@@ -30,6 +30,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use shop_wire::UserId;
 use shop_wire::cart::CART_TOKEN_HEADER;
+use shop_wire::keys::is_key_secret;
 
 use super::completion::is_mutating;
 use crate::auth::bearer_token;
@@ -49,11 +50,15 @@ const STALE_CLAIM: time::Duration = time::Duration::minutes(5);
 #[derive(Clone, Copy, Debug)]
 pub struct CarriesSecret;
 
-/// Whose key it is. An API key will be one more principal, scoped by its id.
+/// Whose key it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Principal {
     /// The user a valid access token names, whichever token of theirs it is.
     User(UserId),
+    /// An API key, by the SHA-256 of its secret: one secret per key, so
+    /// this is the key (told apart without a database read), and a key's
+    /// calls never replay its creator's, nor the other way round.
+    Key(String),
     /// A bearer token that is not valid (expired, forged): scoped by its
     /// hash, so it shares nothing with anyone; its route will refuse it.
     Token(String),
@@ -65,6 +70,9 @@ enum Principal {
 impl Principal {
     fn of(state: &AppState, headers: &HeaderMap) -> Principal {
         if let Some(token) = bearer_token(headers) {
+            if is_key_secret(token) {
+                return Principal::Key(hash_hex(token.as_bytes()));
+            }
             return match state.tokens.verify(token) {
                 Ok(claims) => Principal::User(claims.sub),
                 Err(_) => Principal::Token(hash_hex(token.as_bytes())),
@@ -85,6 +93,7 @@ impl Principal {
     fn scope(&self) -> String {
         match self {
             Principal::User(id) => format!("user:{id}"),
+            Principal::Key(hash) => format!("key:{hash}"),
             Principal::Token(hash) => format!("token:{hash}"),
             Principal::Cart(hash) => format!("cart:{hash}"),
             Principal::Anonymous => "anonymous".to_owned(),

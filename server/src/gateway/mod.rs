@@ -11,6 +11,7 @@ pub mod errors;
 pub mod idempotency;
 pub mod json;
 pub mod metrics;
+pub mod proxy;
 pub mod rate_limit;
 pub mod request_id;
 pub mod tls;
@@ -151,6 +152,22 @@ async fn openapi_json(State(OpenApiJson(doc)): State<OpenApiJson>) -> impl IntoR
     ([(header::CONTENT_TYPE, "application/json")], doc)
 }
 
+/// Opens the request's audit scope: its client address and request id, and
+/// (once the auth extractor knows it) its caller, carried to every write it
+/// makes. See `store::audit`.
+async fn audit_scope(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let ip = request
+        .extensions()
+        .get::<ConnectInfo<ClientAddr>>()
+        .map(|info| info.0.0.ip().to_string());
+    crate::store::audit::AuditScope::new(ip, request_id::current())
+        .run(next.run(request))
+        .await
+}
+
 async fn no_route() -> StatusCode {
     StatusCode::NOT_FOUND
 }
@@ -174,10 +191,14 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/orders", services::orders::router())
         .nest("/api/payments", services::payments::router())
         .nest("/api/search", services::search::router())
+        .nest("/api/keys", services::keys::router())
+        .nest("/api/audit", services::audit::router())
         .routes(routes!(version))
         .routes(routes!(services::health::system))
         .routes(routes!(metrics_text))
         .routes(routes!(services::events::log))
+        // Innermost: on the task that runs the handler (the completion layer spawns one).
+        .layer(from_fn(audit_scope))
         .layer(from_fn_with_state(state.clone(), idempotency::middleware))
         // Inside the timeout: a request that times out still runs to its end.
         .layer(from_fn(completion::middleware))
@@ -186,9 +207,11 @@ pub fn app(state: AppState) -> Router {
     // The event stream is long-lived by design, so it is outside the timeout.
     let (streams, stream_doc) = OpenApiRouter::new()
         .routes(routes!(services::events::stream))
+        .layer(from_fn(audit_scope))
         .split_for_parts();
     let (uploads, upload_doc) = OpenApiRouter::new()
         .nest("/api/products", services::products::upload_router())
+        .layer(from_fn(audit_scope))
         .split_for_parts();
     let (doc_route, doc_doc) = OpenApiRouter::new()
         .routes(routes!(openapi_json))

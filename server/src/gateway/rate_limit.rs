@@ -14,7 +14,9 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use sha2::{Digest, Sha256};
 use shop_wire::SessionId;
+use shop_wire::keys::is_key_secret;
 
 use crate::auth::bearer_token;
 use crate::auth::tokens::TokenKeys;
@@ -26,13 +28,22 @@ pub struct Limiters {
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// Keyed by the session a valid token names: spelling the same token
     /// differently (`bearer`, extra spaces) or asking for a fresh access
-    /// token does not buy a fresh budget.
-    per_token: Option<DefaultKeyedRateLimiter<SessionId>>,
+    /// token does not buy a fresh budget. An API key has a budget of its own.
+    per_token: Option<DefaultKeyedRateLimiter<Bearer>>,
     /// Checks signatures, so a forged token cannot spend another session's budget.
     tokens: TokenKeys,
     login: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// Accounts one address may register; each sends a welcome email to an unverified address.
     register: Option<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+/// Whose budget a request spends.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Bearer {
+    Session(SessionId),
+    /// An API key, by the SHA-256 of its secret (one secret per key). A
+    /// made-up key gets a budget that nothing else shares, and then 401.
+    Key([u8; 32]),
 }
 
 fn keyed<K: Hash + Eq + Clone>(quota: Option<Quota>) -> Option<DefaultKeyedRateLimiter<K>> {
@@ -119,11 +130,19 @@ pub async fn middleware(
         return too_many("from this address", wait);
     }
     // A token that does not verify gets 401 from the route; only the per-address limit applies to it.
-    let session = bearer_token(request.headers())
-        .and_then(|token| limiters.tokens.verify(token).ok())
-        .map(|claims| claims.sid);
-    if let Some(session) = session
-        && let Err(wait) = check(&limiters.per_token, &session)
+    let bearer = bearer_token(request.headers()).and_then(|token| {
+        if is_key_secret(token) {
+            Some(Bearer::Key(Sha256::digest(token.as_bytes()).into()))
+        } else {
+            limiters
+                .tokens
+                .verify(token)
+                .ok()
+                .map(|claims| Bearer::Session(claims.sid))
+        }
+    });
+    if let Some(bearer) = bearer
+        && let Err(wait) = check(&limiters.per_token, &bearer)
     {
         return too_many("with this token", wait);
     }
@@ -159,6 +178,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_api_key_spends_a_budget_of_its_own() {
+        let limiters = Limiters::new(
+            &RateLimits {
+                per_ip_per_second: 0,
+                per_token_per_second: 1,
+                login_per_minute: 0,
+                register_per_hour: 0,
+            },
+            TokenKeys::new(b"a test secret of at least 32 bytes!"),
+        );
+        let key = |secret: &str| Bearer::Key(Sha256::digest(secret.as_bytes()).into());
+        let (one, other) = (key("shop_sk_one"), key("shop_sk_other"));
+        assert!(check(&limiters.per_token, &one).is_ok());
+        assert!(check(&limiters.per_token, &one).is_ok(), "a burst of two");
+        assert!(
+            check(&limiters.per_token, &one).is_err(),
+            "then the key waits"
+        );
+        assert!(
+            check(&limiters.per_token, &other).is_ok(),
+            "another key is not held up"
+        );
+        assert!(check(&limiters.per_token, &Bearer::Session(SessionId::generate())).is_ok());
+    }
+
+    #[test]
     fn burst_then_refusal_with_a_wait() {
         let limiters = Limiters::new(
             &RateLimits {
@@ -176,7 +221,7 @@ mod tests {
         let wait = check(&limiters.per_ip, &ip).unwrap_err();
         assert!(wait <= Duration::from_millis(500), "{wait:?}");
         assert!(
-            check(&limiters.per_token, &SessionId::generate()).is_ok(),
+            check(&limiters.per_token, &Bearer::Session(SessionId::generate())).is_ok(),
             "a limit of 0 is off"
         );
         assert!(check(&limiters.login, &ip).is_ok());

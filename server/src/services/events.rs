@@ -14,10 +14,11 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
+use shop_wire::events::EventKind;
 use shop_wire::users::Role;
 use shop_wire::{Event, Page};
 
-use crate::auth::{AuthUser, Staff, bearer_token, session_role};
+use crate::auth::{AuthUser, Credential, Staff, bearer_token, credential_role};
 use crate::error::{AppError, AppResult};
 use crate::events::TypeFilter;
 use crate::gateway::json::{ApiJson, ApiQuery, page_offset};
@@ -62,12 +63,14 @@ pub async fn stream(
     };
     let filter = type_filter(params.kind.as_deref())?;
     // The extractor verified this token a moment ago; its expiry ends the stream too.
-    let token_expires = bearer_token(&headers)
-        .and_then(|token| state.tokens.verify(token).ok())
-        .map(|claims| UNIX_EPOCH + Duration::from_secs(claims.exp))
-        .ok_or_else(|| {
-            AppError::unauthenticated("invalid_token", "the access token is not valid")
-        })?;
+    // An API key has no token expiry; its own is checked with its revocation.
+    let token_expires = match caller.credential {
+        Credential::Key(_) => Some(UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX))),
+        Credential::Session(_) => bearer_token(&headers)
+            .and_then(|token| state.tokens.verify(token).ok())
+            .map(|claims| UNIX_EPOCH + Duration::from_secs(claims.exp)),
+    }
+    .ok_or_else(|| AppError::unauthenticated("invalid_token", "the access token is not valid"))?;
     let after = match last_event_id.or(params.after) {
         Some(after) => after,
         None => state.store.latest_event_id().await?,
@@ -147,9 +150,19 @@ fn visible_to(role: Role, kind: &str) -> bool {
 /// revocation, a role change), after which its rights are checked at once.
 fn concerns_session(event: &Event, caller: &AuthUser) -> bool {
     let names = |field: &str, id: &str| event.data.get(field).and_then(|v| v.as_str()) == Some(id);
-    event.kind.starts_with(ADMIN_ONLY_PREFIX)
-        && (names("session_id", caller.session_id.as_str())
-            || names("user_id", caller.user_id.as_str()))
+    match &caller.credential {
+        Credential::Key(key) if event.kind == EventKind::KeyRevoked.as_str() => {
+            names("id", key.as_str())
+        }
+        Credential::Key(_) => {
+            event.kind.starts_with(ADMIN_ONLY_PREFIX) && names("user_id", caller.user_id.as_str())
+        }
+        Credential::Session(session) => {
+            event.kind.starts_with(ADMIN_ONLY_PREFIX)
+                && (names("session_id", session.as_str())
+                    || names("user_id", caller.user_id.as_str()))
+        }
+    }
 }
 
 /// The caller's current role while their token is unexpired, their session
@@ -162,7 +175,7 @@ async fn still_allowed(
     if SystemTime::now() >= token_expires {
         return None;
     }
-    match session_role(state, &caller.session_id, &caller.user_id).await {
+    match credential_role(state, caller).await {
         Ok(Some(role)) if role.is_staff() => Some(role),
         Ok(_) => None,
         Err(err) => {

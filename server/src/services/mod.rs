@@ -1,11 +1,13 @@
 //! The services behind the gateway, one module each, plus the cross-cutting
 //! routes every service shares (health, events).
 
+pub mod audit;
 pub mod cart;
 pub mod error;
 pub mod events;
 pub mod health;
 pub mod inventory;
+pub mod keys;
 pub mod notifications;
 pub mod orders;
 pub mod payments;

@@ -27,6 +27,7 @@
 //! this keeps): services never publish.
 
 mod analytics;
+pub mod audit;
 mod carts;
 mod catalog;
 #[cfg(test)]
@@ -34,6 +35,7 @@ mod contract;
 mod events;
 mod idempotency;
 mod inventory;
+mod keys;
 mod notifications;
 mod orders;
 mod payments;
@@ -46,11 +48,13 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 pub use analytics::*;
+pub use audit::{AuditChange, AuditQuery, AuditStore};
 pub use carts::*;
 pub use catalog::*;
 pub use events::*;
 pub use idempotency::*;
 pub use inventory::*;
+pub use keys::*;
 pub use notifications::*;
 pub use orders::*;
 pub use payments::*;
@@ -109,6 +113,8 @@ pub trait Store:
     + PaymentStore
     + AnalyticsStore
     + SearchStore
+    + KeyStore
+    + AuditStore
     + Send
     + Sync
     + 'static

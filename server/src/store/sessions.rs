@@ -32,6 +32,8 @@ impl SessionRecord {
 #[derive(Clone, Debug)]
 pub struct SessionAuth {
     pub user_id: UserId,
+    /// The user's email, as the audit log names them.
+    pub email: String,
     pub role: Role,
     pub expires_at: OffsetDateTime,
     pub revoked: bool,

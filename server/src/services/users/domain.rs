@@ -307,6 +307,14 @@ async fn end_session(
     Ok(ended)
 }
 
+/// The session of a signed-in person: what logging out ends. API keys never
+/// reach the account routes (see `auth::scopes`); this keeps it so.
+fn signed_in(caller: &AuthUser) -> DomainResult<&SessionId> {
+    caller.session().ok_or_else(|| DomainError::Forbidden {
+        message: "API keys cannot use this route; sign in as a person".to_owned(),
+    })
+}
+
 /// Forgets the cached users and sessions a committed `user.*` event
 /// changed, before the write that made it answers: called by the store's
 /// commit feed, so a change whose request was dropped is forgotten too.
@@ -335,7 +343,8 @@ pub fn forget_changed(users: &UserCache, sessions: &SessionCache, event: &Event)
 }
 
 pub async fn logout(state: &AppState, caller: &AuthUser) -> DomainResult<()> {
-    end_session(state, caller, &caller.session_id, EventData::UserLoggedOut).await?;
+    let session = signed_in(caller)?;
+    end_session(state, caller, session, EventData::UserLoggedOut).await?;
     Ok(())
 }
 
@@ -426,16 +435,11 @@ pub async fn change_password(
     let hash = state.passwords.hash(new).await?;
     let event = NewEvent::now(EventData::UserPasswordChanged(PasswordChangeEvent {
         user_id: caller.user_id.clone(),
-        session_id: Some(caller.session_id.clone()),
+        session_id: caller.session().cloned(),
     }));
     state
         .store
-        .set_password(
-            &caller.user_id,
-            &hash,
-            Some(&caller.session_id),
-            vec![event],
-        )
+        .set_password(&caller.user_id, &hash, caller.session(), vec![event])
         .await?;
     Ok(())
 }
@@ -445,7 +449,7 @@ pub async fn sessions(state: &AppState, caller: &AuthUser) -> DomainResult<Vec<S
     Ok(records
         .into_iter()
         .map(|s| Session {
-            current: s.id == caller.session_id,
+            current: caller.session() == Some(&s.id),
             id: s.id,
             user_agent: s.user_agent,
             ip: s.ip,

@@ -12,10 +12,13 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use shop_wire::Event;
 use shop_wire::products::{Product, ProductId};
 
+use super::audit;
 use super::events::append_returning;
 use super::filter::Filter;
 use super::inventory::{MovementDraft, import_stock, insert_stock};
 use super::{SqliteStore, append, backend, conversion, from_millis, millis, parse_column};
+use crate::store::AuditChange;
+use crate::store::audit::snapshot;
 use crate::store::{
     CatalogStore, DeletedEvents, ImportOutcome, ImportRow, InitialStock, NewEvent, ProductChange,
     ProductDelete, ProductEvents, ProductKey, ProductOrder, ProductQuery, ProductStatus,
@@ -190,6 +193,16 @@ impl CatalogStore for SqliteStore {
                 MovementDraft::initial(actor),
                 product.created_at,
             )?;
+            audit::record(
+                tx,
+                [AuditChange::diff(
+                    "product.created",
+                    "product",
+                    product.id.as_str(),
+                    serde_json::Value::Null,
+                    snapshot(&product),
+                )],
+            )?;
             append(tx, events)?;
             Ok(())
         })
@@ -241,7 +254,25 @@ impl CatalogStore for SqliteStore {
     ) -> StoreResult<ProductWrite> {
         let product = product.clone();
         self.write(move |tx| {
+            let before = find(tx, &ProductKey::Id(product.id.clone()))?;
             if update(tx, &product, expected_version)? {
+                if let Some(before) = before {
+                    let action = if before.active && !product.active {
+                        "product.archived"
+                    } else {
+                        "product.updated"
+                    };
+                    audit::record(
+                        tx,
+                        [AuditChange::diff(
+                            action,
+                            "product",
+                            product.id.as_str(),
+                            snapshot(&before),
+                            snapshot(&product),
+                        )],
+                    )?;
+                }
                 append(tx, events)?;
                 return Ok(ProductWrite::Written(Box::new(product)));
             }
@@ -291,6 +322,16 @@ impl CatalogStore for SqliteStore {
             // The stock row and its ledger go with the product (ON DELETE CASCADE).
             tx.prepare_cached("DELETE FROM products WHERE id = ?1")?
                 .execute([product.id.as_str()])?;
+            audit::record(
+                tx,
+                [AuditChange::diff(
+                    "product.deleted",
+                    "product",
+                    product.id.as_str(),
+                    snapshot(&product),
+                    serde_json::Value::Null,
+                )],
+            )?;
             append(tx, events(&product))?;
             Ok(ProductDelete::Deleted(Box::new(product)))
         })
@@ -390,6 +431,16 @@ fn import_row(
             MovementDraft::import(actor),
             at,
         )?;
+        audit::record(
+            tx,
+            [AuditChange::diff(
+                "product.created",
+                "product",
+                product.id.as_str(),
+                serde_json::Value::Null,
+                snapshot(&product),
+            )],
+        )?;
         let events = product_events(ProductChange::Created, &product);
         return Ok((ImportOutcome::Created, events));
     };
@@ -425,6 +476,16 @@ fn import_row(
             "a product changed inside the import's own transaction".into(),
         ));
     }
+    audit::record(
+        tx,
+        [AuditChange::diff(
+            "product.updated",
+            "product",
+            product.id.as_str(),
+            snapshot(&stored),
+            snapshot(&product),
+        )],
+    )?;
     events.extend(product_events(ProductChange::Updated, &product));
     Ok((ImportOutcome::Updated, events))
 }

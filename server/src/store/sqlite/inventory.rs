@@ -15,9 +15,11 @@ use shop_wire::inventory::{
 };
 use time::OffsetDateTime;
 
+use super::audit;
 use super::filter::Filter;
 use super::{SqliteStore, append, from_millis, millis, parse_column};
 use crate::services::inventory::rules::{self, StockRefusal};
+use crate::store::AuditChange;
 use crate::store::{
     ExistingStock, InitialStock, InventoryStore, ReservationQuery, ReservationWrite, ReserveItem,
     ReserveOutcome, StockChange, StockEffect, StockEvents, StockOperation, StockQuery, StockWrite,
@@ -547,6 +549,16 @@ fn finish(
     write_stock(tx, &before, counts, draft, Some(finished))
 }
 
+/// What the audit log keeps of a stock row: what a person sets, not the
+/// reserved count, which every cart changes.
+fn audited_stock(stock: &Stock) -> serde_json::Value {
+    serde_json::json!({
+        "on_hand": stock.on_hand,
+        "available": stock.available,
+        "low_stock_threshold": stock.low_stock_threshold,
+    })
+}
+
 #[async_trait]
 impl InventoryStore for SqliteStore {
     async fn stock(&self, sku: &str) -> StoreResult<Option<Stock>> {
@@ -610,7 +622,21 @@ impl InventoryStore for SqliteStore {
                 actor: change.actor,
                 reference: None,
             };
+            let action = match kind {
+                MovementKind::Set => "inventory.set",
+                _ => "inventory.adjusted",
+            };
             let effect = write_stock(tx, &before, (on_hand, reserved, threshold), draft, None)?;
+            audit::record(
+                tx,
+                [AuditChange::diff(
+                    action,
+                    "stock",
+                    effect.stock.sku.as_str(),
+                    audited_stock(&before.stock),
+                    audited_stock(&effect.stock),
+                )],
+            )?;
             append(tx, events(&effect))?;
             Ok(StockWrite::Changed(Box::new(effect.stock)))
         })
@@ -721,10 +747,19 @@ impl InventoryStore for SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let count = due.len() as u64;
             let mut pending = Vec::new();
+            let mut expired = Vec::with_capacity(due.len());
             for reservation in due {
+                expired.push(AuditChange::diff(
+                    "reservation.expired",
+                    "reservation",
+                    reservation.id.as_str(),
+                    serde_json::json!({"status": reservation.status, "sku": reservation.sku, "quantity": reservation.quantity}),
+                    serde_json::json!({"status": ReservationStatus::Expired, "sku": reservation.sku, "quantity": reservation.quantity}),
+                ));
                 let effect = finish(tx, reservation, ReservationStatus::Expired, None)?;
                 pending.extend(events(&effect));
             }
+            audit::record(tx, expired)?;
             append(tx, pending)?;
             Ok(count)
         })

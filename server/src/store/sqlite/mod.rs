@@ -18,6 +18,7 @@ use rusqlite::{Connection, Row, Transaction};
 use time::OffsetDateTime;
 
 mod analytics;
+mod audit;
 mod carts;
 mod catalog;
 #[cfg(test)]
@@ -26,6 +27,7 @@ mod events;
 mod filter;
 mod idempotency;
 mod inventory;
+mod keys;
 mod migrations;
 mod notifications;
 mod orders;

@@ -16,8 +16,10 @@ use shop_wire::notifications::{
 };
 use time::OffsetDateTime;
 
+use super::audit;
 use super::filter::Filter;
 use super::{SqliteStore, append, conversion, from_millis, millis, parse_column};
+use crate::store::AuditChange;
 use crate::store::{
     AttemptOutcome, Completion, DeliveryQuery, NewEvent, NotificationQuery, NotificationStore,
     Requeue, StoreResult,
@@ -539,13 +541,26 @@ impl NotificationStore for SqliteStore {
         let t = template.clone();
         self.write(move |tx| {
             let at = millis(t.updated_at.unwrap_or_else(crate::store::now));
-            let existed = tx
+            let before = tx
                 .prepare_cached(
-                    "SELECT 1 FROM notification_templates WHERE name = ?1 AND channel = ?2",
+                    "SELECT * FROM notification_templates WHERE name = ?1 AND channel = ?2",
                 )?
-                .query_row(params![t.name, t.channel.as_str()], |_| Ok(()))
-                .optional()?
-                .is_some();
+                .query_row(params![t.name, t.channel.as_str()], template_row)
+                .optional()?;
+            let existed = before.is_some();
+            let audited = |template: &Template| {
+                serde_json::json!({"subject": template.subject, "body": template.body, "html": template.html})
+            };
+            audit::record(
+                tx,
+                [AuditChange::diff(
+                    if existed { "template.updated" } else { "template.created" },
+                    "template",
+                    format!("{}:{}", t.name, t.channel.as_str()),
+                    before.as_ref().map_or(serde_json::Value::Null, audited),
+                    audited(&t),
+                )],
+            )?;
             tx.prepare_cached(
                 "INSERT INTO notification_templates (name, channel, subject, body, html, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)

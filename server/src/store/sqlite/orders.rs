@@ -14,6 +14,7 @@ use shop_wire::money::Currency;
 use shop_wire::orders::{Order, OrderId, OrderItem, OrderStatus, PaymentFailure, StatusChange};
 use time::OffsetDateTime;
 
+use super::audit;
 use super::carts::{cart_lines, check_lines, check_out_cart, lines_held, read_cart, reprice_cart};
 use super::filter::Filter;
 use super::inventory::{
@@ -26,6 +27,7 @@ use crate::services::inventory::rules::demand_per_sku;
 use crate::services::orders::rules::{
     self, Cancellation, LineHold, PaymentFacts, Payments, Transition, TransitionRefusal,
 };
+use crate::store::AuditChange;
 use crate::store::{
     CommerceEvents, LineRefusal, NewEvent, OrderCreate, OrderDraft, OrderKey, OrderQuery,
     OrderSource, OrderStore, ReserveItem, StoreError, StoreResult, TransitionOutcome,
@@ -630,6 +632,22 @@ impl OrderStore for SqliteStore {
                 None => None,
             };
             pending.push((events.order)(EventData::OrderCreated, &order));
+            audit::record(
+                tx,
+                [AuditChange::diff(
+                    "order.created",
+                    "order",
+                    order.id.as_str(),
+                    serde_json::Value::Null,
+                    serde_json::json!({
+                        "number": order.number,
+                        "status": order.status,
+                        "total_cents": order.total_cents,
+                        "currency": order.currency,
+                        "customer_email": order.customer_email,
+                    }),
+                )],
+            )?;
             append(tx, pending)?;
             Ok(OrderCreate::Created {
                 order: Box::new(order),
@@ -651,6 +669,7 @@ impl OrderStore for SqliteStore {
                 return Ok(TransitionOutcome::NotFound);
             };
             let payments = payment_facts(tx, &current)?;
+            let was = audit::order_state(&current);
             let mut pending = Vec::new();
             let changed = match rules::decide_transition(current.status, request.to, &payments) {
                 Err(TransitionRefusal::Illegal { from }) => {
@@ -688,6 +707,7 @@ impl OrderStore for SqliteStore {
                     changed
                 }
             };
+            audit::record(tx, [audit::order_change(was, &changed)])?;
             append(tx, pending)?;
             Ok(TransitionOutcome::Done(Box::new(changed)))
         })
@@ -715,6 +735,16 @@ impl OrderStore for SqliteStore {
             for id in &due {
                 let order = must_read_order(tx, id)?;
                 if let Some(cancellation) = rules::cancellation(order.status) {
+                    audit::record(
+                        tx,
+                        [AuditChange::diff(
+                            "order.cancelled",
+                            "order",
+                            id.as_str(),
+                            audit::order_state(&order),
+                            serde_json::json!({"status": OrderStatus::Cancelled}),
+                        )],
+                    )?;
                     cancel_order(
                         tx,
                         order,

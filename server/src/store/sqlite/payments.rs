@@ -10,6 +10,7 @@ use shop_wire::orders::{Order, OrderId, OrderStatus, PaymentFailure};
 use shop_wire::payments::{Payment, PaymentId, PaymentStatus, Refund, RefundId, RefundStatus};
 use time::OffsetDateTime;
 
+use super::audit;
 use super::filter::Filter;
 use super::inventory::extend_reservations;
 use super::orders::{
@@ -19,6 +20,7 @@ use super::orders::{
 use super::{SqliteStore, append, from_millis, millis, parse_column};
 use crate::services::orders::rules::{self, Fulfilment, LineHold, NotPayable};
 use crate::services::payments::rules::{self as payment_rules, RefundRefusal, Refundable};
+use crate::store::AuditChange;
 use crate::store::{
     BeginPayment, ChargeResult, CommerceEvents, FinishRefund, PaymentDone, PaymentDraft,
     PaymentQuery, PaymentStore, PendingRefund, RefundDraft, RefundResult, StartRefund, StoreError,
@@ -289,6 +291,16 @@ impl PaymentStore for SqliteStore {
                     order.payment_error = None;
                     order.updated_at = at;
                     order.history.push(change);
+                    audit::record(
+                        tx,
+                        [AuditChange::diff(
+                            "order.paid",
+                            "order",
+                            order.id.as_str(),
+                            serde_json::json!({"status": OrderStatus::Pending}),
+                            serde_json::json!({"status": OrderStatus::Paid, "payment_id": payment}),
+                        )],
+                    )?;
                     pending.push((events.order)(EventData::OrderPaid, &order));
                     append(tx, pending)?;
                     Ok(PaymentDone::Paid {
@@ -470,6 +482,16 @@ impl PaymentStore for SqliteStore {
                         ));
                     }
                     let payment = must_read_payment(tx, payment_id)?;
+                    audit::record(
+                        tx,
+                        [AuditChange::diff(
+                            "payment.refunded",
+                            "payment",
+                            payment_id,
+                            serde_json::json!({"refunded_cents": charged.refunded_cents, "status": charged.status}),
+                            serde_json::json!({"refunded_cents": payment.refunded_cents, "status": payment.status, "refund_id": refund}),
+                        )],
+                    )?;
                     tx.prepare_cached(
                         "UPDATE orders SET refunded_cents = refunded_cents + ?2, updated_at = ?3
                          WHERE id = ?1",

@@ -64,12 +64,13 @@ impl SessionStore for SqliteStore {
         let id = id.clone();
         self.read(move |conn| {
             conn.prepare_cached(
-                "SELECT s.user_id, u.role, s.expires_at, s.revoked_at IS NOT NULL AS revoked
+                "SELECT s.user_id, u.email, u.role, s.expires_at, s.revoked_at IS NOT NULL AS revoked
                  FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1",
             )?
             .query_row([id.as_str()], |row| {
                 Ok(SessionAuth {
                     user_id: parse_column(row, "user_id")?,
+                    email: row.get("email")?,
                     role: parse_column(row, "role")?,
                     expires_at: from_millis(row.get("expires_at")?)?,
                     revoked: row.get("revoked")?,

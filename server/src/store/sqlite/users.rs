@@ -5,12 +5,14 @@ use rusqlite::{OptionalExtension, Row, params};
 use shop_wire::users::{Address, Role, User};
 use shop_wire::{SessionId, UserId};
 
+use super::audit;
 use super::filter::Filter;
 use super::{
     SqliteStore, append, backend, conversion, from_millis, is_unique_violation, millis,
     parse_column,
 };
 use crate::services::users::rules::{self as user_rules, RoleRefusal};
+use crate::store::AuditChange;
 use crate::store::{
     NewEvent, ProfileUpdate, RoleChange, StoreError, StoreResult, UserQuery, UserRecord, UserStore,
     now,
@@ -32,6 +34,17 @@ fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
             updated_at: from_millis(row.get("updated_at")?)?,
         },
         password_hash: row.get("password_hash")?,
+    })
+}
+
+/// What the audit log keeps of an account: never its password hash, and
+/// of its addresses only how many there are (they are personal).
+fn audited_user(user: &User) -> serde_json::Value {
+    serde_json::json!({
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "addresses": user.addresses.len(),
     })
 }
 
@@ -65,6 +78,16 @@ impl UserStore for SqliteStore {
                     err.into()
                 }
             })?;
+            audit::record(
+                tx,
+                [AuditChange::diff(
+                    "user.created",
+                    "user",
+                    user.id.as_str(),
+                    serde_json::Value::Null,
+                    audited_user(user),
+                )],
+            )?;
             append(tx, events)?;
             Ok(())
         })
@@ -134,6 +157,10 @@ impl UserStore for SqliteStore {
                 .map(serde_json::to_string)
                 .transpose()
                 .map_err(backend)?;
+            let before = tx
+                .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+                .query_row([id.as_str()], user_row)
+                .optional()?;
             let updated = tx
                 .prepare_cached(&format!(
                     "UPDATE users SET name = coalesce(?2, name), addresses = coalesce(?3, addresses),
@@ -147,6 +174,18 @@ impl UserStore for SqliteStore {
                 .optional()?;
             match updated {
                 Some(record) => {
+                    if let Some(before) = before {
+                        audit::record(
+                            tx,
+                            [AuditChange::diff(
+                                "user.updated",
+                                "user",
+                                id.as_str(),
+                                audited_user(&before.user),
+                                audited_user(&record.user),
+                            )],
+                        )?;
+                    }
                     append(tx, events)?;
                     Ok(Some(record.user))
                 }
@@ -179,6 +218,17 @@ impl UserStore for SqliteStore {
                 keep.as_ref().map(SessionId::as_str),
                 at
             ])?;
+            // Never the password nor its hash: only that it changed.
+            audit::record(
+                tx,
+                [AuditChange::diff(
+                    "user.password_changed",
+                    "user",
+                    id.as_str(),
+                    serde_json::json!({"password": "(previous)"}),
+                    serde_json::json!({"password": "(changed)"}),
+                )],
+            )?;
             append(tx, events)?;
             Ok(())
         })
@@ -211,6 +261,16 @@ impl UserStore for SqliteStore {
                     "UPDATE users SET role = ?2, updated_at = ?3 WHERE id = ?1 RETURNING {USER_COLUMNS}"
                 ))?
                 .query_row(params![id.as_str(), role.as_str(), millis(now())], user_row)?;
+            audit::record(
+                tx,
+                [AuditChange::diff(
+                    "user.role_changed",
+                    "user",
+                    id.as_str(),
+                    serde_json::json!({"role": current}),
+                    serde_json::json!({"role": role}),
+                )],
+            )?;
             append(tx, events)?;
             Ok(RoleChange::Changed(record.user))
         })

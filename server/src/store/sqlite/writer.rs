@@ -186,6 +186,9 @@ impl Writer {
         F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel::<StoreResult<T>>();
+        // Who is making the change: read on the caller's task, where the
+        // request's scope is, and set on the writer's thread while it runs.
+        let context = crate::store::audit::current();
         let job: Job = Box::new(move |tx| {
             let Some((tx, shared)) = tx else {
                 let _ = reply.send(Err(StoreError::Backend(
@@ -201,7 +204,7 @@ impl Writer {
                     finish: Box::new(|_| {}),
                 });
             }
-            match work(tx) {
+            match super::audit::with_context(context, || work(tx)) {
                 Ok(value) => {
                     let released = !shared || run_cached(tx, "RELEASE change").is_ok();
                     Some(Ran {
