@@ -174,6 +174,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/orders", services::orders::router())
         .nest("/api/payments", services::payments::router())
         .nest("/api/search", services::search::router())
+        .nest("/api/webhooks", services::webhooks::router())
         .routes(routes!(version))
         .routes(routes!(services::health::system))
         .routes(routes!(metrics_text))

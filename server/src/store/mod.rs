@@ -41,6 +41,7 @@ mod search;
 mod sessions;
 pub mod sqlite;
 mod users;
+mod webhooks;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -58,6 +59,7 @@ pub use search::*;
 pub use sessions::*;
 pub use sqlite::SqliteStore;
 pub use users::*;
+pub use webhooks::*;
 
 /// Why a store call failed, in terms any backend can keep.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +111,7 @@ pub trait Store:
     + PaymentStore
     + AnalyticsStore
     + SearchStore
+    + WebhookStore
     + Send
     + Sync
     + 'static

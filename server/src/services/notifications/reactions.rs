@@ -84,6 +84,13 @@ pub const REACTIONS: &[Reaction] = &[
         to: To::Customer,
     },
     Reaction {
+        event: EventKind::WebhookDisabled,
+        template: "webhook_disabled",
+        channel: Channel::Email,
+        priority: Priority::High,
+        to: To::Staff,
+    },
+    Reaction {
         event: EventKind::InventoryLowStock,
         template: "low_stock_alert",
         channel: Channel::Email,

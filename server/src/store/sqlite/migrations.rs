@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_commerce.sql"),
     include_str!("../migrations/0005_search.sql"),
     include_str!("../migrations/0006_hardening.sql"),
+    include_str!("../migrations/0008_webhooks.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {
