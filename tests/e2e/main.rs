@@ -21,3 +21,4 @@ mod notifications;
 mod search;
 mod storefront;
 mod users;
+mod webhooks;
