@@ -619,3 +619,148 @@ async fn urls_that_reach_inside_or_are_not_https_are_refused() {
     let response = server.get_as("/api/webhooks", &customer).await;
     expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
 }
+
+#[tokio::test]
+async fn the_cli_manages_endpoints_and_shop_listen_forwards_a_live_event_signed() {
+    let receiver = Receiver::start();
+    let server = server_for(&receiver, &[]);
+    server.cli_login_admin();
+
+    // shop webhook add | list | get | test | deliveries | rotate-secret | remove
+    let added = server
+        .shop(&[
+            "webhook",
+            "add",
+            &receiver.url(),
+            "--event",
+            "order.*,inventory.low_stock",
+            "-o",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    let id = added["id"].as_str().unwrap().to_owned();
+    assert!(
+        added["secret"].as_str().unwrap().starts_with("whsec_"),
+        "{added}"
+    );
+    assert_eq!(added["events"], json!(["order.*", "inventory.low_stock"]));
+    receiver.configure(json!({"secrets": [added["secret"]]}));
+    let listed = server.shop(&["webhook", "list"]).expect(0).lines();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].get("secret").is_none(), "{:?}", listed[0]);
+    server.shop(&["webhook", "test", &id]).expect(0);
+    eventually("the CLI's test event", Duration::from_secs(20), || async {
+        let seen = receiver.of_type("webhook.test");
+        (seen.first().is_some_and(|r| r["verified"] == json!([true]))).then_some(())
+    })
+    .await;
+    let delivered = eventually("the delivery log", Duration::from_secs(20), || async {
+        let lines = server
+            .shop(&["webhook", "deliveries", &id])
+            .expect(0)
+            .lines();
+        (lines.first().is_some_and(|d| d["status"] == "succeeded")).then_some(lines)
+    })
+    .await;
+    assert_eq!(delivered[0]["event_type"], "webhook.test");
+    let bad = server.shop(&[
+        "webhook",
+        "add",
+        "https://127.0.0.1/x",
+        "--event",
+        "order.*",
+    ]);
+    assert_ne!(bad.code, 0);
+    assert!(
+        bad.stderr.contains("not a public address"),
+        "{}",
+        bad.stderr
+    );
+    let rotated = server
+        .shop(&["webhook", "rotate-secret", &id])
+        .expect(0)
+        .lines();
+    assert_ne!(rotated[0]["secret"], added["secret"]);
+    server.shop(&["webhook", "remove", &id, "--yes"]).expect(0);
+    assert!(
+        server
+            .shop(&["webhook", "list"])
+            .expect(0)
+            .lines()
+            .is_empty()
+    );
+
+    // shop listen: the secret at start, then each matching event forwarded and reported.
+    let mut listen = server
+        .cli(&[
+            "listen",
+            "--forward-to",
+            &receiver.url(),
+            "--event",
+            "product.*",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn shop listen");
+    let stderr = listen.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let secret = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("shop listen to print its secret");
+        if let Some(rest) = line.split("signing secret is ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    receiver.configure(json!({"secrets": [secret]}));
+    let admin = server.admin_token().await;
+    product(&server, &admin, "LISTEN-1").await;
+    let forwarded = eventually(
+        "shop listen to forward product.created",
+        Duration::from_secs(30),
+        || async { receiver.of_type("product.created").into_iter().next() },
+    )
+    .await;
+    assert_eq!(forwarded["verified"], json!([true]), "{forwarded}");
+    assert_eq!(forwarded["status"], 204);
+    let stdout = listen.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let line: Value = serde_json::from_str(
+        &rx.recv_timeout(Duration::from_secs(30))
+            .expect("a line per forwarded event"),
+    )
+    .unwrap();
+    assert_eq!(line["type"], "product.created", "{line}");
+    assert_eq!(line["status"], 204, "{line}");
+    assert_eq!(line["event_id"], forwarded["event_id"]);
+    // Only the events asked for: nothing else was forwarded.
+    assert!(
+        receiver
+            .log()
+            .iter()
+            .all(|r| r["type"] != "inventory.adjusted" && r["type"] != "user.logged_in")
+    );
+    let _ = listen.kill();
+    let _ = listen.wait();
+}

@@ -7,6 +7,7 @@ pub mod events;
 pub mod fixtures;
 pub mod generate;
 pub mod inventory;
+pub mod listen;
 pub mod notification;
 pub mod order;
 pub mod payment;
@@ -16,6 +17,7 @@ pub mod search;
 pub mod serve;
 pub mod status;
 pub mod user;
+pub mod webhook;
 
 use std::future::Future;
 use std::io::{IsTerminal, Read};
