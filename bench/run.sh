@@ -86,6 +86,12 @@
 #      in-process API calls and the template; no network). Target p50 < 2 ms
 #      for product and category pages. The same from 4 clients at once, for
 #      information. Standalone: BENCH_ONLY=storefront bench/run.sh.
+#   9. webhooks (bench/webhooks.py): BENCH_WEBHOOK_RUNS (3) runs, each on a
+#      fresh server whose one endpoint (product.created) is a local receiver
+#      (asyncio, keep-alive, 204 at once); BENCH_WEBHOOK_COUNT (20,000)
+#      products imported at once, and the deliveries timed at the receiver
+#      from the first to the last distinct webhook-id. Target >= 2,000/s.
+#      Standalone: BENCH_ONLY=webhooks bench/run.sh.
 #   BENCH_ONLY=money bench/run.sh runs only J, the checkouts and cart adds (and
 #      their invariants and writer figures), on a server with no catalog seed.
 #
@@ -122,6 +128,8 @@ BENCH_IMPORT_RUNS="${BENCH_IMPORT_RUNS:-3}"
 BENCH_SEARCH_COUNT="${BENCH_SEARCH_COUNT:-100000}"
 BENCH_SEARCH_QUERIES="${BENCH_SEARCH_QUERIES:-4000}"
 BENCH_STOREFRONT_ROUNDS="${BENCH_STOREFRONT_ROUNDS:-5}"
+BENCH_WEBHOOK_RUNS="${BENCH_WEBHOOK_RUNS:-3}"
+BENCH_WEBHOOK_COUNT="${BENCH_WEBHOOK_COUNT:-20000}"
 BENCH_ONLY="${BENCH_ONLY:-}"
 
 # Targets.
@@ -141,6 +149,7 @@ SEARCH_P99_TARGET_MS=5
 SUGGEST_P99_TARGET_MS=0.5
 SEARCHABLE_TARGET_MS=2000
 RENDER_P50_TARGET_MS=2
+WEBHOOK_TARGET=2000
 
 ADMIN_EMAIL="admin@example.com"
 ADMIN_PASSWORD="bench-Admin-pass-2026!"
@@ -441,6 +450,30 @@ storefront_summary() {
     done
 }
 
+# ---------------------------------------------------------------- 9. webhooks (defined here, run last)
+
+webhooks_measure() {
+    log "bench: webhooks, $BENCH_WEBHOOK_RUNS runs of $(commas "$BENCH_WEBHOOK_COUNT") deliveries to a local receiver (fresh server each)"
+    python3 "$BENCH_DIR/webhooks.py" "$BIN" "$WORK/webhooks" "$BENCH_WEBHOOK_RUNS" "$BENCH_WEBHOOK_COUNT" \
+        >"$WORK/webhooks.out" || die "the webhook benchmark failed"
+    awk '$1 == "run" { printf "  run %d: %s deliveries in %.2f s: %s/s\n", $2, $3, $4, $5 }' "$WORK/webhooks.out"
+}
+
+webhooks_summary() {
+    local med
+    med="$(awk '$1 == "run" { print $5 }' "$WORK/webhooks.out" | median)"
+    row "webhook deliveries/s" "$(commas "$med")" "" ">= $(commas "$WEBHOOK_TARGET")" \
+        "$(verdict "$(ge "$med" "$WEBHOOK_TARGET")")"
+}
+
+if [[ "$BENCH_ONLY" == webhooks ]]; then
+    webhooks_measure
+    echo
+    row "metric" "value" "p99" "target" ""
+    webhooks_summary
+    exit 0
+fi
+
 if [[ "$BENCH_ONLY" == storefront ]]; then
     storefront_measure
     echo
@@ -675,6 +708,7 @@ DASH_IDLE_TARGET=1
 
 search_measure
 storefront_measure
+webhooks_measure
 
 # ---------------------------------------------------------------- summary
 
@@ -750,6 +784,7 @@ row "dashboard CPU, idle" "$DASH_IDLE %" "" "< $DASH_IDLE_TARGET %" "$(verdict "
 row "dashboard CPU, $DASH_EVENTS events/s" "$DASH_LOAD %" "" "" "(info)"
 search_summary
 storefront_summary
+webhooks_summary
 
 if [[ "$BROKEN" == 1 ]]; then
     log "bench: error: some wrk runs got non-2xx answers; the throughput figures above are not valid"
