@@ -368,7 +368,7 @@ async fn an_order_paid_is_delivered_signed_retried_after_two_500s_then_replayed_
 }
 
 #[tokio::test]
-async fn failures_are_replayed_since_a_time_and_a_410_disables_the_endpoint_and_tells_staff() {
+async fn failures_are_replayed_since_a_time_and_a_410_disables_the_endpoint_and_tells_the_admins() {
     let receiver = Receiver::start();
     let server = server_for(&receiver, &[("SHOP_WEBHOOK_GIVE_UP_SECONDS", "1")]);
     let admin = server.admin_token().await;
