@@ -764,3 +764,47 @@ async fn the_cli_manages_endpoints_and_shop_listen_forwards_a_live_event_signed(
     let _ = listen.kill();
     let _ = listen.wait();
 }
+
+#[tokio::test]
+async fn a_slow_endpoint_holds_up_only_its_own_deliveries() {
+    let slow = Receiver::start();
+    let fast = Receiver::start();
+    let server = TestServer::start_full(
+        &[
+            ("SHOP_RATE_LIMIT_IP", "0"),
+            ("SHOP_WEBHOOK_POLL_MS", "100"),
+            ("SHOP_WEBHOOK_TIMEOUT_MS", "60000"),
+            ("SHOP_WEBHOOK_LEASE_MS", "90000"),
+        ],
+        // Any port of 127.0.0.1: both receivers.
+        &["--webhook-allow-host", "127.0.0.1"],
+    );
+    let admin = server.admin_token().await;
+    for receiver in [&slow, &fast] {
+        let webhook = create_webhook(&server, &admin, &receiver.url(), &["product.created"]).await;
+        receiver.configure(json!({"secrets": [webhook["secret"]]}));
+    }
+    // The slow receiver takes 30 s to answer anything.
+    let secret = std::fs::read_to_string(slow.dir.path().join("config.json")).unwrap();
+    let mut config: Value = serde_json::from_str(&secret).unwrap();
+    config["delay_ms"] = json!(30_000);
+    slow.configure(config);
+    product(&server, &admin, "FIRST-1").await;
+    eventually(
+        "the fast endpoint's first delivery",
+        Duration::from_secs(20),
+        || async { (fast.log().len() == 1).then_some(()) },
+    )
+    .await;
+    product(&server, &admin, "SECOND-1").await;
+    eventually(
+        "the fast endpoint's second delivery",
+        Duration::from_secs(20),
+        || async { (fast.log().len() == 2).then_some(()) },
+    )
+    .await;
+    assert!(
+        slow.log().is_empty(),
+        "the slow endpoint answered before the fast one got its second event: nothing was tested"
+    );
+}

@@ -1,21 +1,23 @@
 //! The dispatcher: claims due deliveries, POSTs them signed, records the
 //! outcomes.
 //!
-//! One round claims a batch in event id order (none of an endpoint whose
-//! breaker is open, one probe of a half-open one), sends each endpoint's
-//! share in event order with at most `max_in_flight_per_endpoint` attempts
-//! under way (different endpoints concurrently), and commits every outcome
-//! in one transaction. Rounds repeat while there is due work; then the
-//! dispatcher sleeps until the feeder wakes it or the poll interval passes.
+//! A round claims a batch in event id order (none of an endpoint whose
+//! breaker is open or whose lane is still under way, one probe of a
+//! half-open one) and starts a lane per endpoint: a task that sends the
+//! endpoint's share in event order with at most `max_in_flight_per_endpoint`
+//! attempts under way and commits its outcomes in one transaction. A slow
+//! endpoint therefore delays only itself. Rounds repeat while there is due
+//! work; then the dispatcher waits for a lane to end, the feeder's wake-up
+//! or the poll interval.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime};
 
-use futures::StreamExt;
-use futures::future::join_all;
+use futures::{FutureExt, StreamExt};
 use rand::Rng;
 use shop_wire::events::{EventData, WebhookDeliveryEvent, WebhookEvent};
 use shop_wire::webhooks::{WebhookId, WebhookStatus, signature_header};
+use tokio::task::JoinSet;
 
 use super::domain::{Answer, EndpointChange, decide, parse_retry_after};
 use super::safety;
@@ -50,35 +52,91 @@ pub fn spawn(state: &AppState) {
         });
 }
 
-/// One run: drain what is due, publish the backlog, wait.
+/// Endpoint lanes: each endpoint's claimed share is sent and recorded by a
+/// task of its own, so a slow endpoint holds up only its own deliveries.
+type Lanes = JoinSet<(WebhookId, anyhow::Result<()>)>;
+
+/// One run: claim for every endpoint without a lane under way, start their
+/// lanes, and wait for a lane to finish, a wake-up or the poll interval
+/// whenever there is nothing more to claim. On shutdown the lanes under way
+/// get one attempt's timeout to finish and record their outcomes.
 async fn pass(state: &AppState) -> anyhow::Result<()> {
-    loop {
+    let settings = state.webhooks.settings();
+    let poll = Duration::from_millis(settings.poll_interval_ms);
+    let mut lanes = Lanes::new();
+    let mut busy: HashSet<WebhookId> = HashSet::new();
+    let result = loop {
         if state.shutdown.is_cancelled() {
-            return Ok(());
+            break Ok(());
         }
-        if round(state).await? == 0 {
-            break;
+        while let Some(done) = lanes.try_join_next() {
+            finished(done, &mut busy);
         }
+        let started = match round(state, &busy, &mut lanes).await {
+            Ok(started) => started,
+            Err(err) => break Err(err),
+        };
+        busy.extend(started.iter().cloned());
+        if !started.is_empty() {
+            continue;
+        }
+        if lanes.is_empty() {
+            metrics::gauge!("shop_webhook_backlog")
+                .set(state.store.webhook_backlog().await.unwrap_or_default() as f64);
+        }
+        tokio::select! {
+            Some(done) = lanes.join_next(), if !lanes.is_empty() => finished(done, &mut busy),
+            () = state.webhooks.woken() => {}
+            () = tokio::time::sleep(poll) => {}
+            () = state.shutdown.cancelled() => {}
+        }
+    };
+    let grace = Duration::from_millis(settings.timeout_ms) + Duration::from_secs(1);
+    let drained = tokio::time::timeout(grace, async {
+        while let Some(done) = lanes.join_next().await {
+            finished(done, &mut busy);
+        }
+    })
+    .await;
+    if drained.is_err() {
+        // Their deliveries' leases run out and they are attempted again.
+        lanes.abort_all();
     }
-    metrics::gauge!("shop_webhook_backlog").set(state.store.webhook_backlog().await? as f64);
-    let poll = Duration::from_millis(state.webhooks.settings().poll_interval_ms);
-    tokio::select! {
-        () = state.webhooks.woken() => {}
-        () = tokio::time::sleep(poll) => {}
-        () = state.shutdown.cancelled() => {}
-    }
-    Ok(())
+    result
 }
 
-/// Claims, sends and records one batch; returns how many were claimed.
-pub async fn round(state: &AppState) -> anyhow::Result<usize> {
+fn finished(
+    done: Result<(WebhookId, anyhow::Result<()>), tokio::task::JoinError>,
+    busy: &mut HashSet<WebhookId>,
+) {
+    match done {
+        Ok((id, result)) => {
+            busy.remove(&id);
+            if let Err(err) = result {
+                // The leases run out and the deliveries are attempted again.
+                tracing::warn!(webhook = %id, error = format!("{err:#}"), "recording webhook deliveries failed");
+            }
+        }
+        // Lanes catch their own panics: only an abort (at shutdown) ends here.
+        Err(err) => tracing::warn!(error = %err, "a webhook delivery lane was stopped"),
+    }
+}
+
+/// Claims a batch for the endpoints not in `busy` and starts a lane per
+/// endpoint; returns the endpoints whose lanes started.
+pub async fn round(
+    state: &AppState,
+    busy: &HashSet<WebhookId>,
+    lanes: &mut Lanes,
+) -> anyhow::Result<Vec<WebhookId>> {
     let settings = state.webhooks.settings();
     let allowances = state.webhooks.allowances();
-    let excluded: Vec<WebhookId> = allowances
+    let mut excluded: Vec<WebhookId> = allowances
         .iter()
         .filter(|(_, n)| *n == 0)
         .map(|(id, _)| id.clone())
         .collect();
+    excluded.extend(busy.iter().cloned());
     let probes: Vec<WebhookId> = allowances
         .into_iter()
         .filter(|(_, n)| *n > 0)
@@ -90,9 +148,8 @@ pub async fn round(state: &AppState) -> anyhow::Result<usize> {
         .store
         .claim_deliveries(at, at + lease, settings.batch_size, excluded)
         .await?;
-    let count = claimed.len();
-    if count == 0 {
-        return Ok(0);
+    if claimed.is_empty() {
+        return Ok(Vec::new());
     }
     // Per endpoint, in event order; a half-open endpoint gets its one probe.
     let mut groups: Vec<(WebhookId, Vec<ClaimedDelivery>)> = Vec::new();
@@ -115,18 +172,29 @@ pub async fn round(state: &AppState) -> anyhow::Result<usize> {
         state.store.release_deliveries(released).await?;
     }
     let in_flight = settings.max_in_flight_per_endpoint;
-    let completions: Vec<DeliveryCompletion> = join_all(groups.into_iter().map(|(_, group)| {
-        futures::stream::iter(group)
-            .map(|claim| async move { attempt(state, claim).await })
-            .buffered(in_flight)
-            .collect::<Vec<_>>()
-    }))
-    .await
-    .into_iter()
-    .flatten()
-    .collect();
-    state.store.complete_deliveries(completions).await?;
-    Ok(count)
+    let mut started = Vec::with_capacity(groups.len());
+    for (id, group) in groups {
+        let state = state.clone();
+        started.push(id.clone());
+        lanes.spawn(async move {
+            let lane = async {
+                let completions: Vec<DeliveryCompletion> = futures::stream::iter(group)
+                    .map(|claim| attempt(&state, claim))
+                    .buffered(in_flight)
+                    .collect()
+                    .await;
+                state.store.complete_deliveries(completions).await
+            };
+            // A panic ends the lane, not the endpoint: it becomes claimable
+            // again, and its deliveries once their leases run out.
+            let recorded = match std::panic::AssertUnwindSafe(lane).catch_unwind().await {
+                Ok(recorded) => recorded.map(|_| ()).map_err(anyhow::Error::from),
+                Err(_) => Err(anyhow::anyhow!("a webhook delivery lane panicked")),
+            };
+            (id, recorded)
+        });
+    }
+    Ok(started)
 }
 
 /// Sends one claimed delivery and says how it went.
