@@ -14,7 +14,15 @@ sees it; it includes the feeder and the writer's work of recording every
 outcome, and the tail of the import overlaps its start (so it is a lower
 bound). Afterwards the database must hold COUNT `succeeded` deliveries.
 
-Prints `run N COUNT SECONDS PER_S` lines on stdout for run.sh.
+Then, on one more server, what a subscribed endpoint adds to a checkout:
+CHECKOUTS paid orders (`POST /api/orders`, one item, the 4242 card) one at a
+time over one keep-alive connection, in blocks of 50 that alternate between
+the endpoint (`order.*`, the same receiver) active and disabled; the
+difference of the two medians (and p99s). Delivery runs off the event log,
+so it should be nothing measurable.
+
+Prints `run N COUNT SECONDS PER_S` lines and one
+`checkout WITH_P50 WITHOUT_P50 WITH_P99 WITHOUT_P99 DELIVERED` line (ms) on stdout for run.sh.
 """
 
 import asyncio
@@ -184,12 +192,114 @@ def run_once(binary: str, run_dir: str, count: int, run: int) -> None:
         recv.kill()
 
 
+class Conn:
+    """One keep-alive HTTP/1.1 connection, for latency figures."""
+
+    def __init__(self, port: int, token: str):
+        self.port, self.token = port, token
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.file = self.sock.makefile("rb")
+
+    def request(self, method: str, path: str, body) -> tuple:
+        payload = json.dumps(body).encode()
+        head = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}",
+                f"Authorization: Bearer {self.token}", "Content-Type: application/json",
+                f"Content-Length: {len(payload)}"]
+        self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+        status = int(self.file.readline().split()[1])
+        length = 0
+        while True:
+            line = self.file.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        return status, self.file.read(length)
+
+
+def checkout_cost(binary: str, run_dir: str, count: int) -> None:
+    os.makedirs(run_dir, exist_ok=True)
+    hook_port, port = free_port(), free_port()
+    parent, child = multiprocessing.Pipe()
+    # The receiver reports when it has seen `count` deliveries; only the active blocks send any.
+    recv = multiprocessing.Process(target=receiver, args=(hook_port, 10**9, child), daemon=True)
+    recv.start()
+    db = os.path.join(run_dir, "shop.db")
+    env = dict(os.environ, SHOP_LOG="warn", SHOP_RATE_LIMIT_IP="0", SHOP_RATE_LIMIT_TOKEN="0",
+               SHOP_RATE_LIMIT_LOGIN="0", SHOP_ACCESS_TOKEN_TTL="3600", SHOP_MAX_UNPAID_ORDERS="0")
+    err_path = os.path.join(run_dir, "stderr.log")
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen(
+            [binary, "serve", "--addr", f"127.0.0.1:{port}", "--db", db,
+             "--webhook-allow-host", f"127.0.0.1:{hook_port}"],
+            stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if request(port, "GET", "/health", b"")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                fail("the server did not start:\n" + open(err_path).read()[-2000:])
+            time.sleep(0.02)
+        status, data = request(port, "POST", "/api/users/login",
+                               json.dumps({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).encode())
+        token = json.loads(data)["access_token"]
+        product = {"sku": "HOOK-BUY", "name": "Checkout bench", "price_cents": 1000, "stock": 10000000}
+        status, data = request(port, "POST", "/api/products", json.dumps(product).encode(), token)
+        if status != 201:
+            fail(f"creating the product answered {status}: {data[:300]!r}")
+        hook = {"url": f"http://127.0.0.1:{hook_port}/hooks", "events": ["order.*"]}
+        status, data = request(port, "POST", "/api/webhooks", json.dumps(hook).encode(), token)
+        if status != 201:
+            fail(f"creating the endpoint answered {status}: {data[:300]!r}")
+        hook_id = json.loads(data)["id"]
+        conn = Conn(port, token)
+        order = {"items": [{"sku": "HOOK-BUY", "quantity": 1}], "customer_email": "bench@example.com",
+                 "payment": {"method": "card", "card_number": "4242424242424242",
+                             "exp_month": 12, "exp_year": 2035}}
+        samples = {"active": [], "disabled": []}
+        for i in range(30):
+            conn.request("POST", "/api/orders", order)  # warm-up
+        block, state = 50, "active"
+        for start in range(0, 2 * count, block):
+            for _ in range(block):
+                t0 = time.perf_counter()
+                status, data = conn.request("POST", "/api/orders", order)
+                samples[state].append((time.perf_counter() - t0) * 1000)
+                if status != 201:
+                    fail(f"a checkout answered {status}: {data[:300]!r}")
+            state = "disabled" if state == "active" else "active"
+            status, data = conn.request("PATCH", f"/api/webhooks/{hook_id}", {"status": state})
+            if status != 200:
+                fail(f"switching the endpoint answered {status}: {data[:300]!r}")
+        def pct(values, p):
+            values = sorted(values)
+            return values[min(len(values) - 1, int(len(values) * p))]
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn_db:
+            delivered = conn_db.execute("SELECT count(*) FROM webhook_deliveries").fetchone()[0]
+        print(f"checkout {pct(samples['active'], 0.5):.3f} {pct(samples['disabled'], 0.5):.3f} "
+              f"{pct(samples['active'], 0.99):.3f} {pct(samples['disabled'], 0.99):.3f} {delivered}", flush=True)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        recv.kill()
+
+
 def main() -> None:
     if len(sys.argv) != 5:
         fail("usage: webhooks.py BIN WORKDIR RUNS COUNT")
     binary, work, runs, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     for run in range(1, runs + 1):
         run_once(binary, os.path.join(work, f"run{run}"), count, run)
+    checkout_cost(binary, os.path.join(work, "checkout"), int(os.environ.get("BENCH_WEBHOOK_CHECKOUTS", "1000")))
 
 
 if __name__ == "__main__":
