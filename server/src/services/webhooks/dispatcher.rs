@@ -31,6 +31,8 @@ pub const DISPATCHER: &str = "webhook_dispatcher";
 const BODY_LIMIT: usize = 4096;
 /// The part of it shown in `last_error`.
 const EXCERPT: usize = 200;
+/// How often the backlog gauge is counted at most (a query), when idle.
+const BACKLOG_EVERY: Duration = Duration::from_secs(1);
 
 pub fn spawn(state: &AppState) {
     let worker_state = state.clone();
@@ -65,6 +67,9 @@ async fn pass(state: &AppState) -> anyhow::Result<()> {
     let poll = Duration::from_millis(settings.poll_interval_ms);
     let mut lanes = Lanes::new();
     let mut busy: HashSet<WebhookId> = HashSet::new();
+    let mut published = Instant::now()
+        .checked_sub(BACKLOG_EVERY)
+        .unwrap_or_else(Instant::now);
     let result = loop {
         if state.shutdown.is_cancelled() {
             break Ok(());
@@ -80,7 +85,8 @@ async fn pass(state: &AppState) -> anyhow::Result<()> {
         if !started.is_empty() {
             continue;
         }
-        if lanes.is_empty() {
+        if lanes.is_empty() && published.elapsed() >= BACKLOG_EVERY {
+            published = Instant::now();
             metrics::gauge!("shop_webhook_backlog")
                 .set(state.store.webhook_backlog().await.unwrap_or_default() as f64);
         }

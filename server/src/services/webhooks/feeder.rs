@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use shop_wire::Event;
+use shop_wire::events::EventKind;
+use shop_wire::webhooks::Webhook;
 
 use super::domain::plan;
 use crate::state::AppState;
@@ -42,10 +44,25 @@ async fn follow(state: &AppState) -> anyhow::Result<()> {
     let cursor = state.store.event_cursor(CURSOR).await?;
     let mut stream = Box::pin(state.events.stream_after(cursor).ready_chunks(CHUNK));
     let mut unsaved = 0usize;
+    // The endpoints, read again whenever the log says one changed: every
+    // change to an endpoint logs a `webhook.*` event, and the log is read in
+    // order, so an event is planned against the endpoints as they were
+    // after every change logged before it (or later: an endpoint's
+    // `created_at` keeps it from earlier events).
+    let mut webhooks: Option<Vec<Webhook>> = None;
     while let Some(chunk) = stream.next().await {
         let events = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
         unsaved += events.len();
-        if feed(state, &events, unsaved >= CHUNK).await? {
+        let changed = events.iter().any(|e| {
+            e.kind.starts_with("webhook.") && e.event_kind() != Some(EventKind::WebhookTest)
+        });
+        let current = match webhooks.take() {
+            Some(known) if !changed => known,
+            _ => state.store.active_webhooks().await?,
+        };
+        let saved = feed(state, &current, &events, unsaved >= CHUNK).await?;
+        webhooks = Some(current);
+        if saved {
             unsaved = 0;
         }
     }
@@ -56,12 +73,16 @@ async fn follow(state: &AppState) -> anyhow::Result<()> {
 /// in one transaction. Events that call for nothing move the cursor only
 /// now and then (`force`): rereading a few after a restart is harmless.
 /// Returns whether the cursor was saved.
-pub async fn feed(state: &AppState, events: &[Event], force: bool) -> anyhow::Result<bool> {
+pub async fn feed(
+    state: &AppState,
+    webhooks: &[Webhook],
+    events: &[Event],
+    force: bool,
+) -> anyhow::Result<bool> {
     let Some(last) = events.last().map(|e| e.id) else {
         return Ok(false);
     };
-    let webhooks = state.store.active_webhooks().await?;
-    let deliveries = plan(&webhooks, events, now());
+    let deliveries = plan(webhooks, events, now());
     if deliveries.is_empty() && !force {
         return Ok(false);
     }
