@@ -355,4 +355,55 @@ mod tests {
                 .is_ok()
         );
     }
+
+    /// The delivery client's resolver is the guard against DNS rebinding:
+    /// a name that resolves only inside gives the client no address at all.
+    #[tokio::test]
+    async fn the_resolver_hands_the_client_only_public_addresses() {
+        use reqwest::dns::Resolve;
+        let guarded = GuardedResolver::shared(AllowList::default());
+        let refused = guarded
+            .resolve("localhost".parse().expect("a name"))
+            .await
+            .err()
+            .expect("localhost resolves only to loopback");
+        assert!(
+            refused.to_string().contains("no public address"),
+            "{refused}"
+        );
+        let allowed =
+            GuardedResolver::shared(AllowList::parse(&["localhost".to_owned()]).expect("parse"));
+        let addresses: Vec<SocketAddr> = allowed
+            .resolve("localhost".parse().expect("a name"))
+            .await
+            .expect("an allowed host resolves")
+            .collect();
+        assert!(!addresses.is_empty() && addresses.iter().all(|a| a.ip().is_loopback()));
+    }
+
+    /// End to end through the client: a refused name never gets a connection.
+    #[tokio::test]
+    async fn the_delivery_client_cannot_reach_a_private_name() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let webhooks = super::super::Webhooks::new(&crate::config::WebhooksConfig::default());
+        let err = webhooks
+            .client()
+            .post(format!("http://localhost:{port}/hook"))
+            .send()
+            .await
+            .expect_err("no connection to a loopback name");
+        let mut chain = String::new();
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+        while let Some(cause) = source {
+            chain.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        assert!(chain.contains("no public address"), "{chain}");
+        let accepted =
+            tokio::time::timeout(std::time::Duration::from_millis(200), listener.accept()).await;
+        assert!(accepted.is_err(), "the client connected anyway");
+    }
 }
