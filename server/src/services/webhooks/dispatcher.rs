@@ -77,12 +77,14 @@ async fn pass(state: &AppState) -> anyhow::Result<()> {
         while let Some(done) = lanes.try_join_next() {
             finished(done, &mut busy);
         }
-        let started = match round(state, &busy, &mut lanes).await {
-            Ok(started) => started,
+        let (started, full) = match round(state, &busy, &mut lanes).await {
+            Ok(round) => round,
             Err(err) => break Err(err),
         };
-        busy.extend(started.iter().cloned());
-        if !started.is_empty() {
+        busy.extend(started);
+        // A batch short of full took every due delivery there was: claiming
+        // again at once would only scan the queue to find nothing.
+        if full {
             continue;
         }
         if lanes.is_empty() && published.elapsed() >= BACKLOG_EVERY {
@@ -129,12 +131,13 @@ fn finished(
 }
 
 /// Claims a batch for the endpoints not in `busy` and starts a lane per
-/// endpoint; returns the endpoints whose lanes started.
+/// endpoint; returns the endpoints whose lanes started, and whether the
+/// batch was full (more may be due).
 pub async fn round(
     state: &AppState,
     busy: &HashSet<WebhookId>,
     lanes: &mut Lanes,
-) -> anyhow::Result<Vec<WebhookId>> {
+) -> anyhow::Result<(Vec<WebhookId>, bool)> {
     let settings = state.webhooks.settings();
     let allowances = state.webhooks.allowances();
     let mut excluded: Vec<WebhookId> = allowances
@@ -155,8 +158,9 @@ pub async fn round(
         .claim_deliveries(at, at + lease, settings.batch_size, excluded)
         .await?;
     if claimed.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), false));
     }
+    let claimed_count = claimed.len();
     // Per endpoint, in event order; a half-open endpoint gets its one probe.
     let mut groups: Vec<(WebhookId, Vec<ClaimedDelivery>)> = Vec::new();
     let mut index: HashMap<WebhookId, usize> = HashMap::new();
@@ -177,6 +181,7 @@ pub async fn round(
     if !released.is_empty() {
         state.store.release_deliveries(released).await?;
     }
+    let full = claimed_count >= settings.batch_size as usize;
     let in_flight = settings.max_in_flight_per_endpoint;
     let mut started = Vec::with_capacity(groups.len());
     for (id, group) in groups {
@@ -200,7 +205,7 @@ pub async fn round(
             (id, recorded)
         });
     }
-    Ok(started)
+    Ok((started, full))
 }
 
 /// Sends one claimed delivery and says how it went.
