@@ -864,6 +864,53 @@ mod tests {
     }
 
     #[test]
+    fn webhook_settings_are_checked_at_start() {
+        let with = |w: WebhooksConfig| Config {
+            webhooks: w,
+            ..Config::default()
+        };
+        assert!(with(WebhooksConfig::default()).validate().is_ok());
+        let lease = WebhooksConfig {
+            lease_ms: 15_000,
+            ..WebhooksConfig::default()
+        };
+        assert!(
+            with(lease)
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("lease_ms")
+        );
+        let retry = WebhooksConfig {
+            retry_base_ms: 10,
+            retry_max_ms: 5,
+            ..WebhooksConfig::default()
+        };
+        assert!(with(retry).validate().is_err());
+        let hosts = WebhooksConfig {
+            allow_hosts: vec!["127.0.0.1:notaport".to_owned()],
+            ..WebhooksConfig::default()
+        };
+        let err = with(hosts).validate().unwrap_err().to_string();
+        assert!(err.contains("--webhook-allow-host"), "{err}");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("server.toml");
+        std::fs::write(
+            &path,
+            "[webhooks]\nretry_base_ms = 200\ngive_up_seconds = 5\n",
+        )
+        .expect("write");
+        let config = Config::from_file(&path).expect("parse");
+        assert_eq!(
+            (
+                config.webhooks.retry_base_ms,
+                config.webhooks.give_up_seconds
+            ),
+            (200, 5)
+        );
+    }
+
+    #[test]
     fn tls_needs_both_files() {
         let config = Config {
             tls_cert: Some("cert.pem".into()),
