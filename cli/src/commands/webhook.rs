@@ -127,6 +127,7 @@ impl Tabular for Webhook {
             Column::new("url", "url"),
             Column::new("events", "events"),
             Column::new("status", "status").kind(CellKind::Status),
+            Column::new("failing since", "failing_since").kind(CellKind::Time),
             Column::new("description", "description"),
             Column::new("created", "created_at").kind(CellKind::Time),
         ];

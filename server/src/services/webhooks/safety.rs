@@ -208,10 +208,14 @@ pub async fn check_url(text: &str, allow: &AllowList) -> Result<Url, Refused> {
         return Err(Refused(format!("the host `{host}` does not resolve")));
     }
     if let Some(bad) = addresses.iter().find(|a| !is_public(a.ip())) {
-        return Err(Refused(format!(
-            "the host `{host}` resolves to {}, which is not a public address",
-            bad.ip()
-        )));
+        return Err(Refused(if host.parse::<IpAddr>().is_ok() {
+            format!("{host} is not a public address")
+        } else {
+            format!(
+                "the host `{host}` resolves to {}, which is not a public address",
+                bad.ip()
+            )
+        }));
     }
     Ok(url)
 }
