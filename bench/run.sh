@@ -86,6 +86,16 @@
 #      in-process API calls and the template; no network). Target p50 < 2 ms
 #      for product and category pages. The same from 4 clients at once, for
 #      information. Standalone: BENCH_ONLY=storefront bench/run.sh.
+#   9. webhooks (bench/webhooks.py): BENCH_WEBHOOK_RUNS (3) runs, each on a
+#      fresh server whose one endpoint (product.created) is a local receiver
+#      (asyncio, keep-alive, 204 at once); BENCH_WEBHOOK_COUNT (20,000)
+#      products imported at once, and the deliveries timed at the receiver
+#      from the first to the last distinct webhook-id. Target >= 2,000/s.
+#      Then what a subscribed endpoint adds to a checkout: BENCH_WEBHOOK_CHECKOUTS
+#      (1,000) paid orders each way, one at a time, in blocks of 50 alternating
+#      between the endpoint (order.*) active and disabled; the difference of the
+#      medians. Target < 1 ms.
+#      Standalone: BENCH_ONLY=webhooks bench/run.sh.
 #   BENCH_ONLY=money bench/run.sh runs only J, the checkouts and cart adds (and
 #      their invariants and writer figures), on a server with no catalog seed.
 #
@@ -122,6 +132,9 @@ BENCH_IMPORT_RUNS="${BENCH_IMPORT_RUNS:-3}"
 BENCH_SEARCH_COUNT="${BENCH_SEARCH_COUNT:-100000}"
 BENCH_SEARCH_QUERIES="${BENCH_SEARCH_QUERIES:-4000}"
 BENCH_STOREFRONT_ROUNDS="${BENCH_STOREFRONT_ROUNDS:-5}"
+BENCH_WEBHOOK_RUNS="${BENCH_WEBHOOK_RUNS:-3}"
+BENCH_WEBHOOK_COUNT="${BENCH_WEBHOOK_COUNT:-20000}"
+export BENCH_WEBHOOK_CHECKOUTS="${BENCH_WEBHOOK_CHECKOUTS:-1000}"
 BENCH_ONLY="${BENCH_ONLY:-}"
 
 # Targets.
@@ -141,6 +154,8 @@ SEARCH_P99_TARGET_MS=5
 SUGGEST_P99_TARGET_MS=0.5
 SEARCHABLE_TARGET_MS=2000
 RENDER_P50_TARGET_MS=2
+WEBHOOK_TARGET=2000
+WEBHOOK_CHECKOUT_TARGET_MS=1
 
 ADMIN_EMAIL="admin@example.com"
 ADMIN_PASSWORD="bench-Admin-pass-2026!"
@@ -441,6 +456,36 @@ storefront_summary() {
     done
 }
 
+# ---------------------------------------------------------------- 9. webhooks (defined here, run last)
+
+webhooks_measure() {
+    log "bench: webhooks, $BENCH_WEBHOOK_RUNS runs of $(commas "$BENCH_WEBHOOK_COUNT") deliveries to a local receiver (fresh server each)"
+    python3 "$BENCH_DIR/webhooks.py" "$BIN" "$WORK/webhooks" "$BENCH_WEBHOOK_RUNS" "$BENCH_WEBHOOK_COUNT" \
+        >"$WORK/webhooks.out" || die "the webhook benchmark failed"
+    awk '$1 == "run" { printf "  run %d: %s deliveries in %.2f s: %s/s\n", $2, $3, $4, $5 }
+        $1 == "checkout" { printf "  checkout one at a time: p50 %.3f ms with an endpoint subscribed, %.3f ms without (p99 %.3f / %.3f ms); %d deliveries made\n", $2, $3, $4, $5, $6 }' \
+        "$WORK/webhooks.out"
+}
+
+webhooks_summary() {
+    local med
+    med="$(awk '$1 == "run" { print $5 }' "$WORK/webhooks.out" | median)"
+    row "webhook deliveries/s" "$(commas "$med")" "" ">= $(commas "$WEBHOOK_TARGET")" \
+        "$(verdict "$(ge "$med" "$WEBHOOK_TARGET")")"
+    local added added99
+    read -r added added99 < <(awk '$1 == "checkout" { printf "%.3f %.3f\n", $2 - $3, $4 - $5 }' "$WORK/webhooks.out")
+    row "checkout + subscribed endpoint" "$added ms" "$added99 ms" "< $WEBHOOK_CHECKOUT_TARGET_MS ms" \
+        "$(verdict "$(lt "$added" "$WEBHOOK_CHECKOUT_TARGET_MS")")"
+}
+
+if [[ "$BENCH_ONLY" == webhooks ]]; then
+    webhooks_measure
+    echo
+    row "metric" "value" "p99" "target" ""
+    webhooks_summary
+    exit 0
+fi
+
 if [[ "$BENCH_ONLY" == storefront ]]; then
     storefront_measure
     echo
@@ -675,6 +720,7 @@ DASH_IDLE_TARGET=1
 
 search_measure
 storefront_measure
+webhooks_measure
 
 # ---------------------------------------------------------------- summary
 
@@ -750,6 +796,7 @@ row "dashboard CPU, idle" "$DASH_IDLE %" "" "< $DASH_IDLE_TARGET %" "$(verdict "
 row "dashboard CPU, $DASH_EVENTS events/s" "$DASH_LOAD %" "" "" "(info)"
 search_summary
 storefront_summary
+webhooks_summary
 
 if [[ "$BROKEN" == 1 ]]; then
     log "bench: error: some wrk runs got non-2xx answers; the throughput figures above are not valid"

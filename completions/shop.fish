@@ -57,6 +57,8 @@ complete -c shop -n "__fish_shop_needs_command" -f -a "recommend" -d 'Show produ
 complete -c shop -n "__fish_shop_needs_command" -f -a "key" -d 'Make, list and revoke scoped API keys for other systems (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "audit" -d 'Who changed what and when: the audit log (admin)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
+complete -c shop -n "__fish_shop_needs_command" -f -a "webhook" -d 'Manage outbound webhook endpoints: add, list, deliveries, replay, test, rotate-secret, remove (staff)'
+complete -c shop -n "__fish_shop_needs_command" -f -a "listen" -d 'Forward the server\'s live events, signed, to a local URL, like `stripe listen` (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "dashboard" -d 'Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
 complete -c shop -n "__fish_shop_needs_command" -f -a "man" -d 'Write man pages for shop and every subcommand into a directory'
@@ -83,6 +85,7 @@ complete -c shop -n "__fish_shop_using_subcommand serve" -l store-name -d 'The s
 complete -c shop -n "__fish_shop_using_subcommand serve" -l store-color -d 'The storefront\'s brand colour, `#rrggbb`, readable on white [default: #1d4ed8]' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l store-logo -d 'An SVG or PNG logo shown in the storefront\'s header' -r -F
 complete -c shop -n "__fish_shop_using_subcommand serve" -l sweep-interval -d 'How often sweepers remove expired sessions and idempotency keys' -r
+complete -c shop -n "__fish_shop_using_subcommand serve" -l webhook-allow-host -d 'A host (`HOST` or `HOST:PORT`) webhook endpoints may use although it resolves to a private or loopback address, also over http://: for local development and tests; repeat or separate with commas' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l profile -d 'Named server and login, for working with more than one server' -r
@@ -1534,6 +1537,185 @@ complete -c shop -n "__fish_shop_using_subcommand events" -l no-color -d 'No col
 complete -c shop -n "__fish_shop_using_subcommand events" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand events" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand events" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -f -a "add" -d 'Add an endpoint; prints its signing secret (whsec_...), shown only this once'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -f -a "list" -d 'List the endpoints'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -f -a "get" -d 'Show one endpoint (without its secret)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -f -a "deliveries" -d 'List an endpoint\'s deliveries, newest first: status, attempts, last answer'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -f -a "replay" -d 'Deliver one delivery again (same webhook-id), or with --since every failed or dead delivery created since a time'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -f -a "test" -d 'Send a webhook.test event to the endpoint (watch it with `shop webhook deliveries`)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -f -a "rotate-secret" -d 'Make a new signing secret and print it; the old one keeps signing for the server\'s overlap (24 h by default), so receivers can switch without a gap'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -f -a "remove" -d 'Remove an endpoint and its delivery log'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from add" -l event -d 'An event type (`order.paid`), a prefix (`order.*`) or `*`; repeat for more' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from add" -l description -d 'A note for people: what this endpoint is for' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from add" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from add" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from add" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from add" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from add" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from add" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from add" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from list" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from list" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from list" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from list" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from get" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from get" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from get" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from get" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from deliveries" -l status -d 'Only this status: pending, succeeded, failed or dead' -r -f -a "pending\t''
+succeeded\t''
+failed\t''
+dead\t''"
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from deliveries" -l limit -d 'Deliveries per page' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from deliveries" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from deliveries" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from deliveries" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from deliveries" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from deliveries" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from deliveries" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from deliveries" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from deliveries" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from deliveries" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from deliveries" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from deliveries" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from replay" -l since -d 'Every failed or dead delivery created at or after this RFC 3339 time' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from replay" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from replay" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from replay" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from replay" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from replay" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from replay" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from replay" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from replay" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from replay" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from replay" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from replay" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from test" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from test" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from test" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from test" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from test" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from test" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from test" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from test" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from test" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from test" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from test" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from rotate-secret" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from rotate-secret" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from rotate-secret" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from rotate-secret" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from rotate-secret" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from rotate-secret" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from rotate-secret" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from rotate-secret" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from rotate-secret" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from rotate-secret" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from rotate-secret" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from remove" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from remove" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from remove" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from remove" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from remove" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from remove" -s y -l yes -d 'Do not ask for confirmation (needed when not on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from remove" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from remove" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add an endpoint; prints its signing secret (whsec_...), shown only this once'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the endpoints'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show one endpoint (without its secret)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "deliveries" -d 'List an endpoint\'s deliveries, newest first: status, attempts, last answer'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "replay" -d 'Deliver one delivery again (same webhook-id), or with --since every failed or dead delivery created since a time'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "test" -d 'Send a webhook.test event to the endpoint (watch it with `shop webhook deliveries`)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "rotate-secret" -d 'Make a new signing secret and print it; the old one keeps signing for the server\'s overlap (24 h by default), so receivers can switch without a gap'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove an endpoint and its delivery log'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand listen" -l forward-to -d 'The local URL to POST each event to' -r
+complete -c shop -n "__fish_shop_using_subcommand listen" -l event -d 'Only these event types: exact (`order.paid`), a prefix (`order.*`) or `*`; repeat or separate with commas' -r
+complete -c shop -n "__fish_shop_using_subcommand listen" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand listen" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand listen" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand listen" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand listen" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand listen" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand listen" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand listen" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand listen" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand listen" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -l refresh-ms -d 'How often to poll the server\'s health and metrics, in milliseconds (events arrive live regardless)' -r
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
@@ -1581,28 +1763,30 @@ complete -c shop -n "__fish_shop_using_subcommand man" -l no-color -d 'No colour
 complete -c shop -n "__fish_shop_using_subcommand man" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand man" -s V -l version -d 'Print version'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "serve" -d 'Run the shop server: every service behind one HTTP gateway, on an embedded SQLite database'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "login" -d 'Log in to a shop server and keep the login for later commands'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "logout" -d 'End the stored login: revoke its session on the server and forget its tokens'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "whoami" -d 'Show who the current login is, on which server, and until when'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "status" -d 'Show the health of every service; exit 3 when the server is unreachable or a service is down'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "product" -d 'Manage the catalog: add, list, change, archive and delete products; import and export (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "inventory" -d 'Watch and change stock per SKU: counts, movements, reservations, reconcile (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "fixtures" -d 'Load sample users and products from a fixtures file, like `stripe fixtures` (admin)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "user" -d 'Manage user accounts and roles (admin)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "cart" -d 'Fill a shopping cart: add, change and remove lines; your login\'s cart, or an anonymous one'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "order" -d 'Place orders (one, or many from NDJSON on stdin) and move them along: pay, ship, deliver, cancel, refund'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "payment" -d 'Look into payments and their refunds; refund, settle bank transfers and see analytics (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "search" -d 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "recommend" -d 'Show products to recommend beside one: bought or viewed together, else the same category'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "key" -d 'Make, list and revoke scoped API keys for other systems (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "audit" -d 'Who changed what and when: the audit log (admin)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "dashboard" -d 'Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "completions" -d 'Print a shell completion script to stdout'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "man" -d 'Write man pages for shop and every subcommand into a directory'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events dashboard completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "serve" -d 'Run the shop server: every service behind one HTTP gateway, on an embedded SQLite database'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "login" -d 'Log in to a shop server and keep the login for later commands'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "logout" -d 'End the stored login: revoke its session on the server and forget its tokens'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "whoami" -d 'Show who the current login is, on which server, and until when'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "status" -d 'Show the health of every service; exit 3 when the server is unreachable or a service is down'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "product" -d 'Manage the catalog: add, list, change, archive and delete products; import and export (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "inventory" -d 'Watch and change stock per SKU: counts, movements, reservations, reconcile (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "fixtures" -d 'Load sample users and products from a fixtures file, like `stripe fixtures` (admin)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "user" -d 'Manage user accounts and roles (admin)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "cart" -d 'Fill a shopping cart: add, change and remove lines; your login\'s cart, or an anonymous one'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "order" -d 'Place orders (one, or many from NDJSON on stdin) and move them along: pay, ship, deliver, cancel, refund'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "payment" -d 'Look into payments and their refunds; refund, settle bank transfers and see analytics (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "search" -d 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "recommend" -d 'Show products to recommend beside one: bought or viewed together, else the same category'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "key" -d 'Make, list and revoke scoped API keys for other systems (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "audit" -d 'Who changed what and when: the audit log (admin)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "webhook" -d 'Manage outbound webhook endpoints: add, list, deliveries, replay, test, rotate-secret, remove (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "listen" -d 'Forward the server\'s live events, signed, to a local URL, like `stripe listen` (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "dashboard" -d 'Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "man" -d 'Write man pages for shop and every subcommand into a directory'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "add" -d 'Add a product, and with --stock its stock on hand'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "list" -d 'List products, filtered by category, price, text and stock, sorted and paged'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "get" -d 'Show one product, by id (prd_...) or SKU'
@@ -1659,3 +1843,11 @@ complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "create" -d 'Make a key; its secret is printed once, so store it at once'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "list" -d 'List keys (yours; an admin sees everyone\'s). Secrets are never shown'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "revoke" -d 'Revoke a key: it stops working at once'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "add" -d 'Add an endpoint; prints its signing secret (whsec_...), shown only this once'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "list" -d 'List the endpoints'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "get" -d 'Show one endpoint (without its secret)'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "deliveries" -d 'List an endpoint\'s deliveries, newest first: status, attempts, last answer'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "replay" -d 'Deliver one delivery again (same webhook-id), or with --since every failed or dead delivery created since a time'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "test" -d 'Send a webhook.test event to the endpoint (watch it with `shop webhook deliveries`)'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "rotate-secret" -d 'Make a new signing secret and print it; the old one keeps signing for the server\'s overlap (24 h by default), so receivers can switch without a gap'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "remove" -d 'Remove an endpoint and its delivery log'

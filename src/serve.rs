@@ -181,6 +181,45 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
             .with_context(|| format!("{name} is too large"))?
             .unwrap_or(*field);
     }
+    let hooks = &mut config.webhooks;
+    if !args.webhook_allow_hosts.is_empty() {
+        hooks.allow_hosts = args.webhook_allow_hosts;
+    }
+    for (name, field) in [
+        ("SHOP_WEBHOOK_RETRY_BASE_MS", &mut hooks.retry_base_ms),
+        ("SHOP_WEBHOOK_RETRY_MAX_MS", &mut hooks.retry_max_ms),
+        ("SHOP_WEBHOOK_GIVE_UP_SECONDS", &mut hooks.give_up_seconds),
+        (
+            "SHOP_WEBHOOK_ROTATION_OVERLAP_SECONDS",
+            &mut hooks.rotation_overlap_seconds,
+        ),
+        ("SHOP_WEBHOOK_TIMEOUT_MS", &mut hooks.timeout_ms),
+        ("SHOP_WEBHOOK_LEASE_MS", &mut hooks.lease_ms),
+        ("SHOP_WEBHOOK_POLL_MS", &mut hooks.poll_interval_ms),
+        (
+            "SHOP_WEBHOOK_BREAKER_COOLDOWN_MS",
+            &mut hooks.breaker_cooldown_ms,
+        ),
+    ] {
+        *field = number(name)?.unwrap_or(*field);
+    }
+    if let Some(n) = number("SHOP_WEBHOOK_MAX_IN_FLIGHT")? {
+        hooks.max_in_flight_per_endpoint =
+            usize::try_from(n).context("SHOP_WEBHOOK_MAX_IN_FLIGHT is too large")?;
+    }
+    for (name, field) in [
+        ("SHOP_WEBHOOK_BATCH_SIZE", &mut hooks.batch_size),
+        (
+            "SHOP_WEBHOOK_BREAKER_THRESHOLD",
+            &mut hooks.breaker_threshold,
+        ),
+    ] {
+        *field = number(name)?
+            .map(u32::try_from)
+            .transpose()
+            .with_context(|| format!("{name} is too large"))?
+            .unwrap_or(*field);
+    }
     if let Some(on) = env("SHOP_PAYMENT_SIMULATE_OUTAGES") {
         commerce.simulate_outages = match on.as_str() {
             "true" | "1" => true,

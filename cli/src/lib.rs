@@ -107,6 +107,11 @@ pub enum RemoteCommand {
     Audit(commands::audit::AuditArgs),
     /// Print the event log as NDJSON, and with --follow stream new events as they happen (staff).
     Events(commands::events::EventsArgs),
+    /// Manage outbound webhook endpoints: add, list, deliveries, replay, test, rotate-secret, remove (staff).
+    #[command(subcommand)]
+    Webhook(commands::webhook::WebhookCommand),
+    /// Forward the server's live events, signed, to a local URL, like `stripe listen` (staff).
+    Listen(commands::listen::ListenArgs),
 }
 
 /// Runs a command against the server and reports its error; returns the exit code.
@@ -148,6 +153,8 @@ async fn run_remote(global: GlobalArgs, command: RemoteCommand) -> Result<(), Cl
         RemoteCommand::Events(args) => args.run(&context).await,
         RemoteCommand::Key(command) => command.run(&context).await,
         RemoteCommand::Audit(args) => args.run(&context).await,
+        RemoteCommand::Webhook(command) => command.run(&context).await,
+        RemoteCommand::Listen(args) => args.run(&context).await,
     }
 }
 

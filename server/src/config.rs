@@ -182,6 +182,87 @@ impl NotificationsConfig {
     }
 }
 
+/// Outbound webhooks (`[webhooks]` in the config file).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Hosts (`HOST` or `HOST:PORT`) whose URLs may use `http://` and
+    /// resolve to private or loopback addresses: local development and tests
+    /// (`--webhook-allow-host`, `SHOP_WEBHOOK_ALLOW_HOSTS`).
+    pub allow_hosts: Vec<String>,
+    /// The first retry waits about this long; each later one twice the one before.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// A delivery is retried for this long after it was queued (or
+    /// replayed), then given up; an endpoint failing this long is disabled.
+    pub give_up_seconds: u64,
+    /// After a secret rotation the old secret also signs for this long.
+    pub rotation_overlap_seconds: u64,
+    pub connect_timeout_ms: u64,
+    /// The most one attempt may take, connecting and reading the answer included.
+    pub timeout_ms: u64,
+    /// How long a claimed delivery stays claimed; must exceed the timeout.
+    pub lease_ms: u64,
+    /// Deliveries claimed per round.
+    pub batch_size: u32,
+    /// Attempts in flight to one endpoint at once; they start in event order.
+    pub max_in_flight_per_endpoint: usize,
+    /// How often the dispatcher looks for due retries when nothing wakes it.
+    pub poll_interval_ms: u64,
+    /// Consecutive failed attempts that open an endpoint's circuit breaker.
+    pub breaker_threshold: u32,
+    pub breaker_cooldown_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            allow_hosts: Vec::new(),
+            retry_base_ms: 30_000,
+            retry_max_ms: 6 * 3600 * 1000,
+            give_up_seconds: 3 * 24 * 3600,
+            rotation_overlap_seconds: 24 * 3600,
+            connect_timeout_ms: 5_000,
+            timeout_ms: 15_000,
+            lease_ms: 60_000,
+            batch_size: 256,
+            max_in_flight_per_endpoint: 32,
+            poll_interval_ms: 1_000,
+            breaker_threshold: 5,
+            breaker_cooldown_ms: 30_000,
+        }
+    }
+}
+
+impl WebhooksConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: &str| Err(ConfigError::Invalid(format!("webhooks: {msg}")));
+        if self.retry_base_ms == 0 || self.retry_max_ms < self.retry_base_ms {
+            return invalid("retry_base_ms must be at least 1 and at most retry_max_ms");
+        }
+        if self.give_up_seconds == 0
+            || self.connect_timeout_ms == 0
+            || self.timeout_ms == 0
+            || self.poll_interval_ms == 0
+            || self.batch_size == 0
+            || self.max_in_flight_per_endpoint == 0
+        {
+            return invalid(
+                "give_up_seconds, the timeouts, poll_interval_ms, batch_size and \
+                 max_in_flight_per_endpoint must be at least 1",
+            );
+        }
+        if self.lease_ms <= self.timeout_ms {
+            return invalid(
+                "lease_ms must be longer than timeout_ms, or a slow attempt would be claimed twice",
+            );
+        }
+        crate::services::webhooks::safety::AllowList::parse(&self.allow_hosts)
+            .map_err(|err| ConfigError::Invalid(format!("--webhook-allow-host: {err}")))?;
+        Ok(())
+    }
+}
+
 /// The catalog and inventory services.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -452,6 +533,7 @@ pub struct Config {
     pub commerce: CommerceConfig,
     pub search: SearchConfig,
     pub storefront: StorefrontConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 /// The web storefront at `/` (`[storefront]` in the config file); the status page stays on without it.
@@ -568,6 +650,7 @@ impl Default for Config {
             commerce: CommerceConfig::default(),
             search: SearchConfig::default(),
             storefront: StorefrontConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -666,6 +749,7 @@ impl Config {
         self.inventory.validate()?;
         self.commerce.validate(&self.inventory)?;
         self.search.validate()?;
+        self.webhooks.validate()?;
         self.storefront.validate()
     }
 }
@@ -790,6 +874,53 @@ mod tests {
         assert!(pale.contains("contrast"), "{pale}");
         assert!(with("blue").validate().is_err());
         assert!(with("#12345g").validate().is_err());
+    }
+
+    #[test]
+    fn webhook_settings_are_checked_at_start() {
+        let with = |w: WebhooksConfig| Config {
+            webhooks: w,
+            ..Config::default()
+        };
+        assert!(with(WebhooksConfig::default()).validate().is_ok());
+        let lease = WebhooksConfig {
+            lease_ms: 15_000,
+            ..WebhooksConfig::default()
+        };
+        assert!(
+            with(lease)
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("lease_ms")
+        );
+        let retry = WebhooksConfig {
+            retry_base_ms: 10,
+            retry_max_ms: 5,
+            ..WebhooksConfig::default()
+        };
+        assert!(with(retry).validate().is_err());
+        let hosts = WebhooksConfig {
+            allow_hosts: vec!["127.0.0.1:notaport".to_owned()],
+            ..WebhooksConfig::default()
+        };
+        let err = with(hosts).validate().unwrap_err().to_string();
+        assert!(err.contains("--webhook-allow-host"), "{err}");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("server.toml");
+        std::fs::write(
+            &path,
+            "[webhooks]\nretry_base_ms = 200\ngive_up_seconds = 5\n",
+        )
+        .expect("write");
+        let config = Config::from_file(&path).expect("parse");
+        assert_eq!(
+            (
+                config.webhooks.retry_base_ms,
+                config.webhooks.give_up_seconds
+            ),
+            (200, 5)
+        );
     }
 
     #[test]

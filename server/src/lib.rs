@@ -131,6 +131,7 @@ pub async fn serve(
     services::cart::spawn_workers(&state);
     services::orders::spawn_workers(&state);
     services::search::spawn_workers(&state);
+    services::webhooks::spawn_workers(&state);
     // The storefront and status page in front; every other path is the API's.
     let app = web::app(state.clone(), gateway::app(state.clone()))?;
     let limits = gateway::connections::ConnectionLimits {

@@ -17,6 +17,7 @@ use crate::services::payments::provider::Providers;
 use crate::services::products::cache::ProductCache;
 use crate::services::search::SearchService;
 use crate::services::users::domain::{UserCache, forget_changed};
+use crate::services::webhooks::Webhooks;
 use crate::store::Store;
 use crate::workers::Supervisor;
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub payments: Providers,
     /// The search index, its caches and its buffered analytics.
     pub search: Arc<SearchService>,
+    /// The webhooks service's delivery client, breakers and wake-up.
+    pub webhooks: Webhooks,
     pub started: Instant,
     /// Cancelled when the server begins to shut down; long-lived responses (SSE) end on it.
     pub shutdown: CancellationToken,
@@ -78,6 +81,7 @@ impl AppState {
         AppState {
             payments,
             notifications: Notifier::new(&config.notifications),
+            webhooks: Webhooks::new(&config.webhooks),
             config,
             events,
             search,

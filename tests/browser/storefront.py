@@ -339,7 +339,7 @@ def status_page(driver):
     go(driver, "/status")
     rows = driver.find_elements(By.CSS_SELECTOR, "#services [data-service]")
     services = [r.get_attribute("data-service") for r in rows]
-    if len(services) != 8:
+    if len(services) != 9 or services[-1] != "webhooks":
         fail(f"the status page lists {services}")
     wait_for(driver, "live figures", lambda d: all(
         c.text not in ("", "–") for c in d.find_elements(By.CSS_SELECTOR, "#services [data-rate]")))

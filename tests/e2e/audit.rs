@@ -313,3 +313,79 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_recorded() {
     let log = entries(&plain, &admin, "action=product.created").await;
     assert_eq!(log[0]["ip"], "127.0.0.1");
 }
+
+#[tokio::test]
+async fn webhook_changes_are_audited_without_their_secrets() {
+    let server = TestServer::start_full(&[], &["--webhook-allow-host", "127.0.0.1"]);
+    let admin = server.admin_token().await;
+    let created = server
+        .send_as(
+            Method::POST,
+            "/api/webhooks",
+            &json!({"url": "http://127.0.0.1:9/hook", "events": ["order.*"]}),
+            &admin,
+        )
+        .await;
+    let webhook = expect_status(created, StatusCode::CREATED).await;
+    let id = webhook["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/webhooks/{id}");
+    let changed = server
+        .send_as(
+            Method::PATCH,
+            &path,
+            &json!({"events": ["order.paid"]}),
+            &admin,
+        )
+        .await;
+    expect_status(changed, StatusCode::OK).await;
+    let rotated = server
+        .send_as(
+            Method::POST,
+            &format!("{path}/rotate-secret"),
+            &json!({}),
+            &admin,
+        )
+        .await;
+    expect_status(rotated, StatusCode::OK).await;
+    let removed = server
+        .send_as(Method::DELETE, &path, &json!({}), &admin)
+        .await;
+    assert!(removed.status().is_success(), "{}", removed.status());
+
+    let history = entries(&server, &admin, &format!("entity=webhook&entity_id={id}")).await;
+    let actions: Vec<&str> = history
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "webhook.deleted",
+            "webhook.secret_rotated",
+            "webhook.updated",
+            "webhook.created"
+        ],
+        "{history:#?}"
+    );
+    assert_eq!(history[3]["after"]["url"], "http://127.0.0.1:9/hook");
+    assert_eq!(history[2]["before"], json!({"events": ["order.*"]}));
+    assert_eq!(history[2]["after"], json!({"events": ["order.paid"]}));
+    assert_eq!(
+        history[1]["before"],
+        json!({"previous_secret_expires_at": null}),
+        "no overlap before the first rotation"
+    );
+    assert!(
+        history[1]["after"]["previous_secret_expires_at"].is_string(),
+        "{:#?}",
+        history[1]
+    );
+    assert_eq!(history[0]["after"], Value::Null);
+    assert_eq!(history[0]["before"]["events"], json!(["order.paid"]));
+    assert!(history.iter().all(|e| e["actor"]["email"] == ADMIN_EMAIL));
+    let text = serde_json::to_string(&history).unwrap();
+    assert!(
+        !text.contains("whsec_"),
+        "a secret reached the audit log: {text}"
+    );
+}

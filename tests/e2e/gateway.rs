@@ -431,6 +431,16 @@ async fn openapi_document_covers_every_route() {
         ("/metrics", "get"),
         ("/api/version", "get"),
         ("/api/openapi.json", "get"),
+        ("/api/webhooks", "post"),
+        ("/api/webhooks", "get"),
+        ("/api/webhooks/{id}", "get"),
+        ("/api/webhooks/{id}", "patch"),
+        ("/api/webhooks/{id}", "delete"),
+        ("/api/webhooks/{id}/deliveries", "get"),
+        ("/api/webhooks/{id}/deliveries/{delivery}/replay", "post"),
+        ("/api/webhooks/{id}/replay", "post"),
+        ("/api/webhooks/{id}/test", "post"),
+        ("/api/webhooks/{id}/rotate-secret", "post"),
     ];
     for (path, method) in expected {
         assert!(

@@ -23,3 +23,4 @@ mod notifications;
 mod search;
 mod storefront;
 mod users;
+mod webhooks;

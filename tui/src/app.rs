@@ -422,6 +422,14 @@ fn summary(data: &EventData) -> String {
         | EventData::NotificationDead(e) => e.recipient.as_str(),
         EventData::SearchQuery(e) => e.query.as_str(),
         EventData::KeyCreated(e) | EventData::KeyRevoked(e) => e.name.as_str(),
+        EventData::WebhookCreated(e)
+        | EventData::WebhookUpdated(e)
+        | EventData::WebhookDeleted(e)
+        | EventData::WebhookDisabled(e)
+        | EventData::WebhookSecretRotated(e) => e.url.as_str(),
+        EventData::WebhookTest(e) => e.webhook_id.as_str(),
+        EventData::WebhookDeliveryDead(e) => e.webhook_id.as_str(),
+        EventData::WebhookDeliveryReplayed(e) => e.webhook_id.as_str(),
     };
     text.to_owned()
 }

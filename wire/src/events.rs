@@ -23,6 +23,7 @@ use crate::orders::Order;
 use crate::payments::{MethodKind, Payment, PaymentStatus, Refund, RefundStatus};
 use crate::products::Product;
 use crate::users::{Role, User};
+use crate::webhooks::{Webhook, WebhookDeliveryId, WebhookId, WebhookStatus};
 
 /// One entry of the durable event log. `id` increases strictly, so a client
 /// resumes a stream by sending the last id it saw as `Last-Event-ID`.
@@ -177,6 +178,19 @@ events! {
     KeyCreated(KeyEvent) = "key.created",
     /// The key stopped working at once.
     KeyRevoked(KeyEvent) = "key.revoked",
+    WebhookCreated(WebhookEvent) = "webhook.created",
+    /// Its URL, patterns, description or status changed (by staff).
+    WebhookUpdated(WebhookEvent) = "webhook.updated",
+    WebhookDeleted(WebhookEvent) = "webhook.deleted",
+    /// Disabled by the platform: it answered 410, or failed for the whole retry window.
+    WebhookDisabled(WebhookEvent) = "webhook.disabled",
+    WebhookSecretRotated(WebhookEvent) = "webhook.secret_rotated",
+    /// A test delivery asked for by staff; only the endpoint it names receives it.
+    WebhookTest(WebhookTestEvent) = "webhook.test",
+    /// A delivery was given up (out of its retry window, or refused for good).
+    WebhookDeliveryDead(WebhookDeliveryEvent) = "webhook.delivery_dead",
+    /// Deliveries were queued again by staff.
+    WebhookDeliveryReplayed(WebhookReplayEvent) = "webhook.delivery_replayed",
 }
 
 impl std::fmt::Display for EventKind {
@@ -585,6 +599,55 @@ pub struct SearchQueryEvent {
     pub result_count: u64,
     pub latency_ms: f64,
     pub cache_hit: bool,
+}
+
+/// `webhook.*` about an endpoint: never its secret.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct WebhookEvent {
+    pub id: WebhookId,
+    pub url: String,
+    pub events: Vec<String>,
+    pub status: WebhookStatus,
+    /// Why it was disabled, for `webhook.disabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl WebhookEvent {
+    pub fn new(webhook: &Webhook, reason: Option<&str>) -> Self {
+        WebhookEvent {
+            id: webhook.id.clone(),
+            url: webhook.url.clone(),
+            events: webhook.events.clone(),
+            status: webhook.status,
+            reason: reason.map(str::to_owned),
+        }
+    }
+}
+
+/// `webhook.test`: the body a test delivery carries.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct WebhookTestEvent {
+    pub webhook_id: WebhookId,
+    pub message: String,
+}
+
+/// `webhook.delivery_dead`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct WebhookDeliveryEvent {
+    pub id: WebhookDeliveryId,
+    pub webhook_id: WebhookId,
+    pub event_id: u64,
+    pub event_type: String,
+    pub attempts: u32,
+    pub error: Option<String>,
+}
+
+/// `webhook.delivery_replayed`: the deliveries queued again.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct WebhookReplayEvent {
+    pub webhook_id: WebhookId,
+    pub deliveries: Vec<WebhookDeliveryId>,
 }
 
 #[cfg(test)]

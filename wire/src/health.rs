@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The eight services of SPEC section 2, by the name in their base path
-/// `/api/<name>`; health, metrics and the dashboard list them in this order.
-pub const SERVICES: [&str; 8] = [
+/// The eight services of SPEC section 2 and the webhooks of section 11, by
+/// the name in their base path `/api/<name>`; health, metrics, the status
+/// page and the dashboard list them in this order.
+pub const SERVICES: [&str; 9] = [
     "users",
     "products",
     "search",
@@ -15,6 +16,7 @@ pub const SERVICES: [&str; 8] = [
     "orders",
     "payments",
     "notifications",
+    "webhooks",
 ];
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]

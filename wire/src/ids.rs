@@ -151,6 +151,20 @@ prefixed_id!(
     "key"
 );
 
+prefixed_id!(
+    /// An outbound webhook endpoint (`whk_`).
+    WebhookId,
+    "whk"
+);
+
+prefixed_id!(
+    /// One event's delivery to one webhook endpoint (`msg_`): the
+    /// `webhook-id` header, the same on every retry and replay of it, as
+    /// Standard Webhooks calls a message id.
+    WebhookDeliveryId,
+    "msg"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,13 +25,14 @@ pub mod payments;
 pub mod products;
 pub mod search;
 pub mod users;
+pub mod webhooks;
 
 pub use error::{ErrorBody, ErrorDetail};
 pub use events::Event;
 pub use health::{HealthStatus, ServiceHealth, SystemHealth};
 pub use ids::{
     CartId, KeyId, NotificationId, OrderId, PaymentId, ProductId, RefundId, ReservationId,
-    SessionId, UserId,
+    SessionId, UserId, WebhookDeliveryId, WebhookId,
 };
 pub use list::Page;
 pub use users::*;

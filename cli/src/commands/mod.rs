@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod generate;
 pub mod inventory;
 pub mod key;
+pub mod listen;
 pub mod notification;
 pub mod order;
 pub mod payment;
@@ -18,6 +19,7 @@ pub mod search;
 pub mod serve;
 pub mod status;
 pub mod user;
+pub mod webhook;
 
 use std::future::Future;
 use std::io::{IsTerminal, Read};

@@ -168,4 +168,16 @@ pub struct ServeArgs {
     /// How often sweepers remove expired sessions and idempotency keys.
     #[arg(long, env = "SHOP_SWEEP_INTERVAL", hide_env_values = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub sweep_interval: Option<u64>,
+
+    /// A host (`HOST` or `HOST:PORT`) webhook endpoints may use although it
+    /// resolves to a private or loopback address, also over http://: for local
+    /// development and tests; repeat or separate with commas.
+    #[arg(
+        long = "webhook-allow-host",
+        env = "SHOP_WEBHOOK_ALLOW_HOSTS",
+        hide_env_values = true,
+        value_name = "HOST[:PORT]",
+        value_delimiter = ','
+    )]
+    pub webhook_allow_hosts: Vec<String>,
 }

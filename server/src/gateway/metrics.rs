@@ -121,6 +121,23 @@ fn describe() {
         "Notifications waiting to be sent, by priority"
     );
     describe_counter!(
+        "shop_webhook_deliveries_total",
+        "Webhook delivery attempts, by endpoint and outcome (succeeded, failed, dead)"
+    );
+    describe_histogram!(
+        "shop_webhook_delivery_seconds",
+        Unit::Seconds,
+        "How long one webhook delivery attempt took, by endpoint"
+    );
+    describe_gauge!(
+        "shop_webhook_backlog",
+        "Webhook deliveries waiting (pending or failed), over all endpoints"
+    );
+    describe_gauge!(
+        "shop_webhook_circuit_state",
+        "The webhook endpoints' circuit breakers: 0 closed, 1 half-open, 2 open"
+    );
+    describe_counter!(
         "shop_search_queries_total",
         "Searches answered, by whether the cache answered them"
     );

@@ -193,6 +193,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/search", services::search::router())
         .nest("/api/keys", services::keys::router())
         .nest("/api/audit", services::audit::router())
+        .nest("/api/webhooks", services::webhooks::router())
         .routes(routes!(version))
         .routes(routes!(services::health::system))
         .routes(routes!(metrics_text))

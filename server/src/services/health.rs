@@ -112,7 +112,18 @@ async fn platform(state: &AppState) -> ServiceHealth {
 #[utoipa::path(get, path = "/health", tag = "platform",
     responses((status = 200, body = SystemHealth), (status = 503, body = SystemHealth)))]
 pub async fn system(State(state): State<AppState>) -> (StatusCode, ApiJson<SystemHealth>) {
-    let (platform, users, products, search, inventory, notifications, cart, orders, payments) = tokio::join!(
+    let (
+        platform,
+        users,
+        products,
+        search,
+        inventory,
+        notifications,
+        cart,
+        orders,
+        payments,
+        webhooks,
+    ) = tokio::join!(
         platform(&state),
         super::users::health(&state),
         super::products::health(&state),
@@ -121,7 +132,8 @@ pub async fn system(State(state): State<AppState>) -> (StatusCode, ApiJson<Syste
         super::notifications::health(&state),
         super::cart::health(&state),
         super::orders::health(&state),
-        super::payments::health(&state)
+        super::payments::health(&state),
+        super::webhooks::health(&state)
     );
     let services = vec![
         platform,
@@ -133,6 +145,7 @@ pub async fn system(State(state): State<AppState>) -> (StatusCode, ApiJson<Syste
         cart,
         orders,
         payments,
+        webhooks,
     ];
     let status = services
         .iter()

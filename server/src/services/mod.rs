@@ -14,6 +14,7 @@ pub mod payments;
 pub mod products;
 pub mod search;
 pub mod users;
+pub mod webhooks;
 
 use axum::http::{HeaderMap, header};
 

@@ -464,6 +464,180 @@ pub(crate) async fn racing_queue_claims_never_hand_out_one_twice(store: Arc<dyn 
     assert_eq!(claimed.len(), QUEUED, "every due notification was claimed");
 }
 
+/// Webhook deliveries: queued once per (endpoint, event) however often the
+/// feeder reads the log; racing claims never hand one out twice; a
+/// completion under a lapsed lease is dropped and the delivery is claimable
+/// again; a replay queues a finished one again under the same id.
+pub(crate) async fn webhook_deliveries_are_queued_once_claimed_once_and_replayable(
+    store: Arc<dyn Store>,
+) {
+    use shop_wire::webhooks::{DeliveryStatus, Webhook, WebhookId, WebhookStatus};
+    const QUEUED: usize = 40;
+    let at = now();
+    let webhook = Webhook {
+        id: WebhookId::generate(),
+        url: "https://example.com/hooks".to_owned(),
+        events: vec!["*".to_owned()],
+        description: None,
+        status: WebhookStatus::Active,
+        disabled_reason: None,
+        secret: None,
+        previous_secret_expires_at: None,
+        failing_since: None,
+        created_at: at - Duration::hours(1),
+        updated_at: at,
+    };
+    let record = super::WebhookRecord {
+        webhook: webhook.clone(),
+        secret: "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0".to_owned(),
+        previous_secret: None,
+    };
+    store
+        .insert_webhook(&record, vec![])
+        .await
+        .expect("webhook");
+    let events = store
+        .append_events((0..QUEUED).map(|_| NewEvent::example()).collect())
+        .await
+        .expect("events");
+    let plan =
+        || crate::services::webhooks::domain::plan(std::slice::from_ref(&webhook), &events, at);
+    assert_eq!(
+        store
+            .enqueue_deliveries(plan(), Some(("webhooks", 7)))
+            .await
+            .expect("enqueue"),
+        QUEUED as u64
+    );
+    assert_eq!(
+        store.enqueue_deliveries(plan(), None).await.expect("again"),
+        0,
+        "read twice, queued once"
+    );
+    let lease = at + Duration::minutes(5);
+    let mut racers = Vec::new();
+    for _ in 0..RACERS {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            store
+                .claim_deliveries(at + Duration::seconds(1), lease, 3, vec![])
+                .await
+                .expect("claim")
+        }));
+    }
+    let mut claimed = Vec::new();
+    for racer in racers {
+        claimed.extend(racer.await.expect("task"));
+    }
+    let distinct: BTreeSet<_> = claimed.iter().map(|c| c.delivery.id.clone()).collect();
+    assert_eq!(distinct.len(), claimed.len(), "no delivery claimed twice");
+    assert_eq!(claimed.len(), QUEUED, "every due delivery was claimed");
+    let first = claimed[0].clone();
+    assert!(
+        first
+            .body
+            .contains(&format!("\"id\":{}", first.delivery.event_id)),
+        "{}",
+        first.body
+    );
+    assert_eq!(first.secrets.len(), 1);
+    assert_eq!(first.delivery.attempts, 1);
+
+    // Nothing is due while leased; after the lease anyone may claim it again,
+    // and the first worker's late completion is dropped.
+    let again = store
+        .claim_deliveries(
+            at + Duration::minutes(1),
+            at + Duration::minutes(9),
+            100,
+            vec![],
+        )
+        .await
+        .expect("claim");
+    assert!(again.is_empty());
+    let retaken = store
+        .claim_deliveries(
+            at + Duration::minutes(6),
+            at + Duration::minutes(20),
+            1,
+            vec![],
+        )
+        .await
+        .expect("claim");
+    assert_eq!(retaken.len(), 1);
+    assert_eq!(retaken[0].delivery.attempts, 2);
+    let done = |claim: &super::ClaimedDelivery| super::DeliveryCompletion {
+        id: claim.delivery.id.clone(),
+        webhook_id: claim.delivery.webhook_id.clone(),
+        lease_until: claim.lease_until,
+        finished_at: at,
+        duration_ms: 3,
+        outcome: super::DeliveryOutcome::Succeeded { status: 204 },
+        endpoint: super::EndpointEffect::Answered,
+        events: vec![],
+    };
+    let late = claimed
+        .iter()
+        .find(|c| c.delivery.id == retaken[0].delivery.id)
+        .expect("claimed before");
+    assert_eq!(
+        store
+            .complete_deliveries(vec![done(late)])
+            .await
+            .expect("late"),
+        0
+    );
+    assert_eq!(
+        store
+            .complete_deliveries(vec![done(&retaken[0])])
+            .await
+            .expect("done"),
+        1
+    );
+    let id = retaken[0].delivery.id.clone();
+    let stored = store
+        .webhook_delivery(&webhook.id, &id)
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(stored.status, DeliveryStatus::Succeeded);
+    assert_eq!(stored.response_status, Some(204));
+
+    let replayed = store
+        .replay_deliveries(
+            &webhook.id,
+            super::ReplaySelection::One(id.clone()),
+            at + Duration::minutes(30),
+            Box::new(|_| vec![]),
+        )
+        .await
+        .expect("replay");
+    assert_eq!(replayed, vec![id.clone()]);
+    let stored = store
+        .webhook_delivery(&webhook.id, &id)
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(
+        (stored.status, stored.attempts),
+        (DeliveryStatus::Pending, 0)
+    );
+    // A disabled endpoint's deliveries wait.
+    let mut off = webhook.clone();
+    off.status = WebhookStatus::Disabled;
+    assert!(store.update_webhook(&off, vec![]).await.expect("disable"));
+    let none = store
+        .claim_deliveries(
+            at + Duration::hours(2),
+            at + Duration::hours(3),
+            100,
+            vec![],
+        )
+        .await
+        .expect("claim");
+    assert!(none.is_empty(), "a disabled endpoint gets nothing");
+}
+
 /// Racing refunds of one payment never return more than was captured:
 /// each counts the ones still in flight against the ceiling.
 pub(crate) async fn racing_refunds_never_exceed_the_capture(store: Arc<dyn Store>) {
@@ -690,6 +864,7 @@ macro_rules! store_contract {
                 racing_queue_claims_never_hand_out_one_twice,
                 racing_refunds_never_exceed_the_capture,
                 an_unpaid_order_expires_once_and_releases_its_stock,
+                webhook_deliveries_are_queued_once_claimed_once_and_replayable,
             );
         }
     };

@@ -43,6 +43,7 @@ mod search;
 mod sessions;
 pub mod sqlite;
 mod users;
+mod webhooks;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -62,6 +63,7 @@ pub use search::*;
 pub use sessions::*;
 pub use sqlite::SqliteStore;
 pub use users::*;
+pub use webhooks::*;
 
 /// Why a store call failed, in terms any backend can keep.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +117,7 @@ pub trait Store:
     + SearchStore
     + KeyStore
     + AuditStore
+    + WebhookStore
     + Send
     + Sync
     + 'static

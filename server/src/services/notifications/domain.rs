@@ -355,8 +355,24 @@ pub async fn deliveries(state: &AppState, query: DeliveryQuery) -> DomainResult<
 
 /// Every staff and admin email, for alerts to the shop's own people.
 pub async fn staff_emails(store: &dyn Store) -> StoreResult<Vec<String>> {
+    emails_of(
+        store,
+        &[shop_wire::users::Role::Admin, shop_wire::users::Role::Staff],
+    )
+    .await
+}
+
+/// Every admin email, for what only admins act on (a disabled webhook endpoint).
+pub async fn admin_emails(store: &dyn Store) -> StoreResult<Vec<String>> {
+    emails_of(store, &[shop_wire::users::Role::Admin]).await
+}
+
+async fn emails_of(
+    store: &dyn Store,
+    roles: &[shop_wire::users::Role],
+) -> StoreResult<Vec<String>> {
     let mut emails = Vec::new();
-    for role in [shop_wire::users::Role::Admin, shop_wire::users::Role::Staff] {
+    for role in roles.iter().copied() {
         let mut offset = 0;
         loop {
             let query = crate::store::UserQuery {

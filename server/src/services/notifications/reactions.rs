@@ -18,7 +18,7 @@ use shop_wire::Event;
 use shop_wire::events::{EventData, EventKind};
 use shop_wire::notifications::{Channel, Notification, Priority};
 
-use super::domain::{new_notification, normalize_recipient, staff_emails};
+use super::domain::{admin_emails, new_notification, normalize_recipient, staff_emails};
 use super::rules;
 use crate::state::AppState;
 use crate::store::{NewEvent, now};
@@ -36,6 +36,8 @@ pub enum To {
     Customer,
     /// Every staff and admin account.
     Staff,
+    /// Every admin account.
+    Admins,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -84,6 +86,13 @@ pub const REACTIONS: &[Reaction] = &[
         to: To::Customer,
     },
     Reaction {
+        event: EventKind::WebhookDisabled,
+        template: "webhook_disabled",
+        channel: Channel::Email,
+        priority: Priority::High,
+        to: To::Admins,
+    },
+    Reaction {
         event: EventKind::InventoryLowStock,
         template: "low_stock_alert",
         channel: Channel::Email,
@@ -107,10 +116,10 @@ fn reactions_to(kind: Option<EventKind>) -> impl Iterator<Item = &'static Reacti
     REACTIONS.iter().filter(move |r| Some(r.event) == kind)
 }
 
-/// The notifications an event calls for. `staff` is asked for only when a
-/// reaction goes to staff. A recipient that is missing or invalid, or data
+/// The notifications an event calls for. `staff` (and `admins`) are asked
+/// for only when a reaction goes to staff (or admins). A recipient that is missing or invalid, or data
 /// that is not its type's, is logged and skipped: there is no one to tell.
-pub fn plan(event: &Event, staff: &[String]) -> Vec<Planned> {
+pub fn plan(event: &Event, staff: &[String], admins: &[String]) -> Vec<Planned> {
     let kind = event.event_kind();
     if reactions_to(kind).next().is_none() {
         return Vec::new();
@@ -139,6 +148,7 @@ pub fn plan(event: &Event, staff: &[String]) -> Vec<Planned> {
                 .into_iter()
                 .collect(),
             To::Staff => staff.to_vec(),
+            To::Admins => admins.to_vec(),
         };
         if recipients.is_empty() {
             tracing::warn!(event = event.id, kind = %event.kind, template = reaction.template, "no recipient in the event; no notification");
@@ -213,12 +223,20 @@ pub async fn react(
     } else {
         Vec::new()
     };
+    let needs_admins = events
+        .iter()
+        .any(|e| reactions_to(e.event_kind()).any(|r| matches!(r.to, To::Admins)));
+    let admins = if needs_admins {
+        admin_emails(state.store.as_ref()).await?
+    } else {
+        Vec::new()
+    };
     let held = held_back(state, events).await?;
     let items: Vec<(Notification, Vec<NewEvent>)> = events
         .iter()
         .filter(|event| !held.contains(&event.id))
         .flat_map(|event| {
-            plan(event, &staff).into_iter().map(|p| {
+            plan(event, &staff, &admins).into_iter().map(|p| {
                 new_notification(
                     p.channel,
                     p.recipient,
@@ -423,7 +441,7 @@ mod tests {
         ];
         for (i, (data, template, recipients)) in cases.into_iter().enumerate() {
             let kind = data.kind();
-            let planned = plan(&event(i as u64 + 1, data), &staff);
+            let planned = plan(&event(i as u64 + 1, data), &staff, &[]);
             let got: Vec<&str> = planned.iter().map(|p| p.recipient.as_str()).collect();
             assert_eq!(got, recipients, "{kind}");
             assert!(
@@ -434,7 +452,7 @@ mod tests {
             assert_eq!(planned[0].vars["event_type"], kind.as_str());
         }
         // The templates read the payload's fields.
-        let planned = plan(&event(9, refunded("p@example.com")), &staff);
+        let planned = plan(&event(9, refunded("p@example.com")), &staff, &[]);
         assert_eq!(planned[0].vars["amount_cents"], 500);
         assert_eq!(planned[0].vars["number"], "ORD-001001");
     }
@@ -448,22 +466,23 @@ mod tests {
         };
         for data in [notification_sent(), EventData::UserLoggedOut(session)] {
             let kind = data.kind();
-            assert!(plan(&event(1, data), &staff).is_empty(), "{kind}");
+            assert!(plan(&event(1, data), &staff, &[]).is_empty(), "{kind}");
         }
         let unknown = Event {
             kind: "order.eaten".to_owned(),
             ..event(1, EventData::OrderPaid(sample_order("c@example.com", &[])))
         };
-        assert!(plan(&unknown, &staff).is_empty());
+        assert!(plan(&unknown, &staff, &[]).is_empty());
         let garbled = Event {
             data: json!({"number": "1"}),
             ..event(1, EventData::OrderPaid(sample_order("c@example.com", &[])))
         };
-        assert!(plan(&garbled, &staff).is_empty());
+        assert!(plan(&garbled, &staff, &[]).is_empty());
         assert!(
             plan(
                 &event(1, EventData::OrderPaid(sample_order("nope", &["TEE-1"]))),
-                &staff
+                &staff,
+                &[]
             )
             .is_empty()
         );
@@ -537,5 +556,36 @@ mod store_tests {
                 .await
                 .expect("react")
         );
+    }
+
+    #[test]
+    fn a_disabled_webhook_endpoint_mails_the_admins_only() {
+        let webhook = shop_wire::webhooks::Webhook {
+            id: shop_wire::WebhookId::generate(),
+            url: "https://example.com/hooks".to_owned(),
+            events: vec!["order.*".to_owned()],
+            description: None,
+            status: shop_wire::webhooks::WebhookStatus::Disabled,
+            disabled_reason: None,
+            secret: None,
+            previous_secret_expires_at: None,
+            failing_since: None,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            updated_at: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        let data = EventData::WebhookDisabled(shop_wire::events::WebhookEvent::new(
+            &webhook,
+            Some("it answered 410 Gone"),
+        ));
+        let staff = vec![
+            "staff@example.com".to_owned(),
+            "admin@example.com".to_owned(),
+        ];
+        let admins = vec!["admin@example.com".to_owned()];
+        let planned = plan(&NewEvent::now(data).logged(3), &staff, &admins);
+        assert_eq!(planned.len(), 1, "{planned:?}");
+        assert_eq!(planned[0].recipient, "admin@example.com");
+        assert_eq!(planned[0].template, "webhook_disabled");
+        assert_eq!(planned[0].vars["reason"], "it answered 410 Gone");
     }
 }

@@ -345,6 +345,15 @@ pub fn builtins() -> Vec<Template> {
             None,
         ),
         t(
+            "webhook_disabled",
+            Email,
+            Some("Webhook endpoint disabled: {{ url }}"),
+            "The webhook endpoint {{ id }} ({{ url }}) was disabled: {{ reason }}.\n\nNo events are delivered to it until it is enabled again: shop webhook get {{ id }}, then PATCH /api/webhooks/{{ id }} with {\"status\":\"active\"}. Failed deliveries can be replayed with `shop webhook replay`.",
+            Some(
+                "<p>The webhook endpoint <b>{{ id }}</b> ({{ url }}) was disabled: {{ reason }}.</p><p>No events are delivered to it until it is enabled again.</p>",
+            ),
+        ),
+        t(
             "low_stock_alert",
             Push,
             Some("Low stock: {{ sku }}"),

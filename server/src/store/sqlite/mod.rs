@@ -35,6 +35,7 @@ mod payments;
 mod search;
 mod sessions;
 mod users;
+mod webhooks;
 mod writer;
 
 use events::append;

@@ -1,0 +1,97 @@
+//! The feeder: follows the event log from the `webhooks` cursor and queues
+//! a delivery per subscribed endpoint and event.
+//!
+//! The deliveries and the cursor move commit together, and each delivery
+//! is unique per (endpoint, event), so an event read twice (after a crash,
+//! from the log again) is queued once. One transaction per chunk of events
+//! read, whatever the number of nodes: a second node's feeder finds the
+//! deliveries already there.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use shop_wire::Event;
+use shop_wire::events::EventKind;
+use shop_wire::webhooks::Webhook;
+
+use super::domain::plan;
+use crate::state::AppState;
+use crate::store::now;
+
+pub const FEEDER: &str = "webhook_feeder";
+/// The feeder's name in the store's event cursors.
+pub const CURSOR: &str = "webhooks";
+/// Events read per transaction at most.
+const CHUNK: usize = 512;
+
+pub fn spawn(state: &AppState) {
+    let worker_state = state.clone();
+    state
+        .workers
+        .spawn_periodic(FEEDER, Duration::from_secs(1), move || {
+            let state = worker_state.clone();
+            async move {
+                tokio::select! {
+                    result = follow(&state) => result,
+                    () = state.shutdown.cancelled() => Ok(()),
+                }
+            }
+        });
+}
+
+/// Follows the event log from the stored cursor for as long as it runs.
+async fn follow(state: &AppState) -> anyhow::Result<()> {
+    let cursor = state.store.event_cursor(CURSOR).await?;
+    let mut stream = Box::pin(state.events.stream_after(cursor).ready_chunks(CHUNK));
+    let mut unsaved = 0usize;
+    // The endpoints, read again whenever the log says one changed: every
+    // change to an endpoint logs a `webhook.*` event, and the log is read in
+    // order, so an event is planned against the endpoints as they were
+    // after every change logged before it (or later: an endpoint's
+    // `created_at` keeps it from earlier events).
+    let mut webhooks: Option<Vec<Webhook>> = None;
+    while let Some(chunk) = stream.next().await {
+        let events = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
+        unsaved += events.len();
+        let changed = events.iter().any(|e| {
+            e.kind.starts_with("webhook.") && e.event_kind() != Some(EventKind::WebhookTest)
+        });
+        let current = match webhooks.take() {
+            Some(known) if !changed => known,
+            _ => state.store.active_webhooks().await?,
+        };
+        let saved = feed(state, &current, &events, unsaved >= CHUNK).await?;
+        webhooks = Some(current);
+        if saved {
+            unsaved = 0;
+        }
+    }
+    Ok(())
+}
+
+/// Queues the deliveries `events` call for and moves the cursor past them
+/// in one transaction. Events that call for nothing move the cursor only
+/// now and then (`force`): rereading a few after a restart is harmless.
+/// Returns whether the cursor was saved.
+pub async fn feed(
+    state: &AppState,
+    webhooks: &[Webhook],
+    events: &[Event],
+    force: bool,
+) -> anyhow::Result<bool> {
+    let Some(last) = events.last().map(|e| e.id) else {
+        return Ok(false);
+    };
+    let deliveries = plan(webhooks, events, now());
+    if deliveries.is_empty() && !force {
+        return Ok(false);
+    }
+    let queued = state
+        .store
+        .enqueue_deliveries(deliveries, Some((CURSOR, last)))
+        .await?;
+    if queued > 0 {
+        state.webhooks.wake();
+    }
+    Ok(true)
+}
