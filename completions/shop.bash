@@ -723,11 +723,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -773,11 +773,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -827,11 +827,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -881,11 +881,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -1033,11 +1033,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -1083,11 +1083,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -1137,11 +1137,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -1179,11 +1179,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -1225,11 +1225,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -1283,11 +1283,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -1325,11 +1325,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -1409,11 +1409,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -2515,11 +2515,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -2561,11 +2561,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -2603,11 +2603,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -2649,11 +2649,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -2879,11 +2879,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -2929,11 +2929,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -2971,11 +2971,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3013,11 +3013,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3075,11 +3075,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3125,11 +3125,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3175,11 +3175,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3221,11 +3221,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3263,11 +3263,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3305,11 +3305,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3347,11 +3347,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3389,11 +3389,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3443,11 +3443,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3485,11 +3485,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3723,11 +3723,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3765,11 +3765,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3831,11 +3831,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3873,11 +3873,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3931,11 +3931,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4033,11 +4033,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4075,11 +4075,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4117,11 +4117,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4159,11 +4159,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4205,11 +4205,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4267,11 +4267,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4313,11 +4313,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4355,11 +4355,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4575,11 +4575,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4621,11 +4621,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4671,11 +4671,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4721,11 +4721,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4763,11 +4763,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4805,11 +4805,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4847,11 +4847,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5007,11 +5007,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5057,11 +5057,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5099,11 +5099,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5141,11 +5141,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5223,11 +5223,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5265,11 +5265,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5307,11 +5307,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5349,11 +5349,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5403,11 +5403,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5445,11 +5445,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5649,11 +5649,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5723,11 +5723,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5797,11 +5797,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5843,11 +5843,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5905,11 +5905,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5955,11 +5955,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6057,11 +6057,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6175,11 +6175,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6217,11 +6217,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6259,11 +6259,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6313,11 +6313,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6355,11 +6355,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6501,11 +6501,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6543,11 +6543,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6585,11 +6585,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)

@@ -27,7 +27,8 @@ end
 complete -c shop -n "__fish_shop_needs_command" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_needs_command" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_needs_command" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_needs_command" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_needs_command" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -83,7 +84,8 @@ complete -c shop -n "__fish_shop_using_subcommand serve" -l sweep-interval -d 'H
 complete -c shop -n "__fish_shop_using_subcommand serve" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand serve" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand serve" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -101,7 +103,8 @@ complete -c shop -n "__fish_shop_using_subcommand login" -l email -d 'Account em
 complete -c shop -n "__fish_shop_using_subcommand login" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand login" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand login" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand login" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand login" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -117,7 +120,8 @@ complete -c shop -n "__fish_shop_using_subcommand login" -s V -l version -d 'Pri
 complete -c shop -n "__fish_shop_using_subcommand logout" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand logout" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand logout" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand logout" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand logout" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -132,7 +136,8 @@ complete -c shop -n "__fish_shop_using_subcommand logout" -s V -l version -d 'Pr
 complete -c shop -n "__fish_shop_using_subcommand whoami" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand whoami" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand whoami" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand whoami" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand whoami" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -147,7 +152,8 @@ complete -c shop -n "__fish_shop_using_subcommand whoami" -s V -l version -d 'Pr
 complete -c shop -n "__fish_shop_using_subcommand status" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand status" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand status" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand status" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand status" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -162,7 +168,8 @@ complete -c shop -n "__fish_shop_using_subcommand status" -s V -l version -d 'Pr
 complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -197,7 +204,8 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -224,7 +232,8 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -243,7 +252,8 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -266,7 +276,8 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -281,7 +292,8 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -296,7 +308,8 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -312,7 +325,8 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -333,7 +347,8 @@ add\t''"
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -356,7 +371,8 @@ all\t''"
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -381,7 +397,8 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -412,7 +429,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -430,7 +448,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -448,7 +467,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -464,7 +484,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -487,7 +508,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -505,7 +527,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -520,7 +543,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -535,7 +559,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -552,7 +577,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -568,7 +594,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -595,7 +622,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -612,7 +640,8 @@ complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -630,7 +659,8 @@ complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subc
 complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -656,7 +686,8 @@ complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -672,7 +703,8 @@ complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from get" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -692,7 +724,8 @@ customer\t''"
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -708,7 +741,8 @@ complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from role" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from role" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from role" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from role" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from role" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -730,7 +764,8 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subc
 complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -753,7 +788,8 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from show" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from show" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from show" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -771,7 +807,8 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from add" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from add" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from add" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -789,7 +826,8 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from update" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from update" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from update" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -807,7 +845,8 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from remove" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from remove" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from remove" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -825,7 +864,8 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from clear" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from clear" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from clear" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from clear" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from clear" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -846,7 +886,8 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -876,7 +917,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -901,7 +943,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -917,7 +960,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from get" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -933,7 +977,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -950,7 +995,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -966,7 +1012,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from deliver" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from deliver" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from deliver" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from deliver" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from deliver" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -982,7 +1029,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -999,7 +1047,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1014,7 +1063,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1039,7 +1089,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1074,7 +1125,8 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1090,7 +1142,8 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from get" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1107,7 +1160,8 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1122,7 +1176,8 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from settle" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from settle" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from settle" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from settle" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from settle" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1137,7 +1192,8 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from analytics" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from analytics" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from analytics" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1158,7 +1214,8 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1198,7 +1255,8 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1213,7 +1271,8 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1239,7 +1298,8 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1254,7 +1314,8 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1269,7 +1330,8 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1284,7 +1346,8 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1302,7 +1365,8 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1322,7 +1386,8 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1351,7 +1416,8 @@ complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_su
 complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1371,7 +1437,8 @@ complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcom
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1388,7 +1455,8 @@ complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcom
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1407,7 +1475,8 @@ complete -c shop -n "__fish_shop_using_subcommand recommend" -l limit -d 'How ma
 complete -c shop -n "__fish_shop_using_subcommand recommend" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand recommend" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand recommend" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand recommend" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand recommend" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1425,7 +1494,8 @@ complete -c shop -n "__fish_shop_using_subcommand events" -l tail -d 'Only the l
 complete -c shop -n "__fish_shop_using_subcommand events" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand events" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand events" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1442,7 +1512,8 @@ complete -c shop -n "__fish_shop_using_subcommand dashboard" -l refresh-ms -d 'H
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand dashboard" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand dashboard" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1458,7 +1529,8 @@ complete -c shop -n "__fish_shop_using_subcommand dashboard" -s V -l version -d 
 complete -c shop -n "__fish_shop_using_subcommand completions" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand completions" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand completions" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand completions" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand completions" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1473,7 +1545,8 @@ complete -c shop -n "__fish_shop_using_subcommand completions" -s V -l version -
 complete -c shop -n "__fish_shop_using_subcommand man" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand man" -l token -d 'Access token to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand man" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand man" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand man" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use crate::client::{ApiClient, DEFAULT_TIMEOUT};
 use crate::credentials::{Credentials, Login, ProfileSettings, StoreKind};
 use crate::error::CliError;
-use crate::output::{Format, Output};
+use crate::output::{Output, OutputArg};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7467";
 pub const DEFAULT_PROFILE: &str = "default";
@@ -41,7 +41,7 @@ pub struct GlobalArgs {
           default_value = DEFAULT_PROFILE, value_parser = parse_profile)]
     pub profile: String,
 
-    /// Output format [default: table on a terminal, ndjson when piped].
+    /// Output format; wide is a table with ids [default: table on a terminal, ndjson when piped].
     #[arg(
         short,
         long,
@@ -50,7 +50,7 @@ pub struct GlobalArgs {
         value_enum,
         value_name = "FORMAT"
     )]
-    pub output: Option<Format>,
+    pub output: Option<OutputArg>,
 
     /// Print only ids, one per line (same as -o id).
     #[arg(
@@ -153,7 +153,7 @@ impl Context {
 
     pub fn output(&self) -> Output {
         let format = if self.global.quiet {
-            Some(Format::Id)
+            Some(OutputArg::Id)
         } else {
             self.global.output
         };

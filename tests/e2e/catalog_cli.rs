@@ -147,9 +147,17 @@ async fn products_are_added_listed_changed_archived_and_deleted() {
     assert_eq!(all.len(), 2);
     let table = server.shop(&["product", "list", "-o", "table"]).expect(0);
     let header = table.stdout.lines().next().expect("a header");
-    for column in ["SKU", "NAME", "CATEGORY", "PRICE", "ACTIVE", "ID"] {
+    for column in ["SKU", "NAME", "CATEGORY", "PRICE", "ACTIVE"] {
         assert!(header.contains(column), "{table:#?}");
     }
+    assert!(
+        !table.stdout.contains("prd_"),
+        "ids are for -o wide: {table:#?}"
+    );
+    let wide = server.shop(&["product", "list", "-o", "wide"]).expect(0);
+    let header = wide.stdout.lines().next().expect("a header");
+    assert!(header.ends_with("ID"), "{wide:#?}");
+    assert!(wide.stdout.contains(&id), "{wide:#?}");
     let categories = server
         .shop(&["product", "categories", "-q"])
         .expect(0)
@@ -542,7 +550,16 @@ async fn stock_is_set_adjusted_reserved_and_reconciled_with_exit_codes() {
         .shop(&["inventory", "get", "NAIL", "--history", "-o", "json"])
         .expect(0)
         .json();
-    assert_eq!(both["stock"]["on_hand"], 8);
+    let plain = server
+        .shop(&["inventory", "get", "NAIL", "-o", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(plain["on_hand"], 8);
+    assert_eq!(
+        both["on_hand"], 8,
+        "--history keeps the stock's shape and adds its movements: {both}"
+    );
+    assert_eq!(both["movements"]["items"][0]["reason"], "damaged", "{both}");
     let history_table = server
         .shop(&["inventory", "get", "NAIL", "--history", "-o", "table"])
         .expect(0);

@@ -167,9 +167,18 @@ async fn every_output_format_parses_back() {
         .stdout;
     let mut rows = table.lines();
     let header = rows.next().expect("header row");
-    for column in ["ID", "EMAIL", "NAME", "ROLE", "CREATED"] {
+    for column in ["EMAIL", "NAME", "ROLE", "AGE"] {
         assert!(header.contains(column), "{table}");
     }
+    let wide = server
+        .shop(&["user", "list", "-o", "wide"])
+        .expect(0)
+        .stdout;
+    let wide_header = wide.lines().next().expect("header row");
+    assert!(
+        wide_header.contains(" ID") && wide_header.contains("CREATED ("),
+        "{wide}"
+    );
     assert_eq!(rows.count(), 4, "{table}");
     assert!(!table.contains('\u{1b}'), "no colour when piped: {table:?}");
 

@@ -45,7 +45,7 @@ impl Tabular for Event {
     fn columns() -> &'static [Column] {
         const COLUMNS: &[Column] = &[
             Column::new("id", "id").kind(CellKind::Id),
-            Column::new("type", "type"),
+            Column::new("type", "type").kind(CellKind::Id),
             Column::new("occurred", "occurred_at").kind(CellKind::Time),
             Column::new("data", "data"),
         ];

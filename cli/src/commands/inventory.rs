@@ -214,10 +214,11 @@ impl Tabular for Stock {
     fn columns() -> &'static [Column] {
         const COLUMNS: &[Column] = &[
             Column::new("sku", "sku").kind(CellKind::Id),
-            Column::new("on hand", "on_hand"),
-            Column::new("reserved", "reserved"),
-            Column::new("available", "available"),
-            Column::new("threshold", "low_stock_threshold"),
+            Column::new("name", "name"),
+            Column::new("on hand", "on_hand").kind(CellKind::Id),
+            Column::new("reserved", "reserved").kind(CellKind::Id),
+            Column::new("available", "available").kind(CellKind::Id),
+            Column::new("threshold", "low_stock_threshold").kind(CellKind::Id),
             Column::new("", "stock_level").kind(CellKind::Status),
         ];
         COLUMNS
@@ -227,9 +228,12 @@ impl Tabular for Stock {
         self.sku.clone()
     }
 
-    /// `LOW` beside a SKU at or below its threshold, nothing beside the others.
+    /// `OUT` beside a SKU with nothing left to sell, `LOW` beside one at or
+    /// below its threshold, nothing beside the others.
     fn display_fields(&self) -> Vec<(&'static str, String)> {
-        if self.is_low() {
+        if self.available <= 0 {
+            vec![("stock_level", "OUT".to_owned())]
+        } else if self.is_low() {
             vec![("stock_level", "LOW".to_owned())]
         } else {
             Vec::new()
@@ -283,11 +287,14 @@ impl Tabular for Reservation {
         const COLUMNS: &[Column] = &[
             Column::new("id", "id").kind(CellKind::Id),
             Column::new("sku", "sku").kind(CellKind::Id),
-            Column::new("qty", "quantity"),
+            Column::new("qty", "quantity").kind(CellKind::Id),
             Column::new("status", "status").kind(CellKind::Status),
-            Column::new("expires", "expires_at").kind(CellKind::Time),
+            Column::new("expires", "expires_at").kind(CellKind::Age),
             Column::new("reference", "reference"),
-            Column::new("created", "created_at").kind(CellKind::Time),
+            Column::new("age", "created_at").kind(CellKind::Age),
+            Column::new("created", "created_at")
+                .kind(CellKind::Time)
+                .wide(),
         ];
         COLUMNS
     }
@@ -314,9 +321,11 @@ impl Tabular for Drift {
     }
 }
 
-/// `inventory get --history -o json`: the stock and its movements in one document.
+/// `inventory get --history -o json`: the stock as without `--history`,
+/// with its movements beside its fields, so `.on_hand` reads the same either way.
 #[derive(Serialize)]
 struct StockHistory<'a> {
+    #[serde(flatten)]
     stock: &'a Stock,
     movements: &'a Page<Movement>,
 }
@@ -613,7 +622,11 @@ mod tests {
 
     #[test]
     fn a_stock_table_marks_low_skus_and_ids_are_skus() {
-        let items = vec![stock("LAMP-02", 3, 1, 5), stock("CHAIR-01", 40, 2, 10)];
+        let items = vec![
+            stock("LAMP-02", 3, 1, 5),
+            stock("CHAIR-01", 40, 2, 10),
+            stock("DESK-03", 2, 2, 1),
+        ];
         let table = Output::render_for_test(Format::Table, |o| o.list(&(), &items));
         let lines: Vec<&str> = table.lines().collect();
         assert!(
@@ -625,15 +638,21 @@ mod tests {
             "{table}"
         );
         assert!(!lines[2].contains("LOW"), "{table}");
+        assert!(
+            lines[3].starts_with("DESK-03") && lines[3].ends_with("OUT"),
+            "nothing available is told apart from low: {table}"
+        );
         let ids = Output::render_for_test(Format::Id, |o| o.list(&(), &items));
-        assert_eq!(ids, "LAMP-02\nCHAIR-01\n");
+        assert_eq!(ids, "LAMP-02\nCHAIR-01\nDESK-03\n");
         let csv_text = Output::render_for_test(Format::Csv, |o| o.list(&(), &items));
         assert!(
-            csv_text.starts_with("sku,on_hand,reserved,available,low_stock_threshold,updated_at\n"),
+            csv_text.starts_with(
+                "sku,name,on_hand,reserved,available,low_stock_threshold,updated_at\n"
+            ),
             "{csv_text}"
         );
         assert!(
-            !csv_text.contains("LOW"),
+            !csv_text.contains("LOW") && !csv_text.contains("OUT"),
             "display fields stay out of CSV: {csv_text}"
         );
     }

@@ -227,9 +227,12 @@ impl Tabular for Notification {
             Column::new("template", "template"),
             Column::new("priority", "priority"),
             Column::new("status", "status").kind(CellKind::Status),
-            Column::new("attempts", "attempts"),
-            Column::new("created", "created_at").kind(CellKind::Time),
-            Column::new("sent", "sent_at").kind(CellKind::Time),
+            Column::new("attempts", "attempts").kind(CellKind::Id),
+            Column::new("age", "created_at").kind(CellKind::Age),
+            Column::new("sent", "sent_at").kind(CellKind::Age),
+            Column::new("created", "created_at")
+                .kind(CellKind::Time)
+                .wide(),
         ];
         COLUMNS
     }
@@ -263,7 +266,7 @@ impl Tabular for Delivery {
             Column::new("recipient", "recipient"),
             Column::new("template", "template"),
             Column::new("subject", "subject"),
-            Column::new("delivered", "delivered_at").kind(CellKind::Time),
+            Column::new("delivered", "delivered_at").kind(CellKind::Age),
         ];
         COLUMNS
     }

@@ -118,13 +118,19 @@ fn parse_payment_ref(text: &str) -> Result<PaymentRef, String> {
 impl Tabular for Payment {
     fn columns() -> &'static [Column] {
         const COLUMNS: &[Column] = &[
-            Column::new("id", "id").kind(CellKind::Id),
-            Column::new("order", "order_id").kind(CellKind::Id),
+            Column::new("order", "order").kind(CellKind::Id),
             Column::new("method", "method"),
             Column::new("status", "status").kind(CellKind::Status),
             Column::new("amount", "amount").kind(CellKind::Id),
-            Column::new("refunded", "refunded"),
-            Column::new("created", "created_at").kind(CellKind::Time),
+            Column::new("refunded", "refunded").kind(CellKind::Id),
+            Column::new("age", "created_at").kind(CellKind::Age),
+            Column::new("id", "id").kind(CellKind::Id).wide(),
+            Column::new("order id", "order_id")
+                .kind(CellKind::Id)
+                .wide(),
+            Column::new("created", "created_at")
+                .kind(CellKind::Time)
+                .wide(),
         ];
         COLUMNS
     }
@@ -140,10 +146,19 @@ impl Tabular for Payment {
             money(self.refunded_cents, self.currency)
         };
         vec![
+            ("order", order_label(self)),
             ("amount", money(self.amount_cents, self.currency)),
             ("refunded", refunded),
         ]
     }
+}
+
+/// The order a payment is for, by its number when the server sent it.
+fn order_label(payment: &Payment) -> String {
+    payment
+        .order_number
+        .clone()
+        .unwrap_or_else(|| payment.order_id.to_string())
 }
 
 /// A payment as a table shows it on its own; its refunds get a table of their own.
@@ -151,6 +166,7 @@ impl Tabular for Payment {
 struct PaymentView<'a> {
     id: &'a PaymentId,
     order: String,
+    order_id: String,
     status: PaymentStatus,
     method: MethodKind,
     amount: String,
@@ -181,7 +197,8 @@ impl<'a> From<&'a Payment> for PaymentView<'a> {
         };
         PaymentView {
             id: &payment.id,
-            order: payment.order_id.to_string(),
+            order: order_label(payment),
+            order_id: payment.order_id.to_string(),
             status: payment.status,
             method: payment.method,
             amount: money(payment.amount_cents, payment.currency),

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use futures::StreamExt;
 use serde::Serialize;
 use shop_wire::Page;
+use shop_wire::inventory::Stock;
 use shop_wire::money::{Currency, format_amount, parse_amount};
 use shop_wire::products::{
     Category, DataFormat, ImportRowError, ImportSummary, Product, ProductId, ProductPatch,
@@ -320,7 +321,7 @@ impl Tabular for Product {
             Column::new("category", "category"),
             Column::new("price", "price").kind(CellKind::Id),
             Column::new("active", "active"),
-            Column::new("id", "id").kind(CellKind::Id),
+            Column::new("id", "id").kind(CellKind::Id).wide(),
         ];
         COLUMNS
     }
@@ -331,6 +332,81 @@ impl Tabular for Product {
 
     fn display_fields(&self) -> Vec<(&'static str, String)> {
         vec![("price", price_text(self.price_cents, self.currency))]
+    }
+}
+
+/// A product as a detail view shows it: the price as money, its stock,
+/// and attributes and images written for people rather than as JSON.
+#[derive(Serialize)]
+struct ProductView<'a> {
+    sku: &'a str,
+    name: &'a str,
+    price: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stock: Option<String>,
+    category: Option<&'a str>,
+    active: bool,
+    description: &'a str,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    attributes: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    images: String,
+    id: &'a ProductId,
+    version: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: time::OffsetDateTime,
+}
+
+impl<'a> ProductView<'a> {
+    fn new(product: &'a Product, stock: Option<&Stock>) -> Self {
+        let attributes = product
+            .attributes
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        ProductView {
+            sku: &product.sku,
+            name: &product.name,
+            price: price_text(product.price_cents, product.currency),
+            stock: stock.map(stock_text),
+            category: product.category.as_deref(),
+            active: product.active,
+            description: &product.description,
+            attributes,
+            images: product.images.join("\n"),
+            id: &product.id,
+            version: product.version,
+            created_at: product.created_at,
+            updated_at: product.updated_at,
+        }
+    }
+}
+
+/// `12 available (14 on hand, 2 reserved)`, saying when it is out or low.
+fn stock_text(stock: &Stock) -> String {
+    let level = if stock.available <= 0 {
+        " - out of stock"
+    } else if stock.is_low() {
+        " - low"
+    } else {
+        ""
+    };
+    format!(
+        "{} available ({} on hand, {} reserved){level}",
+        stock.available, stock.on_hand, stock.reserved
+    )
+}
+
+impl Tabular for ProductView<'_> {
+    fn columns() -> &'static [Column] {
+        &[]
+    }
+
+    fn id(&self) -> String {
+        self.id.to_string()
     }
 }
 
@@ -492,7 +568,16 @@ impl ProductCommand {
                     .get(&format!("/api/products/{product}"))
                     .send()
                     .await?;
-                output.one(&product)
+                if !output.is_table() {
+                    return output.one(&product);
+                }
+                // Stock is staff's to see: a customer's view goes without it.
+                let stock: Option<Stock> = client
+                    .get(&format!("/api/inventory/{}", product.sku))
+                    .send()
+                    .await
+                    .ok();
+                output.one(&ProductView::new(&product, stock.as_ref()))
             }
             ProductCommand::Update(args) => {
                 let product = update(&client, args).await?;
@@ -880,9 +965,13 @@ mod tests {
         let products = vec![product()];
         let table = Output::render_for_test(Format::Table, |o| o.list(&(), &products));
         let header = table.lines().next().expect("a header");
-        for column in ["SKU", "NAME", "CATEGORY", "PRICE", "ACTIVE", "ID"] {
+        for column in ["SKU", "NAME", "CATEGORY", "PRICE", "ACTIVE"] {
             assert!(header.contains(column), "{table}");
         }
+        assert!(!table.contains("prd_"), "ids only in -o wide: {table}");
+        let wide =
+            Output::render_sized_for_test(Format::Table, None, true, |o| o.list(&(), &products));
+        assert!(wide.contains("prd_"), "{wide}");
         assert!(table.contains("129.99 USD"), "{table}");
         assert!(table.contains("furniture/chairs"), "{table}");
 
@@ -901,9 +990,25 @@ mod tests {
         let ids = Output::render_for_test(Format::Id, |o| o.list(&(), &products));
         assert_eq!(ids, "prd_01JDQ6Z5R3K8V2N4M7P9T0W1XY\n");
 
-        let one = Output::render_for_test(Format::Table, |o| o.one(&product()));
+        let stock: Stock = serde_json::from_value(serde_json::json!({
+            "sku": "CHAIR-01", "on_hand": 3, "reserved": 3, "available": 0,
+            "low_stock_threshold": 2, "updated_at": "2026-11-23T14:05:09Z"
+        }))
+        .expect("stock");
+        let product = product();
+        let one = Output::render_for_test(Format::Table, |o| {
+            o.one(&ProductView::new(&product, Some(&stock)))
+        });
         assert!(
-            one.contains("129.99 USD") && one.contains("PRICE CENTS"),
+            one.contains("129.99 USD") && !one.contains("PRICE CENTS") && !one.contains("12999"),
+            "the price once, as money: {one}"
+        );
+        assert!(
+            one.contains("0 available (3 on hand, 3 reserved) - out of stock"),
+            "{one}"
+        );
+        assert!(
+            one.contains("colour=natural") && !one.contains('{'),
             "{one}"
         );
     }
