@@ -4975,7 +4975,7 @@ _shop() {
             fi
             case "${prev}" in
                 --status)
-                    COMPREPLY=($(compgen -W "processing pending succeeded failed canceled refunded" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "processing pending succeeded failed cancelled canceled refunded" -- "${cur}"))
                     return 0
                     ;;
                 --order)

@@ -55,7 +55,7 @@ complete -c shop -n "__fish_shop_needs_command" -f -a "payment" -d 'Look into pa
 complete -c shop -n "__fish_shop_needs_command" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "search" -d 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics'
 complete -c shop -n "__fish_shop_needs_command" -f -a "recommend" -d 'Show products to recommend beside one: bought or viewed together, else the same category'
-complete -c shop -n "__fish_shop_needs_command" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
+complete -c shop -n "__fish_shop_needs_command" -f -a "events" -d 'Print the event log (a table, or NDJSON when piped), and with --follow stream new events as they happen (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "dashboard" -d 'Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
 complete -c shop -n "__fish_shop_needs_command" -f -a "man" -d 'Write man pages for shop and every subcommand into a directory'
@@ -1108,10 +1108,11 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_s
 complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -f -a "settle" -d 'Mark a pending bank transfer as received: the payment succeeds and its order is paid'
 complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -f -a "analytics" -d 'Attempts, success and refund rates, volume per currency and counts per method'
 complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -l status -d 'Only this status: processing, pending, succeeded, failed, canceled or refunded' -r -f -a "processing\t''
+complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -l status -d 'Only this status: processing, pending, succeeded, failed, cancelled or refunded' -r -f -a "processing\t''
 pending\t''
 succeeded\t''
 failed\t''
+cancelled\t''
 canceled\t''
 refunded\t''"
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -l order -d 'Only the payments of this order, by id (ord_...) or number (ORD-001042)' -r
@@ -1488,7 +1489,7 @@ complete -c shop -n "__fish_shop_using_subcommand recommend" -l no-color -d 'No 
 complete -c shop -n "__fish_shop_using_subcommand recommend" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand recommend" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand recommend" -s V -l version -d 'Print version'
-complete -c shop -n "__fish_shop_using_subcommand events" -s t -l type -d 'Only these event types: exact (`order.paid`) or a prefix (`order.*`); repeat or separate with commas' -r
+complete -c shop -n "__fish_shop_using_subcommand events" -s t -l type -d 'Only these event types: a name (`order.paid`) or a prefix ending in `*` (`order.*`, `*` for all); repeat or separate with commas' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l after -d 'Start after this event id [default: the start of the log]' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l tail -d 'Only the last N events of the log (0: none, with --follow only new ones)' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
@@ -1573,7 +1574,7 @@ complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subc
 complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
 complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "search" -d 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics'
 complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "recommend" -d 'Show products to recommend beside one: bought or viewed together, else the same category'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "events" -d 'Print the event log (a table, or NDJSON when piped), and with --follow stream new events as they happen (staff)'
 complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "dashboard" -d 'Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff)'
 complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "completions" -d 'Print a shell completion script to stdout'
 complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend events dashboard completions man help" -f -a "man" -d 'Write man pages for shop and every subcommand into a directory'

@@ -4,12 +4,13 @@ mod serve;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use shop_cli::commands::generate;
 use shop_cli::{Cli, CliError, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli =
+        Cli::from_arg_matches(&shop_cli::command().get_matches()).unwrap_or_else(|err| err.exit());
     match cli.command {
         Command::Serve(args) => shop_cli::exit_code(
             serve::run(*args).map_err(|err| CliError::Other(format!("{err:#}"))),

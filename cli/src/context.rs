@@ -81,6 +81,17 @@ pub struct GlobalArgs {
     pub verbose: bool,
 }
 
+impl GlobalArgs {
+    /// The ids of the global options, as clap knows them.
+    pub fn group_ids() -> Vec<clap::Id> {
+        use clap::Args;
+        Self::augment_args(clap::Command::new("shop"))
+            .get_arguments()
+            .map(|arg| arg.get_id().clone())
+            .collect()
+    }
+}
+
 /// Where the token of a request came from, as `shop whoami` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenSource {
@@ -174,6 +185,17 @@ impl Context {
     /// A client with the token the precedence rules pick.
     pub async fn client(&self) -> Result<ApiClient, CliError> {
         Ok(self.session().await?.client)
+    }
+
+    /// For the public reads (the catalog, search, recommendations): the
+    /// login's client when there is one, else an anonymous one, so they
+    /// keep working after `shop logout`.
+    pub async fn client_or_anonymous(&self) -> Result<ApiClient, CliError> {
+        match self.session().await {
+            Ok(session) => Ok(session.client),
+            Err(CliError::Auth(_)) if self.stored_login()?.is_none() => self.anonymous(),
+            Err(err) => Err(err),
+        }
     }
 
     pub async fn session(&self) -> Result<Session, CliError> {

@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use shop_wire::Page;
 use shop_wire::notifications::{
-    Channel, Delivery, Notification, NotificationAnalytics, NotificationId, NotificationStatus,
-    Priority, SendRequest, StatusCounts, Template, TemplateRequest,
+    Attempt, Channel, Delivery, Notification, NotificationAnalytics, NotificationId,
+    NotificationStatus, Priority, SendRequest, StatusCounts, Template, TemplateRequest,
 };
 use time::OffsetDateTime;
 
@@ -218,6 +218,118 @@ fn parse_when(text: &str) -> Result<OffsetDateTime, String> {
         .map_err(|_| format!("`{text}` is neither an RFC 3339 time nor a delay like +30m"))
 }
 
+/// A notification as a detail view shows it: what was sent, to whom and how
+/// it went, with the rendered text as text and the variables as `key=value`;
+/// its attempts get a table of their own.
+#[derive(Serialize)]
+struct NotificationView<'a> {
+    id: String,
+    status: String,
+    channel: String,
+    recipient: &'a str,
+    template: &'a str,
+    priority: String,
+    attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    variables: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resent_from: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    sent_at: Option<OffsetDateTime>,
+}
+
+impl<'a> From<&'a Notification> for NotificationView<'a> {
+    fn from(notification: &'a Notification) -> Self {
+        let variables = match &notification.vars {
+            Some(Value::Object(vars)) => vars
+                .iter()
+                .filter(|(_, value)| !value.is_null())
+                .map(|(key, value)| match value {
+                    Value::String(text) => format!("{key}={text}"),
+                    other => format!("{key}={other}"),
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => String::new(),
+        };
+        let rendered = notification.rendered.as_ref();
+        NotificationView {
+            id: notification.id.to_string(),
+            status: notification.status.to_string(),
+            channel: notification.channel.to_string(),
+            recipient: &notification.recipient,
+            template: &notification.template,
+            priority: notification.priority.to_string(),
+            attempts: notification.attempts,
+            last_error: notification.last_error.as_deref(),
+            subject: rendered.and_then(|r| r.subject.as_deref()),
+            text: rendered.map(|r| r.body.as_str()),
+            variables,
+            resent_from: notification.resent_from.as_ref().map(ToString::to_string),
+            created_at: notification.created_at,
+            sent_at: notification.sent_at,
+        }
+    }
+}
+
+impl Tabular for NotificationView<'_> {
+    fn columns() -> &'static [Column] {
+        const COLUMNS: &[Column] = &[Column::new("status", "status").kind(CellKind::Status)];
+        COLUMNS
+    }
+
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+}
+
+impl Tabular for Attempt {
+    fn columns() -> &'static [Column] {
+        const COLUMNS: &[Column] = &[
+            Column::new("#", "number").kind(CellKind::Id),
+            Column::new("at", "at").kind(CellKind::Time),
+            Column::new("outcome", "outcome").kind(CellKind::Status),
+            Column::new("ms", "duration_ms").kind(CellKind::Id),
+            Column::new("error", "error"),
+        ];
+        COLUMNS
+    }
+
+    fn id(&self) -> String {
+        self.number.to_string()
+    }
+}
+
+/// The server points an API client at its templates route; a person at
+/// the command line is pointed at the command that lists them.
+fn templates_hint(err: CliError) -> CliError {
+    const ROUTE: &str = "GET /api/notifications/templates";
+    const COMMAND: &str = "`shop notification templates`";
+    match err {
+        CliError::Api(mut api) if api.detail.message.contains(ROUTE) => {
+            api.detail.message = api.detail.message.replace(ROUTE, COMMAND);
+            if let Some(Value::String(text)) = api
+                .detail
+                .details
+                .get_mut("fields")
+                .and_then(|fields| fields.get_mut("template"))
+            {
+                *text = text.replace(ROUTE, COMMAND);
+            }
+            CliError::Api(api)
+        }
+        other => other,
+    }
+}
+
 impl Tabular for Notification {
     fn columns() -> &'static [Column] {
         const COLUMNS: &[Column] = &[
@@ -346,7 +458,15 @@ impl NotificationCommand {
                     .get(&format!("/api/notifications/{id}"))
                     .send()
                     .await?;
-                output.one(&notification)
+                if !output.is_table() {
+                    return output.one(&notification);
+                }
+                output.one(&NotificationView::from(&notification))?;
+                if !notification.history.is_empty() {
+                    eprintln!("\nattempts:");
+                    output.list(&(), &notification.history)?;
+                }
+                Ok(())
             }
             NotificationCommand::Send(args) => {
                 let notification: Notification = client
@@ -360,7 +480,8 @@ impl NotificationCommand {
                         send_at: args.at,
                     })?
                     .send()
-                    .await?;
+                    .await
+                    .map_err(templates_hint)?;
                 output.one(&notification)
             }
             NotificationCommand::Resend { id } => {

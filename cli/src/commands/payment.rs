@@ -62,8 +62,8 @@ Example: shop payment refund pay_01JDQ6Z5R3K8V2N4M7P9T0W1XY --amount 12.50 --rea
 
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
-    /// Only this status: processing, pending, succeeded, failed, canceled or refunded.
-    #[arg(long, value_parser = choice::<PaymentStatus>(PaymentStatus::ALL.iter().map(|s| s.as_str())))]
+    /// Only this status: processing, pending, succeeded, failed, cancelled or refunded.
+    #[arg(long, value_parser = payment_status(), hide_possible_values = true)]
     status: Option<PaymentStatus>,
     /// Only the payments of this order, by id (ord_...) or number (ORD-001042).
     #[arg(long, value_name = "ORDER", value_parser = parse_order_ref)]
@@ -115,6 +115,37 @@ fn parse_payment_ref(text: &str) -> Result<PaymentRef, String> {
     })
 }
 
+/// The statuses `--status` takes. Orders spell `cancelled`, and so does the
+/// command line; the wire keeps Stripe's `canceled` for a payment (it mirrors
+/// a PaymentIntent's status), which is also accepted.
+const PAYMENT_STATUSES: &[&str] = &[
+    "processing",
+    "pending",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "canceled",
+    "refunded",
+];
+
+fn payment_status() -> impl clap::builder::TypedValueParser<Value = PaymentStatus> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(PAYMENT_STATUSES).try_map(|text: String| {
+        match text.as_str() {
+            "cancelled" => Ok(PaymentStatus::Canceled),
+            other => other.parse::<PaymentStatus>(),
+        }
+    })
+}
+
+/// A payment status as tables write it: `cancelled`, as orders spell it.
+fn status_text(status: PaymentStatus) -> String {
+    match status {
+        PaymentStatus::Canceled => "cancelled".to_owned(),
+        other => other.to_string(),
+    }
+}
+
 impl Tabular for Payment {
     fn columns() -> &'static [Column] {
         const COLUMNS: &[Column] = &[
@@ -146,6 +177,7 @@ impl Tabular for Payment {
             money(self.refunded_cents, self.currency)
         };
         vec![
+            ("status", status_text(self.status)),
             ("order", order_label(self)),
             ("amount", money(self.amount_cents, self.currency)),
             ("refunded", refunded),
@@ -167,7 +199,7 @@ struct PaymentView<'a> {
     id: &'a PaymentId,
     order: String,
     order_id: String,
-    status: PaymentStatus,
+    status: String,
     method: MethodKind,
     amount: String,
     refunded: String,
@@ -199,7 +231,7 @@ impl<'a> From<&'a Payment> for PaymentView<'a> {
             id: &payment.id,
             order: order_label(payment),
             order_id: payment.order_id.to_string(),
-            status: payment.status,
+            status: status_text(payment.status),
             method: payment.method,
             amount: money(payment.amount_cents, payment.currency),
             refunded: money(payment.refunded_cents, payment.currency),

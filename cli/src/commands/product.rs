@@ -533,7 +533,15 @@ pub fn import_failures(summary: &ImportSummary) -> Result<(), CliError> {
 
 impl ProductCommand {
     pub async fn run(self, context: &Context) -> Result<(), CliError> {
-        let client = context.client().await?;
+        let public = matches!(
+            self,
+            ProductCommand::List(_) | ProductCommand::Get { .. } | ProductCommand::Categories
+        );
+        let client = if public {
+            context.client_or_anonymous().await?
+        } else {
+            context.client().await?
+        };
         let mut output = context.output();
         match self {
             ProductCommand::Add(args) => {
@@ -592,8 +600,8 @@ impl ProductCommand {
             }
             ProductCommand::Delete { product, yes } => {
                 let path = format!("/api/products/{product}");
+                let found: Product = client.get(&path).send().await?;
                 if !yes {
-                    let found: Product = client.get(&path).send().await?;
                     let question = format!(
                         "Delete {} ({}) for good? Archiving keeps it for order history.",
                         found.sku, found.name
@@ -603,8 +611,8 @@ impl ProductCommand {
                     }
                 }
                 client.delete(&path).send_empty().await?;
-                if output.format() == Format::Table {
-                    eprintln!("deleted {product}");
+                if output.is_table() {
+                    eprintln!("deleted {} ({}, {})", found.sku, found.name, found.id);
                 }
                 Ok(())
             }
@@ -619,7 +627,13 @@ impl ProductCommand {
                 import_failures(&summary)
             }
             ProductCommand::Export(args) => {
-                export(&client, &args, progress::wanted(context.global.quiet)).await
+                let quiet = context.global.quiet;
+                let count = export(&client, &args, progress::wanted(quiet)).await?;
+                if let (Some(count), Some(path), false) = (count, &args.output_file, quiet) {
+                    let noun = if count == 1 { "product" } else { "products" };
+                    eprintln!("exported {count} {noun} to {}", path.display());
+                }
+                Ok(())
             }
         }
     }
@@ -783,11 +797,13 @@ async fn import(
 
 /// Streams the export to stdout, or to a temporary file beside the target
 /// that replaces it only when the export is complete.
+/// Streams the export to stdout or `--output-file`; for a file, returns how
+/// many products it holds.
 async fn export(
     client: &ApiClient,
     args: &ExportArgs,
     show_progress: bool,
-) -> Result<(), CliError> {
+) -> Result<Option<usize>, CliError> {
     let response = client
         .get("/api/products/export")
         .query("format", args.format.as_str())
@@ -804,7 +820,7 @@ async fn export(
                 out.write_all(&chunk.map_err(read_error)?)?;
             }
             out.flush()?;
-            Ok(())
+            Ok(None)
         }
         Some(path) => {
             let fail = |err: std::io::Error| CliError::Other(format!("{}: {err}", path.display()));
@@ -831,9 +847,31 @@ async fn export(
             .await;
             bar.finish_and_clear();
             written?;
+            let count = count_records(file.path(), args.format)?;
             file.persist(path).map_err(|err| fail(err.error))?;
-            Ok(())
+            Ok(Some(count))
         }
+    }
+}
+
+/// How many products an export file holds, read back as its format is read.
+fn count_records(path: &Path, format: DataFormat) -> Result<usize, CliError> {
+    let bad = |err: String| CliError::Other(format!("cannot read the export back: {err}"));
+    let file = std::io::BufReader::new(std::fs::File::open(path)?);
+    match format {
+        DataFormat::Ndjson => {
+            let mut count = 0;
+            for line in std::io::BufRead::lines(file) {
+                if !line?.trim().is_empty() {
+                    count += 1;
+                }
+            }
+            Ok(count)
+        }
+        DataFormat::Csv => Ok(csv::Reader::from_reader(file).records().count()),
+        DataFormat::Json => serde_json::from_reader::<_, Vec<serde::de::IgnoredAny>>(file)
+            .map(|items| items.len())
+            .map_err(|err| bad(err.to_string())),
     }
 }
 

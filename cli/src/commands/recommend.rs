@@ -50,7 +50,7 @@ impl Tabular for Recommendation {
 
 impl RecommendArgs {
     pub async fn run(self, context: &Context) -> Result<(), CliError> {
-        let client = context.client().await?;
+        let client = context.client_or_anonymous().await?;
         let mut output = context.output();
         let answer: Recommendations = client
             .get(&format!("/api/search/recommendations/{}", self.product))
