@@ -854,3 +854,78 @@ async fn a_reimport_keeps_the_stock_sold_since_unless_asked_to_set_or_add() {
         "{failed:#?}"
     );
 }
+
+/// After `shop logout` the public reads still work; an export to a file
+/// says how many products it wrote, and a delete what it deleted; an
+/// unknown template points at the command that lists them.
+#[tokio::test]
+async fn public_reads_need_no_login_and_quiet_commands_say_what_they_did() {
+    let server = TestServer::start();
+    server.cli_login_admin();
+    for (sku, name) in [("CHAIR-01", "Oak chair"), ("LAMP-02", "Brass lamp")] {
+        server
+            .shop(&[
+                "product", "add", "--sku", sku, "--name", name, "--price", "10", "--stock", "4",
+            ])
+            .expect(0);
+    }
+    for format in ["ndjson", "json", "csv"] {
+        let path = server.dir.path().join(format!("out.{format}"));
+        let path = path.to_string_lossy();
+        let export = server
+            .shop(&[
+                "product",
+                "export",
+                "--format",
+                format,
+                "--output-file",
+                &path,
+            ])
+            .expect(0);
+        assert!(
+            export
+                .stderr
+                .contains(&format!("exported 2 products to {path}")),
+            "{export:#?}"
+        );
+    }
+    let deleted = server
+        .shop(&["product", "delete", "lamp-02", "--yes", "-o", "table"])
+        .expect(0);
+    assert!(
+        deleted.stderr.contains("deleted LAMP-02 (Brass lamp, prd_"),
+        "{deleted:#?}"
+    );
+    let unknown = server
+        .shop(&[
+            "notification",
+            "send",
+            "--channel",
+            "email",
+            "--to",
+            "a@example.com",
+            "--template",
+            "nope",
+        ])
+        .expect(1);
+    assert!(
+        unknown
+            .stderr
+            .contains("`shop notification templates` lists them")
+            && !unknown.stderr.contains("GET /api"),
+        "{unknown:#?}"
+    );
+
+    server.shop(&["logout"]).expect(0);
+    let list = server
+        .shop(&["product", "list", "-o", "ndjson"])
+        .expect(0)
+        .lines();
+    assert_eq!(list.len(), 1, "{list:?}");
+    server.shop(&["product", "get", "chair-01"]).expect(0);
+    server.shop(&["product", "categories"]).expect(0);
+    server.shop(&["search", "oak", "chair"]).expect(0);
+    // What needs a login still says so.
+    let orders = server.shop(&["order", "list"]).expect(6);
+    assert!(orders.stderr.contains("shop login"), "{orders:#?}");
+}

@@ -317,7 +317,11 @@ async fn request_ids_are_echoed_in_errors_and_logged() {
         .unwrap_or_else(|| panic!("no log line for the request:\n{}", read(&server.log_path())));
     assert_eq!(line["span"]["path"], "/api/users/me");
     // One stream: the log is on stderr with the listening line; stdout stays empty.
-    assert_eq!(read(&server.stdout_path()), "", "the server wrote to stdout");
+    assert_eq!(
+        read(&server.stdout_path()),
+        "",
+        "the server wrote to stdout"
+    );
 }
 
 #[tokio::test]

@@ -642,9 +642,8 @@ async fn the_command_line_searches_suggests_recommends_and_reports() {
         (&["--", "suggest"][..], "suggest"),
         (&["--", "analytics", "chair"][..], "analytics chair"),
     ] {
-        let mut args = vec!["search"];
+        let mut args = vec!["search", "-o", "json"];
         args.extend_from_slice(words);
-        args.extend_from_slice(&["-o", "json"]);
         let page = server.shop(&args).expect(0).json();
         assert_eq!(page["query"], query, "{words:?}: {page}");
     }

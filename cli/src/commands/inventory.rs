@@ -218,7 +218,7 @@ impl Tabular for Stock {
             Column::new("on hand", "on_hand").kind(CellKind::Id),
             Column::new("reserved", "reserved").kind(CellKind::Id),
             Column::new("available", "available").kind(CellKind::Id),
-            Column::new("threshold", "low_stock_threshold").kind(CellKind::Id),
+            Column::new("low at", "low_stock_threshold").kind(CellKind::Id),
             Column::new("", "stock_level").kind(CellKind::Status),
         ];
         COLUMNS
