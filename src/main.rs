@@ -9,6 +9,9 @@ use shop_cli::commands::generate;
 use shop_cli::{Cli, CliError, Command};
 
 fn main() -> ExitCode {
+    // `COMPLETE=bash shop` prints a completion script that asks the server
+    // for SKUs, order numbers and templates; with COMPLETE unset this returns.
+    clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command).complete();
     let cli =
         Cli::from_arg_matches(&shop_cli::command().get_matches()).unwrap_or_else(|err| err.exit());
     match cli.command {

@@ -13,6 +13,7 @@
 
 pub mod client;
 pub mod commands;
+pub mod complete;
 pub mod context;
 pub mod credentials;
 pub mod error;

@@ -26,7 +26,7 @@ pub enum InventoryCommand {
     /// Show a SKU's stock, and with --history its latest movements.
     Get {
         /// The SKU.
-        #[arg(value_parser = parse_sku)]
+        #[arg(add = crate::complete::skus(), value_parser = parse_sku)]
         sku: String,
         /// Also list the movements (stocktakes, adjustments, reservations), newest first.
         #[arg(long)]
@@ -40,7 +40,7 @@ pub enum InventoryCommand {
     #[command(after_help = "Example: shop inventory set CHAIR-01 40 --reason 'stocktake 2026-11'")]
     Set {
         /// The SKU.
-        #[arg(value_parser = parse_sku)]
+        #[arg(add = crate::complete::skus(), value_parser = parse_sku)]
         sku: String,
         /// Units on hand.
         #[arg(value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(0..))]
@@ -60,7 +60,7 @@ Example: shop inventory adjust CHAIR-01 --reason 'damaged in store' -- -3
          shop inventory adjust CHAIR-01 +12 --reason 'delivery 4711'")]
     Adjust {
         /// The SKU.
-        #[arg(value_parser = parse_sku)]
+        #[arg(add = crate::complete::skus(), value_parser = parse_sku)]
         sku: String,
         /// The change, +N or -N.
         #[arg(value_name = "+N|-N", allow_negative_numbers = true, value_parser = parse_delta)]
@@ -77,7 +77,7 @@ Example: shop inventory adjust CHAIR-01 --reason 'damaged in store' -- -3
     )]
     Reserve {
         /// The SKU.
-        #[arg(value_parser = parse_sku)]
+        #[arg(add = crate::complete::skus(), value_parser = parse_sku)]
         sku: String,
         /// Units to hold.
         #[arg(value_name = "QTY", allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(1..))]
@@ -134,7 +134,7 @@ pub struct ListArgs {
 #[derive(Debug, clap::Args)]
 pub struct ReservationsArgs {
     /// Only this SKU's reservations.
-    #[arg(long, value_parser = parse_sku)]
+    #[arg(add = crate::complete::skus(), long, value_parser = parse_sku)]
     sku: Option<String>,
     /// Only this status: active, committed, released or expired.
     #[arg(long, value_parser = choice::<ReservationStatus>(ReservationStatus::ALL.iter().map(|s| s.as_str())))]

@@ -108,7 +108,7 @@ pub struct SendArgs {
     #[arg(long, value_name = "RECIPIENT")]
     to: String,
     /// The template to render, e.g. welcome or order_confirmation (see `shop notification templates`).
-    #[arg(long)]
+    #[arg(long, add = crate::complete::templates())]
     template: String,
     /// A template variable, `key=text` or `key:=JSON`; repeat for more.
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]

@@ -31,7 +31,7 @@ Example: shop payment list --status failed -o ndjson | jq -r .failure_code | sor
     /// Show one payment with its refunds.
     Get {
         /// The payment id (pay_...), or the order (ord_... or ORD-001042) for its latest payment.
-        #[arg(value_name = "PAYMENT", value_parser = parse_payment_ref)]
+        #[arg(add = crate::complete::orders(), value_name = "PAYMENT", value_parser = parse_payment_ref)]
         id: PaymentRef,
     },
     /// Refund a payment, all that is left of it or --amount.
@@ -41,7 +41,7 @@ yet refunded is refused (exit 5).
 Example: shop payment refund pay_01JDQ6Z5R3K8V2N4M7P9T0W1XY --amount 12.50 --reason 'late delivery'")]
     Refund {
         /// The payment id (pay_...), or the order (ord_... or ORD-001042) for its latest payment.
-        #[arg(value_name = "PAYMENT", value_parser = parse_payment_ref)]
+        #[arg(add = crate::complete::orders(), value_name = "PAYMENT", value_parser = parse_payment_ref)]
         id: PaymentRef,
         /// How much, as a decimal like 12.50 [default: all that is left].
         #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true, value_parser = parse_price)]
@@ -53,7 +53,7 @@ Example: shop payment refund pay_01JDQ6Z5R3K8V2N4M7P9T0W1XY --amount 12.50 --rea
     /// Mark a pending bank transfer as received: the payment succeeds and its order is paid.
     Settle {
         /// The payment id (pay_...), or the order (ord_... or ORD-001042) for its latest payment.
-        #[arg(value_name = "PAYMENT", value_parser = parse_payment_ref)]
+        #[arg(add = crate::complete::orders(), value_name = "PAYMENT", value_parser = parse_payment_ref)]
         id: PaymentRef,
     },
     /// Attempts, success and refund rates, volume per currency and counts per method.
@@ -66,7 +66,7 @@ pub struct ListArgs {
     #[arg(long, value_parser = payment_status(), hide_possible_values = true)]
     status: Option<PaymentStatus>,
     /// Only the payments of this order, by id (ord_...) or number (ORD-001042).
-    #[arg(long, value_name = "ORDER", value_parser = parse_order_ref)]
+    #[arg(add = crate::complete::orders(), long, value_name = "ORDER", value_parser = parse_order_ref)]
     order: Option<String>,
     /// Only this method: card, apple_pay, google_pay, paypal or bank_transfer.
     #[arg(long, value_parser = choice::<MethodKind>(MethodKind::ALL.iter().map(|m| m.as_str())))]

@@ -42,7 +42,7 @@ Example: shop product list --category furniture --max-price 200 --sort price -o 
     /// Show one product, by id (prd_...) or SKU.
     Get {
         /// The product's id (prd_...) or SKU.
-        #[arg(value_parser = parse_product_ref)]
+        #[arg(add = crate::complete::skus(), value_parser = parse_product_ref)]
         product: String,
     },
     /// Change some fields of a product; the others stay as they are.
@@ -59,13 +59,13 @@ Example: shop product update CHAIR-01 --price 119.00 --attr colour=walnut",
     /// Archive a product: hidden from the storefront and search, kept for order history.
     Archive {
         /// The product's id (prd_...) or SKU.
-        #[arg(value_parser = parse_product_ref)]
+        #[arg(add = crate::complete::skus(), value_parser = parse_product_ref)]
         product: String,
     },
     /// Delete a product for good; refused while orders or carts refer to it (archive it instead).
     Delete {
         /// The product's id (prd_...) or SKU.
-        #[arg(value_parser = parse_product_ref)]
+        #[arg(add = crate::complete::skus(), value_parser = parse_product_ref)]
         product: String,
         /// Do not ask for confirmation (needed when not on a terminal).
         #[arg(short, long)]
@@ -159,7 +159,7 @@ pub struct ListArgs {
 #[derive(Debug, clap::Args)]
 pub struct UpdateArgs {
     /// The product's id (prd_...) or SKU.
-    #[arg(value_parser = parse_product_ref)]
+    #[arg(add = crate::complete::skus(), value_parser = parse_product_ref)]
     product: String,
     /// New name.
     #[arg(long, value_parser = parse_name)]
