@@ -250,7 +250,7 @@ impl Tabular for Movement {
             Column::new("reserved", "reserved_change").kind(CellKind::Id),
             Column::new("reason", "reason"),
             Column::new("by", "actor"),
-            Column::new("reference", "reference"),
+            Column::new("reference", "reference").wide(),
         ];
         COLUMNS
     }
@@ -290,8 +290,8 @@ impl Tabular for Reservation {
             Column::new("qty", "quantity").kind(CellKind::Id),
             Column::new("status", "status").kind(CellKind::Status),
             Column::new("expires", "expires_at").kind(CellKind::Age),
-            Column::new("reference", "reference"),
             Column::new("age", "created_at").kind(CellKind::Age),
+            Column::new("reference", "reference").wide(),
             Column::new("created", "created_at")
                 .kind(CellKind::Time)
                 .wide(),
@@ -689,8 +689,15 @@ mod tests {
             o.list(&(), std::slice::from_ref(&reservation))
         });
         assert!(
-            table.contains("order-1042") && table.contains("active"),
+            table.contains("active") && table.contains("res_01JDQ6Z5R3K8V2N4M7P9T0W1XY"),
             "{table}"
+        );
+        let wide = Output::render_sized_for_test(Format::Table, None, true, |o| {
+            o.list(&(), std::slice::from_ref(&reservation))
+        });
+        assert!(
+            wide.contains("order-1042"),
+            "the reference is in -o wide: {wide}"
         );
         let ids = Output::render_for_test(Format::Id, |o| o.list(&(), &[reservation]));
         assert_eq!(ids, "res_01JDQ6Z5R3K8V2N4M7P9T0W1XY\n");

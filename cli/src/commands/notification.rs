@@ -337,11 +337,11 @@ impl Tabular for Notification {
             Column::new("channel", "channel"),
             Column::new("recipient", "recipient"),
             Column::new("template", "template"),
-            Column::new("priority", "priority"),
             Column::new("status", "status").kind(CellKind::Status),
-            Column::new("attempts", "attempts").kind(CellKind::Id),
+            Column::new("tries", "attempts").kind(CellKind::Id),
             Column::new("age", "created_at").kind(CellKind::Age),
-            Column::new("sent", "sent_at").kind(CellKind::Age),
+            Column::new("priority", "priority").wide(),
+            Column::new("sent", "sent_at").kind(CellKind::Age).wide(),
             Column::new("created", "created_at")
                 .kind(CellKind::Time)
                 .wide(),

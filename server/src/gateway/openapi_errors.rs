@@ -57,7 +57,10 @@ pub fn add_gateway_errors(doc: &mut OpenApi) {
             }
             if operation.request_body.is_some() {
                 add("413", "The body is larger than the configured limit");
-                add("415", "The body is not of a content type the operation reads");
+                add(
+                    "415",
+                    "The body is not of a content type the operation reads",
+                );
                 add("422", "The body is JSON of the wrong shape");
             }
             add(
