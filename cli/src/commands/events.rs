@@ -188,6 +188,15 @@ impl EventsArgs {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_help_says_how_it_prints_and_lists_every_type() {
+        let help = super::after_help();
+        assert!(help.contains("table") && help.contains("--follow"), "{help}");
+        for kind in shop_wire::events::EventKind::ALL {
+            assert!(help.contains(kind.as_str()), "{} missing: {help}", kind.as_str());
+        }
+    }
+
     use super::*;
 
     #[test]

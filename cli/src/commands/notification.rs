@@ -574,6 +574,7 @@ impl NotificationCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::Output;
 
     #[test]
     fn variables_are_text_or_json() {
@@ -590,6 +591,36 @@ mod tests {
         assert!(parse_var("=x").is_err());
         assert!(parse_var("bad key=x").is_err());
         assert!(parse_var("n:=not json").is_err());
+    }
+
+    #[test]
+    fn a_notification_reads_as_text_with_its_attempts_and_its_json_stays_whole() {
+        let notification: Notification = serde_json::from_value(serde_json::json!({
+            "id": "ntf_01JDQ6Z5R3K8V2N4M7P9T0W1XY", "channel": "email",
+            "recipient": "kim@example.com", "template": "refund_issued", "priority": "high",
+            "status": "sent", "attempts": 1, "last_error": null,
+            "created_at": "2026-11-23T14:05:09Z", "sent_at": "2026-11-23T14:05:10Z",
+            "send_at": "2026-11-23T14:05:09Z", "updated_at": "2026-11-23T14:05:10Z",
+            "vars": {"number": "ORD-001002", "reason": null},
+            "rendered": {"subject": "Refund of 10.00 USD", "body": "We have refunded 10.00 USD.",
+                         "html": "<p>We have refunded</p>"},
+            "history": [{"number": 1, "at": "2026-11-23T14:05:10Z", "outcome": "sent", "duration_ms": 3}]
+        }))
+        .expect("notification");
+        let view = Output::render_for_test(Format::Table, |o| {
+            o.one(&NotificationView::from(&notification))
+        });
+        for text in ["Refund of 10.00 USD", "We have refunded 10.00 USD.", "number=ORD-001002"] {
+            assert!(view.contains(text), "{text}: {view}");
+        }
+        for raw in ['{', '"', '<'] {
+            assert!(!view.contains(raw), "no raw JSON or HTML ({raw}): {view}");
+        }
+        assert!(!view.contains("reason="), "empty variables are left out: {view}");
+        let attempts = Output::render_for_test(Format::Table, |o| o.list(&(), &notification.history));
+        assert!(attempts.lines().nth(1).is_some_and(|l| l.starts_with("1 ") && l.contains("sent")), "{attempts}");
+        let json = Output::render_for_test(Format::Json, |o| o.one(&notification));
+        assert!(json.contains("\"html\""), "the document is the server's: {json}");
     }
 
     #[test]
