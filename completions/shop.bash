@@ -858,11 +858,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -924,11 +924,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -974,11 +974,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -1028,11 +1028,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -1082,11 +1082,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -1234,11 +1234,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -1284,11 +1284,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -1338,11 +1338,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -1380,11 +1380,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -1426,11 +1426,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -1484,11 +1484,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -1526,11 +1526,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -1610,11 +1610,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -2926,11 +2926,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -2972,11 +2972,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3014,11 +3014,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3060,11 +3060,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3290,11 +3290,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3340,11 +3340,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3382,11 +3382,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3424,11 +3424,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3486,11 +3486,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3536,11 +3536,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3586,11 +3586,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3628,11 +3628,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3682,11 +3682,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3794,11 +3794,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3836,11 +3836,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3886,11 +3886,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3932,11 +3932,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -3974,11 +3974,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4016,11 +4016,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4058,11 +4058,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4100,11 +4100,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4154,11 +4154,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4196,11 +4196,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4434,11 +4434,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4476,11 +4476,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4542,11 +4542,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4584,11 +4584,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4642,11 +4642,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4744,11 +4744,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4786,11 +4786,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4828,11 +4828,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4870,11 +4870,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4916,11 +4916,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -4978,11 +4978,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5024,11 +5024,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5066,11 +5066,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5286,11 +5286,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5332,11 +5332,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5382,11 +5382,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5432,11 +5432,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5474,11 +5474,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5516,11 +5516,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5558,11 +5558,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5686,7 +5686,7 @@ _shop() {
             fi
             case "${prev}" in
                 --status)
-                    COMPREPLY=($(compgen -W "processing pending succeeded failed canceled refunded" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "processing pending succeeded failed cancelled canceled refunded" -- "${cur}"))
                     return 0
                     ;;
                 --order)
@@ -5718,11 +5718,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5768,11 +5768,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5810,11 +5810,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5852,11 +5852,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5934,11 +5934,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -5976,11 +5976,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6018,11 +6018,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6060,11 +6060,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6114,11 +6114,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6156,11 +6156,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6360,11 +6360,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6434,11 +6434,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6508,11 +6508,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6554,11 +6554,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6616,11 +6616,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6666,11 +6666,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6768,11 +6768,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6894,11 +6894,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6936,11 +6936,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -6978,11 +6978,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -7032,11 +7032,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -7074,11 +7074,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -7220,11 +7220,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -7262,11 +7262,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -7304,11 +7304,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -7354,11 +7354,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -7404,11 +7404,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -7446,11 +7446,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -7628,11 +7628,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -7670,11 +7670,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -7716,11 +7716,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -7758,11 +7758,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -7800,11 +7800,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)
@@ -7842,11 +7842,11 @@ _shop() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "table json ndjson csv id" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
                     return 0
                     ;;
                 --idempotency-key)

@@ -27,7 +27,8 @@ end
 complete -c shop -n "__fish_shop_needs_command" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_needs_command" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_needs_command" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_needs_command" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_needs_command" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -56,7 +57,7 @@ complete -c shop -n "__fish_shop_needs_command" -f -a "search" -d 'Search the ca
 complete -c shop -n "__fish_shop_needs_command" -f -a "recommend" -d 'Show products to recommend beside one: bought or viewed together, else the same category'
 complete -c shop -n "__fish_shop_needs_command" -f -a "key" -d 'Make, list and revoke scoped API keys for other systems (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "audit" -d 'Who changed what and when: the audit log (admin)'
-complete -c shop -n "__fish_shop_needs_command" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
+complete -c shop -n "__fish_shop_needs_command" -f -a "events" -d 'Print the event log (a table, or NDJSON when piped), and with --follow stream new events as they happen (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "webhook" -d 'Manage outbound webhook endpoints: add, list, deliveries, replay, test, rotate-secret, remove (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "listen" -d 'Forward the server\'s live events, signed, to a local URL, like `stripe listen` (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "dashboard" -d 'Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff)'
@@ -89,7 +90,8 @@ complete -c shop -n "__fish_shop_using_subcommand serve" -l webhook-allow-host -
 complete -c shop -n "__fish_shop_using_subcommand serve" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand serve" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand serve" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -107,7 +109,8 @@ complete -c shop -n "__fish_shop_using_subcommand login" -l email -d 'Account em
 complete -c shop -n "__fish_shop_using_subcommand login" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand login" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand login" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand login" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand login" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -123,7 +126,8 @@ complete -c shop -n "__fish_shop_using_subcommand login" -s V -l version -d 'Pri
 complete -c shop -n "__fish_shop_using_subcommand logout" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand logout" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand logout" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand logout" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand logout" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -138,7 +142,8 @@ complete -c shop -n "__fish_shop_using_subcommand logout" -s V -l version -d 'Pr
 complete -c shop -n "__fish_shop_using_subcommand whoami" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand whoami" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand whoami" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand whoami" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand whoami" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -153,7 +158,8 @@ complete -c shop -n "__fish_shop_using_subcommand whoami" -s V -l version -d 'Pr
 complete -c shop -n "__fish_shop_using_subcommand status" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand status" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand status" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand status" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand status" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -168,7 +174,8 @@ complete -c shop -n "__fish_shop_using_subcommand status" -s V -l version -d 'Pr
 complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and not __fish_seen_subcommand_from add list get update archive delete categories import export help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -203,7 +210,8 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -230,7 +238,8 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -249,7 +258,8 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -273,7 +283,8 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -288,7 +299,8 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from archive" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -303,7 +315,8 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -319,7 +332,8 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from categories" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -340,7 +354,8 @@ add\t''"
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from import" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -363,7 +378,8 @@ all\t''"
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from export" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -388,7 +404,8 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and not __fish_seen_subcommand_from list get set adjust reservations reserve release commit low reconcile help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -419,7 +436,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -437,7 +455,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -455,7 +474,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from set" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -471,7 +491,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from adjust" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -494,7 +515,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reservations" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -512,7 +534,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reserve" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -527,7 +550,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from release" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -542,7 +566,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from commit" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -559,7 +584,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from low" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -575,7 +601,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_subcommand_from reconcile" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -602,7 +629,8 @@ complete -c shop -n "__fish_shop_using_subcommand inventory; and __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_subcommand_from load help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -619,7 +647,8 @@ complete -c shop -n "__fish_shop_using_subcommand fixtures; and not __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -637,7 +666,8 @@ complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subc
 complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -663,7 +693,8 @@ complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -679,7 +710,8 @@ complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from get" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -699,7 +731,8 @@ customer\t''"
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -715,7 +748,8 @@ complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from role" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from role" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from role" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from role" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from role" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -737,7 +771,8 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subc
 complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -760,7 +795,8 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from show" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from show" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from show" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -778,7 +814,8 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from add" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from add" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from add" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -796,7 +833,8 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from update" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from update" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from update" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -814,7 +852,8 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from remove" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from remove" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from remove" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -832,7 +871,8 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from clear" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from clear" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from clear" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from clear" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from clear" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -853,7 +893,8 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -883,7 +924,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -908,7 +950,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -924,7 +967,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from get" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -940,7 +984,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -957,7 +1002,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -973,7 +1019,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from deliver" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from deliver" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from deliver" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from deliver" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from deliver" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -989,7 +1036,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1006,7 +1054,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1021,7 +1070,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1046,7 +1096,8 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1064,10 +1115,11 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_s
 complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -f -a "settle" -d 'Mark a pending bank transfer as received: the payment succeeds and its order is paid'
 complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -f -a "analytics" -d 'Attempts, success and refund rates, volume per currency and counts per method'
 complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -l status -d 'Only this status: processing, pending, succeeded, failed, canceled or refunded' -r -f -a "processing\t''
+complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -l status -d 'Only this status: processing, pending, succeeded, failed, cancelled or refunded' -r -f -a "processing\t''
 pending\t''
 succeeded\t''
 failed\t''
+cancelled\t''
 canceled\t''
 refunded\t''"
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -l order -d 'Only the payments of this order, by id (ord_...) or number (ORD-001042)' -r
@@ -1081,7 +1133,8 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1097,7 +1150,8 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from get" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1114,7 +1168,8 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1129,7 +1184,8 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from settle" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from settle" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from settle" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from settle" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from settle" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1144,7 +1200,8 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from analytics" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from analytics" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from analytics" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1165,7 +1222,8 @@ complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and not __fish_seen_subcommand_from list get send resend templates template analytics deliveries help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1205,7 +1263,8 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1220,7 +1279,8 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1246,7 +1306,8 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from send" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1261,7 +1322,8 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from resend" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1276,7 +1338,8 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from templates" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1291,7 +1354,8 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from template" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1309,7 +1373,8 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1329,7 +1394,8 @@ complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand notification; and __fish_seen_subcommand_from deliveries" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1358,7 +1424,8 @@ complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_su
 complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand search; and not __fish_seen_subcommand_from suggest analytics help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1378,7 +1445,8 @@ complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcom
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from suggest" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1395,7 +1463,8 @@ complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcom
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand search; and __fish_seen_subcommand_from analytics" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1414,7 +1483,8 @@ complete -c shop -n "__fish_shop_using_subcommand recommend" -l limit -d 'How ma
 complete -c shop -n "__fish_shop_using_subcommand recommend" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand recommend" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand recommend" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand recommend" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand recommend" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1429,7 +1499,8 @@ complete -c shop -n "__fish_shop_using_subcommand recommend" -s V -l version -d 
 complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1451,7 +1522,8 @@ complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcomman
 complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1466,7 +1538,8 @@ complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcomman
 complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1481,7 +1554,8 @@ complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcomman
 complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand key; and __fish_seen_subcommand_from revoke" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1506,7 +1580,8 @@ complete -c shop -n "__fish_shop_using_subcommand audit" -l limit -d 'How many e
 complete -c shop -n "__fish_shop_using_subcommand audit" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand audit" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand audit" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand audit" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand audit" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1518,13 +1593,14 @@ complete -c shop -n "__fish_shop_using_subcommand audit" -l no-color -d 'No colo
 complete -c shop -n "__fish_shop_using_subcommand audit" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand audit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand audit" -s V -l version -d 'Print version'
-complete -c shop -n "__fish_shop_using_subcommand events" -s t -l type -d 'Only these event types: exact (`order.paid`) or a prefix (`order.*`); repeat or separate with commas' -r
+complete -c shop -n "__fish_shop_using_subcommand events" -s t -l type -d 'Only these event types: a name (`order.paid`) or a prefix ending in `*` (`order.*`, `*` for all); repeat or separate with commas' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l after -d 'Start after this event id [default: the start of the log]' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l tail -d 'Only the last N events of the log (0: none, with --follow only new ones)' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand events" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand events" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand events" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1540,7 +1616,8 @@ complete -c shop -n "__fish_shop_using_subcommand events" -s V -l version -d 'Pr
 complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and not __fish_seen_subcommand_from add list get deliveries replay test rotate-secret remove help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1566,7 +1643,8 @@ complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from add" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from add" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from add" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1581,7 +1659,8 @@ complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from list" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1596,7 +1675,8 @@ complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from get" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1616,7 +1696,8 @@ complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from deliveries" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from deliveries" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from deliveries" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from deliveries" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from deliveries" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1632,7 +1713,8 @@ complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from replay" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from replay" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from replay" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from replay" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from replay" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1647,7 +1729,8 @@ complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from test" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from test" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from test" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from test" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from test" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1662,7 +1745,8 @@ complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from rotate-secret" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from rotate-secret" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from rotate-secret" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from rotate-secret" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from rotate-secret" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1677,7 +1761,8 @@ complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from remove" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from remove" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from remove" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand webhook; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1704,7 +1789,8 @@ complete -c shop -n "__fish_shop_using_subcommand listen" -l event -d 'Only thes
 complete -c shop -n "__fish_shop_using_subcommand listen" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand listen" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand listen" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand listen" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand listen" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1720,7 +1806,8 @@ complete -c shop -n "__fish_shop_using_subcommand dashboard" -l refresh-ms -d 'H
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand dashboard" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand dashboard" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1736,7 +1823,8 @@ complete -c shop -n "__fish_shop_using_subcommand dashboard" -s V -l version -d 
 complete -c shop -n "__fish_shop_using_subcommand completions" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand completions" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand completions" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand completions" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand completions" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1751,7 +1839,8 @@ complete -c shop -n "__fish_shop_using_subcommand completions" -s V -l version -
 complete -c shop -n "__fish_shop_using_subcommand man" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand man" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand man" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand man" -s o -l output -d 'Output format [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand man" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
@@ -1780,7 +1869,7 @@ complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subc
 complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "recommend" -d 'Show products to recommend beside one: bought or viewed together, else the same category'
 complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "key" -d 'Make, list and revoke scoped API keys for other systems (staff)'
 complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "audit" -d 'Who changed what and when: the audit log (admin)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "events" -d 'Print the event log as NDJSON, and with --follow stream new events as they happen (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "events" -d 'Print the event log (a table, or NDJSON when piped), and with --follow stream new events as they happen (staff)'
 complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "webhook" -d 'Manage outbound webhook endpoints: add, list, deliveries, replay, test, rotate-secret, remove (staff)'
 complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "listen" -d 'Forward the server\'s live events, signed, to a local URL, like `stripe listen` (staff)'
 complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard completions man help" -f -a "dashboard" -d 'Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff)'

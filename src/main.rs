@@ -4,15 +4,19 @@ mod serve;
 
 use std::process::ExitCode;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use clap::Parser;
+use clap::FromArgMatches;
 use shop_cli::commands::generate;
 use shop_cli::{Cli, CliError, Command};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `COMPLETE=bash shop` prints a completion script that asks the server
+    // for SKUs, order numbers and templates; with COMPLETE unset this returns.
+    clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command).complete();
+    let cli =
+        Cli::from_arg_matches(&shop_cli::command().get_matches()).unwrap_or_else(|err| err.exit());
     match cli.command {
         Command::Serve(args) => shop_cli::exit_code(
             serve::run(*args).map_err(|err| CliError::Other(format!("{err:#}"))),

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use crate::client::{ApiClient, DEFAULT_TIMEOUT};
 use crate::credentials::{Credentials, Login, ProfileSettings, StoreKind};
 use crate::error::CliError;
-use crate::output::{Format, Output};
+use crate::output::{Output, OutputArg};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7467";
 pub const DEFAULT_PROFILE: &str = "default";
@@ -41,7 +41,7 @@ pub struct GlobalArgs {
           default_value = DEFAULT_PROFILE, value_parser = parse_profile)]
     pub profile: String,
 
-    /// Output format [default: table on a terminal, ndjson when piped].
+    /// Output format; wide is a table with ids [default: table on a terminal, ndjson when piped].
     #[arg(
         short,
         long,
@@ -50,7 +50,7 @@ pub struct GlobalArgs {
         value_enum,
         value_name = "FORMAT"
     )]
-    pub output: Option<Format>,
+    pub output: Option<OutputArg>,
 
     /// Print only ids, one per line (same as -o id).
     #[arg(
@@ -79,6 +79,17 @@ pub struct GlobalArgs {
     /// Log every HTTP request and answer on stderr.
     #[arg(short, long, global = true, help_heading = "Global options")]
     pub verbose: bool,
+}
+
+impl GlobalArgs {
+    /// The ids of the global options, as clap knows them.
+    pub fn group_ids() -> Vec<clap::Id> {
+        use clap::Args;
+        Self::augment_args(clap::Command::new("shop"))
+            .get_arguments()
+            .map(|arg| arg.get_id().clone())
+            .collect()
+    }
 }
 
 /// Where the token of a request came from, as `shop whoami` reports it.
@@ -153,7 +164,7 @@ impl Context {
 
     pub fn output(&self) -> Output {
         let format = if self.global.quiet {
-            Some(Format::Id)
+            Some(OutputArg::Id)
         } else {
             self.global.output
         };
@@ -174,6 +185,17 @@ impl Context {
     /// A client with the token the precedence rules pick.
     pub async fn client(&self) -> Result<ApiClient, CliError> {
         Ok(self.session().await?.client)
+    }
+
+    /// For the public reads (the catalog, search, recommendations): the
+    /// login's client when there is one, else an anonymous one, so they
+    /// keep working after `shop logout`.
+    pub async fn client_or_anonymous(&self) -> Result<ApiClient, CliError> {
+        match self.session().await {
+            Ok(session) => Ok(session.client),
+            Err(CliError::Auth(_)) if self.stored_login()?.is_none() => self.anonymous(),
+            Err(err) => Err(err),
+        }
     }
 
     pub async fn session(&self) -> Result<Session, CliError> {

@@ -13,6 +13,7 @@
 
 pub mod client;
 pub mod commands;
+pub mod complete;
 pub mod context;
 pub mod credentials;
 pub mod error;
@@ -21,7 +22,7 @@ pub mod progress;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 pub use commands::serve::ServeArgs;
 pub use context::GlobalArgs;
@@ -105,13 +106,68 @@ pub enum RemoteCommand {
     Key(commands::key::KeyCommand),
     /// Who changed what and when: the audit log (admin).
     Audit(commands::audit::AuditArgs),
-    /// Print the event log as NDJSON, and with --follow stream new events as they happen (staff).
+    /// Print the event log (a table, or NDJSON when piped), and with --follow stream new events as they happen (staff).
     Events(commands::events::EventsArgs),
     /// Manage outbound webhook endpoints: add, list, deliveries, replay, test, rotate-secret, remove (staff).
     #[command(subcommand)]
     Webhook(commands::webhook::WebhookCommand),
     /// Forward the server's live events, signed, to a local URL, like `stripe listen` (staff).
     Listen(commands::listen::ListenArgs),
+}
+
+/// The command tree as `shop` parses and shows it. The global options are
+/// listed once, in `shop --help`, as gh and kubectl do: each subcommand's
+/// help points there instead of repeating them, and `serve --help`, where
+/// they mean nothing, leaves them out. They are still accepted everywhere.
+pub fn command() -> clap::Command {
+    tuned(Cli::command())
+}
+
+/// [`command`] made from `command`, e.g. with the help subcommand disabled for man pages.
+pub fn tuned(command: clap::Command) -> clap::Command {
+    let mut command = command.mut_subcommand("events", |events| {
+        events.after_help(commands::events::after_help())
+    });
+    command.build();
+    let globals: Vec<clap::Id> = GlobalArgs::group_ids();
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .collect();
+    for name in names {
+        command = command.mut_subcommand(name, |sub| hide_globals(sub, &globals));
+    }
+    command
+}
+
+/// Hides the global options in `command` and its subcommands, with a line saying where they are.
+fn hide_globals(mut command: clap::Command, globals: &[clap::Id]) -> clap::Command {
+    const NOTE: &str = "Global options (--url, --token, -o, -q, --no-color, --idempotency-key, \
+                        --timeout, -v, --profile): see `shop --help`.";
+    // In place: after a build, clap's index of long names points into the
+    // argument list, so an argument must not move.
+    command = command.mut_args(|arg| {
+        if globals.contains(arg.get_id()) {
+            arg.hide(true)
+        } else {
+            arg
+        }
+    });
+    if command.get_name() != "serve" {
+        let after = match command.get_after_help() {
+            Some(text) => format!("{text}\n\n{NOTE}"),
+            None => NOTE.to_owned(),
+        };
+        command = command.after_help(after);
+    }
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .collect();
+    for name in names {
+        command = command.mut_subcommand(name, |sub| hide_globals(sub, globals));
+    }
+    command
 }
 
 /// Runs a command against the server and reports its error; returns the exit code.
@@ -165,6 +221,54 @@ mod tests {
     #[test]
     fn command_tree_is_consistent() {
         super::Cli::command().debug_assert();
+        super::command().debug_assert();
+    }
+
+    fn help(args: &[&str]) -> String {
+        let mut all = vec!["shop"];
+        all.extend_from_slice(args);
+        all.push("--help");
+        let err = super::command()
+            .try_get_matches_from(all)
+            .expect_err("help ends the parse");
+        err.render().to_string()
+    }
+
+    #[test]
+    fn global_options_are_listed_once_and_not_for_serve() {
+        let top = help(&[]);
+        assert!(
+            top.contains("--idempotency-key") && top.contains("--url"),
+            "{top}"
+        );
+        let list = help(&["product", "list"]);
+        assert!(!list.contains("--idempotency-key <KEY>"), "{list}");
+        assert!(list.contains("Global options ("), "{list}");
+        assert!(list.contains("--limit"), "its own options stay: {list}");
+        let serve = help(&["serve"]);
+        for client in [
+            "--url <URL>",
+            "--token <TOKEN>",
+            "--output <FORMAT>",
+            "--idempotency-key <KEY>",
+            "Global options (",
+        ] {
+            assert!(!serve.contains(client), "{client} in serve --help: {serve}");
+        }
+        // Still accepted after a subcommand.
+        let matches = super::command()
+            .try_get_matches_from([
+                "shop",
+                "product",
+                "list",
+                "-o",
+                "json",
+                "--url",
+                "http://x:1",
+            ])
+            .expect("globals parse after the subcommand");
+        let cli = <super::Cli as clap::FromArgMatches>::from_arg_matches(&matches).expect("cli");
+        assert!(cli.global.url.is_some() && cli.global.output.is_some());
     }
 
     /// `shop X --help` must be enough without the README: every command

@@ -147,9 +147,17 @@ async fn products_are_added_listed_changed_archived_and_deleted() {
     assert_eq!(all.len(), 2);
     let table = server.shop(&["product", "list", "-o", "table"]).expect(0);
     let header = table.stdout.lines().next().expect("a header");
-    for column in ["SKU", "NAME", "CATEGORY", "PRICE", "ACTIVE", "ID"] {
+    for column in ["SKU", "NAME", "CATEGORY", "PRICE", "ACTIVE"] {
         assert!(header.contains(column), "{table:#?}");
     }
+    assert!(
+        !table.stdout.contains("prd_"),
+        "ids are for -o wide: {table:#?}"
+    );
+    let wide = server.shop(&["product", "list", "-o", "wide"]).expect(0);
+    let header = wide.stdout.lines().next().expect("a header");
+    assert!(header.ends_with("ID"), "{wide:#?}");
+    assert!(wide.stdout.contains(&id), "{wide:#?}");
     let categories = server
         .shop(&["product", "categories", "-q"])
         .expect(0)
@@ -542,7 +550,16 @@ async fn stock_is_set_adjusted_reserved_and_reconciled_with_exit_codes() {
         .shop(&["inventory", "get", "NAIL", "--history", "-o", "json"])
         .expect(0)
         .json();
-    assert_eq!(both["stock"]["on_hand"], 8);
+    let plain = server
+        .shop(&["inventory", "get", "NAIL", "-o", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(plain["on_hand"], 8);
+    assert_eq!(
+        both["on_hand"], 8,
+        "--history keeps the stock's shape and adds its movements: {both}"
+    );
+    assert_eq!(both["movements"]["items"][0]["reason"], "damaged", "{both}");
     let history_table = server
         .shop(&["inventory", "get", "NAIL", "--history", "-o", "table"])
         .expect(0);
@@ -836,4 +853,79 @@ async fn a_reimport_keeps_the_stock_sold_since_unless_asked_to_set_or_add() {
         failed.stderr.contains("/nonexistent/catalog.csv") && !failed.stderr.contains(".tmp"),
         "{failed:#?}"
     );
+}
+
+/// After `shop logout` the public reads still work; an export to a file
+/// says how many products it wrote, and a delete what it deleted; an
+/// unknown template points at the command that lists them.
+#[tokio::test]
+async fn public_reads_need_no_login_and_quiet_commands_say_what_they_did() {
+    let server = TestServer::start();
+    server.cli_login_admin();
+    for (sku, name) in [("CHAIR-01", "Oak chair"), ("LAMP-02", "Brass lamp")] {
+        server
+            .shop(&[
+                "product", "add", "--sku", sku, "--name", name, "--price", "10", "--stock", "4",
+            ])
+            .expect(0);
+    }
+    for format in ["ndjson", "json", "csv"] {
+        let path = server.dir.path().join(format!("out.{format}"));
+        let path = path.to_string_lossy();
+        let export = server
+            .shop(&[
+                "product",
+                "export",
+                "--format",
+                format,
+                "--output-file",
+                &path,
+            ])
+            .expect(0);
+        assert!(
+            export
+                .stderr
+                .contains(&format!("exported 2 products to {path}")),
+            "{export:#?}"
+        );
+    }
+    let deleted = server
+        .shop(&["product", "delete", "lamp-02", "--yes", "-o", "table"])
+        .expect(0);
+    assert!(
+        deleted.stderr.contains("deleted LAMP-02 (Brass lamp, prd_"),
+        "{deleted:#?}"
+    );
+    let unknown = server
+        .shop(&[
+            "notification",
+            "send",
+            "--channel",
+            "email",
+            "--to",
+            "a@example.com",
+            "--template",
+            "nope",
+        ])
+        .expect(1);
+    assert!(
+        unknown
+            .stderr
+            .contains("`shop notification templates` lists them")
+            && !unknown.stderr.contains("GET /api"),
+        "{unknown:#?}"
+    );
+
+    server.shop(&["logout"]).expect(0);
+    let list = server
+        .shop(&["product", "list", "-o", "ndjson"])
+        .expect(0)
+        .lines();
+    assert_eq!(list.len(), 1, "{list:?}");
+    server.shop(&["product", "get", "chair-01"]).expect(0);
+    server.shop(&["product", "categories"]).expect(0);
+    server.shop(&["search", "oak", "chair"]).expect(0);
+    // What needs a login still says so.
+    let orders = server.shop(&["order", "list"]).expect(6);
+    assert!(orders.stderr.contains("shop login"), "{orders:#?}");
 }

@@ -167,9 +167,18 @@ async fn every_output_format_parses_back() {
         .stdout;
     let mut rows = table.lines();
     let header = rows.next().expect("header row");
-    for column in ["ID", "EMAIL", "NAME", "ROLE", "CREATED"] {
+    for column in ["EMAIL", "NAME", "ROLE", "AGE"] {
         assert!(header.contains(column), "{table}");
     }
+    let wide = server
+        .shop(&["user", "list", "-o", "wide"])
+        .expect(0)
+        .stdout;
+    let wide_header = wide.lines().next().expect("header row");
+    assert!(
+        wide_header.contains(" ID") && wide_header.contains("CREATED ("),
+        "{wide}"
+    );
     assert_eq!(rows.count(), 4, "{table}");
     assert!(!table.contains('\u{1b}'), "no colour when piped: {table:?}");
 
@@ -981,4 +990,85 @@ fn man_pages_are_written_and_render_without_warnings() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("--role"));
+}
+
+/// `source <(COMPLETE=bash shop)` completes SKUs, order numbers and
+/// template names from the server with the stored login, and offers
+/// nothing (quietly, exit 0) when there is no server to ask.
+#[tokio::test]
+async fn dynamic_completions_offer_skus_orders_and_templates_from_the_server() {
+    let server = TestServer::start();
+    server.cli_login_admin();
+    for (sku, name) in [
+        ("CHAIR-01", "Oak chair"),
+        ("CHAIR-02", "Pine chair"),
+        ("LAMP-02", "Brass lamp"),
+    ] {
+        server
+            .shop(&[
+                "product", "add", "--sku", sku, "--name", name, "--price", "10", "--stock", "5",
+            ])
+            .expect(0);
+    }
+    let number = server
+        .shop(&[
+            "order",
+            "create",
+            "--item",
+            "LAMP-02",
+            "--customer",
+            "kim@example.com",
+            "--pay",
+            "card:4242424242424242",
+            "-o",
+            "json",
+        ])
+        .expect(0)
+        .json()["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+    let complete = |words: &[&str]| {
+        let mut args = vec!["--", "shop"];
+        args.extend_from_slice(words);
+        let mut command = server.cli(&args);
+        command.env("COMPLETE", "fish");
+        run_cli(command, None).expect(0).stdout
+    };
+    assert_eq!(
+        complete(&["product", "get", "ch"]),
+        "CHAIR-01\tOak chair\nCHAIR-02\tPine chair\n"
+    );
+    assert!(complete(&["inventory", "adjust", "LA"]).starts_with("LAMP-02\t"));
+    let orders = complete(&["order", "ship", "ORD"]);
+    assert!(
+        orders.starts_with(&format!("{number}\tpaid kim@example.com")),
+        "{orders}"
+    );
+    assert!(complete(&["payment", "get", ""]).contains(&number));
+    let templates = complete(&["notification", "send", "--template", "wel"]);
+    assert!(
+        templates.lines().all(|l| l.starts_with("welcome\t")) && !templates.is_empty(),
+        "{templates}"
+    );
+
+    let script = {
+        let mut command = server.cli(&[]);
+        command.env("COMPLETE", "bash");
+        run_cli(command, None).expect(0).stdout
+    };
+    assert!(
+        script.contains("complete") && script.contains("shop"),
+        "{script}"
+    );
+
+    let mut away = server.cli(&["--", "shop", "product", "get", "CH"]);
+    away.env("COMPLETE", "fish")
+        .env("SHOP_URL", "http://127.0.0.1:9");
+    let away = run_cli(away, None).expect(0);
+    assert_eq!(
+        (away.stdout.as_str(), away.stderr.as_str()),
+        ("", ""),
+        "{away:#?}"
+    );
 }

@@ -483,3 +483,182 @@ async fn an_ndjson_batch_answers_every_line_in_order_and_replays_with_its_key() 
         .shop_stdin(&["order", "create", "-", "-o", "csv"], &two)
         .expect(2);
 }
+
+/// `shop ARGS` with extra environment, e.g. the terminal's width.
+fn shop_env(server: &TestServer, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
+    let mut command = server.cli(args);
+    command.env_remove("TZ").env_remove("COLUMNS");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    run_cli(command, None)
+}
+
+/// What a newcomer reads: tables fitted to the terminal with or without
+/// colour (names cut with …, never numbers, money or times), ids only in
+/// `-o wide`, local times that say their zone, ages, payments by their
+/// order's number, names beside SKUs, and out of stock told from low.
+#[tokio::test]
+async fn tables_fit_the_terminal_and_show_what_people_read() {
+    let server = TestServer::start();
+    server.cli_login_admin();
+    let long = "Reclaimed Oak and Walnut Extending Dining Table with Brass Feet";
+    for (sku, name, price, stock) in [
+        ("TABLE-01", long, "1249.00", "3"),
+        ("LAMP-02", "Brass lamp", "45.00", "0"),
+    ] {
+        server
+            .shop(&[
+                "product", "add", "--sku", sku, "--name", name, "--price", price, "--stock", stock,
+            ])
+            .expect(0);
+    }
+    let number = server
+        .shop(&[
+            "order",
+            "create",
+            "--item",
+            "TABLE-01:2",
+            "--customer",
+            "a.very.long.customer.address@example.com",
+            "--pay",
+            GOOD_CARD,
+            "-o",
+            "json",
+        ])
+        .expect(0)
+        .json()["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+
+    for env in [
+        &[("COLUMNS", "64")][..],
+        &[("COLUMNS", "64"), ("NO_COLOR", "1")],
+    ] {
+        for args in [
+            &["product", "list", "-o", "table"][..],
+            &["product", "list", "-o", "table", "--no-color"],
+            &["order", "list", "-o", "table"],
+            &["payment", "list", "-o", "table"],
+            &["inventory", "list", "-o", "table"],
+        ] {
+            let table = shop_env(&server, args, env).expect(0).stdout;
+            for line in table.lines() {
+                assert!(
+                    line.chars().count() <= 64,
+                    "{args:?} {env:?}: a {}-column line at 64:\n{table}",
+                    line.chars().count()
+                );
+            }
+            assert!(
+                !table.contains("prd_") && !table.contains("ord_"),
+                "{table}"
+            );
+        }
+    }
+    let products = shop_env(
+        &server,
+        &["product", "list", "-o", "table"],
+        &[("COLUMNS", "64")],
+    )
+    .expect(0)
+    .stdout;
+    let row = products
+        .lines()
+        .find(|l| l.starts_with("TABLE-01"))
+        .unwrap_or_else(|| panic!("{products}"));
+    assert!(
+        row.contains("Reclaimed Oak") && row.contains('…'),
+        "{products}"
+    );
+    assert!(
+        row.contains("1249.00 USD"),
+        "money is never cut: {products}"
+    );
+
+    let orders = shop_env(
+        &server,
+        &["order", "list", "-o", "table"],
+        &[("COLUMNS", "64")],
+    )
+    .expect(0)
+    .stdout;
+    assert!(
+        orders.lines().next().expect("header").contains("AGE"),
+        "{orders}"
+    );
+    assert!(
+        orders.contains(&number) && orders.contains("2498.00 USD"),
+        "{orders}"
+    );
+
+    // Payments name their order by number; ids are in -o wide.
+    let payments = shop_env(&server, &["payment", "list", "-o", "table"], &[])
+        .expect(0)
+        .stdout;
+    assert!(
+        payments.contains(&number) && !payments.contains("pay_"),
+        "{payments}"
+    );
+    let wide = shop_env(&server, &["payment", "list", "-o", "wide"], &[])
+        .expect(0)
+        .stdout;
+    assert!(wide.contains("pay_") && wide.contains("ord_"), "{wide}");
+    let json = server.shop(&["payment", "get", &number]).expect(0).json();
+    assert_eq!(json["order_number"], number.as_str(), "{json}");
+
+    // Times are local, in TZ, and say so.
+    let tokyo = shop_env(
+        &server,
+        &["order", "get", &number, "-o", "table"],
+        &[("TZ", "Asia/Tokyo")],
+    )
+    .expect(0)
+    .stdout;
+    assert!(tokyo.contains(" JST ("), "{tokyo}");
+    let utc = shop_env(&server, &["order", "list", "-o", "wide"], &[("TZ", "UTC")])
+        .expect(0)
+        .stdout;
+    assert!(
+        utc.lines()
+            .next()
+            .expect("header")
+            .contains("CREATED (UTC)"),
+        "{utc}"
+    );
+
+    // Stock lists name their products, and nothing left is OUT, not LOW.
+    let stock = shop_env(&server, &["inventory", "list", "-o", "table"], &[])
+        .expect(0)
+        .stdout;
+    let lamp = stock
+        .lines()
+        .find(|l| l.starts_with("LAMP-02"))
+        .unwrap_or_else(|| panic!("{stock}"));
+    assert!(
+        lamp.contains("Brass lamp") && lamp.ends_with("OUT"),
+        "{stock}"
+    );
+    let table = stock
+        .lines()
+        .find(|l| l.starts_with("TABLE-01"))
+        .unwrap_or_else(|| panic!("{stock}"));
+    assert!(
+        table.ends_with("LOW"),
+        "1 left of a threshold of 5 is low: {stock}"
+    );
+
+    // A detail view shows the price once, as money, and the stock.
+    let product = shop_env(&server, &["product", "get", "table-01", "-o", "table"], &[])
+        .expect(0)
+        .stdout;
+    assert!(
+        product.contains("1249.00 USD") && !product.contains("PRICE CENTS"),
+        "{product}"
+    );
+    assert!(
+        product.contains("1 available (1 on hand, 0 reserved) - low"),
+        "{product}"
+    );
+}

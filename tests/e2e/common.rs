@@ -60,7 +60,14 @@ impl TestServer {
         self.dir.path().join("shop.db")
     }
 
+    /// The server's log: everything it wrote to stderr, where its log
+    /// lines go with the listening line.
     pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    /// What the server wrote to stdout: nothing, since its log is on stderr.
+    pub fn stdout_path(&self) -> PathBuf {
         self.dir.path().join("stdout.log")
     }
 
@@ -94,11 +101,15 @@ impl TestServer {
     fn spawn_at(&mut self, addr: &str) {
         let mut args = vec!["serve", "--addr", addr];
         args.extend(self.flags.iter().map(String::as_str));
-        let stdout = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("log file");
+        let open = |path: PathBuf| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("log file")
+        };
+        let stdout = open(self.stdout_path());
+        let mut log = open(self.log_path());
         let mut child = self
             .command(&args)
             .stdin(Stdio::null())
@@ -114,6 +125,7 @@ impl TestServer {
                 if let Some(url) = line.strip_prefix("shop: listening on ") {
                     let _ = tx.send(url.to_owned());
                 }
+                let _ = std::io::Write::write_all(&mut log, format!("{line}\n").as_bytes());
                 let mut all = sink.lock().expect("stderr lock");
                 all.push_str(&line);
                 all.push('\n');

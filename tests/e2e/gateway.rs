@@ -316,6 +316,12 @@ async fn request_ids_are_echoed_in_errors_and_logged() {
     let line = found
         .unwrap_or_else(|| panic!("no log line for the request:\n{}", read(&server.log_path())));
     assert_eq!(line["span"]["path"], "/api/users/me");
+    // One stream: the log is on stderr with the listening line; stdout stays empty.
+    assert_eq!(
+        read(&server.stdout_path()),
+        "",
+        "the server wrote to stdout"
+    );
 }
 
 #[tokio::test]
@@ -463,6 +469,29 @@ async fn openapi_document_covers_every_route() {
                 !text.contains("no route for"),
                 "{method} {path} -> {status} {text}"
             );
+            // Whatever it answers is documented, gateway errors included.
+            let documented = item[method]["responses"].as_object().unwrap();
+            assert!(
+                documented.contains_key(status.as_str()),
+                "{method} {path} answered {status}, documents only {:?}: {text}",
+                documented.keys().collect::<Vec<_>>()
+            );
+            if path.starts_with("/api/")
+                && !["/api/version", "/api/openapi.json"].contains(&path.as_str())
+            {
+                for status in ["401", "429"] {
+                    assert!(
+                        documented.contains_key(status),
+                        "{method} {path} lacks {status}"
+                    );
+                }
+            }
+            if path.contains('{') {
+                assert!(documented.contains_key("404"), "{method} {path} lacks 404");
+            }
+            if method != "get" {
+                assert!(documented.contains_key("409"), "{method} {path} lacks 409");
+            }
         }
     }
     assert!(doc["components"]["schemas"]["User"].is_object());

@@ -633,6 +633,20 @@ async fn the_command_line_searches_suggests_recommends_and_reports() {
         .lines();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["rank"], 1);
+    // Words without quotes are one query, and the words `suggest` and
+    // `analytics` can be searched for.
+    for (words, query) in [
+        (&["oak", "chair"][..], "oak chair"),
+        (&["oak", "chair", "--limit", "3"][..], "oak chair"),
+        (&["oak", "suggest"][..], "oak suggest"),
+        (&["--", "suggest"][..], "suggest"),
+        (&["--", "analytics", "chair"][..], "analytics chair"),
+    ] {
+        let mut args = vec!["search", "-o", "json"];
+        args.extend_from_slice(words);
+        let page = server.shop(&args).expect(0).json();
+        assert_eq!(page["query"], query, "{words:?}: {page}");
+    }
     let table = server
         .shop(&["search", "oak chair", "--limit", "3", "-o", "table"])
         .expect(0);

@@ -361,6 +361,7 @@ pub fn notifications(now: OffsetDateTime) -> Vec<Notification> {
 fn stock(sku: &str, available: i64, threshold: i64, now: OffsetDateTime) -> Stock {
     Stock {
         sku: sku.to_owned(),
+        name: None,
         on_hand: available + 2,
         reserved: 2,
         available,

@@ -695,6 +695,7 @@ mod tests {
         assert_eq!(user["email"], "ada@example.com");
         let stock = Stock {
             sku: "TEE-1".to_owned(),
+            name: None,
             on_hand: 10,
             reserved: 2,
             available: 8,

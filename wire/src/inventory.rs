@@ -11,6 +11,9 @@ pub use crate::ids::ReservationId;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Stock {
     pub sku: String,
+    /// The product's name, for people (none once the product is deleted).
+    #[serde(default)]
+    pub name: Option<String>,
     pub on_hand: i64,
     pub reserved: i64,
     pub available: i64,

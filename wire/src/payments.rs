@@ -120,6 +120,9 @@ pub struct Refund {
 pub struct Payment {
     pub id: PaymentId,
     pub order_id: OrderId,
+    /// The order's number (`ORD-001042`), which people use instead of its id.
+    #[serde(default)]
+    pub order_number: Option<String>,
     pub amount_cents: i64,
     /// The sum of succeeded refunds; never more than `amount_cents`.
     pub refunded_cents: i64,

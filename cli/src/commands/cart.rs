@@ -44,7 +44,7 @@ pub enum CartCommand {
     #[command(after_help = "Example: shop cart add CHAIR-01 2")]
     Add {
         /// The SKU.
-        #[arg(value_parser = parse_sku)]
+        #[arg(add = crate::complete::skus(), value_parser = parse_sku)]
         sku: String,
         /// Units to add.
         #[arg(value_name = "QTY", default_value_t = 1, value_parser = at_least_one)]
@@ -57,7 +57,7 @@ pub enum CartCommand {
     #[command(after_help = "Example: shop cart update CHAIR-01 3")]
     Update {
         /// The SKU of the line.
-        #[arg(value_parser = parse_sku)]
+        #[arg(add = crate::complete::skus(), value_parser = parse_sku)]
         sku: String,
         /// The new quantity.
         #[arg(value_name = "QTY", value_parser = zero_or_more)]
@@ -69,7 +69,7 @@ pub enum CartCommand {
     /// Remove a SKU's line.
     Remove {
         /// The SKU of the line.
-        #[arg(value_parser = parse_sku)]
+        #[arg(add = crate::complete::skus(), value_parser = parse_sku)]
         sku: String,
         /// Apply only if the cart is still at this version (else exit 5).
         #[arg(long, value_name = "N")]

@@ -1,4 +1,5 @@
-//! `shop events`: the event log as NDJSON, then (with --follow) new events live.
+//! `shop events`: the event log (a table on a terminal, NDJSON when piped),
+//! then with --follow new events live, one NDJSON line each.
 
 use futures::StreamExt;
 use shop_wire::{Event, Page};
@@ -11,18 +12,14 @@ use crate::output::{CellKind, Column, Format, Tabular};
 /// The server's largest page of the event log.
 const PAGE: u32 = 1000;
 
+/// The closing help text is [`after_help`], set where the command tree is tuned.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "\
-Examples:
-  shop events --type 'order.*' | jq .data      # what happened to orders so far
-  shop events --tail 0 --follow                 # only new events, as they happen
-  shop events --after 1200 --follow --type user.registered,order.paid")]
 pub struct EventsArgs {
     /// After the log, keep printing new events as they happen (Ctrl-C stops).
     #[arg(short, long)]
     follow: bool,
 
-    /// Only these event types: exact (`order.paid`) or a prefix (`order.*`); repeat or separate with commas.
+    /// Only these event types: a name (`order.paid`) or a prefix ending in `*` (`order.*`, `*` for all); repeat or separate with commas.
     #[arg(short = 't', long = "type", value_name = "PATTERN", value_delimiter = ',',
           value_parser = parse_type_pattern)]
     types: Vec<String>,
@@ -45,7 +42,7 @@ impl Tabular for Event {
     fn columns() -> &'static [Column] {
         const COLUMNS: &[Column] = &[
             Column::new("id", "id").kind(CellKind::Id),
-            Column::new("type", "type"),
+            Column::new("type", "type").kind(CellKind::Id),
             Column::new("occurred", "occurred_at").kind(CellKind::Time),
             Column::new("data", "data"),
         ];
@@ -55,6 +52,41 @@ impl Tabular for Event {
     fn id(&self) -> String {
         self.id.to_string()
     }
+}
+
+/// The help's closing text: how the output looks, every event type, examples.
+pub fn after_help() -> String {
+    let mut names: Vec<&str> = shop_wire::events::EventKind::ALL
+        .iter()
+        .map(|kind| kind.as_str())
+        .collect();
+    names.sort_unstable();
+    let mut types = String::new();
+    let mut line = String::from(" ");
+    for name in names {
+        if line.len() + name.len() + 1 > 90 {
+            types.push_str(&line);
+            types.push('\n');
+            line = String::from(" ");
+        }
+        line.push(' ');
+        line.push_str(name);
+    }
+    types.push_str(&line);
+    format!(
+        "\
+On a terminal the log is a table; piped, or with --follow (a table cannot be aligned
+before a stream ends), each event is one NDJSON line `{{id,type,occurred_at,data}}`.
+-o json|ndjson|csv|id choose for yourself.
+
+Event types (--type takes these, or a prefix with `*`):
+{types}
+
+Examples:
+  shop events --type 'order.*' | jq .data      # what happened to orders so far
+  shop events --tail 0 --follow                 # only new events, as they happen
+  shop events --after 1200 --follow --type user.registered,order.paid"
+    )
 }
 
 fn parse_type_pattern(text: &str) -> Result<String, String> {
@@ -156,6 +188,22 @@ impl EventsArgs {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_help_says_how_it_prints_and_lists_every_type() {
+        let help = super::after_help();
+        assert!(
+            help.contains("table") && help.contains("--follow"),
+            "{help}"
+        );
+        for kind in shop_wire::events::EventKind::ALL {
+            assert!(
+                help.contains(kind.as_str()),
+                "{} missing: {help}",
+                kind.as_str()
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

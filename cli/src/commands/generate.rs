@@ -16,7 +16,8 @@ use crate::error::CliError;
 Examples:
   source <(shop completions bash)
   shop completions zsh > ~/.zfunc/_shop
-  shop completions fish > ~/.config/fish/completions/shop.fish")]
+  shop completions fish > ~/.config/fish/completions/shop.fish
+  shop completions powershell >> $PROFILE    (PowerShell; or | Out-String | Invoke-Expression)")]
 pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum)]
@@ -53,7 +54,8 @@ pub fn man_pages() -> Result<Vec<(String, Vec<u8>)>, CliError> {
         pages.push((man.get_filename(), text));
         Ok(())
     }
-    let mut command = Cli::command().disable_help_subcommand(true);
+    // As `--help` shows it: the global options on the first page only.
+    let mut command = crate::tuned(Cli::command().disable_help_subcommand(true));
     command.build();
     let mut pages = Vec::new();
     render(command, &mut pages)?;
@@ -114,6 +116,7 @@ mod tests {
             (Shell::Bash, "shop.bash"),
             (Shell::Zsh, "_shop"),
             (Shell::Fish, "shop.fish"),
+            (Shell::PowerShell, "shop.ps1"),
         ] {
             check(
                 &root().join("completions").join(name),

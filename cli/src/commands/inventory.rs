@@ -26,7 +26,7 @@ pub enum InventoryCommand {
     /// Show a SKU's stock, and with --history its latest movements.
     Get {
         /// The SKU.
-        #[arg(value_parser = parse_sku)]
+        #[arg(add = crate::complete::skus(), value_parser = parse_sku)]
         sku: String,
         /// Also list the movements (stocktakes, adjustments, reservations), newest first.
         #[arg(long)]
@@ -40,7 +40,7 @@ pub enum InventoryCommand {
     #[command(after_help = "Example: shop inventory set CHAIR-01 40 --reason 'stocktake 2026-11'")]
     Set {
         /// The SKU.
-        #[arg(value_parser = parse_sku)]
+        #[arg(add = crate::complete::skus(), value_parser = parse_sku)]
         sku: String,
         /// Units on hand.
         #[arg(value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(0..))]
@@ -60,7 +60,7 @@ Example: shop inventory adjust CHAIR-01 --reason 'damaged in store' -- -3
          shop inventory adjust CHAIR-01 +12 --reason 'delivery 4711'")]
     Adjust {
         /// The SKU.
-        #[arg(value_parser = parse_sku)]
+        #[arg(add = crate::complete::skus(), value_parser = parse_sku)]
         sku: String,
         /// The change, +N or -N.
         #[arg(value_name = "+N|-N", allow_negative_numbers = true, value_parser = parse_delta)]
@@ -77,7 +77,7 @@ Example: shop inventory adjust CHAIR-01 --reason 'damaged in store' -- -3
     )]
     Reserve {
         /// The SKU.
-        #[arg(value_parser = parse_sku)]
+        #[arg(add = crate::complete::skus(), value_parser = parse_sku)]
         sku: String,
         /// Units to hold.
         #[arg(value_name = "QTY", allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(1..))]
@@ -134,7 +134,7 @@ pub struct ListArgs {
 #[derive(Debug, clap::Args)]
 pub struct ReservationsArgs {
     /// Only this SKU's reservations.
-    #[arg(long, value_parser = parse_sku)]
+    #[arg(add = crate::complete::skus(), long, value_parser = parse_sku)]
     sku: Option<String>,
     /// Only this status: active, committed, released or expired.
     #[arg(long, value_parser = choice::<ReservationStatus>(ReservationStatus::ALL.iter().map(|s| s.as_str())))]
@@ -214,10 +214,11 @@ impl Tabular for Stock {
     fn columns() -> &'static [Column] {
         const COLUMNS: &[Column] = &[
             Column::new("sku", "sku").kind(CellKind::Id),
-            Column::new("on hand", "on_hand"),
-            Column::new("reserved", "reserved"),
-            Column::new("available", "available"),
-            Column::new("threshold", "low_stock_threshold"),
+            Column::new("name", "name"),
+            Column::new("on hand", "on_hand").kind(CellKind::Id),
+            Column::new("reserved", "reserved").kind(CellKind::Id),
+            Column::new("available", "available").kind(CellKind::Id),
+            Column::new("low at", "low_stock_threshold").kind(CellKind::Id),
             Column::new("", "stock_level").kind(CellKind::Status),
         ];
         COLUMNS
@@ -227,9 +228,12 @@ impl Tabular for Stock {
         self.sku.clone()
     }
 
-    /// `LOW` beside a SKU at or below its threshold, nothing beside the others.
+    /// `OUT` beside a SKU with nothing left to sell, `LOW` beside one at or
+    /// below its threshold, nothing beside the others.
     fn display_fields(&self) -> Vec<(&'static str, String)> {
-        if self.is_low() {
+        if self.available <= 0 {
+            vec![("stock_level", "OUT".to_owned())]
+        } else if self.is_low() {
             vec![("stock_level", "LOW".to_owned())]
         } else {
             Vec::new()
@@ -246,7 +250,7 @@ impl Tabular for Movement {
             Column::new("reserved", "reserved_change").kind(CellKind::Id),
             Column::new("reason", "reason"),
             Column::new("by", "actor"),
-            Column::new("reference", "reference"),
+            Column::new("reference", "reference").wide(),
         ];
         COLUMNS
     }
@@ -283,11 +287,14 @@ impl Tabular for Reservation {
         const COLUMNS: &[Column] = &[
             Column::new("id", "id").kind(CellKind::Id),
             Column::new("sku", "sku").kind(CellKind::Id),
-            Column::new("qty", "quantity"),
+            Column::new("qty", "quantity").kind(CellKind::Id),
             Column::new("status", "status").kind(CellKind::Status),
-            Column::new("expires", "expires_at").kind(CellKind::Time),
-            Column::new("reference", "reference"),
-            Column::new("created", "created_at").kind(CellKind::Time),
+            Column::new("expires", "expires_at").kind(CellKind::Age),
+            Column::new("age", "created_at").kind(CellKind::Age),
+            Column::new("reference", "reference").wide(),
+            Column::new("created", "created_at")
+                .kind(CellKind::Time)
+                .wide(),
         ];
         COLUMNS
     }
@@ -314,9 +321,11 @@ impl Tabular for Drift {
     }
 }
 
-/// `inventory get --history -o json`: the stock and its movements in one document.
+/// `inventory get --history -o json`: the stock as without `--history`,
+/// with its movements beside its fields, so `.on_hand` reads the same either way.
 #[derive(Serialize)]
 struct StockHistory<'a> {
+    #[serde(flatten)]
     stock: &'a Stock,
     movements: &'a Page<Movement>,
 }
@@ -613,7 +622,11 @@ mod tests {
 
     #[test]
     fn a_stock_table_marks_low_skus_and_ids_are_skus() {
-        let items = vec![stock("LAMP-02", 3, 1, 5), stock("CHAIR-01", 40, 2, 10)];
+        let items = vec![
+            stock("LAMP-02", 3, 1, 5),
+            stock("CHAIR-01", 40, 2, 10),
+            stock("DESK-03", 2, 2, 1),
+        ];
         let table = Output::render_for_test(Format::Table, |o| o.list(&(), &items));
         let lines: Vec<&str> = table.lines().collect();
         assert!(
@@ -625,15 +638,21 @@ mod tests {
             "{table}"
         );
         assert!(!lines[2].contains("LOW"), "{table}");
+        assert!(
+            lines[3].starts_with("DESK-03") && lines[3].ends_with("OUT"),
+            "nothing available is told apart from low: {table}"
+        );
         let ids = Output::render_for_test(Format::Id, |o| o.list(&(), &items));
-        assert_eq!(ids, "LAMP-02\nCHAIR-01\n");
+        assert_eq!(ids, "LAMP-02\nCHAIR-01\nDESK-03\n");
         let csv_text = Output::render_for_test(Format::Csv, |o| o.list(&(), &items));
         assert!(
-            csv_text.starts_with("sku,on_hand,reserved,available,low_stock_threshold,updated_at\n"),
+            csv_text.starts_with(
+                "sku,name,on_hand,reserved,available,low_stock_threshold,updated_at\n"
+            ),
             "{csv_text}"
         );
         assert!(
-            !csv_text.contains("LOW"),
+            !csv_text.contains("LOW") && !csv_text.contains("OUT"),
             "display fields stay out of CSV: {csv_text}"
         );
     }
@@ -670,8 +689,15 @@ mod tests {
             o.list(&(), std::slice::from_ref(&reservation))
         });
         assert!(
-            table.contains("order-1042") && table.contains("active"),
+            table.contains("active") && table.contains("res_01JDQ6Z5R3K8V2N4M7P9T0W1XY"),
             "{table}"
+        );
+        let wide = Output::render_sized_for_test(Format::Table, None, true, |o| {
+            o.list(&(), std::slice::from_ref(&reservation))
+        });
+        assert!(
+            wide.contains("order-1042"),
+            "the reference is in -o wide: {wide}"
         );
         let ids = Output::render_for_test(Format::Id, |o| o.list(&(), &[reservation]));
         assert_eq!(ids, "res_01JDQ6Z5R3K8V2N4M7P9T0W1XY\n");

@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use shop_wire::Page;
 use shop_wire::notifications::{
-    Channel, Delivery, Notification, NotificationAnalytics, NotificationId, NotificationStatus,
-    Priority, SendRequest, StatusCounts, Template, TemplateRequest,
+    Attempt, Channel, Delivery, Notification, NotificationAnalytics, NotificationId,
+    NotificationStatus, Priority, SendRequest, StatusCounts, Template, TemplateRequest,
 };
 use time::OffsetDateTime;
 
@@ -108,7 +108,7 @@ pub struct SendArgs {
     #[arg(long, value_name = "RECIPIENT")]
     to: String,
     /// The template to render, e.g. welcome or order_confirmation (see `shop notification templates`).
-    #[arg(long)]
+    #[arg(long, add = crate::complete::templates())]
     template: String,
     /// A template variable, `key=text` or `key:=JSON`; repeat for more.
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
@@ -218,6 +218,118 @@ fn parse_when(text: &str) -> Result<OffsetDateTime, String> {
         .map_err(|_| format!("`{text}` is neither an RFC 3339 time nor a delay like +30m"))
 }
 
+/// A notification as a detail view shows it: what was sent, to whom and how
+/// it went, with the rendered text as text and the variables as `key=value`;
+/// its attempts get a table of their own.
+#[derive(Serialize)]
+struct NotificationView<'a> {
+    id: String,
+    status: String,
+    channel: String,
+    recipient: &'a str,
+    template: &'a str,
+    priority: String,
+    attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    variables: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resent_from: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    sent_at: Option<OffsetDateTime>,
+}
+
+impl<'a> From<&'a Notification> for NotificationView<'a> {
+    fn from(notification: &'a Notification) -> Self {
+        let variables = match &notification.vars {
+            Some(Value::Object(vars)) => vars
+                .iter()
+                .filter(|(_, value)| !value.is_null())
+                .map(|(key, value)| match value {
+                    Value::String(text) => format!("{key}={text}"),
+                    other => format!("{key}={other}"),
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => String::new(),
+        };
+        let rendered = notification.rendered.as_ref();
+        NotificationView {
+            id: notification.id.to_string(),
+            status: notification.status.to_string(),
+            channel: notification.channel.to_string(),
+            recipient: &notification.recipient,
+            template: &notification.template,
+            priority: notification.priority.to_string(),
+            attempts: notification.attempts,
+            last_error: notification.last_error.as_deref(),
+            subject: rendered.and_then(|r| r.subject.as_deref()),
+            text: rendered.map(|r| r.body.as_str()),
+            variables,
+            resent_from: notification.resent_from.as_ref().map(ToString::to_string),
+            created_at: notification.created_at,
+            sent_at: notification.sent_at,
+        }
+    }
+}
+
+impl Tabular for NotificationView<'_> {
+    fn columns() -> &'static [Column] {
+        const COLUMNS: &[Column] = &[Column::new("status", "status").kind(CellKind::Status)];
+        COLUMNS
+    }
+
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+}
+
+impl Tabular for Attempt {
+    fn columns() -> &'static [Column] {
+        const COLUMNS: &[Column] = &[
+            Column::new("#", "number").kind(CellKind::Id),
+            Column::new("at", "at").kind(CellKind::Time),
+            Column::new("outcome", "outcome").kind(CellKind::Status),
+            Column::new("ms", "duration_ms").kind(CellKind::Id),
+            Column::new("error", "error"),
+        ];
+        COLUMNS
+    }
+
+    fn id(&self) -> String {
+        self.number.to_string()
+    }
+}
+
+/// The server points an API client at its templates route; a person at
+/// the command line is pointed at the command that lists them.
+fn templates_hint(err: CliError) -> CliError {
+    const ROUTE: &str = "GET /api/notifications/templates";
+    const COMMAND: &str = "`shop notification templates`";
+    match err {
+        CliError::Api(mut api) if api.detail.message.contains(ROUTE) => {
+            api.detail.message = api.detail.message.replace(ROUTE, COMMAND);
+            if let Some(Value::String(text)) = api
+                .detail
+                .details
+                .get_mut("fields")
+                .and_then(|fields| fields.get_mut("template"))
+            {
+                *text = text.replace(ROUTE, COMMAND);
+            }
+            CliError::Api(api)
+        }
+        other => other,
+    }
+}
+
 impl Tabular for Notification {
     fn columns() -> &'static [Column] {
         const COLUMNS: &[Column] = &[
@@ -225,11 +337,14 @@ impl Tabular for Notification {
             Column::new("channel", "channel"),
             Column::new("recipient", "recipient"),
             Column::new("template", "template"),
-            Column::new("priority", "priority"),
             Column::new("status", "status").kind(CellKind::Status),
-            Column::new("attempts", "attempts"),
-            Column::new("created", "created_at").kind(CellKind::Time),
-            Column::new("sent", "sent_at").kind(CellKind::Time),
+            Column::new("tries", "attempts").kind(CellKind::Id),
+            Column::new("age", "created_at").kind(CellKind::Age),
+            Column::new("priority", "priority").wide(),
+            Column::new("sent", "sent_at").kind(CellKind::Age).wide(),
+            Column::new("created", "created_at")
+                .kind(CellKind::Time)
+                .wide(),
         ];
         COLUMNS
     }
@@ -263,7 +378,7 @@ impl Tabular for Delivery {
             Column::new("recipient", "recipient"),
             Column::new("template", "template"),
             Column::new("subject", "subject"),
-            Column::new("delivered", "delivered_at").kind(CellKind::Time),
+            Column::new("delivered", "delivered_at").kind(CellKind::Age),
         ];
         COLUMNS
     }
@@ -343,7 +458,15 @@ impl NotificationCommand {
                     .get(&format!("/api/notifications/{id}"))
                     .send()
                     .await?;
-                output.one(&notification)
+                if !output.is_table() {
+                    return output.one(&notification);
+                }
+                output.one(&NotificationView::from(&notification))?;
+                if !notification.history.is_empty() {
+                    eprintln!("\nattempts:");
+                    output.list(&(), &notification.history)?;
+                }
+                Ok(())
             }
             NotificationCommand::Send(args) => {
                 let notification: Notification = client
@@ -357,7 +480,8 @@ impl NotificationCommand {
                         send_at: args.at,
                     })?
                     .send()
-                    .await?;
+                    .await
+                    .map_err(templates_hint)?;
                 output.one(&notification)
             }
             NotificationCommand::Resend { id } => {
@@ -450,6 +574,7 @@ impl NotificationCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::Output;
 
     #[test]
     fn variables_are_text_or_json() {
@@ -466,6 +591,53 @@ mod tests {
         assert!(parse_var("=x").is_err());
         assert!(parse_var("bad key=x").is_err());
         assert!(parse_var("n:=not json").is_err());
+    }
+
+    #[test]
+    fn a_notification_reads_as_text_with_its_attempts_and_its_json_stays_whole() {
+        let notification: Notification = serde_json::from_value(serde_json::json!({
+            "id": "ntf_01JDQ6Z5R3K8V2N4M7P9T0W1XY", "channel": "email",
+            "recipient": "kim@example.com", "template": "refund_issued", "priority": "high",
+            "status": "sent", "attempts": 1, "last_error": null,
+            "created_at": "2026-11-23T14:05:09Z", "sent_at": "2026-11-23T14:05:10Z",
+            "send_at": "2026-11-23T14:05:09Z", "updated_at": "2026-11-23T14:05:10Z",
+            "vars": {"number": "ORD-001002", "reason": null},
+            "rendered": {"subject": "Refund of 10.00 USD", "body": "We have refunded 10.00 USD.",
+                         "html": "<p>We have refunded</p>"},
+            "history": [{"number": 1, "at": "2026-11-23T14:05:10Z", "outcome": "sent", "duration_ms": 3}]
+        }))
+        .expect("notification");
+        let view = Output::render_for_test(Format::Table, |o| {
+            o.one(&NotificationView::from(&notification))
+        });
+        for text in [
+            "Refund of 10.00 USD",
+            "We have refunded 10.00 USD.",
+            "number=ORD-001002",
+        ] {
+            assert!(view.contains(text), "{text}: {view}");
+        }
+        for raw in ['{', '"', '<'] {
+            assert!(!view.contains(raw), "no raw JSON or HTML ({raw}): {view}");
+        }
+        assert!(
+            !view.contains("reason="),
+            "empty variables are left out: {view}"
+        );
+        let attempts =
+            Output::render_for_test(Format::Table, |o| o.list(&(), &notification.history));
+        assert!(
+            attempts
+                .lines()
+                .nth(1)
+                .is_some_and(|l| l.starts_with("1 ") && l.contains("sent")),
+            "{attempts}"
+        );
+        let json = Output::render_for_test(Format::Json, |o| o.one(&notification));
+        assert!(
+            json.contains("\"html\""),
+            "the document is the server's: {json}"
+        );
     }
 
     #[test]

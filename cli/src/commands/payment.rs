@@ -31,7 +31,7 @@ Example: shop payment list --status failed -o ndjson | jq -r .failure_code | sor
     /// Show one payment with its refunds.
     Get {
         /// The payment id (pay_...), or the order (ord_... or ORD-001042) for its latest payment.
-        #[arg(value_name = "PAYMENT", value_parser = parse_payment_ref)]
+        #[arg(add = crate::complete::orders(), value_name = "PAYMENT", value_parser = parse_payment_ref)]
         id: PaymentRef,
     },
     /// Refund a payment, all that is left of it or --amount.
@@ -41,7 +41,7 @@ yet refunded is refused (exit 5).
 Example: shop payment refund pay_01JDQ6Z5R3K8V2N4M7P9T0W1XY --amount 12.50 --reason 'late delivery'")]
     Refund {
         /// The payment id (pay_...), or the order (ord_... or ORD-001042) for its latest payment.
-        #[arg(value_name = "PAYMENT", value_parser = parse_payment_ref)]
+        #[arg(add = crate::complete::orders(), value_name = "PAYMENT", value_parser = parse_payment_ref)]
         id: PaymentRef,
         /// How much, as a decimal like 12.50 [default: all that is left].
         #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true, value_parser = parse_price)]
@@ -53,7 +53,7 @@ Example: shop payment refund pay_01JDQ6Z5R3K8V2N4M7P9T0W1XY --amount 12.50 --rea
     /// Mark a pending bank transfer as received: the payment succeeds and its order is paid.
     Settle {
         /// The payment id (pay_...), or the order (ord_... or ORD-001042) for its latest payment.
-        #[arg(value_name = "PAYMENT", value_parser = parse_payment_ref)]
+        #[arg(add = crate::complete::orders(), value_name = "PAYMENT", value_parser = parse_payment_ref)]
         id: PaymentRef,
     },
     /// Attempts, success and refund rates, volume per currency and counts per method.
@@ -62,11 +62,11 @@ Example: shop payment refund pay_01JDQ6Z5R3K8V2N4M7P9T0W1XY --amount 12.50 --rea
 
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
-    /// Only this status: processing, pending, succeeded, failed, canceled or refunded.
-    #[arg(long, value_parser = choice::<PaymentStatus>(PaymentStatus::ALL.iter().map(|s| s.as_str())))]
+    /// Only this status: processing, pending, succeeded, failed, cancelled or refunded.
+    #[arg(long, value_parser = payment_status(), hide_possible_values = true)]
     status: Option<PaymentStatus>,
     /// Only the payments of this order, by id (ord_...) or number (ORD-001042).
-    #[arg(long, value_name = "ORDER", value_parser = parse_order_ref)]
+    #[arg(add = crate::complete::orders(), long, value_name = "ORDER", value_parser = parse_order_ref)]
     order: Option<String>,
     /// Only this method: card, apple_pay, google_pay, paypal or bank_transfer.
     #[arg(long, value_parser = choice::<MethodKind>(MethodKind::ALL.iter().map(|m| m.as_str())))]
@@ -115,16 +115,53 @@ fn parse_payment_ref(text: &str) -> Result<PaymentRef, String> {
     })
 }
 
+/// The statuses `--status` takes. Orders spell `cancelled`, and so does the
+/// command line; the wire keeps Stripe's `canceled` for a payment (it mirrors
+/// a PaymentIntent's status), which is also accepted.
+const PAYMENT_STATUSES: &[&str] = &[
+    "processing",
+    "pending",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "canceled",
+    "refunded",
+];
+
+fn payment_status() -> impl clap::builder::TypedValueParser<Value = PaymentStatus> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(PAYMENT_STATUSES).try_map(|text: String| {
+        match text.as_str() {
+            "cancelled" => Ok(PaymentStatus::Canceled),
+            other => other.parse::<PaymentStatus>(),
+        }
+    })
+}
+
+/// A payment status as tables write it: `cancelled`, as orders spell it.
+fn status_text(status: PaymentStatus) -> String {
+    match status {
+        PaymentStatus::Canceled => "cancelled".to_owned(),
+        other => other.to_string(),
+    }
+}
+
 impl Tabular for Payment {
     fn columns() -> &'static [Column] {
         const COLUMNS: &[Column] = &[
-            Column::new("id", "id").kind(CellKind::Id),
-            Column::new("order", "order_id").kind(CellKind::Id),
+            Column::new("order", "order").kind(CellKind::Id),
             Column::new("method", "method"),
             Column::new("status", "status").kind(CellKind::Status),
             Column::new("amount", "amount").kind(CellKind::Id),
-            Column::new("refunded", "refunded"),
-            Column::new("created", "created_at").kind(CellKind::Time),
+            Column::new("refunded", "refunded").kind(CellKind::Id),
+            Column::new("age", "created_at").kind(CellKind::Age),
+            Column::new("id", "id").kind(CellKind::Id).wide(),
+            Column::new("order id", "order_id")
+                .kind(CellKind::Id)
+                .wide(),
+            Column::new("created", "created_at")
+                .kind(CellKind::Time)
+                .wide(),
         ];
         COLUMNS
     }
@@ -140,10 +177,20 @@ impl Tabular for Payment {
             money(self.refunded_cents, self.currency)
         };
         vec![
+            ("status", status_text(self.status)),
+            ("order", order_label(self)),
             ("amount", money(self.amount_cents, self.currency)),
             ("refunded", refunded),
         ]
     }
+}
+
+/// The order a payment is for, by its number when the server sent it.
+fn order_label(payment: &Payment) -> String {
+    payment
+        .order_number
+        .clone()
+        .unwrap_or_else(|| payment.order_id.to_string())
 }
 
 /// A payment as a table shows it on its own; its refunds get a table of their own.
@@ -151,7 +198,8 @@ impl Tabular for Payment {
 struct PaymentView<'a> {
     id: &'a PaymentId,
     order: String,
-    status: PaymentStatus,
+    order_id: String,
+    status: String,
     method: MethodKind,
     amount: String,
     refunded: String,
@@ -181,8 +229,9 @@ impl<'a> From<&'a Payment> for PaymentView<'a> {
         };
         PaymentView {
             id: &payment.id,
-            order: payment.order_id.to_string(),
-            status: payment.status,
+            order: order_label(payment),
+            order_id: payment.order_id.to_string(),
+            status: status_text(payment.status),
             method: payment.method,
             amount: money(payment.amount_cents, payment.currency),
             refunded: money(payment.refunded_cents, payment.currency),

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use futures::StreamExt;
 use serde::Serialize;
 use shop_wire::Page;
+use shop_wire::inventory::Stock;
 use shop_wire::money::{Currency, format_amount, parse_amount};
 use shop_wire::products::{
     Category, DataFormat, ImportRowError, ImportSummary, Product, ProductId, ProductPatch,
@@ -41,7 +42,7 @@ Example: shop product list --category furniture --max-price 200 --sort price -o 
     /// Show one product, by id (prd_...) or SKU.
     Get {
         /// The product's id (prd_...) or SKU.
-        #[arg(value_parser = parse_product_ref)]
+        #[arg(add = crate::complete::skus(), value_parser = parse_product_ref)]
         product: String,
         /// Show the product's audit log (who changed what, newest first; admin) instead.
         #[arg(long)]
@@ -61,13 +62,13 @@ Example: shop product update CHAIR-01 --price 119.00 --attr colour=walnut",
     /// Archive a product: hidden from the storefront and search, kept for order history.
     Archive {
         /// The product's id (prd_...) or SKU.
-        #[arg(value_parser = parse_product_ref)]
+        #[arg(add = crate::complete::skus(), value_parser = parse_product_ref)]
         product: String,
     },
     /// Delete a product for good; refused while orders or carts refer to it (archive it instead).
     Delete {
         /// The product's id (prd_...) or SKU.
-        #[arg(value_parser = parse_product_ref)]
+        #[arg(add = crate::complete::skus(), value_parser = parse_product_ref)]
         product: String,
         /// Do not ask for confirmation (needed when not on a terminal).
         #[arg(short, long)]
@@ -161,7 +162,7 @@ pub struct ListArgs {
 #[derive(Debug, clap::Args)]
 pub struct UpdateArgs {
     /// The product's id (prd_...) or SKU.
-    #[arg(value_parser = parse_product_ref)]
+    #[arg(add = crate::complete::skus(), value_parser = parse_product_ref)]
     product: String,
     /// New name.
     #[arg(long, value_parser = parse_name)]
@@ -323,7 +324,7 @@ impl Tabular for Product {
             Column::new("category", "category"),
             Column::new("price", "price").kind(CellKind::Id),
             Column::new("active", "active"),
-            Column::new("id", "id").kind(CellKind::Id),
+            Column::new("id", "id").kind(CellKind::Id).wide(),
         ];
         COLUMNS
     }
@@ -334,6 +335,81 @@ impl Tabular for Product {
 
     fn display_fields(&self) -> Vec<(&'static str, String)> {
         vec![("price", price_text(self.price_cents, self.currency))]
+    }
+}
+
+/// A product as a detail view shows it: the price as money, its stock,
+/// and attributes and images written for people rather than as JSON.
+#[derive(Serialize)]
+struct ProductView<'a> {
+    sku: &'a str,
+    name: &'a str,
+    price: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stock: Option<String>,
+    category: Option<&'a str>,
+    active: bool,
+    description: &'a str,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    attributes: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    images: String,
+    id: &'a ProductId,
+    version: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: time::OffsetDateTime,
+}
+
+impl<'a> ProductView<'a> {
+    fn new(product: &'a Product, stock: Option<&Stock>) -> Self {
+        let attributes = product
+            .attributes
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        ProductView {
+            sku: &product.sku,
+            name: &product.name,
+            price: price_text(product.price_cents, product.currency),
+            stock: stock.map(stock_text),
+            category: product.category.as_deref(),
+            active: product.active,
+            description: &product.description,
+            attributes,
+            images: product.images.join("\n"),
+            id: &product.id,
+            version: product.version,
+            created_at: product.created_at,
+            updated_at: product.updated_at,
+        }
+    }
+}
+
+/// `12 available (14 on hand, 2 reserved)`, saying when it is out or low.
+fn stock_text(stock: &Stock) -> String {
+    let level = if stock.available <= 0 {
+        " - out of stock"
+    } else if stock.is_low() {
+        " - low"
+    } else {
+        ""
+    };
+    format!(
+        "{} available ({} on hand, {} reserved){level}",
+        stock.available, stock.on_hand, stock.reserved
+    )
+}
+
+impl Tabular for ProductView<'_> {
+    fn columns() -> &'static [Column] {
+        &[]
+    }
+
+    fn id(&self) -> String {
+        self.id.to_string()
     }
 }
 
@@ -460,7 +536,15 @@ pub fn import_failures(summary: &ImportSummary) -> Result<(), CliError> {
 
 impl ProductCommand {
     pub async fn run(self, context: &Context) -> Result<(), CliError> {
-        let client = context.client().await?;
+        let public = matches!(
+            self,
+            ProductCommand::List(_) | ProductCommand::Get { .. } | ProductCommand::Categories
+        );
+        let client = if public {
+            context.client_or_anonymous().await?
+        } else {
+            context.client().await?
+        };
         let mut output = context.output();
         match self {
             ProductCommand::Add(args) => {
@@ -495,17 +579,26 @@ impl ProductCommand {
                     .get(&format!("/api/products/{product}"))
                     .send()
                     .await?;
-                if !history {
+                if history {
+                    // Its own entries, and those of its stock row (kept by SKU).
+                    let mut query = vec![
+                        ("entity", "product".to_owned()),
+                        ("entity_id", product.id.to_string()),
+                    ];
+                    super::audit::print(&client, &mut output, &query).await?;
+                    query = vec![("entity", "stock".to_owned()), ("entity_id", product.sku)];
+                    return super::audit::print(&client, &mut output, &query).await;
+                }
+                if !output.is_table() {
                     return output.one(&product);
                 }
-                // Its own entries, and those of its stock row (kept by SKU).
-                let mut query = vec![
-                    ("entity", "product".to_owned()),
-                    ("entity_id", product.id.to_string()),
-                ];
-                super::audit::print(&client, &mut output, &query).await?;
-                query = vec![("entity", "stock".to_owned()), ("entity_id", product.sku)];
-                super::audit::print(&client, &mut output, &query).await
+                // Stock is staff's to see: a customer's view goes without it.
+                let stock: Option<Stock> = client
+                    .get(&format!("/api/inventory/{}", product.sku))
+                    .send()
+                    .await
+                    .ok();
+                output.one(&ProductView::new(&product, stock.as_ref()))
             }
             ProductCommand::Update(args) => {
                 let product = update(&client, args).await?;
@@ -520,8 +613,8 @@ impl ProductCommand {
             }
             ProductCommand::Delete { product, yes } => {
                 let path = format!("/api/products/{product}");
+                let found: Product = client.get(&path).send().await?;
                 if !yes {
-                    let found: Product = client.get(&path).send().await?;
                     let question = format!(
                         "Delete {} ({}) for good? Archiving keeps it for order history.",
                         found.sku, found.name
@@ -531,8 +624,8 @@ impl ProductCommand {
                     }
                 }
                 client.delete(&path).send_empty().await?;
-                if output.format() == Format::Table {
-                    eprintln!("deleted {product}");
+                if output.is_table() {
+                    eprintln!("deleted {} ({}, {})", found.sku, found.name, found.id);
                 }
                 Ok(())
             }
@@ -547,7 +640,13 @@ impl ProductCommand {
                 import_failures(&summary)
             }
             ProductCommand::Export(args) => {
-                export(&client, &args, progress::wanted(context.global.quiet)).await
+                let quiet = context.global.quiet;
+                let count = export(&client, &args, progress::wanted(quiet)).await?;
+                if let (Some(count), Some(path), false) = (count, &args.output_file, quiet) {
+                    let noun = if count == 1 { "product" } else { "products" };
+                    eprintln!("exported {count} {noun} to {}", path.display());
+                }
+                Ok(())
             }
         }
     }
@@ -711,11 +810,13 @@ async fn import(
 
 /// Streams the export to stdout, or to a temporary file beside the target
 /// that replaces it only when the export is complete.
+/// Streams the export to stdout or `--output-file`; for a file, returns how
+/// many products it holds.
 async fn export(
     client: &ApiClient,
     args: &ExportArgs,
     show_progress: bool,
-) -> Result<(), CliError> {
+) -> Result<Option<usize>, CliError> {
     let response = client
         .get("/api/products/export")
         .query("format", args.format.as_str())
@@ -732,7 +833,7 @@ async fn export(
                 out.write_all(&chunk.map_err(read_error)?)?;
             }
             out.flush()?;
-            Ok(())
+            Ok(None)
         }
         Some(path) => {
             let fail = |err: std::io::Error| CliError::Other(format!("{}: {err}", path.display()));
@@ -759,9 +860,31 @@ async fn export(
             .await;
             bar.finish_and_clear();
             written?;
+            let count = count_records(file.path(), args.format)?;
             file.persist(path).map_err(|err| fail(err.error))?;
-            Ok(())
+            Ok(Some(count))
         }
+    }
+}
+
+/// How many products an export file holds, read back as its format is read.
+fn count_records(path: &Path, format: DataFormat) -> Result<usize, CliError> {
+    let bad = |err: String| CliError::Other(format!("cannot read the export back: {err}"));
+    let file = std::io::BufReader::new(std::fs::File::open(path)?);
+    match format {
+        DataFormat::Ndjson => {
+            let mut count = 0;
+            for line in std::io::BufRead::lines(file) {
+                if !line?.trim().is_empty() {
+                    count += 1;
+                }
+            }
+            Ok(count)
+        }
+        DataFormat::Csv => Ok(csv::Reader::from_reader(file).records().count()),
+        DataFormat::Json => serde_json::from_reader::<_, Vec<serde::de::IgnoredAny>>(file)
+            .map(|items| items.len())
+            .map_err(|err| bad(err.to_string())),
     }
 }
 
@@ -893,9 +1016,13 @@ mod tests {
         let products = vec![product()];
         let table = Output::render_for_test(Format::Table, |o| o.list(&(), &products));
         let header = table.lines().next().expect("a header");
-        for column in ["SKU", "NAME", "CATEGORY", "PRICE", "ACTIVE", "ID"] {
+        for column in ["SKU", "NAME", "CATEGORY", "PRICE", "ACTIVE"] {
             assert!(header.contains(column), "{table}");
         }
+        assert!(!table.contains("prd_"), "ids only in -o wide: {table}");
+        let wide =
+            Output::render_sized_for_test(Format::Table, None, true, |o| o.list(&(), &products));
+        assert!(wide.contains("prd_"), "{wide}");
         assert!(table.contains("129.99 USD"), "{table}");
         assert!(table.contains("furniture/chairs"), "{table}");
 
@@ -914,9 +1041,25 @@ mod tests {
         let ids = Output::render_for_test(Format::Id, |o| o.list(&(), &products));
         assert_eq!(ids, "prd_01JDQ6Z5R3K8V2N4M7P9T0W1XY\n");
 
-        let one = Output::render_for_test(Format::Table, |o| o.one(&product()));
+        let stock: Stock = serde_json::from_value(serde_json::json!({
+            "sku": "CHAIR-01", "on_hand": 3, "reserved": 3, "available": 0,
+            "low_stock_threshold": 2, "updated_at": "2026-11-23T14:05:09Z"
+        }))
+        .expect("stock");
+        let product = product();
+        let one = Output::render_for_test(Format::Table, |o| {
+            o.one(&ProductView::new(&product, Some(&stock)))
+        });
         assert!(
-            one.contains("129.99 USD") && one.contains("PRICE CENTS"),
+            one.contains("129.99 USD") && !one.contains("PRICE CENTS") && !one.contains("12999"),
+            "the price once, as money: {one}"
+        );
+        assert!(
+            one.contains("0 available (3 on hand, 3 reserved) - out of stock"),
+            "{one}"
+        );
+        assert!(
+            one.contains("colour=natural") && !one.contains('{'),
             "{one}"
         );
     }

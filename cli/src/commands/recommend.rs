@@ -15,7 +15,7 @@ co_purchase, co_view or category.
 Example: shop recommend FUR-CHR-0001 --limit 5")]
 pub struct RecommendArgs {
     /// The product's id (prd_...) or SKU.
-    #[arg(value_parser = parse_product_ref)]
+    #[arg(add = crate::complete::skus(), value_parser = parse_product_ref)]
     product: String,
     /// How many recommendations.
     #[arg(long, default_value_t = 10, allow_negative_numbers = true,
@@ -50,7 +50,7 @@ impl Tabular for Recommendation {
 
 impl RecommendArgs {
     pub async fn run(self, context: &Context) -> Result<(), CliError> {
-        let client = context.client().await?;
+        let client = context.client_or_anonymous().await?;
         let mut output = context.output();
         let answer: Recommendations = client
             .get(&format!("/api/search/recommendations/{}", self.product))

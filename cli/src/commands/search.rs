@@ -21,17 +21,18 @@ use crate::output::{CellKind, Column, Format, Tabular};
     after_help = "\
 Typos are forgiven (one in words of 5+ letters, two from 9), accents and case ignored;
 the last word also matches as a prefix. An empty query browses, most popular first.
-To search for the word `suggest` or `analytics`, write `shop search -- suggest`.
-Examples: shop search 'oak chair' --max-price 200
+Several words are one query. To search for a first word `suggest` or `analytics`, write
+`shop search -- suggest` (later words are always the query: `shop search oak suggest`).
+Examples: shop search oak chair --max-price 200
           shop search chiar --category furniture -o json | jq .facets
           shop search suggest din"
 )]
 pub struct SearchArgs {
     #[command(subcommand)]
     command: Option<SearchCommand>,
-    /// What to look for.
-    #[arg(required = true)]
-    query: Option<String>,
+    /// What to look for: every word, quoted or not (`shop search oak chair`).
+    #[arg(required = true, num_args = 1.., value_name = "WORDS")]
+    query: Vec<String>,
     /// Only this category and those below it, like furniture or furniture/chairs.
     #[arg(long, value_parser = parse_category)]
     category: Option<String>,
@@ -182,7 +183,10 @@ impl Tabular for Totals {
 
 impl SearchArgs {
     pub async fn run(self, context: &Context) -> Result<(), CliError> {
-        let client = context.client().await?;
+        let client = match self.command {
+            Some(SearchCommand::Analytics { .. }) => context.client().await?,
+            _ => context.client_or_anonymous().await?,
+        };
         let mut output = context.output();
         match self.command {
             Some(SearchCommand::Suggest { prefix, limit }) => {
@@ -242,7 +246,7 @@ impl SearchArgs {
                 };
                 let page: SearchResponse = client
                     .get("/api/search")
-                    .query("q", self.query.unwrap_or_default())
+                    .query("q", self.query.join(" "))
                     .query_opt("category", self.category.as_deref())
                     .query_opt("min_price", cents(&self.min_price, "--min-price")?)
                     .query_opt("max_price", cents(&self.max_price, "--max-price")?)

@@ -98,11 +98,14 @@ fn parse_role() -> impl clap::builder::TypedValueParser<Value = Role> {
 impl Tabular for User {
     fn columns() -> &'static [Column] {
         const COLUMNS: &[Column] = &[
-            Column::new("id", "id").kind(CellKind::Id),
-            Column::new("email", "email"),
+            Column::new("email", "email").kind(CellKind::Id),
             Column::new("name", "name"),
             Column::new("role", "role"),
-            Column::new("created", "created_at").kind(CellKind::Time),
+            Column::new("age", "created_at").kind(CellKind::Age),
+            Column::new("id", "id").kind(CellKind::Id).wide(),
+            Column::new("created", "created_at")
+                .kind(CellKind::Time)
+                .wide(),
         ];
         COLUMNS
     }

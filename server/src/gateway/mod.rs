@@ -11,6 +11,7 @@ pub mod errors;
 pub mod idempotency;
 pub mod json;
 pub mod metrics;
+mod openapi_errors;
 pub mod proxy;
 pub mod rate_limit;
 pub mod request_id;
@@ -220,6 +221,7 @@ pub fn app(state: AppState) -> Router {
     doc.merge(stream_doc);
     doc.merge(upload_doc);
     doc.merge(doc_doc);
+    openapi_errors::add_gateway_errors(&mut doc);
     let doc = OpenApiJson(Bytes::from(
         doc.to_json().expect("the OpenAPI document serializes"),
     ));

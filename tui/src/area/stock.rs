@@ -128,6 +128,7 @@ impl StockView {
                 self.total += 1;
                 self.items.push(Stock {
                     sku: level.sku.to_owned(),
+                    name: None,
                     on_hand: level.on_hand,
                     reserved: level.reserved,
                     available: level.available,

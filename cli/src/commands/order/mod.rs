@@ -42,7 +42,7 @@ Example: shop order list --status paid --from 2026-11-01 -q | xargs -n1 shop ord
     /// Show one order with its items and status history.
     Get {
         /// The order's id (ord_...) or number (ORD-001042).
-        #[arg(value_name = "ORDER", value_parser = parse_order_ref)]
+        #[arg(add = crate::complete::orders(), value_name = "ORDER", value_parser = parse_order_ref)]
         order: String,
     },
     /// Pay a pending order (one whose payment was declined, or that was placed without --pay).
@@ -51,7 +51,7 @@ Exit 7 when the payment is declined; the order stays pending and can be paid aga
 Example: shop order pay ORD-001042 --pay card:4242424242424242:12/29")]
     Pay {
         /// The order's id (ord_...) or number (ORD-001042).
-        #[arg(value_name = "ORDER", value_parser = parse_order_ref)]
+        #[arg(add = crate::complete::orders(), value_name = "ORDER", value_parser = parse_order_ref)]
         order: String,
         /// How to pay: card:NUMBER[:MM/YY[:CVC]], apple_pay:TOKEN, google_pay:TOKEN, paypal:TOKEN or bank_transfer.
         #[arg(long, value_name = "METHOD", value_parser = create::parse_pay)]
@@ -62,7 +62,7 @@ Example: shop order pay ORD-001042 --pay card:4242424242424242:12/29")]
 Example: shop order list --status paid -q | xargs -n1 shop order ship")]
     Ship {
         /// The order's id (ord_...) or number (ORD-001042).
-        #[arg(value_name = "ORDER", value_parser = parse_order_ref)]
+        #[arg(add = crate::complete::orders(), value_name = "ORDER", value_parser = parse_order_ref)]
         order: String,
         /// The carrier's tracking number (the order's tracking_number).
         #[arg(long = "tracking-number", alias = "tracking", value_name = "NUMBER", value_parser = parse_text)]
@@ -74,7 +74,7 @@ Example: shop order list --status paid -q | xargs -n1 shop order ship")]
     /// Mark a shipped order delivered (staff).
     Deliver {
         /// The order's id (ord_...) or number (ORD-001042).
-        #[arg(value_name = "ORDER", value_parser = parse_order_ref)]
+        #[arg(add = crate::complete::orders(), value_name = "ORDER", value_parser = parse_order_ref)]
         order: String,
         /// A note for the order's history.
         #[arg(long, value_parser = parse_text)]
@@ -83,7 +83,7 @@ Example: shop order list --status paid -q | xargs -n1 shop order ship")]
     /// Cancel a pending or paid order; its stock is released (refund a paid one separately).
     Cancel {
         /// The order's id (ord_...) or number (ORD-001042).
-        #[arg(value_name = "ORDER", value_parser = parse_order_ref)]
+        #[arg(add = crate::complete::orders(), value_name = "ORDER", value_parser = parse_order_ref)]
         order: String,
         /// Why, for the order's history.
         #[arg(long, value_parser = parse_text)]
@@ -96,7 +96,7 @@ yet refunded is refused (exit 5).
 Example: shop order refund ORD-001042 --amount 12.50 --reason 'damaged in transit'")]
     Refund {
         /// The order's id (ord_...) or number (ORD-001042).
-        #[arg(value_name = "ORDER", value_parser = parse_order_ref)]
+        #[arg(add = crate::complete::orders(), value_name = "ORDER", value_parser = parse_order_ref)]
         order: String,
         /// How much, as a decimal like 12.50 [default: all that is left].
         #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true, value_parser = parse_price)]

@@ -27,7 +27,11 @@ impl Tabular for Order {
             Column::new("items", "item_count"),
             Column::new("total", "total").kind(CellKind::Id),
             Column::new("customer", "customer_email"),
-            Column::new("created", "created_at").kind(CellKind::Time),
+            Column::new("age", "created_at").kind(CellKind::Age),
+            Column::new("id", "id").kind(CellKind::Id).wide(),
+            Column::new("created", "created_at")
+                .kind(CellKind::Time)
+                .wide(),
         ];
         COLUMNS
     }
@@ -211,11 +215,14 @@ pub(super) fn print_order(output: &mut Output, order: &Order) -> Result<(), CliE
 impl Tabular for Refund {
     fn columns() -> &'static [Column] {
         const COLUMNS: &[Column] = &[
-            Column::new("id", "id").kind(CellKind::Id),
             Column::new("amount", "amount").kind(CellKind::Id),
             Column::new("status", "status").kind(CellKind::Status),
             Column::new("reason", "reason"),
-            Column::new("created", "created_at").kind(CellKind::Time),
+            Column::new("age", "created_at").kind(CellKind::Age),
+            Column::new("id", "id").kind(CellKind::Id).wide(),
+            Column::new("created", "created_at")
+                .kind(CellKind::Time)
+                .wide(),
         ];
         COLUMNS
     }
@@ -373,11 +380,22 @@ mod tests {
         let orders = vec![order()];
         let table = Output::render_for_test(Format::Table, |o| o.list(&(), &orders));
         let header = table.lines().next().expect("header");
-        for column in ["NUMBER", "STATUS", "ITEMS", "TOTAL", "CUSTOMER", "CREATED"] {
+        for column in ["NUMBER", "STATUS", "ITEMS", "TOTAL", "CUSTOMER", "AGE"] {
             assert!(header.contains(column), "{table}");
         }
         assert!(table.contains("304.98 USD"), "{table}");
-        assert!(table.contains("ORD-001042") && table.contains("2026-11-23 14:05:09"));
+        assert!(
+            table.contains("ORD-001042") && !table.contains("ord_"),
+            "{table}"
+        );
+        let wide =
+            Output::render_sized_for_test(Format::Table, None, true, |o| o.list(&(), &orders));
+        let header = wide.lines().next().expect("header");
+        assert!(
+            header.contains("ID") && header.contains("CREATED ("),
+            "{wide}"
+        );
+        assert!(wide.contains("ord_01JDQ6Z5R3K8V2N4M7P9T0W1XY"), "{wide}");
         let ids = Output::render_for_test(Format::Id, |o| o.list(&(), &orders));
         assert_eq!(ids, "ord_01JDQ6Z5R3K8V2N4M7P9T0W1XY\n");
         let csv_text = Output::render_for_test(Format::Csv, |o| o.list(&(), &orders));

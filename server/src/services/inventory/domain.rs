@@ -344,6 +344,7 @@ mod tests {
         StockEffect {
             stock: Stock {
                 sku: "MUG-1".to_owned(),
+                name: None,
                 on_hand: 8,
                 reserved: 5,
                 available: 3,

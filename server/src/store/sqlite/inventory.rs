@@ -26,7 +26,8 @@ use crate::store::{
     StoreResult, now,
 };
 
-const STOCK_COLUMNS: &str = "sku, on_hand, reserved, low_stock_threshold, low_alerted, updated_at";
+const STOCK_COLUMNS: &str = "sku, on_hand, reserved, low_stock_threshold, low_alerted, updated_at, \
+     (SELECT name FROM products WHERE products.sku = stock.sku) AS name";
 const MOVEMENT_COLUMNS: &str = "id, sku, kind, on_hand_before, on_hand_after, reserved_before, \
      reserved_after, reason, actor, reference, at";
 const RESERVATION_COLUMNS: &str = "id, sku, quantity, status, reference, expires_at, created_at";
@@ -43,6 +44,7 @@ fn stock_row(row: &Row<'_>) -> rusqlite::Result<StockRow> {
     Ok(StockRow {
         stock: Stock {
             sku: row.get("sku")?,
+            name: row.get("name")?,
             on_hand,
             reserved,
             available: on_hand - reserved,
@@ -246,6 +248,7 @@ fn write_stock(
     Ok(StockEffect {
         stock: Stock {
             sku: before.stock.sku.clone(),
+            name: before.stock.name.clone(),
             on_hand,
             reserved,
             available,

@@ -29,7 +29,8 @@ use crate::store::{
 
 const PAYMENT_COLUMNS: &str = "id, order_id, amount_cents, refunded_cents, currency, method, \
      status, provider, provider_ref, card_brand, card_last4, failure_code, failure_message, \
-     created_at, updated_at";
+     created_at, updated_at, \
+     (SELECT number FROM orders WHERE orders.id = payments.order_id) AS order_number";
 const REFUND_COLUMNS: &str =
     "id, payment_id, amount_cents, currency, reason, status, failure_message, created_at";
 
@@ -37,6 +38,9 @@ fn payment_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
     Ok(Payment {
         id: parse_column(row, "id")?,
         order_id: parse_column(row, "order_id")?,
+        order_number: row
+            .get::<_, Option<i64>>("order_number")?
+            .map(rules::order_number),
         amount_cents: row.get("amount_cents")?,
         refunded_cents: row.get("refunded_cents")?,
         currency: parse_column(row, "currency")?,
@@ -126,6 +130,7 @@ pub(super) fn insert_payment(
     Ok(Payment {
         id: draft.id.clone(),
         order_id: order.id.clone(),
+        order_number: Some(order.number.clone()),
         amount_cents: order.total_cents,
         refunded_cents: 0,
         currency: order.currency,
@@ -571,8 +576,15 @@ impl PaymentStore for SqliteStore {
             let from = "FROM payments p JOIN orders o ON o.id = p.order_id";
             let total = filter.count(conn, from)?;
             let columns = PAYMENT_COLUMNS
+                .replace("payments.order_id", "p.order_id")
                 .split(", ")
-                .map(|c| format!("p.{c}"))
+                .map(|c| {
+                    if c.starts_with('(') {
+                        c.to_owned()
+                    } else {
+                        format!("p.{c}")
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             let select = format!("SELECT {columns} {from}");
