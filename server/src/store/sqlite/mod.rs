@@ -62,7 +62,33 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 const WAL_RESTART_BYTES: i64 = 64 * 1024 * 1024;
 /// How long a restart may wait for readers on old snapshots; it holds off the
 /// writer meanwhile, so it gives up early and tries again on the next pass.
-const WAL_RESTART_WAIT: Duration = Duration::from_millis(50);
+const WAL_RESTART_WAIT_MS: u64 = 50;
+/// How long a connection waits for a lock before giving up with busy.
+const BUSY_WAIT_MS: u64 = 5_000;
+/// How often a connection waiting for a lock looks again, for the first
+/// [`BUSY_QUICK_TRIES`] looks. SQLite's own busy timeout sleeps 1, 2, 5, 10,
+/// 15, 20... ms between looks: a restart waiting that way for readers that
+/// are done within a millisecond held the writer off for 31 ms at the
+/// median, and the writer waiting that way for a restart overslept it.
+const BUSY_POLL: Duration = Duration::from_micros(100);
+/// Quick looks (20 ms of them) before a wait slows to one look a millisecond:
+/// a lock held longer than that is an outside process's, not a checkpoint's.
+const BUSY_QUICK_TRIES: u32 = 200;
+
+/// A busy handler that gives up after `LIMIT_MS` of waiting.
+fn poll_busy<const LIMIT_MS: u64>(tries: i32) -> bool {
+    let tries = u32::try_from(tries).unwrap_or(0);
+    let slow = Duration::from_millis(1);
+    let (waited, pause) = match tries.checked_sub(BUSY_QUICK_TRIES) {
+        None => (BUSY_POLL * tries, BUSY_POLL),
+        Some(slow_tries) => (BUSY_POLL * BUSY_QUICK_TRIES + slow * slow_tries, slow),
+    };
+    if waited >= Duration::from_millis(LIMIT_MS) {
+        return false;
+    }
+    std::thread::sleep(pause);
+    true
+}
 
 pub use crate::config::Durability;
 
@@ -104,7 +130,7 @@ impl SqliteStore {
         };
         let manager = |extra: String| {
             SqliteConnectionManager::file(path).with_init(move |conn| {
-                conn.busy_timeout(Duration::from_secs(5))?;
+                conn.busy_handler(Some(poll_busy::<BUSY_WAIT_MS>))?;
                 // rusqlite keeps 16 prepared statements by default; a checkout
                 // alone runs more, so the writer re-parsed its own SQL on
                 // every change (an eighth of its time under checkout load).
@@ -210,7 +236,7 @@ fn spawn_checkpointer(path: PathBuf, alive: Weak<()>) {
                     return;
                 }
             };
-            if let Err(err) = conn.busy_timeout(WAL_RESTART_WAIT) {
+            if let Err(err) = conn.busy_handler(Some(poll_busy::<WAL_RESTART_WAIT_MS>)) {
                 tracing::warn!(error = %err, "the WAL checkpointer has no busy timeout");
             }
             let page_bytes = conn
@@ -620,6 +646,20 @@ mod tests {
                 .await
                 .expect("begin"),
             IdempotencyBegin::Started
+        );
+    }
+
+    #[test]
+    fn a_busy_wait_looks_quickly_then_slowly_and_gives_up_at_its_limit() {
+        // 100 us looks for the first 20 ms, then 1 ms looks: 50 ms is 230 looks.
+        assert!(poll_busy::<50>(0));
+        assert!(poll_busy::<50>(199));
+        assert!(poll_busy::<50>(229));
+        assert!(!poll_busy::<50>(230));
+        assert!(!poll_busy::<0>(0));
+        assert!(
+            !poll_busy::<5_000>(i32::MAX),
+            "a count past any limit gives up"
         );
     }
 }
