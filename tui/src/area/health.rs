@@ -121,11 +121,27 @@ fn draw(buf: &mut Buffer, rect: Rect, services: &Services, theme: Theme, wide: b
     let Some(top) = rows(rect).next() else {
         return 0;
     };
-    put(buf, top, &heading, theme.heading());
-    let list = Rect {
-        y: rect.y + 1,
-        height: rect.height - 1,
-        ..rect
+    // At 80x24 a heading row would leave the last service (webhooks) below
+    // the panel; the heading then takes the panel's top border, its
+    // "service" column standing in for the title.
+    let list = if rect.height as usize <= services.row_count() && rect.y > 0 {
+        put(
+            buf,
+            Rect {
+                y: rect.y - 1,
+                ..top
+            },
+            &heading,
+            theme.heading(),
+        );
+        rect
+    } else {
+        put(buf, top, &heading, theme.heading());
+        Rect {
+            y: rect.y + 1,
+            height: rect.height - 1,
+            ..rect
+        }
     };
     // With room to spare (a tall terminal), each service gets up to three
     // rows: a taller sparkline, and the failing check spelled out.
