@@ -110,25 +110,75 @@ async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
-    let malformed = |err: serde_json::Error| AppError::BadRequest {
-        code: "malformed_json",
-        message: format!("the body is not valid JSON: {err}"),
-    };
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return malformed(inner);
+    let value = match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => value,
+        Err(err) if err.inner().is_syntax() || err.inner().is_eof() => {
+            return Err(malformed(err.into_inner()));
         }
-        let field = if path == "." { "body".to_owned() } else { path };
-        AppError::Unprocessable {
-            message: format!("{field}: {inner}"),
-            details: json!({ "fields": { field: inner.to_string() } }),
-        }
-    })?;
+        // JSON has one number type: `5.0` and `5e0` are the integer 5 to
+        // JSON Schema and to most clients' encoders, but serde refuses them
+        // for an integer field. Only on that refusal is the body read again
+        // with integral numbers written as integers.
+        Err(err) => return reparse_integral(bytes).ok_or_else(|| shape_error(err))?,
+    };
     deserializer.end().map_err(malformed)?;
     Ok(value)
+}
+
+fn malformed(err: serde_json::Error) -> AppError {
+    AppError::BadRequest {
+        code: "malformed_json",
+        message: format!("the body is not valid JSON: {err}"),
+    }
+}
+
+fn shape_error(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    let field = if path == "." { "body".to_owned() } else { path };
+    AppError::Unprocessable {
+        message: format!("{field}: {inner}"),
+        details: json!({ "fields": { field: inner.to_string() } }),
+    }
+}
+
+/// The body parsed again with every integral float (`5.0`, `1e3`) as an
+/// integer; `None` when it has none, so the first error stands.
+fn reparse_integral<T: DeserializeOwned>(bytes: &[u8]) -> Option<Result<T, AppError>> {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    if !integral_floats_to_integers(&mut value) {
+        return None;
+    }
+    Some(serde_path_to_error::deserialize(value).map_err(shape_error))
+}
+
+/// Rewrites integral floats within the i64/u64 range as integers; whether any was.
+fn integral_floats_to_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let Some(f) = n.as_f64() else { return false };
+            // Both bounds are exact powers of two as f64, so the casts below cannot saturate.
+            let integer = if f.fract() != 0.0 || !f.is_finite() {
+                None
+            } else if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                Some(Value::from(f as i64))
+            } else if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                Some(Value::from(f as u64))
+            } else {
+                None
+            };
+            integer.map(|integer| *value = integer).is_some()
+        }
+        Value::Array(items) => items.iter_mut().fold(false, |changed, item| {
+            integral_floats_to_integers(item) | changed
+        }),
+        Value::Object(fields) => fields.values_mut().fold(false, |changed, item| {
+            integral_floats_to_integers(item) | changed
+        }),
+        _ => false,
+    }
 }
 
 impl<T: Serialize> IntoResponse for ApiJson<T> {
@@ -189,6 +239,19 @@ mod tests {
         assert!(err.to_string().contains("age"), "{err}");
         let err = parse::<Body>(br#"{"email":"a@b.c","age":1,"admin":true}"#).unwrap_err();
         assert!(err.to_string().contains("admin"), "{err}");
+        // An integral float is the integer; a fractional one is still refused.
+        let body = parse::<Body>(br#"{"email":"a@b.c","age":5.0}"#).unwrap();
+        assert_eq!(body.age, 5);
+        assert_eq!(
+            parse::<Body>(br#"{"email":"a@b.c","age":1e1}"#)
+                .unwrap()
+                .age,
+            10
+        );
+        let err = parse::<Body>(br#"{"email":"a@b.c","age":5.5}"#).unwrap_err();
+        assert!(err.to_string().starts_with("age:"), "{err}");
+        let err = parse::<Body>(br#"{"email":"a@b.c","age":300.0}"#).unwrap_err();
+        assert!(err.to_string().starts_with("age:"), "{err}");
         assert_eq!(
             parse::<Body>(b"{\"email\":").unwrap_err().code(),
             "malformed_json"

@@ -148,9 +148,11 @@ pub async fn update(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VersionParams {
     /// Change only if the cart is still at this version (or use `If-Match`).
+    #[param(nullable = false)]
     expected_version: Option<u64>,
 }
 

@@ -48,19 +48,29 @@ pub async fn create(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// pending, paid, shipped, delivered or cancelled.
+    #[param(
+        nullable = false,
+        pattern = r"^(pending|paid|shipped|delivered|cancelled)$"
+    )]
     status: Option<String>,
     /// The customer's email (staff).
+    #[param(nullable = false)]
     customer: Option<String>,
     /// Placed at or after: RFC 3339 or YYYY-MM-DD (UTC).
+    #[param(nullable = false)]
     from: Option<String>,
     /// Placed before: RFC 3339 or YYYY-MM-DD (UTC, the day itself excluded).
+    #[param(nullable = false)]
     to: Option<String>,
     /// Page size, 1-500 (default 50).
+    #[param(nullable = false, minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// Items to skip (default 0).
+    #[param(nullable = false, minimum = 0, maximum = 1_000_000)]
     offset: Option<u64>,
 }
 

@@ -26,17 +26,32 @@ fn payment_id(raw: &str) -> AppResult<PaymentId> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// processing, pending, succeeded, failed, canceled or refunded.
+    #[param(
+        nullable = false,
+        pattern = r"^(processing|pending|succeeded|failed|canceled|refunded)$"
+    )]
     status: Option<String>,
     /// Only the payments of this order (ord_...).
+    #[param(
+        nullable = false,
+        pattern = r"^ord_[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$"
+    )]
     order_id: Option<String>,
     /// card, apple_pay, google_pay, paypal or bank_transfer.
+    #[param(
+        nullable = false,
+        pattern = r"^(card|apple_pay|google_pay|paypal|bank_transfer)$"
+    )]
     method: Option<String>,
     /// Page size, 1-500 (default 50).
+    #[param(nullable = false, minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// Items to skip (default 0).
+    #[param(nullable = false, minimum = 0, maximum = 1_000_000)]
     offset: Option<u64>,
 }
 
