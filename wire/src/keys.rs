@@ -196,8 +196,15 @@ pub struct CreatedKey {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewKey {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 100,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub name: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>, example = json!(["products:read", "orders:write"])))]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, example = json!(["products:read", "orders:write"])))]
     pub scopes: Vec<Scope>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
