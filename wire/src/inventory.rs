@@ -120,8 +120,10 @@ string_enum!(
 pub struct ReserveRequest {
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000_000))]
     pub quantity: i64,
-    /// How long the hold lasts unless committed or released (default 900).
+    /// How long the hold lasts unless committed or released (default 900; at
+    /// most `max_reservation_ttl_seconds`, a week unless configured otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 604_800))]
     pub ttl_seconds: Option<u64>,
     /// What the hold is for, e.g. a cart or order id.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -71,8 +71,10 @@ pub struct ProductRequest {
     #[serde(default)]
     pub currency: Currency,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::attributes))]
     pub attributes: BTreeMap<String, String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::image_urls))]
     pub images: Vec<String>,
     #[serde(default = "yes")]
     pub active: bool,
@@ -126,9 +128,11 @@ pub struct ProductPatch {
     pub currency: Option<Currency>,
     /// Replaces all attributes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::optional_attributes))]
     pub attributes: Option<BTreeMap<String, String>>,
     /// Replaces all images.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::optional_image_urls))]
     pub images: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,

@@ -3,7 +3,9 @@
 //! They keep the document as strict as the rules, so a client generator or
 //! fuzzer that trusts it sends what the server accepts.
 
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::schema::{
+    ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType, Type,
+};
 use utoipa::openapi::{KnownFormat, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
@@ -27,6 +29,60 @@ pub fn nonzero_stock_delta() -> Schema {
         .item(integer(-MAX_STOCK, -1))
         .item(integer(1, MAX_STOCK))
         .description(Some("Units to add (positive) or take (negative); never 0."))
+        .into()
+}
+
+/// A product's attributes: at most 50, keys of 1-64 characters (not only
+/// spaces), values of at most 500.
+pub fn attributes() -> Schema {
+    attributes_of(SchemaType::Type(Type::Object))
+}
+
+/// [`attributes`] in a patch, where null leaves them as they are.
+pub fn optional_attributes() -> Schema {
+    attributes_of(SchemaType::from_iter([Type::Object, Type::Null]))
+}
+
+fn attributes_of(schema_type: SchemaType) -> Schema {
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .max_properties(Some(50))
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(64))
+                .pattern(Some(r"^[\s\S]*\S[\s\S]*$")),
+        ))
+        .additional_properties(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(500)),
+        ))
+        .into()
+}
+
+/// A product's images: at most 20 http(s) URLs of at most 2048 printable
+/// ASCII characters (a URL with others is written percent-encoded).
+pub fn image_urls() -> Schema {
+    image_urls_of(SchemaType::Type(Type::Array))
+}
+
+/// [`image_urls`] in a patch, where null leaves them as they are.
+pub fn optional_image_urls() -> Schema {
+    image_urls_of(SchemaType::from_iter([Type::Array, Type::Null]))
+}
+
+fn image_urls_of(schema_type: SchemaType) -> Schema {
+    ArrayBuilder::new()
+        .schema_type(schema_type)
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(2048))
+                .pattern(Some(r"^https?://[!-.0-~][!-~]*$")),
+        )
+        .max_items(Some(20))
         .into()
 }
 

@@ -45,12 +45,13 @@ where
             return Err(not_json());
         }
         let bytes = body_bytes(request, state).await?;
-        parse(&bytes).map(ApiJson)
+        parse_object(&bytes).map(ApiJson)
     }
 }
 
-/// An optional JSON body: no body (or only whitespace) is `None`, for
-/// routes whose whole body is optional (`POST /api/orders/{id}/ship`).
+/// An optional JSON body: no body (or only whitespace), or JSON `null`, is
+/// `None`, for routes whose whole body is optional (`POST /api/orders/{id}/ship`);
+/// their documents say so with a nullable body.
 impl<S, T> OptionalFromRequest<S> for ApiJson<T>
 where
     S: Send + Sync,
@@ -67,7 +68,10 @@ where
         if !is_json {
             return Err(not_json());
         }
-        parse(&bytes).map(|value| Some(ApiJson(value)))
+        if bytes.trim_ascii() == b"null" {
+            return Ok(None);
+        }
+        parse_object(&bytes).map(|value| Some(ApiJson(value)))
     }
 }
 
@@ -107,6 +111,20 @@ async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes
                 }
             }
         })
+}
+
+/// A request body, which on every route is a JSON object. serde would also
+/// fill a struct from an array of its fields in order (`[null, null]`), a
+/// shape no schema documents and no client means: that is refused as 422.
+fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let value = parse(bytes)?;
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(value),
+        _ => Err(AppError::Unprocessable {
+            message: "body: expected a JSON object".to_owned(),
+            details: json!({ "fields": { "body": "expected a JSON object" } }),
+        }),
+    }
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
@@ -219,6 +237,22 @@ mod tests {
     struct Body {
         email: String,
         age: u8,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Optional {
+        #[serde(default)]
+        name: Option<String>,
+    }
+
+    #[test]
+    fn a_body_is_an_object_not_an_array_of_its_fields() {
+        assert!(parse::<Optional>(b"[null]").is_ok(), "serde alone takes it");
+        let err = parse_object::<Optional>(b" [null]").unwrap_err();
+        assert_eq!(err.code(), "invalid_body");
+        let body = parse_object::<Optional>(br#" {"name":"x"}"#).unwrap();
+        assert_eq!(body.name.as_deref(), Some("x"));
     }
 
     #[test]

@@ -61,10 +61,10 @@ pub struct ListParams {
     #[param(nullable = false)]
     customer: Option<String>,
     /// Placed at or after: RFC 3339 or YYYY-MM-DD (UTC).
-    #[param(nullable = false)]
+    #[param(nullable = false, format = DateTime, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")]
     from: Option<String>,
     /// Placed before: RFC 3339 or YYYY-MM-DD (UTC, the day itself excluded).
-    #[param(nullable = false)]
+    #[param(nullable = false, format = DateTime, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")]
     to: Option<String>,
     /// Page size, 1-500 (default 50).
     #[param(nullable = false, minimum = 1, maximum = 500)]
@@ -153,7 +153,7 @@ pub async fn pay(
 }
 
 /// Ship a paid order (staff); 409 `illegal_transition` lists the allowed moves.
-#[utoipa::path(post, path = "/{key}/ship", tag = TAG, security(("bearer" = [])), request_body = ShipOrder,
+#[utoipa::path(post, path = "/{key}/ship", tag = TAG, security(("bearer" = [])), request_body = Option<ShipOrder>,
     params(("key" = String, Path, description = "order id or number")),
     responses((status = 200, body = Order), (status = 409, body = ErrorBody)))]
 pub async fn ship(
@@ -177,7 +177,7 @@ pub async fn ship(
 }
 
 /// Mark a shipped order delivered (staff).
-#[utoipa::path(post, path = "/{key}/deliver", tag = TAG, security(("bearer" = [])), request_body = Transition,
+#[utoipa::path(post, path = "/{key}/deliver", tag = TAG, security(("bearer" = [])), request_body = Option<Transition>,
     params(("key" = String, Path, description = "order id or number")),
     responses((status = 200, body = Order), (status = 409, body = ErrorBody)))]
 pub async fn deliver(
@@ -202,7 +202,7 @@ pub async fn deliver(
 
 /// Cancel a pending order (releasing its stock) or a paid one (staff:
 /// refunding what is left of its payment and restocking).
-#[utoipa::path(post, path = "/{key}/cancel", tag = TAG, security(("bearer" = [])), request_body = Transition,
+#[utoipa::path(post, path = "/{key}/cancel", tag = TAG, security(("bearer" = [])), request_body = Option<Transition>,
     params(("key" = String, Path, description = "order id or number")),
     responses((status = 200, body = Order), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn cancel(
@@ -226,7 +226,7 @@ pub async fn cancel(
 }
 
 /// Refund (part of) a paid order (staff); 409 `refund_exceeds_captured`.
-#[utoipa::path(post, path = "/{key}/refund", tag = TAG, security(("bearer" = [])), request_body = RefundRequest,
+#[utoipa::path(post, path = "/{key}/refund", tag = TAG, security(("bearer" = [])), request_body = Option<RefundRequest>,
     params(("key" = String, Path, description = "order id or number")),
     responses((status = 201, body = Refund), (status = 402, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn refund(

@@ -115,7 +115,7 @@ pub async fn get(
 
 /// Refund `amount_cents` (default: all that is left) of a captured payment
 /// (staff); 409 `refund_exceeds_captured` beyond what is left.
-#[utoipa::path(post, path = "/{id}/refunds", tag = TAG, security(("bearer" = [])), request_body = RefundRequest,
+#[utoipa::path(post, path = "/{id}/refunds", tag = TAG, security(("bearer" = [])), request_body = Option<RefundRequest>,
     params(("id" = String, Path, description = "payment id (pay_...)")),
     responses((status = 201, body = Refund), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn refund(

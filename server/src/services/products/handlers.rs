@@ -277,7 +277,9 @@ pub struct ExportParams {
 
 /// The catalog in an import format, streamed (staff). Importing it back changes nothing.
 #[utoipa::path(get, path = "/export", tag = TAG, security(("bearer" = [])), params(ExportParams),
-    responses((status = 200, content_type = "application/x-ndjson"), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "the catalog in the format asked for",
+        content((String = "application/x-ndjson"), (Vec<ProductRequest> = "application/json"), (String = "text/csv"))),
+        (status = 403, body = ErrorBody)))]
 pub async fn export(
     State(state): State<AppState>,
     _: Staff,
