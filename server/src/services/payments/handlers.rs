@@ -38,7 +38,7 @@ pub struct ListParams {
     /// Only the payments of this order (ord_...).
     #[param(
         nullable = false,
-        pattern = r"^ord_[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$"
+        pattern = r"^ord_[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$"
     )]
     order_id: Option<String>,
     /// card, apple_pay, google_pay, paypal or bank_transfer.
