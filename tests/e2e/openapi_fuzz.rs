@@ -17,7 +17,8 @@ use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, TestServer};
 
 /// Random cases per operation in the fuzzing phase (the coverage phase's
 /// boundary cases, about 3,500 requests, come on top and take most of the
-/// time). Three keeps the run near a minute and a half on two idle cores;
+/// time). With three the run takes about three minutes on two cores, most
+/// of it schemathesis generating data in its one worker;
 /// `SHOP_FUZZ_EXAMPLES` raises it for a deeper run by hand.
 const EXAMPLES: &str = "3";
 
