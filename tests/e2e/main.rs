@@ -20,6 +20,7 @@ mod idempotency;
 mod keys;
 mod lifecycle;
 mod notifications;
+mod openapi_fuzz;
 mod search;
 mod storefront;
 mod users;

@@ -73,9 +73,9 @@ pub struct AuditEntry {
     /// The kind of thing changed, e.g. `product`, `stock`, `order`.
     pub entity: String,
     pub entity_id: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub before: serde_json::Value,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub after: serde_json::Value,
     pub request_id: Option<String>,
 }

@@ -40,10 +40,24 @@ macro_rules! prefixed_id {
     ($(#[$meta:meta])* $name:ident, $prefix:literal) => {
         $(#[$meta])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(try_from = "String", into = "String")]
-        #[cfg_attr(feature = "openapi", schema(value_type = String, example = json!(concat!($prefix, "_01JDQ6Z5R3K8V2N4M7P9T0W1XY"))))]
         pub struct $name(String);
+
+        /// The prefix and a ULID, 26 Crockford base32 characters in either
+        /// case, as `from_str` parses it.
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some(concat!("^", $prefix, "_[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")))
+                    .examples([serde_json::json!(concat!($prefix, "_01JDQ6Z5R3K8V2N4M7P9T0W1XY"))])
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
 
         impl $name {
             pub const PREFIX: &'static str = $prefix;

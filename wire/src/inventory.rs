@@ -34,9 +34,18 @@ impl Stock {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SetStock {
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000))]
     pub on_hand: i64,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 500,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000))]
     pub low_stock_threshold: Option<i64>,
 }
 
@@ -45,7 +54,15 @@ pub struct SetStock {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AdjustStock {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::nonzero_stock_delta))]
     pub delta: i64,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 500,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub reason: String,
 }
 
@@ -101,12 +118,19 @@ string_enum!(
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReserveRequest {
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000_000))]
     pub quantity: i64,
-    /// How long the hold lasts unless committed or released (default 900).
+    /// How long the hold lasts unless committed or released (default 900; at
+    /// most `max_reservation_ttl_seconds`, a week unless configured otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 604_800))]
     pub ttl_seconds: Option<u64>,
     /// What the hold is for, e.g. a cart or order id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 200, pattern = r"^[\s\S]*\S[\s\S]*$")
+    )]
     pub reference: Option<String>,
 }
 

@@ -196,10 +196,21 @@ pub struct CreatedKey {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewKey {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 100,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub name: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>, example = json!(["products:read", "orders:write"])))]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, example = json!(["products:read", "orders:write"])))]
     pub scopes: Vec<Scope>,
+    /// An RFC 3339 time in the future. The pattern (days stop at 28) keeps
+    /// to strings that are real times; `format` alone is an annotation that
+    /// validators and fuzzers may ignore.
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"))]
     pub expires_at: Option<OffsetDateTime>,
 }
 

@@ -23,6 +23,8 @@ pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod products;
+#[cfg(feature = "openapi")]
+pub mod schemas;
 pub mod search;
 pub mod users;
 pub mod webhooks;

@@ -10,9 +10,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// An ISO 4217 currency code such as `USD` or `JPY`, checked against the standard.
+/// Its OpenAPI schema, the list of codes, is in `schemas.rs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(value_type = String, example = "USD"))]
 #[serde(try_from = "String", into = "String")]
 pub struct Currency(iso_currency::Currency);
 

@@ -166,6 +166,10 @@ pub struct Template {
 #[serde(deny_unknown_fields)]
 pub struct TemplateRequest {
     /// Lower-case letters, digits, `_`, `-` and `.`, at most 64.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"^[a-z0-9_.-]+$")
+    )]
     pub name: String,
     pub channel: Channel,
     /// Required for email (the subject) and push (the title); refused for SMS.

@@ -114,6 +114,14 @@ pub struct ViewRequest {
     /// signed-in caller's views pair into co-views (by their account), since
     /// anyone can make up any number of anonymous sessions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 128,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub session: Option<String>,
 }
 

@@ -45,12 +45,13 @@ where
             return Err(not_json());
         }
         let bytes = body_bytes(request, state).await?;
-        parse(&bytes).map(ApiJson)
+        parse_object(&bytes).map(ApiJson)
     }
 }
 
-/// An optional JSON body: no body (or only whitespace) is `None`, for
-/// routes whose whole body is optional (`POST /api/orders/{id}/ship`).
+/// An optional JSON body: no body (or only whitespace), or JSON `null`, is
+/// `None`, for routes whose whole body is optional (`POST /api/orders/{id}/ship`);
+/// their documents say so with a nullable body.
 impl<S, T> OptionalFromRequest<S> for ApiJson<T>
 where
     S: Send + Sync,
@@ -67,7 +68,10 @@ where
         if !is_json {
             return Err(not_json());
         }
-        parse(&bytes).map(|value| Some(ApiJson(value)))
+        if bytes.trim_ascii() == b"null" {
+            return Ok(None);
+        }
+        parse_object(&bytes).map(|value| Some(ApiJson(value)))
     }
 }
 
@@ -109,26 +113,90 @@ async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes
         })
 }
 
+/// A request body, which on every route is a JSON object. serde would also
+/// fill a struct from an array of its fields in order (`[null, null]`), a
+/// shape no schema documents and no client means: that is refused as 422.
+fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let value = parse(bytes)?;
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(value),
+        _ => Err(AppError::Unprocessable {
+            message: "body: expected a JSON object".to_owned(),
+            details: json!({ "fields": { "body": "expected a JSON object" } }),
+        }),
+    }
+}
+
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
-    let malformed = |err: serde_json::Error| AppError::BadRequest {
-        code: "malformed_json",
-        message: format!("the body is not valid JSON: {err}"),
-    };
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return malformed(inner);
+    let value = match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => value,
+        Err(err) if err.inner().is_syntax() || err.inner().is_eof() => {
+            return Err(malformed(err.into_inner()));
         }
-        let field = if path == "." { "body".to_owned() } else { path };
-        AppError::Unprocessable {
-            message: format!("{field}: {inner}"),
-            details: json!({ "fields": { field: inner.to_string() } }),
-        }
-    })?;
+        // JSON has one number type: `5.0` and `5e0` are the integer 5 to
+        // JSON Schema and to most clients' encoders, but serde refuses them
+        // for an integer field. Only on that refusal is the body read again
+        // with integral numbers written as integers.
+        Err(err) => return reparse_integral(bytes).ok_or_else(|| shape_error(err))?,
+    };
     deserializer.end().map_err(malformed)?;
     Ok(value)
+}
+
+fn malformed(err: serde_json::Error) -> AppError {
+    AppError::BadRequest {
+        code: "malformed_json",
+        message: format!("the body is not valid JSON: {err}"),
+    }
+}
+
+fn shape_error(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    let field = if path == "." { "body".to_owned() } else { path };
+    AppError::Unprocessable {
+        message: format!("{field}: {inner}"),
+        details: json!({ "fields": { field: inner.to_string() } }),
+    }
+}
+
+/// The body parsed again with every integral float (`5.0`, `1e3`) as an
+/// integer; `None` when it has none, so the first error stands.
+fn reparse_integral<T: DeserializeOwned>(bytes: &[u8]) -> Option<Result<T, AppError>> {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    if !integral_floats_to_integers(&mut value) {
+        return None;
+    }
+    Some(serde_path_to_error::deserialize(value).map_err(shape_error))
+}
+
+/// Rewrites integral floats within the i64/u64 range as integers; whether any was.
+fn integral_floats_to_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let Some(f) = n.as_f64() else { return false };
+            // Both bounds are exact powers of two as f64, so the casts below cannot saturate.
+            let integer = if f.fract() != 0.0 || !f.is_finite() {
+                None
+            } else if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                Some(Value::from(f as i64))
+            } else if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                Some(Value::from(f as u64))
+            } else {
+                None
+            };
+            integer.map(|integer| *value = integer).is_some()
+        }
+        Value::Array(items) => items.iter_mut().fold(false, |changed, item| {
+            integral_floats_to_integers(item) | changed
+        }),
+        Value::Object(fields) => fields.values_mut().fold(false, |changed, item| {
+            integral_floats_to_integers(item) | changed
+        }),
+        _ => false,
+    }
 }
 
 impl<T: Serialize> IntoResponse for ApiJson<T> {
@@ -171,6 +239,22 @@ mod tests {
         age: u8,
     }
 
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Optional {
+        #[serde(default)]
+        name: Option<String>,
+    }
+
+    #[test]
+    fn a_body_is_an_object_not_an_array_of_its_fields() {
+        assert!(parse::<Optional>(b"[null]").is_ok(), "serde alone takes it");
+        let err = parse_object::<Optional>(b" [null]").unwrap_err();
+        assert_eq!(err.code(), "invalid_body");
+        let body = parse_object::<Optional>(br#" {"name":"x"}"#).unwrap();
+        assert_eq!(body.name.as_deref(), Some("x"));
+    }
+
     #[test]
     fn offsets_past_the_bound_are_refused_not_wrapped() {
         assert_eq!(page_offset(None).ok(), Some(0));
@@ -189,6 +273,19 @@ mod tests {
         assert!(err.to_string().contains("age"), "{err}");
         let err = parse::<Body>(br#"{"email":"a@b.c","age":1,"admin":true}"#).unwrap_err();
         assert!(err.to_string().contains("admin"), "{err}");
+        // An integral float is the integer; a fractional one is still refused.
+        let body = parse::<Body>(br#"{"email":"a@b.c","age":5.0}"#).unwrap();
+        assert_eq!(body.age, 5);
+        assert_eq!(
+            parse::<Body>(br#"{"email":"a@b.c","age":1e1}"#)
+                .unwrap()
+                .age,
+            10
+        );
+        let err = parse::<Body>(br#"{"email":"a@b.c","age":5.5}"#).unwrap_err();
+        assert!(err.to_string().starts_with("age:"), "{err}");
+        let err = parse::<Body>(br#"{"email":"a@b.c","age":300.0}"#).unwrap_err();
+        assert!(err.to_string().starts_with("age:"), "{err}");
         assert_eq!(
             parse::<Body>(b"{\"email\":").unwrap_err().code(),
             "malformed_json"

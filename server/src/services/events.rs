@@ -29,13 +29,16 @@ use crate::store::EventQuery;
 const MAX_LOG_PAGE: u32 = 1000;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StreamParams {
     /// Comma-separated type patterns such as `order.*,user.registered`; all types when absent.
     #[serde(rename = "type")]
+    #[param(nullable = false)]
     kind: Option<String>,
     /// Start after this event id (overridden by a `Last-Event-ID` header); 0 replays the whole log.
     /// Without either, the stream starts with new events only.
+    #[param(nullable = false, minimum = 0, maximum = 9_223_372_036_854_775_807_u64)]
     after: Option<u64>,
 }
 
@@ -71,7 +74,8 @@ pub async fn stream(
             .map(|claims| UNIX_EPOCH + Duration::from_secs(claims.exp)),
     }
     .ok_or_else(|| AppError::unauthenticated("invalid_token", "the access token is not valid"))?;
-    let after = match last_event_id.or(params.after) {
+    let after = match event_id("Last-Event-ID", last_event_id)?.or(event_id("after", params.after)?)
+    {
         Some(after) => after,
         None => state.store.latest_event_id().await?,
     };
@@ -186,17 +190,34 @@ async fn still_allowed(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogParams {
     /// Comma-separated type patterns such as `order.*,user.registered`; all types when absent.
     #[serde(rename = "type")]
+    #[param(nullable = false)]
     kind: Option<String>,
     /// Only events with an id greater than this (default 0: from the start).
+    #[param(nullable = false, minimum = 0, maximum = 9_223_372_036_854_775_807_u64)]
     after: Option<u64>,
     /// Page size, 1-1000 (default 100).
+    #[param(nullable = false, minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// Matching events to skip (default 0).
+    #[param(nullable = false, minimum = 0, maximum = 1_000_000)]
     offset: Option<u64>,
+}
+
+/// An event id as a client names it: ids are SQLite integers, so one past
+/// `i64::MAX` names no event that can ever exist and is refused, not wrapped.
+fn event_id(field: &str, id: Option<u64>) -> AppResult<Option<u64>> {
+    match id {
+        Some(id) if i64::try_from(id).is_err() => Err(AppError::validation(
+            field,
+            format!("must be an event id between 0 and {}", i64::MAX),
+        )),
+        id => Ok(id),
+    }
 }
 
 /// Page through the event log, oldest first (staff).
@@ -216,7 +237,7 @@ pub async fn log(
         ));
     }
     let query = EventQuery {
-        after: params.after.unwrap_or(0),
+        after: event_id("after", params.after)?.unwrap_or(0),
         types: type_filter(params.kind.as_deref())?.into_patterns(),
         excluded: if caller.role == Role::Admin {
             Vec::new()

@@ -30,23 +30,32 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
     /// The actor's email, their id (`usr_...`, `key_...`), or `system`.
+    #[param(nullable = false)]
     actor: Option<String>,
     /// The kind of thing changed: `product`, `stock`, `user`, `order`, `payment`, `template`, `key`.
+    #[param(nullable = false)]
     entity: Option<String>,
     /// Its id (a product's `prd_...`, a stock row's SKU, ...).
+    #[param(nullable = false)]
     entity_id: Option<String>,
     /// An action such as `product.updated`, or a family such as `product`.
+    #[param(nullable = false)]
     action: Option<String>,
     /// Entries at or after this time (RFC 3339).
+    #[param(nullable = false, format = DateTime, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")]
     from: Option<String>,
     /// Entries before this time (RFC 3339).
+    #[param(nullable = false, format = DateTime, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")]
     to: Option<String>,
     /// Page size, 1-500 (default 50).
+    #[param(nullable = false, minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// Entries to skip (default 0).
+    #[param(nullable = false, minimum = 0, maximum = 1_000_000)]
     offset: Option<u64>,
 }
 

@@ -48,8 +48,8 @@ fn expected(body: Option<u64>, headers: &HeaderMap) -> AppResult<Option<u64>> {
 
 /// Start a cart (201), or get the signed-in user's active one (200). An
 /// anonymous cart's answer carries its `token` once: send it back as `X-Cart-Token`.
-#[utoipa::path(post, path = "", tag = TAG, request_body = NewCart,
-    responses((status = 201, body = Cart), (status = 200, body = Cart), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "", tag = TAG, request_body = Option<NewCart>,
+    responses((status = 201, body = Cart), (status = 200, body = Cart), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -127,7 +127,7 @@ pub async fn add(
 
 /// Set a line's quantity (0 removes it); lowering it releases stock.
 #[utoipa::path(patch, path = "/{id}/items/{sku}", tag = TAG, request_body = UpdateCartItem,
-    params(("id" = String, Path, description = "cart id (crt_...)"), ("sku" = String, Path, description = "the line's SKU")),
+    params(("id" = String, Path, description = "cart id (crt_...)"), ("sku" = String, Path, description = "the line's SKU", min_length = 1, max_length = 64, pattern = r"^[A-Z0-9][A-Z0-9._-]*$")),
     responses((status = 200, body = Cart), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -148,15 +148,17 @@ pub async fn update(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VersionParams {
     /// Change only if the cart is still at this version (or use `If-Match`).
+    #[param(nullable = false)]
     expected_version: Option<u64>,
 }
 
 /// Remove a line, releasing its stock.
 #[utoipa::path(delete, path = "/{id}/items/{sku}", tag = TAG, params(VersionParams,
-        ("id" = String, Path, description = "cart id (crt_...)"), ("sku" = String, Path, description = "the line's SKU")),
+        ("id" = String, Path, description = "cart id (crt_...)"), ("sku" = String, Path, description = "the line's SKU", min_length = 1, max_length = 64, pattern = r"^[A-Z0-9][A-Z0-9._-]*$")),
     responses((status = 200, body = Cart), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,

@@ -22,17 +22,23 @@ use crate::store::{ReservationQuery, StockOperation, StockQuery};
 const TAG: &str = "inventory";
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Only SKUs with available stock at or under their low-stock threshold.
+    #[param(nullable = false)]
     low: Option<bool>,
     /// Case-insensitive text in the SKU.
+    #[param(nullable = false)]
     q: Option<String>,
     /// `available` (lowest first, the default) or `sku`.
+    #[param(nullable = false, pattern = r"^(available|sku)$")]
     sort: Option<String>,
     /// Page size, 1-500 (default 50).
+    #[param(nullable = false, minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// Items to skip (default 0).
+    #[param(nullable = false, minimum = 0, maximum = 1_000_000)]
     offset: Option<u64>,
 }
 
@@ -119,11 +125,14 @@ pub async fn adjust(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageParams {
     /// Page size, 1-500 (default 50).
+    #[param(nullable = false, minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// Items to skip (default 0).
+    #[param(nullable = false, minimum = 0, maximum = 1_000_000)]
     offset: Option<u64>,
 }
 
@@ -157,15 +166,21 @@ pub async fn reserve(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReservationParams {
+    #[param(nullable = false)]
     sku: Option<String>,
+    #[param(nullable = false)]
     status: Option<ReservationStatus>,
     /// What the reservations are for, exactly (a cart or order id).
+    #[param(nullable = false)]
     reference: Option<String>,
     /// Page size, 1-500 (default 50).
+    #[param(nullable = false, minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// Items to skip (default 0).
+    #[param(nullable = false, minimum = 0, maximum = 1_000_000)]
     offset: Option<u64>,
 }
 

@@ -40,17 +40,25 @@ pub async fn send(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
+    #[param(nullable = false)]
     status: Option<NotificationStatus>,
+    #[param(nullable = false)]
     channel: Option<Channel>,
+    #[param(nullable = false)]
     template: Option<String>,
     /// Exact recipient.
+    #[param(nullable = false)]
     recipient: Option<String>,
+    #[param(nullable = false)]
     priority: Option<Priority>,
     /// Page size, 1-500 (default 50).
+    #[param(nullable = false, minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// Items to skip (default 0).
+    #[param(nullable = false, minimum = 0, maximum = 1_000_000)]
     offset: Option<u64>,
 }
 
@@ -117,9 +125,11 @@ pub async fn templates(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateParams {
     /// Only this channel's version.
+    #[param(nullable = false)]
     channel: Option<Channel>,
 }
 
@@ -167,12 +177,17 @@ pub async fn analytics(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryParams {
+    #[param(nullable = false)]
     channel: Option<Channel>,
+    #[param(nullable = false)]
     recipient: Option<String>,
     /// Page size, 1-500 (default 50).
+    #[param(nullable = false, minimum = 1, maximum = 500)]
     limit: Option<u32>,
+    #[param(nullable = false, minimum = 0, maximum = 1_000_000)]
     offset: Option<u64>,
 }
 

@@ -48,19 +48,29 @@ pub async fn create(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// pending, paid, shipped, delivered or cancelled.
+    #[param(
+        nullable = false,
+        pattern = r"^(pending|paid|shipped|delivered|cancelled)$"
+    )]
     status: Option<String>,
     /// The customer's email (staff).
+    #[param(nullable = false)]
     customer: Option<String>,
     /// Placed at or after: RFC 3339 or YYYY-MM-DD (UTC).
+    #[param(nullable = false, format = DateTime, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")]
     from: Option<String>,
     /// Placed before: RFC 3339 or YYYY-MM-DD (UTC, the day itself excluded).
+    #[param(nullable = false, format = DateTime, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")]
     to: Option<String>,
     /// Page size, 1-500 (default 50).
+    #[param(nullable = false, minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// Items to skip (default 0).
+    #[param(nullable = false, minimum = 0, maximum = 1_000_000)]
     offset: Option<u64>,
 }
 
@@ -143,7 +153,7 @@ pub async fn pay(
 }
 
 /// Ship a paid order (staff); 409 `illegal_transition` lists the allowed moves.
-#[utoipa::path(post, path = "/{key}/ship", tag = TAG, security(("bearer" = [])), request_body = ShipOrder,
+#[utoipa::path(post, path = "/{key}/ship", tag = TAG, security(("bearer" = [])), request_body = Option<ShipOrder>,
     params(("key" = String, Path, description = "order id or number")),
     responses((status = 200, body = Order), (status = 409, body = ErrorBody)))]
 pub async fn ship(
@@ -167,7 +177,7 @@ pub async fn ship(
 }
 
 /// Mark a shipped order delivered (staff).
-#[utoipa::path(post, path = "/{key}/deliver", tag = TAG, security(("bearer" = [])), request_body = Transition,
+#[utoipa::path(post, path = "/{key}/deliver", tag = TAG, security(("bearer" = [])), request_body = Option<Transition>,
     params(("key" = String, Path, description = "order id or number")),
     responses((status = 200, body = Order), (status = 409, body = ErrorBody)))]
 pub async fn deliver(
@@ -192,7 +202,7 @@ pub async fn deliver(
 
 /// Cancel a pending order (releasing its stock) or a paid one (staff:
 /// refunding what is left of its payment and restocking).
-#[utoipa::path(post, path = "/{key}/cancel", tag = TAG, security(("bearer" = [])), request_body = Transition,
+#[utoipa::path(post, path = "/{key}/cancel", tag = TAG, security(("bearer" = [])), request_body = Option<Transition>,
     params(("key" = String, Path, description = "order id or number")),
     responses((status = 200, body = Order), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn cancel(
@@ -216,7 +226,7 @@ pub async fn cancel(
 }
 
 /// Refund (part of) a paid order (staff); 409 `refund_exceeds_captured`.
-#[utoipa::path(post, path = "/{key}/refund", tag = TAG, security(("bearer" = [])), request_body = RefundRequest,
+#[utoipa::path(post, path = "/{key}/refund", tag = TAG, security(("bearer" = [])), request_body = Option<RefundRequest>,
     params(("key" = String, Path, description = "order id or number")),
     responses((status = 201, body = Refund), (status = 402, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn refund(

@@ -26,17 +26,32 @@ fn payment_id(raw: &str) -> AppResult<PaymentId> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// processing, pending, succeeded, failed, canceled or refunded.
+    #[param(
+        nullable = false,
+        pattern = r"^(processing|pending|succeeded|failed|canceled|refunded)$"
+    )]
     status: Option<String>,
     /// Only the payments of this order (ord_...).
+    #[param(
+        nullable = false,
+        pattern = r"^ord_[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$"
+    )]
     order_id: Option<String>,
     /// card, apple_pay, google_pay, paypal or bank_transfer.
+    #[param(
+        nullable = false,
+        pattern = r"^(card|apple_pay|google_pay|paypal|bank_transfer)$"
+    )]
     method: Option<String>,
     /// Page size, 1-500 (default 50).
+    #[param(nullable = false, minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// Items to skip (default 0).
+    #[param(nullable = false, minimum = 0, maximum = 1_000_000)]
     offset: Option<u64>,
 }
 
@@ -100,7 +115,7 @@ pub async fn get(
 
 /// Refund `amount_cents` (default: all that is left) of a captured payment
 /// (staff); 409 `refund_exceeds_captured` beyond what is left.
-#[utoipa::path(post, path = "/{id}/refunds", tag = TAG, security(("bearer" = [])), request_body = RefundRequest,
+#[utoipa::path(post, path = "/{id}/refunds", tag = TAG, security(("bearer" = [])), request_body = Option<RefundRequest>,
     params(("id" = String, Path, description = "payment id (pay_...)")),
     responses((status = 201, body = Refund), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn refund(

@@ -331,14 +331,9 @@ pub async fn get_for(state: &AppState, raw: &str, staff: bool) -> DomainResult<P
 }
 
 pub async fn list(state: &AppState, query: ProductQuery) -> DomainResult<Arc<Page<Product>>> {
-    if let (Some(min), Some(max)) = (query.min_price, query.max_price)
-        && min > max
-    {
-        return Err(DomainError::validation(
-            "min_price",
-            "must not be above max_price",
-        ));
-    }
+    // A `min_price` above `max_price` is an empty range, answered with an
+    // empty page: JSON Schema cannot say one parameter bounds another, so a
+    // client the document guides may well send one.
     let cacheable = ProductCache::caches(&query);
     if cacheable && let Some(page) = state.catalog.page(&query) {
         return Ok(page);

@@ -25,25 +25,39 @@ use crate::store::{ProductOrder, ProductQuery, ProductStatus};
 const TAG: &str = "products";
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// A category path; matches it and everything below it (`furniture` covers `furniture/chairs`).
+    #[param(
+        nullable = false,
+        max_length = 400,
+        pattern = r"^(\s*|[^/\x00-\x1f\x7f-\x9f]*[^/\s\x00-\x1f\x7f-\x9f][^/\x00-\x1f\x7f-\x9f]*(/[^/\x00-\x1f\x7f-\x9f]*[^/\s\x00-\x1f\x7f-\x9f][^/\x00-\x1f\x7f-\x9f]*){0,4})$"
+    )]
     category: Option<String>,
     /// Lowest price in minor units (cents), inclusive.
+    #[param(nullable = false)]
     min_price: Option<i64>,
     /// Highest price in minor units (cents), inclusive.
+    #[param(nullable = false)]
     max_price: Option<i64>,
     /// Case-insensitive text in the SKU, name or description.
+    #[param(nullable = false)]
     q: Option<String>,
     /// Only products with stock available (true) or without (false).
+    #[param(nullable = false)]
     in_stock: Option<bool>,
     /// `active` (default), or for staff `archived` or `all`.
+    #[param(nullable = false, pattern = r"^(active|archived|all)$")]
     status: Option<String>,
     /// `price`, `name` or `created_at` (default), `-` first for descending; ties break by id.
+    #[param(nullable = false, pattern = r"^-?(price|name|created_at)$")]
     sort: Option<String>,
     /// Page size, 1-500 (default 50).
+    #[param(nullable = false, minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// Items to skip (default 0).
+    #[param(nullable = false, minimum = 0, maximum = 1_000_000)]
     offset: Option<u64>,
 }
 
@@ -193,15 +207,19 @@ pub async fn categories(State(state): State<AppState>) -> AppResult<ApiJson<Page
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ImportParams {
     /// `json`, `ndjson` or `csv`; by default taken from the Content-Type.
+    #[param(nullable = false)]
     format: Option<DataFormat>,
     /// Check every row and report, writing nothing.
+    #[param(nullable = false)]
     dry_run: Option<bool>,
     /// What a row's `stock` does to a product that already exists: `ignore`
     /// (the default: its stock is left alone), `set` or `add`. Products the
     /// import creates always start with their row's stock.
+    #[param(nullable = false)]
     stock: Option<StockImport>,
 }
 
@@ -246,17 +264,22 @@ pub async fn import(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportParams {
     /// `json`, `ndjson` (default) or `csv`.
+    #[param(nullable = false)]
     format: Option<DataFormat>,
     /// `active`, `archived` or `all` (default).
+    #[param(nullable = false, pattern = r"^(active|archived|all)$")]
     status: Option<String>,
 }
 
 /// The catalog in an import format, streamed (staff). Importing it back changes nothing.
 #[utoipa::path(get, path = "/export", tag = TAG, security(("bearer" = [])), params(ExportParams),
-    responses((status = 200, content_type = "application/x-ndjson"), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "the catalog in the format asked for",
+        content((String = "application/x-ndjson"), (Vec<ProductRequest> = "application/json"), (String = "text/csv"))),
+        (status = 403, body = ErrorBody)))]
 pub async fn export(
     State(state): State<AppState>,
     _: Staff,

@@ -100,14 +100,8 @@ impl SearchParams {
                 return Err(DomainError::validation(field, "must not be negative"));
             }
         }
-        if let (Some(min), Some(max)) = (self.min_price, self.max_price)
-            && min > max
-        {
-            return Err(DomainError::validation(
-                "min_price",
-                "must not be above max_price",
-            ));
-        }
+        // A `min_price` above `max_price` is an empty range: it matches
+        // nothing, as the catalog's list does, rather than being refused.
         let limit = check_limit(self.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
         let offset = match self.offset.unwrap_or(0) {
             n @ 0..=MAX_OFFSET => n as usize,
@@ -847,7 +841,8 @@ mod tests {
             max_price: Some(5),
             ..SearchParams::default()
         };
-        assert!(check(crossed).unwrap_err().starts_with("min_price:"));
+        // A crossed range is valid and simply empty.
+        assert!(check(crossed).is_ok());
     }
 
     #[test]

@@ -62,23 +62,35 @@ fn utf8_parameters(raw: Option<&str>) -> AppResult<()> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQueryParams {
     /// Words to look for (at most 512 characters). Empty or absent: browse,
     /// most popular first. Punctuation and operators are ignored; the last
     /// word also matches as a prefix unless the query ends with a space.
+    #[param(nullable = false, max_length = 512)]
     q: Option<String>,
     /// A category path; matches it and everything below it.
+    #[param(
+        nullable = false,
+        max_length = 400,
+        pattern = r"^(\s*|[^/\x00-\x1f\x7f-\x9f]*[^/\s\x00-\x1f\x7f-\x9f][^/\x00-\x1f\x7f-\x9f]*(/[^/\x00-\x1f\x7f-\x9f]*[^/\s\x00-\x1f\x7f-\x9f][^/\x00-\x1f\x7f-\x9f]*){0,4})$"
+    )]
     category: Option<String>,
     /// Lowest price in minor units (cents), inclusive.
+    #[param(nullable = false, minimum = 0)]
     min_price: Option<i64>,
     /// Highest price in minor units (cents), inclusive.
+    #[param(nullable = false, minimum = 0)]
     max_price: Option<i64>,
     /// Only products with stock available (true) or without (false).
+    #[param(nullable = false)]
     in_stock: Option<bool>,
     /// Page size, 1-100 (default 20).
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// Results to skip, 0-10000 (default 0).
+    #[param(nullable = false, minimum = 0, maximum = 10_000)]
     offset: Option<i64>,
 }
 
@@ -108,12 +120,15 @@ pub async fn search(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SuggestParams {
     /// What has been typed so far (at most 100 characters).
     #[serde(default)]
+    #[param(max_length = 100)]
     prefix: String,
     /// How many suggestions, 1-20 (default 10).
+    #[param(nullable = false, minimum = 1, maximum = 20)]
     limit: Option<i64>,
 }
 
@@ -133,11 +148,14 @@ pub async fn suggest(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyticsParams {
     /// The window, in hours back from now (default 24).
+    #[param(nullable = false, minimum = 1, maximum = 8784)]
     hours: Option<i64>,
     /// Entries per list, 1-100 (default 10).
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
@@ -178,9 +196,11 @@ pub async fn view(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RecommendationParams {
     /// How many, 1-50 (default 10).
+    #[param(nullable = false, minimum = 1, maximum = 50)]
     limit: Option<i64>,
 }
 

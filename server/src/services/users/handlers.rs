@@ -151,15 +151,20 @@ pub async fn revoke_session(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Only users with this role.
+    #[param(nullable = false)]
     role: Option<shop_wire::users::Role>,
     /// Case-insensitive text found in the email or name.
+    #[param(nullable = false)]
     q: Option<String>,
     /// Page size, 1-500 (default 50).
+    #[param(nullable = false, minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// Items to skip (default 0).
+    #[param(nullable = false, minimum = 0, maximum = 1_000_000)]
     offset: Option<u64>,
 }
 
