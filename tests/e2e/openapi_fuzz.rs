@@ -103,15 +103,16 @@ fn schemathesis_finds_nothing_on_any_operation() {
         "schemathesis found problems ({status}):\n{stdout}\n{stderr}"
     );
     // A run that tested nothing also exits 0: it must have reached every
-    // operation but the one that served it the document, which it leaves out.
+    // operation, but for the one that served it the document, which it
+    // leaves out in some runs and not in others.
     let operations = stdout
         .lines()
         .find_map(|line| line.trim().strip_prefix("Tested: "))
         .and_then(|n| n.trim().parse::<usize>().ok())
         .unwrap_or_else(|| panic!("no operation count in schemathesis's summary:\n{stdout}"));
-    let documented = documented_operations(&server) - 1;
-    assert_eq!(
-        operations, documented,
+    let documented = documented_operations(&server);
+    assert!(
+        operations == documented || operations + 1 == documented,
         "schemathesis tested {operations} of {documented} operations:\n{stdout}"
     );
     assert!(

@@ -206,11 +206,11 @@ pub struct NewKey {
     pub name: String,
     #[cfg_attr(feature = "openapi", schema(min_items = 1, example = json!(["products:read", "orders:write"])))]
     pub scopes: Vec<Scope>,
-    /// An RFC 3339 time in the future. The pattern (days stop at 28) keeps
-    /// to strings that are real times; `format` alone is an annotation that
-    /// validators and fuzzers may ignore.
+    /// An RFC 3339 time in the future. The pattern keeps to strings shaped
+    /// like times (`format` alone is an annotation that validators and
+    /// fuzzers may ignore); a day the month lacks (02-30) still gets a 400.
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"))]
     pub expires_at: Option<OffsetDateTime>,
 }
 
