@@ -41,22 +41,6 @@ fn start(extra: &[(&str, &str)]) -> TestServer {
     TestServer::start_with(&env)
 }
 
-/// Polls `check` every 20 ms until it returns `Some`, or fails after `limit`.
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn send(server: &TestServer, token: &str, body: Value) -> Value {
     let response = server
         .send_as(Method::POST, "/api/notifications", &body, token)

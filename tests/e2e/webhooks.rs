@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, expect_error, expect_status, read};
+use crate::common::{TestServer, eventually, expect_error, expect_status, read};
 
 /// The receiver: answers each POST as `config.json` (re-read per request)
 /// says, verifies it with standardwebhooks against each configured secret,
@@ -173,22 +173,6 @@ fn server_for(receiver: &Receiver, extra: &[(&str, &str)]) -> TestServer {
     ];
     env.extend_from_slice(extra);
     TestServer::start_full(&env, &["--webhook-allow-host", &allow])
-}
-
-/// Polls `check` every 50 ms until it returns `Some`, or fails after `limit`.
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn create_webhook(server: &TestServer, admin: &str, url: &str, events: &[&str]) -> Value {
