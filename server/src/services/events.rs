@@ -79,7 +79,7 @@ pub async fn stream(
         Some(after) => after,
         None => state.store.latest_event_id().await?,
     };
-    let events = state.events.stream_after(after);
+    let events = state.events.stream_after(after, "live");
     let stopped = state.shutdown.clone().cancelled_owned();
     let messages = async_stream::stream! {
         let mut events = std::pin::pin!(events);
@@ -116,7 +116,7 @@ pub async fn stream(
                 let data = serde_json::to_string(&event).unwrap_or_default();
                 yield Ok(SseEvent::default()
                     .id(event.id.to_string())
-                    .event(event.kind)
+                    .event(event.kind.as_str())
                     .data(data));
             }
         }

@@ -496,10 +496,13 @@ pub(crate) async fn webhook_deliveries_are_queued_once_claimed_once_and_replayab
         .insert_webhook(&record, vec![])
         .await
         .expect("webhook");
-    let events = store
+    let events: Vec<_> = store
         .append_events((0..QUEUED).map(|_| NewEvent::example()).collect())
         .await
-        .expect("events");
+        .expect("events")
+        .into_iter()
+        .map(std::sync::Arc::new)
+        .collect();
     let plan =
         || crate::services::webhooks::domain::plan(std::slice::from_ref(&webhook), &events, at);
     assert_eq!(

@@ -10,9 +10,9 @@
 //! reads the event's typed payload.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde_json::{Value, json};
 use shop_wire::Event;
 use shop_wire::events::{EventData, EventKind};
@@ -20,14 +20,13 @@ use shop_wire::notifications::{Channel, Notification, Priority};
 
 use super::domain::{admin_emails, new_notification, normalize_recipient, staff_emails};
 use super::rules;
+use crate::events::FOLLOW_CHUNK;
 use crate::state::AppState;
 use crate::store::{NewEvent, now};
 
 pub const REACTOR: &str = "notification_reactions";
 /// The reactor's name in the store's event cursors.
 pub const CURSOR: &str = "notifications";
-/// Events read per transaction at most.
-const CHUNK: usize = 256;
 
 /// Who receives a reaction's notification.
 #[derive(Clone, Copy, Debug)]
@@ -189,15 +188,15 @@ pub fn spawn(state: &AppState) {
 /// Follows the event log from the stored cursor for as long as it runs.
 async fn follow(state: &AppState) -> anyhow::Result<()> {
     let cursor = state.store.event_cursor(CURSOR).await?;
-    let mut stream = Box::pin(state.events.stream_after(cursor).ready_chunks(CHUNK));
+    let mut follower = state.events.follow(cursor, CURSOR);
     let mut unsaved = 0usize;
-    while let Some(chunk) = stream.next().await {
-        let events = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
+    while let Some(events) = follower.next().await {
+        let events = events?;
         let Some(last) = events.last().map(|e| e.id) else {
             continue;
         };
         unsaved += events.len();
-        let saved = react(state, &events, last, unsaved >= CHUNK).await?;
+        let saved = react(state, &events, last, unsaved >= FOLLOW_CHUNK).await?;
         if saved {
             unsaved = 0;
         }
@@ -211,7 +210,7 @@ async fn follow(state: &AppState) -> anyhow::Result<()> {
 /// whether the cursor was saved.
 pub async fn react(
     state: &AppState,
-    events: &[Event],
+    events: &[Arc<Event>],
     last: u64,
     force: bool,
 ) -> anyhow::Result<bool> {
@@ -266,7 +265,7 @@ pub async fn react(
 /// The events among `events` whose reactions are held back by a throttle:
 /// low-stock alerts of a SKU already alerted within the window, and welcome
 /// emails past the hourly cap on mail to unconfirmed addresses.
-async fn held_back(state: &AppState, events: &[Event]) -> anyhow::Result<HashSet<u64>> {
+async fn held_back(state: &AppState, events: &[Arc<Event>]) -> anyhow::Result<HashSet<u64>> {
     let config = &state.config.notifications;
     let at = now();
     let window = time::Duration::seconds(
@@ -527,7 +526,10 @@ mod store_tests {
                 NewEvent::example(),
             ])
             .await
-            .expect("append");
+            .expect("append")
+            .into_iter()
+            .map(Arc::new)
+            .collect::<Vec<_>>();
         let last = events.last().expect("events").id;
         assert!(react(&state, &events, last, false).await.expect("react"));
         // Read again, as after a crash before the cursor moved: nothing new.
@@ -550,7 +552,10 @@ mod store_tests {
         let quiet = store
             .append_events(vec![NewEvent::example()])
             .await
-            .expect("append");
+            .expect("append")
+            .into_iter()
+            .map(Arc::new)
+            .collect::<Vec<_>>();
         assert!(
             !react(&state, &quiet, quiet[0].id, false)
                 .await

@@ -2,6 +2,7 @@
 //! where, what an attempt's answer means) and the steps the routes call.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngCore;
@@ -101,7 +102,11 @@ pub fn subscribed(webhook: &Webhook, event: &Event) -> bool {
 }
 
 /// The deliveries `events` call for among `webhooks`.
-pub fn plan(webhooks: &[Webhook], events: &[Event], at: OffsetDateTime) -> Vec<WebhookDelivery> {
+pub fn plan(
+    webhooks: &[Webhook],
+    events: &[Arc<Event>],
+    at: OffsetDateTime,
+) -> Vec<WebhookDelivery> {
     events
         .iter()
         .flat_map(|event| {
@@ -632,7 +637,10 @@ mod tests {
             event(2, "user.registered", json!({})),
             test,
             event(4, "webhook.disabled", json!({})),
-        ];
+        ]
+        .into_iter()
+        .map(Arc::new)
+        .collect::<Vec<_>>();
         let hooks = vec![orders.clone(), all.clone(), off, late];
         let planned: Vec<(u64, WebhookId)> = plan(&hooks, &events, OffsetDateTime::UNIX_EPOCH)
             .into_iter()

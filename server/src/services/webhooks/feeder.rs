@@ -7,22 +7,21 @@
 //! read, whatever the number of nodes: a second node's feeder finds the
 //! deliveries already there.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use shop_wire::Event;
 use shop_wire::events::EventKind;
 use shop_wire::webhooks::Webhook;
 
 use super::domain::plan;
+use crate::events::FOLLOW_CHUNK;
 use crate::state::AppState;
 use crate::store::now;
 
 pub const FEEDER: &str = "webhook_feeder";
 /// The feeder's name in the store's event cursors.
 pub const CURSOR: &str = "webhooks";
-/// Events read per transaction at most.
-const CHUNK: usize = 512;
 
 pub fn spawn(state: &AppState) {
     let worker_state = state.clone();
@@ -42,7 +41,7 @@ pub fn spawn(state: &AppState) {
 /// Follows the event log from the stored cursor for as long as it runs.
 async fn follow(state: &AppState) -> anyhow::Result<()> {
     let cursor = state.store.event_cursor(CURSOR).await?;
-    let mut stream = Box::pin(state.events.stream_after(cursor).ready_chunks(CHUNK));
+    let mut follower = state.events.follow(cursor, CURSOR);
     let mut unsaved = 0usize;
     // The endpoints, read again whenever the log says one changed: every
     // change to an endpoint logs a `webhook.*` event, and the log is read in
@@ -50,8 +49,8 @@ async fn follow(state: &AppState) -> anyhow::Result<()> {
     // after every change logged before it (or later: an endpoint's
     // `created_at` keeps it from earlier events).
     let mut webhooks: Option<Vec<Webhook>> = None;
-    while let Some(chunk) = stream.next().await {
-        let events = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
+    while let Some(events) = follower.next().await {
+        let events = events?;
         unsaved += events.len();
         let changed = events.iter().any(|e| {
             e.kind.starts_with("webhook.") && e.event_kind() != Some(EventKind::WebhookTest)
@@ -60,7 +59,7 @@ async fn follow(state: &AppState) -> anyhow::Result<()> {
             Some(known) if !changed => known,
             _ => state.store.active_webhooks().await?,
         };
-        let saved = feed(state, &current, &events, unsaved >= CHUNK).await?;
+        let saved = feed(state, &current, &events, unsaved >= FOLLOW_CHUNK).await?;
         webhooks = Some(current);
         if saved {
             unsaved = 0;
@@ -76,7 +75,7 @@ async fn follow(state: &AppState) -> anyhow::Result<()> {
 pub async fn feed(
     state: &AppState,
     webhooks: &[Webhook],
-    events: &[Event],
+    events: &[Arc<Event>],
     force: bool,
 ) -> anyhow::Result<bool> {
     let Some(last) = events.last().map(|e| e.id) else {
