@@ -122,6 +122,15 @@ macro_rules! events {
                 value.expect("event payloads are plain structs with string keys")
             }
 
+            /// The payload as the JSON text of the wire shape's `data`,
+            /// written straight from the type (no [`serde_json::Value`] between).
+            pub fn to_json(&self) -> String {
+                let text = match self {
+                    $(EventData::$variant(payload) => serde_json::to_string(payload),)+
+                };
+                text.expect("event payloads are plain structs with string keys")
+            }
+
             /// Reads the payload of a `kind` event from its `data`.
             pub fn decode(kind: EventKind, data: serde_json::Value) -> Result<Self, DecodeError> {
                 let decoded = match kind {

@@ -21,8 +21,9 @@ fn event_row(row: &Row<'_>) -> rusqlite::Result<Event> {
 }
 
 /// Appends events inside the caller's transaction; the writer announces
-/// them once that transaction commits. They move to the writer, not copied:
-/// copying every event was a twentieth of the writer's time under checkout.
+/// them once that transaction commits. They move to the writer as they are,
+/// typed: the wire shape of each (a JSON value) is made after the commit, off
+/// the writer's thread (see [`super::writer`]).
 pub(super) fn append(tx: &Transaction<'_>, events: Vec<NewEvent>) -> StoreResult<()> {
     let logged = insert(tx, events)?;
     super::writer::appended(logged)
@@ -34,30 +35,31 @@ pub(super) fn append_returning(
     events: Vec<NewEvent>,
 ) -> StoreResult<Vec<Event>> {
     let logged = insert(tx, events)?;
-    super::writer::appended(logged.clone())?;
-    Ok(logged)
+    let returned = logged
+        .iter()
+        .map(|(id, event)| event.clone().logged(*id))
+        .collect();
+    super::writer::appended(logged)?;
+    Ok(returned)
 }
 
-fn insert(tx: &Transaction<'_>, events: Vec<NewEvent>) -> StoreResult<Vec<Event>> {
+/// Inserts `events`; each with the id the log gave it.
+fn insert(tx: &Transaction<'_>, events: Vec<NewEvent>) -> StoreResult<Vec<(u64, NewEvent)>> {
     let mut insert = tx.prepare_cached(
         "INSERT INTO events (type, occurred_at, data) VALUES (?1, ?2, ?3) RETURNING id",
     )?;
     events
         .into_iter()
         .map(|event| {
-            let logged = event.logged(0);
             let id: i64 = insert.query_row(
                 params![
-                    logged.kind,
-                    millis(logged.occurred_at),
-                    logged.data.to_string()
+                    event.data.kind().as_str(),
+                    millis(event.occurred_at),
+                    event.data.to_json()
                 ],
                 |row| row.get(0),
             )?;
-            Ok(Event {
-                id: id as u64,
-                ..logged
-            })
+            Ok((id as u64, event))
         })
         .collect()
 }

@@ -8,6 +8,7 @@
 //! All of it runs on tokio's blocking pool, never on the reactor threads.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -58,11 +59,29 @@ const WRITER_CACHE_KIB: u32 = 16 * 1024;
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// Under steady writes a passive checkpoint never catches up with the
 /// writer, so the WAL is never restarted from its beginning and grows (a
-/// checkout adds about 80 KB). Past this much the checkpointer restarts it.
-const WAL_RESTART_BYTES: i64 = 64 * 1024 * 1024;
+/// checkout adds 60-130 KB: every page its commit changed). Past this much
+/// the checkpointer has the writer restart it (see [`spawn_checkpointer`]).
+/// Smaller is faster: a checkout's p99 at 8 connections was 10.8 ms with
+/// 32 MiB, 17 ms with 64 MiB and 66 ms with 128 MiB, and at 64 connections
+/// 36, 50 and 66 ms (reads look pages up in the WAL's index before the file).
+const WAL_RESTART_BYTES: i64 = 32 * 1024 * 1024;
 /// How long a restart may wait for readers on old snapshots; it holds off the
 /// writer meanwhile, so it gives up early and tries again on the next pass.
 const WAL_RESTART_WAIT_MS: u64 = 50;
+/// The writer's catch-up copies what the passive passes left: the frames
+/// committed while the last one ran. So it is asked for once a pass has
+/// found at most this many new frames to copy (64 KiB), and so ran briefly:
+/// each pass finds about what was committed while the one before ran. The
+/// first, after [`CHECKPOINT_EVERY`], finds 20,000 frames under 2,000
+/// checkouts/s and leaves 1,200; a catch-up after it held the writer for
+/// 8-15 ms, one after passes down to 64 frames for 3 ms.
+const WAL_CATCH_UP_LEFT_FRAMES: i64 = 16;
+/// Passive passes in a row before the catch-up, however much they leave.
+const WAL_CATCH_UP_PASSES: u32 = 6;
+/// Past this much WAL the catch-ups have not restarted it (a long read held
+/// an old snapshot throughout), and the checkpointer restarts it itself,
+/// holding off the writer for as long as that takes.
+const WAL_FORCE_RESTART_BYTES: i64 = 4 * WAL_RESTART_BYTES;
 /// How long a connection waits for a lock before giving up with busy.
 const BUSY_WAIT_MS: u64 = 5_000;
 /// How often a connection waiting for a lock looks again, for the first
@@ -158,14 +177,16 @@ impl SqliteStore {
         let mut conn = manager(writer_pragmas).connect().map_err(backend)?;
         migrate(&mut conn)?;
         let feed = CommitFeed::default();
-        let writer = writer::Writer::start(conn, feed.clone()).map_err(backend)?;
+        let catch_up = Arc::new(AtomicBool::new(false));
+        let writer =
+            writer::Writer::start(conn, feed.clone(), catch_up.clone()).map_err(backend)?;
         let readers = Pool::builder()
             .max_size(READERS)
             .min_idle(Some(1))
             .build(manager(String::new()))
             .map_err(backend)?;
         let alive = Arc::new(());
-        spawn_checkpointer(path.to_owned(), Arc::downgrade(&alive));
+        spawn_checkpointer(path.to_owned(), Arc::downgrade(&alive), catch_up);
         Ok(SqliteStore {
             _alive: alive,
             path: path.to_owned(),
@@ -219,13 +240,18 @@ impl SqliteStore {
 /// own, until the store is dropped.
 ///
 /// A passive checkpoint copies what no reader still needs and never blocks
-/// the writer. Once the WAL holds more than [`WAL_RESTART_BYTES`], a
-/// `RESTART` right after the passive pass makes the writer start the log
-/// again from its beginning. A restart holds off the writer while it copies
-/// and syncs, so it comes after a passive pass (leaving only the frames
-/// committed during that pass to copy): a `TRUNCATE` on its own, as before,
-/// held checkouts for 120-440 ms about once a second.
-fn spawn_checkpointer(path: PathBuf, alive: Weak<()>) {
+/// the writer, but under steady writes it never copies all of the WAL, so
+/// the WAL never starts again from its beginning. SQLite restarts it when
+/// the writer begins a transaction with every frame copied and no reader
+/// on an old snapshot. So once the WAL holds more than
+/// [`WAL_RESTART_BYTES`] the checkpointer sets `catch_up`, and the writer,
+/// between two transactions, copies the few frames the passive passes left
+/// (see [`catch_up`]), as only it can with no write running.
+///
+/// A `RESTART` checkpoint here instead held off the writer for 7-13 ms
+/// twice a second under checkout load, waiting for a moment with no reader
+/// at all: the whole tail of a checkout at 8 connections.
+fn spawn_checkpointer(path: PathBuf, alive: Weak<()>, catch_up: Arc<AtomicBool>) {
     let started = std::thread::Builder::new()
         .name("sqlite-checkpoint".to_owned())
         .spawn(move || {
@@ -247,14 +273,29 @@ fn spawn_checkpointer(path: PathBuf, alive: Weak<()>) {
                 if alive.strong_count() == 0 {
                     return;
                 }
-                let Some(frames) = checkpoint(&conn, "PASSIVE") else {
+                let Some(mut progress) = checkpoint(&conn, "PASSIVE", "checkpointer") else {
                     continue;
                 };
-                let wal_bytes = frames * page_bytes;
+                let wal_bytes = progress.frames * page_bytes;
                 metrics::gauge!("shop_store_wal_bytes").set(wal_bytes as f64);
-                if wal_bytes > WAL_RESTART_BYTES {
-                    checkpoint(&conn, "RESTART");
+                if wal_bytes > WAL_FORCE_RESTART_BYTES {
+                    checkpoint(&conn, "RESTART", "checkpointer");
+                    continue;
                 }
+                if wal_bytes <= WAL_RESTART_BYTES {
+                    continue;
+                }
+                for _ in 1..WAL_CATCH_UP_PASSES {
+                    let Some(next) = checkpoint(&conn, "PASSIVE", "checkpointer") else {
+                        break;
+                    };
+                    let found = next.frames - progress.copied;
+                    progress = next;
+                    if found <= WAL_CATCH_UP_LEFT_FRAMES {
+                        break;
+                    }
+                }
+                catch_up.store(true, Ordering::Relaxed);
             }
         });
     if let Err(err) = started {
@@ -262,18 +303,38 @@ fn spawn_checkpointer(path: PathBuf, alive: Weak<()>) {
     }
 }
 
-/// Runs one checkpoint in `mode`; the frames in the WAL, or `None` when it failed.
-fn checkpoint(conn: &Connection, mode: &'static str) -> Option<i64> {
+/// On the writer's connection, between two of its transactions: copies the
+/// rest of the WAL, so that the writer's next transaction starts the WAL
+/// again from its beginning (unless a reader still holds an old snapshot;
+/// the checkpointer then asks again after its next pass).
+pub(super) fn catch_up(conn: &Connection) {
+    checkpoint(conn, "PASSIVE", "writer");
+}
+
+/// How far a checkpoint got.
+struct Checkpointed {
+    /// Frames in the WAL.
+    frames: i64,
+    /// Frames of it now in the database file.
+    copied: i64,
+}
+
+/// Runs one checkpoint in `mode` on `by`'s connection; how far it got, or
+/// `None` when it failed.
+fn checkpoint(conn: &Connection, mode: &'static str, by: &'static str) -> Option<Checkpointed> {
     let started = Instant::now();
-    let frames = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
-        row.get::<_, i64>(1)
+    let progress = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+        Ok(Checkpointed {
+            frames: row.get(1)?,
+            copied: row.get(2)?,
+        })
     });
-    metrics::histogram!("shop_store_checkpoint_seconds", "mode" => mode)
+    metrics::histogram!("shop_store_checkpoint_seconds", "mode" => mode, "by" => by)
         .record(started.elapsed().as_secs_f64());
-    match frames {
-        Ok(frames) => Some(frames),
+    match progress {
+        Ok(progress) => Some(progress),
         Err(err) => {
-            tracing::warn!(error = %err, mode, "WAL checkpoint failed; retrying");
+            tracing::warn!(error = %err, mode, by, "WAL checkpoint failed; retrying");
             None
         }
     }

@@ -14,11 +14,17 @@
 //! handed to the store's [`CommitFeed`] after the group's commit and before
 //! any of its callers hears "done". One thread commits, so the feed sees
 //! events in id order.
+//!
+//! The announcing (each event's wire shape, the feed's observers, then the
+//! answers to the callers) runs on a thread of its own, one group after
+//! another in commit order, while the writer goes on with the next group:
+//! on the writer's thread it was a sixth of the time under checkout load,
+//! and the writer's time is what bounds the shop's write rate.
 
 use std::cell::{Cell, RefCell};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -26,9 +32,7 @@ use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use shop_wire::Event;
-
-use crate::store::{CommitFeed, StoreError, StoreResult};
+use crate::store::{CommitFeed, NewEvent, StoreError, StoreResult};
 
 /// The most changes one commit carries.
 const MAX_GROUP: usize = 64;
@@ -51,14 +55,17 @@ fn count_statement(_: TraceEvent<'_>) {
 }
 
 thread_local! {
-    /// The events the running change has appended; `None` outside a change,
-    /// i.e. on any thread but the writer's.
-    static APPENDED: RefCell<Option<Vec<Event>>> = const { RefCell::new(None) };
+    /// The events the running change has appended, with their ids; `None`
+    /// outside a change, i.e. on any thread but the writer's.
+    static APPENDED: RefCell<Option<Vec<Appended>>> = const { RefCell::new(None) };
 }
+
+/// An event in the log: its id and what was appended.
+type Appended = (u64, NewEvent);
 
 /// Keeps events a change just appended, to be announced after its commit.
 /// Fails outside the writer, where nothing would ever announce them.
-pub(super) fn appended(events: Vec<Event>) -> StoreResult<()> {
+pub(super) fn appended(events: Vec<Appended>) -> StoreResult<()> {
     APPENDED.with(|appended| match appended.borrow_mut().as_mut() {
         Some(pending) => {
             pending.extend(events);
@@ -71,7 +78,7 @@ pub(super) fn appended(events: Vec<Event>) -> StoreResult<()> {
 }
 
 /// Runs one change with a fresh list of appended events, and returns them.
-fn gathering<T>(change: impl FnOnce() -> T) -> (T, Vec<Event>) {
+fn gathering<T>(change: impl FnOnce() -> T) -> (T, Vec<Appended>) {
     APPENDED.with(|appended| *appended.borrow_mut() = Some(Vec::new()));
     let outcome = change();
     let events = APPENDED.with(|appended| appended.borrow_mut().take().unwrap_or_default());
@@ -106,13 +113,58 @@ fn failed(err: &rusqlite::Error) -> Commit {
     }
 }
 
+/// Answers a change's caller once its group's commit is known.
+type Finish = Box<dyn FnOnce(Commit) + Send>;
+
 /// What running a change left to do once its group's commit is known.
 struct Ran {
     /// The change failed and was rolled back (to its savepoint, in a group).
     failed: bool,
     /// Its savepoint could not be rolled back: the whole group must be.
     poisoned: bool,
-    finish: Box<dyn FnOnce(Commit) + Send>,
+    finish: Finish,
+}
+
+/// A group's outcome, for the announcer: the events it committed (none if
+/// it did not) and its callers to answer after them.
+struct Announcement {
+    commit: Commit,
+    events: Vec<Appended>,
+    finishes: Vec<Finish>,
+}
+
+/// The writer's way to the announcing thread.
+struct Announcer {
+    sender: mpsc::Sender<Announcement>,
+    feed: CommitFeed,
+}
+
+impl Announcer {
+    fn send(&self, announcement: Announcement) {
+        // The announcing thread stops only if it panicked (an observer's
+        // panic is caught before); the writer then announces on its own
+        // thread rather than leave callers waiting or caches stale.
+        if let Err(mpsc::SendError(announcement)) = self.sender.send(announcement) {
+            announcement.announce(&self.feed);
+        }
+    }
+}
+
+impl Announcement {
+    /// Announces the events (if committed), then answers every caller.
+    fn announce(self, feed: &CommitFeed) {
+        if matches!(self.commit, Commit::Done) {
+            feed.committed(
+                self.events
+                    .into_iter()
+                    .map(|(id, event)| event.logged(id))
+                    .collect(),
+            );
+        }
+        for finish in self.finishes {
+            finish(self.commit.clone());
+        }
+    }
 }
 
 /// A change: runs in the given transaction (inside a savepoint when it
@@ -137,15 +189,33 @@ pub(super) struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`, announcing committed events on
-    /// `feed`; it ends when every `Writer` clone is dropped.
-    pub(super) fn start(conn: Connection, feed: CommitFeed) -> std::io::Result<Writer> {
+    /// `feed` and catching up with the WAL checkpointer when it sets
+    /// `catch_up` (see [`super::catch_up`]); it ends when every `Writer`
+    /// clone is dropped.
+    pub(super) fn start(
+        conn: Connection,
+        feed: CommitFeed,
+        catch_up: Arc<AtomicBool>,
+    ) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Queued>();
         let statements = Arc::new(AtomicU64::new(0));
         let counted = Arc::clone(&statements);
         conn.trace_v2(TraceEventCodes::SQLITE_TRACE_STMT, Some(count_statement));
+        let (sender, announcements) = mpsc::channel::<Announcement>();
+        let announcer = Announcer {
+            sender,
+            feed: feed.clone(),
+        };
+        std::thread::Builder::new()
+            .name("sqlite-announce".to_owned())
+            .spawn(move || {
+                for announcement in announcements {
+                    announcement.announce(&feed);
+                }
+            })?;
         std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
-            .spawn(move || run(conn, &queue, &counted, &feed))?;
+            .spawn(move || run(conn, &queue, &counted, &announcer, &catch_up))?;
         Ok(Writer {
             jobs,
             #[cfg(test)]
@@ -248,7 +318,8 @@ fn run(
     mut conn: Connection,
     queue: &mpsc::Receiver<Queued>,
     statements: &AtomicU64,
-    feed: &CommitFeed,
+    announcer: &Announcer,
+    catch_up: &AtomicBool,
 ) {
     let mut next: Option<Queued> = None;
     loop {
@@ -270,6 +341,9 @@ fn run(
                 Ok(queued) => group.push(queued.job),
                 Err(_) => break,
             }
+        }
+        if catch_up.swap(false, Ordering::Relaxed) {
+            super::catch_up(&conn);
         }
         let shared = group.len() > 1;
         let changes = group.len() as u64;
@@ -335,17 +409,16 @@ fn run(
         let ran_statements = STATEMENTS.with(|count| count.replace(0));
         statements.fetch_add(ran_statements, Ordering::Relaxed);
         metrics::counter!("shop_store_writer_statements_total").increment(ran_statements);
-        if matches!(commit, Commit::Done) {
-            feed.committed(events);
-        }
         metrics::counter!("shop_store_writer_changes_total").increment(changes);
-        // Begin to commit, and the announcing of its events that the writer
-        // also does: the sum over time is how busy the one writer is.
+        // Begin to commit: the sum over time is how busy the one writer is.
         metrics::histogram!("shop_store_writer_transaction_seconds")
             .record(started.elapsed().as_secs_f64());
-        for outcome in ran {
-            (outcome.finish)(commit.clone());
-        }
+        let announcement = Announcement {
+            commit,
+            events,
+            finishes: ran.into_iter().map(|outcome| outcome.finish).collect(),
+        };
+        announcer.send(announcement);
     }
 }
 
@@ -358,7 +431,7 @@ mod tests {
         let conn = Connection::open_in_memory().expect("open");
         conn.execute_batch("CREATE TABLE t (n INTEGER)")
             .expect("schema");
-        let writer = Writer::start(conn, CommitFeed::default()).expect("writer");
+        let writer = Writer::start(conn, CommitFeed::default(), Arc::default()).expect("writer");
         let panicked = writer
             .write(|tx| -> StoreResult<()> {
                 tx.execute("INSERT INTO t (n) VALUES (1)", [])?;
@@ -380,7 +453,7 @@ mod tests {
         let conn = Connection::open(&path).expect("open");
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY);")
             .expect("schema");
-        let writer = Writer::start(conn, CommitFeed::default()).expect("writer");
+        let writer = Writer::start(conn, CommitFeed::default(), Arc::default()).expect("writer");
         let tasks: Vec<_> = (0..300_i64)
             .map(|n| {
                 let writer = writer.clone();
