@@ -45,6 +45,14 @@ use migrations::migrate;
 use super::{CommitFeed, Store, StoreError, StoreResult};
 
 const READERS: u32 = 4;
+/// The page size of a new database (one made before keeps its own; SQLite's
+/// default is 4096). A commit writes every page it changed to the WAL, and a
+/// checkout changes a page in each of about forty tables and indexes, most
+/// by appending a row or two: with smaller pages a checkout costs the writer
+/// and the checkpointer half the bytes. Checkout at 8 connections went from
+/// 2,200/s, p99 14-16 ms to 2,500/s, p99 9 ms (1024 bytes: the same); an
+/// import of 100,000 products from 5.2 s to 5.9 s (1024 bytes: 7.0 s).
+const PAGE_BYTES: u32 = 2048;
 /// Pages are read through a memory map instead of a `pread` per page miss:
 /// an import or a category page touches many index pages, and the copies
 /// into SQLite's own cache were most of its time. Mapped pages are the OS
@@ -154,8 +162,11 @@ impl SqliteStore {
                 // alone runs more, so the writer re-parsed its own SQL on
                 // every change (an eighth of its time under checkout load).
                 conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+                // The page size first: it only takes on a new, empty
+                // database, and not once it is in WAL mode.
                 conn.execute_batch(&format!(
-                    "PRAGMA journal_mode = WAL;
+                    "PRAGMA page_size = {PAGE_BYTES};
+                     PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = {synchronous};
                      PRAGMA foreign_keys = ON;
                      PRAGMA temp_store = MEMORY;
@@ -426,6 +437,26 @@ mod tests {
         let store =
             SqliteStore::open(&dir.path().join("shop.db"), Durability::Process).expect("open");
         (dir, store)
+    }
+
+    #[test]
+    fn a_new_database_has_small_pages_and_an_old_one_keeps_its_own() {
+        let page_size = |path: &Path| {
+            Connection::open(path)
+                .expect("open")
+                .query_row("PRAGMA page_size", [], |row| row.get::<_, u32>(0))
+                .expect("page size")
+        };
+        let (dir, _store) = store();
+        assert_eq!(page_size(&dir.path().join("shop.db")), PAGE_BYTES);
+        let old = dir.path().join("old.db");
+        Connection::open(&old)
+            .expect("create")
+            .execute_batch("PRAGMA page_size = 4096; CREATE TABLE t (n INTEGER);")
+            .expect("an older database");
+        let reopened = SqliteStore::open(&old, Durability::Process).expect("open the old one");
+        drop(reopened);
+        assert_eq!(page_size(&old), 4096);
     }
 
     fn user(email: &str) -> UserRecord {
