@@ -255,7 +255,7 @@ start_server() {
     mkdir -p "$dir"
     : >"$dir/stderr.log"
     # The cart_add route fills one cart for the whole run: lift the quantity caps.
-    SHOP_RATE_LIMIT_IP=0 SHOP_RATE_LIMIT_TOKEN=0 SHOP_RATE_LIMIT_LOGIN=0 \
+    SHOP_RATE_LIMIT_IP=0 SHOP_RATE_LIMIT_TOKEN=0 SHOP_RATE_LIMIT_LOGIN=0 SHOP_RATE_LIMIT_REGISTER=0 \
         SHOP_LOG=warn SHOP_ACCESS_TOKEN_TTL=3600 \
         SHOP_MAX_LINE_QUANTITY=1000000000 SHOP_MAX_CART_QUANTITY=1000000000 \
         "$BIN" serve --addr 127.0.0.1:0 --db "$dir/shop.db" >/dev/null 2>"$dir/stderr.log" &
