@@ -71,6 +71,7 @@ def rss_kib(pid: int) -> int:
 
 class Api:
     def __init__(self, port: int):
+        self.port = port
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         self.token = ""
 
@@ -79,8 +80,17 @@ class Api:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         payload = None if body is None else json.dumps(body)
-        self.conn.request(method, path, body=payload, headers=headers)
-        response = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=payload, headers=headers)
+            response = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            # The server closes a keep-alive connection idle for longer than
+            # its header read timeout (10 s), and this one waits out the idle
+            # measurement: open a new one, as any HTTP client would.
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            self.conn.request(method, path, body=payload, headers=headers)
+            response = self.conn.getresponse()
         return response.status, response.read()
 
     def events_total(self) -> int:
