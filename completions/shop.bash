@@ -4893,7 +4893,7 @@ _shop() {
             return 0
             ;;
         shop__subcmd__order__subcmd__cancel)
-            opts="-o -q -v -h -V --note --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            opts="-y -o -q -v -h -V --note --yes --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -5243,7 +5243,7 @@ _shop() {
             return 0
             ;;
         shop__subcmd__order__subcmd__list)
-            opts="-o -q -v -h -V --status --customer --from --to --limit --offset --all --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            opts="-o -q -v -h -V --status --financial-status --customer --from --to --limit --offset --all --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -5251,6 +5251,10 @@ _shop() {
             case "${prev}" in
                 --status)
                     COMPREPLY=($(compgen -W "pending paid shipped delivered cancelled" -- "${cur}"))
+                    return 0
+                    ;;
+                --financial-status)
+                    COMPREPLY=($(compgen -W "pending paid partially_refunded refunded voided" -- "${cur}"))
                     return 0
                     ;;
                 --customer)
@@ -5355,7 +5359,7 @@ _shop() {
             return 0
             ;;
         shop__subcmd__order__subcmd__refund)
-            opts="-o -q -v -h -V --amount --reason --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            opts="-y -o -q -v -h -V --amount --reason --yes --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -5741,7 +5745,7 @@ _shop() {
             return 0
             ;;
         shop__subcmd__payment__subcmd__refund)
-            opts="-o -q -v -h -V --amount --reason --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            opts="-y -o -q -v -h -V --amount --reason --yes --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

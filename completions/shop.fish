@@ -907,12 +907,12 @@ complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "create" -d 'Place an order from --item lines or a cart, and with --pay pay it at once; `order create -` places one order per NDJSON line of stdin'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "list" -d 'List orders, newest first, by status, customer and date'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "list" -d 'List orders, newest first, by status, payment (financial status), customer and date'
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "get" -d 'Show one order with its items and status history'
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "pay" -d 'Pay a pending order (one whose payment was declined, or that was placed without --pay)'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "ship" -d 'Mark a paid order shipped (staff)'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "ship" -d 'Mark a paid order shipped (staff); one refunded in full is refused (exit 5)'
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "deliver" -d 'Mark a shipped order delivered (staff)'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "cancel" -d 'Cancel a pending or paid order; its stock is released (refund a paid one separately)'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "cancel" -d 'Cancel a pending order (its stock is released) or a paid one (staff: what is left of its payment is refunded to the customer and its items are restocked)'
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "refund" -d 'Refund an order\'s payment, all that is left of it or --amount (staff)'
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "analytics" -d 'Orders by status, revenue by day, average order value and best sellers (staff)'
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -942,6 +942,11 @@ paid\t''
 shipped\t''
 delivered\t''
 cancelled\t''"
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -l financial-status -d 'Only orders whose money stands so: pending, paid, partially_refunded, refunded or voided' -r -f -a "pending\t''
+paid\t''
+partially_refunded\t''
+refunded\t''
+voided\t''"
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -l customer -d 'Only this customer\'s orders' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -l from -d 'Only orders placed at or after this day (2026-11-01) or time (RFC 3339)' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -l to -d 'Only orders placed before this day\'s end (2026-11-30) or this time (RFC 3339)' -r
@@ -1044,6 +1049,7 @@ csv\t'Comma-separated values with a header row of field names'
 id\t'Only ids, one per line'"
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -s y -l yes -d 'Do not ask before refunding a paid order (needed when not on a terminal)'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from cancel" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
@@ -1062,6 +1068,7 @@ csv\t'Comma-separated values with a header row of field names'
 id\t'Only ids, one per line'"
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -s y -l yes -d 'Do not ask before refunding everything left (needed when not on a terminal)'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from refund" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
@@ -1084,12 +1091,12 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "create" -d 'Place an order from --item lines or a cart, and with --pay pay it at once; `order create -` places one order per NDJSON line of stdin'
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "list" -d 'List orders, newest first, by status, customer and date'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "list" -d 'List orders, newest first, by status, payment (financial status), customer and date'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show one order with its items and status history'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "pay" -d 'Pay a pending order (one whose payment was declined, or that was placed without --pay)'
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "ship" -d 'Mark a paid order shipped (staff)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "ship" -d 'Mark a paid order shipped (staff); one refunded in full is refused (exit 5)'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "deliver" -d 'Mark a shipped order delivered (staff)'
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "cancel" -d 'Cancel a pending or paid order; its stock is released (refund a paid one separately)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "cancel" -d 'Cancel a pending order (its stock is released) or a paid one (staff: what is left of its payment is refunded to the customer and its items are restocked)'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "refund" -d 'Refund an order\'s payment, all that is left of it or --amount (staff)'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "analytics" -d 'Orders by status, revenue by day, average order value and best sellers (staff)'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -1176,6 +1183,7 @@ csv\t'Comma-separated values with a header row of field names'
 id\t'Only ids, one per line'"
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -s y -l yes -d 'Do not ask before refunding everything left (needed when not on a terminal)'
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
 complete -c shop -n "__fish_shop_using_subcommand payment; and __fish_seen_subcommand_from refund" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
@@ -1906,12 +1914,12 @@ complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from cart" -f -a "remove" -d 'Remove a SKU\'s line'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from cart" -f -a "clear" -d 'Remove every line; the cart itself stays'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "create" -d 'Place an order from --item lines or a cart, and with --pay pay it at once; `order create -` places one order per NDJSON line of stdin'
-complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "list" -d 'List orders, newest first, by status, customer and date'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "list" -d 'List orders, newest first, by status, payment (financial status), customer and date'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "get" -d 'Show one order with its items and status history'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "pay" -d 'Pay a pending order (one whose payment was declined, or that was placed without --pay)'
-complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "ship" -d 'Mark a paid order shipped (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "ship" -d 'Mark a paid order shipped (staff); one refunded in full is refused (exit 5)'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "deliver" -d 'Mark a shipped order delivered (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "cancel" -d 'Cancel a pending or paid order; its stock is released (refund a paid one separately)'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "cancel" -d 'Cancel a pending order (its stock is released) or a paid one (staff: what is left of its payment is refunded to the customer and its items are restocked)'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "refund" -d 'Refund an order\'s payment, all that is left of it or --amount (staff)'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "analytics" -d 'Orders by status, revenue by day, average order value and best sellers (staff)'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from payment" -f -a "list" -d 'List payment attempts, newest first, by status, order and method'

@@ -474,6 +474,7 @@ impl Output {
                 cell.fg(Color::Yellow)
             }
             "down" | "dead" | "cancelled" | "declined" | "OUT" => cell.fg(Color::Red),
+            "partially_refunded" | "refunded" | "voided" => cell.fg(Color::Magenta),
             _ => cell,
         }
     }

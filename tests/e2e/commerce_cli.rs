@@ -327,7 +327,7 @@ async fn an_order_goes_from_a_declined_card_to_delivered_and_refunded() {
         .expect("a succeeded payment");
     let id = text(paid_payment, "id");
     let rest = server
-        .shop(&["payment", "refund", id, "-o", "json"])
+        .shop(&["payment", "refund", id, "--yes", "-o", "json"])
         .expect(0)
         .json();
     assert_eq!(rest["amount_cents"], 21999 - 1250, "all that is left");

@@ -1277,6 +1277,7 @@ fn business(text: &str) -> Vec<&str> {
         .filter(|l| {
             [
                 "shop_revenue_cents_total",
+                "shop_net_revenue_cents",
                 "shop_refunds_cents_total",
                 "shop_orders",
                 "shop_orders_created_total",

@@ -317,6 +317,10 @@ impl App {
             Update::Reservations(Section::Missing) => self.stock.active_reservations = None,
             Update::Orders(Section::Missing) => self.orders.apply_missing(),
             Update::Orders(Section::Ready(orders)) => self.orders.apply_list(&orders),
+            Update::OrderAnalytics(Section::Ready(analytics)) => {
+                self.orders.apply_analytics(&analytics);
+            }
+            Update::OrderAnalytics(Section::Missing) => {}
             Update::SearchAnalytics(Section::Ready(analytics)) => {
                 self.search.apply_analytics(&analytics);
             }

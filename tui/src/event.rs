@@ -38,6 +38,8 @@ pub enum Update {
     Reservations(Section<u64>),
     /// The latest orders, newest first.
     Orders(Section<Vec<Order>>),
+    /// `GET /api/orders/analytics`: today's net revenue.
+    OrderAnalytics(Section<shop_wire::orders::OrderAnalytics>),
     /// `GET /api/search/analytics`.
     SearchAnalytics(Section<SearchAnalytics>),
     /// The latest notifications, newest first, then the dead ones.

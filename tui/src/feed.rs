@@ -25,7 +25,7 @@ use shop_cli::client::{ApiClient, FollowItem};
 use shop_cli::context::{Context, Session};
 use shop_wire::inventory::{Reservation, Stock};
 use shop_wire::notifications::{Notification, NotificationStatus};
-use shop_wire::orders::Order;
+use shop_wire::orders::{Order, OrderAnalytics};
 use shop_wire::search::SearchAnalytics;
 use shop_wire::{Event, Page};
 use time::OffsetDateTime;
@@ -180,6 +180,14 @@ impl Feed {
         if let Some(orders) = self.fetch(orders).await {
             self.send(Update::Orders(orders.map(|page| page.items)))
                 .await;
+        }
+        let revenue = self
+            .client
+            .get("/api/orders/analytics")
+            .send::<OrderAnalytics>()
+            .await;
+        if let Some(revenue) = self.fetch(revenue).await {
+            self.send(Update::OrderAnalytics(revenue)).await;
         }
         self.own(SERVICE_SEARCH);
         let analytics = self

@@ -267,6 +267,7 @@ pub fn order(i: usize, at: OffsetDateTime) -> Order {
         id: id_of("ord", i as u64),
         number: format!("ORD-{:06}", 1000 + i),
         status: OrderStatus::Pending,
+        financial_status: shop_wire::orders::FinancialStatus::Pending,
         items: vec![OrderItem {
             sku: format!("SKU-{:04}", i % 40),
             name: "Thing".to_owned(),

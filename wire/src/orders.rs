@@ -37,6 +37,25 @@ impl OrderStatus {
     }
 }
 
+string_enum!(
+    /// Where an order's money stands, beside its fulfilment `status`:
+    /// `pending` (nothing taken yet), `paid`, `partially_refunded`,
+    /// `refunded` (everything taken was given back) or `voided` (cancelled
+    /// before any money was taken).
+    FinancialStatus, "financial status" {
+        Pending => "pending",
+        Paid => "paid",
+        PartiallyRefunded => "partially_refunded",
+        Refunded => "refunded",
+        Voided => "voided",
+    }
+);
+
+/// How an order logged before `financial_status` existed reads.
+fn financial_status_unrecorded() -> FinancialStatus {
+    FinancialStatus::Pending
+}
+
 /// One line of an order, priced when the order was placed.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -76,6 +95,10 @@ pub struct Order {
     /// Human-friendly and sequential, e.g. `ORD-001042`; accepted wherever an id is.
     pub number: String,
     pub status: OrderStatus,
+    /// Where its money stands. Absent from events logged before it existed,
+    /// which read as `pending`.
+    #[serde(default = "financial_status_unrecorded")]
+    pub financial_status: FinancialStatus,
     pub items: Vec<OrderItem>,
     pub item_count: i64,
     pub total_cents: i64,
@@ -138,11 +161,17 @@ pub struct Transition {
 
 /// Orders by status, revenue by day, average order value and best sellers,
 /// each per currency (amounts in different currencies are never added).
+///
+/// Revenue is net revenue everywhere (here, the dashboard and `/metrics`):
+/// what orders' payments captured minus what was refunded of them, counted
+/// on the UTC day the order was placed. An order counts as sold while some
+/// of its money is kept (financial status `paid` or `partially_refunded`);
+/// the average order value is net revenue over sold orders.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderAnalytics {
     pub counts_by_status: Vec<StatusCount>,
-    /// Paid, shipped and delivered orders (cancelled ones do not count), by the day they were placed.
+    /// Net revenue of the orders placed each day; `orders` counts the sold ones.
     pub revenue_by_day: Vec<DayRevenue>,
     pub average_order_value: Vec<CurrencyAmount>,
     pub top_products: Vec<TopProduct>,

@@ -14,7 +14,7 @@ use shop_wire::payments::{
 };
 use time::OffsetDateTime;
 
-use super::order::{money, parse_order_ref, parse_text, refund_cents};
+use super::order::{confirm_money, money, parse_order_ref, parse_text, refund_cents};
 use super::product::{Amount, parse_price};
 use super::{PageArgs, all_pages, choice, more_hint};
 use crate::client::ApiClient;
@@ -37,7 +37,8 @@ Example: shop payment list --status failed -o ndjson | jq -r .failure_code | sor
     /// Refund a payment, all that is left of it or --amount.
     #[command(after_help = "\
 The amount is a decimal in the payment's currency. Refunding more than was captured and not
-yet refunded is refused (exit 5).
+yet refunded is refused (exit 5). Without --amount everything left goes back: on a terminal it
+asks first; elsewhere it needs --yes.
 Example: shop payment refund pay_01JDQ6Z5R3K8V2N4M7P9T0W1XY --amount 12.50 --reason 'late delivery'")]
     Refund {
         /// The payment id (pay_...), or the order (ord_... or ORD-001042) for its latest payment.
@@ -49,6 +50,9 @@ Example: shop payment refund pay_01JDQ6Z5R3K8V2N4M7P9T0W1XY --amount 12.50 --rea
         /// Why, kept with the refund.
         #[arg(long, value_parser = parse_text)]
         reason: Option<String>,
+        /// Do not ask before refunding everything left (needed when not on a terminal).
+        #[arg(short, long)]
+        yes: bool,
     },
     /// Mark a pending bank transfer as received: the payment succeeds and its order is paid.
     Settle {
@@ -397,10 +401,32 @@ impl PaymentCommand {
                 let payment: Payment = client.get(&format!("/api/payments/{id}")).send().await?;
                 print_payment(&mut output, &payment)
             }
-            PaymentCommand::Refund { id, amount, reason } => {
+            PaymentCommand::Refund {
+                id,
+                amount,
+                reason,
+                yes,
+            } => {
                 let id = id.resolve(&client).await?;
                 let amount_cents = match &amount {
                     Some(amount) => Some(refund_cents(amount, currency_of(&client, &id).await?)?),
+                    None if !yes => {
+                        let payment: Payment =
+                            client.get(&format!("/api/payments/{id}")).send().await?;
+                        let left = payment.amount_cents - payment.refunded_cents;
+                        if left > 0 {
+                            confirm_money(&format!(
+                                "Refund all that is left of payment {id}{}, {}?",
+                                payment
+                                    .order_number
+                                    .as_deref()
+                                    .map(|n| format!(" ({n})"))
+                                    .unwrap_or_default(),
+                                money(left, payment.currency)
+                            ))?;
+                        }
+                        None
+                    }
                     None => None,
                 };
                 let refund: Refund = client

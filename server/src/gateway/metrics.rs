@@ -88,13 +88,19 @@ fn describe() {
         "Time per WAL checkpoint, by mode (PASSIVE, then RESTART once the log is large)"
     );
     describe_gauge!("shop_orders", "Orders in the store, by status");
+    describe_gauge!(
+        "shop_net_revenue_cents",
+        "Net revenue in minor units, by currency: captured minus refunded, over the orders that \
+         keep some of their money (as /api/orders/analytics and the dashboard count it)"
+    );
     describe_counter!(
         "shop_payments_total",
         "Payment attempts, by outcome (succeeded, pending, failed, unknown)"
     );
     describe_counter!(
         "shop_revenue_cents_total",
-        "Captured payments in minor units of their currency, by currency"
+        "Captured payments (gross, before refunds) in minor units of their currency, by \
+         currency, since the server started; net revenue is shop_net_revenue_cents"
     );
     describe_counter!(
         "shop_refunds_cents_total",
@@ -291,6 +297,7 @@ mod tests {
 /// and refunds, and how many orders and payments it has.
 const BUSINESS_SERIES: &[&str] = &[
     "shop_revenue_cents_total",
+    "shop_net_revenue_cents",
     "shop_refunds_cents_total",
     "shop_orders",
     "shop_orders_created_total",

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use shop_wire::cart::CartId;
 use shop_wire::notifications::{Channel, Priority};
-use shop_wire::orders::{OrderId, OrderStatus};
+use shop_wire::orders::{FinancialStatus, Order, OrderId, OrderStatus};
 use shop_wire::payments::{MethodKind, PaymentId, RefundId};
 use shop_wire::products::ProductRequest;
 use time::Duration;
@@ -22,9 +22,9 @@ use time::Duration;
 use super::{
     BeginPayment, CartChange, CartWrite, ChangeContext, ChargeResult, FinishRefund,
     IdempotencyBegin, InitialStock, NewCartRecord, NewEvent, OrderCreate, OrderDraft, OrderKey,
-    OrderSource, PaymentDone, PaymentDraft, ProductKey, ProductWrite, RefundDraft, RefundResult,
-    ReserveItem, ReserveOutcome, StartRefund, StockChange, StockOperation, StockWrite, Store,
-    StoredResponse, TransitionOutcome, TransitionRequest, now,
+    OrderQuery, OrderSource, PaymentDone, PaymentDraft, ProductKey, ProductWrite, RefundDraft,
+    RefundResult, ReserveItem, ReserveOutcome, StartRefund, StockChange, StockOperation,
+    StockWrite, Store, StoredResponse, TransitionOutcome, TransitionRequest, now,
 };
 use crate::services::cart::rules::QuantityLimits;
 use crate::services::notifications::domain::new_notification;
@@ -641,20 +641,18 @@ pub(crate) async fn webhook_deliveries_are_queued_once_claimed_once_and_replayab
     assert!(none.is_empty(), "a disabled endpoint gets nothing");
 }
 
-/// Racing refunds of one payment never return more than was captured:
-/// each counts the ones still in flight against the ceiling.
-pub(crate) async fn racing_refunds_never_exceed_the_capture(store: Arc<dyn Store>) {
-    add_product(&store, "PAID-1", 10).await;
+/// An order of `quantity` units of `sku`, placed and paid by card.
+async fn paid_order(store: &Arc<dyn Store>, sku: &str, quantity: i64) -> (Order, PaymentId) {
     let payment_id = PaymentId::generate();
-    let order = match store
+    let created = store
         .create_order(
             OrderDraft {
                 id: OrderId::generate(),
                 customer_email: "buyer@example.com".to_owned(),
                 user_id: None,
                 source: OrderSource::Items(vec![ReserveItem {
-                    sku: "PAID-1".to_owned(),
-                    quantity: 2,
+                    sku: sku.to_owned(),
+                    quantity,
                 }]),
                 idempotency_key: None,
                 pay_by: now() + Duration::minutes(15),
@@ -672,11 +670,11 @@ pub(crate) async fn racing_refunds_never_exceed_the_capture(store: Arc<dyn Store
             COMMERCE_EVENTS,
         )
         .await
-        .expect("create order")
-    {
-        OrderCreate::Created { order, .. } => order,
-        other => panic!("order not created: {other:?}"),
-    };
+        .expect("create order");
+    assert!(
+        matches!(created, OrderCreate::Created { .. }),
+        "order not created: {created:?}"
+    );
     let paid = store
         .complete_payment(
             &payment_id,
@@ -690,7 +688,81 @@ pub(crate) async fn racing_refunds_never_exceed_the_capture(store: Arc<dyn Store
         )
         .await
         .expect("complete payment");
-    assert!(matches!(paid, PaymentDone::Paid { .. }), "{paid:?}");
+    let PaymentDone::Paid { order, .. } = paid else {
+        panic!("not paid: {paid:?}");
+    };
+    (*order, payment_id)
+}
+
+async fn refund(store: &Arc<dyn Store>, payment: &PaymentId, amount_cents: i64) {
+    let refund = match store
+        .start_refund(
+            payment,
+            RefundDraft {
+                id: RefundId::generate(),
+                amount_cents: Some(amount_cents),
+                reason: None,
+                cancels_order: false,
+                actor: "contract".to_owned(),
+            },
+        )
+        .await
+        .expect("start refund")
+    {
+        StartRefund::Started { refund, .. } => refund.id,
+        other => panic!("refund not started: {other:?}"),
+    };
+    refund_succeeded(store, &refund).await;
+}
+
+/// The provider says the refund went through.
+async fn refund_succeeded(store: &Arc<dyn Store>, refund: &RefundId) {
+    let finished = store
+        .finish_refund(
+            refund,
+            RefundResult::Succeeded {
+                provider_ref: format!("re_{refund}"),
+            },
+            COMMERCE_EVENTS,
+        )
+        .await
+        .expect("finish refund");
+    assert!(
+        matches!(finished, FinishRefund::Done { .. }),
+        "{finished:?}"
+    );
+}
+
+async fn stored_order(store: &Arc<dyn Store>, id: &OrderId) -> Order {
+    store
+        .order(&OrderKey::Id(id.clone()))
+        .await
+        .expect("read")
+        .expect("order")
+}
+
+/// Asks the store to ship the order, as the orders service would.
+async fn ask_to_ship(store: &Arc<dyn Store>, id: &OrderId) -> TransitionOutcome {
+    store
+        .transition_order(
+            id,
+            TransitionRequest {
+                to: OrderStatus::Shipped,
+                actor: "contract".to_owned(),
+                note: None,
+                tracking_number: None,
+            },
+            COMMERCE_EVENTS,
+        )
+        .await
+        .expect("transition")
+}
+
+/// Racing refunds of one payment never return more than was captured:
+/// each counts the ones still in flight against the ceiling.
+pub(crate) async fn racing_refunds_never_exceed_the_capture(store: Arc<dyn Store>) {
+    add_product(&store, "PAID-1", 10).await;
+    let (order, payment_id) = paid_order(&store, "PAID-1", 2).await;
     let captured = order.total_cents;
     let each = captured / 3 + 1;
     let mut racers = Vec::new();
@@ -723,20 +795,7 @@ pub(crate) async fn racing_refunds_never_exceed_the_capture(store: Arc<dyn Store
     }
     assert_eq!(started.len(), 2, "only what fits under the capture starts");
     for refund in &started {
-        let finished = store
-            .finish_refund(
-                refund,
-                RefundResult::Succeeded {
-                    provider_ref: format!("re_{refund}"),
-                },
-                COMMERCE_EVENTS,
-            )
-            .await
-            .expect("finish refund");
-        assert!(
-            matches!(finished, FinishRefund::Done { .. }),
-            "{finished:?}"
-        );
+        refund_succeeded(&store, refund).await;
     }
     let payment = store
         .payment(&payment_id)
@@ -745,6 +804,50 @@ pub(crate) async fn racing_refunds_never_exceed_the_capture(store: Arc<dyn Store
         .expect("payment");
     assert_eq!(payment.refunded_cents, 2 * each);
     assert!(payment.refunded_cents <= captured);
+}
+
+/// An order's financial status follows its payment and refunds, lists
+/// filter on it, and an order refunded in full is not shipped.
+pub(crate) async fn an_order_refunded_in_full_is_not_shipped(store: Arc<dyn Store>) {
+    add_product(&store, "BACK-1", 10).await;
+    let (order, payment) = paid_order(&store, "BACK-1", 3).await;
+    assert_eq!(order.financial_status, FinancialStatus::Paid);
+    refund(&store, &payment, 100).await;
+    let partly = stored_order(&store, &order.id).await;
+    assert_eq!(partly.financial_status, FinancialStatus::PartiallyRefunded);
+    refund(&store, &payment, order.total_cents - 100).await;
+    let refunded = stored_order(&store, &order.id).await;
+    assert_eq!(
+        (refunded.status, refunded.financial_status),
+        (OrderStatus::Paid, FinancialStatus::Refunded)
+    );
+    let (listed, total) = store
+        .list_orders(&OrderQuery {
+            financial_status: Some(FinancialStatus::Refunded),
+            limit: 10,
+            ..OrderQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(total, 1);
+    assert_eq!(listed[0].id, order.id);
+    let ship = ask_to_ship(&store, &order.id).await;
+    assert!(matches!(ship, TransitionOutcome::Refunded), "{ship:?}");
+    let after = stored_order(&store, &order.id).await;
+    assert_eq!(
+        after.status,
+        OrderStatus::Paid,
+        "a refused move changes nothing"
+    );
+    let (_, voided) = store
+        .list_orders(&OrderQuery {
+            financial_status: Some(FinancialStatus::Voided),
+            limit: 10,
+            ..OrderQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(voided, 0);
 }
 
 /// An order unpaid past its time is cancelled once, however many sweepers
@@ -799,25 +902,9 @@ pub(crate) async fn an_unpaid_order_expires_once_and_releases_its_stock(store: A
         (3, 0),
         "its hold is released"
     );
-    let stored = store
-        .order(&OrderKey::Id(order.id.clone()))
-        .await
-        .expect("read")
-        .expect("order");
+    let stored = stored_order(&store, &order.id).await;
     assert_eq!(stored.status, OrderStatus::Cancelled);
-    let ship = store
-        .transition_order(
-            &order.id,
-            TransitionRequest {
-                to: OrderStatus::Shipped,
-                actor: "contract".to_owned(),
-                note: None,
-                tracking_number: None,
-            },
-            COMMERCE_EVENTS,
-        )
-        .await
-        .expect("transition");
+    let ship = ask_to_ship(&store, &order.id).await;
     assert!(
         matches!(
             ship,
@@ -866,6 +953,7 @@ macro_rules! store_contract {
                 racing_product_updates_at_one_version_write_once,
                 racing_queue_claims_never_hand_out_one_twice,
                 racing_refunds_never_exceed_the_capture,
+                an_order_refunded_in_full_is_not_shipped,
                 an_unpaid_order_expires_once_and_releases_its_stock,
                 webhook_deliveries_are_queued_once_claimed_once_and_replayable,
             );

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use shop_wire::UserId;
 use shop_wire::cart::{CartId, CartStatus};
-use shop_wire::orders::{Order, OrderId, OrderStatus};
+use shop_wire::orders::{FinancialStatus, Order, OrderId, OrderStatus};
 use shop_wire::payments::{Payment, PaymentId};
 use time::OffsetDateTime;
 
@@ -81,6 +81,8 @@ pub enum TransitionOutcome {
     },
     /// A payment is being taken right now; try again in a moment.
     PaymentInFlight,
+    /// Everything the order's payment took was refunded: nothing to ship.
+    Refunded,
 }
 
 /// How an order is named: `ord_...` or its number.
@@ -93,6 +95,7 @@ pub enum OrderKey {
 #[derive(Clone, Debug, Default)]
 pub struct OrderQuery {
     pub status: Option<OrderStatus>,
+    pub financial_status: Option<FinancialStatus>,
     pub customer_email: Option<String>,
     /// A customer's own orders: by their account or their email.
     pub owner: Option<(UserId, String)>,

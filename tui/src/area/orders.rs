@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use shop_wire::OrderId;
 use shop_wire::events::{EventData, PaymentEvent};
 use shop_wire::money::Currency;
-use shop_wire::orders::{Order, OrderStatus};
+use shop_wire::orders::{Order, OrderAnalytics, OrderStatus};
 use time::OffsetDateTime;
 
 use super::{Act, ListState, Load, Panel, View, matches};
@@ -103,7 +103,8 @@ pub struct OrdersView {
     /// Newest first, at most [`FEED_CAP`].
     pub orders: VecDeque<OrderRow>,
     pub feed: Ring<FeedLine>,
-    /// Paid today (UTC), per currency code.
+    /// Net revenue of the orders placed today (UTC), per currency code, as
+    /// `/api/orders/analytics` counts it; events move it between polls.
     pub revenue_today: BTreeMap<&'static str, i64>,
     revenue_day: time::Date,
     /// Revenue per minute, in minor units.
@@ -130,6 +131,18 @@ impl OrdersView {
         for order in orders {
             self.upsert(OrderRow::new(order));
         }
+    }
+
+    /// `GET /api/orders/analytics` answered: today's net revenue is the
+    /// server's, which counts refunds and cancellations the feed may not have seen.
+    pub fn apply_analytics(&mut self, analytics: &OrderAnalytics) {
+        let today = self.revenue_day.to_string();
+        self.revenue_today = analytics
+            .revenue_by_day
+            .iter()
+            .filter(|day| day.day == today)
+            .map(|day| (day.currency.code(), day.revenue_cents))
+            .collect();
     }
 
     /// The orders route answered 404; orders already shown stay.
@@ -215,7 +228,8 @@ impl OrdersView {
             customer: order.customer_email.clone(),
         });
         if step == Step::Became(OrderStatus::Paid) {
-            if at.date() == self.revenue_day {
+            // Revenue counts on the day the order was placed, as the server's analytics do.
+            if order.created_at.date() == self.revenue_day {
                 *self.revenue_today.entry(order.currency.code()).or_default() += order.total_cents;
             }
             self.revenue
@@ -235,6 +249,15 @@ impl OrdersView {
     /// the order's status.
     fn refund_event(&mut self, at: OffsetDateTime, payment: &PaymentEvent) {
         self.load = Load::Ready;
+        let placed_today = self
+            .order(&payment.order_id)
+            .is_some_and(|order| order.at.date() == self.revenue_day);
+        if placed_today {
+            *self
+                .revenue_today
+                .entry(payment.currency.code())
+                .or_default() -= payment.amount_cents;
+        }
         self.feed.push(FeedLine {
             at,
             order_id: payment.order_id.clone(),
@@ -570,6 +593,7 @@ mod tests {
     use crate::event::{Section, Update};
     use crate::keymap::Action;
     use crate::sample;
+    use shop_wire::orders::DayRevenue;
 
     fn apply(app: &mut App, id: u64, at: OffsetDateTime, data: EventData) {
         app.apply(Update::Event(sample::event(id, at, data)));
@@ -609,6 +633,26 @@ mod tests {
         assert_eq!(app.orders.orders.len(), 3);
         let steps: Vec<&str> = app.orders.rows().map(|l| l.step.as_str()).collect();
         assert_eq!(steps, ["shipped", "new", "paid", "new", "paid", "new"]);
+        // The server's figure replaces the running one: it knows every refund.
+        let analytics = OrderAnalytics {
+            revenue_by_day: vec![
+                DayRevenue {
+                    day: yesterday.date().to_string(),
+                    currency: o1.currency,
+                    orders: 1,
+                    revenue_cents: 7,
+                },
+                DayRevenue {
+                    day: now.date().to_string(),
+                    currency: o2.currency,
+                    orders: 1,
+                    revenue_cents: 42,
+                },
+            ],
+            ..OrderAnalytics::default()
+        };
+        app.apply(Update::OrderAnalytics(Section::Ready(analytics)));
+        assert_eq!(app.orders.revenue_today.get("USD"), Some(&42));
         // Midnight: a new day's revenue starts at zero.
         app.tick(now + time::Duration::days(1));
         assert!(app.orders.revenue_today.is_empty());
@@ -631,6 +675,11 @@ mod tests {
         let newest = app.orders.rows().next().expect("a feed line");
         assert_eq!(newest.step, Step::Refunded);
         assert_eq!(newest.total_cents, -1000);
+        assert_eq!(
+            app.orders.revenue_today.get("USD"),
+            Some(&-1000),
+            "a refund of an order placed today lowers today's net revenue"
+        );
         assert_eq!(newest.number, order.number);
         let known = app.orders.order(&order.id).expect("the order");
         assert_eq!(

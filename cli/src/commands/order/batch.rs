@@ -383,6 +383,7 @@ mod tests {
             "id": "ord_01JDQ6Z5R3K8V2N4M7P9T0W1XY",
             "number": format!("ORD-{line:06}"),
             "status": "paid",
+            "financial_status": "paid",
             "items": [],
             "item_count": 1,
             "total_cents": 1999,

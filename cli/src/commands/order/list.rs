@@ -1,7 +1,7 @@
 //! `shop order list`: orders newest first, by status, customer and date.
 
 use shop_wire::Page;
-use shop_wire::orders::{Order, OrderStatus};
+use shop_wire::orders::{FinancialStatus, Order, OrderStatus};
 use time::OffsetDateTime;
 
 use super::super::{PageArgs, all_pages, choice, more_hint, parse_email};
@@ -14,6 +14,9 @@ pub struct ListArgs {
     /// Only this status: pending, paid, shipped, delivered or cancelled.
     #[arg(long, value_parser = choice::<OrderStatus>(OrderStatus::ALL.iter().map(|s| s.as_str())))]
     status: Option<OrderStatus>,
+    /// Only orders whose money stands so: pending, paid, partially_refunded, refunded or voided.
+    #[arg(long, value_name = "STATUS", value_parser = choice::<FinancialStatus>(FinancialStatus::ALL.iter().map(|s| s.as_str())))]
+    financial_status: Option<FinancialStatus>,
     /// Only this customer's orders.
     #[arg(long, value_name = "EMAIL", value_parser = parse_email)]
     customer: Option<String>,
@@ -66,6 +69,7 @@ async fn list_page(
     client
         .get("/api/orders")
         .query_opt("status", args.status)
+        .query_opt("financial_status", args.financial_status)
         .query_opt("customer", args.customer.as_deref())
         .query_opt("from", args.from.as_deref())
         .query_opt("to", args.to.as_deref())

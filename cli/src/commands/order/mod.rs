@@ -26,7 +26,7 @@ use crate::context::Context;
 use crate::error::CliError;
 
 pub(super) use create::{parse_cart_id, parse_quantity};
-pub(super) use transition::refund_cents;
+pub(super) use transition::{confirm_money, refund_cents};
 pub(super) use view::{PricedLine, money};
 
 #[derive(Debug, clap::Subcommand)]
@@ -35,9 +35,9 @@ pub enum OrderCommand {
     /// `order create -` places one order per NDJSON line of stdin.
     #[command(after_help = create::CREATE_HELP)]
     Create(create::CreateArgs),
-    /// List orders, newest first, by status, customer and date.
+    /// List orders, newest first, by status, payment (financial status), customer and date.
     #[command(after_help = "\
-Example: shop order list --status paid --from 2026-11-01 -q | xargs -n1 shop order ship")]
+Example: shop order list --status paid --financial-status paid -q | xargs -n1 shop order ship")]
     List(list::ListArgs),
     /// Show one order with its items and status history.
     Get {
@@ -57,9 +57,9 @@ Example: shop order pay ORD-001042 --pay card:4242424242424242:12/29")]
         #[arg(long, value_name = "METHOD", value_parser = create::parse_pay)]
         pay: PaymentMethod,
     },
-    /// Mark a paid order shipped (staff).
+    /// Mark a paid order shipped (staff); one refunded in full is refused (exit 5).
     #[command(after_help = "\
-Example: shop order list --status paid -q | xargs -n1 shop order ship")]
+Example: shop order list --status paid --financial-status paid -q | xargs -n1 shop order ship")]
     Ship {
         /// The order's id (ord_...) or number (ORD-001042).
         #[arg(add = crate::complete::orders(), value_name = "ORDER", value_parser = parse_order_ref)]
@@ -80,7 +80,11 @@ Example: shop order list --status paid -q | xargs -n1 shop order ship")]
         #[arg(long, value_parser = parse_text)]
         note: Option<String>,
     },
-    /// Cancel a pending or paid order; its stock is released (refund a paid one separately).
+    /// Cancel a pending order (its stock is released) or a paid one (staff: what is left of its
+    /// payment is refunded to the customer and its items are restocked).
+    #[command(after_help = "\
+Cancelling a paid order moves money: on a terminal it asks first; elsewhere it needs --yes.
+Example: shop order cancel ORD-001042 --note 'customer asked' --yes")]
     Cancel {
         /// The order's id (ord_...) or number (ORD-001042).
         #[arg(add = crate::complete::orders(), value_name = "ORDER", value_parser = parse_order_ref)]
@@ -88,11 +92,15 @@ Example: shop order list --status paid -q | xargs -n1 shop order ship")]
         /// Why, for the order's history.
         #[arg(long, value_parser = parse_text)]
         note: Option<String>,
+        /// Do not ask before refunding a paid order (needed when not on a terminal).
+        #[arg(short, long)]
+        yes: bool,
     },
     /// Refund an order's payment, all that is left of it or --amount (staff).
     #[command(after_help = "\
 The amount is a decimal in the order's currency. Refunding more than was captured and not
-yet refunded is refused (exit 5).
+yet refunded is refused (exit 5). Without --amount everything left goes back: on a terminal it
+asks first; elsewhere it needs --yes.
 Example: shop order refund ORD-001042 --amount 12.50 --reason 'damaged in transit'")]
     Refund {
         /// The order's id (ord_...) or number (ORD-001042).
@@ -104,6 +112,9 @@ Example: shop order refund ORD-001042 --amount 12.50 --reason 'damaged in transi
         /// Why, kept with the refund.
         #[arg(long, value_parser = parse_text)]
         reason: Option<String>,
+        /// Do not ask before refunding everything left (needed when not on a terminal).
+        #[arg(short, long)]
+        yes: bool,
     },
     /// Orders by status, revenue by day, average order value and best sellers (staff).
     Analytics,
@@ -169,7 +180,10 @@ impl OrderCommand {
                 let body = Transition { note };
                 transition::transition(&client, &mut output, &order, "deliver", &body).await
             }
-            OrderCommand::Cancel { order, note } => {
+            OrderCommand::Cancel { order, note, yes } => {
+                if !yes {
+                    transition::confirm_cancel(&client, &order).await?;
+                }
                 let body = Transition { note };
                 transition::transition(&client, &mut output, &order, "cancel", &body).await
             }
@@ -177,7 +191,15 @@ impl OrderCommand {
                 order,
                 amount,
                 reason,
-            } => transition::refund(&client, &mut output, &order, amount.as_ref(), reason).await,
+                yes,
+            } => {
+                let refund = transition::RefundArgs {
+                    amount: amount.as_ref(),
+                    reason,
+                    yes,
+                };
+                transition::refund(&client, &mut output, &order, refund).await
+            }
             OrderCommand::Analytics => {
                 let analytics: OrderAnalytics = client.get("/api/orders/analytics").send().await?;
                 view::print_analytics(&mut output, &analytics)

@@ -3,11 +3,12 @@
 
 use serde::Serialize;
 use shop_wire::money::Currency;
-use shop_wire::orders::Order;
+use shop_wire::orders::{Order, OrderStatus};
 use shop_wire::payments::{PaymentMethod, Refund, RefundRequest};
 
+use super::super::confirm;
 use super::super::product::Amount;
-use super::view::print_order;
+use super::view::{money, print_order};
 use crate::client::ApiClient;
 use crate::error::CliError;
 use crate::output::Output;
@@ -79,17 +80,74 @@ pub(super) async fn transition(
     print_order(output, &order)
 }
 
+/// Asks before money goes back to a customer (`order cancel`, a refund of
+/// all that is left); off a terminal the caller must have passed `--yes`.
+pub(in crate::commands) fn confirm_money(question: &str) -> Result<(), CliError> {
+    if confirm(question, "--yes")? {
+        Ok(())
+    } else {
+        Err(CliError::Other("cancelled; no money moved".into()))
+    }
+}
+
+/// What is left of an order's payment to give back, if it was paid.
+fn refundable(order: &Order) -> Option<i64> {
+    let left = order.total_cents - order.refunded_cents;
+    let paid = matches!(
+        order.status,
+        OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Delivered
+    );
+    (paid && left > 0).then_some(left)
+}
+
+/// Before cancelling a paid order, which refunds it: says how much goes back to whom.
+pub(super) async fn confirm_cancel(client: &ApiClient, order: &str) -> Result<(), CliError> {
+    let current: Order = client.get(&format!("/api/orders/{order}")).send().await?;
+    match refundable(&current) {
+        Some(left) if current.status == OrderStatus::Paid => confirm_money(&format!(
+            "Cancel {}? {} goes back to {} and its {} items are restocked.",
+            current.number,
+            money(left, current.currency),
+            current.customer_email,
+            current.item_count
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub(super) struct RefundArgs<'a> {
+    pub amount: Option<&'a Amount>,
+    pub reason: Option<String>,
+    pub yes: bool,
+}
+
 pub(super) async fn refund(
     client: &ApiClient,
     output: &mut Output,
     order: &str,
-    amount: Option<&Amount>,
-    reason: Option<String>,
+    args: RefundArgs<'_>,
 ) -> Result<(), CliError> {
+    let RefundArgs {
+        amount,
+        reason,
+        yes,
+    } = args;
     let amount_cents = match amount {
         Some(amount) => {
             let current: Order = client.get(&format!("/api/orders/{order}")).send().await?;
             Some(refund_cents(amount, current.currency)?)
+        }
+        None if !yes => {
+            let current: Order = client.get(&format!("/api/orders/{order}")).send().await?;
+            if let Some(left) = refundable(&current) {
+                confirm_money(&format!(
+                    "Refund all that is left of {}, {}, to {}?",
+                    current.number,
+                    money(left, current.currency),
+                    current.customer_email
+                ))?;
+            }
+            None
         }
         None => None,
     };

@@ -5,8 +5,8 @@
 use serde::Serialize;
 use shop_wire::money::{Currency, format_amount};
 use shop_wire::orders::{
-    CurrencyAmount, DayRevenue, Order, OrderAnalytics, OrderId, OrderItem, OrderStatus,
-    StatusChange, StatusCount, TopProduct,
+    CurrencyAmount, DayRevenue, FinancialStatus, Order, OrderAnalytics, OrderId, OrderItem,
+    OrderStatus, StatusChange, StatusCount, TopProduct,
 };
 use shop_wire::payments::Refund;
 use time::OffsetDateTime;
@@ -24,8 +24,13 @@ impl Tabular for Order {
         const COLUMNS: &[Column] = &[
             Column::new("number", "number").kind(CellKind::Id),
             Column::new("status", "status").kind(CellKind::Status),
+            Column::new("payment", "financial_status").kind(CellKind::Status),
             Column::new("items", "item_count"),
             Column::new("total", "total").kind(CellKind::Id),
+            // Wide only: the payment column already says whether anything was refunded.
+            Column::new("refunded", "refunded")
+                .kind(CellKind::Id)
+                .wide(),
             Column::new("customer", "customer_email"),
             Column::new("age", "created_at").kind(CellKind::Age),
             Column::new("id", "id").kind(CellKind::Id).wide(),
@@ -41,7 +46,15 @@ impl Tabular for Order {
     }
 
     fn display_fields(&self) -> Vec<(&'static str, String)> {
-        vec![("total", money(self.total_cents, self.currency))]
+        let refunded = if self.refunded_cents == 0 {
+            String::new()
+        } else {
+            money(self.refunded_cents, self.currency)
+        };
+        vec![
+            ("total", money(self.total_cents, self.currency)),
+            ("refunded", refunded),
+        ]
     }
 }
 
@@ -52,6 +65,7 @@ struct OrderView<'a> {
     number: &'a str,
     id: &'a OrderId,
     status: OrderStatus,
+    financial_status: FinancialStatus,
     total: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     refunded: Option<String>,
@@ -76,6 +90,7 @@ impl<'a> From<&'a Order> for OrderView<'a> {
             number: &order.number,
             id: &order.id,
             status: order.status,
+            financial_status: order.financial_status,
             total: money(order.total_cents, order.currency),
             refunded: (order.refunded_cents != 0)
                 .then(|| money(order.refunded_cents, order.currency)),
@@ -327,11 +342,13 @@ pub(super) fn print_analytics(
     }
     eprintln!("orders by status:");
     output.list(&(), &analytics.counts_by_status)?;
-    eprintln!("\naverage order value:");
+    eprintln!("\naverage order value (net):");
     output.list(&(), &analytics.average_order_value)?;
     eprintln!("\ntop products:");
     output.list(&(), &analytics.top_products)?;
-    eprintln!("\nrevenue by day (paid, shipped and delivered orders):");
+    eprintln!(
+        "\nnet revenue by day placed (captured minus refunded; orders: those not refunded in full):"
+    );
     output.list(&(), &analytics.revenue_by_day)
 }
 
@@ -344,6 +361,7 @@ mod tests {
             "id": "ord_01JDQ6Z5R3K8V2N4M7P9T0W1XY",
             "number": "ORD-001042",
             "status": "paid",
+            "financial_status": "paid",
             "items": [
                 {"sku": "CHAIR-01", "name": "Oak chair", "quantity": 2,
                  "unit_price_cents": 12999, "line_total_cents": 25998},
@@ -400,7 +418,7 @@ mod tests {
         assert_eq!(ids, "ord_01JDQ6Z5R3K8V2N4M7P9T0W1XY\n");
         let csv_text = Output::render_for_test(Format::Csv, |o| o.list(&(), &orders));
         assert!(
-            csv_text.starts_with("id,number,status,items,"),
+            csv_text.starts_with("id,number,status,financial_status,items,"),
             "{csv_text}"
         );
     }

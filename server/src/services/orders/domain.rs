@@ -12,7 +12,7 @@
 
 use serde_json::json;
 use shop_wire::Page;
-use shop_wire::orders::{NewOrder, Order, OrderAnalytics, OrderId, OrderStatus};
+use shop_wire::orders::{FinancialStatus, NewOrder, Order, OrderAnalytics, OrderId, OrderStatus};
 use shop_wire::payments::{PaymentMethod, Refund, RefundRequest};
 
 use crate::auth::AuthUser;
@@ -354,6 +354,14 @@ pub async fn transition(
                 order.number
             ),
         )),
+        TransitionOutcome::Refunded => Err(DomainError::Conflict {
+            code: "order_refunded",
+            message: format!(
+                "{} was refunded in full, so it is not shipped; cancel it to restock its items",
+                order.number
+            ),
+            details: json!({ "financial_status": FinancialStatus::Refunded, "to": to }),
+        }),
         TransitionOutcome::NeedsRefund { payment_id } => {
             let refund = RefundRequest {
                 amount_cents: None,
@@ -421,6 +429,7 @@ mod tests {
             id: OrderId::generate(),
             number: "ORD-001001".to_owned(),
             status: OrderStatus::Delivered,
+            financial_status: shop_wire::orders::FinancialStatus::Paid,
             items: Vec::new(),
             item_count: 0,
             total_cents: 100,

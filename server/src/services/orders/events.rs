@@ -57,6 +57,7 @@ pub fn sample_order(customer_email: &str, skus: &[&str]) -> Order {
         id: shop_wire::OrderId::generate(),
         number: "ORD-001001".to_owned(),
         status: OrderStatus::Paid,
+        financial_status: shop_wire::orders::FinancialStatus::Paid,
         item_count: items.len() as i64,
         total_cents: 100 * items.len() as i64,
         items,

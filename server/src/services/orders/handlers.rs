@@ -4,7 +4,9 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use shop_wire::orders::{NewOrder, Order, OrderAnalytics, OrderStatus, ShipOrder, Transition};
+use shop_wire::orders::{
+    FinancialStatus, NewOrder, Order, OrderAnalytics, OrderStatus, ShipOrder, Transition,
+};
 use shop_wire::payments::{PaymentMethod, Refund, RefundRequest};
 use shop_wire::{ErrorBody, Page, ServiceHealth};
 use time::OffsetDateTime;
@@ -57,6 +59,12 @@ pub struct ListParams {
         pattern = r"^(pending|paid|shipped|delivered|cancelled)$"
     )]
     status: Option<String>,
+    /// Where the money stands: pending, paid, partially_refunded, refunded or voided.
+    #[param(
+        nullable = false,
+        pattern = r"^(pending|paid|partially_refunded|refunded|voided)$"
+    )]
+    financial_status: Option<String>,
     /// The customer's email (staff).
     #[param(nullable = false)]
     customer: Option<String>,
@@ -104,8 +112,15 @@ pub async fn list(
         .map(str::parse::<OrderStatus>)
         .transpose()
         .map_err(|problem| AppError::validation("status", problem))?;
+    let financial_status = params
+        .financial_status
+        .as_deref()
+        .map(str::parse::<FinancialStatus>)
+        .transpose()
+        .map_err(|problem| AppError::validation("financial_status", problem))?;
     let query = OrderQuery {
         status,
+        financial_status,
         customer_email: params
             .customer
             .map(|c| c.trim().to_owned())
@@ -158,7 +173,8 @@ pub async fn pay(
     Ok(ApiJson(domain::pay(&state, &caller, &key, method).await?))
 }
 
-/// Ship a paid order (staff); 409 `illegal_transition` lists the allowed moves.
+/// Ship a paid order (staff); 409 `illegal_transition` lists the allowed
+/// moves, 409 `order_refunded` refuses an order refunded in full.
 #[utoipa::path(post, path = "/{key}/ship", tag = TAG, security(("bearer" = [])), request_body = Option<ShipOrder>,
     params(("key" = String, Path, description = "order id or number")),
     responses((status = 200, body = Order), (status = 409, body = ErrorBody)))]

@@ -12,7 +12,7 @@ pub mod events;
 mod handlers;
 pub mod rules;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shop_wire::ServiceHealth;
 use utoipa_axum::router::OpenApiRouter;
@@ -25,6 +25,8 @@ use crate::state::AppState;
 pub const NAME: &str = "orders";
 pub const ORDER_SWEEPER: &str = "order_sweeper";
 pub const PAYMENT_RECOVERY: &str = "payment_recovery";
+/// How often the `shop_net_revenue_cents` gauge is brought up to date.
+const NET_REVENUE_EVERY: Duration = Duration::from_secs(5);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -41,11 +43,23 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 pub fn spawn_workers(state: &AppState) {
     let sweeper_state = state.clone();
+    // Net revenue adds up every sold order: a scan, so not every second.
+    let revenue_published = std::sync::Mutex::new(None::<Instant>);
     state.workers.spawn_periodic(
         ORDER_SWEEPER,
         Duration::from_millis(state.config.commerce.sweep_interval_ms),
         move || {
             let state = sweeper_state.clone();
+            let revenue_due = {
+                let mut published = revenue_published
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let due = published.is_none_or(|at| at.elapsed() >= NET_REVENUE_EVERY);
+                if due {
+                    *published = Some(Instant::now());
+                }
+                due
+            };
             async move {
                 let cancelled = domain::sweep(&state).await?;
                 if cancelled > 0 {
@@ -57,6 +71,12 @@ pub fn spawn_workers(state: &AppState) {
                 // The business gauge of orders by status, for /metrics and the dashboard.
                 for (status, count) in state.store.order_counts().await? {
                     metrics::gauge!("shop_orders", "status" => status.as_str()).set(count as f64);
+                }
+                if revenue_due {
+                    for net in state.store.net_revenue().await? {
+                        metrics::gauge!("shop_net_revenue_cents", "currency" => net.currency.code())
+                            .set(net.amount_cents as f64);
+                    }
                 }
                 Ok(())
             }

@@ -8,7 +8,7 @@
 //! it returns with guarded statements. The same functions run on every
 //! backend, and their tests need no database.
 
-use shop_wire::orders::OrderStatus;
+use shop_wire::orders::{FinancialStatus, OrderStatus};
 use shop_wire::payments::{PaymentId, PaymentStatus};
 
 use crate::services::inventory::rules::{StockRefusal, check_available, demand_per_sku};
@@ -35,6 +35,40 @@ pub fn check_unpaid(unpaid: u64, max: u32) -> Result<(), u32> {
 /// `ORD-001042` from 1042.
 pub fn order_number(number: i64) -> String {
     format!("ORD-{number:06}")
+}
+
+/// Where an order's money stands, from its status and what was refunded of
+/// its `total_cents`: anything refunded says how much is left; otherwise a
+/// pending order has paid nothing yet, a cancelled one was voided before
+/// money was taken (a paid order is cancelled only through a full refund),
+/// and every other status was paid.
+pub fn financial_status(
+    status: OrderStatus,
+    total_cents: i64,
+    refunded_cents: i64,
+) -> FinancialStatus {
+    if refunded_cents > 0 {
+        return if refunded_cents >= total_cents {
+            FinancialStatus::Refunded
+        } else {
+            FinancialStatus::PartiallyRefunded
+        };
+    }
+    match status {
+        OrderStatus::Pending => FinancialStatus::Pending,
+        OrderStatus::Cancelled => FinancialStatus::Voided,
+        OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Delivered => FinancialStatus::Paid,
+    }
+}
+
+/// Whether an order in this financial status counts as sold in net revenue:
+/// some of the money it took is kept. (A refunded order adds nothing to net
+/// revenue, and is not counted among the orders either.)
+pub fn is_sold(status: FinancialStatus) -> bool {
+    matches!(
+        status,
+        FinancialStatus::Paid | FinancialStatus::PartiallyRefunded
+    )
 }
 
 /// What cancelling an order does to its stock.
@@ -94,6 +128,8 @@ pub enum TransitionRefusal {
     NeedsRefund {
         payment_id: PaymentId,
     },
+    /// Everything its payment took was refunded: there is nothing to ship.
+    Refunded,
 }
 
 /// Decides a move from `from` to `to` asked by someone (not a payment).
@@ -105,6 +141,13 @@ pub fn decide_transition(
 ) -> Result<Transition, TransitionRefusal> {
     if to == OrderStatus::Paid || !from.can_become(to) {
         return Err(TransitionRefusal::Illegal { from });
+    }
+    if to == OrderStatus::Shipped
+        && let Some(payment) = &payments.captured
+        && payment.amount_cents > 0
+        && payment.refunded_cents >= payment.amount_cents
+    {
+        return Err(TransitionRefusal::Refunded);
     }
     if to != OrderStatus::Cancelled {
         return Ok(Transition::Advance(to));
@@ -296,6 +339,57 @@ mod tests {
         );
         assert_eq!(cancellation(OrderStatus::Shipped), None);
         assert_eq!(cancellation(OrderStatus::Cancelled), None);
+    }
+
+    #[test]
+    fn a_fully_refunded_order_is_not_shipped_and_a_partly_refunded_one_is() {
+        assert_eq!(
+            decide_transition(OrderStatus::Paid, OrderStatus::Shipped, &captured(500, 500)),
+            Err(TransitionRefusal::Refunded)
+        );
+        assert_eq!(
+            decide_transition(OrderStatus::Paid, OrderStatus::Shipped, &captured(500, 499)),
+            Ok(Transition::Advance(OrderStatus::Shipped))
+        );
+        // Already on its way: it may still be delivered.
+        assert_eq!(
+            decide_transition(
+                OrderStatus::Shipped,
+                OrderStatus::Delivered,
+                &captured(500, 500)
+            ),
+            Ok(Transition::Advance(OrderStatus::Delivered))
+        );
+    }
+
+    #[test]
+    fn the_financial_status_follows_the_status_and_the_refunds() {
+        use FinancialStatus as F;
+        assert_eq!(financial_status(OrderStatus::Pending, 500, 0), F::Pending);
+        assert_eq!(financial_status(OrderStatus::Cancelled, 500, 0), F::Voided);
+        for paid in [
+            OrderStatus::Paid,
+            OrderStatus::Shipped,
+            OrderStatus::Delivered,
+        ] {
+            assert_eq!(financial_status(paid, 500, 0), F::Paid);
+            assert_eq!(financial_status(paid, 500, 1), F::PartiallyRefunded);
+            assert_eq!(financial_status(paid, 500, 500), F::Refunded);
+        }
+        // A paid order cancelled through its full refund.
+        assert_eq!(
+            financial_status(OrderStatus::Cancelled, 500, 500),
+            F::Refunded
+        );
+        // A charge taken for an order that could no longer be filled, given back.
+        assert_eq!(
+            financial_status(OrderStatus::Pending, 500, 500),
+            F::Refunded
+        );
+        // A free order is paid once it is.
+        assert_eq!(financial_status(OrderStatus::Paid, 0, 0), F::Paid);
+        let sold: Vec<F> = F::ALL.iter().copied().filter(|s| is_sold(*s)).collect();
+        assert_eq!(sold, [F::Paid, F::PartiallyRefunded]);
     }
 
     #[test]

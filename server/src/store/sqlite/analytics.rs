@@ -1,11 +1,42 @@
 //! Order and payment analytics in SQLite: read-only aggregates.
 
 use async_trait::async_trait;
-use shop_wire::orders::{CurrencyAmount, DayRevenue, OrderAnalytics, StatusCount, TopProduct};
+use rusqlite::Connection;
+use shop_wire::orders::{
+    CurrencyAmount, DayRevenue, FinancialStatus, OrderAnalytics, StatusCount, TopProduct,
+};
 use shop_wire::payments::{CurrencyVolume, MethodCount, MethodKind, PaymentAnalytics};
 
 use super::{SqliteStore, millis, parse_column};
+use crate::services::orders::rules;
 use crate::store::{AnalyticsStore, StoreResult, now};
+
+/// The orders that count in net revenue, as the orders service's rule says.
+fn sold_condition() -> String {
+    let sold: Vec<String> = FinancialStatus::ALL
+        .iter()
+        .filter(|status| rules::is_sold(**status))
+        .map(|status| format!("'{}'", status.as_str()))
+        .collect();
+    format!("financial_status IN ({})", sold.join(", "))
+}
+
+/// Net revenue over all days, per currency, with how many sold orders it came from.
+fn net_per_currency(conn: &Connection) -> rusqlite::Result<Vec<(CurrencyAmount, i64)>> {
+    conn.prepare(&format!(
+        "SELECT currency, sum(total_cents - refunded_cents), count(*) FROM orders
+         WHERE {} GROUP BY currency ORDER BY currency",
+        sold_condition()
+    ))?
+    .query_map([], |row| {
+        let net = CurrencyAmount {
+            currency: parse_column(row, "currency")?,
+            amount_cents: row.get(1)?,
+        };
+        Ok((net, row.get(2)?))
+    })?
+    .collect()
+}
 
 #[async_trait]
 impl AnalyticsStore for SqliteStore {
@@ -20,12 +51,12 @@ impl AnalyticsStore for SqliteStore {
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            const SOLD: &str = "status IN ('paid', 'shipped', 'delivered')";
+            let sold = sold_condition();
             let revenue_by_day = conn
                 .prepare(&format!(
                     "SELECT date(created_at / 1000, 'unixepoch') AS day, currency, count(*),
                             sum(total_cents - refunded_cents)
-                     FROM orders WHERE {SOLD} AND created_at >= ?1
+                     FROM orders WHERE {sold} AND created_at >= ?1
                      GROUP BY day, currency ORDER BY day, currency"
                 ))?
                 .query_map([millis(now() - time::Duration::days(90))], |row| {
@@ -37,24 +68,19 @@ impl AnalyticsStore for SqliteStore {
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let average_order_value = conn
-                .prepare(&format!(
-                    "SELECT currency, sum(total_cents) / count(*) FROM orders WHERE {SOLD}
-                     GROUP BY currency ORDER BY currency"
-                ))?
-                .query_map([], |row| {
-                    Ok(CurrencyAmount {
-                        currency: parse_column(row, "currency")?,
-                        amount_cents: row.get(1)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let average_order_value = net_per_currency(conn)?
+                .into_iter()
+                .map(|(net, orders)| CurrencyAmount {
+                    amount_cents: net.amount_cents / orders,
+                    ..net
+                })
+                .collect();
             let top_products = conn
                 .prepare(&format!(
                     "SELECT i.sku, max(i.name), sum(i.quantity) AS sold,
                             sum(i.quantity * i.unit_price_cents), o.currency
                      FROM order_items i JOIN orders o ON o.id = i.order_id
-                     WHERE o.{SOLD}
+                     WHERE o.{sold}
                      GROUP BY i.sku, o.currency ORDER BY sold DESC, i.sku LIMIT 10"
                 ))?
                 .query_map([], |row| {
@@ -73,6 +99,16 @@ impl AnalyticsStore for SqliteStore {
                 average_order_value,
                 top_products,
             })
+        })
+        .await
+    }
+
+    async fn net_revenue(&self) -> StoreResult<Vec<CurrencyAmount>> {
+        self.read(|conn| {
+            Ok(net_per_currency(conn)?
+                .into_iter()
+                .map(|(net, _)| net)
+                .collect())
         })
         .await
     }

@@ -73,6 +73,7 @@ pub(super) fn record(
 pub(super) fn order_state(order: &shop_wire::orders::Order) -> Value {
     serde_json::json!({
         "status": order.status,
+        "financial_status": order.financial_status,
         "tracking_number": order.tracking_number,
         "refunded_cents": order.refunded_cents,
     })

@@ -34,7 +34,7 @@ use crate::store::{
     TransitionRequest, now,
 };
 
-const ORDER_COLUMNS: &str = "id, number, status, customer_email, user_id, cart_id, currency, \
+const ORDER_COLUMNS: &str = "id, number, status, financial_status, customer_email, user_id, cart_id, currency, \
      total_cents, refunded_cents, payment_id, payment_error_code, payment_error_message, \
      tracking_number, created_at, updated_at";
 fn order_row(row: &Row<'_>) -> rusqlite::Result<Order> {
@@ -44,6 +44,7 @@ fn order_row(row: &Row<'_>) -> rusqlite::Result<Order> {
         id: parse_column(row, "id")?,
         number: rules::order_number(row.get("number")?),
         status: parse_column(row, "status")?,
+        financial_status: parse_column(row, "financial_status")?,
         items: Vec::new(),
         item_count: 0,
         total_cents: row.get("total_cents")?,
@@ -219,6 +220,19 @@ pub(super) fn insert_history(
     })
 }
 
+/// Brings the order's stored financial status in line with its refunds
+/// (the orders service's rule), here and in `order`. A change of status
+/// writes it with the status instead, in the same statement.
+pub(super) fn settle_financial_status(tx: &Transaction<'_>, order: &mut Order) -> StoreResult<()> {
+    let settled = rules::financial_status(order.status, order.total_cents, order.refunded_cents);
+    if settled != order.financial_status {
+        tx.prepare_cached("UPDATE orders SET financial_status = ?2 WHERE id = ?1")?
+            .execute(params![order.id.as_str(), settled.as_str()])?;
+        order.financial_status = settled;
+    }
+    Ok(())
+}
+
 /// Moves an order from `from` to `to` (guarded: only if it is still `from`)
 /// with its history entry, and answers the order as it now is.
 fn move_order(
@@ -230,15 +244,18 @@ fn move_order(
 ) -> StoreResult<Order> {
     let at = now();
     let from = order.status;
+    let financial = rules::financial_status(to, order.total_cents, order.refunded_cents);
     let changed = tx
         .prepare_cached(
-            "UPDATE orders SET status = ?3, updated_at = ?4 WHERE id = ?1 AND status = ?2",
+            "UPDATE orders SET status = ?3, financial_status = ?5, updated_at = ?4
+             WHERE id = ?1 AND status = ?2",
         )?
         .execute(params![
             order.id.as_str(),
             from.as_str(),
             to.as_str(),
-            millis(at)
+            millis(at),
+            financial.as_str()
         ])?;
     if changed != 1 {
         return Err(StoreError::Backend(
@@ -247,6 +264,7 @@ fn move_order(
     }
     let change = insert_history(tx, order.id.as_str(), Some(from), to, actor, note, at)?;
     order.status = to;
+    order.financial_status = financial;
     order.updated_at = at;
     order.history.push(change);
     Ok(order)
@@ -612,6 +630,7 @@ impl OrderStore for SqliteStore {
                 id: draft.id.clone(),
                 number: rules::order_number(number),
                 status: OrderStatus::Pending,
+                financial_status: rules::financial_status(OrderStatus::Pending, total, 0),
                 item_count: items.iter().map(|i| i.quantity).sum(),
                 items,
                 total_cents: total,
@@ -681,6 +700,7 @@ impl OrderStore for SqliteStore {
                 Err(TransitionRefusal::NeedsRefund { payment_id }) => {
                     return Ok(TransitionOutcome::NeedsRefund { payment_id });
                 }
+                Err(TransitionRefusal::Refunded) => return Ok(TransitionOutcome::Refunded),
                 Ok(Transition::Cancel(cancellation)) => cancel_order(
                     tx,
                     current,
@@ -782,6 +802,10 @@ impl OrderStore for SqliteStore {
         self.read(move |conn| {
             let mut filter = Filter::default();
             filter.add_some("status = ?", query.status.map(|s| s.as_str().to_owned()));
+            filter.add_some(
+                "financial_status = ?",
+                query.financial_status.map(|s| s.as_str().to_owned()),
+            );
             filter.add_some(
                 "customer_email = ? COLLATE NOCASE",
                 query.customer_email.clone(),

@@ -15,7 +15,7 @@ use super::filter::Filter;
 use super::inventory::extend_reservations;
 use super::orders::{
     StoredItem, availability, cancel_order, commit_stock, free_units, hold_again, insert_history,
-    load_order, must_load_order, must_read_order,
+    load_order, must_load_order, must_read_order, settle_financial_status,
 };
 use super::{SqliteStore, append, from_millis, millis, parse_column};
 use crate::services::orders::rules::{self, Fulfilment, LineHold, NotPayable};
@@ -269,14 +269,25 @@ impl PaymentStore for SqliteStore {
                         });
                     }
                     commit_stock(tx, &order, &items, &actor, events, &mut pending)?;
+                    let financial = rules::financial_status(
+                        OrderStatus::Paid,
+                        order.total_cents,
+                        order.refunded_cents,
+                    );
                     let changed = tx
                         .prepare_cached(
-                            "UPDATE orders SET status = 'paid', payment_id = ?2,
+                            "UPDATE orders SET status = 'paid', financial_status = ?4,
+                                 payment_id = ?2,
                                  payment_error_code = NULL, payment_error_message = NULL,
                                  updated_at = ?3
                              WHERE id = ?1 AND status = 'pending'",
                         )?
-                        .execute(params![order.id.as_str(), payment.as_str(), millis(at)])?;
+                        .execute(params![
+                            order.id.as_str(),
+                            payment.as_str(),
+                            millis(at),
+                            financial.as_str()
+                        ])?;
                     if changed != 1 {
                         return Err(StoreError::Backend(
                             format!("order {} left pending under its payment", order.id).into(),
@@ -292,6 +303,7 @@ impl PaymentStore for SqliteStore {
                         at,
                     )?;
                     order.status = OrderStatus::Paid;
+                    order.financial_status = financial;
                     order.payment_id = Some(payment.clone());
                     order.payment_error = None;
                     order.updated_at = at;
@@ -508,7 +520,8 @@ impl PaymentStore for SqliteStore {
                     ])?;
                     let done = read_refund(tx, refund.as_str())?
                         .ok_or_else(|| StoreError::Backend("refund vanished mid-change".into()))?;
-                    let order = must_read_order(tx, payment.order_id.as_str())?;
+                    let mut order = must_read_order(tx, payment.order_id.as_str())?;
+                    settle_financial_status(tx, &mut order)?;
                     pending.push((events.payment)(
                         EventData::PaymentRefunded,
                         &payment,
