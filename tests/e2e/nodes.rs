@@ -1,0 +1,173 @@
+//! What several nodes behind a load balancer rely on (issue 15): the client
+//! address behind trusted proxies.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+/// A client of `server` whose connections come from `local` (any 127.x address).
+fn client_from(local: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(local.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// How many of `count` requests to `/api/version`, sent as `forwarded_for`
+/// (none: no header) by `client`, were answered 200; the rest must be 429.
+async fn passed(
+    server: &TestServer,
+    client: &reqwest::Client,
+    forwarded_for: Option<&str>,
+    count: usize,
+) -> usize {
+    let mut ok = 0;
+    for _ in 0..count {
+        let mut request = client.get(format!("{}/api/version", server.url));
+        if let Some(address) = forwarded_for {
+            request = request.header("x-forwarded-for", address);
+        }
+        let response = request.send().await.unwrap();
+        match response.status() {
+            StatusCode::OK => ok += 1,
+            _ => {
+                expect_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+            }
+        }
+    }
+    ok
+}
+
+/// The client addresses of the access log's lines for `path`, once it has
+/// at least `count` of them (the log reaches its file a moment after the answer).
+async fn logged_clients(server: &TestServer, path: &str, count: usize) -> Vec<String> {
+    let lines = || -> Vec<String> {
+        read(&server.log_path())
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| line["span"]["path"] == path && line["status"].is_number())
+            .map(|line| line["span"]["client"].as_str().unwrap_or("-").to_owned())
+            .collect()
+    };
+    for _ in 0..100 {
+        if lines().len() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    lines()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limits() {
+    // The proxy is 127.0.0.1; the header names the clients behind it.
+    let server = TestServer::start_with(&[
+        ("SHOP_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1"),
+        ("SHOP_RATE_LIMIT_IP", "5"),
+        ("SHOP_RATE_LIMIT_LOGIN", "0"),
+    ]);
+    let proxy = &server.client;
+    let first = passed(&server, proxy, Some("203.0.113.1"), 30).await;
+    assert!(
+        (10..30).contains(&first),
+        "a burst of 10, then 429s: {first}"
+    );
+    // The same proxy, another client: a budget of its own, at once.
+    let second = passed(&server, proxy, Some("203.0.113.2"), 10).await;
+    assert_eq!(
+        second, 10,
+        "the second client was limited by the first's requests"
+    );
+    let clients = logged_clients(&server, "/api/version", 40).await;
+    assert_eq!(clients.len(), 40, "{clients:?}");
+    assert_eq!(clients.iter().filter(|c| *c == "203.0.113.1").count(), 30);
+    assert_eq!(clients.iter().filter(|c| *c == "203.0.113.2").count(), 10);
+
+    // The login guard too: one client's wrong passwords lock out that client only.
+    let login = |forwarded_for: &'static str, password: &'static str| {
+        server
+            .post(
+                "/api/users/login",
+                &json!({"email": ADMIN_EMAIL, "password": password}),
+            )
+            .header("x-forwarded-for", forwarded_for)
+            .send()
+    };
+    let mut refused = None;
+    for _ in 0..10 {
+        let response = login("198.51.100.7", "not-the-password").await.unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(response);
+            break;
+        }
+    }
+    let refused = refused.expect("the guessing client is locked out");
+    expect_error(refused, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    let owner = login("198.51.100.8", ADMIN_PASSWORD).await.unwrap();
+    expect_status(owner, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn from_an_untrusted_peer_a_forged_forwarded_for_changes_nothing() {
+    // Only 127.0.0.2 is a proxy; the test's own client connects from 127.0.0.1.
+    let server = TestServer::start_full(
+        &[("SHOP_RATE_LIMIT_IP", "5")],
+        &["--trusted-proxy", "127.0.0.2"],
+    );
+    let direct = &server.client;
+    let mut ok = 0;
+    for n in 0..30 {
+        // A new address in the header for every request buys no new budget.
+        ok += passed(&server, direct, Some(&format!("203.0.113.{n}")), 1).await;
+    }
+    assert!((10..30).contains(&ok), "the limit hit the real peer: {ok}");
+    // The one trusted proxy is believed, so the flag did take.
+    let proxy = client_from("127.0.0.2");
+    assert_eq!(passed(&server, &proxy, Some("203.0.113.200"), 5).await, 5);
+    let clients = logged_clients(&server, "/api/version", 35).await;
+    assert_eq!(clients.len(), 35, "{clients:?}");
+    assert_eq!(
+        clients.iter().filter(|c| *c == "127.0.0.1").count(),
+        30,
+        "a forged address reached the log: {clients:?}"
+    );
+    assert_eq!(clients.iter().filter(|c| *c == "203.0.113.200").count(), 5);
+}
+
+#[tokio::test]
+async fn a_bad_trusted_proxy_stops_the_start_with_a_clear_message() {
+    let server = TestServer::start();
+    let refused = |flag: Option<&str>, env: Option<&str>, file: Option<&str>| {
+        let mut args = vec!["serve", "--addr", "127.0.0.1:0"];
+        if let Some(flag) = flag {
+            args.extend(["--trusted-proxy", flag]);
+        }
+        let mut command = server.command(&args);
+        if let Some(env) = env {
+            command.env("SHOP_TRUSTED_PROXIES", env);
+        }
+        if let Some(text) = file {
+            let path = server.dir.path().join("proxies.toml");
+            std::fs::write(&path, text).unwrap();
+            command.env("SHOP_CONFIG", path);
+        }
+        let output = command.output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "started anyway");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let stderr = refused(Some("10.0.0.0/33"), None, None);
+    assert!(
+        stderr.contains("`10.0.0.0/33` is not an address or CIDR range"),
+        "{stderr}"
+    );
+    let stderr = refused(None, Some("127.0.0.1,proxy.local"), None);
+    assert!(stderr.contains("`proxy.local`"), "{stderr}");
+    let stderr = refused(None, None, Some("trusted_proxies = [\"10.0.0.0/99\"]\n"));
+    assert!(
+        stderr.contains("`10.0.0.0/99` is not an address or CIDR range"),
+        "{stderr}"
+    );
+}
