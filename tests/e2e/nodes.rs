@@ -1,5 +1,5 @@
 //! What several nodes behind a load balancer rely on (issue 15): the client
-//! address behind trusted proxies.
+//! address behind trusted proxies, one JWT secret shared by every node.
 
 use std::time::Duration;
 
@@ -170,4 +170,47 @@ async fn a_bad_trusted_proxy_stops_the_start_with_a_clear_message() {
         stderr.contains("`10.0.0.0/99` is not an address or CIDR range"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn nodes_sharing_the_jwt_secret_accept_each_others_tokens() {
+    const SECRET: &str = "one-secret-for-every-node-of-this-shop-0123";
+    // Two nodes on one database, as behind a load balancer.
+    let a = TestServer::start_with(&[("SHOP_JWT_SECRET", SECRET)]);
+    let db = a.db();
+    let db = db.to_str().unwrap();
+    // B's secret comes from its config file rather than the environment.
+    let file = a.dir.path().join("node-b.toml");
+    std::fs::write(&file, format!("jwt_secret = \"{SECRET}\"\n")).unwrap();
+    let b = TestServer::start_with(&[("SHOP_DB", db), ("SHOP_CONFIG", file.to_str().unwrap())]);
+    let from_a = a.admin_token().await;
+    let from_b = b.admin_token().await;
+    for (node, token) in [(&b, &from_a), (&a, &from_b)] {
+        let me = expect_status(node.get_as("/api/users/me", token).await, StatusCode::OK).await;
+        assert_eq!(me["email"], ADMIN_EMAIL);
+    }
+    assert!(
+        !a.dir.path().join("shop.jwt-secret").exists(),
+        "a configured secret is never written beside the database"
+    );
+    // A node with another secret, or none (it generates one), refuses them.
+    let other = TestServer::start_with(&[
+        ("SHOP_DB", db),
+        ("SHOP_JWT_SECRET", "another-secret-for-another-shop-456789"),
+    ]);
+    let generated = TestServer::start_with(&[("SHOP_DB", db)]);
+    for node in [&other, &generated] {
+        let refused = node.get_as("/api/users/me", &from_a).await;
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    // Too short a secret stops the start, whichever way it is given.
+    let short = a
+        .command(&["serve", "--addr", "127.0.0.1:0"])
+        .env("SHOP_JWT_SECRET", "too-short")
+        .output()
+        .unwrap();
+    assert_eq!(short.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&short.stderr);
+    assert!(stderr.contains("at least 32 characters"), "{stderr}");
 }
