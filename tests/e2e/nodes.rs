@@ -1,7 +1,10 @@
 //! What several nodes behind a load balancer rely on (issue 15): the client
-//! address behind trusted proxies, one JWT secret shared by every node.
+//! address behind trusted proxies, one JWT secret shared by every node, a
+//! health check cheap enough to poll, and online backups.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -213,4 +216,149 @@ async fn nodes_sharing_the_jwt_secret_accept_each_others_tokens() {
     assert_eq!(short.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&short.stderr);
     assert!(stderr.contains("at least 32 characters"), "{stderr}");
+}
+
+/// Every item of a list route, page by page.
+async fn all(server: &TestServer, token: &str, path: &str) -> Vec<Value> {
+    let mut items: Vec<Value> = Vec::new();
+    loop {
+        let page = format!("{path}&limit=500&offset={}", items.len());
+        let page = expect_status(server.get_as(&page, token).await, StatusCode::OK).await;
+        let got = page["items"].as_array().unwrap().clone();
+        let total = page["total"].as_u64().unwrap() as usize;
+        let empty = got.is_empty();
+        items.extend(got);
+        if empty || items.len() >= total {
+            return items;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_backup_taken_during_checkouts_starts_a_consistent_shop() {
+    let env = [
+        ("SHOP_RATE_LIMIT_IP", "0"),
+        ("SHOP_RATE_LIMIT_TOKEN", "0"),
+        // Checkouts caught half-way in the copy are settled soon after it starts.
+        ("SHOP_PAYMENT_WINDOW_SECONDS", "2"),
+        ("SHOP_COMMERCE_SWEEP_MS", "100"),
+    ];
+    let server = TestServer::start_with(&env);
+    let admin = server.admin_token().await;
+    const UNITS: i64 = 100_000;
+    let product = json!({"sku": "BULK-1", "name": "Bulk", "price_cents": 100, "stock": UNITS});
+    let created = server
+        .send_as(reqwest::Method::POST, "/api/products", &product, &admin)
+        .await;
+    expect_status(created, StatusCode::CREATED).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for _ in 0..16 {
+        let (url, admin, stop) = (server.url.clone(), admin.clone(), stop.clone());
+        let client = server.client.clone();
+        clients.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let body = json!({"items": [{"sku": "BULK-1", "quantity": 1}],
+                    "payment": {"method": "card", "card_number": "4242424242424242",
+                                "exp_month": 12, "exp_year": 2035}});
+                let response = client
+                    .post(format!("{url}/api/orders"))
+                    .header("authorization", bearer(&admin))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::CREATED);
+                let order: Value = response.json().await.unwrap();
+                acknowledged.push((Instant::now(), order["id"].as_str().unwrap().to_owned()));
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let copy = server.dir.path().join("backup.db");
+    let began = Instant::now();
+    let mut command = server.command(&["db", "backup", copy.to_str().unwrap()]);
+    let backup = tokio::task::spawn_blocking(move || run_cli(command, None))
+        .await
+        .unwrap()
+        .expect(0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut acknowledged = Vec::new();
+    for client in clients {
+        acknowledged.extend(client.await.unwrap());
+    }
+    let report = backup.json();
+    assert_eq!(report["file"], copy.to_str().unwrap(), "{report}");
+    assert!(report["bytes"].as_u64().unwrap() > 0, "{report}");
+    let before: Vec<&String> = acknowledged
+        .iter()
+        .filter(|(at, _)| *at < began)
+        .map(|(_, id)| id)
+        .collect();
+    assert!(before.len() > 20, "the load barely ran: {}", before.len());
+
+    // The copy is never overwritten by accident.
+    command = server.command(&["db", "backup", copy.to_str().unwrap()]);
+    let again = run_cli(command, None).expect(5);
+    assert!(again.stderr.contains("--force"), "{}", again.stderr);
+
+    // A server on the copy: every order acknowledged before the backup
+    // began is there and paid, and what was half-way settles consistently.
+    let restored =
+        TestServer::start_with(&[&env[..], &[("SHOP_DB", copy.to_str().unwrap())]].concat());
+    let admin = restored.admin_token().await;
+    for id in &before {
+        let order = expect_status(
+            restored.get_as(&format!("/api/orders/{id}"), &admin).await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(order["status"], "paid", "{order}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let on_hand = loop {
+        let stock = expect_status(
+            restored.get_as("/api/inventory/BULK-1", &admin).await,
+            StatusCode::OK,
+        )
+        .await;
+        if stock["reserved"] == 0 {
+            break stock["on_hand"].as_i64().unwrap();
+        }
+        assert!(Instant::now() < deadline, "stock still held: {stock}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let paid = all(&restored, &admin, "/api/orders?status=paid").await;
+    assert!(paid.len() >= before.len() && paid.len() <= acknowledged.len());
+    assert_eq!(on_hand + paid.len() as i64, UNITS, "stock + sold");
+    let succeeded = all(&restored, &admin, "/api/payments?status=succeeded").await;
+    let mut paid_orders: Vec<&str> = paid.iter().map(|o| o["id"].as_str().unwrap()).collect();
+    let mut charged: Vec<&str> = succeeded
+        .iter()
+        .map(|p| p["order_id"].as_str().unwrap())
+        .collect();
+    paid_orders.sort_unstable();
+    charged.sort_unstable();
+    assert_eq!(
+        paid_orders, charged,
+        "every paid order has its payment, and no more"
+    );
+    assert!(succeeded.iter().all(|p| p["amount_cents"] == 100));
+    let report = expect_status(
+        restored
+            .send_as(
+                reqwest::Method::POST,
+                "/api/inventory/reconcile",
+                &json!({"fix": false}),
+                &admin,
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(report["consistent"], true, "{report}");
 }

@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 
 mod analytics;
 mod audit;
+pub mod backup;
 mod carts;
 mod catalog;
 #[cfg(test)]
