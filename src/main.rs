@@ -1,5 +1,6 @@
 //! `shop`: parse the command line, run the command, map errors to exit codes.
 
+mod db;
 mod serve;
 
 use std::process::ExitCode;
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
             serve::run(*args).map_err(|err| CliError::Other(format!("{err:#}"))),
         ),
         Command::Dashboard(args) => shop_tui::run(cli.global, args),
+        Command::Db(command) => shop_cli::exit_code(db::run(&cli.global, command)),
         Command::Remote(command) => shop_cli::run(cli.global, command),
         Command::Completions(args) => shop_cli::exit_code(generate::completions(&args)),
         Command::Man(args) => shop_cli::exit_code(generate::man(&args)),

@@ -57,6 +57,9 @@ pub enum Command {
     Remote(RemoteCommand),
     /// Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff).
     Dashboard(commands::dashboard::DashboardArgs),
+    /// Work on the server's database file on this machine: online backups.
+    #[command(subcommand)]
+    Db(commands::db::DbCommand),
     /// Print a shell completion script to stdout.
     Completions(commands::generate::CompletionsArgs),
     /// Write man pages for shop and every subcommand into a directory.

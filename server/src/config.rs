@@ -514,6 +514,7 @@ pub struct Config {
     pub metrics_addresses: Vec<std::net::IpAddr>,
     /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the
     /// client: only a connection from one of them is believed.
+    #[serde(deserialize_with = "trusted_proxies")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Origins allowed to call the API from a browser; empty allows none.
     #[serde(alias = "cors_origin")]
@@ -767,18 +768,48 @@ pub enum Durability {
     Power,
 }
 
-/// A trusted proxy as given on the command line: a CIDR range or one address.
+/// A trusted proxy as given on the command line or in the file: a CIDR
+/// range or one address.
 pub fn parse_trusted_proxy(text: &str) -> Result<ipnet::IpNet, String> {
     text.parse::<ipnet::IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
         .map_err(|_| {
-            format!("--trusted-proxy: `{text}` is not an address or CIDR range (e.g. 10.0.0.0/8)")
+            format!("trusted proxy `{text}` is not an address or CIDR range (e.g. 10.0.0.0/8)")
         })
+}
+
+/// `trusted_proxies` in the file, read as the flag reads them.
+fn trusted_proxies<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    Vec::<String>::deserialize(deserializer)?
+        .iter()
+        .map(|text| parse_trusted_proxy(text.trim()).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trusted_proxies_in_the_file_are_read_as_the_flag_reads_them() {
+        let config: Config =
+            toml::from_str("trusted_proxies = [\"10.0.0.0/8\", \" 192.168.1.7 \", \"::1\"]\n")
+                .expect("parse");
+        let expected: Vec<ipnet::IpNet> = ["10.0.0.0/8", "192.168.1.7/32", "::1/128"]
+            .iter()
+            .map(|text| text.parse().expect("cidr"))
+            .collect();
+        assert_eq!(config.trusted_proxies, expected);
+        let bad = toml::from_str::<Config>("trusted_proxies = [\"10.0.0.0/33\"]\n")
+            .expect_err("a bad range");
+        assert!(
+            bad.to_string()
+                .contains("`10.0.0.0/33` is not an address or CIDR range"),
+            "{bad}"
+        );
+    }
 
     #[test]
     fn the_flags_names_work_in_the_file_and_a_toml_error_is_said_once() {

@@ -38,6 +38,8 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
+/// `shop db backup`: an online copy of the SQLite database, taken from outside the server.
+pub use store::sqlite::backup::{BackupDone, BackupError, backup as backup_sqlite};
 
 use crate::auth::tokens::load_or_create_secret;
 use crate::services::users::domain::{Bootstrap, bootstrap_admin};

@@ -20,6 +20,7 @@ mod hardening;
 mod idempotency;
 mod keys;
 mod lifecycle;
+mod nodes;
 mod notifications;
 mod openapi_fuzz;
 mod search;

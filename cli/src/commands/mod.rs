@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod cart;
 pub mod dashboard;
+pub mod db;
 pub mod events;
 pub mod fixtures;
 pub mod generate;

@@ -10,8 +10,9 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Secrets are read from the environment only, never from flags:
-  SHOP_JWT_SECRET      HMAC secret for access tokens (>= 32 chars); default: generated once
-                       and kept beside the database in <db>.jwt-secret (mode 0600)
+  SHOP_JWT_SECRET      HMAC secret for access tokens (>= 32 chars), the same on every node
+                       of one shop; default: generated once and kept beside the database
+                       in <db>.jwt-secret (mode 0600), which suits a single node only
   SHOP_ADMIN_EMAIL     with SHOP_ADMIN_PASSWORD: the first admin, created on first start;
   SHOP_ADMIN_PASSWORD  without them a password is generated and printed once
   SHOP_LOG             log filter, e.g. `debug` or `shop_server=debug,info`")]

@@ -4,11 +4,13 @@
 
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
+
+use super::ClientAddr;
 
 pub const HEADER: &str = "x-request-id";
 
@@ -51,9 +53,15 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         .get(HEADER)
         .and_then(accepted)
         .unwrap_or_else(|| format!("req_{}", ulid::Ulid::new()));
+    // Behind a trusted proxy this is the forwarded client, not the proxy.
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<ClientAddr>>()
+        .map(|info| info.0.0.ip());
     let span = tracing::info_span!(
         "request",
         request_id = %id,
+        client = client.map(tracing::field::display),
         method = %clipped(request.method().as_str()),
         path = %clipped(request.uri().path()),
     );

@@ -72,11 +72,23 @@ impl HealthReport {
     }
 }
 
+/// Whether the database answers: one cheap round trip that sends the
+/// writer no transaction (see [`crate::store::Store::ping`]). `GET /health`
+/// runs it once and shares it among the services' reports, so a load
+/// balancer polling every second costs a few reads a second and no write.
 pub async fn database_check(state: &AppState) -> Check {
-    match tokio::time::timeout(DATABASE_TIMEOUT, state.store.ping()).await {
+    answered(state.store.ping(), state.store.backend()).await
+}
+
+/// The check a ping's outcome makes, or `down` when it takes too long.
+async fn answered(
+    ping: impl std::future::Future<Output = crate::store::StoreResult<()>>,
+    backend: &str,
+) -> Check {
+    match tokio::time::timeout(DATABASE_TIMEOUT, ping).await {
         Ok(Ok(())) => Check {
             status: HealthStatus::Ok,
-            message: Some(state.store.backend().to_owned()),
+            message: Some(backend.to_owned()),
         },
         Ok(Err(err)) => Check {
             status: HealthStatus::Down,
@@ -84,7 +96,7 @@ pub async fn database_check(state: &AppState) -> Check {
         },
         Err(_) => Check {
             status: HealthStatus::Down,
-            message: Some("no answer within 2s".to_owned()),
+            message: Some(format!("no answer within {}s", DATABASE_TIMEOUT.as_secs())),
         },
     }
 }
@@ -101,9 +113,9 @@ pub fn respond<T: serde::Serialize>(status: HealthStatus, health: T) -> (StatusC
 
 /// The platform's own machinery that no single service owns: the event log
 /// and the gateway's sweeper.
-async fn platform(state: &AppState) -> ServiceHealth {
+fn platform(state: &AppState, database: Check) -> ServiceHealth {
     let mut report = HealthReport::new("platform");
-    report.add("database", database_check(state).await);
+    report.add("database", database);
     report.add_worker(&state.workers, crate::gateway::GATEWAY_SWEEPER);
     report.finish()
 }
@@ -112,39 +124,21 @@ async fn platform(state: &AppState) -> ServiceHealth {
 #[utoipa::path(get, path = "/health", tag = "platform",
     responses((status = 200, body = SystemHealth), (status = 503, body = SystemHealth)))]
 pub async fn system(State(state): State<AppState>) -> (StatusCode, ApiJson<SystemHealth>) {
-    let (
-        platform,
-        users,
-        products,
-        search,
-        inventory,
-        notifications,
-        cart,
-        orders,
-        payments,
-        webhooks,
-    ) = tokio::join!(
-        platform(&state),
-        super::users::health(&state),
-        super::products::health(&state),
-        super::search::health(&state),
-        super::inventory::health(&state),
-        super::notifications::health(&state),
-        super::cart::health(&state),
-        super::orders::health(&state),
-        super::payments::health(&state),
-        super::webhooks::health(&state)
+    let database = database_check(&state).await;
+    let (notifications, webhooks) = tokio::join!(
+        super::notifications::health(&state, database.clone()),
+        super::webhooks::health(&state, database.clone())
     );
     let services = vec![
-        platform,
-        users,
-        products,
-        search,
-        inventory,
+        platform(&state, database.clone()),
+        super::users::health(&state, database.clone()),
+        super::products::health(database.clone()),
+        super::search::health(&state, database.clone()),
+        super::inventory::health(&state, database.clone()),
         notifications,
-        cart,
-        orders,
-        payments,
+        super::cart::health(&state, database.clone()),
+        super::orders::health(&state, database.clone()),
+        super::payments::health(&state, database.clone()),
         webhooks,
     ];
     let status = services
@@ -166,7 +160,21 @@ pub async fn system(State(state): State<AppState>) -> (StatusCode, ApiJson<Syste
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoreError;
     use tokio_util::sync::CancellationToken;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_database_that_fails_or_does_not_answer_is_down() {
+        let ok = answered(async { Ok::<(), StoreError>(()) }, "sqlite").await;
+        assert_eq!(ok.status, HealthStatus::Ok);
+        let failed = answered(async { Err::<(), _>(StoreError::Busy) }, "sqlite").await;
+        assert_eq!(failed.status, HealthStatus::Down);
+        let silent = answered(std::future::pending::<Result<(), StoreError>>(), "sqlite").await;
+        assert_eq!(silent.status, HealthStatus::Down);
+        assert_eq!(silent.message.as_deref(), Some("no answer within 2s"));
+        let (code, _) = respond(silent.status, silent);
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_panicked_worker_degrades_its_service_until_it_runs_again() {

@@ -128,6 +128,38 @@ pub(crate) async fn event_ids_increase_and_a_cursor_sees_every_event_before_it(
     );
 }
 
+/// A ping answers while many writes race (busy is not stuck), and a
+/// thousand of them change nothing: health checks poll it every second.
+pub(crate) async fn ping_answers_under_racing_writes_and_changes_nothing(store: Arc<dyn Store>) {
+    store.ping().await.expect("a fresh store answers");
+    let before = store.latest_event_id().await.expect("latest");
+    for _ in 0..1000 {
+        store.ping().await.expect("ping");
+    }
+    assert_eq!(store.latest_event_id().await.expect("latest"), before);
+    let mut racers = Vec::new();
+    for _ in 0..RACERS {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            for _ in 0..20 {
+                store
+                    .append_events(vec![NewEvent::example()])
+                    .await
+                    .expect("append");
+            }
+        }));
+    }
+    loop {
+        store.ping().await.expect("a busy store still answers");
+        if racers.iter().all(tokio::task::JoinHandle::is_finished) {
+            break;
+        }
+    }
+    for racer in racers {
+        racer.await.expect("task");
+    }
+}
+
 /// Of many concurrent claims of one fresh key exactly one starts; the
 /// others see it in progress, and once completed it replays, and refuses
 /// another request under the same key.
@@ -945,6 +977,7 @@ macro_rules! store_contract {
 
             store_contract!(@tests $open;
                 event_ids_increase_and_a_cursor_sees_every_event_before_it,
+                ping_answers_under_racing_writes_and_changes_nothing,
                 exactly_one_concurrent_idempotency_claim_starts,
                 reservations_for_the_last_units_never_oversell,
                 a_reservation_holds_every_item_or_none,

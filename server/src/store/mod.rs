@@ -122,7 +122,11 @@ pub trait Store:
     + Sync
     + 'static
 {
-    /// A round trip to the database, for health checks.
+    /// Whether the database serves: a read that really reaches it, and
+    /// whether writes are moving (an error when a write has been stuck for
+    /// seconds), learned without writing. Health checks call it, and a load
+    /// balancer may poll them every second on every node, so it must cost
+    /// a round trip, never a write transaction.
     async fn ping(&self) -> StoreResult<()>;
     /// Names the backend in health reports, e.g. `sqlite`.
     fn backend(&self) -> &'static str;

@@ -15,6 +15,7 @@ use crate::error::{AppError, AppResult};
 use crate::gateway::ClientAddr;
 use crate::gateway::idempotency::CarriesSecret;
 use crate::gateway::json::{ApiJson, ApiQuery};
+use crate::services::health::database_check;
 use crate::services::if_match_version;
 use crate::state::AppState;
 use crate::store::CartChange;
@@ -210,6 +211,6 @@ pub async fn clear(
 #[utoipa::path(get, path = "/health", tag = TAG,
     responses((status = 200, body = ServiceHealth), (status = 503, body = ServiceHealth)))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, ApiJson<ServiceHealth>) {
-    let health = super::health(&state).await;
+    let health = super::health(&state, database_check(&state).await);
     crate::services::health::respond(health.status, health)
 }

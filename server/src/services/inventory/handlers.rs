@@ -15,6 +15,7 @@ use super::domain;
 use crate::auth::Staff;
 use crate::error::{AppError, AppResult};
 use crate::gateway::json::{ApiJson, ApiQuery, page_offset};
+use crate::services::health::database_check;
 use crate::services::page_limit;
 use crate::state::AppState;
 use crate::store::{ReservationQuery, StockOperation, StockQuery};
@@ -268,6 +269,6 @@ pub async fn reconcile(
 #[utoipa::path(get, path = "/health", tag = TAG,
     responses((status = 200, body = ServiceHealth), (status = 503, body = ServiceHealth)))]
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let health = super::health(&state).await;
+    let health = super::health(&state, database_check(&state).await);
     crate::services::health::respond(health.status, health)
 }

@@ -13,10 +13,11 @@ pub mod rules;
 use std::time::Duration;
 
 use shop_wire::ServiceHealth;
+use shop_wire::health::Check;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::services::health::{HealthReport, database_check};
+use crate::services::health::HealthReport;
 use crate::state::AppState;
 
 pub const NAME: &str = "inventory";
@@ -55,9 +56,9 @@ pub fn spawn_workers(state: &AppState) {
     );
 }
 
-pub async fn health(state: &AppState) -> ServiceHealth {
+pub fn health(state: &AppState, database: Check) -> ServiceHealth {
     let mut report = HealthReport::new(NAME);
-    report.add("database", database_check(state).await);
+    report.add("database", database);
     report.add_worker(&state.workers, RESERVATION_SWEEPER);
     report.finish()
 }

@@ -14,6 +14,7 @@ use super::domain;
 use crate::auth::Staff;
 use crate::error::{AppError, AppResult};
 use crate::gateway::json::{ApiJson, ApiQuery, page_offset};
+use crate::services::health::database_check;
 use crate::state::AppState;
 use crate::store::{DeliveryQuery, NotificationQuery};
 
@@ -212,6 +213,6 @@ pub async fn deliveries(
 /// The notifications service's health: database, workers, each channel's circuit breaker.
 #[utoipa::path(get, path = "/health", tag = TAG, responses((status = 200, body = ServiceHealth), (status = 503, body = ServiceHealth)))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, ApiJson<ServiceHealth>) {
-    let health = super::health(&state).await;
+    let health = super::health(&state, database_check(&state).await).await;
     crate::services::health::respond(health.status, health)
 }

@@ -30,7 +30,7 @@ use utoipa_axum::routes;
 
 use crate::breaker::{BreakerKey, BreakerState};
 use crate::config::NotificationsConfig;
-use crate::services::health::{HealthReport, database_check};
+use crate::services::health::HealthReport;
 use crate::state::AppState;
 use channels::Channels;
 
@@ -115,9 +115,9 @@ pub fn spawn_workers(state: &AppState) {
     reactions::spawn(state);
 }
 
-pub async fn health(state: &AppState) -> ServiceHealth {
+pub async fn health(state: &AppState, database: Check) -> ServiceHealth {
     let mut report = HealthReport::new(NAME);
-    report.add("database", database_check(state).await);
+    report.add("database", database);
     report.add_worker(&state.workers, queue::DISPATCHER);
     report.add_worker(&state.workers, reactions::REACTOR);
     let notifier = &state.notifications;

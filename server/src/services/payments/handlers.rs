@@ -14,6 +14,7 @@ use super::domain;
 use crate::auth::{AuthUser, Staff};
 use crate::error::{AppError, AppResult};
 use crate::gateway::json::{ApiJson, ApiQuery, page_offset};
+use crate::services::health::database_check;
 use crate::services::page_limit;
 use crate::state::AppState;
 use crate::store::PaymentQuery;
@@ -150,6 +151,6 @@ pub async fn settle(
 #[utoipa::path(get, path = "/health", tag = TAG,
     responses((status = 200, body = ServiceHealth), (status = 503, body = ServiceHealth)))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, ApiJson<ServiceHealth>) {
-    let health = super::health(&state).await;
+    let health = super::health(&state, database_check(&state).await);
     crate::services::health::respond(health.status, health)
 }

@@ -8,10 +8,11 @@ pub mod provider;
 pub mod rules;
 
 use shop_wire::ServiceHealth;
+use shop_wire::health::Check;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::services::health::{HealthReport, database_check};
+use crate::services::health::HealthReport;
 use crate::state::AppState;
 
 pub const NAME: &str = "payments";
@@ -26,9 +27,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::settle))
 }
 
-pub async fn health(state: &AppState) -> ServiceHealth {
+pub fn health(state: &AppState, database: Check) -> ServiceHealth {
     let mut report = HealthReport::new(NAME);
-    report.add("database", database_check(state).await);
+    report.add("database", database);
     report.add("provider", state.payments.health());
     report.finish()
 }

@@ -18,6 +18,7 @@ use super::{domain, export, import};
 use crate::auth::{Staff, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::gateway::json::{ApiJson, ApiQuery, page_offset};
+use crate::services::health::database_check;
 use crate::services::{if_match_version, page_limit};
 use crate::state::AppState;
 use crate::store::{ProductOrder, ProductQuery, ProductStatus};
@@ -299,6 +300,6 @@ pub async fn export(
 #[utoipa::path(get, path = "/health", tag = TAG,
     responses((status = 200, body = ServiceHealth), (status = 503, body = ServiceHealth)))]
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let health = super::health(&state).await;
+    let health = super::health(database_check(&state).await);
     crate::services::health::respond(health.status, health)
 }

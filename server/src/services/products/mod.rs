@@ -15,10 +15,11 @@ pub mod import;
 pub mod rules;
 
 use shop_wire::ServiceHealth;
+use shop_wire::health::Check;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::services::health::{HealthReport, database_check};
+use crate::services::health::HealthReport;
 use crate::state::AppState;
 
 pub const NAME: &str = "products";
@@ -41,8 +42,8 @@ pub fn upload_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(handlers::import))
 }
 
-pub async fn health(state: &AppState) -> ServiceHealth {
+pub fn health(database: Check) -> ServiceHealth {
     let mut report = HealthReport::new(NAME);
-    report.add("database", database_check(state).await);
+    report.add("database", database);
     report.finish()
 }

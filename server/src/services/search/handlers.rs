@@ -18,6 +18,7 @@ use crate::auth::{Staff, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::gateway::ClientAddr;
 use crate::gateway::json::{ApiJson, ApiQuery};
+use crate::services::health::database_check;
 use crate::state::AppState;
 
 const TAG: &str = "search";
@@ -221,7 +222,7 @@ pub async fn recommendations(
 #[utoipa::path(get, path = "/health", tag = TAG,
     responses((status = 200, body = ServiceHealth), (status = 503, body = ServiceHealth)))]
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let health = super::health(&state).await;
+    let health = super::health(&state, database_check(&state).await);
     crate::services::health::respond(health.status, health)
 }
 

@@ -47,7 +47,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::SearchConfig;
-use crate::services::health::{HealthReport, database_check};
+use crate::services::health::HealthReport;
 use crate::state::AppState;
 use crate::store::SearchRecord;
 use index::Index;
@@ -367,9 +367,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::health))
 }
 
-pub async fn health(state: &AppState) -> ServiceHealth {
+pub fn health(state: &AppState, database: Check) -> ServiceHealth {
     let mut report = HealthReport::new(NAME);
-    report.add("database", database_check(state).await);
+    report.add("database", database);
     let search = &state.search;
     let index = if search.is_ready() {
         let index = search.read();

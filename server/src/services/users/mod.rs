@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use axum::middleware::from_fn_with_state;
 use shop_wire::ServiceHealth;
+use shop_wire::health::Check;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::gateway::rate_limit::{Limiters, login_middleware, register_middleware};
-use crate::services::health::{HealthReport, database_check};
+use crate::services::health::HealthReport;
 use crate::state::AppState;
 use crate::store::now;
 
@@ -69,9 +70,9 @@ pub fn spawn_workers(state: &AppState) {
     );
 }
 
-pub async fn health(state: &AppState) -> ServiceHealth {
+pub fn health(state: &AppState, database: Check) -> ServiceHealth {
     let mut report = HealthReport::new(NAME);
-    report.add("database", database_check(state).await);
+    report.add("database", database);
     report.add_worker(&state.workers, SESSION_SWEEPER);
     report.finish()
 }

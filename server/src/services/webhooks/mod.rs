@@ -32,7 +32,7 @@ use utoipa_axum::routes;
 
 use crate::breaker::{Breaker, BreakerState};
 use crate::config::WebhooksConfig;
-use crate::services::health::{HealthReport, database_check};
+use crate::services::health::HealthReport;
 use crate::state::AppState;
 use safety::{AllowList, GuardedResolver};
 
@@ -188,9 +188,9 @@ pub fn spawn_workers(state: &AppState) {
     dispatcher::spawn(state);
 }
 
-pub async fn health(state: &AppState) -> ServiceHealth {
+pub async fn health(state: &AppState, database: Check) -> ServiceHealth {
     let mut report = HealthReport::new(NAME);
-    report.add("database", database_check(state).await);
+    report.add("database", database);
     report.add_worker(&state.workers, feeder::FEEDER);
     report.add_worker(&state.workers, dispatcher::DISPATCHER);
     report.add(

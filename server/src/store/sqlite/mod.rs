@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 
 mod analytics;
 mod audit;
+pub mod backup;
 mod carts;
 mod catalog;
 #[cfg(test)]
@@ -92,6 +93,10 @@ const WAL_CATCH_UP_PASSES: u32 = 6;
 const WAL_FORCE_RESTART_BYTES: i64 = 4 * WAL_RESTART_BYTES;
 /// How long a connection waits for a lock before giving up with busy.
 const BUSY_WAIT_MS: u64 = 5_000;
+/// A writer inside one transaction for longer than this is stuck as far as
+/// health is concerned: a group of changes takes milliseconds, an import
+/// batch a fraction of a second, and callers queued behind it wait as long.
+const WRITER_STUCK: Duration = Duration::from_secs(2);
 /// How often a connection waiting for a lock looks again, for the first
 /// [`BUSY_QUICK_TRIES`] looks. SQLite's own busy timeout sleeps 1, 2, 5, 10,
 /// 15, 20... ms between looks: a restart waiting that way for readers that
@@ -407,12 +412,26 @@ fn escape_like(text: &str) -> String {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
+        // Reads the first page, so a reader must really open a read
+        // transaction on the file (`SELECT 1` alone touches nothing).
+        self.read(|conn| conn.query_row("SELECT 1 FROM sqlite_schema LIMIT 1", [], |_| Ok(())))
             .await?;
-        // The writer must answer too: a stuck write transaction is an outage.
-        tokio::time::timeout(Duration::from_secs(2), self.write(|_| Ok(())))
-            .await
-            .map_err(|_| StoreError::Busy)?
+        // The writer must be moving too, a stuck write transaction is an
+        // outage; but it is only looked at, not sent a transaction.
+        match self.writer.liveness() {
+            writer::Liveness::Idle => Ok(()),
+            writer::Liveness::Busy(running) if running < WRITER_STUCK => Ok(()),
+            writer::Liveness::Busy(running) => Err(StoreError::Backend(
+                format!(
+                    "the database writer has been inside one transaction for {} ms",
+                    running.as_millis()
+                )
+                .into(),
+            )),
+            writer::Liveness::Stopped => Err(StoreError::Backend(
+                "the database writer has stopped".into(),
+            )),
+        }
     }
 
     fn backend(&self) -> &'static str {
@@ -437,6 +456,91 @@ mod tests {
         let store =
             SqliteStore::open(&dir.path().join("shop.db"), Durability::Process).expect("open");
         (dir, store)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ping_sends_the_writer_nothing_and_finds_it_stuck() {
+        let (_dir, store) = store();
+        store.ping().await.expect("a fresh store answers");
+        let before = store.writer_statements();
+        for _ in 0..20 {
+            store.ping().await.expect("ping");
+        }
+        assert_eq!(
+            store.writer_statements(),
+            before,
+            "a health check costs the writer nothing"
+        );
+        // A change that does not finish holds the writer.
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let held = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(move |_| {
+                        let _ = hold.recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(WRITER_STUCK / 4).await;
+        store
+            .ping()
+            .await
+            .expect("a writer busy for a moment is not stuck");
+        tokio::time::sleep(WRITER_STUCK).await;
+        let stuck = store
+            .ping()
+            .await
+            .expect_err("a stuck writer fails the ping");
+        assert!(
+            stuck.to_string().contains("inside one transaction"),
+            "{stuck}"
+        );
+        release.send(()).expect("the change is still waiting");
+        held.await.expect("task").expect("the held change commits");
+        store
+            .ping()
+            .await
+            .expect("answers again once the writer moves");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ping_does_not_answer_while_no_reader_can_read() {
+        let (_dir, store) = store();
+        let (holding, held) = std::sync::mpsc::channel::<()>();
+        let mut releases = Vec::new();
+        let stalled: Vec<_> = (0..READERS)
+            .map(|_| {
+                let (release, wait) = std::sync::mpsc::channel::<()>();
+                releases.push(release);
+                let (store, holding) = (store.clone(), holding.clone());
+                tokio::spawn(async move {
+                    store
+                        .read(move |conn| {
+                            let _ = holding.send(());
+                            let _ = wait.recv();
+                            conn.query_row("SELECT 1", [], |_| Ok(()))
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for _ in 0..READERS {
+            held.recv_timeout(Duration::from_secs(10))
+                .expect("every reader connection is taken");
+        }
+        let ping = tokio::time::timeout(Duration::from_millis(500), store.ping()).await;
+        assert!(
+            ping.is_err(),
+            "answered with every reader stalled: {ping:?}"
+        );
+        drop(releases);
+        for read in stalled {
+            read.await.expect("task").expect("the stalled reads finish");
+        }
+        store.ping().await.expect("answers again");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -177,9 +177,66 @@ struct Queued {
     alone: bool,
 }
 
+/// What a health check learns of the writer without giving it work: a
+/// check polled every second by a load balancer must neither queue behind
+/// the changes it watches nor cost the one writer a transaction.
+pub(super) enum Liveness {
+    /// Waiting for changes.
+    Idle,
+    /// Inside one group's transaction for this long.
+    Busy(Duration),
+    /// The thread has ended: no change will ever run.
+    Stopped,
+}
+
+/// The writer thread's side of [`Liveness`].
+struct Pulse {
+    origin: Instant,
+    /// Microseconds from `origin` to the start of the running group, plus
+    /// one; 0 while idle.
+    busy_since: AtomicU64,
+    stopped: AtomicBool,
+}
+
+impl Pulse {
+    fn busy(&self) {
+        let since = u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.busy_since
+            .store(since.saturating_add(1), Ordering::Relaxed);
+    }
+
+    fn idle(&self) {
+        self.busy_since.store(0, Ordering::Relaxed);
+    }
+
+    fn liveness(&self) -> Liveness {
+        if self.stopped.load(Ordering::Relaxed) {
+            return Liveness::Stopped;
+        }
+        match self.busy_since.load(Ordering::Relaxed) {
+            0 => Liveness::Idle,
+            since => Liveness::Busy(
+                self.origin
+                    .elapsed()
+                    .saturating_sub(Duration::from_micros(since - 1)),
+            ),
+        }
+    }
+}
+
+/// Marks the writer stopped when its thread ends, by return or by panic.
+struct Stops(Arc<Pulse>);
+
+impl Drop for Stops {
+    fn drop(&mut self) {
+        self.0.stopped.store(true, Ordering::Relaxed);
+    }
+}
+
 #[derive(Clone)]
 pub(super) struct Writer {
     jobs: mpsc::Sender<Queued>,
+    pulse: Arc<Pulse>,
     /// Statements run so far, savepoints and commits included: what a change
     /// costs the one writer is what bounds the shop's write rate. Tests read
     /// it; a running server reads `shop_store_writer_statements_total`.
@@ -213,11 +270,21 @@ impl Writer {
                     announcement.announce(&feed);
                 }
             })?;
+        let pulse = Arc::new(Pulse {
+            origin: Instant::now(),
+            busy_since: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
+        });
+        let stops = Stops(Arc::clone(&pulse));
         std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
-            .spawn(move || run(conn, &queue, &counted, &announcer, &catch_up))?;
+            .spawn(move || {
+                run(conn, &queue, &counted, &announcer, &catch_up, &stops.0);
+                drop(stops);
+            })?;
         Ok(Writer {
             jobs,
+            pulse,
             #[cfg(test)]
             statements,
         })
@@ -227,6 +294,11 @@ impl Writer {
     #[cfg(test)]
     pub(super) fn statements(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    /// Whether the writer is idle, busy (and since when) or gone; asks nothing of it.
+    pub(super) fn liveness(&self) -> Liveness {
+        self.pulse.liveness()
     }
 
     /// Runs `work` in a write transaction and returns once it is committed.
@@ -320,6 +392,7 @@ fn run(
     statements: &AtomicU64,
     announcer: &Announcer,
     catch_up: &AtomicBool,
+    pulse: &Pulse,
 ) {
     let mut next: Option<Queued> = None;
     loop {
@@ -330,6 +403,7 @@ fn run(
                 Err(_) => return,
             },
         };
+        pulse.busy();
         let alone = first.alone;
         let mut group = vec![first.job];
         while !alone && group.len() < MAX_GROUP {
@@ -355,6 +429,7 @@ fn run(
                 for job in group {
                     job(None);
                 }
+                pulse.idle();
                 continue;
             }
         };
@@ -418,6 +493,7 @@ fn run(
             events,
             finishes: ran.into_iter().map(|outcome| outcome.finish).collect(),
         };
+        pulse.idle();
         announcer.send(announcement);
     }
 }
