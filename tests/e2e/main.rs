@@ -21,6 +21,7 @@ mod keys;
 mod lifecycle;
 mod notifications;
 mod openapi_fuzz;
+mod pricing;
 mod search;
 mod storefront;
 mod users;
