@@ -35,6 +35,13 @@
 #                   order, none is held, no order is pending, and there are at
 #                   least as many paid orders as checkouts wrk saw done.
 #        checkout8 = the same at 8 connections. Target p99 < 10 ms.
+#        checkout_priced = POST /api/orders of BENCH-SHIP with a shipping
+#                   address, a flat shipping method, one tax rate (California
+#                   7.25 %) and one discount code, paid: the checkout a real shop
+#                   makes. Target >= 0.8x the plain checkout (whose product,
+#                   BENCH-BUY, is marked requires_shipping false, since the
+#                   shop now has a zone).
+#        quote    = POST /api/orders/quote of the same order. Target >= 0.5 J.
 #                   For both, what the store's one writer did, from /metrics
 #                   around each run: statements per checkout, changes per
 #                   transaction (group commit), busy share, mean transaction.
@@ -149,6 +156,8 @@ CHECKOUT_P99_TARGET_MS=50
 CHECKOUT8_P99_TARGET_MS=10
 CART_ADD_TARGET=5000
 CHECKOUT_STOCK=10000000
+PRICED_CHECKOUT_RATIO=0.8
+QUOTE_TARGET_J=0.5
 SEARCH_P50_TARGET_MS=1
 SEARCH_P99_TARGET_MS=5
 SUGGEST_P99_TARGET_MS=0.5
@@ -354,7 +363,7 @@ writer_delta() {
         s = y[1] - x[1]; c = y[2] - x[2]; n = y[3] - x[3]; t = y[4] - x[4]
         printf "%.1f %.1f %.0f %.3f\n", (r > 0 ? s / r : 0), (n > 0 ? c / n : 0), 100 * t / d, (n > 0 ? 1000 * t / n : 0) }'
 }
-WRITER_ROUTES=" checkout checkout8 cart_add "
+WRITER_ROUTES=" checkout checkout8 checkout_priced cart_add "
 
 measure() {
     local name="$1" dir="$WORK/routes/$1" out rps p99 bad errors before=""
@@ -515,6 +524,15 @@ money_summary() {
         "$(verdict "$(lt "$(p99 checkout8)" "$CHECKOUT8_P99_TARGET_MS")")"
     writer_rows checkout
     writer_rows checkout8
+    local priced ratio
+    priced="$(rps checkout_priced)"
+    ratio="$(awk -v a="$priced" -v b="$CHECKOUT_RPS" 'BEGIN { printf "%.2f", a / b }')"
+    row "  with address, shipping, tax, code" "$(commas "$priced")/s" "$(p99 checkout_priced) ms" \
+        ">= $PRICED_CHECKOUT_RATIO checkout" "$(verdict "$(ge "$ratio" "$PRICED_CHECKOUT_RATIO")") ($ratio)"
+    writer_rows checkout_priced
+    ratio="$(awk -v a="$(rps quote)" -v b="$(rps J)" 'BEGIN { printf "%.2f", a / b }')"
+    row "POST /api/orders/quote" "$(commas "$(rps quote)") rps" "$(p99 quote) ms" ">= $QUOTE_TARGET_J J" \
+        "$(verdict "$(ge "$ratio" "$QUOTE_TARGET_J")") ($ratio)"
     row "  sold + on hand / stock" "$((BUY_ON_HAND + PAID_ORDERS)) / $CHECKOUT_STOCK" "" "equal" "$(verdict "$CHECKOUT_OK")"
     row "  paid / seen, reserved, pending" "$PAID_ORDERS / $CHECKOUT_DONE, $BUY_RESERVED, $PENDING_ORDERS" "" "paid >= seen, 0, 0" ""
     CART_RPS="$(rps cart_add)"
@@ -596,11 +614,19 @@ BODY_adjust='{"delta":1,"reason":"bench"}' route adjust POST /api/inventory/BENC
 fi
 # The money path: checkouts of one SKU (stock for the whole run) paid with the
 # simulated provider's test card, and adds to one cart (the hot-row case).
-for item in "BENCH-BUY 1999 $CHECKOUT_STOCK" "BENCH-CART 500 1000000000"; do
-    read -r sku price units <<<"$item"
+for item in "BENCH-BUY 1999 $CHECKOUT_STOCK false" "BENCH-CART 500 1000000000 true" "BENCH-SHIP 1999 $CHECKOUT_STOCK true"; do
+    read -r sku price units ships <<<"$item"
     curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-        --data "{\"sku\":\"$sku\",\"name\":\"$sku\",\"price_cents\":$price,\"stock\":$units}" \
+        --data "{\"sku\":\"$sku\",\"name\":\"$sku\",\"price_cents\":$price,\"stock\":$units,\"requires_shipping\":$ships}" \
         "$BASE_URL/api/products" || die "cannot create $sku"
+done
+# What the priced checkout is priced by: a zone, a state's tax rate, a code.
+for setup in \
+    "/api/shipping/zones {\"name\":\"US\",\"countries\":[\"US\"],\"currency\":\"USD\",\"methods\":[{\"code\":\"ground\",\"name\":\"Ground\",\"rate\":{\"kind\":\"flat\",\"amount_cents\":499}}]}" \
+    "/api/tax/rates {\"country\":\"US\",\"region\":\"CA\",\"name\":\"California\",\"rate_bps\":725}" \
+    "/api/discounts {\"code\":\"BENCH10\",\"kind\":\"percent\",\"value\":1000}"; do
+    curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+        --data "${setup#* }" "$BASE_URL${setup%% *}" || die "cannot set up ${setup%% *}"
 done
 CART_ID="$(curl -fsS -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' --data '{}' \
     "$BASE_URL/api/cart" | jq -er .id)" || die "cannot create the bench cart"
@@ -611,6 +637,10 @@ BODY_checkout8="$CHECKOUT_BODY" CONNECTIONS_checkout8=8 \
     route checkout8 POST /api/orders -H "Authorization: Bearer $TOKEN"
 BODY_cart_add='{"sku":"BENCH-CART","quantity":1}' route cart_add POST "/api/cart/$CART_ID/items" \
     -H "Authorization: Bearer $TOKEN"
+PRICED_ORDER='"items":[{"sku":"BENCH-SHIP","quantity":1}],"shipping_address":{"name":"Ada Bench","line1":"1 Market St","city":"San Francisco","region":"CA","postal_code":"94105","country":"US"},"shipping_method":"ground","discount_codes":["BENCH10"]'
+BODY_checkout_priced="{$PRICED_ORDER,\"payment\":{\"method\":\"card\",\"card_number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2035}}" \
+    route checkout_priced POST /api/orders -H "Authorization: Bearer $TOKEN"
+BODY_quote="{$PRICED_ORDER}" route quote POST /api/orders/quote -H "Authorization: Bearer $TOKEN"
 
 log "bench: warm-up, ${BENCH_WARMUP} s per route"
 for name in "${ROUTES[@]}"; do
@@ -642,10 +672,14 @@ CHECKOUT_DONE="$(( $(awk '/ requests in / { n += $1 } END { print n + 0 }' "$WOR
     "$WORK/routes/checkout8/wrk.log" "$WORK/routes/checkout8/warmup.log") + 2 ))"
 read -r BUY_ON_HAND BUY_RESERVED < <(curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE_URL/api/inventory/BENCH-BUY" |
     jq -er '"\(.on_hand) \(.reserved)"')
-PAID_ORDERS="$(curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE_URL/api/orders?status=paid&limit=1" | jq -er .total)"
+# The priced checkouts are paid orders too: BENCH-SHIP's sold units count them.
+read -r SHIP_ON_HAND SHIP_RESERVED < <(curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE_URL/api/inventory/BENCH-SHIP" |
+    jq -er '"\(.on_hand) \(.reserved)"')
+PAID_ORDERS="$(( $(curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE_URL/api/orders?status=paid&limit=1" | jq -er .total) \
+    - (CHECKOUT_STOCK - SHIP_ON_HAND) ))"
 PENDING_ORDERS="$(curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE_URL/api/orders?status=pending&limit=1" | jq -er .total)"
 CHECKOUT_OK=0
-(( BUY_ON_HAND + PAID_ORDERS == CHECKOUT_STOCK && BUY_RESERVED == 0 && PENDING_ORDERS == 0 \
+(( BUY_ON_HAND + PAID_ORDERS == CHECKOUT_STOCK && BUY_RESERVED == 0 && SHIP_RESERVED == 0 && PENDING_ORDERS == 0 \
     && PAID_ORDERS >= CHECKOUT_DONE )) && CHECKOUT_OK=1
 log "bench: after the checkout load: $PAID_ORDERS paid orders (wrk counted $CHECKOUT_DONE), on_hand $BUY_ON_HAND + sold = $((BUY_ON_HAND + PAID_ORDERS)) of $CHECKOUT_STOCK, reserved $BUY_RESERVED, pending $PENDING_ORDERS"
 if [[ "$BENCH_ONLY" == money ]]; then

@@ -55,6 +55,9 @@ complete -c shop -n "__fish_shop_needs_command" -f -a "payment" -d 'Look into pa
 complete -c shop -n "__fish_shop_needs_command" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "search" -d 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics'
 complete -c shop -n "__fish_shop_needs_command" -f -a "recommend" -d 'Show products to recommend beside one: bought or viewed together, else the same category'
+complete -c shop -n "__fish_shop_needs_command" -f -a "shipping" -d 'Shipping zones: where the shop ships, by which methods, at what prices (staff)'
+complete -c shop -n "__fish_shop_needs_command" -f -a "tax" -d 'Tax rates by country, region and tax category (staff)'
+complete -c shop -n "__fish_shop_needs_command" -f -a "discount" -d 'Discount codes and automatic promotions: add, list, get, disable (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "key" -d 'Make, list and revoke scoped API keys for other systems (staff)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "audit" -d 'Who changed what and when: the audit log (admin)'
 complete -c shop -n "__fish_shop_needs_command" -f -a "events" -d 'Print the event log (a table, or NDJSON when piped), and with --follow stream new events as they happen (staff)'
@@ -208,6 +211,8 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l description -d 'Longer text for the product page and search' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l attr -d 'An attribute, KEY=VALUE (colour=red); repeat for more' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l image -d 'An image URL (https://...); repeat for more, in display order' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l weight-grams -d 'Shipping weight in grams; per-kg shipping methods need it' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l tax-category -d 'Tax category for reduced rates, like books (none: the standard rate)' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l profile -d 'Named server and login, for working with more than one server' -r
@@ -219,6 +224,7 @@ csv\t'Comma-separated values with a header row of field names'
 id\t'Only ids, one per line'"
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l no-shipping -d 'Goods nobody ships (a download, a gift card): orders of only these need no address'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from add" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
@@ -280,6 +286,8 @@ complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subco
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l description -d 'New description' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l attr -d 'Set an attribute, KEY=VALUE, or remove one, KEY=; repeat for more' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l image -d 'The new image URLs, replacing all images; repeat for more' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l weight-grams -d 'New shipping weight in grams' -r
+complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l tax-category -d 'New tax category; an empty one ("") gives the standard rate again' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l version -d 'Apply only if the product is still at this version (else exit 5)' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand product; and __fish_seen_subcommand_from update" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
@@ -891,36 +899,46 @@ complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a SKU\'s line'
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from help" -f -a "clear" -d 'Remove every line; the cart itself stays'
 complete -c shop -n "__fish_shop_using_subcommand cart; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
 wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
 id\t'Only ids, one per line'"
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -l timeout -d 'Longest wait for one answer from the server' -r
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -s V -l version -d 'Print version'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "create" -d 'Place an order from --item lines or a cart, and with --pay pay it at once; `order create -` places one order per NDJSON line of stdin'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "list" -d 'List orders, newest first, by status, payment (financial status), customer and date'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "get" -d 'Show one order with its items and status history'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "pay" -d 'Pay a pending order (one whose payment was declined, or that was placed without --pay)'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "ship" -d 'Mark a paid order shipped (staff); one refunded in full is refused (exit 5)'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "deliver" -d 'Mark a shipped order delivered (staff)'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "cancel" -d 'Cancel a pending order (its stock is released) or a paid one (staff: what is left of its payment is refunded to the customer and its items are restocked)'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "refund" -d 'Refund an order\'s payment, all that is left of it or --amount (staff)'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "analytics" -d 'Orders by status, revenue by day, average order value and best sellers (staff)'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create list get pay ship deliver cancel refund analytics help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "create" -d 'Place an order from --item lines or a cart, and with --pay pay it at once; `order create -` places one order per NDJSON line of stdin'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "quote" -d 'Price an order without placing it: subtotal, discounts, shipping, tax and total, and the shipping methods for the address'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "list" -d 'List orders, newest first, by status, payment (financial status), customer and date'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "get" -d 'Show one order with its items and status history'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "pay" -d 'Pay a pending order (one whose payment was declined, or that was placed without --pay)'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "ship" -d 'Mark a paid order shipped (staff); one refunded in full is refused (exit 5)'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "deliver" -d 'Mark a shipped order delivered (staff)'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "cancel" -d 'Cancel a pending order (its stock is released) or a paid one (staff: what is left of its payment is refunded to the customer and its items are restocked)'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "refund" -d 'Refund an order\'s payment, all that is left of it or --amount (staff)'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "analytics" -d 'Orders by status, revenue by day, average order value and best sellers (staff)'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l item -d 'A line of the order, SKU[:QTY] (like CHAIR-01:2; one unit without :QTY); repeat for more' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l cart -d 'Check out this cart (crt_..., see `shop cart show -q`) instead of --item lines' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l customer -d 'The customer\'s email [default: yours]; staff may order for any customer' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l pay -d 'Pay at once: card:NUMBER[:MM/YY[:CVC]], apple_pay:TOKEN, google_pay:TOKEN, paypal:TOKEN or bank_transfer' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l ship-to -d 'The shipping address, a JSON file {name,line1,line2?,city,region?,postal_code,country,phone?}' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l country -d 'The country shipped to (ISO 3166-1 alpha-2, like DE), with --name, --line1, --city and --postal-code for an order; alone for a quote' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l region -d 'The region (state, province) shipped to, for regional tax rates' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l name -d 'The recipient, with --country' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l line1 -d 'The street and number, with --country' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l city -d 'The city, with --country' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l postal-code -d 'The postal code, with --country' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l shipping -d 'The shipping method\'s code (`shop order quote` lists them for an address)' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l discount -d 'A discount code; repeat for more' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l concurrency -d 'With `-`: orders sent at once (results are still written in input order) [default: 8]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
@@ -938,6 +956,32 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -l item -d 'A line, SKU[:QTY] (like CHAIR-01:2); repeat for more' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -l ship-to -d 'The shipping address, a JSON file {name,line1,line2?,city,region?,postal_code,country,phone?}' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -l country -d 'The country shipped to (ISO 3166-1 alpha-2, like DE), with --name, --line1, --city and --postal-code for an order; alone for a quote' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -l region -d 'The region (state, province) shipped to, for regional tax rates' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -l name -d 'The recipient, with --country' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -l line1 -d 'The street and number, with --country' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -l city -d 'The city, with --country' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -l postal-code -d 'The postal code, with --country' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -l shipping -d 'The shipping method\'s code (`shop order quote` lists them for an address)' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -l discount -d 'A discount code; repeat for more' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from quote" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from list" -l status -d 'Only this status: pending, paid, shipped, delivered or cancelled' -r -f -a "pending\t''
 paid\t''
 shipped\t''
@@ -1092,6 +1136,7 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from analytics" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "create" -d 'Place an order from --item lines or a cart, and with --pay pay it at once; `order create -` places one order per NDJSON line of stdin'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "quote" -d 'Price an order without placing it: subtotal, discounts, shipping, tax and total, and the shipping methods for the address'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "list" -d 'List orders, newest first, by status, payment (financial status), customer and date'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show one order with its items and status history'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "pay" -d 'Pay a pending order (one whose payment was declined, or that was placed without --pay)'
@@ -1505,6 +1550,187 @@ complete -c shop -n "__fish_shop_using_subcommand recommend" -l no-color -d 'No 
 complete -c shop -n "__fish_shop_using_subcommand recommend" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand recommend" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand recommend" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand shipping; and not __fish_seen_subcommand_from zone help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand shipping; and not __fish_seen_subcommand_from zone help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand shipping; and not __fish_seen_subcommand_from zone help" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand shipping; and not __fish_seen_subcommand_from zone help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand shipping; and not __fish_seen_subcommand_from zone help" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand shipping; and not __fish_seen_subcommand_from zone help" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand shipping; and not __fish_seen_subcommand_from zone help" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand shipping; and not __fish_seen_subcommand_from zone help" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand shipping; and not __fish_seen_subcommand_from zone help" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand shipping; and not __fish_seen_subcommand_from zone help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand shipping; and not __fish_seen_subcommand_from zone help" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand shipping; and not __fish_seen_subcommand_from zone help" -f -a "zone" -d 'Shipping zones: countries shipped to alike, each with its methods and prices'
+complete -c shop -n "__fish_shop_using_subcommand shipping; and not __fish_seen_subcommand_from zone help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand shipping; and __fish_seen_subcommand_from zone" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand shipping; and __fish_seen_subcommand_from zone" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand shipping; and __fish_seen_subcommand_from zone" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand shipping; and __fish_seen_subcommand_from zone" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand shipping; and __fish_seen_subcommand_from zone" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand shipping; and __fish_seen_subcommand_from zone" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand shipping; and __fish_seen_subcommand_from zone" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand shipping; and __fish_seen_subcommand_from zone" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand shipping; and __fish_seen_subcommand_from zone" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand shipping; and __fish_seen_subcommand_from zone" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand shipping; and __fish_seen_subcommand_from zone" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand shipping; and __fish_seen_subcommand_from zone" -f -a "add" -d 'Add a zone; a country belongs to one zone'
+complete -c shop -n "__fish_shop_using_subcommand shipping; and __fish_seen_subcommand_from zone" -f -a "list" -d 'List the zones and their methods'
+complete -c shop -n "__fish_shop_using_subcommand shipping; and __fish_seen_subcommand_from zone" -f -a "remove" -d 'Remove a zone (orders keep the shipping they were sold with)'
+complete -c shop -n "__fish_shop_using_subcommand shipping; and __fish_seen_subcommand_from zone" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand shipping; and __fish_seen_subcommand_from help" -f -a "zone" -d 'Shipping zones: countries shipped to alike, each with its methods and prices'
+complete -c shop -n "__fish_shop_using_subcommand shipping; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand tax; and not __fish_seen_subcommand_from rate help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand tax; and not __fish_seen_subcommand_from rate help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand tax; and not __fish_seen_subcommand_from rate help" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand tax; and not __fish_seen_subcommand_from rate help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand tax; and not __fish_seen_subcommand_from rate help" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand tax; and not __fish_seen_subcommand_from rate help" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand tax; and not __fish_seen_subcommand_from rate help" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand tax; and not __fish_seen_subcommand_from rate help" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand tax; and not __fish_seen_subcommand_from rate help" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand tax; and not __fish_seen_subcommand_from rate help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand tax; and not __fish_seen_subcommand_from rate help" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand tax; and not __fish_seen_subcommand_from rate help" -f -a "rate" -d 'Tax rates by country and region'
+complete -c shop -n "__fish_shop_using_subcommand tax; and not __fish_seen_subcommand_from rate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand tax; and __fish_seen_subcommand_from rate" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand tax; and __fish_seen_subcommand_from rate" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand tax; and __fish_seen_subcommand_from rate" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand tax; and __fish_seen_subcommand_from rate" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand tax; and __fish_seen_subcommand_from rate" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand tax; and __fish_seen_subcommand_from rate" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand tax; and __fish_seen_subcommand_from rate" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand tax; and __fish_seen_subcommand_from rate" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand tax; and __fish_seen_subcommand_from rate" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand tax; and __fish_seen_subcommand_from rate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand tax; and __fish_seen_subcommand_from rate" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand tax; and __fish_seen_subcommand_from rate" -f -a "add" -d 'Add a rate; one per country, region and tax category'
+complete -c shop -n "__fish_shop_using_subcommand tax; and __fish_seen_subcommand_from rate" -f -a "list" -d 'List the rates'
+complete -c shop -n "__fish_shop_using_subcommand tax; and __fish_seen_subcommand_from rate" -f -a "remove" -d 'Remove a rate (orders keep the tax they were sold with)'
+complete -c shop -n "__fish_shop_using_subcommand tax; and __fish_seen_subcommand_from rate" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand tax; and __fish_seen_subcommand_from help" -f -a "rate" -d 'Tax rates by country and region'
+complete -c shop -n "__fish_shop_using_subcommand tax; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand discount; and not __fish_seen_subcommand_from add list get disable help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and not __fish_seen_subcommand_from add list get disable help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and not __fish_seen_subcommand_from add list get disable help" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and not __fish_seen_subcommand_from add list get disable help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand discount; and not __fish_seen_subcommand_from add list get disable help" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and not __fish_seen_subcommand_from add list get disable help" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and not __fish_seen_subcommand_from add list get disable help" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand discount; and not __fish_seen_subcommand_from add list get disable help" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand discount; and not __fish_seen_subcommand_from add list get disable help" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand discount; and not __fish_seen_subcommand_from add list get disable help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand discount; and not __fish_seen_subcommand_from add list get disable help" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand discount; and not __fish_seen_subcommand_from add list get disable help" -f -a "add" -d 'Add a discount code, or with --automatic a promotion every order that qualifies gets'
+complete -c shop -n "__fish_shop_using_subcommand discount; and not __fish_seen_subcommand_from add list get disable help" -f -a "list" -d 'List discounts with how often each was used'
+complete -c shop -n "__fish_shop_using_subcommand discount; and not __fish_seen_subcommand_from add list get disable help" -f -a "get" -d 'Show one discount, by id (dsc_...) or code'
+complete -c shop -n "__fish_shop_using_subcommand discount; and not __fish_seen_subcommand_from add list get disable help" -f -a "disable" -d 'Disable a discount: no order gets it any more'
+complete -c shop -n "__fish_shop_using_subcommand discount; and not __fish_seen_subcommand_from add list get disable help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -l code -d 'The code customers type (kept upper case); leave out with --automatic' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -l percent -d 'Percent off the goods, like 10 or 12.5' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -l amount -d 'An amount off the goods, a decimal in --currency' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -l currency -d 'The currency of --amount and --min-subtotal' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -l min-subtotal -d 'The least the goods must cost, a decimal in --currency (USD when not given)' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -l starts -d 'Valid from (RFC 3339, or YYYY-MM-DD for midnight UTC)' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -l ends -d 'Valid until, excluded (RFC 3339, or YYYY-MM-DD for midnight UTC)' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -l limit -d 'Uses in all; a cancelled or fully refunded order gives its use back' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -l per-customer -d 'Uses per customer' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -l free-shipping -d 'Shipping costs nothing'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -l automatic -d 'Applied to every order that meets its conditions, without a code'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from list" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from list" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from list" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from list" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from list" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from list" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from get" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from get" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from get" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from get" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from get" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from get" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from disable" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from disable" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from disable" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from disable" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from disable" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from disable" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from disable" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from disable" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from disable" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from disable" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from disable" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a discount code, or with --automatic a promotion every order that qualifies gets'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from help" -f -a "list" -d 'List discounts with how often each was used'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show one discount, by id (dsc_...) or code'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from help" -f -a "disable" -d 'Disable a discount: no order gets it any more'
+complete -c shop -n "__fish_shop_using_subcommand discount; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand key; and not __fish_seen_subcommand_from create list revoke help" -l profile -d 'Named server and login, for working with more than one server' -r
@@ -1900,31 +2126,34 @@ complete -c shop -n "__fish_shop_using_subcommand man" -l no-color -d 'No colour
 complete -c shop -n "__fish_shop_using_subcommand man" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand man" -s V -l version -d 'Print version'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "serve" -d 'Run the shop server: every service behind one HTTP gateway, on an embedded SQLite database'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "login" -d 'Log in to a shop server and keep the login for later commands'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "logout" -d 'End the stored login: revoke its session on the server and forget its tokens'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "whoami" -d 'Show who the current login is, on which server, and until when'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "status" -d 'Show the health of every service; exit 3 when the server is unreachable or a service is down'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "product" -d 'Manage the catalog: add, list, change, archive and delete products; import and export (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "inventory" -d 'Watch and change stock per SKU: counts, movements, reservations, reconcile (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "fixtures" -d 'Load sample users and products from a fixtures file, like `stripe fixtures` (admin)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "user" -d 'Manage user accounts and roles (admin)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "cart" -d 'Fill a shopping cart: add, change and remove lines; your login\'s cart, or an anonymous one'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "order" -d 'Place orders (one, or many from NDJSON on stdin) and move them along: pay, ship, deliver, cancel, refund'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "payment" -d 'Look into payments and their refunds; refund, settle bank transfers and see analytics (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "search" -d 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "recommend" -d 'Show products to recommend beside one: bought or viewed together, else the same category'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "key" -d 'Make, list and revoke scoped API keys for other systems (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "audit" -d 'Who changed what and when: the audit log (admin)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "events" -d 'Print the event log (a table, or NDJSON when piped), and with --follow stream new events as they happen (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "webhook" -d 'Manage outbound webhook endpoints: add, list, deliveries, replay, test, rotate-secret, remove (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "listen" -d 'Forward the server\'s live events, signed, to a local URL, like `stripe listen` (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "dashboard" -d 'Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff)'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "db" -d 'Work on the server\'s database file on this machine: online backups'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "completions" -d 'Print a shell completion script to stdout'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "man" -d 'Write man pages for shop and every subcommand into a directory'
-complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend key audit events webhook listen dashboard db completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "serve" -d 'Run the shop server: every service behind one HTTP gateway, on an embedded SQLite database'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "login" -d 'Log in to a shop server and keep the login for later commands'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "logout" -d 'End the stored login: revoke its session on the server and forget its tokens'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "whoami" -d 'Show who the current login is, on which server, and until when'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "status" -d 'Show the health of every service; exit 3 when the server is unreachable or a service is down'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "product" -d 'Manage the catalog: add, list, change, archive and delete products; import and export (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "inventory" -d 'Watch and change stock per SKU: counts, movements, reservations, reconcile (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "fixtures" -d 'Load sample users and products from a fixtures file, like `stripe fixtures` (admin)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "user" -d 'Manage user accounts and roles (admin)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "cart" -d 'Fill a shopping cart: add, change and remove lines; your login\'s cart, or an anonymous one'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "order" -d 'Place orders (one, or many from NDJSON on stdin) and move them along: pay, ship, deliver, cancel, refund'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "payment" -d 'Look into payments and their refunds; refund, settle bank transfers and see analytics (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "notification" -d 'Send and track emails, SMS and push notifications; manage their templates (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "search" -d 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "recommend" -d 'Show products to recommend beside one: bought or viewed together, else the same category'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "shipping" -d 'Shipping zones: where the shop ships, by which methods, at what prices (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "tax" -d 'Tax rates by country, region and tax category (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "discount" -d 'Discount codes and automatic promotions: add, list, get, disable (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "key" -d 'Make, list and revoke scoped API keys for other systems (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "audit" -d 'Who changed what and when: the audit log (admin)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "events" -d 'Print the event log (a table, or NDJSON when piped), and with --follow stream new events as they happen (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "webhook" -d 'Manage outbound webhook endpoints: add, list, deliveries, replay, test, rotate-secret, remove (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "listen" -d 'Forward the server\'s live events, signed, to a local URL, like `stripe listen` (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "dashboard" -d 'Watch the server live in a terminal dashboard: service health, stock, orders and searches (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "db" -d 'Work on the server\'s database file on this machine: online backups'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "man" -d 'Write man pages for shop and every subcommand into a directory'
+complete -c shop -n "__fish_shop_using_subcommand help; and not __fish_seen_subcommand_from serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping tax discount key audit events webhook listen dashboard db completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "add" -d 'Add a product, and with --stock its stock on hand'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "list" -d 'List products, filtered by category, price, text and stock, sorted and paged'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from product" -f -a "get" -d 'Show one product, by id (prd_...) or SKU'
@@ -1955,6 +2184,7 @@ complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from cart" -f -a "remove" -d 'Remove a SKU\'s line'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from cart" -f -a "clear" -d 'Remove every line; the cart itself stays'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "create" -d 'Place an order from --item lines or a cart, and with --pay pay it at once; `order create -` places one order per NDJSON line of stdin'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "quote" -d 'Price an order without placing it: subtotal, discounts, shipping, tax and total, and the shipping methods for the address'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "list" -d 'List orders, newest first, by status, payment (financial status), customer and date'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "get" -d 'Show one order with its items and status history'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "pay" -d 'Pay a pending order (one whose payment was declined, or that was placed without --pay)'
@@ -1978,6 +2208,12 @@ complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from notification" -f -a "deliveries" -d 'What the local sinks delivered (the channels with no provider configured), newest first'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from search" -f -a "suggest" -d 'Complete what has been typed, from product names and past searches, most popular first'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from search" -f -a "analytics" -d 'Top queries, queries that found nothing, and search volume (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from shipping" -f -a "zone" -d 'Shipping zones: countries shipped to alike, each with its methods and prices'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from tax" -f -a "rate" -d 'Tax rates by country and region'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from discount" -f -a "add" -d 'Add a discount code, or with --automatic a promotion every order that qualifies gets'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from discount" -f -a "list" -d 'List discounts with how often each was used'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from discount" -f -a "get" -d 'Show one discount, by id (dsc_...) or code'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from discount" -f -a "disable" -d 'Disable a discount: no order gets it any more'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "create" -d 'Make a key; its secret is printed once, so store it at once'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "list" -d 'List keys (yours; an admin sees everyone\'s). Secrets are never shown'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "revoke" -d 'Revoke a key: it stops working at once'

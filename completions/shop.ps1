@@ -52,6 +52,9 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('notification', 'notification', [CompletionResultType]::ParameterValue, 'Send and track emails, SMS and push notifications; manage their templates (staff)')
             [CompletionResult]::new('search', 'search', [CompletionResultType]::ParameterValue, 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics')
             [CompletionResult]::new('recommend', 'recommend', [CompletionResultType]::ParameterValue, 'Show products to recommend beside one: bought or viewed together, else the same category')
+            [CompletionResult]::new('shipping', 'shipping', [CompletionResultType]::ParameterValue, 'Shipping zones: where the shop ships, by which methods, at what prices (staff)')
+            [CompletionResult]::new('tax', 'tax', [CompletionResultType]::ParameterValue, 'Tax rates by country, region and tax category (staff)')
+            [CompletionResult]::new('discount', 'discount', [CompletionResultType]::ParameterValue, 'Discount codes and automatic promotions: add, list, get, disable (staff)')
             [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Make, list and revoke scoped API keys for other systems (staff)')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Who changed what and when: the audit log (admin)')
             [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Print the event log (a table, or NDJSON when piped), and with --follow stream new events as they happen (staff)')
@@ -224,6 +227,8 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('--description', '--description', [CompletionResultType]::ParameterName, 'Longer text for the product page and search')
             [CompletionResult]::new('--attr', '--attr', [CompletionResultType]::ParameterName, 'An attribute, KEY=VALUE (colour=red); repeat for more')
             [CompletionResult]::new('--image', '--image', [CompletionResultType]::ParameterName, 'An image URL (https://...); repeat for more, in display order')
+            [CompletionResult]::new('--weight-grams', '--weight-grams', [CompletionResultType]::ParameterName, 'Shipping weight in grams; per-kg shipping methods need it')
+            [CompletionResult]::new('--tax-category', '--tax-category', [CompletionResultType]::ParameterName, 'Tax category for reduced rates, like books (none: the standard rate)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
@@ -231,6 +236,7 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
             [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('--no-shipping', '--no-shipping', [CompletionResultType]::ParameterName, 'Goods nobody ships (a download, a gift card): orders of only these need no address')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
             [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
@@ -301,6 +307,8 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('--description', '--description', [CompletionResultType]::ParameterName, 'New description')
             [CompletionResult]::new('--attr', '--attr', [CompletionResultType]::ParameterName, 'Set an attribute, KEY=VALUE, or remove one, KEY=; repeat for more')
             [CompletionResult]::new('--image', '--image', [CompletionResultType]::ParameterName, 'The new image URLs, replacing all images; repeat for more')
+            [CompletionResult]::new('--weight-grams', '--weight-grams', [CompletionResultType]::ParameterName, 'New shipping weight in grams')
+            [CompletionResult]::new('--tax-category', '--tax-category', [CompletionResultType]::ParameterName, 'New tax category; an empty one ("") gives the standard rate again')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Apply only if the product is still at this version (else exit 5)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
@@ -1122,6 +1130,7 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Place an order from --item lines or a cart, and with --pay pay it at once; `order create -` places one order per NDJSON line of stdin')
+            [CompletionResult]::new('quote', 'quote', [CompletionResultType]::ParameterValue, 'Price an order without placing it: subtotal, discounts, shipping, tax and total, and the shipping methods for the address')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List orders, newest first, by status, payment (financial status), customer and date')
             [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show one order with its items and status history')
             [CompletionResult]::new('pay', 'pay', [CompletionResultType]::ParameterValue, 'Pay a pending order (one whose payment was declined, or that was placed without --pay)')
@@ -1138,7 +1147,45 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('--cart', '--cart', [CompletionResultType]::ParameterName, 'Check out this cart (crt_..., see `shop cart show -q`) instead of --item lines')
             [CompletionResult]::new('--customer', '--customer', [CompletionResultType]::ParameterName, 'The customer''s email [default: yours]; staff may order for any customer')
             [CompletionResult]::new('--pay', '--pay', [CompletionResultType]::ParameterName, 'Pay at once: card:NUMBER[:MM/YY[:CVC]], apple_pay:TOKEN, google_pay:TOKEN, paypal:TOKEN or bank_transfer')
+            [CompletionResult]::new('--ship-to', '--ship-to', [CompletionResultType]::ParameterName, 'The shipping address, a JSON file {name,line1,line2?,city,region?,postal_code,country,phone?}')
+            [CompletionResult]::new('--country', '--country', [CompletionResultType]::ParameterName, 'The country shipped to (ISO 3166-1 alpha-2, like DE), with --name, --line1, --city and --postal-code for an order; alone for a quote')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'The region (state, province) shipped to, for regional tax rates')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'The recipient, with --country')
+            [CompletionResult]::new('--line1', '--line1', [CompletionResultType]::ParameterName, 'The street and number, with --country')
+            [CompletionResult]::new('--city', '--city', [CompletionResultType]::ParameterName, 'The city, with --country')
+            [CompletionResult]::new('--postal-code', '--postal-code', [CompletionResultType]::ParameterName, 'The postal code, with --country')
+            [CompletionResult]::new('--shipping', '--shipping', [CompletionResultType]::ParameterName, 'The shipping method''s code (`shop order quote` lists them for an address)')
+            [CompletionResult]::new('--discount', '--discount', [CompletionResultType]::ParameterName, 'A discount code; repeat for more')
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'With `-`: orders sent at once (results are still written in input order) [default: 8]')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'shop;order;quote' {
+            [CompletionResult]::new('--item', '--item', [CompletionResultType]::ParameterName, 'A line, SKU[:QTY] (like CHAIR-01:2); repeat for more')
+            [CompletionResult]::new('--ship-to', '--ship-to', [CompletionResultType]::ParameterName, 'The shipping address, a JSON file {name,line1,line2?,city,region?,postal_code,country,phone?}')
+            [CompletionResult]::new('--country', '--country', [CompletionResultType]::ParameterName, 'The country shipped to (ISO 3166-1 alpha-2, like DE), with --name, --line1, --city and --postal-code for an order; alone for a quote')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'The region (state, province) shipped to, for regional tax rates')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'The recipient, with --country')
+            [CompletionResult]::new('--line1', '--line1', [CompletionResultType]::ParameterName, 'The street and number, with --country')
+            [CompletionResult]::new('--city', '--city', [CompletionResultType]::ParameterName, 'The city, with --country')
+            [CompletionResult]::new('--postal-code', '--postal-code', [CompletionResultType]::ParameterName, 'The postal code, with --country')
+            [CompletionResult]::new('--shipping', '--shipping', [CompletionResultType]::ParameterName, 'The shipping method''s code (`shop order quote` lists them for an address)')
+            [CompletionResult]::new('--discount', '--discount', [CompletionResultType]::ParameterName, 'A discount code; repeat for more')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
@@ -1330,6 +1377,7 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
         }
         'shop;order;help' {
             [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Place an order from --item lines or a cart, and with --pay pay it at once; `order create -` places one order per NDJSON line of stdin')
+            [CompletionResult]::new('quote', 'quote', [CompletionResultType]::ParameterValue, 'Price an order without placing it: subtotal, discounts, shipping, tax and total, and the shipping methods for the address')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List orders, newest first, by status, payment (financial status), customer and date')
             [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show one order with its items and status history')
             [CompletionResult]::new('pay', 'pay', [CompletionResultType]::ParameterValue, 'Pay a pending order (one whose payment was declined, or that was placed without --pay)')
@@ -1342,6 +1390,9 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             break
         }
         'shop;order;help;create' {
+            break
+        }
+        'shop;order;help;quote' {
             break
         }
         'shop;order;help;list' {
@@ -1936,6 +1987,436 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'shop;shipping' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('zone', 'zone', [CompletionResultType]::ParameterValue, 'Shipping zones: countries shipped to alike, each with its methods and prices')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'shop;shipping;zone' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a zone; a country belongs to one zone')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the zones and their methods')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a zone (orders keep the shipping they were sold with)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'shop;shipping;zone;add' {
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'The zone''s name, like EU')
+            [CompletionResult]::new('--country', '--country', [CompletionResultType]::ParameterName, 'A country (ISO 3166-1 alpha-2, like DE); repeat for more')
+            [CompletionResult]::new('--currency', '--currency', [CompletionResultType]::ParameterName, 'The currency of the methods'' prices; an order in another is not shipped by the zone')
+            [CompletionResult]::new('--method', '--method', [CompletionResultType]::ParameterName, 'A method, CODE:KIND:AMOUNT[:THRESHOLD]; repeat for more')
+            [CompletionResult]::new('--days', '--days', [CompletionResultType]::ParameterName, 'Days to deliver, told to customers, for every method given')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'shop;shipping;zone;list' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'shop;shipping;zone;remove' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'shop;shipping;zone;help' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a zone; a country belongs to one zone')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the zones and their methods')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a zone (orders keep the shipping they were sold with)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'shop;shipping;zone;help;add' {
+            break
+        }
+        'shop;shipping;zone;help;list' {
+            break
+        }
+        'shop;shipping;zone;help;remove' {
+            break
+        }
+        'shop;shipping;zone;help;help' {
+            break
+        }
+        'shop;shipping;help' {
+            [CompletionResult]::new('zone', 'zone', [CompletionResultType]::ParameterValue, 'Shipping zones: countries shipped to alike, each with its methods and prices')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'shop;shipping;help;zone' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a zone; a country belongs to one zone')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the zones and their methods')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a zone (orders keep the shipping they were sold with)')
+            break
+        }
+        'shop;shipping;help;zone;add' {
+            break
+        }
+        'shop;shipping;help;zone;list' {
+            break
+        }
+        'shop;shipping;help;zone;remove' {
+            break
+        }
+        'shop;shipping;help;help' {
+            break
+        }
+        'shop;tax' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('rate', 'rate', [CompletionResultType]::ParameterValue, 'Tax rates by country and region')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'shop;tax;rate' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a rate; one per country, region and tax category')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the rates')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a rate (orders keep the tax they were sold with)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'shop;tax;rate;add' {
+            [CompletionResult]::new('--country', '--country', [CompletionResultType]::ParameterName, 'ISO 3166-1 alpha-2, like DE')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'A region of the country (a US state, a province), like CA')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'The name on invoices, like ''MwSt 19%''')
+            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'The rate in percent, like 19 or 7.25 (0-100, at most two decimals)')
+            [CompletionResult]::new('--category', '--category', [CompletionResultType]::ParameterName, 'Only for products of this tax category, like books')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'shop;tax;rate;list' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'shop;tax;rate;remove' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'shop;tax;rate;help' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a rate; one per country, region and tax category')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the rates')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a rate (orders keep the tax they were sold with)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'shop;tax;rate;help;add' {
+            break
+        }
+        'shop;tax;rate;help;list' {
+            break
+        }
+        'shop;tax;rate;help;remove' {
+            break
+        }
+        'shop;tax;rate;help;help' {
+            break
+        }
+        'shop;tax;help' {
+            [CompletionResult]::new('rate', 'rate', [CompletionResultType]::ParameterValue, 'Tax rates by country and region')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'shop;tax;help;rate' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a rate; one per country, region and tax category')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the rates')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a rate (orders keep the tax they were sold with)')
+            break
+        }
+        'shop;tax;help;rate;add' {
+            break
+        }
+        'shop;tax;help;rate;list' {
+            break
+        }
+        'shop;tax;help;rate;remove' {
+            break
+        }
+        'shop;tax;help;help' {
+            break
+        }
+        'shop;discount' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a discount code, or with --automatic a promotion every order that qualifies gets')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List discounts with how often each was used')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show one discount, by id (dsc_...) or code')
+            [CompletionResult]::new('disable', 'disable', [CompletionResultType]::ParameterValue, 'Disable a discount: no order gets it any more')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'shop;discount;add' {
+            [CompletionResult]::new('--code', '--code', [CompletionResultType]::ParameterName, 'The code customers type (kept upper case); leave out with --automatic')
+            [CompletionResult]::new('--percent', '--percent', [CompletionResultType]::ParameterName, 'Percent off the goods, like 10 or 12.5')
+            [CompletionResult]::new('--amount', '--amount', [CompletionResultType]::ParameterName, 'An amount off the goods, a decimal in --currency')
+            [CompletionResult]::new('--currency', '--currency', [CompletionResultType]::ParameterName, 'The currency of --amount and --min-subtotal')
+            [CompletionResult]::new('--min-subtotal', '--min-subtotal', [CompletionResultType]::ParameterName, 'The least the goods must cost, a decimal in --currency (USD when not given)')
+            [CompletionResult]::new('--starts', '--starts', [CompletionResultType]::ParameterName, 'Valid from (RFC 3339, or YYYY-MM-DD for midnight UTC)')
+            [CompletionResult]::new('--ends', '--ends', [CompletionResultType]::ParameterName, 'Valid until, excluded (RFC 3339, or YYYY-MM-DD for midnight UTC)')
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'Uses in all; a cancelled or fully refunded order gives its use back')
+            [CompletionResult]::new('--per-customer', '--per-customer', [CompletionResultType]::ParameterName, 'Uses per customer')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('--free-shipping', '--free-shipping', [CompletionResultType]::ParameterName, 'Shipping costs nothing')
+            [CompletionResult]::new('--automatic', '--automatic', [CompletionResultType]::ParameterName, 'Applied to every order that meets its conditions, without a code')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'shop;discount;list' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'shop;discount;get' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'shop;discount;disable' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'shop;discount;help' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a discount code, or with --automatic a promotion every order that qualifies gets')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List discounts with how often each was used')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show one discount, by id (dsc_...) or code')
+            [CompletionResult]::new('disable', 'disable', [CompletionResultType]::ParameterValue, 'Disable a discount: no order gets it any more')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'shop;discount;help;add' {
+            break
+        }
+        'shop;discount;help;list' {
+            break
+        }
+        'shop;discount;help;get' {
+            break
+        }
+        'shop;discount;help;disable' {
+            break
+        }
+        'shop;discount;help;help' {
+            break
+        }
         'shop;key' {
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
@@ -2464,6 +2945,9 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('notification', 'notification', [CompletionResultType]::ParameterValue, 'Send and track emails, SMS and push notifications; manage their templates (staff)')
             [CompletionResult]::new('search', 'search', [CompletionResultType]::ParameterValue, 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics')
             [CompletionResult]::new('recommend', 'recommend', [CompletionResultType]::ParameterValue, 'Show products to recommend beside one: bought or viewed together, else the same category')
+            [CompletionResult]::new('shipping', 'shipping', [CompletionResultType]::ParameterValue, 'Shipping zones: where the shop ships, by which methods, at what prices (staff)')
+            [CompletionResult]::new('tax', 'tax', [CompletionResultType]::ParameterValue, 'Tax rates by country, region and tax category (staff)')
+            [CompletionResult]::new('discount', 'discount', [CompletionResultType]::ParameterValue, 'Discount codes and automatic promotions: add, list, get, disable (staff)')
             [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Make, list and revoke scoped API keys for other systems (staff)')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Who changed what and when: the audit log (admin)')
             [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Print the event log (a table, or NDJSON when piped), and with --follow stream new events as they happen (staff)')
@@ -2624,6 +3108,7 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
         }
         'shop;help;order' {
             [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Place an order from --item lines or a cart, and with --pay pay it at once; `order create -` places one order per NDJSON line of stdin')
+            [CompletionResult]::new('quote', 'quote', [CompletionResultType]::ParameterValue, 'Price an order without placing it: subtotal, discounts, shipping, tax and total, and the shipping methods for the address')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List orders, newest first, by status, payment (financial status), customer and date')
             [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show one order with its items and status history')
             [CompletionResult]::new('pay', 'pay', [CompletionResultType]::ParameterValue, 'Pay a pending order (one whose payment was declined, or that was placed without --pay)')
@@ -2635,6 +3120,9 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             break
         }
         'shop;help;order;create' {
+            break
+        }
+        'shop;help;order;quote' {
             break
         }
         'shop;help;order;list' {
@@ -2739,6 +3227,63 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             break
         }
         'shop;help;recommend' {
+            break
+        }
+        'shop;help;shipping' {
+            [CompletionResult]::new('zone', 'zone', [CompletionResultType]::ParameterValue, 'Shipping zones: countries shipped to alike, each with its methods and prices')
+            break
+        }
+        'shop;help;shipping;zone' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a zone; a country belongs to one zone')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the zones and their methods')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a zone (orders keep the shipping they were sold with)')
+            break
+        }
+        'shop;help;shipping;zone;add' {
+            break
+        }
+        'shop;help;shipping;zone;list' {
+            break
+        }
+        'shop;help;shipping;zone;remove' {
+            break
+        }
+        'shop;help;tax' {
+            [CompletionResult]::new('rate', 'rate', [CompletionResultType]::ParameterValue, 'Tax rates by country and region')
+            break
+        }
+        'shop;help;tax;rate' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a rate; one per country, region and tax category')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the rates')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a rate (orders keep the tax they were sold with)')
+            break
+        }
+        'shop;help;tax;rate;add' {
+            break
+        }
+        'shop;help;tax;rate;list' {
+            break
+        }
+        'shop;help;tax;rate;remove' {
+            break
+        }
+        'shop;help;discount' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a discount code, or with --automatic a promotion every order that qualifies gets')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List discounts with how often each was used')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show one discount, by id (dsc_...) or code')
+            [CompletionResult]::new('disable', 'disable', [CompletionResultType]::ParameterValue, 'Disable a discount: no order gets it any more')
+            break
+        }
+        'shop;help;discount;add' {
+            break
+        }
+        'shop;help;discount;list' {
+            break
+        }
+        'shop;help;discount;get' {
+            break
+        }
+        'shop;help;discount;disable' {
             break
         }
         'shop;help;key' {

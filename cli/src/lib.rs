@@ -104,6 +104,15 @@ pub enum RemoteCommand {
     Search(commands::search::SearchArgs),
     /// Show products to recommend beside one: bought or viewed together, else the same category.
     Recommend(commands::recommend::RecommendArgs),
+    /// Shipping zones: where the shop ships, by which methods, at what prices (staff).
+    #[command(subcommand)]
+    Shipping(commands::shipping::ShippingCommand),
+    /// Tax rates by country, region and tax category (staff).
+    #[command(subcommand)]
+    Tax(commands::tax::TaxCommand),
+    /// Discount codes and automatic promotions: add, list, get, disable (staff).
+    #[command(subcommand)]
+    Discount(commands::discount::DiscountCommand),
     /// Make, list and revoke scoped API keys for other systems (staff).
     #[command(subcommand)]
     Key(commands::key::KeyCommand),
@@ -210,6 +219,9 @@ async fn run_remote(global: GlobalArgs, command: RemoteCommand) -> Result<(), Cl
         RemoteCommand::Search(args) => args.run(&context).await,
         RemoteCommand::Recommend(args) => args.run(&context).await,
         RemoteCommand::Events(args) => args.run(&context).await,
+        RemoteCommand::Shipping(command) => command.run(&context).await,
+        RemoteCommand::Tax(command) => command.run(&context).await,
+        RemoteCommand::Discount(command) => command.run(&context).await,
         RemoteCommand::Key(command) => command.run(&context).await,
         RemoteCommand::Audit(args) => args.run(&context).await,
         RemoteCommand::Webhook(command) => command.run(&context).await,

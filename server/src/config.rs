@@ -535,6 +535,36 @@ pub struct Config {
     pub search: SearchConfig,
     pub storefront: StorefrontConfig,
     pub webhooks: WebhooksConfig,
+    pub pricing: PricingConfig,
+}
+
+/// How checkout prices tax and shipping (`[pricing]` in the config file).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PricingConfig {
+    /// Currencies whose prices (of products and of shipping) already
+    /// include tax, as shops show them to consumers in the EU and the UK;
+    /// in any other currency tax is added on top, as in the US.
+    pub tax_inclusive_currencies: Vec<shop_wire::money::Currency>,
+    /// Whether shipping is taxed at the destination's standard rates.
+    pub shipping_taxable: bool,
+}
+
+impl Default for PricingConfig {
+    fn default() -> Self {
+        let currency = |code: &str| code.parse().expect("a known currency");
+        PricingConfig {
+            tax_inclusive_currencies: vec![currency("EUR"), currency("GBP")],
+            shipping_taxable: true,
+        }
+    }
+}
+
+impl PricingConfig {
+    /// Whether prices in `currency` include tax.
+    pub fn prices_include_tax(&self, currency: shop_wire::money::Currency) -> bool {
+        self.tax_inclusive_currencies.contains(&currency)
+    }
 }
 
 /// The web storefront at `/` (`[storefront]` in the config file); the status page stays on without it.
@@ -652,6 +682,7 @@ impl Default for Config {
             search: SearchConfig::default(),
             storefront: StorefrontConfig::default(),
             webhooks: WebhooksConfig::default(),
+            pricing: PricingConfig::default(),
         }
     }
 }

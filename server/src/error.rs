@@ -197,6 +197,16 @@ impl From<DomainError> for AppError {
         match err {
             DomainError::Validation { message, fields } => AppError::Validation { message, fields },
             DomainError::Invalid { code, message } => AppError::BadRequest { code, message },
+            DomainError::Rejected {
+                code,
+                field,
+                message,
+            } => AppError::Detailed {
+                status: StatusCode::BAD_REQUEST,
+                code,
+                message: format!("{field}: {message}"),
+                details: json!({ "fields": { field: message } }),
+            },
             DomainError::Unauthenticated { code, message } => {
                 AppError::Unauthenticated { code, message }
             }

@@ -23,6 +23,7 @@ mod lifecycle;
 mod nodes;
 mod notifications;
 mod openapi_fuzz;
+mod pricing;
 mod search;
 mod storefront;
 mod users;

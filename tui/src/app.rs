@@ -434,6 +434,11 @@ fn summary(data: &EventData) -> String {
         EventData::WebhookTest(e) => e.webhook_id.as_str(),
         EventData::WebhookDeliveryDead(e) => e.webhook_id.as_str(),
         EventData::WebhookDeliveryReplayed(e) => e.webhook_id.as_str(),
+        EventData::ShippingZoneCreated(z) | EventData::ShippingZoneDeleted(z) => z.name.as_str(),
+        EventData::TaxRateCreated(r) | EventData::TaxRateDeleted(r) => r.name.as_str(),
+        EventData::DiscountCreated(d) | EventData::DiscountDisabled(d) => {
+            d.code.as_deref().unwrap_or("automatic promotion")
+        }
     };
     text.to_owned()
 }

@@ -285,6 +285,7 @@ pub fn order(i: usize, at: OffsetDateTime) -> Order {
         cart_id: None,
         payment_error: None,
         tracking_number: None,
+        pricing: Default::default(),
         history: Vec::new(),
         created_at: at,
         updated_at: at,

@@ -21,6 +21,7 @@ use crate::money::Currency;
 use crate::notifications::{Channel, Notification, Priority};
 use crate::orders::Order;
 use crate::payments::{MethodKind, Payment, PaymentStatus, Refund, RefundStatus};
+use crate::pricing::{Discount, ShippingZone, TaxRate};
 use crate::products::Product;
 use crate::users::{Role, User};
 use crate::webhooks::{Webhook, WebhookDeliveryId, WebhookId, WebhookStatus};
@@ -200,6 +201,14 @@ events! {
     WebhookDeliveryDead(WebhookDeliveryEvent) = "webhook.delivery_dead",
     /// Deliveries were queued again by staff.
     WebhookDeliveryReplayed(WebhookReplayEvent) = "webhook.delivery_replayed",
+    ShippingZoneCreated(ShippingZone) = "shipping.zone_created",
+    /// Its countries are shipped to by no zone any more.
+    ShippingZoneDeleted(ShippingZone) = "shipping.zone_deleted",
+    TaxRateCreated(TaxRate) = "tax.rate_created",
+    TaxRateDeleted(TaxRate) = "tax.rate_deleted",
+    DiscountCreated(Discount) = "discount.created",
+    /// No order gets it any more; orders that have it keep it.
+    DiscountDisabled(Discount) = "discount.disabled",
 }
 
 impl std::fmt::Display for EventKind {

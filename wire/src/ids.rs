@@ -179,6 +179,24 @@ prefixed_id!(
     "msg"
 );
 
+prefixed_id!(
+    /// A shipping zone: countries shipped to alike (`shz_`).
+    ShippingZoneId,
+    "shz"
+);
+
+prefixed_id!(
+    /// A tax rate of a country or one of its regions (`txr_`).
+    TaxRateId,
+    "txr"
+);
+
+prefixed_id!(
+    /// A discount code or automatic promotion (`dsc_`).
+    DiscountId,
+    "dsc"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

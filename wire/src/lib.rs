@@ -22,6 +22,7 @@ pub mod money;
 pub mod notifications;
 pub mod orders;
 pub mod payments;
+pub mod pricing;
 pub mod products;
 #[cfg(feature = "openapi")]
 pub mod schemas;

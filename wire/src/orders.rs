@@ -9,6 +9,7 @@ pub use crate::ids::OrderId;
 use crate::ids::{PaymentId, UserId};
 use crate::money::Currency;
 use crate::payments::PaymentMethod;
+use crate::pricing::{OrderPricing, PostalAddress};
 
 string_enum!(
     /// `pending -> paid -> shipped -> delivered`, and `pending|paid -> cancelled`.
@@ -112,6 +113,9 @@ pub struct Order {
     pub cart_id: Option<CartId>,
     pub payment_error: Option<PaymentFailure>,
     pub tracking_number: Option<String>,
+    /// Subtotal, discounts, shipping and tax (which make `total_cents`), and the addresses.
+    #[serde(flatten)]
+    pub pricing: OrderPricing,
     /// Oldest first; only in single-order answers, empty in lists.
     #[serde(default)]
     pub history: Vec<StatusChange>,
@@ -137,6 +141,20 @@ pub struct NewOrder {
     pub customer_email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<PaymentMethod>,
+    /// Required when the shop ships (it has a shipping zone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<PostalAddress>,
+    /// Where the bill goes; tax follows it when nothing is shipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_address: Option<PostalAddress>,
+    /// A method's `code` from the zone of the shipping address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 40))]
+    pub shipping_method: Option<String>,
+    /// Discount codes, each at most once (a cart's own codes apply too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 10))]
+    pub discount_codes: Vec<String>,
 }
 
 /// `POST /api/orders/{id}/ship`.

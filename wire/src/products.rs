@@ -25,6 +25,17 @@ pub struct Product {
     pub attributes: BTreeMap<String, String>,
     pub images: Vec<String>,
     pub active: bool,
+    /// Shipping weight; per-kg shipping methods need it. `None`: not weighed.
+    #[serde(default)]
+    pub weight_grams: Option<i64>,
+    /// Picks a tax rate of this category (e.g. `books`) where one exists;
+    /// `None`: the standard rate.
+    #[serde(default)]
+    pub tax_category: Option<String>,
+    /// False for goods nobody ships (downloads, gift cards): an order of
+    /// only such goods needs no shipping address.
+    #[serde(default = "yes")]
+    pub requires_shipping: bool,
     pub version: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -84,6 +95,19 @@ pub struct ProductRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000))]
     pub low_stock_threshold: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 10_000_000))]
+    pub weight_grams: Option<i64>,
+    /// An empty string is no category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 40, pattern = r"^([a-z0-9][a-z0-9_-]*)?$")
+    )]
+    pub tax_category: Option<String>,
+    /// Default true; false for goods nobody ships.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_shipping: Option<bool>,
 }
 
 fn yes() -> bool {
@@ -136,6 +160,18 @@ pub struct ProductPatch {
     pub images: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 10_000_000))]
+    pub weight_grams: Option<i64>,
+    /// An empty string removes the tax category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 40, pattern = r"^([a-z0-9][a-z0-9_-]*)?$")
+    )]
+    pub tax_category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_shipping: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
 }
@@ -274,6 +310,8 @@ pub const CSV_COLUMNS: &[&str] = &[
     "attributes",
     "images",
     "active",
+    "weight_grams",
+    "tax_category",
 ];
 
 /// One rejected row of an import.

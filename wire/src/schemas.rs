@@ -106,6 +106,43 @@ impl PartialSchema for Currency {
 
 impl ToSchema for Currency {}
 
+/// An ISO 3166-1 alpha-2 country code, from the standard's list.
+pub fn country() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "An ISO 3166-1 alpha-2 country code such as `DE` or `US`.",
+        ))
+        .enum_values(Some(crate::pricing::countries()))
+        .into()
+}
+
+/// [`country`] where it may be left out.
+pub fn optional_country() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some(
+            "An ISO 3166-1 alpha-2 country code such as `DE` or `US`.",
+        ))
+        .enum_values(Some(
+            crate::pricing::countries()
+                .into_iter()
+                .map(serde_json::Value::from)
+                .chain([serde_json::Value::Null]),
+        ))
+        .into()
+}
+
+/// The countries of a shipping zone: 1 to 250 codes, each once.
+pub fn countries() -> Schema {
+    ArrayBuilder::new()
+        .items(RefOr::T(country()))
+        .min_items(Some(1))
+        .max_items(Some(250))
+        .unique_items(true)
+        .into()
+}
+
 impl PartialSchema for Scope {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cart;
 pub mod dashboard;
 pub mod db;
+pub mod discount;
 pub mod events;
 pub mod fixtures;
 pub mod generate;
@@ -18,7 +19,9 @@ pub mod product;
 pub mod recommend;
 pub mod search;
 pub mod serve;
+pub mod shipping;
 pub mod status;
+pub mod tax;
 pub mod user;
 pub mod webhook;
 

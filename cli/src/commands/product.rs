@@ -33,7 +33,7 @@ pub enum ProductCommand {
     #[command(after_help = "\
 Example: shop product add --sku CHAIR-01 --name 'Oak chair' --price 129.00 \\
            --category furniture/chairs --stock 40 --attr colour=natural --attr material=oak")]
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List products, filtered by category, price, text and stock, sorted and paged.
     #[command(after_help = "\
 Prices are decimals like 19.99. --category furniture also lists furniture/chairs.
@@ -58,7 +58,7 @@ Example: shop product update CHAIR-01 --price 119.00 --attr colour=walnut",
         // --version is the product's version here, not shop's.
         disable_version_flag = true
     )]
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// Archive a product: hidden from the storefront and search, kept for order history.
     Archive {
         /// The product's id (prd_...) or SKU.
@@ -127,6 +127,15 @@ pub struct AddArgs {
     /// An image URL (https://...); repeat for more, in display order.
     #[arg(long = "image", value_name = "URL", value_parser = parse_image)]
     images: Vec<String>,
+    /// Shipping weight in grams; per-kg shipping methods need it.
+    #[arg(long, value_name = "GRAMS", value_parser = clap::value_parser!(i64).range(0..=10_000_000))]
+    weight_grams: Option<i64>,
+    /// Tax category for reduced rates, like books (none: the standard rate).
+    #[arg(long, value_name = "CATEGORY")]
+    tax_category: Option<String>,
+    /// Goods nobody ships (a download, a gift card): orders of only these need no address.
+    #[arg(long)]
+    no_shipping: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -188,6 +197,12 @@ pub struct UpdateArgs {
     /// Make an archived product active again.
     #[arg(long)]
     activate: bool,
+    /// New shipping weight in grams.
+    #[arg(long, value_name = "GRAMS", value_parser = clap::value_parser!(i64).range(0..=10_000_000))]
+    weight_grams: Option<i64>,
+    /// New tax category; an empty one ("") gives the standard rate again.
+    #[arg(long, value_name = "CATEGORY")]
+    tax_category: Option<String>,
     /// Apply only if the product is still at this version (else exit 5).
     #[arg(long)]
     version: Option<u64>,
@@ -560,6 +575,9 @@ impl ProductCommand {
                     active: true,
                     stock: args.stock,
                     low_stock_threshold: args.low_stock,
+                    weight_grams: args.weight_grams,
+                    tax_category: args.tax_category,
+                    requires_shipping: args.no_shipping.then_some(false),
                 };
                 let product: Product = client.post("/api/products").json(&request)?.send().await?;
                 output.one(&product)
@@ -601,7 +619,7 @@ impl ProductCommand {
                 output.one(&ProductView::new(&product, stock.as_ref()))
             }
             ProductCommand::Update(args) => {
-                let product = update(&client, args).await?;
+                let product = update(&client, *args).await?;
                 output.one(&product)
             }
             ProductCommand::Archive { product } => {
@@ -736,6 +754,9 @@ async fn update(client: &ApiClient, args: UpdateArgs) -> Result<Product, CliErro
         attributes,
         images: (!args.images.is_empty()).then_some(args.images),
         active: args.activate.then_some(true),
+        weight_grams: args.weight_grams,
+        tax_category: args.tax_category,
+        requires_shipping: None,
         version: args.version.or(current.map(|p| p.version)),
     };
     client.patch(&path).json(&patch)?.send().await

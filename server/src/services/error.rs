@@ -17,6 +17,14 @@ pub enum DomainError {
     /// The values break a rule; `fields` maps each field to what is wrong.
     #[error("{message}")]
     Validation { message: String, fields: Value },
+    /// One field breaks a rule that has its own code (an unknown country,
+    /// a rate over 100 %), so a client can tell the reasons apart.
+    #[error("{field}: {message}")]
+    Rejected {
+        code: &'static str,
+        field: String,
+        message: String,
+    },
     /// Something else the caller asked for cannot be understood, e.g. an
     /// import format that does not exist.
     #[error("{message}")]
@@ -76,6 +84,14 @@ impl DomainError {
         DomainError::Validation {
             message: format!("{field}: {problem}"),
             fields: json!({ field: problem }),
+        }
+    }
+
+    pub fn rejected(code: &'static str, field: &str, message: impl Into<String>) -> Self {
+        DomainError::Rejected {
+            code,
+            field: field.to_owned(),
+            message: message.into(),
         }
     }
 

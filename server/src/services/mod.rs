@@ -11,6 +11,7 @@ pub mod keys;
 pub mod notifications;
 pub mod orders;
 pub mod payments;
+pub mod pricing;
 pub mod products;
 pub mod search;
 pub mod users;

@@ -698,6 +698,7 @@ async fn paid_order(store: &Arc<dyn Store>, sku: &str, quantity: i64) -> (Order,
                 actor: "contract".to_owned(),
                 limits: LIMITS,
                 max_unpaid: None,
+                checkout: checkout_of(&**store, sku).await,
             },
             COMMERCE_EVENTS,
         )
@@ -902,6 +903,7 @@ pub(crate) async fn an_unpaid_order_expires_once_and_releases_its_stock(store: A
                 actor: "contract".to_owned(),
                 limits: LIMITS,
                 max_unpaid: None,
+                checkout: checkout_of(&*store, "LAPSE-1").await,
             },
             COMMERCE_EVENTS,
         )
@@ -968,6 +970,308 @@ pub(crate) async fn an_unpaid_order_expires_once_and_releases_its_stock(store: A
     );
 }
 
+/// What an order of `sku` is priced with, read as the orders service reads it.
+pub(crate) async fn checkout_of(
+    store: &(impl super::PricingStore + ?Sized),
+    sku: &str,
+) -> super::Checkout {
+    let query = super::PricingQuery {
+        skus: vec![sku.to_owned()],
+        ..super::PricingQuery::default()
+    };
+    super::Checkout {
+        context: store.pricing_context(query).await.expect("pricing context"),
+        ..super::Checkout::default()
+    }
+}
+
+/// Zones added at the same time that all claim one country: exactly one
+/// is written, and the others leave nothing behind (not even their other
+/// countries). A country's zone can be removed and claimed again.
+pub(crate) async fn a_country_is_shipped_to_by_one_zone_even_when_zones_race(
+    store: Arc<dyn Store>,
+) {
+    use shop_wire::pricing::{ShippingMethod, ShippingRate, ShippingZone, ShippingZoneId};
+    let others: Vec<&str> = shop_wire::pricing::countries()
+        .into_iter()
+        .filter(|c| *c != "DE")
+        .take(RACERS)
+        .collect();
+    let zone = |other: &str| ShippingZone {
+        id: ShippingZoneId::generate(),
+        name: format!("DE and {other}"),
+        // Sorted, as a zone is read back.
+        countries: {
+            let mut countries = vec!["DE".to_owned(), other.to_owned()];
+            countries.sort();
+            countries
+        },
+        currency: "EUR".parse().expect("currency"),
+        methods: vec![ShippingMethod {
+            code: "std".to_owned(),
+            name: "Standard".to_owned(),
+            rate: ShippingRate::Flat { amount_cents: 490 },
+            estimated_days: None,
+        }],
+        created_at: now(),
+    };
+    let mut racers = Vec::new();
+    for other in &others {
+        let store = store.clone();
+        let zone = zone(other);
+        racers.push(tokio::spawn(async move {
+            let result = store.insert_shipping_zone(&zone, Vec::new()).await;
+            (zone, result)
+        }));
+    }
+    let mut written = Vec::new();
+    for racer in racers {
+        match racer.await.expect("task") {
+            (zone, Ok(())) => written.push(zone),
+            (_, Err(super::StoreError::Duplicate { field, .. })) => assert_eq!(field, "country"),
+            (_, Err(err)) => panic!("unexpected: {err}"),
+        }
+    }
+    assert_eq!(written.len(), 1, "exactly one zone claims DE");
+    let stored = store
+        .pricing_context(super::PricingQuery::default())
+        .await
+        .expect("read")
+        .zones;
+    assert_eq!(stored, written, "the refused zones left nothing behind");
+
+    let removed = store
+        .delete_shipping_zone(&written[0].id, |_| Vec::new())
+        .await
+        .expect("delete");
+    assert_eq!(removed.as_ref(), Some(&written[0]));
+    store
+        .insert_shipping_zone(&zone(others[0]), Vec::new())
+        .await
+        .expect("DE is free again");
+}
+
+/// One tax rate per country, region and category; removing it frees the
+/// place. A quote's read sees rates, zones and the products' weights and
+/// tax categories together.
+pub(crate) async fn tax_rates_are_one_per_scope_and_read_with_the_products(store: Arc<dyn Store>) {
+    use shop_wire::pricing::{TaxRate, TaxRateId};
+    let rate = |region: Option<&str>, category: Option<&str>| TaxRate {
+        id: TaxRateId::generate(),
+        country: "US".to_owned(),
+        region: region.map(str::to_owned),
+        name: "Sales tax".to_owned(),
+        rate_bps: 725,
+        tax_category: category.map(str::to_owned),
+        created_at: now(),
+    };
+    let first = rate(Some("CA"), None);
+    store
+        .insert_tax_rate(&first, Vec::new())
+        .await
+        .expect("first");
+    for other in [
+        rate(None, None),
+        rate(Some("NY"), None),
+        rate(Some("CA"), Some("books")),
+    ] {
+        store
+            .insert_tax_rate(&other, Vec::new())
+            .await
+            .expect("another scope");
+    }
+    assert!(matches!(
+        store
+            .insert_tax_rate(&rate(Some("CA"), None), Vec::new())
+            .await,
+        Err(super::StoreError::Duplicate { .. })
+    ));
+    let removed = store
+        .delete_tax_rate(&first.id, |_| Vec::new())
+        .await
+        .expect("delete");
+    assert_eq!(removed.as_ref(), Some(&first));
+    assert_eq!(
+        store
+            .delete_tax_rate(&first.id, |_| Vec::new())
+            .await
+            .expect("again"),
+        None
+    );
+    store
+        .insert_tax_rate(&rate(Some("CA"), None), Vec::new())
+        .await
+        .expect("the place is free again");
+
+    let (product, ..) = crate::services::products::domain::product_from(ProductRequest {
+        sku: "BOOK-1".to_owned(),
+        name: "A book".to_owned(),
+        price_cents: 1999,
+        active: true,
+        weight_grams: Some(450),
+        tax_category: Some("books".to_owned()),
+        ..ProductRequest::default()
+    })
+    .expect("valid product");
+    let stock = InitialStock {
+        on_hand: 1,
+        low_stock_threshold: 0,
+    };
+    store
+        .insert_product(&product, stock, None, Vec::new())
+        .await
+        .expect("insert product");
+    let query = super::PricingQuery {
+        skus: vec!["BOOK-1".to_owned(), "NONE".to_owned()],
+        ..super::PricingQuery::default()
+    };
+    let context = store.pricing_context(query).await.expect("read");
+    assert_eq!(context.rates.len(), 4);
+    assert_eq!(context.products.len(), 1, "unknown SKUs are left out");
+    let facts = &context.products[0];
+    assert_eq!(
+        (
+            facts.price_cents,
+            facts.weight_grams,
+            facts.tax_category.as_deref()
+        ),
+        (1999, Some(450), Some("books"))
+    );
+}
+
+/// Fifty checkouts race for a discount that may be used ten times: exactly
+/// ten orders get it, the others are refused with nothing written, and a
+/// cancelled order gives its use back.
+pub(crate) async fn racing_checkouts_never_use_a_discount_past_its_limit(store: Arc<dyn Store>) {
+    use shop_wire::pricing::{Discount, DiscountId, DiscountKind};
+    add_product(&store, "DEAL-1", 1000).await;
+    let discount = Discount {
+        id: DiscountId::generate(),
+        code: Some("TEN".to_owned()),
+        kind: DiscountKind::Percent,
+        value: 1000,
+        currency: None,
+        min_subtotal_cents: None,
+        starts_at: None,
+        ends_at: None,
+        usage_limit: Some(10),
+        per_customer_limit: None,
+        automatic: false,
+        active: true,
+        times_used: 0,
+        created_at: now(),
+    };
+    store
+        .insert_discount(&discount, Vec::new())
+        .await
+        .expect("discount");
+    let query = super::PricingQuery {
+        skus: vec!["DEAL-1".to_owned()],
+        codes: vec!["TEN".to_owned()],
+        ..super::PricingQuery::default()
+    };
+    // Read once, before the race: every racer believes a use is left.
+    let context = store.pricing_context(query).await.expect("read");
+    let mut racers = Vec::new();
+    for racer in 0..50 {
+        let store = store.clone();
+        let checkout = super::Checkout {
+            context: context.clone(),
+            discount_codes: vec!["TEN".to_owned()],
+            ..super::Checkout::default()
+        };
+        racers.push(tokio::spawn(async move {
+            store
+                .create_order(
+                    OrderDraft {
+                        id: OrderId::generate(),
+                        customer_email: format!("racer{racer}@example.com"),
+                        user_id: None,
+                        source: OrderSource::Items(vec![ReserveItem {
+                            sku: "DEAL-1".to_owned(),
+                            quantity: 1,
+                        }]),
+                        idempotency_key: None,
+                        pay_by: now() + Duration::minutes(15),
+                        payment: None,
+                        actor: "contract".to_owned(),
+                        limits: LIMITS,
+                        max_unpaid: None,
+                        checkout,
+                    },
+                    COMMERCE_EVENTS,
+                )
+                .await
+                .expect("create")
+        }));
+    }
+    let mut placed = Vec::new();
+    for racer in racers {
+        match racer.await.expect("task") {
+            OrderCreate::Created { order, .. } => {
+                assert_eq!(order.pricing.discount_cents, 10, "10 % of 1.00");
+                placed.push(order.id);
+            }
+            OrderCreate::DiscountUsedUp(_) => {}
+            other => panic!("unexpected: {other:?}"),
+        }
+    }
+    assert_eq!(placed.len(), 10, "exactly the limit's worth of orders");
+    let used = |store: Arc<dyn Store>| async move {
+        store
+            .discount(&super::DiscountKey::Code("TEN".to_owned()))
+            .await
+            .expect("read")
+            .expect("discount")
+            .times_used
+    };
+    assert_eq!(used(store.clone()).await, 10);
+    let stock = store.stock("DEAL-1").await.expect("read").expect("stock");
+    assert_eq!(stock.reserved, 10, "the refused checkouts hold nothing");
+
+    let cancelled = store
+        .transition_order(
+            &placed[0],
+            TransitionRequest {
+                to: OrderStatus::Cancelled,
+                actor: "contract".to_owned(),
+                note: None,
+                tracking_number: None,
+            },
+            COMMERCE_EVENTS,
+        )
+        .await
+        .expect("cancel");
+    assert!(
+        matches!(cancelled, TransitionOutcome::Done(_)),
+        "{cancelled:?}"
+    );
+    assert_eq!(
+        used(store.clone()).await,
+        9,
+        "the cancelled order gave its use back"
+    );
+    // Cancelling gives back once: a second release finds nothing to give.
+    let again = store
+        .transition_order(
+            &placed[0],
+            TransitionRequest {
+                to: OrderStatus::Cancelled,
+                actor: "contract".to_owned(),
+                note: None,
+                tracking_number: None,
+            },
+            COMMERCE_EVENTS,
+        )
+        .await
+        .expect("cancel again");
+    assert!(
+        matches!(again, TransitionOutcome::Illegal { .. }),
+        "{again:?}"
+    );
+    assert_eq!(used(store).await, 9);
+}
+
 /// One `#[tokio::test]` per contract check for a backend: `$open` is a
 /// function returning a guard (kept alive for the test) and a fresh store.
 macro_rules! store_contract {
@@ -989,6 +1293,9 @@ macro_rules! store_contract {
                 an_order_refunded_in_full_is_not_shipped,
                 an_unpaid_order_expires_once_and_releases_its_stock,
                 webhook_deliveries_are_queued_once_claimed_once_and_replayable,
+                a_country_is_shipped_to_by_one_zone_even_when_zones_race,
+                tax_rates_are_one_per_scope_and_read_with_the_products,
+                racing_checkouts_never_use_a_discount_past_its_limit,
             );
         }
     };

@@ -39,6 +39,7 @@ mod keys;
 mod notifications;
 mod orders;
 mod payments;
+mod pricing;
 mod search;
 mod sessions;
 pub mod sqlite;
@@ -59,6 +60,7 @@ pub use keys::*;
 pub use notifications::*;
 pub use orders::*;
 pub use payments::*;
+pub use pricing::*;
 pub use search::*;
 pub use sessions::*;
 pub use sqlite::SqliteStore;
@@ -118,6 +120,7 @@ pub trait Store:
     + KeyStore
     + AuditStore
     + WebhookStore
+    + PricingStore
     + Send
     + Sync
     + 'static

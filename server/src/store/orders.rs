@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use super::{CommerceEvents, LineRefusal, PaymentDraft, ReserveItem, StoreResult};
 use crate::services::cart::rules::{PriceChange, QuantityLimits};
+use crate::services::pricing::rules::Unpriced;
 #[derive(Clone, Debug)]
 pub enum OrderSource {
     Items(Vec<ReserveItem>),
@@ -38,6 +39,26 @@ pub struct OrderDraft {
     pub limits: QuantityLimits,
     /// The most unpaid orders `user_id` may have, this one included (`None`: no cap).
     pub max_unpaid: Option<u32>,
+    /// Where it goes and how, for pricing.
+    pub checkout: Checkout,
+}
+
+/// What an order is priced with besides its lines, which the store prices
+/// with [`crate::services::pricing::rules::price_checkout`] at the unit
+/// prices its transaction finds. The tables (`context`) are read before the
+/// transaction, off the one writer: a zone or rate changed in between
+/// prices the order as the shop stood when the request came in.
+#[derive(Clone, Debug, Default)]
+pub struct Checkout {
+    pub context: super::PricingContext,
+    /// The codes asked for with the order (the cart's own are in `context`).
+    pub discount_codes: Vec<String>,
+    pub shipping_address: Option<shop_wire::pricing::PostalAddress>,
+    pub billing_address: Option<shop_wire::pricing::PostalAddress>,
+    pub shipping_method: Option<String>,
+    /// Currencies whose prices include tax.
+    pub tax_inclusive: Vec<shop_wire::money::Currency>,
+    pub shipping_taxable: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -58,6 +79,14 @@ pub enum OrderCreate {
     /// Prices changed since the cart's lines were added: the cart now has
     /// today's prices (a new version) and nothing was ordered.
     PricesChanged(Vec<PriceChange>),
+    /// The order cannot be priced as asked (no address or method where the
+    /// shop ships, a method that does not ship there, a discount code that
+    /// does not apply); nothing was written.
+    Unpriceable(Unpriced),
+    /// A discount's uses ran out while the order was placed: racing
+    /// checkouts never use a discount more often than its limits allow.
+    /// Nothing was written.
+    DiscountUsedUp(super::ClaimRefusal),
 }
 
 #[derive(Clone, Debug)]
@@ -107,8 +136,10 @@ pub struct OrderQuery {
 
 #[async_trait]
 pub trait OrderStore: Send + Sync {
-    /// Validates and prices the lines, holds their stock, and records the
-    /// order `pending` (with its payment `processing` when one is given).
+    /// Validates and prices the lines, holds their stock, claims one use of
+    /// each discount the price uses (guarded: never past a discount's total
+    /// or per-customer limit), and records the order `pending` (with its
+    /// payment `processing` when one is given).
     async fn create_order(
         &self,
         draft: OrderDraft,

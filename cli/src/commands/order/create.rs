@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use super::super::{parse_email, parse_sku};
 use super::batch;
+use super::quote::PricingArgs;
 use super::transition::explain;
 use super::view::print_order;
 use crate::client::ApiClient;
@@ -26,6 +27,9 @@ const PAY_FORMS: &str =
 pub(super) const CREATE_HELP: &str = "\
 One order:
   shop order create --item CHAIR-01:2 --item LAMP-02:1 --pay card:4242424242424242
+  shop order create --item MUG-01 --ship-to address.json --shipping standard --discount WINTER10
+Once the shop ships (has a shipping zone) an order needs --ship-to (or --country with --name,
+--line1, --city, --postal-code) and --shipping; `shop order quote` shows the price first.
   shop order create --cart crt_01JDQ6Z5R3K8V2N4M7P9T0W1XY --pay paypal:tok_123
 A card's expiry defaults to December of next year. Without --pay the order stays pending for
 `shop order pay`; with bank_transfer it stays pending until the transfer is settled.
@@ -69,6 +73,8 @@ pub struct CreateArgs {
     /// Pay at once: card:NUMBER[:MM/YY[:CVC]], apple_pay:TOKEN, google_pay:TOKEN, paypal:TOKEN or bank_transfer.
     #[arg(long, value_name = "METHOD", value_parser = parse_pay)]
     pay: Option<PaymentMethod>,
+    #[command(flatten)]
+    pricing: PricingArgs,
     /// With `-`: orders sent at once (results are still written in input order) [default: 8].
     #[arg(long, value_name = "N", allow_negative_numbers = true, conflicts_with_all = ["items", "cart"],
           value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -287,6 +293,10 @@ pub(super) async fn run(
             items: merge_items(args.items),
             customer_email: args.customer,
             payment: args.pay,
+            shipping_address: args.pricing.order_address()?,
+            billing_address: None,
+            shipping_method: args.pricing.shipping_method(),
+            discount_codes: args.pricing.discount_codes(),
         })?
         .send()
         .await
@@ -314,7 +324,9 @@ mod tests {
     fn create(args: &[&str]) -> CreateArgs {
         let cli = parse(&[&["create"], args].concat()).unwrap_or_else(|err| panic!("{err}"));
         match cli.command {
-            crate::Command::Remote(crate::RemoteCommand::Order(OrderCommand::Create(args))) => args,
+            crate::Command::Remote(crate::RemoteCommand::Order(OrderCommand::Create(args))) => {
+                *args
+            }
             other => panic!("not an order create: {other:?}"),
         }
     }

@@ -8,13 +8,15 @@
 //! it was for stays pending, to be paid later with `order pay`.
 //!
 //! One module per area: [`create`] (one order, its items and payment
-//! methods), [`batch`] (many from stdin), [`list`], [`transition`] (pay,
-//! ship, deliver, cancel, refund) and [`view`] (how orders, their lines and
-//! the analytics are shown).
+//! methods), [`batch`] (many from stdin), [`quote`] (pricing without
+//! ordering, and the address, shipping and discount options both take),
+//! [`list`], [`transition`] (pay, ship, deliver, cancel, refund) and
+//! [`view`] (how orders, their lines and the analytics are shown).
 
 mod batch;
 mod create;
 mod list;
+mod quote;
 mod transition;
 mod view;
 
@@ -34,7 +36,11 @@ pub enum OrderCommand {
     /// Place an order from --item lines or a cart, and with --pay pay it at once;
     /// `order create -` places one order per NDJSON line of stdin.
     #[command(after_help = create::CREATE_HELP)]
-    Create(create::CreateArgs),
+    Create(Box<create::CreateArgs>),
+    /// Price an order without placing it: subtotal, discounts, shipping, tax and total,
+    /// and the shipping methods for the address.
+    #[command(after_help = quote::QUOTE_HELP)]
+    Quote(Box<quote::QuoteArgs>),
     /// List orders, newest first, by status, payment (financial status), customer and date.
     #[command(after_help = "\
 Example: shop order list --status paid --financial-status paid -q | xargs -n1 shop order ship")]
@@ -156,7 +162,8 @@ impl OrderCommand {
         let client = context.client().await?;
         let mut output = context.output();
         match self {
-            OrderCommand::Create(args) => create::run(context, &client, &mut output, args).await,
+            OrderCommand::Create(args) => create::run(context, &client, &mut output, *args).await,
+            OrderCommand::Quote(args) => quote::run(&client, &mut output, *args).await,
             OrderCommand::List(args) => list::run(&client, &mut output, &args).await,
             OrderCommand::Get { order } => {
                 let order: Order = client.get(&format!("/api/orders/{order}")).send().await?;

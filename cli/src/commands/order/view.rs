@@ -66,9 +66,18 @@ struct OrderView<'a> {
     id: &'a OrderId,
     status: OrderStatus,
     financial_status: FinancialStatus,
+    subtotal: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    discount: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shipping: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tax: Option<String>,
     total: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     refunded: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ship_to: Option<String>,
     customer: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     payment: Option<String>,
@@ -91,6 +100,24 @@ impl<'a> From<&'a Order> for OrderView<'a> {
             id: &order.id,
             status: order.status,
             financial_status: order.financial_status,
+            subtotal: money(order.pricing.subtotal_cents, order.currency),
+            discount: (order.pricing.discount_cents != 0)
+                .then(|| money(order.pricing.discount_cents, order.currency)),
+            shipping: order.pricing.shipping_method.as_ref().map(|method| {
+                format!(
+                    "{} ({})",
+                    money(order.pricing.shipping_cents, order.currency),
+                    method.name
+                )
+            }),
+            tax: (order.pricing.tax_cents != 0).then(|| {
+                let inside = if order.pricing.prices_include_tax {
+                    " included"
+                } else {
+                    ""
+                };
+                format!("{}{inside}", money(order.pricing.tax_cents, order.currency))
+            }),
             total: money(order.total_cents, order.currency),
             refunded: (order.refunded_cents != 0)
                 .then(|| money(order.refunded_cents, order.currency)),
@@ -101,6 +128,11 @@ impl<'a> From<&'a Order> for OrderView<'a> {
                 .as_ref()
                 .map(|e| format!("{}: {}", e.code, e.message)),
             tracking_number: order.tracking_number.as_deref(),
+            ship_to: order
+                .pricing
+                .shipping_address
+                .as_ref()
+                .map(|a| format!("{}, {} {}, {}", a.name, a.postal_code, a.city, a.country)),
             cart: order.cart_id.as_ref().map(ToString::to_string),
             created_at: order.created_at,
             updated_at: order.updated_at,

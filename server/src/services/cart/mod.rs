@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::get))
         .routes(routes!(handlers::add, handlers::clear))
         .routes(routes!(handlers::update, handlers::remove))
+        .routes(routes!(crate::services::pricing::handlers::apply_to_cart))
 }
 
 pub fn spawn_workers(state: &AppState) {

@@ -21,6 +21,7 @@ use crate::services::cart::rules::PriceChange;
 use crate::services::error::{DomainError, DomainResult};
 use crate::services::optional_note;
 use crate::services::payments::domain as payments;
+use crate::services::pricing::domain::{self as pricing, Asked};
 use crate::services::users::domain::{get_user, normalize_email};
 use crate::state::AppState;
 use crate::store::{
@@ -152,6 +153,10 @@ pub async fn create(
             )
         }
     };
+    let mut skus: Vec<String> = match &source {
+        OrderSource::Items(items) => items.iter().map(|item| item.sku.clone()).collect(),
+        OrderSource::Cart(_) => Vec::new(),
+    };
     if let OrderSource::Cart(cart) = &source {
         // A cart is checked out by its owner (or staff); anyone else does not see it.
         let record = state.store.cart(cart).await?;
@@ -161,7 +166,19 @@ pub async fn create(
         if !visible {
             return Err(DomainError::not_found(format!("cart {cart}")));
         }
+        skus = record
+            .map(|r| r.cart.items.into_iter().map(|item| item.sku).collect())
+            .unwrap_or_default();
     }
+    let asked = Asked {
+        shipping_address: request.shipping_address.clone(),
+        destination: None,
+        billing_address: request.billing_address.clone(),
+        shipping_method: request.shipping_method.clone(),
+        discount_codes: request.discount_codes.clone(),
+    };
+    let cart = request.cart_id.clone();
+    let checkout = pricing::checkout(state, asked, skus, cart, &customer_email).await?;
     let charge = request
         .payment
         .as_ref()
@@ -180,6 +197,7 @@ pub async fn create(
         limits: cart_limits(state),
         // Staff placing orders for customers are not held to a customer's cap.
         max_unpaid: (!caller.role.is_staff()).then_some(state.config.commerce.max_unpaid_orders),
+        checkout,
     };
     let (order, payment) = match state.store.create_order(draft, COMMERCE_EVENTS).await? {
         OrderCreate::Created { order, payment, .. } => {
@@ -220,6 +238,8 @@ pub async fn create(
             });
         }
         OrderCreate::PricesChanged(changes) => return Err(prices_changed(&changes)),
+        OrderCreate::Unpriceable(unpriced) => return Err(pricing::unpriced_error(unpriced)),
+        OrderCreate::DiscountUsedUp(refusal) => return Err(pricing::used_up_error(refusal)),
     };
     match (charge, payment) {
         (Some(charge), Some(payment)) => {
@@ -441,6 +461,7 @@ mod tests {
             cart_id: None,
             payment_error: None,
             tracking_number: None,
+            pricing: Default::default(),
             history: Vec::new(),
             created_at: now(),
             updated_at: now(),

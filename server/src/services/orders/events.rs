@@ -69,6 +69,7 @@ pub fn sample_order(customer_email: &str, skus: &[&str]) -> Order {
         cart_id: None,
         payment_error: None,
         tracking_number: None,
+        pricing: Default::default(),
         history: Vec::new(),
         created_at: at,
         updated_at: at,

@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(handlers::create, handlers::list))
         .routes(routes!(handlers::analytics))
+        .routes(routes!(crate::services::pricing::handlers::quote))
         .routes(routes!(handlers::health))
         .routes(routes!(handlers::get))
         .routes(routes!(handlers::pay))

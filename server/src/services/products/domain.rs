@@ -177,6 +177,33 @@ fn check_images(problems: &mut Problems, images: &[String]) {
     }
 }
 
+/// The heaviest product, in grams (ten tonnes).
+const MAX_WEIGHT_GRAMS: i64 = 10_000_000;
+
+fn check_weight(problems: &mut Problems, weight: Option<i64>) {
+    if weight.is_some_and(|grams| !(0..=MAX_WEIGHT_GRAMS).contains(&grams)) {
+        problems.add(
+            "weight_grams",
+            format!("must be between 0 and {MAX_WEIGHT_GRAMS}"),
+        );
+    }
+}
+
+/// A tax category as given (`""` is none), checked.
+fn tax_category(problems: &mut Problems, category: Option<&str>) -> Option<String> {
+    let category = category.map(str::trim).filter(|c| !c.is_empty())?;
+    match crate::services::pricing::tables::check_code("tax_category", category) {
+        Ok(category) => Some(category),
+        Err(_) => {
+            problems.add(
+                "tax_category",
+                "must be 1 to 40 of a-z, 0-9, `-` and `_`, starting with a letter or digit",
+            );
+            None
+        }
+    }
+}
+
 fn check_stock(problems: &mut Problems, field: &str, value: Option<i64>) {
     if let Some(value) = value
         && !(0..=MAX_STOCK).contains(&value)
@@ -219,6 +246,8 @@ pub fn product_from(
         "low_stock_threshold",
         request.low_stock_threshold,
     );
+    check_weight(&mut problems, request.weight_grams);
+    let tax_category = tax_category(&mut problems, request.tax_category.as_deref());
     if !problems.0.is_empty() {
         return Err(problems);
     }
@@ -234,6 +263,9 @@ pub fn product_from(
         attributes: request.attributes,
         images: request.images,
         active: request.active,
+        weight_grams: request.weight_grams,
+        tax_category,
+        requires_shipping: request.requires_shipping.unwrap_or(true),
         version: 1,
         created_at: at,
         updated_at: at,
@@ -457,6 +489,16 @@ fn patched(stored: Product, patch: &ProductPatch) -> DomainResult<Product> {
     }
     if let Some(active) = patch.active {
         product.active = active;
+    }
+    if let Some(grams) = patch.weight_grams {
+        check_weight(&mut problems, Some(grams));
+        product.weight_grams = Some(grams);
+    }
+    if let Some(category) = &patch.tax_category {
+        product.tax_category = tax_category(&mut problems, Some(category));
+    }
+    if let Some(ships) = patch.requires_shipping {
+        product.requires_shipping = ships;
     }
     problems.into_result()?;
     product.version += 1;

@@ -29,6 +29,9 @@ fn row(product: Product) -> ProductRequest {
         active: product.active,
         stock: None,
         low_stock_threshold: None,
+        weight_grams: product.weight_grams,
+        tax_category: product.tax_category,
+        requires_shipping: Some(product.requires_shipping),
     }
 }
 
@@ -44,6 +47,11 @@ fn csv_record(product: &ProductRequest) -> Result<Vec<String>, serde_json::Error
         serde_json::to_string(&product.attributes)?,
         serde_json::to_string(&product.images)?,
         product.active.to_string(),
+        product
+            .weight_grams
+            .map(|g| g.to_string())
+            .unwrap_or_default(),
+        product.tax_category.clone().unwrap_or_default(),
     ];
     Ok(cells
         .iter()
@@ -151,9 +159,9 @@ mod tests {
         let text = String::from_utf8([first, second].concat()).expect("utf-8");
         assert_eq!(
             text,
-            "sku,name,description,category,price_cents,currency,attributes,images,active\n\
-             A,\"Chair, \"\"oak\"\"\",\"two\nlines\",,1999,USD,\"{\"\"colour\"\":\"\"red\"\"}\",[],true\n\
-             B,\"Chair, \"\"oak\"\"\",\"two\nlines\",,1999,USD,\"{\"\"colour\"\":\"\"red\"\"}\",[],true\n"
+            "sku,name,description,category,price_cents,currency,attributes,images,active,weight_grams,tax_category\n\
+             A,\"Chair, \"\"oak\"\"\",\"two\nlines\",,1999,USD,\"{\"\"colour\"\":\"\"red\"\"}\",[],true,,\n\
+             B,\"Chair, \"\"oak\"\"\",\"two\nlines\",,1999,USD,\"{\"\"colour\"\":\"\"red\"\"}\",[],true,,\n"
         );
     }
 }

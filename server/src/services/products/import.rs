@@ -265,10 +265,12 @@ enum CsvColumn {
     Active,
     Stock,
     LowStockThreshold,
+    WeightGrams,
+    TaxCategory,
 }
 
 impl CsvColumn {
-    const ALL: [(&'static str, CsvColumn); 12] = [
+    const ALL: [(&'static str, CsvColumn); 14] = [
         ("sku", CsvColumn::Sku),
         ("name", CsvColumn::Name),
         ("description", CsvColumn::Description),
@@ -281,6 +283,8 @@ impl CsvColumn {
         ("active", CsvColumn::Active),
         ("stock", CsvColumn::Stock),
         ("low_stock_threshold", CsvColumn::LowStockThreshold),
+        ("weight_grams", CsvColumn::WeightGrams),
+        ("tax_category", CsvColumn::TaxCategory),
     ];
 }
 
@@ -398,6 +402,9 @@ fn csv_request(
         active,
         stock: number("stock")?,
         low_stock_threshold: number("low_stock_threshold")?,
+        weight_grams: number("weight_grams")?,
+        tax_category: Some(cell("tax_category").trim().to_owned()).filter(|c| !c.is_empty()),
+        requires_shipping: None,
     })
 }
 

@@ -26,7 +26,7 @@ use crate::store::{
 };
 
 pub(super) const COLUMNS: &str = "id, sku, name, description, category, price_cents, currency, attributes, \
-     images, active, version, created_at, updated_at";
+     images, active, version, created_at, updated_at, weight_grams, tax_category, requires_shipping";
 
 pub(super) fn product_row(row: &Row<'_>) -> rusqlite::Result<Product> {
     let attributes: String = row.get("attributes")?;
@@ -43,6 +43,9 @@ pub(super) fn product_row(row: &Row<'_>) -> rusqlite::Result<Product> {
             .map_err(conversion)?,
         images: serde_json::from_str(&images).map_err(conversion)?,
         active: row.get("active")?,
+        weight_grams: row.get("weight_grams")?,
+        tax_category: row.get("tax_category")?,
+        requires_shipping: row.get("requires_shipping")?,
         version: row.get::<_, i64>("version")? as u64,
         created_at: from_millis(row.get("created_at")?)?,
         updated_at: from_millis(row.get("updated_at")?)?,
@@ -55,7 +58,8 @@ fn json_text(value: &impl serde::Serialize) -> StoreResult<String> {
 
 fn insert(tx: &Transaction<'_>, product: &Product) -> StoreResult<()> {
     tx.prepare_cached(&format!(
-        "INSERT INTO products ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        "INSERT INTO products ({COLUMNS})
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
     ))?
     .execute(params![
         product.id.as_str(),
@@ -71,6 +75,9 @@ fn insert(tx: &Transaction<'_>, product: &Product) -> StoreResult<()> {
         product.version as i64,
         millis(product.created_at),
         millis(product.updated_at),
+        product.weight_grams,
+        product.tax_category,
+        product.requires_shipping,
     ])
     .map_err(|err| {
         if super::is_unique_violation(&err) {
@@ -91,7 +98,8 @@ fn update(tx: &Transaction<'_>, product: &Product, expected: u64) -> StoreResult
         .prepare_cached(
             "UPDATE products SET name = ?3, description = ?4, category = ?5, price_cents = ?6,
                     currency = ?7, attributes = ?8, images = ?9, active = ?10, version = ?11,
-                    updated_at = ?12
+                    updated_at = ?12, weight_grams = ?13, tax_category = ?14,
+                    requires_shipping = ?15
              WHERE id = ?1 AND version = ?2",
         )?
         .execute(params![
@@ -107,6 +115,9 @@ fn update(tx: &Transaction<'_>, product: &Product, expected: u64) -> StoreResult
             product.active,
             product.version as i64,
             millis(product.updated_at),
+            product.weight_grams,
+            product.tax_category,
+            product.requires_shipping,
         ])?;
     Ok(changed == 1)
 }
@@ -134,6 +145,9 @@ fn same_content(stored: &Product, row: &Product) -> bool {
         && stored.attributes == row.attributes
         && stored.images == row.images
         && stored.active == row.active
+        && stored.weight_grams == row.weight_grams
+        && stored.tax_category == row.tax_category
+        && stored.requires_shipping == row.requires_shipping
 }
 
 /// The filter of a product query.

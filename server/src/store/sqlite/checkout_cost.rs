@@ -64,6 +64,7 @@ async fn a_checkout_costs_the_writer_a_bounded_number_of_statements() {
                 per_cart: 500,
             },
             max_unpaid: None,
+            checkout: crate::store::contract::checkout_of(&store, "MUG-1").await,
         };
         let created = store
             .create_order(draft, COMMERCE_EVENTS)

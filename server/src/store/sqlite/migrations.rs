@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_hardening.sql"),
     include_str!("../migrations/0007_keys_audit.sql"),
     include_str!("../migrations/0008_webhooks.sql"),
+    include_str!("../migrations/0009_pricing.sql"),
     include_str!("../migrations/0010_after_sale.sql"),
 ];
 

@@ -34,6 +34,7 @@ mod migrations;
 mod notifications;
 mod orders;
 mod payments;
+mod pricing;
 mod search;
 mod sessions;
 mod users;

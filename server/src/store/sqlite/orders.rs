@@ -12,6 +12,7 @@ use shop_wire::events::{EventData, MakeEvent};
 use shop_wire::inventory::ReservationStatus;
 use shop_wire::money::Currency;
 use shop_wire::orders::{Order, OrderId, OrderItem, OrderStatus, PaymentFailure, StatusChange};
+use shop_wire::pricing::OrderPricing;
 use time::OffsetDateTime;
 
 use super::audit;
@@ -21,12 +22,14 @@ use super::inventory::{
     Hold, available, extend_reservations, finish_active, reserve_checked, restock, sell_unreserved,
 };
 use super::payments::{insert_payment, payment_in_flight, read_payment};
-use super::{SqliteStore, append, conversion, from_millis, millis, parse_column};
+use super::pricing::{claim_discounts, release_discounts};
+use super::{SqliteStore, append, backend, conversion, from_millis, millis, parse_column};
 use crate::services::cart::rules::{self as cart_rules, CheckoutRefusal};
 use crate::services::inventory::rules::demand_per_sku;
 use crate::services::orders::rules::{
     self, Cancellation, LineHold, PaymentFacts, Payments, Transition, TransitionRefusal,
 };
+use crate::services::pricing::rules::{Wanted, gives_back_discounts, order_total, price_checkout};
 use crate::store::AuditChange;
 use crate::store::{
     CommerceEvents, LineRefusal, NewEvent, OrderCreate, OrderDraft, OrderKey, OrderQuery,
@@ -36,10 +39,19 @@ use crate::store::{
 
 const ORDER_COLUMNS: &str = "id, number, status, financial_status, customer_email, user_id, cart_id, currency, \
      total_cents, refunded_cents, payment_id, payment_error_code, payment_error_message, \
-     tracking_number, created_at, updated_at";
+     tracking_number, created_at, updated_at, pricing";
 fn order_row(row: &Row<'_>) -> rusqlite::Result<Order> {
     let error_code: Option<String> = row.get("payment_error_code")?;
     let error_message: Option<String> = row.get("payment_error_message")?;
+    let total_cents: i64 = row.get("total_cents")?;
+    let pricing = match row.get::<_, Option<String>>("pricing")? {
+        Some(text) => serde_json::from_str(&text).map_err(conversion)?,
+        // Placed before pricing: the total was the goods.
+        None => OrderPricing {
+            subtotal_cents: total_cents,
+            ..OrderPricing::default()
+        },
+    };
     Ok(Order {
         id: parse_column(row, "id")?,
         number: rules::order_number(row.get("number")?),
@@ -47,7 +59,7 @@ fn order_row(row: &Row<'_>) -> rusqlite::Result<Order> {
         financial_status: parse_column(row, "financial_status")?,
         items: Vec::new(),
         item_count: 0,
-        total_cents: row.get("total_cents")?,
+        total_cents,
         refunded_cents: row.get("refunded_cents")?,
         currency: parse_column(row, "currency")?,
         customer_email: row.get("customer_email")?,
@@ -59,6 +71,7 @@ fn order_row(row: &Row<'_>) -> rusqlite::Result<Order> {
             message: error_message.unwrap_or_default(),
         }),
         tracking_number: row.get("tracking_number")?,
+        pricing,
         history: Vec::new(),
         created_at: from_millis(row.get("created_at")?)?,
         updated_at: from_millis(row.get("updated_at")?)?,
@@ -359,6 +372,9 @@ pub(super) fn cancel_order(
         }
     }
     let cancelled = move_order(tx, order, OrderStatus::Cancelled, actor, note)?;
+    if gives_back_discounts(&cancelled) {
+        release_discounts(tx, cancelled.id.as_str())?;
+    }
     pending.push((events.order)(EventData::OrderCancelled, &cancelled));
     Ok(cancelled)
 }
@@ -452,6 +468,27 @@ pub(super) fn commit_stock(
     Ok(())
 }
 
+/// Prices an order's lines by its checkout and claims its discounts' uses,
+/// before anything of the order is written: the breakdown to freeze, or
+/// the answer that refuses the order.
+fn price_and_claim(
+    tx: &Transaction<'_>,
+    draft: &OrderDraft,
+    wanted: &[Wanted],
+    at: OffsetDateTime,
+) -> StoreResult<Result<OrderPricing, OrderCreate>> {
+    let price = match price_checkout(&draft.checkout, wanted, true, at) {
+        Ok(price) => price,
+        Err(unpriced) => return Ok(Err(OrderCreate::Unpriceable(unpriced))),
+    };
+    if let Err(refusal) =
+        claim_discounts(tx, draft.id.as_str(), &draft.customer_email, &price.uses)?
+    {
+        return Ok(Err(OrderCreate::DiscountUsedUp(refusal)));
+    }
+    Ok(Ok(price.freeze(&draft.checkout)))
+}
+
 #[async_trait]
 impl OrderStore for SqliteStore {
     async fn create_order(
@@ -485,6 +522,7 @@ impl OrderStore for SqliteStore {
             // Each line with the reservation that holds its stock.
             let mut lines: Vec<(OrderItem, String)> = Vec::new();
             let currency: Currency;
+            let pricing: OrderPricing;
             let mut cart_id = None;
             match &draft.source {
                 OrderSource::Items(items) => {
@@ -503,6 +541,19 @@ impl OrderStore for SqliteStore {
                         return Ok(OrderCreate::Refused(refusal));
                     }
                     currency = cart_rules::currency_of(products.first().map(|p| p.currency));
+                    let wanted: Vec<Wanted> = items
+                        .iter()
+                        .zip(&products)
+                        .map(|(item, product)| Wanted {
+                            sku: item.sku.clone(),
+                            quantity: item.quantity,
+                            unit_price_cents: Some(product.price_cents),
+                        })
+                        .collect();
+                    pricing = match price_and_claim(tx, &draft, &wanted, at)? {
+                        Ok(pricing) => pricing,
+                        Err(refused) => return Ok(refused),
+                    };
                     for (item, product) in items.iter().zip(products) {
                         let hold = Hold {
                             expires_at: draft.pay_by,
@@ -566,6 +617,20 @@ impl OrderStore for SqliteStore {
                         return Ok(OrderCreate::PricesChanged(changes));
                     }
                     currency = record.cart.currency;
+                    let wanted: Vec<Wanted> = record
+                        .cart
+                        .items
+                        .iter()
+                        .map(|item| Wanted {
+                            sku: item.sku.clone(),
+                            quantity: item.quantity,
+                            unit_price_cents: Some(item.unit_price_cents),
+                        })
+                        .collect();
+                    pricing = match price_and_claim(tx, &draft, &wanted, at)? {
+                        Ok(pricing) => pricing,
+                        Err(refused) => return Ok(refused),
+                    };
                     let taken = cart_lines(tx, cart.as_str())?;
                     let reservations: Vec<String> = taken.iter().map(|(_, r)| r.clone()).collect();
                     extend_reservations(tx, &reservations, draft.pay_by, id)?;
@@ -583,7 +648,7 @@ impl OrderStore for SqliteStore {
                     cart_id = Some(cart.clone());
                 }
             }
-            let total: i64 = lines.iter().map(|(line, _)| line.line_total_cents).sum();
+            let total = order_total(&pricing);
             let highest: Option<i64> = tx
                 .prepare_cached("SELECT max(number) FROM orders")?
                 .query_row([], |row| row.get(0))?;
@@ -591,8 +656,10 @@ impl OrderStore for SqliteStore {
             let payment_id = draft.payment.as_ref().map(|p| p.id.clone());
             tx.prepare_cached(
                 "INSERT INTO orders (id, number, status, customer_email, user_id, cart_id, currency,
-                     total_cents, payment_id, idempotency_key, pay_by, created_at, updated_at)
-                 VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+                     total_cents, payment_id, idempotency_key, pay_by, created_at, updated_at,
+                     subtotal_cents, discount_cents, shipping_cents, tax_cents, pricing)
+                 VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11,
+                     ?12, ?13, ?14, ?15, ?16)",
             )?
             .execute(params![
                 id,
@@ -605,7 +672,12 @@ impl OrderStore for SqliteStore {
                 payment_id.as_ref().map(|p| p.to_string()),
                 draft.idempotency_key,
                 millis(draft.pay_by),
-                millis(at)
+                millis(at),
+                pricing.subtotal_cents,
+                pricing.discount_cents,
+                pricing.shipping_cents,
+                pricing.tax_cents,
+                serde_json::to_string(&pricing).map_err(backend)?,
             ])?;
             let mut insert_item = tx.prepare_cached(
                 "INSERT INTO order_items (order_id, position, sku, name, quantity, unit_price_cents,
@@ -642,6 +714,7 @@ impl OrderStore for SqliteStore {
                 cart_id,
                 payment_error: None,
                 tracking_number: None,
+                pricing,
                 history: vec![created],
                 created_at: at,
                 updated_at: at,

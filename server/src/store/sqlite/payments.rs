@@ -17,9 +17,11 @@ use super::orders::{
     StoredItem, availability, cancel_order, commit_stock, free_units, hold_again, insert_history,
     load_order, must_load_order, must_read_order, settle_financial_status,
 };
+use super::pricing::release_discounts;
 use super::{SqliteStore, append, from_millis, millis, parse_column};
 use crate::services::orders::rules::{self, Fulfilment, LineHold, NotPayable};
 use crate::services::payments::rules::{self as payment_rules, RefundRefusal, Refundable};
+use crate::services::pricing::rules::gives_back_discounts;
 use crate::store::AuditChange;
 use crate::store::{
     BeginPayment, ChargeResult, CommerceEvents, FinishRefund, PaymentDone, PaymentDraft,
@@ -522,6 +524,9 @@ impl PaymentStore for SqliteStore {
                         .ok_or_else(|| StoreError::Backend("refund vanished mid-change".into()))?;
                     let mut order = must_read_order(tx, payment.order_id.as_str())?;
                     settle_financial_status(tx, &mut order)?;
+                    if gives_back_discounts(&order) {
+                        release_discounts(tx, order.id.as_str())?;
+                    }
                     pending.push((events.payment)(
                         EventData::PaymentRefunded,
                         &payment,
