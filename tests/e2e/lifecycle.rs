@@ -69,7 +69,25 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
             tokio::spawn(request.send())
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(60)).await;
+    // SIGTERM only once every request is in the server or answered: a
+    // request still in the kernel's queue, or on a connection the server has
+    // not read yet, is not in flight, and hyper rightly closes it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        // Finished first, then the gauge: a request finishing in between is
+        // counted by neither, so the sum can only fall short, never overcount.
+        let answered = requests.iter().filter(|r| r.is_finished()).count();
+        let handling = requests_in_flight(&server).await - 1; // less the scrape itself
+        if answered + handling >= requests.len() {
+            assert!(handling > 0, "every request was answered before SIGTERM");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the requests never all reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let pid = server.pid();
     let killer = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -88,6 +106,17 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     assert!(server.get("/api/version").send().await.is_err());
     server.restart();
     server.login("inflight11@example.com", PASSWORD).await;
+}
+
+/// The server's `shop_http_requests_in_flight` gauge, from a `/metrics` scrape.
+async fn requests_in_flight(server: &TestServer) -> usize {
+    let scrape = server.get("/metrics").send().await.unwrap();
+    let text = scrape.text().await.unwrap();
+    let value = text
+        .lines()
+        .find_map(|line| line.strip_prefix("shop_http_requests_in_flight "))
+        .unwrap_or_else(|| panic!("no in-flight gauge in the scrape: {text}"));
+    value.trim().parse::<f64>().unwrap() as usize
 }
 
 #[tokio::test]

@@ -51,6 +51,10 @@ fn describe() {
         "shop_http_errors_total",
         "HTTP requests answered with a 5xx status, by service, route, method and status"
     );
+    describe_gauge!(
+        IN_FLIGHT_GAUGE,
+        "HTTP requests being handled now (until their response starts)"
+    );
     describe_histogram!(
         "shop_http_request_duration_seconds",
         Unit::Seconds,
@@ -243,7 +247,27 @@ pub fn method_label(method: &Method) -> &'static str {
     }
 }
 
+const IN_FLIGHT_GAUGE: &str = "shop_http_requests_in_flight";
+
+/// Counts a request as in flight until it is dropped, so that a request
+/// whose client went away (its future dropped mid-handler) is uncounted too.
+struct InFlight;
+
+impl InFlight {
+    fn start() -> Self {
+        metrics::gauge!(IN_FLIGHT_GAUGE).increment(1.0);
+        Self
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!(IN_FLIGHT_GAUGE).decrement(1.0);
+    }
+}
+
 pub async fn middleware(request: Request, next: Next) -> Response {
+    let _in_flight = InFlight::start();
     // Unmatched paths share one label, so scanners cannot blow up the series count.
     let route = request
         .extensions()
