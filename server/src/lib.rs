@@ -183,6 +183,10 @@ pub async fn serve(
         }
     };
     state.workers.shutdown().await;
+    // The analytics worker has stopped: write what it buffered since its last round.
+    if let Err(err) = services::search::domain::flush_analytics(&state).await {
+        tracing::error!(error = %err, "cannot write the last searches and views");
+    }
     tracing::info!("stopped");
     served
 }

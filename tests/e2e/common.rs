@@ -197,6 +197,13 @@ impl TestServer {
         self.request(Method::POST, path).json(body)
     }
 
+    /// A `/metrics` scrape as anyone sees it (no business series).
+    pub async fn metrics(&self) -> String {
+        let scrape = self.get("/metrics").send().await.unwrap();
+        assert_eq!(scrape.status(), StatusCode::OK);
+        scrape.text().await.unwrap()
+    }
+
     /// `GET path` with `token` as the bearer.
     pub async fn get_as(&self, path: &str, token: &str) -> Response {
         self.get(path)

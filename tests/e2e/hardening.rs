@@ -1444,6 +1444,15 @@ async fn one_client_cannot_plant_a_suggestion_nor_a_co_view() {
             assert_eq!(response.status(), StatusCode::NO_CONTENT);
         }
     }
+    // Views are written in batches; reading the analytics writes the buffered ones.
+    let flush_views = || async {
+        expect_status(
+            server.get_as("/api/search/analytics", &admin).await,
+            StatusCode::OK,
+        )
+        .await;
+    };
+    flush_views().await;
     let co_views = |body: &Value, sku: &str| {
         body["items"]
             .as_array()
@@ -1477,6 +1486,7 @@ async fn one_client_cannot_plant_a_suggestion_nor_a_co_view() {
             assert_eq!(response.status(), StatusCode::NO_CONTENT);
         }
     }
+    flush_views().await;
     let recommended = expect_status(
         server
             .get("/api/search/recommendations/OAK-CHAIR")

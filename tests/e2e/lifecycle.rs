@@ -110,8 +110,7 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
 
 /// The server's `shop_http_requests_in_flight` gauge, from a `/metrics` scrape.
 async fn requests_in_flight(server: &TestServer) -> usize {
-    let scrape = server.get("/metrics").send().await.unwrap();
-    let text = scrape.text().await.unwrap();
+    let text = server.metrics().await;
     let value = text
         .lines()
         .find_map(|line| line.strip_prefix("shop_http_requests_in_flight "))

@@ -618,14 +618,7 @@ async fn an_open_breaker_holds_notifications_instead_of_burning_attempts() {
     )
     .await;
     assert_eq!(first["status"], "failed", "waiting for a retry, not dead");
-    let metrics = server
-        .get("/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("shop_notifications_circuit_state{channel=\"sms\"} 2"),
         "{metrics}"

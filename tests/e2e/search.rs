@@ -300,6 +300,85 @@ async fn every_catalog_change_is_searchable_when_its_call_returns_and_after_a_re
     let _ = id;
 }
 
+/// Searches answered from the result cache so far, from `/metrics`.
+async fn cache_hits(server: &TestServer) -> u64 {
+    let text = server.metrics().await;
+    text.lines()
+        .find_map(|line| line.strip_prefix(r#"shop_search_cache_requests_total{result="hit"} "#))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_cached_page_outlives_views_and_other_stock_but_never_shows_stale_stock() {
+    let server = TestServer::start();
+    let admin = server.admin_token().await;
+    for (sku, name) in [("BILBY-1", "Bilby Lantern"), ("QUOLL-1", "Quoll Lantern")] {
+        create(
+            &server,
+            &admin,
+            json!({"sku": sku, "name": name, "price_cents": 2500, "stock": 5}),
+        )
+        .await;
+    }
+    let set_stock = |sku: &'static str, on_hand: i64| {
+        let server = &server;
+        let admin = &admin;
+        async move {
+            let set = server
+                .send_as(
+                    Method::PUT,
+                    &format!("/api/inventory/{sku}"),
+                    &json!({"on_hand": on_hand, "reason": "count"}),
+                    admin,
+                )
+                .await;
+            expect_status(set, StatusCode::OK).await;
+        }
+    };
+    let query = "q=bilby+lantern&in_stock=true";
+    // Served from the cache exactly when the hit counter moves.
+    let served_cached = |hits_before: u64| {
+        let server = &server;
+        async move {
+            let page = search(server, query).await;
+            (page, cache_hits(server).await > hits_before)
+        }
+    };
+    search(&server, query).await;
+
+    // A view and a stock change of a product not on the page keep it.
+    let viewed = server
+        .post("/api/search/analytics/view", &json!({"product": "BILBY-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(viewed.status(), StatusCode::NO_CONTENT);
+    set_stock("QUOLL-1", 4).await;
+    let (page, cached) = served_cached(cache_hits(&server).await).await;
+    assert!(
+        cached,
+        "a view and another product's stock keep the page: {page}"
+    );
+    assert_eq!(skus(&page), ["BILBY-1"]);
+    assert_eq!(page["items"][0]["available"], 5);
+
+    // Its own product's stock: the next search shows the new level.
+    set_stock("BILBY-1", 3).await;
+    let (page, cached) = served_cached(cache_hits(&server).await).await;
+    assert!(!cached, "the page showed the old level");
+    assert_eq!(page["items"][0]["available"], 3);
+
+    // Out of stock: gone from an in-stock search at once.
+    set_stock("BILBY-1", 0).await;
+    let page = search(&server, query).await;
+    assert_eq!(page["total"], 0, "{page}");
+    // Another product going out of stock changes the in-stock facet of every page.
+    let all = "q=lantern";
+    assert_eq!(search(&server, all).await["facets"]["in_stock"]["true"], 1);
+    set_stock("QUOLL-1", 0).await;
+    assert_eq!(search(&server, all).await["facets"]["in_stock"]["true"], 0);
+}
+
 #[tokio::test]
 async fn paging_never_repeats_or_skips_a_result() {
     let server = TestServer::start();
@@ -405,6 +484,12 @@ async fn suggestions_recommendations_views_and_analytics() {
             .await;
         assert_eq!(viewed.status(), StatusCode::NO_CONTENT);
     }
+    // Views are written in batches; reading the analytics writes the buffered ones.
+    expect_status(
+        server.get_as("/api/search/analytics", &admin).await,
+        StatusCode::OK,
+    )
+    .await;
     let recommended = expect_status(
         server
             .get(&format!(
@@ -468,14 +553,7 @@ async fn suggestions_recommendations_views_and_analytics() {
     assert!(zero["data"]["latency_ms"].is_number() && zero["data"]["cache_hit"].is_boolean());
 
     // The cache's hit ratio and the Bloom filters' rates are in /metrics.
-    let metrics = server
-        .get("/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     for series in [
         "shop_search_cache_hit_ratio",
         "shop_search_bloom_false_positive_rate{filter=\"typo_terms\"} 0.01",

@@ -187,7 +187,7 @@ fn describe() {
     );
     describe_counter!(
         "shop_search_records_dropped_total",
-        "Search analytics records dropped because the recorder was full"
+        "Searches and product views dropped because the analytics recorder was full, by kind"
     );
     describe_gauge!(
         "shop_search_index_documents",

@@ -53,6 +53,15 @@ pub struct ViewPairing {
     pub per_client: u32,
 }
 
+/// A product view, buffered by the search service and written in a batch.
+#[derive(Clone, Debug)]
+pub struct ProductView {
+    pub product: ProductId,
+    /// Who viewed it, when the view may pair into co-views.
+    pub pairing: Option<ViewPairing>,
+    pub at: OffsetDateTime,
+}
+
 /// A product that was bought or viewed together with another.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RelatedProduct {
@@ -116,17 +125,16 @@ pub trait SearchStore: Send + Sync {
         orders: Vec<Vec<String>>,
         cursor: (&'static str, u64),
     ) -> StoreResult<Vec<ProductPopularity>>;
-    /// Counts a view, and a co-view with each product the session viewed in
-    /// the `window` before it (at most `pair_with` of them). Returns the
-    /// viewed product's new counts.
-    async fn record_view(
+    /// Counts `views` in order, in one transaction: each a view, and a
+    /// co-view with each product its viewer viewed in the `window` before it
+    /// (at most `pair_with` of them). Returns the new counts of the viewed
+    /// products, each once.
+    async fn record_views(
         &self,
-        product: ProductId,
-        pairing: Option<ViewPairing>,
-        at: OffsetDateTime,
+        views: Vec<ProductView>,
         window: time::Duration,
         pair_with: u32,
-    ) -> StoreResult<ProductPopularity>;
+    ) -> StoreResult<Vec<ProductPopularity>>;
     /// Products bought or viewed with `product`, strongest first (a co-purchase weighs three co-views).
     async fn related_products(
         &self,

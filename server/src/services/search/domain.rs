@@ -24,7 +24,7 @@ use crate::auth::tokens::sha256_hex;
 use crate::services::error::{DomainError, DomainResult};
 use crate::services::products::domain::{normalize_category, product_key};
 use crate::state::AppState;
-use crate::store::{NewEvent, ProductKey, SearchRecord, ViewPairing, now};
+use crate::store::{NewEvent, ProductKey, ProductView, SearchRecord, ViewPairing, now};
 
 /// The longest query accepted, in characters (Algolia's limit too).
 pub const MAX_QUERY: usize = 512;
@@ -193,7 +193,7 @@ pub async fn search(
     let (response, cache_hit) = match search.cached(&key) {
         Some(response) => (response, true),
         None => {
-            let generation = search.generation();
+            let position = search.cache_position();
             let ranked = {
                 let ranking = Instant::now();
                 let index = search.read();
@@ -205,7 +205,7 @@ pub async fn search(
             };
             count_bloom(&ranked);
             let response = Arc::new(respond(state, &query, ranked).await?);
-            search.fill(key, generation, response.clone());
+            search.fill(key, position, response.clone());
             (response, false)
         }
     };
@@ -425,7 +425,7 @@ pub async fn suggest(state: &AppState, prefix: &str, limit: usize) -> DomainResu
     Ok(Suggestions { suggestions })
 }
 
-/// Search analytics over the last `hours`, with every search made so far included.
+/// Search analytics over the last `hours`, with every search (and view) made so far included.
 pub async fn analytics(state: &AppState, hours: i64, limit: u32) -> DomainResult<SearchAnalytics> {
     if !(1..=24 * 366).contains(&hours) {
         return Err(DomainError::validation(
@@ -433,13 +433,17 @@ pub async fn analytics(state: &AppState, hours: i64, limit: u32) -> DomainResult
             "must be between 1 and 8784 (a year)",
         ));
     }
-    flush_records(state).await.map_err(DomainError::internal)?;
+    flush_analytics(state)
+        .await
+        .map_err(DomainError::internal)?;
     let since = now() - time::Duration::hours(hours - 1);
     Ok(state.store.search_analytics(since, limit).await?)
 }
 
-/// Writes the searches recorded since the last flush with their `search.query` events.
-pub async fn flush_records(state: &AppState) -> anyhow::Result<()> {
+/// Writes the views and the searches (with their `search.query` events)
+/// recorded since the last flush.
+pub async fn flush_analytics(state: &AppState) -> anyhow::Result<()> {
+    flush_views(state).await?;
     let records = state.search.take_records();
     if records.is_empty() {
         return Ok(());
@@ -466,6 +470,21 @@ pub async fn flush_records(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes the buffered views in one transaction and moves the products'
+/// popularity in the index.
+async fn flush_views(state: &AppState) -> anyhow::Result<()> {
+    let views = state.search.take_views();
+    if views.is_empty() {
+        return Ok(());
+    }
+    let counts = state
+        .store
+        .record_views(views, CO_VIEW_WINDOW, CO_VIEW_PAIRS)
+        .await?;
+    state.search.set_popularity(&counts);
+    Ok(())
+}
+
 /// A product key as the recommendation and view routes take it: `prd_...`
 /// or a SKU, answered 404 at once when the store has never had it.
 async fn resolve(state: &AppState, raw: &str) -> DomainResult<Product> {
@@ -480,7 +499,9 @@ async fn resolve(state: &AppState, raw: &str) -> DomainResult<Product> {
     state.store.product(&key).await?.ok_or_else(not_found)
 }
 
-/// Records a product view. Only a signed-in `viewer`'s views pair into
+/// Records a product view, written with the next batch of analytics: it
+/// takes no write of its own and changes no cached page. Only a signed-in
+/// `viewer`'s views pair into
 /// co-views (one account counts once per pair, and one client address
 /// pairs a capped number of views a day); an anonymous `session` is checked
 /// but pairs nothing, since anyone can make up any number of them.
@@ -502,25 +523,15 @@ pub async fn view(
         ));
     }
     let product = resolve(state, raw).await?;
-    let counts = state
-        .store
-        .record_view(
-            product.id.clone(),
-            viewer.map(|user| ViewPairing {
-                viewer: user.to_string(),
-                client: client_digest(client),
-                per_client: state.config.search.co_views_per_client,
-            }),
-            now(),
-            CO_VIEW_WINDOW,
-            CO_VIEW_PAIRS,
-        )
-        .await?;
-    state.search.write().set_popularity(
-        &product.id,
-        crate::store::ProductPopularity::score(counts.purchases, counts.views),
-    );
-    state.search.changed();
+    state.search.record_view(ProductView {
+        product: product.id,
+        pairing: viewer.map(|user| ViewPairing {
+            viewer: user.to_string(),
+            client: client_digest(client),
+            per_client: state.config.search.co_views_per_client,
+        }),
+        at: now(),
+    });
     Ok(())
 }
 

@@ -202,6 +202,17 @@ struct WordMatch {
     weight: f32,
 }
 
+/// What a stock level did to an indexed product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StockChange {
+    /// It went in or out of stock: `in_stock` filters and facets may change.
+    Flipped,
+    /// Its level changed on the same side of zero.
+    Level,
+    /// An older event than the one applied; nothing changed.
+    Older,
+}
+
 pub struct Index {
     docs: Vec<Doc>,
     lens: Vec<[u16; FIELDS]>,
@@ -456,18 +467,27 @@ impl Index {
         self.remove(id, DEAD_DELETED);
     }
 
-    /// Applies a stock level from an `inventory.*` event; false when the SKU
-    /// is not indexed (the caller may keep it for later).
-    pub fn set_available(&mut self, sku: &str, available: i64, event_id: u64) -> bool {
-        let Some(&slot) = self.by_sku.get(sku) else {
-            return false;
-        };
+    /// Applies a stock level from an `inventory.*` event; `None` when the
+    /// SKU is not indexed (the caller may keep it for later).
+    pub fn set_available(
+        &mut self,
+        sku: &str,
+        available: i64,
+        event_id: u64,
+    ) -> Option<StockChange> {
+        let &slot = self.by_sku.get(sku)?;
         let doc = &mut self.docs[slot as usize];
-        if event_id > doc.stock_event {
-            doc.available = available;
-            doc.stock_event = event_id;
+        if event_id <= doc.stock_event {
+            return Some(StockChange::Older);
         }
-        true
+        let flipped = (doc.available > 0) != (available > 0);
+        doc.available = available;
+        doc.stock_event = event_id;
+        Some(if flipped {
+            StockChange::Flipped
+        } else {
+            StockChange::Level
+        })
     }
 
     pub fn set_popularity(&mut self, id: &ProductId, popularity: f32) {
@@ -1237,13 +1257,26 @@ mod tests {
         index.upsert(doc(archived, 3));
         assert_eq!(index.search("lantern", &Filters::default(), 0, 10).total, 0);
         assert_eq!(index.len(), 3);
-        assert!(index.set_available("CHAIR-1", 0, 10));
-        assert!(index.set_available("CHAIR-1", 5, 9), "known SKU");
+        assert_eq!(
+            index.set_available("CHAIR-1", 0, 10),
+            Some(StockChange::Level),
+            "it had none already"
+        );
+        assert_eq!(
+            index.set_available("CHAIR-1", 7, 11),
+            Some(StockChange::Flipped)
+        );
+        assert_eq!(
+            index.set_available("CHAIR-1", 5, 9),
+            Some(StockChange::Older),
+            "known SKU, older event"
+        );
         assert_eq!(
             index.available(&products[0].id),
-            Some(0),
+            Some(7),
             "an older event is ignored"
         );
+        assert_eq!(index.set_available("NO-SUCH-SKU", 1, 12), None);
     }
 
     #[test]

@@ -13,12 +13,18 @@
 //! also marks each changed product, so one whose request was dropped before
 //! it re-read the product is re-read by the indexer's next round.
 //!
-//! Result pages are cached by normalized query, filters and page; any
-//! change to the index moves a generation and older pages are ignored.
-//! Searches are recorded in memory and written in batches (with their
-//! `search.query` events) by a worker. Purchases come from `order.paid`
-//! events, read from the durable event log with a cursor; views from
-//! `POST /api/search/analytics/view`.
+//! Result pages are cached by normalized query, filters and page, and a
+//! page is served only while it is what a search would compute now, up to
+//! popularity: a catalog change moves a generation and drops every page; a
+//! product going in or out of stock moves another (its `in_stock` facet
+//! count or filter may change any page); any other stock change drops only
+//! the pages that show that product, found by comparing each hit's
+//! `available` with the index's. Popularity (views, purchases) changes no
+//! page: a page's order by popularity is at most the cache's time to live
+//! old. Searches and views are recorded in memory and written in batches
+//! (searches with their `search.query` events) by a worker, so a view
+//! never takes a write transaction of its own. Purchases come from
+//! `order.paid` events, read from the durable event log with a cursor.
 //!
 //! [`EventBus::observe`]: crate::events::EventBus::observe
 
@@ -49,8 +55,8 @@ use utoipa_axum::routes;
 use crate::config::SearchConfig;
 use crate::services::health::HealthReport;
 use crate::state::AppState;
-use crate::store::SearchRecord;
-use index::Index;
+use crate::store::{ProductPopularity, ProductView, SearchRecord};
+use index::{Index, StockChange};
 use suggest::Suggester;
 
 pub const NAME: &str = "search";
@@ -58,12 +64,14 @@ pub const INDEXER: &str = "search_indexer";
 pub const RECORDER: &str = "search_analytics";
 pub const SUGGESTER: &str = "search_suggestions";
 pub const PURCHASES: &str = "search_purchases";
-/// Recorded searches kept in memory at most between two flushes.
+/// Recorded searches, and views, kept in memory at most between two flushes.
 const MAX_BUFFERED: usize = 100_000;
 
-/// A cached page and the index generation it was computed at.
+/// A cached page, with the catalog generation and the count of stock flips
+/// it was computed at.
 struct CachedPage {
     generation: u64,
+    stock_flips: u64,
     response: Arc<SearchResponse>,
 }
 
@@ -78,8 +86,10 @@ pub struct SearchService {
     config: SearchConfig,
     index: RwLock<Index>,
     ready: watch::Sender<bool>,
-    /// Moves on every change that can change a result.
+    /// Moves on every catalog change.
     generation: AtomicU64,
+    /// Moves when a product goes in or out of stock.
+    stock_flips: AtomicU64,
     cache: moka::sync::Cache<String, Arc<CachedPage>>,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
@@ -102,13 +112,41 @@ pub struct SearchService {
     /// has never seen is answered 404 without a database read.
     known: AtomicBloomFilter<FxBuildHasher>,
     records: Mutex<Vec<SearchRecord>>,
-    dropped_records: AtomicU64,
+    views: Mutex<Vec<ProductView>>,
     build: Mutex<Option<BuildStats>>,
     pruned_at: Mutex<Option<std::time::Instant>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Adds to a buffer the analytics worker empties, or counts the item as
+/// dropped when the worker has fallen [`MAX_BUFFERED`] behind.
+fn buffer<T>(items: &Mutex<Vec<T>>, item: T, kind: &'static str) {
+    let mut items = lock(items);
+    if items.len() >= MAX_BUFFERED {
+        metrics::counter!("shop_search_records_dropped_total", "kind" => kind).increment(1);
+        return;
+    }
+    items.push(item);
+}
+
+/// Where the cache stood when a page was computed: a page is kept only if
+/// neither count moved while it was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CachePosition {
+    generation: u64,
+    stock_flips: u64,
+}
+
+impl CachePosition {
+    fn of(page: &CachedPage) -> Self {
+        CachePosition {
+            generation: page.generation,
+            stock_flips: page.stock_flips,
+        }
+    }
 }
 
 /// Keeps the level of the newest event per SKU.
@@ -126,6 +164,7 @@ impl SearchService {
             index: RwLock::new(Index::new(config.bloom_false_positive_rate)),
             ready,
             generation: AtomicU64::new(0),
+            stock_flips: AtomicU64::new(0),
             cache: moka::sync::Cache::builder()
                 .max_capacity(config.cache_capacity)
                 // Bounds how long another node's write could go unseen once several share a database.
@@ -141,7 +180,7 @@ impl SearchService {
             unindexed: Mutex::default(),
             known: Self::known_filter(config.bloom_false_positive_rate, 100_000),
             records: Mutex::new(Vec::new()),
-            dropped_records: AtomicU64::new(0),
+            views: Mutex::new(Vec::new()),
             build: Mutex::new(None),
             pruned_at: Mutex::new(None),
             config: config.clone(),
@@ -182,22 +221,47 @@ impl SearchService {
     /// Sets a SKU's stock level, or keeps it for the start-up build when
     /// the index does not have the SKU yet.
     fn apply_stock(&self, index: &mut Index, sku: &str, available: i64, event: u64) {
-        if index.set_available(sku, available, event) {
-            return;
-        }
-        if let Some(pending) = lock(&self.pending_stock).as_mut() {
-            keep_newest(pending, sku, available, event);
+        match index.set_available(sku, available, event) {
+            Some(StockChange::Flipped) => {
+                self.stock_flips.fetch_add(1, Ordering::AcqRel);
+            }
+            Some(StockChange::Level | StockChange::Older) => {}
+            None => {
+                if let Some(pending) = lock(&self.pending_stock).as_mut() {
+                    keep_newest(pending, sku, available, event);
+                }
+            }
         }
     }
 
-    /// Marks every cached page and suggestion out of date.
+    /// Marks every cached page and the suggestions out of date: the catalog changed.
     fn changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.suggestions_stale.store(true, Ordering::Release);
     }
 
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+    /// Sets the popularity of products whose purchases or views were
+    /// counted. The suggestions, which rank by it, are rebuilt; cached pages
+    /// stay (see the module's docs).
+    fn set_popularity(&self, counts: &[ProductPopularity]) {
+        if counts.is_empty() {
+            return;
+        }
+        let mut index = self.write();
+        for c in counts {
+            index.set_popularity(&c.id, ProductPopularity::score(c.purchases, c.views));
+        }
+        drop(index);
+        self.suggestions_stale.store(true, Ordering::Release);
+    }
+
+    /// What a search notes before ranking, so that a page it computed from
+    /// an index that changed meanwhile is not cached.
+    pub fn cache_position(&self) -> CachePosition {
+        CachePosition {
+            generation: self.generation.load(Ordering::Acquire),
+            stock_flips: self.stock_flips.load(Ordering::Acquire),
+        }
     }
 
     pub fn is_ready(&self) -> bool {
@@ -213,10 +277,7 @@ impl SearchService {
     }
 
     fn cached(&self, key: &str) -> Option<Arc<SearchResponse>> {
-        let page = self
-            .cache
-            .get(key)
-            .filter(|page| page.generation == self.generation());
+        let page = self.cache.get(key).filter(|page| self.is_current(page));
         let counter = if page.is_some() {
             &self.cache_hits
         } else {
@@ -232,12 +293,29 @@ impl SearchService {
         page.map(|p| p.response.clone())
     }
 
-    fn fill(&self, key: String, generation: u64, response: Arc<SearchResponse>) {
-        if self.generation() == generation {
+    /// Whether a search now would give this page, up to popularity.
+    fn is_current(&self, page: &CachedPage) -> bool {
+        if CachePosition::of(page) != self.cache_position() {
+            return false;
+        }
+        // Reading applies stock levels that met a locked index first.
+        let index = self.read();
+        // After the read: applying them may have flipped a product.
+        self.stock_flips.load(Ordering::Acquire) == page.stock_flips
+            && page
+                .response
+                .items
+                .iter()
+                .all(|hit| index.available(&hit.product.id) == Some(hit.available))
+    }
+
+    fn fill(&self, key: String, at: CachePosition, response: Arc<SearchResponse>) {
+        if self.cache_position() == at {
             self.cache.insert(
                 key,
                 Arc::new(CachedPage {
-                    generation,
+                    generation: at.generation,
+                    stock_flips: at.stock_flips,
                     response,
                 }),
             );
@@ -296,24 +374,26 @@ impl SearchService {
                 self.backlogged.store(true, Ordering::Release);
             }
         }
-        // Cached pages are out of date now, applied or not: a search reads
-        // the index, which applies the backlog first.
-        self.changed();
+        // No page is dropped here: a page is checked against the index's
+        // stock when it is served, and reading the index applies the backlog.
     }
 
     /// Keeps a search for the analytics worker to write.
     pub fn record(&self, record: SearchRecord) {
-        let mut records = lock(&self.records);
-        if records.len() >= MAX_BUFFERED {
-            self.dropped_records.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("shop_search_records_dropped_total").increment(1);
-            return;
-        }
-        records.push(record);
+        buffer(&self.records, record, "searches");
+    }
+
+    /// Keeps a product view for the analytics worker to write.
+    pub fn record_view(&self, view: ProductView) {
+        buffer(&self.views, view, "views");
     }
 
     fn take_records(&self) -> Vec<SearchRecord> {
         std::mem::take(&mut *lock(&self.records))
+    }
+
+    fn take_views(&self) -> Vec<ProductView> {
+        std::mem::take(&mut *lock(&self.views))
     }
 
     pub fn suggester(&self) -> Arc<Suggester> {
@@ -412,7 +492,7 @@ pub fn spawn_workers(state: &AppState) {
         Duration::from_millis(state.config.search.analytics_flush_ms),
         move || {
             let state = recorder.clone();
-            async move { domain::flush_records(&state).await }
+            async move { domain::flush_analytics(&state).await }
         },
     );
     let suggester = state.clone();
@@ -452,41 +532,125 @@ mod tests {
         .logged(id)
     }
 
-    #[test]
-    fn a_stock_level_that_meets_a_locked_index_is_applied_before_the_next_read() {
-        let search = SearchService::new(&SearchConfig::default());
-        let product = crate::services::products::domain::product_from(ProductRequest {
-            sku: "MUG-1".to_owned(),
-            name: "Mug".to_owned(),
+    fn product(sku: &str) -> shop_wire::products::Product {
+        crate::services::products::domain::product_from(ProductRequest {
+            sku: sku.to_owned(),
+            name: format!("Mug {sku}"),
             price_cents: 900,
             active: true,
             ..ProductRequest::default()
         })
         .expect("valid")
-        .0;
-        search.write().upsert(SearchDocument {
-            product: product.clone(),
-            available: 5,
-            popularity: 0.0,
-        });
+        .0
+    }
+
+    /// A service whose index holds these products with 5 units each.
+    fn indexed(products: &[&shop_wire::products::Product]) -> SearchService {
+        let search = SearchService::new(&SearchConfig::default());
+        for product in products {
+            search.write().upsert(SearchDocument {
+                product: (*product).clone(),
+                available: 5,
+                popularity: 0.0,
+            });
+        }
+        search
+    }
+
+    fn page(items: Vec<shop_wire::search::SearchHit>) -> Arc<SearchResponse> {
+        Arc::new(SearchResponse {
+            total: items.len() as u64,
+            items,
+            limit: 10,
+            offset: 0,
+            query: "mug".to_owned(),
+            facets: Default::default(),
+            matching: "all".to_owned(),
+        })
+    }
+
+    /// Caches the page a search of `products` would give now.
+    fn cache_page(search: &SearchService, key: &str, products: &[&shop_wire::products::Product]) {
+        let position = search.cache_position();
+        let index = search.read();
+        let items = products
+            .iter()
+            .enumerate()
+            .map(|(rank, product)| shop_wire::search::SearchHit {
+                rank: rank as u64 + 1,
+                product: (*product).clone(),
+                score: 1.0,
+                available: index.available(&product.id).expect("indexed"),
+                highlights: Default::default(),
+            })
+            .collect();
+        drop(index);
+        search.fill(key.to_owned(), position, page(items));
+    }
+
+    #[test]
+    fn a_stock_level_that_meets_a_locked_index_is_applied_before_the_next_read() {
+        let mug = product("MUG-1");
+        let search = indexed(&[&mug]);
+        cache_page(&search, "mug", &[&mug]);
 
         // A search holds the index: the commit feed must not wait for it.
         let reading = search.index.read().expect("read");
-        let before = search.generation();
         search.on_event(&stock_event(7, "MUG-1", 3));
         search.on_event(&stock_event(6, "MUG-1", 4));
-        assert!(
-            search.generation() > before,
-            "cached pages are dropped at once"
-        );
         drop(reading);
 
+        assert!(
+            search.cached("mug").is_none(),
+            "the page showed 5 units; the backlog is applied before it is served"
+        );
         assert_eq!(
-            search.read().available(&product.id),
+            search.read().available(&mug.id),
             Some(3),
             "the newest level, not the last to arrive"
         );
         search.on_event(&stock_event(8, "MUG-1", 2));
-        assert_eq!(search.read().available(&product.id), Some(2));
+        assert_eq!(search.read().available(&mug.id), Some(2));
+    }
+
+    #[test]
+    fn a_page_outlives_views_and_other_products_stock_but_not_its_own() {
+        let (shown, other, third) = (product("MUG-1"), product("MUG-2"), product("MUG-3"));
+        let search = indexed(&[&shown, &other, &third]);
+        cache_page(&search, "mug", &[&shown]);
+
+        // Popularity (views, purchases) and another product's level keep it.
+        search.set_popularity(&[ProductPopularity {
+            id: shown.id.clone(),
+            purchases: 2,
+            views: 9,
+        }]);
+        search.on_event(&stock_event(1, "MUG-2", 4));
+        assert!(
+            search.cached("mug").is_some(),
+            "views and unrelated stock keep the page"
+        );
+
+        // A level of a product on the page drops it: it shows `available`.
+        search.on_event(&stock_event(2, "MUG-1", 4));
+        assert!(
+            search.cached("mug").is_none(),
+            "its own product's stock drops it"
+        );
+
+        // Another product going out of stock changes `in_stock` facets and filters.
+        cache_page(&search, "mug", &[&shown]);
+        assert!(search.cached("mug").is_some());
+        search.on_event(&stock_event(3, "MUG-3", 0));
+        assert!(
+            search.cached("mug").is_none(),
+            "a stock flip drops every page"
+        );
+
+        // A page computed while the catalog changed is not cached at all.
+        let before = search.cache_position();
+        search.changed();
+        search.fill("late".to_owned(), before, page(Vec::new()));
+        assert!(search.cached("late").is_none());
     }
 }

@@ -13,7 +13,6 @@ use shop_wire::events::{EventData, EventKind};
 
 use crate::events::FOLLOW_CHUNK;
 use crate::state::AppState;
-use crate::store::ProductPopularity;
 
 /// The consumer's name in the store's event cursors.
 pub const CURSOR: &str = "search";
@@ -67,14 +66,7 @@ async fn follow(state: &AppState) -> anyhow::Result<()> {
         }
         let counts = state.store.record_purchases(orders, (CURSOR, last)).await?;
         unsaved = 0;
-        if !counts.is_empty() {
-            let mut index = state.search.write();
-            for c in &counts {
-                index.set_popularity(&c.id, ProductPopularity::score(c.purchases, c.views));
-            }
-            drop(index);
-            state.search.changed();
-        }
+        state.search.set_popularity(&counts);
     }
     Ok(())
 }

@@ -14,8 +14,8 @@ use super::notifications::set_cursor;
 use super::{SqliteStore, append, conversion, from_millis, millis, parse_column};
 use crate::services::search::rules as search_rules;
 use crate::store::{
-    NewEvent, PopularQuery, ProductPopularity, RelatedProduct, SearchDocument, SearchRecord,
-    SearchStore, StoreResult, ViewPairing,
+    NewEvent, PopularQuery, ProductPopularity, ProductView, RelatedProduct, SearchDocument,
+    SearchRecord, SearchStore, StoreResult, ViewPairing,
 };
 
 const HOUR_MS: i64 = 3_600_000;
@@ -326,81 +326,24 @@ impl SearchStore for SqliteStore {
         .await
     }
 
-    async fn record_view(
+    async fn record_views(
         &self,
-        product: ProductId,
-        pairing: Option<ViewPairing>,
-        at: OffsetDateTime,
+        views: Vec<ProductView>,
         window: time::Duration,
         pair_with: u32,
-    ) -> StoreResult<ProductPopularity> {
+    ) -> StoreResult<Vec<ProductPopularity>> {
         self.write(move |tx| {
-            let id = product.as_str();
-            tx.prepare_cached(
-                "INSERT INTO product_popularity (product_id, views) VALUES (?1, 1)
-                 ON CONFLICT (product_id) DO UPDATE SET views = views + 1",
-            )?
-            .execute([id])?;
-            let from = millis(at - window);
-            let pairing = match pairing {
-                Some(pairing) => {
-                    let paired: i64 = tx
-                        .prepare_cached(
-                            "SELECT count(*) FROM product_views WHERE client = ?1 AND at >= ?2",
-                        )?
-                        .query_row(params![pairing.client, from], |row| row.get(0))?;
-                    search_rules::view_may_pair(paired.unsigned_abs(), pairing.per_client)
-                        .then_some(pairing)
+            let mut viewed = Vec::new();
+            for view in views {
+                record_view(tx, &view, window, pair_with)?;
+                if !viewed.contains(&view.product) {
+                    viewed.push(view.product);
                 }
-                None => None,
-            };
-            if let Some(ViewPairing {
-                viewer: session,
-                client,
-                ..
-            }) = pairing
-            {
-                // A product seen again within the window was paired the first time.
-                let seen: bool = tx
-                    .prepare_cached(
-                        "SELECT EXISTS (SELECT 1 FROM product_views
-                         WHERE session = ?1 AND product_id = ?2 AND at >= ?3)",
-                    )?
-                    .query_row(params![session, id, from], |row| row.get(0))?;
-                if !seen {
-                    let others: Vec<String> = tx
-                        .prepare_cached(
-                            "SELECT product_id FROM product_views
-                             WHERE session = ?1 AND at >= ?2 AND product_id != ?3
-                             GROUP BY product_id ORDER BY max(at) DESC LIMIT ?4",
-                        )?
-                        .query_map(params![session, from, id, pair_with], |row| row.get(0))?
-                        .collect::<rusqlite::Result<_>>()?;
-                    for other in others {
-                        // One account counts once per pair, however often it
-                        // views the two: co-views are distinct viewers.
-                        let (a, b) = if id < other.as_str() {
-                            (id, other.as_str())
-                        } else {
-                            (other.as_str(), id)
-                        };
-                        let first = tx
-                            .prepare_cached(
-                                "INSERT OR IGNORE INTO product_pair_viewers (product_id, other_id, viewer)
-                                 VALUES (?1, ?2, ?3)",
-                            )?
-                            .execute(params![a, b, session])?;
-                        if first == 1 {
-                            add_pair(tx, id, &other, 0, 1)?;
-                        }
-                    }
-                }
-                tx.prepare_cached(
-                    "INSERT INTO product_views (session, product_id, at, client) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![session, id, millis(at), client])?;
             }
-            popularity(tx, id).map_err(Into::into)
+            viewed
+                .iter()
+                .map(|id| popularity(tx, id.as_str()).map_err(Into::into))
+                .collect()
         })
         .await
     }
@@ -444,6 +387,81 @@ impl SearchStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Counts one view, and its co-views when it pairs.
+fn record_view(
+    tx: &Transaction<'_>,
+    view: &ProductView,
+    window: time::Duration,
+    pair_with: u32,
+) -> StoreResult<()> {
+    let id = view.product.as_str();
+    tx.prepare_cached(
+        "INSERT INTO product_popularity (product_id, views) VALUES (?1, 1)
+             ON CONFLICT (product_id) DO UPDATE SET views = views + 1",
+    )?
+    .execute([id])?;
+    let from = millis(view.at - window);
+    let pairing = match &view.pairing {
+        Some(pairing) => {
+            let paired: i64 = tx
+                .prepare_cached(
+                    "SELECT count(*) FROM product_views WHERE client = ?1 AND at >= ?2",
+                )?
+                .query_row(params![pairing.client, from], |row| row.get(0))?;
+            search_rules::view_may_pair(paired.unsigned_abs(), pairing.per_client)
+                .then_some(pairing)
+        }
+        None => None,
+    };
+    if let Some(ViewPairing {
+        viewer: session,
+        client,
+        ..
+    }) = pairing
+    {
+        // A product seen again within the window was paired the first time.
+        let seen: bool = tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM product_views
+                     WHERE session = ?1 AND product_id = ?2 AND at >= ?3)",
+            )?
+            .query_row(params![session, id, from], |row| row.get(0))?;
+        if !seen {
+            let others: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT product_id FROM product_views
+                         WHERE session = ?1 AND at >= ?2 AND product_id != ?3
+                         GROUP BY product_id ORDER BY max(at) DESC LIMIT ?4",
+                )?
+                .query_map(params![session, from, id, pair_with], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for other in others {
+                // One account counts once per pair, however often it
+                // views the two: co-views are distinct viewers.
+                let (a, b) = if id < other.as_str() {
+                    (id, other.as_str())
+                } else {
+                    (other.as_str(), id)
+                };
+                let first = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO product_pair_viewers (product_id, other_id, viewer)
+                             VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![a, b, session])?;
+                if first == 1 {
+                    add_pair(tx, id, &other, 0, 1)?;
+                }
+            }
+        }
+        tx.prepare_cached(
+            "INSERT INTO product_views (session, product_id, at, client) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![session, id, millis(view.at), client])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -547,34 +565,29 @@ mod tests {
                 per_client,
             })
         };
-        for product in [&a, &b, &a, &b] {
-            store
-                .record_view(product.id.clone(), pairing("s1", 0), at, window, 10)
-                .await
-                .expect("view");
-        }
+        let view = |product: &Product, pairing: Option<ViewPairing>, at| ProductView {
+            product: product.id.clone(),
+            pairing,
+            at,
+        };
+        let mut views: Vec<ProductView> = [&a, &b, &a, &b]
+            .into_iter()
+            .map(|product| view(product, pairing("s1", 0), at))
+            .collect();
         // The same viewer again after the window: still one co-view.
         let later = at + time::Duration::hours(2);
-        for product in [&a, &b] {
-            store
-                .record_view(product.id.clone(), pairing("s1", 0), later, window, 10)
-                .await
-                .expect("view");
-        }
+        views.extend([&a, &b].map(|product| view(product, pairing("s1", 0), later)));
         // A client past its cap pairs nothing, however many viewers it names.
         for viewer in ["s2", "s3"] {
-            for product in [&a, &b] {
-                store
-                    .record_view(product.id.clone(), pairing(viewer, 2), later, window, 10)
-                    .await
-                    .expect("view");
-            }
+            views.extend([&a, &b].map(|product| view(product, pairing(viewer, 2), later)));
         }
-        let seen = store
-            .record_view(a.id.clone(), None, at, window, 10)
-            .await
-            .expect("anonymous view");
-        assert_eq!(seen.views, 6);
+        views.push(view(&a, None, at));
+        let counts = store.record_views(views, window, 10).await.expect("views");
+        assert_eq!(
+            counts.iter().map(|c| (&c.id, c.views)).collect::<Vec<_>>(),
+            [(&a.id, 6), (&b.id, 5)],
+            "each viewed product once, with all its views"
+        );
         let related = store.related_products(&a.id, 5).await.expect("related");
         assert_eq!(related[0].co_views, 1, "{related:?}");
     }
