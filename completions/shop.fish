@@ -672,27 +672,30 @@ complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subc
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from load" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from help" -f -a "load" -d 'Load users and products (with stock) from a fixtures file; safe to run again'
 complete -c shop -n "__fish_shop_using_subcommand fixtures; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
 wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
 id\t'Only ids, one per line'"
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l timeout -d 'Longest wait for one answer from the server' -r
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -s V -l version -d 'Print version'
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -f -a "list" -d 'List users, newest last; filter by role or by text in the email or name'
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -f -a "get" -d 'Show one user, by id (usr_...) or email'
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -f -a "create" -d 'Create a user with any role. The password is prompted for, or read from stdin'
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -f -a "role" -d 'Change a user\'s role (admin, staff or customer). The last admin cannot be demoted'
-complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -f -a "list" -d 'List users, newest last; filter by role or by text in the email or name'
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -f -a "get" -d 'Show one user, by id (usr_...) or email'
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -f -a "create" -d 'Create a user with any role. The password is prompted for, or read from stdin'
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -f -a "role" -d 'Change a user\'s role (admin, staff or customer). The last admin cannot be demoted'
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -f -a "password" -d 'Change your own password: the current one, then the new one twice. Your other sessions end; this one stays signed in'
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -f -a "verify" -d 'Prove your email address with the code from the welcome email; orders placed for the address without signing in then join your account'
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -f -a "reset-password" -d 'A forgotten password: ask for a reset email with --email, then set a new password with the code it brings (--token; it works once, for 30 minutes). Every session of the account ends'
+complete -c shop -n "__fish_shop_using_subcommand user; and not __fish_seen_subcommand_from list get create role password verify reset-password help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from list" -l role -d 'Only users with this role: admin, staff or customer' -r -f -a "admin\t''
 staff\t''
 customer\t''"
@@ -770,10 +773,63 @@ complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from role" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from role" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from role" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from password" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from password" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from password" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from password" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from password" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from password" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from password" -l password-stdin -d 'Read the current password and the new one from the first two lines of stdin'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from password" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from password" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from password" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from password" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from password" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from verify" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from verify" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from verify" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from verify" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from verify" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from verify" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l email -d 'The account\'s email; a reset email goes there if it has an account' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l token -d 'The code from the reset email' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from reset-password" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l password-stdin -d 'Read the new password from the first line of stdin instead of prompting'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from reset-password" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from reset-password" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from reset-password" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from reset-password" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "list" -d 'List users, newest last; filter by role or by text in the email or name'
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show one user, by id (usr_...) or email'
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a user with any role. The password is prompted for, or read from stdin'
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "role" -d 'Change a user\'s role (admin, staff or customer). The last admin cannot be demoted'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "password" -d 'Change your own password: the current one, then the new one twice. Your other sessions end; this one stays signed in'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Prove your email address with the code from the welcome email; orders placed for the address without signing in then join your account'
+complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "reset-password" -d 'A forgotten password: ask for a reset email with --email, then set a new password with the code it brings (--token; it works once, for 30 minutes). Every session of the account ends'
 complete -c shop -n "__fish_shop_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -l cart-token -d 'The token of an anonymous cart (printed once when it was made); used when not logged in' -r
 complete -c shop -n "__fish_shop_using_subcommand cart; and not __fish_seen_subcommand_from show add update remove clear help" -l cart -d 'Act on this cart (crt_...) instead of the active one' -r
@@ -2178,6 +2234,9 @@ complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "get" -d 'Show one user, by id (usr_...) or email'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "create" -d 'Create a user with any role. The password is prompted for, or read from stdin'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "role" -d 'Change a user\'s role (admin, staff or customer). The last admin cannot be demoted'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "password" -d 'Change your own password: the current one, then the new one twice. Your other sessions end; this one stays signed in'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "verify" -d 'Prove your email address with the code from the welcome email; orders placed for the address without signing in then join your account'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "reset-password" -d 'A forgotten password: ask for a reset email with --email, then set a new password with the code it brings (--token; it works once, for 30 minutes). Every session of the account ends'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from cart" -f -a "show" -d 'Show the cart: its lines, subtotal, version and when it expires'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from cart" -f -a "add" -d 'Add units of a SKU, to its line if the cart has one; makes the cart on first use'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from cart" -f -a "update" -d 'Set a line\'s quantity; 0 removes the line'

@@ -262,6 +262,7 @@ mod tests {
                 name: "Ada".to_owned(),
                 role: shop_wire::users::Role::Customer,
                 addresses: vec![],
+                email_verified: false,
                 created_at: crate::store::now(),
                 updated_at: crate::store::now(),
             },

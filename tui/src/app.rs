@@ -388,7 +388,9 @@ impl App {
 /// A few words about an event for the status line: who or what it is about.
 fn summary(data: &EventData) -> String {
     let text = match data {
-        EventData::UserRegistered(e) => e.email.as_str(),
+        EventData::UserRegistered(e)
+        | EventData::UserEmailVerified(e)
+        | EventData::UserPasswordResetRequested(e) => e.email.as_str(),
         EventData::UserLoggedIn(e) => e.user_id.as_str(),
         EventData::UserLoggedOut(e) | EventData::UserSessionRevoked(e) => e.user_id.as_str(),
         EventData::UserRoleChanged(e) => e.user_id.as_str(),

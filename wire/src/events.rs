@@ -153,6 +153,10 @@ events! {
     UserPasswordChanged(PasswordChangeEvent) = "user.password_changed",
     /// The name or the addresses changed.
     UserUpdated(ProfileUpdateEvent) = "user.updated",
+    /// The owner proved the address theirs; guest orders for it join the account.
+    UserEmailVerified(UserEvent) = "user.email_verified",
+    /// Someone asked for a reset of this account's password: a reset email goes out.
+    UserPasswordResetRequested(UserEvent) = "user.password_reset_requested",
     CartCreated(CartEvent) = "cart.created",
     CartUpdated(CartEvent) = "cart.updated",
     CartMerged(CartEvent) = "cart.merged",
@@ -292,7 +296,9 @@ impl EventData {
     /// The customer the event is about, for the kinds that name one.
     pub fn customer_email(&self) -> Option<&str> {
         match self {
-            EventData::UserRegistered(e) => Some(&e.email),
+            EventData::UserRegistered(e)
+            | EventData::UserEmailVerified(e)
+            | EventData::UserPasswordResetRequested(e) => Some(&e.email),
             EventData::PaymentSucceeded(e)
             | EventData::PaymentPending(e)
             | EventData::PaymentFailed(e)
@@ -325,7 +331,7 @@ impl From<&crate::keys::ApiKey> for KeyEvent {
     }
 }
 
-/// `user.registered`.
+/// `user.registered`, `user.email_verified` and `user.password_reset_requested`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct UserEvent {
     pub user_id: UserId,

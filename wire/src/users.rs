@@ -115,6 +115,11 @@ pub struct User {
     pub name: String,
     pub role: Role,
     pub addresses: Vec<Address>,
+    /// Whether the owner proved the address theirs (the token of the
+    /// welcome email, or a password reset). Orders placed for the address
+    /// without the account join it only then.
+    #[serde(default)]
+    pub email_verified: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -223,6 +228,36 @@ pub struct UpdateProfileRequest {
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 10, max_length = 256))]
+    pub new_password: String,
+}
+
+/// `POST /api/users/verify`: the token of the welcome email.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmailRequest {
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
+    pub token: String,
+}
+
+/// `POST /api/users/password-reset`: asks for a reset email. The answer
+/// is the same whether or not the address has an account.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetRequest {
+    #[cfg_attr(feature = "openapi", schema(max_length = 254))]
+    pub email: String,
+}
+
+/// `POST /api/users/password-reset/confirm`: the emailed token and the new password.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetConfirmRequest {
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
+    pub token: String,
     #[cfg_attr(feature = "openapi", schema(min_length = 10, max_length = 256))]
     pub new_password: String,
 }

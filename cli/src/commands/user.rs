@@ -1,6 +1,12 @@
-//! `shop user`: accounts and roles (admin).
+//! `shop user`: accounts and roles (admin), and one's own password and
+//! email address (anyone).
 
-use shop_wire::users::{CreateUserRequest, Role, SetRoleRequest, User};
+use std::io::{IsTerminal, Read};
+
+use shop_wire::users::{
+    ChangePasswordRequest, CreateUserRequest, PasswordResetConfirmRequest, PasswordResetRequest,
+    Role, SetRoleRequest, User, VerifyEmailRequest,
+};
 use shop_wire::{Page, UserId};
 
 use super::{all_pages, choice, parse_email, read_password};
@@ -48,6 +54,39 @@ Example: printf '%s\\n' \"$PASSWORD\" | shop user create --email kim@example.com
         /// The new role: admin, staff or customer.
         #[arg(value_parser = parse_role())]
         role: Role,
+    },
+    /// Change your own password: the current one, then the new one twice.
+    /// Your other sessions end; this one stays signed in.
+    #[command(after_help = "\
+Example: printf '%s\\n%s\\n' \"$OLD\" \"$NEW\" | shop user password --password-stdin")]
+    Password {
+        /// Read the current password and the new one from the first two lines of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Prove your email address with the code from the welcome email; orders
+    /// placed for the address without signing in then join your account.
+    Verify {
+        /// The code from the welcome email.
+        token: String,
+    },
+    /// A forgotten password: ask for a reset email with --email, then set a
+    /// new password with the code it brings (--token; it works once, for 30 minutes).
+    /// Every session of the account ends.
+    #[command(after_help = "\
+Examples:
+  shop user reset-password --email ada@example.com
+  printf '%s\\n' \"$NEW\" | shop user reset-password --token CODE --password-stdin")]
+    ResetPassword {
+        /// The account's email; a reset email goes there if it has an account.
+        #[arg(long, value_parser = parse_email, required_unless_present = "token", conflicts_with = "token")]
+        email: Option<String>,
+        /// The code from the reset email.
+        #[arg(long)]
+        token: Option<String>,
+        /// Read the new password from the first line of stdin instead of prompting.
+        #[arg(long, requires = "token")]
+        password_stdin: bool,
     },
 }
 
@@ -101,6 +140,7 @@ impl Tabular for User {
             Column::new("email", "email").kind(CellKind::Id),
             Column::new("name", "name"),
             Column::new("role", "role"),
+            Column::new("verified", "email_verified"),
             Column::new("age", "created_at").kind(CellKind::Age),
             Column::new("id", "id").kind(CellKind::Id).wide(),
             Column::new("created", "created_at")
@@ -117,8 +157,14 @@ impl Tabular for User {
 
 impl UserCommand {
     pub async fn run(self, context: &Context) -> Result<(), CliError> {
-        let client = context.client().await?;
         let mut output = context.output();
+        // Verifying and resetting are for people who cannot (or need not) sign in.
+        let client = match self {
+            UserCommand::Verify { .. } | UserCommand::ResetPassword { .. } => {
+                context.client_or_anonymous().await?
+            }
+            _ => context.client().await?,
+        };
         match self {
             UserCommand::List(args) => {
                 let page = if args.all {
@@ -169,8 +215,111 @@ impl UserCommand {
                     .await?;
                 output.one(&user)
             }
+            UserCommand::Password { password_stdin } => {
+                let (current_password, new_password) = if password_stdin {
+                    let [current, new] = stdin_lines::<2>("the current password and the new one")?;
+                    (current, new)
+                } else {
+                    let current = read_password(false, "Current password: ")?;
+                    (current, prompt_new_password()?)
+                };
+                client
+                    .post("/api/users/me/password")
+                    .json(&ChangePasswordRequest {
+                        current_password,
+                        new_password,
+                    })?
+                    .send_empty()
+                    .await?;
+                eprintln!("Password changed; your other sessions have ended.");
+                Ok(())
+            }
+            UserCommand::Verify { token } => {
+                let user: User = client
+                    .post("/api/users/verify")
+                    .json(&VerifyEmailRequest { token })?
+                    .send()
+                    .await?;
+                output.one(&user)
+            }
+            UserCommand::ResetPassword {
+                email,
+                token,
+                password_stdin,
+            } => match (email, token) {
+                (Some(email), _) => {
+                    client
+                        .post("/api/users/password-reset")
+                        .json(&PasswordResetRequest {
+                            email: email.clone(),
+                        })?
+                        .send_empty()
+                        .await?;
+                    eprintln!(
+                        "If {email} has an account, a reset email with a code is on its way; \
+                         it works once, for 30 minutes."
+                    );
+                    Ok(())
+                }
+                (None, Some(token)) => {
+                    let new_password = if password_stdin {
+                        let [new] = stdin_lines::<1>("the new password")?;
+                        new
+                    } else {
+                        prompt_new_password()?
+                    };
+                    client
+                        .post("/api/users/password-reset/confirm")
+                        .json(&PasswordResetConfirmRequest {
+                            token,
+                            new_password,
+                        })?
+                        .send_empty()
+                        .await?;
+                    eprintln!("Password reset; log in with the new one (every session has ended).");
+                    Ok(())
+                }
+                (None, None) => Err(CliError::Usage(
+                    "reset-password needs --email (to ask for a code) or --token (to use it)"
+                        .into(),
+                )),
+            },
         }
     }
+}
+
+/// The first `N` lines of stdin (line endings trimmed), each a password.
+fn stdin_lines<const N: usize>(what: &str) -> Result<[String; N], CliError> {
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text)?;
+    let lines: Vec<String> = text
+        .lines()
+        .take(N)
+        .map(|line| line.strip_suffix('\r').unwrap_or(line).to_owned())
+        .collect();
+    let lines: [String; N] = lines
+        .try_into()
+        .map_err(|_| CliError::Usage(format!("stdin must hold {what}, one per line")))?;
+    if lines.iter().any(String::is_empty) {
+        return Err(CliError::Usage(format!(
+            "stdin must hold {what}, one per line, none empty"
+        )));
+    }
+    Ok(lines)
+}
+
+/// A new password typed twice at a prompt, so a typo does not lock anyone out.
+fn prompt_new_password() -> Result<String, CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(
+            "no terminal to ask for the new password on; pipe it in with --password-stdin".into(),
+        ));
+    }
+    let new = read_password(false, "New password: ")?;
+    if read_password(false, "New password again: ")? != new {
+        return Err(CliError::Usage("the two new passwords differ".into()));
+    }
+    Ok(new)
 }
 
 async fn list_page(

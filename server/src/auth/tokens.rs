@@ -120,6 +120,22 @@ pub fn new_refresh_token(session: &SessionId) -> (String, String) {
     (format!("{session}.{secret}"), hash)
 }
 
+/// A token to email (an address proof, a password reset) and the hash to
+/// store for it: 256 random bits, so a plain SHA-256 lookup is as safe as
+/// a constant-time comparison and needs no slow hash.
+pub fn new_account_token() -> (String, String) {
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let token = hex::encode(secret);
+    let hash = account_token_hash(&token);
+    (token, hash)
+}
+
+/// The stored hash of an emailed token as presented (spaces around it ignored).
+pub fn account_token_hash(token: &str) -> String {
+    sha256_hex(token.trim())
+}
+
 /// Splits a refresh token into its session and the hash of its secret.
 pub fn parse_refresh_token(token: &str) -> Option<(SessionId, String)> {
     let (session, secret) = token.split_once('.')?;

@@ -1272,6 +1272,157 @@ pub(crate) async fn racing_checkouts_never_use_a_discount_past_its_limit(store: 
     assert_eq!(used(store).await, 9);
 }
 
+async fn account(store: &Arc<dyn Store>, email: &str) -> shop_wire::UserId {
+    let at = now();
+    let user = shop_wire::users::User {
+        id: shop_wire::UserId::generate(),
+        email: email.to_owned(),
+        name: "Ada".to_owned(),
+        role: shop_wire::users::Role::Customer,
+        addresses: vec![],
+        email_verified: false,
+        created_at: at,
+        updated_at: at,
+    };
+    let record = super::UserRecord {
+        user: user.clone(),
+        password_hash: "old-hash".to_owned(),
+    };
+    store.insert_user(&record, Vec::new()).await.expect("user");
+    user.id
+}
+
+fn account_token(
+    user: &shop_wire::UserId,
+    hash: &str,
+    purpose: super::TokenPurpose,
+    life: Duration,
+) -> super::AccountToken {
+    super::AccountToken {
+        hash: hash.to_owned(),
+        user_id: user.clone(),
+        purpose,
+        created_at: now(),
+        expires_at: now() + life,
+        used_at: None,
+    }
+}
+
+/// An emailed token is spent once: of many password resets racing with
+/// one token exactly one sets its password; it ends every session, spends
+/// the other reset tokens and proves the address. A token works only for
+/// its purpose and before it expires, and verifying an address works once.
+pub(crate) async fn racing_resets_spend_an_emailed_token_once(store: Arc<dyn Store>) {
+    use super::TokenPurpose::{PasswordReset, VerifyEmail};
+    use crate::services::users::rules::TokenRefusal;
+
+    let user = account(&store, "ada@example.com").await;
+    let session = super::SessionRecord {
+        id: shop_wire::SessionId::generate(),
+        user_id: user.clone(),
+        refresh_hash: "refresh".to_owned(),
+        user_agent: None,
+        ip: None,
+        created_at: now(),
+        last_used_at: now(),
+        expires_at: now() + Duration::days(1),
+        revoked_at: None,
+    };
+    store
+        .insert_session(&session, Vec::new())
+        .await
+        .expect("session");
+    store
+        .insert_account_tokens(vec![
+            account_token(&user, "reset-1", PasswordReset, Duration::minutes(30)),
+            account_token(&user, "reset-2", PasswordReset, Duration::minutes(30)),
+            account_token(&user, "stale", PasswordReset, Duration::seconds(-1)),
+            account_token(&user, "verify", VerifyEmail, Duration::days(7)),
+        ])
+        .await
+        .expect("tokens");
+
+    assert_eq!(
+        store
+            .reset_password("stale", "stale-hash", now(), Vec::new())
+            .await
+            .expect("reset"),
+        Err(TokenRefusal::Expired)
+    );
+    assert_eq!(
+        store
+            .reset_password("verify", "wrong-hash", now(), Vec::new())
+            .await
+            .expect("reset"),
+        Err(TokenRefusal::Unknown)
+    );
+    assert_eq!(
+        store
+            .reset_password("nothing", "wrong-hash", now(), Vec::new())
+            .await
+            .expect("reset"),
+        Err(TokenRefusal::Unknown)
+    );
+
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            let hash = format!("new-hash-{racer}");
+            let outcome = store
+                .reset_password("reset-1", &hash, now(), Vec::new())
+                .await
+                .expect("reset");
+            (hash, outcome)
+        }));
+    }
+    let mut winners = Vec::new();
+    for racer in racers {
+        match racer.await.expect("task") {
+            (hash, Ok(id)) => {
+                assert_eq!(id, user);
+                winners.push(hash);
+            }
+            (_, Err(refusal)) => assert_eq!(refusal, TokenRefusal::Used),
+        }
+    }
+    assert_eq!(winners.len(), 1, "one reset wins: {winners:?}");
+    let stored = store.user(&user).await.expect("read").expect("user");
+    assert_eq!(stored.password_hash, winners[0]);
+    assert!(stored.user.email_verified, "the reset proved the address");
+    assert!(
+        store
+            .active_sessions(&user, now())
+            .await
+            .expect("sessions")
+            .is_empty(),
+        "every session ended"
+    );
+    assert_eq!(
+        store
+            .reset_password("reset-2", "late-hash", now(), Vec::new())
+            .await
+            .expect("reset"),
+        Err(TokenRefusal::Used),
+        "the other reset tokens were spent with it"
+    );
+
+    let verified = store
+        .verify_email("verify", now(), Vec::new())
+        .await
+        .expect("verify")
+        .expect("a fresh verification token");
+    assert!(verified.email_verified);
+    assert_eq!(
+        store
+            .verify_email("verify", now(), Vec::new())
+            .await
+            .expect("verify")
+            .map(|user| user.id),
+        Err(TokenRefusal::Used)
+    );
+}
+
 /// One `#[tokio::test]` per contract check for a backend: `$open` is a
 /// function returning a guard (kept alive for the test) and a fresh store.
 macro_rules! store_contract {
@@ -1296,6 +1447,7 @@ macro_rules! store_contract {
                 a_country_is_shipped_to_by_one_zone_even_when_zones_race,
                 tax_rates_are_one_per_scope_and_read_with_the_products,
                 racing_checkouts_never_use_a_discount_past_its_limit,
+                racing_resets_spend_an_emailed_token_once,
             );
         }
     };

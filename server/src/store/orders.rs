@@ -126,8 +126,9 @@ pub struct OrderQuery {
     pub status: Option<OrderStatus>,
     pub financial_status: Option<FinancialStatus>,
     pub customer_email: Option<String>,
-    /// A customer's own orders: by their account or their email.
-    pub owner: Option<(UserId, String)>,
+    /// A customer's own orders: by their account, or placed for their email
+    /// without it when that email is given (the caller decides when it is).
+    pub owner: Option<(UserId, Option<String>)>,
     pub from: Option<OffsetDateTime>,
     pub to: Option<OffsetDateTime>,
     pub limit: u32,

@@ -127,8 +127,8 @@ pub struct PaymentQuery {
     pub status: Option<PaymentStatus>,
     pub order_id: Option<OrderId>,
     pub method: Option<MethodKind>,
-    /// A customer's own payments: those of their orders.
-    pub owner: Option<(UserId, String)>,
+    /// A customer's own payments: those of their orders (see [`OrderQuery::owner`]).
+    pub owner: Option<(UserId, Option<String>)>,
     pub limit: u32,
     pub offset: u64,
 }

@@ -4,8 +4,10 @@ use async_trait::async_trait;
 
 use shop_wire::users::{Address, Role, User};
 use shop_wire::{SessionId, UserId};
+use time::OffsetDateTime;
 
 use super::{NewEvent, StoreResult};
+use crate::services::users::rules::TokenRefusal;
 
 /// A user as stored: the public view plus the password hash.
 #[derive(Clone, Debug)]
@@ -35,6 +37,44 @@ pub enum RoleChange {
     NotFound,
     /// Refused: it would demote the only admin and leave the shop with none.
     LastAdmin,
+}
+
+/// What an emailed account token is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenPurpose {
+    VerifyEmail,
+    PasswordReset,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::VerifyEmail => "verify_email",
+            TokenPurpose::PasswordReset => "password_reset",
+        }
+    }
+}
+
+impl std::str::FromStr for TokenPurpose {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [TokenPurpose::VerifyEmail, TokenPurpose::PasswordReset]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown token purpose `{s}`"))
+    }
+}
+
+/// A token sent by email, as stored: its hash, never the token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccountToken {
+    pub hash: String,
+    pub user_id: UserId,
+    pub purpose: TokenPurpose,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub used_at: Option<OffsetDateTime>,
 }
 
 #[async_trait]
@@ -68,4 +108,39 @@ pub trait UserStore: Send + Sync {
         role: Role,
         events: Vec<NewEvent>,
     ) -> StoreResult<RoleChange>;
+    /// Notes that a reset email was asked for the user, with `events` (the
+    /// request the reset email answers), in one transaction.
+    async fn note_password_reset_request(
+        &self,
+        id: &UserId,
+        at: OffsetDateTime,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<()>;
+    /// Stores tokens about to be emailed.
+    async fn insert_account_tokens(&self, tokens: Vec<AccountToken>) -> StoreResult<()>;
+    async fn account_token(&self, hash: &str) -> StoreResult<Option<AccountToken>>;
+    /// Spends the `verify_email` token with this hash and marks its user's
+    /// email verified, logging `events`, in one transaction. A token is
+    /// spent once: of two calls that race, one verifies and the other is
+    /// refused with [`TokenRefusal::Used`].
+    async fn verify_email(
+        &self,
+        hash: &str,
+        at: OffsetDateTime,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Result<User, TokenRefusal>>;
+    /// Spends the `password_reset` token with this hash and, in the same
+    /// transaction: sets the new password hash, ends every session of the
+    /// user, spends their other reset tokens, marks the email verified (the
+    /// token reached its mailbox) and logs `events`. Spent once, as
+    /// [`UserStore::verify_email`].
+    async fn reset_password(
+        &self,
+        hash: &str,
+        password_hash: &str,
+        at: OffsetDateTime,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Result<UserId, TokenRefusal>>;
+    /// Deletes tokens that expired before `before`; returns how many.
+    async fn purge_account_tokens(&self, before: OffsetDateTime) -> StoreResult<u64>;
 }

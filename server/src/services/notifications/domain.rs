@@ -10,11 +10,12 @@ use shop_wire::notifications::{
 };
 use time::OffsetDateTime;
 
-use super::templates;
+use super::{rules, templates};
 use crate::services::error::{DomainError, DomainResult};
 use crate::services::users::domain::normalize_email;
 use crate::state::AppState;
 use crate::store::{DeliveryQuery, NewEvent, NotificationQuery, Requeue, Store, StoreResult, now};
+use shop_wire::users::Role;
 
 use crate::services::MAX_PAGE;
 const MAX_TEMPLATE_NAME: usize = 64;
@@ -203,10 +204,23 @@ pub fn check_renders(template: &Template, vars: &serde_json::Value) -> DomainRes
     })
 }
 
-pub async fn list(state: &AppState, query: NotificationQuery) -> DomainResult<Page<Notification>> {
+/// A notification as `reader` may see it: an admin sees all of it, staff
+/// see it without the account token it may carry (see [`rules::hide_token`]).
+pub fn shown_to(reader: Role, mut notification: Notification) -> Notification {
+    if reader != Role::Admin {
+        rules::hide_token(&mut notification);
+    }
+    notification
+}
+
+pub async fn list(
+    state: &AppState,
+    reader: Role,
+    query: NotificationQuery,
+) -> DomainResult<Page<Notification>> {
     let (items, total) = state.store.list_notifications(&query).await?;
     Ok(Page {
-        items,
+        items: items.into_iter().map(|n| shown_to(reader, n)).collect(),
         total,
         limit: query.limit,
         offset: query.offset,
@@ -343,8 +357,15 @@ pub async fn analytics(state: &AppState) -> DomainResult<NotificationAnalytics> 
     Ok(state.store.notification_analytics().await?)
 }
 
-pub async fn deliveries(state: &AppState, query: DeliveryQuery) -> DomainResult<Page<Delivery>> {
-    let (items, total) = state.store.deliveries(&query).await?;
+pub async fn deliveries(
+    state: &AppState,
+    reader: Role,
+    query: DeliveryQuery,
+) -> DomainResult<Page<Delivery>> {
+    let (mut items, total) = state.store.deliveries(&query).await?;
+    if reader != Role::Admin {
+        items.iter_mut().for_each(rules::hide_delivered_token);
+    }
     Ok(Page {
         items,
         total,
@@ -403,7 +424,7 @@ mod tests {
         let err = check_renders(&welcome, &json!({})).expect_err("no variables");
         assert!(matches!(err, DomainError::Validation { .. }), "{err:?}");
         assert!(err.to_string().contains("`welcome`"), "{err}");
-        assert!(err.to_string().ends_with("it uses name"), "{err}");
+        assert!(err.to_string().ends_with("it uses name, token"), "{err}");
         check_renders(&welcome, &json!({"name": "Ada"})).expect("renders with its variable");
     }
 

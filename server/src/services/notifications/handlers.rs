@@ -68,7 +68,7 @@ pub struct ListParams {
     responses((status = 200, body = Page<Notification>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    _: Staff,
+    Staff(reader): Staff,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> AppResult<ApiJson<Page<Notification>>> {
     let query = NotificationQuery {
@@ -80,7 +80,7 @@ pub async fn list(
         limit: crate::services::page_limit(params.limit)?,
         offset: page_offset(params.offset)?,
     };
-    Ok(ApiJson(domain::list(&state, query).await?))
+    Ok(ApiJson(domain::list(&state, reader.role, query).await?))
 }
 
 /// One notification with its variables, rendered content and attempts (staff).
@@ -89,10 +89,11 @@ pub async fn list(
     responses((status = 200, body = Notification), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
-    _: Staff,
+    Staff(reader): Staff,
     Path(id): Path<String>,
 ) -> AppResult<ApiJson<Notification>> {
-    Ok(ApiJson(domain::get(&state, &parse_id(&id)?).await?))
+    let notification = domain::get(&state, &parse_id(&id)?).await?;
+    Ok(ApiJson(domain::shown_to(reader.role, notification)))
 }
 
 /// Send again (staff): a failed or dead notification is queued again; a sent
@@ -102,10 +103,11 @@ pub async fn get(
     responses((status = 200, body = Notification), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn resend(
     State(state): State<AppState>,
-    _: Staff,
+    Staff(reader): Staff,
     Path(id): Path<String>,
 ) -> AppResult<ApiJson<Notification>> {
-    Ok(ApiJson(domain::resend(&state, &parse_id(&id)?).await?))
+    let notification = domain::resend(&state, &parse_id(&id)?).await?;
+    Ok(ApiJson(domain::shown_to(reader.role, notification)))
 }
 
 /// Every template: the built-ins and the user-defined ones (which replace a
@@ -198,7 +200,7 @@ pub struct DeliveryParams {
     responses((status = 200, body = Page<Delivery>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn deliveries(
     State(state): State<AppState>,
-    _: Staff,
+    Staff(reader): Staff,
     ApiQuery(params): ApiQuery<DeliveryParams>,
 ) -> AppResult<ApiJson<Page<Delivery>>> {
     let query = DeliveryQuery {
@@ -207,7 +209,9 @@ pub async fn deliveries(
         limit: crate::services::page_limit(params.limit)?,
         offset: page_offset(params.offset)?,
     };
-    Ok(ApiJson(domain::deliveries(&state, query).await?))
+    Ok(ApiJson(
+        domain::deliveries(&state, reader.role, query).await?,
+    ))
 }
 
 /// The notifications service's health: database, workers, each channel's circuit breaker.

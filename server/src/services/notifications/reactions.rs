@@ -8,6 +8,12 @@
 //! reactor reads it (after a crash, from the log again). The service's own
 //! `notification.*` events never match a reaction, and each reaction
 //! reads the event's typed payload.
+//!
+//! A reaction may also issue an account token (the welcome email's address
+//! proof, a password reset): the token is made here, as its email is
+//! queued, and only its hash is stored, so no event, log or API answer
+//! ever carries it. A re-read event makes a token whose email is then
+//! skipped as a duplicate; that token is never sent and expires unused.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,8 +27,10 @@ use shop_wire::notifications::{Channel, Notification, Priority};
 use super::domain::{admin_emails, new_notification, normalize_recipient, staff_emails};
 use super::rules;
 use crate::events::FOLLOW_CHUNK;
+use crate::services::users::domain::issue_token;
 use crate::state::AppState;
-use crate::store::{NewEvent, now};
+use crate::store::{NewEvent, TokenPurpose, now};
+use shop_wire::UserId;
 
 pub const REACTOR: &str = "notification_reactions";
 /// The reactor's name in the store's event cursors.
@@ -46,7 +54,12 @@ pub struct Reaction {
     pub channel: Channel,
     pub priority: Priority,
     pub to: To,
+    /// The account token the email carries, in its variable [`TOKEN_VAR`].
+    pub issues: Option<TokenPurpose>,
 }
+
+/// The variable that carries an account token to a template.
+pub const TOKEN_VAR: &str = "token";
 
 pub const REACTIONS: &[Reaction] = &[
     Reaction {
@@ -55,6 +68,15 @@ pub const REACTIONS: &[Reaction] = &[
         channel: Channel::Email,
         priority: Priority::Normal,
         to: To::Customer,
+        issues: Some(TokenPurpose::VerifyEmail),
+    },
+    Reaction {
+        event: EventKind::UserPasswordResetRequested,
+        template: "password_reset",
+        channel: Channel::Email,
+        priority: Priority::High,
+        to: To::Customer,
+        issues: Some(TokenPurpose::PasswordReset),
     },
     Reaction {
         event: EventKind::OrderPaid,
@@ -62,6 +84,7 @@ pub const REACTIONS: &[Reaction] = &[
         channel: Channel::Email,
         priority: Priority::High,
         to: To::Customer,
+        issues: None,
     },
     Reaction {
         event: EventKind::OrderShipped,
@@ -69,6 +92,7 @@ pub const REACTIONS: &[Reaction] = &[
         channel: Channel::Email,
         priority: Priority::Normal,
         to: To::Customer,
+        issues: None,
     },
     Reaction {
         event: EventKind::OrderCancelled,
@@ -76,6 +100,7 @@ pub const REACTIONS: &[Reaction] = &[
         channel: Channel::Email,
         priority: Priority::High,
         to: To::Customer,
+        issues: None,
     },
     Reaction {
         event: EventKind::PaymentRefunded,
@@ -83,6 +108,7 @@ pub const REACTIONS: &[Reaction] = &[
         channel: Channel::Email,
         priority: Priority::High,
         to: To::Customer,
+        issues: None,
     },
     Reaction {
         event: EventKind::WebhookDisabled,
@@ -90,6 +116,7 @@ pub const REACTIONS: &[Reaction] = &[
         channel: Channel::Email,
         priority: Priority::High,
         to: To::Admins,
+        issues: None,
     },
     Reaction {
         event: EventKind::InventoryLowStock,
@@ -97,6 +124,7 @@ pub const REACTIONS: &[Reaction] = &[
         channel: Channel::Email,
         priority: Priority::Urgent,
         to: To::Staff,
+        issues: None,
     },
 ];
 
@@ -108,6 +136,24 @@ pub struct Planned {
     pub template: &'static str,
     pub priority: Priority,
     pub vars: Value,
+    /// The token to issue for the account, and put in the variables, as it is queued.
+    pub token: Option<(TokenPurpose, UserId)>,
+}
+
+/// The templates whose emails carry an account token.
+pub fn token_templates() -> impl Iterator<Item = &'static str> {
+    REACTIONS
+        .iter()
+        .filter(|r| r.issues.is_some())
+        .map(|r| r.template)
+}
+
+/// The account an event about one names, for the reactions that issue it a token.
+fn account_of(data: &EventData) -> Option<&UserId> {
+    match data {
+        EventData::UserRegistered(e) | EventData::UserPasswordResetRequested(e) => Some(&e.user_id),
+        _ => None,
+    }
 }
 
 /// The reactions to an event of this type.
@@ -160,6 +206,7 @@ pub fn plan(event: &Event, staff: &[String], admins: &[String]) -> Vec<Planned> 
                     template: reaction.template,
                     priority: reaction.priority,
                     vars: vars.clone(),
+                    token: reaction.issues.zip(account_of(&data).cloned()),
                 }),
                 Err(err) => {
                     tracing::warn!(event = event.id, kind = %event.kind, error = %err, "bad recipient in the event; no notification")
@@ -231,27 +278,34 @@ pub async fn react(
         Vec::new()
     };
     let held = held_back(state, events).await?;
-    let items: Vec<(Notification, Vec<NewEvent>)> = events
-        .iter()
-        .filter(|event| !held.contains(&event.id))
-        .flat_map(|event| {
-            plan(event, &staff, &admins).into_iter().map(|p| {
-                new_notification(
-                    p.channel,
-                    p.recipient,
-                    p.template.to_owned(),
-                    p.vars,
-                    p.priority,
-                    now(),
-                    Some(event.id),
-                )
-            })
-        })
-        .collect();
+    let mut items: Vec<(Notification, Vec<NewEvent>)> = Vec::new();
+    let mut tokens = Vec::new();
+    for event in events.iter().filter(|event| !held.contains(&event.id)) {
+        for mut p in plan(event, &staff, &admins) {
+            if let Some((purpose, user)) = p.token.take() {
+                let (token, record) = issue_token(&user, purpose);
+                if let Value::Object(vars) = &mut p.vars {
+                    vars.insert(TOKEN_VAR.to_owned(), Value::String(token));
+                }
+                tokens.push(record);
+            }
+            items.push(new_notification(
+                p.channel,
+                p.recipient,
+                p.template.to_owned(),
+                p.vars,
+                p.priority,
+                now(),
+                Some(event.id),
+            ));
+        }
+    }
     if items.is_empty() && !force {
         return Ok(false);
     }
     let queued = !items.is_empty();
+    // Before the emails: a token whose email was queued is always one the store knows.
+    state.store.insert_account_tokens(tokens).await?;
     state
         .store
         .enqueue_notifications(items, Some((CURSOR, last)))
@@ -263,8 +317,9 @@ pub async fn react(
 }
 
 /// The events among `events` whose reactions are held back by a throttle:
-/// low-stock alerts of a SKU already alerted within the window, and welcome
-/// emails past the hourly cap on mail to unconfirmed addresses.
+/// low-stock alerts of a SKU already alerted within the window, welcome
+/// emails past the hourly cap on mail to unconfirmed addresses, and reset
+/// emails past the hourly cap per address.
 async fn held_back(state: &AppState, events: &[Arc<Event>]) -> anyhow::Result<HashSet<u64>> {
     let config = &state.config.notifications;
     let at = now();
@@ -274,6 +329,7 @@ async fn held_back(state: &AppState, events: &[Arc<Event>]) -> anyhow::Result<Ha
     let mut held = HashSet::new();
     let mut alerted: HashSet<String> = HashSet::new();
     let mut welcomes: Option<u64> = None;
+    let mut resets: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     for event in events {
         match event.event_kind() {
             Some(EventKind::InventoryLowStock) => {
@@ -294,6 +350,35 @@ async fn held_back(state: &AppState, events: &[Arc<Event>]) -> anyhow::Result<Ha
                     alerted.insert(low.sku);
                 } else {
                     tracing::info!(event = event.id, sku = %low.sku, "low-stock alert held back: one went out within the window");
+                    held.insert(event.id);
+                }
+            }
+            Some(EventKind::UserPasswordResetRequested) => {
+                let Ok(EventData::UserPasswordResetRequested(asked)) = event.decode() else {
+                    continue;
+                };
+                let sent = match resets.get(&asked.email) {
+                    Some(sent) => *sent,
+                    None => {
+                        let var = Some(("email", asked.email.clone()));
+                        state
+                            .store
+                            .count_notifications_since(
+                                "password_reset",
+                                var,
+                                at - time::Duration::hours(1),
+                            )
+                            .await?
+                    }
+                };
+                if rules::reset_mail_allowed(sent) {
+                    resets.insert(asked.email, sent + 1);
+                } else {
+                    tracing::warn!(
+                        event = event.id,
+                        "password-reset email held back: this address got its hourly share"
+                    );
+                    resets.insert(asked.email, sent);
                     held.insert(event.id);
                 }
             }
@@ -457,6 +542,46 @@ mod tests {
     }
 
     #[test]
+    fn the_welcome_and_reset_emails_issue_a_token_for_their_account() {
+        let user = UserId::generate();
+        let account = UserEvent {
+            user_id: user.clone(),
+            email: "ada@example.com".to_owned(),
+            name: "Ada".to_owned(),
+            role: Role::Customer,
+        };
+        let welcome = plan(
+            &event(1, EventData::UserRegistered(account.clone())),
+            &[],
+            &[],
+        );
+        assert_eq!(
+            welcome[0].token,
+            Some((TokenPurpose::VerifyEmail, user.clone()))
+        );
+        let reset = plan(
+            &event(2, EventData::UserPasswordResetRequested(account)),
+            &[],
+            &[],
+        );
+        assert_eq!(reset[0].template, "password_reset");
+        assert_eq!(reset[0].recipient, "ada@example.com");
+        assert_eq!(reset[0].token, Some((TokenPurpose::PasswordReset, user)));
+        let paid = plan(
+            &event(
+                3,
+                EventData::OrderPaid(sample_order("c@example.com", &["TEE-1"])),
+            ),
+            &[],
+            &[],
+        );
+        assert_eq!(paid[0].token, None);
+        let mut templates: Vec<_> = token_templates().collect();
+        templates.sort_unstable();
+        assert_eq!(templates, ["password_reset", "welcome"]);
+    }
+
+    #[test]
     fn own_events_unknown_events_and_missing_recipients_make_nothing() {
         let staff = vec!["boss@example.com".to_owned()];
         let session = SessionEvent {
@@ -547,6 +672,26 @@ mod store_tests {
         let mut templates: Vec<_> = items.iter().map(|n| n.template.as_str()).collect();
         templates.sort_unstable();
         assert_eq!(templates, ["order_confirmation", "welcome"]);
+        // The welcome email carries a code the store knows only by its hash.
+        let welcome = items
+            .iter()
+            .find(|n| n.template == "welcome")
+            .expect("welcome");
+        let welcome = store
+            .notification(&welcome.id)
+            .await
+            .expect("read")
+            .expect("with its variables");
+        let code = welcome.vars.as_ref().expect("vars")[TOKEN_VAR]
+            .as_str()
+            .expect("a code");
+        let stored = store
+            .account_token(&crate::auth::tokens::account_token_hash(code))
+            .await
+            .expect("read")
+            .expect("the code's hash is stored");
+        assert_eq!(stored.purpose, TokenPurpose::VerifyEmail);
+        assert!(store.account_token(code).await.expect("read").is_none());
         assert_eq!(store.event_cursor(CURSOR).await.expect("cursor"), last);
         // Nothing to do and not forced: the cursor is not written.
         let quiet = store

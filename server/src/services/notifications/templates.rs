@@ -201,9 +201,9 @@ pub fn builtins() -> Vec<Template> {
             // Subjects and titles never carry the name: anyone registers any
             // name, and a subject is where a phishing line would be read.
             Some("Welcome to the shop"),
-            "Hi {{ name }},\n\nyour account is ready. Happy shopping!\n\nThe shop team",
+            "Hi {{ name }},\n\nyour account is ready. Happy shopping!{% if token is defined %}\n\nTo confirm that this address is yours, use this code within 7 days:\n{{ token }}\n(shop user verify CODE). Until then, orders placed for this address without signing in stay out of your account.{% endif %}\n\nThe shop team",
             Some(
-                "<p>Hi {{ name }},</p><p>your account is ready. Happy shopping!</p><p>The shop team</p>",
+                "<p>Hi {{ name }},</p><p>your account is ready. Happy shopping!</p>{% if token is defined %}<p>To confirm that this address is yours, use this code within 7 days:</p><p><code>{{ token }}</code></p><p>Until then, orders placed for this address without signing in stay out of your account.</p>{% endif %}<p>The shop team</p>",
             ),
         ),
         t(
@@ -316,16 +316,16 @@ pub fn builtins() -> Vec<Template> {
             "password_reset",
             Email,
             Some("Reset your password"),
-            "{% if name is defined %}Hi {{ name }},\n\n{% endif %}someone asked to reset the password of your account. If it was you, open:\n{{ reset_url }}\nIf not, ignore this message.",
+            "{% if name is defined %}Hi {{ name }},\n\n{% endif %}someone asked to reset the password of your account. If it was you, {% if reset_url is defined %}open:\n{{ reset_url }}{% else %}use this code within 30 minutes, once:\n{{ token }}\n(shop user reset-password --token CODE){% endif %}\nIf not, ignore this message.",
             Some(
-                "{% if name is defined %}<p>Hi {{ name }},</p>{% endif %}<p>Someone asked to reset the password of your account. If it was you, <a href=\"{{ reset_url }}\">reset it here</a>.</p><p>If not, ignore this message.</p>",
+                "{% if name is defined %}<p>Hi {{ name }},</p>{% endif %}<p>Someone asked to reset the password of your account. If it was you, {% if reset_url is defined %}<a href=\"{{ reset_url }}\">reset it here</a>{% else %}use this code within 30 minutes, once: <code>{{ token }}</code>{% endif %}.</p><p>If not, ignore this message.</p>",
             ),
         ),
         t(
             "password_reset",
             Sms,
             None,
-            "Reset your shop password: {{ reset_url }} (ignore this if it was not you)",
+            "Reset your shop password: {% if reset_url is defined %}{{ reset_url }}{% else %}code {{ token }}{% endif %} (ignore this if it was not you)",
             None,
         ),
         t(

@@ -23,6 +23,7 @@ use crate::services::optional_note;
 use crate::services::payments::domain as payments;
 use crate::services::pricing::domain::{self as pricing, Asked};
 use crate::services::users::domain::{get_user, normalize_email};
+use crate::services::users::rules as user_rules;
 use crate::state::AppState;
 use crate::store::{
     BeginPayment, OrderCreate, OrderDraft, OrderKey, OrderQuery, OrderSource, TransitionOutcome,
@@ -74,7 +75,8 @@ async fn owns(state: &AppState, caller: &AuthUser, order: &Order) -> DomainResul
         return Ok(true);
     }
     let user = get_user(state, &caller.user_id).await?;
-    Ok(user.email.eq_ignore_ascii_case(&order.customer_email))
+    Ok(user_rules::guest_orders_email(&user)
+        .is_some_and(|email| email.eq_ignore_ascii_case(&order.customer_email)))
 }
 
 /// A customer's list is narrowed to their own orders.
@@ -85,7 +87,8 @@ pub async fn list(
 ) -> DomainResult<Page<Order>> {
     if !caller.role.is_staff() {
         let user = get_user(state, &caller.user_id).await?;
-        query.owner = Some((caller.user_id.clone(), user.email));
+        let email = user_rules::guest_orders_email(&user).map(str::to_owned);
+        query.owner = Some((caller.user_id.clone(), email));
     }
     let (items, total) = state.store.list_orders(&query).await?;
     Ok(Page {

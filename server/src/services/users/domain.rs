@@ -15,13 +15,18 @@ use shop_wire::users::{
 use shop_wire::{Page, SessionId, UserId};
 
 use crate::auth::passwords::check_strength;
-use crate::auth::tokens::{new_refresh_token, parse_refresh_token};
+use crate::auth::tokens::{
+    account_token_hash, new_account_token, new_refresh_token, parse_refresh_token,
+};
 use crate::auth::{AuthUser, SessionCache};
 use crate::services::error::{DomainError, DomainResult};
 use crate::state::AppState;
 use crate::store::{
-    NewEvent, ProfileUpdate, RefreshOutcome, RoleChange, SessionRecord, UserQuery, UserRecord, now,
+    AccountToken, NewEvent, ProfileUpdate, RefreshOutcome, RoleChange, SessionRecord, TokenPurpose,
+    UserQuery, UserRecord, now,
 };
+
+use super::rules::{self, TokenRefusal};
 
 const MAX_NAME: usize = 100;
 const MAX_ADDRESSES: usize = 10;
@@ -131,6 +136,7 @@ pub async fn create_account(
         name,
         role,
         addresses: Vec::new(),
+        email_verified: false,
         created_at: at,
         updated_at: at,
     };
@@ -327,6 +333,7 @@ pub fn forget_changed(users: &UserCache, sessions: &SessionCache, event: &Event)
     }
     match event.decode() {
         Ok(EventData::UserUpdated(change)) => users.invalidate(&change.user_id),
+        Ok(EventData::UserEmailVerified(verified)) => users.invalidate(&verified.user_id),
         // Both touch every session of the user: a role is carried by each.
         Ok(EventData::UserRoleChanged(RoleChangeEvent { user_id, .. }))
         | Ok(EventData::UserPasswordChanged(PasswordChangeEvent { user_id, .. })) => {
@@ -441,6 +448,129 @@ pub async fn change_password(
         .store
         .set_password(&caller.user_id, &hash, caller.session(), vec![event])
         .await?;
+    Ok(())
+}
+
+/// How long an emailed token works: the welcome email's address proof may
+/// wait for a week; a password reset is for now, so that a reset email
+/// found later in a leaked mailbox opens nothing.
+pub fn token_ttl(purpose: TokenPurpose) -> time::Duration {
+    match purpose {
+        TokenPurpose::VerifyEmail => time::Duration::days(7),
+        TokenPurpose::PasswordReset => time::Duration::minutes(30),
+    }
+}
+
+/// A new token for `user` to email, and what the store keeps of it.
+pub fn issue_token(user: &UserId, purpose: TokenPurpose) -> (String, AccountToken) {
+    let (token, hash) = new_account_token();
+    let at = now();
+    let record = AccountToken {
+        hash,
+        user_id: user.clone(),
+        purpose,
+        created_at: at,
+        expires_at: at + token_ttl(purpose),
+        used_at: None,
+    };
+    (token, record)
+}
+
+fn token_refused(refusal: TokenRefusal) -> DomainError {
+    match refusal {
+        TokenRefusal::Unknown => DomainError::rejected(
+            "invalid_account_token",
+            "token",
+            "is not a token this shop sent for this, or it was mistyped",
+        ),
+        TokenRefusal::Expired => DomainError::rejected(
+            "account_token_expired",
+            "token",
+            "has expired; ask for a new one",
+        ),
+        TokenRefusal::Used => DomainError::rejected(
+            "account_token_used",
+            "token",
+            "was used already; each token works once",
+        ),
+    }
+}
+
+/// The account an emailed token names, when it may be spent for `purpose`
+/// now; checked before the slow work (a password hash) so a bad token
+/// costs little, and again by the store as it spends it.
+async fn token_owner(
+    state: &AppState,
+    hash: &str,
+    purpose: TokenPurpose,
+) -> DomainResult<UserRecord> {
+    let token = state.store.account_token(hash).await?;
+    rules::check_token(token.as_ref(), purpose, now()).map_err(token_refused)?;
+    let owner = token
+        .map(|t| t.user_id)
+        .ok_or_else(|| token_refused(TokenRefusal::Unknown))?;
+    state
+        .store
+        .user(&owner)
+        .await?
+        .ok_or_else(|| token_refused(TokenRefusal::Unknown))
+}
+
+/// Spends the token of the welcome email: the address is proved, and
+/// orders placed for it without the account join the account.
+pub async fn verify_email(state: &AppState, token: &str) -> DomainResult<User> {
+    let hash = account_token_hash(token);
+    let owner = token_owner(state, &hash, TokenPurpose::VerifyEmail).await?;
+    let event = NewEvent::now(EventData::UserEmailVerified((&owner.user).into()));
+    let user = state
+        .store
+        .verify_email(&hash, now(), vec![event])
+        .await?
+        .map_err(token_refused)?;
+    state.users.insert(user.id.clone(), user.clone());
+    Ok(user)
+}
+
+/// Asks for a reset email for the account of `email`, if there is one.
+/// The caller learns nothing either way: the answer is the same, and the
+/// email (with its token) goes only to the address.
+pub async fn request_password_reset(state: &AppState, email: &str) -> DomainResult<()> {
+    let email = normalize_email("email", email)?;
+    if let Some(record) = state.store.user_by_email(&email).await? {
+        let event = NewEvent::now(EventData::UserPasswordResetRequested((&record.user).into()));
+        state
+            .store
+            .note_password_reset_request(&record.user.id, now(), vec![event])
+            .await?;
+    }
+    Ok(())
+}
+
+/// Sets a new password with an emailed reset token; every session of the
+/// account ends, since whoever knew the old password is no longer welcome.
+pub async fn confirm_password_reset(
+    state: &AppState,
+    token: &str,
+    new_password: &str,
+) -> DomainResult<()> {
+    let hash = account_token_hash(token);
+    let owner = token_owner(state, &hash, TokenPurpose::PasswordReset).await?;
+    check_strength(
+        "new_password",
+        new_password,
+        &owner.user.email,
+        &owner.user.name,
+    )?;
+    let password_hash = state.passwords.hash(new_password).await?;
+    let event = NewEvent::now(EventData::UserPasswordChanged(PasswordChangeEvent {
+        user_id: owner.user.id.clone(),
+        session_id: None,
+    }));
+    state
+        .store
+        .reset_password(&hash, &password_hash, now(), vec![event])
+        .await?
+        .map_err(token_refused)?;
     Ok(())
 }
 

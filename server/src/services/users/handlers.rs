@@ -6,8 +6,9 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use shop_wire::users::{
-    ChangePasswordRequest, CreateUserRequest, LoginRequest, RefreshRequest, RegisterRequest,
-    Session, SetRoleRequest, TokenResponse, UpdateProfileRequest, User,
+    ChangePasswordRequest, CreateUserRequest, LoginRequest, PasswordResetConfirmRequest,
+    PasswordResetRequest, RefreshRequest, RegisterRequest, Session, SetRoleRequest, TokenResponse,
+    UpdateProfileRequest, User, VerifyEmailRequest,
 };
 use shop_wire::{ErrorBody, Page, ServiceHealth, SessionId, UserId};
 
@@ -124,6 +125,41 @@ pub async fn change_password(
         &request.new_password,
     )
     .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Prove an account's email address with the token of its welcome email.
+/// Orders placed for the address without the account join it from now on.
+#[utoipa::path(post, path = "/verify", tag = TAG, request_body = VerifyEmailRequest,
+    responses((status = 200, body = User), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<VerifyEmailRequest>,
+) -> AppResult<ApiJson<User>> {
+    Ok(ApiJson(domain::verify_email(&state, &request.token).await?))
+}
+
+/// Ask for a password-reset email. Always 202, whether or not the address
+/// has an account, so that accounts cannot be found out this way.
+#[utoipa::path(post, path = "/password-reset", tag = TAG, request_body = PasswordResetRequest,
+    responses((status = 202), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn request_password_reset(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<PasswordResetRequest>,
+) -> AppResult<StatusCode> {
+    domain::request_password_reset(&state, &request.email).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Set a new password with the token of a reset email; it works once, for
+/// 30 minutes, and every session of the account ends.
+#[utoipa::path(post, path = "/password-reset/confirm", tag = TAG, request_body = PasswordResetConfirmRequest,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn confirm_password_reset(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<PasswordResetConfirmRequest>,
+) -> AppResult<StatusCode> {
+    domain::confirm_password_reset(&state, &request.token, &request.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

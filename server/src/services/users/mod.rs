@@ -29,6 +29,11 @@ const SESSION_RETENTION: time::Duration = time::Duration::days(7);
 pub fn router(limiters: std::sync::Arc<Limiters>) -> OpenApiRouter<AppState> {
     let login = OpenApiRouter::new()
         .routes(routes!(handlers::login))
+        // Emailed tokens are guessed like passwords, and a reset request
+        // sends mail: both spend the login budget of the address.
+        .routes(routes!(handlers::verify_email))
+        .routes(routes!(handlers::request_password_reset))
+        .routes(routes!(handlers::confirm_password_reset))
         .layer(from_fn_with_state(limiters.clone(), login_middleware));
     let register = OpenApiRouter::new()
         .routes(routes!(handlers::register))
@@ -62,6 +67,13 @@ pub fn spawn_workers(state: &AppState) {
                     .await?;
                 if purged > 0 {
                     tracing::info!(purged, "swept old sessions");
+                }
+                let tokens = state
+                    .store
+                    .purge_account_tokens(now() - SESSION_RETENTION)
+                    .await?;
+                if tokens > 0 {
+                    tracing::info!(tokens, "swept expired account tokens");
                 }
                 state.login_guard.prune(std::time::Instant::now());
                 Ok(())

@@ -1,5 +1,7 @@
 //! The account rules a store applies inside its transaction: the shop
-//! always keeps an admin, and a refresh secret works once.
+//! always keeps an admin, a refresh secret works once, an emailed token
+//! works once and only for its purpose, and orders placed for an address
+//! join an account only once its owner proved the address theirs.
 //!
 //! A store loads (and, on a networked database, locks) the rows, calls these,
 //! and writes what they decide; their tests need no database.
@@ -7,7 +9,7 @@
 use shop_wire::users::Role;
 use time::OffsetDateTime;
 
-use crate::store::SessionRecord;
+use crate::store::{AccountToken, SessionRecord, TokenPurpose};
 
 /// Why a role cannot change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,12 +58,108 @@ pub fn decide_refresh(
     }
 }
 
+/// Why an emailed token does nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenRefusal {
+    /// No such token, or one made for another purpose (a verification
+    /// token never resets a password).
+    Unknown,
+    Expired,
+    /// It was spent already: each token works once.
+    Used,
+}
+
+/// Whether `token` (as loaded by its hash) may be spent for `purpose` at `at`.
+pub fn check_token(
+    token: Option<&AccountToken>,
+    purpose: TokenPurpose,
+    at: OffsetDateTime,
+) -> Result<(), TokenRefusal> {
+    let Some(token) = token.filter(|t| t.purpose == purpose) else {
+        return Err(TokenRefusal::Unknown);
+    };
+    if token.used_at.is_some() {
+        return Err(TokenRefusal::Used);
+    }
+    if token.expires_at <= at {
+        return Err(TokenRefusal::Expired);
+    }
+    Ok(())
+}
+
+/// The address under which orders placed without the account (by a guest,
+/// or by staff for a customer) belong to `user`: its email once verified,
+/// and none before, so registering someone else's address shows nothing
+/// of their orders.
+pub fn guest_orders_email(user: &shop_wire::users::User) -> Option<&str> {
+    user.email_verified.then_some(user.email.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use shop_wire::{SessionId, UserId};
     use time::Duration;
 
     use super::*;
+
+    fn token(purpose: TokenPurpose, at: OffsetDateTime) -> AccountToken {
+        AccountToken {
+            hash: "h".to_owned(),
+            user_id: UserId::generate(),
+            purpose,
+            created_at: at,
+            expires_at: at + Duration::minutes(30),
+            used_at: None,
+        }
+    }
+
+    #[test]
+    fn a_token_works_once_for_its_purpose_before_it_expires() {
+        let at = crate::store::now();
+        let fresh = token(TokenPurpose::PasswordReset, at);
+        assert_eq!(
+            check_token(Some(&fresh), TokenPurpose::PasswordReset, at),
+            Ok(())
+        );
+        assert_eq!(
+            check_token(Some(&fresh), TokenPurpose::VerifyEmail, at),
+            Err(TokenRefusal::Unknown)
+        );
+        assert_eq!(
+            check_token(None, TokenPurpose::PasswordReset, at),
+            Err(TokenRefusal::Unknown)
+        );
+        assert_eq!(
+            check_token(Some(&fresh), TokenPurpose::PasswordReset, fresh.expires_at),
+            Err(TokenRefusal::Expired)
+        );
+        let spent = AccountToken {
+            used_at: Some(at),
+            ..fresh
+        };
+        assert_eq!(
+            check_token(Some(&spent), TokenPurpose::PasswordReset, at),
+            Err(TokenRefusal::Used)
+        );
+    }
+
+    #[test]
+    fn guest_orders_join_only_a_verified_address() {
+        let at = crate::store::now();
+        let mut user = shop_wire::users::User {
+            id: UserId::generate(),
+            email: "carol@example.com".to_owned(),
+            name: "Carol".to_owned(),
+            role: Role::Customer,
+            addresses: vec![],
+            email_verified: false,
+            created_at: at,
+            updated_at: at,
+        };
+        assert_eq!(guest_orders_email(&user), None);
+        user.email_verified = true;
+        assert_eq!(guest_orders_email(&user), Some("carol@example.com"));
+    }
 
     #[test]
     fn the_only_admin_keeps_the_role() {

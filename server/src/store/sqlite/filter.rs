@@ -68,13 +68,23 @@ impl Filter {
         );
     }
 
-    /// A customer's own rows: by their account, or by their email on orders placed for them.
-    pub(super) fn owner(&mut self, owner: &Option<(shop_wire::UserId, String)>, prefix: &str) {
-        if let Some((user, email)) = owner {
-            self.add(
+    /// A customer's own rows: by their account, or by their email on orders
+    /// placed for them when the email is given.
+    pub(super) fn owner(
+        &mut self,
+        owner: &Option<(shop_wire::UserId, Option<String>)>,
+        prefix: &str,
+    ) {
+        match owner {
+            Some((user, Some(email))) => self.add(
                 &format!("({prefix}user_id = ? OR {prefix}customer_email = ? COLLATE NOCASE)"),
                 [Value::from(user.to_string()), Value::from(email.clone())],
-            );
+            ),
+            Some((user, None)) => self.add(
+                &format!("{prefix}user_id = ?"),
+                [Value::from(user.to_string())],
+            ),
+            None => {}
         }
     }
 

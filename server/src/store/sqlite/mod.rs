@@ -573,6 +573,7 @@ mod tests {
                 name: "Ada".to_owned(),
                 role: Role::Customer,
                 addresses: vec![],
+                email_verified: false,
                 created_at: at,
                 updated_at: at,
             },

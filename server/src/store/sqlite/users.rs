@@ -1,9 +1,10 @@
 //! Users, their roles and profiles in SQLite.
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
 use shop_wire::users::{Address, Role, User};
 use shop_wire::{SessionId, UserId};
+use time::OffsetDateTime;
 
 use super::audit;
 use super::filter::Filter;
@@ -11,15 +12,15 @@ use super::{
     SqliteStore, append, backend, conversion, from_millis, is_unique_violation, millis,
     parse_column,
 };
-use crate::services::users::rules::{self as user_rules, RoleRefusal};
+use crate::services::users::rules::{self as user_rules, RoleRefusal, TokenRefusal};
 use crate::store::AuditChange;
 use crate::store::{
-    NewEvent, ProfileUpdate, RoleChange, StoreError, StoreResult, UserQuery, UserRecord, UserStore,
-    now,
+    AccountToken, NewEvent, ProfileUpdate, RoleChange, StoreError, StoreResult, TokenPurpose,
+    UserQuery, UserRecord, UserStore, now,
 };
 
 const USER_COLUMNS: &str =
-    "id, email, name, role, password_hash, addresses, created_at, updated_at";
+    "id, email, name, role, password_hash, addresses, created_at, updated_at, email_verified_at";
 
 fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
     let addresses: String = row.get("addresses")?;
@@ -30,6 +31,7 @@ fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
             name: row.get("name")?,
             role: parse_column(row, "role")?,
             addresses: serde_json::from_str::<Vec<Address>>(&addresses).map_err(conversion)?,
+            email_verified: row.get::<_, Option<i64>>("email_verified_at")?.is_some(),
             created_at: from_millis(row.get("created_at")?)?,
             updated_at: from_millis(row.get("updated_at")?)?,
         },
@@ -45,7 +47,77 @@ fn audited_user(user: &User) -> serde_json::Value {
         "name": user.name,
         "role": user.role,
         "addresses": user.addresses.len(),
+        "email_verified": user.email_verified,
     })
+}
+
+const TOKEN_COLUMNS: &str = "hash, user_id, purpose, created_at, expires_at, used_at";
+
+fn token_row(row: &Row<'_>) -> rusqlite::Result<AccountToken> {
+    Ok(AccountToken {
+        hash: row.get("hash")?,
+        user_id: parse_column(row, "user_id")?,
+        purpose: parse_column(row, "purpose")?,
+        created_at: from_millis(row.get("created_at")?)?,
+        expires_at: from_millis(row.get("expires_at")?)?,
+        used_at: row
+            .get::<_, Option<i64>>("used_at")?
+            .map(from_millis)
+            .transpose()?,
+    })
+}
+
+/// Loads the token with `hash`, checks it with the users service's rule
+/// and spends it with a guarded write (a token already spent is not
+/// spent again); answers its user.
+fn spend_token(
+    tx: &Transaction<'_>,
+    hash: &str,
+    purpose: TokenPurpose,
+    at: i64,
+) -> StoreResult<Result<UserId, TokenRefusal>> {
+    let token = tx
+        .prepare_cached(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM account_tokens WHERE hash = ?1"
+        ))?
+        .query_row([hash], token_row)
+        .optional()?;
+    if let Err(refusal) = user_rules::check_token(token.as_ref(), purpose, from_millis(at)?) {
+        return Ok(Err(refusal));
+    }
+    let spent = tx
+        .prepare_cached(
+            "UPDATE account_tokens SET used_at = ?2 WHERE hash = ?1 AND used_at IS NULL",
+        )?
+        .execute(params![hash, at])?;
+    Ok(match token {
+        Some(token) if spent == 1 => Ok(token.user_id),
+        _ => Err(TokenRefusal::Used),
+    })
+}
+
+/// Marks the email of `user` verified (once: a later proof keeps the first
+/// time) and audits the change when it is one.
+fn mark_verified(tx: &Transaction<'_>, user: &UserId, at: i64) -> StoreResult<()> {
+    let changed = tx
+        .prepare_cached(
+            "UPDATE users SET email_verified_at = ?2, updated_at = ?2
+             WHERE id = ?1 AND email_verified_at IS NULL",
+        )?
+        .execute(params![user.as_str(), at])?;
+    if changed == 1 {
+        audit::record(
+            tx,
+            [AuditChange::diff(
+                "user.email_verified",
+                "user",
+                user.as_str(),
+                serde_json::json!({"email_verified": false}),
+                serde_json::json!({"email_verified": true}),
+            )],
+        )?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -56,7 +128,7 @@ impl UserStore for SqliteStore {
             let user = &record.user;
             let addresses = serde_json::to_string(&user.addresses).map_err(backend)?;
             tx.prepare_cached(&format!(
-                "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ))?
             .execute(params![
                 user.id.as_str(),
@@ -67,6 +139,7 @@ impl UserStore for SqliteStore {
                 addresses,
                 millis(user.created_at),
                 millis(user.updated_at),
+                user.email_verified.then(|| millis(user.created_at)),
             ])
             .map_err(|err| {
                 if is_unique_violation(&err) {
@@ -273,6 +346,138 @@ impl UserStore for SqliteStore {
             )?;
             append(tx, events)?;
             Ok(RoleChange::Changed(record.user))
+        })
+        .await
+    }
+
+    async fn note_password_reset_request(
+        &self,
+        id: &UserId,
+        at: OffsetDateTime,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<()> {
+        let id = id.clone();
+        self.write(move |tx| {
+            tx.prepare_cached("UPDATE users SET password_reset_requested_at = ?2 WHERE id = ?1")?
+                .execute(params![id.as_str(), millis(at)])?;
+            append(tx, events)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_account_tokens(&self, tokens: Vec<AccountToken>) -> StoreResult<()> {
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        self.write(move |tx| {
+            let mut insert = tx.prepare_cached(&format!(
+                "INSERT INTO account_tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            ))?;
+            for token in &tokens {
+                insert.execute(params![
+                    token.hash,
+                    token.user_id.as_str(),
+                    token.purpose.as_str(),
+                    millis(token.created_at),
+                    millis(token.expires_at),
+                    token.used_at.map(millis),
+                ])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn account_token(&self, hash: &str) -> StoreResult<Option<AccountToken>> {
+        let hash = hash.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM account_tokens WHERE hash = ?1"
+            ))?
+            .query_row([hash], token_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn verify_email(
+        &self,
+        hash: &str,
+        at: OffsetDateTime,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Result<User, TokenRefusal>> {
+        let hash = hash.to_owned();
+        self.write(move |tx| {
+            let at = millis(at);
+            let user = match spend_token(tx, &hash, TokenPurpose::VerifyEmail, at)? {
+                Ok(user) => user,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            mark_verified(tx, &user, at)?;
+            let record = tx
+                .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+                .query_row([user.as_str()], user_row)?;
+            append(tx, events)?;
+            Ok(Ok(record.user))
+        })
+        .await
+    }
+
+    async fn reset_password(
+        &self,
+        hash: &str,
+        password_hash: &str,
+        at: OffsetDateTime,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Result<UserId, TokenRefusal>> {
+        let (hash, password_hash) = (hash.to_owned(), password_hash.to_owned());
+        self.write(move |tx| {
+            let at = millis(at);
+            let user = match spend_token(tx, &hash, TokenPurpose::PasswordReset, at)? {
+                Ok(user) => user,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            tx.prepare_cached(
+                "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![user.as_str(), password_hash, at])?;
+            tx.prepare_cached(
+                "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+            )?
+            .execute(params![user.as_str(), at])?;
+            tx.prepare_cached(
+                "UPDATE account_tokens SET used_at = ?2
+                 WHERE user_id = ?1 AND purpose = ?3 AND used_at IS NULL",
+            )?
+            .execute(params![
+                user.as_str(),
+                at,
+                TokenPurpose::PasswordReset.as_str()
+            ])?;
+            audit::record(
+                tx,
+                [AuditChange::diff(
+                    "user.password_reset",
+                    "user",
+                    user.as_str(),
+                    serde_json::json!({"password": "(previous)"}),
+                    serde_json::json!({"password": "(reset by email)"}),
+                )],
+            )?;
+            mark_verified(tx, &user, at)?;
+            append(tx, events)?;
+            Ok(Ok(user))
+        })
+        .await
+    }
+
+    async fn purge_account_tokens(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let purged = tx
+                .prepare_cached("DELETE FROM account_tokens WHERE expires_at < ?1")?
+                .execute([millis(before)])?;
+            Ok(purged as u64)
         })
         .await
     }
