@@ -173,6 +173,15 @@ pub trait EventStore: Send + Sync {
     /// their ids, in order. Only tests log events without a change.
     #[cfg(test)]
     async fn append_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Event>>;
+    /// [`EventStore::append_events`], holding the transaction open for
+    /// `hold` once the events are in it, as a slow commit would: for checks
+    /// that race a slow transaction against a fast one.
+    #[cfg(test)]
+    async fn append_events_holding(
+        &self,
+        events: Vec<NewEvent>,
+        hold: std::time::Duration,
+    ) -> StoreResult<Vec<Event>>;
     /// The events matching `query` and how many match in all.
     async fn list_events(&self, query: &EventQuery) -> StoreResult<(Vec<Event>, u64)>;
     /// Events with an id greater than `after`, oldest first.

@@ -39,6 +39,7 @@ mod keys;
 mod notifications;
 mod orders;
 mod payments;
+pub mod postgres;
 mod pricing;
 mod search;
 mod sessions;
@@ -103,7 +104,6 @@ pub fn now() -> OffsetDateTime {
 }
 
 /// Everything the services need from storage.
-#[async_trait]
 pub trait Store:
     UserStore
     + SessionStore
@@ -121,10 +121,18 @@ pub trait Store:
     + AuditStore
     + WebhookStore
     + PricingStore
+    + StoreHealth
     + Send
     + Sync
     + 'static
 {
+}
+
+/// Whether a backend serves, apart from what it stores: a backend that
+/// implements only some of the traits above (one under construction) still
+/// answers these.
+#[async_trait]
+pub trait StoreHealth: Send + Sync {
     /// Whether the database serves: a read that really reaches it, and
     /// whether writes are moving (an error when a write has been stuck for
     /// seconds), learned without writing. Health checks call it, and a load

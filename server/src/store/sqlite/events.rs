@@ -75,6 +75,20 @@ impl EventStore for SqliteStore {
         self.write(move |tx| append_returning(tx, events)).await
     }
 
+    #[cfg(test)]
+    async fn append_events_holding(
+        &self,
+        events: Vec<NewEvent>,
+        hold: std::time::Duration,
+    ) -> StoreResult<Vec<Event>> {
+        self.write_alone(move |tx| {
+            let logged = append_returning(tx, events)?;
+            std::thread::sleep(hold);
+            Ok(logged)
+        })
+        .await
+    }
+
     async fn events_after(&self, after: u64, limit: u32) -> StoreResult<Vec<Event>> {
         self.read(move |conn| {
             conn.prepare_cached(

@@ -5,7 +5,9 @@ use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
 use super::{SqliteStore, from_millis, millis};
-use crate::store::{IdempotencyBegin, IdempotencyStore, StoreResult, StoredResponse, now};
+use crate::store::{
+    IdempotencyBegin, IdempotencyStore, StoreResult, StoredClaim, StoredResponse, now, reclaim,
+};
 
 #[async_trait]
 impl IdempotencyStore for SqliteStore {
@@ -34,20 +36,20 @@ impl IdempotencyStore for SqliteStore {
                     ))
                 })
                 .optional()?;
-            match existing {
-                None => {}
-                Some((stored, ..)) if stored != fingerprint => return Ok(IdempotencyBegin::Mismatch),
-                Some((_, state, Some(status), content_type, body, _)) if state == "done" => {
-                    return Ok(IdempotencyBegin::Replay(StoredResponse {
-                        status,
-                        content_type,
-                        body: body.unwrap_or_default(),
-                    }));
+            if let Some((stored, state, status, content_type, body, created_at)) = existing {
+                let response = status.filter(|_| state == "done").map(|status| StoredResponse {
+                    status,
+                    content_type,
+                    body: body.unwrap_or_default(),
+                });
+                let stored = StoredClaim {
+                    fingerprint: stored,
+                    response,
+                    created_at: from_millis(created_at)?,
+                };
+                if let Some(outcome) = reclaim(stored, &fingerprint, stale_after, at) {
+                    return Ok(outcome);
                 }
-                Some((.., created_at)) if from_millis(created_at)? + stale_after > at => {
-                    return Ok(IdempotencyBegin::InProgress);
-                }
-                Some(_) => {}
             }
             tx.prepare_cached(
                 "INSERT INTO idempotency_keys (key, fingerprint, state, created_at)

@@ -44,7 +44,7 @@ mod writer;
 use events::append;
 use migrations::migrate;
 
-use super::{CommitFeed, Store, StoreError, StoreResult};
+use super::{CommitFeed, Store, StoreError, StoreHealth, StoreResult};
 
 const READERS: u32 = 4;
 /// The page size of a new database (one made before keeps its own; SQLite's
@@ -410,8 +410,10 @@ fn escape_like(text: &str) -> String {
         .replace('_', "\\_")
 }
 
+impl Store for SqliteStore {}
+
 #[async_trait]
-impl Store for SqliteStore {
+impl StoreHealth for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         // Reads the first page, so a reader must really open a read
         // transaction on the file (`SELECT 1` alone touches nothing).

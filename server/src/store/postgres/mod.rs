@@ -1,0 +1,198 @@
+//! The PostgreSQL backend: a pool of connections, any number of writers, and
+//! shared by any number of `shop serve` nodes.
+//!
+//! Being built trait by trait (issue 15): it implements [`EventStore`],
+//! [`IdempotencyStore`] and [`StoreHealth`] so far, each proven by the
+//! store contract suite, and is not yet a [`super::Store`], so the server
+//! cannot start on it.
+//!
+//! Every change runs in one transaction through [`PgStore::write`], which
+//! retries it whole when PostgreSQL aborts it for a serialization failure
+//! or a deadlock, and appends the change's events last (see [`events`] for
+//! why last, and how that keeps the log's commit order).
+
+// Only the tests open it until it implements every store trait and
+// `--database-url` can start the server on it.
+#![cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "the server starts on PgStore once it is a whole Store"
+    )
+)]
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use shop_wire::Event;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{PgConnection, Postgres, Transaction};
+
+mod events;
+mod idempotency;
+mod migrations;
+#[cfg(test)]
+pub(crate) mod testing;
+
+use super::{CommitFeed, NewEvent, StoreError, StoreHealth, StoreResult};
+
+/// Connections per node. PostgreSQL's default `max_connections` is 100, so
+/// a few nodes fit under it with room for `psql` and backups.
+const CONNECTIONS: u32 = 16;
+/// How long a call waits for a free connection before it is told busy.
+const ACQUIRE_WAIT: Duration = Duration::from_secs(5);
+/// Attempts of one change that PostgreSQL keeps aborting for a
+/// serialization failure or a deadlock, before the caller is told busy.
+const ATTEMPTS: u32 = 8;
+/// The first pause before a retry; each next one doubles, so eight
+/// attempts wait at most about a quarter of a second in all.
+const FIRST_BACKOFF: Duration = Duration::from_millis(2);
+
+pub struct PgStore {
+    pool: PgPool,
+    /// Where committed events are announced.
+    feed: CommitFeed,
+    /// Held from appending a change's events until they are announced, so
+    /// this node announces in id order (see [`events`]).
+    append_gate: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options = self.pool.connect_options();
+        f.debug_struct("PgStore")
+            .field("host", &options.get_host())
+            .field("database", &options.get_database())
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/name`)
+    /// and applies pending migrations. A database migrated by a newer shop
+    /// is refused rather than misread.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options: PgConnectOptions = url.parse().map_err(backend)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(CONNECTIONS)
+            .acquire_timeout(ACQUIRE_WAIT)
+            // A connection is checked by the statement it runs: a ping per
+            // checkout would double the round trips of a short change.
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(StoreError::from)?;
+        migrations::migrate(&pool).await?;
+        Ok(PgStore {
+            pool,
+            feed: CommitFeed::default(),
+            append_gate: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Runs `change` in one transaction and commits it with the events it
+    /// returns, appended last; returns its value and the events as logged.
+    ///
+    /// When PostgreSQL aborts the transaction for a serialization failure
+    /// or a deadlock, `change` runs again from the start in a new one (so it
+    /// must do nothing outside its transaction), up to [`ATTEMPTS`] times;
+    /// after that the caller gets [`StoreError::Busy`].
+    async fn write<T, F>(&self, mut change: F) -> StoreResult<(T, Vec<Event>)>
+    where
+        T: Send,
+        F: for<'t> FnMut(&'t mut PgConnection) -> BoxFuture<'t, StoreResult<(T, Vec<NewEvent>)>>
+            + Send,
+    {
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut tx = self.pool.begin().await?;
+            let result = match change(&mut tx).await {
+                Ok((value, events)) => self
+                    .commit_with(tx, events)
+                    .await
+                    .map(|logged| (value, logged)),
+                Err(err) => Err(err),
+            };
+            match result {
+                Err(StoreError::Busy) if attempt < ATTEMPTS => {
+                    metrics::counter!("shop_store_retries_total").increment(1);
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Appends `events` to `tx` as its last statement, commits, and
+    /// announces them; nothing to append commits at once.
+    async fn commit_with(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<Event>> {
+        if events.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let (gate, logged) = self.append(&mut tx, events).await?;
+        tx.commit().await?;
+        self.feed.committed(logged.clone());
+        drop(gate);
+        Ok(logged)
+    }
+}
+
+#[async_trait]
+impl StoreHealth for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        // One round trip on a pooled connection: it proves the server
+        // answers and a connection is free, and writes nothing.
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+}
+
+fn backend(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(err))
+}
+
+/// SQLSTATEs after which the transaction was rolled back and the same
+/// change may simply run again.
+const SERIALIZATION_FAILURE: &str = "40001";
+const DEADLOCK_DETECTED: &str = "40P01";
+const UNIQUE_VIOLATION: &str = "23505";
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        if matches!(err, sqlx::Error::PoolTimedOut) {
+            return StoreError::Busy;
+        }
+        let Some(db) = err.as_database_error() else {
+            return backend(err);
+        };
+        match db.code().as_deref() {
+            Some(SERIALIZATION_FAILURE | DEADLOCK_DETECTED) => StoreError::Busy,
+            Some(UNIQUE_VIOLATION) => {
+                let (entity, field) = unique_field(db.constraint());
+                StoreError::Duplicate { entity, field }
+            }
+            _ => backend(err),
+        }
+    }
+}
+
+/// What a unique constraint of the schema keeps unique, by its name.
+fn unique_field(constraint: Option<&str>) -> (&'static str, &'static str) {
+    match constraint {
+        Some("idempotency_keys_pkey") => ("idempotency key", "key"),
+        _ => ("record", "key"),
+    }
+}
