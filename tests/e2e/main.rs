@@ -4,6 +4,7 @@
 // Helpers outside #[test] functions panic on purpose too: a failed request fails the test.
 #![allow(clippy::unwrap_used)]
 
+mod address_book;
 mod after_sale;
 mod audit;
 mod catalog;
