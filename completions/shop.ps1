@@ -53,6 +53,7 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('search', 'search', [CompletionResultType]::ParameterValue, 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics')
             [CompletionResult]::new('recommend', 'recommend', [CompletionResultType]::ParameterValue, 'Show products to recommend beside one: bought or viewed together, else the same category')
             [CompletionResult]::new('shipping', 'shipping', [CompletionResultType]::ParameterValue, 'Shipping zones: where the shop ships, by which methods, at what prices (staff)')
+            [CompletionResult]::new('address', 'address', [CompletionResultType]::ParameterValue, 'Your address book: saved addresses to ship and bill to')
             [CompletionResult]::new('tax', 'tax', [CompletionResultType]::ParameterValue, 'Tax rates by country, region and tax category (staff)')
             [CompletionResult]::new('discount', 'discount', [CompletionResultType]::ParameterValue, 'Discount codes and automatic promotions: add, list, get, disable (staff)')
             [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Make, list and revoke scoped API keys for other systems (staff)')
@@ -1228,6 +1229,7 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('--line1', '--line1', [CompletionResultType]::ParameterName, 'The street and number, with --country')
             [CompletionResult]::new('--city', '--city', [CompletionResultType]::ParameterName, 'The city, with --country')
             [CompletionResult]::new('--postal-code', '--postal-code', [CompletionResultType]::ParameterName, 'The postal code, with --country')
+            [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'A saved address (adr_..., `shop address list`) to ship to')
             [CompletionResult]::new('--shipping', '--shipping', [CompletionResultType]::ParameterName, 'The shipping method''s code (`shop order quote` lists them for an address)')
             [CompletionResult]::new('--discount', '--discount', [CompletionResultType]::ParameterName, 'A discount code; repeat for more')
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'With `-`: orders sent at once (results are still written in input order) [default: 8]')
@@ -1258,6 +1260,7 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('--line1', '--line1', [CompletionResultType]::ParameterName, 'The street and number, with --country')
             [CompletionResult]::new('--city', '--city', [CompletionResultType]::ParameterName, 'The city, with --country')
             [CompletionResult]::new('--postal-code', '--postal-code', [CompletionResultType]::ParameterName, 'The postal code, with --country')
+            [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'A saved address (adr_..., `shop address list`) to ship to')
             [CompletionResult]::new('--shipping', '--shipping', [CompletionResultType]::ParameterName, 'The shipping method''s code (`shop order quote` lists them for an address)')
             [CompletionResult]::new('--discount', '--discount', [CompletionResultType]::ParameterName, 'A discount code; repeat for more')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
@@ -2209,6 +2212,116 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
         'shop;shipping;help;help' {
             break
         }
+        'shop;address' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the saved addresses, oldest first')
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Save an address (at most 20); checked as a checkout checks one')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete a saved address (orders that used it keep their copy)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'shop;address;list' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'shop;address;add' {
+            [CompletionResult]::new('--from-file', '--from-file', [CompletionResultType]::ParameterName, 'The address as a JSON file {name,line1,line2?,city,region?,postal_code,country,phone?}')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'The recipient')
+            [CompletionResult]::new('--line1', '--line1', [CompletionResultType]::ParameterName, 'The street and number')
+            [CompletionResult]::new('--line2', '--line2', [CompletionResultType]::ParameterName, 'A second address line (flat, floor, c/o)')
+            [CompletionResult]::new('--city', '--city', [CompletionResultType]::ParameterName, 'The city or town')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'The state, province or county, like CA')
+            [CompletionResult]::new('--postal-code', '--postal-code', [CompletionResultType]::ParameterName, 'The postal or ZIP code')
+            [CompletionResult]::new('--country', '--country', [CompletionResultType]::ParameterName, 'ISO 3166-1 alpha-2, like DE')
+            [CompletionResult]::new('--phone', '--phone', [CompletionResultType]::ParameterName, 'A phone number for the carrier')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('--default-shipping', '--default-shipping', [CompletionResultType]::ParameterName, 'Offer it first for shipping (the previous default loses the flag)')
+            [CompletionResult]::new('--default-billing', '--default-billing', [CompletionResultType]::ParameterName, 'Offer it first for billing (the previous default loses the flag)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'shop;address;delete' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'shop;address;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the saved addresses, oldest first')
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Save an address (at most 20); checked as a checkout checks one')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete a saved address (orders that used it keep their copy)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'shop;address;help;list' {
+            break
+        }
+        'shop;address;help;add' {
+            break
+        }
+        'shop;address;help;delete' {
+            break
+        }
+        'shop;address;help;help' {
+            break
+        }
         'shop;tax' {
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
@@ -3020,6 +3133,7 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('search', 'search', [CompletionResultType]::ParameterValue, 'Search the catalog: ranked, typo-tolerant, with filters; suggestions; analytics')
             [CompletionResult]::new('recommend', 'recommend', [CompletionResultType]::ParameterValue, 'Show products to recommend beside one: bought or viewed together, else the same category')
             [CompletionResult]::new('shipping', 'shipping', [CompletionResultType]::ParameterValue, 'Shipping zones: where the shop ships, by which methods, at what prices (staff)')
+            [CompletionResult]::new('address', 'address', [CompletionResultType]::ParameterValue, 'Your address book: saved addresses to ship and bill to')
             [CompletionResult]::new('tax', 'tax', [CompletionResultType]::ParameterValue, 'Tax rates by country, region and tax category (staff)')
             [CompletionResult]::new('discount', 'discount', [CompletionResultType]::ParameterValue, 'Discount codes and automatic promotions: add, list, get, disable (staff)')
             [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Make, list and revoke scoped API keys for other systems (staff)')
@@ -3332,6 +3446,21 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             break
         }
         'shop;help;shipping;zone;remove' {
+            break
+        }
+        'shop;help;address' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the saved addresses, oldest first')
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Save an address (at most 20); checked as a checkout checks one')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete a saved address (orders that used it keep their copy)')
+            break
+        }
+        'shop;help;address;list' {
+            break
+        }
+        'shop;help;address;add' {
+            break
+        }
+        'shop;help;address;delete' {
             break
         }
         'shop;help;tax' {

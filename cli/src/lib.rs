@@ -107,6 +107,9 @@ pub enum RemoteCommand {
     /// Shipping zones: where the shop ships, by which methods, at what prices (staff).
     #[command(subcommand)]
     Shipping(commands::shipping::ShippingCommand),
+    /// Your address book: saved addresses to ship and bill to.
+    #[command(subcommand)]
+    Address(commands::address::AddressCommand),
     /// Tax rates by country, region and tax category (staff).
     #[command(subcommand)]
     Tax(commands::tax::TaxCommand),
@@ -221,6 +224,7 @@ async fn run_remote(global: GlobalArgs, command: RemoteCommand) -> Result<(), Cl
         RemoteCommand::Events(args) => args.run(&context).await,
         RemoteCommand::Shipping(command) => command.run(&context).await,
         RemoteCommand::Tax(command) => command.run(&context).await,
+        RemoteCommand::Address(command) => command.run(&context).await,
         RemoteCommand::Discount(command) => command.run(&context).await,
         RemoteCommand::Key(command) => command.run(&context).await,
         RemoteCommand::Audit(args) => args.run(&context).await,

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod accounts;
+mod address_book;
 mod after_sale;
 mod audit;
 mod catalog;

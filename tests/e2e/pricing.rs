@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-async fn send(
+pub(crate) async fn send(
     server: &TestServer,
     token: &str,
     method: Method,
@@ -16,7 +16,7 @@ async fn send(
     server.send_as(method, path.as_ref(), &body, token).await
 }
 
-async fn created(server: &TestServer, token: &str, path: &str, body: Value) -> Value {
+pub(crate) async fn created(server: &TestServer, token: &str, path: &str, body: Value) -> Value {
     expect_status(
         send(server, token, Method::POST, path, body).await,
         StatusCode::CREATED,
@@ -36,7 +36,7 @@ fn germany() -> Value {
     })
 }
 
-fn address(country: &str, region: Option<&str>) -> Value {
+pub(crate) fn address(country: &str, region: Option<&str>) -> Value {
     json!({
         "name": "Erika Mustermann",
         "line1": "Heidestraße 17",
@@ -48,7 +48,7 @@ fn address(country: &str, region: Option<&str>) -> Value {
 }
 
 /// A shop in euros: a mug (standard VAT) and a book (reduced VAT), weighed.
-async fn shop(server: &TestServer, admin: &str) {
+pub(crate) async fn shop(server: &TestServer, admin: &str) {
     for (sku, price, grams, category) in [
         ("MUG-1", 1190, 350, None),
         ("BOOK-1", 2000, 500, Some("books")),
@@ -316,7 +316,7 @@ async fn bad_tables_are_refused_with_their_own_codes_and_change_nothing() {
     assert_eq!(audit["total"], 1, "{audit}");
 }
 
-fn card() -> Value {
+pub(crate) fn card() -> Value {
     json!({"method": "card", "card_number": "4242424242424242", "exp_month": 12, "exp_year": 2035})
 }
 

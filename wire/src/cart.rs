@@ -59,6 +59,12 @@ pub struct Cart {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// What its checkout uses unless the order says otherwise (`PUT /api/cart/{id}/checkout`).
+    #[serde(default)]
+    pub checkout: crate::addresses::CartCheckout,
+    /// Codes applied to it (`POST /api/cart/{id}/discounts`), used at its checkout.
+    #[serde(default)]
+    pub discount_codes: Vec<String>,
     /// The anonymous cart's secret, only in the response that created it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,

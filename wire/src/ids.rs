@@ -197,6 +197,12 @@ prefixed_id!(
     "dsc"
 );
 
+prefixed_id!(
+    /// An address of a customer's address book (`adr_`).
+    AddressId,
+    "adr"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 //! never be renamed on one side only. The server enables the `openapi` feature
 //! to derive the OpenAPI schemas from these same types.
 
+pub mod addresses;
 pub mod audit;
 pub mod backoff;
 pub mod cart;

@@ -144,9 +144,15 @@ pub struct NewOrder {
     /// Required when the shop ships (it has a shipping zone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping_address: Option<PostalAddress>,
+    /// One of the caller's saved addresses, instead of `shipping_address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address_id: Option<crate::addresses::AddressId>,
     /// Where the bill goes; tax follows it when nothing is shipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_address: Option<PostalAddress>,
+    /// One of the caller's saved addresses, instead of `billing_address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_address_id: Option<crate::addresses::AddressId>,
     /// A method's `code` from the zone of the shipping address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(max_length = 40))]

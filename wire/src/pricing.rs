@@ -38,84 +38,43 @@ pub fn countries() -> Vec<&'static str> {
 #[serde(deny_unknown_fields)]
 pub struct PostalAddress {
     /// The recipient.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            max_length = 200,
-            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-        )
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::line_200))]
     pub name: String,
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            max_length = 200,
-            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-        )
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::line_200))]
     pub line1: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::optional_line_200))]
     pub line2: Option<String>,
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            max_length = 200,
-            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-        )
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::line_200))]
     pub city: String,
     /// State, province or county; some tax rates apply by it (e.g. `CA`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::optional_line_100))]
     pub region: Option<String>,
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            max_length = 20,
-            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-        )
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::line_20))]
     pub postal_code: String,
     /// ISO 3166-1 alpha-2, e.g. `DE`.
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::country))]
     pub country: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(max_length = 40, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::optional_line_40))]
     pub phone: Option<String>,
 }
 
-/// How a shipping method prices a parcel.
+/// How a shipping method prices a parcel. Its OpenAPI schema is written by
+/// hand ([`crate::schemas`]): the derived one does not close the variants.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ShippingRate {
     /// The same price for any parcel.
-    Flat {
-        #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
-        amount_cents: i64,
-    },
+    Flat { amount_cents: i64 },
     /// `amount_cents` per started kilogram of the products' `weight_grams`;
     /// offered only when every product of the order has a weight.
-    PerKg {
-        #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
-        amount_cents: i64,
-    },
+    PerKg { amount_cents: i64 },
     /// `amount_cents`, or nothing once the goods (after discounts) cost at
     /// least `threshold_cents`.
     FreeOver {
-        #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
         amount_cents: i64,
-        #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 10_000_000_000_i64))]
         threshold_cents: i64,
     },
 }
@@ -131,13 +90,7 @@ pub struct ShippingMethod {
         schema(min_length = 1, max_length = 40, pattern = r"^[a-z0-9][a-z0-9_-]*$")
     )]
     pub code: String,
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            max_length = 100,
-            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-        )
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::line_100))]
     pub name: String,
     pub rate: ShippingRate,
     /// Days to deliver, as told to the customer.
@@ -165,13 +118,7 @@ pub struct ShippingZone {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewShippingZone {
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            max_length = 100,
-            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-        )
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::line_100))]
     pub name: String,
     /// A country belongs to at most one zone.
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::countries))]
@@ -208,18 +155,9 @@ pub struct NewTaxRate {
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::country))]
     pub country: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::optional_line_100))]
     pub region: Option<String>,
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            max_length = 100,
-            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-        )
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::line_100))]
     pub name: String,
     /// 0 to 10000 (100 %).
     pub rate_bps: i64,
@@ -283,8 +221,14 @@ pub struct QuoteRequest {
     pub items: Vec<LineRequest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping_address: Option<PostalAddress>,
+    /// One of the caller's saved addresses, instead of `shipping_address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address_id: Option<crate::addresses::AddressId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_address: Option<PostalAddress>,
+    /// One of the caller's saved addresses, instead of `billing_address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_address_id: Option<crate::addresses::AddressId>,
     /// A method's `code`; without it the quote lists the methods and charges no shipping.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(max_length = 40))]
@@ -300,10 +244,7 @@ pub struct QuoteRequest {
     pub country: Option<String>,
     /// With `country`: its region, for regional tax rates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
-    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::optional_line_100))]
     pub region: Option<String>,
 }
 

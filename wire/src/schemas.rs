@@ -1,5 +1,6 @@
 //! OpenAPI schemas that the derive cannot state: closed sets computed from
-//! the code (currencies, scopes) and a range with a hole (a stock delta).
+//! the code (currencies, scopes), a range with a hole (a stock delta) and a
+//! tagged union whose variants take no other fields (a shipping rate).
 //! They keep the document as strict as the rules, so a client generator or
 //! fuzzer that trusts it sends what the server accepts.
 
@@ -11,6 +12,7 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::keys::Scope;
 use crate::money::Currency;
+use crate::pricing::ShippingRate;
 
 /// The most units of one SKU the inventory counts (`MAX_STOCK` in the server).
 const MAX_STOCK: i64 = 1_000_000_000;
@@ -143,6 +145,118 @@ pub fn countries() -> Schema {
         .into()
 }
 
+/// Single-line text: no control characters (C0, DEL, C1).
+const SINGLE_LINE: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+/// [`SINGLE_LINE`] with at least one character that is not a space.
+const NOT_BLANK: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+
+/// Text of one line and at most `max` characters: required and not blank,
+/// or optional (null or any single line, blank being none).
+fn line(max: usize, required: bool) -> Schema {
+    let (schema_type, pattern) = if required {
+        (SchemaType::Type(Type::String), NOT_BLANK)
+    } else {
+        (
+            SchemaType::from_iter([Type::String, Type::Null]),
+            SINGLE_LINE,
+        )
+    };
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .max_length(Some(max))
+        .pattern(Some(pattern))
+        .into()
+}
+
+/// A name or address line: one line of 1-200 characters, not blank.
+pub fn line_200() -> Schema {
+    line(200, true)
+}
+
+/// A name: one line of 1-100 characters, not blank.
+pub fn line_100() -> Schema {
+    line(100, true)
+}
+
+/// A postal code: one line of 1-20 characters, not blank.
+pub fn line_20() -> Schema {
+    line(20, true)
+}
+
+/// An optional address line: at most 200 characters of one line.
+pub fn optional_line_200() -> Schema {
+    line(200, false)
+}
+
+/// An optional region: at most 100 characters of one line.
+pub fn optional_line_100() -> Schema {
+    line(100, false)
+}
+
+/// An optional phone number: at most 40 characters of one line.
+pub fn optional_line_40() -> Schema {
+    line(40, false)
+}
+
+/// The most a shipping method charges, and the highest free-shipping threshold.
+const MAX_SHIPPING_CENTS: i64 = 100_000_000;
+const MAX_THRESHOLD_CENTS: i64 = 10_000_000_000;
+
+/// One variant of [`ShippingRate`]: `kind` names it, `amount_cents` and the
+/// `extra` fields are all required, and nothing else is accepted (the serde
+/// enum denies unknown fields, so an open object would promise too much).
+fn shipping_rate(
+    kind: &str,
+    description: &str,
+    extra: Vec<(&str, ObjectBuilder)>,
+) -> ObjectBuilder {
+    let mut object = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description))
+        .property(
+            "kind",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([kind])),
+        )
+        .required("kind")
+        .property("amount_cents", integer(0, MAX_SHIPPING_CENTS))
+        .required("amount_cents");
+    for (name, schema) in extra {
+        object = object.property(name, schema).required(name);
+    }
+    object.additional_properties(Some(
+        utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+    ))
+}
+
+impl PartialSchema for ShippingRate {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(shipping_rate(
+                "flat",
+                "The same price for any parcel.",
+                vec![],
+            ))
+            .item(shipping_rate(
+                "per_kg",
+                "`amount_cents` per started kilogram of the products' `weight_grams`; \
+                 offered only when every product of the order has a weight.",
+                vec![],
+            ))
+            .item(shipping_rate(
+                "free_over",
+                "`amount_cents`, or nothing once the goods (after discounts) cost at \
+                 least `threshold_cents`.",
+                vec![("threshold_cents", integer(0, MAX_THRESHOLD_CENTS))],
+            ))
+            .description(Some("How a shipping method prices a parcel."))
+            .into()
+    }
+}
+
+impl ToSchema for ShippingRate {}
+
 impl PartialSchema for Scope {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
@@ -176,6 +290,44 @@ mod tests {
         for scope in scopes {
             let scope = scope.as_str().expect("a string");
             assert!(scope.parse::<Scope>().is_ok(), "{scope}");
+        }
+    }
+
+    /// Each documented variant, filled with its required fields, is what serde
+    /// takes, and the same with one more field is what serde refuses.
+    #[test]
+    fn shipping_rate_variants_are_closed_like_the_serde_enum() {
+        let RefOr::T(Schema::OneOf(one_of)) = ShippingRate::schema() else {
+            panic!("a oneOf");
+        };
+        assert_eq!(one_of.items.len(), 3);
+        for item in one_of.items {
+            let RefOr::T(Schema::Object(object)) = item else {
+                panic!("an inline object");
+            };
+            let mut body = serde_json::Map::new();
+            for name in &object.required {
+                let value = match name.as_str() {
+                    "kind" => {
+                        let RefOr::T(Schema::Object(kind)) = &object.properties["kind"] else {
+                            panic!("an inline kind");
+                        };
+                        kind.enum_values.as_ref().expect("one kind")[0].clone()
+                    }
+                    _ => serde_json::json!(500),
+                };
+                body.insert(name.clone(), value);
+            }
+            assert_eq!(
+                body.len(),
+                object.properties.len(),
+                "every property required"
+            );
+            let rate: Result<ShippingRate, _> = serde_json::from_value(body.clone().into());
+            assert!(rate.is_ok(), "{body:?}");
+            body.insert("other".to_owned(), serde_json::json!(1));
+            let rate: Result<ShippingRate, _> = serde_json::from_value(body.clone().into());
+            assert!(rate.is_err(), "{body:?}");
         }
     }
 }

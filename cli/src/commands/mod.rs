@@ -1,5 +1,6 @@
 //! One module per subcommand group, each with its clap arguments and its `run`.
 
+pub mod address;
 pub mod audit;
 pub mod auth;
 pub mod cart;

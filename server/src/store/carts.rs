@@ -36,6 +36,8 @@ pub enum CartChange {
         sku: String,
     },
     Clear,
+    /// Replaces what the cart keeps for its checkout (its lines stay).
+    Checkout(Box<shop_wire::addresses::CartCheckout>),
 }
 
 /// Why a line cannot be added or changed.

@@ -1564,6 +1564,108 @@ pub(crate) async fn racing_resets_spend_an_emailed_token_once(store: Arc<dyn Sto
     );
 }
 
+/// A customer to own an address book, made from the wire shape so that
+/// fields added to users later need no change here.
+async fn add_customer(store: &Arc<dyn Store>, email: &str) -> shop_wire::UserId {
+    let user: shop_wire::users::User = serde_json::from_value(serde_json::json!({
+        "id": shop_wire::UserId::generate(),
+        "email": email,
+        "name": email,
+        "role": "customer",
+        "addresses": [],
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+    }))
+    .expect("a user");
+    let record = super::UserRecord {
+        user: user.clone(),
+        password_hash: "not a hash".to_owned(),
+    };
+    store
+        .insert_user(&record, Vec::new())
+        .await
+        .expect("insert user");
+    user.id
+}
+
+fn saved_address(default_shipping: bool) -> shop_wire::addresses::SavedAddress {
+    shop_wire::addresses::SavedAddress {
+        id: shop_wire::addresses::AddressId::generate(),
+        address: shop_wire::pricing::PostalAddress {
+            name: "Erika Mustermann".to_owned(),
+            line1: "Heidestraße 17".to_owned(),
+            city: "Köln".to_owned(),
+            postal_code: "51147".to_owned(),
+            country: "DE".to_owned(),
+            ..shop_wire::pricing::PostalAddress::default()
+        },
+        default_shipping,
+        default_billing: false,
+        created_at: now(),
+    }
+}
+
+/// A book never holds more than its limit, even when saves race; a
+/// default flag moves to the address saved with it; an address is read and
+/// deleted only by its owner.
+pub(crate) async fn an_address_book_keeps_its_limit_and_its_owner(store: Arc<dyn Store>) {
+    const MAX: usize = 5;
+    let owner = add_customer(&store, "erika@example.com").await;
+    let other = add_customer(&store, "max@example.com").await;
+    let mut racers = Vec::new();
+    for _ in 0..RACERS {
+        let (store, owner) = (store.clone(), owner.clone());
+        racers.push(tokio::spawn(async move {
+            store
+                .insert_address(&owner, &saved_address(true), MAX, Vec::new())
+                .await
+                .expect("insert address")
+        }));
+    }
+    let mut saved = 0;
+    for racer in racers {
+        match racer.await.expect("racer") {
+            super::AddressSave::Saved => saved += 1,
+            super::AddressSave::Full { max } => assert_eq!(max, MAX),
+        }
+    }
+    assert_eq!(saved, MAX);
+    let book = store.addresses(&owner).await.expect("addresses");
+    assert_eq!(book.len(), MAX);
+    assert_eq!(book.iter().filter(|a| a.default_shipping).count(), 1);
+
+    let first = &book[0];
+    assert_eq!(
+        store
+            .address(&owner, &first.id)
+            .await
+            .expect("read")
+            .as_ref(),
+        Some(first)
+    );
+    assert_eq!(store.address(&other, &first.id).await.expect("read"), None);
+    assert_eq!(
+        store
+            .delete_address(&other, &first.id, Vec::new())
+            .await
+            .expect("delete"),
+        None
+    );
+    assert_eq!(
+        store
+            .delete_address(&owner, &first.id, Vec::new())
+            .await
+            .expect("delete")
+            .map(|a| a.id),
+        Some(first.id.clone())
+    );
+    assert_eq!(
+        store.addresses(&owner).await.expect("addresses").len(),
+        MAX - 1
+    );
+    assert!(store.addresses(&other).await.expect("addresses").is_empty());
+}
+
 /// One `#[tokio::test]` per contract check for a backend: `$open` is a
 /// function returning a guard (kept alive for the test) and a fresh store;
 /// for a `partial` backend an async one, and only the checks named.
@@ -1591,6 +1693,7 @@ macro_rules! store_contract {
                 tax_rates_are_one_per_scope_and_read_with_the_products,
                 racing_checkouts_never_use_a_discount_past_its_limit,
                 racing_resets_spend_an_emailed_token_once,
+                an_address_book_keeps_its_limit_and_its_owner,
             );
         }
     };

@@ -26,6 +26,7 @@
 //! commit and before the write returns (see [`EventStore`] for the order
 //! this keeps): services never publish.
 
+mod addresses;
 mod analytics;
 pub mod audit;
 mod carts;
@@ -50,6 +51,7 @@ mod webhooks;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+pub use addresses::*;
 pub use analytics::*;
 pub use audit::{AuditChange, AuditQuery, AuditStore};
 pub use carts::*;
@@ -121,6 +123,7 @@ pub trait Store:
     + AuditStore
     + WebhookStore
     + PricingStore
+    + AddressStore
     + StoreHealth
     + Send
     + Sync

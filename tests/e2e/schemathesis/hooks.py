@@ -4,7 +4,9 @@ Every operation is called as the admin, so authenticated routes are
 exercised past their 401. Two operations would end that session for every
 other: `POST /api/users/logout` revokes it, and `POST /api/users/me/password`
 with a wrong current password counts as a failed login, so a few of them lock
-the account out. Those two each get a session of a fresh customer instead.
+the account out. And `POST /api/users/me/addresses` fills the caller's
+address book, which refuses a 21st address (409) however valid it is.
+Those each get a session of a fresh customer instead.
 """
 
 import itertools
@@ -17,7 +19,11 @@ import schemathesis
 URL = os.environ["SHOP_FUZZ_URL"]
 EMAIL = os.environ["SHOP_FUZZ_EMAIL"]
 PASSWORD = os.environ["SHOP_FUZZ_PASSWORD"]
-OWN_SESSION = [("POST", "/api/users/logout"), ("POST", "/api/users/me/password")]
+OWN_SESSION = [
+    ("POST", "/api/users/logout"),
+    ("POST", "/api/users/me/password"),
+    ("POST", "/api/users/me/addresses"),
+]
 
 
 def login(email, password):

@@ -294,7 +294,9 @@ pub(super) async fn run(
             customer_email: args.customer,
             payment: args.pay,
             shipping_address: args.pricing.order_address()?,
+            shipping_address_id: args.pricing.saved_address(),
             billing_address: None,
+            billing_address_id: None,
             shipping_method: args.pricing.shipping_method(),
             discount_codes: args.pricing.discount_codes(),
         })?

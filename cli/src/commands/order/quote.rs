@@ -3,6 +3,7 @@
 //! `shop order create`.
 
 use serde::Serialize;
+use shop_wire::addresses::AddressId;
 use shop_wire::cart::LineRequest;
 use shop_wire::money::Currency;
 use shop_wire::pricing::{PostalAddress, Quote, QuoteRequest, ShippingOption, TaxLine};
@@ -49,6 +50,9 @@ pub struct PricingArgs {
     /// The postal code, with --country.
     #[arg(long = "postal-code", value_name = "CODE", requires = "country")]
     postal_code: Option<String>,
+    /// A saved address (adr_..., `shop address list`) to ship to.
+    #[arg(long = "address", value_name = "ID", conflicts_with_all = ["ship_to", "country"])]
+    address: Option<AddressId>,
     /// The shipping method's code (`shop order quote` lists them for an address).
     #[arg(long = "shipping", value_name = "METHOD")]
     shipping: Option<String>,
@@ -93,6 +97,10 @@ impl PricingArgs {
             )),
             address => Ok(address),
         }
+    }
+
+    pub(super) fn saved_address(&self) -> Option<AddressId> {
+        self.address.clone()
     }
 
     pub(super) fn shipping_method(&self) -> Option<String> {
@@ -246,6 +254,7 @@ pub(super) async fn run(
     let request = QuoteRequest {
         items: args.items,
         shipping_address,
+        shipping_address_id: pricing.saved_address(),
         shipping_method: pricing.shipping_method(),
         discount_codes: pricing.discount_codes(),
         country: pricing.country.clone().filter(|_| country_only),

@@ -7,13 +7,18 @@ use std::net::IpAddr;
 use rand::RngCore;
 use serde_json::json;
 use shop_wire::UserId;
+use shop_wire::addresses::{CartCheckout, SetCartCheckout};
 use shop_wire::cart::{Cart, CartId, CartStatus, LineRequest, NewCart};
+use shop_wire::pricing::PostalAddress;
 
 use crate::auth::AuthUser;
 use crate::auth::tokens::sha256_hex;
 use crate::services::actor;
 use crate::services::cart::rules::{MAX_LINES, QuantityLimits};
 use crate::services::error::{DomainError, DomainResult};
+use crate::services::pricing::address::check_address;
+use crate::services::pricing::address_book::{AddressChoice, choose, resolve};
+use crate::services::pricing::tables::check_code;
 use crate::services::products::domain::{MAX_STOCK, check_sku};
 use crate::state::AppState;
 use crate::store::{
@@ -355,7 +360,7 @@ pub async fn apply(
         CartChange::Remove { sku } => {
             check_sku(sku).map_err(|problem| DomainError::validation("sku", problem))?;
         }
-        CartChange::Clear => {}
+        CartChange::Clear | CartChange::Checkout(_) => {}
     }
     let actor = actor_of(state, access).await?;
     let answer = state
@@ -369,6 +374,57 @@ pub async fn apply(
         )
         .await?;
     written(id.as_str(), answer, expected_version)
+}
+
+/// Sets what a cart keeps for its checkout: its addresses (written out or
+/// from the caller's address book, checked as an order's are) and its
+/// shipping method. An anonymous cart has no book to name addresses from.
+pub async fn set_checkout(
+    state: &AppState,
+    access: &CartAccess,
+    id: &CartId,
+    request: SetCartCheckout,
+    expected_version: Option<u64>,
+) -> DomainResult<Cart> {
+    let shipping = choose(
+        "shipping_address",
+        request.shipping_address,
+        request.shipping_address_id,
+    )?;
+    let billing = choose(
+        "billing_address",
+        request.billing_address,
+        request.billing_address_id,
+    )?;
+    let address = |at: &str, given: Option<PostalAddress>| {
+        given.map(|address| check_address(at, address)).transpose()
+    };
+    let resolved = |choice| async {
+        match (&access.user, choice) {
+            (Some(user), choice) => resolve(state, &user.user_id, choice).await,
+            (None, AddressChoice::Saved(saved)) => {
+                Err(DomainError::not_found(format!("address {saved}")))
+            }
+            (None, AddressChoice::Given(address)) => Ok(Some(address)),
+            (None, AddressChoice::Neither) => Ok(None),
+        }
+    };
+    let checkout = CartCheckout {
+        shipping_address: address("shipping_address", resolved(shipping).await?)?,
+        billing_address: address("billing_address", resolved(billing).await?)?,
+        shipping_method: request
+            .shipping_method
+            .map(|code| check_code("shipping_method", &code))
+            .transpose()?,
+    };
+    apply(
+        state,
+        access,
+        id,
+        CartChange::Checkout(Box::new(checkout)),
+        expected_version,
+    )
+    .await
 }
 
 /// Merges the anonymous cart a token names into the user's at login. A

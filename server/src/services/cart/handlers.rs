@@ -6,6 +6,7 @@ use axum::Extension;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
+use shop_wire::addresses::SetCartCheckout;
 use shop_wire::cart::{AddCartItem, CART_TOKEN_HEADER, Cart, CartId, NewCart, UpdateCartItem};
 use shop_wire::{ErrorBody, ServiceHealth};
 
@@ -145,6 +146,28 @@ pub async fn update(
     let id = cart_id(&id)?;
     Ok(ApiJson(
         domain::apply(&state, &access(viewer, &headers), &id, change, expected).await?,
+    ))
+}
+
+/// Set where the cart's order goes and how it is shipped: its shipping and
+/// billing addresses (written out, or `*_address_id` from the caller's
+/// address book) and a shipping method's code. An order or a quote of the
+/// cart uses them unless it says otherwise. Replaces what was set before.
+#[utoipa::path(put, path = "/{id}/checkout", tag = TAG, request_body = SetCartCheckout,
+    params(("id" = String, Path, description = "cart id (crt_...)")),
+    responses((status = 200, body = Cart), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn set_checkout(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<SetCartCheckout>,
+) -> AppResult<ApiJson<Cart>> {
+    let expected = expected(request.expected_version, &headers)?;
+    let id = cart_id(&id)?;
+    let access = access(viewer, &headers);
+    Ok(ApiJson(
+        domain::set_checkout(&state, &access, &id, request, expected).await?,
     ))
 }
 

@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::add, handlers::clear))
         .routes(routes!(handlers::update, handlers::remove))
         .routes(routes!(crate::services::pricing::handlers::apply_to_cart))
+        .routes(routes!(handlers::set_checkout))
 }
 
 pub fn spawn_workers(state: &AppState) {

@@ -21,6 +21,7 @@ use crate::services::cart::rules::PriceChange;
 use crate::services::error::{DomainError, DomainResult};
 use crate::services::optional_note;
 use crate::services::payments::domain as payments;
+use crate::services::pricing::address_book;
 use crate::services::pricing::domain::{self as pricing, Asked};
 use crate::services::users::domain::{get_user, normalize_email};
 use crate::services::users::rules as user_rules;
@@ -160,6 +161,7 @@ pub async fn create(
         OrderSource::Items(items) => items.iter().map(|item| item.sku.clone()).collect(),
         OrderSource::Cart(_) => Vec::new(),
     };
+    let mut cart_checkout = None;
     if let OrderSource::Cart(cart) = &source {
         // A cart is checked out by its owner (or staff); anyone else does not see it.
         let record = state.store.cart(cart).await?;
@@ -169,9 +171,10 @@ pub async fn create(
         if !visible {
             return Err(DomainError::not_found(format!("cart {cart}")));
         }
-        skus = record
-            .map(|r| r.cart.items.into_iter().map(|item| item.sku).collect())
-            .unwrap_or_default();
+        if let Some(record) = record {
+            skus = record.cart.items.into_iter().map(|item| item.sku).collect();
+            cart_checkout = Some(record.cart.checkout);
+        }
     }
     let asked = Asked {
         shipping_address: request.shipping_address.clone(),
@@ -180,6 +183,11 @@ pub async fn create(
         shipping_method: request.shipping_method.clone(),
         discount_codes: request.discount_codes.clone(),
     };
+    let saved = [
+        request.shipping_address_id.clone(),
+        request.billing_address_id.clone(),
+    ];
+    let asked = address_book::complete(state, &caller.user_id, asked, saved, cart_checkout).await?;
     let cart = request.cart_id.clone();
     let checkout = pricing::checkout(state, asked, skus, cart, &customer_email).await?;
     let charge = request

@@ -12,6 +12,7 @@ use shop_wire::pricing::{
 };
 
 use super::address::check_address;
+use super::address_book;
 use super::rules::{self, CheckoutPrice, DiscountRefusal, PricingRefusal, Unpriced, Wanted};
 use super::tables::{check_country, check_discount, check_discount_code, check_rate, check_zone};
 use crate::auth::AuthUser;
@@ -410,6 +411,12 @@ pub async fn quote(
         shipping_method: request.shipping_method,
         discount_codes: request.discount_codes,
     };
+    let cart_checkout = match &request.cart_id {
+        Some(id) => Some(visible_cart(state, caller, id).await?.checkout),
+        None => None,
+    };
+    let saved = [request.shipping_address_id, request.billing_address_id];
+    let asked = address_book::complete(state, &caller.user_id, asked, saved, cart_checkout).await?;
     let skus = wanted.iter().map(|w| w.sku.clone()).collect();
     let checkout = checkout(state, asked, skus, request.cart_id, &email).await?;
     let price = rules::price_checkout(&checkout, &wanted, false, now()).map_err(unpriced_error)?;
@@ -500,6 +507,15 @@ pub async fn apply_to_cart(
         discount_codes: vec![code.clone()],
         ..Asked::default()
     };
+    // Priced as its checkout will be: with the address and method it keeps.
+    let asked = address_book::complete(
+        state,
+        &caller.user_id,
+        asked,
+        [None, None],
+        Some(cart.checkout),
+    )
+    .await?;
     let checkout = checkout(state, asked, skus, Some(cart_id.clone()), &email).await?;
     if checkout.context.cart_codes.contains(&code) {
         return Err(discount_error(DiscountRefusal::AppliedTwice(code)));

@@ -4,13 +4,14 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use shop_wire::addresses::{NewSavedAddress, SavedAddress};
 use shop_wire::pricing::{
     ApplyDiscount, Discount, NewDiscount, NewShippingZone, NewTaxRate, Quote, QuoteRequest,
     ShippingZone, TaxRate,
 };
 use shop_wire::{ErrorBody, Page};
 
-use super::domain;
+use super::{address_book, domain};
 use crate::auth::{AuthUser, Staff};
 use crate::error::AppResult;
 use crate::gateway::json::ApiJson;
@@ -181,5 +182,47 @@ pub async fn apply_to_cart(
 ) -> AppResult<ApiJson<Quote>> {
     Ok(ApiJson(
         domain::apply_to_cart(&state, &caller, &id, request).await?,
+    ))
+}
+
+/// The caller's address book, oldest first.
+#[utoipa::path(get, path = "/me/addresses", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = Page<SavedAddress>), (status = 401, body = ErrorBody)))]
+pub async fn list_addresses(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> AppResult<ApiJson<Page<SavedAddress>>> {
+    Ok(ApiJson(page(
+        address_book::list(&state, &caller.user_id).await?,
+    )))
+}
+
+/// Save an address to the caller's book, checked as a checkout checks one;
+/// `default_shipping`/`default_billing` move the default to it. 409
+/// `address_book_full` past 20 addresses.
+#[utoipa::path(post, path = "/me/addresses", tag = "users", security(("bearer" = [])), request_body = NewSavedAddress,
+    responses((status = 201, body = SavedAddress), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn save_address(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiJson(request): ApiJson<NewSavedAddress>,
+) -> AppResult<(StatusCode, ApiJson<SavedAddress>)> {
+    let saved = address_book::save(&state, &caller.user_id, request).await?;
+    Ok((StatusCode::CREATED, ApiJson(saved)))
+}
+
+/// Delete an address of the caller's book; orders and carts that used it
+/// keep their copy. Another customer's address is not found.
+#[utoipa::path(delete, path = "/me/addresses/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = String, Path, description = "address id (adr_...)")),
+    responses((status = 200, body = SavedAddress), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_address(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> AppResult<ApiJson<SavedAddress>> {
+    Ok(ApiJson(
+        address_book::delete(&state, &caller.user_id, &id).await?,
     ))
 }

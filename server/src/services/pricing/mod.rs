@@ -10,6 +10,7 @@
 //! tables, and claims a discount's uses with guarded writes.
 
 pub mod address;
+pub mod address_book;
 pub mod domain;
 pub(crate) mod handlers;
 pub mod rules;

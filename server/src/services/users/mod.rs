@@ -49,6 +49,11 @@ pub fn router(limiters: std::sync::Arc<Limiters>) -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::get))
         .routes(routes!(handlers::set_role))
         .routes(routes!(handlers::health))
+        .routes(routes!(
+            crate::services::pricing::handlers::list_addresses,
+            crate::services::pricing::handlers::save_address
+        ))
+        .routes(routes!(crate::services::pricing::handlers::delete_address))
         .merge(login)
         .merge(register)
 }

@@ -15,7 +15,7 @@ use super::inventory::{
     Hold, active_reservation, check_available, extend_reservations, finish_active, reserve_checked,
     reserve_one, resize_reservation,
 };
-use super::{SqliteStore, append, from_millis, millis, parse_column};
+use super::{SqliteStore, append, backend, from_millis, millis, parse_column};
 use crate::services::cart::rules::{self, ProductFacts};
 use crate::services::inventory::rules::demand_per_sku;
 use crate::store::{
@@ -23,8 +23,8 @@ use crate::store::{
     NewCartRecord, NewEvent, ReserveItem, StockEffect, StoreResult, now,
 };
 
-const CART_COLUMNS: &str =
-    "id, user_id, token_hash, status, currency, version, expires_at, created_at, updated_at";
+const CART_COLUMNS: &str = "id, user_id, token_hash, status, currency, version, expires_at, \
+     created_at, updated_at, checkout";
 
 pub(super) fn product_info(conn: &Connection, sku: &str) -> rusqlite::Result<Option<ProductFacts>> {
     conn.prepare_cached(
@@ -117,6 +117,13 @@ fn cart_row(row: &Row<'_>) -> rusqlite::Result<CartRecord> {
             expires_at: from_millis(row.get("expires_at")?)?,
             created_at: from_millis(row.get("created_at")?)?,
             updated_at: from_millis(row.get("updated_at")?)?,
+            checkout: row
+                .get::<_, Option<String>>("checkout")?
+                .map(|json| serde_json::from_str(&json))
+                .transpose()
+                .map_err(super::conversion)?
+                .unwrap_or_default(),
+            discount_codes: Vec::new(),
             token: None,
         },
         token_hash: row.get("token_hash")?,
@@ -129,6 +136,7 @@ fn with_lines(conn: &Connection, mut record: CartRecord) -> rusqlite::Result<Car
     cart.item_count = lines.iter().map(|l| l.item.quantity).sum();
     cart.subtotal_cents = lines.iter().map(|l| l.item.line_total_cents).sum();
     cart.items = lines.into_iter().map(|l| l.item).collect();
+    cart.discount_codes = super::pricing::cart_codes(conn, cart.id.as_str())?;
     Ok(record)
 }
 
@@ -409,6 +417,16 @@ fn apply_change(
                 remove_line(tx, cart, line, context, effects)?;
             }
             return Ok(Ok(!lines.is_empty()));
+        }
+        CartChange::Checkout(checkout) => {
+            if *checkout == record.cart.checkout {
+                return Ok(Ok(false));
+            }
+            tx.prepare_cached("UPDATE carts SET checkout = ?2 WHERE id = ?1")?
+                .execute(params![
+                    cart,
+                    serde_json::to_string(&checkout).map_err(backend)?
+                ])?;
         }
     }
     Ok(Ok(true))

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_webhooks.sql"),
     include_str!("../migrations/0009_pricing.sql"),
     include_str!("../migrations/0010_after_sale.sql"),
+    include_str!("../migrations/0011_address_book.sql"),
     include_str!("../migrations/0012_accounts.sql"),
 ];
 

@@ -18,6 +18,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, Row, Transaction};
 use time::OffsetDateTime;
 
+mod addresses;
 mod analytics;
 mod audit;
 pub mod backup;

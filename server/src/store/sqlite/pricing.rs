@@ -57,6 +57,76 @@ fn zone(conn: &Connection, id: &ShippingZoneId) -> rusqlite::Result<Option<Shipp
     .optional()
 }
 
+/// The error of an insert: a unique violation is the `field` of an
+/// `entity` another row has, anything else is the backend's.
+fn duplicate(entity: &'static str, field: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |err| {
+        if is_unique_violation(&err) {
+            StoreError::Duplicate { entity, field }
+        } else {
+            err.into()
+        }
+    }
+}
+
+/// Logs a row just written as `ENTITY.created` in the audit log, and its events.
+fn record_created<T: serde::Serialize>(
+    tx: &Transaction<'_>,
+    entity: &'static str,
+    id: &str,
+    row: &T,
+    events: Vec<NewEvent>,
+) -> StoreResult<()> {
+    audit::record(
+        tx,
+        [AuditChange::diff(
+            format!("{entity}.created"),
+            entity,
+            id,
+            serde_json::Value::Null,
+            snapshot(row),
+        )],
+    )?;
+    append(tx, events)
+}
+
+/// Deletes the row `id` of `table` that was `found` (`None`: there was
+/// none, and nothing happens), logging it as `ENTITY.deleted` with the
+/// events `events` makes of it.
+fn delete_found<T: serde::Serialize>(
+    tx: &Transaction<'_>,
+    table: &str,
+    entity: &'static str,
+    id: &str,
+    found: Option<T>,
+    events: for<'a> fn(&'a T) -> Vec<NewEvent>,
+) -> StoreResult<Option<T>> {
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    tx.prepare_cached(&format!("DELETE FROM {table} WHERE id = ?1"))?
+        .execute([id])?;
+    audit::record(
+        tx,
+        [AuditChange::diff(
+            format!("{entity}.deleted"),
+            entity,
+            id,
+            snapshot(&found),
+            serde_json::Value::Null,
+        )],
+    )?;
+    append(tx, events(&found))?;
+    Ok(Some(found))
+}
+
+/// The codes applied to a cart, in the order they were applied.
+pub(super) fn cart_codes(conn: &Connection, cart: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached("SELECT code FROM cart_discounts WHERE cart_id = ?1 ORDER BY rowid")?
+        .query_map([cart], |row| row.get(0))?
+        .collect()
+}
+
 /// Everything `query` prices by.
 fn read_context(conn: &Connection, query: &PricingQuery) -> rusqlite::Result<PricingContext> {
     let skus = serde_json::to_string(&query.skus).map_err(conversion)?;
@@ -89,10 +159,7 @@ fn read_context(conn: &Connection, query: &PricingQuery) -> rusqlite::Result<Pri
         .query_map([], rate_row)?
         .collect::<rusqlite::Result<_>>()?;
     let cart_codes: Vec<String> = match &query.cart {
-        Some(cart) => conn
-            .prepare_cached("SELECT code FROM cart_discounts WHERE cart_id = ?1 ORDER BY rowid")?
-            .query_map([cart.as_str()], |row| row.get(0))?
-            .collect::<rusqlite::Result<_>>()?,
+        Some(cart) => cart_codes(conn, cart.as_str())?,
         None => Vec::new(),
     };
     let codes: Vec<String> = query
@@ -280,28 +347,9 @@ impl PricingStore for SqliteStore {
             for country in &zone.countries {
                 claim
                     .execute(params![country, zone.id.as_str()])
-                    .map_err(|err| {
-                        if is_unique_violation(&err) {
-                            StoreError::Duplicate {
-                                entity: "shipping zone",
-                                field: "country",
-                            }
-                        } else {
-                            err.into()
-                        }
-                    })?;
+                    .map_err(duplicate("shipping zone", "country"))?;
             }
-            audit::record(
-                tx,
-                [AuditChange::diff(
-                    "shipping_zone.created",
-                    "shipping_zone",
-                    zone.id.as_str(),
-                    serde_json::Value::Null,
-                    snapshot(&zone),
-                )],
-            )?;
-            append(tx, events)?;
+            record_created(tx, "shipping_zone", zone.id.as_str(), &zone, events)?;
             Ok(())
         })
         .await
@@ -314,23 +362,15 @@ impl PricingStore for SqliteStore {
     ) -> StoreResult<Option<ShippingZone>> {
         let id = id.clone();
         self.write(move |tx| {
-            let Some(found) = zone(tx, &id)? else {
-                return Ok(None);
-            };
-            tx.prepare_cached("DELETE FROM shipping_zones WHERE id = ?1")?
-                .execute([id.as_str()])?;
-            audit::record(
+            let found = zone(tx, &id)?;
+            delete_found(
                 tx,
-                [AuditChange::diff(
-                    "shipping_zone.deleted",
-                    "shipping_zone",
-                    id.as_str(),
-                    snapshot(&found),
-                    serde_json::Value::Null,
-                )],
-            )?;
-            append(tx, events(&found))?;
-            Ok(Some(found))
+                "shipping_zones",
+                "shipping_zone",
+                id.as_str(),
+                found,
+                events,
+            )
         })
         .await
     }
@@ -350,27 +390,8 @@ impl PricingStore for SqliteStore {
                 rate.tax_category,
                 millis(rate.created_at),
             ])
-            .map_err(|err| {
-                if is_unique_violation(&err) {
-                    StoreError::Duplicate {
-                        entity: "tax rate",
-                        field: "country, region and tax_category",
-                    }
-                } else {
-                    err.into()
-                }
-            })?;
-            audit::record(
-                tx,
-                [AuditChange::diff(
-                    "tax_rate.created",
-                    "tax_rate",
-                    rate.id.as_str(),
-                    serde_json::Value::Null,
-                    snapshot(&rate),
-                )],
-            )?;
-            append(tx, events)?;
+            .map_err(duplicate("tax rate", "country, region and tax_category"))?;
+            record_created(tx, "tax_rate", rate.id.as_str(), &rate, events)?;
             Ok(())
         })
         .await
@@ -389,23 +410,7 @@ impl PricingStore for SqliteStore {
                 ))?
                 .query_row([id.as_str()], rate_row)
                 .optional()?;
-            let Some(found) = found else {
-                return Ok(None);
-            };
-            tx.prepare_cached("DELETE FROM tax_rates WHERE id = ?1")?
-                .execute([id.as_str()])?;
-            audit::record(
-                tx,
-                [AuditChange::diff(
-                    "tax_rate.deleted",
-                    "tax_rate",
-                    id.as_str(),
-                    snapshot(&found),
-                    serde_json::Value::Null,
-                )],
-            )?;
-            append(tx, events(&found))?;
-            Ok(Some(found))
+            delete_found(tx, "tax_rates", "tax_rate", id.as_str(), found, events)
         })
         .await
     }
@@ -435,27 +440,8 @@ impl PricingStore for SqliteStore {
                 discount.times_used,
                 millis(discount.created_at),
             ])
-            .map_err(|err| {
-                if is_unique_violation(&err) {
-                    StoreError::Duplicate {
-                        entity: "discount",
-                        field: "code",
-                    }
-                } else {
-                    err.into()
-                }
-            })?;
-            audit::record(
-                tx,
-                [AuditChange::diff(
-                    "discount.created",
-                    "discount",
-                    discount.id.as_str(),
-                    serde_json::Value::Null,
-                    snapshot(&discount),
-                )],
-            )?;
-            append(tx, events)?;
+            .map_err(duplicate("discount", "code"))?;
+            record_created(tx, "discount", discount.id.as_str(), &discount, events)?;
             Ok(())
         })
         .await
