@@ -239,6 +239,38 @@ def buy_with_javascript(driver):
     wait_for(driver, "the checkout page", lambda d: d.current_url.endswith("/checkout"))
     check_page(driver, "checkout")
 
+    # Where it goes, then the methods the quote lists for that address.
+    fill(driver, "ship-name", "Web Shopper")
+    fill(driver, "ship-line1", "Heidestraße 17")
+    fill(driver, "ship-postal_code", "51147")
+    fill(driver, "ship-city", "Köln")
+    fill(driver, "ship-country", "de")
+    driver.find_element(By.ID, "use-address").send_keys(Keys.ENTER)
+    methods = wait_for(driver, "the delivery methods",
+                       lambda d: d.find_elements(By.CSS_SELECTOR, "input[name=method]"))
+    # Chosen with the keyboard alone: Space picks a method, Enter presses the button.
+    methods[0].send_keys(Keys.SPACE)
+    driver.find_element(By.ID, "use-method").send_keys(Keys.ENTER)
+    wait_for(driver, "shipping in the figures",
+             lambda d: d.find_elements(By.ID, "shipping") and d.find_element(By.ID, "shipping").text != "$0.00")
+
+    # A code the shop does not have is refused with the server's reason; the sample code applies.
+    fill(driver, "code", "NOPE10")
+    driver.find_element(By.ID, "apply-code").send_keys(Keys.ENTER)
+    refusal = wait_for(driver, "the code's refusal", lambda d: d.find_elements(By.ID, "code-error"))[0].text
+    if "NOPE10" not in refusal:
+        fail(f"an unknown code is refused with: {refusal}")
+    findings["code_refusal"] = refusal
+    check_page(driver, "checkout-code-refused")
+    fill(driver, "code", "welcome10")
+    driver.find_element(By.ID, "apply-code").send_keys(Keys.ENTER)
+    wait_for(driver, "the discount in the figures", lambda d: d.find_elements(By.ID, "discount"))
+    figures = {f: driver.find_element(By.ID, f).text for f in ("subtotal", "discount", "shipping", "tax", "total")}
+    quoted = int(driver.find_element(By.ID, "total").get_attribute("data-cents"))
+    if figures["tax"] in ("$0.00", ""):
+        fail(f"no tax on an order to Germany: {figures}")
+    check_page(driver, "checkout-priced")
+
     pay(driver, "4000000000000002")
     error = wait_for(driver, "the decline", lambda d: d.find_elements(By.ID, "payment-error"))[0].text
     if "declined" not in error.lower():
@@ -253,6 +285,14 @@ def buy_with_javascript(driver):
     pay(driver, "4242424242424242")
     wait_for(driver, "the confirmation", lambda d: d.find_elements(By.ID, "thanks"))
     check_page(driver, "confirmation")
+    # The order page shows the figures the checkout quoted.
+    charged = int(driver.find_element(By.ID, "total").get_attribute("data-cents"))
+    if charged != quoted:
+        fail(f"the checkout quoted {quoted} but the order shows {charged}")
+    shown = {f: driver.find_element(By.ID, f).text for f in ("subtotal", "discount", "shipping", "tax", "total")}
+    if shown != figures:
+        fail(f"the checkout showed {figures} but the order shows {shown}")
+    findings.update(quoted_cents=quoted, order_page_cents=charged, figures=figures)
     status = driver.find_element(By.ID, "order-status").text
     if status != "Paid":
         fail(f"the confirmed order is `{status}`")
@@ -318,7 +358,19 @@ def buy_without_javascript(driver, foreign_order):
     row.find_element(By.CSS_SELECTOR, "form.qty [type=submit]").click()
     wait_for(driver, "the quantity to change", lambda d: lines_shown(d).get(sku) == 2)
 
+    # Her saved address is offered first; the delivery is a plain radio form too.
     go(driver, "/checkout")
+    saved = driver.find_elements(By.CSS_SELECTOR, "input[name=saved]")
+    if not saved or not saved[0].is_selected():
+        fail("the checkout does not offer the saved default address first")
+    submit(driver, "form[action='/checkout/address']")
+    wait_for(driver, "the delivery methods without JavaScript",
+             lambda d: d.find_elements(By.CSS_SELECTOR, "input[name=method]"))
+    driver.find_elements(By.CSS_SELECTOR, "input[name=method]")[-1].click()
+    submit(driver, "form[action='/checkout/shipping']")
+    wait_for(driver, "the chosen delivery",
+             lambda d: any(m.is_selected() for m in d.find_elements(By.CSS_SELECTOR, "input[name=method]")))
+    check_page(driver, "checkout-no-js", audit=False)
     pay(driver, "4242424242424242")
     wait_for(driver, "the confirmation", lambda d: d.find_elements(By.ID, "thanks"))
     findings["no_js_order"] = driver.current_url.split("/orders/")[1].split("?")[0]

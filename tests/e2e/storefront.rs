@@ -78,6 +78,20 @@ async fn a_browser_buys_merges_a_cart_and_watches_the_status_page() {
         .await
         .unwrap();
     assert!(cart.status().is_success(), "{:?}", cart.text().await);
+    // And a saved address in California, which the checkout offers her first.
+    let saved = server
+        .client
+        .post(format!("{}/api/users/me/addresses", server.url))
+        .header("authorization", bearer(&carol))
+        .json(
+            &json!({"address": {"name": "Carol Example", "line1": "1 Market St",
+            "city": "San Francisco", "region": "CA", "postal_code": "94105", "country": "US"},
+            "default_shipping": true}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(saved.status().is_success(), "{:?}", saved.text().await);
 
     let shots = workspace().join("target/screenshots");
     let started = Instant::now();
@@ -152,6 +166,23 @@ async fn a_browser_buys_merges_a_cart_and_watches_the_status_page() {
     assert_eq!(order["status"], "paid", "{order:#}");
     assert_eq!(order["customer_email"], findings["email"]);
     assert_eq!(order["number"], findings["order_number"]);
+    // Priced with an address, a method, tax and the sample code, and the
+    // total the pages showed is the API's to the cent.
+    assert_eq!(order["total_cents"], findings["quoted_cents"], "{order:#}");
+    assert_eq!(
+        order["total_cents"], findings["order_page_cents"],
+        "{order:#}"
+    );
+    assert_eq!(order["shipping_address"]["country"], "DE", "{order:#}");
+    assert_eq!(order["discounts"][0]["code"], "WELCOME10", "{order:#}");
+    assert!(order["tax_cents"].as_i64().unwrap() > 0, "{order:#}");
+    assert!(order["shipping_cents"].as_i64().unwrap() > 0, "{order:#}");
+    let no_js = server
+        .shop(&["order", "get", findings["no_js_order"].as_str().unwrap()])
+        .expect(0)
+        .json();
+    assert_eq!(no_js["shipping_address"]["region"], "CA", "{no_js:#}");
+    assert_eq!(no_js["tax_lines"][0]["rate_bps"], 725, "{no_js:#}");
 
     // Stock went down by what was bought, committed against that order.
     for (sku, quantity) in findings["bought"].as_object().unwrap() {

@@ -132,6 +132,9 @@ pub fn app(state: AppState, api: Router) -> anyhow::Result<Router> {
             .route("/cart/add", post(pages::cart_add))
             .route("/cart/update", post(pages::cart_update))
             .route("/checkout", get(pages::checkout).post(pages::place_order))
+            .route("/checkout/address", post(pages::checkout_address))
+            .route("/checkout/shipping", post(pages::checkout_shipping))
+            .route("/checkout/discount", post(pages::checkout_discount))
             .route("/orders/{id}", get(pages::order))
             .route("/account", get(pages::account))
             .route(

@@ -743,6 +743,59 @@ pub async fn checkout(
     checkout_page(&web, &visitor, StatusCode::OK, None, BTreeMap::new(), None).await
 }
 
+/// What the checkout shows of the cart's pricing: where it goes (the
+/// cart's checkout and the customer's saved addresses), its codes, and the
+/// quote (the methods that ship it there and the figures it will be charged).
+async fn pricing(web: &WebState, visitor: &Visitor, basket: &Value) -> Value {
+    if basket["pending"] == true {
+        // An order awaiting payment is priced already: it shows its own figures.
+        return json!({"quote": basket["order"]});
+    }
+    let Some(cart_id) = visitor.with(|s| s.cart_id.clone()) else {
+        return Value::Null;
+    };
+    let cart = web
+        .get(visitor, &format!("/api/cart/{}", encode(&cart_id)))
+        .await;
+    let book = web.get(visitor, "/api/users/me/addresses").await;
+    let quote = web
+        .call(
+            visitor,
+            Method::POST,
+            "/api/orders/quote",
+            Some(json!({"cart_id": cart_id})),
+        )
+        .await;
+    // The saved address the cart ships to, if it is one of them: the form
+    // then shows that choice picked rather than "another address".
+    let ship_to = &cart.body["checkout"]["shipping_address"];
+    let saved = book.body["items"].as_array().and_then(|items| {
+        items
+            .iter()
+            .find(|item| !ship_to.is_null() && item["address"] == *ship_to)
+            .map(|item| item["id"].clone())
+    });
+    json!({
+        "checkout": cart.body["checkout"],
+        "codes": cart.body["discount_codes"],
+        "book": book.body["items"],
+        "saved": saved,
+        "quote": quote.ok().then(|| quote.body.clone()),
+        "quote_error": (!quote.ok()).then(|| quote.message().to_owned()),
+    })
+}
+
+/// What a checkout page shows besides the cart: a refusal, the fields it
+/// names, and what the visitor typed, to show again.
+#[derive(Default)]
+struct Shown<'a> {
+    error: Option<String>,
+    fields: BTreeMap<String, String>,
+    form: Option<&'a Payment>,
+    address: Option<&'a AddressForm>,
+    code: Option<(String, String)>,
+}
+
 async fn checkout_page(
     web: &WebState,
     visitor: &Visitor,
@@ -751,6 +804,28 @@ async fn checkout_page(
     fields: BTreeMap<String, String>,
     form: Option<&Payment>,
 ) -> Response {
+    let shown = Shown {
+        error,
+        fields,
+        form,
+        ..Shown::default()
+    };
+    checkout_showing(web, visitor, status, shown).await
+}
+
+async fn checkout_showing(
+    web: &WebState,
+    visitor: &Visitor,
+    status: StatusCode,
+    shown: Shown<'_>,
+) -> Response {
+    let Shown {
+        error,
+        fields,
+        form,
+        address,
+        code,
+    } = shown;
     let Some(email) = visitor.with(|s| s.user.as_ref().map(|u| u.email.clone())) else {
         flash(visitor, "info", message("checkout.sign_in_first", &[]));
         return see_other("/account/signin?next=/checkout");
@@ -762,13 +837,207 @@ async fn checkout_page(
         || json!({"email": email}),
         |f| json!({"email": f.email, "exp_month": f.exp_month, "exp_year": f.exp_year}),
     );
+    let pricing = pricing(web, visitor, &basket).await;
+    let (code, code_error) = code.unzip();
     render(
         web,
         visitor,
         status,
         "checkout.html",
-        json!({"basket": basket, "error": error, "fields": fields, "form": form}),
+        json!({"basket": basket, "pricing": pricing, "error": error, "fields": fields,
+               "form": form, "address": address, "code": code, "code_error": code_error}),
     )
+}
+
+/// The checkout's address form: a saved address's id, or one written out.
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+pub struct AddressForm {
+    #[serde(default)]
+    saved: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    line1: String,
+    #[serde(default)]
+    line2: String,
+    #[serde(default)]
+    city: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    postal_code: String,
+    #[serde(default)]
+    country: String,
+    #[serde(default)]
+    phone: String,
+}
+
+impl AddressForm {
+    /// The address as the API takes it; blank optional parts are left out.
+    fn address(&self) -> Value {
+        let optional = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_owned());
+        json!({
+            "name": self.name, "line1": self.line1, "line2": optional(&self.line2),
+            "city": self.city, "region": optional(&self.region),
+            "postal_code": self.postal_code, "country": self.country.trim().to_uppercase(),
+            "phone": optional(&self.phone),
+        })
+    }
+}
+
+/// The fields a 400 names, by the form's names (`shipping_address.city` is `city`).
+fn named_fields(answer: &Answer) -> BTreeMap<String, String> {
+    answer.body["error"]["details"]["fields"]
+        .as_object()
+        .map(|f| {
+            f.iter()
+                .map(|(k, v)| {
+                    let name = k.rsplit('.').next().unwrap_or(k).to_owned();
+                    (
+                        name,
+                        v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Replaces the cart's checkout with `change` applied to what it keeps now.
+async fn set_cart_checkout(
+    web: &WebState,
+    visitor: &Visitor,
+    cart_id: &str,
+    change: impl FnOnce(&mut serde_json::Map<String, Value>),
+) -> Answer {
+    let path = format!("/api/cart/{}/checkout", encode(cart_id));
+    let cart = web
+        .get(visitor, &format!("/api/cart/{}", encode(cart_id)))
+        .await;
+    let mut body: serde_json::Map<String, Value> = cart.body["checkout"]
+        .as_object()
+        .map(|kept| {
+            kept.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    change(&mut body);
+    web.call(visitor, Method::PUT, &path, Some(Value::Object(body)))
+        .await
+}
+
+pub async fn checkout_address(
+    State(web): State<WebState>,
+    Extension(visitor): Extension<Visitor>,
+    Form(form): Form<AddressForm>,
+) -> Response {
+    let Some(cart_id) = visitor.with(|s| s.cart_id.clone()) else {
+        return see_other("/cart");
+    };
+    let saved = form.saved.trim().to_owned();
+    let address = form.address();
+    let answer = set_cart_checkout(&web, &visitor, &cart_id, |body| {
+        body.remove("shipping_address");
+        // Another address may not be shipped by the method chosen for the last.
+        body.remove("shipping_method");
+        if saved.is_empty() {
+            body.insert("shipping_address".to_owned(), address);
+        } else {
+            body.insert("shipping_address_id".to_owned(), json!(saved));
+        }
+    })
+    .await;
+    if answer.ok() {
+        return see_other("/checkout");
+    }
+    let shown = Shown {
+        fields: named_fields(&answer),
+        error: (answer.status != StatusCode::BAD_REQUEST).then(|| answer.message().to_owned()),
+        address: Some(&form),
+        ..Shown::default()
+    };
+    checkout_showing(&web, &visitor, StatusCode::BAD_REQUEST, shown).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MethodForm {
+    #[serde(default)]
+    method: String,
+}
+
+pub async fn checkout_shipping(
+    State(web): State<WebState>,
+    Extension(visitor): Extension<Visitor>,
+    Form(form): Form<MethodForm>,
+) -> Response {
+    let Some(cart_id) = visitor.with(|s| s.cart_id.clone()) else {
+        return see_other("/cart");
+    };
+    if form.method.trim().is_empty() {
+        let fields = BTreeMap::from([(
+            "shipping_method".to_owned(),
+            message("checkout.choose_method", &[]),
+        )]);
+        return checkout_page(&web, &visitor, StatusCode::BAD_REQUEST, None, fields, None).await;
+    }
+    let method = form.method.trim().to_owned();
+    let answer = set_cart_checkout(&web, &visitor, &cart_id, |body| {
+        body.insert("shipping_method".to_owned(), json!(method));
+    })
+    .await;
+    if answer.ok() {
+        return see_other("/checkout");
+    }
+    let text = answer.message().to_owned();
+    checkout_page(
+        &web,
+        &visitor,
+        answer.status,
+        Some(text),
+        BTreeMap::new(),
+        None,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+pub async fn checkout_discount(
+    State(web): State<WebState>,
+    Extension(visitor): Extension<Visitor>,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let Some(cart_id) = visitor.with(|s| s.cart_id.clone()) else {
+        return see_other("/cart");
+    };
+    let answer = web
+        .call(
+            &visitor,
+            Method::POST,
+            &format!("/api/cart/{}/discounts", encode(&cart_id)),
+            Some(json!({"code": form.code.trim()})),
+        )
+        .await;
+    if answer.ok() {
+        return see_other("/checkout");
+    }
+    // The server's reason (expired, used up, minimum not met) is the one to show.
+    let shown = Shown {
+        code: Some((form.code.clone(), answer.message().to_owned())),
+        ..Shown::default()
+    };
+    let status = if answer.status.is_server_error() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        answer.status
+    };
+    checkout_showing(&web, &visitor, status, shown).await
 }
 
 fn card(form: &Payment) -> Result<Value, (String, String)> {
@@ -870,21 +1139,7 @@ pub async fn place_order(
             .await
         }
         StatusCode::BAD_REQUEST => {
-            let fields: BTreeMap<String, String> = answer.body["error"]["details"]["fields"]
-                .as_object()
-                .map(|f| {
-                    f.iter()
-                        .map(|(k, v)| {
-                            // The API names nested fields (`payment.card_number`); the form has the last part.
-                            let name = k.rsplit('.').next().unwrap_or(k).to_owned();
-                            (
-                                name,
-                                v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let fields = named_fields(&answer);
             let error = fields.is_empty().then(|| answer.message().to_owned());
             checkout_page(
                 &web,

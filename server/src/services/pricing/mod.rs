@@ -11,6 +11,7 @@
 
 pub mod address;
 pub mod address_book;
+pub mod demo;
 pub mod domain;
 pub(crate) mod handlers;
 pub mod rules;

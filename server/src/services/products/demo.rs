@@ -1,5 +1,6 @@
 //! Sample data: a fixtures document (users, products with stock) loaded
-//! through the same rules as the API, for `shop serve --demo`.
+//! through the same rules as the API, for `shop serve --demo`, with the
+//! shipping zones, tax rates and sample code of [`crate::services::pricing::demo`].
 
 use shop_wire::fixtures::Fixtures;
 use shop_wire::products::{ImportRowError, ImportSummary, StockImport};
@@ -68,8 +69,17 @@ pub async fn load_demo_if_empty(state: &AppState) -> anyhow::Result<Option<Loade
         return Ok(None);
     }
     let fixtures: Fixtures = serde_json::from_str(CATALOG)?;
+    // Shipping is priced in the goods' currency, or the zones ship none of them.
+    let currency = fixtures
+        .products
+        .first()
+        .map(|product| product.currency)
+        .unwrap_or_default();
     let loaded = load(state, fixtures)
         .await
         .map_err(|err| anyhow::anyhow!("loading the demo catalog: {err}"))?;
+    crate::services::pricing::demo::load(state, currency)
+        .await
+        .map_err(|err| anyhow::anyhow!("loading the demo's shipping, tax and discounts: {err}"))?;
     Ok(Some(loaded))
 }
