@@ -33,7 +33,10 @@ pub struct PricingQuery {
 }
 
 /// A discount with how often the customer asking used it (uses given back
-/// not counted).
+/// not counted), counted only for a discount with a per-customer limit (0
+/// otherwise): a code without one is used by the same customers again and
+/// again, and counting all their uses on every quote grows with the shop's
+/// history. With a limit the count stays below it, as claims are guarded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiscountUse {
     pub discount: Discount,

@@ -171,9 +171,11 @@ fn read_context(conn: &Connection, query: &PricingQuery) -> rusqlite::Result<Pri
     let discounts = conn
         .prepare_cached(&format!(
             "SELECT {DISCOUNT_COLUMNS},
-                 (SELECT count(*) FROM discount_uses u
-                  WHERE u.discount_id = d.id AND u.customer_email = ?2 AND u.released = 0)
-                 AS customer_uses
+                 CASE WHEN d.per_customer_limit IS NULL THEN 0
+                      ELSE (SELECT count(*) FROM discount_uses u
+                            WHERE u.discount_id = d.id AND u.customer_email = ?2
+                              AND u.released = 0)
+                 END AS customer_uses
              FROM discounts d
              WHERE d.code IN (SELECT value FROM json_each(?1)) OR d.automatic = 1"
         ))?
@@ -263,8 +265,10 @@ pub(super) fn claim_discounts(
     let mut record = tx.prepare_cached(
         "INSERT INTO discount_uses (discount_id, order_id, customer_email)
          SELECT ?1, ?2, ?3
-         WHERE ?4 IS NULL OR (SELECT count(*) FROM discount_uses
-                              WHERE discount_id = ?1 AND customer_email = ?3 AND released = 0) < ?4",
+         WHERE CASE WHEN ?4 IS NULL THEN 1
+                    ELSE (SELECT count(*) FROM discount_uses
+                          WHERE discount_id = ?1 AND customer_email = ?3 AND released = 0) < ?4
+               END",
     )?;
     for (claimed, discount) in discounts.iter().enumerate() {
         let id = discount.id.as_str();
