@@ -21,6 +21,7 @@ use shop_wire::payments::{MethodKind, PaymentId, RefundId};
 use shop_wire::products::ProductRequest;
 use time::Duration;
 
+use super::{AddressStore, SessionStore, UserStore};
 use super::{
     BeginPayment, CartChange, CartWrite, ChangeContext, ChargeResult, FinishRefund,
     IdempotencyBegin, InitialStock, NewCartRecord, NewEvent, OrderCreate, OrderDraft, OrderKey,
@@ -51,26 +52,12 @@ fn no_events(_: &super::StockEffect) -> Vec<NewEvent> {
 }
 
 async fn add_product<S: CatalogStore + ?Sized + 'static>(store: &Arc<S>, sku: &str, on_hand: i64) {
-    let (product, ..) = crate::services::products::domain::product_from(ProductRequest {
+    let request = ProductRequest {
         sku: sku.to_owned(),
         name: format!("Product {sku}"),
-        price_cents: 100,
-        active: true,
         ..ProductRequest::default()
-    })
-    .expect("valid product");
-    store
-        .insert_product(
-            &product,
-            InitialStock {
-                on_hand,
-                low_stock_threshold: 0,
-            },
-            None,
-            Vec::new(),
-        )
-        .await
-        .expect("insert product");
+    };
+    add_request(store, request, on_hand).await;
 }
 
 async fn reserve_one<S: InventoryStore + ?Sized + 'static>(
@@ -1413,7 +1400,10 @@ pub(crate) async fn racing_checkouts_never_use_a_discount_past_its_limit<
     assert_eq!(used(store).await, 9);
 }
 
-async fn account(store: &Arc<dyn Store>, email: &str) -> shop_wire::UserId {
+async fn account<S: UserStore + ?Sized + 'static>(
+    store: &Arc<S>,
+    email: &str,
+) -> shop_wire::UserId {
     let at = now();
     let user = shop_wire::users::User {
         id: shop_wire::UserId::generate(),
@@ -1449,26 +1439,35 @@ fn account_token(
     }
 }
 
-/// An emailed token is spent once: of many password resets racing with
-/// one token exactly one sets its password; it ends every session, spends
-/// the other reset tokens and proves the address. A token works only for
-/// its purpose and before it expires, and verifying an address works once.
-pub(crate) async fn racing_resets_spend_an_emailed_token_once(store: Arc<dyn Store>) {
-    use super::TokenPurpose::{PasswordReset, VerifyEmail};
-    use crate::services::users::rules::TokenRefusal;
-
-    let user = account(&store, "ada@example.com").await;
-    let session = super::SessionRecord {
+/// A session of `user`, active for a day, whose refresh secret hashes to `refresh_hash`.
+fn session_of(user: &shop_wire::UserId, refresh_hash: &str) -> super::SessionRecord {
+    super::SessionRecord {
         id: shop_wire::SessionId::generate(),
         user_id: user.clone(),
-        refresh_hash: "refresh".to_owned(),
+        refresh_hash: refresh_hash.to_owned(),
         user_agent: None,
         ip: None,
         created_at: now(),
         last_used_at: now(),
         expires_at: now() + Duration::days(1),
         revoked_at: None,
-    };
+    }
+}
+
+/// An emailed token is spent once: of many password resets racing with
+/// one token exactly one sets its password; it ends every session, spends
+/// the other reset tokens and proves the address. A token works only for
+/// its purpose and before it expires, and verifying an address works once.
+pub(crate) async fn racing_resets_spend_an_emailed_token_once<
+    S: UserStore + SessionStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    use super::TokenPurpose::{PasswordReset, VerifyEmail};
+    use crate::services::users::rules::TokenRefusal;
+
+    let user = account(&store, "ada@example.com").await;
+    let session = session_of(&user, "refresh");
     store
         .insert_session(&session, Vec::new())
         .await
@@ -1566,7 +1565,10 @@ pub(crate) async fn racing_resets_spend_an_emailed_token_once(store: Arc<dyn Sto
 
 /// A customer to own an address book, made from the wire shape so that
 /// fields added to users later need no change here.
-async fn add_customer(store: &Arc<dyn Store>, email: &str) -> shop_wire::UserId {
+async fn add_customer<S: UserStore + ?Sized + 'static>(
+    store: &Arc<S>,
+    email: &str,
+) -> shop_wire::UserId {
     let user: shop_wire::users::User = serde_json::from_value(serde_json::json!({
         "id": shop_wire::UserId::generate(),
         "email": email,
@@ -1608,7 +1610,11 @@ fn saved_address(default_shipping: bool) -> shop_wire::addresses::SavedAddress {
 /// A book never holds more than its limit, even when saves race; a
 /// default flag moves to the address saved with it; an address is read and
 /// deleted only by its owner.
-pub(crate) async fn an_address_book_keeps_its_limit_and_its_owner(store: Arc<dyn Store>) {
+pub(crate) async fn an_address_book_keeps_its_limit_and_its_owner<
+    S: UserStore + AddressStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
     const MAX: usize = 5;
     let owner = add_customer(&store, "erika@example.com").await;
     let other = add_customer(&store, "max@example.com").await;
@@ -2115,6 +2121,197 @@ pub(crate) async fn racing_sweeps_expire_each_reservation_once<
     assert!(report.consistent, "{report:?}");
 }
 
+/// An email names one account whatever its case: a second insert is
+/// refused as a duplicate, and a lookup in any case finds the first.
+pub(crate) async fn a_taken_email_is_refused_whatever_its_case<S: UserStore + ?Sized + 'static>(
+    store: Arc<S>,
+) {
+    let first = account(&store, "Ada.Lovelace@Example.com").await;
+    let user = shop_wire::users::User {
+        id: shop_wire::UserId::generate(),
+        ..store.user(&first).await.expect("read").expect("user").user
+    };
+    let again = super::UserRecord {
+        user: shop_wire::users::User {
+            email: "ada.lovelace@example.COM".to_owned(),
+            ..user
+        },
+        password_hash: "other".to_owned(),
+    };
+    let refused = store.insert_user(&again, Vec::new()).await;
+    assert!(
+        matches!(
+            refused,
+            Err(super::StoreError::Duplicate {
+                entity: "user",
+                field: "email"
+            })
+        ),
+        "{refused:?}"
+    );
+    let found = store
+        .user_by_email("ADA.LOVELACE@example.com")
+        .await
+        .expect("read")
+        .expect("found in another case");
+    assert_eq!(found.user.id, first);
+    assert_eq!(
+        store
+            .user(&again.user.id)
+            .await
+            .expect("read")
+            .map(|r| r.user.id),
+        None
+    );
+}
+
+/// Demotions of every admin racing each other leave exactly one admin: no
+/// two of them can each count the other as the admin who remains.
+pub(crate) async fn racing_demotions_never_leave_the_shop_without_an_admin<
+    S: UserStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    use shop_wire::users::Role;
+    const ADMINS: usize = 8;
+    let mut admins = Vec::new();
+    for n in 0..ADMINS {
+        let id = account(&store, &format!("admin{n}@example.com")).await;
+        let promoted = store
+            .set_role(&id, Role::Admin, Vec::new())
+            .await
+            .expect("promote");
+        assert!(
+            matches!(promoted, super::RoleChange::Changed(..)),
+            "{promoted:?}"
+        );
+        admins.push(id);
+    }
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let (store, id) = (store.clone(), admins[racer % ADMINS].clone());
+        racers.push(tokio::spawn(async move {
+            store
+                .set_role(&id, Role::Staff, Vec::new())
+                .await
+                .expect("set role")
+        }));
+    }
+    let (mut demoted, mut refused) = (0, 0);
+    for racer in racers {
+        match racer.await.expect("task") {
+            super::RoleChange::Changed(user) => {
+                assert_eq!(user.role, Role::Staff);
+                demoted += 1;
+            }
+            super::RoleChange::LastAdmin => refused += 1,
+            super::RoleChange::NotFound => panic!("every admin exists"),
+        }
+    }
+    // Demoting one already demoted (staff to staff) is allowed: what the
+    // rule guards is who is left.
+    assert!(refused >= 1, "the last admin's demotions were refused");
+    assert_eq!(demoted + refused, RACERS);
+    assert_eq!(
+        store
+            .count_users_with_role(Role::Admin)
+            .await
+            .expect("count"),
+        1,
+        "one admin remains"
+    );
+    assert!(matches!(
+        store
+            .set_role(&shop_wire::UserId::generate(), Role::Staff, Vec::new())
+            .await
+            .expect("set role"),
+        super::RoleChange::NotFound
+    ));
+}
+
+/// Refreshes racing with one secret rotate it once: one gets the new
+/// secret, every other is a replay (or finds the session revoked by one),
+/// and the session ends revoked, so the new secret refreshes nothing.
+pub(crate) async fn racing_refreshes_with_one_secret_rotate_once<
+    S: UserStore + SessionStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    use super::RefreshOutcome;
+    let user = account(&store, "grace@example.com").await;
+    let session = session_of(&user, "secret-0");
+    store
+        .insert_session(&session, Vec::new())
+        .await
+        .expect("session");
+    let auth = store
+        .session_auth(&session.id)
+        .await
+        .expect("read")
+        .expect("auth");
+    assert_eq!((auth.user_id.clone(), auth.revoked), (user.clone(), false));
+
+    let rotated = store
+        .rotate_refresh(
+            &session.id,
+            "secret-0",
+            "secret-1",
+            now() + Duration::days(2),
+        )
+        .await
+        .expect("rotate");
+    assert!(matches!(rotated, RefreshOutcome::Rotated(ref s) if s.refresh_hash == "secret-1"));
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let (store, id) = (store.clone(), session.id.clone());
+        racers.push(tokio::spawn(async move {
+            let next = format!("secret-2-{racer}");
+            store
+                .rotate_refresh(&id, "secret-1", &next, now() + Duration::days(2))
+                .await
+                .expect("rotate")
+        }));
+    }
+    let mut outcomes = (0, 0, 0);
+    for racer in racers {
+        match racer.await.expect("task") {
+            RefreshOutcome::Rotated(_) => outcomes.0 += 1,
+            RefreshOutcome::ReuseDetected => outcomes.1 += 1,
+            RefreshOutcome::Inactive => outcomes.2 += 1,
+        }
+    }
+    assert_eq!(
+        outcomes.0, 1,
+        "one refresh rotates the secret: {outcomes:?}"
+    );
+    assert!(outcomes.1 >= 1, "a replay is detected: {outcomes:?}");
+    let auth = store
+        .session_auth(&session.id)
+        .await
+        .expect("read")
+        .expect("auth");
+    assert!(auth.revoked, "the replay revoked the session");
+    assert!(
+        store
+            .active_sessions(&user, now())
+            .await
+            .expect("sessions")
+            .is_empty()
+    );
+    assert!(matches!(
+        store
+            .rotate_refresh(
+                &session.id,
+                "secret-2-0",
+                "secret-3",
+                now() + Duration::days(2)
+            )
+            .await
+            .expect("rotate"),
+        RefreshOutcome::Inactive
+    ));
+}
+
 /// One `#[tokio::test]` per contract check for a backend: `$open` is a
 /// function returning a guard (kept alive for the test) and a fresh store;
 /// for a `partial` backend an async one, and only the checks named.
@@ -2148,6 +2345,9 @@ macro_rules! store_contract {
                 an_import_upserts_by_sku_and_a_dry_run_writes_nothing,
                 reservations_of_the_same_skus_in_opposite_orders_never_deadlock,
                 racing_sweeps_expire_each_reservation_once,
+                a_taken_email_is_refused_whatever_its_case,
+                racing_demotions_never_leave_the_shop_without_an_admin,
+                racing_refreshes_with_one_secret_rotate_once,
             );
         }
     };
@@ -2201,4 +2401,9 @@ store_contract!(partial postgres, crate::store::postgres::testing::open;
     an_import_upserts_by_sku_and_a_dry_run_writes_nothing,
     reservations_of_the_same_skus_in_opposite_orders_never_deadlock,
     racing_sweeps_expire_each_reservation_once,
+    racing_resets_spend_an_emailed_token_once,
+    a_taken_email_is_refused_whatever_its_case,
+    racing_demotions_never_leave_the_shop_without_an_admin,
+    racing_refreshes_with_one_secret_rotate_once,
+    an_address_book_keeps_its_limit_and_its_owner,
 );

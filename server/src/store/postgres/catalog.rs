@@ -14,13 +14,15 @@ use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::filter::Filter;
-use super::inventory::{MovementDraft, import_stock, insert_stock};
+use super::inventory::{import_stock, insert_stock};
 use super::{PgStore, audit, backend, parse};
+use crate::services::products::domain::same_content;
 use crate::store::audit::snapshot;
 use crate::store::{
-    AuditChange, CatalogStore, DeletedEvents, ImportOutcome, ImportRow, InitialStock, NewEvent,
-    ProductChange, ProductDelete, ProductEvents, ProductKey, ProductOrder, ProductQuery,
-    ProductStatus, ProductWrite, StockEvents, StoreError, StoreResult, escape_like, now,
+    AuditChange, CatalogStore, DeletedEvents, ImportOutcome, ImportRow, InitialStock,
+    MovementDraft, NewEvent, ProductChange, ProductDelete, ProductEvents, ProductKey, ProductOrder,
+    ProductQuery, ProductStatus, ProductWrite, StockEvents, StoreError, StoreResult, escape_like,
+    now,
 };
 
 /// A product's columns from `products p`, the JSON ones as text.
@@ -133,21 +135,6 @@ async fn find(
         .as_ref()
         .map(product_row)
         .transpose()
-}
-
-/// True when the row would change nothing a client can see in the product.
-fn same_content(stored: &Product, row: &Product) -> bool {
-    stored.name == row.name
-        && stored.description == row.description
-        && stored.category == row.category
-        && stored.price_cents == row.price_cents
-        && stored.currency == row.currency
-        && stored.attributes == row.attributes
-        && stored.images == row.images
-        && stored.active == row.active
-        && stored.weight_grams == row.weight_grams
-        && stored.tax_category == row.tax_category
-        && stored.requires_shipping == row.requires_shipping
 }
 
 /// `select` filtered by a product query.

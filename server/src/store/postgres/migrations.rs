@@ -12,6 +12,7 @@ use crate::store::{StoreError, StoreResult};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_platform.sql"),
     include_str!("../migrations/postgres/0002_catalog.sql"),
+    include_str!("../migrations/postgres/0003_accounts.sql"),
 ];
 
 /// The advisory lock that lets one node at a time migrate.

@@ -2,9 +2,11 @@
 //! shared by any number of `shop serve` nodes.
 //!
 //! Being built trait by trait (issue 15): it implements [`EventStore`],
-//! [`IdempotencyStore`] and [`StoreHealth`] so far, each proven by the
-//! store contract suite, and is not yet a [`super::Store`], so the server
-//! cannot start on it.
+//! [`IdempotencyStore`], [`StoreHealth`], [`super::CatalogStore`],
+//! [`super::InventoryStore`], [`super::UserStore`], [`super::SessionStore`]
+//! and [`super::AddressStore`] so far, each proven by the store contract
+//! suite, and is not yet a [`super::Store`], so the server cannot start on
+//! it.
 //!
 //! Every change runs in one transaction through [`PgStore::write`], which
 //! retries it whole when PostgreSQL aborts it for a serialization failure
@@ -29,6 +31,7 @@ use shop_wire::Event;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
+mod addresses;
 mod audit;
 mod catalog;
 mod events;
@@ -36,8 +39,10 @@ mod filter;
 mod idempotency;
 mod inventory;
 mod migrations;
+mod sessions;
 #[cfg(test)]
 pub(crate) mod testing;
+mod users;
 
 use super::{CommitFeed, NewEvent, StoreError, StoreHealth, StoreResult};
 
@@ -208,6 +213,7 @@ fn unique_field(constraint: Option<&str>) -> (&'static str, &'static str) {
     match constraint {
         Some("idempotency_keys_pkey") => ("idempotency key", "key"),
         Some("products_sku_key") => ("product", "sku"),
+        Some("users_email_key") => ("user", "email"),
         _ => ("record", "key"),
     }
 }

@@ -1,11 +1,13 @@
 -- The catalog and its stock, the ledger, reservations, and the audit log
 -- the catalog's and inventory's changes write to: the tables of SQLite's
 -- 0003, 0007 (audit_log) and 0009 (products' pricing columns) as they are
--- on main. Flags are boolean, counts bigint, times timestamptz.
+-- on main. Flags are boolean, counts bigint, times timestamptz; ids and
+-- SKUs compare as bytes (COLLATE "C"), as SQLite's do, so pages in id or
+-- SKU order are the same on both backends whatever the database's locale.
 
 CREATE TABLE products (
-    id                text PRIMARY KEY,
-    sku               text NOT NULL,
+    id                text COLLATE "C" PRIMARY KEY,
+    sku               text COLLATE "C" NOT NULL,
     name              text NOT NULL,
     description       text NOT NULL DEFAULT '',
     -- A path such as 'furniture/chairs'; NULL when uncategorised.
@@ -33,7 +35,7 @@ CREATE INDEX products_price ON products (active, price_cents, id);
 CREATE INDEX products_name ON products (active, name, id);
 
 CREATE TABLE stock (
-    sku                 text PRIMARY KEY REFERENCES products (sku) ON DELETE CASCADE,
+    sku                 text COLLATE "C" PRIMARY KEY REFERENCES products (sku) ON DELETE CASCADE,
     on_hand             bigint NOT NULL DEFAULT 0 CHECK (on_hand >= 0),
     reserved            bigint NOT NULL DEFAULT 0 CHECK (reserved >= 0 AND reserved <= on_hand),
     low_stock_threshold bigint NOT NULL CHECK (low_stock_threshold >= 0),
@@ -47,7 +49,7 @@ CREATE INDEX stock_available ON stock ((on_hand - reserved), sku);
 
 CREATE TABLE stock_movements (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    sku              text NOT NULL REFERENCES stock (sku) ON DELETE CASCADE,
+    sku              text COLLATE "C" NOT NULL REFERENCES stock (sku) ON DELETE CASCADE,
     kind             text NOT NULL,
     on_hand_before   bigint NOT NULL,
     on_hand_after    bigint NOT NULL,
@@ -62,9 +64,9 @@ CREATE TABLE stock_movements (
 CREATE INDEX stock_movements_sku ON stock_movements (sku, id);
 
 CREATE TABLE reservations (
-    id          text PRIMARY KEY,
+    id          text COLLATE "C" PRIMARY KEY,
     -- No cascade: a product with active reservations cannot be deleted.
-    sku         text NOT NULL REFERENCES stock (sku),
+    sku         text COLLATE "C" NOT NULL REFERENCES stock (sku),
     quantity    bigint NOT NULL CHECK (quantity > 0),
     status      text NOT NULL CHECK (status IN ('active', 'committed', 'released', 'expired')),
     reference   text,
