@@ -142,6 +142,28 @@ pub fn changed_fields(before: Value, after: Value) -> (Value, Value) {
     (Value::Object(was), Value::Object(is))
 }
 
+/// What the audit log keeps of a stock row: what a person sets, not the
+/// reserved count, which every cart changes.
+pub fn audited_stock(stock: &shop_wire::inventory::Stock) -> Value {
+    serde_json::json!({
+        "on_hand": stock.on_hand,
+        "available": stock.available,
+        "low_stock_threshold": stock.low_stock_threshold,
+    })
+}
+
+/// What the audit log keeps of an account: never its password hash, and
+/// of its addresses only how many there are (they are personal).
+pub fn audited_user(user: &shop_wire::users::User) -> Value {
+    serde_json::json!({
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "addresses": user.addresses.len(),
+        "email_verified": user.email_verified,
+    })
+}
+
 /// A value as the audit log keeps it.
 pub fn snapshot<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)

@@ -21,6 +21,7 @@ use shop_wire::payments::{MethodKind, PaymentId, RefundId};
 use shop_wire::products::ProductRequest;
 use time::Duration;
 
+use super::{AddressStore, SessionStore, UserStore};
 use super::{
     BeginPayment, CartChange, CartWrite, ChangeContext, ChargeResult, FinishRefund,
     IdempotencyBegin, InitialStock, NewCartRecord, NewEvent, OrderCreate, OrderDraft, OrderKey,
@@ -51,26 +52,12 @@ fn no_events(_: &super::StockEffect) -> Vec<NewEvent> {
 }
 
 async fn add_product<S: CatalogStore + ?Sized + 'static>(store: &Arc<S>, sku: &str, on_hand: i64) {
-    let (product, ..) = crate::services::products::domain::product_from(ProductRequest {
+    let request = ProductRequest {
         sku: sku.to_owned(),
         name: format!("Product {sku}"),
-        price_cents: 100,
-        active: true,
         ..ProductRequest::default()
-    })
-    .expect("valid product");
-    store
-        .insert_product(
-            &product,
-            InitialStock {
-                on_hand,
-                low_stock_threshold: 0,
-            },
-            None,
-            Vec::new(),
-        )
-        .await
-        .expect("insert product");
+    };
+    add_request(store, request, on_hand).await;
 }
 
 async fn reserve_one<S: InventoryStore + ?Sized + 'static>(
@@ -1413,7 +1400,10 @@ pub(crate) async fn racing_checkouts_never_use_a_discount_past_its_limit<
     assert_eq!(used(store).await, 9);
 }
 
-async fn account(store: &Arc<dyn Store>, email: &str) -> shop_wire::UserId {
+async fn account<S: UserStore + ?Sized + 'static>(
+    store: &Arc<S>,
+    email: &str,
+) -> shop_wire::UserId {
     let at = now();
     let user = shop_wire::users::User {
         id: shop_wire::UserId::generate(),
@@ -1449,26 +1439,35 @@ fn account_token(
     }
 }
 
-/// An emailed token is spent once: of many password resets racing with
-/// one token exactly one sets its password; it ends every session, spends
-/// the other reset tokens and proves the address. A token works only for
-/// its purpose and before it expires, and verifying an address works once.
-pub(crate) async fn racing_resets_spend_an_emailed_token_once(store: Arc<dyn Store>) {
-    use super::TokenPurpose::{PasswordReset, VerifyEmail};
-    use crate::services::users::rules::TokenRefusal;
-
-    let user = account(&store, "ada@example.com").await;
-    let session = super::SessionRecord {
+/// A session of `user`, active for a day, whose refresh secret hashes to `refresh_hash`.
+fn session_of(user: &shop_wire::UserId, refresh_hash: &str) -> super::SessionRecord {
+    super::SessionRecord {
         id: shop_wire::SessionId::generate(),
         user_id: user.clone(),
-        refresh_hash: "refresh".to_owned(),
+        refresh_hash: refresh_hash.to_owned(),
         user_agent: None,
         ip: None,
         created_at: now(),
         last_used_at: now(),
         expires_at: now() + Duration::days(1),
         revoked_at: None,
-    };
+    }
+}
+
+/// An emailed token is spent once: of many password resets racing with
+/// one token exactly one sets its password; it ends every session, spends
+/// the other reset tokens and proves the address. A token works only for
+/// its purpose and before it expires, and verifying an address works once.
+pub(crate) async fn racing_resets_spend_an_emailed_token_once<
+    S: UserStore + SessionStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    use super::TokenPurpose::{PasswordReset, VerifyEmail};
+    use crate::services::users::rules::TokenRefusal;
+
+    let user = account(&store, "ada@example.com").await;
+    let session = session_of(&user, "refresh");
     store
         .insert_session(&session, Vec::new())
         .await
@@ -1566,7 +1565,10 @@ pub(crate) async fn racing_resets_spend_an_emailed_token_once(store: Arc<dyn Sto
 
 /// A customer to own an address book, made from the wire shape so that
 /// fields added to users later need no change here.
-async fn add_customer(store: &Arc<dyn Store>, email: &str) -> shop_wire::UserId {
+async fn add_customer<S: UserStore + ?Sized + 'static>(
+    store: &Arc<S>,
+    email: &str,
+) -> shop_wire::UserId {
     let user: shop_wire::users::User = serde_json::from_value(serde_json::json!({
         "id": shop_wire::UserId::generate(),
         "email": email,
@@ -1608,7 +1610,11 @@ fn saved_address(default_shipping: bool) -> shop_wire::addresses::SavedAddress {
 /// A book never holds more than its limit, even when saves race; a
 /// default flag moves to the address saved with it; an address is read and
 /// deleted only by its owner.
-pub(crate) async fn an_address_book_keeps_its_limit_and_its_owner(store: Arc<dyn Store>) {
+pub(crate) async fn an_address_book_keeps_its_limit_and_its_owner<
+    S: UserStore + AddressStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
     const MAX: usize = 5;
     let owner = add_customer(&store, "erika@example.com").await;
     let other = add_customer(&store, "max@example.com").await;
@@ -1666,6 +1672,646 @@ pub(crate) async fn an_address_book_keeps_its_limit_and_its_owner(store: Arc<dyn
     assert!(store.addresses(&other).await.expect("addresses").is_empty());
 }
 
+/// A product with `request`'s fields (and a price of 100 unless given),
+/// with `on_hand` units.
+async fn add_request<S: CatalogStore + ?Sized + 'static>(
+    store: &Arc<S>,
+    request: ProductRequest,
+    on_hand: i64,
+) -> shop_wire::products::Product {
+    let (product, ..) = crate::services::products::domain::product_from(ProductRequest {
+        price_cents: request.price_cents.max(100),
+        active: true,
+        ..request
+    })
+    .expect("valid product");
+    store
+        .insert_product(
+            &product,
+            InitialStock {
+                on_hand,
+                low_stock_threshold: 0,
+            },
+            None,
+            Vec::new(),
+        )
+        .await
+        .expect("insert product");
+    product
+}
+
+/// A SKU names one product: a second insert with it is refused as a
+/// duplicate and writes nothing, even when the two race.
+pub(crate) async fn a_taken_sku_is_refused_and_writes_nothing<
+    S: CatalogStore + InventoryStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            let (product, ..) = crate::services::products::domain::product_from(ProductRequest {
+                sku: "TWICE-1".to_owned(),
+                name: format!("Product {racer}"),
+                price_cents: 100,
+                active: true,
+                ..ProductRequest::default()
+            })
+            .expect("valid product");
+            let stock = InitialStock {
+                on_hand: 1 + racer as i64,
+                low_stock_threshold: 0,
+            };
+            store
+                .insert_product(&product, stock, None, Vec::new())
+                .await
+                .map(|()| product)
+        }));
+    }
+    let mut inserted = Vec::new();
+    for racer in racers {
+        match racer.await.expect("task") {
+            Ok(product) => inserted.push(product),
+            Err(super::StoreError::Duplicate { entity, field }) => {
+                assert_eq!((entity, field), ("product", "sku"));
+            }
+            Err(err) => panic!("{err:?}"),
+        }
+    }
+    assert_eq!(inserted.len(), 1, "one insert of the SKU wins");
+    let stored = store
+        .product(&ProductKey::Sku("TWICE-1".to_owned()))
+        .await
+        .expect("read")
+        .expect("product");
+    assert_eq!(stored.id, inserted[0].id);
+    let stock = store.stock("TWICE-1").await.expect("read").expect("stock");
+    let winner: i64 = inserted[0].name["Product ".len()..].parse().expect("racer");
+    assert_eq!(stock.on_hand, 1 + winner, "the winner's stock, no other");
+    let (movements, total) = store.movements("TWICE-1", 10, 0).await.expect("ledger");
+    assert_eq!((movements.len(), total), (1, 1));
+}
+
+/// List filters: a category covers its subtree and nothing that only starts
+/// like it, text matches SKU, name or description case-insensitively with
+/// `%` and `_` taken literally, prices and stock bound, archived products
+/// are listed only when asked, and the total counts every match.
+pub(crate) async fn product_lists_filter_by_category_price_text_and_stock<
+    S: CatalogStore + InventoryStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    let product = |sku: &str, category: &str, price_cents: i64, name: &str| ProductRequest {
+        sku: sku.to_owned(),
+        name: name.to_owned(),
+        category: Some(category.to_owned()),
+        price_cents,
+        ..ProductRequest::default()
+    };
+    add_request(&store, product("F-1", "furniture", 500, "Oak table"), 3).await;
+    add_request(
+        &store,
+        product("F-2", "furniture/chairs", 300, "Oak chair"),
+        0,
+    )
+    .await;
+    add_request(&store, product("F-3", "furniture-x", 200, "Lookalike"), 1).await;
+    add_request(&store, product("A_B", "garden", 100, "100% cotton"), 1).await;
+    let archived = add_request(&store, product("F-4", "furniture", 900, "Old oak"), 1).await;
+    let mut archive = archived.clone();
+    archive.active = false;
+    archive.version += 1;
+    let written = store
+        .update_product(&archive, archived.version, Vec::new())
+        .await
+        .expect("archive");
+    assert!(matches!(written, ProductWrite::Written(..)), "{written:?}");
+
+    let list = |query: super::ProductQuery| {
+        let store = store.clone();
+        async move {
+            let (products, total) = store
+                .list_products(&super::ProductQuery {
+                    limit: 100,
+                    ..query
+                })
+                .await
+                .expect("list");
+            assert_eq!(products.len() as u64, total, "one page holds them all");
+            products.into_iter().map(|p| p.sku).collect::<Vec<_>>()
+        }
+    };
+    let by_price = |query| super::ProductQuery {
+        order: super::ProductOrder::Price,
+        ..query
+    };
+    let category = |path: &str| super::ProductQuery {
+        category: Some(path.to_owned()),
+        ..super::ProductQuery::default()
+    };
+    assert_eq!(list(by_price(category("furniture"))).await, ["F-2", "F-1"]);
+    assert_eq!(list(category("furniture/chairs")).await, ["F-2"]);
+    assert_eq!(list(category("furniture-x")).await, ["F-3"]);
+    assert!(list(category("furn")).await.is_empty());
+    let text = |text: &str| super::ProductQuery {
+        text: Some(text.to_owned()),
+        ..super::ProductQuery::default()
+    };
+    assert_eq!(list(by_price(text("OAK"))).await, ["F-2", "F-1"]);
+    assert_eq!(list(text("100%")).await, ["A_B"]);
+    assert!(list(text("1%0")).await.is_empty(), "% is literal");
+    assert_eq!(list(text("a_b")).await, ["A_B"]);
+    assert!(list(text("F_1")).await.is_empty(), "_ is literal");
+    let prices = super::ProductQuery {
+        min_price: Some(200),
+        max_price: Some(300),
+        descending: true,
+        ..by_price(super::ProductQuery::default())
+    };
+    assert_eq!(list(prices).await, ["F-2", "F-3"]);
+    let stocked = |in_stock| super::ProductQuery {
+        in_stock: Some(in_stock),
+        category: Some("furniture".to_owned()),
+        ..super::ProductQuery::default()
+    };
+    assert_eq!(list(stocked(true)).await, ["F-1"]);
+    assert_eq!(list(stocked(false)).await, ["F-2"]);
+    let status = |status| super::ProductQuery {
+        status,
+        ..category("furniture")
+    };
+    assert_eq!(list(status(super::ProductStatus::Archived)).await, ["F-4"]);
+    assert_eq!(
+        list(by_price(status(super::ProductStatus::All))).await,
+        ["F-2", "F-1", "F-4"]
+    );
+    let (page, total) = store
+        .list_products(&super::ProductQuery {
+            order: super::ProductOrder::Name,
+            limit: 2,
+            offset: 1,
+            ..super::ProductQuery::default()
+        })
+        .await
+        .expect("page");
+    let names: Vec<String> = page.into_iter().map(|p| p.name).collect();
+    assert_eq!(
+        (names, total),
+        (vec!["Lookalike".into(), "Oak chair".into()], 4)
+    );
+    assert_eq!(
+        store.category_counts().await.expect("categories"),
+        [
+            ("furniture".to_owned(), 1),
+            ("furniture-x".to_owned(), 1),
+            ("furniture/chairs".to_owned(), 1),
+            ("garden".to_owned(), 1),
+        ]
+    );
+}
+
+/// An import upserts by SKU: a new SKU is created with its stock, a known
+/// one updated at its next version, an identical one left alone, and a
+/// stock below what is reserved fails its row only; a dry run reports the
+/// same and writes nothing.
+pub(crate) async fn an_import_upserts_by_sku_and_a_dry_run_writes_nothing<
+    S: CatalogStore + InventoryStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    use super::{ExistingStock, ImportOutcome, ImportRow};
+    let request = |sku: &str, name: &str| ProductRequest {
+        sku: sku.to_owned(),
+        name: name.to_owned(),
+        price_cents: 100,
+        active: true,
+        ..ProductRequest::default()
+    };
+    let kept = add_request(&store, request("KEEP-1", "Kept"), 4).await;
+    let renamed = add_request(&store, request("RENAME-1", "Old name"), 4).await;
+    add_request(&store, request("HELD-2", "Held"), 4).await;
+    assert!(matches!(
+        reserve_one(&store, "HELD-2", 3).await,
+        ReserveOutcome::Reserved(..)
+    ));
+    let row = |line, sku: &str, name: &str, existing_stock| ImportRow {
+        line,
+        product: crate::services::products::domain::product_from(request(sku, name))
+            .expect("valid")
+            .0,
+        stock: Some(7),
+        existing_stock,
+        low_stock_threshold: None,
+    };
+    let rows = vec![
+        row(1, "NEW-1", "New", ExistingStock::Keep),
+        row(2, "RENAME-1", "New name", ExistingStock::Add(2)),
+        row(3, "KEEP-1", "Kept", ExistingStock::Keep),
+        row(4, "HELD-2", "Held", ExistingStock::Set(1)),
+    ];
+    let no_product_events = |_: super::ProductChange, _: &shop_wire::products::Product| Vec::new();
+    let expected = [
+        ImportOutcome::Created,
+        ImportOutcome::Updated,
+        ImportOutcome::Unchanged,
+        ImportOutcome::Failed("stock 1 is below the 3 units reserved for HELD-2".to_owned()),
+    ];
+    let (outcomes, logged) = store
+        .import_products(rows.clone(), 0, None, true, (no_product_events, no_events))
+        .await
+        .expect("dry run");
+    assert_eq!(outcomes, expected);
+    assert!(logged.is_empty());
+    assert_eq!(
+        store
+            .product(&ProductKey::Sku("NEW-1".to_owned()))
+            .await
+            .expect("read"),
+        None,
+        "a dry run creates nothing"
+    );
+    let stock = store.stock("RENAME-1").await.expect("read").expect("stock");
+    assert_eq!(stock.on_hand, 4, "nor changes stock");
+
+    let (outcomes, _) = store
+        .import_products(rows, 0, None, false, (no_product_events, no_events))
+        .await
+        .expect("import");
+    assert_eq!(outcomes, expected);
+    let created = store
+        .product(&ProductKey::Sku("NEW-1".to_owned()))
+        .await
+        .expect("read")
+        .expect("created");
+    assert_eq!((created.name.as_str(), created.version), ("New", 1));
+    assert_eq!(
+        store
+            .stock("NEW-1")
+            .await
+            .expect("read")
+            .expect("stock")
+            .on_hand,
+        7
+    );
+    let updated = store
+        .product(&ProductKey::Sku("RENAME-1".to_owned()))
+        .await
+        .expect("read")
+        .expect("updated");
+    assert_eq!(
+        (updated.id, updated.name.as_str(), updated.version),
+        (renamed.id, "New name", renamed.version + 1)
+    );
+    assert_eq!(
+        store
+            .stock("RENAME-1")
+            .await
+            .expect("read")
+            .expect("stock")
+            .on_hand,
+        6
+    );
+    let unchanged = store
+        .product(&ProductKey::Sku("KEEP-1".to_owned()))
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(unchanged, kept);
+    let held = store.stock("HELD-2").await.expect("read").expect("stock");
+    assert_eq!((held.on_hand, held.reserved), (4, 3));
+}
+
+/// Reservations of two SKUs made in opposite orders race (the case where
+/// rows locked in the order of the lines would deadlock): none fails,
+/// exactly the units there are get held, each reservation holds both lines
+/// or neither, and reconcile finds nothing to fix.
+pub(crate) async fn reservations_of_the_same_skus_in_opposite_orders_never_deadlock<
+    S: CatalogStore + InventoryStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    let units = (RACERS / 4) as i64;
+    add_product(&store, "CROSS-A", units).await;
+    add_product(&store, "CROSS-B", units).await;
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let store = store.clone();
+        let mut skus = ["CROSS-A", "CROSS-B"];
+        if racer % 2 == 1 {
+            skus.reverse();
+        }
+        racers.push(tokio::spawn(async move {
+            let items = skus
+                .iter()
+                .map(|sku| ReserveItem {
+                    sku: (*sku).to_owned(),
+                    quantity: 1,
+                })
+                .collect();
+            store
+                .reserve(items, now() + Duration::minutes(15), None, None, no_events)
+                .await
+                .expect("a reservation is answered, never failed by a deadlock")
+        }));
+    }
+    let mut reserved = 0;
+    for racer in racers {
+        match racer.await.expect("task") {
+            ReserveOutcome::Reserved(reservations) => {
+                assert_eq!(reservations.len(), 2, "both lines held");
+                reserved += 1;
+            }
+            ReserveOutcome::Insufficient { available, .. } => assert_eq!(available, 0),
+            ReserveOutcome::UnknownSku(sku) => panic!("{sku} exists"),
+        }
+    }
+    assert_eq!(reserved, units, "exactly the units there are");
+    for sku in ["CROSS-A", "CROSS-B"] {
+        let stock = store.stock(sku).await.expect("read").expect("stock");
+        assert_eq!((stock.on_hand, stock.reserved), (units, units), "{sku}");
+    }
+    let report = store
+        .reconcile(false, None, no_events)
+        .await
+        .expect("reconcile");
+    assert!(report.consistent, "{report:?}");
+}
+
+/// Sweepers racing over due reservations expire each exactly once and give
+/// its stock back once; a due reservation that is finished before a sweep
+/// reaches it is expired, not committed.
+pub(crate) async fn racing_sweeps_expire_each_reservation_once<
+    S: CatalogStore + InventoryStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    use shop_wire::inventory::ReservationStatus;
+    const DUE: usize = 24;
+    add_product(&store, "DUE-1", DUE as i64).await;
+    let mut ids = Vec::new();
+    for _ in 0..DUE {
+        let outcome = store
+            .reserve(
+                vec![ReserveItem {
+                    sku: "DUE-1".to_owned(),
+                    quantity: 1,
+                }],
+                now() - Duration::seconds(1),
+                None,
+                None,
+                no_events,
+            )
+            .await
+            .expect("reserve");
+        let ReserveOutcome::Reserved(reservations) = outcome else {
+            panic!("{outcome:?}")
+        };
+        ids.push(reservations[0].id.clone());
+    }
+    let finished = store
+        .finish_reservation(&ids[0], ReservationStatus::Committed, None, no_events)
+        .await
+        .expect("finish");
+    assert!(
+        matches!(
+            finished,
+            super::ReservationWrite::NotActive(ReservationStatus::Expired)
+        ),
+        "{finished:?}"
+    );
+    let mut sweepers = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        sweepers.push(tokio::spawn(async move {
+            let mut swept = 0;
+            loop {
+                let n = store
+                    .expire_reservations(now(), 3, no_events)
+                    .await
+                    .expect("sweep");
+                if n == 0 {
+                    return swept;
+                }
+                swept += n;
+            }
+        }));
+    }
+    let mut swept = 0;
+    for sweeper in sweepers {
+        swept += sweeper.await.expect("task");
+    }
+    assert_eq!(swept, (DUE - 1) as u64, "each due reservation once");
+    let stock = store.stock("DUE-1").await.expect("read").expect("stock");
+    assert_eq!((stock.on_hand, stock.reserved), (DUE as i64, 0));
+    let (expired, total) = store
+        .reservations(&super::ReservationQuery {
+            sku: Some("DUE-1".to_owned()),
+            status: Some(ReservationStatus::Expired),
+            limit: 100,
+            ..super::ReservationQuery::default()
+        })
+        .await
+        .expect("reservations");
+    assert_eq!((expired.len(), total), (DUE, DUE as u64));
+    let report = store
+        .reconcile(false, None, no_events)
+        .await
+        .expect("reconcile");
+    assert!(report.consistent, "{report:?}");
+}
+
+/// An email names one account whatever its case: a second insert is
+/// refused as a duplicate, and a lookup in any case finds the first.
+pub(crate) async fn a_taken_email_is_refused_whatever_its_case<S: UserStore + ?Sized + 'static>(
+    store: Arc<S>,
+) {
+    let first = account(&store, "Ada.Lovelace@Example.com").await;
+    let user = shop_wire::users::User {
+        id: shop_wire::UserId::generate(),
+        ..store.user(&first).await.expect("read").expect("user").user
+    };
+    let again = super::UserRecord {
+        user: shop_wire::users::User {
+            email: "ada.lovelace@example.COM".to_owned(),
+            ..user
+        },
+        password_hash: "other".to_owned(),
+    };
+    let refused = store.insert_user(&again, Vec::new()).await;
+    assert!(
+        matches!(
+            refused,
+            Err(super::StoreError::Duplicate {
+                entity: "user",
+                field: "email"
+            })
+        ),
+        "{refused:?}"
+    );
+    let found = store
+        .user_by_email("ADA.LOVELACE@example.com")
+        .await
+        .expect("read")
+        .expect("found in another case");
+    assert_eq!(found.user.id, first);
+    assert_eq!(
+        store
+            .user(&again.user.id)
+            .await
+            .expect("read")
+            .map(|r| r.user.id),
+        None
+    );
+}
+
+/// Demotions of every admin racing each other leave exactly one admin: no
+/// two of them can each count the other as the admin who remains.
+pub(crate) async fn racing_demotions_never_leave_the_shop_without_an_admin<
+    S: UserStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    use shop_wire::users::Role;
+    const ADMINS: usize = 8;
+    let mut admins = Vec::new();
+    for n in 0..ADMINS {
+        let id = account(&store, &format!("admin{n}@example.com")).await;
+        let promoted = store
+            .set_role(&id, Role::Admin, Vec::new())
+            .await
+            .expect("promote");
+        assert!(
+            matches!(promoted, super::RoleChange::Changed(..)),
+            "{promoted:?}"
+        );
+        admins.push(id);
+    }
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let (store, id) = (store.clone(), admins[racer % ADMINS].clone());
+        racers.push(tokio::spawn(async move {
+            store
+                .set_role(&id, Role::Staff, Vec::new())
+                .await
+                .expect("set role")
+        }));
+    }
+    let (mut demoted, mut refused) = (0, 0);
+    for racer in racers {
+        match racer.await.expect("task") {
+            super::RoleChange::Changed(user) => {
+                assert_eq!(user.role, Role::Staff);
+                demoted += 1;
+            }
+            super::RoleChange::LastAdmin => refused += 1,
+            super::RoleChange::NotFound => panic!("every admin exists"),
+        }
+    }
+    // Demoting one already demoted (staff to staff) is allowed: what the
+    // rule guards is who is left.
+    assert!(refused >= 1, "the last admin's demotions were refused");
+    assert_eq!(demoted + refused, RACERS);
+    assert_eq!(
+        store
+            .count_users_with_role(Role::Admin)
+            .await
+            .expect("count"),
+        1,
+        "one admin remains"
+    );
+    assert!(matches!(
+        store
+            .set_role(&shop_wire::UserId::generate(), Role::Staff, Vec::new())
+            .await
+            .expect("set role"),
+        super::RoleChange::NotFound
+    ));
+}
+
+/// Refreshes racing with one secret rotate it once: one gets the new
+/// secret, every other is a replay (or finds the session revoked by one),
+/// and the session ends revoked, so the new secret refreshes nothing.
+pub(crate) async fn racing_refreshes_with_one_secret_rotate_once<
+    S: UserStore + SessionStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    use super::RefreshOutcome;
+    let user = account(&store, "grace@example.com").await;
+    let session = session_of(&user, "secret-0");
+    store
+        .insert_session(&session, Vec::new())
+        .await
+        .expect("session");
+    let auth = store
+        .session_auth(&session.id)
+        .await
+        .expect("read")
+        .expect("auth");
+    assert_eq!((auth.user_id.clone(), auth.revoked), (user.clone(), false));
+
+    let rotated = store
+        .rotate_refresh(
+            &session.id,
+            "secret-0",
+            "secret-1",
+            now() + Duration::days(2),
+        )
+        .await
+        .expect("rotate");
+    assert!(matches!(rotated, RefreshOutcome::Rotated(ref s) if s.refresh_hash == "secret-1"));
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let (store, id) = (store.clone(), session.id.clone());
+        racers.push(tokio::spawn(async move {
+            let next = format!("secret-2-{racer}");
+            store
+                .rotate_refresh(&id, "secret-1", &next, now() + Duration::days(2))
+                .await
+                .expect("rotate")
+        }));
+    }
+    let mut outcomes = (0, 0, 0);
+    for racer in racers {
+        match racer.await.expect("task") {
+            RefreshOutcome::Rotated(_) => outcomes.0 += 1,
+            RefreshOutcome::ReuseDetected => outcomes.1 += 1,
+            RefreshOutcome::Inactive => outcomes.2 += 1,
+        }
+    }
+    assert_eq!(
+        outcomes.0, 1,
+        "one refresh rotates the secret: {outcomes:?}"
+    );
+    assert!(outcomes.1 >= 1, "a replay is detected: {outcomes:?}");
+    let auth = store
+        .session_auth(&session.id)
+        .await
+        .expect("read")
+        .expect("auth");
+    assert!(auth.revoked, "the replay revoked the session");
+    assert!(
+        store
+            .active_sessions(&user, now())
+            .await
+            .expect("sessions")
+            .is_empty()
+    );
+    assert!(matches!(
+        store
+            .rotate_refresh(
+                &session.id,
+                "secret-2-0",
+                "secret-3",
+                now() + Duration::days(2)
+            )
+            .await
+            .expect("rotate"),
+        RefreshOutcome::Inactive
+    ));
+}
+
 /// One `#[tokio::test]` per contract check for a backend: `$open` is a
 /// function returning a guard (kept alive for the test) and a fresh store;
 /// for a `partial` backend an async one, and only the checks named.
@@ -1694,6 +2340,14 @@ macro_rules! store_contract {
                 racing_checkouts_never_use_a_discount_past_its_limit,
                 racing_resets_spend_an_emailed_token_once,
                 an_address_book_keeps_its_limit_and_its_owner,
+                a_taken_sku_is_refused_and_writes_nothing,
+                product_lists_filter_by_category_price_text_and_stock,
+                an_import_upserts_by_sku_and_a_dry_run_writes_nothing,
+                reservations_of_the_same_skus_in_opposite_orders_never_deadlock,
+                racing_sweeps_expire_each_reservation_once,
+                a_taken_email_is_refused_whatever_its_case,
+                racing_demotions_never_leave_the_shop_without_an_admin,
+                racing_refreshes_with_one_secret_rotate_once,
             );
         }
     };
@@ -1738,4 +2392,18 @@ store_contract!(partial postgres, crate::store::postgres::testing::open;
     a_reader_never_skips_an_event_committed_late,
     ping_answers_under_racing_writes_and_changes_nothing,
     exactly_one_concurrent_idempotency_claim_starts,
+    racing_product_updates_at_one_version_write_once,
+    reservations_for_the_last_units_never_oversell,
+    a_reservation_holds_every_item_or_none,
+    stock_on_hand_never_goes_below_what_is_reserved,
+    a_taken_sku_is_refused_and_writes_nothing,
+    product_lists_filter_by_category_price_text_and_stock,
+    an_import_upserts_by_sku_and_a_dry_run_writes_nothing,
+    reservations_of_the_same_skus_in_opposite_orders_never_deadlock,
+    racing_sweeps_expire_each_reservation_once,
+    racing_resets_spend_an_emailed_token_once,
+    a_taken_email_is_refused_whatever_its_case,
+    racing_demotions_never_leave_the_shop_without_an_admin,
+    racing_refreshes_with_one_secret_rotate_once,
+    an_address_book_keeps_its_limit_and_its_owner,
 );

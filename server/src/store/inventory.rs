@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use shop_wire::inventory::{
-    Movement, ReconcileReport, Reservation, ReservationId, ReservationStatus, Stock,
+    Movement, MovementKind, ReconcileReport, Reservation, ReservationId, ReservationStatus, Stock,
 };
 use time::OffsetDateTime;
 
@@ -19,6 +19,35 @@ pub struct StockQuery {
     pub by_sku: bool,
     pub limit: u32,
     pub offset: u64,
+}
+
+/// Why a ledger entry is written, before its counts are known.
+#[derive(Clone, Debug)]
+pub struct MovementDraft {
+    pub kind: MovementKind,
+    pub reason: Option<String>,
+    pub actor: Option<String>,
+    pub reference: Option<String>,
+}
+
+impl MovementDraft {
+    pub fn initial(actor: Option<String>) -> Self {
+        MovementDraft {
+            kind: MovementKind::Set,
+            reason: Some("initial stock".to_owned()),
+            actor,
+            reference: None,
+        }
+    }
+
+    pub fn import(actor: Option<String>) -> Self {
+        MovementDraft {
+            kind: MovementKind::Set,
+            reason: Some("import".to_owned()),
+            actor,
+            reference: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

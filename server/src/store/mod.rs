@@ -105,6 +105,14 @@ pub fn now() -> OffsetDateTime {
         .expect("truncating nanoseconds keeps them in range")
 }
 
+/// `text` as a `LIKE` pattern matching itself: its wildcards and the
+/// backslash escaped with a backslash (the pattern's `ESCAPE '\'`).
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 /// Everything the services need from storage.
 pub trait Store:
     UserStore

@@ -212,6 +212,22 @@ fn check_stock(problems: &mut Problems, field: &str, value: Option<i64>) {
     }
 }
 
+/// True when `row` would change nothing a client can see in `stored`
+/// (an import row that leaves its product alone).
+pub fn same_content(stored: &Product, row: &Product) -> bool {
+    stored.name == row.name
+        && stored.description == row.description
+        && stored.category == row.category
+        && stored.price_cents == row.price_cents
+        && stored.currency == row.currency
+        && stored.attributes == row.attributes
+        && stored.images == row.images
+        && stored.active == row.active
+        && stored.weight_grams == row.weight_grams
+        && stored.tax_category == row.tax_category
+        && stored.requires_shipping == row.requires_shipping
+}
+
 /// A request checked and normalized into the product it describes (with a
 /// fresh id and times, which an upsert of an existing SKU replaces).
 pub fn product_from(

@@ -9,7 +9,11 @@ use sqlx::{AssertSqlSafe, Connection, PgPool};
 use crate::store::{StoreError, StoreResult};
 
 /// Migrations in order; `schema_version` holds how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_platform.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_platform.sql"),
+    include_str!("../migrations/postgres/0002_catalog.sql"),
+    include_str!("../migrations/postgres/0003_accounts.sql"),
+];
 
 /// The advisory lock that lets one node at a time migrate.
 const MIGRATION_LOCK: i64 = 0x73_686f_705f_6d69; // "shop_mi"

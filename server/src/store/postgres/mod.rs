@@ -2,9 +2,11 @@
 //! shared by any number of `shop serve` nodes.
 //!
 //! Being built trait by trait (issue 15): it implements [`EventStore`],
-//! [`IdempotencyStore`] and [`StoreHealth`] so far, each proven by the
-//! store contract suite, and is not yet a [`super::Store`], so the server
-//! cannot start on it.
+//! [`IdempotencyStore`], [`StoreHealth`], [`super::CatalogStore`],
+//! [`super::InventoryStore`], [`super::UserStore`], [`super::SessionStore`]
+//! and [`super::AddressStore`] so far, each proven by the store contract
+//! suite, and is not yet a [`super::Store`], so the server cannot start on
+//! it.
 //!
 //! Every change runs in one transaction through [`PgStore::write`], which
 //! retries it whole when PostgreSQL aborts it for a serialization failure
@@ -26,14 +28,21 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use shop_wire::Event;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, Postgres, Row, Transaction};
 
+mod addresses;
+mod audit;
+mod catalog;
 mod events;
+mod filter;
 mod idempotency;
+mod inventory;
 mod migrations;
+mod sessions;
 #[cfg(test)]
 pub(crate) mod testing;
+mod users;
 
 use super::{CommitFeed, NewEvent, StoreError, StoreHealth, StoreResult};
 
@@ -164,6 +173,16 @@ fn backend(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(err))
 }
 
+/// A text column parsed into its type (an id, an enum, a currency).
+fn parse<T: std::str::FromStr>(row: &PgRow, column: &str) -> StoreResult<T>
+where
+    T::Err: std::fmt::Display,
+{
+    let text: String = row.try_get(column)?;
+    text.parse()
+        .map_err(|err: T::Err| backend(std::io::Error::other(format!("column {column}: {err}"))))
+}
+
 /// SQLSTATEs after which the transaction was rolled back and the same
 /// change may simply run again.
 const SERIALIZATION_FAILURE: &str = "40001";
@@ -193,6 +212,8 @@ impl From<sqlx::Error> for StoreError {
 fn unique_field(constraint: Option<&str>) -> (&'static str, &'static str) {
     match constraint {
         Some("idempotency_keys_pkey") => ("idempotency key", "key"),
+        Some("products_sku_key") => ("product", "sku"),
+        Some("users_email_key") => ("user", "email"),
         _ => ("record", "key"),
     }
 }

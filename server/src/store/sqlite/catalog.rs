@@ -15,14 +15,15 @@ use shop_wire::products::{Product, ProductId};
 use super::audit;
 use super::events::append_returning;
 use super::filter::Filter;
-use super::inventory::{MovementDraft, import_stock, insert_stock};
+use super::inventory::{import_stock, insert_stock};
 use super::{SqliteStore, append, backend, conversion, from_millis, millis, parse_column};
+use crate::services::products::domain::same_content;
 use crate::store::AuditChange;
 use crate::store::audit::snapshot;
 use crate::store::{
-    CatalogStore, DeletedEvents, ImportOutcome, ImportRow, InitialStock, NewEvent, ProductChange,
-    ProductDelete, ProductEvents, ProductKey, ProductOrder, ProductQuery, ProductStatus,
-    ProductWrite, StockEvents, StoreError, StoreResult, now,
+    CatalogStore, DeletedEvents, ImportOutcome, ImportRow, InitialStock, MovementDraft, NewEvent,
+    ProductChange, ProductDelete, ProductEvents, ProductKey, ProductOrder, ProductQuery,
+    ProductStatus, ProductWrite, StockEvents, StoreError, StoreResult, now,
 };
 
 pub(super) const COLUMNS: &str = "id, sku, name, description, category, price_cents, currency, attributes, \
@@ -133,21 +134,6 @@ fn find(conn: &Connection, key: &ProductKey) -> rusqlite::Result<Option<Product>
             .query_row([sku], product_row)
             .optional(),
     }
-}
-
-/// True when the row would change nothing a client can see in the product.
-fn same_content(stored: &Product, row: &Product) -> bool {
-    stored.name == row.name
-        && stored.description == row.description
-        && stored.category == row.category
-        && stored.price_cents == row.price_cents
-        && stored.currency == row.currency
-        && stored.attributes == row.attributes
-        && stored.images == row.images
-        && stored.active == row.active
-        && stored.weight_grams == row.weight_grams
-        && stored.tax_category == row.tax_category
-        && stored.requires_shipping == row.requires_shipping
 }
 
 /// The filter of a product query.

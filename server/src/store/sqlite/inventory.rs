@@ -20,10 +20,11 @@ use super::filter::Filter;
 use super::{SqliteStore, append, from_millis, millis, parse_column};
 use crate::services::inventory::rules::{self, StockRefusal};
 use crate::store::AuditChange;
+use crate::store::audit::audited_stock;
 use crate::store::{
-    ExistingStock, InitialStock, InventoryStore, ReservationQuery, ReservationWrite, ReserveItem,
-    ReserveOutcome, StockChange, StockEffect, StockEvents, StockOperation, StockQuery, StockWrite,
-    StoreResult, now,
+    ExistingStock, InitialStock, InventoryStore, MovementDraft, ReservationQuery, ReservationWrite,
+    ReserveItem, ReserveOutcome, StockChange, StockEffect, StockEvents, StockOperation, StockQuery,
+    StockWrite, StoreResult, now,
 };
 
 const STOCK_COLUMNS: &str = "sku, on_hand, reserved, low_stock_threshold, low_alerted, updated_at, \
@@ -95,34 +96,6 @@ fn read_reservation(conn: &Connection, id: &str) -> rusqlite::Result<Option<Rese
     ))?
     .query_row([id], reservation_row)
     .optional()
-}
-
-/// Why a ledger entry is written, before its counts are known.
-pub(super) struct MovementDraft {
-    kind: MovementKind,
-    reason: Option<String>,
-    actor: Option<String>,
-    reference: Option<String>,
-}
-
-impl MovementDraft {
-    pub(super) fn initial(actor: Option<String>) -> Self {
-        MovementDraft {
-            kind: MovementKind::Set,
-            reason: Some("initial stock".to_owned()),
-            actor,
-            reference: None,
-        }
-    }
-
-    pub(super) fn import(actor: Option<String>) -> Self {
-        MovementDraft {
-            kind: MovementKind::Set,
-            reason: Some("import".to_owned()),
-            actor,
-            reference: None,
-        }
-    }
 }
 
 /// Creates the stock row of a new product, with a ledger entry when it starts with stock.
@@ -550,16 +523,6 @@ fn finish(
         ..reservation
     };
     write_stock(tx, &before, counts, draft, Some(finished))
-}
-
-/// What the audit log keeps of a stock row: what a person sets, not the
-/// reserved count, which every cart changes.
-fn audited_stock(stock: &Stock) -> serde_json::Value {
-    serde_json::json!({
-        "on_hand": stock.on_hand,
-        "available": stock.available,
-        "low_stock_threshold": stock.low_stock_threshold,
-    })
 }
 
 #[async_trait]

@@ -45,7 +45,7 @@ mod writer;
 use events::append;
 use migrations::migrate;
 
-use super::{CommitFeed, Store, StoreError, StoreHealth, StoreResult};
+use super::{CommitFeed, Store, StoreError, StoreHealth, StoreResult, escape_like};
 
 const READERS: u32 = 4;
 /// The page size of a new database (one made before keeps its own; SQLite's
@@ -403,12 +403,6 @@ fn is_unique_violation(err: &rusqlite::Error) -> bool {
             if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                 || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
     )
-}
-
-fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }
 
 impl Store for SqliteStore {}

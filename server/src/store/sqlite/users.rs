@@ -14,6 +14,7 @@ use super::{
 };
 use crate::services::users::rules::{self as user_rules, RoleRefusal, TokenRefusal};
 use crate::store::AuditChange;
+use crate::store::audit::audited_user;
 use crate::store::{
     AccountToken, NewEvent, ProfileUpdate, RoleChange, StoreError, StoreResult, TokenPurpose,
     UserQuery, UserRecord, UserStore, now,
@@ -36,18 +37,6 @@ fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
             updated_at: from_millis(row.get("updated_at")?)?,
         },
         password_hash: row.get("password_hash")?,
-    })
-}
-
-/// What the audit log keeps of an account: never its password hash, and
-/// of its addresses only how many there are (they are personal).
-fn audited_user(user: &User) -> serde_json::Value {
-    serde_json::json!({
-        "email": user.email,
-        "name": user.name,
-        "role": user.role,
-        "addresses": user.addresses.len(),
-        "email_verified": user.email_verified,
     })
 }
 
