@@ -28,6 +28,9 @@ _shop() {
             shop,completions)
                 cmd="shop__subcmd__completions"
                 ;;
+            shop,customer)
+                cmd="shop__subcmd__customer"
+                ;;
             shop,dashboard)
                 cmd="shop__subcmd__dashboard"
                 ;;
@@ -78,6 +81,9 @@ _shop() {
                 ;;
             shop,recommend)
                 cmd="shop__subcmd__recommend"
+                ;;
+            shop,report)
+                cmd="shop__subcmd__report"
                 ;;
             shop,search)
                 cmd="shop__subcmd__search"
@@ -163,6 +169,24 @@ _shop() {
             shop__subcmd__cart__subcmd__help,update)
                 cmd="shop__subcmd__cart__subcmd__help__subcmd__update"
                 ;;
+            shop__subcmd__customer,get)
+                cmd="shop__subcmd__customer__subcmd__get"
+                ;;
+            shop__subcmd__customer,help)
+                cmd="shop__subcmd__customer__subcmd__help"
+                ;;
+            shop__subcmd__customer,list)
+                cmd="shop__subcmd__customer__subcmd__list"
+                ;;
+            shop__subcmd__customer__subcmd__help,get)
+                cmd="shop__subcmd__customer__subcmd__help__subcmd__get"
+                ;;
+            shop__subcmd__customer__subcmd__help,help)
+                cmd="shop__subcmd__customer__subcmd__help__subcmd__help"
+                ;;
+            shop__subcmd__customer__subcmd__help,list)
+                cmd="shop__subcmd__customer__subcmd__help__subcmd__list"
+                ;;
             shop__subcmd__db,backup)
                 cmd="shop__subcmd__db__subcmd__backup"
                 ;;
@@ -229,6 +253,9 @@ _shop() {
             shop__subcmd__help,completions)
                 cmd="shop__subcmd__help__subcmd__completions"
                 ;;
+            shop__subcmd__help,customer)
+                cmd="shop__subcmd__help__subcmd__customer"
+                ;;
             shop__subcmd__help,dashboard)
                 cmd="shop__subcmd__help__subcmd__dashboard"
                 ;;
@@ -280,6 +307,9 @@ _shop() {
             shop__subcmd__help,recommend)
                 cmd="shop__subcmd__help__subcmd__recommend"
                 ;;
+            shop__subcmd__help,report)
+                cmd="shop__subcmd__help__subcmd__report"
+                ;;
             shop__subcmd__help,search)
                 cmd="shop__subcmd__help__subcmd__search"
                 ;;
@@ -327,6 +357,12 @@ _shop() {
                 ;;
             shop__subcmd__help__subcmd__cart,update)
                 cmd="shop__subcmd__help__subcmd__cart__subcmd__update"
+                ;;
+            shop__subcmd__help__subcmd__customer,get)
+                cmd="shop__subcmd__help__subcmd__customer__subcmd__get"
+                ;;
+            shop__subcmd__help__subcmd__customer,list)
+                cmd="shop__subcmd__help__subcmd__customer__subcmd__list"
                 ;;
             shop__subcmd__help__subcmd__db,backup)
                 cmd="shop__subcmd__help__subcmd__db__subcmd__backup"
@@ -486,6 +522,9 @@ _shop() {
                 ;;
             shop__subcmd__help__subcmd__product,update)
                 cmd="shop__subcmd__help__subcmd__product__subcmd__update"
+                ;;
+            shop__subcmd__help__subcmd__report,sales)
+                cmd="shop__subcmd__help__subcmd__report__subcmd__sales"
                 ;;
             shop__subcmd__help__subcmd__search,analytics)
                 cmd="shop__subcmd__help__subcmd__search__subcmd__analytics"
@@ -892,6 +931,18 @@ _shop() {
             shop__subcmd__product__subcmd__help,update)
                 cmd="shop__subcmd__product__subcmd__help__subcmd__update"
                 ;;
+            shop__subcmd__report,help)
+                cmd="shop__subcmd__report__subcmd__help"
+                ;;
+            shop__subcmd__report,sales)
+                cmd="shop__subcmd__report__subcmd__sales"
+                ;;
+            shop__subcmd__report__subcmd__help,help)
+                cmd="shop__subcmd__report__subcmd__help__subcmd__help"
+                ;;
+            shop__subcmd__report__subcmd__help,sales)
+                cmd="shop__subcmd__report__subcmd__help__subcmd__sales"
+                ;;
             shop__subcmd__search,analytics)
                 cmd="shop__subcmd__search__subcmd__analytics"
                 ;;
@@ -1109,7 +1160,7 @@ _shop() {
 
     case "${cmd}" in
         shop)
-            opts="-o -q -v -h -V --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping address tax discount key audit events webhook listen dashboard db completions man help"
+            opts="-o -q -v -h -V --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping address tax discount customer report key audit events webhook listen dashboard db completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1946,6 +1997,204 @@ _shop() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        shop__subcmd__customer)
+            opts="-o -q -v -h -V --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version list get help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                --idempotency-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__customer__subcmd__get)
+            opts="-o -q -v -h -V --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                --idempotency-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__customer__subcmd__help)
+            opts="list get help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__customer__subcmd__help__subcmd__get)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__customer__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__customer__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__customer__subcmd__list)
+            opts="-s -o -q -v -h -V --search --limit --offset --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --search)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --offset)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                --idempotency-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         shop__subcmd__dashboard)
             opts="-o -q -v -h -V --refresh-ms --readonly --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -2641,7 +2890,7 @@ _shop() {
             return 0
             ;;
         shop__subcmd__help)
-            opts="serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping address tax discount key audit events webhook listen dashboard db completions man help"
+            opts="serve login logout whoami status product inventory fixtures user cart order payment notification search recommend shipping address tax discount customer report key audit events webhook listen dashboard db completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2811,6 +3060,48 @@ _shop() {
         shop__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__help__subcmd__customer)
+            opts="list get"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__help__subcmd__customer__subcmd__get)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__help__subcmd__customer__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -3791,6 +4082,34 @@ _shop() {
         shop__subcmd__help__subcmd__recommend)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__help__subcmd__report)
+            opts="sales"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__help__subcmd__report__subcmd__sales)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -8056,6 +8375,144 @@ _shop() {
             fi
             case "${prev}" in
                 --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                --idempotency-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__report)
+            opts="-o -q -v -h -V --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version sales help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json ndjson csv id" -- "${cur}"))
+                    return 0
+                    ;;
+                --idempotency-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__report__subcmd__help)
+            opts="sales help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__report__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__report__subcmd__help__subcmd__sales)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shop__subcmd__report__subcmd__sales)
+            opts="-o -q -v -h -V --from --to --group --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

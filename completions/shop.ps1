@@ -56,6 +56,8 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('address', 'address', [CompletionResultType]::ParameterValue, 'Your address book: saved addresses to ship and bill to')
             [CompletionResult]::new('tax', 'tax', [CompletionResultType]::ParameterValue, 'Tax rates by country, region and tax category (staff)')
             [CompletionResult]::new('discount', 'discount', [CompletionResultType]::ParameterValue, 'Discount codes and automatic promotions: add, list, get, disable (staff)')
+            [CompletionResult]::new('customer', 'customer', [CompletionResultType]::ParameterValue, 'Every buyer, registered or guest: orders, net spent, first and last order (staff)')
+            [CompletionResult]::new('report', 'report', [CompletionResultType]::ParameterValue, 'Reports for the books: sales per day, week or month, as a table or CSV (staff)')
             [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Make, list and revoke scoped API keys for other systems (staff)')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Who changed what and when: the audit log (admin)')
             [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Print the event log (a table, or NDJSON when piped), and with --follow stream new events as they happen (staff)')
@@ -2604,6 +2606,139 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
         'shop;discount;help;help' {
             break
         }
+        'shop;customer' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List buyers, newest first; search by email or name')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'One buyer by email, with what they spent in each currency')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'shop;customer;list' {
+            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Only those with this text in their email or name (any case)')
+            [CompletionResult]::new('--search', '--search', [CompletionResultType]::ParameterName, 'Only those with this text in their email or name (any case)')
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'How many to show')
+            [CompletionResult]::new('--offset', '--offset', [CompletionResultType]::ParameterName, 'How many to skip (for the next page)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'shop;customer;get' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'shop;customer;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List buyers, newest first; search by email or name')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'One buyer by email, with what they spent in each currency')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'shop;customer;help;list' {
+            break
+        }
+        'shop;customer;help;get' {
+            break
+        }
+        'shop;customer;help;help' {
+            break
+        }
+        'shop;report' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('sales', 'sales', [CompletionResultType]::ParameterValue, 'Sales per period and currency; an order counts on the UTC day it was placed, once money was taken for it, net of what was refunded')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'shop;report;sales' {
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'The first day, YYYY-MM-DD (UTC) [default: 29 days before --to]')
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'The last day, included, YYYY-MM-DD (UTC) [default: today]')
+            [CompletionResult]::new('--group', '--group', [CompletionResultType]::ParameterName, 'One row per day, ISO week or month (and currency)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'shop;report;help' {
+            [CompletionResult]::new('sales', 'sales', [CompletionResultType]::ParameterValue, 'Sales per period and currency; an order counts on the UTC day it was placed, once money was taken for it, net of what was refunded')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'shop;report;help;sales' {
+            break
+        }
+        'shop;report;help;help' {
+            break
+        }
         'shop;key' {
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
@@ -3136,6 +3271,8 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('address', 'address', [CompletionResultType]::ParameterValue, 'Your address book: saved addresses to ship and bill to')
             [CompletionResult]::new('tax', 'tax', [CompletionResultType]::ParameterValue, 'Tax rates by country, region and tax category (staff)')
             [CompletionResult]::new('discount', 'discount', [CompletionResultType]::ParameterValue, 'Discount codes and automatic promotions: add, list, get, disable (staff)')
+            [CompletionResult]::new('customer', 'customer', [CompletionResultType]::ParameterValue, 'Every buyer, registered or guest: orders, net spent, first and last order (staff)')
+            [CompletionResult]::new('report', 'report', [CompletionResultType]::ParameterValue, 'Reports for the books: sales per day, week or month, as a table or CSV (staff)')
             [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Make, list and revoke scoped API keys for other systems (staff)')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Who changed what and when: the audit log (admin)')
             [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Print the event log (a table, or NDJSON when piped), and with --follow stream new events as they happen (staff)')
@@ -3499,6 +3636,24 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             break
         }
         'shop;help;discount;disable' {
+            break
+        }
+        'shop;help;customer' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List buyers, newest first; search by email or name')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'One buyer by email, with what they spent in each currency')
+            break
+        }
+        'shop;help;customer;list' {
+            break
+        }
+        'shop;help;customer;get' {
+            break
+        }
+        'shop;help;report' {
+            [CompletionResult]::new('sales', 'sales', [CompletionResultType]::ParameterValue, 'Sales per period and currency; an order counts on the UTC day it was placed, once money was taken for it, net of what was refunded')
+            break
+        }
+        'shop;help;report;sales' {
             break
         }
         'shop;help;key' {

@@ -367,6 +367,17 @@ impl Call<'_> {
 }
 
 /// The wait a 429 asks for in `Retry-After` (whole seconds); `None` without one.
+/// `text` percent-encoded as one path segment (an email's `/`, `?`, `#` or
+/// `%` cannot change the route), by the same encoder reqwest's URLs use.
+pub fn path_segment(text: &str) -> String {
+    let mut url = Url::parse("http://segment/").expect("a fixed URL parses");
+    url.path_segments_mut()
+        .expect("an http URL has path segments")
+        .pop_if_empty()
+        .push(text);
+    url.path()[1..].to_owned()
+}
+
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let seconds = headers
         .get(reqwest::header::RETRY_AFTER)?
@@ -453,6 +464,15 @@ fn describe(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_segment_cannot_leave_its_segment() {
+        assert_eq!(path_segment("carol@example.com"), "carol@example.com");
+        assert_eq!(
+            path_segment("a/b?c#d%e f@example.com"),
+            "a%2Fb%3Fc%23d%25e%20f@example.com"
+        );
+    }
 
     #[test]
     fn backoff_grows_with_jitter_and_is_capped() {

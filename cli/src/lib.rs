@@ -116,6 +116,12 @@ pub enum RemoteCommand {
     /// Discount codes and automatic promotions: add, list, get, disable (staff).
     #[command(subcommand)]
     Discount(commands::discount::DiscountCommand),
+    /// Every buyer, registered or guest: orders, net spent, first and last order (staff).
+    #[command(subcommand)]
+    Customer(commands::customer::CustomerCommand),
+    /// Reports for the books: sales per day, week or month, as a table or CSV (staff).
+    #[command(subcommand)]
+    Report(commands::report::ReportCommand),
     /// Make, list and revoke scoped API keys for other systems (staff).
     #[command(subcommand)]
     Key(commands::key::KeyCommand),
@@ -226,6 +232,8 @@ async fn run_remote(global: GlobalArgs, command: RemoteCommand) -> Result<(), Cl
         RemoteCommand::Tax(command) => command.run(&context).await,
         RemoteCommand::Address(command) => command.run(&context).await,
         RemoteCommand::Discount(command) => command.run(&context).await,
+        RemoteCommand::Customer(command) => command.run(&context).await,
+        RemoteCommand::Report(command) => command.run(&context).await,
         RemoteCommand::Key(command) => command.run(&context).await,
         RemoteCommand::Audit(args) => args.run(&context).await,
         RemoteCommand::Webhook(command) => command.run(&context).await,

@@ -26,6 +26,7 @@ mod nodes;
 mod notifications;
 mod openapi_fuzz;
 mod pricing;
+mod reports;
 mod search;
 mod storefront;
 mod users;

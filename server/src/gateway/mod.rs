@@ -60,7 +60,9 @@ pub const GATEWAY_SWEEPER: &str = "gateway_sweeper";
         shop_wire::Event,
         // Named by the export and import parameters, which take them by reference.
         shop_wire::products::DataFormat,
-        shop_wire::products::StockImport
+        shop_wire::products::StockImport,
+        shop_wire::reports::ReportGroup,
+        services::reports::ReportFormat
     ))
 )]
 struct ApiDoc;
@@ -198,6 +200,8 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/shipping", services::pricing::shipping_router())
         .nest("/api/tax", services::pricing::tax_router())
         .nest("/api/discounts", services::pricing::discounts_router())
+        .nest("/api/customers", services::reports::customers_router())
+        .nest("/api/reports", services::reports::reports_router())
         .routes(routes!(version))
         .routes(routes!(services::health::system))
         .routes(routes!(metrics_text))

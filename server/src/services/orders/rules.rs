@@ -71,6 +71,14 @@ pub fn is_sold(status: FinancialStatus) -> bool {
     )
 }
 
+/// Whether money was taken for an order in this financial status, whatever
+/// was refunded of it since: such an order makes its email a customer and
+/// is in the sales report (a refunded one with its refund, so its net is 0,
+/// as [`is_sold`] leaves it out of net revenue).
+pub fn took_money(status: FinancialStatus) -> bool {
+    is_sold(status) || status == FinancialStatus::Refunded
+}
+
 /// What cancelling an order does to its stock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cancellation {

@@ -6,19 +6,112 @@ use shop_wire::orders::{
     CurrencyAmount, DayRevenue, FinancialStatus, OrderAnalytics, StatusCount, TopProduct,
 };
 use shop_wire::payments::{CurrencyVolume, MethodCount, MethodKind, PaymentAnalytics};
+use shop_wire::reports::{Customer, ReportGroup, SalesRow};
 
-use super::{SqliteStore, millis, parse_column};
+use super::{SqliteStore, escape_like, from_millis, millis, parse_column};
 use crate::services::orders::rules;
-use crate::store::{AnalyticsStore, StoreResult, now};
+use crate::store::{AnalyticsStore, CustomerQuery, SalesQuery, StoreResult, now};
+
+/// The orders whose financial status passes `rule` of the orders service.
+fn status_condition(rule: fn(FinancialStatus) -> bool) -> String {
+    let passing: Vec<String> = FinancialStatus::ALL
+        .iter()
+        .filter(|status| rule(**status))
+        .map(|status| format!("'{}'", status.as_str()))
+        .collect();
+    format!("financial_status IN ({})", passing.join(", "))
+}
 
 /// The orders that count in net revenue, as the orders service's rule says.
 fn sold_condition() -> String {
-    let sold: Vec<String> = FinancialStatus::ALL
+    status_condition(rules::is_sold)
+}
+
+/// Buyers by email: each one's orders that took money, their net per
+/// currency, and the currency and address name of their latest order.
+/// `?1` is an email to match exactly (or NULL), `?2` a LIKE pattern on the
+/// email or the name (or NULL).
+fn customers_sql(tail: &str) -> String {
+    let took = status_condition(rules::took_money);
+    format!(
+        "WITH bought AS (
+             SELECT customer_email AS email, currency, total_cents - refunded_cents AS net,
+                    created_at,
+                    coalesce(json_extract(pricing, '$.billing_address.name'),
+                             json_extract(pricing, '$.shipping_address.name')) AS address_name
+             FROM orders WHERE {took} AND (?1 IS NULL OR customer_email = ?1)
+         ),
+         -- SQLite takes the bare columns of the row with the max().
+         latest AS (
+             SELECT email, max(created_at) AS last_at, currency, address_name
+             FROM bought GROUP BY email
+         ),
+         totals AS (
+             SELECT email, count(*) AS orders_count, min(created_at) AS first_at,
+                    json_group_array(json_array(currency, net)) AS nets
+             FROM bought GROUP BY email
+         ),
+         buyers AS (
+             SELECT l.email, u.id AS user_id, coalesce(u.name, l.address_name) AS name,
+                    t.orders_count, l.currency, t.nets, t.first_at, l.last_at
+             FROM latest l JOIN totals t ON t.email = l.email
+             LEFT JOIN users u ON u.email = l.email AND u.email_verified_at IS NOT NULL
+         )
+         SELECT *, count(*) OVER () AS matching FROM buyers
+         WHERE ?2 IS NULL OR email LIKE ?2 ESCAPE '\\' OR name LIKE ?2 ESCAPE '\\'
+         {tail}"
+    )
+}
+
+/// A row of [`customers_sql`], with how many rows matched in all.
+fn customer_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Customer, u64)> {
+    let currency = parse_column(row, "currency")?;
+    let nets: String = row.get("nets")?;
+    let nets: Vec<(String, i64)> = serde_json::from_str(&nets).map_err(super::conversion)?;
+    let mut spent: Vec<CurrencyAmount> = Vec::new();
+    for (code, net) in nets {
+        let code = code
+            .parse()
+            .map_err(|e: String| super::conversion(std::io::Error::other(e)))?;
+        match spent.iter_mut().find(|s| s.currency == code) {
+            Some(sum) => sum.amount_cents += net,
+            None => spent.push(CurrencyAmount {
+                currency: code,
+                amount_cents: net,
+            }),
+        }
+    }
+    spent.sort_by_key(|s| s.currency.code());
+    let total_spent_cents = spent
         .iter()
-        .filter(|status| rules::is_sold(**status))
-        .map(|status| format!("'{}'", status.as_str()))
-        .collect();
-    format!("financial_status IN ({})", sold.join(", "))
+        .find(|s| s.currency == currency)
+        .map_or(0, |s| s.amount_cents);
+    let customer = Customer {
+        email: row.get("email")?,
+        user_id: row
+            .get::<_, Option<String>>("user_id")?
+            .map(|id| id.parse::<shop_wire::UserId>())
+            .transpose()
+            .map_err(super::conversion)?,
+        name: row.get("name")?,
+        orders_count: row.get::<_, i64>("orders_count")? as u64,
+        total_spent_cents,
+        currency,
+        spent,
+        first_order_at: from_millis(row.get("first_at")?)?,
+        last_order_at: from_millis(row.get("last_at")?)?,
+    };
+    Ok((customer, row.get::<_, i64>("matching")? as u64))
+}
+
+/// The SQLite date format of a period's label.
+fn period_format(group: ReportGroup) -> &'static str {
+    match group {
+        ReportGroup::Day => "%Y-%m-%d",
+        // ISO 8601 weeks (Monday first; a week belongs to its Thursday's year).
+        ReportGroup::Week => "%G-W%V",
+        ReportGroup::Month => "%Y-%m",
+    }
 }
 
 /// Net revenue over all days, per currency, with how many sold orders it came from.
@@ -109,6 +202,87 @@ impl AnalyticsStore for SqliteStore {
                 .into_iter()
                 .map(|(net, _)| net)
                 .collect())
+        })
+        .await
+    }
+
+    async fn customers(&self, query: &CustomerQuery) -> StoreResult<(Vec<Customer>, u64)> {
+        let pattern = query
+            .text
+            .as_ref()
+            .map(|text| format!("%{}%", escape_like(text)));
+        let (limit, offset) = (query.limit, query.offset as i64);
+        self.read(move |conn| {
+            let rows = conn
+                .prepare_cached(&customers_sql(
+                    "ORDER BY last_at DESC, email LIMIT ?3 OFFSET ?4",
+                ))?
+                .query_map(
+                    rusqlite::params![Option::<String>::None, pattern, limit, offset],
+                    customer_row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let total = match rows.first() {
+                Some((_, matching)) => *matching,
+                // Past the last page: count what matched without a page.
+                None if offset > 0 => conn
+                    .prepare_cached(&format!("SELECT count(*) FROM ({})", customers_sql("")))?
+                    .query_row(rusqlite::params![Option::<String>::None, pattern], |row| {
+                        row.get::<_, i64>(0)
+                    })? as u64,
+                None => 0,
+            };
+            Ok((rows.into_iter().map(|(c, _)| c).collect(), total))
+        })
+        .await
+    }
+
+    async fn customer(&self, email: &str) -> StoreResult<Option<Customer>> {
+        let email = email.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(&customers_sql(""))?
+                .query_map(
+                    rusqlite::params![email, Option::<String>::None],
+                    customer_row,
+                )?
+                .next()
+                .transpose()?
+                .map(|(customer, _)| customer))
+        })
+        .await
+    }
+
+    async fn sales(&self, query: &SalesQuery) -> StoreResult<Vec<SalesRow>> {
+        let took = status_condition(rules::took_money);
+        let format = period_format(query.group);
+        let (from, to) = (millis(query.from), millis(query.to));
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT strftime('{format}', created_at / 1000, 'unixepoch') AS period,
+                            currency, count(*) AS orders, sum(total_cents) AS gross,
+                            sum(discount_cents) AS discount, sum(shipping_cents) AS shipping,
+                            sum(tax_cents) AS tax, sum(refunded_cents) AS refunds
+                     FROM orders
+                     WHERE {took} AND created_at >= ?1 AND created_at < ?2
+                     GROUP BY period, currency ORDER BY period, currency"
+            ))?
+            .query_map([from, to], |row| {
+                let gross: i64 = row.get("gross")?;
+                let refunds: i64 = row.get("refunds")?;
+                Ok(SalesRow {
+                    period: row.get("period")?,
+                    currency: parse_column(row, "currency")?,
+                    orders: row.get::<_, i64>("orders")? as u64,
+                    gross_cents: gross,
+                    discount_cents: row.get("discount")?,
+                    shipping_cents: row.get("shipping")?,
+                    tax_cents: row.get("tax")?,
+                    refunds_cents: refunds,
+                    net_cents: gross - refunds,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
         })
         .await
     }
