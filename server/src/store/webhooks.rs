@@ -164,14 +164,15 @@ pub trait WebhookStore: Send + Sync {
     ) -> StoreResult<Option<WebhookDelivery>>;
     /// Queues the selected deliveries of an endpoint again, due at `at`,
     /// attempts and retry window starting over; appends the events `make`
-    /// builds from their ids when there were any. Returns their ids.
+    /// builds from their ids when there were any. Returns them as the
+    /// replay left them, before any dispatcher could claim one.
     async fn replay_deliveries(
         &self,
         webhook: &WebhookId,
         selection: ReplaySelection,
         at: OffsetDateTime,
         make: ReplayEvents,
-    ) -> StoreResult<Vec<WebhookDeliveryId>>;
+    ) -> StoreResult<Vec<WebhookDelivery>>;
     /// Logs `event` (a test event for the endpoint) if the endpoint exists
     /// and is active; returns its id, or None.
     async fn log_webhook_test(&self, id: &WebhookId, event: NewEvent) -> StoreResult<Option<u64>>;

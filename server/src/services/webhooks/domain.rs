@@ -489,18 +489,16 @@ pub async fn replay_one(
             replay_events(id.clone()),
         )
         .await?;
-    if replayed.is_empty() {
+    // The delivery as the replay left it: once the dispatcher is woken it
+    // may be claimed at once, and a read after that would show the attempt.
+    let Some(queued) = replayed.into_iter().next() else {
         return Err(DomainError::conflict(
             "delivery_in_flight",
             "an attempt of this delivery is under way; replay it once it has finished",
         ));
-    }
+    };
     state.webhooks.wake();
-    state
-        .store
-        .webhook_delivery(&id, &delivery_id)
-        .await?
-        .ok_or_else(missing)
+    Ok(queued)
 }
 
 /// Queues again every failed or dead delivery of the endpoint created since `since`.

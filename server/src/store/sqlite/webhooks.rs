@@ -570,7 +570,7 @@ impl WebhookStore for SqliteStore {
         selection: ReplaySelection,
         at: OffsetDateTime,
         make: ReplayEvents,
-    ) -> StoreResult<Vec<WebhookDeliveryId>> {
+    ) -> StoreResult<Vec<WebhookDelivery>> {
         let webhook = webhook.clone();
         self.write(move |tx| {
             let (condition, value) = match &selection {
@@ -584,19 +584,18 @@ impl WebhookStore for SqliteStore {
                 ),
             };
             // A delivery leased right now is being attempted: left to its attempt.
-            let ids = tx
+            let replayed = tx
                 .prepare_cached(&format!(
                     "UPDATE webhook_deliveries
                      SET status = 'pending', attempts = 0, next_attempt_at = ?2,
                          window_start = ?2, lease_until = NULL, updated_at = ?2
                      WHERE webhook_id = ?1 AND {condition}
                        AND (lease_until IS NULL OR lease_until < ?2)
-                     RETURNING id"
+                     RETURNING {DELIVERY_COLUMNS}"
                 ))?
-                .query_map(params![webhook.as_str(), millis(at), value], |row| {
-                    parse_column::<WebhookDeliveryId>(row, "id")
-                })?
+                .query_map(params![webhook.as_str(), millis(at), value], delivery_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
+            let ids: Vec<WebhookDeliveryId> = replayed.iter().map(|d| d.id.clone()).collect();
             if !ids.is_empty() {
                 audit::record(
                     tx,
@@ -610,7 +609,7 @@ impl WebhookStore for SqliteStore {
                 )?;
                 append(tx, make(&ids))?;
             }
-            Ok(ids)
+            Ok(replayed)
         })
         .await
     }
