@@ -977,7 +977,7 @@ complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_sub
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "list" -d 'List orders, newest first, by status, payment (financial status), customer and date'
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "get" -d 'Show one order with its items and status history'
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "pay" -d 'Pay a pending order (one whose payment was declined, or that was placed without --pay)'
-complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "ship" -d 'Mark a paid order shipped (staff); one refunded in full is refused (exit 5)'
+complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "ship" -d 'Ship a paid order, all that is left of it or some --item units, or many orders from a CSV file (--from-file) (staff); one refunded in full is refused (exit 5)'
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "deliver" -d 'Mark a shipped order delivered (staff)'
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "cancel" -d 'Cancel a pending order (its stock is released) or a paid one (staff: what is left of its payment is refunded to the customer and its items are restocked)'
 complete -c shop -n "__fish_shop_using_subcommand order; and not __fish_seen_subcommand_from create quote list get pay ship deliver cancel refund analytics help" -f -a "refund" -d 'Refund an order\'s payment, all that is left of it or --amount (staff)'
@@ -1106,8 +1106,12 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from pay" -s V -l version -d 'Print version'
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l tracking-number -d 'The carrier\'s tracking number (the order\'s tracking_number)' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l carrier -d 'The carrier, e.g. ups, fedex, dhl or usps' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l tracking -d 'The carrier\'s tracking number (the order\'s tracking_number)' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l tracking-url -d 'The tracking page, instead of the carrier\'s [default: from the carrier]' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l item -d 'Ship only these units (repeatable) [default: everything left]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l note -d 'A note for the order\'s history' -r
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l from-file -d 'Ship one order per row of this CSV file (- for stdin)' -r -F
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from ship" -l profile -d 'Named server and login, for working with more than one server' -r
@@ -1199,7 +1203,7 @@ complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcomm
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "list" -d 'List orders, newest first, by status, payment (financial status), customer and date'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show one order with its items and status history'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "pay" -d 'Pay a pending order (one whose payment was declined, or that was placed without --pay)'
-complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "ship" -d 'Mark a paid order shipped (staff); one refunded in full is refused (exit 5)'
+complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "ship" -d 'Ship a paid order, all that is left of it or some --item units, or many orders from a CSV file (--from-file) (staff); one refunded in full is refused (exit 5)'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "deliver" -d 'Mark a shipped order delivered (staff)'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "cancel" -d 'Cancel a pending order (its stock is released) or a paid one (staff: what is left of its payment is refunded to the customer and its items are restocked)'
 complete -c shop -n "__fish_shop_using_subcommand order; and __fish_seen_subcommand_from help" -f -a "refund" -d 'Refund an order\'s payment, all that is left of it or --amount (staff)'
@@ -2334,7 +2338,7 @@ complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "list" -d 'List orders, newest first, by status, payment (financial status), customer and date'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "get" -d 'Show one order with its items and status history'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "pay" -d 'Pay a pending order (one whose payment was declined, or that was placed without --pay)'
-complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "ship" -d 'Mark a paid order shipped (staff); one refunded in full is refused (exit 5)'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "ship" -d 'Ship a paid order, all that is left of it or some --item units, or many orders from a CSV file (--from-file) (staff); one refunded in full is refused (exit 5)'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "deliver" -d 'Mark a shipped order delivered (staff)'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "cancel" -d 'Cancel a pending order (its stock is released) or a paid one (staff: what is left of its payment is refunded to the customer and its items are restocked)'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from order" -f -a "refund" -d 'Refund an order\'s payment, all that is left of it or --amount (staff)'

@@ -536,6 +536,10 @@ pub struct Config {
     pub storefront: StorefrontConfig,
     pub webhooks: WebhooksConfig,
     pub pricing: PricingConfig,
+    /// Tracking page templates by carrier name (`[carriers] ups =
+    /// "https://www.ups.com/track?tracknum={tracking}"`), beside and over
+    /// the built-in ones of [`crate::services::orders::fulfilment::BUILT_IN_CARRIERS`].
+    pub carriers: std::collections::BTreeMap<String, String>,
 }
 
 /// How checkout prices tax and shipping (`[pricing]` in the config file).
@@ -683,6 +687,7 @@ impl Default for Config {
             storefront: StorefrontConfig::default(),
             webhooks: WebhooksConfig::default(),
             pricing: PricingConfig::default(),
+            carriers: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -782,7 +787,21 @@ impl Config {
         self.commerce.validate(&self.inventory)?;
         self.search.validate()?;
         self.webhooks.validate()?;
+        self.validate_carriers()?;
         self.storefront.validate()
+    }
+
+    fn validate_carriers(&self) -> Result<(), ConfigError> {
+        use crate::services::orders::fulfilment::TRACKING_PLACEHOLDER;
+        for (name, template) in &self.carriers {
+            let web = template.starts_with("https://") || template.starts_with("http://");
+            if name.trim().is_empty() || !web || !template.contains(TRACKING_PLACEHOLDER) {
+                return Err(ConfigError::Invalid(format!(
+                    "carriers: `{name}` must be an http(s) URL with {TRACKING_PLACEHOLDER} where the tracking number goes"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -840,6 +859,26 @@ mod tests {
                 .contains("`10.0.0.0/33` is not an address or CIDR range"),
             "{bad}"
         );
+    }
+
+    #[test]
+    fn a_carrier_template_is_a_web_address_with_a_place_for_the_tracking_number() {
+        let good: Config =
+            toml::from_str("[carriers]\nacme = \"https://acme.example/t/{tracking}\"\n")
+                .expect("parse");
+        assert!(good.validate().is_ok());
+        assert_eq!(
+            good.carriers.get("acme").map(String::as_str),
+            Some("https://acme.example/t/{tracking}")
+        );
+        for bad in [
+            "acme = \"https://acme.example/t/\"",
+            "acme = \"ftp://acme.example/{tracking}\"",
+        ] {
+            let config: Config = toml::from_str(&format!("[carriers]\n{bad}\n")).expect("parse");
+            let err = config.validate().expect_err(bad).to_string();
+            assert!(err.contains("carriers: `acme`"), "{err}");
+        }
     }
 
     #[test]

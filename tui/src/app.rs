@@ -404,6 +404,7 @@ fn summary(data: &EventData) -> String {
         EventData::OrderCreated(o)
         | EventData::OrderPaid(o)
         | EventData::OrderShipped(o)
+        | EventData::OrderPartiallyShipped(o)
         | EventData::OrderDelivered(o)
         | EventData::OrderCancelled(o) => o.number.as_str(),
         EventData::PaymentSucceeded(p)

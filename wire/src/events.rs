@@ -164,7 +164,12 @@ events! {
     CartCheckedOut(CartEvent) = "cart.checked_out",
     OrderCreated(Order) = "order.created",
     OrderPaid(Order) = "order.paid",
+    /// Everything left went out: the order is `shipped`. The shipment is
+    /// the order's newest fulfilment ([`Order::latest_fulfillment`]).
     OrderShipped(Order) = "order.shipped",
+    /// Some of the order went out and some is left; the order stays `paid`.
+    /// The shipment is the order's newest fulfilment.
+    OrderPartiallyShipped(Order) = "order.partially_shipped",
     OrderDelivered(Order) = "order.delivered",
     OrderCancelled(Order) = "order.cancelled",
     PaymentSucceeded(PaymentEvent) = "payment.succeeded",
@@ -262,6 +267,7 @@ impl EventData {
             EventData::OrderCreated(order)
             | EventData::OrderPaid(order)
             | EventData::OrderShipped(order)
+            | EventData::OrderPartiallyShipped(order)
             | EventData::OrderDelivered(order)
             | EventData::OrderCancelled(order) => Some(order),
             _ => None,

@@ -895,11 +895,20 @@ async fn ask_to_ship<S: OrderStore + ?Sized + 'static>(
     store: &Arc<S>,
     id: &OrderId,
 ) -> TransitionOutcome {
+    ask_to_move(store, id, OrderStatus::Shipped).await
+}
+
+/// Asks the store to move the order to `to`, as the orders service would.
+async fn ask_to_move<S: OrderStore + ?Sized + 'static>(
+    store: &Arc<S>,
+    id: &OrderId,
+    to: OrderStatus,
+) -> TransitionOutcome {
     store
         .transition_order(
             id,
             TransitionRequest {
-                to: OrderStatus::Shipped,
+                to,
                 actor: "contract".to_owned(),
                 note: None,
                 tracking_number: None,
@@ -1008,6 +1017,112 @@ pub(crate) async fn an_order_refunded_in_full_is_not_shipped<
         .await
         .expect("list");
     assert_eq!(voided, 0);
+}
+
+/// A shipment of `items` (`None`: everything left) of the order.
+async fn ship_items<S: OrderStore + ?Sized + 'static>(
+    store: &Arc<S>,
+    id: &OrderId,
+    items: Option<Vec<shop_wire::orders::FulfillmentItem>>,
+) -> super::ShipOutcome {
+    store
+        .ship_order(
+            id,
+            super::ShipmentDraft {
+                id: shop_wire::orders::FulfillmentId::generate(),
+                items,
+                carrier: Some("ups".to_owned()),
+                tracking_number: Some("1Z".to_owned()),
+                tracking_url: None,
+                actor: "contract".to_owned(),
+                note: None,
+            },
+            COMMERCE_EVENTS,
+        )
+        .await
+        .expect("ship")
+}
+
+/// Partial shipments that race never ship more of a line than was ordered:
+/// of many asking for two of five units, two get them and every other one
+/// is told one unit is left. The last unit ships the order; delivering it
+/// marks every shipment delivered; a partly shipped order is not cancelled.
+pub(crate) async fn racing_partial_shipments_never_ship_a_unit_twice<
+    S: CatalogStore + OrderStore + PaymentStore + PricingStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    use crate::services::orders::fulfilment::ShipRefusal;
+    use shop_wire::orders::{FulfillmentItem, FulfillmentStatus};
+    add_product(&store, "SHIP-1", 10).await;
+    let (order, _) = paid_order(&store, "SHIP-1", 5).await;
+    let two = vec![FulfillmentItem {
+        sku: "SHIP-1".to_owned(),
+        quantity: 2,
+    }];
+    let mut racers = Vec::new();
+    for _ in 0..RACERS {
+        let store = store.clone();
+        let (id, two) = (order.id.clone(), two.clone());
+        racers.push(tokio::spawn(async move {
+            ship_items(&store, &id, Some(two)).await
+        }));
+    }
+    let mut shipped = 0;
+    for racer in racers {
+        match racer.await.expect("task") {
+            super::ShipOutcome::Shipped(_) => shipped += 1,
+            super::ShipOutcome::Refused(ShipRefusal::Exceeds { asked, left, .. }) => {
+                assert_eq!((asked, left), (2, 1));
+            }
+            other => panic!("a racing shipment got {other:?}"),
+        }
+    }
+    assert_eq!(shipped, 2, "two shipments of two fit in five units");
+    let partly = stored_order(&store, &order.id).await;
+    assert_eq!(
+        (partly.status, partly.fulfillment_status),
+        (OrderStatus::Paid, FulfillmentStatus::PartiallyShipped)
+    );
+    assert_eq!(partly.fulfillments.len(), 2);
+    let cancel = ask_to_move(&store, &order.id, OrderStatus::Cancelled).await;
+    assert!(
+        matches!(cancel, TransitionOutcome::PartlyShipped),
+        "{cancel:?}"
+    );
+    let rest = ship_items(&store, &order.id, None).await;
+    let super::ShipOutcome::Shipped(done) = rest else {
+        panic!("the rest did not ship: {rest:?}");
+    };
+    assert_eq!(done.status, OrderStatus::Shipped);
+    let units: i64 = done
+        .fulfillments
+        .iter()
+        .flat_map(|f| &f.items)
+        .map(|item| item.quantity)
+        .sum();
+    assert_eq!((done.fulfillments.len(), units), (3, 5));
+    let again = ship_items(&store, &order.id, None).await;
+    assert!(
+        matches!(
+            again,
+            super::ShipOutcome::Refused(ShipRefusal::Illegal {
+                from: OrderStatus::Shipped
+            })
+        ),
+        "{again:?}"
+    );
+    let delivered = ask_to_move(&store, &order.id, OrderStatus::Delivered).await;
+    let TransitionOutcome::Done(delivered) = delivered else {
+        panic!("not delivered: {delivered:?}");
+    };
+    assert_eq!(delivered.fulfillment_status, FulfillmentStatus::Delivered);
+    assert!(
+        delivered
+            .fulfillments
+            .iter()
+            .all(|f| f.delivered_at.is_some())
+    );
 }
 
 /// An order unpaid past its time is cancelled once, however many sweepers
@@ -1687,6 +1802,7 @@ macro_rules! store_contract {
                 racing_queue_claims_never_hand_out_one_twice,
                 racing_refunds_never_exceed_the_capture,
                 an_order_refunded_in_full_is_not_shipped,
+                racing_partial_shipments_never_ship_a_unit_twice,
                 an_unpaid_order_expires_once_and_releases_its_stock,
                 webhook_deliveries_are_queued_once_claimed_once_and_replayable,
                 a_country_is_shipped_to_by_one_zone_even_when_zones_race,

@@ -95,6 +95,22 @@ pub const REACTIONS: &[Reaction] = &[
         issues: None,
     },
     Reaction {
+        event: EventKind::OrderPartiallyShipped,
+        template: "order_shipped",
+        channel: Channel::Email,
+        priority: Priority::Normal,
+        to: To::Customer,
+        issues: None,
+    },
+    Reaction {
+        event: EventKind::OrderDelivered,
+        template: "order_delivered",
+        channel: Channel::Email,
+        priority: Priority::Normal,
+        to: To::Customer,
+        issues: None,
+    },
+    Reaction {
         event: EventKind::OrderCancelled,
         template: "order_cancelled",
         channel: Channel::Email,

@@ -9,6 +9,7 @@
 
 pub mod domain;
 pub mod events;
+pub mod fulfilment;
 mod handlers;
 pub mod rules;
 
