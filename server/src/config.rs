@@ -359,6 +359,9 @@ pub struct CommerceConfig {
     pub max_carts_per_address: u32,
     /// Unpaid (pending) orders one customer may have at once (0: no cap).
     pub max_unpaid_orders: u32,
+    /// Days after delivery (or after the last shipment, if not delivered)
+    /// that returns are taken.
+    pub return_window_days: u32,
 }
 
 impl Default for CommerceConfig {
@@ -380,6 +383,7 @@ impl Default for CommerceConfig {
             max_cart_quantity: 500,
             max_carts_per_address: 20,
             max_unpaid_orders: 5,
+            return_window_days: 30,
         }
     }
 }

@@ -480,3 +480,150 @@ async fn a_tracking_file_ships_each_row_and_reports_a_bad_one_without_stopping()
     assert!(again.stdout.trim().starts_with("ord_"), "{again:#?}");
     assert_eq!(get(&server, &first)["status"], "shipped");
 }
+
+fn on_hand(server: &TestServer) -> (i64, Vec<String>) {
+    let stock = server
+        .shop(&["inventory", "get", "CHAIR-01", "--history", "-o", "json"])
+        .expect(0)
+        .json();
+    let reasons = stock["movements"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["reason"].as_str().map(str::to_owned))
+        .collect();
+    (stock["on_hand"].as_i64().unwrap(), reasons)
+}
+
+fn returned(server: &TestServer, args: &[&str]) -> Value {
+    let mut all = vec!["return"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-o", "json"]);
+    server.shop(&all).expect(0).json()
+}
+
+#[tokio::test]
+async fn a_return_is_approved_received_without_restock_and_refunded_through_the_payment() {
+    let server = TestServer::start();
+    stocked(&server);
+    let order = paid_order(&server, 2);
+    let number = number(&order);
+    let unit = order["items"][0]["unit_price_cents"].as_i64().unwrap();
+    // Nothing shipped yet: nothing to return.
+    let early = server
+        .shop(&[
+            "return",
+            "create",
+            &number,
+            "--item",
+            "CHAIR-01:1:too early",
+        ])
+        .expect(5);
+    assert!(early.stderr.contains("not_shipped"), "{early:#?}");
+    server.shop(&["order", "ship", &number]).expect(0);
+
+    let damaged = returned(
+        &server,
+        &["create", &number, "--item", "CHAIR-01:1:wobbly leg"],
+    );
+    let id = damaged["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("ret_"), "{damaged}");
+    assert_eq!(damaged["status"], "requested");
+    assert_eq!(damaged["refund_cents"], unit);
+    assert_eq!(damaged["items"][0]["reason"], "wobbly leg");
+    // Two more than the one left is refused, with its own code.
+    let too_many = server
+        .shop(&["return", "create", &number, "--item", "CHAIR-01:2:both"])
+        .expect(5);
+    assert!(
+        too_many.stderr.contains("return_exceeds_shipped"),
+        "{too_many:#?}"
+    );
+    // Received before it was approved: an illegal move.
+    server.shop(&["return", "receive", &id]).expect(5);
+
+    let (stock_before, _) = on_hand(&server);
+    assert_eq!(returned(&server, &["approve", &id])["status"], "approved");
+    let received = returned(&server, &["receive", &id, "--no-restock"]);
+    assert_eq!(received["status"], "received");
+    assert_eq!(received["items"][0]["restocked"], false);
+    let (stock_after, reasons) = on_hand(&server);
+    assert_eq!(
+        stock_after, stock_before,
+        "damaged goods stay off the shelf"
+    );
+    assert!(
+        !reasons.iter().any(|r| r.contains(&id)),
+        "no restock in the ledger: {reasons:?}"
+    );
+
+    let refunded = returned(&server, &["refund", &id]);
+    assert_eq!(refunded["status"], "refunded", "{refunded}");
+    let refund_id = refunded["refund_id"].as_str().unwrap().to_owned();
+    let payment = server
+        .shop(&["payment", "get", &number, "-o", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(payment["refunded_cents"], unit, "{payment}");
+    let refund = payment["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == refund_id.as_str())
+        .expect("the return's refund")
+        .clone();
+    assert_eq!(refund["status"], "succeeded");
+    assert_eq!(refund["reason"], format!("return {id}"));
+    assert_eq!(
+        get(&server, &number)["financial_status"],
+        "partially_refunded"
+    );
+    // Refunded once: a second refund is refused and no money moves.
+    server.shop(&["return", "refund", &id]).expect(5);
+    let again = server
+        .shop(&["payment", "get", &number, "-o", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(again["refunded_cents"], unit);
+
+    // The other chair comes back whole: restocked, with a ledger entry.
+    let whole = returned(
+        &server,
+        &["create", &number, "--item", "CHAIR-01:1:changed my mind"],
+    );
+    let whole_id = whole["id"].as_str().unwrap().to_owned();
+    returned(&server, &["approve", &whole_id]);
+    let open = server.shop(&["return", "list", "--open", "-q"]).expect(0);
+    assert_eq!(open.stdout.trim(), whole_id);
+    returned(&server, &["receive", &whole_id]);
+    let (restocked, reasons) = on_hand(&server);
+    assert_eq!(restocked, stock_before + 1);
+    assert!(reasons[0].contains(&whole_id), "{reasons:?}");
+
+    // The customer heard of each step of the first return.
+    let token = server.admin_token().await;
+    for template in [
+        "return_requested",
+        "return_approved",
+        "return_received",
+        "return_refunded",
+    ] {
+        emails(&server, &token, template, 1).await;
+    }
+}
+
+#[tokio::test]
+async fn a_return_after_the_window_is_refused() {
+    let server = TestServer::start_with(&[("SHOP_RETURN_WINDOW_DAYS", "0")]);
+    stocked(&server);
+    let number = number(&paid_order(&server, 1));
+    server.shop(&["order", "ship", &number]).expect(0);
+    server.shop(&["order", "deliver", &number]).expect(0);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let late = server
+        .shop(&["return", "create", &number, "--item", "CHAIR-01:1:late"])
+        .expect(5);
+    assert!(late.stderr.contains("return_window_closed"), "{late:#?}");
+    let none = server.shop(&["return", "list", "-q"]).expect(0);
+    assert_eq!(none.stdout.trim(), "", "nothing was opened");
+}

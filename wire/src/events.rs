@@ -23,6 +23,7 @@ use crate::orders::Order;
 use crate::payments::{MethodKind, Payment, PaymentStatus, Refund, RefundStatus};
 use crate::pricing::{Discount, ShippingZone, TaxRate};
 use crate::products::Product;
+use crate::returns::Return;
 use crate::users::{Role, User};
 use crate::webhooks::{Webhook, WebhookDeliveryId, WebhookId, WebhookStatus};
 
@@ -172,6 +173,15 @@ events! {
     OrderPartiallyShipped(Order) = "order.partially_shipped",
     OrderDelivered(Order) = "order.delivered",
     OrderCancelled(Order) = "order.cancelled",
+    /// A customer or staff asked to send shipped units back.
+    ReturnRequested(Return) = "return.requested",
+    ReturnApproved(Return) = "return.approved",
+    /// Its units may be returned again.
+    ReturnRejected(Return) = "return.rejected",
+    /// The units arrived; those restocked are back on hand.
+    ReturnReceived(Return) = "return.received",
+    /// Its refund of the order's payment went through.
+    ReturnRefunded(Return) = "return.refunded",
     PaymentSucceeded(PaymentEvent) = "payment.succeeded",
     PaymentPending(PaymentEvent) = "payment.pending",
     PaymentFailed(PaymentEvent) = "payment.failed",
@@ -310,6 +320,11 @@ impl EventData {
             | EventData::PaymentFailed(e)
             | EventData::PaymentRefunded(e)
             | EventData::PaymentRefundFailed(e) => Some(&e.customer_email),
+            EventData::ReturnRequested(r)
+            | EventData::ReturnApproved(r)
+            | EventData::ReturnRejected(r)
+            | EventData::ReturnReceived(r)
+            | EventData::ReturnRefunded(r) => Some(&r.customer_email),
             other => other.as_order().map(|order| order.customer_email.as_str()),
         }
     }

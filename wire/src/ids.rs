@@ -154,6 +154,12 @@ prefixed_id!(
 );
 
 prefixed_id!(
+    /// A return of shipped units of an order (`ret_`).
+    ReturnId,
+    "ret"
+);
+
+prefixed_id!(
     /// One attempt to take a payment for an order (`pay_`).
     PaymentId,
     "pay"

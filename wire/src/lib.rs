@@ -25,6 +25,7 @@ pub mod orders;
 pub mod payments;
 pub mod pricing;
 pub mod products;
+pub mod returns;
 #[cfg(feature = "openapi")]
 pub mod schemas;
 pub mod search;

@@ -18,6 +18,7 @@ pub mod order;
 pub mod payment;
 pub mod product;
 pub mod recommend;
+pub mod returns;
 pub mod search;
 pub mod serve;
 pub mod shipping;

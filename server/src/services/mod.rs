@@ -13,6 +13,7 @@ pub mod orders;
 pub mod payments;
 pub mod pricing;
 pub mod products;
+pub mod returns;
 pub mod search;
 pub mod users;
 pub mod webhooks;

@@ -29,7 +29,7 @@ use super::product::{Amount, parse_price};
 use crate::context::Context;
 use crate::error::CliError;
 
-pub(super) use create::{parse_cart_id, parse_quantity};
+pub(super) use create::{parse_cart_id, parse_item, parse_quantity};
 pub(super) use transition::{confirm_money, refund_cents};
 pub(super) use view::{PricedLine, money};
 

@@ -290,6 +290,51 @@ pub fn builtins() -> Vec<Template> {
             None,
         ),
         t(
+            "return_requested",
+            Email,
+            Some("Return {{ id }} of order {{ order_number }} requested"),
+            "We have your return request {{ id }} for order {{ order_number }}:{% for item in items %}\n- {{ item.quantity }} x {{ item.sku }} ({{ item.reason }}){% endfor %}\n\nWe will tell you once we have looked at it.",
+            Some(
+                "<p>We have your return request <b>{{ id }}</b> for order {{ order_number }}:</p><ul>{% for item in items %}<li>{{ item.quantity }} x {{ item.sku }} ({{ item.reason }})</li>{% endfor %}</ul><p>We will tell you once we have looked at it.</p>",
+            ),
+        ),
+        t(
+            "return_approved",
+            Email,
+            Some("Return {{ id }} approved"),
+            "Your return {{ id }} for order {{ order_number }} is approved: please send the items back. We refund {{ refund_cents | money(currency) }} once they arrive.",
+            Some(
+                "<p>Your return <b>{{ id }}</b> for order {{ order_number }} is approved: please send the items back.</p><p>We refund {{ refund_cents | money(currency) }} once they arrive.</p>",
+            ),
+        ),
+        t(
+            "return_rejected",
+            Email,
+            Some("Return {{ id }} not accepted"),
+            "We cannot accept your return {{ id }} for order {{ order_number }}.{% if note %}\nReason: {{ note }}{% endif %}",
+            Some(
+                "<p>We cannot accept your return <b>{{ id }}</b> for order {{ order_number }}.</p>{% if note %}<p>Reason: {{ note }}</p>{% endif %}",
+            ),
+        ),
+        t(
+            "return_received",
+            Email,
+            Some("Return {{ id }} received"),
+            "The items of your return {{ id }} for order {{ order_number }} arrived. Your refund of {{ refund_cents | money(currency) }} follows.",
+            Some(
+                "<p>The items of your return <b>{{ id }}</b> for order {{ order_number }} arrived.</p><p>Your refund of {{ refund_cents | money(currency) }} follows.</p>",
+            ),
+        ),
+        t(
+            "return_refunded",
+            Email,
+            Some("Return {{ id }} refunded"),
+            "We have refunded {{ refund_cents | money(currency) }} for your return {{ id }} of order {{ order_number }}. It can take a few days to reach your account.",
+            Some(
+                "<p>We have refunded <b>{{ refund_cents | money(currency) }}</b> for your return {{ id }} of order {{ order_number }}.</p><p>It can take a few days to reach your account.</p>",
+            ),
+        ),
+        t(
             "order_cancelled",
             Email,
             Some("Order {{ number }} cancelled"),
