@@ -162,6 +162,7 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
             &mut commerce.max_carts_per_address,
         ),
         ("SHOP_MAX_UNPAID_ORDERS", &mut commerce.max_unpaid_orders),
+        ("SHOP_RETURN_WINDOW_DAYS", &mut commerce.return_window_days),
         (
             "SHOP_SUGGEST_MIN_CLIENTS",
             &mut config.search.suggest_min_clients,

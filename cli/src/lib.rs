@@ -94,6 +94,9 @@ pub enum RemoteCommand {
     /// Place orders (one, or many from NDJSON on stdin) and move them along: pay, ship, deliver, cancel, refund.
     #[command(subcommand)]
     Order(commands::order::OrderCommand),
+    /// Take back shipped units: open a return, approve or reject it, receive it, refund it.
+    #[command(subcommand)]
+    Return(commands::returns::ReturnCommand),
     /// Look into payments and their refunds; refund, settle bank transfers and see analytics (staff).
     #[command(subcommand)]
     Payment(commands::payment::PaymentCommand),
@@ -223,6 +226,7 @@ async fn run_remote(global: GlobalArgs, command: RemoteCommand) -> Result<(), Cl
         RemoteCommand::User(command) => command.run(&context).await,
         RemoteCommand::Cart(args) => args.run(&context).await,
         RemoteCommand::Order(command) => command.run(&context).await,
+        RemoteCommand::Return(command) => command.run(&context).await,
         RemoteCommand::Payment(command) => command.run(&context).await,
         RemoteCommand::Notification(command) => command.run(&context).await,
         RemoteCommand::Search(args) => args.run(&context).await,

@@ -359,6 +359,9 @@ pub struct CommerceConfig {
     pub max_carts_per_address: u32,
     /// Unpaid (pending) orders one customer may have at once (0: no cap).
     pub max_unpaid_orders: u32,
+    /// Days after delivery (or after the last shipment, if not delivered)
+    /// that returns are taken.
+    pub return_window_days: u32,
 }
 
 impl Default for CommerceConfig {
@@ -380,6 +383,7 @@ impl Default for CommerceConfig {
             max_cart_quantity: 500,
             max_carts_per_address: 20,
             max_unpaid_orders: 5,
+            return_window_days: 30,
         }
     }
 }
@@ -536,6 +540,10 @@ pub struct Config {
     pub storefront: StorefrontConfig,
     pub webhooks: WebhooksConfig,
     pub pricing: PricingConfig,
+    /// Tracking page templates by carrier name (`[carriers] ups =
+    /// "https://www.ups.com/track?tracknum={tracking}"`), beside and over
+    /// the built-in ones of [`crate::services::orders::fulfilment::BUILT_IN_CARRIERS`].
+    pub carriers: std::collections::BTreeMap<String, String>,
 }
 
 /// How checkout prices tax and shipping (`[pricing]` in the config file).
@@ -683,6 +691,7 @@ impl Default for Config {
             storefront: StorefrontConfig::default(),
             webhooks: WebhooksConfig::default(),
             pricing: PricingConfig::default(),
+            carriers: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -782,7 +791,21 @@ impl Config {
         self.commerce.validate(&self.inventory)?;
         self.search.validate()?;
         self.webhooks.validate()?;
+        self.validate_carriers()?;
         self.storefront.validate()
+    }
+
+    fn validate_carriers(&self) -> Result<(), ConfigError> {
+        use crate::services::orders::fulfilment::TRACKING_PLACEHOLDER;
+        for (name, template) in &self.carriers {
+            let web = template.starts_with("https://") || template.starts_with("http://");
+            if name.trim().is_empty() || !web || !template.contains(TRACKING_PLACEHOLDER) {
+                return Err(ConfigError::Invalid(format!(
+                    "carriers: `{name}` must be an http(s) URL with {TRACKING_PLACEHOLDER} where the tracking number goes"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -840,6 +863,26 @@ mod tests {
                 .contains("`10.0.0.0/33` is not an address or CIDR range"),
             "{bad}"
         );
+    }
+
+    #[test]
+    fn a_carrier_template_is_a_web_address_with_a_place_for_the_tracking_number() {
+        let good: Config =
+            toml::from_str("[carriers]\nacme = \"https://acme.example/t/{tracking}\"\n")
+                .expect("parse");
+        assert!(good.validate().is_ok());
+        assert_eq!(
+            good.carriers.get("acme").map(String::as_str),
+            Some("https://acme.example/t/{tracking}")
+        );
+        for bad in [
+            "acme = \"https://acme.example/t/\"",
+            "acme = \"ftp://acme.example/{tracking}\"",
+        ] {
+            let config: Config = toml::from_str(&format!("[carriers]\n{bad}\n")).expect("parse");
+            let err = config.validate().expect_err(bad).to_string();
+            assert!(err.contains("carriers: `acme`"), "{err}");
+        }
     }
 
     #[test]

@@ -362,6 +362,7 @@ async fn run(client: &ApiClient, command: &Command) -> Result<String, CliError> 
             let body = ShipOrder {
                 tracking_number: tracking.clone(),
                 note: Some("shipped from the dashboard".to_owned()),
+                ..ShipOrder::default()
             };
             let shipped: Order = client
                 .post(&format!("/api/orders/{}/ship", order.number))

@@ -317,6 +317,8 @@ impl App {
             Update::Reservations(Section::Missing) => self.stock.active_reservations = None,
             Update::Orders(Section::Missing) => self.orders.apply_missing(),
             Update::Orders(Section::Ready(orders)) => self.orders.apply_list(&orders),
+            Update::OpenReturns(Section::Ready(count)) => self.orders.open_returns = Some(count),
+            Update::OpenReturns(Section::Missing) => self.orders.open_returns = None,
             Update::OrderAnalytics(Section::Ready(analytics)) => {
                 self.orders.apply_analytics(&analytics);
             }
@@ -404,8 +406,14 @@ fn summary(data: &EventData) -> String {
         EventData::OrderCreated(o)
         | EventData::OrderPaid(o)
         | EventData::OrderShipped(o)
+        | EventData::OrderPartiallyShipped(o)
         | EventData::OrderDelivered(o)
         | EventData::OrderCancelled(o) => o.number.as_str(),
+        EventData::ReturnRequested(r)
+        | EventData::ReturnApproved(r)
+        | EventData::ReturnRejected(r)
+        | EventData::ReturnReceived(r)
+        | EventData::ReturnRefunded(r) => r.order_number.as_str(),
         EventData::PaymentSucceeded(p)
         | EventData::PaymentPending(p)
         | EventData::PaymentFailed(p)

@@ -38,6 +38,8 @@ pub enum Update {
     Reservations(Section<u64>),
     /// The latest orders, newest first.
     Orders(Section<Vec<Order>>),
+    /// How many returns wait on the shop (requested, approved or received).
+    OpenReturns(Section<u64>),
     /// `GET /api/orders/analytics`: today's net revenue.
     OrderAnalytics(Section<shop_wire::orders::OrderAnalytics>),
     /// `GET /api/search/analytics`.

@@ -181,6 +181,17 @@ impl Feed {
             self.send(Update::Orders(orders.map(|page| page.items)))
                 .await;
         }
+        let returns = self
+            .client
+            .get("/api/returns")
+            .query("open", "true")
+            .query("limit", "1")
+            .send::<Page<shop_wire::returns::Return>>()
+            .await;
+        if let Some(returns) = self.fetch(returns).await {
+            self.send(Update::OpenReturns(returns.map(|page| page.total)))
+                .await;
+        }
         let revenue = self
             .client
             .get("/api/orders/analytics")

@@ -285,6 +285,8 @@ pub fn order(i: usize, at: OffsetDateTime) -> Order {
         cart_id: None,
         payment_error: None,
         tracking_number: None,
+        fulfillment_status: shop_wire::orders::FulfillmentStatus::Unfulfilled,
+        fulfillments: Vec::new(),
         pricing: Default::default(),
         history: Vec::new(),
         created_at: at,

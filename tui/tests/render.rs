@@ -339,3 +339,14 @@ fn notification_details_small() {
     )));
     snapshot!("notification_details_80x24", app, 80, 24);
 }
+
+#[test]
+fn the_orders_area_counts_the_open_returns() {
+    use shop_tui::event::{Section, Update};
+    let mut app = sample::normal(sample::noon());
+    let before = text(&render(&app, 160, 48));
+    assert!(!before.contains("returns open"), "{before}");
+    app.apply(Update::OpenReturns(Section::Ready(3)));
+    let after = text(&render(&app, 160, 48));
+    assert!(after.contains("returns open 3"), "{after}");
+}

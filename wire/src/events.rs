@@ -23,6 +23,7 @@ use crate::orders::Order;
 use crate::payments::{MethodKind, Payment, PaymentStatus, Refund, RefundStatus};
 use crate::pricing::{Discount, ShippingZone, TaxRate};
 use crate::products::Product;
+use crate::returns::Return;
 use crate::users::{Role, User};
 use crate::webhooks::{Webhook, WebhookDeliveryId, WebhookId, WebhookStatus};
 
@@ -164,9 +165,23 @@ events! {
     CartCheckedOut(CartEvent) = "cart.checked_out",
     OrderCreated(Order) = "order.created",
     OrderPaid(Order) = "order.paid",
+    /// Everything left went out: the order is `shipped`. The shipment is
+    /// the order's newest fulfilment ([`Order::latest_fulfillment`]).
     OrderShipped(Order) = "order.shipped",
+    /// Some of the order went out and some is left; the order stays `paid`.
+    /// The shipment is the order's newest fulfilment.
+    OrderPartiallyShipped(Order) = "order.partially_shipped",
     OrderDelivered(Order) = "order.delivered",
     OrderCancelled(Order) = "order.cancelled",
+    /// A customer or staff asked to send shipped units back.
+    ReturnRequested(Return) = "return.requested",
+    ReturnApproved(Return) = "return.approved",
+    /// Its units may be returned again.
+    ReturnRejected(Return) = "return.rejected",
+    /// The units arrived; those restocked are back on hand.
+    ReturnReceived(Return) = "return.received",
+    /// Its refund of the order's payment went through.
+    ReturnRefunded(Return) = "return.refunded",
     PaymentSucceeded(PaymentEvent) = "payment.succeeded",
     PaymentPending(PaymentEvent) = "payment.pending",
     PaymentFailed(PaymentEvent) = "payment.failed",
@@ -262,6 +277,7 @@ impl EventData {
             EventData::OrderCreated(order)
             | EventData::OrderPaid(order)
             | EventData::OrderShipped(order)
+            | EventData::OrderPartiallyShipped(order)
             | EventData::OrderDelivered(order)
             | EventData::OrderCancelled(order) => Some(order),
             _ => None,
@@ -304,6 +320,11 @@ impl EventData {
             | EventData::PaymentFailed(e)
             | EventData::PaymentRefunded(e)
             | EventData::PaymentRefundFailed(e) => Some(&e.customer_email),
+            EventData::ReturnRequested(r)
+            | EventData::ReturnApproved(r)
+            | EventData::ReturnRejected(r)
+            | EventData::ReturnReceived(r)
+            | EventData::ReturnRefunded(r) => Some(&r.customer_email),
             other => other.as_order().map(|order| order.customer_email.as_str()),
         }
     }

@@ -148,6 +148,18 @@ prefixed_id!(
 );
 
 prefixed_id!(
+    /// One shipment of (some of) an order's lines (`ful_`).
+    FulfillmentId,
+    "ful"
+);
+
+prefixed_id!(
+    /// A return of shipped units of an order (`ret_`).
+    ReturnId,
+    "ret"
+);
+
+prefixed_id!(
     /// One attempt to take a payment for an order (`pay_`).
     PaymentId,
     "pay"

@@ -26,6 +26,7 @@ pub mod payments;
 pub mod pricing;
 pub mod products;
 pub mod reports;
+pub mod returns;
 #[cfg(feature = "openapi")]
 pub mod schemas;
 pub mod search;

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::cart::{CartId, LineRequest};
 use crate::enums::string_enum;
-pub use crate::ids::OrderId;
+pub use crate::ids::{FulfillmentId, OrderId};
 use crate::ids::{PaymentId, UserId};
 use crate::money::Currency;
 use crate::payments::PaymentMethod;
@@ -55,6 +55,51 @@ string_enum!(
 /// How an order logged before `financial_status` existed reads.
 fn financial_status_unrecorded() -> FinancialStatus {
     FinancialStatus::Pending
+}
+
+string_enum!(
+    /// How much of an order went out, beside its `status`: `unfulfilled`,
+    /// `partially_shipped` (some lines or units shipped, the order still
+    /// `paid`), `shipped` or `delivered`.
+    FulfillmentStatus, "fulfillment status" {
+        Unfulfilled => "unfulfilled",
+        PartiallyShipped => "partially_shipped",
+        Shipped => "shipped",
+        Delivered => "delivered",
+    }
+);
+
+/// How an order logged before fulfilments existed reads.
+fn fulfillment_status_unrecorded() -> FulfillmentStatus {
+    FulfillmentStatus::Unfulfilled
+}
+
+/// Units of one SKU of an order, in a shipment (or asked to be shipped).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct FulfillmentItem {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
+    pub sku: String,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100000))]
+    pub quantity: i64,
+}
+
+/// One shipment of an order: which units went, with which carrier and
+/// tracking, and when it was shipped and delivered.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Fulfillment {
+    pub id: FulfillmentId,
+    pub items: Vec<FulfillmentItem>,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    /// The given URL, or the carrier's template filled with the tracking number.
+    pub tracking_url: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub shipped_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub delivered_at: Option<OffsetDateTime>,
 }
 
 /// One line of an order, priced when the order was placed.
@@ -112,7 +157,15 @@ pub struct Order {
     pub payment_id: Option<PaymentId>,
     pub cart_id: Option<CartId>,
     pub payment_error: Option<PaymentFailure>,
+    /// The tracking number of its latest shipment that had one.
     pub tracking_number: Option<String>,
+    /// How much of it went out; absent from events logged before
+    /// fulfilments existed, which read as `unfulfilled`.
+    #[serde(default = "fulfillment_status_unrecorded")]
+    pub fulfillment_status: FulfillmentStatus,
+    /// Its shipments, oldest first.
+    #[serde(default)]
+    pub fulfillments: Vec<Fulfillment>,
     /// Subtotal, discounts, shipping and tax (which make `total_cents`), and the addresses.
     #[serde(flatten)]
     pub pricing: OrderPricing,
@@ -163,13 +216,35 @@ pub struct NewOrder {
     pub discount_codes: Vec<String>,
 }
 
-/// `POST /api/orders/{id}/ship`.
+impl Order {
+    /// The shipment an `order.shipped` or `order.partially_shipped` event is
+    /// about: the newest of its fulfilments.
+    pub fn latest_fulfillment(&self) -> Option<&Fulfillment> {
+        self.fulfillments.last()
+    }
+}
+
+/// `POST /api/orders/{id}/ship`: one shipment, of `items` or (without
+/// them) of everything not shipped yet.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ShipOrder {
+    /// A carrier's name, e.g. `ups`; a known one fills in `tracking_url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 40))]
+    pub carrier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 100))]
     pub tracking_number: Option<String>,
+    /// Wins over the carrier's template; `http://` or `https://`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
+    pub tracking_url: Option<String>,
+    /// What goes in this shipment; without it, everything not shipped yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 100))]
+    pub items: Option<Vec<FulfillmentItem>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }

@@ -20,6 +20,7 @@ pub mod payment;
 pub mod product;
 pub mod recommend;
 pub mod report;
+pub mod returns;
 pub mod search;
 pub mod serve;
 pub mod shipping;

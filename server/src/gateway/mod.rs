@@ -192,6 +192,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/inventory", services::inventory::router())
         .nest("/api/cart", services::cart::router())
         .nest("/api/orders", services::orders::router())
+        .nest("/api/returns", services::returns::router())
         .nest("/api/payments", services::payments::router())
         .nest("/api/search", services::search::router())
         .nest("/api/keys", services::keys::router())

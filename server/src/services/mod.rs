@@ -14,6 +14,7 @@ pub mod payments;
 pub mod pricing;
 pub mod products;
 pub mod reports;
+pub mod returns;
 pub mod search;
 pub mod users;
 pub mod webhooks;

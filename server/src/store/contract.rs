@@ -883,11 +883,20 @@ async fn ask_to_ship<S: OrderStore + ?Sized + 'static>(
     store: &Arc<S>,
     id: &OrderId,
 ) -> TransitionOutcome {
+    ask_to_move(store, id, OrderStatus::Shipped).await
+}
+
+/// Asks the store to move the order to `to`, as the orders service would.
+async fn ask_to_move<S: OrderStore + ?Sized + 'static>(
+    store: &Arc<S>,
+    id: &OrderId,
+    to: OrderStatus,
+) -> TransitionOutcome {
     store
         .transition_order(
             id,
             TransitionRequest {
-                to: OrderStatus::Shipped,
+                to,
                 actor: "contract".to_owned(),
                 note: None,
                 tracking_number: None,
@@ -996,6 +1005,283 @@ pub(crate) async fn an_order_refunded_in_full_is_not_shipped<
         .await
         .expect("list");
     assert_eq!(voided, 0);
+}
+
+/// A shipment of `items` (`None`: everything left) of the order.
+async fn ship_items<S: OrderStore + ?Sized + 'static>(
+    store: &Arc<S>,
+    id: &OrderId,
+    items: Option<Vec<shop_wire::orders::FulfillmentItem>>,
+) -> super::ShipOutcome {
+    store
+        .ship_order(
+            id,
+            super::ShipmentDraft {
+                id: shop_wire::orders::FulfillmentId::generate(),
+                items,
+                carrier: Some("ups".to_owned()),
+                tracking_number: Some("1Z".to_owned()),
+                tracking_url: None,
+                actor: "contract".to_owned(),
+                note: None,
+            },
+            COMMERCE_EVENTS,
+        )
+        .await
+        .expect("ship")
+}
+
+/// Partial shipments that race never ship more of a line than was ordered:
+/// of many asking for two of five units, two get them and every other one
+/// is told one unit is left. The last unit ships the order; delivering it
+/// marks every shipment delivered; a partly shipped order is not cancelled.
+pub(crate) async fn racing_partial_shipments_never_ship_a_unit_twice<
+    S: CatalogStore + OrderStore + PaymentStore + PricingStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    use crate::services::orders::fulfilment::ShipRefusal;
+    use shop_wire::orders::{FulfillmentItem, FulfillmentStatus};
+    add_product(&store, "SHIP-1", 10).await;
+    let (order, _) = paid_order(&store, "SHIP-1", 5).await;
+    let two = vec![FulfillmentItem {
+        sku: "SHIP-1".to_owned(),
+        quantity: 2,
+    }];
+    let mut racers = Vec::new();
+    for _ in 0..RACERS {
+        let store = store.clone();
+        let (id, two) = (order.id.clone(), two.clone());
+        racers.push(tokio::spawn(async move {
+            ship_items(&store, &id, Some(two)).await
+        }));
+    }
+    let mut shipped = 0;
+    for racer in racers {
+        match racer.await.expect("task") {
+            super::ShipOutcome::Shipped(_) => shipped += 1,
+            super::ShipOutcome::Refused(ShipRefusal::Exceeds { asked, left, .. }) => {
+                assert_eq!((asked, left), (2, 1));
+            }
+            other => panic!("a racing shipment got {other:?}"),
+        }
+    }
+    assert_eq!(shipped, 2, "two shipments of two fit in five units");
+    let partly = stored_order(&store, &order.id).await;
+    assert_eq!(
+        (partly.status, partly.fulfillment_status),
+        (OrderStatus::Paid, FulfillmentStatus::PartiallyShipped)
+    );
+    assert_eq!(partly.fulfillments.len(), 2);
+    let cancel = ask_to_move(&store, &order.id, OrderStatus::Cancelled).await;
+    assert!(
+        matches!(cancel, TransitionOutcome::PartlyShipped),
+        "{cancel:?}"
+    );
+    let rest = ship_items(&store, &order.id, None).await;
+    let super::ShipOutcome::Shipped(done) = rest else {
+        panic!("the rest did not ship: {rest:?}");
+    };
+    assert_eq!(done.status, OrderStatus::Shipped);
+    let units: i64 = done
+        .fulfillments
+        .iter()
+        .flat_map(|f| &f.items)
+        .map(|item| item.quantity)
+        .sum();
+    assert_eq!((done.fulfillments.len(), units), (3, 5));
+    let again = ship_items(&store, &order.id, None).await;
+    assert!(
+        matches!(
+            again,
+            super::ShipOutcome::Refused(ShipRefusal::Illegal {
+                from: OrderStatus::Shipped
+            })
+        ),
+        "{again:?}"
+    );
+    let delivered = ask_to_move(&store, &order.id, OrderStatus::Delivered).await;
+    let TransitionOutcome::Done(delivered) = delivered else {
+        panic!("not delivered: {delivered:?}");
+    };
+    assert_eq!(delivered.fulfillment_status, FulfillmentStatus::Delivered);
+    assert!(
+        delivered
+            .fulfillments
+            .iter()
+            .all(|f| f.delivered_at.is_some())
+    );
+}
+
+/// A return of `quantity` units of `sku` of the order, asked now.
+async fn ask_to_return<S: super::ReturnStore + ?Sized + 'static>(
+    store: &Arc<S>,
+    order: &OrderId,
+    sku: &str,
+    quantity: i64,
+) -> super::ReturnCreate {
+    store
+        .create_return(
+            super::ReturnDraft {
+                id: shop_wire::returns::ReturnId::generate(),
+                order: order.clone(),
+                items: vec![shop_wire::returns::NewReturnItem {
+                    sku: sku.to_owned(),
+                    quantity,
+                    reason: "too big".to_owned(),
+                }],
+                note: None,
+                window_days: 30,
+                now: now(),
+            },
+            crate::services::returns::return_event,
+        )
+        .await
+        .expect("create return")
+}
+
+/// Returns that race never return a shipped unit twice: of many asking for
+/// two of five shipped units, two are opened and every other one is told
+/// one unit is left; a rejected return gives its units back, and receiving
+/// without restocking leaves the stock as it is while restocking adds to it.
+pub(crate) async fn racing_returns_never_return_a_unit_twice<
+    S: CatalogStore
+        + InventoryStore
+        + OrderStore
+        + PaymentStore
+        + PricingStore
+        + super::ReturnStore
+        + ?Sized
+        + 'static,
+>(
+    store: Arc<S>,
+) {
+    use super::{ReturnCreate, ReturnMove, ReturnStep};
+    use crate::services::returns::return_event;
+    use crate::services::returns::rules::ReturnRefusal;
+    use shop_wire::returns::ReturnStatus;
+    add_product(&store, "RET-1", 10).await;
+    let (order, _) = paid_order(&store, "RET-1", 5).await;
+    let early = ask_to_return(&store, &order.id, "RET-1", 1).await;
+    assert!(
+        matches!(early, ReturnCreate::Refused(ReturnRefusal::NothingShipped)),
+        "{early:?}"
+    );
+    assert!(matches!(
+        ship_items(&store, &order.id, None).await,
+        super::ShipOutcome::Shipped(_)
+    ));
+    let mut racers = Vec::new();
+    for _ in 0..RACERS {
+        let store = store.clone();
+        let id = order.id.clone();
+        racers.push(tokio::spawn(async move {
+            ask_to_return(&store, &id, "RET-1", 2).await
+        }));
+    }
+    let mut opened = Vec::new();
+    for racer in racers {
+        match racer.await.expect("task") {
+            ReturnCreate::Created(created) => opened.push(created.id),
+            ReturnCreate::Refused(ReturnRefusal::Exceeds { asked, left, .. }) => {
+                assert_eq!((asked, left), (2, 1));
+            }
+            other => panic!("a racing return got {other:?}"),
+        }
+    }
+    assert_eq!(
+        opened.len(),
+        2,
+        "two returns of two fit in five shipped units"
+    );
+    let step = |id: &shop_wire::returns::ReturnId, step: ReturnStep| {
+        let store = store.clone();
+        let id = id.clone();
+        async move {
+            match store
+                .move_return(&id, step, "contract".to_owned(), None, return_event)
+                .await
+                .expect("move return")
+            {
+                ReturnMove::Done(moved) => *moved,
+                other => panic!("not moved: {other:?}"),
+            }
+        }
+    };
+    let rejected = step(&opened[0], ReturnStep::Reject).await;
+    assert_eq!(rejected.status, ReturnStatus::Rejected);
+    let again = ask_to_return(&store, &order.id, "RET-1", 3).await;
+    assert!(
+        matches!(again, ReturnCreate::Created(_)),
+        "a rejection gives its units back: {again:?}"
+    );
+    let illegal = store
+        .move_return(
+            &opened[1],
+            ReturnStep::Receive {
+                all: None,
+                lines: Vec::new(),
+            },
+            "contract".to_owned(),
+            None,
+            return_event,
+        )
+        .await
+        .expect("move return");
+    assert!(
+        matches!(
+            illegal,
+            ReturnMove::Illegal {
+                from: ReturnStatus::Requested
+            }
+        ),
+        "{illegal:?}"
+    );
+    let on_hand = |store: Arc<S>| async move {
+        store
+            .stock("RET-1")
+            .await
+            .expect("stock")
+            .expect("a stock row")
+            .on_hand
+    };
+    let before = on_hand(store.clone()).await;
+    step(&opened[1], ReturnStep::Approve).await;
+    let kept = ReturnStep::Receive {
+        all: Some(false),
+        lines: Vec::new(),
+    };
+    let received = step(&opened[1], kept).await;
+    assert_eq!(received.status, ReturnStatus::Received);
+    assert_eq!(received.items[0].restocked, Some(false));
+    assert_eq!(
+        on_hand(store.clone()).await,
+        before,
+        "damaged goods stay off"
+    );
+    let ReturnCreate::Created(third) = again else {
+        unreachable!("checked above");
+    };
+    step(&third.id, ReturnStep::Approve).await;
+    let restocked = step(
+        &third.id,
+        ReturnStep::Receive {
+            all: None,
+            lines: vec![("RET-1".to_owned(), true)],
+        },
+    )
+    .await;
+    assert_eq!(restocked.items[0].restocked, Some(true));
+    assert_eq!(on_hand(store.clone()).await, before + 3);
+    let (open, total) = store
+        .list_returns(&super::ReturnQuery {
+            open: true,
+            limit: 10,
+            ..super::ReturnQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!((open.len(), total), (2, 2));
 }
 
 /// An order unpaid past its time is cancelled once, however many sweepers
@@ -2334,6 +2620,8 @@ macro_rules! store_contract {
                 racing_queue_claims_never_hand_out_one_twice,
                 racing_refunds_never_exceed_the_capture,
                 an_order_refunded_in_full_is_not_shipped,
+                racing_partial_shipments_never_ship_a_unit_twice,
+                racing_returns_never_return_a_unit_twice,
                 an_unpaid_order_expires_once_and_releases_its_stock,
                 webhook_deliveries_are_queued_once_claimed_once_and_replayable,
                 a_country_is_shipped_to_by_one_zone_even_when_zones_race,

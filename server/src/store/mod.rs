@@ -42,6 +42,7 @@ mod orders;
 mod payments;
 pub mod postgres;
 mod pricing;
+mod returns;
 mod search;
 mod sessions;
 pub mod sqlite;
@@ -64,6 +65,7 @@ pub use notifications::*;
 pub use orders::*;
 pub use payments::*;
 pub use pricing::*;
+pub use returns::*;
 pub use search::*;
 pub use sessions::*;
 pub use sqlite::SqliteStore;
@@ -132,6 +134,7 @@ pub trait Store:
     + WebhookStore
     + PricingStore
     + AddressStore
+    + ReturnStore
     + StoreHealth
     + Send
     + Sync

@@ -9,12 +9,15 @@
 use async_trait::async_trait;
 use shop_wire::UserId;
 use shop_wire::cart::{CartId, CartStatus};
-use shop_wire::orders::{FinancialStatus, Order, OrderId, OrderStatus};
+use shop_wire::orders::{
+    FinancialStatus, FulfillmentId, FulfillmentItem, Order, OrderId, OrderStatus,
+};
 use shop_wire::payments::{Payment, PaymentId};
 use time::OffsetDateTime;
 
 use super::{CommerceEvents, LineRefusal, PaymentDraft, ReserveItem, StoreResult};
 use crate::services::cart::rules::{PriceChange, QuantityLimits};
+use crate::services::orders::fulfilment::ShipRefusal;
 use crate::services::pricing::rules::Unpriced;
 #[derive(Clone, Debug)]
 pub enum OrderSource {
@@ -112,6 +115,31 @@ pub enum TransitionOutcome {
     PaymentInFlight,
     /// Everything the order's payment took was refunded: nothing to ship.
     Refunded,
+    /// Some of a paid order went out, so it is not cancelled.
+    PartlyShipped,
+}
+
+/// One shipment of an order, its tracking worked out by the orders service.
+#[derive(Clone, Debug)]
+pub struct ShipmentDraft {
+    pub id: FulfillmentId,
+    /// What goes out; `None`: everything not shipped yet.
+    pub items: Option<Vec<FulfillmentItem>>,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub tracking_url: Option<String>,
+    pub actor: String,
+    /// For the order's history, when the shipment completes the order.
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum ShipOutcome {
+    /// The order as it now is, the new fulfilment its last.
+    Shipped(Box<Order>),
+    NotFound,
+    /// Nothing was written.
+    Refused(ShipRefusal),
 }
 
 /// How an order is named: `ord_...` or its number.
@@ -152,6 +180,22 @@ pub trait OrderStore: Send + Sync {
         request: TransitionRequest,
         events: CommerceEvents,
     ) -> StoreResult<TransitionOutcome>;
+    /// Records one shipment as [`crate::services::orders::fulfilment::decide_shipment`]
+    /// plans it. Each line's shipped units grow only while they stay within
+    /// the line's quantity, so shipments that race never ship more of a line
+    /// than was ordered: the one that comes second is refused with what is
+    /// left. When nothing is left the order becomes `shipped`. The
+    /// fulfilment, the audit entry and the event (`order.shipped`, or
+    /// `order.partially_shipped` while something is left) are written with it.
+    /// Moving an order to `shipped` with [`OrderStore::transition_order`]
+    /// ships everything left the same way; moving it to `delivered` marks
+    /// its fulfilments delivered.
+    async fn ship_order(
+        &self,
+        order: &OrderId,
+        draft: ShipmentDraft,
+        events: CommerceEvents,
+    ) -> StoreResult<ShipOutcome>;
     /// Cancels up to `limit` pending orders whose time to pay ran out, releasing their stock.
     async fn expire_orders(
         &self,

@@ -109,6 +109,8 @@ pub struct OrdersView {
     revenue_day: time::Date,
     /// Revenue per minute, in minor units.
     pub revenue: Series,
+    /// Returns waiting on the shop, once `/api/returns` answered.
+    pub open_returns: Option<u64>,
     list: ListState,
 }
 
@@ -121,6 +123,7 @@ impl OrdersView {
             revenue_today: BTreeMap::new(),
             revenue_day: now.date(),
             revenue: Series::new(60),
+            open_returns: None,
             list: ListState::default(),
         }
     }
@@ -474,6 +477,10 @@ fn draw(buf: &mut Buffer, rect: Rect, orders: &OrdersView, view: &View, theme: T
         let name = if wide { status.as_str() } else { short(status) };
         counts.push(Span::styled(format!("{name} "), theme.muted()));
         counts.push(Span::styled(format!("{count}  "), theme.heading()));
+    }
+    if let Some(open) = orders.open_returns {
+        counts.push(Span::styled("returns open ", theme.muted()));
+        counts.push(Span::styled(open.to_string(), theme.heading()));
     }
     buf.set_line(
         counts_row.x,

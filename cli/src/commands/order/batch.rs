@@ -74,14 +74,14 @@ impl Tabular for LineResult {
 
 /// A line's result, the error behind a failure (for the exit code), and
 /// whether it ends the batch.
-struct Done {
+pub(super) struct Done {
     result: LineResult,
     error: Option<CliError>,
     fatal: bool,
 }
 
 impl Done {
-    fn success(line: u64, order: Order) -> Self {
+    pub(super) fn success(line: u64, order: Order) -> Self {
         Done {
             result: LineResult {
                 line,
@@ -115,7 +115,19 @@ impl Done {
         )
     }
 
-    fn failed(line: u64, err: CliError) -> Self {
+    /// A row of `order ship --from-file` that is not a shipment: reported, never sent.
+    pub(super) fn invalid_row(line: u64, message: String) -> Self {
+        Done::failure(
+            line,
+            "invalid_row",
+            None,
+            message.clone(),
+            CliError::Other(message),
+            false,
+        )
+    }
+
+    pub(super) fn failed(line: u64, err: CliError) -> Self {
         match &err {
             CliError::Api(api) => {
                 let detail = api.detail.clone();
@@ -189,6 +201,24 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Counts one line's result after `write` wrote it; answers whether
+    /// its failure ends the batch.
+    pub(super) fn record(
+        &mut self,
+        done: Done,
+        write: impl FnOnce(&LineResult) -> Result<(), CliError>,
+    ) -> Result<bool, CliError> {
+        self.results += 1;
+        write(&done.result)?;
+        if let Some(err) = done.error {
+            self.failed += 1;
+            if self.first_failure.is_none() {
+                self.first_failure = Some((done.result.line, err));
+            }
+        }
+        Ok(done.fatal)
+    }
+
     /// Ok when every line succeeded; else the first failure, with its exit
     /// code, restated to say how many failed.
     pub fn into_result(self) -> Result<(), CliError> {
@@ -282,20 +312,26 @@ where
     let mut results = std::pin::pin!(results);
     let mut outcome = Outcome::default();
     while let Some(done) = results.next().await {
-        let done = done?;
-        outcome.results += 1;
-        write(&done.result)?;
-        if let Some(err) = done.error {
-            outcome.failed += 1;
-            if outcome.first_failure.is_none() {
-                outcome.first_failure = Some((done.result.line, err));
-            }
-        }
+        outcome.record(done?, &mut write)?;
     }
     if stop.load(Ordering::SeqCst) {
         outcome.stopped_after = Some(last_started.load(Ordering::SeqCst));
     }
     Ok(outcome)
+}
+
+/// Whether a batch (`command`) prints only the ids of the orders it
+/// `did`, or a result per line; its results are NDJSON or ids, never one
+/// JSON document or CSV.
+pub(super) fn ids_only(output: &Output, command: &str, did: &str) -> Result<bool, CliError> {
+    match output.format() {
+        Format::Id => Ok(true),
+        Format::Ndjson | Format::Table => Ok(false),
+        Format::Json | Format::Csv => Err(CliError::Usage(format!(
+            "`{command}` writes one NDJSON result per input line; \
+             use -o ndjson (the default), or -q for the {did} orders' ids"
+        ))),
+    }
 }
 
 /// stdin as lines of bytes (each checked as JSON later, so a line that is
@@ -324,17 +360,7 @@ pub async fn run(
     output: &mut Output,
     concurrency: usize,
 ) -> Result<(), CliError> {
-    let ids_only = match output.format() {
-        Format::Id => true,
-        Format::Ndjson | Format::Table => false,
-        Format::Json | Format::Csv => {
-            return Err(CliError::Usage(
-                "`order create -` writes one NDJSON result per input line; \
-                 use -o ndjson (the default), or -q for the created orders' ids"
-                    .into(),
-            ));
-        }
-    };
+    let ids_only = ids_only(output, "order create -", "created")?;
     if std::io::stdin().is_terminal() {
         eprintln!("reading orders from stdin, one JSON object per line; end with Ctrl-D");
     }

@@ -10,24 +10,26 @@
 //! One module per area: [`create`] (one order, its items and payment
 //! methods), [`batch`] (many from stdin), [`quote`] (pricing without
 //! ordering, and the address, shipping and discount options both take),
-//! [`list`], [`transition`] (pay, ship, deliver, cancel, refund) and
+//! [`list`], [`ship`] (one shipment, or a file of them), [`transition`]
+//! (pay, deliver, cancel, refund) and
 //! [`view`] (how orders, their lines and the analytics are shown).
 
 mod batch;
 mod create;
 mod list;
 mod quote;
+mod ship;
 mod transition;
 mod view;
 
-use shop_wire::orders::{Order, OrderAnalytics, OrderId, ShipOrder, Transition};
+use shop_wire::orders::{Order, OrderAnalytics, OrderId, Transition};
 use shop_wire::payments::PaymentMethod;
 
 use super::product::{Amount, parse_price};
 use crate::context::Context;
 use crate::error::CliError;
 
-pub(super) use create::{parse_cart_id, parse_quantity};
+pub(super) use create::{parse_cart_id, parse_item, parse_quantity};
 pub(super) use transition::{confirm_money, refund_cents};
 pub(super) use view::{PricedLine, money};
 
@@ -63,20 +65,10 @@ Example: shop order pay ORD-001042 --pay card:4242424242424242:12/29")]
         #[arg(long, value_name = "METHOD", value_parser = create::parse_pay)]
         pay: PaymentMethod,
     },
-    /// Mark a paid order shipped (staff); one refunded in full is refused (exit 5).
-    #[command(after_help = "\
-Example: shop order list --status paid --financial-status paid -q | xargs -n1 shop order ship")]
-    Ship {
-        /// The order's id (ord_...) or number (ORD-001042).
-        #[arg(add = crate::complete::orders(), value_name = "ORDER", value_parser = parse_order_ref)]
-        order: String,
-        /// The carrier's tracking number (the order's tracking_number).
-        #[arg(long = "tracking-number", alias = "tracking", value_name = "NUMBER", value_parser = parse_text)]
-        tracking_number: Option<String>,
-        /// A note for the order's history.
-        #[arg(long, value_parser = parse_text)]
-        note: Option<String>,
-    },
+    /// Ship a paid order, all that is left of it or some --item units, or many orders from a
+    /// CSV file (--from-file) (staff); one refunded in full is refused (exit 5).
+    #[command(after_help = ship::SHIP_HELP)]
+    Ship(Box<ship::ShipArgs>),
     /// Mark a shipped order delivered (staff).
     Deliver {
         /// The order's id (ord_...) or number (ORD-001042).
@@ -172,17 +164,7 @@ impl OrderCommand {
             OrderCommand::Pay { order, pay } => {
                 transition::pay(&client, &mut output, &order, &pay).await
             }
-            OrderCommand::Ship {
-                order,
-                tracking_number,
-                note,
-            } => {
-                let body = ShipOrder {
-                    tracking_number,
-                    note,
-                };
-                transition::transition(&client, &mut output, &order, "ship", &body).await
-            }
+            OrderCommand::Ship(args) => ship::run(&client, &mut output, *args).await,
             OrderCommand::Deliver { order, note } => {
                 let body = Transition { note };
                 transition::transition(&client, &mut output, &order, "deliver", &body).await

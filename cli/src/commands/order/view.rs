@@ -5,8 +5,8 @@
 use serde::Serialize;
 use shop_wire::money::{Currency, format_amount};
 use shop_wire::orders::{
-    CurrencyAmount, DayRevenue, FinancialStatus, Order, OrderAnalytics, OrderId, OrderItem,
-    OrderStatus, StatusChange, StatusCount, TopProduct,
+    CurrencyAmount, DayRevenue, FinancialStatus, Fulfillment, FulfillmentStatus, Order,
+    OrderAnalytics, OrderId, OrderItem, OrderStatus, StatusChange, StatusCount, TopProduct,
 };
 use shop_wire::payments::Refund;
 use time::OffsetDateTime;
@@ -66,6 +66,7 @@ struct OrderView<'a> {
     id: &'a OrderId,
     status: OrderStatus,
     financial_status: FinancialStatus,
+    fulfillment_status: FulfillmentStatus,
     subtotal: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     discount: Option<String>,
@@ -100,6 +101,7 @@ impl<'a> From<&'a Order> for OrderView<'a> {
             id: &order.id,
             status: order.status,
             financial_status: order.financial_status,
+            fulfillment_status: order.fulfillment_status,
             subtotal: money(order.pricing.subtotal_cents, order.currency),
             discount: (order.pricing.discount_cents != 0)
                 .then(|| money(order.pricing.discount_cents, order.currency)),
@@ -236,8 +238,36 @@ impl Tabular for StatusChange {
     }
 }
 
-/// One order: on a terminal its summary, its lines and its history as
-/// tables; otherwise the order as the server sent it.
+impl Tabular for Fulfillment {
+    fn columns() -> &'static [Column] {
+        const COLUMNS: &[Column] = &[
+            Column::new("shipped", "shipped_at").kind(CellKind::Time),
+            Column::new("items", "units"),
+            Column::new("carrier", "carrier"),
+            Column::new("tracking", "tracking_number").kind(CellKind::Id),
+            Column::new("delivered", "delivered_at").kind(CellKind::Time),
+            Column::new("tracking url", "tracking_url").kind(CellKind::Id),
+            Column::new("id", "id").kind(CellKind::Id).wide(),
+        ];
+        COLUMNS
+    }
+
+    fn id(&self) -> String {
+        self.id.to_string()
+    }
+
+    fn display_fields(&self) -> Vec<(&'static str, String)> {
+        let units: Vec<String> = self
+            .items
+            .iter()
+            .map(|item| format!("{} x{}", item.sku, item.quantity))
+            .collect();
+        vec![("units", units.join(", "))]
+    }
+}
+
+/// One order: on a terminal its summary, its lines, its shipments and its
+/// history as tables; otherwise the order as the server sent it.
 pub(super) fn print_order(output: &mut Output, order: &Order) -> Result<(), CliError> {
     if output.format() != Format::Table {
         return output.one(order);
@@ -251,6 +281,10 @@ pub(super) fn print_order(output: &mut Output, order: &Order) -> Result<(), CliE
     if !lines.is_empty() {
         eprintln!();
         output.list(&(), &lines)?;
+    }
+    if !order.fulfillments.is_empty() {
+        eprintln!("\nshipments:");
+        output.list(&(), &order.fulfillments)?;
     }
     if !order.history.is_empty() {
         eprintln!("\nhistory:");

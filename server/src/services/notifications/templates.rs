@@ -247,16 +247,16 @@ pub fn builtins() -> Vec<Template> {
             "order_shipped",
             Email,
             Some("Order {{ number }} has shipped"),
-            "Your order {{ number }} is on its way.{% if tracking_number is defined %}\nTracking: {{ tracking_number }}{% if carrier is defined %} ({{ carrier }}){% endif %}{% endif %}",
+            "{% set shipment = fulfillments | last if fulfillments is defined and fulfillments else none %}{% if event_type is defined and event_type == 'order.partially_shipped' %}Part of your order {{ number }} is on its way; the rest follows.{% else %}Your order {{ number }} is on its way.{% endif %}{% if shipment %}{% for item in shipment['items'] %}\n- {{ item.quantity }} x {{ item.sku }}{% endfor %}{% if shipment.tracking_number %}\nTracking: {{ shipment.tracking_number }}{% if shipment.carrier %} ({{ shipment.carrier }}){% endif %}{% endif %}{% if shipment.tracking_url %}\nTrack it: {{ shipment.tracking_url }}{% endif %}{% elif tracking_number is defined and tracking_number %}\nTracking: {{ tracking_number }}{% if carrier is defined %} ({{ carrier }}){% endif %}{% endif %}",
             Some(
-                "<p>Your order <b>{{ number }}</b> is on its way.</p>{% if tracking_number is defined %}<p>Tracking: {{ tracking_number }}</p>{% endif %}",
+                "{% set shipment = fulfillments | last if fulfillments is defined and fulfillments else none %}{% if event_type is defined and event_type == 'order.partially_shipped' %}<p>Part of your order <b>{{ number }}</b> is on its way; the rest follows.</p>{% else %}<p>Your order <b>{{ number }}</b> is on its way.</p>{% endif %}{% if shipment %}<ul>{% for item in shipment['items'] %}<li>{{ item.quantity }} x {{ item.sku }}</li>{% endfor %}</ul>{% if shipment.tracking_number %}<p>Tracking: {{ shipment.tracking_number }}{% if shipment.carrier %} ({{ shipment.carrier }}){% endif %}</p>{% endif %}{% if shipment.tracking_url %}<p><a href=\"{{ shipment.tracking_url }}\">Track your parcel</a></p>{% endif %}{% elif tracking_number is defined and tracking_number %}<p>Tracking: {{ tracking_number }}</p>{% endif %}",
             ),
         ),
         t(
             "order_shipped",
             Sms,
             None,
-            "Order {{ number }} has shipped.{% if tracking_number is defined %} Tracking: {{ tracking_number }}{% endif %}",
+            "Order {{ number }} has shipped.{% set shipment = fulfillments | last if fulfillments is defined and fulfillments else none %}{% if shipment and shipment.tracking_url %} Track it: {{ shipment.tracking_url }}{% elif shipment and shipment.tracking_number %} Tracking: {{ shipment.tracking_number }}{% elif tracking_number is defined and tracking_number %} Tracking: {{ tracking_number }}{% endif %}",
             None,
         ),
         t(
@@ -265,6 +265,74 @@ pub fn builtins() -> Vec<Template> {
             Some("Order {{ number }} shipped"),
             "Your order is on its way.",
             None,
+        ),
+        t(
+            "order_delivered",
+            Email,
+            Some("Order {{ number }} was delivered"),
+            "Your order {{ number }} was delivered. We hope you enjoy it!\n\nIf something is not right, reply to this email.",
+            Some(
+                "<p>Your order <b>{{ number }}</b> was delivered. We hope you enjoy it!</p><p>If something is not right, reply to this email.</p>",
+            ),
+        ),
+        t(
+            "order_delivered",
+            Sms,
+            None,
+            "Order {{ number }} was delivered. Enjoy!",
+            None,
+        ),
+        t(
+            "order_delivered",
+            Push,
+            Some("Order {{ number }} delivered"),
+            "Your order was delivered. Enjoy!",
+            None,
+        ),
+        t(
+            "return_requested",
+            Email,
+            Some("Return {{ id }} of order {{ order_number }} requested"),
+            "We have your return request {{ id }} for order {{ order_number }}:{% for item in items %}\n- {{ item.quantity }} x {{ item.sku }} ({{ item.reason }}){% endfor %}\n\nWe will tell you once we have looked at it.",
+            Some(
+                "<p>We have your return request <b>{{ id }}</b> for order {{ order_number }}:</p><ul>{% for item in items %}<li>{{ item.quantity }} x {{ item.sku }} ({{ item.reason }})</li>{% endfor %}</ul><p>We will tell you once we have looked at it.</p>",
+            ),
+        ),
+        t(
+            "return_approved",
+            Email,
+            Some("Return {{ id }} approved"),
+            "Your return {{ id }} for order {{ order_number }} is approved: please send the items back. We refund {{ refund_cents | money(currency) }} once they arrive.",
+            Some(
+                "<p>Your return <b>{{ id }}</b> for order {{ order_number }} is approved: please send the items back.</p><p>We refund {{ refund_cents | money(currency) }} once they arrive.</p>",
+            ),
+        ),
+        t(
+            "return_rejected",
+            Email,
+            Some("Return {{ id }} not accepted"),
+            "We cannot accept your return {{ id }} for order {{ order_number }}.{% if note %}\nReason: {{ note }}{% endif %}",
+            Some(
+                "<p>We cannot accept your return <b>{{ id }}</b> for order {{ order_number }}.</p>{% if note %}<p>Reason: {{ note }}</p>{% endif %}",
+            ),
+        ),
+        t(
+            "return_received",
+            Email,
+            Some("Return {{ id }} received"),
+            "The items of your return {{ id }} for order {{ order_number }} arrived. Your refund of {{ refund_cents | money(currency) }} follows.",
+            Some(
+                "<p>The items of your return <b>{{ id }}</b> for order {{ order_number }} arrived.</p><p>Your refund of {{ refund_cents | money(currency) }} follows.</p>",
+            ),
+        ),
+        t(
+            "return_refunded",
+            Email,
+            Some("Return {{ id }} refunded"),
+            "We have refunded {{ refund_cents | money(currency) }} for your return {{ id }} of order {{ order_number }}. It can take a few days to reach your account.",
+            Some(
+                "<p>We have refunded <b>{{ refund_cents | money(currency) }}</b> for your return {{ id }} of order {{ order_number }}.</p><p>It can take a few days to reach your account.</p>",
+            ),
         ),
         t(
             "order_cancelled",
@@ -402,6 +470,63 @@ mod tests {
         );
         let rendered = render(&order, &json!({"number": "1001"})).expect("optional total");
         assert_eq!(rendered.body, "Order 1001 confirmed. Thank you!");
+    }
+
+    #[test]
+    fn the_shipping_email_names_the_units_and_links_the_newest_shipment() {
+        let shipped = |event_type: &str| {
+            json!({
+                "number": "ORD-001001",
+                "event_type": event_type,
+                "tracking_number": "00340434",
+                "fulfillments": [
+                    {"items": [{"sku": "A", "quantity": 1}], "carrier": "ups",
+                     "tracking_number": "1Z9", "tracking_url": "https://ups.example/1Z9"},
+                    {"items": [{"sku": "B", "quantity": 2}], "carrier": "dhl",
+                     "tracking_number": "00340434", "tracking_url": "https://dhl.example/?a=1&b=2"}
+                ]
+            })
+        };
+        let email = builtin("order_shipped", Channel::Email).expect("built-in");
+        let rendered = render(&email, &shipped("order.shipped")).expect("render");
+        assert!(
+            rendered
+                .body
+                .starts_with("Your order ORD-001001 is on its way.")
+        );
+        assert!(rendered.body.contains("- 2 x B"), "{}", rendered.body);
+        assert!(!rendered.body.contains("1 x A"), "only the newest shipment");
+        assert!(rendered.body.contains("Tracking: 00340434 (dhl)"));
+        assert!(
+            rendered
+                .body
+                .contains("Track it: https://dhl.example/?a=1&b=2")
+        );
+        let html = rendered.html.expect("html");
+        // Escaped for an attribute (`/` as `&#x2f;`), which a browser reads back as the URL.
+        assert!(
+            html.contains("href=\"https:&#x2f;&#x2f;dhl.example&#x2f;?a=1&amp;b=2\""),
+            "{html}"
+        );
+        let partial = render(&email, &shipped("order.partially_shipped")).expect("render");
+        assert!(partial.body.starts_with("Part of your order ORD-001001"));
+        let sms = builtin("order_shipped", Channel::Sms).expect("built-in");
+        assert_eq!(
+            render(&sms, &shipped("order.shipped"))
+                .expect("render")
+                .body,
+            "Order ORD-001001 has shipped. Track it: https://dhl.example/?a=1&b=2"
+        );
+        // Sent by hand with only a tracking number, as before fulfilments.
+        let by_hand =
+            render(&email, &json!({"number": "1001", "tracking_number": "ZX9"})).expect("render");
+        assert!(by_hand.body.ends_with("Tracking: ZX9"), "{}", by_hand.body);
+        let delivered = builtin("order_delivered", Channel::Email).expect("built-in");
+        let rendered = render(&delivered, &json!({"number": "ORD-001001"})).expect("render");
+        assert_eq!(
+            rendered.subject.as_deref(),
+            Some("Order ORD-001001 was delivered")
+        );
     }
 
     #[test]

@@ -12,7 +12,10 @@
 
 use serde_json::json;
 use shop_wire::Page;
-use shop_wire::orders::{FinancialStatus, NewOrder, Order, OrderAnalytics, OrderId, OrderStatus};
+use shop_wire::orders::{
+    FinancialStatus, FulfillmentId, FulfillmentItem, NewOrder, Order, OrderAnalytics, OrderId,
+    OrderStatus, ShipOrder,
+};
 use shop_wire::payments::{PaymentMethod, Refund, RefundRequest};
 
 use crate::auth::AuthUser;
@@ -27,11 +30,12 @@ use crate::services::users::domain::{get_user, normalize_email};
 use crate::services::users::rules as user_rules;
 use crate::state::AppState;
 use crate::store::{
-    BeginPayment, OrderCreate, OrderDraft, OrderKey, OrderQuery, OrderSource, TransitionOutcome,
-    TransitionRequest, now,
+    BeginPayment, OrderCreate, OrderDraft, OrderKey, OrderQuery, OrderSource, ShipOutcome,
+    ShipmentDraft, TransitionOutcome, TransitionRequest, now,
 };
 
 use super::events::COMMERCE_EVENTS;
+use super::fulfilment::{self, ShipRefusal};
 
 /// The most lines one order may have.
 const MAX_LINES: usize = 100;
@@ -385,13 +389,15 @@ pub async fn transition(
                 order.number
             ),
         )),
-        TransitionOutcome::Refunded => Err(DomainError::Conflict {
-            code: "order_refunded",
+        TransitionOutcome::Refunded => Err(refunded(&order, to)),
+        TransitionOutcome::PartlyShipped => Err(DomainError::Conflict {
+            code: "order_partially_shipped",
             message: format!(
-                "{} was refunded in full, so it is not shipped; cancel it to restock its items",
+                "some of {} has shipped, so it is not cancelled; refund what will not ship, \
+                 or take the shipped items back as a return",
                 order.number
             ),
-            details: json!({ "financial_status": FinancialStatus::Refunded, "to": to }),
+            details: json!({ "fulfillment_status": order.fulfillment_status }),
         }),
         TransitionOutcome::NeedsRefund { payment_id } => {
             let refund = RefundRequest {
@@ -400,6 +406,133 @@ pub async fn transition(
             };
             payments::refund(state, &actor, &payment_id, refund, true).await?;
             get(state, caller, raw).await
+        }
+    }
+}
+
+fn refunded(order: &Order, to: OrderStatus) -> DomainError {
+    DomainError::Conflict {
+        code: "order_refunded",
+        message: format!(
+            "{} was refunded in full, so it is not shipped; cancel it to restock its items",
+            order.number
+        ),
+        details: json!({ "financial_status": FinancialStatus::Refunded, "to": to }),
+    }
+}
+
+/// The most characters of a carrier's name, a tracking number and a tracking URL.
+const MAX_CARRIER: usize = 40;
+const MAX_TRACKING: usize = 100;
+const MAX_TRACKING_URL: usize = 500;
+
+/// A carrier name or tracking number: trimmed, not blank, short, one line.
+fn shipping_text(field: &str, text: Option<String>, max: usize) -> DomainResult<Option<String>> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > max || text.chars().any(char::is_control) {
+        return Err(DomainError::validation(
+            field,
+            format!("must be 1 to {max} characters on one line"),
+        ));
+    }
+    Ok(Some(text.to_owned()))
+}
+
+/// What `POST /api/orders/{id}/ship` asks, checked: the lines of a partial
+/// shipment each name a SKU and at least one unit.
+fn shipment_items(
+    items: Option<Vec<FulfillmentItem>>,
+) -> DomainResult<Option<Vec<FulfillmentItem>>> {
+    let Some(items) = items else {
+        return Ok(None);
+    };
+    if items.is_empty() || items.len() > MAX_LINES {
+        return Err(DomainError::validation(
+            "items",
+            format!("give 1 to {MAX_LINES} items, or leave items out to ship everything left"),
+        ));
+    }
+    items
+        .into_iter()
+        .map(|item| {
+            check_line(&item.sku, item.quantity, false).map(|line| FulfillmentItem {
+                sku: line.sku,
+                quantity: line.quantity,
+            })
+        })
+        .collect::<DomainResult<Vec<_>>>()
+        .map(Some)
+}
+
+/// Ships (part of) a paid order (staff): the items asked for, or all that
+/// is left. The tracking URL is the one given, or the carrier's template
+/// filled with the tracking number.
+pub async fn ship(
+    state: &AppState,
+    caller: &AuthUser,
+    raw: &str,
+    request: ShipOrder,
+) -> DomainResult<Order> {
+    let order = get(state, caller, raw).await?;
+    if !caller.role.is_staff() {
+        return Err(DomainError::forbidden("only staff ship orders"));
+    }
+    let note = optional_note("note", request.note)?;
+    let carrier = shipping_text("carrier", request.carrier, MAX_CARRIER)?;
+    let tracking_number = shipping_text("tracking_number", request.tracking_number, MAX_TRACKING)?;
+    let given_url = shipping_text("tracking_url", request.tracking_url, MAX_TRACKING_URL)?;
+    if let Some(url) = &given_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return Err(DomainError::validation(
+            "tracking_url",
+            "must be an http:// or https:// URL",
+        ));
+    }
+    let items = shipment_items(request.items)?;
+    let tracking_url = fulfilment::tracking_url(
+        &state.config.carriers,
+        carrier.as_deref(),
+        tracking_number.as_deref(),
+        given_url.as_deref(),
+    );
+    let draft = ShipmentDraft {
+        id: FulfillmentId::generate(),
+        items,
+        carrier,
+        tracking_number,
+        tracking_url,
+        actor: get_user(state, &caller.user_id).await?.email,
+        note,
+    };
+    match state
+        .store
+        .ship_order(&order.id, draft, COMMERCE_EVENTS)
+        .await?
+    {
+        ShipOutcome::Shipped(order) => Ok(*order),
+        ShipOutcome::NotFound => Err(not_found(raw)),
+        ShipOutcome::Refused(ShipRefusal::Illegal { from }) => {
+            Err(illegal(&order, from, OrderStatus::Shipped))
+        }
+        ShipOutcome::Refused(ShipRefusal::Refunded) => Err(refunded(&order, OrderStatus::Shipped)),
+        ShipOutcome::Refused(ShipRefusal::NotInOrder { sku }) => Err(DomainError::rejected(
+            "not_in_order",
+            "items",
+            format!("{} has no line of {sku}", order.number),
+        )),
+        ShipOutcome::Refused(ShipRefusal::Exceeds { sku, asked, left }) => {
+            Err(DomainError::Conflict {
+                code: "ship_exceeds_remaining",
+                message: format!(
+                    "{asked} of {sku} asked to ship, but only {left} of it is left to ship in {}",
+                    order.number
+                ),
+                details: json!({ "sku": sku, "asked": asked, "left": left }),
+            })
         }
     }
 }
@@ -472,6 +605,8 @@ mod tests {
             cart_id: None,
             payment_error: None,
             tracking_number: None,
+            fulfillment_status: shop_wire::orders::FulfillmentStatus::Unfulfilled,
+            fulfillments: Vec::new(),
             pricing: Default::default(),
             history: Vec::new(),
             created_at: now(),

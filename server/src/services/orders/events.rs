@@ -69,6 +69,8 @@ pub fn sample_order(customer_email: &str, skus: &[&str]) -> Order {
         cart_id: None,
         payment_error: None,
         tracking_number: None,
+        fulfillment_status: shop_wire::orders::FulfillmentStatus::Unfulfilled,
+        fulfillments: Vec::new(),
         pricing: Default::default(),
         history: Vec::new(),
         created_at: at,

@@ -174,11 +174,16 @@ pub async fn pay(
     Ok(ApiJson(domain::pay(&state, &caller, &key, method).await?))
 }
 
-/// Ship a paid order (staff); 409 `illegal_transition` lists the allowed
-/// moves, 409 `order_refunded` refuses an order refunded in full.
+/// Ship a paid order, or some of its items (staff). Without `items`
+/// everything not shipped yet goes; the order is `shipped` once nothing is
+/// left (until then its `fulfillment_status` is `partially_shipped`). 409
+/// `ship_exceeds_remaining` refuses more of a SKU than is left to ship,
+/// `illegal_transition` an order that is not paid, `order_refunded` one
+/// refunded in full; 400 `not_in_order` a SKU the order does not have.
 #[utoipa::path(post, path = "/{key}/ship", tag = TAG, security(("bearer" = [])), request_body = Option<ShipOrder>,
     params(("key" = String, Path, description = "order id or number")),
-    responses((status = 200, body = Order), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Order), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn ship(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -186,17 +191,7 @@ pub async fn ship(
     body: Option<ApiJson<ShipOrder>>,
 ) -> AppResult<ApiJson<Order>> {
     let request = body.map(|ApiJson(r)| r).unwrap_or_default();
-    Ok(ApiJson(
-        domain::transition(
-            &state,
-            &caller,
-            &key,
-            OrderStatus::Shipped,
-            request.note,
-            request.tracking_number,
-        )
-        .await?,
-    ))
+    Ok(ApiJson(domain::ship(&state, &caller, &key, request).await?))
 }
 
 /// Mark a shipped order delivered (staff).

@@ -9,6 +9,7 @@
 
 pub mod domain;
 pub mod events;
+pub mod fulfilment;
 mod handlers;
 pub mod rules;
 
@@ -41,6 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::deliver))
         .routes(routes!(handlers::cancel))
         .routes(routes!(handlers::refund))
+        .routes(routes!(crate::services::returns::handlers::create))
 }
 
 pub fn spawn_workers(state: &AppState) {

@@ -138,6 +138,9 @@ pub enum TransitionRefusal {
     },
     /// Everything its payment took was refunded: there is nothing to ship.
     Refunded,
+    /// Some of it went out: it is not cancelled (see
+    /// [`super::fulfilment::check_cancel_unshipped`]).
+    PartlyShipped,
 }
 
 /// Decides a move from `from` to `to` asked by someone (not a payment).

@@ -306,6 +306,27 @@ pub async fn refund(
     request: RefundRequest,
     cancels_order: bool,
 ) -> DomainResult<Refund> {
+    refund_as(
+        state,
+        actor,
+        payment,
+        request,
+        cancels_order,
+        RefundId::generate(),
+    )
+    .await
+}
+
+/// [`refund`] as the refund `id`, which the caller claimed for something
+/// (a return) before the money moves.
+pub async fn refund_as(
+    state: &AppState,
+    actor: &str,
+    payment: &PaymentId,
+    request: RefundRequest,
+    cancels_order: bool,
+    id: RefundId,
+) -> DomainResult<Refund> {
     if let Some(amount) = request.amount_cents
         && !(1..=MAX_STOCK * 1000).contains(&amount)
     {
@@ -316,7 +337,7 @@ pub async fn refund(
     }
     let reason = optional_note("reason", request.reason)?;
     let draft = RefundDraft {
-        id: RefundId::generate(),
+        id,
         amount_cents: request.amount_cents,
         reason,
         cancels_order,

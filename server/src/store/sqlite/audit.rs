@@ -76,6 +76,8 @@ pub(super) fn order_state(order: &shop_wire::orders::Order) -> Value {
         "financial_status": order.financial_status,
         "tracking_number": order.tracking_number,
         "refunded_cents": order.refunded_cents,
+        "fulfillment_status": order.fulfillment_status,
+        "fulfillments": order.fulfillments.iter().map(|f| &f.id).collect::<Vec<_>>(),
     })
 }
 

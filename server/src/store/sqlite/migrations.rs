@@ -20,6 +20,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_after_sale.sql"),
     include_str!("../migrations/0011_address_book.sql"),
     include_str!("../migrations/0012_accounts.sql"),
+    include_str!("../migrations/0013_fulfilments.sql"),
+    include_str!("../migrations/0014_returns.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {

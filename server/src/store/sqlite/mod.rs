@@ -36,6 +36,7 @@ mod notifications;
 mod orders;
 mod payments;
 mod pricing;
+mod returns;
 mod search;
 mod sessions;
 mod users;

@@ -11,7 +11,10 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use shop_wire::events::{EventData, MakeEvent};
 use shop_wire::inventory::ReservationStatus;
 use shop_wire::money::Currency;
-use shop_wire::orders::{Order, OrderId, OrderItem, OrderStatus, PaymentFailure, StatusChange};
+use shop_wire::orders::{
+    Fulfillment, FulfillmentItem, FulfillmentStatus, Order, OrderId, OrderItem, OrderStatus,
+    PaymentFailure, StatusChange,
+};
 use shop_wire::pricing::OrderPricing;
 use time::OffsetDateTime;
 
@@ -26,6 +29,7 @@ use super::pricing::{claim_discounts, release_discounts};
 use super::{SqliteStore, append, backend, conversion, from_millis, millis, parse_column};
 use crate::services::cart::rules::{self as cart_rules, CheckoutRefusal};
 use crate::services::inventory::rules::demand_per_sku;
+use crate::services::orders::fulfilment::{self, ShipRefusal, ShipmentPlan, ShippedLine};
 use crate::services::orders::rules::{
     self, Cancellation, LineHold, PaymentFacts, Payments, Transition, TransitionRefusal,
 };
@@ -33,8 +37,8 @@ use crate::services::pricing::rules::{Wanted, gives_back_discounts, order_total,
 use crate::store::AuditChange;
 use crate::store::{
     CommerceEvents, LineRefusal, NewEvent, OrderCreate, OrderDraft, OrderKey, OrderQuery,
-    OrderSource, OrderStore, ReserveItem, StoreError, StoreResult, TransitionOutcome,
-    TransitionRequest, now,
+    OrderSource, OrderStore, ReserveItem, ShipOutcome, ShipmentDraft, StoreError, StoreResult,
+    TransitionOutcome, TransitionRequest, now,
 };
 
 const ORDER_COLUMNS: &str = "id, number, status, financial_status, customer_email, user_id, cart_id, currency, \
@@ -71,6 +75,8 @@ fn order_row(row: &Row<'_>) -> rusqlite::Result<Order> {
             message: error_message.unwrap_or_default(),
         }),
         tracking_number: row.get("tracking_number")?,
+        fulfillment_status: FulfillmentStatus::Unfulfilled,
+        fulfillments: Vec::new(),
         pricing,
         history: Vec::new(),
         created_at: from_millis(row.get("created_at")?)?,
@@ -94,6 +100,8 @@ pub(super) struct StoredItem {
     item: OrderItem,
     pub(super) reservation_id: Option<String>,
     held: bool,
+    /// Units of the line its shipments took.
+    shipped: i64,
 }
 
 impl StoredItem {
@@ -104,12 +112,21 @@ impl StoredItem {
             held: self.held,
         }
     }
+
+    fn shipped_line(&self) -> ShippedLine {
+        ShippedLine {
+            position: self.position,
+            sku: self.item.sku.clone(),
+            quantity: self.item.quantity,
+            shipped: self.shipped,
+        }
+    }
 }
 
 pub(super) fn order_items(conn: &Connection, order: &str) -> rusqlite::Result<Vec<StoredItem>> {
     conn.prepare_cached(
         "SELECT i.position, i.sku, i.name, i.quantity, i.unit_price_cents, i.reservation_id,
-                coalesce(r.status = 'active', 0)
+                coalesce(r.status = 'active', 0), i.shipped_quantity
          FROM order_items i LEFT JOIN reservations r ON r.id = i.reservation_id
          WHERE i.order_id = ?1 ORDER BY i.position",
     )?
@@ -127,20 +144,68 @@ pub(super) fn order_items(conn: &Connection, order: &str) -> rusqlite::Result<Ve
             },
             reservation_id: row.get(5)?,
             held: row.get(6)?,
+            shipped: row.get(7)?,
         })
     })?
     .collect()
 }
 
-fn set_items(order: &mut Order, items: &[StoredItem]) {
+/// Gives the order its lines, its shipments and how far it went out.
+fn set_items(conn: &Connection, order: &mut Order, items: &[StoredItem]) -> rusqlite::Result<()> {
     order.item_count = items.iter().map(|i| i.item.quantity).sum();
     order.items = items.iter().map(|i| i.item.clone()).collect();
+    order.fulfillment_status = fulfilment::fulfillment_status(
+        order.status,
+        items.iter().map(|i| (i.item.quantity, i.shipped)),
+    );
+    order.fulfillments = if items.iter().any(|i| i.shipped > 0) {
+        fulfillments(conn, order.id.as_str())?
+    } else {
+        Vec::new()
+    };
+    Ok(())
 }
 
 fn with_items(conn: &Connection, mut order: Order) -> rusqlite::Result<Order> {
     let items = order_items(conn, order.id.as_str())?;
-    set_items(&mut order, &items);
+    set_items(conn, &mut order, &items)?;
     Ok(order)
+}
+
+/// An order's shipments, oldest first, each with its units per SKU.
+fn fulfillments(conn: &Connection, order: &str) -> rusqlite::Result<Vec<Fulfillment>> {
+    let mut shipments: Vec<Fulfillment> = conn
+        .prepare_cached(
+            "SELECT id, carrier, tracking_number, tracking_url, shipped_at, delivered_at
+             FROM fulfillments WHERE order_id = ?1 ORDER BY shipped_at, id",
+        )?
+        .query_map([order], |row| {
+            Ok(Fulfillment {
+                id: parse_column(row, "id")?,
+                items: Vec::new(),
+                carrier: row.get(1)?,
+                tracking_number: row.get(2)?,
+                tracking_url: row.get(3)?,
+                shipped_at: from_millis(row.get(4)?)?,
+                delivered_at: row.get::<_, Option<i64>>(5)?.map(from_millis).transpose()?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut items = conn.prepare_cached(
+        "SELECT sku, sum(quantity) FROM fulfillment_items WHERE fulfillment_id = ?1
+         GROUP BY sku ORDER BY min(position)",
+    )?;
+    for shipment in &mut shipments {
+        shipment.items = items
+            .query_map([shipment.id.as_str()], |row| {
+                Ok(FulfillmentItem {
+                    sku: row.get(0)?,
+                    quantity: row.get(1)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+    }
+    Ok(shipments)
 }
 
 fn history(conn: &Connection, order: &str) -> rusqlite::Result<Vec<StatusChange>> {
@@ -178,7 +243,7 @@ pub(super) fn load_order(
     order
         .map(|mut order| {
             let items = order_items(conn, id)?;
-            set_items(&mut order, &items);
+            set_items(conn, &mut order, &items)?;
             order.history = history(conn, id)?;
             Ok((order, items))
         })
@@ -714,6 +779,8 @@ impl OrderStore for SqliteStore {
                 cart_id,
                 payment_error: None,
                 tracking_number: None,
+                fulfillment_status: FulfillmentStatus::Unfulfilled,
+                fulfillments: Vec::new(),
                 pricing,
                 history: vec![created],
                 created_at: at,
@@ -757,9 +824,18 @@ impl OrderStore for SqliteStore {
     ) -> StoreResult<TransitionOutcome> {
         let order = order.clone();
         self.write(move |tx| {
-            let Some(current) = read_order(tx, order.as_str())? else {
+            if request.to == OrderStatus::Shipped {
+                return ship_rest(tx, &order, request, events);
+            }
+            let Some((current, items)) = load_order(tx, order.as_str())? else {
                 return Ok(TransitionOutcome::NotFound);
             };
+            let shipped = items.iter().map(|item| item.shipped).sum();
+            if let Err(TransitionRefusal::PartlyShipped) =
+                fulfilment::check_cancel_unshipped(current.status, request.to, shipped)
+            {
+                return Ok(TransitionOutcome::PartlyShipped);
+            }
             let payments = payment_facts(tx, &current)?;
             let was = audit::order_state(&current);
             let mut pending = Vec::new();
@@ -774,6 +850,9 @@ impl OrderStore for SqliteStore {
                     return Ok(TransitionOutcome::NeedsRefund { payment_id });
                 }
                 Err(TransitionRefusal::Refunded) => return Ok(TransitionOutcome::Refunded),
+                Err(TransitionRefusal::PartlyShipped) => {
+                    return Ok(TransitionOutcome::PartlyShipped);
+                }
                 Ok(Transition::Cancel(cancellation)) => cancel_order(
                     tx,
                     current,
@@ -790,8 +869,17 @@ impl OrderStore for SqliteStore {
                             .execute(params![order.as_str(), tracking])?;
                         current.tracking_number = Some(tracking.clone());
                     }
-                    let changed =
+                    if to == OrderStatus::Delivered {
+                        tx.prepare_cached(
+                            "UPDATE fulfillments SET delivered_at = ?2
+                             WHERE order_id = ?1 AND delivered_at IS NULL",
+                        )?
+                        .execute(params![order.as_str(), millis(now())])?;
+                    }
+                    let moved =
                         move_order(tx, current, to, &request.actor, request.note.as_deref())?;
+                    let mut changed = must_read_order(tx, order.as_str())?;
+                    changed.history = moved.history;
                     let kind: MakeEvent<Order> = match to {
                         OrderStatus::Shipped => EventData::OrderShipped,
                         _ => EventData::OrderDelivered,
@@ -805,6 +893,16 @@ impl OrderStore for SqliteStore {
             Ok(TransitionOutcome::Done(Box::new(changed)))
         })
         .await
+    }
+
+    async fn ship_order(
+        &self,
+        order: &OrderId,
+        draft: ShipmentDraft,
+        events: CommerceEvents,
+    ) -> StoreResult<ShipOutcome> {
+        let order = order.clone();
+        self.write(move |tx| ship(tx, &order, &draft, events)).await
     }
 
     async fn expire_orders(
@@ -909,4 +1007,169 @@ impl OrderStore for SqliteStore {
         })
         .await
     }
+}
+
+/// A move to `shipped` asked of the state machine: everything left goes
+/// out in one shipment, without a carrier.
+fn ship_rest(
+    tx: &Transaction<'_>,
+    order: &OrderId,
+    request: TransitionRequest,
+    events: CommerceEvents,
+) -> StoreResult<TransitionOutcome> {
+    let draft = ShipmentDraft {
+        id: shop_wire::orders::FulfillmentId::generate(),
+        items: None,
+        carrier: None,
+        tracking_number: request.tracking_number,
+        tracking_url: None,
+        actor: request.actor,
+        note: request.note,
+    };
+    Ok(match ship(tx, order, &draft, events)? {
+        ShipOutcome::Shipped(order) => TransitionOutcome::Done(order),
+        ShipOutcome::NotFound => TransitionOutcome::NotFound,
+        ShipOutcome::Refused(ShipRefusal::Refunded) => TransitionOutcome::Refunded,
+        ShipOutcome::Refused(ShipRefusal::Illegal { from }) => TransitionOutcome::Illegal { from },
+        ShipOutcome::Refused(refusal) => {
+            return Err(StoreError::Backend(
+                format!("shipping everything left was refused: {refusal:?}").into(),
+            ));
+        }
+    })
+}
+
+/// One shipment, decided by the orders service's rule and written with a
+/// guarded statement per line.
+fn ship(
+    tx: &Transaction<'_>,
+    order: &OrderId,
+    draft: &ShipmentDraft,
+    events: CommerceEvents,
+) -> StoreResult<ShipOutcome> {
+    let Some((current, items)) = load_order(tx, order.as_str())? else {
+        return Ok(ShipOutcome::NotFound);
+    };
+    let payments = payment_facts(tx, &current)?;
+    let lines: Vec<ShippedLine> = items.iter().map(StoredItem::shipped_line).collect();
+    let plan = match fulfilment::decide_shipment(
+        current.status,
+        &payments,
+        &lines,
+        draft.items.as_deref(),
+    ) {
+        Ok(plan) => plan,
+        Err(refusal) => return Ok(ShipOutcome::Refused(refusal)),
+    };
+    if let Err(refusal) = take_units(tx, order.as_str(), &lines, &plan)? {
+        return Ok(ShipOutcome::Refused(refusal));
+    }
+    let at = now();
+    tx.prepare_cached(
+        "INSERT INTO fulfillments (id, order_id, carrier, tracking_number, tracking_url, shipped_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        draft.id.as_str(),
+        order.as_str(),
+        draft.carrier,
+        draft.tracking_number,
+        draft.tracking_url,
+        millis(at)
+    ])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO fulfillment_items (fulfillment_id, position, sku, quantity)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (position, quantity) in &plan.lines {
+        let sku = lines
+            .iter()
+            .find(|line| line.position == *position)
+            .map(|line| line.sku.as_str());
+        insert.execute(params![draft.id.as_str(), position, sku, quantity])?;
+    }
+    tx.prepare_cached(
+        "UPDATE orders SET tracking_number = coalesce(?2, tracking_number), updated_at = ?3
+         WHERE id = ?1",
+    )?
+    .execute(params![order.as_str(), draft.tracking_number, millis(at)])?;
+    let was = audit::order_state(&current);
+    let history = if plan.completes {
+        move_order(
+            tx,
+            current,
+            OrderStatus::Shipped,
+            &draft.actor,
+            draft.note.as_deref(),
+        )?
+        .history
+    } else {
+        current.history
+    };
+    let mut shipped = must_read_order(tx, order.as_str())?;
+    shipped.history = history;
+    let (action, kind): (&str, MakeEvent<Order>) = if plan.completes {
+        ("order.shipped", EventData::OrderShipped)
+    } else {
+        ("order.partially_shipped", EventData::OrderPartiallyShipped)
+    };
+    audit::record(
+        tx,
+        [AuditChange::diff(
+            action,
+            "order",
+            order.as_str(),
+            was,
+            audit::order_state(&shipped),
+        )],
+    )?;
+    append(tx, vec![(events.order)(kind, &shipped)])?;
+    Ok(ShipOutcome::Shipped(Box::new(shipped)))
+}
+
+/// Adds the plan's units to each line's shipped units, guarded: a line
+/// never ships more than its quantity, whatever shipped since the plan was
+/// made. A line that no longer has the units undoes the lines before it
+/// and answers what is left of its SKU.
+fn take_units(
+    tx: &Transaction<'_>,
+    order: &str,
+    lines: &[ShippedLine],
+    plan: &ShipmentPlan,
+) -> StoreResult<Result<(), ShipRefusal>> {
+    let mut take = tx.prepare_cached(
+        "UPDATE order_items SET shipped_quantity = shipped_quantity + ?3
+         WHERE order_id = ?1 AND position = ?2 AND shipped_quantity + ?3 <= quantity",
+    )?;
+    for (taken, (position, quantity)) in plan.lines.iter().enumerate() {
+        if take.execute(params![order, position, quantity])? == 1 {
+            continue;
+        }
+        let mut undo = tx.prepare_cached(
+            "UPDATE order_items SET shipped_quantity = shipped_quantity - ?3
+             WHERE order_id = ?1 AND position = ?2",
+        )?;
+        for (position, quantity) in &plan.lines[..taken] {
+            undo.execute(params![order, position, quantity])?;
+        }
+        let sku = lines
+            .iter()
+            .find(|line| line.position == *position)
+            .map(|line| line.sku.clone())
+            .unwrap_or_default();
+        let left: i64 = tx
+            .prepare_cached(
+                "SELECT coalesce(sum(quantity - shipped_quantity), 0) FROM order_items
+                 WHERE order_id = ?1 AND sku = ?2",
+            )?
+            .query_row(params![order, sku], |row| row.get(0))?;
+        let asked = plan
+            .lines
+            .iter()
+            .filter(|(p, _)| lines.iter().any(|l| l.position == *p && l.sku == sku))
+            .map(|(_, q)| q)
+            .sum();
+        return Ok(Err(ShipRefusal::Exceeds { sku, asked, left }));
+    }
+    Ok(Ok(()))
 }
