@@ -309,10 +309,14 @@ async fn cache_hits(server: &TestServer) -> u64 {
 }
 
 #[tokio::test]
-async fn a_cached_page_outlives_views_and_other_stock_but_never_shows_stale_stock() {
+async fn a_cached_page_outlives_views_and_unrelated_stock_but_never_shows_stale_stock() {
     let server = TestServer::start();
     let admin = server.admin_token().await;
-    for (sku, name) in [("BILBY-1", "Bilby Lantern"), ("QUOLL-1", "Quoll Lantern")] {
+    for (sku, name) in [
+        ("BILBY-1", "Bilby Lantern"),
+        ("QUOLL-1", "Quoll Lantern"),
+        ("WOMBAT-1", "Wombat Kettle"),
+    ] {
         create(
             &server,
             &admin,
@@ -346,7 +350,8 @@ async fn a_cached_page_outlives_views_and_other_stock_but_never_shows_stale_stoc
     };
     search(&server, query).await;
 
-    // A view and a stock change of a product not on the page keep it.
+    // A view, a stock change of a product not on the page, and products
+    // that are no result of it selling out keep it.
     let viewed = server
         .post("/api/search/analytics/view", &json!({"product": "BILBY-1"}))
         .send()
@@ -354,11 +359,16 @@ async fn a_cached_page_outlives_views_and_other_stock_but_never_shows_stale_stoc
         .unwrap();
     assert_eq!(viewed.status(), StatusCode::NO_CONTENT);
     set_stock("QUOLL-1", 4).await;
+    set_stock("WOMBAT-1", 0).await;
     let (page, cached) = served_cached(cache_hits(&server).await).await;
     assert!(
         cached,
         "a view and another product's stock keep the page: {page}"
     );
+    set_stock("QUOLL-1", 0).await;
+    let (page, cached) = served_cached(cache_hits(&server).await).await;
+    assert!(cached, "a quoll lantern is no bilby lantern: {page}");
+    set_stock("QUOLL-1", 5).await;
     assert_eq!(skus(&page), ["BILBY-1"]);
     assert_eq!(page["items"][0]["available"], 5);
 
@@ -372,9 +382,13 @@ async fn a_cached_page_outlives_views_and_other_stock_but_never_shows_stale_stoc
     set_stock("BILBY-1", 0).await;
     let page = search(&server, query).await;
     assert_eq!(page["total"], 0, "{page}");
-    // Another product going out of stock changes the in-stock facet of every page.
+    // Another product going out of stock changes the in-stock facet of the
+    // cached pages it is a result of.
     let all = "q=lantern";
     assert_eq!(search(&server, all).await["facets"]["in_stock"]["true"], 1);
+    let hits = cache_hits(&server).await;
+    assert_eq!(search(&server, all).await["facets"]["in_stock"]["true"], 1);
+    assert!(cache_hits(&server).await > hits, "cached");
     set_stock("QUOLL-1", 0).await;
     assert_eq!(search(&server, all).await["facets"]["in_stock"]["true"], 0);
 }

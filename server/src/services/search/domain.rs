@@ -173,14 +173,15 @@ async fn wait_ready(search: &SearchService) -> DomainResult<()> {
     })
 }
 
-/// One page of results for `query`: from the cache when nothing changed
-/// since it was computed, else ranked by the index. Every search is recorded.
 /// A digest of a client address: enough to tell searchers and viewers
 /// apart, without keeping their addresses in the search history.
 pub fn client_digest(address: IpAddr) -> String {
     sha256_hex(address.to_string())[..16].to_owned()
 }
 
+/// One page of results for `query`: from the cache while a search now would
+/// give the same page (see the module's docs), else ranked by the index.
+/// Every search is recorded.
 pub async fn search(
     state: &AppState,
     query: SearchQuery,
@@ -193,19 +194,14 @@ pub async fn search(
     let (response, cache_hit) = match search.cached(&key) {
         Some(response) => (response, true),
         None => {
-            let position = search.cache_position();
-            let ranked = {
-                let ranking = Instant::now();
-                let index = search.read();
-                let ranked = index.search(&query.text, &query.filters, query.offset, query.limit);
-                drop(index);
-                metrics::histogram!("shop_search_query_duration_seconds")
-                    .record(ranking.elapsed().as_secs_f64());
-                ranked
-            };
+            let ranking = Instant::now();
+            let (ranked, position) = search.rank(&query);
+            metrics::histogram!("shop_search_query_duration_seconds")
+                .record(ranking.elapsed().as_secs_f64());
             count_bloom(&ranked);
+            let matching = ranked.matching;
             let response = Arc::new(respond(state, &query, ranked).await?);
-            search.fill(key, position, response.clone());
+            search.fill(key, position, &query, matching, response.clone());
             (response, false)
         }
     };

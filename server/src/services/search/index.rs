@@ -21,7 +21,7 @@
 //! is recognised as older and ignored.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use rustc_hash::FxHashMap;
 use shop_wire::products::ProductId;
@@ -50,6 +50,9 @@ const MAX_TYPO_TERMS: usize = 20;
 /// Price facet buckets, in minor units: [0, 10.00), [10.00, 25.00), ...
 pub const PRICE_BUCKETS: &[i64] = &[1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000];
 const DEAD_DELETED: u64 = u64::MAX;
+/// Products that went in or out of stock remembered for cached pages to
+/// check; a page older than this many flips is recomputed.
+const FLIP_LOG: usize = 1024;
 
 #[derive(Clone, Copy, Debug)]
 struct Posting {
@@ -228,6 +231,44 @@ pub struct Index {
     words: BTreeMap<Box<str>, u32>,
     typos: TypoIndex,
     categories: Categories,
+    /// The slots of the latest products to go in or out of stock, oldest
+    /// first, at most [`FLIP_LOG`] of them.
+    flipped: VecDeque<u32>,
+    /// How many times a product went in or out of stock, in all.
+    flips: u64,
+}
+
+/// A query's words as the index matches them.
+struct Plan {
+    /// How each word may match (see [`Index::expand`]).
+    expansions: Vec<Vec<WordMatch>>,
+    /// The words a product must match for `Matching::All` (the non-stop ones).
+    required: u16,
+    /// The product whose SKU the whole query is: it always matches.
+    sku_hit: Option<u32>,
+}
+
+impl Plan {
+    /// Whether the product in `slot`, with these (sorted) terms, is among
+    /// the results, before filters, of a query whose words matched as
+    /// `matching`.
+    fn matches(&self, slot: u32, terms: &[u32], matching: Matching) -> bool {
+        if self.sku_hit == Some(slot) {
+            return true;
+        }
+        let mut mask: u16 = 0;
+        for (i, matches) in self.expansions.iter().enumerate() {
+            if matches.iter().any(|m| terms.binary_search(&m.term).is_ok()) {
+                mask |= 1 << i;
+            }
+        }
+        match matching {
+            Matching::All => mask & self.required == self.required,
+            Matching::Any => mask != 0,
+            // A query with words never browses: be safe.
+            Matching::Browse => true,
+        }
+    }
 }
 
 fn ulid_key(id: &ProductId) -> u128 {
@@ -255,6 +296,8 @@ impl Index {
             words: BTreeMap::new(),
             typos: TypoIndex::new(bloom_false_positive_rate),
             categories: Categories::default(),
+            flipped: VecDeque::new(),
+            flips: 0,
         }
     }
 
@@ -484,6 +527,11 @@ impl Index {
         doc.available = available;
         doc.stock_event = event_id;
         Some(if flipped {
+            if self.flipped.len() == FLIP_LOG {
+                self.flipped.pop_front();
+            }
+            self.flipped.push_back(slot);
+            self.flips += 1;
             StockChange::Flipped
         } else {
             StockChange::Level
@@ -674,29 +722,20 @@ impl Index {
         }
     }
 
-    /// Ranks the products matching `query` and `filters` and returns the
-    /// page `offset..offset + limit` with the total and the facets.
-    pub fn search(&self, query: &str, filters: &Filters, offset: usize, limit: usize) -> Ranked {
+    /// How `query`'s words match; `None` when it has none (a browse).
+    fn plan(&self, query: &str, bloom: &mut LookupStats) -> Option<Plan> {
         let parsed = text::words(query);
         let words: Vec<&Word> = parsed.iter().take(MAX_QUERY_WORDS).collect();
+        if words.is_empty() {
+            return None;
+        }
         // The last word may be half typed, unless the query ends in a separator.
         let typing = words.len() == parsed.len()
             && query.chars().last().is_some_and(|c| c.is_alphanumeric());
-        let categories_matching = filters
-            .category
-            .as_deref()
-            .map(|c| self.categories.matching(c));
-        let categories = categories_matching.as_deref();
-        let mut bloom = LookupStats::default();
-
-        if words.is_empty() {
-            return self.browse(filters, categories, offset, limit);
-        }
-
         let expansions: Vec<Vec<WordMatch>> = words
             .iter()
             .enumerate()
-            .map(|(i, w)| self.expand(&w.normalized, typing && i + 1 == words.len(), &mut bloom))
+            .map(|(i, w)| self.expand(&w.normalized, typing && i + 1 == words.len(), bloom))
             .collect();
         let all_stop = words.iter().all(|w| is_stop_word(&w.normalized));
         let mut required: u16 = 0;
@@ -705,6 +744,34 @@ impl Index {
                 required |= 1 << i;
             }
         }
+        let sku_hit = self
+            .by_sku
+            .get(query.trim().to_ascii_uppercase().as_str())
+            .copied();
+        Some(Plan {
+            expansions,
+            required,
+            sku_hit,
+        })
+    }
+
+    /// Ranks the products matching `query` and `filters` and returns the
+    /// page `offset..offset + limit` with the total and the facets.
+    pub fn search(&self, query: &str, filters: &Filters, offset: usize, limit: usize) -> Ranked {
+        let categories_matching = filters
+            .category
+            .as_deref()
+            .map(|c| self.categories.matching(c));
+        let categories = categories_matching.as_deref();
+        let mut bloom = LookupStats::default();
+        let Some(Plan {
+            expansions,
+            required,
+            sku_hit,
+        }) = self.plan(query, &mut bloom)
+        else {
+            return self.browse(filters, categories, offset, limit);
+        };
         let mut matched_terms: Vec<String> = expansions
             .iter()
             .flatten()
@@ -716,10 +783,6 @@ impl Index {
         let live = self.live.max(1) as f32;
         let averages: [f32; FIELDS] =
             std::array::from_fn(|f| (self.field_totals[f] as f32 / live).max(1.0));
-        let sku_hit = self
-            .by_sku
-            .get(query.trim().to_ascii_uppercase().as_str())
-            .copied();
 
         SCRATCH.with(|scratch| {
             let mut s = scratch.borrow_mut();
@@ -855,6 +918,56 @@ impl Index {
                 bloom,
             }
         })
+    }
+
+    /// How many times a product went in or out of stock so far.
+    pub fn flips(&self) -> u64 {
+        self.flips
+    }
+
+    /// Whether a product that went in or out of stock after the
+    /// `since`-th flip may change a page of `query` under `filters`, whose
+    /// words matched as `matching`: whether one of them is a result
+    /// whatever its stock, so that the `in_stock` facet or filter counts it
+    /// differently now. True when the flips since are too many to tell.
+    /// Sound only while the catalog is the one the page was computed from
+    /// (which words match, and how, depends on it; not on stock).
+    pub fn flips_change(
+        &self,
+        since: u64,
+        query: &str,
+        filters: &Filters,
+        matching: Matching,
+    ) -> bool {
+        let Ok(behind) = usize::try_from(self.flips.saturating_sub(since)) else {
+            return true;
+        };
+        if behind == 0 {
+            return false;
+        }
+        if behind > self.flipped.len() {
+            return true;
+        }
+        let any_stock = Filters {
+            in_stock: None,
+            ..filters.clone()
+        };
+        let categories_matching = filters
+            .category
+            .as_deref()
+            .map(|c| self.categories.matching(c));
+        let plan = self.plan(query, &mut LookupStats::default());
+        self.flipped
+            .iter()
+            .skip(self.flipped.len() - behind)
+            .any(|&slot| {
+                let doc = &self.docs[slot as usize];
+                doc.live
+                    && self.passes(doc, &any_stock, categories_matching.as_deref())
+                    && plan
+                        .as_ref()
+                        .is_none_or(|plan| plan.matches(slot, &doc.terms, matching))
+            })
     }
 
     fn browse(
@@ -1103,7 +1216,7 @@ mod tests {
     #[test]
     fn typos_find_the_word_below_exact_matches() {
         let (index, products) = sample();
-        let ranked = index.search("chiar", &Filters::default(), 0, 10);
+        let ranked = index.search("chaor", &Filters::default(), 0, 10);
         let found = skus(&index, &products, &ranked);
         assert!(
             found.starts_with(&["CHAIR-1".to_owned()])
@@ -1277,6 +1390,73 @@ mod tests {
             "an older event is ignored"
         );
         assert_eq!(index.set_available("NO-SUCH-SKU", 1, 12), None);
+    }
+
+    #[test]
+    fn a_stock_flip_changes_the_pages_whose_results_hold_the_product() {
+        let (mut index, _) = sample();
+        let changes = |index: &Index, since: u64, query: &str, filters: &Filters| {
+            let matching = index.search(query, filters, 0, 10).matching;
+            index.flips_change(since, query, filters, matching)
+        };
+        let furniture = |category: &str| Filters {
+            category: Some(category.to_owned()),
+            ..Filters::default()
+        };
+        let any = Filters::default();
+        assert!(!changes(&index, 0, "chair", &any), "nothing flipped");
+
+        // The mug sells out: pages of mugs, and browsing, count it differently.
+        assert_eq!(
+            index.set_available("MUG-1", 0, 100),
+            Some(StockChange::Flipped)
+        );
+        assert_eq!(index.flips(), 1);
+        assert!(changes(&index, 0, "mug", &any));
+        assert!(changes(&index, 0, "stonewar", &any), "by prefix");
+        assert!(
+            changes(&index, 0, "", &any),
+            "browsing counts every product"
+        );
+        assert!(!changes(&index, 0, "chair", &any));
+        assert!(!changes(&index, 0, "", &furniture("furniture")));
+
+        // An oak chair comes back in stock (it had none).
+        index.set_available("CHAIR-1", 5, 101);
+        assert!(changes(&index, 1, "chair", &any));
+        assert!(changes(&index, 1, "chaor", &any), "by a typo");
+        let out_of_stock = Filters {
+            in_stock: Some(false),
+            ..Filters::default()
+        };
+        assert!(
+            changes(&index, 1, "chair", &out_of_stock),
+            "it leaves the out-of-stock results"
+        );
+        assert!(!changes(&index, 1, "chair", &furniture("furniture/tables")));
+        let cheap = Filters {
+            max_price: Some(10_000),
+            ..Filters::default()
+        };
+        assert!(!changes(&index, 1, "chair", &cheap), "it costs 129.00");
+        assert!(!changes(&index, 1, "walnut chair", &any), "not every word");
+        assert_eq!(
+            index.search("oak lamp", &any, 0, 10).matching,
+            Matching::Any
+        );
+        assert!(
+            changes(&index, 1, "oak lamp", &any),
+            "no product has both words: any oak one is a result"
+        );
+        assert!(!changes(&index, 2, "chair", &any), "not since the second");
+
+        // Past the log's reach it cannot tell, and says so.
+        for event in 0..=FLIP_LOG as u64 {
+            index.set_available("LAMP-1", (event % 2) as i64, 200 + event);
+        }
+        assert!(changes(&index, 2, "chair", &any));
+        assert!(!changes(&index, index.flips() - 1, "chair", &any));
+        assert!(changes(&index, index.flips() - 1, "lamp", &any));
     }
 
     #[test]

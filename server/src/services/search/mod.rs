@@ -15,13 +15,15 @@
 //!
 //! Result pages are cached by normalized query, filters and page, and a
 //! page is served only while it is what a search would compute now, up to
-//! popularity: a catalog change moves a generation and drops every page; a
-//! product going in or out of stock moves another (its `in_stock` facet
-//! count or filter may change any page); any other stock change drops only
-//! the pages that show that product, found by comparing each hit's
-//! `available` with the index's. Popularity (views, purchases) changes no
-//! page: a page's order by popularity is at most the cache's time to live
-//! old. Searches and views are recorded in memory and written in batches
+//! popularity; it is checked when served: a catalog change moves a
+//! generation and drops every page; a product going in or out of stock
+//! drops the pages it is a result of whatever its stock (their `in_stock`
+//! facet or filter counts it differently), found by matching the page's
+//! query against the products the index logged as flipped since the page
+//! was ranked; any other stock change drops only the pages that show that
+//! product, found by comparing each hit's `available` with the index's.
+//! Popularity (views, purchases) changes no page: a page's order by
+//! popularity is at most the cache's time to live old. Searches and views are recorded in memory and written in batches
 //! (searches with their `search.query` events) by a worker, so a view
 //! never takes a write transaction of its own. Purchases come from
 //! `order.paid` events, read from the durable event log with a cursor.
@@ -56,7 +58,8 @@ use crate::config::SearchConfig;
 use crate::services::health::HealthReport;
 use crate::state::AppState;
 use crate::store::{ProductPopularity, ProductView, SearchRecord};
-use index::{Index, StockChange};
+use domain::SearchQuery;
+use index::{Filters, Index, Matching, Ranked};
 use suggest::Suggester;
 
 pub const NAME: &str = "search";
@@ -67,11 +70,19 @@ pub const PURCHASES: &str = "search_purchases";
 /// Recorded searches, and views, kept in memory at most between two flushes.
 const MAX_BUFFERED: usize = 100_000;
 
-/// A cached page, with the catalog generation and the count of stock flips
-/// it was computed at.
+/// A cached page, with what it answers and where the index stood when it
+/// was computed.
 struct CachedPage {
     generation: u64,
-    stock_flips: u64,
+    /// The index's count of stock flips the page is known to be current at:
+    /// when it was computed, or a later count once the flips since were
+    /// found to leave it as it is.
+    stock_flips: AtomicU64,
+    /// The query as the index was asked it, and how its words matched, to
+    /// tell which products going in or out of stock change the page.
+    query: String,
+    filters: Filters,
+    matching: Matching,
     response: Arc<SearchResponse>,
 }
 
@@ -88,8 +99,6 @@ pub struct SearchService {
     ready: watch::Sender<bool>,
     /// Moves on every catalog change.
     generation: AtomicU64,
-    /// Moves when a product goes in or out of stock.
-    stock_flips: AtomicU64,
     cache: moka::sync::Cache<String, Arc<CachedPage>>,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
@@ -132,21 +141,13 @@ fn buffer<T>(items: &Mutex<Vec<T>>, item: T, kind: &'static str) {
     items.push(item);
 }
 
-/// Where the cache stood when a page was computed: a page is kept only if
-/// neither count moved while it was.
+/// Where the index stood when a page was ranked: the catalog generation
+/// before (a page ranked while the catalog changed is not cached), and the
+/// stock flips the ranking saw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CachePosition {
     generation: u64,
     stock_flips: u64,
-}
-
-impl CachePosition {
-    fn of(page: &CachedPage) -> Self {
-        CachePosition {
-            generation: page.generation,
-            stock_flips: page.stock_flips,
-        }
-    }
 }
 
 /// Keeps the level of the newest event per SKU.
@@ -164,7 +165,6 @@ impl SearchService {
             index: RwLock::new(Index::new(config.bloom_false_positive_rate)),
             ready,
             generation: AtomicU64::new(0),
-            stock_flips: AtomicU64::new(0),
             cache: moka::sync::Cache::builder()
                 .max_capacity(config.cache_capacity)
                 // Bounds how long another node's write could go unseen once several share a database.
@@ -221,16 +221,10 @@ impl SearchService {
     /// Sets a SKU's stock level, or keeps it for the start-up build when
     /// the index does not have the SKU yet.
     fn apply_stock(&self, index: &mut Index, sku: &str, available: i64, event: u64) {
-        match index.set_available(sku, available, event) {
-            Some(StockChange::Flipped) => {
-                self.stock_flips.fetch_add(1, Ordering::AcqRel);
-            }
-            Some(StockChange::Level | StockChange::Older) => {}
-            None => {
-                if let Some(pending) = lock(&self.pending_stock).as_mut() {
-                    keep_newest(pending, sku, available, event);
-                }
-            }
+        if index.set_available(sku, available, event).is_none()
+            && let Some(pending) = lock(&self.pending_stock).as_mut()
+        {
+            keep_newest(pending, sku, available, event);
         }
     }
 
@@ -255,13 +249,17 @@ impl SearchService {
         self.suggestions_stale.store(true, Ordering::Release);
     }
 
-    /// What a search notes before ranking, so that a page it computed from
-    /// an index that changed meanwhile is not cached.
-    pub fn cache_position(&self) -> CachePosition {
-        CachePosition {
-            generation: self.generation.load(Ordering::Acquire),
-            stock_flips: self.stock_flips.load(Ordering::Acquire),
-        }
+    /// Ranks `query` on the index as it is now, noting where the cache
+    /// stood for [`Self::fill`].
+    pub fn rank(&self, query: &SearchQuery) -> (Ranked, CachePosition) {
+        let generation = self.generation.load(Ordering::Acquire);
+        let index = self.read();
+        let ranked = index.search(&query.text, &query.filters, query.offset, query.limit);
+        let position = CachePosition {
+            generation,
+            stock_flips: index.flips(),
+        };
+        (ranked, position)
     }
 
     pub fn is_ready(&self) -> bool {
@@ -293,29 +291,49 @@ impl SearchService {
         page.map(|p| p.response.clone())
     }
 
-    /// Whether a search now would give this page, up to popularity.
+    /// Whether a search now would give this page, up to popularity: the
+    /// catalog is the same, no product that went in or out of stock since
+    /// is among its results (whatever their stock), and each hit shows its
+    /// product's stock level.
     fn is_current(&self, page: &CachedPage) -> bool {
-        if CachePosition::of(page) != self.cache_position() {
+        if page.generation != self.generation.load(Ordering::Acquire) {
             return false;
         }
         // Reading applies stock levels that met a locked index first.
         let index = self.read();
-        // After the read: applying them may have flipped a product.
-        self.stock_flips.load(Ordering::Acquire) == page.stock_flips
-            && page
-                .response
-                .items
-                .iter()
-                .all(|hit| index.available(&hit.product.id) == Some(hit.available))
+        let flips = index.flips();
+        let since = page.stock_flips.load(Ordering::Acquire);
+        if flips != since {
+            if index.flips_change(since, &page.query, &page.filters, page.matching) {
+                return false;
+            }
+            // The next search of this page checks only the flips after these.
+            page.stock_flips.fetch_max(flips, Ordering::AcqRel);
+        }
+        page.response
+            .items
+            .iter()
+            .all(|hit| index.available(&hit.product.id) == Some(hit.available))
     }
 
-    fn fill(&self, key: String, at: CachePosition, response: Arc<SearchResponse>) {
-        if self.cache_position() == at {
+    /// Caches a page ranked at `at` as `matching`, unless the catalog changed since.
+    fn fill(
+        &self,
+        key: String,
+        at: CachePosition,
+        query: &SearchQuery,
+        matching: Matching,
+        response: Arc<SearchResponse>,
+    ) {
+        if self.generation.load(Ordering::Acquire) == at.generation {
             self.cache.insert(
                 key,
                 Arc::new(CachedPage {
                     generation: at.generation,
-                    stock_flips: at.stock_flips,
+                    stock_flips: AtomicU64::new(at.stock_flips),
+                    query: query.text.clone(),
+                    filters: query.filters.clone(),
+                    matching,
                     response,
                 }),
             );
@@ -532,10 +550,10 @@ mod tests {
         .logged(id)
     }
 
-    fn product(sku: &str) -> shop_wire::products::Product {
+    fn product(sku: &str, name: &str) -> shop_wire::products::Product {
         crate::services::products::domain::product_from(ProductRequest {
             sku: sku.to_owned(),
-            name: format!("Mug {sku}"),
+            name: name.to_owned(),
             price_cents: 900,
             active: true,
             ..ProductRequest::default()
@@ -569,30 +587,50 @@ mod tests {
         })
     }
 
-    /// Caches the page a search of `products` would give now.
-    fn cache_page(search: &SearchService, key: &str, products: &[&shop_wire::products::Product]) {
-        let position = search.cache_position();
-        let index = search.read();
-        let items = products
+    /// Caches, under `text`, the page a search for `text` gives now.
+    fn cache_page(
+        search: &SearchService,
+        text: &str,
+        filters: Filters,
+        products: &[&shop_wire::products::Product],
+    ) {
+        let query = SearchQuery {
+            text: text.to_owned(),
+            filters,
+            limit: 10,
+            offset: 0,
+        };
+        let (ranked, position) = search.rank(&query);
+        let items = ranked
+            .hits
             .iter()
             .enumerate()
-            .map(|(rank, product)| shop_wire::search::SearchHit {
+            .map(|(rank, hit)| shop_wire::search::SearchHit {
                 rank: rank as u64 + 1,
-                product: (*product).clone(),
-                score: 1.0,
-                available: index.available(&product.id).expect("indexed"),
+                product: products
+                    .iter()
+                    .find(|p| p.id == hit.id)
+                    .map(|p| (*p).clone())
+                    .expect("one of the products"),
+                score: f64::from(hit.score),
+                available: hit.available,
                 highlights: Default::default(),
             })
             .collect();
-        drop(index);
-        search.fill(key.to_owned(), position, page(items));
+        search.fill(
+            text.to_owned(),
+            position,
+            &query,
+            ranked.matching,
+            page(items),
+        );
     }
 
     #[test]
     fn a_stock_level_that_meets_a_locked_index_is_applied_before_the_next_read() {
-        let mug = product("MUG-1");
+        let mug = product("MUG-1", "Stoneware Mug");
         let search = indexed(&[&mug]);
-        cache_page(&search, "mug", &[&mug]);
+        cache_page(&search, "mug", Filters::default(), &[&mug]);
 
         // A search holds the index: the commit feed must not wait for it.
         let reading = search.index.read().expect("read");
@@ -614,10 +652,13 @@ mod tests {
     }
 
     #[test]
-    fn a_page_outlives_views_and_other_products_stock_but_not_its_own() {
-        let (shown, other, third) = (product("MUG-1"), product("MUG-2"), product("MUG-3"));
-        let search = indexed(&[&shown, &other, &third]);
-        cache_page(&search, "mug", &[&shown]);
+    fn a_page_outlives_views_and_unrelated_stock_but_not_a_change_it_shows() {
+        let shown = product("MUG-1", "Stoneware Mug");
+        let other = product("MUG-2", "Enamel Mug");
+        let kettle = product("KETTLE-1", "Copper Kettle");
+        let all = [&shown, &other, &kettle];
+        let search = indexed(&all);
+        cache_page(&search, "stoneware", Filters::default(), &all);
 
         // Popularity (views, purchases) and another product's level keep it.
         search.set_popularity(&[ProductPopularity {
@@ -627,30 +668,71 @@ mod tests {
         }]);
         search.on_event(&stock_event(1, "MUG-2", 4));
         assert!(
-            search.cached("mug").is_some(),
+            search.cached("stoneware").is_some(),
             "views and unrelated stock keep the page"
         );
 
         // A level of a product on the page drops it: it shows `available`.
         search.on_event(&stock_event(2, "MUG-1", 4));
         assert!(
-            search.cached("mug").is_none(),
+            search.cached("stoneware").is_none(),
             "its own product's stock drops it"
         );
 
-        // Another product going out of stock changes `in_stock` facets and filters.
-        cache_page(&search, "mug", &[&shown]);
-        assert!(search.cached("mug").is_some());
-        search.on_event(&stock_event(3, "MUG-3", 0));
+        // A product going in or out of stock drops the pages whose results
+        // hold it whatever their stock: their `in_stock` facet or filter.
+        cache_page(&search, "stoneware", Filters::default(), &all);
+        let in_stock = Filters {
+            in_stock: Some(true),
+            ..Filters::default()
+        };
+        cache_page(&search, "mug", in_stock, &all);
+        search.on_event(&stock_event(3, "KETTLE-1", 0));
+        assert!(search.cached("mug").is_some(), "the kettle is no mug");
+        search.on_event(&stock_event(4, "MUG-2", 0));
         assert!(
             search.cached("mug").is_none(),
-            "a stock flip drops every page"
+            "it leaves the in-stock mugs"
+        );
+        assert!(
+            search.cached("stoneware").is_some(),
+            "the enamel mug is no stoneware"
+        );
+        let checked = search.cache.get("stoneware").expect("cached");
+        assert_eq!(
+            checked.stock_flips.load(Ordering::Acquire),
+            search.read().flips(),
+            "the flips found harmless are not checked again"
         );
 
-        // A page computed while the catalog changed is not cached at all.
-        let before = search.cache_position();
+        // A page ranked before a flip that changes it is cached, never served.
+        let enamel = SearchQuery {
+            text: "enamel".to_owned(),
+            filters: Filters::default(),
+            limit: 10,
+            offset: 0,
+        };
+        let (ranked, position) = search.rank(&enamel);
+        search.on_event(&stock_event(5, "MUG-2", 3));
+        search.fill(
+            "enamel".to_owned(),
+            position,
+            &enamel,
+            ranked.matching,
+            page(Vec::new()),
+        );
+        assert!(search.cached("enamel").is_none());
+
+        // A page ranked while the catalog changed is not cached at all.
+        let (ranked, position) = search.rank(&enamel);
         search.changed();
-        search.fill("late".to_owned(), before, page(Vec::new()));
-        assert!(search.cached("late").is_none());
+        search.fill(
+            "late".to_owned(),
+            position,
+            &enamel,
+            ranked.matching,
+            page(Vec::new()),
+        );
+        assert!(search.cache.get("late").is_none());
     }
 }
