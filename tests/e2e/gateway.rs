@@ -519,6 +519,43 @@ async fn health_aggregates_services_with_real_checks() {
     .await;
     assert_eq!(direct["service"], "users");
     assert_eq!(direct["status"], "ok");
+
+    // Polling health costs the one database writer nothing: no transaction
+    // per check (it once sent one per service per call). Background workers
+    // may write a little meanwhile, far less than one per poll.
+    let writes = |metrics: String| -> u64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("shop_store_writer_transaction_seconds_count "))
+            .map_or(0, |n| n.trim().parse().unwrap())
+    };
+    let mut routes = vec!["/health".to_owned()];
+    for service in [
+        "users",
+        "notifications",
+        "products",
+        "inventory",
+        "cart",
+        "orders",
+        "payments",
+        "search",
+    ] {
+        routes.push(format!("/api/{service}/health"));
+    }
+    let before = writes(server.metrics().await);
+    let polls = 20;
+    for _ in 0..polls {
+        for route in &routes {
+            let response = server.get(route).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{route}");
+        }
+    }
+    let during = writes(server.metrics().await) - before;
+    assert!(
+        during < polls,
+        "{during} writer transactions during {} health checks",
+        polls as usize * routes.len()
+    );
 }
 
 #[tokio::test]
