@@ -20,9 +20,10 @@
 //! drops the pages it is a result of whatever its stock (their `in_stock`
 //! facet or filter counts it differently), found by matching the page's
 //! query against the products the index logged as flipped since the page
-//! was ranked; any other stock change drops only the pages that show that
-//! product, found by comparing each hit's `available` with the index's.
-//! Popularity (views, purchases) changes no page: a page's order by
+//! was ranked; any other stock change of a product a page shows changes
+//! only the level its hit shows (ranking, total and facets never read
+//! levels), so the page is served, and kept, with each hit's `available`
+//! taken from the index. Popularity (views, purchases) changes no page: a page's order by
 //! popularity is at most the cache's time to live old. Searches and views are recorded in memory and written in batches
 //! (searches with their `search.query` events) by a worker, so a view
 //! never takes a write transaction of its own. Purchases come from
@@ -275,7 +276,10 @@ impl SearchService {
     }
 
     fn cached(&self, key: &str) -> Option<Arc<SearchResponse>> {
-        let page = self.cache.get(key).filter(|page| self.is_current(page));
+        let page = self
+            .cache
+            .get(key)
+            .and_then(|page| self.current(key, &page));
         let counter = if page.is_some() {
             &self.cache_hits
         } else {
@@ -288,16 +292,19 @@ impl SearchService {
         );
         metrics::counter!("shop_search_cache_requests_total", "result" => if page.is_some() { "hit" } else { "miss" }).increment(1);
         metrics::gauge!("shop_search_cache_hit_ratio").set(hits as f64 / (hits + misses) as f64);
-        page.map(|p| p.response.clone())
+        page
     }
 
-    /// Whether a search now would give this page, up to popularity: the
-    /// catalog is the same, no product that went in or out of stock since
-    /// is among its results (whatever their stock), and each hit shows its
-    /// product's stock level.
-    fn is_current(&self, page: &CachedPage) -> bool {
+    /// The cached page under `key` as a search now would give it, up to
+    /// popularity, or `None` when it is out of date: the catalog changed, or
+    /// a product that went in or out of stock since is among its results
+    /// (whatever their stock). A product on the page whose stock level moved
+    /// on the same side of zero changes nothing but the level its hit shows
+    /// (ranking, total and facets do not read levels), so the page is served
+    /// with today's levels and kept so.
+    fn current(&self, key: &str, page: &CachedPage) -> Option<Arc<SearchResponse>> {
         if page.generation != self.generation.load(Ordering::Acquire) {
-            return false;
+            return None;
         }
         // Reading applies stock levels that met a locked index first.
         let index = self.read();
@@ -305,15 +312,39 @@ impl SearchService {
         let since = page.stock_flips.load(Ordering::Acquire);
         if flips != since {
             if index.flips_change(since, &page.query, &page.filters, page.matching) {
-                return false;
+                return None;
             }
             // The next search of this page checks only the flips after these.
             page.stock_flips.fetch_max(flips, Ordering::AcqRel);
         }
-        page.response
+        let levels: Vec<i64> = page
+            .response
             .items
             .iter()
-            .all(|hit| index.available(&hit.product.id) == Some(hit.available))
+            .map(|hit| index.available(&hit.product.id))
+            .collect::<Option<_>>()?;
+        drop(index);
+        let shown = page.response.items.iter().map(|hit| hit.available);
+        if shown.eq(levels.iter().copied()) {
+            return Some(page.response.clone());
+        }
+        let mut response = (*page.response).clone();
+        for (hit, level) in response.items.iter_mut().zip(levels) {
+            hit.available = level;
+        }
+        let response = Arc::new(response);
+        self.cache.insert(
+            key.to_owned(),
+            Arc::new(CachedPage {
+                generation: page.generation,
+                stock_flips: AtomicU64::new(page.stock_flips.load(Ordering::Acquire)),
+                query: page.query.clone(),
+                filters: page.filters.clone(),
+                matching: page.matching,
+                response: response.clone(),
+            }),
+        );
+        Some(response)
     }
 
     /// Caches a page ranked at `at` as `matching`, unless the catalog changed since.
@@ -638,21 +669,18 @@ mod tests {
         search.on_event(&stock_event(6, "MUG-1", 4));
         drop(reading);
 
-        assert!(
-            search.cached("mug").is_none(),
-            "the page showed 5 units; the backlog is applied before it is served"
-        );
+        let served = search.cached("mug").expect("a level keeps the page");
         assert_eq!(
-            search.read().available(&mug.id),
-            Some(3),
-            "the newest level, not the last to arrive"
+            served.items[0].available, 3,
+            "the page showed 5 units; the backlog is applied before it is served, \
+             the newest level, not the last to arrive"
         );
         search.on_event(&stock_event(8, "MUG-1", 2));
         assert_eq!(search.read().available(&mug.id), Some(2));
     }
 
     #[test]
-    fn a_page_outlives_views_and_unrelated_stock_but_not_a_change_it_shows() {
+    fn a_page_outlives_views_and_stock_levels_but_not_a_flip_among_its_results() {
         let shown = product("MUG-1", "Stoneware Mug");
         let other = product("MUG-2", "Enamel Mug");
         let kettle = product("KETTLE-1", "Copper Kettle");
@@ -672,16 +700,23 @@ mod tests {
             "views and unrelated stock keep the page"
         );
 
-        // A level of a product on the page drops it: it shows `available`.
+        // A level of a product on the page is the level its hit shows, and
+        // all it changes: the page is served, and kept, with the new level.
         search.on_event(&stock_event(2, "MUG-1", 4));
-        assert!(
-            search.cached("stoneware").is_none(),
-            "its own product's stock drops it"
+        let served = search.cached("stoneware").expect("kept");
+        assert_eq!(served.items[0].available, 4, "its own product's level");
+        assert_eq!(
+            search.cache.get("stoneware").expect("cached").response,
+            served,
+            "kept with the new level"
+        );
+        assert_eq!(
+            search.cached("stoneware").expect("kept").items[0].available,
+            4
         );
 
         // A product going in or out of stock drops the pages whose results
         // hold it whatever their stock: their `in_stock` facet or filter.
-        cache_page(&search, "stoneware", Filters::default(), &all);
         let in_stock = Filters {
             in_stock: Some(true),
             ..Filters::default()
