@@ -83,6 +83,12 @@
 #        it to the first 200 of a search (target < 2 s); then J and 2,000 mixed
 #        search URLs cycled by wrk, interleaved, 3 rounds: target >= 0.3 J,
 #        with the result cache as configured and (for information) turned off.
+#        The cache's hit ratio on those repeated URLs (hits and misses from
+#        /metrics over each run): quiet, for information, and under checkout
+#        load (issue 22): 3 more rounds of them while a second wrk places paid
+#        orders at about BENCH_ORDER_RATE (500) a second, one unit of a
+#        well-stocked catalog product each, and every fiftieth all the units of
+#        one low on stock (a sell-out). Target >= 90% at 500 orders/s.
 #      Standalone: BENCH_ONLY=search bench/run.sh runs just this section.
 #   8. storefront (issue 19, bench/storefront.py): a fresh server with
 #      BENCH_CATALOG_SEED (20,000) generated products; 200 product pages and
@@ -138,6 +144,7 @@ BENCH_IMPORT_COUNT="${BENCH_IMPORT_COUNT:-100000}"
 BENCH_IMPORT_RUNS="${BENCH_IMPORT_RUNS:-3}"
 BENCH_SEARCH_COUNT="${BENCH_SEARCH_COUNT:-100000}"
 BENCH_SEARCH_QUERIES="${BENCH_SEARCH_QUERIES:-4000}"
+export BENCH_ORDER_RATE="${BENCH_ORDER_RATE:-500}"
 BENCH_STOREFRONT_ROUNDS="${BENCH_STOREFRONT_ROUNDS:-5}"
 BENCH_WEBHOOK_RUNS="${BENCH_WEBHOOK_RUNS:-3}"
 BENCH_WEBHOOK_COUNT="${BENCH_WEBHOOK_COUNT:-20000}"
@@ -162,6 +169,7 @@ SEARCH_P50_TARGET_MS=1
 SEARCH_P99_TARGET_MS=5
 SUGGEST_P99_TARGET_MS=0.5
 SEARCHABLE_TARGET_MS=2000
+CACHE_HIT_TARGET=0.9
 RENDER_P50_TARGET_MS=2
 WEBHOOK_TARGET=2000
 WEBHOOK_CHECKOUT_TARGET_MS=1
@@ -410,7 +418,9 @@ search_measure() {
     python3 "$BENCH_DIR/search.py" "$BIN" "$WORK/search" "$WORK/search.ndjson" 2000 \
         "$BENCH_DURATION" "$BENCH_THREADS" "$BENCH_CONNECTIONS" >"$WORK/search-http.out" \
         || die "the HTTP search benchmark failed"
-    awk '$1 == "wrk" && $2 != "warmup" { printf "  %-8s %10s rps   p99 %8s ms%s\n", $2, $3, $4, ($5 > 0 ? "   NON-2xx: " $5 : "") }' \
+    awk '$1 == "wrk" && $2 != "warmup" { printf "  %-15s %10s rps   p99 %8s ms%s\n", $2, $3, $4, ($5 > 0 ? "   NON-2xx: " $5 : "") }
+        $1 == "cache" && $2 == "quiet" { printf "  result cache, quiet: %d hits, %d misses\n", $3, $4 }
+        $1 == "cache" && $2 == "checkout" { printf "  result cache, %s orders/s: %d hits, %d misses (%.1f%%)\n", $5, $3, $4, 100 * $3 / ($3 + $4) }' \
         "$WORK/search-http.out"
     if awk '$1 == "wrk" && $5 > 0 { bad = 1 } END { exit !bad }' "$WORK/search-http.out"; then
         BROKEN=1
@@ -441,6 +451,14 @@ search_summary() {
     row "  result cache off" "$(commas "$u") rps" "$(search_wrk uncached 4 | median) ms" "" \
         "(info, $(awk -v a="$u" -v b="$j" 'BEGIN { printf "%.2f", a / b }') J)"
     row "  J in the search rounds" "$(commas "$j") rps" "" "" ""
+    local quiet loaded orders
+    quiet="$(awk '$1 == "cache" && $2 == "quiet" { printf "%.3f\n", $3 / ($3 + $4) }' "$WORK/search-http.out" | median)"
+    loaded="$(awk '$1 == "cache" && $2 == "checkout" { printf "%.3f\n", $3 / ($3 + $4) }' "$WORK/search-http.out" | median)"
+    orders="$(awk '$1 == "cache" && $2 == "checkout" { print $5 }' "$WORK/search-http.out" | median)"
+    row "search cache hit ratio, quiet" "$(awk -v r="$quiet" 'BEGIN { printf "%.1f %%", 100 * r }')" "" "" "(info)"
+    row "  under $(commas "$orders") orders/s" "$(awk -v r="$loaded" 'BEGIN { printf "%.1f %%", 100 * r }')" "" \
+        ">= $(awk -v r="$CACHE_HIT_TARGET" 'BEGIN { print 100 * r }') % at $BENCH_ORDER_RATE/s" \
+        "$(verdict "$([[ "$(ge "$loaded" "$CACHE_HIT_TARGET")$(ge "$orders" "$(awk -v r="$BENCH_ORDER_RATE" 'BEGIN { print 0.9 * r }')")" == 11 ]] && echo 1 || echo 0)")"
 }
 
 # ---------------------------------------------------------------- 8. storefront (defined here, run last)

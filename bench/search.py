@@ -13,9 +13,20 @@ the same products), cycled through by a Lua script, interleaved
 J, search, J, search. A second server on the same database with the result
 cache turned off ([search] cache_capacity = 0) gives the uncached figure.
 
+Between the two, the result cache's hit ratio on that repeated workload
+(from /metrics: hits and misses over the run) quietly, in each search round,
+and then under checkout load (issue 22): three more rounds of the same
+searches while a second wrk places paid orders at about ORDER_RATE a second
+(500 unless BENCH_ORDER_RATE says otherwise), each for one unit of a
+well-stocked catalog product, and one in fifty for all the units of a
+product low on stock, so that it sells out. Every stock change reaches the
+index and, with it, the cache.
+
 Prints:
   searchable MS PRODUCTS
   wrk NAME RPS P99_MS NON2XX     (one line per run, in order)
+  cache quiet HITS MISSES        (after each search round)
+  cache checkout HITS MISSES ORDERS_PER_S SEARCHES_PER_S
 """
 
 import http.client
@@ -29,6 +40,10 @@ import urllib.parse
 
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "bench-Admin-pass-2026!"
+ORDER_RATE = int(os.environ.get("BENCH_ORDER_RATE", "500"))
+# Connections placing orders: each waits its share of the rate between orders.
+ORDER_CONNECTIONS = 32
+CARD = {"method": "card", "card_number": "4242424242424242", "exp_month": 12, "exp_year": 2035}
 
 
 def start(binary, run_dir, db, config=None):
@@ -118,12 +133,24 @@ def queries(ndjson, count):
     return urls
 
 
-def wrk(name, host, port, duration, threads, connections, script=None, path="/"):
+def wrk_args(host, port, duration, threads, connections, script=None, path="/", script_args=()):
     args = ["wrk", "--latency", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s"]
     if script:
         args += ["-s", script]
     args.append(f"http://{host}:{port}{path}")
+    if script_args:
+        args += ["--", *map(str, script_args)]
+    return args
+
+
+def wrk(name, host, port, duration, threads, connections, script=None, path="/"):
+    args = wrk_args(host, port, duration, threads, connections, script, path)
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    return report(name, out)
+
+
+def report(name, out):
+    """Prints a wrk run's line and returns its requests per second."""
     rps = p99 = None
     bad = 0
     for line in out.splitlines():
@@ -138,6 +165,101 @@ def wrk(name, host, port, duration, threads, connections, script=None, path="/")
     if rps is None:
         sys.exit(f"search.py: cannot read wrk's output for {name}:\n{out}")
     print(f"wrk {name} {rps:.0f} {p99:.2f} {bad}", flush=True)
+    return rps
+
+
+def cache_counts(host, port, token):
+    """The result cache's hits and misses so far, from /metrics."""
+    _, data = request(host, port, "GET", "/metrics", token=token)
+    counts = {"hit": 0, "miss": 0}
+    for line in data.decode().splitlines():
+        for result in counts:
+            prefix = f'shop_search_cache_requests_total{{result="{result}"}} '
+            if line.startswith(prefix):
+                counts[result] = int(float(line[len(prefix):]))
+    return counts["hit"], counts["miss"]
+
+
+def orders(ndjson, count):
+    """(SKU, quantity) of `count` orders: one unit of a product with plenty
+    of stock (it never runs out), and every fiftieth all the units of a
+    product low on stock, each of those once (it sells out: a stock flip)."""
+    rng = random.Random(7)
+    plenty, low = [], []
+    with open(ndjson, encoding="utf-8") as f:
+        for line in f:
+            p = json.loads(line)
+            if p["stock"] >= 100:
+                plenty.append(p["sku"])
+            elif 0 < p["stock"] <= p["low_stock_threshold"]:
+                low.append((p["sku"], p["stock"]))
+    rng.shuffle(low)
+    out = []
+    for n in range(count):
+        if n % 50 == 49 and low:
+            out.append(low.pop())
+        else:
+            out.append((rng.choice(plenty), 1))
+    return out
+
+
+def order_script(path, ndjson, token, count):
+    """A wrk script placing the orders of `orders` in turn: each thread takes
+    every THREADS-th from OFFSET (so no order is placed twice), and each
+    connection waits DELAY ms between its orders (the rate). Arguments:
+    THREADS OFFSET DELAY."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("local bodies = {\n")
+        for sku, quantity in orders(ndjson, count):
+            body = {"items": [{"sku": sku, "quantity": quantity}], "payment": CARD}
+            f.write(f"  {json.dumps(json.dumps(body))},\n")
+        f.write("}\n")
+        f.write(f"local headers = {{[\"Content-Type\"] = \"application/json\", "
+                f"[\"Authorization\"] = \"Bearer {token}\"}}\n")
+        f.write("""local threads = 0
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
+local step, i, wait
+function init(args)
+  step = tonumber(args[1])
+  i = tonumber(args[2]) + id
+  wait = tonumber(args[3])
+end
+function delay()
+  return wait
+end
+function request()
+  local body = bodies[(i % #bodies) + 1]
+  i = i + step
+  return wrk.format("POST", "/api/orders", headers, body)
+end
+""")
+
+
+def under_checkout(host, port, token, ndjson, search_script, work, duration, threads, connections):
+    """Rounds of the repeated searches while orders are placed, with the
+    cache's hit ratio of each."""
+    duration = int(duration)
+    per_round = ORDER_RATE * (duration + 2)
+    script = os.path.join(work, "orders.lua")
+    order_script(script, ndjson, token, per_round * 3)
+    wait = ORDER_CONNECTIONS * 1000 // ORDER_RATE
+    for round_ in range(3):
+        before = cache_counts(host, port, token)
+        # The orders run a second longer on each side, so every search meets them.
+        placing = subprocess.Popen(
+            wrk_args(host, port, duration + 2, 1, ORDER_CONNECTIONS, script,
+                     script_args=(1, round_ * per_round, wait)),
+            stdout=subprocess.PIPE, text=True)
+        time.sleep(1)
+        searches = wrk("search_checkout", host, port, duration, threads, connections, search_script)
+        after = cache_counts(host, port, token)
+        out, _ = placing.communicate()
+        ordered = report("checkout", out)
+        hits, misses = after[0] - before[0], after[1] - before[1]
+        print(f"cache checkout {hits} {misses} {ordered:.0f} {searches:.0f}", flush=True)
 
 
 def main():
@@ -169,6 +291,9 @@ def main():
             sys.exit("search.py: no search answered within 60 s of the start")
         time.sleep(0.002)
     print(f"searchable {(time.monotonic() - spawned) * 1000:.0f} {products}", flush=True)
+    status, data = request(host, port, "POST", "/api/users/login",
+                           {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    token = json.loads(data)["access_token"]
 
     urls = queries(ndjson, int(count))
     script = os.path.join(work, "search.lua")
@@ -182,7 +307,11 @@ def main():
     wrk("warmup", host, port, 3, threads, connections, script)
     for _ in range(3):
         wrk("J", host, port, duration, threads, connections, path="/api/version")
+        before = cache_counts(host, port, token)
         wrk("search", host, port, duration, threads, connections, script)
+        after = cache_counts(host, port, token)
+        print(f"cache quiet {after[0] - before[0]} {after[1] - before[1]}", flush=True)
+    under_checkout(host, port, token, ndjson, script, work, duration, threads, connections)
     stop(proc)
 
     config = os.path.join(work, "nocache.toml")
