@@ -395,6 +395,57 @@ async fn a_cached_page_outlives_views_and_stock_levels_but_never_shows_stale_sto
 }
 
 #[tokio::test]
+async fn views_are_written_in_batches_and_the_last_when_the_server_stops() {
+    // The analytics worker waits an hour between rounds: only a clean stop
+    // can write these views.
+    let config = tempfile::tempdir().unwrap();
+    let file = config.path().join("shop.toml");
+    std::fs::write(&file, "[search]\nanalytics_flush_ms = 3600000\n").unwrap();
+    let mut server = TestServer::start_full(&[], &["--config", file.to_str().unwrap()]);
+    let admin = server.admin_token().await;
+    for (sku, name) in [("NUMBAT-1", "Numbat Mug"), ("DINGO-1", "Dingo Mug")] {
+        create(
+            &server,
+            &admin,
+            json!({"sku": sku, "name": name, "price_cents": 900, "stock": 5}),
+        )
+        .await;
+    }
+    // Browsing puts the most viewed and bought first, then the oldest.
+    assert_eq!(skus(&search(&server, "q=").await), ["NUMBAT-1", "DINGO-1"]);
+
+    let writes = |metrics: String| -> u64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("shop_store_writer_transaction_seconds_count "))
+            .map_or(0, |n| n.trim().parse().unwrap())
+    };
+    let before = writes(server.metrics().await);
+    let views = 20;
+    for _ in 0..views {
+        let viewed = server
+            .post("/api/search/analytics/view", &json!({"product": "DINGO-1"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(viewed.status(), StatusCode::NO_CONTENT);
+    }
+    let during = writes(server.metrics().await) - before;
+    assert!(
+        during < views,
+        "{during} writer transactions for {views} views"
+    );
+
+    assert!(server.stop().success());
+    server.restart();
+    assert_eq!(
+        skus(&search(&server, "q=").await),
+        ["DINGO-1", "NUMBAT-1"],
+        "the views were written when the server stopped"
+    );
+}
+
+#[tokio::test]
 async fn paging_never_repeats_or_skips_a_result() {
     let server = TestServer::start();
     let admin = server.admin_token().await;
