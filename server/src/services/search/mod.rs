@@ -23,11 +23,12 @@
 //! was ranked; any other stock change of a product a page shows changes
 //! only the level its hit shows (ranking, total and facets never read
 //! levels), so the page is served, and kept, with each hit's `available`
-//! taken from the index. Popularity (views, purchases) changes no page: a page's order by
-//! popularity is at most the cache's time to live old. Searches and views are recorded in memory and written in batches
-//! (searches with their `search.query` events) by a worker, so a view
-//! never takes a write transaction of its own. Purchases come from
-//! `order.paid` events, read from the durable event log with a cursor.
+//! taken from the index. Popularity (views, purchases) changes no page: a
+//! page's order by popularity is at most the cache's time to live old.
+//! Searches and views are recorded in memory and written in batches
+//! (searches with their `search.query` events) by a worker, so a view never
+//! takes a write transaction of its own. Purchases come from `order.paid`
+//! events, read from the durable event log with a cursor.
 //!
 //! [`EventBus::observe`]: crate::events::EventBus::observe
 
