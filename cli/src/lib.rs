@@ -125,6 +125,9 @@ pub enum RemoteCommand {
     /// Reports for the books: sales per day, week or month, as a table or CSV (staff).
     #[command(subcommand)]
     Report(commands::report::ReportCommand),
+    /// The templates of invoices and packing slips: show, replace with your own, reset (staff).
+    #[command(subcommand)]
+    Document(commands::document::DocumentCommand),
     /// Make, list and revoke scoped API keys for other systems (staff).
     #[command(subcommand)]
     Key(commands::key::KeyCommand),
@@ -238,6 +241,7 @@ async fn run_remote(global: GlobalArgs, command: RemoteCommand) -> Result<(), Cl
         RemoteCommand::Discount(command) => command.run(&context).await,
         RemoteCommand::Customer(command) => command.run(&context).await,
         RemoteCommand::Report(command) => command.run(&context).await,
+        RemoteCommand::Document(command) => command.run(&context).await,
         RemoteCommand::Key(command) => command.run(&context).await,
         RemoteCommand::Audit(args) => args.run(&context).await,
         RemoteCommand::Webhook(command) => command.run(&context).await,

@@ -544,6 +544,52 @@ pub struct Config {
     /// "https://www.ups.com/track?tracknum={tracking}"`), beside and over
     /// the built-in ones of [`crate::services::orders::fulfilment::BUILT_IN_CARRIERS`].
     pub carriers: std::collections::BTreeMap<String, String>,
+    pub documents: DocumentsConfig,
+}
+
+/// What invoices and packing slips say of the seller (`[documents]` in the
+/// config file); the shop's name is the storefront's.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DocumentsConfig {
+    /// Written before each invoice's sequence: `INV-` makes `INV-000042`.
+    /// Numbers already issued keep the prefix they were issued with.
+    pub invoice_prefix: String,
+    /// The seller's postal address, one line each.
+    pub seller_address: Vec<String>,
+    /// A VAT or tax registration number, printed on invoices.
+    pub tax_id: Option<String>,
+    /// Where customers write about an invoice.
+    pub email: Option<String>,
+}
+
+impl Default for DocumentsConfig {
+    fn default() -> Self {
+        DocumentsConfig {
+            invoice_prefix: "INV-".to_owned(),
+            seller_address: Vec::new(),
+            tax_id: None,
+            email: None,
+        }
+    }
+}
+
+impl DocumentsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        crate::services::documents::rules::check_prefix(&self.invoice_prefix)
+            .map_err(|reason| ConfigError::Invalid(format!("documents: {reason}")))?;
+        if self.seller_address.len() > 8
+            || self
+                .seller_address
+                .iter()
+                .any(|line| line.chars().count() > 200)
+        {
+            return Err(ConfigError::Invalid(
+                "documents: seller_address is at most 8 lines of 200 characters".to_owned(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// How checkout prices tax and shipping (`[pricing]` in the config file).
@@ -692,6 +738,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             pricing: PricingConfig::default(),
             carriers: std::collections::BTreeMap::new(),
+            documents: DocumentsConfig::default(),
         }
     }
 }
@@ -792,6 +839,7 @@ impl Config {
         self.search.validate()?;
         self.webhooks.validate()?;
         self.validate_carriers()?;
+        self.documents.validate()?;
         self.storefront.validate()
     }
 

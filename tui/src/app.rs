@@ -414,6 +414,7 @@ fn summary(data: &EventData) -> String {
         | EventData::ReturnRejected(r)
         | EventData::ReturnReceived(r)
         | EventData::ReturnRefunded(r) => r.order_number.as_str(),
+        EventData::InvoiceIssued(e) => e.number.as_str(),
         EventData::PaymentSucceeded(p)
         | EventData::PaymentPending(p)
         | EventData::PaymentFailed(p)

@@ -182,6 +182,8 @@ events! {
     ReturnReceived(Return) = "return.received",
     /// Its refund of the order's payment went through.
     ReturnRefunded(Return) = "return.refunded",
+    /// The order's invoice got its number, the next in the shop's sequence.
+    InvoiceIssued(InvoiceEvent) = "invoice.issued",
     PaymentSucceeded(PaymentEvent) = "payment.succeeded",
     PaymentPending(PaymentEvent) = "payment.pending",
     PaymentFailed(PaymentEvent) = "payment.failed",
@@ -325,6 +327,7 @@ impl EventData {
             | EventData::ReturnRejected(r)
             | EventData::ReturnReceived(r)
             | EventData::ReturnRefunded(r) => Some(&r.customer_email),
+            EventData::InvoiceIssued(e) => Some(&e.customer_email),
             other => other.as_order().map(|order| order.customer_email.as_str()),
         }
     }
@@ -461,6 +464,22 @@ pub struct PaymentEvent {
     pub failure_code: Option<String>,
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub refund: Option<RefundPart>,
+}
+
+/// `invoice.issued`: the number an order's invoice keeps for good.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct InvoiceEvent {
+    pub order_id: OrderId,
+    /// The order's number, e.g. `ORD-001042`.
+    pub order_number: String,
+    pub customer_email: String,
+    /// The invoice's number, e.g. `INV-000042`.
+    pub number: String,
+    pub sequence: i64,
+    pub currency: Currency,
+    pub total_cents: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_at: OffsetDateTime,
 }
 
 /// The refund of a `payment.refunded` or `payment.refund_failed` event.

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod backoff;
 pub mod cart;
 pub mod csv_cell;
+pub mod documents;
 pub mod enums;
 pub mod error;
 pub mod events;

@@ -8,6 +8,7 @@ pub mod customer;
 pub mod dashboard;
 pub mod db;
 pub mod discount;
+pub mod document;
 pub mod events;
 pub mod fixtures;
 pub mod generate;

@@ -416,7 +416,7 @@ impl Tabular for CountsRow<'_> {
     }
 }
 
-fn read_file(path: &PathBuf) -> Result<String, CliError> {
+pub(super) fn read_file(path: &PathBuf) -> Result<String, CliError> {
     let text = if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin())
     } else {

@@ -25,7 +25,11 @@ fn resource(area: &str, rest: &str) -> Option<Resource> {
         "inventory" => Resource::Inventory,
         // Analytics over orders are a report.
         "orders" if rest == "analytics" => Resource::Reports,
-        "orders" | "cart" | "returns" | "shipping" | "tax" | "discounts" => Resource::Orders,
+        // An order's invoice and packing slip are read with it, and their
+        // templates are the orders' too.
+        "orders" | "cart" | "returns" | "shipping" | "tax" | "discounts" | "documents" => {
+            Resource::Orders
+        }
         "payments" if rest == "analytics" => Resource::Reports,
         "payments" => Resource::Payments,
         "customers" => Resource::Customers,
@@ -76,6 +80,10 @@ mod tests {
         assert_eq!(
             need(Method::POST, "/api/products").as_deref(),
             Some("products:write")
+        );
+        assert_eq!(
+            need(Method::PUT, "/api/documents/templates/invoice").as_deref(),
+            Some("orders:write")
         );
         assert_eq!(
             need(Method::PATCH, "/api/products/SKU-1").as_deref(),

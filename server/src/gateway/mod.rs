@@ -62,7 +62,8 @@ pub const GATEWAY_SWEEPER: &str = "gateway_sweeper";
         shop_wire::products::DataFormat,
         shop_wire::products::StockImport,
         shop_wire::reports::ReportGroup,
-        services::reports::ReportFormat
+        services::reports::ReportFormat,
+        shop_wire::documents::DocumentFormat
     ))
 )]
 struct ApiDoc;
@@ -193,6 +194,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/cart", services::cart::router())
         .nest("/api/orders", services::orders::router())
         .nest("/api/returns", services::returns::router())
+        .nest("/api/documents", services::documents::router())
         .nest("/api/payments", services::payments::router())
         .nest("/api/search", services::search::router())
         .nest("/api/keys", services::keys::router())

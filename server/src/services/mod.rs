@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod cart;
+pub mod documents;
 pub mod error;
 pub mod events;
 pub mod health;

@@ -30,8 +30,9 @@ use super::{
     StockWrite, Store, StoredResponse, TransitionOutcome, TransitionRequest, now,
 };
 use super::{
-    CartStore, CatalogStore, EventStore, IdempotencyStore, InventoryStore, NotificationStore,
-    OrderStore, PaymentStore, PricingStore, StoreHealth, WebhookStore,
+    CartStore, CatalogStore, DocumentStore, EventStore, IdempotencyStore, InventoryStore,
+    InvoiceIssue, NotificationStore, OrderStore, PaymentStore, PricingStore, StoreHealth,
+    WebhookStore,
 };
 use crate::services::cart::rules::QuantityLimits;
 use crate::services::notifications::domain::new_notification;
@@ -2599,6 +2600,91 @@ pub(crate) async fn racing_refreshes_with_one_secret_rotate_once<
     ));
 }
 
+/// Invoices for many orders, each asked for many times at once: every
+/// order gets one number, and the numbers are 1..=N with no gap or repeat.
+pub(crate) async fn racing_invoices_take_one_gapless_number_each<
+    S: CatalogStore
+        + OrderStore
+        + PaymentStore
+        + PricingStore
+        + DocumentStore
+        + EventStore
+        + ?Sized
+        + 'static,
+>(
+    store: Arc<S>,
+) {
+    const ORDERS: usize = 6;
+    add_product(&store, "INV-1", 100).await;
+    let mut orders = Vec::new();
+    for _ in 0..ORDERS {
+        orders.push(paid_order(&store, "INV-1", 1).await.0);
+    }
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let store = store.clone();
+        let order = orders[racer % ORDERS].clone();
+        racers.push(tokio::spawn(async move {
+            let issued = store
+                .issue_invoice(InvoiceIssue {
+                    order_id: order.id.clone(),
+                    prefix: "INV-".to_owned(),
+                    event: Box::new(move |invoice| {
+                        NewEvent::now(shop_wire::events::EventData::InvoiceIssued(
+                            shop_wire::events::InvoiceEvent {
+                                order_id: order.id.clone(),
+                                order_number: order.number.clone(),
+                                customer_email: order.customer_email.clone(),
+                                number: invoice.number.clone(),
+                                sequence: invoice.sequence,
+                                currency: order.currency,
+                                total_cents: order.total_cents,
+                                issued_at: invoice.issued_at,
+                            },
+                        ))
+                    }),
+                })
+                .await
+                .expect("issue invoice");
+            (racer % ORDERS, issued)
+        }));
+    }
+    let mut by_order = vec![BTreeSet::new(); ORDERS];
+    let mut fresh = 0;
+    for racer in racers {
+        let (order, (invoice, issued)) = racer.await.expect("task");
+        by_order[order].insert((invoice.sequence, invoice.number));
+        fresh += usize::from(issued);
+    }
+    assert_eq!(fresh, ORDERS, "each order's invoice is issued once");
+    let mut sequences: Vec<i64> = by_order
+        .iter()
+        .map(|numbers| {
+            assert_eq!(numbers.len(), 1, "an order has one number: {numbers:?}");
+            let (sequence, number) = numbers.first().expect("one");
+            assert_eq!(number, &format!("INV-{sequence:06}"));
+            *sequence
+        })
+        .collect();
+    sequences.sort_unstable();
+    assert_eq!(
+        sequences,
+        (1..=ORDERS as i64).collect::<Vec<_>>(),
+        "no gap, no repeat"
+    );
+    let (events, _) = store
+        .list_events(&super::EventQuery {
+            after: 0,
+            types: vec!["invoice.issued".to_owned()],
+            excluded: Vec::new(),
+            limit: 100,
+            offset: 0,
+        })
+        .await
+        .expect("events");
+    assert_eq!(events.len(), ORDERS, "one invoice.issued per order");
+}
+
 /// One `#[tokio::test]` per contract check for a backend: `$open` is a
 /// function returning a guard (kept alive for the test) and a fresh store;
 /// for a `partial` backend an async one, and only the checks named.
@@ -2637,6 +2723,7 @@ macro_rules! store_contract {
                 a_taken_email_is_refused_whatever_its_case,
                 racing_demotions_never_leave_the_shop_without_an_admin,
                 racing_refreshes_with_one_secret_rotate_once,
+                racing_invoices_take_one_gapless_number_each,
             );
         }
     };

@@ -33,6 +33,7 @@ mod carts;
 mod catalog;
 #[cfg(test)]
 mod contract;
+mod documents;
 mod events;
 mod idempotency;
 mod inventory;
@@ -57,6 +58,7 @@ pub use analytics::*;
 pub use audit::{AuditChange, AuditQuery, AuditStore};
 pub use carts::*;
 pub use catalog::*;
+pub use documents::*;
 pub use events::*;
 pub use idempotency::*;
 pub use inventory::*;
@@ -135,6 +137,7 @@ pub trait Store:
     + PricingStore
     + AddressStore
     + ReturnStore
+    + DocumentStore
     + StoreHealth
     + Send
     + Sync

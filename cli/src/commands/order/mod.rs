@@ -11,11 +11,13 @@
 //! methods), [`batch`] (many from stdin), [`quote`] (pricing without
 //! ordering, and the address, shipping and discount options both take),
 //! [`list`], [`ship`] (one shipment, or a file of them), [`transition`]
-//! (pay, deliver, cancel, refund) and
-//! [`view`] (how orders, their lines and the analytics are shown).
+//! (pay, deliver, cancel, refund), [`document`] (the invoice and the
+//! packing slip) and [`view`] (how orders, their lines and the analytics
+//! are shown).
 
 mod batch;
 mod create;
+mod document;
 mod list;
 mod quote;
 mod ship;
@@ -116,6 +118,12 @@ Example: shop order refund ORD-001042 --amount 12.50 --reason 'damaged in transi
     },
     /// Orders by status, revenue by day, average order value and best sellers (staff).
     Analytics,
+    /// Print an order's invoice (HTML, or --pdf); its number is issued the first time.
+    #[command(after_help = document::INVOICE_HELP)]
+    Invoice(document::DocumentArgs),
+    /// Print an order's packing slip: what is left to pack and where it goes (staff).
+    #[command(after_help = document::PACKING_SLIP_HELP)]
+    PackingSlip(document::DocumentArgs),
 }
 
 /// An order by id (`ord_...`) or number (`ORD-001042`, any case), checked
@@ -189,6 +197,8 @@ impl OrderCommand {
                 };
                 transition::refund(&client, &mut output, &order, refund).await
             }
+            OrderCommand::Invoice(args) => document::run(&client, "invoice", args).await,
+            OrderCommand::PackingSlip(args) => document::run(&client, "packing-slip", args).await,
             OrderCommand::Analytics => {
                 let analytics: OrderAnalytics = client.get("/api/orders/analytics").send().await?;
                 view::print_analytics(&mut output, &analytics)

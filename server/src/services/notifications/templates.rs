@@ -40,18 +40,31 @@ fn environment() -> Environment<'static> {
     env
 }
 
-/// `{{ 1999 | money("EUR") }}` -> `19.99 EUR`: minor units as a decimal amount.
-fn money(cents: i64, currency: Option<String>) -> String {
+/// `{{ 1999 | money("EUR") }}` -> `19.99 EUR`, `{{ 1999 | money("JPY") }}`
+/// -> `1999 JPY`: minor units as a decimal amount, by the currency's own
+/// decimals (two for a code this build does not know).
+pub(crate) fn money(cents: i64, currency: Option<String>) -> String {
+    let currency = currency.filter(|c| !c.is_empty());
+    if let Some(known) = currency
+        .as_deref()
+        .and_then(|code| code.parse::<shop_wire::money::Currency>().ok())
+    {
+        return format!(
+            "{} {}",
+            shop_wire::money::format_amount(cents, known),
+            known.code()
+        );
+    }
     let sign = if cents < 0 { "-" } else { "" };
     let abs = cents.unsigned_abs();
     let amount = format!("{sign}{}.{:02}", abs / 100, abs % 100);
-    match currency.filter(|c| !c.is_empty()) {
+    match currency {
         Some(currency) => format!("{amount} {currency}"),
         None => amount,
     }
 }
 
-fn error(part: &'static str, err: &minijinja::Error) -> TemplateError {
+pub(crate) fn error(part: &'static str, err: &minijinja::Error) -> TemplateError {
     let mut message = err.kind().to_string();
     if let Some(detail) = err.detail() {
         message = format!("{message}: {detail}");

@@ -201,8 +201,12 @@ pub async fn create(
         .transpose()?;
     let draft = OrderDraft {
         id: OrderId::generate(),
+        // Staff ordering for a customer do not own the order: it is the
+        // customer's, found by its email once their address is verified.
+        user_id: customer_email
+            .eq_ignore_ascii_case(&user.email)
+            .then(|| caller.user_id.clone()),
         customer_email,
-        user_id: Some(caller.user_id.clone()),
         source,
         // Scoped to the caller, as the gateway's replay is.
         idempotency_key: idempotency_key.map(|key| format!("{}:{key}", caller.user_id)),

@@ -43,6 +43,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::cancel))
         .routes(routes!(handlers::refund))
         .routes(routes!(crate::services::returns::handlers::create))
+        .routes(routes!(crate::services::documents::handlers::invoice))
+        .routes(routes!(crate::services::documents::handlers::packing_slip))
 }
 
 pub fn spawn_workers(state: &AppState) {

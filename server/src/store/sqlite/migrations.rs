@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0012_accounts.sql"),
     include_str!("../migrations/0013_fulfilments.sql"),
     include_str!("../migrations/0014_returns.sql"),
+    include_str!("../migrations/0015_documents.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {

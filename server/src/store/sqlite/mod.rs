@@ -26,6 +26,7 @@ mod carts;
 mod catalog;
 #[cfg(test)]
 mod checkout_cost;
+mod documents;
 mod events;
 mod filter;
 mod idempotency;
