@@ -41,7 +41,7 @@ import urllib.parse
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "bench-Admin-pass-2026!"
 ORDER_RATE = int(os.environ.get("BENCH_ORDER_RATE", "500"))
-# Connections placing orders: each waits its share of the rate between orders.
+# Connections placing orders, paced to ORDER_RATE together.
 ORDER_CONNECTIONS = 32
 CARD = {"method": "card", "card_number": "4242424242424242", "exp_month": 12, "exp_year": 2035}
 
@@ -205,9 +205,10 @@ def orders(ndjson, count):
 
 def order_script(path, ndjson, token, count):
     """A wrk script placing the orders of `orders` in turn: each thread takes
-    every THREADS-th from OFFSET (so no order is placed twice), and each
-    connection waits DELAY ms between its orders (the rate). Arguments:
-    THREADS OFFSET DELAY."""
+    every THREADS-th from OFFSET (so no order is placed twice), the k-th due
+    k / RATE seconds after its start (the wall clock, through LuaJIT's FFI),
+    so that slow answers are caught up while the connections allow.
+    Arguments: THREADS OFFSET RATE (per thread)."""
     with open(path, "w", encoding="utf-8") as f:
         f.write("local bodies = {\n")
         for sku, quantity in orders(ndjson, count):
@@ -216,19 +217,33 @@ def order_script(path, ndjson, token, count):
         f.write("}\n")
         f.write(f"local headers = {{[\"Content-Type\"] = \"application/json\", "
                 f"[\"Authorization\"] = \"Bearer {token}\"}}\n")
-        f.write("""local threads = 0
+        f.write("""local ffi = require("ffi")
+ffi.cdef[[
+  typedef struct { long tv_sec; long tv_nsec; } timespec;
+  int clock_gettime(int clock, timespec *now);
+]]
+local clock = ffi.new("timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, clock)
+  return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
+end
+local threads = 0
 function setup(thread)
   thread:set("id", threads)
   threads = threads + 1
 end
-local step, i, wait
+local step, i, interval, started, placed
 function init(args)
   step = tonumber(args[1])
   i = tonumber(args[2]) + id
-  wait = tonumber(args[3])
+  interval = 1000 / tonumber(args[3])
+  placed = 0
 end
 function delay()
-  return wait
+  started = started or now_ms()
+  local due = started + placed * interval
+  placed = placed + 1
+  return math.max(0, math.floor(due - now_ms()))
 end
 function request()
   local body = bodies[(i % #bodies) + 1]
@@ -245,13 +260,12 @@ def under_checkout(host, port, token, ndjson, search_script, work, duration, thr
     per_round = ORDER_RATE * (duration + 2)
     script = os.path.join(work, "orders.lua")
     order_script(script, ndjson, token, per_round * 3)
-    wait = ORDER_CONNECTIONS * 1000 // ORDER_RATE
     for round_ in range(3):
         before = cache_counts(host, port, token)
         # The orders run a second longer on each side, so every search meets them.
         placing = subprocess.Popen(
             wrk_args(host, port, duration + 2, 1, ORDER_CONNECTIONS, script,
-                     script_args=(1, round_ * per_round, wait)),
+                     script_args=(1, round_ * per_round, ORDER_RATE)),
             stdout=subprocess.PIPE, text=True)
         time.sleep(1)
         searches = wrk("search_checkout", host, port, duration, threads, connections, search_script)
