@@ -10,7 +10,7 @@ use shop_wire::payments::{RefundId, RefundRequest, RefundStatus};
 use shop_wire::returns::{NewReturn, NewReturnItem, ReceiveReturn, Return, ReturnId, ReturnStatus};
 
 use super::return_event;
-use super::rules::ReturnRefusal;
+use super::rules::{self, ClaimedRefund, ReturnRefusal};
 use crate::auth::AuthUser;
 use crate::services::cart::domain::check_line;
 use crate::services::error::{DomainError, DomainResult};
@@ -310,7 +310,9 @@ pub async fn refund(
     }
 }
 
-/// A refund of the return was claimed before: done if it succeeded.
+/// A refund of the return was claimed before: done if it succeeded, made
+/// again if it failed or a crash left the claim behind (see
+/// [`rules::claimed_refund`]), else still under way.
 async fn finish_claimed(
     state: &AppState,
     caller: &AuthUser,
@@ -326,25 +328,40 @@ async fn finish_claimed(
         Some(id) => state.store.payment(&id).await?,
         None => None,
     };
-    let succeeded = payment.is_some_and(|p| {
+    let recorded = payment.and_then(|p| {
         p.refunds
-            .iter()
-            .any(|r| Some(&r.id) == found.refund_id.as_ref() && r.status == RefundStatus::Succeeded)
+            .into_iter()
+            .find(|r| Some(&r.id) == found.refund_id.as_ref())
+            .map(|r| r.status)
     });
-    if !succeeded {
-        return Err(DomainError::Conflict {
+    match rules::claimed_refund(recorded, found.updated_at, now()) {
+        ClaimedRefund::Done => {
+            step(
+                state,
+                caller,
+                raw,
+                ReturnStep::Refunded,
+                ReturnStatus::Refunded,
+                note,
+            )
+            .await
+        }
+        ClaimedRefund::UnderWay => Err(DomainError::Conflict {
             code: "refund_in_progress",
             message: format!("the refund of return {} is under way", found.id),
             details: json!({ "refund_id": found.refund_id }),
-        });
+        }),
+        ClaimedRefund::Abandoned => {
+            let Some(claimed) = found.refund_id.clone() else {
+                return Err(DomainError::Internal(anyhow::anyhow!(
+                    "return {} claims a refund without its id",
+                    found.id
+                )));
+            };
+            tracing::warn!(r#return = %found.id, refund = %claimed, "releasing a refund claim left behind; refunding again");
+            let release = ReturnStep::ReleaseRefund { refund: claimed };
+            step(state, caller, raw, release, ReturnStatus::Received, None).await?;
+            Box::pin(refund(state, caller, raw, note)).await
+        }
     }
-    step(
-        state,
-        caller,
-        raw,
-        ReturnStep::Refunded,
-        ReturnStatus::Refunded,
-        note,
-    )
-    .await
 }

@@ -222,13 +222,23 @@ fn create(
     events: ReturnEvents,
 ) -> StoreResult<ReturnCreate> {
     let order = draft.order.as_str();
-    let exists: Option<i64> = tx
-        .prepare_cached("SELECT 1 FROM orders WHERE id = ?1")?
-        .query_row([order], |row| row.get(0))
+    let money = tx
+        .prepare_cached(
+            "SELECT subtotal_cents, discount_cents, shipping_cents, total_cents
+             FROM orders WHERE id = ?1",
+        )?
+        .query_row([order], |row| {
+            Ok(rules::OrderMoney {
+                subtotal_cents: row.get(0)?,
+                discount_cents: row.get(1)?,
+                shipping_cents: row.get(2)?,
+                total_cents: row.get(3)?,
+            })
+        })
         .optional()?;
-    if exists.is_none() {
+    let Some(money) = money else {
         return Ok(ReturnCreate::NotFound);
-    }
+    };
     let lines = returnable_lines(tx, order)?;
     let (shipped, delivered) = shipped_and_delivered(tx, order)?;
     let closes = rules::window_closes(shipped, delivered, draft.window_days);
@@ -248,7 +258,7 @@ fn create(
         draft.id.as_str(),
         order,
         draft.note,
-        rules::refund_cents(&plan),
+        rules::refund_cents(&plan, money),
         at
     ])?;
     let mut insert = tx.prepare_cached(
