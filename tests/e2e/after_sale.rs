@@ -629,13 +629,19 @@ async fn a_return_after_the_window_is_refused() {
 }
 
 /// A customer opens a return of their own order; its refund is the units'
-/// share of what was charged, discount and tax included, never their full
-/// price when the order had a discount.
+/// share of what was charged, discount included, never their full price
+/// when the order had a discount. Shipping goes back with one return, once.
 #[tokio::test]
 async fn a_customer_returns_part_of_a_discounted_order_and_gets_its_share_back() {
     let server = TestServer::start();
     stocked(&server);
     let admin = server.admin_token().await;
+    let zone = json!({"name": "US", "countries": ["US"],
+        "methods": [{"code": "std", "name": "Standard", "rate": {"kind": "flat", "amount_cents": 500}}]});
+    let zone = server
+        .send_as(reqwest::Method::POST, "/api/shipping/zones", &zone, &admin)
+        .await;
+    expect_status(zone, StatusCode::CREATED).await;
     let discount = server
         .send_as(
             reqwest::Method::POST,
@@ -651,6 +657,9 @@ async fn a_customer_returns_part_of_a_discounted_order_and_gets_its_share_back()
             reqwest::Method::POST,
             "/api/orders",
             &json!({"items": [{"sku": "CHAIR-01", "quantity": 2}], "discount_codes": ["TENOFF"],
+                    "shipping_address": {"name": "Dana", "line1": "1 Elm St", "city": "Austin",
+                                         "postal_code": "73301", "country": "US"},
+                    "shipping_method": "std",
                     "payment": {"method": "card", "card_number": "4242424242424242",
                                 "exp_month": 12, "exp_year": 2035}}),
             &dana,
@@ -695,11 +704,38 @@ async fn a_customer_returns_part_of_a_discounted_order_and_gets_its_share_back()
 
     returned(&server, &["approve", id]);
     returned(&server, &["receive", id]);
-    let refunded = returned(&server, &["refund", id]);
+    let refunded = returned(&server, &["refund", id, "--include-shipping"]);
     assert_eq!(refunded["status"], "refunded");
+    assert_eq!(refunded["shipping_refund_cents"], 500, "{refunded}");
     let payment = server
         .shop(&["payment", "get", &number, "-o", "json"])
         .expect(0)
         .json();
-    assert_eq!(payment["refunded_cents"], 12_999 - 1_300, "{payment}");
+    assert_eq!(payment["refunded_cents"], 12_999 - 1_300 + 500, "{payment}");
+
+    // The other chair comes back too: the shipping went back once already.
+    let body = json!({"items": [{"sku": "CHAIR-01", "quantity": 1, "reason": "too tall too"}]});
+    let second = server
+        .send_as(reqwest::Method::POST, &path, &body, &dana)
+        .await;
+    let second = expect_status(second, StatusCode::CREATED).await;
+    let second = second["id"].as_str().unwrap();
+    returned(&server, &["approve", second]);
+    returned(&server, &["receive", second]);
+    let twice = server
+        .shop(&["return", "refund", second, "--include-shipping"])
+        .expect(5);
+    assert!(
+        twice.stderr.contains("shipping_already_refunded"),
+        "{twice:#?}"
+    );
+    let refunded = returned(&server, &["refund", second]);
+    assert_eq!(refunded["shipping_refund_cents"], 0);
+    // Both returns together gave back exactly what the order charged.
+    let payment = server
+        .shop(&["payment", "get", &number, "-o", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(payment["refunded_cents"], order["total_cents"], "{payment}");
+    assert_eq!(get(&server, &number)["financial_status"], "refunded");
 }

@@ -136,6 +136,18 @@ pub struct OrderMoney {
     pub total_cents: i64,
 }
 
+impl OrderMoney {
+    /// The money of an order as the API shows it.
+    pub fn of(order: &shop_wire::orders::Order) -> Self {
+        OrderMoney {
+            subtotal_cents: Some(order.pricing.subtotal_cents).filter(|cents| *cents > 0),
+            discount_cents: order.pricing.discount_cents,
+            shipping_cents: order.pricing.shipping_cents,
+            total_cents: order.total_cents,
+        }
+    }
+}
+
 /// `amount × part / whole`, rounded half up, in integers (no float cents).
 fn share(amount: i64, part: i64, whole: i64) -> i64 {
     if whole <= 0 {
@@ -170,6 +182,17 @@ pub fn refund_cents(lines: &[PlannedLine], order: OrderMoney) -> i64 {
         0
     };
     goods + tax
+}
+
+/// What giving back an order's shipping refunds: the shipping and its
+/// share of tax added on top (as [`refund_cents`] shares it).
+pub fn shipping_refund_cents(order: OrderMoney) -> i64 {
+    let Some(subtotal) = order.subtotal_cents.filter(|subtotal| *subtotal > 0) else {
+        return order.shipping_cents;
+    };
+    let charged_before_tax = subtotal - order.discount_cents + order.shipping_cents;
+    let added_tax = (order.total_cents - charged_before_tax).max(0);
+    order.shipping_cents + share(added_tax, order.shipping_cents, charged_before_tax)
 }
 
 /// How long a claimed refund may go unrecorded at the payment before the
@@ -359,6 +382,10 @@ mod tests {
         // Everything returned never gets back more than the goods were charged.
         let everything = refund_cents(&two_units_at(5_000), order);
         assert!(everything <= order.total_cents - 500, "{everything}");
+        // With the shipping and its tax, all of it is the whole charge.
+        let shipping = shipping_refund_cents(order);
+        assert_eq!(shipping, 500 + 36);
+        assert_eq!(everything + shipping, order.total_cents);
     }
 
     #[test]
