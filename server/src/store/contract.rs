@@ -2782,4 +2782,6 @@ store_contract!(partial postgres, crate::store::postgres::testing::open;
     racing_demotions_never_leave_the_shop_without_an_admin,
     racing_refreshes_with_one_secret_rotate_once,
     an_address_book_keeps_its_limit_and_its_owner,
+    a_country_is_shipped_to_by_one_zone_even_when_zones_race,
+    tax_rates_are_one_per_scope_and_read_with_the_products,
 );

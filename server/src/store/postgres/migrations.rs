@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_platform.sql"),
     include_str!("../migrations/postgres/0002_catalog.sql"),
     include_str!("../migrations/postgres/0003_accounts.sql"),
+    include_str!("../migrations/postgres/0004_pricing.sql"),
 ];
 
 /// The advisory lock that lets one node at a time migrate.

@@ -3,8 +3,8 @@
 //!
 //! Being built trait by trait (issue 15): it implements [`EventStore`],
 //! [`IdempotencyStore`], [`StoreHealth`], [`super::CatalogStore`],
-//! [`super::InventoryStore`], [`super::UserStore`], [`super::SessionStore`]
-//! and [`super::AddressStore`] so far, each proven by the store contract
+//! [`super::InventoryStore`], [`super::UserStore`], [`super::SessionStore`],
+//! [`super::AddressStore`] and [`super::PricingStore`] so far, each proven by the store contract
 //! suite, and is not yet a [`super::Store`], so the server cannot start on
 //! it.
 //!
@@ -39,6 +39,7 @@ mod filter;
 mod idempotency;
 mod inventory;
 mod migrations;
+mod pricing;
 mod sessions;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -214,6 +215,9 @@ fn unique_field(constraint: Option<&str>) -> (&'static str, &'static str) {
         Some("idempotency_keys_pkey") => ("idempotency key", "key"),
         Some("products_sku_key") => ("product", "sku"),
         Some("users_email_key") => ("user", "email"),
+        Some("shipping_zone_countries_pkey") => ("shipping zone", "country"),
+        Some("tax_rates_scope") => ("tax rate", "country, region and tax_category"),
+        Some("discounts_code_key") => ("discount", "code"),
         _ => ("record", "key"),
     }
 }
