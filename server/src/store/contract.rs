@@ -2784,4 +2784,5 @@ store_contract!(partial postgres, crate::store::postgres::testing::open;
     an_address_book_keeps_its_limit_and_its_owner,
     a_country_is_shipped_to_by_one_zone_even_when_zones_race,
     tax_rates_are_one_per_scope_and_read_with_the_products,
+    racing_cart_changes_at_one_version_apply_once,
 );

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0002_catalog.sql"),
     include_str!("../migrations/postgres/0003_accounts.sql"),
     include_str!("../migrations/postgres/0004_pricing.sql"),
+    include_str!("../migrations/postgres/0005_carts.sql"),
 ];
 
 /// The advisory lock that lets one node at a time migrate.

@@ -4,7 +4,8 @@
 //! Being built trait by trait (issue 15): it implements [`EventStore`],
 //! [`IdempotencyStore`], [`StoreHealth`], [`super::CatalogStore`],
 //! [`super::InventoryStore`], [`super::UserStore`], [`super::SessionStore`],
-//! [`super::AddressStore`] and [`super::PricingStore`] so far, each proven by the store contract
+//! [`super::AddressStore`], [`super::PricingStore`] and
+//! [`super::CartStore`] so far, each proven by the store contract
 //! suite, and is not yet a [`super::Store`], so the server cannot start on
 //! it.
 //!
@@ -33,6 +34,7 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 mod addresses;
 mod audit;
+mod carts;
 mod catalog;
 mod events;
 mod filter;
@@ -218,6 +220,7 @@ fn unique_field(constraint: Option<&str>) -> (&'static str, &'static str) {
         Some("shipping_zone_countries_pkey") => ("shipping zone", "country"),
         Some("tax_rates_scope") => ("tax rate", "country, region and tax_category"),
         Some("discounts_code_key") => ("discount", "code"),
+        Some("carts_active_user") => ("active cart", "user"),
         _ => ("record", "key"),
     }
 }
