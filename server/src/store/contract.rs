@@ -2785,4 +2785,9 @@ store_contract!(partial postgres, crate::store::postgres::testing::open;
     a_country_is_shipped_to_by_one_zone_even_when_zones_race,
     tax_rates_are_one_per_scope_and_read_with_the_products,
     racing_cart_changes_at_one_version_apply_once,
+    racing_refunds_never_exceed_the_capture,
+    an_order_refunded_in_full_is_not_shipped,
+    racing_partial_shipments_never_ship_a_unit_twice,
+    an_unpaid_order_expires_once_and_releases_its_stock,
+    racing_checkouts_never_use_a_discount_past_its_limit,
 );

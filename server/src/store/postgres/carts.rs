@@ -252,6 +252,66 @@ async fn expire_cart(
     Ok(())
 }
 
+/// Marks a cart `checked_out` once an order has taken over its lines and
+/// their reservations.
+pub(super) async fn check_out_cart(
+    tx: &mut PgConnection,
+    id: &str,
+    events: CommerceEvents,
+    pending: &mut Vec<NewEvent>,
+) -> StoreResult<()> {
+    set_cart_state(tx, id, CartStatus::CheckedOut, None).await?;
+    let record = must_read_cart(tx, id).await?;
+    pending.push((events.cart)(EventData::CartCheckedOut, &record.cart));
+    Ok(())
+}
+
+/// Gives a cart's lines today's prices, as a new version of the cart; the
+/// event that logs it: the customer sees the new prices before they pay them.
+pub(super) async fn reprice_cart(
+    tx: &mut PgConnection,
+    id: &str,
+    changes: &[rules::PriceChange],
+    events: CommerceEvents,
+) -> StoreResult<NewEvent> {
+    for change in changes {
+        sqlx::query("UPDATE cart_items SET unit_price_cents = $3 WHERE cart_id = $1 AND sku = $2")
+            .bind(id)
+            .bind(&change.sku)
+            .bind(change.now_cents)
+            .execute(&mut *tx)
+            .await?;
+    }
+    set_cart_state(tx, id, CartStatus::Active, None).await?;
+    let record = must_read_cart(tx, id).await?;
+    Ok((events.cart)(EventData::CartUpdated, &record.cart))
+}
+
+/// A cart's lines with their reservation ids, for a checkout to take over.
+pub(super) async fn cart_lines(
+    conn: &mut PgConnection,
+    id: &str,
+) -> StoreResult<Vec<(CartItem, String)>> {
+    Ok(load_lines(conn, id)
+        .await?
+        .into_iter()
+        .map(|l| (l.item, l.reservation_id))
+        .collect())
+}
+
+/// Whether every line of the cart still holds its stock (the holds locked).
+pub(super) async fn lines_held(tx: &mut PgConnection, id: &str) -> StoreResult<bool> {
+    for line in load_lines(tx, id).await? {
+        if active_reservation(tx, &line.reservation_id)
+            .await?
+            .is_none()
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Checks that an existing cart (locked) can change now: `Err` with the
 /// answer when not.
 async fn check_changeable(

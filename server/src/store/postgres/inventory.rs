@@ -424,6 +424,12 @@ pub(super) async fn check_available(
     Ok(rules::check_available(levels))
 }
 
+/// The units of a SKU free to hold or sell, its row locked; `None` when it
+/// has no stock record.
+pub(super) async fn available(tx: &mut PgConnection, sku: &str) -> StoreResult<Option<i64>> {
+    Ok(lock_one(tx, sku).await?.map(|row| row.stock.available))
+}
+
 /// Locks the stock row of `sku`, which a change in progress holds or sells.
 async fn must_lock(tx: &mut PgConnection, sku: &str) -> StoreResult<StockRow> {
     lock_one(tx, sku)
@@ -531,6 +537,59 @@ pub(super) async fn extend_reservations(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Moves a SKU's units on hand by `delta` outside any reservation (a
+/// restock of a cancelled paid order, a sale after a hold ran out), with
+/// a ledger entry of `kind`.
+async fn move_on_hand(
+    tx: &mut PgConnection,
+    before: &StockRow,
+    delta: i64,
+    kind: MovementKind,
+    reason: String,
+    actor: Option<String>,
+) -> StoreResult<StockEffect> {
+    let counts = (
+        before.stock.on_hand + delta,
+        before.stock.reserved,
+        before.stock.low_stock_threshold,
+    );
+    let draft = MovementDraft {
+        kind,
+        reason: Some(reason),
+        actor,
+        reference: None,
+    };
+    write_stock(tx, before, counts, draft, None).await
+}
+
+/// Puts sold units back on hand (a cancelled paid order), with a ledger entry.
+pub(super) async fn restock(
+    tx: &mut PgConnection,
+    sku: &str,
+    quantity: i64,
+    reason: String,
+    actor: Option<String>,
+) -> StoreResult<Option<StockEffect>> {
+    let Some(before) = lock_one(tx, sku).await? else {
+        return Ok(None);
+    };
+    let effect = move_on_hand(tx, &before, quantity, MovementKind::Adjust, reason, actor).await?;
+    Ok(Some(effect))
+}
+
+/// Sells units straight from available stock (an order paid after its hold
+/// ran out), once [`check_available`] has confirmed them in this transaction.
+pub(super) async fn sell_unreserved(
+    tx: &mut PgConnection,
+    sku: &str,
+    quantity: i64,
+    reason: String,
+    actor: Option<String>,
+) -> StoreResult<StockEffect> {
+    let before = must_lock(tx, sku).await?;
+    move_on_hand(tx, &before, -quantity, MovementKind::Commit, reason, actor).await
 }
 
 /// Finishes an active reservation (commit, release or expire) by id;

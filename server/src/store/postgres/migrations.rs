@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0003_accounts.sql"),
     include_str!("../migrations/postgres/0004_pricing.sql"),
     include_str!("../migrations/postgres/0005_carts.sql"),
+    include_str!("../migrations/postgres/0006_orders.sql"),
 ];
 
 /// The advisory lock that lets one node at a time migrate.

@@ -4,8 +4,8 @@
 //! Being built trait by trait (issue 15): it implements [`EventStore`],
 //! [`IdempotencyStore`], [`StoreHealth`], [`super::CatalogStore`],
 //! [`super::InventoryStore`], [`super::UserStore`], [`super::SessionStore`],
-//! [`super::AddressStore`], [`super::PricingStore`] and
-//! [`super::CartStore`] so far, each proven by the store contract
+//! [`super::AddressStore`], [`super::PricingStore`], [`super::CartStore`],
+//! [`super::OrderStore`] and [`super::PaymentStore`] so far, each proven by the store contract
 //! suite, and is not yet a [`super::Store`], so the server cannot start on
 //! it.
 //!
@@ -41,6 +41,8 @@ mod filter;
 mod idempotency;
 mod inventory;
 mod migrations;
+mod orders;
+mod payments;
 mod pricing;
 mod sessions;
 #[cfg(test)]

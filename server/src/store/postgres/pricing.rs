@@ -17,8 +17,8 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 use super::{PgStore, audit, backend, parse};
 use crate::store::audit::snapshot;
 use crate::store::{
-    AuditChange, DiscountKey, DiscountUse, NewEvent, PricingContext, PricingQuery, PricingStore,
-    ProductFacts, StoreResult,
+    AuditChange, ClaimRefusal, DiscountKey, DiscountUse, NewEvent, PricingContext, PricingQuery,
+    PricingStore, ProductFacts, StoreResult,
 };
 
 const ZONE_COLUMNS: &str = "z.id, z.name, z.currency, z.methods::text AS methods, z.created_at,
@@ -258,6 +258,94 @@ async fn read_context(
         discounts,
         cart_codes,
     })
+}
+
+/// Claims one use of each of `discounts` for an order, in its transaction:
+/// a guarded increment (never past `usage_limit`, never of a disabled one)
+/// and a guarded use row (never past `per_customer_limit` for the
+/// customer). When one cannot be claimed, nothing stays claimed: the caller
+/// refuses the order and its transaction rolls back, but the claims taken
+/// before are given back here too, so the answer does not depend on that.
+pub(super) async fn claim_discounts(
+    tx: &mut PgConnection,
+    order: &str,
+    customer: &str,
+    discounts: &[Discount],
+) -> StoreResult<Result<(), ClaimRefusal>> {
+    for (claimed, discount) in discounts.iter().enumerate() {
+        let id = discount.id.as_str();
+        let counted = sqlx::query(
+            "UPDATE discounts SET times_used = times_used + 1
+             WHERE id = $1 AND active AND (usage_limit IS NULL OR times_used < usage_limit)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let refusal = if counted == 0 {
+            Some(ClaimRefusal::LimitReached(discount.id.clone()))
+        } else {
+            // The increment holds this discount's row: the count below
+            // sees every use of it committed before.
+            let recorded = sqlx::query(
+                "INSERT INTO discount_uses (discount_id, order_id, customer_email)
+                 SELECT $1, $2, $3
+                 WHERE $4::bigint IS NULL
+                    OR (SELECT count(*) FROM discount_uses
+                        WHERE discount_id = $1 AND customer_email = $3 AND NOT released) < $4",
+            )
+            .bind(id)
+            .bind(order)
+            .bind(customer)
+            .bind(discount.per_customer_limit)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if recorded == 0 {
+                unclaim(tx, order, &discounts[claimed..=claimed]).await?;
+                Some(ClaimRefusal::CustomerLimitReached(discount.id.clone()))
+            } else {
+                None
+            }
+        };
+        if let Some(refusal) = refusal {
+            unclaim(tx, order, &discounts[..claimed]).await?;
+            return Ok(Err(refusal));
+        }
+    }
+    Ok(Ok(()))
+}
+
+async fn unclaim(tx: &mut PgConnection, order: &str, discounts: &[Discount]) -> StoreResult<()> {
+    for discount in discounts {
+        sqlx::query("UPDATE discounts SET times_used = times_used - 1 WHERE id = $1")
+            .bind(discount.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM discount_uses WHERE discount_id = $1 AND order_id = $2")
+            .bind(discount.id.as_str())
+            .bind(order)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Gives back the uses an order claimed, once: a second call finds them
+/// given back and changes nothing. The caller holds the order's row, so
+/// two releases of one order never both find its uses unreleased.
+pub(super) async fn release_discounts(tx: &mut PgConnection, order: &str) -> StoreResult<()> {
+    sqlx::query(
+        "WITH released AS (
+             UPDATE discount_uses SET released = true
+             WHERE order_id = $1 AND NOT released RETURNING discount_id)
+         UPDATE discounts SET times_used = times_used - 1
+         WHERE id IN (SELECT discount_id FROM released)",
+    )
+    .bind(order)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 #[async_trait]

@@ -35,6 +35,7 @@ use crate::services::orders::rules::{
 };
 use crate::services::pricing::rules::{Wanted, gives_back_discounts, order_total, price_checkout};
 use crate::store::AuditChange;
+use crate::store::audit::{order_change, order_state};
 use crate::store::{
     CommerceEvents, LineRefusal, NewEvent, OrderCreate, OrderDraft, OrderKey, OrderQuery,
     OrderSource, OrderStore, ReserveItem, ShipOutcome, ShipmentDraft, StoreError, StoreResult,
@@ -837,7 +838,7 @@ impl OrderStore for SqliteStore {
                 return Ok(TransitionOutcome::PartlyShipped);
             }
             let payments = payment_facts(tx, &current)?;
-            let was = audit::order_state(&current);
+            let was = order_state(&current);
             let mut pending = Vec::new();
             let changed = match rules::decide_transition(current.status, request.to, &payments) {
                 Err(TransitionRefusal::Illegal { from }) => {
@@ -888,7 +889,7 @@ impl OrderStore for SqliteStore {
                     changed
                 }
             };
-            audit::record(tx, [audit::order_change(was, &changed)])?;
+            audit::record(tx, [order_change(was, &changed)])?;
             append(tx, pending)?;
             Ok(TransitionOutcome::Done(Box::new(changed)))
         })
@@ -932,7 +933,7 @@ impl OrderStore for SqliteStore {
                             "order.cancelled",
                             "order",
                             id.as_str(),
-                            audit::order_state(&order),
+                            order_state(&order),
                             serde_json::json!({"status": OrderStatus::Cancelled}),
                         )],
                     )?;
@@ -1093,7 +1094,7 @@ fn ship(
          WHERE id = ?1",
     )?
     .execute(params![order.as_str(), draft.tracking_number, millis(at)])?;
-    let was = audit::order_state(&current);
+    let was = order_state(&current);
     let history = if plan.completes {
         move_order(
             tx,
@@ -1120,7 +1121,7 @@ fn ship(
             "order",
             order.as_str(),
             was,
-            audit::order_state(&shipped),
+            order_state(&shipped),
         )],
     )?;
     append(tx, vec![(events.order)(kind, &shipped)])?;
