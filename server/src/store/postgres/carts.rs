@@ -20,8 +20,8 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 use time::OffsetDateTime;
 
 use super::inventory::{
-    Hold, active_reservation, check_available, extend_reservations, finish_active, reserve_checked,
-    reserve_one, resize_reservation,
+    Hold, active_reservation, check_available, extend_reservations, finish_active, reservation_of,
+    reserve_checked, reserve_one, resize_reservation,
 };
 use super::{PgStore, backend, parse};
 use crate::services::cart::rules::{self, ProductFacts};
@@ -337,16 +337,6 @@ async fn check_changeable(
             Ok(Err(CartWrite::VersionConflict { current }))
         }
     }
-}
-
-/// The id of the reservation a stock effect made or changed.
-fn reservation_of(effect: &StockEffect) -> String {
-    effect
-        .reservation
-        .as_ref()
-        .expect("a reservation's effect carries it")
-        .id
-        .to_string()
 }
 
 async fn insert_line(

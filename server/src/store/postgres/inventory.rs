@@ -408,6 +408,16 @@ async fn hold_on(
     write_stock(tx, row, counts, draft, Some(reservation)).await
 }
 
+/// The id of the reservation a stock effect made or changed.
+pub(super) fn reservation_of(effect: &StockEffect) -> String {
+    effect
+        .reservation
+        .as_ref()
+        .expect("a reservation's effect carries it")
+        .id
+        .to_string()
+}
+
 /// Checks that every item (summed per SKU) is available before anything is
 /// written, so that a refusal leaves nothing behind. Locks the SKUs' stock
 /// rows in SKU order, so what was checked still holds when it is written.

@@ -31,7 +31,8 @@ use super::carts::{
 };
 use super::filter::Filter;
 use super::inventory::{
-    Hold, available, extend_reservations, finish_active, reserve_checked, restock, sell_unreserved,
+    Hold, available, extend_reservations, finish_active, reservation_of, reserve_checked, restock,
+    sell_unreserved,
 };
 use super::payments::{insert_payment, payment_in_flight, read_payment};
 use super::pricing::{claim_discounts, release_discounts};
@@ -550,16 +551,6 @@ pub(super) async fn set_pay_by(
         .execute(&mut *tx)
         .await?;
     Ok(())
-}
-
-/// The id of the reservation a stock effect made.
-fn reservation_of(effect: &crate::store::StockEffect) -> String {
-    effect
-        .reservation
-        .as_ref()
-        .expect("a reservation's effect carries it")
-        .id
-        .to_string()
 }
 
 /// Commits the stock of a paid order, as [`rules::decide_fulfilment`]
