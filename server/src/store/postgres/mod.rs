@@ -5,9 +5,9 @@
 //! [`IdempotencyStore`], [`StoreHealth`], [`super::CatalogStore`],
 //! [`super::InventoryStore`], [`super::UserStore`], [`super::SessionStore`],
 //! [`super::AddressStore`], [`super::PricingStore`], [`super::CartStore`],
-//! [`super::OrderStore`] and [`super::PaymentStore`] so far, each proven by the store contract
-//! suite, and is not yet a [`super::Store`], so the server cannot start on
-//! it.
+//! [`super::OrderStore`] and [`super::PaymentStore`] so far, each proven by
+//! the store contract suite, and is not yet a [`super::Store`], so the
+//! server cannot start on it.
 //!
 //! Every change runs in one transaction through [`PgStore::write`], which
 //! retries it whole when PostgreSQL aborts it for a serialization failure
