@@ -48,7 +48,7 @@ use crate::store::audit::{order_change, order_state};
 use crate::store::{
     AuditChange, CommerceEvents, LineRefusal, NewEvent, OrderCreate, OrderDraft, OrderKey,
     OrderQuery, OrderSource, OrderStore, ReserveItem, ShipOutcome, ShipmentDraft, StoreError,
-    StoreResult, TransitionOutcome, TransitionRequest, now,
+    StoreResult, StoredItem, TransitionOutcome, TransitionRequest, now,
 };
 
 const ORDER_COLUMNS: &str = "id, number, status, financial_status, customer_email, user_id, \
@@ -102,36 +102,6 @@ where
     row.try_get::<Option<String>, _>(column)?
         .map(|text| text.parse::<T>().map_err(backend))
         .transpose()
-}
-
-/// An order line with the reservation that holds its stock, and whether that
-/// hold is still active.
-pub(super) struct StoredItem {
-    position: i64,
-    item: OrderItem,
-    pub(super) reservation_id: Option<String>,
-    held: bool,
-    /// Units of the line its shipments took.
-    shipped: i64,
-}
-
-impl StoredItem {
-    pub(super) fn hold(&self) -> LineHold {
-        LineHold {
-            sku: self.item.sku.clone(),
-            quantity: self.item.quantity,
-            held: self.held,
-        }
-    }
-
-    fn shipped_line(&self) -> ShippedLine {
-        ShippedLine {
-            position: self.position,
-            sku: self.item.sku.clone(),
-            quantity: self.item.quantity,
-            shipped: self.shipped,
-        }
-    }
 }
 
 async fn order_items(conn: &mut PgConnection, order: &str) -> StoreResult<Vec<StoredItem>> {

@@ -18,8 +18,8 @@ use time::OffsetDateTime;
 use super::filter::Filter;
 use super::inventory::extend_reservations;
 use super::orders::{
-    StoredItem, availability, cancel_order, commit_stock, free_units, hold_again, insert_history,
-    load_order, must_lock_order, must_read_order, set_pay_by, settle_financial_status,
+    availability, cancel_order, commit_stock, free_units, hold_again, insert_history, load_order,
+    must_lock_order, must_read_order, set_pay_by, settle_financial_status,
 };
 use super::pricing::release_discounts;
 use super::{PgStore, audit, parse};
@@ -29,7 +29,7 @@ use crate::services::pricing::rules::gives_back_discounts;
 use crate::store::{
     AuditChange, BeginPayment, ChargeResult, CommerceEvents, FinishRefund, NewEvent, PaymentDone,
     PaymentDraft, PaymentQuery, PaymentStore, PendingRefund, RefundDraft, RefundResult,
-    StartRefund, StoreError, StoreResult, now,
+    StartRefund, StoreError, StoreResult, StoredItem, now,
 };
 
 /// A payment's columns from `payments p`.
