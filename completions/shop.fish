@@ -1275,7 +1275,7 @@ complete -c shop -n "__fish_shop_using_subcommand return; and not __fish_seen_su
 complete -c shop -n "__fish_shop_using_subcommand return; and not __fish_seen_subcommand_from create list get approve reject receive refund help" -f -a "approve" -d 'Approve a requested return (staff)'
 complete -c shop -n "__fish_shop_using_subcommand return; and not __fish_seen_subcommand_from create list get approve reject receive refund help" -f -a "reject" -d 'Reject a requested return (staff); its units may be returned again'
 complete -c shop -n "__fish_shop_using_subcommand return; and not __fish_seen_subcommand_from create list get approve reject receive refund help" -f -a "receive" -d 'Record an approved return as arrived (staff): its units go back on hand'
-complete -c shop -n "__fish_shop_using_subcommand return; and not __fish_seen_subcommand_from create list get approve reject receive refund help" -f -a "refund" -d 'Refund a received return through its order\'s payment (staff)'
+complete -c shop -n "__fish_shop_using_subcommand return; and not __fish_seen_subcommand_from create list get approve reject receive refund help" -f -a "refund" -d 'Refund a received return through its order\'s payment (staff): what its items were charged, and with --include-shipping the order\'s shipping too'
 complete -c shop -n "__fish_shop_using_subcommand return; and not __fish_seen_subcommand_from create list get approve reject receive refund help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand return; and __fish_seen_subcommand_from create" -l item -d 'SKU:QTY:REASON (repeatable)' -r
 complete -c shop -n "__fish_shop_using_subcommand return; and __fish_seen_subcommand_from create" -l note -d 'A note kept with the return' -r
@@ -1398,6 +1398,7 @@ csv\t'Comma-separated values with a header row of field names'
 id\t'Only ids, one per line'"
 complete -c shop -n "__fish_shop_using_subcommand return; and __fish_seen_subcommand_from refund" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
 complete -c shop -n "__fish_shop_using_subcommand return; and __fish_seen_subcommand_from refund" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand return; and __fish_seen_subcommand_from refund" -l include-shipping -d 'Give back the order\'s shipping (with its tax) as well; one return of an order at most'
 complete -c shop -n "__fish_shop_using_subcommand return; and __fish_seen_subcommand_from refund" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
 complete -c shop -n "__fish_shop_using_subcommand return; and __fish_seen_subcommand_from refund" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
 complete -c shop -n "__fish_shop_using_subcommand return; and __fish_seen_subcommand_from refund" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
@@ -1409,7 +1410,7 @@ complete -c shop -n "__fish_shop_using_subcommand return; and __fish_seen_subcom
 complete -c shop -n "__fish_shop_using_subcommand return; and __fish_seen_subcommand_from help" -f -a "approve" -d 'Approve a requested return (staff)'
 complete -c shop -n "__fish_shop_using_subcommand return; and __fish_seen_subcommand_from help" -f -a "reject" -d 'Reject a requested return (staff); its units may be returned again'
 complete -c shop -n "__fish_shop_using_subcommand return; and __fish_seen_subcommand_from help" -f -a "receive" -d 'Record an approved return as arrived (staff): its units go back on hand'
-complete -c shop -n "__fish_shop_using_subcommand return; and __fish_seen_subcommand_from help" -f -a "refund" -d 'Refund a received return through its order\'s payment (staff)'
+complete -c shop -n "__fish_shop_using_subcommand return; and __fish_seen_subcommand_from help" -f -a "refund" -d 'Refund a received return through its order\'s payment (staff): what its items were charged, and with --include-shipping the order\'s shipping too'
 complete -c shop -n "__fish_shop_using_subcommand return; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand payment; and not __fish_seen_subcommand_from list get refund settle analytics help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
@@ -2711,7 +2712,7 @@ complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from return" -f -a "approve" -d 'Approve a requested return (staff)'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from return" -f -a "reject" -d 'Reject a requested return (staff); its units may be returned again'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from return" -f -a "receive" -d 'Record an approved return as arrived (staff): its units go back on hand'
-complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from return" -f -a "refund" -d 'Refund a received return through its order\'s payment (staff)'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from return" -f -a "refund" -d 'Refund a received return through its order\'s payment (staff): what its items were charged, and with --include-shipping the order\'s shipping too'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from payment" -f -a "list" -d 'List payment attempts, newest first, by status, order and method'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from payment" -f -a "get" -d 'Show one payment with its refunds'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from payment" -f -a "refund" -d 'Refund a payment, all that is left of it or --amount'

@@ -1582,7 +1582,7 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('approve', 'approve', [CompletionResultType]::ParameterValue, 'Approve a requested return (staff)')
             [CompletionResult]::new('reject', 'reject', [CompletionResultType]::ParameterValue, 'Reject a requested return (staff); its units may be returned again')
             [CompletionResult]::new('receive', 'receive', [CompletionResultType]::ParameterValue, 'Record an approved return as arrived (staff): its units go back on hand')
-            [CompletionResult]::new('refund', 'refund', [CompletionResultType]::ParameterValue, 'Refund a received return through its order''s payment (staff)')
+            [CompletionResult]::new('refund', 'refund', [CompletionResultType]::ParameterValue, 'Refund a received return through its order''s payment (staff): what its items were charged, and with --include-shipping the order''s shipping too')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -1718,6 +1718,7 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
             [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('--include-shipping', '--include-shipping', [CompletionResultType]::ParameterName, 'Give back the order''s shipping (with its tax) as well; one return of an order at most')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
             [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
@@ -1736,7 +1737,7 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('approve', 'approve', [CompletionResultType]::ParameterValue, 'Approve a requested return (staff)')
             [CompletionResult]::new('reject', 'reject', [CompletionResultType]::ParameterValue, 'Reject a requested return (staff); its units may be returned again')
             [CompletionResult]::new('receive', 'receive', [CompletionResultType]::ParameterValue, 'Record an approved return as arrived (staff): its units go back on hand')
-            [CompletionResult]::new('refund', 'refund', [CompletionResultType]::ParameterValue, 'Refund a received return through its order''s payment (staff)')
+            [CompletionResult]::new('refund', 'refund', [CompletionResultType]::ParameterValue, 'Refund a received return through its order''s payment (staff): what its items were charged, and with --include-shipping the order''s shipping too')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -3933,7 +3934,7 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('approve', 'approve', [CompletionResultType]::ParameterValue, 'Approve a requested return (staff)')
             [CompletionResult]::new('reject', 'reject', [CompletionResultType]::ParameterValue, 'Reject a requested return (staff); its units may be returned again')
             [CompletionResult]::new('receive', 'receive', [CompletionResultType]::ParameterValue, 'Record an approved return as arrived (staff): its units go back on hand')
-            [CompletionResult]::new('refund', 'refund', [CompletionResultType]::ParameterValue, 'Refund a received return through its order''s payment (staff)')
+            [CompletionResult]::new('refund', 'refund', [CompletionResultType]::ParameterValue, 'Refund a received return through its order''s payment (staff): what its items were charged, and with --include-shipping the order''s shipping too')
             break
         }
         'shop;help;return;create' {

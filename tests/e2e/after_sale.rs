@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::common::*;
 
@@ -626,4 +626,116 @@ async fn a_return_after_the_window_is_refused() {
     assert!(late.stderr.contains("return_window_closed"), "{late:#?}");
     let none = server.shop(&["return", "list", "-q"]).expect(0);
     assert_eq!(none.stdout.trim(), "", "nothing was opened");
+}
+
+/// A customer opens a return of their own order; its refund is the units'
+/// share of what was charged, discount included, never their full price
+/// when the order had a discount. Shipping goes back with one return, once.
+#[tokio::test]
+async fn a_customer_returns_part_of_a_discounted_order_and_gets_its_share_back() {
+    let server = TestServer::start();
+    stocked(&server);
+    let admin = server.admin_token().await;
+    let zone = json!({"name": "US", "countries": ["US"],
+        "methods": [{"code": "std", "name": "Standard", "rate": {"kind": "flat", "amount_cents": 500}}]});
+    let zone = server
+        .send_as(reqwest::Method::POST, "/api/shipping/zones", &zone, &admin)
+        .await;
+    expect_status(zone, StatusCode::CREATED).await;
+    let discount = server
+        .send_as(
+            reqwest::Method::POST,
+            "/api/discounts",
+            &json!({"code": "TENOFF", "kind": "percent", "value": 1000, "automatic": false}),
+            &admin,
+        )
+        .await;
+    expect_status(discount, StatusCode::CREATED).await;
+    let dana = server.customer_token("dana@example.com").await;
+    let placed = server
+        .send_as(
+            reqwest::Method::POST,
+            "/api/orders",
+            &json!({"items": [{"sku": "CHAIR-01", "quantity": 2}], "discount_codes": ["TENOFF"],
+                    "shipping_address": {"name": "Dana", "line1": "1 Elm St", "city": "Austin",
+                                         "postal_code": "73301", "country": "US"},
+                    "shipping_method": "std",
+                    "payment": {"method": "card", "card_number": "4242424242424242",
+                                "exp_month": 12, "exp_year": 2035}}),
+            &dana,
+        )
+        .await;
+    let order = expect_status(placed, StatusCode::CREATED).await;
+    let number = number(&order);
+    assert_eq!(order["discount_cents"], 2600, "10 % of 2 × 129.99: {order}");
+    server.shop(&["order", "ship", &number]).expect(0);
+
+    // Another customer cannot open a return of it, nor see it.
+    let erin = server.customer_token("erin@example.com").await;
+    let body = json!({"items": [{"sku": "CHAIR-01", "quantity": 1, "reason": "not mine"}]});
+    let path = format!("/api/orders/{number}/returns");
+    let foreign = server
+        .send_as(reqwest::Method::POST, &path, &body, &erin)
+        .await;
+    expect_error(foreign, StatusCode::NOT_FOUND, "not_found").await;
+
+    let body = json!({"items": [{"sku": "CHAIR-01", "quantity": 1, "reason": "too tall"}]});
+    let opened = server
+        .send_as(reqwest::Method::POST, &path, &body, &dana)
+        .await;
+    let opened = expect_status(opened, StatusCode::CREATED).await;
+    // One chair of two: 129.99 less its half of the 26.00 discount.
+    assert_eq!(opened["refund_cents"], 12_999 - 1_300, "{opened}");
+    let id = opened["id"].as_str().unwrap();
+    let mine = server.get_as(&format!("/api/returns/{id}"), &dana).await;
+    expect_status(mine, StatusCode::OK).await;
+    let theirs = server.get_as(&format!("/api/returns/{id}"), &erin).await;
+    assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+    // Approving is staff work.
+    let approve = server
+        .send_as(
+            reqwest::Method::POST,
+            &format!("/api/returns/{id}/approve"),
+            &json!({}),
+            &dana,
+        )
+        .await;
+    assert_eq!(approve.status(), StatusCode::FORBIDDEN);
+
+    returned(&server, &["approve", id]);
+    returned(&server, &["receive", id]);
+    let refunded = returned(&server, &["refund", id, "--include-shipping"]);
+    assert_eq!(refunded["status"], "refunded");
+    assert_eq!(refunded["shipping_refund_cents"], 500, "{refunded}");
+    let payment = server
+        .shop(&["payment", "get", &number, "-o", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(payment["refunded_cents"], 12_999 - 1_300 + 500, "{payment}");
+
+    // The other chair comes back too: the shipping went back once already.
+    let body = json!({"items": [{"sku": "CHAIR-01", "quantity": 1, "reason": "too tall too"}]});
+    let second = server
+        .send_as(reqwest::Method::POST, &path, &body, &dana)
+        .await;
+    let second = expect_status(second, StatusCode::CREATED).await;
+    let second = second["id"].as_str().unwrap();
+    returned(&server, &["approve", second]);
+    returned(&server, &["receive", second]);
+    let twice = server
+        .shop(&["return", "refund", second, "--include-shipping"])
+        .expect(5);
+    assert!(
+        twice.stderr.contains("shipping_already_refunded"),
+        "{twice:#?}"
+    );
+    let refunded = returned(&server, &["refund", second]);
+    assert_eq!(refunded["shipping_refund_cents"], 0);
+    // Both returns together gave back exactly what the order charged.
+    let payment = server
+        .shop(&["payment", "get", &number, "-o", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(payment["refunded_cents"], order["total_cents"], "{payment}");
+    assert_eq!(get(&server, &number)["financial_status"], "refunded");
 }

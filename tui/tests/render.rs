@@ -349,4 +349,7 @@ fn the_orders_area_counts_the_open_returns() {
     app.apply(Update::OpenReturns(Section::Ready(3)));
     let after = text(&render(&app, 160, 48));
     assert!(after.contains("returns open 3"), "{after}");
+    // On the smallest terminal they come first, so they are never cut off.
+    let small = text(&render(&app, 80, 24));
+    assert!(small.contains("rtn 3"), "{small}");
 }

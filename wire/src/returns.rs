@@ -68,9 +68,15 @@ pub struct Return {
     pub status: ReturnStatus,
     pub items: Vec<ReturnItem>,
     pub note: Option<String>,
-    /// What its refund gives back: the items at the prices they were
-    /// ordered at, never more than is left of the order's payment.
+    /// What its refund gives back for its items: what they were charged
+    /// (their prices, less their share of discounts, plus their share of
+    /// tax added on top), never more than is left of the order's payment.
     pub refund_cents: i64,
+    /// The order's shipping (with its tax) given back with the refund, when
+    /// staff chose so; one return of an order at most. Absent from events
+    /// logged before it existed, which read as 0.
+    #[serde(default)]
+    pub shipping_refund_cents: i64,
     pub currency: Currency,
     /// The refund of the order's payment, once it was started.
     pub refund_id: Option<RefundId>,
@@ -128,7 +134,21 @@ pub struct ReceiveReturn {
     pub items: Vec<RestockLine>,
 }
 
-/// `POST /api/returns/{id}/approve`, `/reject` and `/refund`: a note.
+/// `POST /api/returns/{id}/refund`: a note, and whether shipping goes back too.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RefundReturn {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
+    pub note: Option<String>,
+    /// Give back the order's shipping too (with its tax), unless another
+    /// return of the order did (409 `shipping_already_refunded`).
+    #[serde(default)]
+    pub include_shipping: bool,
+}
+
+/// `POST /api/returns/{id}/approve` and `/reject`: why, for the return's record.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]

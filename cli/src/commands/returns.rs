@@ -5,7 +5,7 @@
 
 use shop_wire::Page;
 use shop_wire::returns::{
-    NewReturn, NewReturnItem, ReceiveReturn, Return, ReturnNote, ReturnStatus,
+    NewReturn, NewReturnItem, ReceiveReturn, RefundReturn, Return, ReturnNote, ReturnStatus,
 };
 
 use super::order::{PricedLine, money, parse_text};
@@ -77,11 +77,15 @@ Example: shop return create ORD-001042 --item CHAIR-01:1:'wobbly leg'")]
         #[arg(long)]
         no_restock: bool,
     },
-    /// Refund a received return through its order's payment (staff).
+    /// Refund a received return through its order's payment (staff): what its items were
+    /// charged, and with --include-shipping the order's shipping too.
     Refund {
         /// The return's id (ret_...).
         #[arg(value_name = "RETURN", value_parser = parse_return_id)]
         id: String,
+        /// Give back the order's shipping (with its tax) as well; one return of an order at most.
+        #[arg(long)]
+        include_shipping: bool,
     },
 }
 
@@ -223,9 +227,15 @@ impl ReturnCommand {
                     items: Vec::new(),
                 }),
             ),
-            ReturnCommand::Refund { id } => (
+            ReturnCommand::Refund {
+                id,
+                include_shipping,
+            } => (
                 format!("/api/returns/{id}/refund"),
-                serde_json::to_value(ReturnNote::default()),
+                serde_json::to_value(RefundReturn {
+                    note: None,
+                    include_shipping,
+                }),
             ),
         };
         let body = body.map_err(|err| CliError::Other(err.to_string()))?;

@@ -164,6 +164,29 @@ pub fn audited_user(user: &shop_wire::users::User) -> Value {
     })
 }
 
+/// What the audit log keeps of an order's state.
+pub fn order_state(order: &shop_wire::orders::Order) -> Value {
+    serde_json::json!({
+        "status": order.status,
+        "financial_status": order.financial_status,
+        "tracking_number": order.tracking_number,
+        "refunded_cents": order.refunded_cents,
+        "fulfillment_status": order.fulfillment_status,
+        "fulfillments": order.fulfillments.iter().map(|f| &f.id).collect::<Vec<_>>(),
+    })
+}
+
+/// An order's move from the state `was` to `now`, named by where it went.
+pub fn order_change(was: Value, now: &shop_wire::orders::Order) -> AuditChange {
+    AuditChange::diff(
+        format!("order.{}", now.status.as_str()),
+        "order",
+        now.id.as_str(),
+        was,
+        order_state(now),
+    )
+}
+
 /// A value as the audit log keeps it.
 pub fn snapshot<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)

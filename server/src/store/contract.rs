@@ -1376,6 +1376,281 @@ pub(crate) async fn an_unpaid_order_expires_once_and_releases_its_stock<
     );
 }
 
+/// A change to `cart` at no expected version, as the cart service makes it.
+async fn change<S: CartStore + ?Sized + 'static>(
+    store: &Arc<S>,
+    cart: &CartId,
+    change: CartChange,
+) -> CartWrite {
+    let context = ChangeContext {
+        actor: None,
+        expires_at: now() + Duration::minutes(30),
+        limits: LIMITS,
+    };
+    store
+        .change_cart(cart, change, None, context, COMMERCE_EVENTS)
+        .await
+        .expect("change cart")
+}
+
+/// The units of `sku` on hand and reserved.
+async fn counts<S: InventoryStore + ?Sized + 'static>(store: &Arc<S>, sku: &str) -> (i64, i64) {
+    let stock = store.stock(sku).await.expect("read").expect("stock");
+    (stock.on_hand, stock.reserved)
+}
+
+/// The whole money path through one cart: lines added all or none, an
+/// anonymous cart merged into its customer's, checked out into an order
+/// that takes over its holds, a declined payment and a paid retry, and a
+/// refund that cancels the order and restocks it. The stock matches each step.
+pub(crate) async fn a_cart_becomes_a_paid_order_and_a_cancelling_refund_restocks_it<
+    S: CatalogStore
+        + InventoryStore
+        + CartStore
+        + OrderStore
+        + PaymentStore
+        + PricingStore
+        + UserStore
+        + ?Sized
+        + 'static,
+>(
+    store: Arc<S>,
+) {
+    add_product(&store, "PATH-A", 10).await;
+    add_product(&store, "PATH-B", 10).await;
+    let line = |sku: &str, quantity| ReserveItem {
+        sku: sku.to_owned(),
+        quantity,
+    };
+    let new_cart = |user_id, token_hash: Option<&str>, lines| NewCartRecord {
+        id: CartId::generate(),
+        user_id,
+        token_hash: token_hash.map(str::to_owned),
+        lines,
+        expires_at: now() + Duration::minutes(30),
+        limits: LIMITS,
+        client: None,
+    };
+    let created = |write: CartWrite| match write {
+        CartWrite::Written(record) => record.cart,
+        other => panic!("cart not written: {other:?}"),
+    };
+    let anonymous = created(
+        store
+            .create_cart(
+                new_cart(None, Some("path-token"), vec![line("PATH-A", 2)]),
+                None,
+                COMMERCE_EVENTS,
+            )
+            .await
+            .expect("create cart"),
+    );
+    let refused = change(
+        &store,
+        &anonymous.id,
+        CartChange::AddAll(vec![line("PATH-B", 3), line("PATH-NONE", 1)]),
+    )
+    .await;
+    assert!(
+        matches!(
+            refused,
+            CartWrite::Refused(super::LineRefusal::UnknownSku(_))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        counts(&store, "PATH-B").await,
+        (10, 0),
+        "a refused change holds nothing"
+    );
+
+    let customer = add_customer(&store, "path@example.com").await;
+    created(
+        store
+            .create_cart(
+                new_cart(Some(customer.clone()), None, vec![line("PATH-B", 3)]),
+                None,
+                COMMERCE_EVENTS,
+            )
+            .await
+            .expect("create the customer's cart"),
+    );
+    let context = ChangeContext {
+        actor: None,
+        expires_at: now() + Duration::minutes(30),
+        limits: LIMITS,
+    };
+    let merged = created(
+        store
+            .merge_cart(&anonymous.id, &customer, context, COMMERCE_EVENTS)
+            .await
+            .expect("merge"),
+    );
+    assert_eq!(merged.user_id.as_ref(), Some(&customer));
+    assert_eq!((merged.item_count, merged.items.len()), (5, 2));
+    assert_eq!(counts(&store, "PATH-A").await, (10, 2));
+    assert_eq!(counts(&store, "PATH-B").await, (10, 3));
+
+    let first_payment = PaymentId::generate();
+    let order = match store
+        .create_order(
+            OrderDraft {
+                id: OrderId::generate(),
+                customer_email: "path@example.com".to_owned(),
+                user_id: Some(customer.clone()),
+                source: OrderSource::Cart(merged.id.clone()),
+                idempotency_key: Some("path-key".to_owned()),
+                pay_by: now() + Duration::minutes(15),
+                payment: Some(PaymentDraft {
+                    id: first_payment.clone(),
+                    method: MethodKind::Card,
+                    provider: "simulated",
+                    card_brand: None,
+                    card_last4: None,
+                }),
+                actor: "contract".to_owned(),
+                limits: LIMITS,
+                max_unpaid: Some(3),
+                checkout: super::Checkout {
+                    context: store
+                        .pricing_context(super::PricingQuery {
+                            skus: vec!["PATH-A".to_owned(), "PATH-B".to_owned()],
+                            cart: Some(merged.id.clone()),
+                            ..super::PricingQuery::default()
+                        })
+                        .await
+                        .expect("pricing context"),
+                    ..super::Checkout::default()
+                },
+            },
+            COMMERCE_EVENTS,
+        )
+        .await
+        .expect("create order")
+    {
+        OrderCreate::Created { order, .. } => order,
+        other => panic!("order not created: {other:?}"),
+    };
+    assert_eq!(
+        (order.item_count, order.cart_id.as_ref()),
+        (5, Some(&merged.id))
+    );
+    let checked_out = store.cart(&merged.id).await.expect("read").expect("cart");
+    assert_eq!(
+        checked_out.cart.status,
+        shop_wire::cart::CartStatus::CheckedOut
+    );
+    assert_eq!(
+        counts(&store, "PATH-A").await,
+        (10, 2),
+        "the order took over the holds"
+    );
+
+    let declined = store
+        .complete_payment(
+            &first_payment,
+            ChargeResult::Failed {
+                code: "card_declined".to_owned(),
+                message: "declined".to_owned(),
+                provider_ref: None,
+            },
+            "contract".to_owned(),
+            COMMERCE_EVENTS,
+        )
+        .await
+        .expect("decline");
+    assert!(
+        matches!(declined, PaymentDone::Failed { .. }),
+        "{declined:?}"
+    );
+    let retry = PaymentId::generate();
+    let begun = store
+        .begin_payment(
+            &order.id,
+            PaymentDraft {
+                id: retry.clone(),
+                method: MethodKind::Card,
+                provider: "simulated",
+                card_brand: None,
+                card_last4: None,
+            },
+            now() + Duration::minutes(15),
+            "contract".to_owned(),
+            COMMERCE_EVENTS,
+        )
+        .await
+        .expect("begin payment");
+    assert!(matches!(begun, BeginPayment::Started { .. }), "{begun:?}");
+    let paid = store
+        .complete_payment(
+            &retry,
+            ChargeResult::Succeeded {
+                provider_ref: "ch_path".to_owned(),
+                card_brand: Some("visa".to_owned()),
+                card_last4: Some("4242".to_owned()),
+            },
+            "contract".to_owned(),
+            COMMERCE_EVENTS,
+        )
+        .await
+        .expect("pay");
+    let PaymentDone::Paid { order: paid, .. } = paid else {
+        panic!("not paid: {paid:?}");
+    };
+    assert_eq!(paid.status, OrderStatus::Paid);
+    assert_eq!(
+        counts(&store, "PATH-A").await,
+        (8, 0),
+        "the holds were committed"
+    );
+    assert_eq!(counts(&store, "PATH-B").await, (7, 0));
+
+    let refund = match store
+        .start_refund(
+            &retry,
+            RefundDraft {
+                id: RefundId::generate(),
+                amount_cents: None,
+                reason: Some("changed their mind".to_owned()),
+                cancels_order: true,
+                actor: "contract".to_owned(),
+            },
+        )
+        .await
+        .expect("start refund")
+    {
+        StartRefund::Started { refund, .. } => refund,
+        other => panic!("refund not started: {other:?}"),
+    };
+    assert_eq!(refund.amount_cents, paid.total_cents, "all that is left");
+    refund_succeeded(&store, &refund.id).await;
+    let cancelled = stored_order(&store, &order.id).await;
+    assert_eq!(
+        (cancelled.status, cancelled.financial_status),
+        (OrderStatus::Cancelled, FinancialStatus::Refunded)
+    );
+    assert_eq!(
+        counts(&store, "PATH-A").await,
+        (10, 0),
+        "the refund restocked"
+    );
+    assert_eq!(counts(&store, "PATH-B").await, (10, 0));
+    let payment = store.payment(&retry).await.expect("read").expect("payment");
+    assert_eq!(
+        (payment.refunded_cents, payment.refunds.len()),
+        (paid.total_cents, 1)
+    );
+    let (mine, total) = store
+        .list_orders(&OrderQuery {
+            owner: Some((customer, None)),
+            limit: 10,
+            ..OrderQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!((total, mine[0].id.clone()), (1, order.id));
+}
+
 /// What an order of `sku` is priced with, read as the orders service reads it.
 pub(crate) async fn checkout_of(
     store: &(impl super::PricingStore + ?Sized),
@@ -2630,18 +2905,7 @@ pub(crate) async fn racing_invoices_take_one_gapless_number_each<
                     order_id: order.id.clone(),
                     prefix: "INV-".to_owned(),
                     event: Box::new(move |invoice| {
-                        NewEvent::now(shop_wire::events::EventData::InvoiceIssued(
-                            shop_wire::events::InvoiceEvent {
-                                order_id: order.id.clone(),
-                                order_number: order.number.clone(),
-                                customer_email: order.customer_email.clone(),
-                                number: invoice.number.clone(),
-                                sequence: invoice.sequence,
-                                currency: order.currency,
-                                total_cents: order.total_cents,
-                                issued_at: invoice.issued_at,
-                            },
-                        ))
+                        crate::services::documents::domain::invoice_event(&order, invoice)
                     }),
                 })
                 .await
@@ -2706,6 +2970,7 @@ macro_rules! store_contract {
                 racing_queue_claims_never_hand_out_one_twice,
                 racing_refunds_never_exceed_the_capture,
                 an_order_refunded_in_full_is_not_shipped,
+                a_cart_becomes_a_paid_order_and_a_cancelling_refund_restocks_it,
                 racing_partial_shipments_never_ship_a_unit_twice,
                 racing_returns_never_return_a_unit_twice,
                 an_unpaid_order_expires_once_and_releases_its_stock,
@@ -2782,4 +3047,13 @@ store_contract!(partial postgres, crate::store::postgres::testing::open;
     racing_demotions_never_leave_the_shop_without_an_admin,
     racing_refreshes_with_one_secret_rotate_once,
     an_address_book_keeps_its_limit_and_its_owner,
+    a_country_is_shipped_to_by_one_zone_even_when_zones_race,
+    tax_rates_are_one_per_scope_and_read_with_the_products,
+    racing_cart_changes_at_one_version_apply_once,
+    racing_refunds_never_exceed_the_capture,
+    an_order_refunded_in_full_is_not_shipped,
+    racing_partial_shipments_never_ship_a_unit_twice,
+    an_unpaid_order_expires_once_and_releases_its_stock,
+    racing_checkouts_never_use_a_discount_past_its_limit,
+    a_cart_becomes_a_paid_order_and_a_cancelling_refund_restocks_it,
 );

@@ -11,12 +11,11 @@
 //! file. Each method's docs say what it guarantees in terms any backend can
 //! keep; [`StoreError`] names failures the same way.
 //!
-//! What still keeps this from being true for a second backend: the rules of
-//! the money path (cart rules, the order state machine, the refund ceiling,
-//! stock availability) still run inside `sqlite/{carts,orders,payments,
-//! inventory}.rs` between its reads and writes, so a backend written today
-//! would have to repeat them; they are moving to the services' `rules`
-//! modules (issue 14). The durability setting is backend-neutral
+//! The rules of the money path (cart rules, the order state machine, the
+//! refund ceiling, stock availability) live in the services' `rules`
+//! modules; each backend loads (and, on PostgreSQL, locks) what a step
+//! decides from, calls the same rule, and writes what it decided, so no
+//! backend repeats a rule. The durability setting is backend-neutral
 //! ([`crate::config::Durability`]).
 //!
 //! A write that changes state also takes the events that describe the change

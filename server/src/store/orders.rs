@@ -10,15 +10,49 @@ use async_trait::async_trait;
 use shop_wire::UserId;
 use shop_wire::cart::{CartId, CartStatus};
 use shop_wire::orders::{
-    FinancialStatus, FulfillmentId, FulfillmentItem, Order, OrderId, OrderStatus,
+    FinancialStatus, FulfillmentId, FulfillmentItem, Order, OrderId, OrderItem, OrderStatus,
 };
 use shop_wire::payments::{Payment, PaymentId};
 use time::OffsetDateTime;
 
 use super::{CommerceEvents, LineRefusal, PaymentDraft, ReserveItem, StoreResult};
 use crate::services::cart::rules::{PriceChange, QuantityLimits};
-use crate::services::orders::fulfilment::ShipRefusal;
+use crate::services::orders::fulfilment::{ShipRefusal, ShippedLine};
+use crate::services::orders::rules::LineHold;
 use crate::services::pricing::rules::Unpriced;
+/// An order line as a backend loads it for a step of the order: the line,
+/// the reservation that holds its stock and whether that hold is still
+/// active, and how many of its units shipped. The orders service's rules
+/// read it through [`StoredItem::hold`] and [`StoredItem::shipped_line`].
+#[derive(Clone, Debug)]
+pub struct StoredItem {
+    pub position: i64,
+    pub item: OrderItem,
+    pub reservation_id: Option<String>,
+    pub held: bool,
+    /// Units of the line its shipments took.
+    pub shipped: i64,
+}
+
+impl StoredItem {
+    pub fn hold(&self) -> LineHold {
+        LineHold {
+            sku: self.item.sku.clone(),
+            quantity: self.item.quantity,
+            held: self.held,
+        }
+    }
+
+    pub fn shipped_line(&self) -> ShippedLine {
+        ShippedLine {
+            position: self.position,
+            sku: self.item.sku.clone(),
+            quantity: self.item.quantity,
+            shipped: self.shipped,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum OrderSource {
     Items(Vec<ReserveItem>),

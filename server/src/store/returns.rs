@@ -51,8 +51,13 @@ pub enum ReturnStep {
     /// Claims the return's refund for `refund`, before the payment is asked:
     /// only while it is `received` and no refund of it is in flight or done
     /// (a failed one may be claimed over).
+    ///
+    /// With `shipping_cents` above 0 the refund gives back the order's
+    /// shipping too, unless another return of the order claimed it
+    /// ([`ReturnMove::ShippingRefunded`]).
     ClaimRefund {
         refund: RefundId,
+        shipping_cents: i64,
     },
     /// Gives up a claim whose refund never started (the payment refused it
     /// before any money moved), so the return may be refunded again.
@@ -72,6 +77,8 @@ pub enum ReturnMove {
     },
     /// A refund of it was claimed already and has not failed.
     RefundClaimed(RefundId),
+    /// Another return of the order gives its shipping back already.
+    ShippingRefunded(shop_wire::returns::ReturnId),
 }
 
 #[derive(Clone, Debug, Default)]

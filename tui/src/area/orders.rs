@@ -473,14 +473,17 @@ fn draw(buf: &mut Buffer, rect: Rect, orders: &OrdersView, view: &View, theme: T
         return 0;
     };
     let mut counts = Vec::new();
+    // Open returns wait for someone to act, so they come first and are
+    // never the part a narrow terminal cuts off.
+    if let Some(open) = orders.open_returns {
+        let name = if wide { "returns open " } else { "rtn " };
+        counts.push(Span::styled(name, theme.muted()));
+        counts.push(Span::styled(format!("{open}  "), theme.heading()));
+    }
     for (status, count) in orders.counts() {
         let name = if wide { status.as_str() } else { short(status) };
         counts.push(Span::styled(format!("{name} "), theme.muted()));
         counts.push(Span::styled(format!("{count}  "), theme.heading()));
-    }
-    if let Some(open) = orders.open_returns {
-        counts.push(Span::styled("returns open ", theme.muted()));
-        counts.push(Span::styled(open.to_string(), theme.heading()));
     }
     buf.set_line(
         counts_row.x,

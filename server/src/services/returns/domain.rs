@@ -7,10 +7,12 @@ use serde_json::json;
 use shop_wire::Page;
 use shop_wire::orders::Order;
 use shop_wire::payments::{RefundId, RefundRequest, RefundStatus};
-use shop_wire::returns::{NewReturn, NewReturnItem, ReceiveReturn, Return, ReturnId, ReturnStatus};
+use shop_wire::returns::{
+    NewReturn, NewReturnItem, ReceiveReturn, RefundReturn, Return, ReturnId, ReturnStatus,
+};
 
 use super::return_event;
-use super::rules::ReturnRefusal;
+use super::rules::{self, ClaimedRefund, ReturnRefusal};
 use crate::auth::AuthUser;
 use crate::services::cart::domain::check_line;
 use crate::services::error::{DomainError, DomainResult};
@@ -195,6 +197,11 @@ async fn step(
             message: format!("refund {refund} of return {} is under way", found.id),
             details: json!({ "refund_id": refund }),
         }),
+        ReturnMove::ShippingRefunded(other) => Err(DomainError::Conflict {
+            code: "shipping_already_refunded",
+            message: format!("return {other} of the same order gives its shipping back already"),
+            details: json!({ "return_id": other }),
+        }),
     }
 }
 
@@ -258,24 +265,32 @@ pub async fn refund(
     state: &AppState,
     caller: &AuthUser,
     raw: &str,
-    note: Option<String>,
+    request: RefundReturn,
 ) -> DomainResult<Return> {
+    staff_only(caller)?;
+    let found = get(state, caller, raw).await?;
+    let order = state
+        .store
+        .order(&OrderKey::Id(found.order_id.clone()))
+        .await?
+        .ok_or_else(|| DomainError::not_found(format!("order {}", found.order_id)))?;
+    let note = request.note;
     let refund_id = RefundId::generate();
     let claim = ReturnStep::ClaimRefund {
         refund: refund_id.clone(),
+        shipping_cents: if request.include_shipping {
+            rules::shipping_refund_cents(rules::OrderMoney::of(&order))
+        } else {
+            0
+        },
     };
     let claimed = match step(state, caller, raw, claim, ReturnStatus::Refunded, None).await {
         Err(DomainError::Conflict {
             code: "refund_in_progress",
             ..
-        }) => return finish_claimed(state, caller, raw, note).await,
+        }) => return finish_claimed(state, caller, raw, note, request.include_shipping).await,
         other => other?,
     };
-    let order = state
-        .store
-        .order(&OrderKey::Id(claimed.order_id.clone()))
-        .await?
-        .ok_or_else(|| DomainError::not_found(format!("order {}", claimed.order_id)))?;
     let Some(payment) = &order.payment_id else {
         return Err(DomainError::conflict(
             "not_refundable",
@@ -284,7 +299,7 @@ pub async fn refund(
     };
     let actor = get_user(state, &caller.user_id).await?.email;
     let request = RefundRequest {
-        amount_cents: Some(claimed.refund_cents),
+        amount_cents: Some(claimed.refund_cents + claimed.shipping_refund_cents),
         reason: Some(format!("return {}", claimed.id)),
     };
     match payments::refund_as(state, &actor, payment, request, false, refund_id.clone()).await {
@@ -310,12 +325,15 @@ pub async fn refund(
     }
 }
 
-/// A refund of the return was claimed before: done if it succeeded.
+/// A refund of the return was claimed before: done if it succeeded, made
+/// again if it failed or a crash left the claim behind (see
+/// [`rules::claimed_refund`]), else still under way.
 async fn finish_claimed(
     state: &AppState,
     caller: &AuthUser,
     raw: &str,
     note: Option<String>,
+    include_shipping: bool,
 ) -> DomainResult<Return> {
     let found = get(state, caller, raw).await?;
     let order = state
@@ -326,25 +344,44 @@ async fn finish_claimed(
         Some(id) => state.store.payment(&id).await?,
         None => None,
     };
-    let succeeded = payment.is_some_and(|p| {
+    let recorded = payment.and_then(|p| {
         p.refunds
-            .iter()
-            .any(|r| Some(&r.id) == found.refund_id.as_ref() && r.status == RefundStatus::Succeeded)
+            .into_iter()
+            .find(|r| Some(&r.id) == found.refund_id.as_ref())
+            .map(|r| r.status)
     });
-    if !succeeded {
-        return Err(DomainError::Conflict {
+    match rules::claimed_refund(recorded, found.updated_at, now()) {
+        ClaimedRefund::Done => {
+            step(
+                state,
+                caller,
+                raw,
+                ReturnStep::Refunded,
+                ReturnStatus::Refunded,
+                note,
+            )
+            .await
+        }
+        ClaimedRefund::UnderWay => Err(DomainError::Conflict {
             code: "refund_in_progress",
             message: format!("the refund of return {} is under way", found.id),
             details: json!({ "refund_id": found.refund_id }),
-        });
+        }),
+        ClaimedRefund::Abandoned => {
+            let Some(claimed) = found.refund_id.clone() else {
+                return Err(DomainError::Internal(anyhow::anyhow!(
+                    "return {} claims a refund without its id",
+                    found.id
+                )));
+            };
+            tracing::warn!(r#return = %found.id, refund = %claimed, "releasing a refund claim left behind; refunding again");
+            let release = ReturnStep::ReleaseRefund { refund: claimed };
+            step(state, caller, raw, release, ReturnStatus::Received, None).await?;
+            let again = RefundReturn {
+                note,
+                include_shipping,
+            };
+            Box::pin(refund(state, caller, raw, again)).await
+        }
     }
-    step(
-        state,
-        caller,
-        raw,
-        ReturnStep::Refunded,
-        ReturnStatus::Refunded,
-        note,
-    )
-    .await
 }

@@ -4,7 +4,9 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use shop_wire::returns::{NewReturn, ReceiveReturn, Return, ReturnNote, ReturnStatus};
+use shop_wire::returns::{
+    NewReturn, ReceiveReturn, RefundReturn, Return, ReturnNote, ReturnStatus,
+};
 use shop_wire::{ErrorBody, OrderId, Page};
 
 use super::domain;
@@ -152,9 +154,11 @@ pub async fn receive(
 }
 
 /// Refund a received return through its order's payment (staff): its
-/// `refund_cents`, within what is left of the payment (409
-/// `refund_exceeds_captured`); 402 when the provider refuses.
-#[utoipa::path(post, path = "/{id}/refund", tag = TAG, security(("bearer" = [])), request_body = Option<ReturnNote>,
+/// `refund_cents`, and with `include_shipping` the order's shipping and its
+/// tax (`shipping_refund_cents`; 409 `shipping_already_refunded` when
+/// another return of the order gave it back), within what is left of the
+/// payment (409 `refund_exceeds_captured`); 402 when the provider refuses.
+#[utoipa::path(post, path = "/{id}/refund", tag = TAG, security(("bearer" = [])), request_body = Option<RefundReturn>,
     params(("id" = String, Path, description = "return id (ret_...)")),
     responses((status = 200, body = Return), (status = 402, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -162,8 +166,10 @@ pub async fn refund(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(id): Path<String>,
-    body: Option<ApiJson<ReturnNote>>,
+    body: Option<ApiJson<RefundReturn>>,
 ) -> AppResult<ApiJson<Return>> {
-    let note = body.and_then(|ApiJson(r)| r.note);
-    Ok(ApiJson(domain::refund(&state, &caller, &id, note).await?))
+    let request = body.map(|ApiJson(r)| r).unwrap_or_default();
+    Ok(ApiJson(
+        domain::refund(&state, &caller, &id, request).await?,
+    ))
 }

@@ -125,13 +125,108 @@ pub fn decide_return(
     Ok(plan)
 }
 
+/// The money of the order a return is from, as it was charged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderMoney {
+    /// The goods at the prices ordered; `None` for orders placed before
+    /// checkout priced discounts, shipping and tax.
+    pub subtotal_cents: Option<i64>,
+    pub discount_cents: i64,
+    pub shipping_cents: i64,
+    pub total_cents: i64,
+}
+
+impl OrderMoney {
+    /// The money of an order as the API shows it.
+    pub fn of(order: &shop_wire::orders::Order) -> Self {
+        OrderMoney {
+            subtotal_cents: Some(order.pricing.subtotal_cents).filter(|cents| *cents > 0),
+            discount_cents: order.pricing.discount_cents,
+            shipping_cents: order.pricing.shipping_cents,
+            total_cents: order.total_cents,
+        }
+    }
+}
+
+/// `amount × part / whole`, rounded half up, in integers (no float cents).
+fn share(amount: i64, part: i64, whole: i64) -> i64 {
+    if whole <= 0 {
+        return 0;
+    }
+    let scaled = i128::from(amount) * i128::from(part);
+    let whole = i128::from(whole);
+    i64::try_from((2 * scaled + whole) / (2 * whole)).unwrap_or(amount)
+}
+
 /// What the refund of a return gives back: its units at the prices they
-/// were ordered at.
-pub fn refund_cents(lines: &[PlannedLine]) -> i64 {
-    lines
+/// were ordered at, less their share of the order's discounts, plus their
+/// share of tax that was added on top of the prices (none where prices
+/// include tax: the price already holds it). Shares are by value. Tax is
+/// shared over the goods and the shipping, as both may be taxed; where
+/// shipping was not, a return gets back slightly less than the tax its
+/// goods bore, never more than was paid for them.
+pub fn refund_cents(lines: &[PlannedLine], order: OrderMoney) -> i64 {
+    let value: i64 = lines
         .iter()
         .map(|line| line.quantity * line.unit_price_cents)
-        .sum()
+        .sum();
+    let Some(subtotal) = order.subtotal_cents.filter(|subtotal| *subtotal > 0) else {
+        return value;
+    };
+    let goods = value - share(order.discount_cents, value, subtotal);
+    let charged_before_tax = subtotal - order.discount_cents + order.shipping_cents;
+    let added_tax = order.total_cents - charged_before_tax;
+    let tax = if added_tax > 0 {
+        share(added_tax, goods, charged_before_tax)
+    } else {
+        0
+    };
+    goods + tax
+}
+
+/// What giving back an order's shipping refunds: the shipping and its
+/// share of tax added on top (as [`refund_cents`] shares it).
+pub fn shipping_refund_cents(order: OrderMoney) -> i64 {
+    let Some(subtotal) = order.subtotal_cents.filter(|subtotal| *subtotal > 0) else {
+        return order.shipping_cents;
+    };
+    let charged_before_tax = subtotal - order.discount_cents + order.shipping_cents;
+    let added_tax = (order.total_cents - charged_before_tax).max(0);
+    order.shipping_cents + share(added_tax, order.shipping_cents, charged_before_tax)
+}
+
+/// How long a claimed refund may go unrecorded at the payment before the
+/// claim is taken for one a crash left behind: far beyond the moment
+/// between claiming and recording it, which is one request.
+pub const CLAIM_ABANDONED_AFTER: Duration = Duration::minutes(2);
+
+/// Where the refund a return claimed stands, from the payment's record of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimedRefund {
+    /// It went through: the return is refunded.
+    Done,
+    /// With the provider, or being recorded by the request that claimed it.
+    UnderWay,
+    /// It failed, or a crash left the claim with no refund behind it: the
+    /// claim is released and the refund may be made again.
+    Abandoned,
+}
+
+/// What became of the refund a return claimed at `claimed_at`: `recorded`
+/// is the payment's refund of that id, if it has one.
+pub fn claimed_refund(
+    recorded: Option<shop_wire::payments::RefundStatus>,
+    claimed_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> ClaimedRefund {
+    use shop_wire::payments::RefundStatus;
+    match recorded {
+        Some(RefundStatus::Succeeded) => ClaimedRefund::Done,
+        Some(RefundStatus::Processing) => ClaimedRefund::UnderWay,
+        Some(RefundStatus::Failed) => ClaimedRefund::Abandoned,
+        None if now - claimed_at > CLAIM_ABANDONED_AFTER => ClaimedRefund::Abandoned,
+        None => ClaimedRefund::UnderWay,
+    }
 }
 
 /// Whether a return in `from` may move to `to`; `Err(from)` when not.
@@ -195,7 +290,13 @@ mod tests {
                 .collect::<Vec<_>>(),
             [(0, 1), (2, 1)]
         );
-        assert_eq!(refund_cents(&plan), 2000);
+        let undiscounted = OrderMoney {
+            subtotal_cents: None,
+            discount_cents: 0,
+            shipping_cents: 0,
+            total_cents: 0,
+        };
+        assert_eq!(refund_cents(&plan, undiscounted), 2000);
         assert_eq!(
             decide_return(&lines, &[asked("A", 2), asked("A", 1)], Some(at(30)), at(1)),
             Err(ReturnRefusal::Exceeds {
@@ -254,5 +355,72 @@ mod tests {
         assert!(!restock_choice("A", Some(true), &lines));
         assert!(restock_choice("B", None, &lines));
         assert!(!restock_choice("B", Some(false), &lines));
+    }
+
+    fn two_units_at(unit_price_cents: i64) -> Vec<PlannedLine> {
+        vec![PlannedLine {
+            position: 0,
+            sku: "A".to_owned(),
+            quantity: 2,
+            reason: "too big".to_owned(),
+            unit_price_cents,
+        }]
+    }
+
+    #[test]
+    fn a_refund_takes_off_the_discount_share_and_adds_back_the_tax_share() {
+        // 100.00 of goods, 10 % off, 5.00 shipping, 7.25 % tax on top of
+        // goods and shipping: total 100 - 10 + 5 + 6.89 = 101.89.
+        let order = OrderMoney {
+            subtotal_cents: Some(10_000),
+            discount_cents: 1_000,
+            shipping_cents: 500,
+            total_cents: 10_189,
+        };
+        // Half the goods: 50.00 - 5.00 discount + 7.25 % of 45.00.
+        assert_eq!(refund_cents(&two_units_at(2_500), order), 4_500 + 326);
+        // Everything returned never gets back more than the goods were charged.
+        let everything = refund_cents(&two_units_at(5_000), order);
+        assert!(everything <= order.total_cents - 500, "{everything}");
+        // With the shipping and its tax, all of it is the whole charge.
+        let shipping = shipping_refund_cents(order);
+        assert_eq!(shipping, 500 + 36);
+        assert_eq!(everything + shipping, order.total_cents);
+    }
+
+    #[test]
+    fn prices_with_tax_in_them_refund_the_discounted_price_only() {
+        let order = OrderMoney {
+            subtotal_cents: Some(11_900),
+            discount_cents: 1_190,
+            shipping_cents: 0,
+            total_cents: 10_710,
+        };
+        assert_eq!(refund_cents(&two_units_at(2_975), order), 5_950 - 595);
+    }
+
+    #[test]
+    fn a_claimed_refund_left_by_a_crash_is_released_but_one_under_way_is_not() {
+        use shop_wire::payments::RefundStatus;
+        let claimed = at(0);
+        let soon = claimed + Duration::seconds(5);
+        let later = claimed + CLAIM_ABANDONED_AFTER + Duration::seconds(1);
+        assert_eq!(
+            claimed_refund(Some(RefundStatus::Succeeded), claimed, soon),
+            ClaimedRefund::Done
+        );
+        assert_eq!(
+            claimed_refund(Some(RefundStatus::Processing), claimed, later),
+            ClaimedRefund::UnderWay
+        );
+        assert_eq!(
+            claimed_refund(Some(RefundStatus::Failed), claimed, soon),
+            ClaimedRefund::Abandoned
+        );
+        assert_eq!(claimed_refund(None, claimed, soon), ClaimedRefund::UnderWay);
+        assert_eq!(
+            claimed_refund(None, claimed, later),
+            ClaimedRefund::Abandoned
+        );
     }
 }

@@ -66,6 +66,30 @@ impl Filter {
         sql.push(")");
     }
 
+    /// A customer's own rows: by their account, or by their email (in any
+    /// case) on orders placed for them when the email is given. `prefix`
+    /// names the orders table's alias (`o.`), or nothing.
+    pub(super) fn owner(
+        &mut self,
+        owner: &Option<(shop_wire::UserId, Option<String>)>,
+        prefix: &str,
+    ) {
+        match owner {
+            Some((user, Some(email))) => {
+                self.and()
+                    .push(format_args!("({prefix}user_id = "))
+                    .push_bind(user.to_string())
+                    .push(format_args!(" OR lower({prefix}customer_email) = lower("))
+                    .push_bind(email.clone())
+                    .push("))");
+            }
+            Some((user, None)) => {
+                self.add_some(&format!("{prefix}user_id = "), Some(user.to_string()))
+            }
+            None => {}
+        }
+    }
+
     /// The query as filtered so far, e.g. to count its rows.
     pub(super) fn query(self) -> QueryBuilder<Postgres> {
         self.sql

@@ -346,6 +346,276 @@ async fn finish(
     write_stock(tx, &before, counts, draft, Some(finished)).await
 }
 
+/// What a new reservation holds stock for, and until when.
+pub(super) struct Hold {
+    pub expires_at: OffsetDateTime,
+    pub reference: Option<String>,
+    pub actor: Option<String>,
+}
+
+/// Records a new active reservation of `item` (its stock is the caller's to move).
+async fn insert_reservation(
+    tx: &mut PgConnection,
+    item: &ReserveItem,
+    hold: &Hold,
+) -> StoreResult<Reservation> {
+    let at = now();
+    let reservation = Reservation {
+        id: ReservationId::generate(),
+        sku: item.sku.clone(),
+        quantity: item.quantity,
+        status: ReservationStatus::Active,
+        expires_at: hold.expires_at,
+        reference: hold.reference.clone(),
+        created_at: at,
+    };
+    sqlx::query(
+        "INSERT INTO reservations (id, sku, quantity, status, reference, expires_at,
+             created_at, updated_at)
+         VALUES ($1, $2, $3, 'active', $4, $5, $6, $6)",
+    )
+    .bind(reservation.id.as_str())
+    .bind(&reservation.sku)
+    .bind(reservation.quantity)
+    .bind(&reservation.reference)
+    .bind(reservation.expires_at)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(reservation)
+}
+
+/// Holds `item` on the stock row `row` (locked in this transaction) for a
+/// reservation, with its ledger entry.
+async fn hold_on(
+    tx: &mut PgConnection,
+    row: &StockRow,
+    item: &ReserveItem,
+    hold: Hold,
+) -> StoreResult<StockEffect> {
+    let reservation = insert_reservation(tx, item, &hold).await?;
+    let counts = (
+        row.stock.on_hand,
+        row.stock.reserved + item.quantity,
+        row.stock.low_stock_threshold,
+    );
+    let draft = MovementDraft {
+        kind: MovementKind::Reserve,
+        reason: hold.reference,
+        actor: hold.actor,
+        reference: Some(reservation.id.to_string()),
+    };
+    write_stock(tx, row, counts, draft, Some(reservation)).await
+}
+
+/// The id of the reservation a stock effect made or changed.
+pub(super) fn reservation_of(effect: &StockEffect) -> String {
+    effect
+        .reservation
+        .as_ref()
+        .expect("a reservation's effect carries it")
+        .id
+        .to_string()
+}
+
+/// Checks that every item (summed per SKU) is available before anything is
+/// written, so that a refusal leaves nothing behind. Locks the SKUs' stock
+/// rows in SKU order, so what was checked still holds when it is written.
+pub(super) async fn check_available(
+    tx: &mut PgConnection,
+    items: &[ReserveItem],
+) -> StoreResult<Result<(), StockRefusal>> {
+    let rows = lock_stock(tx, &items.iter().map(|i| i.sku.as_str()).collect()).await?;
+    let demands = rules::demand_per_sku(items);
+    let levels = demands.iter().map(|demand| {
+        let row = rows.iter().find(|row| row.stock.sku == demand.sku);
+        (demand, row.map(|row| row.stock.available))
+    });
+    Ok(rules::check_available(levels))
+}
+
+/// The units of a SKU free to hold or sell, its row locked; `None` when it
+/// has no stock record.
+pub(super) async fn available(tx: &mut PgConnection, sku: &str) -> StoreResult<Option<i64>> {
+    Ok(lock_one(tx, sku).await?.map(|row| row.stock.available))
+}
+
+/// Locks the stock row of `sku`, which a change in progress holds or sells.
+async fn must_lock(tx: &mut PgConnection, sku: &str) -> StoreResult<StockRow> {
+    lock_one(tx, sku)
+        .await?
+        .ok_or_else(|| StoreError::Backend(format!("SKU {sku} has no stock row").into()))
+}
+
+/// Reserves one item whose availability [`check_available`] has confirmed
+/// (and locked) in this transaction.
+pub(super) async fn reserve_checked(
+    tx: &mut PgConnection,
+    item: &ReserveItem,
+    hold: Hold,
+) -> StoreResult<StockEffect> {
+    let row = must_lock(tx, &item.sku).await?;
+    hold_on(tx, &row, item, hold).await
+}
+
+/// Reserves one item, or says why not (`Err` holds the refusal) without writing anything.
+pub(super) async fn reserve_one(
+    tx: &mut PgConnection,
+    item: &ReserveItem,
+    hold: Hold,
+) -> StoreResult<Result<StockEffect, StockRefusal>> {
+    match check_available(tx, std::slice::from_ref(item)).await? {
+        Err(refusal) => Ok(Err(refusal)),
+        Ok(()) => reserve_checked(tx, item, hold).await.map(Ok),
+    }
+}
+
+/// An active reservation by id, its row locked for this transaction.
+pub(super) async fn active_reservation(
+    tx: &mut PgConnection,
+    id: &str,
+) -> StoreResult<Option<Reservation>> {
+    Ok(read_reservation(tx, id, true)
+        .await?
+        .filter(|r| r.status == ReservationStatus::Active))
+}
+
+/// Changes how much an active reservation (locked by the caller) holds (a
+/// cart line's new quantity), or says how much is available when the stock
+/// cannot cover it.
+pub(super) async fn resize_reservation(
+    tx: &mut PgConnection,
+    reservation: &Reservation,
+    quantity: i64,
+    actor: Option<String>,
+) -> StoreResult<Result<StockEffect, StockRefusal>> {
+    let before = must_lock(tx, &reservation.sku).await?;
+    let delta = match rules::resize(
+        &reservation.sku,
+        reservation.quantity,
+        quantity,
+        before.stock.available,
+    ) {
+        Ok(delta) => delta,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    sqlx::query("UPDATE reservations SET quantity = $2, updated_at = $3 WHERE id = $1")
+        .bind(reservation.id.as_str())
+        .bind(quantity)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+    let counts = (
+        before.stock.on_hand,
+        before.stock.reserved + delta,
+        before.stock.low_stock_threshold,
+    );
+    let draft = MovementDraft {
+        kind: if delta >= 0 {
+            MovementKind::Reserve
+        } else {
+            MovementKind::Release
+        },
+        reason: reservation.reference.clone(),
+        actor,
+        reference: Some(reservation.id.to_string()),
+    };
+    let resized = Reservation {
+        quantity,
+        ..reservation.clone()
+    };
+    write_stock(tx, &before, counts, draft, Some(resized))
+        .await
+        .map(Ok)
+}
+
+/// Moves every active reservation named to a new expiry and reference.
+pub(super) async fn extend_reservations(
+    tx: &mut PgConnection,
+    ids: &[String],
+    expires_at: OffsetDateTime,
+    reference: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE reservations SET expires_at = $2, reference = $3, updated_at = $4
+         WHERE id = ANY($1) AND status = 'active'",
+    )
+    .bind(ids)
+    .bind(expires_at)
+    .bind(reference)
+    .bind(now())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Moves a SKU's units on hand by `delta` outside any reservation (a
+/// restock of a cancelled paid order, a sale after a hold ran out), with
+/// a ledger entry of `kind`.
+async fn move_on_hand(
+    tx: &mut PgConnection,
+    before: &StockRow,
+    delta: i64,
+    kind: MovementKind,
+    reason: String,
+    actor: Option<String>,
+) -> StoreResult<StockEffect> {
+    let counts = (
+        before.stock.on_hand + delta,
+        before.stock.reserved,
+        before.stock.low_stock_threshold,
+    );
+    let draft = MovementDraft {
+        kind,
+        reason: Some(reason),
+        actor,
+        reference: None,
+    };
+    write_stock(tx, before, counts, draft, None).await
+}
+
+/// Puts sold units back on hand (a cancelled paid order), with a ledger entry.
+pub(super) async fn restock(
+    tx: &mut PgConnection,
+    sku: &str,
+    quantity: i64,
+    reason: String,
+    actor: Option<String>,
+) -> StoreResult<Option<StockEffect>> {
+    let Some(before) = lock_one(tx, sku).await? else {
+        return Ok(None);
+    };
+    let effect = move_on_hand(tx, &before, quantity, MovementKind::Adjust, reason, actor).await?;
+    Ok(Some(effect))
+}
+
+/// Sells units straight from available stock (an order paid after its hold
+/// ran out), once [`check_available`] has confirmed them in this transaction.
+pub(super) async fn sell_unreserved(
+    tx: &mut PgConnection,
+    sku: &str,
+    quantity: i64,
+    reason: String,
+    actor: Option<String>,
+) -> StoreResult<StockEffect> {
+    let before = must_lock(tx, sku).await?;
+    move_on_hand(tx, &before, -quantity, MovementKind::Commit, reason, actor).await
+}
+
+/// Finishes an active reservation (commit, release or expire) by id;
+/// `None` when it is no longer active.
+pub(super) async fn finish_active(
+    tx: &mut PgConnection,
+    id: &str,
+    to: ReservationStatus,
+    actor: Option<String>,
+) -> StoreResult<Option<StockEffect>> {
+    match active_reservation(tx, id).await? {
+        Some(reservation) => finish(tx, reservation, to, actor).await.map(Some),
+        None => Ok(None),
+    }
+}
+
 /// Reserves every item, or none: locks the SKUs' rows in SKU order, checks
 /// the demands against them, then holds each item.
 async fn reserve_all(
@@ -366,45 +636,16 @@ async fn reserve_all(
     }
     let mut effects = Vec::with_capacity(items.len());
     for item in items {
-        let at = now();
-        let reservation = Reservation {
-            id: ReservationId::generate(),
-            sku: item.sku.clone(),
-            quantity: item.quantity,
-            status: ReservationStatus::Active,
-            expires_at,
-            reference: reference.clone(),
-            created_at: at,
-        };
-        sqlx::query(
-            "INSERT INTO reservations (id, sku, quantity, status, reference, expires_at,
-                 created_at, updated_at)
-             VALUES ($1, $2, $3, 'active', $4, $5, $6, $6)",
-        )
-        .bind(reservation.id.as_str())
-        .bind(&reservation.sku)
-        .bind(reservation.quantity)
-        .bind(&reservation.reference)
-        .bind(reservation.expires_at)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
         let row = rows
             .iter_mut()
             .find(|row| row.stock.sku == item.sku)
             .expect("check_available refused every SKU without a stock row");
-        let counts = (
-            row.stock.on_hand,
-            row.stock.reserved + item.quantity,
-            row.stock.low_stock_threshold,
-        );
-        let draft = MovementDraft {
-            kind: MovementKind::Reserve,
-            reason: reference.clone(),
+        let hold = Hold {
+            expires_at,
+            reference: reference.clone(),
             actor: actor.clone(),
-            reference: Some(reservation.id.to_string()),
         };
-        let effect = write_stock(tx, row, counts, draft, Some(reservation)).await?;
+        let effect = hold_on(tx, row, &item, hold).await?;
         *row = after(&effect);
         effects.push(effect);
     }

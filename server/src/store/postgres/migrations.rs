@@ -13,6 +13,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_platform.sql"),
     include_str!("../migrations/postgres/0002_catalog.sql"),
     include_str!("../migrations/postgres/0003_accounts.sql"),
+    include_str!("../migrations/postgres/0004_pricing.sql"),
+    include_str!("../migrations/postgres/0005_carts.sql"),
+    include_str!("../migrations/postgres/0006_orders.sql"),
 ];
 
 /// The advisory lock that lets one node at a time migrate.

@@ -3,10 +3,11 @@
 //!
 //! Being built trait by trait (issue 15): it implements [`EventStore`],
 //! [`IdempotencyStore`], [`StoreHealth`], [`super::CatalogStore`],
-//! [`super::InventoryStore`], [`super::UserStore`], [`super::SessionStore`]
-//! and [`super::AddressStore`] so far, each proven by the store contract
-//! suite, and is not yet a [`super::Store`], so the server cannot start on
-//! it.
+//! [`super::InventoryStore`], [`super::UserStore`], [`super::SessionStore`],
+//! [`super::AddressStore`], [`super::PricingStore`], [`super::CartStore`],
+//! [`super::OrderStore`] and [`super::PaymentStore`] so far, each proven by
+//! the store contract suite, and is not yet a [`super::Store`], so the
+//! server cannot start on it.
 //!
 //! Every change runs in one transaction through [`PgStore::write`], which
 //! retries it whole when PostgreSQL aborts it for a serialization failure
@@ -33,12 +34,16 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 mod addresses;
 mod audit;
+mod carts;
 mod catalog;
 mod events;
 mod filter;
 mod idempotency;
 mod inventory;
 mod migrations;
+mod orders;
+mod payments;
+mod pricing;
 mod sessions;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -214,6 +219,10 @@ fn unique_field(constraint: Option<&str>) -> (&'static str, &'static str) {
         Some("idempotency_keys_pkey") => ("idempotency key", "key"),
         Some("products_sku_key") => ("product", "sku"),
         Some("users_email_key") => ("user", "email"),
+        Some("shipping_zone_countries_pkey") => ("shipping zone", "country"),
+        Some("tax_rates_scope") => ("tax rate", "country, region and tax_category"),
+        Some("discounts_code_key") => ("discount", "code"),
+        Some("carts_active_user") => ("active cart", "user"),
         _ => ("record", "key"),
     }
 }

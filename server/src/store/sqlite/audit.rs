@@ -69,29 +69,6 @@ pub(super) fn record(
     Ok(())
 }
 
-/// What the audit log keeps of an order's state.
-pub(super) fn order_state(order: &shop_wire::orders::Order) -> Value {
-    serde_json::json!({
-        "status": order.status,
-        "financial_status": order.financial_status,
-        "tracking_number": order.tracking_number,
-        "refunded_cents": order.refunded_cents,
-        "fulfillment_status": order.fulfillment_status,
-        "fulfillments": order.fulfillments.iter().map(|f| &f.id).collect::<Vec<_>>(),
-    })
-}
-
-/// An order's move from the state `was` to `now`, named by where it went.
-pub(super) fn order_change(was: Value, now: &shop_wire::orders::Order) -> AuditChange {
-    AuditChange::diff(
-        format!("order.{}", now.status.as_str()),
-        "order",
-        now.id.as_str(),
-        was,
-        order_state(now),
-    )
-}
-
 fn parse_json(text: Option<String>) -> rusqlite::Result<Value> {
     text.map_or(Ok(Value::Null), |text| {
         serde_json::from_str(&text).map_err(conversion)

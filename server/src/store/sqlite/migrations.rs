@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0013_fulfilments.sql"),
     include_str!("../migrations/0014_returns.sql"),
     include_str!("../migrations/0015_documents.sql"),
+    include_str!("../migrations/0016_return_shipping.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {

@@ -35,10 +35,11 @@ use crate::services::orders::rules::{
 };
 use crate::services::pricing::rules::{Wanted, gives_back_discounts, order_total, price_checkout};
 use crate::store::AuditChange;
+use crate::store::audit::{order_change, order_state};
 use crate::store::{
     CommerceEvents, LineRefusal, NewEvent, OrderCreate, OrderDraft, OrderKey, OrderQuery,
     OrderSource, OrderStore, ReserveItem, ShipOutcome, ShipmentDraft, StoreError, StoreResult,
-    TransitionOutcome, TransitionRequest, now,
+    StoredItem, TransitionOutcome, TransitionRequest, now,
 };
 
 const ORDER_COLUMNS: &str = "id, number, status, financial_status, customer_email, user_id, cart_id, currency, \
@@ -91,36 +92,6 @@ where
     row.get::<_, Option<String>>(column)?
         .map(|text| text.parse::<T>().map_err(conversion))
         .transpose()
-}
-
-/// An order line with the reservation that holds its stock, and whether that
-/// hold is still active.
-pub(super) struct StoredItem {
-    position: i64,
-    item: OrderItem,
-    pub(super) reservation_id: Option<String>,
-    held: bool,
-    /// Units of the line its shipments took.
-    shipped: i64,
-}
-
-impl StoredItem {
-    pub(super) fn hold(&self) -> LineHold {
-        LineHold {
-            sku: self.item.sku.clone(),
-            quantity: self.item.quantity,
-            held: self.held,
-        }
-    }
-
-    fn shipped_line(&self) -> ShippedLine {
-        ShippedLine {
-            position: self.position,
-            sku: self.item.sku.clone(),
-            quantity: self.item.quantity,
-            shipped: self.shipped,
-        }
-    }
 }
 
 pub(super) fn order_items(conn: &Connection, order: &str) -> rusqlite::Result<Vec<StoredItem>> {
@@ -837,7 +808,7 @@ impl OrderStore for SqliteStore {
                 return Ok(TransitionOutcome::PartlyShipped);
             }
             let payments = payment_facts(tx, &current)?;
-            let was = audit::order_state(&current);
+            let was = order_state(&current);
             let mut pending = Vec::new();
             let changed = match rules::decide_transition(current.status, request.to, &payments) {
                 Err(TransitionRefusal::Illegal { from }) => {
@@ -888,7 +859,7 @@ impl OrderStore for SqliteStore {
                     changed
                 }
             };
-            audit::record(tx, [audit::order_change(was, &changed)])?;
+            audit::record(tx, [order_change(was, &changed)])?;
             append(tx, pending)?;
             Ok(TransitionOutcome::Done(Box::new(changed)))
         })
@@ -932,7 +903,7 @@ impl OrderStore for SqliteStore {
                             "order.cancelled",
                             "order",
                             id.as_str(),
-                            audit::order_state(&order),
+                            order_state(&order),
                             serde_json::json!({"status": OrderStatus::Cancelled}),
                         )],
                     )?;
@@ -1093,7 +1064,7 @@ fn ship(
          WHERE id = ?1",
     )?
     .execute(params![order.as_str(), draft.tracking_number, millis(at)])?;
-    let was = audit::order_state(&current);
+    let was = order_state(&current);
     let history = if plan.completes {
         move_order(
             tx,
@@ -1120,7 +1091,7 @@ fn ship(
             "order",
             order.as_str(),
             was,
-            audit::order_state(&shipped),
+            order_state(&shipped),
         )],
     )?;
     append(tx, vec![(events.order)(kind, &shipped)])?;

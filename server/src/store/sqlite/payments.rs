@@ -14,8 +14,8 @@ use super::audit;
 use super::filter::Filter;
 use super::inventory::extend_reservations;
 use super::orders::{
-    StoredItem, availability, cancel_order, commit_stock, free_units, hold_again, insert_history,
-    load_order, must_load_order, must_read_order, settle_financial_status,
+    availability, cancel_order, commit_stock, free_units, hold_again, insert_history, load_order,
+    must_load_order, must_read_order, settle_financial_status,
 };
 use super::pricing::release_discounts;
 use super::{SqliteStore, append, from_millis, millis, parse_column};
@@ -26,7 +26,7 @@ use crate::store::AuditChange;
 use crate::store::{
     BeginPayment, ChargeResult, CommerceEvents, FinishRefund, PaymentDone, PaymentDraft,
     PaymentQuery, PaymentStore, PendingRefund, RefundDraft, RefundResult, StartRefund, StoreError,
-    StoreResult, now,
+    StoreResult, StoredItem, now,
 };
 
 const PAYMENT_COLUMNS: &str = "id, order_id, amount_cents, refunded_cents, currency, method, \

@@ -19,7 +19,7 @@ use crate::store::{
 use super::filter::Filter;
 
 const RETURN_COLUMNS: &str = "r.id, r.order_id, o.number, o.customer_email, o.currency, r.status, \
-     r.note, r.refund_cents, r.refund_id, r.created_at, r.updated_at";
+     r.note, r.refund_cents, r.shipping_refund_cents, r.refund_id, r.created_at, r.updated_at";
 
 fn return_row(row: &Row<'_>) -> rusqlite::Result<Return> {
     Ok(Return {
@@ -31,6 +31,7 @@ fn return_row(row: &Row<'_>) -> rusqlite::Result<Return> {
         items: Vec::new(),
         note: row.get("note")?,
         refund_cents: row.get("refund_cents")?,
+        shipping_refund_cents: row.get("shipping_refund_cents")?,
         currency: parse_column(row, "currency")?,
         refund_id: row
             .get::<_, Option<String>>("refund_id")?
@@ -222,13 +223,23 @@ fn create(
     events: ReturnEvents,
 ) -> StoreResult<ReturnCreate> {
     let order = draft.order.as_str();
-    let exists: Option<i64> = tx
-        .prepare_cached("SELECT 1 FROM orders WHERE id = ?1")?
-        .query_row([order], |row| row.get(0))
+    let money = tx
+        .prepare_cached(
+            "SELECT subtotal_cents, discount_cents, shipping_cents, total_cents
+             FROM orders WHERE id = ?1",
+        )?
+        .query_row([order], |row| {
+            Ok(rules::OrderMoney {
+                subtotal_cents: row.get(0)?,
+                discount_cents: row.get(1)?,
+                shipping_cents: row.get(2)?,
+                total_cents: row.get(3)?,
+            })
+        })
         .optional()?;
-    if exists.is_none() {
+    let Some(money) = money else {
         return Ok(ReturnCreate::NotFound);
-    }
+    };
     let lines = returnable_lines(tx, order)?;
     let (shipped, delivered) = shipped_and_delivered(tx, order)?;
     let closes = rules::window_closes(shipped, delivered, draft.window_days);
@@ -248,7 +259,7 @@ fn create(
         draft.id.as_str(),
         order,
         draft.note,
-        rules::refund_cents(&plan),
+        rules::refund_cents(&plan, money),
         at
     ])?;
     let mut insert = tx.prepare_cached(
@@ -293,20 +304,41 @@ fn step(
         ReturnStep::Reject => (ReturnStatus::Rejected, Some(EventData::ReturnRejected)),
         ReturnStep::Receive { .. } => (ReturnStatus::Received, Some(EventData::ReturnReceived)),
         ReturnStep::Refunded => (ReturnStatus::Refunded, Some(EventData::ReturnRefunded)),
-        ReturnStep::ClaimRefund { refund } => {
+        ReturnStep::ClaimRefund {
+            refund,
+            shipping_cents,
+        } => {
             if current.status != ReturnStatus::Received {
                 return Ok(ReturnMove::Illegal {
                     from: current.status,
                 });
             }
+            if *shipping_cents > 0 {
+                let other: Option<ReturnId> = tx
+                    .prepare_cached(
+                        "SELECT o.id AS id FROM returns r JOIN returns o ON o.order_id = r.order_id
+                         WHERE r.id = ?1 AND o.id <> r.id AND o.shipping_refund_cents > 0
+                           AND o.status <> 'rejected'",
+                    )?
+                    .query_row([id.as_str()], |row| parse_column(row, "id"))
+                    .optional()?;
+                if let Some(other) = other {
+                    return Ok(ReturnMove::ShippingRefunded(other));
+                }
+            }
             let claimed = tx
                 .prepare_cached(
-                    "UPDATE returns SET refund_id = ?2, updated_at = ?3
+                    "UPDATE returns SET refund_id = ?2, shipping_refund_cents = ?4, updated_at = ?3
                      WHERE id = ?1 AND status = 'received'
                        AND (refund_id IS NULL
                             OR refund_id IN (SELECT id FROM refunds WHERE status = 'failed'))",
                 )?
-                .execute(params![id.as_str(), refund.as_str(), millis(now())])?;
+                .execute(params![
+                    id.as_str(),
+                    refund.as_str(),
+                    millis(now()),
+                    shipping_cents
+                ])?;
             if claimed == 0 {
                 let held = current.refund_id.clone().unwrap_or_else(|| refund.clone());
                 return Ok(ReturnMove::RefundClaimed(held));
