@@ -300,6 +300,16 @@ async fn every_catalog_change_is_searchable_when_its_call_returns_and_after_a_re
     let _ = id;
 }
 
+/// Records a view of `product` with no one signed in.
+async fn view_anonymously(server: &TestServer, product: &str) {
+    let viewed = server
+        .post("/api/search/analytics/view", &json!({"product": product}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(viewed.status(), StatusCode::NO_CONTENT);
+}
+
 /// Searches answered from the result cache so far, from `/metrics`.
 async fn cache_hits(server: &TestServer) -> u64 {
     let text = server.metrics().await;
@@ -352,12 +362,7 @@ async fn a_cached_page_outlives_views_and_stock_levels_but_never_shows_stale_sto
 
     // A view, a stock change of a product not on the page, and products
     // that are no result of it selling out keep it.
-    let viewed = server
-        .post("/api/search/analytics/view", &json!({"product": "BILBY-1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(viewed.status(), StatusCode::NO_CONTENT);
+    view_anonymously(&server, "BILBY-1").await;
     set_stock("QUOLL-1", 4).await;
     set_stock("WOMBAT-1", 0).await;
     let (page, cached) = served_cached(cache_hits(&server).await).await;
@@ -423,12 +428,7 @@ async fn views_are_written_in_batches_and_the_last_when_the_server_stops() {
     let before = writes(server.metrics().await);
     let views = 20;
     for _ in 0..views {
-        let viewed = server
-            .post("/api/search/analytics/view", &json!({"product": "DINGO-1"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(viewed.status(), StatusCode::NO_CONTENT);
+        view_anonymously(&server, "DINGO-1").await;
     }
     let during = writes(server.metrics().await) - before;
     assert!(
