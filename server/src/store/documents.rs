@@ -12,8 +12,9 @@ pub struct InvoiceIssue {
     /// Written in front of the sequence into the number (`INV-`); a later
     /// prefix never changes a number already issued.
     pub prefix: String,
-    /// The `invoice.issued` event of the invoice, once it has its number.
-    pub event: Box<dyn FnOnce(&InvoiceRecord) -> NewEvent + Send>,
+    /// The `invoice.issued` event of the invoice, once it has its number;
+    /// called again when a backend retries the issue's transaction.
+    pub event: Box<dyn Fn(&InvoiceRecord) -> NewEvent + Send + Sync>,
 }
 
 #[async_trait]

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0004_pricing.sql"),
     include_str!("../migrations/postgres/0005_carts.sql"),
     include_str!("../migrations/postgres/0006_orders.sql"),
+    include_str!("../migrations/postgres/0007_documents.sql"),
 ];
 
 /// The advisory lock that lets one node at a time migrate.

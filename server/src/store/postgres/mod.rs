@@ -5,9 +5,10 @@
 //! [`IdempotencyStore`], [`StoreHealth`], [`super::CatalogStore`],
 //! [`super::InventoryStore`], [`super::UserStore`], [`super::SessionStore`],
 //! [`super::AddressStore`], [`super::PricingStore`], [`super::CartStore`],
-//! [`super::OrderStore`] and [`super::PaymentStore`] so far, each proven by
-//! the store contract suite, and is not yet a [`super::Store`], so the
-//! server cannot start on it.
+//! [`super::OrderStore`], [`super::PaymentStore`] and
+//! [`super::DocumentStore`] so far, each proven by the store contract
+//! suite, and is not yet a [`super::Store`], so the server cannot start on
+//! it.
 //!
 //! Every change runs in one transaction through [`PgStore::write`], which
 //! retries it whole when PostgreSQL aborts it for a serialization failure
@@ -36,6 +37,7 @@ mod addresses;
 mod audit;
 mod carts;
 mod catalog;
+mod documents;
 mod events;
 mod filter;
 mod idempotency;
