@@ -3068,4 +3068,5 @@ store_contract!(partial postgres, crate::store::postgres::testing::open;
     racing_checkouts_never_use_a_discount_past_its_limit,
     a_cart_becomes_a_paid_order_and_a_cancelling_refund_restocks_it,
     racing_invoices_take_one_gapless_number_each,
+    racing_returns_never_return_a_unit_twice,
 );

@@ -5,10 +5,10 @@
 //! [`IdempotencyStore`], [`StoreHealth`], [`super::CatalogStore`],
 //! [`super::InventoryStore`], [`super::UserStore`], [`super::SessionStore`],
 //! [`super::AddressStore`], [`super::PricingStore`], [`super::CartStore`],
-//! [`super::OrderStore`], [`super::PaymentStore`] and
-//! [`super::DocumentStore`] so far, each proven by the store contract
-//! suite, and is not yet a [`super::Store`], so the server cannot start on
-//! it.
+//! [`super::OrderStore`], [`super::PaymentStore`],
+//! [`super::DocumentStore`] and [`super::ReturnStore`] so far, each proven
+//! by the store contract suite, and is not yet a [`super::Store`], so the
+//! server cannot start on it.
 //!
 //! Every change runs in one transaction through [`PgStore::write`], which
 //! retries it whole when PostgreSQL aborts it for a serialization failure
@@ -46,6 +46,7 @@ mod migrations;
 mod orders;
 mod payments;
 mod pricing;
+mod returns;
 mod sessions;
 #[cfg(test)]
 pub(crate) mod testing;
