@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use shop_wire::documents::{DocumentKind, DocumentTemplate, InvoiceRecord};
 use shop_wire::orders::OrderId;
 
-use super::{NewEvent, StoreResult};
+use super::{AuditChange, NewEvent, StoreResult};
 
 /// What issuing an order's invoice needs.
 pub struct InvoiceIssue {
@@ -37,4 +37,43 @@ pub trait DocumentStore: Send + Sync {
     /// Drops the shop's own template (audited), so the built-in one serves
     /// again; false when there was none.
     async fn reset_document_template(&self, kind: DocumentKind) -> StoreResult<bool>;
+}
+
+/// The audit entry of an order's invoice just issued.
+pub(crate) fn invoice_issued(order_id: &OrderId, invoice: &InvoiceRecord) -> AuditChange {
+    AuditChange::diff(
+        "invoice.issued",
+        "invoice",
+        invoice.number.clone(),
+        serde_json::Value::Null,
+        serde_json::json!({
+            "order_id": order_id.as_str(),
+            "number": invoice.number,
+            "sequence": invoice.sequence,
+        }),
+    )
+}
+
+/// The audit entry of a template `action` (`document_template.saved`,
+/// `.reset`) changed from the `before` HTML to the `after` (none: the
+/// built-in one).
+pub(crate) fn template_change(
+    action: &str,
+    kind: DocumentKind,
+    before: Option<&str>,
+    after: Option<&str>,
+) -> AuditChange {
+    let audited = |html: Option<&str>| {
+        html.map_or(
+            serde_json::Value::Null,
+            |html| serde_json::json!({ "html": html }),
+        )
+    };
+    AuditChange::diff(
+        action,
+        "document_template",
+        kind.as_str(),
+        audited(before),
+        audited(after),
+    )
 }

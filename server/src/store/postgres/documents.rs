@@ -7,14 +7,15 @@
 //! back with it (a sequence would leave a hole for every rolled-back issue).
 
 use async_trait::async_trait;
-use serde_json::json;
 use shop_wire::documents::{DocumentKind, DocumentTemplate, InvoiceRecord};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use super::{PgStore, audit};
 use crate::services::documents::rules::invoice_number;
-use crate::store::{AuditChange, DocumentStore, InvoiceIssue, NewEvent, StoreResult, now};
+use crate::store::{
+    DocumentStore, InvoiceIssue, NewEvent, StoreResult, invoice_issued, now, template_change,
+};
 
 fn invoice_row(row: &PgRow) -> StoreResult<InvoiceRecord> {
     Ok(InvoiceRecord {
@@ -31,11 +32,6 @@ fn template_row(kind: DocumentKind, row: &PgRow) -> StoreResult<DocumentTemplate
         customized: true,
         updated_at: Some(row.try_get("updated_at")?),
     })
-}
-
-/// A template as its audit entry shows it.
-fn audited_template(html: Option<&str>) -> serde_json::Value {
-    html.map_or(serde_json::Value::Null, |html| json!({ "html": html }))
 }
 
 async fn find_invoice(conn: &mut PgConnection, order: &str) -> StoreResult<Option<InvoiceRecord>> {
@@ -85,17 +81,7 @@ async fn issue(
     .bind(invoice.issued_at)
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        tx,
-        [AuditChange::diff(
-            "invoice.issued",
-            "invoice",
-            invoice.number.clone(),
-            serde_json::Value::Null,
-            json!({"order_id": order_id, "number": invoice.number, "sequence": sequence}),
-        )],
-    )
-    .await?;
+    audit::record(tx, [invoice_issued(&issue.order_id, &invoice)]).await?;
     let event = (issue.event)(&invoice);
     Ok(((invoice, true), vec![event]))
 }
@@ -152,17 +138,13 @@ impl DocumentStore for PgStore {
                     .fetch_one(&mut *tx)
                     .await?;
                     let saved = template_row(kind, &row)?;
-                    audit::record(
-                        tx,
-                        [AuditChange::diff(
-                            "document_template.saved",
-                            "document_template",
-                            kind.as_str(),
-                            audited_template(before.as_deref()),
-                            audited_template(Some(&saved.html)),
-                        )],
-                    )
-                    .await?;
+                    let change = template_change(
+                        "document_template.saved",
+                        kind,
+                        before.as_deref(),
+                        Some(&saved.html),
+                    );
+                    audit::record(tx, [change]).await?;
                     Ok((saved, Vec::new()))
                 })
             })
@@ -180,17 +162,9 @@ impl DocumentStore for PgStore {
                     .bind(kind.as_str())
                     .fetch_optional(&mut *tx)
                     .await?;
-                    audit::record(
-                        tx,
-                        [AuditChange::diff(
-                            "document_template.reset",
-                            "document_template",
-                            kind.as_str(),
-                            audited_template(before.as_deref()),
-                            serde_json::Value::Null,
-                        )],
-                    )
-                    .await?;
+                    let change =
+                        template_change("document_template.reset", kind, before.as_deref(), None);
+                    audit::record(tx, [change]).await?;
                     Ok((before.is_some(), Vec::new()))
                 })
             })

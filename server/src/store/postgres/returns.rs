@@ -22,8 +22,8 @@ use crate::services::returns::rules::{
     self, PlannedLine, ReturnRefusal, ReturnableLine, check_move, restock_choice,
 };
 use crate::store::{
-    AuditChange, NewEvent, ReturnCreate, ReturnDraft, ReturnEvents, ReturnMove, ReturnQuery,
-    ReturnStep, ReturnStore, StoreError, StoreResult, now,
+    NewEvent, ReturnCreate, ReturnDraft, ReturnEvents, ReturnMove, ReturnQuery, ReturnStep,
+    ReturnStore, StoreError, StoreResult, audited_return, now, return_change,
 };
 
 const RETURN_COLUMNS: &str = "r.id, r.order_id, o.number, o.customer_email, o.currency, r.status, \
@@ -217,15 +217,6 @@ async fn give_back(
     Ok(())
 }
 
-fn return_state(found: &Return) -> serde_json::Value {
-    serde_json::json!({
-        "status": found.status,
-        "refund_cents": found.refund_cents,
-        "refund_id": found.refund_id,
-        "items": found.items,
-    })
-}
-
 /// The audit entry of a change of a return, and its event (none for a
 /// claimed refund, which only starts one) after `pending`.
 async fn record(
@@ -236,12 +227,7 @@ async fn record(
     events: ReturnEvents,
     pending: &mut Vec<NewEvent>,
 ) -> StoreResult<()> {
-    let action = match kind {
-        Some(kind) => EventData::kind(&kind(now.clone())).as_str().to_owned(),
-        None => "return.refund_started".to_owned(),
-    };
-    let change = AuditChange::diff(action, "return", now.id.as_str(), was, return_state(now));
-    audit::record(tx, [change]).await?;
+    audit::record(tx, [return_change(was, now, kind)]).await?;
     if let Some(kind) = kind {
         pending.push(events(kind, now));
     }
@@ -370,7 +356,7 @@ async fn claim_refund(
     let mut pending = Vec::new();
     record(
         tx,
-        return_state(&current),
+        audited_return(&current),
         &claimed,
         None,
         events,
@@ -489,7 +475,7 @@ async fn step(
         _ => Vec::new(),
     };
     let changed = must_read_return(tx, id.as_str()).await?;
-    let was = return_state(&current);
+    let was = audited_return(&current);
     record(tx, was, &changed, Some(kind), events, &mut pending).await?;
     Ok((ReturnMove::Done(Box::new(changed)), pending))
 }
