@@ -569,11 +569,16 @@ async fn fifty_deliveries_queued_through_a_kill_9_each_arrive_under_one_id() {
         },
     )
     .await;
-    assert!(
-        !receiver.stderr().contains("Traceback"),
-        "{}",
-        receiver.stderr()
-    );
+    // The receiver fails no request of its own. A request whose sender was
+    // killed mid-way is reset under it, which Python's server reports as a
+    // traceback too: that one is the kill, not the receiver.
+    let stderr = receiver.stderr();
+    let failures: Vec<&str> = stderr
+        .split("----------------------------------------")
+        .filter(|report| report.contains("Traceback"))
+        .filter(|report| !report.contains("ConnectionResetError"))
+        .collect();
+    assert!(failures.is_empty(), "{stderr}");
 }
 
 #[tokio::test]

@@ -2992,18 +2992,7 @@ pub(crate) async fn racing_invoices_take_one_gapless_number_each<
                     order_id: order.id.clone(),
                     prefix: "INV-".to_owned(),
                     event: Box::new(move |invoice| {
-                        NewEvent::now(shop_wire::events::EventData::InvoiceIssued(
-                            shop_wire::events::InvoiceEvent {
-                                order_id: order.id.clone(),
-                                order_number: order.number.clone(),
-                                customer_email: order.customer_email.clone(),
-                                number: invoice.number.clone(),
-                                sequence: invoice.sequence,
-                                currency: order.currency,
-                                total_cents: order.total_cents,
-                                issued_at: invoice.issued_at,
-                            },
-                        ))
+                        crate::services::documents::domain::invoice_event(&order, invoice)
                     }),
                 })
                 .await

@@ -45,7 +45,8 @@ fn seller(state: &AppState) -> Seller {
     }
 }
 
-fn invoice_event(order: &Order, invoice: &InvoiceRecord) -> NewEvent {
+/// The `invoice.issued` event of an order's invoice.
+pub fn invoice_event(order: &Order, invoice: &InvoiceRecord) -> NewEvent {
     NewEvent::now(EventData::InvoiceIssued(InvoiceEvent {
         order_id: order.id.clone(),
         order_number: order.number.clone(),
