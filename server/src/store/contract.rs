@@ -1285,6 +1285,93 @@ pub(crate) async fn racing_returns_never_return_a_unit_twice<
     assert_eq!((open.len(), total), (2, 2));
 }
 
+/// Refunds of several returns of one order that race, each asking to give
+/// the order's shipping back too: one gets it, every other is told which
+/// return did and claims nothing; claimed again without the shipping, it
+/// takes its refund alone.
+pub(crate) async fn racing_shipping_refunds_give_the_shipping_back_once<
+    S: CatalogStore + OrderStore + PaymentStore + PricingStore + super::ReturnStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    use super::{ReturnCreate, ReturnMove, ReturnStep};
+    use crate::services::returns::return_event;
+    const RETURNS: usize = 8;
+    const SHIPPING: i64 = 500;
+    add_product(&store, "SHIPBACK-1", 10).await;
+    let (order, _) = paid_order(&store, "SHIPBACK-1", RETURNS as i64).await;
+    assert!(matches!(
+        ship_items(&store, &order.id, None).await,
+        super::ShipOutcome::Shipped(_)
+    ));
+    let step = |id: shop_wire::returns::ReturnId, step: ReturnStep| {
+        let store = store.clone();
+        async move {
+            store
+                .move_return(&id, step, "contract".to_owned(), None, return_event)
+                .await
+                .expect("move return")
+        }
+    };
+    let mut received = Vec::new();
+    for _ in 0..RETURNS {
+        let ReturnCreate::Created(opened) = ask_to_return(&store, &order.id, "SHIPBACK-1", 1).await
+        else {
+            panic!("a return of one shipped unit was refused");
+        };
+        step(opened.id.clone(), ReturnStep::Approve).await;
+        let receive = ReturnStep::Receive {
+            all: Some(false),
+            lines: Vec::new(),
+        };
+        step(opened.id.clone(), receive).await;
+        received.push(opened.id);
+    }
+    let claim = |shipping_cents| ReturnStep::ClaimRefund {
+        refund: RefundId::generate(),
+        shipping_cents,
+    };
+    let mut racers = Vec::new();
+    for id in &received {
+        racers.push(tokio::spawn(step(id.clone(), claim(SHIPPING))));
+    }
+    let mut winners = Vec::new();
+    let mut told = Vec::new();
+    for racer in racers {
+        match racer.await.expect("task") {
+            ReturnMove::Done(claimed) => {
+                assert_eq!(claimed.shipping_refund_cents, SHIPPING);
+                winners.push(claimed.id);
+            }
+            ReturnMove::ShippingRefunded(other) => told.push(other),
+            other => panic!("a racing claim got {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "one return gives the shipping back");
+    assert!(
+        told.iter().all(|other| *other == winners[0]),
+        "the others are told which: {told:?}"
+    );
+    let loser = received
+        .iter()
+        .find(|id| **id != winners[0])
+        .expect("a return that lost");
+    let unclaimed = store
+        .return_by_id(loser)
+        .await
+        .expect("read")
+        .expect("return");
+    assert_eq!(
+        (unclaimed.refund_id, unclaimed.shipping_refund_cents),
+        (None, 0)
+    );
+    let ReturnMove::Done(alone) = step(loser.clone(), claim(0)).await else {
+        panic!("a claim without the shipping was refused");
+    };
+    assert_eq!(alone.shipping_refund_cents, 0);
+    assert!(alone.refund_id.is_some());
+}
+
 /// An order unpaid past its time is cancelled once, however many sweepers
 /// race, and its stock is released; it can then be neither paid nor shipped.
 pub(crate) async fn an_unpaid_order_expires_once_and_releases_its_stock<
@@ -2973,6 +3060,7 @@ macro_rules! store_contract {
                 a_cart_becomes_a_paid_order_and_a_cancelling_refund_restocks_it,
                 racing_partial_shipments_never_ship_a_unit_twice,
                 racing_returns_never_return_a_unit_twice,
+                racing_shipping_refunds_give_the_shipping_back_once,
                 an_unpaid_order_expires_once_and_releases_its_stock,
                 webhook_deliveries_are_queued_once_claimed_once_and_replayable,
                 a_country_is_shipped_to_by_one_zone_even_when_zones_race,
@@ -3056,4 +3144,7 @@ store_contract!(partial postgres, crate::store::postgres::testing::open;
     an_unpaid_order_expires_once_and_releases_its_stock,
     racing_checkouts_never_use_a_discount_past_its_limit,
     a_cart_becomes_a_paid_order_and_a_cancelling_refund_restocks_it,
+    racing_invoices_take_one_gapless_number_each,
+    racing_returns_never_return_a_unit_twice,
+    racing_shipping_refunds_give_the_shipping_back_once,
 );

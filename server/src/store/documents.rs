@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use shop_wire::documents::{DocumentKind, DocumentTemplate, InvoiceRecord};
 use shop_wire::orders::OrderId;
 
-use super::{NewEvent, StoreResult};
+use super::{AuditChange, NewEvent, StoreResult};
 
 /// What issuing an order's invoice needs.
 pub struct InvoiceIssue {
@@ -12,8 +12,9 @@ pub struct InvoiceIssue {
     /// Written in front of the sequence into the number (`INV-`); a later
     /// prefix never changes a number already issued.
     pub prefix: String,
-    /// The `invoice.issued` event of the invoice, once it has its number.
-    pub event: Box<dyn FnOnce(&InvoiceRecord) -> NewEvent + Send>,
+    /// The `invoice.issued` event of the invoice, once it has its number;
+    /// called again when a backend retries the issue's transaction.
+    pub event: Box<dyn Fn(&InvoiceRecord) -> NewEvent + Send + Sync>,
 }
 
 #[async_trait]
@@ -36,4 +37,43 @@ pub trait DocumentStore: Send + Sync {
     /// Drops the shop's own template (audited), so the built-in one serves
     /// again; false when there was none.
     async fn reset_document_template(&self, kind: DocumentKind) -> StoreResult<bool>;
+}
+
+/// The audit entry of an order's invoice just issued.
+pub(crate) fn invoice_issued(order_id: &OrderId, invoice: &InvoiceRecord) -> AuditChange {
+    AuditChange::diff(
+        "invoice.issued",
+        "invoice",
+        invoice.number.clone(),
+        serde_json::Value::Null,
+        serde_json::json!({
+            "order_id": order_id.as_str(),
+            "number": invoice.number,
+            "sequence": invoice.sequence,
+        }),
+    )
+}
+
+/// The audit entry of a template `action` (`document_template.saved`,
+/// `.reset`) changed from the `before` HTML to the `after` (none: the
+/// built-in one).
+pub(crate) fn template_change(
+    action: &str,
+    kind: DocumentKind,
+    before: Option<&str>,
+    after: Option<&str>,
+) -> AuditChange {
+    let audited = |html: Option<&str>| {
+        html.map_or(
+            serde_json::Value::Null,
+            |html| serde_json::json!({ "html": html }),
+        )
+    };
+    AuditChange::diff(
+        action,
+        "document_template",
+        kind.as_str(),
+        audited(before),
+        audited(after),
+    )
 }

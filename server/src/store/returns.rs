@@ -11,7 +11,7 @@ use shop_wire::payments::RefundId;
 use shop_wire::returns::{NewReturnItem, Return, ReturnId, ReturnStatus};
 use time::OffsetDateTime;
 
-use super::{NewEvent, StoreResult};
+use super::{AuditChange, NewEvent, StoreResult};
 use crate::services::returns::rules::ReturnRefusal;
 
 /// How a return's event is made, by the returns service.
@@ -117,4 +117,31 @@ pub trait ReturnStore: Send + Sync {
     async fn return_by_id(&self, id: &ReturnId) -> StoreResult<Option<Return>>;
     /// Newest first, with how many match.
     async fn list_returns(&self, query: &ReturnQuery) -> StoreResult<(Vec<Return>, u64)>;
+}
+
+/// The audit entry of a change of a return from `was` (its
+/// [`audited_return`] before, or null) to `now`: named by the event `kind`
+/// makes, or `return.refund_started` for a claimed refund, which has none.
+pub(crate) fn return_change(
+    was: serde_json::Value,
+    now: &Return,
+    kind: Option<MakeEvent<Return>>,
+) -> AuditChange {
+    let action = match kind {
+        Some(kind) => shop_wire::events::EventData::kind(&kind(now.clone()))
+            .as_str()
+            .to_owned(),
+        None => "return.refund_started".to_owned(),
+    };
+    AuditChange::diff(action, "return", now.id.as_str(), was, audited_return(now))
+}
+
+/// A return as its audit entries show it.
+pub(crate) fn audited_return(found: &Return) -> serde_json::Value {
+    serde_json::json!({
+        "status": found.status,
+        "refund_cents": found.refund_cents,
+        "refund_id": found.refund_id,
+        "items": found.items,
+    })
 }

@@ -16,6 +16,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0004_pricing.sql"),
     include_str!("../migrations/postgres/0005_carts.sql"),
     include_str!("../migrations/postgres/0006_orders.sql"),
+    include_str!("../migrations/postgres/0007_documents.sql"),
+    include_str!("../migrations/postgres/0008_returns.sql"),
 ];
 
 /// The advisory lock that lets one node at a time migrate.

@@ -5,8 +5,9 @@
 //! [`IdempotencyStore`], [`StoreHealth`], [`super::CatalogStore`],
 //! [`super::InventoryStore`], [`super::UserStore`], [`super::SessionStore`],
 //! [`super::AddressStore`], [`super::PricingStore`], [`super::CartStore`],
-//! [`super::OrderStore`] and [`super::PaymentStore`] so far, each proven by
-//! the store contract suite, and is not yet a [`super::Store`], so the
+//! [`super::OrderStore`], [`super::PaymentStore`],
+//! [`super::DocumentStore`] and [`super::ReturnStore`] so far, each proven
+//! by the store contract suite, and is not yet a [`super::Store`], so the
 //! server cannot start on it.
 //!
 //! Every change runs in one transaction through [`PgStore::write`], which
@@ -36,6 +37,7 @@ mod addresses;
 mod audit;
 mod carts;
 mod catalog;
+mod documents;
 mod events;
 mod filter;
 mod idempotency;
@@ -44,6 +46,7 @@ mod migrations;
 mod orders;
 mod payments;
 mod pricing;
+mod returns;
 mod sessions;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -2,11 +2,12 @@
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
-use serde_json::json;
 use shop_wire::documents::{DocumentKind, DocumentTemplate, InvoiceRecord};
 
 use super::{SqliteStore, append, audit, from_millis, millis};
-use crate::store::{AuditChange, DocumentStore, InvoiceIssue, StoreResult, now};
+use crate::store::{
+    DocumentStore, InvoiceIssue, StoreResult, invoice_issued, now, template_change,
+};
 
 fn invoice_row(row: &Row<'_>) -> rusqlite::Result<InvoiceRecord> {
     Ok(InvoiceRecord {
@@ -25,11 +26,6 @@ fn template_row(kind: DocumentKind) -> impl Fn(&Row<'_>) -> rusqlite::Result<Doc
             updated_at: Some(from_millis(row.get("updated_at")?)?),
         })
     }
-}
-
-/// A template as its audit entry shows it.
-fn audited_template(html: Option<&str>) -> serde_json::Value {
-    html.map_or(serde_json::Value::Null, |html| json!({ "html": html }))
 }
 
 #[async_trait]
@@ -63,16 +59,7 @@ impl DocumentStore for SqliteStore {
                 invoice.number,
                 millis(invoice.issued_at)
             ])?;
-            audit::record(
-                tx,
-                [AuditChange::diff(
-                    "invoice.issued",
-                    "invoice",
-                    invoice.number.clone(),
-                    serde_json::Value::Null,
-                    json!({"order_id": order_id, "number": invoice.number, "sequence": sequence}),
-                )],
-            )?;
+            audit::record(tx, [invoice_issued(&issue.order_id, &invoice)])?;
             append(tx, vec![(issue.event)(&invoice)])?;
             Ok((invoice, true))
         })
@@ -110,12 +97,11 @@ impl DocumentStore for SqliteStore {
                 )?;
             audit::record(
                 tx,
-                [AuditChange::diff(
+                [template_change(
                     "document_template.saved",
-                    "document_template",
-                    kind.as_str(),
-                    audited_template(before.as_deref()),
-                    audited_template(Some(&saved.html)),
+                    kind,
+                    before.as_deref(),
+                    Some(&saved.html),
                 )],
             )?;
             Ok(saved)
@@ -131,12 +117,11 @@ impl DocumentStore for SqliteStore {
                 .optional()?;
             audit::record(
                 tx,
-                [AuditChange::diff(
+                [template_change(
                     "document_template.reset",
-                    "document_template",
-                    kind.as_str(),
-                    audited_template(before.as_deref()),
-                    serde_json::Value::Null,
+                    kind,
+                    before.as_deref(),
+                    None,
                 )],
             )?;
             Ok(before.is_some())

@@ -12,8 +12,8 @@ use crate::services::returns::rules::{
     self, PlannedLine, ReturnRefusal, ReturnableLine, check_move, restock_choice,
 };
 use crate::store::{
-    AuditChange, ReturnCreate, ReturnDraft, ReturnEvents, ReturnMove, ReturnQuery, ReturnStep,
-    ReturnStore, StoreResult, now,
+    ReturnCreate, ReturnDraft, ReturnEvents, ReturnMove, ReturnQuery, ReturnStep, ReturnStore,
+    StoreResult, audited_return, now, return_change,
 };
 
 use super::filter::Filter;
@@ -181,15 +181,6 @@ fn give_back(
     Ok(())
 }
 
-fn return_state(found: &Return) -> serde_json::Value {
-    serde_json::json!({
-        "status": found.status,
-        "refund_cents": found.refund_cents,
-        "refund_id": found.refund_id,
-        "items": found.items,
-    })
-}
-
 fn record(
     tx: &Transaction<'_>,
     was: serde_json::Value,
@@ -197,20 +188,7 @@ fn record(
     kind: Option<MakeEvent<Return>>,
     events: ReturnEvents,
 ) -> StoreResult<()> {
-    let action = match kind {
-        Some(kind) => EventData::kind(&kind(now.clone())).as_str().to_owned(),
-        None => "return.refund_started".to_owned(),
-    };
-    audit::record(
-        tx,
-        [AuditChange::diff(
-            action,
-            "return",
-            now.id.as_str(),
-            was,
-            return_state(now),
-        )],
-    )?;
+    audit::record(tx, [return_change(was, now, kind)])?;
     if let Some(kind) = kind {
         append(tx, vec![events(kind, now)])?;
     }
@@ -298,7 +276,7 @@ fn step(
     let Some(current) = read_return(tx, id.as_str())? else {
         return Ok(ReturnMove::NotFound);
     };
-    let was = return_state(&current);
+    let was = audited_return(&current);
     let (to, kind): (ReturnStatus, Option<MakeEvent<Return>>) = match step {
         ReturnStep::Approve => (ReturnStatus::Approved, Some(EventData::ReturnApproved)),
         ReturnStep::Reject => (ReturnStatus::Rejected, Some(EventData::ReturnRejected)),
