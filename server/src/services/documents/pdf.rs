@@ -10,6 +10,8 @@
 
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 
+use shop_wire::documents::DocumentKind;
+
 use super::rules::DocumentContext;
 use crate::services::notifications::templates::money;
 
@@ -198,7 +200,7 @@ pub fn render(context: &DocumentContext) -> Vec<u8> {
     let order = &context.order;
     let currency = Some(order.currency.code().to_owned());
     let amount = |cents: i64| money(cents, currency.clone());
-    let invoice = context.kind == "invoice";
+    let invoice = context.kind == DocumentKind::Invoice;
     let heading = match &context.invoice {
         Some(invoice) => format!("{} {}", context.title, invoice.number),
         None => format!("{} {}", context.title, order.number),

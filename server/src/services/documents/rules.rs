@@ -73,7 +73,7 @@ pub struct Seller {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct DocumentContext {
     /// `invoice` or `packing_slip`.
-    pub kind: &'static str,
+    pub kind: DocumentKind,
     /// `Invoice` or `Packing slip`.
     pub title: &'static str,
     pub shop: Seller,
@@ -235,7 +235,7 @@ pub fn context(
         })
         .collect();
     DocumentContext {
-        kind: kind.as_str(),
+        kind,
         title: match kind {
             DocumentKind::Invoice => "Invoice",
             DocumentKind::PackingSlip => "Packing slip",
