@@ -81,7 +81,8 @@ pub async fn invoice(
     if issued {
         tracing::info!(order = %order.number, invoice = %invoice.number, "invoice issued");
     }
-    let filename = format!("invoice-{}", invoice.number);
+    // A prefix may hold `/` (`2026/000042`), which no file name can.
+    let filename = format!("invoice-{}", invoice.number.replace('/', "-"));
     render(
         state,
         DocumentKind::Invoice,
