@@ -81,8 +81,7 @@ pub async fn invoice(
     if issued {
         tracing::info!(order = %order.number, invoice = %invoice.number, "invoice issued");
     }
-    // A prefix may hold `/` (`2026/000042`), which no file name can.
-    let filename = format!("invoice-{}", invoice.number.replace('/', "-"));
+    let filename = rules::file_stem("invoice", &invoice.number);
     render(
         state,
         DocumentKind::Invoice,
@@ -102,7 +101,7 @@ pub async fn packing_slip(
     format: DocumentFormat,
 ) -> DomainResult<Document> {
     let order = orders::domain::get(state, caller, key).await?;
-    let filename = format!("packing-slip-{}", order.number);
+    let filename = rules::file_stem("packing-slip", &order.number);
     render(
         state,
         DocumentKind::PackingSlip,

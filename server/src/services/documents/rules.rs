@@ -57,6 +57,12 @@ pub fn check_prefix(prefix: &str) -> Result<(), String> {
     }
 }
 
+/// A download's name before its extension: `invoice-INV-000042`. A prefix
+/// may hold `/` (`2026/000042`), which no file name can, so it becomes `-`.
+pub fn file_stem(document: &str, number: &str) -> String {
+    format!("{document}-{}", number.replace('/', "-"))
+}
+
 /// Who sells: the top of every document.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Seller {
@@ -326,6 +332,7 @@ mod tests {
         assert!(check_prefix("").is_ok());
         assert!(check_prefix("INV 1").is_err());
         assert!(check_prefix("ABCDEFGHIJKLMNOPQ").is_err());
+        assert_eq!(file_stem("invoice", "2026/000042"), "invoice-2026-000042");
     }
 
     #[test]
