@@ -15,13 +15,27 @@
 //! serialized only for that moment: the insert and the commit, two round
 //! trips, at the end of a transaction whose other work ran concurrently.
 //! Ids are dense too, since a rolled-back change takes none.
+//!
+//! Every node announces every event, its own and the other nodes', on its
+//! [`CommitFeed`], once and in id order, so the search index, the caches
+//! and the live stream of each node follow every node's changes. Other
+//! nodes' events reach it two ways, both under the lock of this node's
+//! announcements: an append that finds events it has not announced below
+//! its own reads them in its transaction and announces them first, and a
+//! follower woken by `LISTEN` (each append notifies the id of its last
+//! event at commit), or every second should notifications fail, reads what
+//! is new.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use shop_wire::Event;
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgListener, PgPool, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection, QueryBuilder, Row};
 use time::OffsetDateTime;
-use tokio::sync::MutexGuard;
+use tokio::sync::{Mutex, MutexGuard};
+use tokio_util::sync::CancellationToken;
 
 use super::{PgStore, backend};
 use crate::store::{CommitFeed, EventQuery, EventStore, NewEvent, StoreResult};
@@ -41,10 +55,24 @@ fn event_row(row: &PgRow) -> StoreResult<Event> {
 
 const SELECT_EVENTS: &str = "SELECT id, type, occurred_at, data::text AS data FROM events";
 
+/// A change's events as appended, with what this node must announce
+/// before them.
+pub(super) struct Appended {
+    /// Other nodes' events between this node's last announcement and this
+    /// change's, in id order: all committed, since their appends held the
+    /// log's lock before this one took it.
+    pub missed: Vec<Event>,
+    /// This change's events with their ids.
+    pub logged: Vec<Event>,
+    /// The id of this change's last event.
+    pub last: u64,
+}
+
 impl PgStore {
     /// Appends `events` inside `tx`, which must commit next; returns them
-    /// with their ids and the gate that keeps this node's announcements in
-    /// id order, to be dropped once they are announced.
+    /// with their ids, the other nodes' events to announce before them, and
+    /// the lock on this node's announcements, to be released (with the last
+    /// id announced) once they are announced.
     ///
     /// Relies on `tx` being `READ COMMITTED` (the default): the insert's
     /// snapshot is taken after the lock is granted, so it sees the events
@@ -53,8 +81,8 @@ impl PgStore {
         &self,
         tx: &mut PgConnection,
         events: Vec<NewEvent>,
-    ) -> StoreResult<(MutexGuard<'_, ()>, Vec<Event>)> {
-        let gate = self.append_gate.lock().await;
+    ) -> StoreResult<(MutexGuard<'_, u64>, Appended)> {
+        let announced = self.announced.lock().await;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(EVENT_LOG_LOCK)
             .execute(&mut *tx)
@@ -78,12 +106,137 @@ impl PgStore {
         .into_iter()
         .min()
         .ok_or_else(|| backend(std::io::Error::other("the log took no events")))?;
-        let logged = events
+        // Another node appended since this one last announced: its events
+        // are read here, in the same transaction, so that an error leaves
+        // nothing committed rather than a committed change that is not
+        // announced. On one node this never runs.
+        let missed = if first as u64 > *announced + 1 {
+            let sql = format!("{SELECT_EVENTS} WHERE id > $1 AND id < $2 ORDER BY id");
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(*announced as i64)
+                .bind(first)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(event_row)
+                .collect::<StoreResult<_>>()?
+        } else {
+            Vec::new()
+        };
+        let logged: Vec<Event> = events
             .into_iter()
             .zip(first..)
             .map(|(event, id)| event.logged(id as u64))
             .collect();
-        Ok((gate, logged))
+        let last = logged.last().map_or(*announced, |event| event.id);
+        Ok((
+            announced,
+            Appended {
+                missed,
+                logged,
+                last,
+            },
+        ))
+    }
+}
+
+/// The channel on which each append to the log is notified, with the id of
+/// its last event (see the migration `0011_event_notify.sql`).
+const EVENTS_CHANNEL: &str = "shop_events";
+/// How often the log is read when no notification came: notifications are
+/// lost while the listening connection is down, and this bounds how late
+/// another node's change reaches this node then.
+const POLL_FALLBACK: Duration = Duration::from_secs(1);
+/// Events read from the log at a time while catching up.
+const CATCH_UP_BATCH: i64 = 2048;
+
+/// Brings what other nodes commit to this node's feed, for as long as
+/// `stop` is not cancelled: woken by `LISTEN` on [`EVENTS_CHANNEL`], and at
+/// least every [`POLL_FALLBACK`] whatever the listening connection does.
+/// Events are announced under the same lock as this node's own commits, so
+/// the feed sees every event once and in id order.
+pub(super) async fn follow_other_nodes(
+    pool: PgPool,
+    feed: CommitFeed,
+    announced: Arc<Mutex<u64>>,
+    stop: CancellationToken,
+) {
+    let mut listener: Option<PgListener> = None;
+    loop {
+        if listener.is_none() {
+            listener = listen(&pool).await;
+        }
+        let wake = async {
+            match listener.as_mut() {
+                Some(listening) => listening.try_recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let woken = tokio::select! {
+            () = stop.cancelled() => return,
+            woken = tokio::time::timeout(POLL_FALLBACK, wake) => woken,
+        };
+        // The last id an append logged: nothing to read when it has been
+        // announced already (most often, this node's own change).
+        let logged_up_to = match woken {
+            Ok(Ok(Some(notification))) => notification.payload().parse::<u64>().ok(),
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "lost the event log's notifications; polling");
+                listener = None;
+                None
+            }
+            // Polling, or a reconnected listener that may have missed some.
+            Ok(Ok(None)) | Err(_) => None,
+        };
+        let mut last = announced.lock().await;
+        if logged_up_to.is_some_and(|id| id <= *last) {
+            continue;
+        }
+        if let Err(err) = catch_up(&pool, &feed, &mut last).await {
+            tracing::warn!(error = %err, "cannot read other nodes' events; retrying");
+        }
+    }
+}
+
+/// Listens on [`EVENTS_CHANNEL`]; none (polling only) when it cannot.
+async fn listen(pool: &PgPool) -> Option<PgListener> {
+    let mut listener = match PgListener::connect_with(pool).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot listen for the event log's notifications; polling");
+            return None;
+        }
+    };
+    match listener.listen(EVENTS_CHANNEL).await {
+        Ok(()) => Some(listener),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot listen for the event log's notifications; polling");
+            None
+        }
+    }
+}
+
+/// Announces every event after `last`, moving it to the last one announced.
+async fn catch_up(pool: &PgPool, feed: &CommitFeed, last: &mut u64) -> StoreResult<()> {
+    loop {
+        let sql = format!("{SELECT_EVENTS} WHERE id > $1 ORDER BY id LIMIT $2");
+        let batch = sqlx::query(AssertSqlSafe(sql))
+            .bind(*last as i64)
+            .bind(CATCH_UP_BATCH)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(event_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let full = batch.len() as i64 == CATCH_UP_BATCH;
+        let Some(newest) = batch.last().map(|event| event.id) else {
+            return Ok(());
+        };
+        feed.committed(batch);
+        *last = newest;
+        if !full {
+            return Ok(());
+        }
     }
 }
 
@@ -111,12 +264,13 @@ impl EventStore for PgStore {
         hold: std::time::Duration,
     ) -> StoreResult<Vec<Event>> {
         let mut tx = self.pool.begin().await?;
-        let (gate, logged) = self.append(&mut tx, events).await?;
+        let (mut announced, appended) = self.append(&mut tx, events).await?;
         tokio::time::sleep(hold).await;
         tx.commit().await?;
-        self.feed.committed(logged.clone());
-        drop(gate);
-        Ok(logged)
+        *announced = appended.last;
+        self.feed.committed(appended.missed);
+        self.feed.committed(appended.logged.clone());
+        Ok(appended.logged)
     }
 
     async fn list_events(&self, query: &EventQuery) -> StoreResult<(Vec<Event>, u64)> {
@@ -195,9 +349,88 @@ fn type_match(sql: &mut QueryBuilder<sqlx::Postgres>, pattern: &str) {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+    use std::time::Duration;
 
+    use sqlx::postgres::PgListener;
+    use tokio::sync::broadcast;
+
+    use super::EVENTS_CHANNEL;
     use crate::store::contract::slow_and_fast_appends_never_let_a_reader_skip;
     use crate::store::postgres::{PgStore, testing};
+    use crate::store::{EventStore, NewEvent};
+
+    /// The ids a feed announces, until `count` have come or nothing has
+    /// come for a few seconds (which is a failure of the caller's assert).
+    async fn announced(
+        feed: &mut broadcast::Receiver<Arc<shop_wire::Event>>,
+        count: usize,
+    ) -> Vec<u64> {
+        let mut ids = Vec::new();
+        while ids.len() < count {
+            match tokio::time::timeout(Duration::from_secs(5), feed.recv()).await {
+                Ok(Ok(event)) => ids.push(event.id),
+                Ok(Err(err)) => panic!("the feed failed: {err}"),
+                Err(_) => break,
+            }
+        }
+        ids
+    }
+
+    /// Two nodes append at once, each from many tasks; each node's feed
+    /// announces every event of the log, its own and the other's, once and
+    /// in id order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn each_node_announces_every_nodes_events_once_in_order() {
+        let (_database, url) = testing::database().await;
+        let nodes = [
+            Arc::new(PgStore::connect(&url).await.expect("node a")),
+            Arc::new(PgStore::connect(&url).await.expect("node b")),
+        ];
+        let mut feeds = nodes.clone().map(|node| node.feed().subscribe());
+        let mut appends = Vec::new();
+        for task in 0..16 {
+            let node = nodes[task % 2].clone();
+            appends.push(tokio::spawn(async move {
+                let mut appended = 0;
+                for round in 0..20 {
+                    let events = vec![NewEvent::example(); 1 + (task + round) % 3];
+                    appended += node.append_events(events).await.expect("append").len();
+                }
+                appended
+            }));
+        }
+        let mut total = 0;
+        for append in appends {
+            total += append.await.expect("task");
+        }
+        let log: Vec<u64> = (1..=total as u64).collect();
+        assert_eq!(
+            nodes[0].latest_event_id().await.expect("latest"),
+            total as u64
+        );
+        for (node, feed) in ["a", "b"].iter().zip(&mut feeds) {
+            assert_eq!(announced(feed, total).await, log, "node {node}'s feed");
+        }
+    }
+
+    /// An append notifies listeners at its commit with the id of its last
+    /// event, so another node need not wait for its next poll.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_append_notifies_its_last_id_at_commit() {
+        let (_database, url) = testing::database().await;
+        let store = PgStore::connect(&url).await.expect("store");
+        let mut listener = PgListener::connect(&url).await.expect("listener");
+        listener.listen(EVENTS_CHANNEL).await.expect("listen");
+        let logged = store
+            .append_events(vec![NewEvent::example(); 3])
+            .await
+            .expect("append");
+        let notification = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+            .await
+            .expect("a notification")
+            .expect("received");
+        assert_eq!(notification.payload(), logged[2].id.to_string());
+    }
 
     /// The advisory lock, not only this node's gate, orders appends: a slow
     /// append on one node and a fast one on another.

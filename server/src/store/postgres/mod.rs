@@ -25,6 +25,7 @@
     )
 )]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -32,6 +33,7 @@ use futures::future::BoxFuture;
 use shop_wire::Event;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Postgres, Row, Transaction};
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 mod addresses;
 mod audit;
@@ -70,9 +72,13 @@ pub struct PgStore {
     pool: PgPool,
     /// Where committed events are announced.
     feed: CommitFeed,
-    /// Held from appending a change's events until they are announced, so
-    /// this node announces in id order (see [`events`]).
-    append_gate: tokio::sync::Mutex<()>,
+    /// The id of the last event this node announced. Held from appending a
+    /// change's events until they are announced, and by the follower of
+    /// other nodes' commits while it announces theirs, so this node
+    /// announces every event of the log once and in id order (see [`events`]).
+    announced: Arc<tokio::sync::Mutex<u64>>,
+    /// Stops the follower of other nodes' commits with the store.
+    _follower: DropGuard,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -101,10 +107,25 @@ impl PgStore {
             .await
             .map_err(StoreError::from)?;
         migrations::migrate(&pool).await?;
+        let feed = CommitFeed::default();
+        // What was committed before this node started is in the log for
+        // whoever wants it; the feed announces what commits from now on.
+        let latest: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM events")
+            .fetch_one(&pool)
+            .await?;
+        let announced = Arc::new(tokio::sync::Mutex::new(latest as u64));
+        let stop = CancellationToken::new();
+        tokio::spawn(events::follow_other_nodes(
+            pool.clone(),
+            feed.clone(),
+            announced.clone(),
+            stop.clone(),
+        ));
         Ok(PgStore {
             pool,
-            feed: CommitFeed::default(),
-            append_gate: tokio::sync::Mutex::new(()),
+            feed,
+            announced,
+            _follower: stop.drop_guard(),
         })
     }
 
@@ -155,11 +176,12 @@ impl PgStore {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        let (gate, logged) = self.append(&mut tx, events).await?;
+        let (mut announced, appended) = self.append(&mut tx, events).await?;
         tx.commit().await?;
-        self.feed.committed(logged.clone());
-        drop(gate);
-        Ok(logged)
+        *announced = appended.last;
+        self.feed.committed(appended.missed);
+        self.feed.committed(appended.logged.clone());
+        Ok(appended.logged)
     }
 }
 
