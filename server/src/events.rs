@@ -108,6 +108,16 @@ impl EventBus {
     }
 }
 
+/// Whether `err` says another follower of the same name (on another node)
+/// moved the cursor: the follower should stop and read on from the cursor
+/// as it is now, rather than fail.
+pub fn moved_by_another_follower(err: &anyhow::Error) -> bool {
+    matches!(
+        err.downcast_ref::<StoreError>(),
+        Some(StoreError::CursorMoved { .. })
+    )
+}
+
 /// Events as a follower reads them: shared with the live feed's other readers.
 type Followed = Result<Arc<Event>, StoreError>;
 

@@ -31,8 +31,8 @@ use super::{
 };
 use super::{
     CartStore, CatalogStore, DocumentStore, EventStore, IdempotencyStore, InventoryStore,
-    InvoiceIssue, NotificationStore, OrderStore, PaymentStore, PricingStore, StoreHealth,
-    WebhookStore,
+    InvoiceIssue, NotificationStore, OrderStore, PaymentStore, PricingStore, SearchStore,
+    StoreHealth, WebhookStore,
 };
 use crate::services::cart::rules::QuantityLimits;
 use crate::services::notifications::domain::new_notification;
@@ -635,7 +635,15 @@ pub(crate) async fn webhook_deliveries_are_queued_once_claimed_once_and_replayab
         || crate::services::webhooks::domain::plan(std::slice::from_ref(&webhook), &events, at);
     assert_eq!(
         store
-            .enqueue_deliveries(plan(), Some(("webhooks", 7)))
+            .enqueue_deliveries(
+                plan(),
+                Some(super::CursorMove {
+                    consumer: "webhooks",
+                    // A fresh store's feeder starts at the log's end, then empty.
+                    from: 0,
+                    to: 7,
+                }),
+            )
             .await
             .expect("enqueue"),
         QUEUED as u64
@@ -3036,6 +3044,61 @@ pub(crate) async fn racing_invoices_take_one_gapless_number_each<
     assert_eq!(events.len(), ORDERS, "one invoice.issued per order");
 }
 
+/// Followers of the event log of one name racing on several nodes, each
+/// from the cursor it read: one moves the cursor and counts its orders,
+/// every other writes nothing, so no paid order is counted twice.
+pub(crate) async fn racing_followers_move_a_cursor_once<
+    S: CatalogStore + SearchStore + NotificationStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    add_product(&store, "CAS-A", 1).await;
+    add_product(&store, "CAS-B", 1).await;
+    let from = store.event_cursor("search").await.expect("cursor");
+    let mut racers = Vec::new();
+    for _ in 0..RACERS {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            let order = vec!["CAS-A".to_owned(), "CAS-B".to_owned()];
+            let cursor = super::CursorMove {
+                consumer: "search",
+                from,
+                to: from + 10,
+            };
+            store.record_purchases(vec![order], cursor).await
+        }));
+    }
+    let mut counted = Vec::new();
+    for racer in racers {
+        match racer.await.expect("task") {
+            Ok(counts) => counted.push(counts),
+            Err(super::StoreError::CursorMoved { consumer: "search" }) => {}
+            Err(err) => panic!("a racer failed: {err}"),
+        }
+    }
+    assert_eq!(counted.len(), 1, "one follower moved the cursor");
+    assert!(
+        counted[0].iter().all(|count| count.purchases == 1),
+        "{:?}",
+        counted[0]
+    );
+    assert_eq!(
+        store.event_cursor("search").await.expect("cursor"),
+        from + 10
+    );
+    let stale = super::CursorMove {
+        consumer: "search",
+        from,
+        to: from + 20,
+    };
+    assert!(matches!(
+        store
+            .record_purchases(vec![vec!["CAS-A".to_owned()]], stale)
+            .await,
+        Err(super::StoreError::CursorMoved { .. })
+    ));
+}
+
 /// One `#[tokio::test]` per contract check for a backend: `$open` is a
 /// function returning a guard (kept alive for the test) and a fresh store;
 /// for a `partial` backend an async one, and only the checks named.
@@ -3077,6 +3140,7 @@ macro_rules! store_contract {
                 racing_demotions_never_leave_the_shop_without_an_admin,
                 racing_refreshes_with_one_secret_rotate_once,
                 racing_invoices_take_one_gapless_number_each,
+                racing_followers_move_a_cursor_once,
             );
         }
     };

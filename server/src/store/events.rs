@@ -54,6 +54,21 @@ impl NewEvent {
     }
 }
 
+/// A follower of the event log moving its stored cursor in the same
+/// transaction as what it wrote for the events it read: from where it last
+/// stored it to the last event it handled.
+///
+/// The write happens only if the cursor is still at `from`, and fails with
+/// [`super::StoreError::CursorMoved`] otherwise, so followers of one name
+/// running on several nodes never both handle an event: one moves the
+/// cursor, the other writes nothing and reads on from where it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CursorMove {
+    pub consumer: &'static str,
+    pub from: u64,
+    pub to: u64,
+}
+
 /// A page of the event log, oldest first.
 #[derive(Clone, Debug, Default)]
 pub struct EventQuery {

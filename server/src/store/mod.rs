@@ -87,6 +87,12 @@ pub enum StoreError {
     /// the same call may be retried.
     #[error("the database is locked by another writer")]
     Busy,
+    /// A follower of the event log found its cursor moved by another
+    /// follower of the same name (on another node) since it read it;
+    /// nothing was written, and the follower must read on from the cursor
+    /// as it is now.
+    #[error("the event cursor {consumer} was moved by another follower")]
+    CursorMoved { consumer: &'static str },
     #[error(
         "the database schema is version {found}, newer than the {known} this build of shop knows; \
          run a newer shop, or point --db at another file"

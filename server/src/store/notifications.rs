@@ -9,7 +9,7 @@ use shop_wire::notifications::{
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
-use super::{NewEvent, StoreResult};
+use super::{CursorMove, NewEvent, StoreResult};
 
 #[derive(Clone, Debug, Default)]
 pub struct NotificationQuery {
@@ -73,12 +73,13 @@ pub enum Requeue {
 pub trait NotificationStore: Send + Sync {
     /// Inserts notifications, each with its events. One whose (event, template,
     /// recipient) is already queued (a reaction seen before) is skipped with its
-    /// events. When `cursor` is given, that consumer's event cursor moves to it
-    /// in the same transaction. Returns how many were queued.
+    /// events. When `cursor` is given, that consumer's event cursor moves in
+    /// the same transaction, or nothing is written (see [`CursorMove`]).
+    /// Returns how many were queued.
     async fn enqueue_notifications(
         &self,
         items: Vec<(Notification, Vec<NewEvent>)>,
-        cursor: Option<(&'static str, u64)>,
+        cursor: Option<CursorMove>,
     ) -> StoreResult<u64>;
     /// How many notifications of `template` were queued since `since`, only
     /// those whose variable `var.0` is `var.1` when given.

@@ -6,7 +6,7 @@ use shop_wire::products::{Product, ProductId};
 use shop_wire::search::SearchAnalytics;
 use time::OffsetDateTime;
 
-use super::{NewEvent, StoreResult};
+use super::{CursorMove, NewEvent, StoreResult};
 
 /// A product as the search index takes it: with its stock and popularity.
 #[derive(Clone, Debug)]
@@ -118,12 +118,13 @@ pub trait SearchStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<PopularQuery>>;
     /// Counts paid orders (each a list of SKUs, repeated SKUs once) as
-    /// purchases and co-purchases, and moves `cursor`'s consumer to its event
-    /// id, in one transaction. Returns the new counts of the products involved.
+    /// purchases and co-purchases, and moves `cursor` in one transaction, or
+    /// writes nothing (see [`CursorMove`]), so no order is counted twice
+    /// whatever the number of nodes. Returns the new counts of the products involved.
     async fn record_purchases(
         &self,
         orders: Vec<Vec<String>>,
-        cursor: (&'static str, u64),
+        cursor: CursorMove,
     ) -> StoreResult<Vec<ProductPopularity>>;
     /// Counts `views` in order, in one transaction: each a view, and a
     /// co-view with each product its viewer viewed in the `window` before it

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use shop_wire::webhooks::{DeliveryStatus, Webhook, WebhookDelivery, WebhookDeliveryId, WebhookId};
 use time::OffsetDateTime;
 
-use super::{NewEvent, StoreResult};
+use super::{CursorMove, NewEvent, StoreResult};
 
 /// An endpoint with its signing secrets, which only the dispatcher and the
 /// answers to create and rotate see.
@@ -123,12 +123,13 @@ pub trait WebhookStore: Send + Sync {
     /// Removes the endpoint and its deliveries; false when it was not there.
     async fn delete_webhook(&self, id: &WebhookId, events: Vec<NewEvent>) -> StoreResult<bool>;
     /// Queues deliveries; one whose (endpoint, event) is already queued is
-    /// skipped. When `cursor` is given, that consumer's event cursor moves to
-    /// it in the same transaction. Returns how many were queued.
+    /// skipped. When `cursor` is given, that consumer's event cursor moves in
+    /// the same transaction, or nothing is written (see [`CursorMove`]).
+    /// Returns how many were queued.
     async fn enqueue_deliveries(
         &self,
         deliveries: Vec<WebhookDelivery>,
-        cursor: Option<(&'static str, u64)>,
+        cursor: Option<CursorMove>,
     ) -> StoreResult<u64>;
     /// Claims up to `limit` due deliveries (`pending` or `failed`, due by
     /// `now`, unclaimed or with a lease that ran out) of active endpoints not

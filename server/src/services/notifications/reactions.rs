@@ -26,10 +26,10 @@ use shop_wire::notifications::{Channel, Notification, Priority};
 
 use super::domain::{admin_emails, new_notification, normalize_recipient, staff_emails};
 use super::rules;
-use crate::events::FOLLOW_CHUNK;
+use crate::events::{FOLLOW_CHUNK, moved_by_another_follower};
 use crate::services::users::domain::issue_token;
 use crate::state::AppState;
-use crate::store::{NewEvent, TokenPurpose, now};
+use crate::store::{CursorMove, NewEvent, TokenPurpose, now};
 use shop_wire::UserId;
 
 pub const REACTOR: &str = "notification_reactions";
@@ -288,10 +288,12 @@ pub fn spawn(state: &AppState) {
         });
 }
 
-/// Follows the event log from the stored cursor for as long as it runs.
+/// Follows the event log from the stored cursor for as long as it runs, or
+/// until another node's reactor moves the cursor: then this run ends, and
+/// the next one reads on from where that one got.
 async fn follow(state: &AppState) -> anyhow::Result<()> {
-    let cursor = state.store.event_cursor(CURSOR).await?;
-    let mut follower = state.events.follow(cursor, CURSOR);
+    let mut stored = state.store.event_cursor(CURSOR).await?;
+    let mut follower = state.events.follow(stored, CURSOR);
     let mut unsaved = 0usize;
     while let Some(events) = follower.next().await {
         let events = events?;
@@ -299,22 +301,33 @@ async fn follow(state: &AppState) -> anyhow::Result<()> {
             continue;
         };
         unsaved += events.len();
-        let saved = react(state, &events, last, unsaved >= FOLLOW_CHUNK).await?;
-        if saved {
-            unsaved = 0;
+        let cursor = CursorMove {
+            consumer: CURSOR,
+            from: stored,
+            to: last,
+        };
+        match react(state, &events, cursor, unsaved >= FOLLOW_CHUNK).await {
+            Ok(true) => {
+                stored = last;
+                unsaved = 0;
+            }
+            Ok(false) => {}
+            Err(err) if moved_by_another_follower(&err) => return Ok(()),
+            Err(err) => return Err(err),
         }
     }
     Ok(())
 }
 
-/// Queues the reactions to `events` and moves the cursor to `last` in one
-/// transaction. Events that call for nothing move the cursor only now and
-/// then (`force`): rereading a few after a restart is harmless. Returns
-/// whether the cursor was saved.
+/// Queues the reactions to `events` and moves the cursor past them in one
+/// transaction, or does nothing if another node's reactor moved the cursor
+/// first (see [`CursorMove`]). Events that call for nothing move the cursor
+/// only now and then (`force`): rereading a few after a restart is
+/// harmless. Returns whether the cursor was saved.
 pub async fn react(
     state: &AppState,
     events: &[Arc<Event>],
-    last: u64,
+    cursor: CursorMove,
     force: bool,
 ) -> anyhow::Result<bool> {
     let needs_staff = events
@@ -364,7 +377,7 @@ pub async fn react(
     state.store.insert_account_tokens(tokens).await?;
     state
         .store
-        .enqueue_notifications(items, Some((CURSOR, last)))
+        .enqueue_notifications(items, Some(cursor))
         .await?;
     if queued {
         state.notifications.wake();
@@ -712,11 +725,18 @@ mod store_tests {
             .map(Arc::new)
             .collect::<Vec<_>>();
         let last = events.last().expect("events").id;
-        assert!(react(&state, &events, last, false).await.expect("react"));
-        // Read again, as after a crash before the cursor moved: nothing new.
-        react(&state, &events, last, true)
+        let cursor = CursorMove {
+            consumer: CURSOR,
+            from: 0,
+            to: last,
+        };
+        assert!(react(&state, &events, cursor, false).await.expect("react"));
+        // Read again by a reactor that read the cursor before it moved (on
+        // another node): it queues nothing.
+        let again = react(&state, &events, cursor, true)
             .await
-            .expect("react again");
+            .expect_err("the cursor has moved");
+        assert!(moved_by_another_follower(&again), "{again}");
         let (items, total) = store
             .list_notifications(&NotificationQuery {
                 limit: 10,
@@ -758,9 +778,18 @@ mod store_tests {
             .map(Arc::new)
             .collect::<Vec<_>>();
         assert!(
-            !react(&state, &quiet, quiet[0].id, false)
-                .await
-                .expect("react")
+            !react(
+                &state,
+                &quiet,
+                CursorMove {
+                    consumer: CURSOR,
+                    from: last,
+                    to: quiet[0].id
+                },
+                false
+            )
+            .await
+            .expect("react")
         );
     }
 

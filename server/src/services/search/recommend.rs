@@ -13,6 +13,7 @@ use shop_wire::events::{EventData, EventKind};
 
 use crate::events::FOLLOW_CHUNK;
 use crate::state::AppState;
+use crate::store::{CursorMove, StoreError};
 
 /// The consumer's name in the store's event cursors.
 pub const CURSOR: &str = "search";
@@ -45,9 +46,13 @@ pub fn order_skus(event: &Event) -> Option<Vec<String>> {
 }
 
 /// Follows the event log from the stored cursor for as long as it runs.
+///
+/// Another node's counter may move the cursor first: then this run ends
+/// without counting, and the next one reads on from where that one got, so
+/// no order is counted twice.
 async fn follow(state: &AppState) -> anyhow::Result<()> {
-    let cursor = state.store.event_cursor(CURSOR).await?;
-    let mut follower = state.events.follow(cursor, CURSOR);
+    let mut stored = state.store.event_cursor(CURSOR).await?;
+    let mut follower = state.events.follow(stored, CURSOR);
     let mut unsaved = 0usize;
     while let Some(events) = follower.next().await {
         let events = events?;
@@ -64,7 +69,17 @@ async fn follow(state: &AppState) -> anyhow::Result<()> {
         if orders.is_empty() && unsaved < FOLLOW_CHUNK {
             continue;
         }
-        let counts = state.store.record_purchases(orders, (CURSOR, last)).await?;
+        let cursor = CursorMove {
+            consumer: CURSOR,
+            from: stored,
+            to: last,
+        };
+        let counts = match state.store.record_purchases(orders, cursor).await {
+            Ok(counts) => counts,
+            Err(StoreError::CursorMoved { .. }) => return Ok(()),
+            Err(err) => return Err(err.into()),
+        };
+        stored = last;
         unsaved = 0;
         state.search.set_popularity(&counts);
     }

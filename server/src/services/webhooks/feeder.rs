@@ -4,8 +4,9 @@
 //! The deliveries and the cursor move commit together, and each delivery
 //! is unique per (endpoint, event), so an event read twice (after a crash,
 //! from the log again) is queued once. One transaction per chunk of events
-//! read, whatever the number of nodes: a second node's feeder finds the
-//! deliveries already there.
+//! read, and the cursor moves only from where the feeder read it, so of
+//! several nodes' feeders one queues each chunk and the others read on
+//! from where it got.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +16,9 @@ use shop_wire::events::EventKind;
 use shop_wire::webhooks::Webhook;
 
 use super::domain::plan;
-use crate::events::FOLLOW_CHUNK;
+use crate::events::{FOLLOW_CHUNK, moved_by_another_follower};
 use crate::state::AppState;
-use crate::store::now;
+use crate::store::{CursorMove, now};
 
 pub const FEEDER: &str = "webhook_feeder";
 /// The feeder's name in the store's event cursors.
@@ -38,10 +39,12 @@ pub fn spawn(state: &AppState) {
         });
 }
 
-/// Follows the event log from the stored cursor for as long as it runs.
+/// Follows the event log from the stored cursor for as long as it runs, or
+/// until another node's feeder moves the cursor: then this run ends, and
+/// the next one reads on from where that one got.
 async fn follow(state: &AppState) -> anyhow::Result<()> {
-    let cursor = state.store.event_cursor(CURSOR).await?;
-    let mut follower = state.events.follow(cursor, CURSOR);
+    let mut stored = state.store.event_cursor(CURSOR).await?;
+    let mut follower = state.events.follow(stored, CURSOR);
     let mut unsaved = 0usize;
     // The endpoints, read again whenever the log says one changed: every
     // change to an endpoint logs a `webhook.*` event, and the log is read in
@@ -59,38 +62,51 @@ async fn follow(state: &AppState) -> anyhow::Result<()> {
             Some(known) if !changed => known,
             _ => state.store.active_webhooks().await?,
         };
-        let saved = feed(state, &current, &events, unsaved >= FOLLOW_CHUNK).await?;
+        let saved = feed(state, &current, &events, stored, unsaved >= FOLLOW_CHUNK).await;
         webhooks = Some(current);
-        if saved {
-            unsaved = 0;
+        match saved {
+            Ok(Some(last)) => {
+                stored = last;
+                unsaved = 0;
+            }
+            Ok(None) => {}
+            Err(err) if moved_by_another_follower(&err) => return Ok(()),
+            Err(err) => return Err(err),
         }
     }
     Ok(())
 }
 
-/// Queues the deliveries `events` call for and moves the cursor past them
-/// in one transaction. Events that call for nothing move the cursor only
-/// now and then (`force`): rereading a few after a restart is harmless.
-/// Returns whether the cursor was saved.
+/// Queues the deliveries `events` call for and moves the cursor from
+/// `stored` past them in one transaction, or does nothing if another
+/// node's feeder moved it first (see [`CursorMove`]). Events that call for
+/// nothing move the cursor only now and then (`force`): rereading a few
+/// after a restart is harmless. Returns where the cursor was saved, if it was.
 pub async fn feed(
     state: &AppState,
     webhooks: &[Webhook],
     events: &[Arc<Event>],
+    stored: u64,
     force: bool,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Option<u64>> {
     let Some(last) = events.last().map(|e| e.id) else {
-        return Ok(false);
+        return Ok(None);
     };
     let deliveries = plan(webhooks, events, now());
     if deliveries.is_empty() && !force {
-        return Ok(false);
+        return Ok(None);
     }
+    let cursor = CursorMove {
+        consumer: CURSOR,
+        from: stored,
+        to: last,
+    };
     let queued = state
         .store
-        .enqueue_deliveries(deliveries, Some((CURSOR, last)))
+        .enqueue_deliveries(deliveries, Some(cursor))
         .await?;
     if queued > 0 {
         state.webhooks.wake();
     }
-    Ok(true)
+    Ok(Some(last))
 }

@@ -21,8 +21,8 @@ use super::filter::Filter;
 use super::{SqliteStore, append, conversion, from_millis, millis, parse_column};
 use crate::store::AuditChange;
 use crate::store::{
-    AttemptOutcome, Completion, DeliveryQuery, NewEvent, NotificationQuery, NotificationStore,
-    Requeue, StoreResult,
+    AttemptOutcome, Completion, CursorMove, DeliveryQuery, NewEvent, NotificationQuery,
+    NotificationStore, Requeue, StoreError, StoreResult,
 };
 
 const COLUMNS: &str = "id, channel, recipient, template, vars, priority, status, attempts, \
@@ -144,12 +144,27 @@ fn insert(tx: &Transaction<'_>, n: &Notification) -> StoreResult<bool> {
     Ok(inserted == 1)
 }
 
-pub(super) fn set_cursor(tx: &Transaction<'_>, consumer: &str, event_id: u64) -> StoreResult<()> {
-    tx.prepare_cached(
-        "INSERT INTO event_cursors (consumer, event_id) VALUES (?1, ?2)
-         ON CONFLICT (consumer) DO UPDATE SET event_id = max(event_id, excluded.event_id)",
-    )?
-    .execute(params![consumer, event_id as i64])?;
+/// Moves a follower's cursor if it is still where the follower last stored
+/// it; otherwise fails, and the caller's transaction rolls back with it.
+/// A cursor never stored is at 0 (the migrations store those that must
+/// start at the log's end).
+pub(super) fn move_cursor(tx: &Transaction<'_>, cursor: CursorMove) -> StoreResult<()> {
+    let moved = tx
+        .prepare_cached(
+            "INSERT INTO event_cursors (consumer, event_id) VALUES (?1, ?3)
+             ON CONFLICT (consumer) DO UPDATE SET event_id = excluded.event_id
+             WHERE event_cursors.event_id = ?2",
+        )?
+        .execute(params![
+            cursor.consumer,
+            cursor.from as i64,
+            cursor.to as i64
+        ])?;
+    if moved == 0 {
+        return Err(StoreError::CursorMoved {
+            consumer: cursor.consumer,
+        });
+    }
     Ok(())
 }
 
@@ -262,7 +277,7 @@ impl NotificationStore for SqliteStore {
     async fn enqueue_notifications(
         &self,
         items: Vec<(Notification, Vec<NewEvent>)>,
-        cursor: Option<(&'static str, u64)>,
+        cursor: Option<CursorMove>,
     ) -> StoreResult<u64> {
         self.write(move |tx| {
             let mut queued = 0;
@@ -272,8 +287,8 @@ impl NotificationStore for SqliteStore {
                     queued += 1;
                 }
             }
-            if let Some((consumer, event_id)) = cursor {
-                set_cursor(tx, consumer, event_id)?;
+            if let Some(cursor) = cursor {
+                move_cursor(tx, cursor)?;
             }
             Ok(queued)
         })
@@ -812,14 +827,21 @@ mod tests {
                 Some(7),
             )
         };
+        let cursor = |from, to| {
+            Some(CursorMove {
+                consumer: "test",
+                from,
+                to,
+            })
+        };
         let queued = store
-            .enqueue_notifications(vec![reaction()], Some(("test", 7)))
+            .enqueue_notifications(vec![reaction()], cursor(0, 7))
             .await
             .expect("enqueue");
         assert_eq!(queued, 1);
         let logged = store.latest_event_id().await.expect("events");
         let queued = store
-            .enqueue_notifications(vec![reaction()], Some(("test", 5)))
+            .enqueue_notifications(vec![reaction()], cursor(7, 9))
             .await
             .expect("enqueue");
         assert_eq!(queued, 0, "the duplicate is skipped");
@@ -828,9 +850,18 @@ mod tests {
             logged,
             "and so is its event"
         );
+        assert_eq!(store.event_cursor("test").await.expect("cursor"), 9);
+        let stale = store
+            .enqueue_notifications(vec![reaction()], cursor(7, 8))
+            .await
+            .expect_err("a follower that read the cursor at 7 is too late");
+        assert!(matches!(
+            stale,
+            StoreError::CursorMoved { consumer: "test" }
+        ));
         assert_eq!(
             store.event_cursor("test").await.expect("cursor"),
-            7,
+            9,
             "never moves back"
         );
         let (_, total) = store

@@ -10,12 +10,12 @@ use shop_wire::search::{QueryCount, SearchAnalytics, VolumePoint};
 use time::OffsetDateTime;
 
 use super::catalog::{COLUMNS, product_row};
-use super::notifications::set_cursor;
+use super::notifications::move_cursor;
 use super::{SqliteStore, append, conversion, from_millis, millis, parse_column};
 use crate::services::search::rules as search_rules;
 use crate::store::{
-    NewEvent, PopularQuery, ProductPopularity, ProductView, RelatedProduct, SearchDocument,
-    SearchRecord, SearchStore, StoreResult, ViewPairing,
+    CursorMove, NewEvent, PopularQuery, ProductPopularity, ProductView, RelatedProduct,
+    SearchDocument, SearchRecord, SearchStore, StoreResult, ViewPairing,
 };
 
 const HOUR_MS: i64 = 3_600_000;
@@ -285,7 +285,7 @@ impl SearchStore for SqliteStore {
     async fn record_purchases(
         &self,
         orders: Vec<Vec<String>>,
-        (consumer, event_id): (&'static str, u64),
+        cursor: CursorMove,
     ) -> StoreResult<Vec<ProductPopularity>> {
         self.write(move |tx| {
             let mut touched = BTreeSet::new();
@@ -317,7 +317,7 @@ impl SearchStore for SqliteStore {
                 }
                 touched.extend(ids);
             }
-            set_cursor(tx, consumer, event_id)?;
+            move_cursor(tx, cursor)?;
             touched
                 .iter()
                 .map(|id| popularity(tx, id).map_err(Into::into))
@@ -509,7 +509,11 @@ mod tests {
                     "A-1".into(),
                     "GONE".into(),
                 ]],
-                ("search", 42),
+                CursorMove {
+                    consumer: "search",
+                    from: 0,
+                    to: 42,
+                },
             )
             .await
             .expect("purchases");

@@ -16,12 +16,13 @@ use time::OffsetDateTime;
 use super::audit;
 use super::events::append_returning;
 use super::filter::Filter;
-use super::notifications::set_cursor;
+use super::notifications::move_cursor;
 use super::{SqliteStore, append, conversion, from_millis, millis, parse_column};
 use crate::store::audit::snapshot;
 use crate::store::{
-    AuditChange, ClaimedDelivery, DeliveryCompletion, DeliveryOutcome, EndpointEffect, NewEvent,
-    ReplayEvents, ReplaySelection, StoreResult, WebhookDeliveryQuery, WebhookRecord, WebhookStore,
+    AuditChange, ClaimedDelivery, CursorMove, DeliveryCompletion, DeliveryOutcome, EndpointEffect,
+    NewEvent, ReplayEvents, ReplaySelection, StoreResult, WebhookDeliveryQuery, WebhookRecord,
+    WebhookStore,
 };
 
 const WEBHOOK_COLUMNS: &str = "id, url, events, description, secret, previous_secret, \
@@ -400,7 +401,7 @@ impl WebhookStore for SqliteStore {
     async fn enqueue_deliveries(
         &self,
         deliveries: Vec<WebhookDelivery>,
-        cursor: Option<(&'static str, u64)>,
+        cursor: Option<CursorMove>,
     ) -> StoreResult<u64> {
         self.write(move |tx| {
             let mut queued = 0;
@@ -423,8 +424,8 @@ impl WebhookStore for SqliteStore {
                     millis(d.created_at),
                 ])? as u64;
             }
-            if let Some((consumer, event_id)) = cursor {
-                set_cursor(tx, consumer, event_id)?;
+            if let Some(cursor) = cursor {
+                move_cursor(tx, cursor)?;
             }
             Ok(queued)
         })
