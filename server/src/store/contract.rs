@@ -3870,6 +3870,67 @@ pub(crate) async fn views_by_one_viewer_pair_once<
     assert_eq!((related[0].co_views, related[0].co_purchases), (1, 0));
 }
 
+/// One viewer's views recorded from many tasks at once (as by several
+/// nodes) count every view, and the viewer once for the pair.
+pub(crate) async fn racing_views_by_one_viewer_count_one_co_view<
+    S: super::SearchStore + CatalogStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    use super::{ProductView, ViewPairing};
+    let mut products = Vec::new();
+    for sku in ["RV-A", "RV-B"] {
+        let request = ProductRequest {
+            sku: sku.to_owned(),
+            name: format!("Product {sku}"),
+            ..ProductRequest::default()
+        };
+        products.push(add_request(&store, request, 1).await.id);
+    }
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let (store, products) = (store.clone(), products.clone());
+        racers.push(tokio::spawn(async move {
+            let views = products
+                .into_iter()
+                .map(|product| ProductView {
+                    product,
+                    pairing: Some(ViewPairing {
+                        viewer: "usr_racer".to_owned(),
+                        client: format!("client-{racer}"),
+                        per_client: 0,
+                    }),
+                    at: now(),
+                })
+                .collect();
+            store
+                .record_views(views, Duration::hours(1), 10)
+                .await
+                .expect("record views")
+        }));
+    }
+    for racer in racers {
+        racer.await.expect("task");
+    }
+    let documents = store
+        .search_documents(products.clone())
+        .await
+        .expect("documents");
+    for document in &documents {
+        assert_eq!(
+            document.popularity,
+            super::ProductPopularity::score(0, RACERS as u64),
+            "every view counted"
+        );
+    }
+    for (product, other) in [(&products[0], &products[1]), (&products[1], &products[0])] {
+        let related = store.related_products(product, 5).await.expect("related");
+        assert_eq!(related.len(), 1, "{related:?}");
+        assert_eq!(&related[0].id, other);
+        assert_eq!(related[0].co_views, 1, "one viewer, one co-view");
+    }
+}
+
 /// One `#[tokio::test]` per contract check for a backend: `$open` is a
 /// function returning a guard (kept alive for the test) and a fresh store;
 /// for a `partial` backend an async one, and only the checks named.
@@ -3919,6 +3980,7 @@ macro_rules! store_contract {
                 search_documents_page_through_every_product_once,
                 searches_are_counted_per_hour_and_query,
                 views_by_one_viewer_pair_once,
+                racing_views_by_one_viewer_count_one_co_view,
             );
         }
     };
@@ -3997,4 +4059,5 @@ store_contract!(partial postgres, crate::store::postgres::testing::open;
     search_documents_page_through_every_product_once,
     searches_are_counted_per_hour_and_query,
     views_by_one_viewer_pair_once,
+    racing_views_by_one_viewer_count_one_co_view,
 );

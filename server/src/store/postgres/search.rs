@@ -6,7 +6,8 @@
 //! two nodes counting the same pair both land. A batch's counts are summed
 //! first and upserted in key order, one statement per table, so batches
 //! touching the same rows take their locks in the same order and queue
-//! rather than deadlock.
+//! rather than deadlock. A viewer counts once per pair because the insert
+//! of its (pair, viewer) key decides it, which racing nodes cannot both win.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -119,6 +120,9 @@ async fn add_popularity(
     tx: &mut PgConnection,
     counts: &BTreeMap<String, (i64, i64)>,
 ) -> StoreResult<()> {
+    if counts.is_empty() {
+        return Ok(());
+    }
     let ids: Vec<&str> = counts.keys().map(String::as_str).collect();
     let purchases: Vec<i64> = counts.values().map(|c| c.0).collect();
     let views: Vec<i64> = counts.values().map(|c| c.1).collect();
@@ -507,12 +511,16 @@ impl SearchStore for PgStore {
                 Box::pin(async move {
                     lock_clients(tx, &views).await?;
                     let mut viewed: Vec<String> = Vec::new();
+                    let mut counts = Counts::default();
                     for view in views.iter() {
-                        record_view(tx, view, window, pair_with).await?;
+                        record_view(tx, view, (window, pair_with), &mut counts).await?;
                         if !viewed.contains(&view.product.to_string()) {
                             viewed.push(view.product.to_string());
                         }
                     }
+                    // Once for the batch, in key order, as purchases do.
+                    add_popularity(tx, &counts.popularity).await?;
+                    add_pairs(tx, &counts.pairs).await?;
                     // In the order first viewed, as SQLite returns them.
                     let mut counts = popularity(tx, &viewed).await?;
                     counts.sort_by_key(|c| viewed.iter().position(|id| id == c.id.as_str()));
@@ -614,15 +622,24 @@ async fn lock_clients(tx: &mut PgConnection, views: &[ProductView]) -> StoreResu
     Ok(())
 }
 
-/// Counts one view, and its co-views when it pairs.
+/// What a batch of views adds to the counts, written once at its end:
+/// a view's pairing reads only the views and viewers tables, never these.
+#[derive(Default)]
+struct Counts {
+    popularity: BTreeMap<String, (i64, i64)>,
+    pairs: BTreeMap<(String, String), (i64, i64)>,
+}
+
+/// Records one view, and counts it and its co-views (when it pairs) in
+/// `counts`; `(window, pair_with)` bound what it pairs with.
 async fn record_view(
     tx: &mut PgConnection,
     view: &ProductView,
-    window: time::Duration,
-    pair_with: u32,
+    (window, pair_with): (time::Duration, u32),
+    counts: &mut Counts,
 ) -> StoreResult<()> {
     let id = view.product.as_str();
-    add_popularity(tx, &BTreeMap::from([(id.to_owned(), (0, 1))])).await?;
+    counts.popularity.entry(id.to_owned()).or_default().1 += 1;
     let from = view.at - window;
     let pairing = match &view.pairing {
         Some(pairing) => {
@@ -668,7 +685,6 @@ async fn record_view(
         .bind(i64::from(pair_with))
         .fetch_all(&mut *tx)
         .await?;
-        let mut pairs = BTreeMap::new();
         for other in others {
             // One account counts once per pair, however often it views
             // the two: co-views are distinct viewers. The key's insert
@@ -689,10 +705,9 @@ async fn record_view(
             .await?
             .rows_affected();
             if first == 1 {
-                count_pair(&mut pairs, id, &other, (0, 1));
+                count_pair(&mut counts.pairs, id, &other, (0, 1));
             }
         }
-        add_pairs(tx, &pairs).await?;
     }
     sqlx::query(
         "INSERT INTO product_views (session, product_id, at, client) VALUES ($1, $2, $3, $4)",
