@@ -144,3 +144,74 @@ impl AuditStore for PgStore {
         Ok((entries, total as u64))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::audit::{AuditScope, set_actor};
+    use crate::store::postgres::testing;
+
+    fn change(id: &str) -> AuditChange {
+        AuditChange::diff(
+            "thing.updated",
+            "thing",
+            id,
+            json!({"a": 1}),
+            json!({"a": 2}),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_aborted_change_leaves_no_entry_and_entries_cannot_be_edited() {
+        let (_database, store) = testing::open().await;
+        let failed = store
+            .write(|tx| {
+                Box::pin(async move {
+                    record(tx, [change("t1")]).await?;
+                    Err::<((), _), _>(backend(std::io::Error::other("the change fails")))
+                })
+            })
+            .await;
+        assert!(failed.is_err());
+        // A request's caller rides with its write, on the request's task.
+        let scope = AuditScope::new(Some("192.0.2.1".into()), Some("req_9".into()));
+        let writer = store.clone();
+        scope
+            .run(async move {
+                set_actor(Actor {
+                    kind: ActorKind::User,
+                    id: Some("usr_1".into()),
+                    email: Some("ops@example.com".into()),
+                });
+                writer
+                    .write(|tx| {
+                        Box::pin(async move {
+                            record(tx, [change("t2")]).await?;
+                            Ok(((), Vec::new()))
+                        })
+                    })
+                    .await
+            })
+            .await
+            .expect("kept");
+        let (entries, total) = store
+            .list_audit(&AuditQuery {
+                limit: 10,
+                ..AuditQuery::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(total, 1, "only the committed change: {entries:?}");
+        assert_eq!(entries[0].entity_id, "t2");
+        assert_eq!(entries[0].actor.email.as_deref(), Some("ops@example.com"));
+        assert_eq!(entries[0].ip.as_deref(), Some("192.0.2.1"));
+        assert_eq!(entries[0].request_id.as_deref(), Some("req_9"));
+        assert_eq!(entries[0].before, json!({"a": 1}));
+        for sql in ["UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log"] {
+            let refused = sqlx::query(sql).execute(&store.pool).await;
+            assert!(refused.is_err(), "{sql} must be refused");
+        }
+    }
+}
