@@ -3288,6 +3288,8 @@ async fn order_for<S: OrderStore + PaymentStore + PricingStore + ?Sized + 'stati
     quantity: i64,
     pay: bool,
 ) -> (Order, PaymentId) {
+    // Orders a few milliseconds apart: customers are listed newest first.
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     let payment_id = PaymentId::generate();
     let created = store
         .create_order(
