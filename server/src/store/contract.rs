@@ -3099,6 +3099,912 @@ pub(crate) async fn racing_followers_move_a_cursor_once<
     ));
 }
 
+/// A key of `user` whose secret hashes to `hash`, created now.
+fn key_of(user: &shop_wire::UserId, hash: &str) -> super::KeyRecord {
+    use shop_wire::keys::{Access, ApiKey, Resource, Scope};
+    super::KeyRecord {
+        key: ApiKey {
+            id: shop_wire::KeyId::generate(),
+            name: format!("key {hash}"),
+            scopes: vec![Scope::new(Resource::Products, Access::Read)],
+            prefix: "shop_sk_test".to_owned(),
+            created_by: user.clone(),
+            created_at: now(),
+            last_used_at: None,
+            expires_at: None,
+            revoked_at: None,
+        },
+        secret_hash: hash.to_owned(),
+    }
+}
+
+/// A key authenticates by its secret's hash, as its creator; revoked, it
+/// still reads (so the caller can tell why it is refused) but as revoked.
+/// Of revokes racing on one key, exactly one revokes: one event, one audit
+/// entry, and every racer gets the key as that one revoked it.
+pub(crate) async fn racing_revokes_revoke_a_key_once<
+    S: super::KeyStore + super::AuditStore + UserStore + EventStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    let user = account(&store, "keys@example.com").await;
+    let record = key_of(&user, "hash-1");
+    let id = record.key.id.clone();
+    store
+        .insert_key(&record, Vec::new())
+        .await
+        .expect("insert key");
+    let auth = store
+        .key_auth("hash-1")
+        .await
+        .expect("auth")
+        .expect("the key authenticates");
+    assert_eq!((&auth.id, &auth.user_id), (&id, &user));
+    assert_eq!(auth.email, "keys@example.com");
+    assert_eq!(auth.role, shop_wire::users::Role::Customer);
+    assert_eq!(auth.scopes, record.key.scopes);
+    assert!(!auth.revoked);
+    assert!(store.key_auth("hash-2").await.expect("auth").is_none());
+    let taken = store.insert_key(&key_of(&user, "hash-1"), Vec::new()).await;
+    assert!(taken.is_err(), "a secret names one key");
+    let base = now();
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let (store, id) = (store.clone(), id.clone());
+        racers.push(tokio::spawn(async move {
+            store
+                .revoke_key(
+                    &id,
+                    base + Duration::milliseconds(racer as i64),
+                    vec![NewEvent::example()],
+                )
+                .await
+                .expect("revoke")
+                .expect("the key exists")
+        }));
+    }
+    let mut revoked_at = BTreeSet::new();
+    for racer in racers {
+        revoked_at.insert(racer.await.expect("task").revoked_at);
+    }
+    assert_eq!(revoked_at.len(), 1, "one revocation: {revoked_at:?}");
+    assert!(revoked_at.first().is_some_and(Option::is_some));
+    assert_eq!(
+        store.events_after(0, 100).await.expect("events").len(),
+        1,
+        "one revoke logged"
+    );
+    let (entries, total) = store
+        .list_audit(&super::AuditQuery {
+            action: Some("key.revoked".to_owned()),
+            limit: 100,
+            ..super::AuditQuery::default()
+        })
+        .await
+        .expect("audit");
+    assert_eq!(total, 1, "one revoke audited: {entries:?}");
+    let auth = store.key_auth("hash-1").await.expect("auth").expect("key");
+    assert!(auth.revoked, "a revoked key no longer authenticates");
+    let listed = store.list_keys(Some(&user)).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].revoked_at, *revoked_at.first().expect("one"));
+    let missing = store
+        .revoke_key(&shop_wire::KeyId::generate(), now(), Vec::new())
+        .await
+        .expect("revoke");
+    assert!(missing.is_none(), "no such key");
+}
+
+/// A key's last use only moves forward: an older use flushed late, by a
+/// batch or by racing flushes, never moves it back.
+pub(crate) async fn touching_keys_never_moves_their_last_use_back<
+    S: super::KeyStore + UserStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    let user = account(&store, "touch@example.com").await;
+    let (a, b) = (key_of(&user, "hash-a"), key_of(&user, "hash-b"));
+    for key in [&a, &b] {
+        store.insert_key(key, Vec::new()).await.expect("insert");
+    }
+    let (a, b) = (a.key.id, b.key.id);
+    let base = now();
+    let at = |ms: i64| base + Duration::milliseconds(ms);
+    let last_used = |id: shop_wire::KeyId| {
+        let store = store.clone();
+        async move {
+            store
+                .key(&id)
+                .await
+                .expect("read")
+                .expect("key")
+                .last_used_at
+        }
+    };
+    store
+        .touch_keys(vec![(a.clone(), at(50)), (a.clone(), at(20))])
+        .await
+        .expect("touch");
+    assert_eq!(
+        last_used(a.clone()).await,
+        Some(at(50)),
+        "the latest of a batch"
+    );
+    assert_eq!(
+        last_used(b.clone()).await,
+        None,
+        "an unused key stays unused"
+    );
+    store
+        .touch_keys(vec![(a.clone(), at(10)), (b.clone(), at(30))])
+        .await
+        .expect("touch");
+    assert_eq!(last_used(a.clone()).await, Some(at(50)), "never back");
+    assert_eq!(last_used(b.clone()).await, Some(at(30)));
+    let mut racers = Vec::new();
+    for racer in 0..RACERS as i64 {
+        let (store, a, b) = (store.clone(), a.clone(), b.clone());
+        // Racers flush in both key orders, with uses newer and older.
+        let batch = if racer % 2 == 0 {
+            vec![(a, at(100 + racer)), (b, at(1000 - racer))]
+        } else {
+            vec![(b, at(1000 - racer)), (a, at(100 + racer))]
+        };
+        racers.push(tokio::spawn(async move {
+            store.touch_keys(batch).await.expect("touch")
+        }));
+    }
+    for racer in racers {
+        racer.await.expect("task");
+    }
+    assert_eq!(last_used(a).await, Some(at(100 + RACERS as i64 - 1)));
+    assert_eq!(last_used(b).await, Some(at(1000)));
+}
+
+/// Paid orders recorded from many tasks at once (as by several nodes)
+/// count every purchase and every pair exactly: nothing is lost to a race.
+pub(crate) async fn racing_recorded_purchases_count_every_pair_exactly<
+    S: super::SearchStore + CatalogStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    let skus = ["CO-A", "CO-B", "CO-C", "CO-D"];
+    let mut ids = Vec::new();
+    for sku in skus {
+        let request = ProductRequest {
+            sku: sku.to_owned(),
+            name: format!("Product {sku}"),
+            ..ProductRequest::default()
+        };
+        ids.push(add_request(&store, request, 5).await.id);
+    }
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let store = store.clone();
+        // A repeated SKU counts once; an unknown one not at all.
+        let orders = vec![
+            vec!["CO-A".to_owned(), "CO-B".to_owned(), "CO-C".to_owned()],
+            vec![
+                "CO-D".to_owned(),
+                "CO-C".to_owned(),
+                "CO-B".to_owned(),
+                "CO-D".to_owned(),
+                "GONE".to_owned(),
+            ],
+        ];
+        // Followers of different names, so that none waits for another's
+        // cursor: the race is between their counts. (Leaked: a test's few
+        // names must be 'static as the followers' own are.)
+        let consumer: &'static str = Box::leak(format!("co-racer-{racer}").into_boxed_str());
+        racers.push(tokio::spawn(async move {
+            let cursor = super::CursorMove {
+                consumer,
+                from: 0,
+                to: 1,
+            };
+            store
+                .record_purchases(orders, cursor)
+                .await
+                .expect("record purchases")
+        }));
+    }
+    for racer in racers {
+        let counts = racer.await.expect("task");
+        assert_eq!(counts.len(), 4, "the products involved: {counts:?}");
+    }
+    let n = RACERS as u64;
+    // Per racer: A once, B and C twice, D once; pairs AB, AC, BD, CD once, BC twice.
+    let purchases = [n, 2 * n, 2 * n, n];
+    let documents = store
+        .search_documents(ids.clone())
+        .await
+        .expect("documents");
+    for (id, bought) in ids.iter().zip(purchases) {
+        let document = documents
+            .iter()
+            .find(|d| &d.product.id == id)
+            .expect("document");
+        assert_eq!(
+            document.popularity,
+            super::ProductPopularity::score(bought, 0),
+            "{id}"
+        );
+    }
+    let pairs = [(0, 1, n), (0, 2, n), (1, 2, 2 * n), (1, 3, n), (2, 3, n)];
+    let mut recorded = 0;
+    for (i, id) in ids.iter().enumerate() {
+        let related = store.related_products(id, 10).await.expect("related");
+        for other in &related {
+            let j = ids.iter().position(|x| x == &other.id).expect("known");
+            let expected = pairs
+                .iter()
+                .find(|(a, b, _)| (*a, *b) == (i.min(j), i.max(j)))
+                .map_or(0, |p| p.2);
+            assert_eq!(other.co_purchases, expected, "{i} with {j}");
+            assert_eq!(other.co_views, 0);
+            recorded += other.co_purchases;
+        }
+    }
+    let expected: u64 = pairs.iter().map(|p| 2 * p.2).sum();
+    assert_eq!(
+        recorded, expected,
+        "every pair in both directions, once each"
+    );
+}
+
+/// An order of `quantity` units of `sku` placed for `email` (its total
+/// checked: the figures below are counted by hand), paid unless `pay` is false.
+async fn order_for<S: OrderStore + PaymentStore + PricingStore + ?Sized + 'static>(
+    store: &Arc<S>,
+    email: &str,
+    quantity: i64,
+    pay: bool,
+) -> (Order, PaymentId) {
+    // Orders a few milliseconds apart: customers are listed newest first.
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    let payment_id = PaymentId::generate();
+    let created = store
+        .create_order(
+            OrderDraft {
+                id: OrderId::generate(),
+                customer_email: email.to_owned(),
+                user_id: None,
+                source: OrderSource::Items(vec![ReserveItem {
+                    sku: "AN-1".to_owned(),
+                    quantity,
+                }]),
+                idempotency_key: None,
+                pay_by: now() + Duration::minutes(15),
+                payment: Some(PaymentDraft {
+                    id: payment_id.clone(),
+                    method: MethodKind::Card,
+                    provider: "simulated",
+                    card_brand: None,
+                    card_last4: None,
+                }),
+                actor: "contract".to_owned(),
+                limits: LIMITS,
+                max_unpaid: None,
+                checkout: checkout_of(&**store, "AN-1").await,
+            },
+            COMMERCE_EVENTS,
+        )
+        .await
+        .expect("create order");
+    let OrderCreate::Created { order, .. } = created else {
+        panic!("order not created: {created:?}");
+    };
+    assert_eq!(
+        order.total_cents,
+        1000 * quantity,
+        "1000 a unit, nothing added"
+    );
+    if !pay {
+        return (*order, payment_id);
+    }
+    let paid = store
+        .complete_payment(
+            &payment_id,
+            ChargeResult::Succeeded {
+                provider_ref: "ch_contract".to_owned(),
+                card_brand: None,
+                card_last4: None,
+            },
+            "contract".to_owned(),
+            COMMERCE_EVENTS,
+        )
+        .await
+        .expect("complete payment");
+    let PaymentDone::Paid { order, .. } = paid else {
+        panic!("not paid: {paid:?}");
+    };
+    (*order, payment_id)
+}
+
+/// Customers, sales and the order and payment analytics of a few orders,
+/// against figures counted by hand: a refunded order still makes a
+/// customer and a sale, but no net revenue; an unpaid one counts nowhere.
+pub(crate) async fn customers_and_sales_add_up_to_a_hand_count<
+    S: OrderStore
+        + PaymentStore
+        + PricingStore
+        + CatalogStore
+        + super::AnalyticsStore
+        + ?Sized
+        + 'static,
+>(
+    store: Arc<S>,
+) {
+    use shop_wire::reports::ReportGroup;
+    let request = ProductRequest {
+        sku: "AN-1".to_owned(),
+        name: "Analysed".to_owned(),
+        price_cents: 1000,
+        ..ProductRequest::default()
+    };
+    add_request(&store, request, 100).await;
+    let (first, _) = order_for(&store, "buyer@example.com", 2, true).await;
+    let (second, second_payment) = order_for(&store, "buyer@example.com", 1, true).await;
+    refund(&store, &second_payment, 300).await;
+    let (other, _) = order_for(&store, "other@example.com", 3, true).await;
+    order_for(&store, "unpaid@example.com", 1, false).await;
+    let (gone, gone_payment) = order_for(&store, "refunded@example.com", 1, true).await;
+    refund(&store, &gone_payment, 1000).await;
+    let currency = first.currency;
+
+    // Newest buyer first: the refunded one, then other, then buyer.
+    let page = |text: Option<&str>, limit, offset| super::CustomerQuery {
+        text: text.map(str::to_owned),
+        limit,
+        offset,
+    };
+    let (listed, total) = store.customers(&page(None, 2, 0)).await.expect("customers");
+    assert_eq!(total, 3, "the unpaid order makes no customer");
+    let emails: Vec<&str> = listed.iter().map(|c| c.email.as_str()).collect();
+    assert_eq!(emails, ["refunded@example.com", "other@example.com"]);
+    assert_eq!(listed[0].total_spent_cents, 0, "refunded in full");
+    assert_eq!(listed[0].last_order_at, gone.created_at);
+    assert_eq!(listed[1].total_spent_cents, 3000);
+    let (rest, total) = store.customers(&page(None, 2, 2)).await.expect("customers");
+    assert_eq!(total, 3);
+    assert_eq!(rest.len(), 1);
+    let buyer = &rest[0];
+    assert_eq!(buyer.email, "buyer@example.com");
+    assert_eq!(buyer.orders_count, 2);
+    assert_eq!(buyer.total_spent_cents, 2000 + 1000 - 300);
+    assert_eq!(buyer.currency, currency);
+    assert_eq!(buyer.spent.len(), 1);
+    assert_eq!(buyer.spent[0].amount_cents, 2700);
+    assert_eq!(buyer.first_order_at, first.created_at);
+    assert_eq!(buyer.last_order_at, second.created_at);
+    assert_eq!(buyer.user_id, None, "no account has the email");
+    let (past, total) = store.customers(&page(None, 2, 5)).await.expect("customers");
+    assert!(past.is_empty());
+    assert_eq!(total, 3, "counted past the last page too");
+    let (found, total) = store
+        .customers(&page(Some("OTHER@"), 10, 0))
+        .await
+        .expect("customers");
+    assert_eq!(total, 1);
+    assert_eq!(found[0].email, "other@example.com");
+    assert_eq!(found[0].first_order_at, other.created_at);
+    let one = store
+        .customer("buyer@example.com")
+        .await
+        .expect("customer")
+        .expect("a buyer");
+    assert_eq!((one.orders_count, one.total_spent_cents), (2, 2700));
+    assert!(
+        store
+            .customer("unpaid@example.com")
+            .await
+            .expect("customer")
+            .is_none()
+    );
+
+    // Sales: four orders took money (gross 2000 + 1000 + 3000 + 1000).
+    let (from, to) = (
+        first.created_at - Duration::days(1),
+        now() + Duration::days(1),
+    );
+    let day = |at: time::OffsetDateTime| {
+        format!(
+            "{:04}-{:02}-{:02}",
+            at.year(),
+            u8::from(at.month()),
+            at.day()
+        )
+    };
+    for (group, period) in [
+        (ReportGroup::Day, day(first.created_at)),
+        (ReportGroup::Month, day(first.created_at)[..7].to_owned()),
+    ] {
+        let rows = store
+            .sales(&super::SalesQuery { from, to, group })
+            .await
+            .expect("sales");
+        let periods: BTreeSet<&str> = rows.iter().map(|r| r.period.as_str()).collect();
+        // Orders placed either side of a UTC midnight span two periods.
+        assert!(periods.contains(period.as_str()), "{rows:?}");
+        assert_eq!(rows.iter().map(|r| r.orders).sum::<u64>(), 4);
+        assert_eq!(rows.iter().map(|r| r.gross_cents).sum::<i64>(), 7000);
+        assert_eq!(rows.iter().map(|r| r.refunds_cents).sum::<i64>(), 1300);
+        assert_eq!(rows.iter().map(|r| r.net_cents).sum::<i64>(), 5700);
+        assert_eq!(rows.iter().map(|r| r.discount_cents).sum::<i64>(), 0);
+    }
+    let none = store
+        .sales(&super::SalesQuery {
+            from: to,
+            to: to + Duration::days(1),
+            group: ReportGroup::Week,
+        })
+        .await
+        .expect("sales");
+    assert!(none.is_empty(), "no order in the range");
+
+    // Net revenue counts sold orders only: 2000 + 700 + 3000.
+    let net = store.net_revenue().await.expect("net revenue");
+    assert_eq!(net.len(), 1);
+    assert_eq!((net[0].currency, net[0].amount_cents), (currency, 5700));
+    let orders = store.order_analytics().await.expect("order analytics");
+    assert_eq!(
+        orders.counts_by_status.iter().map(|c| c.count).sum::<u64>(),
+        5
+    );
+    assert_eq!(orders.average_order_value[0].amount_cents, 5700 / 3);
+    assert_eq!(
+        orders
+            .revenue_by_day
+            .iter()
+            .map(|d| d.revenue_cents)
+            .sum::<i64>(),
+        5700
+    );
+    assert_eq!(orders.top_products.len(), 1);
+    assert_eq!(
+        (
+            orders.top_products[0].quantity,
+            orders.top_products[0].revenue_cents
+        ),
+        (6, 6000)
+    );
+    let payments = store.payment_analytics().await.expect("payment analytics");
+    assert_eq!(
+        (payments.attempts, payments.succeeded, payments.failed),
+        (5, 4, 0)
+    );
+    assert_eq!(payments.volume.len(), 1);
+    assert_eq!(
+        (
+            payments.volume[0].captured_cents,
+            payments.volume[0].refunded_cents
+        ),
+        (7000, 1300)
+    );
+    assert!((payments.refund_rate - 1300.0 / 7000.0).abs() < 1e-9);
+}
+
+/// The audit log's filters (actor by kind, id or email in any case; an
+/// action or its family; an entity; a time range) and its pages pick the
+/// same entries on every backend, newest first.
+pub(crate) async fn audit_filters_and_pages_pick_the_right_entries<
+    S: super::KeyStore + super::AuditStore + UserStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    use shop_wire::audit::{Actor, ActorKind};
+    let owner = account(&store, "owner@example.com").await;
+    let ops = Actor {
+        kind: ActorKind::User,
+        id: Some(owner.to_string()),
+        email: Some("Ops@Example.com".to_owned()),
+    };
+    let as_ops = |record: super::KeyRecord| {
+        let (store, ops) = (store.clone(), ops.clone());
+        super::audit::AuditScope::new(Some("192.0.2.7".to_owned()), Some("req_1".to_owned())).run(
+            async move {
+                super::audit::set_actor(ops);
+                store.insert_key(&record, Vec::new()).await.expect("insert");
+                record.key.id
+            },
+        )
+    };
+    // Before `middle`: ops creates k1 and k2, the system creates k3.
+    let k1 = as_ops(key_of(&owner, "audit-1")).await;
+    let k2 = as_ops(key_of(&owner, "audit-2")).await;
+    let k3 = key_of(&owner, "audit-3");
+    store.insert_key(&k3, Vec::new()).await.expect("insert");
+    let k3 = k3.key.id;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let middle = now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // After: the system revokes k1, ops creates k4.
+    store
+        .revoke_key(&k1, now(), Vec::new())
+        .await
+        .expect("revoke")
+        .expect("key");
+    let k4 = as_ops(key_of(&owner, "audit-4")).await;
+    let list = |query: super::AuditQuery| {
+        let store = store.clone();
+        async move {
+            let (entries, total) = store.list_audit(&query).await.expect("audit");
+            let found: Vec<(String, String)> = entries
+                .into_iter()
+                .map(|e| (e.action, e.entity_id))
+                .collect();
+            (found, total)
+        }
+    };
+    let all = || super::AuditQuery {
+        limit: 100,
+        ..super::AuditQuery::default()
+    };
+    let created = |id: &shop_wire::KeyId| ("key.created".to_owned(), id.to_string());
+    let revoked = |id: &shop_wire::KeyId| ("key.revoked".to_owned(), id.to_string());
+    // The account's own creation may or may not be audited: count keys only.
+    let (everything, _) = list(super::AuditQuery {
+        entity: Some("key".to_owned()),
+        ..all()
+    })
+    .await;
+    assert_eq!(
+        everything,
+        [
+            created(&k4),
+            revoked(&k1),
+            created(&k3),
+            created(&k2),
+            created(&k1)
+        ],
+        "newest first"
+    );
+    for actor in ["ops@example.com", "OPS@EXAMPLE.COM", owner.as_str()] {
+        let (by_ops, total) = list(super::AuditQuery {
+            actor: Some(actor.to_owned()),
+            ..all()
+        })
+        .await;
+        assert_eq!(
+            by_ops,
+            [created(&k4), created(&k2), created(&k1)],
+            "{actor}"
+        );
+        assert_eq!(total, 3);
+    }
+    let (by_system, _) = list(super::AuditQuery {
+        actor: Some("system".to_owned()),
+        entity: Some("key".to_owned()),
+        ..all()
+    })
+    .await;
+    assert_eq!(by_system, [revoked(&k1), created(&k3)]);
+    let (family, _) = list(super::AuditQuery {
+        action: Some("key".to_owned()),
+        ..all()
+    })
+    .await;
+    assert_eq!(family, everything, "`key` is every key.* action");
+    let (exact, _) = list(super::AuditQuery {
+        action: Some("key.revoked".to_owned()),
+        ..all()
+    })
+    .await;
+    assert_eq!(exact, [revoked(&k1)]);
+    let (none, total) = list(super::AuditQuery {
+        action: Some("ke%".to_owned()),
+        ..all()
+    })
+    .await;
+    assert!(none.is_empty() && total == 0, "a wildcard is a character");
+    let (one, _) = list(super::AuditQuery {
+        entity: Some("key".to_owned()),
+        entity_id: Some(k1.to_string()),
+        ..all()
+    })
+    .await;
+    assert_eq!(one, [revoked(&k1), created(&k1)]);
+    let (before, _) = list(super::AuditQuery {
+        entity: Some("key".to_owned()),
+        to: Some(middle),
+        ..all()
+    })
+    .await;
+    assert_eq!(before, [created(&k3), created(&k2), created(&k1)]);
+    let (after, _) = list(super::AuditQuery {
+        entity: Some("key".to_owned()),
+        from: Some(middle),
+        ..all()
+    })
+    .await;
+    assert_eq!(after, [created(&k4), revoked(&k1)]);
+    let (page, total) = list(super::AuditQuery {
+        entity: Some("key".to_owned()),
+        limit: 2,
+        offset: 1,
+        ..all()
+    })
+    .await;
+    assert_eq!(page, everything[1..3]);
+    assert_eq!(total, 5, "the total ignores the page");
+    let (entries, _) = store
+        .list_audit(&super::AuditQuery {
+            entity_id: Some(k4.to_string()),
+            ..all()
+        })
+        .await
+        .expect("audit");
+    let entry = &entries[0];
+    assert_eq!(entry.actor.kind, ActorKind::User);
+    assert_eq!(entry.ip.as_deref(), Some("192.0.2.7"));
+    assert_eq!(entry.request_id.as_deref(), Some("req_1"));
+    assert_eq!(entry.before, serde_json::Value::Null, "a creation");
+    assert!(entry.after.get("secret_hash").is_none(), "never the hash");
+}
+
+/// The start-up build pages through every product once, in id order,
+/// each with its stock.
+pub(crate) async fn search_documents_page_through_every_product_once<
+    S: super::SearchStore + CatalogStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    let mut ids = BTreeSet::new();
+    for n in 0..7 {
+        let request = ProductRequest {
+            sku: format!("DOC-{n}"),
+            name: format!("Document {n}"),
+            ..ProductRequest::default()
+        };
+        ids.insert(add_request(&store, request, n).await.id);
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    let mut pages = Vec::new();
+    loop {
+        let page = store
+            .search_documents_after(after.clone(), 3)
+            .await
+            .expect("page");
+        pages.push(page.len());
+        let Some(last) = page.last() else { break };
+        after = Some(last.product.id.clone());
+        for document in page {
+            let n: i64 = document.product.sku["DOC-".len()..].parse().expect("n");
+            assert_eq!(document.available, n, "its stock");
+            assert_eq!(document.popularity, 0.0);
+            seen.push(document.product.id);
+        }
+    }
+    assert_eq!(pages, [3, 3, 1, 0]);
+    assert_eq!(
+        seen,
+        ids.iter().cloned().collect::<Vec<_>>(),
+        "each once, in id order"
+    );
+    let some: Vec<_> = ids.iter().take(2).cloned().collect();
+    let mut asked = some.clone();
+    asked.push(shop_wire::products::ProductId::generate());
+    assert_eq!(
+        store
+            .search_documents(asked.clone())
+            .await
+            .expect("documents")
+            .len(),
+        2
+    );
+    assert_eq!(
+        store.products_by_ids(asked).await.expect("products").len(),
+        2
+    );
+    assert!(
+        store
+            .products_by_ids(Vec::new())
+            .await
+            .expect("none")
+            .is_empty()
+    );
+}
+
+/// Searches are counted per hour and query: analytics leave browsing (the
+/// empty query) out of the lists, popular queries count distinct clients,
+/// and pruning removes the searches and their hourly counts.
+pub(crate) async fn searches_are_counted_per_hour_and_query<
+    S: super::SearchStore + EventStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    use shop_wire::search::QueryCount;
+    let at = now();
+    let record = |query: &str, results: u64| super::SearchRecord {
+        query: query.to_owned(),
+        raw: query.to_owned(),
+        filters: serde_json::json!({}),
+        result_count: results,
+        latency_us: 500,
+        cache_hit: false,
+        at,
+        client: Some(format!("client-{results}")),
+    };
+    store
+        .record_searches(
+            vec![
+                record("oak", 3),
+                record("oak", 3),
+                record("zzz", 0),
+                record("", 9),
+            ],
+            vec![NewEvent::example()],
+        )
+        .await
+        .expect("record");
+    store
+        .record_searches(vec![record("oak", 3)], Vec::new())
+        .await
+        .expect("record again");
+    assert_eq!(store.events_after(0, 10).await.expect("events").len(), 1);
+    let analytics = store
+        .search_analytics(at - Duration::hours(1), 10)
+        .await
+        .expect("analytics");
+    assert_eq!(analytics.total_queries, 5);
+    assert_eq!(analytics.zero_result_total, 1);
+    assert_eq!(
+        analytics.top_queries,
+        [
+            QueryCount {
+                query: "oak".into(),
+                count: 3
+            },
+            QueryCount {
+                query: "zzz".into(),
+                count: 1
+            }
+        ]
+    );
+    assert_eq!(analytics.zero_result_queries.len(), 1);
+    assert_eq!(analytics.volume.iter().map(|v| v.count).sum::<u64>(), 5);
+    assert!((analytics.avg_latency_ms - 0.5).abs() < 1e-9);
+    let popular = store
+        .popular_queries(at - Duration::hours(1), 10)
+        .await
+        .expect("popular");
+    assert_eq!(
+        popular,
+        [super::PopularQuery {
+            query: "oak".to_owned(),
+            searches: 3,
+            clients: 1
+        }]
+    );
+    assert_eq!(
+        store
+            .prune_search_history(at + Duration::hours(2))
+            .await
+            .expect("prune"),
+        8,
+        "5 searches and 3 hourly counts"
+    );
+}
+
+/// Views by one viewer pair two products once, however often; a client
+/// past its cap pairs nothing; each viewed product's counts come back once.
+pub(crate) async fn views_by_one_viewer_pair_once<
+    S: super::SearchStore + CatalogStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    use super::{ProductView, ViewPairing};
+    let mut products = Vec::new();
+    for sku in ["VW-A", "VW-B"] {
+        let request = ProductRequest {
+            sku: sku.to_owned(),
+            name: format!("Product {sku}"),
+            ..ProductRequest::default()
+        };
+        products.push(add_request(&store, request, 1).await.id);
+    }
+    let (a, b) = (&products[0], &products[1]);
+    let at = now();
+    let pairing = |viewer: &str, per_client: u32| {
+        Some(ViewPairing {
+            viewer: viewer.to_owned(),
+            client: "c1".to_owned(),
+            per_client,
+        })
+    };
+    let view = |product: &shop_wire::products::ProductId, pairing, at| ProductView {
+        product: product.clone(),
+        pairing,
+        at,
+    };
+    let mut views: Vec<ProductView> = [a, b, a, b]
+        .into_iter()
+        .map(|product| view(product, pairing("s1", 0), at))
+        .collect();
+    // The same viewer again after the window: still one co-view.
+    let later = at + Duration::hours(2);
+    views.extend([a, b].map(|product| view(product, pairing("s1", 0), later)));
+    // A client past its cap pairs nothing, however many viewers it names.
+    for viewer in ["s2", "s3"] {
+        views.extend([a, b].map(|product| view(product, pairing(viewer, 2), later)));
+    }
+    views.push(view(a, None, at));
+    let counts = store
+        .record_views(views, Duration::hours(1), 10)
+        .await
+        .expect("views");
+    assert_eq!(
+        counts.iter().map(|c| (&c.id, c.views)).collect::<Vec<_>>(),
+        [(a, 6), (b, 5)],
+        "each viewed product once, with all its views"
+    );
+    let related = store.related_products(a, 5).await.expect("related");
+    assert_eq!(related.len(), 1, "{related:?}");
+    assert_eq!((related[0].co_views, related[0].co_purchases), (1, 0));
+}
+
+/// One viewer's views recorded from many tasks at once (as by several
+/// nodes) count every view, and the viewer once for the pair.
+pub(crate) async fn racing_views_by_one_viewer_count_one_co_view<
+    S: super::SearchStore + CatalogStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    use super::{ProductView, ViewPairing};
+    let mut products = Vec::new();
+    for sku in ["RV-A", "RV-B"] {
+        let request = ProductRequest {
+            sku: sku.to_owned(),
+            name: format!("Product {sku}"),
+            ..ProductRequest::default()
+        };
+        products.push(add_request(&store, request, 1).await.id);
+    }
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let (store, products) = (store.clone(), products.clone());
+        racers.push(tokio::spawn(async move {
+            let views = products
+                .into_iter()
+                .map(|product| ProductView {
+                    product,
+                    pairing: Some(ViewPairing {
+                        viewer: "usr_racer".to_owned(),
+                        client: format!("client-{racer}"),
+                        per_client: 0,
+                    }),
+                    at: now(),
+                })
+                .collect();
+            store
+                .record_views(views, Duration::hours(1), 10)
+                .await
+                .expect("record views")
+        }));
+    }
+    for racer in racers {
+        racer.await.expect("task");
+    }
+    let documents = store
+        .search_documents(products.clone())
+        .await
+        .expect("documents");
+    for document in &documents {
+        assert_eq!(
+            document.popularity,
+            super::ProductPopularity::score(0, RACERS as u64),
+            "every view counted"
+        );
+    }
+    for (product, other) in [(&products[0], &products[1]), (&products[1], &products[0])] {
+        let related = store.related_products(product, 5).await.expect("related");
+        assert_eq!(related.len(), 1, "{related:?}");
+        assert_eq!(&related[0].id, other);
+        assert_eq!(related[0].co_views, 1, "one viewer, one co-view");
+    }
+}
+
 /// One `#[tokio::test]` per contract check for a backend: `$open` is a
 /// function returning a guard (kept alive for the test) and a fresh store;
 /// for a `partial` backend an async one, and only the checks named.
@@ -3141,6 +4047,15 @@ macro_rules! store_contract {
                 racing_refreshes_with_one_secret_rotate_once,
                 racing_invoices_take_one_gapless_number_each,
                 racing_followers_move_a_cursor_once,
+                racing_revokes_revoke_a_key_once,
+                touching_keys_never_moves_their_last_use_back,
+                racing_recorded_purchases_count_every_pair_exactly,
+                customers_and_sales_add_up_to_a_hand_count,
+                audit_filters_and_pages_pick_the_right_entries,
+                search_documents_page_through_every_product_once,
+                searches_are_counted_per_hour_and_query,
+                views_by_one_viewer_pair_once,
+                racing_views_by_one_viewer_count_one_co_view,
             );
         }
     };
@@ -3211,4 +4126,13 @@ store_contract!(partial postgres, crate::store::postgres::testing::open;
     racing_invoices_take_one_gapless_number_each,
     racing_returns_never_return_a_unit_twice,
     racing_shipping_refunds_give_the_shipping_back_once,
+    racing_revokes_revoke_a_key_once,
+    touching_keys_never_moves_their_last_use_back,
+    racing_recorded_purchases_count_every_pair_exactly,
+    customers_and_sales_add_up_to_a_hand_count,
+    audit_filters_and_pages_pick_the_right_entries,
+    search_documents_page_through_every_product_once,
+    searches_are_counted_per_hour_and_query,
+    views_by_one_viewer_pair_once,
+    racing_views_by_one_viewer_count_one_co_view,
 );

@@ -38,7 +38,9 @@ use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 
 use super::{PgStore, backend};
-use crate::store::{CommitFeed, EventQuery, EventStore, NewEvent, StoreResult};
+use crate::store::{
+    CommitFeed, CursorMove, EventQuery, EventStore, NewEvent, StoreError, StoreResult,
+};
 
 /// The advisory lock that orders appends to the log across all nodes.
 const EVENT_LOG_LOCK: i64 = 0x73_686f_705f_6c6f; // "shop_lo"
@@ -138,6 +140,34 @@ impl PgStore {
             },
         ))
     }
+}
+
+/// Moves a follower's cursor if it is still where the follower last
+/// stored it; otherwise fails with [`StoreError::CursorMoved`], and the
+/// caller's transaction rolls back. A cursor never stored is at 0.
+///
+/// Of two nodes' followers racing from one cursor, the second's upsert
+/// waits for the first's row (or its insert of the row) to commit and then
+/// finds the cursor moved: READ COMMITTED re-checks the condition on the
+/// row as committed.
+pub(super) async fn move_cursor(tx: &mut PgConnection, cursor: CursorMove) -> StoreResult<()> {
+    let moved = sqlx::query(
+        "INSERT INTO event_cursors (consumer, event_id) VALUES ($1, $3)
+         ON CONFLICT (consumer) DO UPDATE SET event_id = excluded.event_id
+         WHERE event_cursors.event_id = $2",
+    )
+    .bind(cursor.consumer)
+    .bind(cursor.from as i64)
+    .bind(cursor.to as i64)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if moved == 0 {
+        return Err(StoreError::CursorMoved {
+            consumer: cursor.consumer,
+        });
+    }
+    Ok(())
 }
 
 /// The channel on which each append to the log is notified, with the id of

@@ -6,7 +6,9 @@
 //! [`super::InventoryStore`], [`super::UserStore`], [`super::SessionStore`],
 //! [`super::AddressStore`], [`super::PricingStore`], [`super::CartStore`],
 //! [`super::OrderStore`], [`super::PaymentStore`],
-//! [`super::DocumentStore`] and [`super::ReturnStore`] so far, each proven
+//! [`super::DocumentStore`], [`super::ReturnStore`], [`super::KeyStore`],
+//! [`super::AuditStore`], [`super::AnalyticsStore`] and
+//! [`super::SearchStore`] so far, each proven
 //! by the store contract suite, and is not yet a [`super::Store`], so the
 //! server cannot start on it.
 //!
@@ -36,6 +38,7 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 mod addresses;
+mod analytics;
 mod audit;
 mod carts;
 mod catalog;
@@ -44,11 +47,13 @@ mod events;
 mod filter;
 mod idempotency;
 mod inventory;
+mod keys;
 mod migrations;
 mod orders;
 mod payments;
 mod pricing;
 mod returns;
+mod search;
 mod sessions;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -248,6 +253,7 @@ fn unique_field(constraint: Option<&str>) -> (&'static str, &'static str) {
         Some("tax_rates_scope") => ("tax rate", "country, region and tax_category"),
         Some("discounts_code_key") => ("discount", "code"),
         Some("carts_active_user") => ("active cart", "user"),
+        Some("api_keys_secret_hash_key") => ("api key", "secret_hash"),
         _ => ("record", "key"),
     }
 }
