@@ -770,6 +770,495 @@ pub(crate) async fn webhook_deliveries_are_queued_once_claimed_once_and_replayab
     assert!(none.is_empty(), "a disabled endpoint gets nothing");
 }
 
+/// A due notification of `priority` on `channel` to `recipient`, with its
+/// `notification.queued` event.
+fn due_notification(
+    channel: Channel,
+    recipient: String,
+    priority: Priority,
+    send_at: time::OffsetDateTime,
+    event_id: Option<u64>,
+) -> (shop_wire::notifications::Notification, Vec<NewEvent>) {
+    new_notification(
+        channel,
+        recipient,
+        "welcome".to_owned(),
+        serde_json::json!({"name": "Customer"}),
+        priority,
+        send_at,
+        event_id,
+    )
+}
+
+/// The end of a sent attempt on a claimed notification, with an event and
+/// a local sink's delivery, as a worker writes it.
+fn sent_completion(n: &shop_wire::notifications::Notification) -> super::Completion {
+    let rendered = shop_wire::notifications::Rendered {
+        subject: Some("Welcome".to_owned()),
+        body: "Hello".to_owned(),
+        html: None,
+    };
+    super::Completion {
+        id: n.id.clone(),
+        attempt: n.attempts,
+        finished_at: now(),
+        duration_ms: 2,
+        rendered: Some(rendered.clone()),
+        outcome: super::AttemptOutcome::Sent,
+        delivery: Some(shop_wire::notifications::Delivery {
+            seq: 0,
+            notification_id: n.id.clone(),
+            channel: n.channel,
+            recipient: n.recipient.clone(),
+            template: n.template.clone(),
+            subject: rendered.subject,
+            body: rendered.body,
+            html: None,
+            delivered_at: now(),
+        }),
+        events: vec![NewEvent::example()],
+    }
+}
+
+/// Racing claimers, each claiming until it finds nothing due, claim every
+/// due notification of every channel exactly once and none that is not due.
+pub(crate) async fn racing_notification_claimers_claim_each_due_one_once<
+    S: NotificationStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    racing_notification_claims_on_two_nodes(store.clone(), store).await;
+}
+
+/// [`racing_notification_claimers_claim_each_due_one_once`] with the
+/// claimers split between `a` and `b`: two nodes' workers on one queue.
+pub(crate) async fn racing_notification_claims_on_two_nodes<
+    S: NotificationStore + ?Sized + 'static,
+>(
+    a: Arc<S>,
+    b: Arc<S>,
+) {
+    const DUE: usize = 90;
+    let at = now();
+    let priorities = [
+        Priority::Low,
+        Priority::Urgent,
+        Priority::Normal,
+        Priority::High,
+    ];
+    let mut items: Vec<_> = (0..DUE)
+        .map(|i| {
+            due_notification(
+                Channel::ALL[i % Channel::ALL.len()],
+                format!("customer{i}@example.com"),
+                priorities[i % priorities.len()],
+                at,
+                None,
+            )
+        })
+        .collect();
+    let later: Vec<_> = (0..10)
+        .map(|i| {
+            due_notification(
+                Channel::Email,
+                format!("later{i}@example.com"),
+                Priority::Urgent,
+                at + Duration::hours(1),
+                None,
+            )
+        })
+        .collect();
+    let not_due: BTreeSet<_> = later.iter().map(|(n, _)| n.id.clone()).collect();
+    items.extend(later);
+    assert_eq!(
+        a.enqueue_notifications(items, None).await.expect("enqueue"),
+        (DUE + not_due.len()) as u64
+    );
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let store = if racer % 2 == 0 { a.clone() } else { b.clone() };
+        racers.push(tokio::spawn(async move {
+            let mut claimed = Vec::new();
+            loop {
+                let limits = Channel::ALL.iter().map(|c| (*c, 2)).collect();
+                let batch = store
+                    .claim_notifications(now(), now() + Duration::minutes(5), limits)
+                    .await
+                    .expect("claim");
+                if batch.is_empty() {
+                    return claimed;
+                }
+                claimed.extend(batch);
+            }
+        }));
+    }
+    let mut claimed = Vec::new();
+    for racer in racers {
+        claimed.extend(racer.await.expect("task"));
+    }
+    let distinct: BTreeSet<_> = claimed.iter().map(|n| n.id.clone()).collect();
+    assert_eq!(
+        distinct.len(),
+        claimed.len(),
+        "no notification claimed twice"
+    );
+    assert_eq!(claimed.len(), DUE, "every due notification was claimed");
+    assert!(distinct.is_disjoint(&not_due), "none before its time");
+    assert!(
+        claimed.iter().all(
+            |n| n.status == shop_wire::notifications::NotificationStatus::Sending
+                && n.attempts == 1
+        ),
+        "each claimed once, as one attempt"
+    );
+    let depth = b.queue_depth().await.expect("depth");
+    assert_eq!(depth.values().sum::<u64>(), not_due.len() as u64);
+}
+
+/// One reaction enqueued by many tasks at once (every node's reactor saw
+/// the event) is queued once, with one event; and the consumer's cursor,
+/// moved by each to what it read, ends at the furthest.
+pub(crate) async fn racing_enqueues_of_one_reaction_queue_it_once<
+    S: NotificationStore + EventStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    let before = store.latest_event_id().await.expect("latest");
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            let reaction = due_notification(
+                Channel::Email,
+                "buyer@example.com".to_owned(),
+                Priority::High,
+                now(),
+                Some(7),
+            );
+            store
+                .enqueue_notifications(vec![reaction], Some(("reactor", 1 + racer as u64)))
+                .await
+                .expect("enqueue")
+        }));
+    }
+    let mut queued = 0;
+    for racer in racers {
+        queued += racer.await.expect("task");
+    }
+    assert_eq!(queued, 1, "the reaction is queued once");
+    let (listed, total) = store
+        .list_notifications(&super::NotificationQuery {
+            limit: 100,
+            ..super::NotificationQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!((listed.len(), total), (1, 1));
+    assert_eq!(
+        store.latest_event_id().await.expect("latest"),
+        before + 1,
+        "the skipped ones' events are dropped with them"
+    );
+    assert_eq!(
+        store.event_cursor("reactor").await.expect("cursor"),
+        RACERS as u64
+    );
+}
+
+/// A consumer's event cursor only moves forward: racing moves to many
+/// positions, by the notification reactor's and the webhook feeder's
+/// writes, end at the furthest, and a later move to an earlier position
+/// (a slow node that read less) leaves it there.
+pub(crate) async fn a_consumer_cursor_never_moves_back<
+    S: NotificationStore + WebhookStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    assert_eq!(store.event_cursor("unread").await.expect("cursor"), 0);
+    let furthest = 10 * RACERS as u64;
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            // Positions in no order: the furthest is written midway.
+            let position = 1 + (racer as u64 * 37) % furthest;
+            let position = if racer == RACERS / 2 {
+                furthest
+            } else {
+                position
+            };
+            if racer % 2 == 0 {
+                store
+                    .enqueue_notifications(Vec::new(), Some(("reader", position)))
+                    .await
+                    .expect("move by the reactor");
+            } else {
+                store
+                    .enqueue_deliveries(Vec::new(), Some(("reader", position)))
+                    .await
+                    .expect("move by the feeder");
+            }
+        }));
+    }
+    for racer in racers {
+        racer.await.expect("task");
+    }
+    assert_eq!(
+        store.event_cursor("reader").await.expect("cursor"),
+        furthest
+    );
+    store
+        .enqueue_notifications(Vec::new(), Some(("reader", 3)))
+        .await
+        .expect("a slow reactor");
+    store
+        .enqueue_deliveries(Vec::new(), Some(("reader", 5)))
+        .await
+        .expect("a slow feeder");
+    assert_eq!(
+        store.event_cursor("reader").await.expect("cursor"),
+        furthest,
+        "never moves back"
+    );
+}
+
+/// A worker whose lease ran out and was taken back changes nothing when it
+/// completes late: no status, history, delivery or event. And when the
+/// completions of expired claims race sweeps of expired leases, each
+/// notification is either completed or put back, never both.
+pub(crate) async fn a_completion_after_its_lease_was_released_changes_nothing<
+    S: NotificationStore + EventStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    use shop_wire::notifications::NotificationStatus;
+    const RACED: usize = 40;
+    let at = now();
+    let items = (0..=RACED)
+        .map(|i| {
+            due_notification(
+                Channel::Email,
+                format!("c{i}@example.com"),
+                Priority::Normal,
+                at,
+                None,
+            )
+        })
+        .collect();
+    store
+        .enqueue_notifications(items, None)
+        .await
+        .expect("enqueue");
+    let lease = at + Duration::milliseconds(1);
+    let limits = vec![(Channel::Email, 100)];
+    let mut claimed = store
+        .claim_notifications(at, lease, limits)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), RACED + 1);
+    let after = at + Duration::seconds(1);
+
+    // Every lease runs out and is swept; then one worker completes late.
+    let late = claimed.pop().expect("one");
+    assert_eq!(
+        store.release_expired_leases(at).await.expect("early"),
+        0,
+        "not yet"
+    );
+    let swept = store.release_expired_leases(after).await.expect("sweep");
+    assert_eq!(swept, RACED as u64 + 1);
+    let logged = store.latest_event_id().await.expect("latest");
+    assert_eq!(
+        store
+            .complete_attempts(vec![sent_completion(&late)])
+            .await
+            .expect("late"),
+        0
+    );
+    let stored = store
+        .notification(&late.id)
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(stored.status, NotificationStatus::Queued);
+    assert!(stored.history.is_empty() && stored.rendered.is_none());
+    assert_eq!(
+        store.latest_event_id().await.expect("latest"),
+        logged,
+        "no event"
+    );
+    let (deliveries, _) = store
+        .deliveries(&super::DeliveryQuery {
+            limit: 100,
+            ..super::DeliveryQuery::default()
+        })
+        .await
+        .expect("deliveries");
+    assert!(deliveries.is_empty(), "no delivery");
+
+    // All claimed once more, with a lease that is out by the sweeps' time;
+    // all but the late one's are completed while the sweeps race them.
+    let lease = after + Duration::seconds(2);
+    let racing: Vec<_> = store
+        .claim_notifications(
+            lease - Duration::milliseconds(500),
+            lease,
+            vec![(Channel::Email, 100)],
+        )
+        .await
+        .expect("claim for the race")
+        .into_iter()
+        .filter(|n| n.id != late.id)
+        .collect();
+    assert_eq!(racing.len(), RACED);
+    let mut completions = Vec::new();
+    for n in &racing {
+        let store = store.clone();
+        let completion = sent_completion(n);
+        completions.push(tokio::spawn(async move {
+            store
+                .complete_attempts(vec![completion])
+                .await
+                .expect("complete")
+        }));
+    }
+    let mut sweeps = Vec::new();
+    for _ in 0..RACERS / 4 {
+        let store = store.clone();
+        sweeps.push(tokio::spawn(async move {
+            store
+                .release_expired_leases(lease + Duration::seconds(1))
+                .await
+                .expect("sweep")
+        }));
+    }
+    let mut recorded = 0;
+    for completion in completions {
+        recorded += completion.await.expect("task");
+    }
+    let mut released = 0;
+    for sweep in sweeps {
+        released += sweep.await.expect("task");
+    }
+    // The one left alone above was claimed too, and is swept with them.
+    assert_eq!(
+        recorded + released,
+        RACED as u64 + 1,
+        "each completed or put back, once"
+    );
+    for n in &racing {
+        let stored = store
+            .notification(&n.id)
+            .await
+            .expect("read")
+            .expect("there");
+        match stored.status {
+            NotificationStatus::Sent => assert_eq!(stored.history.len(), 1),
+            NotificationStatus::Queued => assert!(stored.history.is_empty()),
+            other => panic!("{other:?}"),
+        }
+    }
+    let (_, delivered) = store
+        .deliveries(&super::DeliveryQuery {
+            limit: 1,
+            ..super::DeliveryQuery::default()
+        })
+        .await
+        .expect("deliveries");
+    assert_eq!(delivered, recorded, "a delivery per recorded attempt");
+}
+
+/// Racing delivery claimers, each claiming until it finds nothing due,
+/// claim every due webhook delivery exactly once.
+pub(crate) async fn racing_webhook_claimers_claim_each_delivery_once<
+    S: WebhookStore + EventStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    racing_webhook_claims_on_two_nodes(store.clone(), store).await;
+}
+
+/// [`racing_webhook_claimers_claim_each_delivery_once`] with the claimers
+/// split between `a` and `b`: two nodes' dispatchers on one queue.
+pub(crate) async fn racing_webhook_claims_on_two_nodes<
+    S: WebhookStore + EventStore + ?Sized + 'static,
+>(
+    a: Arc<S>,
+    b: Arc<S>,
+) {
+    use shop_wire::webhooks::{Webhook, WebhookId, WebhookStatus};
+    const EVENTS: usize = 30;
+    let at = now();
+    let webhooks: Vec<Webhook> = (0..3)
+        .map(|i| Webhook {
+            id: WebhookId::generate(),
+            url: format!("https://example.com/hooks/{i}"),
+            events: vec!["*".to_owned()],
+            description: None,
+            status: WebhookStatus::Active,
+            disabled_reason: None,
+            secret: None,
+            previous_secret_expires_at: None,
+            failing_since: None,
+            created_at: at,
+            updated_at: at,
+        })
+        .collect();
+    for webhook in &webhooks {
+        let record = super::WebhookRecord {
+            webhook: webhook.clone(),
+            secret: "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0".to_owned(),
+            previous_secret: None,
+        };
+        a.insert_webhook(&record, vec![]).await.expect("webhook");
+    }
+    let events: Vec<_> = a
+        .append_events((0..EVENTS).map(|_| NewEvent::example()).collect())
+        .await
+        .expect("events")
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    let plan = crate::services::webhooks::domain::plan(&webhooks, &events, at);
+    let queued = b.enqueue_deliveries(plan, None).await.expect("enqueue");
+    assert_eq!(queued, (EVENTS * webhooks.len()) as u64);
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let store = if racer % 2 == 0 { a.clone() } else { b.clone() };
+        racers.push(tokio::spawn(async move {
+            let mut claimed = Vec::new();
+            loop {
+                let due = now() + Duration::seconds(1);
+                let batch = store
+                    .claim_deliveries(due, due + Duration::minutes(5), 2, vec![])
+                    .await
+                    .expect("claim");
+                if batch.is_empty() {
+                    return claimed;
+                }
+                claimed.extend(batch);
+            }
+        }));
+    }
+    let mut claimed = Vec::new();
+    for racer in racers {
+        claimed.extend(racer.await.expect("task"));
+    }
+    let distinct: BTreeSet<_> = claimed.iter().map(|c| c.delivery.id.clone()).collect();
+    assert_eq!(distinct.len(), claimed.len(), "no delivery claimed twice");
+    assert_eq!(
+        claimed.len(),
+        queued as usize,
+        "every due delivery was claimed"
+    );
+    assert!(claimed.iter().all(|c| c.delivery.attempts == 1));
+    assert_eq!(
+        a.webhook_backlog().await.expect("backlog"),
+        queued,
+        "leased, not finished"
+    );
+}
+
 /// An order of `quantity` units of `sku`, placed and paid by card.
 async fn paid_order<S: OrderStore + PaymentStore + PricingStore + ?Sized + 'static>(
     store: &Arc<S>,
@@ -3063,6 +3552,11 @@ macro_rules! store_contract {
                 racing_shipping_refunds_give_the_shipping_back_once,
                 an_unpaid_order_expires_once_and_releases_its_stock,
                 webhook_deliveries_are_queued_once_claimed_once_and_replayable,
+                racing_notification_claimers_claim_each_due_one_once,
+                racing_enqueues_of_one_reaction_queue_it_once,
+                a_consumer_cursor_never_moves_back,
+                a_completion_after_its_lease_was_released_changes_nothing,
+                racing_webhook_claimers_claim_each_delivery_once,
                 a_country_is_shipped_to_by_one_zone_even_when_zones_race,
                 tax_rates_are_one_per_scope_and_read_with_the_products,
                 racing_checkouts_never_use_a_discount_past_its_limit,
@@ -3147,4 +3641,11 @@ store_contract!(partial postgres, crate::store::postgres::testing::open;
     racing_invoices_take_one_gapless_number_each,
     racing_returns_never_return_a_unit_twice,
     racing_shipping_refunds_give_the_shipping_back_once,
+    racing_queue_claims_never_hand_out_one_twice,
+    webhook_deliveries_are_queued_once_claimed_once_and_replayable,
+    racing_notification_claimers_claim_each_due_one_once,
+    racing_enqueues_of_one_reaction_queue_it_once,
+    a_consumer_cursor_never_moves_back,
+    a_completion_after_its_lease_was_released_changes_nothing,
+    racing_webhook_claimers_claim_each_delivery_once,
 );

@@ -6,7 +6,8 @@
 //! [`super::InventoryStore`], [`super::UserStore`], [`super::SessionStore`],
 //! [`super::AddressStore`], [`super::PricingStore`], [`super::CartStore`],
 //! [`super::OrderStore`], [`super::PaymentStore`],
-//! [`super::DocumentStore`] and [`super::ReturnStore`] so far, each proven
+//! [`super::DocumentStore`], [`super::ReturnStore`],
+//! [`super::NotificationStore`] and [`super::WebhookStore`] so far, each proven
 //! by the store contract suite, and is not yet a [`super::Store`], so the
 //! server cannot start on it.
 //!
@@ -43,6 +44,7 @@ mod filter;
 mod idempotency;
 mod inventory;
 mod migrations;
+mod notifications;
 mod orders;
 mod payments;
 mod pricing;
@@ -51,6 +53,7 @@ mod sessions;
 #[cfg(test)]
 pub(crate) mod testing;
 mod users;
+mod webhooks;
 
 use super::{CommitFeed, NewEvent, StoreError, StoreHealth, StoreResult};
 
@@ -226,6 +229,8 @@ fn unique_field(constraint: Option<&str>) -> (&'static str, &'static str) {
         Some("tax_rates_scope") => ("tax rate", "country, region and tax_category"),
         Some("discounts_code_key") => ("discount", "code"),
         Some("carts_active_user") => ("active cart", "user"),
+        Some("notification_templates_pkey") => ("template", "name and channel"),
+        Some("webhooks_pkey") => ("webhook", "id"),
         _ => ("record", "key"),
     }
 }
