@@ -12,7 +12,7 @@
 //! consumers' cursors only move forward (`GREATEST`), and a reaction seen by
 //! two nodes is queued once by its unique (event, template, recipient).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
 use shop_wire::notifications::{
@@ -335,15 +335,15 @@ impl NotificationStore for PgStore {
                 let items = items.clone();
                 Box::pin(async move {
                     let notifications: Vec<&Notification> = items.iter().map(|(n, _)| n).collect();
-                    let queued = if notifications.is_empty() {
-                        Vec::new()
+                    let queued: HashSet<String> = if notifications.is_empty() {
+                        HashSet::new()
                     } else {
-                        insert(tx, &notifications).await?
+                        insert(tx, &notifications).await?.into_iter().collect()
                     };
                     // Only a queued notification's events are logged, in the items' order.
                     let events = items
                         .iter()
-                        .filter(|(n, _)| queued.iter().any(|id| id == n.id.as_str()))
+                        .filter(|(n, _)| queued.contains(n.id.as_str()))
                         .flat_map(|(_, events)| events.iter().cloned())
                         .collect();
                     if let Some((consumer, event_id)) = cursor {
@@ -769,5 +769,284 @@ impl NotificationStore for PgStore {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(id.unwrap_or(0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::services::notifications::domain::new_notification;
+    use crate::store::contract::racing_notification_claims_on_two_nodes;
+    use crate::store::postgres::testing;
+    use crate::store::{EventStore, now};
+
+    fn queued(
+        template: &str,
+        priority: Priority,
+        send_at: OffsetDateTime,
+    ) -> (Notification, Vec<NewEvent>) {
+        new_notification(
+            Channel::Email,
+            "a@example.com".to_owned(),
+            template.to_owned(),
+            json!({}),
+            priority,
+            send_at,
+            None,
+        )
+    }
+
+    fn all_channels(limit: u32) -> Vec<(Channel, u32)> {
+        Channel::ALL.iter().map(|c| (*c, limit)).collect()
+    }
+
+    /// Claimers on two nodes (two pools on one database) split the queue.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn claims_from_two_nodes_take_each_notification_once() {
+        let (_database, url) = testing::database().await;
+        let node_a = Arc::new(PgStore::connect(&url).await.expect("node a"));
+        let node_b = Arc::new(PgStore::connect(&url).await.expect("node b"));
+        racing_notification_claims_on_two_nodes(node_a, node_b).await;
+    }
+
+    #[tokio::test]
+    async fn claims_go_by_priority_then_fifo_and_wait_for_their_time() {
+        let (_database, store) = testing::open().await;
+        let at = now();
+        let later = at + time::Duration::hours(1);
+        let items = vec![
+            queued("low1", Priority::Low, at),
+            queued("normal1", Priority::Normal, at),
+            queued("urgent1", Priority::Urgent, at),
+            queued("low2", Priority::Low, at),
+            queued("scheduled_urgent", Priority::Urgent, later),
+            queued("urgent2", Priority::Urgent, at),
+            queued("high1", Priority::High, at),
+        ];
+        let queued = store
+            .enqueue_notifications(items, None)
+            .await
+            .expect("enqueue");
+        assert_eq!(queued, 7);
+        assert_eq!(
+            store.latest_event_id().await.expect("events"),
+            7,
+            "one notification.queued each"
+        );
+        let lease = now() + time::Duration::minutes(1);
+        let first = store
+            .claim_notifications(now(), lease, all_channels(3))
+            .await
+            .expect("claim");
+        let names: Vec<&str> = first.iter().map(|n| n.template.as_str()).collect();
+        assert_eq!(names, ["urgent1", "urgent2", "high1"]);
+        let rest = store
+            .claim_notifications(now(), lease, all_channels(10))
+            .await
+            .expect("claim");
+        let names: Vec<&str> = rest.iter().map(|n| n.template.as_str()).collect();
+        assert_eq!(
+            names,
+            ["normal1", "low1", "low2"],
+            "the scheduled one is not due"
+        );
+        let due_later = store
+            .claim_notifications(later, later + time::Duration::minutes(1), all_channels(10))
+            .await
+            .expect("claim");
+        assert_eq!(due_later[0].template, "scheduled_urgent");
+        let depth = store.queue_depth().await.expect("depth");
+        assert_eq!(depth.values().sum::<u64>(), 0);
+    }
+
+    /// A lease taken back and claimed again (by another node) is `sending`
+    /// again; the first worker's late completion names the earlier attempt
+    /// and is dropped, and the second worker's is recorded.
+    #[tokio::test]
+    async fn a_late_completion_does_not_record_over_the_next_claim() {
+        let (_database, store) = testing::open().await;
+        let (n, events) = queued("welcome", Priority::Normal, now());
+        store
+            .enqueue_notifications(vec![(n.clone(), events)], None)
+            .await
+            .expect("enqueue");
+        let at = now();
+        let first = store
+            .claim_notifications(at, at + time::Duration::milliseconds(1), all_channels(5))
+            .await
+            .expect("claim");
+        let after = at + time::Duration::seconds(1);
+        assert_eq!(store.release_expired_leases(after).await.expect("sweep"), 1);
+        let second = store
+            .claim_notifications(after, after + time::Duration::minutes(1), all_channels(5))
+            .await
+            .expect("claim again");
+        assert_eq!((first[0].attempts, second[0].attempts), (1, 2));
+        let completion = |claim: &Notification, error: &str| Completion {
+            id: claim.id.clone(),
+            attempt: claim.attempts,
+            finished_at: now(),
+            duration_ms: 1,
+            rendered: None,
+            outcome: AttemptOutcome::Dead {
+                error: error.to_owned(),
+                permanent: true,
+            },
+            delivery: None,
+            events: vec![NewEvent::example()],
+        };
+        let logged = store.latest_event_id().await.expect("events");
+        let late = store
+            .complete_attempts(vec![completion(&first[0], "late")])
+            .await
+            .expect("late");
+        assert_eq!(late, 0);
+        assert_eq!(store.latest_event_id().await.expect("events"), logged);
+        let current = store
+            .complete_attempts(vec![completion(&second[0], "current")])
+            .await
+            .expect("current");
+        assert_eq!(current, 1);
+        let stored = store
+            .notification(&n.id)
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(stored.status, NotificationStatus::Dead);
+        assert_eq!(stored.last_error.as_deref(), Some("current"));
+        assert_eq!(
+            stored.history.iter().map(|a| a.number).collect::<Vec<_>>(),
+            [2]
+        );
+        assert_eq!(store.latest_event_id().await.expect("events"), logged + 1);
+    }
+
+    #[tokio::test]
+    async fn a_sent_notification_is_recorded_once_and_counted() {
+        let (_database, store) = testing::open().await;
+        let (n, events) = queued("welcome", Priority::Normal, now());
+        store
+            .enqueue_notifications(vec![(n.clone(), events)], None)
+            .await
+            .expect("enqueue");
+        let claimed = store
+            .claim_notifications(now(), now() + time::Duration::minutes(1), all_channels(5))
+            .await
+            .expect("claim");
+        let rendered = Rendered {
+            subject: Some("s".into()),
+            body: "b".into(),
+            html: None,
+        };
+        let completion = Completion {
+            id: n.id.clone(),
+            attempt: claimed[0].attempts,
+            finished_at: now(),
+            duration_ms: 1,
+            rendered: Some(rendered),
+            outcome: AttemptOutcome::Sent,
+            delivery: Some(Delivery {
+                seq: 0,
+                notification_id: n.id.clone(),
+                channel: Channel::Email,
+                recipient: n.recipient.clone(),
+                template: n.template.clone(),
+                subject: Some("s".into()),
+                body: "b".into(),
+                html: None,
+                delivered_at: now(),
+            }),
+            events: vec![NewEvent::example()],
+        };
+        let recorded = store
+            .complete_attempts(vec![completion.clone(), completion])
+            .await
+            .expect("complete");
+        assert_eq!(recorded, 1, "the second is no longer sending");
+        let (deliveries, total) = store
+            .deliveries(&DeliveryQuery {
+                limit: 10,
+                ..DeliveryQuery::default()
+            })
+            .await
+            .expect("deliveries");
+        assert_eq!((deliveries.len(), total), (1, 1));
+        let stored = store
+            .notification(&n.id)
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(stored.status, NotificationStatus::Sent);
+        assert_eq!(stored.history.len(), 1);
+        assert_eq!(stored.rendered.expect("rendered").body, "b");
+        match store
+            .requeue_notification(&n.id, &[NotificationStatus::Dead], now(), vec![])
+            .await
+            .expect("requeue")
+        {
+            Requeue::WrongState(NotificationStatus::Sent) => {}
+            other => panic!("{other:?}"),
+        }
+        let analytics = store.notification_analytics().await.expect("analytics");
+        assert_eq!(analytics.by_channel["email"].sent, 1);
+        assert_eq!(analytics.by_template["welcome"].sent, 1);
+        assert!(analytics.median_seconds_to_send.is_some());
+        assert_eq!(
+            store
+                .count_notifications_since("welcome", None, n.created_at)
+                .await
+                .expect("count"),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn templates_save_and_list_in_name_order() {
+        let (_database, store) = testing::open().await;
+        let template = |name: &str, body: &str| Template {
+            name: name.to_owned(),
+            channel: Channel::Email,
+            subject: Some("Hi".to_owned()),
+            body: body.to_owned(),
+            html: None,
+            builtin: false,
+            updated_at: None,
+        };
+        assert!(
+            store
+                .save_template(&template("welcome", "one"))
+                .await
+                .expect("save")
+        );
+        assert!(
+            !store
+                .save_template(&template("welcome", "two"))
+                .await
+                .expect("save")
+        );
+        assert!(
+            store
+                .save_template(&template("Order", "three"))
+                .await
+                .expect("save")
+        );
+        let stored = store
+            .stored_template("welcome", Channel::Email)
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(stored.body, "two");
+        let names: Vec<String> = store
+            .stored_templates()
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(names, ["Order", "welcome"], "in byte order, as on SQLite");
     }
 }

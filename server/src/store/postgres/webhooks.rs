@@ -559,9 +559,10 @@ impl WebhookStore for PgStore {
                                 webhook_record(tx, delivery.webhook_id.as_str(), false).await?;
                             endpoints.insert(delivery.webhook_id.clone(), record);
                         }
-                        if !bodies.contains_key(&delivery.event_id) {
-                            let body = event_body(tx, delivery.event_id).await?;
-                            bodies.insert(delivery.event_id, body);
+                        if let std::collections::hash_map::Entry::Vacant(slot) =
+                            bodies.entry(delivery.event_id)
+                        {
+                            slot.insert(event_body(tx, delivery.event_id).await?);
                         }
                         let (Some(Some(record)), Some(Some(body))) = (
                             endpoints.get(&delivery.webhook_id),
@@ -825,5 +826,184 @@ impl ReplayMaker {
             Some((made_for, events)) if made_for.as_slice() == ids => Ok(events.clone()),
             _ => Err(StoreError::Busy),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use shop_wire::webhooks::{Webhook, WebhookId, WebhookStatus};
+    use time::Duration;
+
+    use super::*;
+    use crate::store::contract::racing_webhook_claims_on_two_nodes;
+    use crate::store::postgres::testing;
+    use crate::store::{EventStore, now};
+
+    /// Dispatchers on two nodes (two pools on one database) split the queue.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn claims_from_two_nodes_take_each_delivery_once() {
+        let (_database, url) = testing::database().await;
+        let node_a = Arc::new(PgStore::connect(&url).await.expect("node a"));
+        let node_b = Arc::new(PgStore::connect(&url).await.expect("node b"));
+        racing_webhook_claims_on_two_nodes(node_a, node_b).await;
+    }
+
+    fn endpoint(at: OffsetDateTime) -> Webhook {
+        Webhook {
+            id: WebhookId::generate(),
+            url: "https://example.com/hooks".to_owned(),
+            events: vec!["*".to_owned()],
+            description: None,
+            status: WebhookStatus::Active,
+            disabled_reason: None,
+            secret: None,
+            previous_secret_expires_at: None,
+            failing_since: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn record(webhook: &Webhook) -> WebhookRecord {
+        WebhookRecord {
+            webhook: webhook.clone(),
+            secret: "whsec_b2xk".to_owned(),
+            previous_secret: None,
+        }
+    }
+
+    /// A rotated endpoint signs with both secrets while the old one lasts;
+    /// attempts that each disable it log the disabling once; a disabled
+    /// endpoint gets no test event; a deleted one takes its deliveries along
+    /// and is queued no more.
+    #[tokio::test]
+    async fn an_endpoint_rotates_is_disabled_once_and_goes_with_its_deliveries() {
+        let (_database, store) = testing::open().await;
+        let at = now();
+        let webhook = endpoint(at);
+        store
+            .insert_webhook(&record(&webhook), vec![])
+            .await
+            .expect("insert");
+        let rotated = store
+            .rotate_webhook_secret(
+                &webhook.id,
+                "whsec_bmV3".to_owned(),
+                at + Duration::hours(1),
+                at,
+                vec![],
+            )
+            .await
+            .expect("rotate")
+            .expect("there");
+        assert_eq!(
+            rotated.previous_secret_expires_at,
+            Some(at + Duration::hours(1))
+        );
+        let events: Vec<_> = store
+            .append_events(vec![NewEvent::example(), NewEvent::example()])
+            .await
+            .expect("events")
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        let plan =
+            || crate::services::webhooks::domain::plan(std::slice::from_ref(&webhook), &events, at);
+        assert_eq!(
+            store
+                .enqueue_deliveries(plan(), None)
+                .await
+                .expect("enqueue"),
+            2
+        );
+        let claimed = store
+            .claim_deliveries(
+                at + Duration::seconds(1),
+                at + Duration::minutes(5),
+                10,
+                vec![],
+            )
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 2);
+        assert_eq!(claimed[0].secrets, ["whsec_bmV3", "whsec_b2xk"]);
+        let logged = store.latest_event_id().await.expect("latest");
+        let disable = |claim: &ClaimedDelivery| DeliveryCompletion {
+            id: claim.delivery.id.clone(),
+            webhook_id: claim.delivery.webhook_id.clone(),
+            lease_until: claim.lease_until,
+            finished_at: at + Duration::seconds(2),
+            duration_ms: 5,
+            outcome: DeliveryOutcome::Dead {
+                status: Some(410),
+                error: "gone".to_owned(),
+            },
+            endpoint: EndpointEffect::Disable {
+                reason: "gone".to_owned(),
+                event: Box::new(NewEvent::example()),
+            },
+            events: vec![],
+        };
+        let recorded = store
+            .complete_deliveries(claimed.iter().map(disable).collect())
+            .await
+            .expect("complete");
+        assert_eq!(recorded, 2);
+        assert_eq!(
+            store.latest_event_id().await.expect("latest"),
+            logged + 1,
+            "disabled once"
+        );
+        let stored = store
+            .webhook(&webhook.id)
+            .await
+            .expect("read")
+            .expect("there");
+        assert_eq!(stored.webhook.status, WebhookStatus::Disabled);
+        assert_eq!(
+            stored.webhook.failing_since,
+            Some(at + Duration::seconds(2))
+        );
+        assert_eq!(
+            store
+                .log_webhook_test(&webhook.id, NewEvent::example())
+                .await
+                .expect("test"),
+            None
+        );
+        assert!(store.active_webhooks().await.expect("active").is_empty());
+
+        assert!(
+            store
+                .delete_webhook(&webhook.id, vec![])
+                .await
+                .expect("delete")
+        );
+        assert!(
+            !store
+                .delete_webhook(&webhook.id, vec![])
+                .await
+                .expect("again")
+        );
+        assert_eq!(
+            store
+                .enqueue_deliveries(plan(), None)
+                .await
+                .expect("enqueue"),
+            0
+        );
+        let (deliveries, total) = store
+            .webhook_deliveries(
+                &webhook.id,
+                &WebhookDeliveryQuery {
+                    limit: 10,
+                    ..WebhookDeliveryQuery::default()
+                },
+            )
+            .await
+            .expect("deliveries");
+        assert_eq!((deliveries.len(), total), (0, 0));
     }
 }
