@@ -1033,14 +1033,13 @@ pub(crate) async fn a_completion_after_its_lease_was_released_changes_nothing<
 ) {
     use shop_wire::notifications::NotificationStatus;
     const RACED: usize = 40;
-    let at = now();
     let items = (0..=RACED)
         .map(|i| {
             due_notification(
                 Channel::Email,
                 format!("c{i}@example.com"),
                 Priority::Normal,
-                at,
+                now(),
                 None,
             )
         })
@@ -1049,6 +1048,8 @@ pub(crate) async fn a_completion_after_its_lease_was_released_changes_nothing<
         .enqueue_notifications(items, None)
         .await
         .expect("enqueue");
+    // After the enqueue: every one is due by then.
+    let at = now();
     let lease = at + Duration::milliseconds(1);
     let limits = vec![(Channel::Email, 100)];
     let mut claimed = store
