@@ -3,10 +3,8 @@
 //! Each check is a function generic over the store traits it needs (an
 //! `Arc<dyn Store>` has them all); [`store_contract!`] instantiates one
 //! `#[tokio::test]` per check for a backend, given a function that opens a
-//! fresh, empty store (and a guard that keeps it alive). A complete backend
-//! passes the whole list; one still being built names the checks of the
-//! traits it implements (`store_contract!(partial postgres, ...; checks)`),
-//! so each trait lands proven by the same checks as SQLite's.
+//! fresh, empty store (and a guard that keeps it alive). Every backend
+//! (SQLite, PostgreSQL) passes the whole list.
 //!
 //! The races spawn many tasks on a multi-threaded runtime, so the calls really
 //! overlap in the backend.
@@ -776,6 +774,497 @@ pub(crate) async fn webhook_deliveries_are_queued_once_claimed_once_and_replayab
         .await
         .expect("claim");
     assert!(none.is_empty(), "a disabled endpoint gets nothing");
+}
+
+/// A due notification of `priority` on `channel` to `recipient`, with its
+/// `notification.queued` event.
+fn due_notification(
+    channel: Channel,
+    recipient: String,
+    priority: Priority,
+    send_at: time::OffsetDateTime,
+    event_id: Option<u64>,
+) -> (shop_wire::notifications::Notification, Vec<NewEvent>) {
+    new_notification(
+        channel,
+        recipient,
+        "welcome".to_owned(),
+        serde_json::json!({"name": "Customer"}),
+        priority,
+        send_at,
+        event_id,
+    )
+}
+
+/// The end of a sent attempt on a claimed notification, with an event and
+/// a local sink's delivery, as a worker writes it.
+fn sent_completion(n: &shop_wire::notifications::Notification) -> super::Completion {
+    let rendered = shop_wire::notifications::Rendered {
+        subject: Some("Welcome".to_owned()),
+        body: "Hello".to_owned(),
+        html: None,
+    };
+    super::Completion {
+        id: n.id.clone(),
+        attempt: n.attempts,
+        finished_at: now(),
+        duration_ms: 2,
+        rendered: Some(rendered.clone()),
+        outcome: super::AttemptOutcome::Sent,
+        delivery: Some(shop_wire::notifications::Delivery {
+            seq: 0,
+            notification_id: n.id.clone(),
+            channel: n.channel,
+            recipient: n.recipient.clone(),
+            template: n.template.clone(),
+            subject: rendered.subject,
+            body: rendered.body,
+            html: None,
+            delivered_at: now(),
+        }),
+        events: vec![NewEvent::example()],
+    }
+}
+
+/// Racing claimers, each claiming until it finds nothing due, claim every
+/// due notification of every channel exactly once and none that is not due.
+pub(crate) async fn racing_notification_claimers_claim_each_due_one_once<
+    S: NotificationStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    racing_notification_claims_on_two_nodes(store.clone(), store).await;
+}
+
+/// [`racing_notification_claimers_claim_each_due_one_once`] with the
+/// claimers split between `a` and `b`: two nodes' workers on one queue.
+pub(crate) async fn racing_notification_claims_on_two_nodes<
+    S: NotificationStore + ?Sized + 'static,
+>(
+    a: Arc<S>,
+    b: Arc<S>,
+) {
+    const DUE: usize = 90;
+    let at = now();
+    let priorities = [
+        Priority::Low,
+        Priority::Urgent,
+        Priority::Normal,
+        Priority::High,
+    ];
+    let mut items: Vec<_> = (0..DUE)
+        .map(|i| {
+            due_notification(
+                Channel::ALL[i % Channel::ALL.len()],
+                format!("customer{i}@example.com"),
+                priorities[i % priorities.len()],
+                at,
+                None,
+            )
+        })
+        .collect();
+    let later: Vec<_> = (0..10)
+        .map(|i| {
+            due_notification(
+                Channel::Email,
+                format!("later{i}@example.com"),
+                Priority::Urgent,
+                at + Duration::hours(1),
+                None,
+            )
+        })
+        .collect();
+    let not_due: BTreeSet<_> = later.iter().map(|(n, _)| n.id.clone()).collect();
+    items.extend(later);
+    assert_eq!(
+        a.enqueue_notifications(items, None).await.expect("enqueue"),
+        (DUE + not_due.len()) as u64
+    );
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let store = if racer % 2 == 0 { a.clone() } else { b.clone() };
+        racers.push(tokio::spawn(async move {
+            let mut claimed = Vec::new();
+            loop {
+                let limits = Channel::ALL.iter().map(|c| (*c, 2)).collect();
+                let batch = store
+                    .claim_notifications(now(), now() + Duration::minutes(5), limits)
+                    .await
+                    .expect("claim");
+                if batch.is_empty() {
+                    return claimed;
+                }
+                claimed.extend(batch);
+            }
+        }));
+    }
+    let mut claimed = Vec::new();
+    for racer in racers {
+        claimed.extend(racer.await.expect("task"));
+    }
+    let distinct: BTreeSet<_> = claimed.iter().map(|n| n.id.clone()).collect();
+    assert_eq!(
+        distinct.len(),
+        claimed.len(),
+        "no notification claimed twice"
+    );
+    assert_eq!(claimed.len(), DUE, "every due notification was claimed");
+    assert!(distinct.is_disjoint(&not_due), "none before its time");
+    assert!(
+        claimed.iter().all(
+            |n| n.status == shop_wire::notifications::NotificationStatus::Sending
+                && n.attempts == 1
+        ),
+        "each claimed once, as one attempt"
+    );
+    let depth = b.queue_depth().await.expect("depth");
+    assert_eq!(depth.values().sum::<u64>(), not_due.len() as u64);
+}
+
+/// One reaction enqueued by many tasks at once (a reaction sent again, or
+/// planned twice) is queued once, with one event.
+pub(crate) async fn racing_enqueues_of_one_reaction_queue_it_once<
+    S: NotificationStore + EventStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    let before = store.latest_event_id().await.expect("latest");
+    let mut racers = Vec::new();
+    for _ in 0..RACERS {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            let reaction = due_notification(
+                Channel::Email,
+                "buyer@example.com".to_owned(),
+                Priority::High,
+                now(),
+                Some(7),
+            );
+            store
+                .enqueue_notifications(vec![reaction], None)
+                .await
+                .expect("enqueue")
+        }));
+    }
+    let mut queued = 0;
+    for racer in racers {
+        queued += racer.await.expect("task");
+    }
+    assert_eq!(queued, 1, "the reaction is queued once");
+    let (listed, total) = store
+        .list_notifications(&super::NotificationQuery {
+            limit: 100,
+            ..super::NotificationQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!((listed.len(), total), (1, 1));
+    assert_eq!(
+        store.latest_event_id().await.expect("latest"),
+        before + 1,
+        "the skipped ones' events are dropped with them"
+    );
+}
+
+/// A consumer's event cursor moves only from where its follower read it:
+/// of racing moves from one position, by the notification reactor's and
+/// the webhook feeder's writes, one moves it and the others write nothing;
+/// a move from where it is now goes through, and it never moves back.
+pub(crate) async fn racing_cursor_moves_from_one_position_move_it_once<
+    S: NotificationStore + WebhookStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    assert_eq!(store.event_cursor("reader").await.expect("cursor"), 0);
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            let cursor = Some(super::CursorMove {
+                consumer: "reader",
+                from: 0,
+                to: 1 + racer as u64,
+            });
+            let moved = if racer % 2 == 0 {
+                store.enqueue_notifications(Vec::new(), cursor).await
+            } else {
+                store.enqueue_deliveries(Vec::new(), cursor).await
+            };
+            match moved {
+                Ok(_) => Some(1 + racer as u64),
+                Err(super::StoreError::CursorMoved { consumer: "reader" }) => None,
+                Err(err) => panic!("a racer failed: {err}"),
+            }
+        }));
+    }
+    let mut winners = Vec::new();
+    for racer in racers {
+        winners.extend(racer.await.expect("task"));
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "one move from 0 went through: {winners:?}"
+    );
+    let at = store.event_cursor("reader").await.expect("cursor");
+    assert_eq!(at, winners[0]);
+    let slow = super::CursorMove {
+        consumer: "reader",
+        from: 0,
+        to: 1000,
+    };
+    assert!(matches!(
+        store.enqueue_deliveries(Vec::new(), Some(slow)).await,
+        Err(super::StoreError::CursorMoved { .. })
+    ));
+    let next = super::CursorMove {
+        consumer: "reader",
+        from: at,
+        to: at + 5,
+    };
+    store
+        .enqueue_notifications(Vec::new(), Some(next))
+        .await
+        .expect("a move from where it is");
+    assert_eq!(store.event_cursor("reader").await.expect("cursor"), at + 5);
+}
+
+/// A worker whose lease ran out and was taken back changes nothing when it
+/// completes late: no status, history, delivery or event. And when the
+/// completions of expired claims race sweeps of expired leases, each
+/// notification is either completed or put back, never both.
+pub(crate) async fn a_completion_after_its_lease_was_released_changes_nothing<
+    S: NotificationStore + EventStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    use shop_wire::notifications::NotificationStatus;
+    const RACED: usize = 40;
+    let items = (0..=RACED)
+        .map(|i| {
+            due_notification(
+                Channel::Email,
+                format!("c{i}@example.com"),
+                Priority::Normal,
+                now(),
+                None,
+            )
+        })
+        .collect();
+    store
+        .enqueue_notifications(items, None)
+        .await
+        .expect("enqueue");
+    // After the enqueue: every one is due by then.
+    let at = now();
+    let lease = at + Duration::milliseconds(1);
+    let limits = vec![(Channel::Email, 100)];
+    let mut claimed = store
+        .claim_notifications(at, lease, limits)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), RACED + 1);
+    let after = at + Duration::seconds(1);
+
+    // Every lease runs out and is swept; then one worker completes late.
+    let late = claimed.pop().expect("one");
+    assert_eq!(
+        store.release_expired_leases(at).await.expect("early"),
+        0,
+        "not yet"
+    );
+    let swept = store.release_expired_leases(after).await.expect("sweep");
+    assert_eq!(swept, RACED as u64 + 1);
+    let logged = store.latest_event_id().await.expect("latest");
+    assert_eq!(
+        store
+            .complete_attempts(vec![sent_completion(&late)])
+            .await
+            .expect("late"),
+        0
+    );
+    let stored = store
+        .notification(&late.id)
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(stored.status, NotificationStatus::Queued);
+    assert!(stored.history.is_empty() && stored.rendered.is_none());
+    assert_eq!(
+        store.latest_event_id().await.expect("latest"),
+        logged,
+        "no event"
+    );
+    let (deliveries, _) = store
+        .deliveries(&super::DeliveryQuery {
+            limit: 100,
+            ..super::DeliveryQuery::default()
+        })
+        .await
+        .expect("deliveries");
+    assert!(deliveries.is_empty(), "no delivery");
+
+    // All claimed once more, with a lease that is out by the sweeps' time;
+    // all but the late one's are completed while the sweeps race them.
+    let lease = after + Duration::seconds(2);
+    let racing: Vec<_> = store
+        .claim_notifications(
+            lease - Duration::milliseconds(500),
+            lease,
+            vec![(Channel::Email, 100)],
+        )
+        .await
+        .expect("claim for the race")
+        .into_iter()
+        .filter(|n| n.id != late.id)
+        .collect();
+    assert_eq!(racing.len(), RACED);
+    let mut completions = Vec::new();
+    for n in &racing {
+        let store = store.clone();
+        let completion = sent_completion(n);
+        completions.push(tokio::spawn(async move {
+            store
+                .complete_attempts(vec![completion])
+                .await
+                .expect("complete")
+        }));
+    }
+    let mut sweeps = Vec::new();
+    for _ in 0..RACERS / 4 {
+        let store = store.clone();
+        sweeps.push(tokio::spawn(async move {
+            store
+                .release_expired_leases(lease + Duration::seconds(1))
+                .await
+                .expect("sweep")
+        }));
+    }
+    let mut recorded = 0;
+    for completion in completions {
+        recorded += completion.await.expect("task");
+    }
+    let mut released = 0;
+    for sweep in sweeps {
+        released += sweep.await.expect("task");
+    }
+    // The one left alone above was claimed too, and is swept with them.
+    assert_eq!(
+        recorded + released,
+        RACED as u64 + 1,
+        "each completed or put back, once"
+    );
+    for n in &racing {
+        let stored = store
+            .notification(&n.id)
+            .await
+            .expect("read")
+            .expect("there");
+        match stored.status {
+            NotificationStatus::Sent => assert_eq!(stored.history.len(), 1),
+            NotificationStatus::Queued => assert!(stored.history.is_empty()),
+            other => panic!("{other:?}"),
+        }
+    }
+    let (_, delivered) = store
+        .deliveries(&super::DeliveryQuery {
+            limit: 1,
+            ..super::DeliveryQuery::default()
+        })
+        .await
+        .expect("deliveries");
+    assert_eq!(delivered, recorded, "a delivery per recorded attempt");
+}
+
+/// Racing delivery claimers, each claiming until it finds nothing due,
+/// claim every due webhook delivery exactly once.
+pub(crate) async fn racing_webhook_claimers_claim_each_delivery_once<
+    S: WebhookStore + EventStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    racing_webhook_claims_on_two_nodes(store.clone(), store).await;
+}
+
+/// [`racing_webhook_claimers_claim_each_delivery_once`] with the claimers
+/// split between `a` and `b`: two nodes' dispatchers on one queue.
+pub(crate) async fn racing_webhook_claims_on_two_nodes<
+    S: WebhookStore + EventStore + ?Sized + 'static,
+>(
+    a: Arc<S>,
+    b: Arc<S>,
+) {
+    use shop_wire::webhooks::{Webhook, WebhookId, WebhookStatus};
+    const EVENTS: usize = 30;
+    let at = now();
+    let webhooks: Vec<Webhook> = (0..3)
+        .map(|i| Webhook {
+            id: WebhookId::generate(),
+            url: format!("https://example.com/hooks/{i}"),
+            events: vec!["*".to_owned()],
+            description: None,
+            status: WebhookStatus::Active,
+            disabled_reason: None,
+            secret: None,
+            previous_secret_expires_at: None,
+            failing_since: None,
+            created_at: at,
+            updated_at: at,
+        })
+        .collect();
+    for webhook in &webhooks {
+        let record = super::WebhookRecord {
+            webhook: webhook.clone(),
+            secret: "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0".to_owned(),
+            previous_secret: None,
+        };
+        a.insert_webhook(&record, vec![]).await.expect("webhook");
+    }
+    let events: Vec<_> = a
+        .append_events((0..EVENTS).map(|_| NewEvent::example()).collect())
+        .await
+        .expect("events")
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    let plan = crate::services::webhooks::domain::plan(&webhooks, &events, at);
+    let queued = b.enqueue_deliveries(plan, None).await.expect("enqueue");
+    assert_eq!(queued, (EVENTS * webhooks.len()) as u64);
+    let mut racers = Vec::new();
+    for racer in 0..RACERS {
+        let store = if racer % 2 == 0 { a.clone() } else { b.clone() };
+        racers.push(tokio::spawn(async move {
+            let mut claimed = Vec::new();
+            loop {
+                let due = now() + Duration::seconds(1);
+                let batch = store
+                    .claim_deliveries(due, due + Duration::minutes(5), 2, vec![])
+                    .await
+                    .expect("claim");
+                if batch.is_empty() {
+                    return claimed;
+                }
+                claimed.extend(batch);
+            }
+        }));
+    }
+    let mut claimed = Vec::new();
+    for racer in racers {
+        claimed.extend(racer.await.expect("task"));
+    }
+    let distinct: BTreeSet<_> = claimed.iter().map(|c| c.delivery.id.clone()).collect();
+    assert_eq!(distinct.len(), claimed.len(), "no delivery claimed twice");
+    assert_eq!(
+        claimed.len(),
+        queued as usize,
+        "every due delivery was claimed"
+    );
+    assert!(claimed.iter().all(|c| c.delivery.attempts == 1));
+    assert_eq!(
+        a.webhook_backlog().await.expect("backlog"),
+        queued,
+        "leased, not finished"
+    );
 }
 
 /// An order of `quantity` units of `sku`, placed and paid by card.
@@ -4005,14 +4494,12 @@ pub(crate) async fn racing_views_by_one_viewer_count_one_co_view<
     }
 }
 
-/// One `#[tokio::test]` per contract check for a backend: `$open` is a
-/// function returning a guard (kept alive for the test) and a fresh store;
-/// for a `partial` backend an async one, and only the checks named.
+/// One `#[tokio::test]` per contract check for a backend: `$open` is an
+/// async function returning a guard (kept alive for the test) and a fresh
+/// store.
 macro_rules! store_contract {
     ($backend:ident, $open:path) => {
         mod $backend {
-            use super::*;
-
             store_contract!(@tests $open;
                 event_ids_increase_and_a_cursor_sees_every_event_before_it,
                 a_reader_never_skips_an_event_committed_late,
@@ -4032,6 +4519,11 @@ macro_rules! store_contract {
                 racing_shipping_refunds_give_the_shipping_back_once,
                 an_unpaid_order_expires_once_and_releases_its_stock,
                 webhook_deliveries_are_queued_once_claimed_once_and_replayable,
+                racing_notification_claimers_claim_each_due_one_once,
+                racing_enqueues_of_one_reaction_queue_it_once,
+                racing_cursor_moves_from_one_position_move_it_once,
+                a_completion_after_its_lease_was_released_changes_nothing,
+                racing_webhook_claimers_claim_each_delivery_once,
                 a_country_is_shipped_to_by_one_zone_even_when_zones_race,
                 tax_rates_are_one_per_scope_and_read_with_the_products,
                 racing_checkouts_never_use_a_discount_past_its_limit,
@@ -4059,22 +4551,11 @@ macro_rules! store_contract {
             );
         }
     };
-    (partial $backend:ident, $open:path; $($check:ident),* $(,)?) => {
-        mod $backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $check() {
-                    let (_guard, store) = $open().await;
-                    super::$check(store).await;
-                }
-            )*
-        }
-    };
     (@tests $open:path; $($check:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $check() {
-                let (_guard, store) = $open();
+                let (_guard, store) = $open().await;
                 super::$check(store).await;
             }
         )*
@@ -4082,7 +4563,7 @@ macro_rules! store_contract {
 }
 
 /// A fresh SQLite store on a file in a temp dir.
-fn open_sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
+async fn open_sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = super::SqliteStore::open(
         &dir.path().join("shop.db"),
@@ -4092,47 +4573,6 @@ fn open_sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
     (dir, Arc::new(store))
 }
 
-store_contract!(sqlite, open_sqlite);
+store_contract!(sqlite, super::open_sqlite);
 
-// PostgreSQL, trait by trait as it is built (issue 15).
-store_contract!(partial postgres, crate::store::postgres::testing::open;
-    event_ids_increase_and_a_cursor_sees_every_event_before_it,
-    a_reader_never_skips_an_event_committed_late,
-    ping_answers_under_racing_writes_and_changes_nothing,
-    exactly_one_concurrent_idempotency_claim_starts,
-    racing_product_updates_at_one_version_write_once,
-    reservations_for_the_last_units_never_oversell,
-    a_reservation_holds_every_item_or_none,
-    stock_on_hand_never_goes_below_what_is_reserved,
-    a_taken_sku_is_refused_and_writes_nothing,
-    product_lists_filter_by_category_price_text_and_stock,
-    an_import_upserts_by_sku_and_a_dry_run_writes_nothing,
-    reservations_of_the_same_skus_in_opposite_orders_never_deadlock,
-    racing_sweeps_expire_each_reservation_once,
-    racing_resets_spend_an_emailed_token_once,
-    a_taken_email_is_refused_whatever_its_case,
-    racing_demotions_never_leave_the_shop_without_an_admin,
-    racing_refreshes_with_one_secret_rotate_once,
-    an_address_book_keeps_its_limit_and_its_owner,
-    a_country_is_shipped_to_by_one_zone_even_when_zones_race,
-    tax_rates_are_one_per_scope_and_read_with_the_products,
-    racing_cart_changes_at_one_version_apply_once,
-    racing_refunds_never_exceed_the_capture,
-    an_order_refunded_in_full_is_not_shipped,
-    racing_partial_shipments_never_ship_a_unit_twice,
-    an_unpaid_order_expires_once_and_releases_its_stock,
-    racing_checkouts_never_use_a_discount_past_its_limit,
-    a_cart_becomes_a_paid_order_and_a_cancelling_refund_restocks_it,
-    racing_invoices_take_one_gapless_number_each,
-    racing_returns_never_return_a_unit_twice,
-    racing_shipping_refunds_give_the_shipping_back_once,
-    racing_revokes_revoke_a_key_once,
-    touching_keys_never_moves_their_last_use_back,
-    racing_recorded_purchases_count_every_pair_exactly,
-    customers_and_sales_add_up_to_a_hand_count,
-    audit_filters_and_pages_pick_the_right_entries,
-    search_documents_page_through_every_product_once,
-    searches_are_counted_per_hour_and_query,
-    views_by_one_viewer_pair_once,
-    racing_views_by_one_viewer_count_one_co_view,
-);
+store_contract!(postgres, crate::store::postgres::testing::open);

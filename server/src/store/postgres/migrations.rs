@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0006_orders.sql"),
     include_str!("../migrations/postgres/0007_documents.sql"),
     include_str!("../migrations/postgres/0008_returns.sql"),
+    include_str!("../migrations/postgres/0009_notifications_webhooks.sql"),
     include_str!("../migrations/postgres/0010_keys_analytics_search.sql"),
     include_str!("../migrations/postgres/0011_event_notify.sql"),
 ];
