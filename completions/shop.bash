@@ -10201,7 +10201,7 @@ _shop() {
             return 0
             ;;
         shop__subcmd__serve)
-            opts="-o -q -v -h -V --addr --db --demo --config --log-format --tls-cert --tls-key --rate-limit-ip --rate-limit-token --rate-limit-login --access-token-ttl --session-ttl --body-limit --request-timeout --cors-origin --trusted-proxy --durability --no-storefront --store-name --store-color --store-logo --sweep-interval --webhook-allow-host --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
+            opts="-o -q -v -h -V --addr --db --database-url --demo --config --log-format --tls-cert --tls-key --rate-limit-ip --rate-limit-token --rate-limit-login --access-token-ttl --session-ttl --body-limit --request-timeout --cors-origin --trusted-proxy --durability --no-storefront --store-name --store-color --store-logo --sweep-interval --webhook-allow-host --url --token --profile --output --quiet --no-color --idempotency-key --timeout --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -10212,6 +10212,10 @@ _shop() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

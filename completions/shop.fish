@@ -75,6 +75,7 @@ complete -c shop -n "__fish_shop_needs_command" -f -a "man" -d 'Write man pages 
 complete -c shop -n "__fish_shop_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand serve" -l addr -d 'Address to listen on (port 0 picks a free port)' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l db -d 'SQLite database file [default: shop/shop.db under the XDG data dir]' -r -F
+complete -c shop -n "__fish_shop_using_subcommand serve" -l database-url -d 'The database as a URL, which beats --db: postgres://USER@HOST/NAME for PostgreSQL, which several nodes can share, or sqlite:PATH. A password belongs in SHOP_DATABASE_URL, PGPASSWORD or ~/.pgpass, not on a command line' -r
 complete -c shop -n "__fish_shop_using_subcommand serve" -l config -d 'TOML config file [default: shop/server.toml under the XDG config dir, if present]' -r -F
 complete -c shop -n "__fish_shop_using_subcommand serve" -l log-format -d 'Log format: `pretty` for a terminal, `json` for collectors' -r -f -a "pretty\t''
 json\t''"

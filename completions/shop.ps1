@@ -75,6 +75,7 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
         'shop;serve' {
             [CompletionResult]::new('--addr', '--addr', [CompletionResultType]::ParameterName, 'Address to listen on (port 0 picks a free port)')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'SQLite database file [default: shop/shop.db under the XDG data dir]')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'The database as a URL, which beats --db: postgres://USER@HOST/NAME for PostgreSQL, which several nodes can share, or sqlite:PATH. A password belongs in SHOP_DATABASE_URL, PGPASSWORD or ~/.pgpass, not on a command line')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'TOML config file [default: shop/server.toml under the XDG config dir, if present]')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format: `pretty` for a terminal, `json` for collectors')
             [CompletionResult]::new('--tls-cert', '--tls-cert', [CompletionResultType]::ParameterName, 'Serve HTTPS with this PEM certificate chain (needs --tls-key)')

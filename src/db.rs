@@ -4,6 +4,7 @@
 use shop_cli::commands::db::{BackupArgs, BackupReport, DbCommand};
 use shop_cli::output::Output;
 use shop_cli::{CliError, GlobalArgs};
+use shop_server::config::Database;
 use shop_server::{BackupError, Config};
 
 pub fn run(global: &GlobalArgs, command: DbCommand) -> Result<(), CliError> {
@@ -21,8 +22,19 @@ fn database(args: &BackupArgs) -> Result<std::path::PathBuf, CliError> {
     };
     if args.db.is_some() {
         config.db.clone_from(&args.db);
+        config.database_url = None;
     }
-    Ok(config.db_path())
+    match config
+        .database()
+        .map_err(|err| CliError::Usage(err.to_string()))?
+    {
+        Database::Sqlite(path) => Ok(path),
+        Database::Postgres(_) => Err(CliError::Usage(
+            "the server's database is PostgreSQL: back it up with pg_dump; \
+             shop db backup copies an SQLite file"
+                .to_owned(),
+        )),
+    }
 }
 
 fn backup(global: &GlobalArgs, args: BackupArgs) -> Result<(), CliError> {

@@ -21,6 +21,12 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
     if args.db.is_some() {
         config.db = args.db;
     }
+    // A URL beats a path: a container image's default SHOP_DB must not
+    // stop a deployment that sets SHOP_DATABASE_URL.
+    if args.database_url.is_some() {
+        config.database_url = args.database_url;
+        config.db = None;
+    }
     config.inventory.demo |= args.demo;
     if let Some(format) = args.log_format {
         config.log_format = format.parse::<LogFormat>().map_err(anyhow::Error::msg)?;

@@ -38,13 +38,18 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
+/// A throwaway PostgreSQL for the end-to-end suite on PostgreSQL.
+#[cfg(feature = "postgres-tests")]
+pub use store::postgres::testing as postgres_testing;
 /// `shop db backup`: an online copy of the SQLite database, taken from outside the server.
 pub use store::sqlite::backup::{BackupDone, BackupError, backup as backup_sqlite};
 
 use crate::auth::tokens::load_or_create_secret;
+use crate::config::Database;
 use crate::services::users::domain::{Bootstrap, bootstrap_admin};
 use crate::state::AppState;
-use crate::store::SqliteStore;
+use crate::store::postgres::PgStore;
+use crate::store::{SqliteStore, Store};
 
 /// Serves on `listener` until `shutdown` resolves, then stops accepting,
 /// lets in-flight requests and running background jobs finish (up to the
@@ -58,21 +63,8 @@ pub async fn serve(
     config.validate()?;
     raise_open_file_limit();
     let config = Arc::new(config);
-    let db_path = config.db_path();
-    // Opening the database and reading the secret file block: keep them off the reactor.
-    let (store, secret) = {
-        let (path, durability) = (db_path.clone(), config.durability);
-        let configured = config.jwt_secret.clone();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let store = SqliteStore::open(&path, durability)
-                .with_context(|| format!("opening the database {}", path.display()))?;
-            let secret_file = path.with_extension("jwt-secret");
-            let secret = load_or_create_secret(configured.as_deref(), &secret_file)
-                .context("loading the JWT secret")?;
-            Ok((store, secret))
-        })
-        .await??
-    };
+    let database = config.database()?;
+    let (store, secret) = open_store(&config, &database).await?;
     gateway::metrics::handle();
     // Certificate problems stop the start, before anything else happens.
     let tls = match (&config.tls_cert, &config.tls_key) {
@@ -84,7 +76,7 @@ pub async fn serve(
     let shutdown_token = CancellationToken::new();
     let state = AppState::new(
         config.clone(),
-        Arc::new(store),
+        store,
         &secret,
         payments,
         started,
@@ -144,7 +136,7 @@ pub async fn serve(
 
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(%addr, db = %db_path.display(), startup_ms = started.elapsed().as_millis() as u64, "listening");
+    tracing::info!(%addr, db = %database.describe(), startup_ms = started.elapsed().as_millis() as u64, "listening");
     eprintln!("shop: listening on {scheme}://{addr}");
 
     let token = shutdown_token.clone();
@@ -189,6 +181,40 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     served
+}
+
+/// Opens the configured database, applying its pending migrations, and
+/// the secret that signs access tokens.
+async fn open_store(
+    config: &Config,
+    database: &Database,
+) -> anyhow::Result<(Arc<dyn Store>, Vec<u8>)> {
+    let configured = config.jwt_secret.clone();
+    match database {
+        Database::Sqlite(path) => {
+            let (path, durability) = (path.clone(), config.durability);
+            // Opening the file and reading the secret file block: keep them off the reactor.
+            tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let store = SqliteStore::open(&path, durability)
+                    .with_context(|| format!("opening the database {}", path.display()))?;
+                let secret_file = path.with_extension("jwt-secret");
+                let secret = load_or_create_secret(configured.as_deref(), &secret_file)
+                    .context("loading the JWT secret")?;
+                Ok((Arc::new(store) as Arc<dyn Store>, secret))
+            })
+            .await?
+        }
+        Database::Postgres(url) => {
+            let store = PgStore::connect(url)
+                .await
+                .with_context(|| format!("opening the database {}", database.describe()))?;
+            // Never generated here: every node must sign with the same one.
+            let secret = configured
+                .context("on PostgreSQL every node needs SHOP_JWT_SECRET")?
+                .into_bytes();
+            Ok((Arc::new(store), secret))
+        }
+    }
 }
 
 /// Raises the soft limit on open files to the hard limit: every connection

@@ -11,8 +11,9 @@ use std::path::PathBuf;
 #[command(after_help = "\
 Secrets are read from the environment only, never from flags:
   SHOP_JWT_SECRET      HMAC secret for access tokens (>= 32 chars), the same on every node
-                       of one shop; default: generated once and kept beside the database
-                       in <db>.jwt-secret (mode 0600), which suits a single node only
+                       of one shop; required with PostgreSQL; on SQLite the default is one
+                       generated once and kept beside the database in <db>.jwt-secret
+                       (mode 0600), which suits a single node only
   SHOP_ADMIN_EMAIL     with SHOP_ADMIN_PASSWORD: the first admin, created on first start;
   SHOP_ADMIN_PASSWORD  without them a password is generated and printed once
   SHOP_LOG             log filter, e.g. `debug` or `shop_server=debug,info`")]
@@ -29,6 +30,17 @@ pub struct ServeArgs {
     /// SQLite database file [default: shop/shop.db under the XDG data dir].
     #[arg(long, env = "SHOP_DB", hide_env_values = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
+
+    /// The database as a URL, which beats --db: postgres://USER@HOST/NAME for
+    /// PostgreSQL, which several nodes can share, or sqlite:PATH. A password
+    /// belongs in SHOP_DATABASE_URL, PGPASSWORD or ~/.pgpass, not on a command line.
+    #[arg(
+        long,
+        env = "SHOP_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
 
     /// Load the sample catalog (560 products in 28 categories, with stock, and
     /// sample customers) into an empty database; a database with products is left alone.

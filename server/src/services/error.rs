@@ -140,6 +140,10 @@ impl From<StoreError> for DomainError {
                 message: "the database is busy; retry shortly".to_owned(),
                 details: json!({}),
             },
+            StoreError::UnstorableText => DomainError::Validation {
+                message: "text must not contain the NUL character (\\0)".to_owned(),
+                fields: json!({}),
+            },
             other => DomainError::Internal(other.into()),
         }
     }

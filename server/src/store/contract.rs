@@ -1325,6 +1325,48 @@ async fn paid_order<S: OrderStore + PaymentStore + PricingStore + ?Sized + 'stat
     (*order, payment_id)
 }
 
+/// A product that stock is held for, or that an order names, is not
+/// deleted and stays as it was; one that neither holds goes, with its stock.
+pub(crate) async fn a_held_or_ordered_product_is_not_deleted<
+    S: CatalogStore + InventoryStore + OrderStore + PaymentStore + PricingStore + ?Sized + 'static,
+>(
+    store: Arc<S>,
+) {
+    for sku in ["DEL-HELD", "DEL-SOLD", "DEL-FREE"] {
+        add_product(&store, sku, 5).await;
+    }
+    reserve_one(&store, "DEL-HELD", 1).await;
+    paid_order(&store, "DEL-SOLD", 1).await;
+    let key = |sku: &str| ProductKey::Sku(sku.to_owned());
+    let delete = |sku: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .delete_product(&key(sku), |_| Vec::new())
+                .await
+                .expect("delete")
+        }
+    };
+    assert!(matches!(
+        delete("DEL-HELD").await,
+        super::ProductDelete::InUse {
+            active_reservations: 1
+        }
+    ));
+    assert!(matches!(
+        delete("DEL-SOLD").await,
+        super::ProductDelete::Ordered { orders: 1 }
+    ));
+    assert!(matches!(
+        delete("DEL-FREE").await,
+        super::ProductDelete::Deleted(_)
+    ));
+    for (sku, kept) in [("DEL-HELD", true), ("DEL-SOLD", true), ("DEL-FREE", false)] {
+        let found = store.product(&key(sku)).await.expect("read");
+        assert_eq!(found.is_some(), kept, "{sku}");
+    }
+}
+
 async fn refund<S: PaymentStore + ?Sized + 'static>(
     store: &Arc<S>,
     payment: &PaymentId,
@@ -4538,6 +4580,7 @@ macro_rules! store_contract {
                 racing_demotions_never_leave_the_shop_without_an_admin,
                 racing_refreshes_with_one_secret_rotate_once,
                 racing_invoices_take_one_gapless_number_each,
+                a_held_or_ordered_product_is_not_deleted,
                 racing_followers_move_a_cursor_once,
                 racing_revokes_revoke_a_key_once,
                 touching_keys_never_moves_their_last_use_back,

@@ -93,6 +93,10 @@ pub enum StoreError {
     /// as it is now.
     #[error("the event cursor {consumer} was moved by another follower")]
     CursorMoved { consumer: &'static str },
+    /// A text value the backend cannot hold (PostgreSQL's text has no NUL
+    /// character); nothing was written, and no stored value can equal it.
+    #[error("text with a NUL character (\\0) cannot be stored or matched")]
+    UnstorableText,
     #[error(
         "the database schema is version {found}, newer than the {known} this build of shop knows; \
          run a newer shop, or point --db at another file"

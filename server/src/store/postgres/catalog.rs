@@ -306,6 +306,25 @@ impl CatalogStore for PgStore {
                         };
                         return Ok((in_use, Vec::new()));
                     }
+                    // An order's lines are written with their reservations,
+                    // under the same lock: none can appear after this count.
+                    let orders: i64 = sqlx::query_scalar(
+                        "SELECT count(DISTINCT order_id) FROM order_items WHERE sku = $1",
+                    )
+                    .bind(&product.sku)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if orders > 0 {
+                        let ordered = ProductDelete::Ordered {
+                            orders: orders as u64,
+                        };
+                        return Ok((ordered, Vec::new()));
+                    }
+                    // Lines of carts that ended (expired, merged) still name their old holds.
+                    sqlx::query("DELETE FROM cart_items WHERE sku = $1")
+                        .bind(&product.sku)
+                        .execute(&mut *tx)
+                        .await?;
                     sqlx::query("DELETE FROM reservations WHERE sku = $1")
                         .bind(&product.sku)
                         .execute(&mut *tx)

@@ -218,11 +218,21 @@ pub(super) async fn follow_other_nodes(
             // Polling, or a reconnected listener that may have missed some.
             Ok(Ok(None)) | Err(_) => None,
         };
-        let mut last = announced.lock().await;
-        if logged_up_to.is_some_and(|id| id <= *last) {
+        let announced_up_to = *announced.lock().await;
+        if logged_up_to.is_some_and(|id| id <= announced_up_to) {
             continue;
         }
-        if let Err(err) = catch_up(&pool, &feed, &mut last).await {
+        // The connection first, the lock second: appends wait for the lock
+        // holding connections, so waiting for a connection while holding
+        // the lock would deadlock once they hold them all.
+        let caught_up = match pool.acquire().await {
+            Ok(mut conn) => {
+                let mut last = announced.lock().await;
+                catch_up(&mut conn, &feed, &mut last).await
+            }
+            Err(err) => Err(err.into()),
+        };
+        if let Err(err) = caught_up {
             tracing::warn!(error = %err, "cannot read other nodes' events; retrying");
         }
     }
@@ -247,13 +257,13 @@ async fn listen(pool: &PgPool) -> Option<PgListener> {
 }
 
 /// Announces every event after `last`, moving it to the last one announced.
-async fn catch_up(pool: &PgPool, feed: &CommitFeed, last: &mut u64) -> StoreResult<()> {
+async fn catch_up(conn: &mut PgConnection, feed: &CommitFeed, last: &mut u64) -> StoreResult<()> {
     loop {
         let sql = format!("{SELECT_EVENTS} WHERE id > $1 ORDER BY id LIMIT $2");
         let batch = sqlx::query(AssertSqlSafe(sql))
             .bind(*last as i64)
             .bind(CATCH_UP_BATCH)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?
             .iter()
             .map(event_row)

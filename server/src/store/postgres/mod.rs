@@ -39,8 +39,8 @@ mod pricing;
 mod returns;
 mod search;
 mod sessions;
-#[cfg(test)]
-pub(crate) mod testing;
+#[cfg(any(test, feature = "postgres-tests"))]
+pub mod testing;
 mod users;
 mod webhooks;
 
@@ -49,8 +49,13 @@ use super::{CommitFeed, NewEvent, Store, StoreError, StoreHealth, StoreResult};
 /// Connections per node. PostgreSQL's default `max_connections` is 100, so
 /// a few nodes fit under it with room for `psql` and backups.
 const CONNECTIONS: u32 = 16;
-/// How long a call waits for a free connection before it is told busy.
-const ACQUIRE_WAIT: Duration = Duration::from_secs(5);
+/// How long a call waits for a free connection before it is told busy. A
+/// burst (a flash sale: hundreds of checkouts of one SKU, each holding its
+/// stock row for a few milliseconds) queues for connections as it would
+/// for SQLite's writer; 5 s turned 500 checkouts on two nodes into "busy"
+/// answers. The gateway's request timeout (30 s by default) bounds what a
+/// client waits in all.
+const ACQUIRE_WAIT: Duration = Duration::from_secs(30);
 /// Attempts of one change that PostgreSQL keeps aborting for a
 /// serialization failure or a deadlock, before the caller is told busy.
 const ATTEMPTS: u32 = 8;
@@ -210,6 +215,8 @@ where
 const SERIALIZATION_FAILURE: &str = "40001";
 const DEADLOCK_DETECTED: &str = "40P01";
 const UNIQUE_VIOLATION: &str = "23505";
+/// "invalid byte sequence": PostgreSQL's answer to a NUL in text.
+const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
 
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
@@ -221,6 +228,7 @@ impl From<sqlx::Error> for StoreError {
         };
         match db.code().as_deref() {
             Some(SERIALIZATION_FAILURE | DEADLOCK_DETECTED) => StoreError::Busy,
+            Some(CHARACTER_NOT_IN_REPERTOIRE) => StoreError::UnstorableText,
             Some(UNIQUE_VIOLATION) => {
                 let (entity, field) = unique_field(db.constraint());
                 StoreError::Duplicate { entity, field }

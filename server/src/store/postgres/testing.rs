@@ -12,18 +12,21 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+#[cfg(test)]
+use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection};
 
+#[cfg(test)]
 use super::PgStore;
 
 const URL_VAR: &str = "SHOP_TEST_DATABASE_URL";
 
 /// A database of one test, dropped with this guard.
-pub(crate) struct TestDatabase {
+pub struct TestDatabase {
     name: String,
 }
 
@@ -53,7 +56,7 @@ impl Drop for TestDatabase {
 }
 
 /// A fresh, empty database; its URL.
-pub(crate) async fn database() -> (TestDatabase, String) {
+pub async fn database() -> (TestDatabase, String) {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let name = format!(
         "shop_test_{}_{}",
@@ -73,6 +76,7 @@ pub(crate) async fn database() -> (TestDatabase, String) {
 }
 
 /// A fresh store on a fresh database, for the contract suite.
+#[cfg(test)]
 pub(crate) async fn open() -> (TestDatabase, Arc<PgStore>) {
     let (database, url) = database().await;
     let store = PgStore::connect(&url).await.expect("open the store");
