@@ -905,14 +905,8 @@ async fn reconcile_reports_drift_and_fix_repairs_it() {
     assert_eq!(reconcile(&server, &admin, false).await["consistent"], true);
 
     // Someone edits the database by hand, behind the service's back.
-    let db = rusqlite::Connection::open(server.db()).expect("open db");
-    db.busy_timeout(Duration::from_secs(5))
-        .expect("busy timeout");
-    db.execute("UPDATE stock SET reserved = 9 WHERE sku = 'NAIL'", [])
-        .expect("drift reserved");
-    db.execute("UPDATE stock SET on_hand = 17 WHERE sku = 'SCREW'", [])
-        .expect("drift on hand");
-    drop(db);
+    server.sql("UPDATE stock SET reserved = 9 WHERE sku = 'NAIL'");
+    server.sql("UPDATE stock SET on_hand = 17 WHERE sku = 'SCREW'");
 
     let report = reconcile(&server, &admin, false).await;
     assert_eq!(report["consistent"], false);

@@ -1,5 +1,10 @@
 //! A real `shop serve` for each test: the built binary, a temp database,
 //! port 0, driven over HTTP.
+//!
+//! The suite is compiled twice: as `e2e` on SQLite, and as `e2e_postgres`
+//! (`tests/e2e_postgres.rs`, the modules that hold no SQLite file in their
+//! hands) on PostgreSQL, where each server gets a database of its own on a
+//! throwaway cluster.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -15,6 +20,32 @@ use tokio::io::AsyncWriteExt;
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "test-Admin-passphrase-2026";
 pub const PASSWORD: &str = "violet-tundra-42-harbor";
+/// The secret every server of a test on PostgreSQL signs tokens with, as
+/// nodes sharing a database must.
+pub const SHARED_JWT_SECRET: &str = "e2e-shared-secret-for-every-node-0123456789";
+
+/// Whether this build of the suite runs its servers on PostgreSQL.
+pub fn on_postgres() -> bool {
+    env!("CARGO_CRATE_NAME") == "e2e_postgres"
+}
+
+/// A database on the test cluster, dropped with the last server on it.
+pub type SharedDatabase = Arc<(shop_server::postgres_testing::TestDatabase, String)>;
+
+/// A fresh database on the test cluster, dropped with the guard, and its URL.
+pub fn postgres_database() -> SharedDatabase {
+    // The tests run inside a runtime, which cannot block on itself.
+    std::thread::spawn(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(shop_server::postgres_testing::database())
+    })
+    .join()
+    .map(Arc::new)
+    .expect("create a test database")
+}
 
 pub struct TestServer {
     child: Option<Child>,
@@ -24,6 +55,8 @@ pub struct TestServer {
     flags: Vec<String>,
     pub client: reqwest::Client,
     stderr: Arc<Mutex<String>>,
+    /// On PostgreSQL: the server's database and its URL.
+    postgres: Option<SharedDatabase>,
 }
 
 impl TestServer {
@@ -38,6 +71,16 @@ impl TestServer {
 
     /// Starts a server with extra environment and extra `shop serve` flags.
     pub fn start_full(env: &[(&str, &str)], flags: &[&str]) -> Self {
+        Self::start_on(on_postgres().then(postgres_database), env, flags)
+    }
+
+    /// Starts a server on `database` (on PostgreSQL), as one node of
+    /// several sharing it; on SQLite with `None`.
+    pub fn start_on(
+        database: Option<SharedDatabase>,
+        env: &[(&str, &str)],
+        flags: &[&str],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let env = env
             .iter()
@@ -51,6 +94,7 @@ impl TestServer {
             client: reqwest::Client::new(),
             stderr: Arc::default(),
             flags: flags.iter().map(|f| (*f).to_owned()).collect(),
+            postgres: database,
         };
         server.spawn();
         server
@@ -76,11 +120,65 @@ impl TestServer {
         self.stderr.lock().expect("stderr lock").clone()
     }
 
+    /// Runs `statement` on the server's database behind its back, as
+    /// someone editing it by hand would, on either backend; the first
+    /// column of its first row, if it returns one.
+    pub fn sql(&self, statement: &str) -> Option<String> {
+        match self.database_url() {
+            Some(url) => {
+                // psql refuses the driver's own parameters after `?`.
+                let url = url.split('?').next().unwrap_or(url);
+                let out = Command::new("psql")
+                    .args([url, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c"])
+                    .arg(statement)
+                    .output()
+                    .expect("run psql");
+                assert!(
+                    out.status.success(),
+                    "psql {statement}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let text = String::from_utf8(out.stdout).expect("utf-8");
+                text.lines().next().map(str::to_owned)
+            }
+            None => {
+                let db = rusqlite::Connection::open(self.db()).expect("open db");
+                db.busy_timeout(Duration::from_secs(5))
+                    .expect("busy timeout");
+                let mut query = db.prepare(statement).expect("prepare");
+                let mut rows = query.query([]).expect("run");
+                let row = rows.next().expect("read")?;
+                let value: rusqlite::types::Value = row.get(0).expect("a column");
+                Some(match value {
+                    rusqlite::types::Value::Null => String::new(),
+                    rusqlite::types::Value::Integer(n) => n.to_string(),
+                    rusqlite::types::Value::Real(x) => x.to_string(),
+                    rusqlite::types::Value::Text(text) => text,
+                    rusqlite::types::Value::Blob(bytes) => hex::encode(bytes),
+                })
+            }
+        }
+    }
+
+    /// The server's database URL, on PostgreSQL.
+    pub fn database_url(&self) -> Option<&str> {
+        self.postgres.as_ref().map(|database| database.1.as_str())
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_shop"));
+        command.env_remove("SHOP_JWT_SECRET");
+        match self.database_url() {
+            Some(url) => command
+                .env("SHOP_DATABASE_URL", url)
+                .env("SHOP_JWT_SECRET", SHARED_JWT_SECRET)
+                .env_remove("SHOP_DB"),
+            None => command
+                .env("SHOP_DB", self.db())
+                .env_remove("SHOP_DATABASE_URL"),
+        };
         command
             .args(args)
-            .env("SHOP_DB", self.db())
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env("XDG_DATA_HOME", self.dir.path().join("data"))
             .env("SHOP_ADMIN_EMAIL", ADMIN_EMAIL)
@@ -88,7 +186,6 @@ impl TestServer {
             .env("SHOP_LOG_FORMAT", "json")
             // Tests register many accounts from 127.0.0.1; the registration limit has its own test.
             .env("SHOP_RATE_LIMIT_REGISTER", "0")
-            .env_remove("SHOP_JWT_SECRET")
             .env_remove("SHOP_ADDR")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         command
@@ -407,6 +504,14 @@ impl Drop for TestServer {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        // A failed test's server log goes with it, or the reason for a 500
+        // is lost with the temp dir.
+        if std::thread::panicking() {
+            let log = self.stderr();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+            eprintln!("--- the last lines of {}'s log:\n{tail}", self.url);
         }
     }
 }
