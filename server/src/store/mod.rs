@@ -104,8 +104,11 @@ pub enum StoreError {
     SchemaTooNew { found: i64, known: i64 },
     /// The backend failed in a way the caller cannot act on (I/O, a broken
     /// invariant); the call's transaction, if any, was rolled back.
+    /// (The cause is in the message and not also the error's source, or
+    /// `{:#}` would print it twice, as every driver error already repeats
+    /// its own source in its message.)
     #[error("database error: {0}")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Backend(Box<dyn std::error::Error + Send + Sync>),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

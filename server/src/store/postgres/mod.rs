@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 use shop_wire::Event;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{PgConnection, Postgres, Row, Transaction};
+use sqlx::{Connection, PgConnection, Postgres, Row, Transaction};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 mod addresses;
@@ -92,15 +92,22 @@ impl PgStore {
     /// is refused rather than misread.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let options: PgConnectOptions = url.parse().map_err(backend)?;
+        // One connection on its own first: a pool retries a refused
+        // connection until its acquire timeout, which would hide a wrong
+        // URL or a stopped server behind 30 s and a "timed out".
+        PgConnection::connect_with(&options)
+            .await
+            .map_err(cannot_connect)?
+            .close()
+            .await
+            .map_err(cannot_connect)?;
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS)
             .acquire_timeout(ACQUIRE_WAIT)
             // A connection is checked by the statement it runs: a ping per
             // checkout would double the round trips of a short change.
             .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .map_err(StoreError::from)?;
+            .connect_lazy_with(options);
         migrations::migrate(&pool).await?;
         let feed = CommitFeed::default();
         // What was committed before this node started is in the log for
@@ -194,6 +201,19 @@ impl StoreHealth for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
     }
+}
+
+/// Why the server could not be reached, said once: PostgreSQL's own message
+/// where it answered, without the driver's layers around it.
+fn cannot_connect(err: sqlx::Error) -> StoreError {
+    let reason = match err.as_database_error() {
+        Some(db) => db.message().to_owned(),
+        None => match err {
+            sqlx::Error::Io(io) => io.to_string(),
+            other => other.to_string(),
+        },
+    };
+    backend(std::io::Error::other(format!("cannot connect: {reason}")))
 }
 
 fn backend(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
