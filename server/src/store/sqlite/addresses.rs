@@ -86,10 +86,18 @@ impl AddressStore for SqliteStore {
                 ("default_billing", saved.default_billing),
             ] {
                 if wanted {
+                    // The old default loses its flag before the new one takes
+                    // it: SQLite checks the one-default index row by row, so
+                    // one statement setting both failed whenever it reached
+                    // the new address first.
                     tx.prepare_cached(&format!(
-                        "UPDATE user_addresses SET {flag} = (id = ?2) WHERE user_id = ?1"
+                        "UPDATE user_addresses SET {flag} = 0 WHERE user_id = ?1 AND {flag}"
                     ))?
-                    .execute([user.as_str(), saved.id.as_str()])?;
+                    .execute([user.as_str()])?;
+                    tx.prepare_cached(&format!(
+                        "UPDATE user_addresses SET {flag} = 1 WHERE id = ?1"
+                    ))?
+                    .execute([saved.id.as_str()])?;
                 }
             }
             audit::record(

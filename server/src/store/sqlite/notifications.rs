@@ -199,7 +199,7 @@ fn complete(tx: &Transaction<'_>, c: Completion) -> StoreResult<bool> {
                     send_at = coalesce(?4, send_at), sent_at = coalesce(?5, sent_at),
                     subject = coalesce(?6, subject), body = coalesce(?7, body),
                     html = coalesce(?8, html), lease_until = NULL, updated_at = ?9
-             WHERE id = ?1 AND status = 'sending'",
+             WHERE id = ?1 AND status = 'sending' AND attempts = ?10",
         )?
         .execute(params![
             c.id.as_str(),
@@ -211,6 +211,9 @@ fn complete(tx: &Transaction<'_>, c: Completion) -> StoreResult<bool> {
             rendered.map(|r| r.body.clone()),
             rendered.and_then(|r| r.html.clone()),
             at,
+            // The claim's own attempt: after its lease ran out and another
+            // worker claimed it again, this late completion is not that one.
+            c.attempt,
         ])?;
     if updated == 0 {
         return Ok(false);
