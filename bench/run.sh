@@ -109,6 +109,16 @@
 #      between the endpoint (order.*) active and disabled; the difference of the
 #      medians. Target < 1 ms.
 #      Standalone: BENCH_ONLY=webhooks bench/run.sh.
+#  10. PostgreSQL (issue 15, bench/postgres.py): a throwaway cluster (fsync on),
+#      and checkouts (POST /api/orders, one unit, paid) at BENCH_CONNECTIONS
+#      for BENCH_DURATION s, BENCH_RUNS rounds interleaved, on three shops
+#      sharing the machine: one node on SQLite, one node on PostgreSQL, and two
+#      nodes on one PostgreSQL database behind nginx. Targets: one PostgreSQL
+#      node >= 0.5x SQLite, two nodes >= 1.0x one. And, from
+#      pg_stat_statements around one more run, statements (each a round trip,
+#      BEGIN and COMMIT included) and transactions per checkout.
+#      Standalone: BENCH_ONLY=postgres bench/run.sh. Needs PostgreSQL (initdb)
+#      and nginx from Debian's packages.
 #   BENCH_ONLY=money bench/run.sh runs only J, the checkouts and cart adds (and
 #      their invariants and writer figures), on a server with no catalog seed.
 #
@@ -173,6 +183,8 @@ CACHE_HIT_TARGET=0.9
 RENDER_P50_TARGET_MS=2
 WEBHOOK_TARGET=2000
 WEBHOOK_CHECKOUT_TARGET_MS=1
+PG_ONE_NODE_RATIO=0.5
+PG_TWO_NODES_RATIO=1.0
 
 ADMIN_EMAIL="admin@example.com"
 ADMIN_PASSWORD="bench-Admin-pass-2026!"
@@ -505,6 +517,42 @@ webhooks_summary() {
         "$(verdict "$(lt "$added" "$WEBHOOK_CHECKOUT_TARGET_MS")")"
 }
 
+# ---------------------------------------------------------------- 10. PostgreSQL (defined here, run last)
+
+postgres_measure() {
+    log "bench: checkouts on SQLite, PostgreSQL and two PostgreSQL nodes behind nginx, interleaved"
+    BENCH_DURATION="$BENCH_DURATION" BENCH_RUNS="$BENCH_RUNS" BENCH_CONNECTIONS="$BENCH_CONNECTIONS" \
+        BENCH_THREADS="$BENCH_THREADS" python3 "$BENCH_DIR/postgres.py" "$BIN" >"$WORK/postgres.out" \
+        || die "the PostgreSQL benchmark failed"
+}
+
+postgres_summary() {
+    local name rps p99
+    while read -r _ name rps p99; do
+        case "$name" in
+            sqlite) row "checkout, SQLite" "$(commas "$rps")/s" "$p99 ms" "" "(baseline)" ;;
+            pg1) row "checkout, PostgreSQL, 1 node" "$(commas "$rps")/s" "$p99 ms" "" "" ;;
+            pg2) row "checkout, PostgreSQL, 2 nodes + nginx" "$(commas "$rps")/s" "$p99 ms" "" "" ;;
+        esac
+    done < <(awk '$1 == "rate"' "$WORK/postgres.out")
+    local one two
+    one="$(awk '$1 == "ratio" && $2 == "pg1/sqlite" { print $3 }' "$WORK/postgres.out")"
+    two="$(awk '$1 == "ratio" && $2 == "pg2/pg1" { print $3 }' "$WORK/postgres.out")"
+    row "  1 PostgreSQL node / SQLite" "$one" "" ">= $PG_ONE_NODE_RATIO" "$(verdict "$(ge "$one" "$PG_ONE_NODE_RATIO")")"
+    row "  2 nodes / 1 node" "$two" "" ">= $PG_TWO_NODES_RATIO" "$(verdict "$(ge "$two" "$PG_TWO_NODES_RATIO")")"
+    local statements transactions
+    read -r statements transactions < <(awk '$1 == "statements" { print $2, $3 }' "$WORK/postgres.out")
+    row "  per checkout on PostgreSQL" "$statements round trips" "" "" "($transactions transactions, background work included)"
+}
+
+if [[ "$BENCH_ONLY" == postgres ]]; then
+    postgres_measure
+    echo
+    row "metric" "value" "p99" "target" ""
+    postgres_summary
+    exit 0
+fi
+
 if [[ "$BENCH_ONLY" == webhooks ]]; then
     webhooks_measure
     echo
@@ -773,6 +821,7 @@ DASH_IDLE_TARGET=1
 search_measure
 storefront_measure
 webhooks_measure
+postgres_measure
 
 # ---------------------------------------------------------------- summary
 
@@ -849,6 +898,7 @@ row "dashboard CPU, $DASH_EVENTS events/s" "$DASH_LOAD %" "" "" "(info)"
 search_summary
 storefront_summary
 webhooks_summary
+postgres_summary
 
 if [[ "$BROKEN" == 1 ]]; then
     log "bench: error: some wrk runs got non-2xx answers; the throughput figures above are not valid"

@@ -5,9 +5,9 @@
 //! Left out, since they are about SQLite itself or the machine rather than
 //! the backend: `lifecycle` (the database file, `--db`, durability),
 //! `nodes` (backups and the secret file beside the SQLite file; several
-//! nodes on PostgreSQL are `cluster`'s), `storefront` and `dashboard` (the
-//! browser and the terminal, which see only HTTP), the CLI suites, and the
-//! API fuzzer.
+//! nodes on PostgreSQL are `cluster`'s), `storefront` (the browser, which
+//! sees only HTTP), the CLI suites, and the API fuzzer. The dashboard's
+//! tests are in, for `cluster`'s dashboard on another node.
 
 // Helpers outside #[test] functions panic on purpose too: a failed request fails the test.
 #![allow(clippy::unwrap_used)]
@@ -30,6 +30,8 @@ mod cluster;
 mod commerce;
 #[path = "e2e/common.rs"]
 mod common;
+#[path = "e2e/dashboard.rs"]
+mod dashboard;
 #[path = "e2e/documents.rs"]
 mod documents;
 #[path = "e2e/events.rs"]

@@ -401,6 +401,38 @@ async fn what_one_node_commits_the_other_serves_within_a_second() {
         "B refused it after {waited:?}"
     );
     expect_status(b.get_as("/api/users/me", &laptop).await, StatusCode::OK).await;
+
+    // A staff member demoted through A loses the staff routes on B, whose
+    // cache had just seen them as staff.
+    let body =
+        json!({"email": "sam@example.com", "password": PASSWORD, "name": "Sam", "role": "staff"});
+    let sam = expect_status(
+        a.send_as(Method::POST, "/api/users", &body, &admin).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let staff = b.login("sam@example.com", PASSWORD).await.access_token;
+    expect_status(b.get_as("/api/notifications?limit=1", &staff).await, StatusCode::OK).await;
+    let path = format!("/api/users/{}/role", sam["id"].as_str().unwrap());
+    let demoted = a
+        .send_as(Method::PUT, &path, &json!({"role": "customer"}), &admin)
+        .await;
+    expect_status(demoted, StatusCode::OK).await;
+    let demoted = Instant::now();
+    eventually(
+        "B to refuse the demoted staff member",
+        Duration::from_secs(5),
+        || async {
+            let response = b.get_as("/api/notifications?limit=1", &staff).await;
+            (response.status() == StatusCode::FORBIDDEN).then_some(())
+        },
+    )
+    .await;
+    let waited = demoted.elapsed();
+    assert!(
+        waited < Duration::from_secs(1),
+        "B refused them after {waited:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -500,4 +532,49 @@ async fn killing_a_node_under_checkouts_loses_no_acknowledged_order() {
         "every unit sold is a paid order"
     );
     assert!(sold >= acknowledged.len() as i64);
+}
+
+#[test]
+fn the_dashboard_on_one_node_shows_an_order_placed_through_the_other() {
+    use crate::dashboard::{LIVE, STARTUP, Tmux, dashboard_command};
+    if !Tmux::available() {
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let cluster = Cluster::start(2);
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    b.cli_login_admin();
+    let tmux = Tmux::start(120, 30, &dashboard_command(b, ""));
+    tmux.expect("Services", STARTUP);
+    a.cli_login_admin();
+    a.shop(&[
+        "product",
+        "add",
+        "--sku",
+        "NODE-1",
+        "--name",
+        "Node lamp",
+        "--price",
+        "9.00",
+        "--stock",
+        "10",
+    ])
+    .expect(0);
+    let order = a
+        .shop(&[
+            "order",
+            "create",
+            "--item",
+            "NODE-1:2",
+            "--customer",
+            "node@example.com",
+            "--pay",
+            "card:4242424242424242",
+            "-o",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    let number = order["number"].as_str().expect("a number");
+    tmux.expect(number, LIVE);
 }

@@ -12,26 +12,26 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 /// How fast a change must reach the screen.
-const LIVE: Duration = Duration::from_secs(2);
+pub const LIVE: Duration = Duration::from_secs(2);
 /// Generous limits for things that are not under test: a cold start of the
 /// debug binary on a busy machine, the server noticing a kill.
-const STARTUP: Duration = Duration::from_secs(30);
+pub const STARTUP: Duration = Duration::from_secs(30);
 
 /// A tmux server of its own (its own socket, no user config), so the test
 /// neither sees nor disturbs any other tmux on the machine.
-struct Tmux {
+pub struct Tmux {
     socket: String,
 }
 
 impl Tmux {
-    fn available() -> bool {
+    pub fn available() -> bool {
         Command::new("tmux")
             .arg("-V")
             .output()
             .is_ok_and(|output| output.status.success())
     }
 
-    fn start(width: u16, height: u16, command: &str) -> Tmux {
+    pub fn start(width: u16, height: u16, command: &str) -> Tmux {
         static STARTED: AtomicUsize = AtomicUsize::new(0);
         let tmux = Tmux {
             socket: format!(
@@ -111,7 +111,7 @@ impl Tmux {
         }
     }
 
-    fn expect(&self, text: &str, limit: Duration) -> String {
+    pub fn expect(&self, text: &str, limit: Duration) -> String {
         self.wait_for(text, limit).unwrap_or_else(|| {
             panic!(
                 "`{text}` not on screen within {limit:?}; the screen:\n{}",
@@ -135,7 +135,7 @@ fn quoted(path: &Path) -> String {
 /// settings (as `TestServer::cli` sets them), its pid written to `pid`
 /// (the inner shell execs it), then what the terminal looks like once it
 /// has quit.
-fn dashboard_command(server: &TestServer, flags: &str) -> String {
+pub fn dashboard_command(server: &TestServer, flags: &str) -> String {
     let home = server.dir.path().join("home");
     format!(
         "sh -c 'echo $$ > \"$0\"; exec \"$@\"' {pid} env -u SHOP_TOKEN -u SHOP_PROFILE -u SHOP_TIMEOUT -u NO_COLOR \
