@@ -99,7 +99,7 @@ pub enum StoreError {
     UnstorableText,
     #[error(
         "the database schema is version {found}, newer than the {known} this build of shop knows; \
-         run a newer shop, or point --db at another file"
+         run a newer shop, or point --db or --database-url at another database"
     )]
     SchemaTooNew { found: i64, known: i64 },
     /// The backend failed in a way the caller cannot act on (I/O, a broken
