@@ -205,7 +205,7 @@ async fn open_store(
             .await?
         }
         Database::Postgres(url) => {
-            let store = PgStore::connect(url)
+            let store = PgStore::connect(url, config.durability)
                 .await
                 .with_context(|| format!("opening the database {}", database.describe()))?;
             // Never generated here: every node must sign with the same one.

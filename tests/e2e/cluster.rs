@@ -412,7 +412,11 @@ async fn what_one_node_commits_the_other_serves_within_a_second() {
     )
     .await;
     let staff = b.login("sam@example.com", PASSWORD).await.access_token;
-    expect_status(b.get_as("/api/notifications?limit=1", &staff).await, StatusCode::OK).await;
+    expect_status(
+        b.get_as("/api/notifications?limit=1", &staff).await,
+        StatusCode::OK,
+    )
+    .await;
     let path = format!("/api/users/{}/role", sam["id"].as_str().unwrap());
     let demoted = a
         .send_as(Method::PUT, &path, &json!({"role": "customer"}), &admin)

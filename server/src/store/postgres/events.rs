@@ -395,6 +395,7 @@ mod tests {
     use tokio::sync::broadcast;
 
     use super::EVENTS_CHANNEL;
+    use crate::config::Durability;
     use crate::store::contract::slow_and_fast_appends_never_let_a_reader_skip;
     use crate::store::postgres::{PgStore, testing};
     use crate::store::{EventStore, NewEvent};
@@ -423,8 +424,16 @@ mod tests {
     async fn each_node_announces_every_nodes_events_once_in_order() {
         let (_database, url) = testing::database().await;
         let nodes = [
-            Arc::new(PgStore::connect(&url).await.expect("node a")),
-            Arc::new(PgStore::connect(&url).await.expect("node b")),
+            Arc::new(
+                PgStore::connect(&url, Durability::Process)
+                    .await
+                    .expect("node a"),
+            ),
+            Arc::new(
+                PgStore::connect(&url, Durability::Process)
+                    .await
+                    .expect("node b"),
+            ),
         ];
         let mut feeds = nodes.clone().map(|node| node.feed().subscribe());
         let mut appends = Vec::new();
@@ -458,7 +467,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_append_notifies_its_last_id_at_commit() {
         let (_database, url) = testing::database().await;
-        let store = PgStore::connect(&url).await.expect("store");
+        let store = PgStore::connect(&url, Durability::Process)
+            .await
+            .expect("store");
         let mut listener = PgListener::connect(&url).await.expect("listener");
         listener.listen(EVENTS_CHANNEL).await.expect("listen");
         let logged = store
@@ -477,8 +488,16 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn appends_from_two_nodes_keep_commit_order() {
         let (_database, url) = testing::database().await;
-        let node_a = Arc::new(PgStore::connect(&url).await.expect("node a"));
-        let node_b = Arc::new(PgStore::connect(&url).await.expect("node b"));
+        let node_a = Arc::new(
+            PgStore::connect(&url, Durability::Process)
+                .await
+                .expect("node a"),
+        );
+        let node_b = Arc::new(
+            PgStore::connect(&url, Durability::Process)
+                .await
+                .expect("node b"),
+        );
         slow_and_fast_appends_never_let_a_reader_skip(node_a, node_b).await;
     }
 }

@@ -77,19 +77,22 @@ async fn apply(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Durability;
     use crate::store::postgres::{PgStore, testing};
 
     #[tokio::test]
     async fn a_schema_newer_than_this_build_is_refused() {
         let (database, url) = testing::database().await;
-        let store = PgStore::connect(&url)
+        let store = PgStore::connect(&url, Durability::Process)
             .await
             .expect("first connect migrates");
         sqlx::query("UPDATE schema_version SET version = version + 1")
             .execute(&store.pool)
             .await
             .expect("bump");
-        let refused = PgStore::connect(&url).await.expect_err("refused");
+        let refused = PgStore::connect(&url, Durability::Process)
+            .await
+            .expect_err("refused");
         let known = MIGRATIONS.len() as i64;
         assert!(
             matches!(refused, StoreError::SchemaTooNew { found, known: k } if found == known + 1 && k == known),

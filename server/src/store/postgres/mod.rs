@@ -45,6 +45,7 @@ mod users;
 mod webhooks;
 
 use super::{CommitFeed, NewEvent, Store, StoreError, StoreHealth, StoreResult};
+use crate::config::Durability;
 
 /// Connections per node. PostgreSQL's default `max_connections` is 100, so
 /// a few nodes fit under it with room for `psql` and backups.
@@ -90,8 +91,26 @@ impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host:port/name`)
     /// and applies pending migrations. A database migrated by a newer shop
     /// is refused rather than misread.
-    pub async fn connect(url: &str) -> StoreResult<Self> {
-        let options: PgConnectOptions = url.parse().map_err(backend)?;
+    ///
+    /// `durability` maps onto `synchronous_commit`: with
+    /// [`Durability::Process`] a commit returns once PostgreSQL has it in
+    /// its WAL, before the WAL is flushed to disk, so it survives any crash
+    /// of shop (and of PostgreSQL's own processes short of the machine),
+    /// while a power cut or an OS crash of the database machine may lose
+    /// the last fraction of a second, as with SQLite's `process`; and
+    /// nothing is ever half-written. With [`Durability::Power`] each commit
+    /// waits for the flush. Appends to the event log hold a lock to their
+    /// commit (see [`events`]), so a flush per commit also caps how many
+    /// changes commit a second.
+    pub async fn connect(url: &str, durability: Durability) -> StoreResult<Self> {
+        let synchronous_commit = match durability {
+            Durability::Process => "off",
+            Durability::Power => "on",
+        };
+        let options = url
+            .parse::<PgConnectOptions>()
+            .map_err(backend)?
+            .options([("synchronous_commit", synchronous_commit)]);
         // One connection on its own first: a pool retries a refused
         // connection until its acquire timeout, which would hide a wrong
         // URL or a stopped server behind 30 s and a "timed out".

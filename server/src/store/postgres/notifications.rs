@@ -760,6 +760,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::config::Durability;
     use crate::services::notifications::domain::new_notification;
     use crate::store::contract::racing_notification_claims_on_two_nodes;
     use crate::store::postgres::testing;
@@ -789,8 +790,16 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn claims_from_two_nodes_take_each_notification_once() {
         let (_database, url) = testing::database().await;
-        let node_a = Arc::new(PgStore::connect(&url).await.expect("node a"));
-        let node_b = Arc::new(PgStore::connect(&url).await.expect("node b"));
+        let node_a = Arc::new(
+            PgStore::connect(&url, Durability::Process)
+                .await
+                .expect("node a"),
+        );
+        let node_b = Arc::new(
+            PgStore::connect(&url, Durability::Process)
+                .await
+                .expect("node b"),
+        );
         racing_notification_claims_on_two_nodes(node_a, node_b).await;
     }
 

@@ -22,6 +22,8 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection};
 
 #[cfg(test)]
 use super::PgStore;
+#[cfg(test)]
+use crate::config::Durability;
 
 const URL_VAR: &str = "SHOP_TEST_DATABASE_URL";
 
@@ -79,7 +81,9 @@ pub async fn database() -> (TestDatabase, String) {
 #[cfg(test)]
 pub(crate) async fn open() -> (TestDatabase, Arc<PgStore>) {
     let (database, url) = database().await;
-    let store = PgStore::connect(&url).await.expect("open the store");
+    let store = PgStore::connect(&url, Durability::Process)
+        .await
+        .expect("open the store");
     (database, Arc::new(store))
 }
 

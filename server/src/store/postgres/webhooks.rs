@@ -837,6 +837,7 @@ mod tests {
     use time::Duration;
 
     use super::*;
+    use crate::config::Durability;
     use crate::store::contract::racing_webhook_claims_on_two_nodes;
     use crate::store::postgres::testing;
     use crate::store::{EventStore, now};
@@ -845,8 +846,16 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn claims_from_two_nodes_take_each_delivery_once() {
         let (_database, url) = testing::database().await;
-        let node_a = Arc::new(PgStore::connect(&url).await.expect("node a"));
-        let node_b = Arc::new(PgStore::connect(&url).await.expect("node b"));
+        let node_a = Arc::new(
+            PgStore::connect(&url, Durability::Process)
+                .await
+                .expect("node a"),
+        );
+        let node_b = Arc::new(
+            PgStore::connect(&url, Durability::Process)
+                .await
+                .expect("node b"),
+        );
         racing_webhook_claims_on_two_nodes(node_a, node_b).await;
     }
 
