@@ -10,7 +10,7 @@
 //! and their types from `information_schema`, its foreign keys from
 //! `pg_constraint` for the order of the tables), and each SQLite value is
 //! converted by the PostgreSQL type of its column. The two schemas have the
-//! same tables and columns but for what [`NOT_COPIED`] and [`FROM_ROWID`]
+//! same tables and columns but for what `NOT_COPIED` and `FROM_ROWID`
 //! name; any other difference, and any type or value the copy does not
 //! know, stops the copy with an error that names it, never a silent skip.
 //!
@@ -102,6 +102,8 @@ pub enum CopyError {
         path: PathBuf,
         reason: rusqlite::Error,
     },
+    #[error("the SQLite reader stopped: {0}")]
+    Reader(String),
     #[error("PostgreSQL: {0}")]
     Postgres(#[from] sqlx::Error),
     #[error("migrating PostgreSQL: {0}")]
@@ -113,7 +115,7 @@ pub enum CopyError {
 pub struct CopyDone {
     /// Rows copied per table, in the order they were copied.
     pub tables: Vec<(String, u64)>,
-    /// The figures of [`FIGURES`], equal on both sides.
+    /// The figures of `FIGURES` (stock, money, the log's end), equal on both sides.
     pub figures: Vec<(String, i64)>,
     pub elapsed: Duration,
 }
@@ -248,7 +250,7 @@ pub async fn copy(
     }
     let snapshot = reader
         .await
-        .map_err(|err| CopyError::Schema(format!("the SQLite reader failed: {err}")))??;
+        .map_err(|err| CopyError::Reader(err.to_string()))??;
 
     let tables = verify_counts(&mut tx, &plan, &snapshot.counts).await?;
     let figures = verify_figures(&mut tx, &snapshot.figures).await?;
@@ -762,9 +764,9 @@ mod tests {
     use crate::config::Durability;
     use crate::store::postgres::{PgStore, testing};
     use crate::store::{
-        CartStore, DiscountKey, DocumentStore, EventStore, InvoiceIssue, NotificationQuery,
-        OrderQuery, OrderStore, PaymentQuery, PricingStore, ProductQuery, SqliteStore, StockQuery,
-        Store, contract,
+        CartStore, CatalogStore, DiscountKey, DocumentStore, EventStore, InventoryStore,
+        InvoiceIssue, NotificationQuery, OrderQuery, OrderStore, PaymentQuery, PricingStore,
+        ProductQuery, SqliteStore, StockQuery, Store, contract,
     };
 
     /// A SQLite shop with something in most tables, made through the store
@@ -1108,5 +1110,89 @@ mod tests {
             matches!(&cycle, Err(CopyError::Schema(what)) if what.contains("a, b")),
             "{cycle:?}"
         );
+    }
+
+    /// A product with its stock row and an event, in one transaction.
+    async fn add_logged_product(store: &SqliteStore, sku: String) {
+        let (product, ..) =
+            crate::services::products::domain::product_from(shop_wire::products::ProductRequest {
+                name: format!("Product {sku}"),
+                sku,
+                price_cents: 100,
+                active: true,
+                ..shop_wire::products::ProductRequest::default()
+            })
+            .expect("valid product");
+        store
+            .insert_product(
+                &product,
+                crate::store::InitialStock {
+                    on_hand: 1,
+                    low_stock_threshold: 0,
+                },
+                None,
+                vec![crate::store::NewEvent::example()],
+            )
+            .await
+            .expect("insert product");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_copy_under_steady_writes_is_one_snapshot() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join("shop.db"), Durability::Process).expect("open"),
+        );
+        for n in 0..20 {
+            add_logged_product(&store, format!("BASE-{n}")).await;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let writes = {
+            let (store, stop) = (store.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut written = 0_u64;
+                while !stop.load(Ordering::Relaxed) {
+                    add_logged_product(&store, format!("LIVE-{written}")).await;
+                    written += 1;
+                }
+                written
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let (database, url) = testing::database().await;
+        // A slow writer, so that SQLite commits while the copy reads.
+        let done = copy(&dir.path().join("shop.db"), &url, |_, _| {
+            std::thread::sleep(Duration::from_millis(20));
+        })
+        .await
+        .expect("copy");
+        stop.store(true, Ordering::Relaxed);
+        let written = writes.await.expect("writer task");
+
+        let pg = PgStore::connect(&url).await.expect("open the copy");
+        let (_, products) = pg
+            .list_products(&ProductQuery {
+                limit: 1,
+                ..ProductQuery::default()
+            })
+            .await
+            .expect("products");
+        let (_, stock) = pg
+            .list_stock(&StockQuery {
+                limit: 1,
+                ..StockQuery::default()
+            })
+            .await
+            .expect("stock");
+        let events = pg.latest_event_id().await.expect("events");
+        assert_eq!((stock, events), (products, products), "{done:?}");
+        assert!(
+            products > 20 && products < 20 + written,
+            "the snapshot falls among the writes: {products} of {}",
+            20 + written
+        );
+        drop(pg);
+        drop(database);
     }
 }
