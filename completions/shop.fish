@@ -2559,24 +2559,25 @@ complete -c shop -n "__fish_shop_using_subcommand dashboard" -l no-color -d 'No 
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand dashboard" -s V -l version -d 'Print version'
-complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
-complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
-complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup help" -l profile -d 'Named server and login, for working with more than one server' -r
-complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup copy help" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup copy help" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup copy help" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup copy help" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
 wide\t'The table with more columns: ids, and times beside ages'
 json\t'The server\'s JSON document, pretty-printed'
 ndjson\t'One JSON object per line (the default when piped)'
 csv\t'Comma-separated values with a header row of field names'
 id\t'Only ids, one per line'"
-complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup help" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
-complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup help" -l timeout -d 'Longest wait for one answer from the server' -r
-complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup help" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
-complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup help" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
-complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup help" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
-complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup help" -s V -l version -d 'Print version'
-complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup help" -f -a "backup" -d 'Copy the SQLite database while the server runs: one consistent snapshot, online'
-complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup copy help" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup copy help" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup copy help" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup copy help" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup copy help" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup copy help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup copy help" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup copy help" -f -a "backup" -d 'Copy the SQLite database while the server runs: one consistent snapshot, online'
+complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup copy help" -f -a "copy" -d 'Copy the SQLite database into an empty PostgreSQL database, to move to several nodes'
+complete -c shop -n "__fish_shop_using_subcommand db; and not __fish_seen_subcommand_from backup copy help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from backup" -l db -d 'The database to copy [default: the one `shop serve` uses]' -r -F
 complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from backup" -l config -d 'The server\'s TOML config file, for its `db` [default: shop/server.toml under the XDG config dir]' -r -F
 complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from backup" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
@@ -2596,7 +2597,27 @@ complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand
 complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from backup" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
 complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from backup" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from backup" -s V -l version -d 'Print version'
+complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from copy" -l to -d 'The empty PostgreSQL database to fill: postgres://USER[:PASSWORD]@HOST[:PORT]/NAME' -r
+complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from copy" -l db -d 'The database to copy [default: the one `shop serve` uses]' -r -F
+complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from copy" -l config -d 'The server\'s TOML config file, for its `db` [default: shop/server.toml under the XDG config dir]' -r -F
+complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from copy" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
+complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from copy" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
+complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from copy" -l profile -d 'Named server and login, for working with more than one server' -r
+complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from copy" -s o -l output -d 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]' -r -f -a "table\t'An aligned table fitted to the terminal (the default on a terminal)'
+wide\t'The table with more columns: ids, and times beside ages'
+json\t'The server\'s JSON document, pretty-printed'
+ndjson\t'One JSON object per line (the default when piped)'
+csv\t'Comma-separated values with a header row of field names'
+id\t'Only ids, one per line'"
+complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from copy" -l idempotency-key -d 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]' -r
+complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from copy" -l timeout -d 'Longest wait for one answer from the server' -r
+complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from copy" -s q -l quiet -d 'Print only ids, one per line (same as -o id)'
+complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from copy" -l no-color -d 'No colours in tables (also off when NO_COLOR is set or output is piped)'
+complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from copy" -s v -l verbose -d 'Log every HTTP request and answer on stderr'
+complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from copy" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from copy" -s V -l version -d 'Print version'
 complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "backup" -d 'Copy the SQLite database while the server runs: one consistent snapshot, online'
+complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "copy" -d 'Copy the SQLite database into an empty PostgreSQL database, to move to several nodes'
 complete -c shop -n "__fish_shop_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shop -n "__fish_shop_using_subcommand completions" -l url -d 'Server to talk to [default: the profile\'s, else http://127.0.0.1:7467]' -r
 complete -c shop -n "__fish_shop_using_subcommand completions" -l token -d 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]' -r
@@ -2755,3 +2776,4 @@ complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcomma
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "rotate-secret" -d 'Make a new signing secret and print it; the old one keeps signing for the server\'s overlap (24 h by default), so receivers can switch without a gap'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "remove" -d 'Remove an endpoint and its delivery log'
 complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "backup" -d 'Copy the SQLite database while the server runs: one consistent snapshot, online'
+complete -c shop -n "__fish_shop_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "copy" -d 'Copy the SQLite database into an empty PostgreSQL database, to move to several nodes'

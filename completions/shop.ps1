@@ -3609,6 +3609,7 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('backup', 'backup', [CompletionResultType]::ParameterValue, 'Copy the SQLite database while the server runs: one consistent snapshot, online')
+            [CompletionResult]::new('copy', 'copy', [CompletionResultType]::ParameterValue, 'Copy the SQLite database into an empty PostgreSQL database, to move to several nodes')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -3634,12 +3635,38 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'shop;db;copy' {
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'The empty PostgreSQL database to fill: postgres://USER[:PASSWORD]@HOST[:PORT]/NAME')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The database to copy [default: the one `shop serve` uses]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The server''s TOML config file, for its `db` [default: shop/server.toml under the XDG config dir]')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Server to talk to [default: the profile''s, else http://127.0.0.1:7467]')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Access token or API key (shop_sk_...) to use instead of the stored login [env: SHOP_TOKEN]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Named server and login, for working with more than one server')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; wide is a table with ids [default: table on a terminal, ndjson when piped]')
+            [CompletionResult]::new('--idempotency-key', '--idempotency-key', [CompletionResultType]::ParameterName, 'Idempotency-Key sent with a mutating request, so that running the same command again with the same key cannot apply it twice [default: a new key per request]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Longest wait for one answer from the server')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only ids, one per line (same as -o id)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'No colours in tables (also off when NO_COLOR is set or output is piped)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log every HTTP request and answer on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'shop;db;help' {
             [CompletionResult]::new('backup', 'backup', [CompletionResultType]::ParameterValue, 'Copy the SQLite database while the server runs: one consistent snapshot, online')
+            [CompletionResult]::new('copy', 'copy', [CompletionResultType]::ParameterValue, 'Copy the SQLite database into an empty PostgreSQL database, to move to several nodes')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'shop;db;help;backup' {
+            break
+        }
+        'shop;db;help;copy' {
             break
         }
         'shop;db;help;help' {
@@ -4216,9 +4243,13 @@ Register-ArgumentCompleter -Native -CommandName 'shop' -ScriptBlock {
         }
         'shop;help;db' {
             [CompletionResult]::new('backup', 'backup', [CompletionResultType]::ParameterValue, 'Copy the SQLite database while the server runs: one consistent snapshot, online')
+            [CompletionResult]::new('copy', 'copy', [CompletionResultType]::ParameterValue, 'Copy the SQLite database into an empty PostgreSQL database, to move to several nodes')
             break
         }
         'shop;help;db;backup' {
+            break
+        }
+        'shop;help;db;copy' {
             break
         }
         'shop;help;completions' {

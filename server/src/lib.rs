@@ -38,6 +38,8 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
+/// `shop db copy`: a live SQLite shop copied into an empty PostgreSQL database.
+pub use store::copy::{CopyDone, CopyError, copy as copy_to_postgres};
 /// A throwaway PostgreSQL for the end-to-end suite on PostgreSQL.
 #[cfg(feature = "postgres-tests")]
 pub use store::postgres::testing as postgres_testing;

@@ -15,6 +15,7 @@ mod commerce;
 mod commerce_cli;
 mod common;
 mod dashboard;
+mod db_copy;
 mod deployment;
 mod documents;
 mod events;

@@ -50,7 +50,11 @@ fn no_events(_: &super::StockEffect) -> Vec<NewEvent> {
     Vec::new()
 }
 
-async fn add_product<S: CatalogStore + ?Sized + 'static>(store: &Arc<S>, sku: &str, on_hand: i64) {
+pub(crate) async fn add_product<S: CatalogStore + ?Sized + 'static>(
+    store: &Arc<S>,
+    sku: &str,
+    on_hand: i64,
+) {
     let request = ProductRequest {
         sku: sku.to_owned(),
         name: format!("Product {sku}"),
@@ -1268,7 +1272,7 @@ pub(crate) async fn racing_webhook_claims_on_two_nodes<
 }
 
 /// An order of `quantity` units of `sku`, placed and paid by card.
-async fn paid_order<S: OrderStore + PaymentStore + PricingStore + ?Sized + 'static>(
+pub(crate) async fn paid_order<S: OrderStore + PaymentStore + PricingStore + ?Sized + 'static>(
     store: &Arc<S>,
     sku: &str,
     quantity: i64,

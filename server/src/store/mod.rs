@@ -32,6 +32,7 @@ mod carts;
 mod catalog;
 #[cfg(test)]
 mod contract;
+pub mod copy;
 mod documents;
 mod events;
 mod idempotency;

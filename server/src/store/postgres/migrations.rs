@@ -4,7 +4,7 @@
 //! under an advisory lock: the first node applies them, the others wait and
 //! then find them applied.
 
-use sqlx::{AssertSqlSafe, Connection, PgPool};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 
 use crate::store::{StoreError, StoreResult};
 
@@ -42,7 +42,21 @@ pub(super) async fn migrate(pool: &PgPool) -> StoreResult<()> {
     Ok(())
 }
 
-async fn apply(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
+/// Applies pending migrations inside `tx`, a transaction the caller
+/// commits or rolls back with its own work: `shop db copy` migrates its
+/// target in the transaction that fills it, so a failed copy leaves even
+/// the schema as it was. The lock is the transaction's, held to its end.
+pub(crate) async fn migrate_in(tx: &mut PgConnection) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    apply(tx).await
+}
+
+/// Each migration in a transaction of its own, or a savepoint of the
+/// caller's when `conn` is already in one (sqlx nests `begin` so).
+async fn apply(conn: &mut PgConnection) -> StoreResult<()> {
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_version (
              only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),

@@ -44,6 +44,8 @@ pub mod testing;
 mod users;
 mod webhooks;
 
+pub(crate) use migrations::migrate_in;
+
 use super::{CommitFeed, NewEvent, Store, StoreError, StoreHealth, StoreResult};
 use crate::config::Durability;
 

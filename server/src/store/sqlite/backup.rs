@@ -80,8 +80,7 @@ pub fn backup(
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(sqlite(source))?;
-    from.busy_handler(Some(super::poll_busy::<{ super::BUSY_WAIT_MS }>))
-        .map_err(sqlite(source))?;
+    super::wait_when_busy(&from).map_err(sqlite(source))?;
     // The snapshot: a read transaction that every step reads inside.
     from.execute_batch("BEGIN").map_err(sqlite(source))?;
     let version: i64 = from

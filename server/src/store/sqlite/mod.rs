@@ -111,6 +111,12 @@ const BUSY_POLL: Duration = Duration::from_micros(100);
 /// a lock held longer than that is an outside process's, not a checkpoint's.
 const BUSY_QUICK_TRIES: u32 = 200;
 
+/// Waits for the server's writer as the store's own connections do: for a
+/// connection opened beside a running server (`shop db backup`, `shop db copy`).
+pub(crate) fn wait_when_busy(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_handler(Some(poll_busy::<BUSY_WAIT_MS>))
+}
+
 /// A busy handler that gives up after `LIMIT_MS` of waiting.
 fn poll_busy<const LIMIT_MS: u64>(tries: i32) -> bool {
     let tries = u32::try_from(tries).unwrap_or(0);
