@@ -26,11 +26,11 @@ use crate::store::{
 };
 
 /// A product's columns from `products p`, the JSON ones as text.
-const COLUMNS: &str = "p.id, p.sku, p.name, p.description, p.category, p.price_cents, p.currency, \
+pub(super) const COLUMNS: &str = "p.id, p.sku, p.name, p.description, p.category, p.price_cents, p.currency, \
      p.attributes::text AS attributes, p.images::text AS images, p.active, p.version, \
      p.created_at, p.updated_at, p.weight_grams, p.tax_category, p.requires_shipping";
 
-fn product_row(row: &PgRow) -> StoreResult<Product> {
+pub(super) fn product_row(row: &PgRow) -> StoreResult<Product> {
     let attributes: String = row.try_get("attributes")?;
     let images: String = row.try_get("images")?;
     Ok(Product {

@@ -19,8 +19,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 use time::{OffsetDateTime, Time, UtcOffset};
 
+use super::catalog::{COLUMNS as PRODUCT_COLUMNS, product_row};
 use super::events::move_cursor;
-use super::{PgStore, backend, parse};
+use super::{PgStore, parse};
 use crate::services::search::rules as search_rules;
 use crate::store::{
     CursorMove, NewEvent, PopularQuery, ProductPopularity, ProductView, RelatedProduct,
@@ -34,35 +35,6 @@ const MAX_PAIRED_ITEMS: usize = 20;
 /// The advisory lock class of a client's pairing views (`"view"`): the
 /// per-client cap counts the client's views, which no row lock covers.
 const VIEW_LOCKS: i32 = 0x7669_6577;
-
-/// A product's columns from `products p`, the JSON ones as text, as the
-/// catalog reads them (whose list and reader are private to it).
-const PRODUCT_COLUMNS: &str = "p.id, p.sku, p.name, p.description, p.category, p.price_cents, \
-     p.currency, p.attributes::text AS attributes, p.images::text AS images, p.active, \
-     p.version, p.created_at, p.updated_at, p.weight_grams, p.tax_category, p.requires_shipping";
-
-fn product_row(row: &PgRow) -> StoreResult<Product> {
-    let attributes: String = row.try_get("attributes")?;
-    let images: String = row.try_get("images")?;
-    Ok(Product {
-        id: parse(row, "id")?,
-        sku: row.try_get("sku")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        category: row.try_get("category")?,
-        price_cents: row.try_get("price_cents")?,
-        currency: parse(row, "currency")?,
-        attributes: serde_json::from_str(&attributes).map_err(backend)?,
-        images: serde_json::from_str(&images).map_err(backend)?,
-        active: row.try_get("active")?,
-        weight_grams: row.try_get("weight_grams")?,
-        tax_category: row.try_get("tax_category")?,
-        requires_shipping: row.try_get("requires_shipping")?,
-        version: row.try_get::<i64, _>("version")? as u64,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
 
 /// A product with its stock and popularity; products without stock or
 /// popularity rows read as none of either.
