@@ -24,6 +24,9 @@ per checkout, from the counters around one extra run on pg1. Both include the
 work each checkout sets off in the background (the notification reactor, the
 webhook feeder, co-purchase counting), as a real shop pays it.
 
+BENCH_PG_SKUS=N spreads the checkouts over N products instead of one, to
+tell the one stock row's lock from the rest of the cost.
+
 Prints a summary line per figure: `rate NAME RPS P99_MS`, `ratio ...` and
 `statements ...` for bench/run.sh to read, after human-readable lines.
 """
@@ -160,12 +163,20 @@ def call(url, method, path, body=None, token=None):
 
 
 def prepare(url):
-    """The admin's token and a product with stock for every run."""
+    """The admin's token and the products, with stock for every run."""
     token = call(url, "POST", "/api/users/login", {"email": ADMIN[0], "password": ADMIN[1]})["access_token"]
-    call(url, "POST", "/api/products",
-         {"sku": "BENCH-BUY", "name": "Bench item", "price_cents": 999, "stock": 10_000_000,
-          "requires_shipping": False}, token)
+    for sku in skus():
+        call(url, "POST", "/api/products",
+             {"sku": sku, "name": f"Bench item {sku}", "price_cents": 999, "stock": 10_000_000,
+              "requires_shipping": False}, token)
     return token
+
+
+def skus():
+    """BENCH-BUY, or BENCH_PG_SKUS of them to spread the checkouts over (by
+    hand, to tell the one stock row's lock from the rest of the cost)."""
+    count = int(os.environ.get("BENCH_PG_SKUS", "1"))
+    return ["BENCH-BUY"] if count == 1 else [f"BENCH-BUY-{i}" for i in range(count)]
 
 
 def start_nginx(work, upstreams):
@@ -218,10 +229,13 @@ http {{
 
 def wrk(url, token, work, duration):
     script = os.path.join(work, "checkout.lua")
-    body = json.dumps({"items": [{"sku": "BENCH-BUY", "quantity": 1}], "payment": CARD})
+    bodies = [json.dumps({"items": [{"sku": sku, "quantity": 1}], "payment": CARD}) for sku in skus()]
     with open(script, "w") as f:
-        f.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
-                'wrk.headers["Content-Type"] = "application/json"\n')
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                f"local bodies = {{{', '.join(json.dumps(b) for b in bodies)}}}\n"
+                "request = function()\n"
+                "    return wrk.format(nil, nil, nil, bodies[math.random(#bodies)])\n"
+                "end\n")
     out = subprocess.run(
         ["wrk", "--latency", "-t", str(THREADS), "-c", str(CONNECTIONS), "-d", f"{duration}s",
          "-s", script, "-H", f"Authorization: Bearer {token}", f"{url}/api/orders"],
