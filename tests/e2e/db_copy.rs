@@ -192,3 +192,43 @@ async fn a_running_sqlite_shop_is_copied_to_postgres_and_a_server_on_the_copy_an
     .expect(2);
     assert!(sqlite.stderr.contains("PostgreSQL"), "{sqlite:?}");
 }
+
+/// A shop already on PostgreSQL is neither copied nor backed up by these
+/// commands, which would otherwise read a default SQLite file that is not
+/// the shop's: each says what to use instead, and touches nothing.
+#[test]
+fn a_shop_configured_on_postgres_is_sent_to_pg_dump() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        "database_url = \"postgres://shop:s3cret@db.internal/shop\"\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_shop"));
+        command
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env_remove("SHOP_DB")
+            .env_remove("SHOP_CONFIG")
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .env("XDG_CONFIG_HOME", dir.path().join("config"));
+        run_cli(command, None).expect(2)
+    };
+    let copy = run(&["db", "copy", "--to", "postgres://shop@127.0.0.1:1/other"]);
+    assert!(copy.stderr.contains("already PostgreSQL"), "{copy:?}");
+    assert!(copy.stderr.contains("pg_dump"), "{copy:?}");
+    let backup_file = dir.path().join("backup.db");
+    let backup = run(&["db", "backup", backup_file.to_str().unwrap()]);
+    assert!(backup.stderr.contains("pg_dump"), "{backup:?}");
+    for answer in [&copy, &backup] {
+        assert!(!answer.stderr.contains("s3cret"), "{answer:?}");
+    }
+    assert!(!backup_file.exists());
+    assert!(
+        !dir.path().join("data").exists(),
+        "no default database was made"
+    );
+}
