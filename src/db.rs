@@ -24,9 +24,21 @@ fn database(db: Option<&Path>, config: Option<&Path>) -> Result<Database, CliErr
         Some(path) => Config::from_file(path).map_err(|err| CliError::Usage(err.to_string()))?,
         None => Config::default(),
     };
-    if let Some(db) = db {
-        config.db = Some(db.to_owned());
-        config.database_url = None;
+    // A file named with --db or SHOP_DB is the one to work on; without one,
+    // SHOP_DATABASE_URL says where the shop is, as it does for `shop serve`.
+    let url = std::env::var("SHOP_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty());
+    match (db, url) {
+        (Some(db), _) => {
+            config.db = Some(db.to_owned());
+            config.database_url = None;
+        }
+        (None, Some(url)) => {
+            config.database_url = Some(url);
+            config.db = None;
+        }
+        (None, None) => {}
     }
     config
         .database()

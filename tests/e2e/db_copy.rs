@@ -231,4 +231,22 @@ fn a_shop_configured_on_postgres_is_sent_to_pg_dump() {
         !dir.path().join("data").exists(),
         "no default database was made"
     );
+
+    // The same when the environment says so, as it does to `shop serve`.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_shop"));
+    command
+        .args(["db", "backup"])
+        .arg(&backup_file)
+        .env_remove("SHOP_DB")
+        .env_remove("SHOP_CONFIG")
+        .env(
+            "SHOP_DATABASE_URL",
+            "postgres://shop:s3cret@db.internal/shop",
+        )
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .env("XDG_CONFIG_HOME", dir.path().join("config"));
+    let from_env = run_cli(command, None).expect(2);
+    assert!(from_env.stderr.contains("pg_dump"), "{from_env:?}");
+    assert!(!from_env.stderr.contains("s3cret"), "{from_env:?}");
+    assert!(!backup_file.exists());
 }
